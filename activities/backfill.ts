@@ -1,0 +1,410 @@
+import os from 'node:os';
+import crypto from 'node:crypto';
+import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
+import { Pool } from 'pg';
+import type { Logger } from 'pino';
+import { withTransaction } from '../db/pool';
+import * as sql from '../db/backfills';
+import { evaluateExpect, Expectation, describeExpect } from '../plan/expect';
+import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
+
+/** The counters activities feed; the worker's prom-client registry provides them. */
+export interface ActivityMetrics {
+  rowsProcessed: { inc(labels: Labels, v?: number): void };
+  chunksCommitted: { inc(labels: Labels, v?: number): void };
+  chunkSeconds: { observe(labels: Labels, v: number): void };
+  throttleWaitSeconds: { inc(labels: Labels, v?: number): void };
+  gateResults: { inc(labels: Labels & { check: string; result: string }, v?: number): void };
+  gateDivergence: { set(labels: Labels & { check: string }, v: number): void };
+  rollbacks: { inc(labels: Labels, v?: number): void };
+}
+type Labels = { kind: string; table: string };
+
+export interface ActivityDeps {
+  pool: Pool;
+  logger: Logger;
+  metrics?: ActivityMetrics;
+  /** Fault injection for tests: runs right after a chunk's transaction committed. */
+  faults?: { afterChunkCommit?: (chunk: { partitionNo: number; lo: string; hi: string }) => void };
+}
+
+export interface ChunkCheck {
+  name: string;
+  sql: string;
+  expect: Expectation;
+}
+
+export interface PrepareBackfillInput {
+  workflowId: string;
+  table: string;
+  name: string;
+  key: string;
+  transform: string;
+  spec: unknown;
+  parallelism: number;
+  range?: { from?: string; to?: string };
+  /** Start a new generation even when checkpoints exist. */
+  restart?: boolean;
+  /** Re-run the chunks of the current generation that cover [from, to) as a new generation. */
+  replay?: { from: string; to: string };
+}
+
+export interface PreparedPartition {
+  no: number;
+  isDone: boolean;
+}
+
+export interface PreparedBackfill {
+  backfillId: number;
+  generation: number;
+  keyType: string;
+  transformHash: string;
+  partitions: PreparedPartition[];
+  rowsTotal: number;
+  rowsDone: number;
+  chunksDone: number;
+  /** Checkpoints of an earlier run were found and are kept. */
+  continued: boolean;
+  range: { from: string; to: string } | null;
+}
+
+export interface LeaseInput {
+  backfillId: number;
+  generation: number;
+  partitionNo: number;
+  table: string;
+  key: string;
+  keyType: string;
+  transform: string;
+  transformHash: string;
+  validate?: ChunkCheck[];
+  chunkSize: number;
+  minChunkSize: number;
+  maxChunkSize: number;
+  targetChunkMs?: number;
+  /** This lane's share of the backfill's row rate limit. */
+  maxRowsPerSecond?: number;
+  healthCheck?: { sql: string; max: number; everyMs: number; backoffMs: number };
+  lockTimeoutMs: number;
+  statementTimeoutMs: number;
+  /** Return after about this long so the workflow sees progress. */
+  leaseMs: number;
+  /** Epoch ms after which no new chunk starts (a window's end). */
+  deadlineMs?: number;
+}
+
+export interface LeaseResult {
+  partitionDone: boolean;
+  chunks: number;
+  rows: number;
+  sqlMs: number;
+  wallMs: number;
+  chunkSize: number;
+  throttleWaitMs: number;
+  lockRetries: number;
+  stoppedBy: 'done' | 'lease' | 'deadline' | 'cancelled';
+}
+
+export const WORKER_ID = `${os.hostname()}:${process.pid}`;
+
+export function hashTransform(transform: string): string {
+  return crypto.createHash('sha256').update(transform).digest('hex').slice(0, 16);
+}
+
+function assertKeyType(keyType: string | undefined, table: string, key: string): string {
+  if (!keyType) throw setupFailure(`key: column "${key}" does not exist on ${table}; name an integer, bigint, date or timestamp column`);
+  if (!sql.KEY_TYPES.includes(keyType)) {
+    throw setupFailure(`key: column "${key}" of ${table} is ${keyType}; a backfill key must be one of ${sql.KEY_TYPES.join(', ')}`);
+  }
+  return keyType;
+}
+
+function setupFailure(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ message, type: SETUP_ERROR, nonRetryable: true });
+}
+
+export function createBackfillActivities({ pool, logger, metrics, faults }: ActivityDeps) {
+  async function prepareBackfill(input: PrepareBackfillInput): Promise<PreparedBackfill> {
+    const transformHash = hashTransform(input.transform);
+    return withTransaction(pool, async (db) => {
+      await sql.lockBackfillName(db, input.table, input.name);
+      const info = await sql.describeKey(db, input.table, input.key);
+      if (!info.tableExists) throw setupFailure(`table: ${input.table} does not exist; create it or fix the spec's table`);
+      const keyType = assertKeyType(info.keyType, input.table, input.key);
+      if (!info.hasIndex) {
+        throw setupFailure(
+          `key: ${input.table} has no index that starts with "${input.key}"; every chunk would scan the table. ` +
+            `Create one (CREATE INDEX CONCURRENTLY ON ${input.table} (${input.key})) or choose an indexed key`, // lint-layers: ok
+        );
+      }
+      let row = await sql.findBackfill(db, input.table, input.name);
+      if (!row) {
+        row = await sql.insertBackfill(db, { ...input, keyType, transformHash });
+      } else {
+        await sql.updateBackfillSpec(db, row.id, { workflowId: input.workflowId, spec: input.spec, transformHash, keyType });
+      }
+      const backfillId = Number(row.id);
+      let generation = row.generation;
+      let continued = false;
+      if (input.replay) {
+        if (generation === 0) throw setupFailure(`replay: backfill ${input.name} on ${input.table} has never run; start it first`);
+        const from = await sql.normalizeKey(db, keyType, input.replay.from);
+        const to = await sql.normalizeKey(db, keyType, input.replay.to);
+        const chunks = await sql.checkpointsInRange(db, backfillId, generation, keyType, from, to);
+        if (!chunks.length) throw setupFailure(`replay: no chunk of generation ${generation} covers [${from}, ${to})`);
+        const byPartition = new Map<number, sql.CheckpointRow[]>();
+        for (const c of chunks) byPartition.set(c.partition_no, [...(byPartition.get(c.partition_no) ?? []), c]);
+        const partitions = [...byPartition.values()].map((cs) => ({
+          lo: cs[0].lo,
+          hi: cs[cs.length - 1].hi,
+          rows: cs.reduce((s, c) => s + Number(c.rows), 0),
+          fixedChunks: cs.map((c) => [c.lo, c.hi] as [string, string]),
+        }));
+        generation += 1;
+        await sql.insertGeneration(db, { backfillId, generation, reason: 'replay', from, to, transformHash, partitions });
+      } else if (generation > 0 && !input.restart) {
+        continued = true;
+      } else {
+        let range: { from: string; to: string } | null;
+        const extent = await sql.keyExtent(db, input.table, input.key, keyType);
+        range = extent && {
+          from: input.range?.from !== undefined ? await sql.normalizeKey(db, keyType, input.range.from) : extent.from,
+          to: input.range?.to !== undefined ? await sql.normalizeKey(db, keyType, input.range.to) : extent.to,
+        };
+        const partitions = range
+          ? await sql.partitionBounds(db, input.table, input.key, keyType, range.from, range.to, Math.max(1, input.parallelism * 4))
+          : [];
+        generation += 1;
+        await sql.insertGeneration(db, {
+          backfillId,
+          generation,
+          reason: generation === 1 ? 'start' : 'restart',
+          from: range?.from ?? '',
+          to: range?.to ?? '',
+          transformHash,
+          partitions,
+        });
+      }
+      await sql.setBackfillState(db, backfillId, 'running');
+      const parts = await sql.listPartitions(db, backfillId, generation);
+      const counters = await sql.backfillCounters(db, backfillId, generation);
+      const gen = parts.length ? { from: parts[0].lo, to: parts[parts.length - 1].hi } : null;
+      await sql.recordEvent(db, {
+        workflowId: input.workflowId,
+        kind: 'backfill',
+        event: continued ? 'continued' : input.replay ? 'replay_started' : 'started',
+        detail: { generation, transformHash, chunksDone: counters.chunksDone, rowsDone: counters.rowsDone, range: gen },
+      });
+      logger.info(
+        { backfill: input.name, table: input.table, generation, transformHash, continued, chunksDone: counters.chunksDone },
+        continued ? `continuing ${input.name} from its checkpoints (${counters.chunksDone} chunks done)` : `backfill ${input.name} planned`,
+      );
+      return {
+        backfillId,
+        generation,
+        keyType,
+        transformHash,
+        partitions: parts.map((p) => ({ no: p.partition_no, isDone: p.is_done })),
+        rowsTotal: counters.rowsPlanned,
+        rowsDone: counters.rowsDone,
+        chunksDone: counters.chunksDone,
+        continued,
+        range: gen,
+      };
+    });
+  }
+
+  /** Works one partition's chunks for up to `leaseMs`, each chunk and its checkpoint in one transaction. */
+  async function runPartitionLease(input: LeaseInput): Promise<LeaseResult> {
+    const ctx = Context.current();
+    const started = Date.now();
+    const result: LeaseResult = {
+      partitionDone: false,
+      chunks: 0,
+      rows: 0,
+      sqlMs: 0,
+      wallMs: 0,
+      chunkSize: input.chunkSize,
+      throttleWaitMs: 0,
+      lockRetries: 0,
+      stoppedBy: 'lease',
+    };
+    const labels = { kind: 'backfill', table: input.table };
+    let nextHealthAt = 0;
+    let lockFailures = 0;
+
+    const wait = async (ms: number) => {
+      result.throttleWaitMs += ms;
+      metrics?.throttleWaitSeconds.inc(labels, ms / 1000);
+      ctx.heartbeat();
+      await sleep(ms).catch(() => {}); // a cancellation ends the wait; the loop then stops
+    };
+
+    for (;;) {
+      if (ctx.cancellationSignal.aborted) {
+        result.stoppedBy = 'cancelled';
+        break;
+      }
+      const now = Date.now();
+      if (input.deadlineMs !== undefined && now >= input.deadlineMs) {
+        result.stoppedBy = 'deadline';
+        break;
+      }
+      if (now - started >= input.leaseMs) break;
+
+      if (input.healthCheck && now >= nextHealthAt) {
+        const value = await probeHealth(input.healthCheck.sql);
+        nextHealthAt = Date.now() + input.healthCheck.everyMs;
+        if (value > input.healthCheck.max) {
+          logger.debug({ table: input.table, value, max: input.healthCheck.max }, 'health probe over threshold; backing off');
+          nextHealthAt = 0;
+          await wait(input.healthCheck.backoffMs);
+          continue;
+        }
+      }
+
+      let chunk: ChunkOutcome;
+      try {
+        chunk = await applyChunk(input, result.chunkSize);
+      } catch (err) {
+        const cls = err instanceof ApplicationFailure ? 'fatal' : classifyPgError(err);
+        if (cls === 'lock' && lockFailures < 8) {
+          // Live traffic holds a lock on these rows: back off, never queue behind it.
+          lockFailures++;
+          result.lockRetries++;
+          await wait(Math.min(5000, 100 * 2 ** lockFailures));
+          continue;
+        }
+        if (cls === 'fatal' && !(err instanceof ApplicationFailure)) throw chunkFailure(err, '?', '?', 'transform');
+        throw err; // transient: Temporal retries the lease with backoff, from the durable cursor
+      }
+      lockFailures = 0;
+      if (chunk.kind === 'chunk') faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
+      if (chunk.kind === 'done') {
+        result.partitionDone = true;
+        result.stoppedBy = 'done';
+        break;
+      }
+      result.chunks++;
+      result.rows += chunk.rows;
+      result.sqlMs += chunk.ms;
+      metrics?.rowsProcessed.inc(labels, chunk.rows);
+      metrics?.chunksCommitted.inc(labels);
+      metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
+      ctx.heartbeat({ partition: input.partitionNo, cursor: chunk.hi });
+      if (chunk.isLast) {
+        result.partitionDone = true;
+        result.stoppedBy = 'done';
+        break;
+      }
+      if (input.targetChunkMs) {
+        const factor = Math.min(2, Math.max(0.5, input.targetChunkMs / Math.max(1, chunk.ms)));
+        result.chunkSize = Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, result.chunkSize * factor)));
+      }
+      if (input.maxRowsPerSecond) {
+        const ahead = (result.rows / input.maxRowsPerSecond) * 1000 - (Date.now() - started - result.throttleWaitMs);
+        if (ahead > 0) await wait(ahead);
+      }
+    }
+    result.wallMs = Date.now() - started;
+    return result;
+  }
+
+  type ChunkOutcome = { kind: 'done' } | { kind: 'chunk'; lo: string; hi: string; rows: number; ms: number; isLast: boolean };
+
+  async function applyChunk(input: LeaseInput, size: number): Promise<ChunkOutcome> {
+    const t = { table: input.table, key: input.key, keyType: input.keyType };
+    return withTransaction(pool, async (db) => {
+      const t0 = performance.now();
+      await sql.setChunkTimeouts(db, input.lockTimeoutMs, input.statementTimeoutMs);
+      // The lock makes this transaction the only one working the partition; the
+      // cursor it reads is where the last committed chunk ended.
+      const p = await sql.lockPartition(db, input.backfillId, input.generation, input.partitionNo);
+      if (p.is_done) return { kind: 'done' };
+      const lo = p.cursor;
+      let hi: string;
+      if (p.fixed_chunks) {
+        // a replay re-runs exactly the recorded ranges, which lie end to end
+        const next = p.fixed_chunks.find(([flo]) => flo === lo);
+        if (!next) return { kind: 'done' };
+        hi = next[1];
+      } else {
+        hi = await sql.chunkEnd(db, t, lo, p.hi, size);
+      }
+      const isLast = hi === p.hi;
+      let rows: number;
+      try {
+        rows = (await sql.runRangeStatement(db, input.transform, input.keyType, lo, hi)).rowCount;
+      } catch (err) {
+        throw classifyPgError(err) === 'fatal' ? chunkFailure(err, lo, hi, 'transform') : err;
+      }
+      for (const check of input.validate ?? []) {
+        let value: unknown;
+        try {
+          value = (await sql.runRangeStatement(db, check.sql, input.keyType, lo, hi)).value;
+        } catch (err) {
+          throw classifyPgError(err) === 'fatal' ? chunkFailure(err, lo, hi, `check "${check.name}"`) : err;
+        }
+        if (!evaluateExpect(Number(value), check.expect).ok) {
+          throw ApplicationFailure.create({
+            message: `chunk [${lo}, ${hi}) failed check "${check.name}": got ${String(value)}, expected ${describeExpect(check.expect)}`,
+            type: CHUNK_VALIDATION_ERROR,
+            nonRetryable: true,
+            details: [{ lo, hi, check: check.name, value }],
+          });
+        }
+      }
+      const ms = performance.now() - t0;
+      await sql.commitChunkCheckpoint(db, {
+        backfillId: input.backfillId,
+        generation: input.generation,
+        partitionNo: input.partitionNo,
+        lo,
+        hi,
+        isLast,
+        rows,
+        durationMs: ms,
+        transformHash: input.transformHash,
+        worker: WORKER_ID,
+      });
+      return { kind: 'chunk', lo, hi, rows, ms, isLast };
+    });
+  }
+
+  async function probeHealth(probe: string): Promise<number> {
+    return Number((await sql.queryScalar(pool, probe)) ?? 0);
+  }
+
+  async function readBackfillCounters(input: { backfillId: number; generation: number }): Promise<sql.BackfillCounters> {
+    return sql.backfillCounters(pool, input.backfillId, input.generation);
+  }
+
+  async function finishBackfill(input: {
+    backfillId: number;
+    workflowId: string;
+    state: string;
+    error?: string | null;
+    detail?: unknown;
+    actor?: string | null;
+  }): Promise<void> {
+    await withTransaction(pool, async (db) => {
+      await sql.setBackfillState(db, input.backfillId, input.state, input.error ?? null);
+      await sql.recordEvent(db, {
+        workflowId: input.workflowId,
+        kind: 'backfill',
+        event: input.state,
+        detail: input.error ? { error: input.error, ...(input.detail as object) } : input.detail,
+        actor: input.actor,
+      });
+    });
+    logger.info({ workflowId: input.workflowId, state: input.state, error: input.error }, `backfill ${input.state}`);
+  }
+
+  async function recordBackfillEvent(input: { workflowId: string; event: string; detail?: unknown; actor?: string | null }): Promise<void> {
+    await sql.recordEvent(pool, { ...input, kind: 'backfill' });
+  }
+
+  return { prepareBackfill, runPartitionLease, readBackfillCounters, finishBackfill, recordBackfillEvent };
+}
+
+export type BackfillActivities = ReturnType<typeof createBackfillActivities>;

@@ -1,0 +1,12 @@
+import { createBackfillActivities, ActivityDeps } from './backfill';
+
+export type { ActivityDeps } from './backfill';
+
+/** Every activity a stagefill worker registers, bound to one pool and logger. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createBackfillActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

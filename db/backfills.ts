@@ -1,0 +1,364 @@
+import { PoolClient } from 'pg';
+import { Queryable } from './pool';
+import { own, parseTable, qualified, ident } from './identifiers';
+
+/** Key column types a backfill can cut ranges on, and how to step just past a maximum. */
+const KEY_STEP: Record<string, string> = {
+  smallint: '1',
+  integer: '1',
+  bigint: '1',
+  date: '1',
+  'timestamp without time zone': "interval '1 microsecond'",
+  'timestamp with time zone': "interval '1 microsecond'",
+};
+export const KEY_TYPES = Object.keys(KEY_STEP);
+
+export interface KeyInfo {
+  tableExists: boolean;
+  keyType?: string;
+  hasIndex: boolean;
+}
+
+export async function describeKey(db: Queryable, table: string, key: string): Promise<KeyInfo> {
+  const t = parseTable(table);
+  const { rows } = await db.query<{ key_type: string | null; has_index: boolean | null; table_oid: number | null }>(
+    `SELECT c.oid AS table_oid,
+            format_type(a.atttypid, NULL) AS key_type,
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum) AS has_index
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3 AND NOT a.attisdropped AND a.attnum > 0
+      WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    [t.schema, t.name, key],
+  );
+  if (!rows.length) return { tableExists: false, hasIndex: false };
+  return { tableExists: true, keyType: rows[0].key_type ?? undefined, hasIndex: Boolean(rows[0].has_index) };
+}
+
+/** A value as Postgres prints it for the key type, so cursors compare as text. */
+export async function normalizeKey(db: Queryable, keyType: string, value: string): Promise<string> {
+  const { rows } = await db.query<{ v: string }>(`SELECT ($1::${keyType})::text AS v`, [value]);
+  return rows[0].v;
+}
+
+/** [min, max + step) of the key, or null for an empty table. */
+export async function keyExtent(db: Queryable, table: string, key: string, keyType: string): Promise<{ from: string; to: string } | null> {
+  const k = ident(key);
+  const { rows } = await db.query<{ lo: string | null; hi: string | null }>(
+    `SELECT min(${k})::text AS lo, (max(${k}) + ${KEY_STEP[keyType]})::${keyType}::text AS hi FROM ${qualified(table)}`,
+  );
+  return rows[0].lo === null || rows[0].hi === null ? null : { from: rows[0].lo, to: rows[0].hi };
+}
+
+export interface PartitionBound {
+  lo: string;
+  hi: string;
+  rows: number;
+}
+
+/**
+ * Cuts [from, to) into `parts` ranges of about equal row counts, from the data
+ * itself (ntile over the key) so sparse or skewed keys still split evenly.
+ */
+export async function partitionBounds(
+  db: Queryable,
+  table: string,
+  key: string,
+  keyType: string,
+  from: string,
+  to: string,
+  parts: number,
+): Promise<PartitionBound[]> {
+  const k = ident(key);
+  const { rows } = await db.query<{ lo: string; rows: string }>(
+    `SELECT min(k)::text AS lo, count(*) AS rows
+       FROM (SELECT ${k} AS k, ntile($3) OVER (ORDER BY ${k}) AS b
+               FROM ${qualified(table)}
+              WHERE ${k} >= $1::${keyType} AND ${k} < $2::${keyType}) s
+      GROUP BY b ORDER BY b`,
+    [from, to, parts],
+  );
+  const bounds: PartitionBound[] = [];
+  for (const [i, r] of rows.entries()) {
+    const lo = i === 0 ? from : r.lo;
+    const last = bounds[bounds.length - 1];
+    // equal keys can straddle two buckets; keep boundaries strictly increasing
+    if (last && last.lo === lo) last.rows += Number(r.rows);
+    else bounds.push({ lo, hi: to, rows: Number(r.rows) });
+  }
+  for (let i = 0; i + 1 < bounds.length; i++) bounds[i].hi = bounds[i + 1].lo;
+  return bounds.length ? bounds : [{ lo: from, hi: to, rows: 0 }];
+}
+
+export interface BackfillRow {
+  id: number;
+  table_name: string;
+  name: string;
+  key_column: string;
+  key_type: string;
+  generation: number;
+  state: string;
+  workflow_id: string | null;
+  transform_hash: string;
+  range_from: string | null;
+  range_to: string | null;
+  rows_total: string | null;
+  last_error: string | null;
+}
+
+export async function findBackfill(db: Queryable, table: string, name: string): Promise<BackfillRow | undefined> {
+  const { rows } = await db.query<BackfillRow>(`SELECT * FROM ${own('backfills')} WHERE table_name = $1 AND name = $2`, [table, name]);
+  return rows[0];
+}
+
+export async function findBackfillByWorkflow(db: Queryable, workflowId: string): Promise<BackfillRow | undefined> {
+  const { rows } = await db.query<BackfillRow>(`SELECT * FROM ${own('backfills')} WHERE workflow_id = $1`, [workflowId]);
+  return rows[0];
+}
+
+export async function lockBackfillName(db: Queryable, table: string, name: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stagefill.backfill:${table}:${name}`]);
+}
+
+export async function insertBackfill(
+  db: Queryable,
+  b: { table: string; name: string; key: string; keyType: string; workflowId: string; spec: unknown; transformHash: string },
+): Promise<BackfillRow> {
+  const { rows } = await db.query<BackfillRow>(
+    `INSERT INTO ${own('backfills')} (table_name, name, key_column, key_type, generation, state, workflow_id, spec, transform_hash)
+     VALUES ($1, $2, $3, $4, 0, 'planned', $5, $6, $7) RETURNING *`,
+    [b.table, b.name, b.key, b.keyType, b.workflowId, JSON.stringify(b.spec), b.transformHash],
+  );
+  return rows[0];
+}
+
+export async function updateBackfillSpec(
+  db: Queryable,
+  id: number,
+  b: { workflowId: string; spec: unknown; transformHash: string; keyType: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE ${own('backfills')} SET workflow_id = $2, spec = $3, transform_hash = $4, key_type = $5, last_error = NULL, updated_at = now() WHERE id = $1`,
+    [id, b.workflowId, JSON.stringify(b.spec), b.transformHash, b.keyType],
+  );
+}
+
+export async function setBackfillState(db: Queryable, id: number, state: string, lastError?: string | null): Promise<void> {
+  await db.query(`UPDATE ${own('backfills')} SET state = $2, last_error = $3, updated_at = now() WHERE id = $1`, [id, state, lastError ?? null]);
+}
+
+/** Opens a new generation with its partitions; the backfill row points at it. */
+export async function insertGeneration(
+  db: Queryable,
+  g: {
+    backfillId: number;
+    generation: number;
+    reason: string;
+    from: string;
+    to: string;
+    transformHash: string;
+    partitions: (PartitionBound & { fixedChunks?: [string, string][] })[];
+  },
+): Promise<void> {
+  const rowsTotal = g.partitions.reduce((s, p) => s + p.rows, 0);
+  await db.query(
+    `INSERT INTO ${own('backfill_generations')} (backfill_id, generation, reason, range_from, range_to, transform_hash, rows_total)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [g.backfillId, g.generation, g.reason, g.from, g.to, g.transformHash, rowsTotal],
+  );
+  await db.query(
+    `INSERT INTO ${own('backfill_partitions')} (backfill_id, generation, partition_no, lo, hi, cursor, rows_planned, is_done, fixed_chunks)
+     SELECT $1, $2, p.no, p.lo, p.hi, p.lo, p.rows, p.lo = p.hi, p.fixed
+       FROM jsonb_to_recordset($3::jsonb) AS p(no int, lo text, hi text, rows bigint, fixed jsonb)`,
+    [
+      g.backfillId,
+      g.generation,
+      JSON.stringify(g.partitions.map((p, no) => ({ no, lo: p.lo, hi: p.hi, rows: p.rows, fixed: p.fixedChunks ?? null }))),
+    ],
+  );
+  await db.query(
+    `UPDATE ${own('backfills')} SET generation = $2, range_from = $3, range_to = $4, rows_total = $5, updated_at = now() WHERE id = $1`,
+    [g.backfillId, g.generation, g.from, g.to, rowsTotal],
+  );
+}
+
+export interface PartitionRow {
+  partition_no: number;
+  lo: string;
+  hi: string;
+  cursor: string;
+  rows_planned: string;
+  rows_done: string;
+  chunks_done: number;
+  is_done: boolean;
+  fixed_chunks: [string, string][] | null;
+}
+
+export async function listPartitions(db: Queryable, backfillId: number, generation: number): Promise<PartitionRow[]> {
+  const { rows } = await db.query<PartitionRow>(
+    `SELECT partition_no, lo, hi, cursor, rows_planned, rows_done, chunks_done, is_done, fixed_chunks
+       FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2 ORDER BY partition_no`,
+    [backfillId, generation],
+  );
+  return rows;
+}
+
+/** Locks the partition for this chunk's transaction: racing workers queue here. */
+export async function lockPartition(db: PoolClient, backfillId: number, generation: number, partitionNo: number): Promise<PartitionRow> {
+  const { rows } = await db.query<PartitionRow>(
+    `SELECT partition_no, lo, hi, cursor, rows_planned, rows_done, chunks_done, is_done, fixed_chunks
+       FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3 FOR UPDATE`,
+    [backfillId, generation, partitionNo],
+  );
+  if (!rows.length) throw new Error(`partition ${partitionNo} of backfill ${backfillId} generation ${generation} does not exist`);
+  return rows[0];
+}
+
+/**
+ * Where the chunk starting at `lo` ends: the key `size` rows further on, but
+ * always past `lo` (many equal keys) and never past the partition's end.
+ */
+export async function chunkEnd(
+  db: Queryable,
+  t: { table: string; key: string; keyType: string },
+  lo: string,
+  partitionHi: string,
+  size: number,
+): Promise<string> {
+  const k = ident(t.key);
+  const { rows } = await db.query<{ hi: string }>(
+    `SELECT ${k}::text AS hi FROM ${qualified(t.table)} WHERE ${k} >= $1::${t.keyType} AND ${k} < $2::${t.keyType} ORDER BY ${k} OFFSET $3 LIMIT 1`,
+    [lo, partitionHi, size],
+  );
+  // fewer than `size` rows left: the chunk runs to the partition's end
+  let hi = rows[0]?.hi ?? partitionHi;
+  if (hi === lo) {
+    const next = await db.query<{ hi: string | null }>(
+      `SELECT min(${k})::text AS hi FROM ${qualified(t.table)} WHERE ${k} > $1::${t.keyType} AND ${k} < $2::${t.keyType}`,
+      [lo, partitionHi],
+    );
+    hi = next.rows[0].hi ?? partitionHi;
+  }
+  return hi;
+}
+
+/** `:lo` / `:hi` become typed bind parameters $1 / $2; no value is ever spliced into SQL. */
+export function bindRange(sql: string, keyType: string): string {
+  return sql.replace(/(?<!:):lo\b/g, `$1::${keyType}`).replace(/(?<!:):hi\b/g, `$2::${keyType}`);
+}
+
+export async function runRangeStatement(db: Queryable, sql: string, keyType: string, lo: string, hi: string): Promise<{ rowCount: number; value?: unknown }> {
+  const r = await db.query(bindRange(sql, keyType), [lo, hi]);
+  const first = r.rows?.[0] as Record<string, unknown> | undefined;
+  return { rowCount: r.rowCount ?? 0, value: first ? Object.values(first)[0] : undefined };
+}
+
+/** The first column of the first row of an operator-written probe or check, or undefined. */
+export async function queryScalar(db: Queryable, text: string): Promise<unknown> {
+  const { rows } = await db.query(text);
+  const first = rows[0] as Record<string, unknown> | undefined;
+  return first ? Object.values(first)[0] : undefined;
+}
+
+export async function setChunkTimeouts(db: Queryable, lockTimeoutMs: number, statementTimeoutMs: number): Promise<void> {
+  // SET cannot take bind parameters; set_config(..., is_local => true) can.
+  await db.query(`SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)`, [
+    `${lockTimeoutMs}ms`,
+    `${statementTimeoutMs}ms`,
+  ]);
+}
+
+/** Advances the cursor and writes the checkpoint: the last statement of the chunk's transaction. */
+export async function commitChunkCheckpoint(
+  db: Queryable,
+  c: {
+    backfillId: number;
+    generation: number;
+    partitionNo: number;
+    lo: string;
+    hi: string;
+    isLast: boolean;
+    rows: number;
+    durationMs: number;
+    transformHash: string;
+    worker: string;
+  },
+): Promise<void> {
+  await db.query(
+    `WITH p AS (
+       UPDATE ${own('backfill_partitions')}
+          SET cursor = $5, is_done = $6, rows_done = rows_done + $7, chunks_done = chunks_done + 1
+        WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3)
+     INSERT INTO ${own('checkpoints')} (backfill_id, generation, lo, hi, partition_no, rows, duration_ms, transform_hash, worker)
+     VALUES ($1, $2, $4, $5, $3, $7, $8, $9, $10)`,
+    [c.backfillId, c.generation, c.partitionNo, c.lo, c.hi, c.isLast, c.rows, Math.round(c.durationMs), c.transformHash, c.worker],
+  );
+}
+
+export interface BackfillCounters {
+  rowsDone: number;
+  chunksDone: number;
+  rowsPlanned: number;
+  partitionsDone: number;
+  partitions: number;
+}
+
+export async function backfillCounters(db: Queryable, backfillId: number, generation: number): Promise<BackfillCounters> {
+  const { rows } = await db.query<{ rows_done: string; chunks_done: string; rows_planned: string; done: string; total: string }>(
+    `SELECT COALESCE(sum(rows_done), 0) AS rows_done, COALESCE(sum(chunks_done), 0) AS chunks_done,
+            COALESCE(sum(rows_planned), 0) AS rows_planned, count(*) FILTER (WHERE is_done) AS done, count(*) AS total
+       FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2`,
+    [backfillId, generation],
+  );
+  const r = rows[0];
+  return {
+    rowsDone: Number(r.rows_done),
+    chunksDone: Number(r.chunks_done),
+    rowsPlanned: Number(r.rows_planned),
+    partitionsDone: Number(r.done),
+    partitions: Number(r.total),
+  };
+}
+
+export interface CheckpointRow {
+  lo: string;
+  hi: string;
+  partition_no: number;
+  rows: string;
+}
+
+export async function checkpointsInRange(
+  db: Queryable,
+  backfillId: number,
+  generation: number,
+  keyType: string,
+  from: string,
+  to: string,
+): Promise<CheckpointRow[]> {
+  const { rows } = await db.query<CheckpointRow>(
+    `SELECT lo, hi, partition_no, rows FROM ${own('checkpoints')}
+      WHERE backfill_id = $1 AND generation = $2 AND hi::${keyType} > $3::${keyType} AND lo::${keyType} < $4::${keyType}
+      ORDER BY lo::${keyType}`,
+    [backfillId, generation, from, to],
+  );
+  return rows;
+}
+
+export async function recordEvent(
+  db: Queryable,
+  e: { workflowId: string; kind: string; subject?: string | null; event: string; detail?: unknown; actor?: string | null },
+): Promise<void> {
+  await db.query(`INSERT INTO ${own('events')} (workflow_id, kind, subject, event, detail, actor) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    e.workflowId,
+    e.kind,
+    e.subject ?? null,
+    e.event,
+    e.detail === undefined ? null : JSON.stringify(e.detail),
+    e.actor ?? null,
+  ]);
+}
+
+export async function listEvents(db: Queryable, workflowId: string): Promise<{ at: Date; kind: string; subject: string | null; event: string; detail: unknown; actor: string | null }[]> {
+  const { rows } = await db.query(`SELECT at, kind, subject, event, detail, actor FROM ${own('events')} WHERE workflow_id = $1 ORDER BY id`, [workflowId]);
+  return rows;
+}

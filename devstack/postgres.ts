@@ -1,0 +1,189 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { Client } from 'pg';
+import { startService, Service, sleep, tail, which } from './process';
+import { freePort } from './ports';
+
+export interface EmbeddedPostgres {
+  url: string;
+  port: number;
+  dataDir: string;
+  bindir: string;
+  service: Service;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  /** Folder that holds the cluster (data/ and the socket); created when missing. */
+  dir: string;
+  port?: number;
+  logFile: string;
+  /** Extra `-c name=value` server settings (tests turn fsync off; benchmarks size shared_buffers). */
+  settings?: Record<string, string | number>;
+}
+
+const DB_USER = 'stagefill';
+const DB_NAME = 'stagefill';
+
+/** initdb/postgres from $PG_BINDIR, `pg_config --bindir`, or the newest /usr/lib/postgresql/N/bin. */
+export function findPostgresBindir(): string {
+  const candidates: string[] = [];
+  if (process.env.PG_BINDIR) candidates.push(process.env.PG_BINDIR);
+  const pgConfig = which('pg_config');
+  if (pgConfig) {
+    const r = spawnSync(pgConfig, ['--bindir'], { encoding: 'utf8' });
+    if (r.status === 0) candidates.push(r.stdout.trim());
+  }
+  const debian = '/usr/lib/postgresql';
+  if (fs.existsSync(debian)) {
+    for (const v of fs.readdirSync(debian).sort((a, b) => Number(b) - Number(a))) candidates.push(path.join(debian, v, 'bin'));
+  }
+  for (const dir of candidates) {
+    if (fs.existsSync(path.join(dir, 'initdb')) && fs.existsSync(path.join(dir, 'postgres'))) return dir;
+  }
+  throw new Error(
+    'no PostgreSQL server binaries found (looked at $PG_BINDIR, `pg_config --bindir`, /usr/lib/postgresql/*/bin). ' +
+      'Install one (Debian: apt-get install postgresql-15) or set DATABASE_URL to an existing database',
+  );
+}
+
+interface RunAs {
+  uid?: number;
+  gid?: number;
+  user?: string;
+}
+
+/** Postgres refuses to run as root: when we are root, run it as `postgres` (or `nobody`). */
+function runAsUser(): RunAs {
+  if (process.getuid?.() !== 0) return {};
+  for (const user of ['postgres', 'nobody']) {
+    const uid = spawnSync('id', ['-u', user], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', user], { encoding: 'utf8' });
+    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout), gid: Number(gid.stdout), user };
+  }
+  throw new Error('running as root and neither a `postgres` nor a `nobody` user exists to run PostgreSQL as');
+}
+
+/**
+ * The cluster must sit where the server's user can reach it. A clone under a
+ * root-only folder (mktemp -d is 0700) is not reachable, so the data then
+ * lives in a reachable folder and `dir` becomes a link to it.
+ */
+function reachableDir(dir: string, as: RunAs): string {
+  if (as.uid === undefined) return dir;
+  const probe = spawnSync('/bin/sh', ['-c', 'test -x "$0" && test -r "$0"', path.dirname(dir)], { uid: as.uid, gid: as.gid });
+  if (probe.status === 0) return dir;
+  const hash = crypto.createHash('sha1').update(path.resolve(dir)).digest('hex').slice(0, 12);
+  const real = path.join(os.tmpdir(), `stagefill-pg-${hash}`);
+  fs.mkdirSync(real, { recursive: true, mode: 0o755 });
+  fs.chmodSync(real, 0o755);
+  return real;
+}
+
+function ensureOwned(dir: string, as: RunAs): void {
+  fs.mkdirSync(dir, { recursive: true });
+  if (as.uid !== undefined) fs.chownSync(dir, as.uid, as.gid!);
+}
+
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const bindir = findPostgresBindir();
+  const as = runAsUser();
+  let home = path.resolve(opts.dir);
+  fs.mkdirSync(path.dirname(home), { recursive: true });
+  const stat = fs.lstatSync(home, { throwIfNoEntry: false });
+  if (stat?.isSymbolicLink()) {
+    home = fs.realpathSync(home);
+  } else if (!stat) {
+    const real = reachableDir(home, as);
+    if (real !== home) fs.symlinkSync(real, home);
+    home = real;
+  }
+  const dataDir = path.join(home, 'data');
+  const socketDir = path.join(home, 'run');
+  ensureOwned(home, as);
+  ensureOwned(socketDir, as);
+
+  if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    ensureOwned(dataDir, as);
+    fs.chmodSync(dataDir, 0o700);
+    const r = spawnSync(
+      path.join(bindir, 'initdb'),
+      ['-D', dataDir, '-U', DB_USER, '--auth=trust', '--encoding=UTF8', '--no-locale', '--no-sync'],
+      { uid: as.uid, gid: as.gid, encoding: 'utf8', cwd: home },
+    );
+    if (r.status !== 0) throw new Error(`initdb failed: ${(r.stderr || r.stdout).trim()}`);
+  }
+
+  const port = opts.port ?? (await freePort());
+  const settings: Record<string, string | number> = {
+    listen_addresses: '127.0.0.1',
+    port,
+    unix_socket_directories: socketDir,
+    max_connections: 200,
+    ...opts.settings,
+  };
+  const args = ['-D', dataDir];
+  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+  fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+  if (as.uid !== undefined) {
+    fs.closeSync(fs.openSync(opts.logFile, 'a'));
+    fs.chownSync(opts.logFile, as.uid, as.gid!);
+  }
+  const service = startService({
+    name: 'postgres',
+    command: path.join(bindir, 'postgres'),
+    args,
+    uid: as.uid,
+    gid: as.gid,
+    cwd: home,
+    stopSignal: 'INT',
+    logFile: opts.logFile,
+  });
+  const adminUrl = `postgres://${DB_USER}@127.0.0.1:${port}/postgres`;
+  await waitForPostgres(adminUrl, service, opts.logFile);
+  await ensureDatabase(adminUrl, DB_NAME);
+  return {
+    url: `postgres://${DB_USER}@127.0.0.1:${port}/${DB_NAME}`,
+    port,
+    dataDir,
+    bindir,
+    service,
+    stop: () => service.stop(),
+  };
+}
+
+async function waitForPostgres(url: string, service: Service, logFile: string): Promise<void> {
+  let exitCode: number | null | undefined;
+  void service.exited.then((c) => (exitCode = c ?? -1));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (exitCode !== undefined) throw new Error(`postgres exited (${exitCode}):\n${tail(logFile)}`);
+    const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return;
+    } catch {
+      await sleep(200);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+  await service.stop();
+  throw new Error(`postgres did not accept connections within 60s:\n${tail(logFile)}`);
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}

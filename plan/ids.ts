@@ -1,0 +1,12 @@
+/** Workflow ids derive from what the user named, so a second start of the same thing finds the first. */
+export function backfillWorkflowId(table: string, name: string): string {
+  return `stagefill-backfill:${qualifiedName(table)}:${name}`;
+}
+
+export function rolloutWorkflowId(name: string): string {
+  return `stagefill-rollout:${name}`;
+}
+
+export function qualifiedName(table: string): string {
+  return table.includes('.') ? table : `public.${table}`;
+}

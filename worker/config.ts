@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+
+const postgresUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+    } catch {
+      return false;
+    }
+  }, 'expected a postgres:// URL, e.g. postgres://user:password@host:5432/db');
+
+const optionalPath = z.string().min(1).optional();
+
+/** Every setting the worker and the CLI read from the environment; the names are the variables. */
+export const workerConfigSchema = z.object({
+  TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  STAGEFILL_TASK_QUEUE: z.string().min(1).default('stagefill'),
+  DATABASE_URL: postgresUrl,
+  /** Prometheus metrics on this port (0 = off). */
+  STAGEFILL_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  STAGEFILL_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
+  STAGEFILL_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(100),
+  /** A prebuilt workflow bundle (bundleWorkflowCode); skips bundling at start. */
+  STAGEFILL_WORKFLOW_BUNDLE: optionalPath,
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** Temporal mTLS: client certificate and key (both or neither), optional CA. */
+  TEMPORAL_TLS_CERT: optionalPath,
+  TEMPORAL_TLS_KEY: optionalPath,
+  TEMPORAL_TLS_CA: optionalPath,
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+});
+
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; a bad value names the variable and what is wrong. */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof WorkerConfig, string>> = {}): WorkerConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(workerConfigSchema.shape)) {
+    const v = overrides[key as keyof WorkerConfig] ?? env[key];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const parsed = workerConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0]);
+      const msg = i.code === 'invalid_type' && i.received === 'undefined' ? 'is not set' : i.message;
+      return `${name}: ${msg}`;
+    });
+    throw new ConfigError(lines.join('; '));
+  }
+  const cfg = parsed.data;
+  if (Boolean(cfg.TEMPORAL_TLS_CERT) !== Boolean(cfg.TEMPORAL_TLS_KEY)) {
+    throw new ConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither');
+  }
+  return cfg;
+}
+
+/** The URL with its password replaced, for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

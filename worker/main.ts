@@ -1,0 +1,61 @@
+import { loadWorkerConfig, ConfigError, WorkerConfig } from './config';
+import { createLogger } from './logger';
+import { createStagefillWorker, installRuntime } from './run';
+import { serveMetrics } from './metrics';
+import { freePort } from '../devstack/ports';
+
+/**
+ * `stagefill worker`: polls the task queue until SIGINT/SIGTERM, then drains.
+ * Exit codes: 0 after a clean drain, 1 when Temporal or Postgres cannot be reached, 2 for bad configuration.
+ */
+export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig, string>> = {}): Promise<number> {
+  let config: WorkerConfig;
+  try {
+    config = loadWorkerConfig(process.env, overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`stagefill worker: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL, 'stagefill-worker');
+  const sdkMetricsPort = config.STAGEFILL_METRICS_PORT ? await freePort() : undefined;
+  installRuntime(logger, sdkMetricsPort);
+  let sw;
+  try {
+    sw = await createStagefillWorker({ config, logger });
+  } catch (err) {
+    process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const server = config.STAGEFILL_METRICS_PORT
+    ? await serveMetrics(sw.metrics, config.STAGEFILL_METRICS_PORT, async () => {
+        const res = await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`);
+        return res.text();
+      })
+    : undefined;
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    logger.info({ signal: sig }, signals === 1 ? 'draining: finishing in-flight chunks' : 'already draining');
+    sw.shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  logger.info({ taskQueue: config.STAGEFILL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metricsPort: config.STAGEFILL_METRICS_PORT || undefined }, 'worker started');
+  try {
+    await sw.run();
+  } catch (err) {
+    logger.error({ err }, 'worker stopped with an error');
+    return 1;
+  } finally {
+    server?.close();
+  }
+  logger.info('worker stopped');
+  return 0;
+}
+
+if (require.main === module) {
+  runWorkerMain().then((code) => process.exit(code));
+}

@@ -1,0 +1,59 @@
+import http from 'node:http';
+import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** stagefill's own metrics; the SDK's Runtime metrics are merged in by the worker's /metrics handler. */
+export function createMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'stagefill_process_' });
+  const labelNames = ['kind', 'table'] as const;
+  return {
+    registry,
+    rowsProcessed: new Counter({ name: 'stagefill_rows_processed_total', help: 'Rows written by committed chunks', labelNames, registers: [registry] }),
+    chunksCommitted: new Counter({ name: 'stagefill_chunks_committed_total', help: 'Chunks committed with their checkpoint', labelNames, registers: [registry] }),
+    chunkSeconds: new Histogram({
+      name: 'stagefill_chunk_duration_seconds',
+      help: 'Time from BEGIN to COMMIT of one chunk',
+      labelNames,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    throttleWaitSeconds: new Counter({
+      name: 'stagefill_throttle_wait_seconds_total',
+      help: 'Time chunks waited for the rate limit, the health probe or a lock',
+      labelNames,
+      registers: [registry],
+    }),
+    gateResults: new Counter({
+      name: 'stagefill_gate_results_total',
+      help: 'Gate and soak check results',
+      labelNames: ['kind', 'table', 'check', 'result'] as const,
+      registers: [registry],
+    }),
+    gateDivergence: new Gauge({
+      name: 'stagefill_gate_divergence',
+      help: 'Last measured deviation of a check from its expectation (0 = within bounds)',
+      labelNames: ['kind', 'table', 'check'] as const,
+      registers: [registry],
+    }),
+    rollbacks: new Counter({ name: 'stagefill_rollbacks_total', help: 'Rollouts rolled back', labelNames, registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Serves /metrics: stagefill's registry, then whatever `extra` returns (the SDK's exporter). */
+export function serveMetrics(metrics: Metrics, port: number, extra?: () => Promise<string>): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const own = await metrics.registry.metrics();
+      const sdk = extra ? await extra().catch(() => '') : '';
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(own + '\n' + sdk);
+    } catch (err) {
+      res.writeHead(500).end(String(err));
+    }
+  });
+  return new Promise((resolve) => server.listen(port, '0.0.0.0', () => resolve(server)));
+}

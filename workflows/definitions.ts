@@ -1,0 +1,74 @@
+import { defineSignal, defineQuery, defineUpdate } from '@temporalio/workflow';
+
+/**
+ * Every signal, query and update stagefill's workflows answer. The client and
+ * the workflows both import these, so the names cannot drift; they are also
+ * the names an operator types in the Temporal UI's signal form.
+ */
+export interface ActorPayload {
+  /** Who asked, for the audit trail (free text: a user name, a ticket). */
+  by?: string;
+  reason?: string;
+}
+
+export const pauseSignal = defineSignal<[ActorPayload?]>('pause');
+export const resumeSignal = defineSignal<[ActorPayload?]>('resume');
+export const approveSignal = defineSignal<[ActorPayload?]>('approve');
+export const rollbackSignal = defineSignal<[ActorPayload?]>('rollback');
+export const retrySignal = defineSignal<[ActorPayload?]>('retry');
+
+export interface ThrottleChange {
+  chunkSize?: number;
+  maxRowsPerSecond?: number | null;
+  targetChunkMs?: number | null;
+  parallelism?: number;
+}
+
+/** Changes throttle and chunk size of a running backfill; the validator rejects bad payloads before they reach history. */
+export const setThrottleUpdate = defineUpdate<ThrottleSettings, [ThrottleChange]>('setThrottle');
+export const approveUpdate = defineUpdate<string, [ActorPayload?]>('approveUpdate');
+
+export interface ThrottleSettings {
+  chunkSize: number;
+  minChunkSize: number;
+  maxChunkSize: number;
+  parallelism: number;
+  maxRowsPerSecond?: number;
+  targetChunkMs?: number;
+}
+
+export type BackfillState =
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'waiting_window'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'window_closed';
+
+export interface BackfillProgress {
+  kind: 'backfill';
+  name: string;
+  table: string;
+  state: BackfillState;
+  generation: number;
+  chunksDone: number;
+  chunksTotal: number;
+  rowsProcessed: number;
+  rowsTotal: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  lastError: string | null;
+  partitionsDone: number;
+  partitions: number;
+  throttle: ThrottleSettings;
+  throttleWaitMs: number;
+  /** Sum of BEGIN..COMMIT time of this run's chunks, for overhead accounting. */
+  chunkSqlMs: number;
+  activeMs: number;
+  continued: boolean;
+  window?: { isOpen: boolean; closesAt?: string; opensAt?: string };
+}
+
+export const progressQuery = defineQuery<unknown>('progress');

@@ -1,0 +1,2 @@
+// The workflow bundle's entry: every workflow type a stagefill worker runs.
+export { backfillWorkflow } from './backfill';
