@@ -15,10 +15,10 @@ import { watchRun } from './watch';
  * `stagefill demo`: the embedded stack, a worker in this process, a demo
  * table, and a staged rollout with a backfill on it, followed live.
  */
-export async function runDemo(opts: { exit?: boolean; rows: number }): Promise<number> {
+export async function runDemo(opts: { exit?: boolean; rows: number; stateDir?: string }): Promise<number> {
   const say = (m: string) => process.stdout.write(`demo: ${m}\n`);
   const root = projectRoot();
-  const stack = await startDevStack({ root, log: say });
+  const stack = await startDevStack({ root, stateDir: opts.stateDir, log: say });
   writeEnvFile(stack.stateDir, stack.env);
   const taskQueue = 'stagefill-demo';
   const logger = pino({ level: 'warn' });
@@ -69,14 +69,32 @@ export async function runDemo(opts: { exit?: boolean; rows: number }): Promise<n
   }
 }
 
+/**
+ * The demo rollout: money stored as numeric moves to integer cents. Expand
+ * (column + dual-write trigger), backfill the history in chunks, check it,
+ * expose a v2 read path beside v1, soak, then contract once the rollback
+ * window has passed.
+ */
 function demoSpec(): unknown {
+  const stamp = new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14);
   return {
-    kind: 'backfill',
-    name: `demo-${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14)}`,
+    kind: 'rollout',
+    name: `demo-cents-${stamp}`,
     table: DEMO_TABLE,
-    key: 'id',
-    chunkSize: 5000,
-    parallelism: 2,
-    transform: `UPDATE ${DEMO_TABLE} SET amount_cents = round(amount * 100)::bigint WHERE id >= :lo AND id < :hi`,
+    rollbackWindow: '5s',
+    steps: [
+      { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 5000, parallelism: 2 } },
+      {
+        kind: 'gate',
+        checks: [
+          { name: 'every row has cents', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } },
+          { name: 'cents match amount', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents <> round(amount * 100)::bigint`, expect: { eq: 0 } },
+          { name: 'row count unchanged', sql: `SELECT count(*) FROM ${DEMO_TABLE}`, unchanged: true },
+        ],
+      },
+      { kind: 'expose', version: 2 },
+      { kind: 'soak', duration: '5s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+      { kind: 'contract' },
+    ],
   };
 }

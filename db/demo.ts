@@ -12,8 +12,7 @@ export async function resetDemoTable(pool: Pool, rows: number): Promise<void> {
       customer_id integer NOT NULL,
       amount      numeric(12, 2) NOT NULL,
       status      text NOT NULL,
-      created_at  timestamptz NOT NULL,
-      amount_cents bigint
+      created_at  timestamptz NOT NULL
     )`);
   await pool.query(
     `INSERT INTO stagefill_demo.orders (id, customer_id, amount, status, created_at)

@@ -72,3 +72,58 @@ export interface BackfillProgress {
 }
 
 export const progressQuery = defineQuery<unknown>('progress');
+
+export type RolloutState =
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'held'
+  | 'waiting_approval'
+  | 'rolling_back'
+  | 'completed'
+  | 'rolled_back'
+  | 'failed'
+  | 'refused'
+  | 'cancelled';
+
+export type StepRunState = 'pending' | 'running' | 'completed' | 'held' | 'failed' | 'cancelled' | 'reverting' | 'reverted' | 'skipped';
+
+export interface CheckOutcome {
+  name: string;
+  ok: boolean;
+  value: string | null;
+  expected: string;
+  deviation: number | null;
+  error?: string;
+}
+
+export interface StepProgress {
+  id: string;
+  kind: string;
+  table: string;
+  dependsOn: string[];
+  state: StepRunState;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Gate and soak: the last results; held steps show why they hold. */
+  checks?: CheckOutcome[];
+  /** Steps that run a backfill: its workflow id, for `stagefill status` on it. */
+  backfillWorkflowId?: string;
+  error?: string;
+}
+
+export interface RolloutProgress {
+  kind: 'rollout';
+  name: string;
+  tables: string[];
+  state: RolloutState;
+  /** Ids of the steps running now (several when branches overlap). */
+  currentStep: string | null;
+  runningSteps: string[];
+  steps: StepProgress[];
+  lastError: string | null;
+  /** Why a rollback started (failed gate, signal, timeout, cancellation). */
+  rollbackReason: string | null;
+  /** Catalog comparison with the snapshot taken before the rollout, after a rollback. */
+  catalog?: { table: string; equal: boolean; diff: string[] }[];
+}
