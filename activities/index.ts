@@ -1,4 +1,5 @@
 import { createBackfillActivities, ActivityDeps } from './backfill';
+import { createRolloutActivities } from './rollout';
 
 export type { ActivityDeps } from './backfill';
 
@@ -6,6 +7,7 @@ export type { ActivityDeps } from './backfill';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createBackfillActivities(deps),
+    ...createRolloutActivities(deps),
   };
 }
 
