@@ -30,6 +30,9 @@ export class AlreadyRunningError extends Error {
 
 export class NotFoundError extends Error {}
 
+/** A control that does not apply to this kind of run (approve on a backfill): the operator's input is wrong. */
+export class NotApplicableError extends Error {}
+
 export interface StartedRun {
   workflowId: string;
   runId: string;
@@ -118,7 +121,16 @@ export async function describeRun(conn: StagefillConnection, workflowId: string)
 export type ControlVerb = 'pause' | 'resume' | 'approve' | 'rollback' | 'retry';
 const SIGNALS = { pause: pauseSignal, resume: resumeSignal, approve: approveSignal, rollback: rollbackSignal, retry: retrySignal };
 
+/** Verbs only a rollout answers; a backfill would silently drop the signal. */
+const ROLLOUT_ONLY: ControlVerb[] = ['approve', 'rollback', 'retry'];
+
 export async function sendControl(conn: StagefillConnection, workflowId: string, verb: ControlVerb, payload: ActorPayload = {}): Promise<void> {
+  if (ROLLOUT_ONLY.includes(verb)) {
+    const desc = await describeRun(conn, workflowId);
+    if (desc.type === 'backfillWorkflow') {
+      throw new NotApplicableError(`${verb}: ${workflowId} is a backfill; ${verb} applies to rollouts (a backfill is paused, resumed, throttled or cancelled)`);
+    }
+  }
   await mustExist(workflowId, () => handle(conn, workflowId).signal(SIGNALS[verb], { by: payload.by ?? defaultActor(), reason: payload.reason }));
 }
 

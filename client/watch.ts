@@ -21,16 +21,50 @@ function fraction(p: AnyProgress): number {
   return steps.length ? steps.filter((s) => ['completed', 'skipped'].includes(s.state)).length / steps.length : 0;
 }
 
+/** Rate and ETA as a watcher saw rows move, for when the run itself has not measured one yet. */
+export interface ObservedRate {
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+}
+
+function rateOf(bf: AnyProgress, observed?: ObservedRate): ObservedRate {
+  const own = Number(bf.rowsPerSecond) || 0;
+  if (own > 0 || !observed) return { rowsPerSecond: own, etaSeconds: (bf.etaSeconds as number | null) ?? null };
+  return observed;
+}
+
 /** One line: what a person wants at a glance. */
-export function formatProgressLine(p: AnyProgress): string {
+export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): string {
   const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
   if (p.kind === 'backfill') {
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(p.rowsPerSecond)} rows/s ETA ${formatEta(p.etaSeconds)}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${p.lastError ? ` error: ${p.lastError}` : ''}`;
   }
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
   const bf = p.backfill as AnyProgress | undefined;
-  const inner = bf ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(bf.rowsPerSecond)} rows/s, ETA ${formatEta(bf.etaSeconds)}]` : '';
+  const r = bf && rateOf(bf, observed);
+  const inner = bf && r ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]` : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+}
+
+/** Rows per second over the last ~10s of samples, and the time left at that pace. */
+export class RateTracker {
+  private samples: { t: number; rows: number }[] = [];
+
+  observe(p: AnyProgress, t = Date.now()): ObservedRate | undefined {
+    const bf = (p.kind === 'backfill' ? p : (p.backfill as AnyProgress | undefined)) ?? undefined;
+    if (!bf || typeof bf.rowsProcessed !== 'number') return undefined;
+    const rows = bf.rowsProcessed;
+    // a new backfill step (or generation) starts counting again from its own zero
+    if (this.samples.length && rows < this.samples[this.samples.length - 1].rows) this.samples = [];
+    this.samples.push({ t, rows });
+    while (this.samples.length > 2 && t - this.samples[0].t > 10_000) this.samples.shift();
+    const first = this.samples[0];
+    if (t - first.t < 500) return undefined;
+    const rate = ((rows - first.rows) * 1000) / (t - first.t);
+    const remaining = Math.max(0, (Number(bf.rowsTotal) || 0) - rows);
+    return { rowsPerSecond: Math.round(rate), etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : null };
+  }
 }
 
 export function formatStatus(p: AnyProgress): string {
@@ -46,6 +80,14 @@ function bar(f: number, width = 30): string {
   return `[${'#'.repeat(full)}${'-'.repeat(width - full)}]`;
 }
 
+/** A rollout step that is backfilling runs as its own workflow: its rows, rate and ETA are the rollout's too. */
+async function runningBackfill(conn: StagefillConnection, p: AnyProgress): Promise<AnyProgress | undefined> {
+  const steps = (p.steps as { state: string; backfillWorkflowId?: string }[] | undefined) ?? [];
+  const step = steps.find((s) => s.state === 'running' && s.backfillWorkflowId);
+  if (!step) return undefined;
+  return (await getProgress<AnyProgress>(conn, step.backfillWorkflowId!).catch(() => undefined)) as AnyProgress | undefined;
+}
+
 const SUCCESS_STATES = new Set(['completed', 'window_closed']);
 
 /**
@@ -54,11 +96,13 @@ const SUCCESS_STATES = new Set(['completed', 'window_closed']);
  */
 export async function watchRun(conn: StagefillConnection, workflowId: string, opts: { bar: boolean; everyMs?: number } = { bar: true }): Promise<number> {
   let last = '';
+  const tracker = new RateTracker();
   for (;;) {
     const p = (await getProgress<AnyProgress>(conn, workflowId).catch(() => undefined)) as AnyProgress | undefined;
     const status = p?.workflowStatus ?? (await describeRun(conn, workflowId)).status.name;
+    if (p?.kind === 'rollout' && !p.backfill) p.backfill = await runningBackfill(conn, p);
     if (p) {
-      const line = formatProgressLine(p);
+      const line = formatProgressLine(p, tracker.observe(p));
       if (opts.bar) process.stdout.write(`\r${bar(fraction(p))} ${line}\x1b[K`);
       else if (line !== last) process.stdout.write(line + '\n');
       last = line;

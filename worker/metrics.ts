@@ -1,10 +1,44 @@
 import http from 'node:http';
 import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Queryable } from '../db/pool';
+import { openBackfillBacklog, BacklogRow } from '../db/audit';
 
-/** stagefill's own metrics; the SDK's Runtime metrics are merged in by the worker's /metrics handler. */
+/** Where the backlog gauge reads from at scrape time; unset, the gauge stays empty. */
+export type BacklogSource = () => Promise<BacklogRow[]>;
+
+/**
+ * stagefill's own metrics; the SDK's Runtime metrics are merged in by the
+ * worker's /metrics handler. ops/ (Grafana dashboard, alert rules) queries
+ * these names, and test/unit/ops-metrics.test.ts keeps the two in step.
+ */
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'stagefill_process_' });
   const labelNames = ['kind', 'table'] as const;
+  let backlogSource: BacklogSource | undefined;
+  const backlogLabels = ['kind', 'table', 'name', 'state'] as const;
+  const backlogPlanned = new Gauge({
+    name: 'stagefill_backfill_rows_planned',
+    help: "Rows in the current generation of each unfinished backfill (from stagefill's tables, read at scrape time)",
+    labelNames: backlogLabels,
+    registers: [registry],
+  });
+  const backlogRemaining = new Gauge({
+    name: 'stagefill_backfill_rows_remaining',
+    help: 'Rows of each unfinished backfill not yet covered by a checkpoint; with the rate of stagefill_rows_processed_total it gives the ETA',
+    labelNames: backlogLabels,
+    registers: [registry],
+    // One query per scrape for both gauges: planned is filled here too.
+    async collect() {
+      backlogRemaining.reset();
+      backlogPlanned.reset();
+      if (!backlogSource) return;
+      for (const b of await backlogSource().catch(() => [])) {
+        const labels = { kind: 'backfill', table: b.table, name: b.name, state: b.state };
+        backlogPlanned.set(labels, b.rowsPlanned);
+        backlogRemaining.set(labels, Math.max(0, b.rowsPlanned - b.rowsDone));
+      }
+    },
+  });
   return {
     registry,
     rowsProcessed: new Counter({ name: 'stagefill_rows_processed_total', help: 'Rows written by committed chunks', labelNames, registers: [registry] }),
@@ -35,10 +69,21 @@ export function createMetrics(registry = new Registry()) {
       registers: [registry],
     }),
     rollbacks: new Counter({ name: 'stagefill_rollbacks_total', help: 'Rollouts rolled back', labelNames, registers: [registry] }),
+    backlogRemaining,
+    backlogPlanned,
+    /** Feeds the backlog gauges; the worker passes its pool (see backlogFromPool). */
+    setBacklogSource(source: BacklogSource | undefined) {
+      backlogSource = source;
+    },
   };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The backlog gauges' source for a worker: its own pool, one short query per scrape. */
+export function backlogFromPool(db: Queryable): BacklogSource {
+  return () => openBackfillBacklog(db);
+}
 
 /** Serves /metrics: stagefill's registry, then whatever `extra` returns (the SDK's exporter). */
 export function serveMetrics(metrics: Metrics, port: number, extra?: () => Promise<string>): Promise<http.Server> {

@@ -1,0 +1,50 @@
+/**
+ * stagefill as a library: what the CLI does, as typed functions, for a
+ * platform team's scripts. `package.json` "main" points here.
+ *
+ *   import { connect, parseSpec, startRun, watchRun } from 'stagefill';
+ */
+export { connect, ConnectionError } from './connection';
+export type { ConnectOptions, StagefillConnection } from './connection';
+
+export * from './runs';
+export {
+  startBackfill,
+  getProgress,
+  describeRun,
+  sendControl,
+  cancelRun,
+  setThrottle,
+  waitForRun,
+  listRuns,
+  defaultActor,
+  specSummary,
+  AlreadyRunningError,
+  NotFoundError,
+  NotApplicableError,
+} from './operations';
+export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
+
+export { watchRun, formatStatus, formatProgressLine, formatEta } from './watch';
+export { readHistory, formatHistory, backfillOfWorkflowId } from './history';
+export type { RunHistory, AuditEvent } from './history';
+export {
+  createSchedule,
+  describeSchedule,
+  listSchedules,
+  pauseSchedule,
+  unpauseSchedule,
+  deleteSchedule,
+  defaultScheduleId,
+  scheduledWorkflowIdPrefix,
+  ScheduleExistsError,
+} from './schedules';
+export type { CreateScheduleOptions, ScheduleInfo } from './schedules';
+export { printPlan } from './plan-output';
+
+export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../spec';
+export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../spec';
+export { loadSpecFile, formatSpecError } from '../spec/load';
+export { backfillWorkflowId, rolloutWorkflowId } from '../plan/ids';
+export type { BackfillProgress, BackfillState, ThrottleChange, ThrottleSettings, ActorPayload } from '../workflows/definitions';
+export type { BackfillResult } from '../workflows/backfill';

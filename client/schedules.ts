@@ -1,0 +1,163 @@
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
+import type { BackfillSpec } from '../spec';
+import { backfillWorkflowId, qualifiedName } from '../plan/ids';
+import { SA } from '../workflows/search-attributes';
+import type { BackfillWorkflowInput } from '../workflows/backfill';
+import type { StagefillConnection } from './connection';
+import { defaultActor, specSummary, NotFoundError } from './operations';
+
+/**
+ * Overnight windows as Temporal Schedules: each firing starts the backfill
+ * with `runForMs`, so it stops cleanly as `window_closed` when the window
+ * ends; the next firing continues from the checkpoints, because a backfill's
+ * checkpoints belong to (table, name), not to a workflow id.
+ */
+
+export interface CreateScheduleOptions {
+  /** Cron expressions ("0 1 * * *"), interpreted in `timeZone`. */
+  cron?: string;
+  /** Or a fixed interval in ms (tests, or "every 6h"). */
+  everyMs?: number;
+  /** How long each firing may work (ms); without it a firing runs until the backfill is done. */
+  windowMs?: number;
+  timeZone?: string;
+  scheduleId?: string;
+  paused?: boolean;
+  actor?: string;
+  /** A lease's length; passed through to each run (tests use short ones). */
+  leaseMs?: number;
+}
+
+export interface ScheduleInfo {
+  scheduleId: string;
+  table?: string;
+  name?: string;
+  cron?: string;
+  everyMs?: number;
+  timeZone?: string;
+  windowMs?: number;
+  isPaused: boolean;
+  note?: string;
+  nextRuns: string[];
+  recentRuns: { workflowId: string; scheduledAt: string }[];
+}
+
+export class ScheduleExistsError extends Error {}
+
+export function defaultScheduleId(spec: BackfillSpec): string {
+  return `stagefill-schedule:${qualifiedName(spec.table)}:${spec.name}`;
+}
+
+/**
+ * A scheduled run's workflow id: Temporal appends the firing time, and the
+ * ":scheduled" part keeps it apart from a manual start's id (which has none),
+ * while the prefix still names the backfill for `stagefill history`.
+ */
+export function scheduledWorkflowIdPrefix(spec: BackfillSpec): string {
+  return `${backfillWorkflowId(spec.table, spec.name)}:scheduled`;
+}
+
+export async function createSchedule(conn: StagefillConnection, spec: BackfillSpec, opts: CreateScheduleOptions): Promise<ScheduleInfo> {
+  if (Boolean(opts.cron) === Boolean(opts.everyMs)) throw new Error('a schedule needs exactly one of cron or everyMs');
+  const table = qualifiedName(spec.table);
+  const scheduleId = opts.scheduleId ?? defaultScheduleId(spec);
+  const input: BackfillWorkflowInput = { spec, runForMs: opts.windowMs, leaseMs: opts.leaseMs };
+  const scheduleSpec: ScheduleSpec = opts.cron ? { cronExpressions: [opts.cron], timezone: opts.timeZone } : { intervals: [{ every: opts.everyMs! }] };
+  const createdBy = opts.actor ?? defaultActor();
+  try {
+    await conn.client.schedule.create({
+      scheduleId,
+      spec: scheduleSpec,
+      action: {
+        type: 'startWorkflow',
+        workflowType: 'backfillWorkflow',
+        workflowId: scheduledWorkflowIdPrefix(spec),
+        taskQueue: conn.taskQueue,
+        args: [input],
+        memo: { summary: specSummary(spec), startedBy: `schedule ${scheduleId} (created by ${createdBy})` },
+        typedSearchAttributes: [
+          { key: SA.kind, value: 'backfill' },
+          { key: SA.tables, value: [table] },
+          { key: SA.state, value: 'starting' },
+          { key: SA.name, value: spec.name },
+        ],
+      },
+      // Never two firings at once: a night that overruns makes the next one skip, not pile up.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
+      // The server keeps cron only in its compiled calendar form: the memo keeps what the operator typed.
+      memo: { stagefill: { kind: 'backfill', table, name: spec.name, cron: opts.cron ?? null, everyMs: opts.everyMs ?? null, timeZone: opts.timeZone ?? null, windowMs: opts.windowMs ?? null, createdBy } },
+      state: { paused: opts.paused },
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning) {
+      throw new ScheduleExistsError(`schedule ${scheduleId} already exists; delete it first (stagefill schedule delete ${scheduleId}) or pass --id for a second one`);
+    }
+    throw err;
+  }
+  return describeSchedule(conn, scheduleId);
+}
+
+async function mustExist<T>(scheduleId: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw new NotFoundError(`no schedule ${scheduleId}; \`stagefill schedule list\` shows what exists`);
+    throw err;
+  }
+}
+
+type StagefillMemo = { table?: string; name?: string; cron?: string | null; everyMs?: number | null; timeZone?: string | null; windowMs?: number | null };
+
+export async function describeSchedule(conn: StagefillConnection, scheduleId: string): Promise<ScheduleInfo> {
+  const d = await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).describe());
+  const memo = (d.memo?.stagefill ?? {}) as StagefillMemo;
+  return {
+    scheduleId,
+    table: memo.table,
+    name: memo.name,
+    cron: memo.cron ?? undefined,
+    everyMs: memo.everyMs ?? undefined,
+    timeZone: memo.timeZone ?? undefined,
+    windowMs: memo.windowMs ?? undefined,
+    isPaused: d.state.paused,
+    note: d.state.note,
+    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
+    recentRuns: d.info.recentActions.map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
+  };
+}
+
+/** stagefill's schedules (those with its memo), newest state from the server. */
+export async function listSchedules(conn: StagefillConnection): Promise<ScheduleInfo[]> {
+  const out: ScheduleInfo[] = [];
+  for await (const s of conn.client.schedule.list()) {
+    const memo = s.memo?.stagefill as StagefillMemo | undefined;
+    if (!memo) continue;
+    out.push({
+      scheduleId: s.scheduleId,
+      table: memo.table,
+      name: memo.name,
+      cron: memo.cron ?? undefined,
+      everyMs: memo.everyMs ?? undefined,
+      timeZone: memo.timeZone ?? undefined,
+      windowMs: memo.windowMs ?? undefined,
+      isPaused: s.state.paused,
+      note: s.state.note,
+      nextRuns: s.info.nextActionTimes.map((t) => t.toISOString()),
+      recentRuns: s.info.recentActions.map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
+    });
+  }
+  return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+}
+
+export async function pauseSchedule(conn: StagefillConnection, scheduleId: string, note?: string): Promise<void> {
+  await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).pause(note ?? `paused by ${defaultActor()}`));
+}
+
+export async function unpauseSchedule(conn: StagefillConnection, scheduleId: string, note?: string): Promise<void> {
+  await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).unpause(note ?? `unpaused by ${defaultActor()}`));
+}
+
+/** Deletes the schedule; a firing already running goes on until its window closes. */
+export async function deleteSchedule(conn: StagefillConnection, scheduleId: string): Promise<void> {
+  await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).delete());
+}

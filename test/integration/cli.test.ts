@@ -1,0 +1,215 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Pool } from 'pg';
+import { openPool, startWorker, unique, makeCounterTable, waitFor, env, exited } from './harness';
+import { runCli, spawnCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
+
+jest.setTimeout(180_000);
+
+let pool: Pool;
+let taskQueue: string;
+let worker: Awaited<ReturnType<typeof startWorker>>;
+let dir: string;
+let clienv: NodeJS.ProcessEnv;
+
+beforeAll(async () => {
+  pool = await openPool();
+  taskQueue = unique('cliq');
+  worker = await startWorker(taskQueue);
+  dir = tempDir('stagefill-cli');
+  clienv = cliEnv(taskQueue);
+});
+afterAll(async () => {
+  await worker.stop();
+  await pool.end();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const cli = (...args: string[]) => runCli(args, clienv);
+const statusOf = async (id: string) => JSON.parse((await cli('status', id, '--json')).stdout) as Record<string, unknown> & { state: string; workflowStatus: string };
+const distribution = async (table: string) =>
+  Object.fromEntries((await pool.query(`SELECT n, count(*)::int AS c FROM ${table} GROUP BY n`)).rows.map((r) => [String(r.n), r.c]));
+
+test('every verb has --help with an example', async () => {
+  const verbs = [
+    ['plan'], ['start'], ['status'], ['watch'], ['pause'], ['resume'], ['cancel'], ['rollback'], ['approve'], ['retry'], ['throttle'],
+    ['history'], ['list'], ['schedule'], ['schedule', 'create'], ['schedule', 'list'], ['schedule', 'pause'], ['schedule', 'unpause'],
+    ['schedule', 'delete'], ['dev'], ['worker'], ['demo'],
+  ];
+  const results = await Promise.all(verbs.map((v) => cli(...v, '--help')));
+  results.forEach((r, i) => {
+    const verb = verbs[i].join(' ');
+    expect({ verb, code: r.code }).toEqual({ verb, code: 0 });
+    expect(r.stdout).toMatch(/Examples:\n\s+\$ (\S+=\S+ )*stagefill /);
+    expect(r.stdout).toContain(`stagefill ${verb}`);
+  });
+  const top = await cli('--help');
+  for (const v of ['plan', 'start', 'status', 'watch', 'pause', 'resume', 'cancel', 'rollback', 'approve', 'history', 'list', 'schedule', 'dev', 'worker', 'demo']) {
+    expect(top.stdout).toMatch(new RegExp(`^\\s+${v}\\b`, 'm'));
+  }
+});
+
+test('an invalid spec exits 2 and names the field and the fix; a run never starts', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 100);
+  const bad = writeSpec(dir, counterBackfill(table, { chunkSize: 0, transform: 'UPDATE x SET n = 1' }));
+  for (const verb of [['start'], ['plan'], ['schedule', 'create', '--every', '1h']]) {
+    const r = await cli(...verb, bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`invalid spec ${bad}:`);
+    expect(r.stderr).toMatch(/chunkSize: chunkSize must be at least 1/);
+    expect(r.stderr).toMatch(/transform: transform must use both :lo and :hi/);
+  }
+  const unknownField = writeSpec(dir, counterBackfill(table, { chunksize: 10 }));
+  const r = await cli('start', unknownField);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/unknown field "chunksize"; remove it or check the spelling/);
+  // bad flags are input errors too, named by the flag
+  const flag = await cli('list', '--kind', 'table');
+  expect(flag.code).toBe(2);
+  expect(flag.stderr).toContain('--kind: expected backfill or rollout');
+  expect(await distribution(table)).toEqual({ '0': 100 });
+});
+
+test('plan reads the chunk plan from the table; start --wait runs it; status, history and list report it', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 6_000);
+  const spec = counterBackfill(table);
+  const file = writeSpec(dir, spec);
+
+  const plan = await cli('plan', file);
+  expect(plan.code).toBe(0);
+  expect(plan.stdout).toContain(`backfill ${spec.name} on ${table} by id: chunks of 500 rows, 2 lanes`);
+  expect(plan.stdout).toMatch(/range \[1, 6001\): ~6,000 rows, ~1\d chunks/);
+  expect(await distribution(table)).toEqual({ '0': 6_000 }); // plan changes nothing
+
+  const start = await cli('start', file, '--wait');
+  expect(start.code).toBe(0);
+  const id = start.stdout.split('\n')[0];
+  expect(id).toBe(`stagefill-backfill:${table}:${spec.name}`);
+  expect(start.stdout).toContain(`${id}: completed (COMPLETED)`);
+  expect(await distribution(table)).toEqual({ '1': 6_000 });
+
+  const status = await statusOf(id);
+  expect(status).toMatchObject({ kind: 'backfill', state: 'completed', rowsProcessed: 6_000, workflowStatus: 'COMPLETED' });
+  const text = await cli('status', id);
+  expect(text.stdout).toMatch(/100\.0% completed\s+rows 6,000\/6,000/);
+
+  const history = await cli('history', id);
+  expect(history.code).toBe(0);
+  expect(history.stdout).toContain(`backfill ${spec.name} on ${table}: completed, generation 1`);
+  expect(history.stdout).toMatch(/generation 1 \(start, .*\): range \[1, 6001\)/);
+  expect(history.stdout).toMatch(/6,000\/6,000 rows in 1\d checkpointed chunks/);
+  expect(history.stdout).toMatch(/backfill started/);
+  expect(history.stdout).toMatch(/backfill completed/);
+  const hjson = JSON.parse((await cli('history', id, '--json')).stdout);
+  expect(hjson.backfill.generations[0]).toMatchObject({ generation: 1, rowsDone: 6_000, rowsPlanned: 6_000 });
+  expect(hjson.events.map((e: { event: string }) => e.event)).toEqual(['started', 'completed']);
+
+  const listed = await waitFor('the run in list', async () => {
+    const r = await cli('list', '--kind', 'backfill', '--table', table, '--json');
+    const runs = JSON.parse(r.stdout) as { workflowId: string; state: string; tables: string[] }[];
+    return runs.find((x) => x.workflowId === id && x.state === 'completed') && runs;
+  });
+  expect(listed).toHaveLength(1);
+  expect(listed[0].tables).toEqual([table]);
+  const none = JSON.parse((await cli('list', '--kind', 'backfill', '--table', table, '--state', 'running', '--json')).stdout);
+  expect(none).toEqual([]);
+  const rows = await cli('list', '--table', table);
+  expect(rows.stdout).toMatch(new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\tbackfill\\t${table}\\tcompleted\\tCOMPLETED`, 'm'));
+
+  const missing = await cli('history', 'stagefill-backfill:public.nope:nothing');
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain('no audit for stagefill-backfill:public.nope:nothing');
+});
+
+test('pause stops a running backfill, resume continues it, cancel ends another; watch of the cancelled one exits 1', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 20_000);
+  const spec = counterBackfill(table, { throttle: { maxRowsPerSecond: 2000 } });
+  const start = await cli('start', writeSpec(dir, spec));
+  expect(start.code).toBe(0);
+  const id = start.stdout.trim();
+  await waitFor('progress', async () => ((await statusOf(id)).rowsProcessed as number) > 0);
+
+  const pause = await cli('pause', id, '--reason', 'peak traffic');
+  expect(pause.code).toBe(0);
+  expect(pause.stdout).toContain(`pause sent to ${id}`);
+  const paused = await waitFor('paused', async () => {
+    const s = await statusOf(id);
+    return s.state === 'paused' && s;
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  expect((await statusOf(id)).rowsProcessed).toBe(paused.rowsProcessed); // no progress while paused
+
+  expect((await cli('resume', id)).code).toBe(0);
+  await waitFor('running again', async () => ((await statusOf(id)).rowsProcessed as number) > (paused.rowsProcessed as number));
+
+  const cancel = await cli('cancel', id);
+  expect(cancel.code).toBe(0);
+  const watch = await cli('watch', id);
+  expect(watch.code).toBe(1);
+  expect(watch.stdout).toMatch(/: cancelled \(CANCELLED\)\n$/);
+  // whatever was checkpointed was applied exactly once; the rest not at all
+  const d = await distribution(table);
+  expect(Object.keys(d).sort()).toEqual(expect.arrayContaining(['1']));
+  expect((d['0'] ?? 0) + d['1']).toBe(20_000);
+});
+
+test('approve, rollback and retry refuse a backfill (exit 2); controls on an unknown id exit 1', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 500);
+  const start = await cli('start', writeSpec(dir, counterBackfill(table)), '--wait');
+  const id = start.stdout.split('\n')[0];
+  for (const verb of ['approve', 'rollback', 'retry']) {
+    const r = await cli(verb, id);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${verb}: ${id} is a backfill; ${verb} applies to rollouts`);
+  }
+  const r = await cli('pause', 'stagefill-backfill:public.nope:nothing');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('no workflow stagefill-backfill:public.nope:nothing');
+});
+
+test('watch follows a running backfill line by line with rate and ETA, and exits 0 when it completes', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 12_000);
+  const start = await cli('start', writeSpec(dir, counterBackfill(table, { throttle: { maxRowsPerSecond: 3000 } })));
+  const id = start.stdout.trim();
+  const watch = await cli('watch', id);
+  expect(watch.code).toBe(0);
+  const lines = watch.stdout.trim().split('\n');
+  const progress = lines.filter((l) => /rows [\d,]+\/12,000 chunks [\d,]+\/[\d,]+ [\d,]+ rows\/s ETA (\d+s|\d+m\d\ds|--)/.test(l));
+  expect(progress.length).toBeGreaterThanOrEqual(2); // it showed the run moving, not just the end
+  expect(progress.some((l) => /\s(running)\s/.test(l) && !/ETA --/.test(l))).toBe(true);
+  expect(lines[lines.length - 1]).toBe(`${id}: completed (COMPLETED)`);
+});
+
+test('worker runs a worker process that drains on SIGTERM; connection flags override the environment', async () => {
+  const q = unique('cliworker');
+  const w = spawnCli(['worker'], cliEnv(q, { STAGEFILL_WORKFLOW_BUNDLE: env().bundle, LOG_LEVEL: 'info' }));
+  try {
+    const table = await makeCounterTable(pool, unique('t'), 2_000);
+    // the environment names another queue; the flag wins
+    const start = await cli('start', writeSpec(dir, counterBackfill(table)), '--wait', '--task-queue', q);
+    expect(start.code).toBe(0);
+    expect(await distribution(table)).toEqual({ '1': 2_000 });
+    const wrong = await cli('list', '--address', '127.0.0.1:1');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('cannot reach Temporal at 127.0.0.1:1');
+  } finally {
+    w.child.kill('SIGTERM');
+  }
+  expect(await exited(w.child)).toBe(0);
+  expect(w.output().stdout).toMatch(/worker started/);
+});
+
+test('dev prints the stack it serves and writes dev.env into --state-dir; SIGTERM stops it', async () => {
+  const stateDir = tempDir('stagefill-dev');
+  // TEMPORAL_ADDRESS and DATABASE_URL are set: dev reuses this run's stack rather than starting another
+  const dev = spawnCli(['dev', '--state-dir', stateDir], clienv);
+  try {
+    await waitFor('dev ready', async () => dev.output().stderr.includes('ready;'), 60_000);
+    expect(dev.output().stdout).toContain(`TEMPORAL_ADDRESS=${env().address}`);
+    expect(fs.readFileSync(path.join(stateDir, 'dev.env'), 'utf8')).toContain(`export TEMPORAL_ADDRESS='${env().address}'`);
+  } finally {
+    dev.child.kill('SIGTERM');
+  }
+  expect((await dev.done).code).toBe(0);
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
