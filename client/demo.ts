@@ -5,7 +5,7 @@ import { createStagefillWorker, installRuntime } from '../worker/run';
 import { loadWorkerConfig } from '../worker/config';
 import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
-import { resetDemoTable, DEMO_TABLE } from '../db/demo';
+import { resetDemoTable, demoRolloutSpec, DEMO_TABLE } from '../db/demo';
 import { parseSpec } from '../spec';
 import { connect } from './connection';
 import { startRun } from './runs';
@@ -46,7 +46,7 @@ export async function runDemo(opts: { exit?: boolean; rows: number; stateDir?: s
     };
 
     const conn = await connect({ address: stack.env.TEMPORAL_ADDRESS, namespace: stack.env.TEMPORAL_NAMESPACE, taskQueue });
-    const spec = parseSpec(demoSpec());
+    const spec = parseSpec(demoRolloutSpec());
     const run = await startRun(conn, spec, {});
     say(`started ${spec.kind} ${run.workflowId}`);
     const code = await watchRun(conn, run.workflowId, { bar: Boolean(process.stdout.isTTY) });
@@ -67,34 +67,4 @@ export async function runDemo(opts: { exit?: boolean; rows: number; stateDir?: s
     await pool?.end().catch(() => {});
     await stack.stop();
   }
-}
-
-/**
- * The demo rollout: money stored as numeric moves to integer cents. Expand
- * (column + dual-write trigger), backfill the history in chunks, check it,
- * expose a v2 read path beside v1, soak, then contract once the rollback
- * window has passed.
- */
-function demoSpec(): unknown {
-  const stamp = new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14);
-  return {
-    kind: 'rollout',
-    name: `demo-cents-${stamp}`,
-    table: DEMO_TABLE,
-    rollbackWindow: '5s',
-    steps: [
-      { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 5000, parallelism: 2 } },
-      {
-        kind: 'gate',
-        checks: [
-          { name: 'every row has cents', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } },
-          { name: 'cents match amount', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents <> round(amount * 100)::bigint`, expect: { eq: 0 } },
-          { name: 'row count unchanged', sql: `SELECT count(*) FROM ${DEMO_TABLE}`, unchanged: true },
-        ],
-      },
-      { kind: 'expose', version: 2 },
-      { kind: 'soak', duration: '5s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
-      { kind: 'contract' },
-    ],
-  };
 }

@@ -25,7 +25,7 @@ export function describeStep(step: RolloutStep, g: GraphStep, rollbackWindowMs: 
         `drop the trigger and column ${step.column}`,
       );
     case 'alterColumn': {
-      const target = step.newName ?? `${step.column}_new`;
+      const target = step.newName ?? `${step.column}_stagefill_new`;
       return d(
         `ADD COLUMN ${target}${step.newType ? ` ${step.newType}` : ''}; two-way triggers keep ${step.column} and ${target} in sync (up: ${step.up}; down: ${step.down}); backfill ${target}`,
         `drop the triggers and column ${target}; ${step.column} untouched`,

@@ -26,7 +26,7 @@ export interface ThrottleChange {
 
 /** Changes throttle and chunk size of a running backfill; the validator rejects bad payloads before they reach history. */
 export const setThrottleUpdate = defineUpdate<ThrottleSettings, [ThrottleChange]>('setThrottle');
-export const approveUpdate = defineUpdate<string, [ActorPayload?]>('approveUpdate');
+export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate');
 
 export interface ThrottleSettings {
   chunkSize: number;
