@@ -35,6 +35,7 @@ if (ok) {
       const r = JSON.parse(fs.readFileSync(out, 'utf8'));
       passed += r.numPassedTests;
       failed += r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+      if (process.env.STAGEFILL_JEST_JSON_DIR) fs.copyFileSync(out, path.join(process.env.STAGEFILL_JEST_JSON_DIR, `${project}.json`));
       fs.rmSync(out, { force: true });
     } catch {
       failed += 1; // jest died before writing its report

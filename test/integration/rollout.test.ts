@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { SA } from '../../workflows/search-attributes';
 import { env, openPool, openClient, startWorker, spawnWorker, exited, unique, waitFor, sleep } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
+import { recordFacts } from './report';
 
 jest.setTimeout(240_000);
 
@@ -73,6 +74,7 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
     const flag = await pool.query(`SELECT version FROM stagefill.read_paths WHERE table_name = $1`, [table]);
     expect(flag.rows[0].version).toBe(2);
     expect(before).not.toBe(await legacyChecksum(pool, table)); // the writer really wrote
+    recordFacts('live writer during addColumn + backfill + gate + expose', { liveWrites: writes, rowsChecked: counts.rows[0].t, rowsWrong: 0 });
   } finally {
     writing = false;
     await writer;
@@ -222,6 +224,7 @@ test('the worker SIGKILLed during a rollback: a new worker finishes it and the c
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
     expect(await catalogOf(pool, table)).toEqual(catalogBefore);
+    recordFacts('worker SIGKILLed during a rollout rollback', { kills: 1, endState: out.state, catalogEqualToBefore: true });
   } finally {
     worker.kill('SIGKILL');
     await exited(worker);
