@@ -44,7 +44,7 @@ async function exported(): Promise<Set<string>> {
   const names = new Set<string>();
   for (const fam of await m.registry.getMetricsAsJSON()) {
     names.add(fam.name);
-    if (fam.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(fam.name + s);
+    if (String(fam.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(fam.name + s);
   }
   return names;
 }
