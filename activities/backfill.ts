@@ -232,6 +232,10 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     const labels = { kind: 'backfill', table: input.table };
     let nextHealthAt = 0;
     let lockFailures = 0;
+    let cursor: string | undefined;
+    // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
+    // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
+    const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
 
     const wait = async (ms: number) => {
       result.throttleWaitMs += ms;
@@ -240,71 +244,88 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
       await sleep(ms).catch(() => {}); // a cancellation ends the wait; the loop then stops
     };
 
-    for (;;) {
-      if (ctx.cancellationSignal.aborted) {
-        result.stoppedBy = 'cancelled';
-        break;
-      }
-      const now = Date.now();
-      if (input.deadlineMs !== undefined && now >= input.deadlineMs) {
-        result.stoppedBy = 'deadline';
-        break;
-      }
-      if (now - started >= input.leaseMs) break;
+    try {
+      for (;;) {
+        if (ctx.cancellationSignal.aborted) {
+          result.stoppedBy = 'cancelled';
+          break;
+        }
+        const now = Date.now();
+        if (input.deadlineMs !== undefined && now >= input.deadlineMs) {
+          result.stoppedBy = 'deadline';
+          break;
+        }
+        if (now - started >= input.leaseMs) break;
 
-      if (input.healthCheck && now >= nextHealthAt) {
-        const value = await probeHealth(input.healthCheck.sql);
-        nextHealthAt = Date.now() + input.healthCheck.everyMs;
-        if (value > input.healthCheck.max) {
-          logger.debug({ table: input.table, value, max: input.healthCheck.max }, 'health probe over threshold; backing off');
-          nextHealthAt = 0;
-          await wait(input.healthCheck.backoffMs);
-          continue;
+        if (input.healthCheck && now >= nextHealthAt) {
+          const value = await probeHealth(input.healthCheck.sql);
+          nextHealthAt = Date.now() + input.healthCheck.everyMs;
+          if (value > input.healthCheck.max) {
+            logger.debug({ table: input.table, value, max: input.healthCheck.max }, 'health probe over threshold; backing off');
+            nextHealthAt = 0;
+            await wait(input.healthCheck.backoffMs);
+            continue;
+          }
+        }
+
+        let chunk: ChunkOutcome;
+        try {
+          chunk = await applyChunk(input, result.chunkSize);
+        } catch (err) {
+          const cls = err instanceof ApplicationFailure ? 'fatal' : classifyPgError(err);
+          if (cls === 'lock' && lockFailures < 8) {
+            // Live traffic holds a lock on these rows: back off, never queue behind it.
+            lockFailures++;
+            result.lockRetries++;
+            const backoffMs = Math.min(5000, 100 * 2 ** lockFailures);
+            // Best effort: the audit line must not turn a lock wait into a failed lease.
+            await sql
+              .recordEvent(pool, {
+                workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+                kind: 'backfill',
+                subject: `partition ${input.partitionNo}`,
+                event: 'lock_timeout',
+                detail: { retry: lockFailures, backoffMs, lockTimeoutMs: input.lockTimeoutMs, after: cursor ?? null },
+              })
+              .catch(() => {});
+            await wait(backoffMs);
+            continue;
+          }
+          if (cls === 'fatal' && !(err instanceof ApplicationFailure)) throw chunkFailure(err, '?', '?', 'transform');
+          throw err; // transient: Temporal retries the lease with backoff, from the durable cursor
+        }
+        lockFailures = 0;
+        if (chunk.kind === 'chunk') faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
+        if (chunk.kind === 'done') {
+          result.partitionDone = true;
+          result.stoppedBy = 'done';
+          break;
+        }
+        result.chunks++;
+        result.rows += chunk.rows;
+        result.sqlMs += chunk.ms;
+        metrics?.rowsProcessed.inc(labels, chunk.rows);
+        metrics?.chunksCommitted.inc(labels);
+        metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
+        cursor = chunk.hi;
+        ctx.heartbeat({ partition: input.partitionNo, cursor });
+        if (chunk.isLast) {
+          result.partitionDone = true;
+          result.stoppedBy = 'done';
+          break;
+        }
+        if (input.targetChunkMs) {
+          const factor = Math.min(2, Math.max(0.5, input.targetChunkMs / Math.max(1, chunk.ms)));
+          result.chunkSize = Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, result.chunkSize * factor)));
+        }
+        if (input.maxRowsPerSecond) {
+          // Rate over the lease's wall time: waits count as time spent, or the rate would sink lease by lease.
+          const ahead = (result.rows / input.maxRowsPerSecond) * 1000 - (Date.now() - started);
+          if (ahead > 0) await wait(ahead);
         }
       }
-
-      let chunk: ChunkOutcome;
-      try {
-        chunk = await applyChunk(input, result.chunkSize);
-      } catch (err) {
-        const cls = err instanceof ApplicationFailure ? 'fatal' : classifyPgError(err);
-        if (cls === 'lock' && lockFailures < 8) {
-          // Live traffic holds a lock on these rows: back off, never queue behind it.
-          lockFailures++;
-          result.lockRetries++;
-          await wait(Math.min(5000, 100 * 2 ** lockFailures));
-          continue;
-        }
-        if (cls === 'fatal' && !(err instanceof ApplicationFailure)) throw chunkFailure(err, '?', '?', 'transform');
-        throw err; // transient: Temporal retries the lease with backoff, from the durable cursor
-      }
-      lockFailures = 0;
-      if (chunk.kind === 'chunk') faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
-      if (chunk.kind === 'done') {
-        result.partitionDone = true;
-        result.stoppedBy = 'done';
-        break;
-      }
-      result.chunks++;
-      result.rows += chunk.rows;
-      result.sqlMs += chunk.ms;
-      metrics?.rowsProcessed.inc(labels, chunk.rows);
-      metrics?.chunksCommitted.inc(labels);
-      metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
-      ctx.heartbeat({ partition: input.partitionNo, cursor: chunk.hi });
-      if (chunk.isLast) {
-        result.partitionDone = true;
-        result.stoppedBy = 'done';
-        break;
-      }
-      if (input.targetChunkMs) {
-        const factor = Math.min(2, Math.max(0.5, input.targetChunkMs / Math.max(1, chunk.ms)));
-        result.chunkSize = Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, result.chunkSize * factor)));
-      }
-      if (input.maxRowsPerSecond) {
-        const ahead = (result.rows / input.maxRowsPerSecond) * 1000 - (Date.now() - started - result.throttleWaitMs);
-        if (ahead > 0) await wait(ahead);
-      }
+    } finally {
+      clearInterval(beat);
     }
     result.wallMs = Date.now() - started;
     return result;

@@ -11,6 +11,7 @@ import {
   ActivityCancellationType,
   CancelledFailure,
   log,
+  upsertMemo,
 } from '@temporalio/workflow';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../activities/backfill';
 import type { BackfillSpec } from '../spec';
@@ -76,6 +77,7 @@ const bookkeeping = proxyActivities<BackfillActivities>({
 });
 
 const DEFAULT_LEASE_MS = 5_000;
+const LEASE_HEARTBEAT_TIMEOUT = '10 seconds';
 const DEFAULT_MAX_HISTORY = 8_000;
 
 /**
@@ -190,6 +192,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       });
     }
     const p = c.prepared;
+    // Merged into what the starter wrote (a rollout names its step there), never replacing it.
+    if (!input.carried) upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...memoSummary(spec, table, p) } });
 
     for (;;) {
       const remaining = p.partitions.filter((x) => !x.isDone);
@@ -219,6 +223,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       await runLanes(remaining.map((x) => x.no), deadlineMs);
     }
 
+    // Leases lost with a crashed worker committed chunks the workflow never heard of: count from the checkpoints.
+    await refreshCounters();
     setState('completed');
     await bookkeeping.finishBackfill({ backfillId: p.backfillId, workflowId, state: 'completed', detail: progressDetail() });
     return result();
@@ -252,10 +258,14 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     let failure: unknown;
     const lease = proxyActivities<BackfillActivities>({
       startToCloseTimeout: '30 minutes',
-      heartbeatTimeout: `${Math.max(30_000, spec.statementTimeoutMs + 15_000)}ms`,
+      // Leases beat every second whatever they do, so a dead worker's lease moves on within seconds.
+      heartbeatTimeout: LEASE_HEARTBEAT_TIMEOUT,
       // Wait for the lease to acknowledge: it stops after the chunk in flight commits.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+      // Eager dispatch would hand every lease to the worker running this workflow; through the
+      // task queue, every worker polling it takes a share.
+      allowEagerDispatch: false,
     });
     // Each lane claims its partition before awaiting, so no two lanes work one partition.
     const claimedLane = async () => {
@@ -363,6 +373,24 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       continued: c.prepared.continued,
     };
   }
+}
+
+/** What the UI's memo shows, however the run was started (CLI, schedule, rollout step). */
+function memoSummary(spec: BackfillSpec, table: string, p: PreparedBackfill): Record<string, unknown> {
+  return {
+    kind: 'backfill',
+    name: spec.name,
+    table,
+    key: spec.key,
+    chunkSize: spec.chunkSize,
+    parallelism: spec.parallelism,
+    transformHash: p.transformHash,
+    generation: p.generation,
+    range: p.range,
+    rowsTotal: p.rowsTotal,
+    window: spec.window ? `${spec.window.start} for ${spec.window.duration}ms ${spec.window.timeZone ?? 'UTC'}` : undefined,
+    continued: p.continued,
+  };
 }
 
 function initialThrottle(spec: BackfillSpec): ThrottleSettings {

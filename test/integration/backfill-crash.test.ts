@@ -1,0 +1,86 @@
+import { Pool } from 'pg';
+import { Client } from '@temporalio/client';
+import { backfillWorkflow } from '../../workflows/backfill';
+import { backfillWorkflowId } from '../../plan/ids';
+import { openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { counterSpec, distribution, checkpointChain } from './backfill-checks';
+import { recordFacts } from './report';
+
+// Needs dist/ (`npx tsc -p tsconfig.build.json`): the worker is a real process so SIGKILL is real.
+jest.setTimeout(240_000);
+
+let pool: Pool;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+beforeAll(async () => {
+  pool = await openPool();
+  ({ client, close: closeClient } = await openClient());
+});
+afterAll(async () => {
+  await pool.end();
+  await closeClient();
+});
+
+async function rowsDone(table: string, name: string): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT COALESCE(sum(p.rows_done), 0)::int AS n
+       FROM stagefill.backfills b JOIN stagefill.backfill_partitions p ON p.backfill_id = b.id AND p.generation = b.generation
+      WHERE b.table_name = $1 AND b.name = $2`,
+    [table, name],
+  );
+  return rows[0].n;
+}
+
+test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points: every row once, one checkpoint per chunk', async () => {
+  const total = 1_000_000;
+  const started = Date.now();
+  const table = await makeCounterTable(pool, unique('big'), total);
+  const s = counterSpec(table, { chunkSize: 2000, parallelism: 4 });
+  const taskQueue = unique('q');
+  const workflowId = backfillWorkflowId(s.table, s.name);
+  let worker = spawnWorker(taskQueue);
+  const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s }] });
+
+  const kills: { afterMs: number; rowsDoneAtKill: number }[] = [];
+  try {
+    for (let k = 0; k < 4; k++) {
+      const before = await rowsDone(table, s.name);
+      // each kill lands while this worker is working: after it committed something of its own
+      await waitFor('progress after a restart', async () => (await rowsDone(table, s.name)) > before, 120_000);
+      await sleep(100 + Math.floor(Math.random() * 2000));
+      const at = await rowsDone(table, s.name);
+      if (at >= total) break;
+      worker.kill('SIGKILL');
+      await exited(worker);
+      kills.push({ afterMs: Date.now() - started, rowsDoneAtKill: at });
+      worker = spawnWorker(taskQueue);
+    }
+    const result = await handle.result();
+    const chain = await checkpointChain(pool, table, s.name);
+    process.stderr.write(
+      `[crash] ${total} rows, ${kills.length} SIGKILLs at ${kills.map((k) => k.rowsDoneAtKill).join(', ')} rows done; ` +
+        `${chain.chunks} chunks over ${chain.partitions} partitions; ${((Date.now() - started) / 1000).toFixed(1)}s total\n`,
+    );
+
+    expect(kills.length).toBeGreaterThanOrEqual(3);
+    expect(result.state).toBe('completed');
+    expect(await distribution(pool, table)).toEqual({ '1': total });
+    expect(chain.problems).toEqual([]);
+    expect(chain.rows).toBe(total);
+    expect(result.rowsProcessed).toBe(total);
+    expect(result.chunksDone).toBe(chain.chunks);
+    recordFacts('1M-row backfill, worker process SIGKILLed at random points', {
+      rows: total,
+      kills: kills.length,
+      chunks: chain.chunks,
+      partitions: chain.partitions,
+      rowsChangedTwice: 0,
+      checkpointGapsOrOverlaps: 0,
+      seconds: Math.round((Date.now() - started) / 1000),
+    });
+  } finally {
+    worker.kill('SIGKILL');
+    await exited(worker);
+  }
+});
