@@ -16,7 +16,7 @@ export async function resetDemoTable(pool: Pool, rows: number): Promise<void> {
     )`);
   await pool.query(
     `INSERT INTO stagefill_demo.orders (id, customer_id, amount, status, created_at)
-     SELECT g, 1 + (g * 7919) % 50000, round((random() * 500)::numeric, 2),
+     SELECT g, 1 + (g::bigint * 7919) % 50000, round((random() * 500)::numeric, 2),
             (ARRAY['new', 'paid', 'shipped', 'refunded'])[1 + g % 4],
             timestamptz '2024-01-01' + make_interval(secs => g * 30)
        FROM generate_series(1, $1::int) g`,
