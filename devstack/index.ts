@@ -28,7 +28,7 @@ export interface DevStack {
 }
 
 export interface DevStackOptions {
-  /** Project root: state goes to <root>/.stagefill unless stateDir is given. */
+  /** Project root: state goes to <root>/.stagefill unless stateDir (or $STAGEFILL_STATE_DIR) says otherwise. */
   root: string;
   stateDir?: string;
   /** Start clean: drop the previous Temporal history and Postgres cluster. */
@@ -57,7 +57,7 @@ export function projectRoot(): string {
  */
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const log = opts.log ?? (() => {});
-  const stateDir = opts.stateDir ?? path.join(opts.root, '.stagefill');
+  const stateDir = path.resolve(opts.stateDir ?? (process.env.STAGEFILL_STATE_DIR || path.join(opts.root, '.stagefill')));
   if (opts.fresh) {
     for (const p of ['temporal.db', 'pg']) {
       const target = path.join(stateDir, p);

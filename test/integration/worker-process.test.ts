@@ -1,0 +1,102 @@
+import { Pool } from 'pg';
+import { Client } from '@temporalio/client';
+import { startBackfill } from '../../client/operations';
+import { freePort } from '../../devstack';
+import { env, openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
+import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, connectionFor } from './backfill-checks';
+import { recordFacts } from './report';
+
+// Needs dist/ (`npx tsc -p tsconfig.build.json`): `stagefill worker` runs as a real process.
+jest.setTimeout(150_000);
+
+let pool: Pool;
+let client: Client;
+let closeClient: () => Promise<void>;
+
+beforeAll(async () => {
+  pool = await openPool();
+  ({ client, close: closeClient } = await openClient());
+});
+afterAll(async () => {
+  await pool.end();
+  await closeClient();
+});
+
+async function runToExit(extraEnv: Record<string, string>): Promise<{ code: number | null; stderr: string; output: string }> {
+  const w = spawnWorker(unique('q'), extraEnv);
+  let stderr = '';
+  w.stderr!.on('data', (d) => (stderr += d));
+  const code = await exited(w);
+  return { code, stderr: stderr.trim(), output: w.output() };
+}
+
+describe('a worker with a bad or unreachable configuration exits with one clear line', () => {
+  const cases: [string, () => Promise<Record<string, string>>, number, RegExp][] = [
+    ['TEMPORAL_ADDRESS not host:port', async () => ({ TEMPORAL_ADDRESS: 'temporal.internal' }), 2, /^stagefill worker: TEMPORAL_ADDRESS: expected host:port/],
+    ['DATABASE_URL not a postgres URL', async () => ({ DATABASE_URL: 'mysql://app@db:3306/app' }), 2, /^stagefill worker: DATABASE_URL: expected a postgres:\/\/ URL/],
+    ['STAGEFILL_DB_POOL_SIZE not a number', async () => ({ STAGEFILL_DB_POOL_SIZE: 'many' }), 2, /^stagefill worker: STAGEFILL_DB_POOL_SIZE: /],
+    ['Temporal unreachable', async () => ({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), 1, /^stagefill worker: cannot reach Temporal at 127\.0\.0\.1:\d+: /],
+    [
+      'PostgreSQL unreachable',
+      async () => ({ DATABASE_URL: `postgres://stagefill:s3cret@127.0.0.1:${await freePort()}/stagefill` }),
+      1,
+      /^stagefill worker: cannot reach PostgreSQL at postgres:\/\/stagefill:\*\*\*@127\.0\.0\.1:\d+\/stagefill: .*ECONNREFUSED/,
+    ],
+    [
+      'PostgreSQL database missing',
+      async () => ({ DATABASE_URL: env().databaseUrl.replace(/\/[^/]+$/, '/no_such_db') }),
+      1,
+      /^stagefill worker: cannot reach PostgreSQL at .*: database "no_such_db" does not exist/,
+    ],
+  ];
+  test.each(cases)('%s', async (_what, makeEnv, code, line) => {
+    const r = await runToExit(await makeEnv());
+    expect(r.code).toBe(code);
+    expect(r.stderr.split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(line);
+    expect(r.output).not.toMatch(/\n\s+at /); // no stack trace anywhere
+    expect(r.output).not.toContain('s3cret');
+  });
+});
+
+test('SIGTERM mid-backfill drains (in-flight chunks commit) and exits 0; another worker finishes with every row once', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 30_000);
+  // chunks that take a while inside their transaction, so some are in flight at SIGTERM
+  const s = counterSpec(table, {
+    chunkSize: 500,
+    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.1)) IS NOT NULL`,
+  });
+  const taskQueue = unique('q');
+  const first = spawnWorker(taskQueue, { LOG_LEVEL: 'info' });
+  let second: ReturnType<typeof spawnWorker> | undefined;
+  try {
+    await waitFor('first worker polling', async () => first.output().includes('worker started'), 60_000);
+    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 3000 });
+    const rowsNow = async () => (await distribution(pool, table))['1'] ?? 0;
+    await waitFor('some chunks', async () => (await rowsNow()) >= 2000);
+
+    first.kill('SIGTERM');
+    expect(await exited(first)).toBe(0);
+    expect(first.output()).toContain('draining');
+    // drained: what the first worker left is a clean prefix of each partition, nothing half-applied
+    const mid = await checkpointChain(pool, table, s.name, { complete: false });
+    expect(mid.problems).toEqual([]);
+    expect(await rowsAgainstCheckpoints(pool, table, mid.backfillId, mid.generation)).toEqual({ changedOutside: 0, unchangedInside: 0 });
+    expect(mid.rows).toBeLessThan(30_000);
+
+    second = spawnWorker(taskQueue);
+    const result = await client.workflow.getHandle(workflowId).result();
+    expect(result.state).toBe('completed');
+    expect(await distribution(pool, table)).toEqual({ '1': 30_000 });
+    const chain = await checkpointChain(pool, table, s.name);
+    expect(chain.problems).toEqual([]);
+    expect(chain.workers.map((w) => w.split(':').pop()).sort()).toEqual([String(first.pid), String(second.pid)].sort());
+    recordFacts('worker SIGTERM mid-backfill', { exitCode: 0, rowsByFirstWorker: mid.rows, rowsByNextWorker: 30_000 - mid.rows, rowsChangedTwice: 0 });
+  } finally {
+    for (const w of [first, second]) {
+      if (!w) continue;
+      w.kill('SIGKILL');
+      await exited(w);
+    }
+  }
+});
