@@ -1,4 +1,8 @@
-/** Two groups: unit (pure code, no servers) and integration (one real Temporal + Postgres per run). */
+/**
+ * Two groups: unit (pure code, no servers; includes replaying the recorded workflow histories) and
+ * integration (one real Temporal + Postgres per run; includes the history recorder, which runs only
+ * under `npm run record-histories`).
+ */
 const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }] };
 
 module.exports = {
@@ -7,13 +11,13 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
-      testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/unit/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,
-      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts', '<rootDir>/test/replay/**/*.record.ts'],
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
       globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
       slowTestThreshold: 60,

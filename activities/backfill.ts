@@ -309,19 +309,20 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
         metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
         cursor = chunk.hi;
         ctx.heartbeat({ partition: input.partitionNo, cursor });
-        if (chunk.isLast) {
-          result.partitionDone = true;
-          result.stoppedBy = 'done';
-          break;
-        }
-        if (input.targetChunkMs) {
+        if (input.targetChunkMs && !chunk.isLast) {
           const factor = Math.min(2, Math.max(0.5, input.targetChunkMs / Math.max(1, chunk.ms)));
           result.chunkSize = Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, result.chunkSize * factor)));
         }
         if (input.maxRowsPerSecond) {
-          // Rate over the lease's wall time: waits count as time spent, or the rate would sink lease by lease.
+          // Rate over the lease's wall time, waits included. Also after a partition's last chunk: the
+          // lane's next lease starts a fresh clock, so a lease may not end ahead of its rate.
           const ahead = (result.rows / input.maxRowsPerSecond) * 1000 - (Date.now() - started);
           if (ahead > 0) await wait(ahead);
+        }
+        if (chunk.isLast) {
+          result.partitionDone = true;
+          result.stoppedBy = 'done';
+          break;
         }
       }
     } finally {

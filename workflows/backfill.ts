@@ -6,6 +6,7 @@ import {
   CancellationScope,
   isCancellation,
   continueAsNew,
+  ContinueAsNew,
   ActivityFailure,
   ApplicationFailure,
   ActivityCancellationType,
@@ -229,6 +230,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     await bookkeeping.finishBackfill({ backfillId: p.backfillId, workflowId, state: 'completed', detail: progressDetail() });
     return result();
   } catch (err) {
+    // continueAsNew() ends this run by throwing; it is a hand-over, not a failure.
+    if (err instanceof ContinueAsNew) throw err;
     if (isCancellation(err)) {
       // The UI's Cancel: leases were cancelled and stopped after their current chunk.
       await CancellationScope.nonCancellable(async () => {

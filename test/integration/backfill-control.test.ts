@@ -2,6 +2,8 @@ import { Pool, Client as PgClient } from 'pg';
 import { Client, WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from '@temporalio/client';
 import { setThrottleUpdate, ThrottleSettings } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
+import { backfillWorkflow } from '../../workflows/backfill';
+import { backfillWorkflowId } from '../../plan/ids';
 import { startBackfill } from '../../client/operations';
 import { env, openPool, openClient, startWorker, unique, makeCounterTable, waitFor, sleep } from './harness';
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, connectionFor } from './backfill-checks';
@@ -182,6 +184,29 @@ test('maxRowsPerSecond holds the rate down: 6,000 rows at 3,000 rows/s take at l
     // each lane gets 1,500 rows/s: its 6th chunk may start no earlier than 5 x 500 / 1,500 s after its first
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(1400);
     expect(await distribution(pool, table)).toEqual({ '1': 6_000 });
+  } finally {
+    await w.stop();
+  }
+});
+
+test('continue-as-new keeps the cursor and counters: a backfill over several runs applies every row once', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 8_000);
+  const s = counterSpec(table, { chunkSize: 200, parallelism: 2 });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    // one chunk per lease and a new run every ~60 events
+    const workflowId = backfillWorkflowId(s.table, s.name);
+    const runs = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 1, maxHistoryEvents: 60 }] });
+    const result = await runs.result();
+    expect(result.state).toBe('completed');
+    expect(result.rowsProcessed).toBe(8_000);
+    const first = await client.workflow.getHandle(workflowId, runs.firstExecutionRunId).fetchHistory();
+    expect(first.events![first.events!.length - 1].workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    expect(await distribution(pool, table)).toEqual({ '1': 8_000 });
+    const chain = await checkpointChain(pool, table, s.name);
+    expect(chain.problems).toEqual([]);
+    expect(result.chunksDone).toBe(chain.chunks);
   } finally {
     await w.stop();
   }
