@@ -1,8 +1,11 @@
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Pool } from 'pg';
 import { Client } from '@temporalio/client';
 import { startBackfill } from '../../client/operations';
 import { freePort } from '../../devstack';
-import { env, openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
+import { ROOT, env, openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
@@ -57,6 +60,16 @@ describe('a worker with a bad or unreachable configuration exits with one clear 
     expect(r.output).not.toMatch(/\n\s+at /); // no stack trace anywhere
     expect(r.output).not.toContain('s3cret');
   });
+});
+
+test('bin/stagefill (the package bin and the Docker entrypoint) runs the CLI: `stagefill worker` with a bad config exits 2', async () => {
+  const bin = path.join(ROOT, 'bin', 'stagefill');
+  const { stdout } = await promisify(execFile)(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+  expect(stdout.trim()).toBe(require('../../package.json').version);
+  const childEnv = { ...process.env, TEMPORAL_ADDRESS: 'not an address' };
+  const err = await promisify(execFile)(process.execPath, [bin, 'worker'], { env: childEnv, encoding: 'utf8' }).catch((e) => e);
+  expect(err.code).toBe(2);
+  expect(err.stderr.trim()).toMatch(/^stagefill worker: TEMPORAL_ADDRESS: expected host:port/);
 });
 
 test('SIGTERM mid-backfill drains (in-flight chunks commit) and exits 0; another worker finishes with every row once', async () => {
