@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { Client } from '@temporalio/client';
 import { backfillScenarios } from './backfill-scenarios';
+import { rolloutScenarios } from './rollout-scenarios';
 
 /**
  * A real run whose history is worth keeping: `run` drives it against the
@@ -20,4 +21,4 @@ export interface ScenarioContext {
 }
 
 // Adding a workflow path: write its scenario (see backfill-scenarios.ts), list it here, run `npm run record-histories`.
-export const scenarios: Scenario[] = [...backfillScenarios];
+export const scenarios: Scenario[] = [...backfillScenarios, ...rolloutScenarios];

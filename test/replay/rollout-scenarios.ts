@@ -1,0 +1,80 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { approveSignal, retrySignal } from '../../workflows/definitions';
+import { unique, waitFor } from '../integration/harness';
+import { makeOrders, startSpec, progressOf } from '../integration/rollout-harness';
+import type { Scenario, ScenarioContext } from './scenarios';
+
+const cents = { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 500 } };
+
+async function rollout(ctx: ScenarioContext, rows: number, spec: (table: string) => Record<string, unknown>) {
+  const table = await makeOrders(ctx.pool, unique('replay'), rows);
+  const { handle } = await startSpec(ctx.client, ctx.taskQueue, { kind: 'rollout', name: unique('replay'), table, ...spec(table) });
+  return { handle, table };
+}
+
+const rolledBackIsExpected = (err: unknown) => {
+  if (!(err instanceof WorkflowFailedError)) throw err;
+};
+
+export const rolloutScenarios: Scenario[] = [
+  {
+    name: 'rollout-forward',
+    async run(ctx) {
+      const { handle } = await rollout(ctx, 2000, (t) => ({
+        steps: [cents, { kind: 'gate', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] }, { kind: 'expose', version: 2 }],
+      }));
+      await handle.result();
+      return handle.workflowId;
+    },
+  },
+  {
+    name: 'rollout-rolled-back',
+    async run(ctx) {
+      const { handle } = await rollout(ctx, 2000, (t) => ({
+        steps: [
+          cents,
+          { kind: 'setNotNull', column: 'amount_cents' },
+          { kind: 'expose', version: 2 },
+          { kind: 'gate', checks: [{ name: 'impossible', sql: `SELECT count(*) FROM ${t}`, expect: { eq: 0 } }] },
+        ],
+      }));
+      await handle.result().catch(rolledBackIsExpected);
+      return handle.workflowId;
+    },
+  },
+  {
+    // a graph: two independent branches, soak, an approval from a signal, then contract
+    name: 'rollout-approval-contract',
+    async run(ctx) {
+      const { handle } = await rollout(ctx, 1000, (t) => ({
+        rollbackWindow: '1s',
+        steps: [
+          { ...cents, id: 'cents', dependsOn: [] },
+          { id: 'qty-check', kind: 'addCheck', name: 'qty_positive', expression: 'qty > 0', dependsOn: [] },
+          { id: 'expose', kind: 'expose', version: 2, dependsOn: ['cents', 'qty-check'] },
+          { id: 'soak', kind: 'soak', duration: '2s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          { id: 'approve', kind: 'approval', timeout: '5m' },
+          { id: 'contract', kind: 'contract' },
+        ],
+      }));
+      await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+      await handle.signal(approveSignal, { by: 'replay-recorder' });
+      await handle.result();
+      return handle.workflowId;
+    },
+  },
+  {
+    name: 'rollout-held-retry',
+    async run(ctx) {
+      const { handle, table } = await rollout(ctx, 1000, (t) => ({
+        steps: [cents, { kind: 'gate', onFailure: 'pause', checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${t} WHERE qty > 100`, expect: { eq: 0 } }] }],
+      }));
+      await ctx.pool.query(`UPDATE ${table} SET qty = 999 WHERE id = 3`);
+      await waitFor('held', async () => (await progressOf(handle)).state === 'held');
+      await ctx.pool.query(`UPDATE ${table} SET qty = 1 WHERE id = 3`);
+      await handle.signal(retrySignal, { by: 'replay-recorder' });
+      await handle.result();
+      return handle.workflowId;
+    },
+  },
+];
