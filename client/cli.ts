@@ -6,7 +6,7 @@ import { isValidTimeZone } from '../plan/window';
 import { ConfigError } from '../worker/config';
 import { createPool } from '../db/pool';
 import { connect, ConnectOptions, ConnectionError, StagefillConnection } from './connection';
-import { startRun } from './runs';
+import { startRun, replayBackfill, ReplayError } from './runs';
 import {
   getProgress,
   sendControl,
@@ -176,6 +176,26 @@ connectionOptions(
   await withConnection(opts, async (conn) => {
     await cancelRun(conn, id);
     print(`cancellation requested for ${id}`);
+  });
+});
+
+connectionOptions(
+  program
+    .command('replay')
+    .description('re-run the chunks of a completed backfill that cover [from, to), exactly once more, as a new generation of checkpoints (the earlier generation stays for audit)')
+    .argument('<name>', "the backfill's name, as in its spec")
+    .requiredOption('--from <key>', 'start of the key range (inclusive)')
+    .requiredOption('--to <key>', 'end of the key range (exclusive)')
+    .option('--table <table>', 'schema.table, when backfills of that name exist on several tables')
+    .option('--wait', 'follow it to the end; the exit code is its outcome')
+    .addOption(new Option('--database-url <url>', 'the database the backfill changed (its checkpoints and spec live there)').env('DATABASE_URL'))
+    .addHelpText('after', examples('stagefill replay orders-total --from 2026-03-01 --to 2026-03-08 --wait', 'stagefill replay orders-total --from 500000 --to 600000 --table public.orders')),
+).action(async (name: string, opts: ConnectOptions & { from: string; to: string; table?: string; wait?: boolean; databaseUrl?: string }) => {
+  if (!opts.databaseUrl) throw new UsageError('--database-url: not set; pass it or set DATABASE_URL to the database the backfill changed');
+  await withConnection(opts, async (conn) => {
+    const run = await replayBackfill(conn, opts.databaseUrl!, name, { from: opts.from, to: opts.to, table: opts.table });
+    print(run.workflowId);
+    if (opts.wait) process.exitCode = await watchRun(conn, run.workflowId, { bar: false });
   });
 });
 
@@ -386,7 +406,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(formatSpecError(err) + '\n');
     return 2;
   }
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof NotApplicableError) {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof NotApplicableError || err instanceof ReplayError) {
     process.stderr.write(`stagefill: ${err.message}\n`);
     return 2;
   }

@@ -5,6 +5,9 @@ import { planRollout } from '../plan/describe';
 import { SA } from '../workflows/search-attributes';
 import type { RolloutWorkflowInput } from '../workflows/rollout';
 import type { StagefillConnection } from './connection';
+import { parseBackfillSpec } from '../spec';
+import { createPool } from '../db/pool';
+import { findBackfillsByName } from '../db/backfills';
 import { startBackfill, StartedRun, StartBackfillOptions, AlreadyRunningError, defaultActor } from './operations';
 
 export interface StartRolloutOptions {
@@ -65,4 +68,34 @@ export async function startRun(conn: StagefillConnection, spec: Spec, opts: Star
     case 'rollout':
       return startRollout(conn, spec as RolloutSpec, opts);
   }
+}
+
+export class ReplayError extends Error {}
+
+/**
+ * Re-runs the chunks of a finished backfill that cover [from, to), as a new
+ * generation of checkpoints (the earlier one is kept for audit), with the
+ * spec it last ran with. Late-arriving data and corrected logic use this.
+ */
+export async function replayBackfill(
+  conn: StagefillConnection,
+  databaseUrl: string,
+  name: string,
+  range: { from: string; to: string; table?: string },
+): Promise<StartedRun & { table: string }> {
+  const pool = createPool({ url: databaseUrl, max: 1, applicationName: 'stagefill-cli' });
+  let rows;
+  try {
+    rows = await findBackfillsByName(pool, name);
+  } finally {
+    await pool.end();
+  }
+  const matching = range.table ? rows.filter((r) => r.table_name === qualifiedName(range.table!)) : rows;
+  if (!matching.length) throw new ReplayError(`no backfill named "${name}"${range.table ? ` on ${qualifiedName(range.table)}` : ''}; \`stagefill list --kind backfill\` shows what ran`);
+  if (matching.length > 1) throw new ReplayError(`backfills named "${name}" exist on ${matching.map((r) => r.table_name).join(', ')}; pick one with --table`);
+  const row = matching[0];
+  if (row.state !== 'completed') throw new ReplayError(`backfill "${name}" on ${row.table_name} is ${row.state}; replay re-runs chunks of a completed backfill (resume or restart it instead)`);
+  const spec = parseBackfillSpec(row.spec);
+  const run = await startBackfill(conn, spec, { replay: { from: range.from, to: range.to } });
+  return { ...run, table: row.table_name };
 }
