@@ -32,6 +32,12 @@ export function createPool(opts: PoolOptions): Pool {
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // A checked-out client whose server goes away (pg_terminate_backend, a restart) emits 'error';
+  // unheard, that event would crash the whole worker. The statement in flight rejects anyway.
+  const onLost = () => {
+    broken = true;
+  };
+  client.on('error', onLost);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -45,6 +51,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     }
     throw err;
   } finally {
+    client.removeListener('error', onLost);
     client.release(broken);
   }
 }
