@@ -211,3 +211,78 @@ test('continue-as-new keeps the cursor and counters: a backfill over several run
     await w.stop();
   }
 });
+
+test('the health probe over its threshold holds the backfill back; it goes on once the probe recovers', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 5_000);
+  const health = `public.${unique('health')}`;
+  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
+  await pool.query(`INSERT INTO ${health} VALUES (30)`);
+  const s = counterSpec(table, { chunkSize: 500, throttle: { healthCheck: { sql: `SELECT lag FROM ${health}`, max: 5, every: '100ms', backoff: '200ms' } } });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 500 });
+    // a replica "lags" 30s: leases probe, back off, and commit nothing
+    const held = await waitFor('backing off', async () => {
+      const p = await progressOf(client, workflowId);
+      return p.throttleWaitMs >= 1000 && p;
+    });
+    expect(held.rowsProcessed).toBe(0);
+    expect(await distribution(pool, table)).toEqual({ '0': 5_000 });
+    await pool.query(`UPDATE ${health} SET lag = 0`);
+    const result = await client.workflow.getHandle(workflowId).result();
+    expect(result.state).toBe('completed');
+    expect(await distribution(pool, table)).toEqual({ '1': 5_000 });
+  } finally {
+    await w.stop();
+  }
+});
+
+test('a failed per-chunk check stops the backfill naming the chunk; that chunk rolls back, earlier ones stay', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 6_000);
+  const s = counterSpec(table, {
+    chunkSize: 1000,
+    parallelism: 1,
+    validate: [{ name: 'no row 4321', sql: `SELECT count(*) FROM ${table} WHERE id >= :lo AND id < :hi AND v = 4321`, expect: { eq: 0 } }],
+  });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
+    const err = await client.workflow.getHandle(workflowId).result().catch((e) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(String(err.cause?.message)).toMatch(/^chunk \[\d+, \d+\) failed check "no row 4321": got 1, expected = 0/);
+    const [, lo, hi] = /chunk \[(\d+), (\d+)\)/.exec(err.cause.message)!.map(Number);
+    expect(lo).toBeLessThanOrEqual(4321);
+    expect(hi).toBeGreaterThan(4321);
+    const inFailed = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE id >= $1 AND id < $2 AND n <> 0`, [lo, hi]);
+    expect(inFailed.rows[0].n).toBe(0);
+    const chain = await checkpointChain(pool, table, s.name, { complete: false });
+    expect(chain.problems).toEqual([]);
+    expect(chain.rows).toBeGreaterThanOrEqual(3000); // the partitions before it, committed
+    expect(chain.checkpoints.some((c) => Number(c.lo) <= 4321 && 4321 < Number(c.hi))).toBe(false);
+    expect(await rowsAgainstCheckpoints(pool, table, chain.backfillId, chain.generation)).toEqual({ changedOutside: 0, unchangedInside: 0 });
+  } finally {
+    await w.stop();
+  }
+});
+
+test('targetChunkMs grows fast chunks toward the target, never past maxChunkSize', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 20_000);
+  const s = counterSpec(table, { chunkSize: 100, parallelism: 1, throttle: { targetChunkMs: 250, maxChunkSize: 1600 } });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
+    const result = await client.workflow.getHandle(workflowId).result();
+    expect(result.state).toBe('completed');
+    const chain = await checkpointChain(pool, table, s.name);
+    expect(chain.problems).toEqual([]);
+    const sizes = chain.checkpoints.map((c) => c.rows);
+    expect(Math.max(...sizes)).toBeGreaterThan(100);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(1600);
+    expect(await distribution(pool, table)).toEqual({ '1': 20_000 });
+  } finally {
+    await w.stop();
+  }
+});
