@@ -46,7 +46,7 @@ const lines = [
   '',
   '## Crashes, restarts and races',
   '',
-  table(pick(/backfill-(crash|faults|control|window)|rollout\.test|replay/)),
+  table(pick(/backfill-(crash|faults|control|window|workers)|worker-process|dev\.test|rollout\.test|replay/)),
   '',
   '## Exactly once per chunk',
   '',
