@@ -244,8 +244,9 @@ connectionOptions(
 connectionOptions(
   program
     .command('result')
-    .description('wait for a run to close and print its result')
-    .argument('<workflow-id>'),
+    .description('wait for a run to close and print its result as JSON (exit 1 if it failed)')
+    .argument('<workflow-id>')
+    .addHelpText('after', examples('stagefill result stagefill-backfill:public.orders:total')),
 ).action(async (id: string, opts: ConnectOptions) => {
   await withConnection(opts, async (conn) => print(JSON.stringify(await waitForRun(conn, id), null, 2)));
 });

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowHandle, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowHandle, WorkflowIdReusePolicy, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { SA } from '../workflows/search-attributes';
@@ -30,7 +30,7 @@ export class AlreadyRunningError extends Error {
 
 export class NotFoundError extends Error {}
 
-/** A control that does not apply to this kind of run (approve on a backfill): the operator's input is wrong. */
+/** A control that does not apply to this run (approve on a backfill, a throttle value out of range): the operator's input is wrong. */
 export class NotApplicableError extends Error {}
 
 export interface StartedRun {
@@ -139,7 +139,13 @@ export async function cancelRun(conn: StagefillConnection, workflowId: string): 
 }
 
 export async function setThrottle(conn: StagefillConnection, workflowId: string, change: ThrottleChange): Promise<ThrottleSettings> {
-  return mustExist(workflowId, () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }));
+  try {
+    return await mustExist(workflowId, () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }));
+  } catch (err) {
+    // the workflow's validator refused the change before it reached history: the input was wrong
+    if (err instanceof WorkflowUpdateFailedError) throw new NotApplicableError(err.cause?.message ?? err.message);
+    throw err;
+  }
 }
 
 /** Waits for the run to close; resolves with its result, rejects with its failure. */

@@ -32,7 +32,7 @@ const distribution = async (table: string) =>
 
 test('every verb has --help with an example', async () => {
   const verbs = [
-    ['plan'], ['start'], ['status'], ['watch'], ['pause'], ['resume'], ['cancel'], ['rollback'], ['approve'], ['retry'], ['throttle'],
+    ['plan'], ['start'], ['status'], ['watch'], ['pause'], ['resume'], ['cancel'], ['rollback'], ['approve'], ['retry'], ['throttle'], ['result'],
     ['history'], ['list'], ['schedule'], ['schedule', 'create'], ['schedule', 'list'], ['schedule', 'pause'], ['schedule', 'unpause'],
     ['schedule', 'delete'], ['dev'], ['worker'], ['demo'],
   ];
@@ -142,6 +142,14 @@ test('pause stops a running backfill, resume continues it, cancel ends another; 
   expect((await cli('resume', id)).code).toBe(0);
   await waitFor('running again', async () => ((await statusOf(id)).rowsProcessed as number) > (paused.rowsProcessed as number));
 
+  const throttle = await cli('throttle', id, '--max-rows-per-second', '2500', '--chunk-size', '400');
+  expect(throttle.code).toBe(0);
+  expect(JSON.parse(throttle.stdout)).toMatchObject({ maxRowsPerSecond: 2500, chunkSize: 400 });
+  expect((await statusOf(id)).throttle).toMatchObject({ maxRowsPerSecond: 2500, chunkSize: 400 });
+  const refused = await cli('throttle', id, '--parallelism', '65');
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain('setThrottle.parallelism: expected an integer from 1 to 64, got 65');
+
   const cancel = await cli('cancel', id);
   expect(cancel.code).toBe(0);
   const watch = await cli('watch', id);
@@ -153,10 +161,13 @@ test('pause stops a running backfill, resume continues it, cancel ends another; 
   expect((d['0'] ?? 0) + d['1']).toBe(20_000);
 });
 
-test('approve, rollback and retry refuse a backfill (exit 2); controls on an unknown id exit 1', async () => {
+test('result prints the outcome; approve, rollback and retry refuse a backfill (exit 2); controls on an unknown id exit 1', async () => {
   const table = await makeCounterTable(pool, unique('t'), 500);
   const start = await cli('start', writeSpec(dir, counterBackfill(table)), '--wait');
   const id = start.stdout.split('\n')[0];
+  const result = await cli('result', id);
+  expect(result.code).toBe(0);
+  expect(JSON.parse(result.stdout)).toMatchObject({ state: 'completed', rowsProcessed: 500 });
   for (const verb of ['approve', 'rollback', 'retry']) {
     const r = await cli(verb, id);
     expect(r.code).toBe(2);
