@@ -145,10 +145,10 @@ const REASONS: Record<ControlVerb, string> = {
 
 for (const [verb, what] of [
   ['pause', 'pause a backfill after its in-flight chunks commit, or a rollout before its next step'],
-  ['resume', 'resume a paused backfill or a held rollout step'],
+  ['resume', 'resume a paused backfill or rollout (a held rollout goes on with retry or rollback)'],
   ['approve', "approve a rollout's approval step"],
   ['rollback', 'roll a rollout back to the state before it started'],
-  ['retry', 'run the failed check of a held rollout again'],
+  ['retry', 'run the failed checks of a held rollout again; it goes on if they pass'],
 ] as const) {
   connectionOptions(
     program
