@@ -31,13 +31,16 @@ export async function connect(opts: ConnectOptions = {}): Promise<StagefillConne
     TEMPORAL_TLS_KEY: opts.tlsKey,
     TEMPORAL_TLS_CA: opts.tlsCa,
   });
-  const tls =
-    config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY
-      ? {
-          clientCertPair: { crt: fs.readFileSync(config.TEMPORAL_TLS_CERT), key: fs.readFileSync(config.TEMPORAL_TLS_KEY) },
-          serverRootCACertificate: config.TEMPORAL_TLS_CA ? fs.readFileSync(config.TEMPORAL_TLS_CA) : undefined,
-        }
-      : undefined;
+  // mTLS with a client pair; TLS against a private CA with only the CA; plain otherwise (the dev server)
+  const isTls = Boolean((config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY) || config.TEMPORAL_TLS_CA);
+  const tls = isTls
+    ? {
+        clientCertPair:
+          config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY ? { crt: fs.readFileSync(config.TEMPORAL_TLS_CERT), key: fs.readFileSync(config.TEMPORAL_TLS_KEY) } : undefined,
+        serverRootCACertificate: config.TEMPORAL_TLS_CA ? fs.readFileSync(config.TEMPORAL_TLS_CA) : undefined,
+        serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME,
+      }
+    : undefined;
   let connection: Connection;
   try {
     connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, tls, connectTimeout: 5000 });
