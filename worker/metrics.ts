@@ -15,28 +15,32 @@ export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'stagefill_process_' });
   const labelNames = ['kind', 'table'] as const;
   let backlogSource: BacklogSource | undefined;
+  // Both backlog gauges read one query per scrape: the first collect() starts it, the second reuses it.
+  let backlogRead: { at: number; rows: Promise<BacklogRow[]> } | undefined;
+  const readBacklog = (): Promise<BacklogRow[]> => {
+    if (!backlogSource) return Promise.resolve([]);
+    if (!backlogRead || Date.now() - backlogRead.at > 1000) backlogRead = { at: Date.now(), rows: backlogSource().catch(() => []) };
+    return backlogRead.rows;
+  };
   const backlogLabels = ['kind', 'table', 'name', 'state'] as const;
-  const backlogPlanned = new Gauge({
+  const backlogPlanned: Gauge<(typeof backlogLabels)[number]> = new Gauge({
     name: 'stagefill_backfill_rows_planned',
     help: "Rows in the current generation of each unfinished backfill (from stagefill's tables, read at scrape time)",
     labelNames: backlogLabels,
     registers: [registry],
+    async collect() {
+      backlogPlanned.reset();
+      for (const b of await readBacklog()) backlogPlanned.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, b.rowsPlanned);
+    },
   });
-  const backlogRemaining = new Gauge({
+  const backlogRemaining: Gauge<(typeof backlogLabels)[number]> = new Gauge({
     name: 'stagefill_backfill_rows_remaining',
     help: 'Rows of each unfinished backfill not yet covered by a checkpoint; with the rate of stagefill_rows_processed_total it gives the ETA',
     labelNames: backlogLabels,
     registers: [registry],
-    // One query per scrape for both gauges: planned is filled here too.
     async collect() {
       backlogRemaining.reset();
-      backlogPlanned.reset();
-      if (!backlogSource) return;
-      for (const b of await backlogSource().catch(() => [])) {
-        const labels = { kind: 'backfill', table: b.table, name: b.name, state: b.state };
-        backlogPlanned.set(labels, b.rowsPlanned);
-        backlogRemaining.set(labels, Math.max(0, b.rowsPlanned - b.rowsDone));
-      }
+      for (const b of await readBacklog()) backlogRemaining.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, Math.max(0, b.rowsPlanned - b.rowsDone));
     },
   });
   return {

@@ -3,7 +3,10 @@ import { connect, StagefillConnection } from '../../client/connection';
 import { startBackfill, getProgress, waitForRun } from '../../client/operations';
 import { parseBackfillSpec } from '../../spec';
 import { freePort } from '../../devstack/ports';
-import { openPool, unique, makeCounterTable, waitFor, env, spawnWorker, exited, sleep } from './harness';
+import { createMetrics, backlogFromPool } from '../../worker/metrics';
+import { createStagefillWorker } from '../../worker/run';
+import { loadWorkerConfig } from '../../worker/config';
+import { openPool, unique, makeCounterTable, waitFor, env, spawnWorker, exited, sleep, testLogger } from './harness';
 
 jest.setTimeout(180_000);
 
@@ -82,4 +85,42 @@ test('a worker with STAGEFILL_METRICS_PORT serves rows processed rising during a
     worker.kill('SIGTERM');
   }
   expect(await exited(worker)).toBe(0);
+});
+
+test("the backlog gauges read stagefill's tables at scrape time: rows remaining fall while it runs, and a finished backfill drops out", async () => {
+  const q = unique('backlogq');
+  const metrics = createMetrics();
+  metrics.setBacklogSource(backlogFromPool(pool));
+  const e = env();
+  const config = loadWorkerConfig({ TEMPORAL_ADDRESS: e.address, TEMPORAL_NAMESPACE: e.namespace, DATABASE_URL: e.databaseUrl, STAGEFILL_TASK_QUEUE: q });
+  const sw = await createStagefillWorker({ config, logger: testLogger, workflowBundlePath: e.bundle, metrics });
+  const running = sw.run();
+  const c = await connect({ address: e.address, namespace: e.namespace, taskQueue: q });
+  try {
+    const rows = 8_000;
+    const table = await makeCounterTable(pool, unique('t'), rows);
+    const name = unique('bf');
+    const spec = parseBackfillSpec({
+      kind: 'backfill', name, table, key: 'id', chunkSize: 250, parallelism: 2,
+      throttle: { maxRowsPerSecond: 2000 },
+      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
+    });
+    const labels = { kind: 'backfill', table, name, state: 'running' };
+    const run = await startBackfill(c, spec, { leaseMs: 1000 });
+    const first = await waitFor('a backlog below the total', async () => {
+      const v = sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', labels);
+      return v !== undefined && v < rows && v;
+    });
+    const text = await metrics.registry.metrics();
+    expect(sample(text, 'stagefill_backfill_rows_planned', labels)).toBe(rows);
+    await sleep(1500);
+    expect(sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', labels)).toBeLessThan(first);
+    await waitForRun(c, run.workflowId);
+    await sleep(1100); // past the one-scrape cache
+    expect(sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', { kind: 'backfill', table, name })).toBeUndefined();
+  } finally {
+    await c.close();
+    sw.shutdown();
+    await running;
+  }
 });
