@@ -4,13 +4,18 @@ import { startDevStack, projectRoot, formatEnv, writeEnvFile } from '../devstack
 export async function runDev(opts: { fresh?: boolean; stateDir?: string }): Promise<number> {
   const root = projectRoot();
   const stack = await startDevStack({ root, stateDir: opts.stateDir, fresh: opts.fresh, log: (m) => process.stderr.write(`stagefill dev: ${m}\n`) });
-  const file = writeEnvFile(stack.stateDir, stack.env);
-  process.stdout.write(formatEnv(stack.env) + '\n');
-  process.stderr.write(`stagefill dev: ready; \`source ${file}\` in another shell; Ctrl-C stops\n`);
-  await new Promise<void>((resolve) => {
+  // listen before saying "ready": whoever reads that line may signal at once
+  const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  // Signal listeners do not keep Node alive; with a reused stack (TEMPORAL_ADDRESS, DATABASE_URL) nothing else would.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const file = writeEnvFile(stack.stateDir, stack.env);
+  process.stdout.write(formatEnv(stack.env) + '\n');
+  process.stderr.write(`stagefill dev: ready; \`source ${file}\` in another shell; Ctrl-C stops\n`);
+  await stopRequested;
+  clearInterval(keepAlive);
   process.stderr.write('stagefill dev: stopping\n');
   await stack.stop();
   return 0;

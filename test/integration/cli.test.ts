@@ -218,9 +218,13 @@ test('dev prints the stack it serves and writes dev.env into --state-dir; SIGTER
     await waitFor('dev ready', async () => dev.output().stderr.includes('ready;'), 60_000);
     expect(dev.output().stdout).toContain(`TEMPORAL_ADDRESS=${env().address}`);
     expect(fs.readFileSync(path.join(stateDir, 'dev.env'), 'utf8')).toContain(`export TEMPORAL_ADDRESS='${env().address}'`);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(dev.child.exitCode).toBeNull(); // it stays in the foreground until told to stop
   } finally {
     dev.child.kill('SIGTERM');
   }
-  expect((await dev.done).code).toBe(0);
+  const done = await dev.done;
+  expect(done.code).toBe(0);
+  expect(done.stderr).toContain('stagefill dev: stopping');
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
