@@ -6,7 +6,7 @@ import { createPool, ping } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createActivities, ActivityDeps } from '../activities';
 import { WorkerConfig, redactUrl } from './config';
-import { createMetrics, Metrics } from './metrics';
+import { createMetrics, Metrics, backlogFromPool } from './metrics';
 
 export interface StagefillWorker {
   worker: Worker;
@@ -80,6 +80,8 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     throw new Error(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS}: ${(err as Error).message.split('\n')[0]}`);
   }
   const metrics = opts.metrics ?? createMetrics();
+  // the backlog gauges (rows planned / remaining per unfinished backfill) read this worker's pool at scrape time
+  metrics.setBacklogSource(backlogFromPool(pool));
   const bundle = opts.workflowBundlePath ?? config.STAGEFILL_WORKFLOW_BUNDLE;
   const workflowSource = bundle
     ? { workflowBundle: { codePath: bundle } }

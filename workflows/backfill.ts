@@ -109,6 +109,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     runs: 0,
   };
   let lanes: CancellationScope | undefined;
+  /** When the round of lanes under way started (workflow time), for a live rate. */
+  let roundStartedAt: number | undefined;
 
   setHandler(pauseSignal, (who) => {
     if (c.isPaused) return;
@@ -135,7 +137,9 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     const rowsProcessed = p ? p.rowsDone : 0;
     const chunksDone = p ? p.chunksDone : 0;
     const rowsTotal = p ? Math.max(p.rowsTotal, rowsProcessed) : 0;
-    const rate = c.activeMs > 0 ? (c.rowsThisRun * 1000) / c.activeMs : 0;
+    // the round under way counts too: rows move at every lease's return, long before the round ends
+    const activeMs = c.activeMs + (roundStartedAt === undefined ? 0 : now() - roundStartedAt);
+    const rate = activeMs > 0 ? (c.rowsThisRun * 1000) / activeMs : 0;
     const remainingRows = Math.max(0, rowsTotal - rowsProcessed);
     const done = p ? p.partitions.filter((x) => x.isDone).length : 0;
     const w = spec.window ? windowState(spec.window, now()) : undefined;
@@ -157,7 +161,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       throttle: c.throttle,
       throttleWaitMs: c.throttleWaitMs,
       chunkSqlMs: Math.round(c.sqlMs),
-      activeMs: c.activeMs,
+      activeMs,
       continued: p?.continued ?? false,
       window: w && {
         isOpen: w.isOpen,
@@ -256,6 +260,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
   async function runLanes(partitionNos: number[], deadlineMs: number | undefined): Promise<void> {
     const queue = [...partitionNos];
     const roundStart = now();
+    roundStartedAt = roundStart;
     const scope = new CancellationScope();
     lanes = scope;
     let failure: unknown;
@@ -309,6 +314,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       if (!isCancellation(err)) throw err;
     }
     c.activeMs += now() - roundStart;
+    roundStartedAt = undefined;
     lanes = undefined;
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('backfill cancelled');
     if (failure) throw failure;

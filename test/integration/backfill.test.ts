@@ -118,6 +118,10 @@ test('pause from the Temporal CLI stops progress; resume finishes it', async () 
   try {
     const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 1000 }] });
     await waitFor('some progress', async () => ((await handle.query(progressQuery)) as BackfillProgress).rowsProcessed > 0);
+    // mid-run, not only between rounds: a rate and an ETA for the UI's Queries tab and `stagefill status`
+    const live = (await handle.query(progressQuery)) as BackfillProgress;
+    expect(live.rowsPerSecond).toBeGreaterThan(0);
+    expect(live.etaSeconds).toEqual(expect.any(Number));
     await temporal('workflow', 'signal', '--name', 'pause');
     await waitFor('paused', async () => ((await handle.query(progressQuery)) as BackfillProgress).state === 'paused');
     // `temporal workflow query --output json` wraps the answer: {"queryResult": [<progress>]}
