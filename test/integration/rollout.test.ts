@@ -230,3 +230,30 @@ test('the worker SIGKILLed during a rollback: a new worker finishes it and the c
     await exited(worker);
   }
 });
+
+test("cancelling a rollout (the UI's Cancel) rolls it back; an approval timeout does too", async () => {
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const cancelled = await makeOrders(pool, unique('orders'), 2_000);
+    const timedOut = await makeOrders(pool, unique('orders'), 2_000);
+    const before = { cancelled: await catalogOf(pool, cancelled), timedOut: await catalogOf(pool, timedOut) };
+    const steps = (approval: object) => [centsColumn, { kind: 'expose', version: 2 }, { kind: 'approval', ...approval }];
+    const a = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('cancel'), table: cancelled, steps: steps({ timeout: '10m' }) });
+    const b = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('timeout'), table: timedOut, steps: steps({ timeout: '3s', onTimeout: 'rollback' }) });
+    await waitFor('waiting for approval', async () => (await progressOf(a.handle)).state === 'waiting_approval');
+    await a.handle.cancel();
+    await expect(a.handle.result()).rejects.toThrow();
+    expect((await a.handle.describe()).status.name).toBe('CANCELLED');
+    expect(await catalogOf(pool, cancelled)).toEqual(before.cancelled);
+    const recorded = await pool.query(`SELECT state FROM stagefill.rollouts WHERE workflow_id = $1`, [a.handle.workflowId]);
+    expect(recorded.rows[0].state).toBe('cancelled');
+
+    const out = await outcome(b.handle);
+    expect(out.state).toBe('rolled_back');
+    expect(out.failure).toMatch(/approval "3-approval" timed out/);
+    expect(await catalogOf(pool, timedOut)).toEqual(before.timedOut);
+  } finally {
+    await w.stop();
+  }
+});
