@@ -1,4 +1,5 @@
 import { defineSignal, defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { CheckResult } from '../activities/rollout';
 
 /**
  * Every signal, query and update stagefill's workflows answer. The client and
@@ -88,14 +89,8 @@ export type RolloutState =
 
 export type StepRunState = 'pending' | 'running' | 'completed' | 'held' | 'failed' | 'cancelled' | 'reverting' | 'reverted' | 'skipped';
 
-export interface CheckOutcome {
-  name: string;
-  ok: boolean;
-  value: string | null;
-  expected: string;
-  deviation: number | null;
-  error?: string;
-}
+/** One check's result, as the rollout activities return it. */
+export type CheckOutcome = CheckResult;
 
 export interface StepProgress {
   id: string;
