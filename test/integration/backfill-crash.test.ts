@@ -36,7 +36,8 @@ test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points:
   const total = 1_000_000;
   const started = Date.now();
   const table = await makeCounterTable(pool, unique('big'), total);
-  const s = counterSpec(table, { chunkSize: 2000, parallelism: 4 });
+  // throttled so the run outlasts four kills and restarts, however fast the chunk path gets
+  const s = counterSpec(table, { chunkSize: 2000, parallelism: 4, throttle: { maxRowsPerSecond: 25_000 } });
   const taskQueue = unique('q');
   const workflowId = backfillWorkflowId(s.table, s.name);
   let worker = spawnWorker(taskQueue);
@@ -48,7 +49,7 @@ test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points:
       const before = await rowsDone(table, s.name);
       // each kill lands while this worker is working: after it committed something of its own
       await waitFor('progress after a restart', async () => (await rowsDone(table, s.name)) > before, 120_000);
-      await sleep(100 + Math.floor(Math.random() * 2000));
+      await sleep(500 + Math.floor(Math.random() * 8000)); // spread over the ~40 s run, not bunched at its start
       const at = await rowsDone(table, s.name);
       if (at >= total) break;
       worker.kill('SIGKILL');
