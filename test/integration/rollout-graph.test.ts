@@ -149,7 +149,7 @@ test('replaying a key range re-runs exactly the chunks that cover it, once, as a
     const other = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE n NOT IN (1, 2)`);
     expect(other.rows[0].n).toBe(0);
     expect(twice.rows[0].n).toBe(Number(g2.hi) - Number(g2.lo));
-    recordFacts('replay of a key range', { rows: 10_000, replayedRange: `[3500, 5500)`, chunksReplayed: g2.chunks, rowsAppliedTwice: twice.rows[0].n, rowsOutsideTouched: 0 });
+    recordFacts('replay of a key range', { rows: 10_000, replayedRange: `[3500, 5500)`, chunksReplayed: g2.chunks, rowsInReplayedChunks: twice.rows[0].n, rowsOutsideTouched: 0 });
   } finally {
     await w.stop();
   }
