@@ -1,0 +1,214 @@
+import { Pool } from 'pg';
+import type { WorkflowHandle } from '@temporalio/client';
+import { backfillSpec } from '../spec';
+import { startBackfill, waitForRun } from '../client/operations';
+import type { StagefillConnection } from '../client/connection';
+import { progressQuery, BackfillProgress } from '../workflows/definitions';
+import * as sql from './sql';
+
+/** What one contender's run produced. Times in milliseconds. */
+export interface FillRun {
+  wallMs: number;
+  rows: number;
+  chunks: number;
+  /** Lanes the chunks ran on (1 for the single statement and naive chunks). */
+  lanes: number;
+  /** Summed time of the chunks' SQL: the UPDATE alone for the plain loops, stagefill's in-transaction time for stagefill. */
+  chunkSqlMs: number;
+  stagefill?: StagefillFacts;
+  /** Cores' worth of CPU other work on the machine used during the run (set by the runner). */
+  otherCores?: number;
+}
+
+export interface StagefillFacts {
+  workflowId: string;
+  /** Runs in the continue-as-new chain and their history events, summed. */
+  runs: number;
+  historyEvents: number;
+  activeMs: number;
+  progressChunkSqlMs: number;
+  workerPeakRssMb: number;
+}
+
+export interface Contender {
+  /** Short label for tables. */
+  id: string;
+  title: string;
+  run(tag: number): Promise<FillRun>;
+}
+
+export interface ContenderDeps {
+  pool: Pool;
+  conn: StagefillConnection;
+  key: { from: number; to: number };
+  workerPeakRssMb(): number;
+}
+
+export function singleStatement(d: ContenderDeps): Contender {
+  return {
+    id: 'single',
+    title: 'single UPDATE',
+    async run(tag) {
+      const t0 = performance.now();
+      const rows = await sql.singleUpdate(d.pool, tag);
+      const wallMs = performance.now() - t0;
+      return { wallMs, rows, chunks: 1, lanes: 1, chunkSqlMs: wallMs };
+    },
+  };
+}
+
+/** Consecutive key ranges of `size`, autocommit, on one connection. */
+export function naiveChunks(d: ContenderDeps, size = 10_000): Contender {
+  return {
+    id: 'naive',
+    title: `naive ${fmtK(size)} chunks, 1 lane`,
+    async run(tag) {
+      const db = await d.pool.connect();
+      try {
+        const t0 = performance.now();
+        let rows = 0;
+        let chunks = 0;
+        let sqlMs = 0;
+        for (let lo = d.key.from; lo < d.key.to; lo += size) {
+          const s = performance.now();
+          rows += await sql.updateRange(db, tag, lo, Math.min(d.key.to, lo + size));
+          sqlMs += performance.now() - s;
+          chunks++;
+        }
+        return { wallMs: performance.now() - t0, rows, chunks, lanes: 1, chunkSqlMs: sqlMs };
+      } finally {
+        db.release();
+      }
+    },
+  };
+}
+
+/**
+ * The floor for any orchestrated backfill: `lanes` loops over contiguous
+ * slices of the key, each chunk and its checkpoint row in one transaction.
+ * `commits: 'like-stagefill'` skips the WAL flush on every commit but each
+ * lane's last, as stagefill does; 'durable' waits for it on every chunk.
+ */
+export function bareChunks(d: ContenderDeps, o: { id: string; size: number; lanes: number; commits: 'like-stagefill' | 'durable' }): Contender {
+  const { id, size, lanes } = o;
+  return {
+    id,
+    title: `bare chunks ${fmtK(size)} × ${lanes} lanes${o.commits === 'durable' ? ', every commit durable' : ''}`,
+    async run(tag) {
+      const runId = `bare-${tag}`;
+      const span = Math.ceil((d.key.to - d.key.from) / lanes);
+      const t0 = performance.now();
+      const perLane = await Promise.all(
+        Array.from({ length: lanes }, async (_, i) => {
+          const from = d.key.from + i * span;
+          const to = Math.min(d.key.to, from + span);
+          const db = await d.pool.connect();
+          let rows = 0;
+          let chunks = 0;
+          let sqlMs = 0;
+          try {
+            for (let lo = from; lo < to; lo += size) {
+              const hi = Math.min(to, lo + size);
+              await db.query('BEGIN');
+              const s = performance.now();
+              const n = await sql.updateRange(db, tag, lo, hi);
+              const ms = performance.now() - s;
+              await sql.insertCheckpoint(db, { run: runId, lo, hi, rows: n, ms, isAsync: o.commits === 'like-stagefill' && hi < to });
+              await db.query('COMMIT');
+              rows += n;
+              sqlMs += ms;
+              chunks++;
+            }
+          } catch (err) {
+            await db.query('ROLLBACK').catch(() => {});
+            throw err;
+          } finally {
+            db.release();
+          }
+          return { rows, chunks, sqlMs };
+        }),
+      );
+      const wallMs = performance.now() - t0;
+      return {
+        wallMs,
+        rows: perLane.reduce((s, l) => s + l.rows, 0),
+        chunks: perLane.reduce((s, l) => s + l.chunks, 0),
+        lanes,
+        chunkSqlMs: perLane.reduce((s, l) => s + l.sqlMs, 0),
+      };
+    },
+  };
+}
+
+/** The real thing: the backfill workflow on the worker process, started and awaited as a client would. */
+export function stagefillBackfill(
+  d: ContenderDeps,
+  o: { id: string; title: string; chunkSize: number; parallelism: number; range?: { from: number; to: number } },
+): Contender {
+  return {
+    id: o.id,
+    title: o.title,
+    async run(tag) {
+      const spec = backfillSpec.parse({
+        kind: 'backfill',
+        name: `bench-${o.id}-${tag}`,
+        table: sql.TABLE,
+        key: sql.KEY,
+        chunkSize: o.chunkSize,
+        parallelism: o.parallelism,
+        range: o.range,
+        transform: sql.stagefillTransform(tag),
+      });
+      const workflowId = `bench:${o.id}:${tag}:${process.pid}`;
+      const t0 = performance.now();
+      const started = await startBackfill(d.conn, spec, { workflowId });
+      await waitForRun(d.conn, workflowId).catch((err: Error) => {
+        throw new Error(`${o.title} (${workflowId}) failed: ${rootCause(err)}`);
+      });
+      const wallMs = performance.now() - t0;
+      const progress = (await d.conn.client.workflow.getHandle(workflowId).query(progressQuery)) as BackfillProgress;
+      const totals = await sql.stagefillChunkTotals(d.pool, workflowId);
+      const history = await historyOfChain(d.conn, workflowId, started.runId);
+      return {
+        wallMs,
+        rows: totals.rows,
+        chunks: totals.chunks,
+        lanes: o.parallelism,
+        chunkSqlMs: totals.sqlMs,
+        stagefill: {
+          workflowId,
+          runs: history.runs,
+          historyEvents: history.events,
+          activeMs: progress.activeMs,
+          progressChunkSqlMs: progress.chunkSqlMs,
+          workerPeakRssMb: d.workerPeakRssMb(),
+        },
+      };
+    },
+  };
+}
+
+/** Every run from the first through its continue-as-new successors, with their history lengths. */
+async function historyOfChain(conn: StagefillConnection, workflowId: string, firstRunId: string): Promise<{ runs: number; events: number }> {
+  let runId: string | undefined = firstRunId;
+  let runs = 0;
+  let events = 0;
+  while (runId) {
+    const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await conn.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const list = history.events ?? [];
+    runs++;
+    events += list.length;
+    runId = list[list.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return { runs, events };
+}
+
+function rootCause(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
+
+export function fmtK(n: number): string {
+  return n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n);
+}

@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import os from 'node:os';
+
+/**
+ * How busy the machine was with work that is not the benchmark's. The
+ * benchmark's own processes (PostgreSQL, Temporal, the worker, pgbench) all
+ * descend from this process; anything else that used CPU during a run slowed
+ * it, and the report says how much.
+ */
+export interface CpuSnapshot {
+  atMs: number;
+  machineBusyMs: number;
+  oursMs: number;
+}
+
+const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
+
+function machineBusyMs(): number {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  // cpu user nice system idle iowait irq softirq steal ...
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
+  return busy * TICK_MS;
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** utime + stime of the process and of its children that have exited and been waited for. */
+function cpuOfMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+function treeCpuMs(pid: number): number {
+  return cpuOfMs(pid) + childrenOf(pid).reduce((s, c) => s + treeCpuMs(c), 0);
+}
+
+export function cpuSnapshot(): CpuSnapshot {
+  return { atMs: Date.now(), machineBusyMs: machineBusyMs(), oursMs: treeCpuMs(process.pid) };
+}
+
+/** Cores' worth of CPU used by other work between two snapshots (0 on a quiet machine). */
+export function otherCores(a: CpuSnapshot, b: CpuSnapshot): number {
+  const wall = Math.max(1, b.atMs - a.atMs);
+  const other = b.machineBusyMs - a.machineBusyMs - (b.oursMs - a.oursMs);
+  // exited grandchildren are counted late or never; never report negative load
+  return Math.max(0, other / wall);
+}
+
+export const cores = () => os.availableParallelism();

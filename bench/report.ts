@@ -1,0 +1,323 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FillRun } from './contenders';
+import type { LatencySummary } from './pgbench';
+
+export interface AloneResult {
+  id: string;
+  title: string;
+  runs: FillRun[];
+}
+
+export interface LoadRound {
+  round: number;
+  fill?: FillRun;
+  latency: LatencySummary;
+  otherCores: number;
+}
+
+export interface LoadResult {
+  id: string;
+  title: string;
+  rounds: LoadRound[];
+}
+
+export interface TriggerRound {
+  round: number;
+  withTrigger: boolean;
+  tps: number;
+  latency: LatencySummary;
+  otherCores: number;
+}
+
+export interface ScalePoint {
+  scale: number;
+  rows: number;
+  singleMs: number;
+  stagefill: FillRun;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt?: string;
+  command: string;
+  machine: { nproc: number; memoryGb: number; cpu: string; kernel: string; node: string };
+  postgres: { version: string; settings: Record<string, string> };
+  scale: number;
+  rows: number;
+  rounds: number;
+  settings: { chunkSize: number; parallelism: number; bestChunkSize: number; bestParallelism: number; loadChunkSize: number; loadParallelism: number; loadClients: number; loadRate: number; triggerSeconds: number };
+  /** The first fill after pgbench -i, which must extend the table: reported, not compared. */
+  warmupMs?: number;
+  alone: AloneResult[];
+  load: LoadResult[];
+  trigger: TriggerRound[];
+  triggerSource: string;
+  scales: ScalePoint[];
+  workerPeakRssMb: number;
+}
+
+const best = (runs: FillRun[]) => runs.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+const s = (ms: number) => (ms / 1000).toFixed(2);
+const x = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
+const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
+const pct = (r: number) => `${(r * 100).toFixed(0)}%`;
+const cores = (c: number | undefined) => (c === undefined ? '' : c.toFixed(2));
+
+export function bestAlone(results: BenchResults, id: string): FillRun | undefined {
+  const a = results.alone.find((r) => r.id === id);
+  return a && a.runs.length ? best(a.runs) : undefined;
+}
+
+/** The median of the no-backfill load's p99 over the rounds: one noisy baseline round must not flatter or damn a contender. */
+export function baselineP99(results: BenchResults): number {
+  const base = results.load.find((r) => r.id === 'none');
+  const v = (base?.rounds ?? []).map((r) => r.latency.p99).sort((a, b) => a - b);
+  return v.length ? v[Math.floor((v.length - 1) / 2)] : Number.NaN;
+}
+
+/** The load round with the lowest p99, as a ratio to the no-backfill p99 (median of the rounds). */
+export function bestLoadRound(results: BenchResults, id: string): (LoadRound & { p99Ratio: number }) | undefined {
+  const l = results.load.find((r) => r.id === id);
+  if (!l || !l.rounds.length) return undefined;
+  const base = baselineP99(results);
+  const b = l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
+  return { ...b, p99Ratio: b.latency.p99 / base };
+}
+
+/** Lane time not spent in chunk SQL, per chunk: (wall × lanes − Σ chunk SQL) / chunks. */
+export function overheadPerChunkMs(f: FillRun): number {
+  return f.chunks ? (f.wallMs * f.lanes - f.chunkSqlMs) / f.chunks : Number.NaN;
+}
+
+export interface TargetVerdict {
+  target: string;
+  measured: string;
+  limit: string;
+  met: boolean;
+  /** How far past the limit, as a fraction of it (0 when met). */
+  missBy: number;
+}
+
+export function verdicts(r: BenchResults): TargetVerdict[] {
+  const out: TargetVerdict[] = [];
+  const single = bestAlone(r, 'single');
+  const bare = bestAlone(r, 'bare');
+  const sfDefault = bestAlone(r, 'stagefill');
+  const sfBest = bestAlone(r, 'stagefill-best');
+  const le = (target: string, value: number, limit: number, unit = '×') => {
+    out.push({ target, measured: `${value.toFixed(unit === '×' ? 2 : 0)}${unit}`, limit: `≤ ${limit.toFixed(unit === '×' ? 2 : 0)}${unit}`, met: value <= limit, missBy: value <= limit ? 0 : value / limit - 1 });
+  };
+  const ge = (target: string, value: number, limit: number) => {
+    out.push({ target, measured: `${value.toFixed(2)}×`, limit: `≥ ${limit.toFixed(2)}×`, met: value >= limit, missBy: value >= limit ? 0 : 1 - value / limit });
+  };
+  if (single && sfDefault) le('stagefill defaults alone, wall vs single UPDATE', sfDefault.wallMs / single.wallMs, 1.0);
+  if (single && sfBest) le('stagefill best settings alone, wall vs single UPDATE', sfBest.wallMs / single.wallMs, 0.85);
+  if (bare && sfDefault) le('orchestration: stagefill defaults vs bare chunks (same chunk size and lanes)', sfDefault.wallMs / bare.wallMs, 1.05);
+  for (const id of ['stagefill', 'stagefill-load']) {
+    const l = bestLoadRound(r, id);
+    if (!l || !single) continue;
+    const name = r.load.find((x) => x.id === id)!.title;
+    le(`under load, ${name}: load p99 vs no-backfill p99`, l.p99Ratio, 1.5);
+    le(`under load, ${name}: wall vs single UPDATE alone`, l.fill!.wallMs / single.wallMs, 1.25);
+  }
+  const trig = triggerSummary(r);
+  if (trig) {
+    ge('dual-write trigger: TPS with vs without', trig.tpsRatio, 0.75);
+    le('dual-write trigger: p99 with vs without', trig.p99Ratio, 1.5);
+  }
+  if (Number.isFinite(r.workerPeakRssMb)) le('worker peak RSS', r.workerPeakRssMb, 300, ' MB');
+  return out;
+}
+
+export function triggerSummary(r: BenchResults) {
+  const off = r.trigger.filter((t) => !t.withTrigger);
+  const on = r.trigger.filter((t) => t.withTrigger);
+  if (!off.length || !on.length) return undefined;
+  // pair each round's two runs: the ratio within one round is what drifting background load cannot skew
+  const pairs = off.map((o) => ({ o, w: on.find((w) => w.round === o.round)! })).filter((p) => p.w);
+  const tpsRatios = pairs.map((p) => p.w.tps / p.o.tps);
+  const p99Ratios = pairs.map((p) => p.w.latency.p99 / p.o.latency.p99);
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+  return {
+    pairs,
+    tpsRatio: median(tpsRatios),
+    p99Ratio: median(p99Ratios),
+    tpsOff: Math.max(...off.map((t) => t.tps)),
+    tpsOn: Math.max(...on.map((t) => t.tps)),
+  };
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The generated part of docs/BENCHMARKS.md (and the console summary). */
+export function renderResults(r: BenchResults): string {
+  const out: string[] = [];
+  const single = bestAlone(r, 'single');
+  const bare = bestAlone(r, 'bare');
+  out.push(`Run ${r.startedAt} → ${r.finishedAt ?? '?'}: \`${r.command}\``, '');
+  out.push(
+    `Machine: ${r.machine.nproc} cores (${r.machine.cpu}), ${r.machine.memoryGb.toFixed(0)} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}. ` +
+      `${r.postgres.version.split(' on ')[0]}; ${Object.entries(r.postgres.settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}.`,
+    '',
+    `Scale ${r.scale}: ${r.rows.toLocaleString('en-US')} rows in pgbench_accounts; best of ${r.rounds} alternated rounds, \`VACUUM (ANALYZE)\` + \`CHECKPOINT\` before every run. ` +
+      `Chunked contenders use ${r.settings.chunkSize.toLocaleString('en-US')}-row chunks on ${r.settings.parallelism} lanes unless named otherwise. ` +
+      (r.warmupMs !== undefined ? `The unmeasured warm-up fill right after \`pgbench -i\` took ${s(r.warmupMs)} s (${x(r.warmupMs / (single?.wallMs ?? NaN))} the best single UPDATE): it extends the table.` : ''),
+    '',
+  );
+
+  if (r.alone.length) {
+    out.push('### Alone', '');
+    out.push(
+      table(
+        ['contender', 'wall s (best)', 'all rounds s', '× single UPDATE', '× bare chunks', 'rows/s', 'chunks', 'lane overhead ms/chunk', 'other load (cores)'],
+        r.alone.map((a) => {
+          const b = best(a.runs);
+          return [
+            a.title,
+            s(b.wallMs),
+            a.runs.map((x) => s(x.wallMs)).join(', '),
+            x(b.wallMs / (single?.wallMs ?? NaN)),
+            x(b.wallMs / (bare?.wallMs ?? NaN)),
+            Math.round((b.rows * 1000) / b.wallMs).toLocaleString('en-US'),
+            String(b.chunks),
+            b.chunks > 1 ? ms(overheadPerChunkMs(b)) : '',
+            cores(b.otherCores),
+          ];
+        }),
+      ),
+      '',
+      'Lane overhead per chunk = (wall × lanes − Σ chunk SQL time) / chunks: the time a lane spends not running chunk SQL. ' +
+        'For the plain loops chunk SQL is the UPDATE; for stagefill it is the chunk transaction up to the checkpoint write (checkpoints.duration_ms).',
+      '',
+    );
+    const sf = r.alone.filter((a) => a.id.startsWith('stagefill'));
+    if (sf.length) {
+      out.push(
+        table(
+          ['stagefill run', 'runs (continue-as-new)', 'history events', 'events per 1M rows', 'activeMs / wall', 'worker peak RSS MB'],
+          sf.map((a) => {
+            const b = best(a.runs);
+            const f = b.stagefill!;
+            return [a.title, String(f.runs), String(f.historyEvents), ((f.historyEvents * 1e6) / Math.max(1, b.rows)).toFixed(0), x(f.activeMs / b.wallMs), f.workerPeakRssMb.toFixed(0)];
+          }),
+        ),
+        '',
+      );
+    }
+  }
+
+  if (r.load.length) {
+    const base = r.load.find((l) => l.id === 'none');
+    out.push(`### Under load: \`pgbench -c ${r.settings.loadClients} -R ${r.settings.loadRate}\` (TPC-B-like)`, '');
+    out.push(
+      table(
+        ['contender', 'wall s', '× single UPDATE alone', 'load p50 ms', 'load p99 ms', 'load max ms', 'p99 × no-backfill', 'load txns', 'failed', 'other load (cores)'],
+        r.load.map((l) => {
+          const b = bestLoadRound(r, l.id)!;
+          return [
+            l.title,
+            b.fill ? s(b.fill.wallMs) : '',
+            b.fill ? x(b.fill.wallMs / (single?.wallMs ?? NaN)) : '',
+            ms(b.latency.p50),
+            ms(b.latency.p99),
+            ms(b.latency.max),
+            x(b.p99Ratio),
+            String(b.latency.transactions),
+            String(b.latency.failed),
+            cores(b.otherCores),
+          ];
+        }),
+      ),
+      '',
+      `Latency is pgbench's per-transaction log (\`-l\`), measured from each transaction's scheduled start, over the transactions scheduled while the backfill ran ` +
+        `(the no-backfill load: a window as long as a stagefill run). Each row is its round with the lowest p99; "p99 × no-backfill" divides by the median ` +
+        `no-backfill p99 over the rounds` +
+        (base ? ` (${base.rounds.map((b) => ms(b.latency.p99)).join(', ')} ms: median ${ms(baselineP99(r))} ms).` : '.'),
+      '',
+    );
+    out.push('<details><summary>every load round</summary>', '');
+    out.push(
+      table(
+        ['contender', 'round', 'wall s', 'p50 ms', 'p99 ms', 'max ms', 'txns', 'other load (cores)'],
+        r.load.flatMap((l) =>
+          l.rounds.map((rd) => [l.title, String(rd.round), rd.fill ? s(rd.fill.wallMs) : '', ms(rd.latency.p50), ms(rd.latency.p99), ms(rd.latency.max), String(rd.latency.transactions), cores(rd.otherCores)]),
+        ),
+      ),
+      '',
+      '</details>',
+      '',
+    );
+  }
+
+  const trig = triggerSummary(r);
+  if (trig) {
+    out.push(`### Dual-write trigger: unthrottled \`pgbench -c ${r.settings.loadClients} -T ${r.settings.triggerSeconds}\``, '', r.triggerSource, '');
+    out.push(
+      table(
+        ['round', 'TPS without', 'TPS with', 'TPS ratio', 'p99 without ms', 'p99 with ms', 'p99 ratio', 'other load (cores) without / with'],
+        trig.pairs.map((p) => [
+          String(p.o.round),
+          p.o.tps.toFixed(0),
+          p.w.tps.toFixed(0),
+          x(p.w.tps / p.o.tps),
+          ms(p.o.latency.p99),
+          ms(p.w.latency.p99),
+          x(p.w.latency.p99 / p.o.latency.p99),
+          `${cores(p.o.otherCores)} / ${cores(p.w.otherCores)}`,
+        ]),
+      ),
+      '',
+      `Median over rounds: TPS ${x(trig.tpsRatio)}, p99 ${x(trig.p99Ratio)}.`,
+      '',
+    );
+  }
+
+  if (r.scales.length) {
+    out.push('### Growth', '');
+    out.push(
+      table(
+        ['scale', 'rows', 'single UPDATE s', 'stagefill defaults s', '× single', 'rows/s (stagefill)', 'history events', 'events per 1M rows', 'worker peak RSS MB', 'other load (cores)'],
+        r.scales.map((p) => [
+          String(p.scale),
+          p.rows.toLocaleString('en-US'),
+          s(p.singleMs),
+          s(p.stagefill.wallMs),
+          x(p.stagefill.wallMs / p.singleMs),
+          Math.round((p.rows * 1000) / p.stagefill.wallMs).toLocaleString('en-US'),
+          String(p.stagefill.stagefill?.historyEvents ?? ''),
+          (((p.stagefill.stagefill?.historyEvents ?? 0) * 1e6) / p.rows).toFixed(0),
+          (p.stagefill.stagefill?.workerPeakRssMb ?? NaN).toFixed(0),
+          cores(p.stagefill.otherCores),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  const v = verdicts(r);
+  if (v.length) {
+    out.push('### Targets', '');
+    out.push(table(['target', 'measured', 'limit', 'verdict'], v.map((t) => [t.target, t.measured, t.limit, t.met ? 'met' : `missed by ${pct(t.missBy)}`])), '');
+  }
+  return out.join('\n');
+}
+
+export const BEGIN = '<!-- bench:results:begin (generated by `npm run bench`; edit outside these markers) -->';
+export const END = '<!-- bench:results:end -->';
+
+/** Replaces the generated block of the doc, keeping the hand-written analysis around it. */
+export function writeDoc(file: string, generated: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const block = `${BEGIN}\n${generated}\n${END}`;
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const i = old.indexOf(BEGIN);
+  const j = old.indexOf(END);
+  const next = i >= 0 && j > i ? old.slice(0, i) + block + old.slice(j + END.length) : `# Benchmarks\n\n${block}\n`;
+  fs.writeFileSync(file, next);
+}

@@ -1,0 +1,312 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { projectRoot, sleep } from '../devstack';
+import { parseBenchOptions, BenchOptions } from './options';
+import { startBenchStack, BenchStack } from './stack';
+import { initPgbench, startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import * as sql from './sql';
+import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, fmtK } from './contenders';
+import { BenchResults, AloneResult, LoadResult, renderResults, writeDoc, bestAlone, verdicts } from './report';
+import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
+import { cpuSnapshot, otherCores } from './machine';
+
+const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
+
+/**
+ * `npm run bench`: stagefill against the statements it replaces, on a fresh
+ * cluster of its own. Contenders alternate within each round so drift in the
+ * machine (other processes, table state) spreads over all of them.
+ */
+async function main(): Promise<void> {
+  const root = projectRoot();
+  const opts = parseBenchOptions(process.argv.slice(2), root);
+  fs.mkdirSync(opts.stateDir, { recursive: true });
+  if (opts.isRenderOnly) {
+    const file = path.join(opts.stateDir, 'results.json');
+    if (!fs.existsSync(file)) throw new Error(`--render-only: ${file} does not exist; run the benchmark first (or pass its --state-dir)`);
+    report(JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResults, root, opts);
+    return;
+  }
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: {
+      nproc: os.availableParallelism(),
+      memoryGb: os.totalmem() / 2 ** 30,
+      cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+      kernel: os.release(),
+      node: process.version,
+    },
+    postgres: { version: '', settings: {} },
+    scale: opts.scale,
+    rows: 0,
+    rounds: opts.rounds,
+    settings: {
+      chunkSize: opts.chunkSize,
+      parallelism: opts.parallelism,
+      bestChunkSize: opts.bestChunkSize,
+      bestParallelism: opts.bestParallelism,
+      loadChunkSize: opts.loadChunkSize,
+      loadParallelism: opts.loadParallelism,
+      loadClients: opts.loadClients,
+      loadRate: opts.loadRate,
+      triggerSeconds: opts.triggerSeconds,
+    },
+    alone: [],
+    load: [],
+    trigger: [],
+    triggerSource: '',
+    scales: [],
+    workerPeakRssMb: Number.NaN,
+  };
+
+  say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
+  const bench = await startBenchStack(root, opts.stateDir);
+  const stopOnSignal = () => {
+    say('interrupted: stopping the stack');
+    void bench.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    results.postgres = await sql.serverFacts(bench.pool);
+    await runAll(bench, opts, results);
+  } finally {
+    results.workerPeakRssMb = bench.worker.peakRssMb();
+    results.finishedAt = new Date().toISOString();
+    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
+    await bench.stop();
+  }
+
+  report(results, root, opts);
+}
+
+/** Prints the tables and writes the doc; the committed doc holds only runs at scale 50 or more, so a quick run never replaces it. */
+function report(results: BenchResults, root: string, opts: BenchOptions): void {
+  const generated = renderResults(results);
+  process.stdout.write(`\n${generated}\n\n`);
+  const doc = opts.doc ?? (results.scale >= 50 ? path.join(root, 'docs', 'BENCHMARKS.md') : path.join(opts.stateDir, 'BENCHMARKS.md'));
+  writeDoc(doc, generated);
+  say(`wrote ${path.relative(process.cwd(), doc) || doc}; the raw figures are in ${path.join(opts.stateDir, 'results.json')}`);
+  const missed = verdicts(results).filter((v) => !v.met);
+  if (missed.length) say(`${missed.length} target(s) missed: ${missed.map((m) => m.target).join('; ')}`);
+}
+
+async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResults): Promise<void> {
+  const target: PgTarget = { bindir: bench.bindir, url: bench.stack.env.DATABASE_URL };
+  let tag = 0;
+  const nextTag = () => ++tag;
+
+  const prepare = async (scale: number) => {
+    say(`pgbench -i -s ${scale}`);
+    await removeDualWriteTrigger(bench.pool).catch(() => {});
+    await initPgbench(target, scale);
+    await sql.addColumn(bench.pool);
+    await sql.createCheckpointTable(bench.pool);
+    const key = await sql.keyRange(bench.pool);
+    // The first fill after pgbench -i extends the table and runs about twice as long as any later one; it is no contender's.
+    await sql.settle(bench.pool);
+    const t0 = performance.now();
+    await sql.singleUpdate(bench.pool, nextTag());
+    const warmupMs = performance.now() - t0;
+    say(`${key.rows.toLocaleString('en-US')} rows; warm-up fill ${(warmupMs / 1000).toFixed(1)} s`);
+    return { key, warmupMs };
+  };
+
+  const { key, warmupMs } = await prepare(opts.scale);
+  results.rows = key.rows;
+  results.warmupMs = warmupMs;
+  const deps: ContenderDeps = { pool: bench.pool, conn: bench.conn, key, workerPeakRssMb: () => bench.worker.peakRssMb() };
+  // A worker's first backfill also compiles its code paths and loads the workflow sandbox; production workers are long-lived.
+  const warm = stagefillBackfill(deps, { id: 'warm-up', title: 'warm-up', chunkSize: opts.chunkSize, parallelism: opts.parallelism, range: { from: key.from, to: Math.min(key.to, key.from + 100_000) } });
+  await warm.run(nextTag()).catch((err: Error) => {
+    throw new Error(`the warm-up backfill failed, so every stagefill run would: ${err.message}`);
+  });
+  const single = singleStatement(deps);
+  const naive = naiveChunks(deps);
+  const bare = bareChunks(deps, { id: 'bare', size: opts.chunkSize, lanes: opts.parallelism, commits: 'like-stagefill' });
+  const bareDurable = bareChunks(deps, { id: 'bare-durable', size: opts.chunkSize, lanes: opts.parallelism, commits: 'durable' });
+  const sfDefault = stagefillBackfill(deps, { id: 'stagefill', title: `stagefill defaults (${fmtK(opts.chunkSize)} × ${opts.parallelism})`, chunkSize: opts.chunkSize, parallelism: opts.parallelism });
+  const sfBest = stagefillBackfill(deps, {
+    id: 'stagefill-best',
+    title: `stagefill best (${fmtK(opts.bestChunkSize)} × ${opts.bestParallelism})`,
+    chunkSize: opts.bestChunkSize,
+    parallelism: opts.bestParallelism,
+  });
+  const bareLoad = bareChunks(deps, { id: 'bare-load', size: opts.loadChunkSize, lanes: opts.loadParallelism, commits: 'like-stagefill' });
+  const sfLoad = stagefillBackfill(deps, {
+    id: 'stagefill-load',
+    title: `stagefill for load (${fmtK(opts.loadChunkSize)} × ${opts.loadParallelism})`,
+    chunkSize: opts.loadChunkSize,
+    parallelism: opts.loadParallelism,
+  });
+
+  // ---- alone ----
+  if (!opts.skip.has('alone')) {
+    const contenders = [single, naive, bareDurable, bare, sfDefault, sfBest].filter((c) => picked(opts, c.id));
+    const alone = new Map<string, AloneResult>(contenders.map((c) => [c.id, { id: c.id, title: c.title, runs: [] }]));
+    results.alone = [...alone.values()];
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const c of rotate(contenders, round)) {
+        await sql.settle(bench.pool);
+        const t = nextTag();
+        const run = await measured(() => c.run(t));
+        const wrong = await sql.wrongRows(bench.pool, t);
+        if (wrong !== 0) throw new Error(`${c.title} left ${wrong} rows without the new value (run tag ${t}): the contender is broken`);
+        alone.get(c.id)!.runs.push(run);
+        say(`alone r${round} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks, other load ${run.otherCores!.toFixed(2)} cores`);
+      }
+    }
+  }
+
+  // ---- under load ----
+  if (!opts.skip.has('load')) {
+    const estimate = (id: string) => bestAlone(results, id)?.wallMs ?? (key.rows / 1e6) * 8000;
+    const contenders = [undefined, single, naive, bare, sfDefault, bareLoad, sfLoad].filter((c) => picked(opts, c?.id ?? 'none'));
+    const titleOf = (c?: Contender) => c?.title ?? 'no backfill (load alone)';
+    const load = new Map<string, LoadResult>(contenders.map((c) => [c?.id ?? 'none', { id: c?.id ?? 'none', title: titleOf(c), rounds: [] }]));
+    results.load = [...load.values()];
+    // the no-backfill window is as long as a typical backfill, so both see the same amount of traffic
+    const baselineMs = Math.max(8000, estimate('stagefill'));
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const c of rotate(contenders, round)) {
+        await sql.settle(bench.pool);
+        const id = c?.id ?? 'none';
+        const est = c ? estimate(c.id === 'bare-load' || c.id === 'stagefill-load' ? 'stagefill' : c.id) : baselineMs;
+        const before = cpuSnapshot();
+        const r = await underLoad(target, opts, `${id}-r${round}`, est, c ? (t) => c.run(t) : undefined, nextTag(), baselineMs);
+        load.get(id)!.rounds.push({ round, fill: r.fill, latency: r.latency, otherCores: otherCores(before, cpuSnapshot()) });
+        say(
+          `load r${round} ${titleOf(c)}: ${r.fill ? `${(r.fill.wallMs / 1000).toFixed(2)} s, ` : ''}p50 ${r.latency.p50.toFixed(1)} p99 ${r.latency.p99.toFixed(1)} max ${r.latency.max.toFixed(0)} ms (${r.latency.transactions} txns)`,
+        );
+      }
+    }
+  }
+
+  // ---- the dual-write trigger's cost ----
+  if (!opts.skip.has('trigger')) {
+    results.triggerSource = TRIGGER_SOURCE;
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const withTrigger of round % 2 ? [false, true] : [true, false]) {
+        await removeDualWriteTrigger(bench.pool);
+        await sql.settle(bench.pool);
+        if (withTrigger) await installDualWriteTrigger(bench.pool);
+        const before = cpuSnapshot();
+        const run = startLoad(target, {
+          clients: opts.loadClients,
+          seconds: opts.triggerSeconds,
+          logPrefix: path.join(opts.stateDir, 'pgbench', `trigger-${withTrigger ? 'on' : 'off'}-r${round}`),
+        });
+        const out = await run.done;
+        const latency = summarize(out.transactions, 0, Number.MAX_SAFE_INTEGER);
+        const tps = out.tps ?? latency.tps;
+        results.trigger.push({ round, withTrigger, tps, latency, otherCores: otherCores(before, cpuSnapshot()) });
+        say(`trigger r${round} ${withTrigger ? 'with' : 'without'}: ${tps.toFixed(0)} TPS, p99 ${latency.p99.toFixed(2)} ms`);
+      }
+    }
+    await removeDualWriteTrigger(bench.pool);
+  }
+
+  // ---- growth ----
+  for (const scale of [...opts.scales].sort((a, b) => a - b)) {
+    const reuse = scale === opts.scale && bestAlone(results, 'single') && bestAlone(results, 'stagefill');
+    if (reuse) {
+      results.scales.push({ scale, rows: key.rows, singleMs: bestAlone(results, 'single')!.wallMs, stagefill: bestAlone(results, 'stagefill')! });
+      continue;
+    }
+    const p = await prepare(scale);
+    const d: ContenderDeps = { ...deps, key: p.key };
+    const pair = [singleStatement(d), stagefillBackfill(d, { id: 'stagefill', title: 'stagefill defaults', chunkSize: opts.chunkSize, parallelism: opts.parallelism })];
+    const runs = new Map<string, FillRun[]>();
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const c of rotate(pair, round)) {
+        await sql.settle(bench.pool);
+        const tag = nextTag();
+        const run = await measured(() => c.run(tag));
+        runs.set(c.id, [...(runs.get(c.id) ?? []), run]);
+        say(`scale ${scale} r${round} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s`);
+      }
+    }
+    const fastest = (id: string) => runs.get(id)!.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+    results.scales.push({ scale, rows: p.key.rows, singleMs: fastest('single').wallMs, stagefill: fastest('stagefill') });
+  }
+}
+
+const picked = (opts: BenchOptions, id: string) => opts.only.size === 0 || opts.only.has(id);
+
+/** A run with how much CPU other work on the machine took meanwhile. */
+async function measured(run: () => Promise<FillRun>): Promise<FillRun> {
+  const before = cpuSnapshot();
+  const r = await run();
+  return { ...r, otherCores: otherCores(before, cpuSnapshot()) };
+}
+
+/** Round 1 runs the list in order, round 2 reversed, and so on: no contender always follows the same one. */
+function rotate<T>(list: T[], round: number): T[] {
+  return round % 2 ? [...list] : [...list].reverse();
+}
+
+/**
+ * One contender under the live load: pgbench starts first, the backfill
+ * starts once the load is steady, and latency counts the transactions
+ * scheduled while the backfill ran. The load then runs on long enough for the
+ * transactions queued behind the backfill to finish, and is stopped. Should
+ * the backfill outlast the load's time cap, another pgbench run takes over so
+ * the whole backfill is covered.
+ */
+async function underLoad(
+  target: PgTarget,
+  opts: BenchOptions,
+  label: string,
+  estimateMs: number,
+  fill: ((tag: number) => Promise<FillRun>) | undefined,
+  tag: number,
+  baselineMs: number,
+): Promise<{ fill?: FillRun; latency: LatencySummary }> {
+  const preRollMs = 2000;
+  const segments: LoadRun[] = [];
+  let isFinished = false;
+  const launch = (seconds: number) => {
+    const run = startLoad(target, {
+      clients: opts.loadClients,
+      rate: opts.loadRate,
+      seconds,
+      logPrefix: path.join(opts.stateDir, 'pgbench', `${label}-s${segments.length}`),
+    });
+    segments.push(run);
+    run.done.then(
+      () => {
+        if (!isFinished) launch(30);
+      },
+      () => {},
+    );
+  };
+  launch(Math.ceil((preRollMs + (fill ? estimateMs * 4 + 60_000 : baselineMs + 1000)) / 1000));
+  await sleep(preRollMs);
+  const fromMs = Date.now();
+  let result: FillRun | undefined;
+  let toMs: number;
+  try {
+    if (fill) {
+      result = await fill(tag);
+      toMs = Date.now();
+      // a blocked load catches up after the backfill; its queued transactions belong to the window
+      await sleep(3000 + 0.3 * (toMs - fromMs));
+    } else {
+      toMs = fromMs + baselineMs;
+      await sleep(baselineMs + 500);
+    }
+  } finally {
+    isFinished = true;
+    for (const s of segments) s.stop();
+  }
+  const outputs = await Promise.all(segments.map((s) => s.done));
+  const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
+  return { fill: result, latency: summarize(txns, fromMs, toMs) };
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
