@@ -52,18 +52,18 @@ export interface RolloutResult {
 // Activities heartbeat every few seconds: a worker that dies mid-step is noticed within heartbeatTimeout.
 const ddl = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 30 },
 });
 // A rollback must finish: retry until it does (operators see the attempts in the UI).
 const revert = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 const checks = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: '15 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
 

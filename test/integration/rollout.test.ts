@@ -198,33 +198,46 @@ test('two rollouts started at once on one table: exactly one runs, the other nam
   }
 });
 
-test('the worker SIGKILLed during a rollback: a new worker finishes it and the catalog matches', async () => {
+test('the worker SIGKILLed three times during a rollback: new workers finish it and the catalog matches', async () => {
   const table = await makeOrders(pool, unique('orders'), 3_000);
   const catalogBefore = await catalogOf(pool, table);
+  const sumBefore = await legacyChecksum(pool, table);
   const [, bare] = table.split('.');
   const taskQueue = unique('q');
   let worker = spawnWorker(taskQueue);
+  // slow reverts, so the kills land while the rollback is in flight, at different steps
+  const slowIndex = (col: string) => ({ kind: 'sql', apply: `CREATE INDEX "${bare}_${col}_idx" ON ${table} (${col})`, revert: `SELECT pg_sleep(2); DROP INDEX public."${bare}_${col}_idx"` });
   try {
     const { handle } = await startSpec(client, taskQueue, {
       kind: 'rollout',
       name: unique('killed'),
       table,
-      steps: [
-        centsColumn,
-        // a slow revert, so the kill lands while the rollback is in flight
-        { kind: 'sql', apply: `CREATE INDEX "${bare}_qty_idx" ON ${table} (qty)`, revert: `SELECT pg_sleep(3); DROP INDEX public."${bare}_qty_idx"` },
-        { kind: 'gate', checks: [{ name: 'impossible', sql: 'SELECT 1', expect: { eq: 0 } }] },
-      ],
+      steps: [centsColumn, slowIndex('qty'), slowIndex('customer_id'), slowIndex('status'), { kind: 'gate', checks: [{ name: 'impossible', sql: 'SELECT 1', expect: { eq: 0 } }] }],
     });
     await waitFor('rolling back', async () => (await progressOf(handle)).state === 'rolling_back', 120_000);
-    await sleep(1000);
-    worker.kill('SIGKILL');
-    await exited(worker);
-    worker = spawnWorker(taskQueue);
+    const reverted = async () => (await progressOf(handle)).steps.filter((st) => st.state === 'reverted').length;
+    const kills: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const before = await reverted();
+      await sleep(300 + Math.floor(Math.random() * 1500));
+      worker.kill('SIGKILL');
+      await exited(worker);
+      kills.push(before);
+      worker = spawnWorker(taskQueue);
+      // the next kill only once the new worker has moved the rollback on
+      const moved = await waitFor('rollback progress after a restart', async () => {
+        const p = await progressOf(handle);
+        return p.state !== 'rolling_back' ? 'done' : p.steps.filter((st) => st.state === 'reverted').length > before ? 'moved' : undefined;
+      }, 180_000);
+      if (moved === 'done') break;
+    }
     const out = await outcome(handle);
+    process.stderr.write(`[rollback-kill] ${kills.length} SIGKILLs with ${kills.join(', ')} steps reverted at each\n`);
+    expect(kills.length).toBeGreaterThanOrEqual(2);
     expect(out.state).toBe('rolled_back');
     expect(await catalogOf(pool, table)).toEqual(catalogBefore);
-    recordFacts('worker SIGKILLed during a rollout rollback', { kills: 1, endState: out.state, catalogEqualToBefore: true });
+    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+    recordFacts('worker SIGKILLed during a rollout rollback', { kills: kills.length, stepsRevertedAtKills: kills.join('/'), endState: out.state, catalogEqualToBefore: true, legacyDataChanged: false });
   } finally {
     worker.kill('SIGKILL');
     await exited(worker);
