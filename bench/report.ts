@@ -81,7 +81,8 @@ export function bestLoadRound(results: BenchResults, id: string): (LoadRound & {
   const l = results.load.find((r) => r.id === id);
   if (!l || !l.rounds.length) return undefined;
   const base = baselineP99(results);
-  const b = l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
+  // the no-backfill row shows the round the ratios divide by
+  const b = id === 'none' ? l.rounds.find((r) => r.latency.p99 === base)! : l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
   return { ...b, p99Ratio: b.latency.p99 / base };
 }
 
@@ -165,7 +166,7 @@ export function renderResults(r: BenchResults): string {
         .map(([k, v]) => `${k}=${v}`)
         .join(', ')}.`,
     '',
-    `Scale ${r.scale}: ${r.rows.toLocaleString('en-US')} rows in pgbench_accounts; best of ${r.rounds} alternated rounds, \`VACUUM (ANALYZE)\` + \`CHECKPOINT\` before every run. ` +
+    `Scale ${r.scale}: ${r.rows.toLocaleString('en-US')} rows in pgbench_accounts; best of ${r.rounds} alternated rounds, \`VACUUM (ANALYZE)\`, \`CHECKPOINT\` and \`sync\` before every run. ` +
       `Chunked contenders use ${r.settings.chunkSize.toLocaleString('en-US')}-row chunks on ${r.settings.parallelism} lanes unless named otherwise. ` +
       (r.warmupMs !== undefined ? `The unmeasured warm-up fill right after \`pgbench -i\` took ${s(r.warmupMs)} s (${x(r.warmupMs / (single?.wallMs ?? NaN))} the best single UPDATE): it extends the table.` : ''),
     '',
@@ -236,8 +237,8 @@ export function renderResults(r: BenchResults): string {
       ),
       '',
       `Latency is pgbench's per-transaction log (\`-l\`), measured from each transaction's scheduled start, over the transactions scheduled while the backfill ran ` +
-        `(the no-backfill load: a window as long as a stagefill run). Each row is its round with the lowest p99; "p99 × no-backfill" divides by the median ` +
-        `no-backfill p99 over the rounds` +
+        `(the no-backfill load: a window as long as a stagefill run). Each backfill's row is its round with the lowest p99; "p99 × no-backfill" divides by the median ` +
+        `no-backfill p99 over the rounds, whose round is the no-backfill row` +
         (base ? ` (${base.rounds.map((b) => ms(b.latency.p99)).join(', ')} ms: median ${ms(baselineP99(r))} ms).` : '.'),
       '',
     );
