@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowHandle, WorkflowIdReusePolicy, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
-import { SA } from '../workflows/search-attributes';
+import { SA, initialSearchAttributes } from '../workflows/search-attributes';
 import {
   pauseSignal,
   resumeSignal,
@@ -77,12 +77,7 @@ export async function startBackfill(conn: StagefillConnection, spec: BackfillSpe
       args: [input],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       memo: { summary: specSummary(spec), startedBy: opts.actor ?? defaultActor() },
-      typedSearchAttributes: [
-        { key: SA.kind, value: 'backfill' },
-        { key: SA.tables, value: [table] },
-        { key: SA.state, value: 'starting' },
-        { key: SA.name, value: spec.name },
-      ],
+      typedSearchAttributes: initialSearchAttributes('backfill', [table], spec.name),
     });
     return { workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {

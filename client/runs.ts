@@ -2,7 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@te
 import type { Spec, BackfillSpec, RolloutSpec } from '../spec';
 import { rolloutWorkflowId, qualifiedName } from '../plan/ids';
 import { planRollout } from '../plan/describe';
-import { SA } from '../workflows/search-attributes';
+import { initialSearchAttributes } from '../workflows/search-attributes';
 import type { RolloutWorkflowInput } from '../workflows/rollout';
 import type { StagefillConnection } from './connection';
 import { parseBackfillSpec } from '../spec';
@@ -44,12 +44,7 @@ export async function startRollout(conn: StagefillConnection, spec: RolloutSpec,
       args: [input],
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       memo: { summary: rolloutSummary(spec), startedBy: actor },
-      typedSearchAttributes: [
-        { key: SA.kind, value: 'rollout' },
-        { key: SA.tables, value: tables },
-        { key: SA.state, value: 'starting' },
-        { key: SA.name, value: spec.name },
-      ],
+      typedSearchAttributes: initialSearchAttributes('rollout', tables, spec.name),
     });
     return { workflowId, runId: handle.firstExecutionRunId };
   } catch (err) {

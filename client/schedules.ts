@@ -1,7 +1,7 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
-import { SA } from '../workflows/search-attributes';
+import { initialSearchAttributes } from '../workflows/search-attributes';
 import type { BackfillWorkflowInput } from '../workflows/backfill';
 import type { StagefillConnection } from './connection';
 import { defaultActor, specSummary, NotFoundError } from './operations';
@@ -75,12 +75,7 @@ export async function createSchedule(conn: StagefillConnection, spec: BackfillSp
         taskQueue: conn.taskQueue,
         args: [input],
         memo: { summary: specSummary(spec), startedBy: `schedule ${scheduleId} (created by ${createdBy})` },
-        typedSearchAttributes: [
-          { key: SA.kind, value: 'backfill' },
-          { key: SA.tables, value: [table] },
-          { key: SA.state, value: 'starting' },
-          { key: SA.name, value: spec.name },
-        ],
+        typedSearchAttributes: initialSearchAttributes('backfill', [table], spec.name),
       },
       // Never two firings at once: a night that overruns makes the next one skip, not pile up.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
@@ -108,9 +103,13 @@ async function mustExist<T>(scheduleId: string, fn: () => Promise<T>): Promise<T
 
 type StagefillMemo = { table?: string; name?: string; cron?: string | null; everyMs?: number | null; timeZone?: string | null; windowMs?: number | null };
 
-export async function describeSchedule(conn: StagefillConnection, scheduleId: string): Promise<ScheduleInfo> {
-  const d = await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).describe());
-  const memo = (d.memo?.stagefill ?? {}) as StagefillMemo;
+/** What describe() and list() both report of a schedule: its state and its recent and next runs. */
+interface ScheduleView {
+  state: { paused: boolean; note?: string };
+  info: { nextActionTimes: Date[]; recentActions: { scheduledAt: Date; action: { workflow: { workflowId: string } } }[] };
+}
+
+function scheduleInfo(scheduleId: string, memo: StagefillMemo, s: ScheduleView): ScheduleInfo {
   return {
     scheduleId,
     table: memo.table,
@@ -119,11 +118,16 @@ export async function describeSchedule(conn: StagefillConnection, scheduleId: st
     everyMs: memo.everyMs ?? undefined,
     timeZone: memo.timeZone ?? undefined,
     windowMs: memo.windowMs ?? undefined,
-    isPaused: d.state.paused,
-    note: d.state.note,
-    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
-    recentRuns: d.info.recentActions.map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
+    isPaused: s.state.paused,
+    note: s.state.note,
+    nextRuns: s.info.nextActionTimes.map((t) => t.toISOString()),
+    recentRuns: s.info.recentActions.map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
   };
+}
+
+export async function describeSchedule(conn: StagefillConnection, scheduleId: string): Promise<ScheduleInfo> {
+  const d = await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).describe());
+  return scheduleInfo(scheduleId, (d.memo?.stagefill ?? {}) as StagefillMemo, d);
 }
 
 /** stagefill's schedules (those with its memo), newest state from the server. */
@@ -131,20 +135,7 @@ export async function listSchedules(conn: StagefillConnection): Promise<Schedule
   const out: ScheduleInfo[] = [];
   for await (const s of conn.client.schedule.list()) {
     const memo = s.memo?.stagefill as StagefillMemo | undefined;
-    if (!memo) continue;
-    out.push({
-      scheduleId: s.scheduleId,
-      table: memo.table,
-      name: memo.name,
-      cron: memo.cron ?? undefined,
-      everyMs: memo.everyMs ?? undefined,
-      timeZone: memo.timeZone ?? undefined,
-      windowMs: memo.windowMs ?? undefined,
-      isPaused: s.state.paused,
-      note: s.state.note,
-      nextRuns: s.info.nextActionTimes.map((t) => t.toISOString()),
-      recentRuns: s.info.recentActions.map((a) => ({ workflowId: a.action.workflow.workflowId, scheduledAt: a.scheduledAt.toISOString() })),
-    });
+    if (memo) out.push(scheduleInfo(s.scheduleId, memo, s));
   }
   return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
 }

@@ -33,7 +33,7 @@ import {
   StepProgress,
 } from './definitions';
 import { setSearchState } from './search-state';
-import { SA } from './search-attributes';
+import { initialSearchAttributes } from './search-attributes';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;
@@ -249,7 +249,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         break;
       }
       case 'backfill':
-        await runBackfill(g, backfillSpecOf(step, g));
+        await runBackfill(g, backfillSpecOf(step, g, spec.name));
         break;
       case 'gate':
         await runGate(g, step.checks, step.onFailure);
@@ -288,12 +288,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       memo: { summary: { kind: 'backfill', name: bf.name, table: bf.table, rollout: spec.name, step: g.id } },
-      typedSearchAttributes: [
-        { key: SA.kind, value: 'backfill' },
-        { key: SA.tables, value: [bf.table] },
-        { key: SA.state, value: 'starting' },
-        { key: SA.name, value: bf.name },
-      ],
+      typedSearchAttributes: initialSearchAttributes('backfill', [bf.table], bf.name),
     });
     if (isPaused) void signalChild(childId, 'pause');
     try {
@@ -436,10 +431,10 @@ function isFinal(s: StepProgress['state']): boolean {
 }
 
 /** A rollout `backfill` step as a backfill spec: the step's fields, the rollout's table and name by default. */
-function backfillSpecOf(step: Extract<RolloutStep, { kind: 'backfill' }>, g: GraphStep): BackfillSpec {
+function backfillSpecOf(step: Extract<RolloutStep, { kind: 'backfill' }>, g: GraphStep, rolloutName: string): BackfillSpec {
   const { id: _id, dependsOn: _deps, kind: _kind, ...fields } = step;
   void _id;
   void _deps;
   void _kind;
-  return { ...fields, kind: 'backfill', table: g.table, name: step.name ?? `${workflowInfo().workflowId.replace(/^stagefill-rollout:/, '')}.${g.id}` } as BackfillSpec;
+  return { ...fields, kind: 'backfill', table: g.table, name: step.name ?? `${rolloutName}.${g.id}` } as BackfillSpec;
 }

@@ -25,3 +25,13 @@ export const SA = {
   step: defineSearchAttributeKey('StagefillStep', SearchAttributeType.KEYWORD),
   name: defineSearchAttributeKey('StagefillName', SearchAttributeType.KEYWORD),
 };
+
+/** What every run starts with, so the UI can list and filter it before its first step. */
+export function initialSearchAttributes(kind: 'backfill' | 'rollout', tables: string[], name: string) {
+  return [
+    { key: SA.kind, value: kind },
+    { key: SA.tables, value: tables },
+    { key: SA.state, value: 'starting' },
+    { key: SA.name, value: name },
+  ];
+}

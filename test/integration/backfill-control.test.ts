@@ -1,28 +1,17 @@
-import { Pool, Client as PgClient } from 'pg';
-import { Client, WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from '@temporalio/client';
 import { setThrottleUpdate, ThrottleSettings } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 import { startBackfill } from '../../client/operations';
-import { env, openPool, openClient, startWorker, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
 jest.setTimeout(150_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 async function events(workflowId: string, event: string): Promise<{ subject: string; detail: { retry: number; backoffMs: number }; at: Date }[]> {
   const { rows } = await pool.query('SELECT subject, detail, at FROM stagefill.events WHERE workflow_id = $1 AND event = $2 ORDER BY id', [workflowId, event]);

@@ -1,26 +1,13 @@
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
-import { openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { spawnWorker, exited, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain } from './backfill-checks';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): the worker is a real process so SIGKILL is real.
 jest.setTimeout(240_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 async function rowsDone(table: string, name: string): Promise<number> {
   const { rows } = await pool.query(

@@ -1,25 +1,13 @@
-import { Pool } from 'pg';
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { BackfillResult } from '../../workflows/backfill';
 import { startBackfill } from '../../client/operations';
-import { openPool, openClient, startWorker, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, progressOf, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
 jest.setTimeout(170_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 const DAY_MS = 86_400_000;
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);

@@ -1,25 +1,12 @@
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
 import { startBackfill } from '../../client/operations';
-import { openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
+import { spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): the workers are real processes.
 jest.setTimeout(150_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 test('a second worker process on the same task queue takes a share of the work; every row once', async () => {
   const table = await makeCounterTable(pool, unique('t'), 60_000);

@@ -1,27 +1,15 @@
-import { Pool } from 'pg';
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
 import { parseBackfillSpec } from '../../spec';
 import { backfillWorkflowId } from '../../plan/ids';
-import { env, openPool, openClient, startWorker, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 function spec(table: string, extra: Record<string, unknown> = {}) {
   return parseBackfillSpec({

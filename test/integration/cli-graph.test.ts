@@ -1,22 +1,10 @@
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
-import { openPool, openClient, startWorker, unique, makeCounterTable } from './harness';
+import { startWorker, unique, makeCounterTable, pool, client, useStack } from './harness';
 import { cliEnv, runCli, tempDir, writeSpec, counterBackfill } from './cli-harness';
 import { makeOrders } from './rollout-harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 async function runsNamed(name: string): Promise<number> {
   let n = 0;

@@ -45,6 +45,23 @@ export async function openClient(): Promise<{ client: Client; close(): Promise<v
   return { client: new Client({ connection, namespace: env().namespace }), close: () => connection.close() };
 }
 
+/** The file's pool and Temporal client; `useStack()` opens them before its tests and closes them after. */
+export let pool: Pool;
+export let client: Client;
+
+/** Call once at the top of a test file: one pool and one client for all its tests. */
+export function useStack(): void {
+  let closeClient: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    pool = await openPool();
+    ({ client, close: closeClient } = await openClient());
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await closeClient?.();
+  });
+}
+
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 /** A worker in this process on its own task queue, built from the run's prebuilt workflow bundle. */

@@ -1,25 +1,13 @@
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { parseBackfillSpec } from '../../spec';
 import { startBackfill } from '../../client/operations';
-import { openPool, openClient, startWorker, unique, makeCounterTable } from './harness';
+import { startWorker, unique, makeCounterTable, pool, client, useStack } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(240_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 /** orders and customers (sources) and daily_revenue (derived, one row per day). */
 async function makeDiamondTables(): Promise<{ orders: string; customers: string; daily: string }> {

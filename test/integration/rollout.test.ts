@@ -1,25 +1,13 @@
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SA } from '../../workflows/search-attributes';
-import { env, openPool, openClient, startWorker, spawnWorker, exited, unique, waitFor, sleep } from './harness';
+import { env, startWorker, spawnWorker, exited, unique, waitFor, sleep, pool, client, useStack } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(240_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 const temporalCli = async (workflowId: string, ...args: string[]) =>
   (await promisify(execFile)(env().cli, [...args, '--address', env().address, '--namespace', env().namespace, '--workflow-id', workflowId], { encoding: 'utf8' })).stdout;

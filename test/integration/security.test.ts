@@ -1,28 +1,17 @@
-import { Pool } from 'pg';
-import { Client, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { setThrottleUpdate, approveUpdate } from '../../workflows/definitions';
 import { parseBackfillSpec } from '../../spec';
 import { backfillWorkflowId } from '../../plan/ids';
 import { keyExtent, describeKey } from '../../db/backfills';
 import { createPool } from '../../db/pool';
-import { env, openPool, openClient, startWorker, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
+import { env, startWorker, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { startSpec, outcome } from './rollout-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 /** A database where the worker is a plain role: its own schema, and ownership of the app's tables through a group. */
 async function leastPrivilegeDatabase(secret: string): Promise<{ url: string; adminUrl: string; table: string; role: string }> {

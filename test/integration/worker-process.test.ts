@@ -1,29 +1,16 @@
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
 import { startBackfill } from '../../client/operations';
 import { freePort } from '../../devstack';
-import { ROOT, env, openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor } from './harness';
+import { ROOT, env, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): `stagefill worker` runs as a real process.
 jest.setTimeout(150_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 async function runToExit(extraEnv: Record<string, string>): Promise<{ code: number | null; stderr: string; output: string }> {
   const w = spawnWorker(unique('q'), extraEnv);
