@@ -103,7 +103,8 @@ test('the same graph with a failing gate rolls all three tables back', async () 
       [handle.workflowId],
     );
     const order = reverts.rows.map((r) => r.subject);
-    if (order.length) expect(order.indexOf('daily-revenue')).toBeLessThan(Math.min(order.indexOf('orders-cents'), order.indexOf('customers-tier')));
+    expect([...order].sort()).toEqual(['customers-tier', 'daily-revenue', 'orders-cents']);
+    expect(order.indexOf('daily-revenue')).toBeLessThan(Math.min(order.indexOf('orders-cents'), order.indexOf('customers-tier')));
   } finally {
     await w.stop();
   }
