@@ -3,9 +3,10 @@ import crypto from 'node:crypto';
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { withTransaction } from '../db/pool';
+import { withTransaction, inTransaction, openSession, Session } from '../db/pool';
 import * as sql from '../db/backfills';
 import { evaluateExpect, Expectation, describeExpect } from '../plan/expect';
+import { isCutByArithmetic, arithmeticChunkEnd, evenKeyPartitions } from '../plan/chunks';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
 
 /** The counters activities feed; the worker's prom-client registry provides them. */
@@ -58,6 +59,7 @@ export interface PreparedBackfill {
   backfillId: number;
   generation: number;
   keyType: string;
+  isKeyUnique?: boolean;
   transformHash: string;
   partitions: PreparedPartition[];
   rowsTotal: number;
@@ -75,6 +77,8 @@ export interface LeaseInput {
   table: string;
   key: string;
   keyType: string;
+  /** A unique index on exactly the key: dense partitions are then cut by arithmetic. */
+  isKeyUnique?: boolean;
   transform: string;
   transformHash: string;
   validate?: ChunkCheck[];
@@ -106,6 +110,34 @@ export interface LeaseResult {
 }
 
 export const WORKER_ID = `${os.hostname()}:${process.pid}`;
+
+/** A wait at least this long hands the lane's connection back to the pool. */
+const LANE_KEEP_ACROSS_MS = 20;
+
+/** A lease's hold on its partition: the connection, and the cursor it keeps between chunks. */
+interface Lane {
+  session: Session;
+  cursor: string;
+  hi: string;
+  isDone: boolean;
+  fixedChunks: [string, string][] | null;
+  isArithmetic: boolean;
+  /** The next chunk's cut, from the last checkpoint statement; undefined: not known yet. */
+  nextCut: string | null | undefined;
+}
+
+/** The checkpoint found the cursor moved: another lease committed this chunk first. */
+class LaneRaced extends Error {
+  constructor(readonly lo: string) {
+    super(`partition cursor moved from ${lo} under this lease`);
+  }
+}
+
+/** targetChunkMs: grow or shrink the chunk toward the target, at most 2x per chunk, within bounds. */
+function adaptedChunkSize(input: LeaseInput, size: number, ms: number): number {
+  const factor = Math.min(2, Math.max(0.5, input.targetChunkMs! / Math.max(1, ms)));
+  return Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, size * factor)));
+}
 
 export function hashTransform(transform: string): string {
   return crypto.createHash('sha256').update(transform).digest('hex').slice(0, 16);
@@ -165,15 +197,19 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
       } else if (generation > 0 && !input.restart) {
         continued = true;
       } else {
-        let range: { from: string; to: string } | null;
         const extent = await sql.keyExtent(db, input.table, input.key, keyType);
-        range = extent && {
+        const range = extent && {
           from: input.range?.from !== undefined ? await sql.normalizeKey(db, keyType, input.range.from) : extent.from,
           to: input.range?.to !== undefined ? await sql.normalizeKey(db, keyType, input.range.to) : extent.to,
         };
-        const partitions = range
-          ? await sql.partitionBounds(db, input.table, input.key, keyType, range.from, range.to, Math.max(1, input.parallelism * 4))
-          : [];
+        const parts = Math.max(1, input.parallelism * 4);
+        let partitions: sql.PartitionBound[] = [];
+        if (range && extent) {
+          const shape = { keyType, isKeyUnique: info.isUnique, lo: extent.from, hi: extent.to, rowsPlanned: await sql.estimatedRows(db, input.table) };
+          partitions = isCutByArithmetic(shape)
+            ? evenKeyPartitions(range.from, range.to, parts, shape.rowsPlanned / Number(BigInt(extent.to) - BigInt(extent.from)))
+            : await sql.partitionBounds(db, input.table, input.key, keyType, range.from, range.to, parts);
+        }
         generation += 1;
         await sql.insertGeneration(db, {
           backfillId,
@@ -203,6 +239,7 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
         backfillId,
         generation,
         keyType,
+        isKeyUnique: info.isUnique,
         transformHash,
         partitions: parts.map((p) => ({ no: p.partition_no, isDone: p.is_done })),
         rowsTotal: counters.rowsPlanned,
@@ -214,7 +251,12 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     });
   }
 
-  /** Works one partition's chunks for up to `leaseMs`, each chunk and its checkpoint in one transaction. */
+  /**
+   * Works one partition's chunks for up to `leaseMs`, each chunk and its
+   * checkpoint in one transaction, on one connection held between waits: the
+   * lane keeps the cursor and the next cut itself, so a chunk is four
+   * statements (BEGIN, transform, checkpoint, COMMIT), as few as a plain loop.
+   */
   async function runPartitionLease(input: LeaseInput): Promise<LeaseResult> {
     const ctx = Context.current();
     const started = Date.now();
@@ -233,14 +275,22 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     let nextHealthAt = 0;
     let lockFailures = 0;
     let cursor: string | undefined;
+    let lane: Lane | undefined;
     // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
     // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
     const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
 
+    const leaveLane = async (isBroken = false) => {
+      const l = lane;
+      lane = undefined;
+      await l?.session.close(isBroken);
+    };
     const wait = async (ms: number) => {
       result.throttleWaitMs += ms;
       metrics?.throttleWaitSeconds.inc(labels, ms / 1000);
       ctx.heartbeat();
+      // a waiting lane holds no connection: twenty throttled backfills share a small pool
+      if (ms >= LANE_KEEP_ACROSS_MS) await leaveLane();
       await sleep(ms).catch(() => {}); // a cancellation ends the wait; the loop then stops
     };
 
@@ -270,7 +320,12 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
 
         let chunk: ChunkOutcome;
         try {
-          chunk = await applyChunk(input, result.chunkSize);
+          lane ??= await enterLane(input, ctx.cancellationSignal);
+          if (!lane) {
+            result.stoppedBy = 'cancelled';
+            break;
+          }
+          chunk = await applyChunk(lane, input, result.chunkSize);
         } catch (err) {
           const cls = err instanceof ApplicationFailure ? 'fatal' : classifyPgError(err);
           if (cls === 'lock' && lockFailures < 8) {
@@ -291,10 +346,19 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
             await wait(backoffMs);
             continue;
           }
+          // whatever failed may have left the session in doubt (a dead server, a stale prepared plan): never pool it again
+          await leaveLane(true);
           if (cls === 'fatal' && !(err instanceof ApplicationFailure)) throw chunkFailure(err, '?', '?', 'transform');
           throw err; // transient: Temporal retries the lease with backoff, from the durable cursor
         }
         lockFailures = 0;
+        if (chunk.kind === 'raced') {
+          // another lease committed this range first (a worker presumed dead was not): ours rolled
+          // back; read the partition again and go on from where the winner left it
+          logger.warn({ table: input.table, partition: input.partitionNo, lo: chunk.lo }, 'partition moved under this lease; re-reading its cursor');
+          await leaveLane();
+          continue;
+        }
         if (chunk.kind === 'chunk') faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
         if (chunk.kind === 'done') {
           result.partitionDone = true;
@@ -304,15 +368,12 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
         result.chunks++;
         result.rows += chunk.rows;
         result.sqlMs += chunk.ms;
+        result.chunkSize = chunk.nextSize;
         metrics?.rowsProcessed.inc(labels, chunk.rows);
         metrics?.chunksCommitted.inc(labels);
         metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
         // the one-second beat reports it: a heartbeat per chunk cost the worker ~0.2 ms of CPU each
         cursor = chunk.hi;
-        if (input.targetChunkMs && !chunk.isLast) {
-          const factor = Math.min(2, Math.max(0.5, input.targetChunkMs / Math.max(1, chunk.ms)));
-          result.chunkSize = Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, result.chunkSize * factor)));
-        }
         if (input.maxRowsPerSecond) {
           // Rate over the lease's wall time, waits included. Also after a partition's last chunk: the
           // lane's next lease starts a fresh clock, so a lease may not end ahead of its rate.
@@ -327,34 +388,60 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
       }
     } finally {
       clearInterval(beat);
+      await leaveLane();
     }
     result.wallMs = Date.now() - started;
     return result;
   }
 
-  type ChunkOutcome = { kind: 'done' } | { kind: 'chunk'; lo: string; hi: string; rows: number; ms: number; isLast: boolean };
+  /**
+   * A connection for the lane, its timeouts set, and where the partition
+   * stands. A pool busy with other lanes is waited out (the beat goes on),
+   * not failed; undefined when the lease is cancelled meanwhile.
+   */
+  async function enterLane(input: LeaseInput, cancelled: AbortSignal): Promise<Lane | undefined> {
+    let session: Session | undefined;
+    while (!session) {
+      if (cancelled.aborted) return undefined;
+      session = await openSession(pool, sql.closeLane).catch((err: Error) => {
+        if (/timeout exceeded when trying to connect/i.test(err.message)) return undefined;
+        throw err;
+      });
+    }
+    try {
+      const p = await sql.openLane(session.client, input);
+      const isArithmetic = isCutByArithmetic({ keyType: input.keyType, isKeyUnique: input.isKeyUnique ?? false, lo: p.lo, hi: p.hi, rowsPlanned: Number(p.rows_planned) });
+      return { session, cursor: p.cursor, hi: p.hi, isDone: p.is_done, fixedChunks: p.fixed_chunks, isArithmetic, nextCut: undefined };
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+  }
 
-  async function applyChunk(input: LeaseInput, size: number): Promise<ChunkOutcome> {
+  type ChunkOutcome =
+    | { kind: 'done' }
+    | { kind: 'raced'; lo: string }
+    | { kind: 'chunk'; lo: string; hi: string; rows: number; ms: number; isLast: boolean; nextSize: number };
+
+  async function applyChunk(lane: Lane, input: LeaseInput, size: number): Promise<ChunkOutcome> {
+    if (lane.isDone) return { kind: 'done' };
     const t = { table: input.table, key: input.key, keyType: input.keyType };
-    return withTransaction(pool, async (db) => {
+    const lo = lane.cursor;
+    const outcome = await inTransaction(lane.session.client, async (db): Promise<ChunkOutcome & { nextCut?: string | null }> => {
       const t0 = performance.now();
-      // The lock makes this transaction the only one working the partition; the
-      // cursor it reads is where the last committed chunk ended. The same round
-      // trip sets the timeouts and cuts the chunk: each statement costs the
-      // database a wake-up and the worker a driver round trip, per chunk.
-      const p = await sql.openChunk(db, input, t, size);
-      if (p.is_done) return { kind: 'done' };
-      const lo = p.cursor;
       let hi: string;
-      if (p.fixed_chunks) {
+      if (lane.fixedChunks) {
         // a replay re-runs exactly the recorded ranges, which lie end to end
-        const next = p.fixed_chunks.find(([flo]) => flo === lo);
+        const next = lane.fixedChunks.find(([flo]) => flo === lo);
         if (!next) return { kind: 'done' };
         hi = next[1];
+      } else if (lane.isArithmetic) {
+        hi = arithmeticChunkEnd(lo, lane.hi, size);
       } else {
-        hi = await sql.chunkEndPastLo(db, t, lo, p.hi, p.chunk_hi);
+        const cut = lane.nextCut !== undefined ? lane.nextCut : await sql.cutChunk(db, t, lo, lane.hi, size);
+        hi = await sql.chunkEndPastLo(db, t, lo, lane.hi, cut);
       }
-      const isLast = hi === p.hi;
+      const isLast = hi === lane.hi;
       let rows: number;
       try {
         rows = (await sql.runRangeStatement(db, input.transform, input.keyType, lo, hi)).rowCount;
@@ -378,20 +465,38 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
         }
       }
       const ms = performance.now() - t0;
-      await sql.commitChunkCheckpoint(db, {
-        backfillId: input.backfillId,
-        generation: input.generation,
-        partitionNo: input.partitionNo,
-        lo,
-        hi,
-        isLast,
-        rows,
-        durationMs: ms,
-        transformHash: input.transformHash,
-        worker: WORKER_ID,
-      });
-      return { kind: 'chunk', lo, hi, rows, ms, isLast };
+      const nextSize = isLast || !input.targetChunkMs ? size : adaptedChunkSize(input, size, ms);
+      const wantsCut = !isLast && !lane.fixedChunks && !lane.isArithmetic;
+      const written = await sql.commitChunkCheckpoint(
+        db,
+        {
+          backfillId: input.backfillId,
+          generation: input.generation,
+          partitionNo: input.partitionNo,
+          lo,
+          hi,
+          isLast,
+          rows,
+          durationMs: ms,
+          transformHash: input.transformHash,
+          worker: WORKER_ID,
+        },
+        wantsCut ? { ...t, partitionHi: lane.hi, size: nextSize } : undefined,
+      );
+      // the cursor moved under us: roll the transform back (throwing is how inTransaction does that)
+      if (!written.isWritten) throw new LaneRaced(lo);
+      return { kind: 'chunk', lo, hi, rows, ms, isLast, nextSize, nextCut: wantsCut ? written.nextCut : undefined };
+    }).catch((err: unknown) => {
+      if (err instanceof LaneRaced) return { kind: 'raced' as const, lo };
+      throw err;
     });
+    if (outcome.kind === 'chunk') {
+      // only now, committed: the lane's memory follows the database, never leads it
+      lane.cursor = outcome.hi;
+      lane.isDone = outcome.isLast;
+      lane.nextCut = outcome.nextCut;
+    }
+    return outcome;
   }
 
   async function probeHealth(probe: string): Promise<number> {
@@ -402,6 +507,11 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     return sql.backfillCounters(pool, input.backfillId, input.generation);
   }
 
+  /**
+   * The backfill's final state and its audit row. With `countGeneration`, the
+   * row counts from that generation's checkpoints go into the audit detail and
+   * come back to the workflow.
+   */
   async function finishBackfill(input: {
     backfillId: number;
     workflowId: string;
@@ -409,18 +519,25 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     error?: string | null;
     detail?: unknown;
     actor?: string | null;
-  }): Promise<void> {
-    await withTransaction(pool, async (db) => {
+    countGeneration?: number;
+  }): Promise<sql.BackfillCounters | undefined> {
+    const counters = await withTransaction(pool, async (db) => {
+      const counted = input.countGeneration === undefined ? undefined : await sql.backfillCounters(db, input.backfillId, input.countGeneration);
+      const detail = counted
+        ? { rowsProcessed: counted.rowsDone, chunksDone: counted.chunksDone, generation: input.countGeneration, ...(input.detail as object) }
+        : input.detail;
       await sql.setBackfillState(db, input.backfillId, input.state, input.error ?? null);
       await sql.recordEvent(db, {
         workflowId: input.workflowId,
         kind: 'backfill',
         event: input.state,
-        detail: input.error ? { error: input.error, ...(input.detail as object) } : input.detail,
+        detail: input.error ? { error: input.error, ...(detail as object) } : detail,
         actor: input.actor,
       });
+      return counted;
     });
-    logger.info({ workflowId: input.workflowId, state: input.state, error: input.error }, `backfill ${input.state}`);
+    logger.info({ workflowId: input.workflowId, state: input.state, error: input.error, rows: counters?.rowsDone }, `backfill ${input.state}`);
+    return counters;
   }
 
   async function recordBackfillEvent(input: { workflowId: string; event: string; detail?: unknown; actor?: string | null }): Promise<void> {

@@ -27,6 +27,8 @@ export function classifyPgError(err: unknown): ErrorClass {
   if (code && TRANSIENT_CODES.has(code)) return 'transient';
   if (code && code.startsWith('08')) return 'transient'; // connection_exception
   if (code && NETWORK_ERRNOS.has(code)) return 'transient';
+  // DDL changed what a prepared chunk statement returns; the lease's retry prepares it again on a new connection
+  if (code === '0A000' && /cached plan must not change result type/.test(e?.message ?? '')) return 'transient';
   const msg = e?.message ?? '';
   if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|server closed the connection/i.test(msg)) {
     return 'transient';

@@ -1,5 +1,4 @@
-import { PoolClient } from 'pg';
-import { Queryable } from './pool';
+import { Queryable, prepared, preparedCount } from './pool';
 import { own, parseTable, qualified, ident } from './identifiers';
 
 /** Key column types a backfill can cut ranges on, and how to step just past a maximum. */
@@ -17,22 +16,26 @@ export interface KeyInfo {
   tableExists: boolean;
   keyType?: string;
   hasIndex: boolean;
+  /** A unique, non-partial index on exactly the key: a key range [lo, lo + n) then holds at most n rows. */
+  isUnique: boolean;
 }
 
 export async function describeKey(db: Queryable, table: string, key: string): Promise<KeyInfo> {
   const t = parseTable(table);
-  const { rows } = await db.query<{ key_type: string | null; has_index: boolean | null; table_oid: number | null }>(
+  const { rows } = await db.query<{ key_type: string | null; has_index: boolean | null; is_unique: boolean | null; table_oid: number | null }>(
     `SELECT c.oid AS table_oid,
             format_type(a.atttypid, NULL) AS key_type,
-            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum) AS has_index
+            EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum) AS has_index,
+            EXISTS (SELECT 1 FROM pg_index i
+                     WHERE i.indrelid = c.oid AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum AND i.indpred IS NULL) AS is_unique
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $3 AND NOT a.attisdropped AND a.attnum > 0
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
     [t.schema, t.name, key],
   );
-  if (!rows.length) return { tableExists: false, hasIndex: false };
-  return { tableExists: true, keyType: rows[0].key_type ?? undefined, hasIndex: Boolean(rows[0].has_index) };
+  if (!rows.length) return { tableExists: false, hasIndex: false, isUnique: false };
+  return { tableExists: true, keyType: rows[0].key_type ?? undefined, hasIndex: Boolean(rows[0].has_index), isUnique: Boolean(rows[0].is_unique) };
 }
 
 /** A value as Postgres prints it for the key type, so cursors compare as text. */
@@ -115,7 +118,7 @@ export async function partitionBounds(
 }
 
 /** The planner's row estimate (pg_class.reltuples); -1 when the table was never analyzed. */
-async function estimatedRows(db: Queryable, table: string): Promise<number> {
+export async function estimatedRows(db: Queryable, table: string): Promise<number> {
   const { rows } = await db.query<{ n: number | null }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)', [qualified(table)]);
   return rows[0]?.n ?? -1;
 }
@@ -234,42 +237,60 @@ export async function listPartitions(db: Queryable, backfillId: number, generati
 }
 
 /**
- * Opens a chunk in one round trip: sets the transaction's lock and statement
- * timeouts, locks the partition, and cuts the chunk from the cursor to the
- * key `size` rows further on (`chunk_hi`, null when fewer rows are left).
- * The CTE locks first, so the cut starts from the committed cursor even when
- * another worker just moved it. The timeouts bind from the next statement on:
- * the transform, whose row locks meet live traffic. This statement only waits
- * on stagefill's own partition row or, behind DDL, for the table's
- * AccessShareLock, and no one queues behind either.
+ * Opens a lane's session on a partition: sets the session's lock and
+ * statement timeouts (they bind every chunk statement after it, the transform
+ * above all, whose row locks meet live traffic) and reads where the partition
+ * stands. The lane then keeps the cursor itself; every checkpoint write checks
+ * it (commitChunkCheckpoint), so a lane that lost a race to another worker
+ * finds out at its next commit, rolls that chunk back and reads again here.
  */
-export async function openChunk(
-  db: PoolClient,
+export async function openLane(
+  db: Queryable,
   p: { backfillId: number; generation: number; partitionNo: number; lockTimeoutMs: number; statementTimeoutMs: number },
-  t: { table: string; key: string; keyType: string },
-  size: number,
-): Promise<PartitionRow & { chunk_hi: string | null }> {
-  const k = ident(t.key);
-  // SET cannot take bind parameters; set_config(..., is_local => true) can.
-  const { rows } = await db.query<PartitionRow & { chunk_hi: string | null }>(
-    `WITH p AS (
-       SELECT partition_no, lo, hi, cursor, rows_planned, rows_done, chunks_done, is_done, fixed_chunks
-         FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3 FOR UPDATE)
-     SELECT set_config('lock_timeout', $5, true) AS lock_timeout, set_config('statement_timeout', $6, true) AS statement_timeout, p.*,
-            CASE WHEN NOT p.is_done AND p.fixed_chunks IS NULL THEN
-              -- aliased: an output column named like the key would make ORDER BY sort the text
-              (SELECT ${k}::text AS cut FROM ${qualified(t.table)}
-                WHERE ${k} >= p.cursor::${t.keyType} AND ${k} < p.hi::${t.keyType} ORDER BY ${k} OFFSET $4 LIMIT 1)
-            END AS chunk_hi
-       FROM p`,
-    [p.backfillId, p.generation, p.partitionNo, size, `${p.lockTimeoutMs}ms`, `${p.statementTimeoutMs}ms`],
+): Promise<PartitionRow> {
+  // SET cannot take bind parameters; set_config(..., is_local => false) can. closeLane resets both.
+  const { rows } = await db.query<PartitionRow>(
+    `SELECT set_config('lock_timeout', $4, false) AS lock_timeout, set_config('statement_timeout', $5, false) AS statement_timeout,
+            partition_no, lo, hi, cursor, rows_planned, rows_done, chunks_done, is_done, fixed_chunks
+       FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3`,
+    [p.backfillId, p.generation, p.partitionNo, `${p.lockTimeoutMs}ms`, `${p.statementTimeoutMs}ms`],
   );
   if (!rows.length) throw new Error(`partition ${p.partitionNo} of backfill ${p.backfillId} generation ${p.generation} does not exist`);
   return rows[0];
 }
 
 /**
- * Where the chunk starting at `lo` ends, from openChunk's cut (the key `size`
+ * Named statements a pooled connection may hold before it is retired: each
+ * backfill prepares three or four, and a long-lived worker runs many.
+ */
+const MAX_PREPARED_PER_CONNECTION = 64;
+
+/**
+ * Gives the session's timeouts back before the connection returns to the
+ * pool; false when the connection should be closed instead (it holds many
+ * prepared statements of finished backfills).
+ */
+export async function closeLane(db: Queryable): Promise<boolean> {
+  await db.query('RESET lock_timeout; RESET statement_timeout');
+  return preparedCount(db) <= MAX_PREPARED_PER_CONNECTION;
+}
+
+/** The key `size` rows on from `from` (below `partitionHi`), or null when fewer rows are left. */
+function cutSql(t: { table: string; key: string; keyType: string }, from: string, hi: string, size: string): string {
+  const k = ident(t.key);
+  // aliased: an output column named like the key would make ORDER BY sort the text
+  return `(SELECT ${k}::text AS cut FROM ${qualified(t.table)}
+            WHERE ${k} >= ${from}::${t.keyType} AND ${k} < ${hi}::${t.keyType} ORDER BY ${k} OFFSET ${size} LIMIT 1)`;
+}
+
+/** A lane's first cut; later ones come back with each checkpoint write. */
+export async function cutChunk(db: Queryable, t: { table: string; key: string; keyType: string }, from: string, partitionHi: string, size: number): Promise<string | null> {
+  const { rows } = await db.query<{ cut: string | null }>(prepared(db, `SELECT ${cutSql(t, '$1', '$2', '$3')} AS cut`, [from, partitionHi, size]));
+  return rows[0].cut;
+}
+
+/**
+ * Where the chunk starting at `lo` ends, from its cut (the key `size`
  * rows on, or null when fewer are left): always past `lo` (many equal keys)
  * and never past the partition's end.
  */
@@ -297,8 +318,9 @@ export function bindRange(sql: string, keyType: string): string {
   return sql.replace(/(?<!:):lo\b/g, `$1::${keyType}`).replace(/(?<!:):hi\b/g, `$2::${keyType}`);
 }
 
+/** A chunk's transform or check over [lo, hi), prepared once per connection. */
 export async function runRangeStatement(db: Queryable, sql: string, keyType: string, lo: string, hi: string): Promise<{ rowCount: number; value?: unknown }> {
-  const r = await db.query(bindRange(sql, keyType), [lo, hi]);
+  const r = await db.query(prepared(db, bindRange(sql, keyType), [lo, hi]));
   const first = r.rows?.[0] as Record<string, unknown> | undefined;
   return { rowCount: r.rowCount ?? 0, value: first ? Object.values(first)[0] : undefined };
 }
@@ -312,15 +334,23 @@ export async function queryScalar(db: Queryable, text: string): Promise<unknown>
 
 /**
  * Advances the cursor and writes the checkpoint: the last statement of the
- * chunk's transaction. It also picks how the transaction commits. A chunk
- * that leaves its partition unfinished commits without waiting for the WAL
- * flush (synchronous_commit off; on two cores the wait was a fifth of the
- * backfill's time): a database crash can lose the last such commits, but each
- * chunk with its checkpoint and cursor, so the lost chunks are simply redone
- * from the cursor that survived. The chunk that finishes a partition commits
- * as the database is configured (durably, by default), and with it every
- * earlier commit (the WAL is one sequence), before the lease tells the
- * workflow the partition is done and never to revisit it.
+ * chunk's transaction, and the only one besides the transform. It writes
+ * nothing unless the cursor is still where the chunk started (`lo`): the row
+ * lock of the UPDATE makes two lanes racing over one partition take turns,
+ * and the loser sees the moved cursor, writes nothing and must roll back. So
+ * a chunk is applied once however many workers believe they own it.
+ *
+ * It also picks how the transaction commits. A chunk that leaves its partition
+ * unfinished commits without waiting for the WAL flush (synchronous_commit off;
+ * on two cores the wait was a fifth of the backfill's time): a database crash
+ * can lose the last such commits, but each chunk with its checkpoint and
+ * cursor, so the lost chunks are simply redone from the cursor that survived.
+ * The chunk that finishes a partition commits as the database is configured
+ * (durably, by default), and with it every earlier commit (the WAL is one
+ * sequence), before the lease tells the workflow the partition is done.
+ *
+ * With `nextCut`, the same round trip cuts the lane's next chunk, so a chunk
+ * costs four statements (BEGIN, transform, this, COMMIT) whatever the key.
  */
 export async function commitChunkCheckpoint(
   db: Queryable,
@@ -336,17 +366,27 @@ export async function commitChunkCheckpoint(
     transformHash: string;
     worker: string;
   },
-): Promise<void> {
-  await db.query(
-    `WITH p AS (
+  nextCut?: { table: string; key: string; keyType: string; partitionHi: string; size: number },
+): Promise<{ isWritten: boolean; nextCut: string | null }> {
+  const params: unknown[] = [c.backfillId, c.generation, c.partitionNo, c.lo, c.hi, c.isLast, c.rows, Math.round(c.durationMs), c.transformHash, c.worker];
+  let cut = 'NULL::text';
+  if (nextCut) {
+    params.push(nextCut.partitionHi, nextCut.size);
+    cut = cutSql(nextCut, '$5', '$11', '$12');
+  }
+  const text = `WITH p AS (
        UPDATE ${own('backfill_partitions')}
           SET cursor = $5, is_done = $6, rows_done = rows_done + $7, chunks_done = chunks_done + 1
-        WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3)
-     INSERT INTO ${own('checkpoints')} (backfill_id, generation, lo, hi, partition_no, rows, duration_ms, transform_hash, worker)
-     SELECT $1, $2, $4, $5, $3, $7, $8, $9, $10
-       FROM (SELECT set_config('synchronous_commit', CASE WHEN $6 THEN current_setting('synchronous_commit') ELSE 'off' END, true)) AS commit_mode`,
-    [c.backfillId, c.generation, c.partitionNo, c.lo, c.hi, c.isLast, c.rows, Math.round(c.durationMs), c.transformHash, c.worker],
-  );
+        WHERE backfill_id = $1 AND generation = $2 AND partition_no = $3 AND cursor = $4
+       RETURNING 1),
+     c AS (
+       INSERT INTO ${own('checkpoints')} (backfill_id, generation, lo, hi, partition_no, rows, duration_ms, transform_hash, worker)
+       SELECT $1, $2, $4, $5, $3, $7, $8, $9, $10 FROM p
+       RETURNING 1)
+     SELECT (SELECT count(*) FROM c)::int AS written, ${cut} AS next_cut,
+            set_config('synchronous_commit', CASE WHEN $6 THEN current_setting('synchronous_commit') ELSE 'off' END, true) AS commit_mode`;
+  const { rows } = await db.query<{ written: number; next_cut: string | null }>(prepared(db, text, params));
+  return { isWritten: rows[0].written === 1, nextCut: rows[0].next_cut };
 }
 
 export interface BackfillCounters {

@@ -1,4 +1,5 @@
-import { Pool, PoolClient, PoolConfig } from 'pg';
+import crypto from 'node:crypto';
+import { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg';
 
 export type Queryable = Pick<PoolClient, 'query'>;
 
@@ -25,21 +26,21 @@ export function createPool(opts: PoolOptions): Pool {
   return pool;
 }
 
+/** Sessions whose connection failed mid-use: released as broken, never handed out again. */
+const brokenSessions = new WeakSet<PoolClient>();
+
 /**
  * The one way stagefill writes something that must happen exactly once: the
  * callback's statements and its checkpoint commit together or not at all.
  */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  // A checked-out client whose server goes away (pg_terminate_backend, a restart) emits 'error';
-  // unheard, that event would crash the whole worker. The statement in flight rejects anyway.
-  const onLost = () => {
-    broken = true;
-  };
-  client.on('error', onLost);
+  return withSession(pool, (client) => inTransaction(client, fn));
+}
+
+/** withTransaction on a session the caller already holds (a backfill lane's). */
+export async function inTransaction<T>(client: PoolClient, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
   try {
-    await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
@@ -47,13 +48,79 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     try {
       await client.query('ROLLBACK');
     } catch {
-      broken = true; // the connection itself failed: do not hand it out again
+      brokenSessions.add(client); // the connection itself failed: do not hand it out again
     }
     throw err;
-  } finally {
-    client.removeListener('error', onLost);
-    client.release(broken);
   }
+}
+
+/**
+ * One pooled connection for the callback's statements. `reset` runs before a
+ * healthy connection goes back to the pool (to undo session settings); a
+ * connection that failed, or whose reset failed, is closed instead.
+ */
+export async function withSession<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, reset?: (client: PoolClient) => Promise<boolean | void>): Promise<T> {
+  const session = await openSession(pool, reset);
+  try {
+    return await fn(session.client);
+  } finally {
+    await session.close();
+  }
+}
+
+export interface Session {
+  client: PoolClient;
+  /**
+   * Back to the pool (after `reset`), or closed if the connection failed, the
+   * reset said so, or the holder does (`isBroken`: its last statement failed
+   * in a way that may have left the session in doubt). Never throws.
+   */
+  close(isBroken?: boolean): Promise<void>;
+}
+
+/** withSession for a holder that keeps the connection across awaits of its own (a backfill lane between chunks). */
+export async function openSession(pool: Pool, reset?: (client: PoolClient) => Promise<boolean | void>): Promise<Session> {
+  const client = await pool.connect();
+  // A checked-out client whose server goes away (pg_terminate_backend, a restart) emits 'error';
+  // unheard, that event would crash the whole worker. The statement in flight rejects anyway.
+  const onLost = () => brokenSessions.add(client);
+  client.on('error', onLost);
+  let isClosed = false;
+  return {
+    client,
+    async close(isBroken = false) {
+      if (isClosed) return;
+      isClosed = true;
+      if (isBroken) brokenSessions.add(client);
+      if (reset && !brokenSessions.has(client)) {
+        const keep = await reset(client).catch(() => false);
+        if (keep === false) brokenSessions.add(client);
+      }
+      client.removeListener('error', onLost);
+      client.release(brokenSessions.has(client));
+    },
+  };
+}
+
+/** Named statements a connection holds, by the names `prepared` gave them. */
+const preparedOn = new WeakMap<object, Set<string>>();
+
+/**
+ * A statement the server parses and plans once per connection rather than on
+ * every execution: for the per-chunk statements, planning cost more than a
+ * small chunk's work. Named by a hash of the text, so one name is one text.
+ */
+export function prepared(db: Queryable, text: string, values: unknown[]): QueryConfig {
+  const name = `stagefill_${crypto.createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+  let names = preparedOn.get(db);
+  if (!names) preparedOn.set(db, (names = new Set()));
+  names.add(name);
+  return { name, text, values };
+}
+
+/** How many named statements `prepared` left on this connection: a long-lived worker retires a connection that holds too many. */
+export function preparedCount(db: Queryable): number {
+  return preparedOn.get(db)?.size ?? 0;
 }
 
 /** Fails fast with the driver's message when the database cannot be reached. */

@@ -13,6 +13,7 @@ import {
   CancelledFailure,
   log,
   upsertMemo,
+  patched,
 } from '@temporalio/workflow';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../activities/backfill';
 import type { BackfillSpec } from '../spec';
@@ -80,6 +81,8 @@ const bookkeeping = proxyActivities<BackfillActivities>({
 const DEFAULT_LEASE_MS = 5_000;
 const LEASE_HEARTBEAT_TIMEOUT = '10 seconds';
 const DEFAULT_MAX_HISTORY = 8_000;
+/** Patch: finishBackfill reads the counters itself (one activity where there were two); older histories replay the two. */
+const FINISH_COUNTS_CHECKPOINTS = 'finish-counts-checkpoints';
 
 /**
  * A backfill: lanes (at most `parallelism`) take partitions and work them in
@@ -229,9 +232,13 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     }
 
     // Leases lost with a crashed worker committed chunks the workflow never heard of: count from the checkpoints.
-    await refreshCounters();
-    setState('completed');
-    await bookkeeping.finishBackfill({ backfillId: p.backfillId, workflowId, state: 'completed', detail: progressDetail() });
+    if (patched(FINISH_COUNTS_CHECKPOINTS)) {
+      await finishCounted('completed');
+    } else {
+      await refreshCounters();
+      setState('completed');
+      await bookkeeping.finishBackfill({ backfillId: p.backfillId, workflowId, state: 'completed', detail: progressDetail() });
+    }
     return result();
   } catch (err) {
     // continueAsNew() ends this run by throwing; it is a hand-over, not a failure.
@@ -240,7 +247,9 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       // The UI's Cancel: leases were cancelled and stopped after their current chunk.
       await CancellationScope.nonCancellable(async () => {
         setState('cancelled');
-        if (c.prepared) {
+        if (c.prepared && patched(FINISH_COUNTS_CHECKPOINTS)) {
+          await finishCounted('cancelled');
+        } else if (c.prepared) {
           await refreshCounters();
           await bookkeeping.finishBackfill({ backfillId: c.prepared.backfillId, workflowId, state: 'cancelled', detail: progressDetail() });
         }
@@ -249,7 +258,9 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     }
     lastError = failureMessage(err);
     setState('failed');
-    if (c.prepared) {
+    if (c.prepared && patched(FINISH_COUNTS_CHECKPOINTS)) {
+      await finishCounted('failed', lastError);
+    } else if (c.prepared) {
       await refreshCounters();
       await bookkeeping.finishBackfill({ backfillId: c.prepared.backfillId, workflowId, state: 'failed', error: lastError, detail: progressDetail() });
     }
@@ -331,6 +342,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       table,
       key: spec.key,
       keyType: c.prepared.keyType,
+      isKeyUnique: c.prepared.isKeyUnique,
       transform: spec.transform,
       transformHash: c.prepared.transformHash,
       validate: spec.validate,
@@ -355,6 +367,27 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     c.sqlMs += r.sqlMs;
     c.throttleWaitMs += r.throttleWaitMs;
     if (c.throttle.targetChunkMs) c.throttle = { ...c.throttle, chunkSize: r.chunkSize };
+  }
+
+  /**
+   * The final state and audit row, with counters read from the checkpoints in
+   * the same activity: leases lost with a crashed worker committed chunks the
+   * workflow never heard of, and the database is the truth.
+   */
+  async function finishCounted(s: BackfillState, error?: string): Promise<void> {
+    setState(s);
+    const counters = await bookkeeping.finishBackfill({
+      backfillId: c.prepared.backfillId,
+      workflowId,
+      state: s,
+      error,
+      countGeneration: c.prepared.generation,
+      detail: { activeMs: progress().activeMs },
+    });
+    if (counters) {
+      c.prepared.rowsDone = counters.rowsDone;
+      c.prepared.chunksDone = counters.chunksDone;
+    }
   }
 
   async function refreshCounters(): Promise<void> {

@@ -1,0 +1,59 @@
+/**
+ * How a lane cuts its next chunk. Every cut is correct (a chunk is whatever
+ * [lo, hi) it names, recorded with its checkpoint); the choice is about cost.
+ *
+ * The general cut asks the key's index for the key `size` rows on, which walks
+ * `size` index entries per chunk. On a unique integer key a range [lo, lo + n)
+ * holds at most n rows, so when a partition is dense (about one row per key
+ * value) `lo + size` is as good a cut and costs nothing.
+ */
+
+const INTEGER_KEY_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+/**
+ * Rows per key value above which a partition is cut by arithmetic. Below it
+ * arithmetic chunks hold fewer rows than `size` on average, and the extra
+ * chunks cost more than the index walks they save.
+ */
+export const DENSE_ENOUGH = 0.9;
+
+export interface PartitionShape {
+  keyType: string;
+  isKeyUnique: boolean;
+  lo: string;
+  hi: string;
+  /** Rows in [lo, hi): counted, or estimated from a sample. */
+  rowsPlanned: number;
+}
+
+export function isCutByArithmetic(p: PartitionShape): boolean {
+  if (!p.isKeyUnique || !INTEGER_KEY_TYPES.has(p.keyType)) return false;
+  const span = Number(BigInt(p.hi) - BigInt(p.lo));
+  return span > 0 && p.rowsPlanned / span >= DENSE_ENOUGH;
+}
+
+/** `lo + size`, or the partition's end if that comes first. Key values are decimal text. */
+export function arithmeticChunkEnd(lo: string, partitionHi: string, size: number): string {
+  const end = BigInt(lo) + BigInt(size);
+  return end < BigInt(partitionHi) ? end.toString() : partitionHi;
+}
+
+/**
+ * Partitions of equal key span: on a dense unique integer key they hold
+ * about equal rows, and cutting them needs no look at the data (a sample of a
+ * 5M-row table took a tenth of a second, before any chunk could start).
+ * `rowsPerKey` spreads the table's row estimate over the spans.
+ */
+export function evenKeyPartitions(from: string, to: string, parts: number, rowsPerKey: number): { lo: string; hi: string; rows: number }[] {
+  const lo = BigInt(from);
+  const span = BigInt(to) - lo;
+  if (span <= 0n) return [{ lo: from, hi: to, rows: 0 }];
+  const n = BigInt(Math.max(1, Math.min(parts, Number(span))));
+  const out: { lo: string; hi: string; rows: number }[] = [];
+  for (let i = 0n; i < n; i++) {
+    const a = lo + (span * i) / n;
+    const b = lo + (span * (i + 1n)) / n;
+    out.push({ lo: a.toString(), hi: b.toString(), rows: Math.round(Number(b - a) * Math.min(1, rowsPerKey)) });
+  }
+  return out;
+}
