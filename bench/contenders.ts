@@ -85,7 +85,8 @@ export function naiveChunks(d: ContenderDeps, size = 10_000): Contender {
 
 /**
  * The floor for any orchestrated backfill: `lanes` loops over contiguous
- * slices of the key, each chunk and its checkpoint row in one transaction.
+ * slices of the key, each chunk and its checkpoint row in one transaction,
+ * both statements prepared once per connection as stagefill's are.
  * `commits: 'like-stagefill'` skips the WAL flush on every commit but each
  * lane's last, as stagefill does; 'durable' waits for it on every chunk.
  */
@@ -111,7 +112,7 @@ export function bareChunks(d: ContenderDeps, o: { id: string; size: number; lane
               const hi = Math.min(to, lo + size);
               await db.query('BEGIN');
               const s = performance.now();
-              const n = await sql.updateRange(db, tag, lo, hi);
+              const n = await sql.updateRange(db, tag, lo, hi, true);
               const ms = performance.now() - s;
               await sql.insertCheckpoint(db, { run: runId, lo, hi, rows: n, ms, isAsync: o.commits === 'like-stagefill' && hi < to });
               await db.query('COMMIT');
@@ -140,10 +141,48 @@ export function bareChunks(d: ContenderDeps, o: { id: string; size: number; lane
   };
 }
 
+/**
+ * Not a backfill: the least a backfill of this table must ask of the machine
+ * while live traffic runs, as pure CPU with no writes, no locks and no WAL.
+ * Filling the table takes about `workMs` of one backend's time (the single
+ * UPDATE alone); a backfill allowed `allowedMs` must keep workMs / allowedMs of
+ * a core busy the whole time. This runs one connection at that duty cycle, in
+ * bursts of about 2 ms, for allowedMs. If the load's p99 misses its target
+ * beside this, no backfill that finishes in time can meet it on this machine.
+ */
+export function cpuFloor(d: ContenderDeps, o: { workMs: () => number; allowedMs: () => number }): Contender {
+  return {
+    id: 'cpu-floor',
+    title: 'CPU floor: the fill\'s CPU, no writes (1 lane)',
+    async run() {
+      const db = await d.pool.connect();
+      try {
+        const loops = await sql.calibrateBurn(db, 2);
+        const allowedMs = o.allowedMs();
+        const duty = Math.min(1, o.workMs() / allowedMs);
+        const t0 = performance.now();
+        let busyMs = 0;
+        let bursts = 0;
+        while (performance.now() - t0 < allowedMs) {
+          const s = performance.now();
+          await sql.burn(db, loops);
+          busyMs += performance.now() - s;
+          bursts++;
+          const ahead = busyMs / duty - (performance.now() - t0);
+          if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+        }
+        return { wallMs: performance.now() - t0, rows: 0, chunks: bursts, lanes: 1, chunkSqlMs: busyMs };
+      } finally {
+        db.release();
+      }
+    },
+  };
+}
+
 /** The real thing: the backfill workflow on the worker process, started and awaited as a client would. */
 export function stagefillBackfill(
   d: ContenderDeps,
-  o: { id: string; title: string; chunkSize: number; parallelism: number; range?: { from: number; to: number } },
+  o: { id: string; title: string; chunkSize: number; parallelism: number; maxRowsPerSecond?: number; range?: { from: number; to: number } },
 ): Contender {
   return {
     id: o.id,
@@ -157,6 +196,7 @@ export function stagefillBackfill(
         chunkSize: o.chunkSize,
         parallelism: o.parallelism,
         range: o.range,
+        throttle: o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : undefined,
         transform: sql.stagefillTransform(tag),
       });
       const workflowId = `bench:${o.id}:${tag}:${process.pid}`;

@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** stagefill's settings under load (smaller chunks hold row locks for less time). */
   loadChunkSize: number;
   loadParallelism: number;
+  /** throttle.maxRowsPerSecond of "stagefill for load"; none when absent. */
+  loadRowsPerSecond?: number;
   /** Where the Markdown report goes; undefined: docs/BENCHMARKS.md at scale >= 50, else the state folder. */
   doc?: string;
   stateDir: string;
@@ -45,7 +47,7 @@ const scaleList = (v: string) => {
   return parts.map((p) => positiveInt('each of --scales', 10_000)(p));
 };
 
-const CONTENDERS = ['single', 'naive', 'bare-durable', 'bare', 'stagefill', 'stagefill-best', 'bare-load', 'stagefill-load', 'none'];
+const CONTENDERS = ['single', 'naive', 'bare-durable', 'bare', 'stagefill', 'stagefill-best', 'bare-load', 'stagefill-load', 'cpu-floor', 'none'];
 const idList = (v: string) => {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const p of parts) if (!CONTENDERS.includes(p)) throw new InvalidArgumentError(`--only takes contender ids (${CONTENDERS.join(', ')}), got "${p}"`);
@@ -75,8 +77,9 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--parallelism <n>', 'stagefill default lanes, also used by bare chunks', positiveInt('--parallelism', 64), 2)
     .option('--best-chunk-size <n>', 'chunk size of "stagefill best"', positiveInt('--best-chunk-size', 1_000_000), 10_000)
     .option('--best-parallelism <n>', 'lanes of "stagefill best"', positiveInt('--best-parallelism', 64), 3)
-    .option('--load-chunk-size <n>', 'chunk size of "stagefill best" under load', positiveInt('--load-chunk-size', 1_000_000), 1000)
-    .option('--load-parallelism <n>', 'lanes of "stagefill best" under load', positiveInt('--load-parallelism', 64), 2)
+    .option('--load-chunk-size <n>', 'chunk size of "stagefill for load"', positiveInt('--load-chunk-size', 1_000_000), 1000)
+    .option('--load-parallelism <n>', 'lanes of "stagefill for load"', positiveInt('--load-parallelism', 64), 2)
+    .option('--load-rows-per-second <n>', 'throttle.maxRowsPerSecond of "stagefill for load" (default: no limit)', positiveInt('--load-rows-per-second', 100_000_000))
     .option('--skip <parts>', `leave out parts: ${SKIPPABLE.join(', ')}`, skipList)
     .option('--only <ids>', 'run only these contenders, e.g. single,stagefill,none (none: the load without a backfill)', idList)
     .option('--render-only', "write the report from the last run's results.json without running anything")
@@ -103,6 +106,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     bestParallelism: number;
     loadChunkSize: number;
     loadParallelism: number;
+    loadRowsPerSecond?: number;
     skip?: Set<'load' | 'trigger' | 'alone'>;
     only?: Set<string>;
     renderOnly?: boolean;
@@ -123,6 +127,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     bestParallelism: o.bestParallelism,
     loadChunkSize: o.loadChunkSize,
     loadParallelism: o.loadParallelism,
+    loadRowsPerSecond: o.loadRowsPerSecond,
     doc: o.doc && path.resolve(o.doc),
     stateDir: path.resolve(o.stateDir),
     skip: o.skip ?? new Set(),

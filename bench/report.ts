@@ -46,7 +46,7 @@ export interface BenchResults {
   scale: number;
   rows: number;
   rounds: number;
-  settings: { chunkSize: number; parallelism: number; bestChunkSize: number; bestParallelism: number; loadChunkSize: number; loadParallelism: number; loadClients: number; loadRate: number; triggerSeconds: number };
+  settings: { chunkSize: number; parallelism: number; bestChunkSize: number; bestParallelism: number; loadChunkSize: number; loadParallelism: number; loadRowsPerSecond?: number; loadClients: number; loadRate: number; triggerSeconds: number };
   /** The first fill after pgbench -i, which must extend the table: reported, not compared. */
   warmupMs?: number;
   alone: AloneResult[];

@@ -6,7 +6,7 @@ import { parseBenchOptions, BenchOptions } from './options';
 import { startBenchStack, BenchStack } from './stack';
 import { initPgbench, startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import * as sql from './sql';
-import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, fmtK } from './contenders';
+import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
 import { BenchResults, AloneResult, LoadResult, renderResults, writeDoc, bestAlone, verdicts } from './report';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       bestParallelism: opts.bestParallelism,
       loadChunkSize: opts.loadChunkSize,
       loadParallelism: opts.loadParallelism,
+      loadRowsPerSecond: opts.loadRowsPerSecond,
       loadClients: opts.loadClients,
       loadRate: opts.loadRate,
       triggerSeconds: opts.triggerSeconds,
@@ -137,9 +138,10 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   const bareLoad = bareChunks(deps, { id: 'bare-load', size: opts.loadChunkSize, lanes: opts.loadParallelism, commits: 'like-stagefill' });
   const sfLoad = stagefillBackfill(deps, {
     id: 'stagefill-load',
-    title: `stagefill for load (${fmtK(opts.loadChunkSize)} × ${opts.loadParallelism})`,
+    title: `stagefill for load (${fmtK(opts.loadChunkSize)} × ${opts.loadParallelism}${opts.loadRowsPerSecond ? `, ≤ ${fmtK(opts.loadRowsPerSecond)} rows/s` : ''})`,
     chunkSize: opts.loadChunkSize,
     parallelism: opts.loadParallelism,
+    maxRowsPerSecond: opts.loadRowsPerSecond,
   });
 
   // ---- alone ----
@@ -163,7 +165,9 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   // ---- under load ----
   if (!opts.skip.has('load')) {
     const estimate = (id: string) => bestAlone(results, id)?.wallMs ?? (key.rows / 1e6) * 8000;
-    const contenders = [undefined, single, naive, bare, sfDefault, bareLoad, sfLoad].filter((c) => picked(opts, c?.id ?? 'none'));
+    const singleAloneMs = () => bestAlone(results, 'single')?.wallMs ?? (key.rows / 1e6) * 2800;
+    const floor = cpuFloor(deps, { workMs: singleAloneMs, allowedMs: () => 1.25 * singleAloneMs() });
+    const contenders = [undefined, single, naive, bare, sfDefault, bareLoad, sfLoad, floor].filter((c) => picked(opts, c?.id ?? 'none'));
     const titleOf = (c?: Contender) => c?.title ?? 'no backfill (load alone)';
     const load = new Map<string, LoadResult>(contenders.map((c) => [c?.id ?? 'none', { id: c?.id ?? 'none', title: titleOf(c), rounds: [] }]));
     results.load = [...load.values()];
@@ -173,7 +177,7 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
       for (const c of rotate(contenders, round)) {
         await sql.settle(bench.pool);
         const id = c?.id ?? 'none';
-        const est = c ? estimate(c.id === 'bare-load' || c.id === 'stagefill-load' ? 'stagefill' : c.id) : baselineMs;
+        const est = c ? (c.id === 'cpu-floor' ? 1.25 * singleAloneMs() : estimate(c.id === 'bare-load' || c.id === 'stagefill-load' ? 'stagefill' : c.id)) : baselineMs;
         const before = cpuSnapshot();
         const r = await underLoad(target, opts, `${id}-r${round}`, est, c ? (t) => c.run(t) : undefined, nextTag(), baselineMs);
         load.get(id)!.rounds.push({ round, fill: r.fill, latency: r.latency, otherCores: otherCores(before, cpuSnapshot()) });

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { Pool, PoolClient } from 'pg';
 import { ident, own, qualified } from '../db/identifiers';
+import { prepared } from '../db/pool';
 
 /**
  * The benchmark's own statements: the contenders stagefill is measured
@@ -53,10 +54,14 @@ export async function singleUpdate(pool: Pool, tag: number): Promise<number> {
   return r.rowCount ?? 0;
 }
 
-/** One chunk's UPDATE over [lo, hi), values bound. */
-export async function updateRange(db: PoolClient, tag: number, lo: number, hi: number): Promise<number> {
+/**
+ * One chunk's UPDATE over [lo, hi), values bound. `isPrepared`: planned once
+ * per connection, as stagefill's chunk statements are (db/pool.ts prepared).
+ */
+export async function updateRange(db: PoolClient, tag: number, lo: number, hi: number, isPrepared = false): Promise<number> {
   const k = ident(KEY);
-  const r = await db.query(`UPDATE ${accounts} SET ${ident(COLUMN)} = ${expressionFor(tag)} WHERE ${k} >= $1 AND ${k} < $2`, [lo, hi]);
+  const text = `UPDATE ${accounts} SET ${ident(COLUMN)} = ${expressionFor(tag)} WHERE ${k} >= $1 AND ${k} < $2`;
+  const r = await db.query(isPrepared ? prepared(db, text, [lo, hi]) : { text, values: [lo, hi] });
   return r.rowCount ?? 0;
 }
 
@@ -64,6 +69,23 @@ export async function updateRange(db: PoolClient, tag: number, lo: number, hi: n
 export function stagefillTransform(tag: number): string {
   const k = ident(KEY);
   return `UPDATE ${accounts} SET ${ident(COLUMN)} = ${expressionFor(tag)} WHERE ${k} >= :lo AND ${k} < :hi`;
+}
+
+/** CPU in one backend and nothing else: no table, no lock, no WAL. */
+export async function burn(db: PoolClient, loops: number): Promise<void> {
+  await db.query(prepared(db, 'SELECT count(*) FROM generate_series(1, $1::int)', [loops]));
+}
+
+/** How many loops of `burn` take about `ms` on this machine. */
+export async function calibrateBurn(db: PoolClient, ms: number): Promise<number> {
+  let loops = 10_000;
+  for (let i = 0; i < 6; i++) {
+    const t = performance.now();
+    await burn(db, loops);
+    const took = performance.now() - t;
+    loops = Math.max(1000, Math.round((loops * ms) / Math.max(0.05, took)));
+  }
+  return loops;
 }
 
 const checkpoints = `${ident('bench')}.${ident('checkpoints')}`;
@@ -78,15 +100,18 @@ export async function createCheckpointTable(pool: Pool): Promise<void> {
 }
 
 /**
- * The checkpoint row; with `isAsync`, the statement also makes the chunk's
+ * The checkpoint row, prepared like stagefill's; with `isAsync`, the statement also makes the chunk's
  * commit skip the WAL flush, exactly as stagefill's checkpoint statement does
  * for every chunk but a partition's last (db/backfills.ts commitChunkCheckpoint).
  */
 export async function insertCheckpoint(db: PoolClient, c: { run: string; lo: number; hi: number; rows: number; ms: number; isAsync: boolean }): Promise<void> {
   await db.query(
-    `INSERT INTO ${checkpoints} (run, lo, hi, rows, duration_ms)
-     SELECT $1, $2, $3, $4, $5 FROM (SELECT set_config('synchronous_commit', CASE WHEN $6 THEN 'off' ELSE current_setting('synchronous_commit') END, true)) AS commit_mode`,
-    [c.run, c.lo, c.hi, c.rows, Math.round(c.ms), c.isAsync],
+    prepared(
+      db,
+      `INSERT INTO ${checkpoints} (run, lo, hi, rows, duration_ms)
+       SELECT $1, $2, $3, $4, $5 FROM (SELECT set_config('synchronous_commit', CASE WHEN $6 THEN 'off' ELSE current_setting('synchronous_commit') END, true)) AS commit_mode`,
+      [c.run, c.lo, c.hi, c.rows, Math.round(c.ms), c.isAsync],
+    ),
   );
 }
 
