@@ -83,6 +83,8 @@ const LEASE_HEARTBEAT_TIMEOUT = '10 seconds';
 const DEFAULT_MAX_HISTORY = 8_000;
 /** Patch: finishBackfill reads the counters itself (one activity where there were two); older histories replay the two. */
 const FINISH_COUNTS_CHECKPOINTS = 'finish-counts-checkpoints';
+/** Patch: a lease goes on with a partition reserved for its lane (LeaseInput.thenPartitionNo). */
+const LEASES_CHAIN_PARTITIONS = 'leases-chain-partitions';
 
 /**
  * A backfill: lanes (at most `parallelism`) take partitions and work them in
@@ -318,9 +320,55 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
         if (r.stoppedBy === 'deadline' || r.stoppedBy === 'cancelled') return false;
       }
     };
+    // A lane reserves the partition after its own while more partitions wait than there are lanes, and
+    // its lease goes straight on with it: one hand-off through the workflow where there were two. Near
+    // the end lanes reserve nothing, so none waits behind another's reservation.
+    const chainedLane = async () => {
+      while (queue.length && !c.isPaused && !failure && !historyIsLong()) {
+        const unfinished = await chainOn(queue.shift()!);
+        if (unfinished.length) {
+          queue.push(...unfinished);
+          return;
+        }
+      }
+    };
+    /** Works `first` and the partitions it reserves on the way; returns what it leaves unfinished. */
+    const chainOn = async (first: number): Promise<number[]> => {
+      let current = first;
+      let next: number | undefined;
+      for (;;) {
+        if (next === undefined && queue.length > parallelism) next = queue.shift();
+        const unfinished = () => (next === undefined ? [current] : [current, next]);
+        if (c.isPaused || failure || historyIsLong() || (deadlineMs !== undefined && now() >= deadlineMs)) return unfinished();
+        let r: LeaseResult;
+        try {
+          r = await lease.runPartitionLease({ ...leaseInput(current, deadlineMs), thenPartitionNo: next });
+        } catch (err) {
+          if (!isCancellation(err)) {
+            failure ??= err;
+            scope.cancel();
+          }
+          return unfinished();
+        }
+        account(r);
+        for (const no of r.donePartitions ?? []) c.prepared.partitions.find((x) => x.no === no)!.isDone = true;
+        if (r.partitionNo !== undefined && r.partitionNo !== current) {
+          current = r.partitionNo; // the lease went on with the reserved one
+          next = undefined;
+        }
+        if (r.partitionDone) {
+          if (next === undefined) return [];
+          current = next;
+          next = undefined;
+          continue;
+        }
+        if (r.stoppedBy === 'deadline' || r.stoppedBy === 'cancelled') return unfinished();
+      }
+    };
     const parallelism = Math.max(1, Math.min(c.throttle.parallelism, queue.length));
+    const lane = patched(LEASES_CHAIN_PARTITIONS) ? chainedLane : claimedLane;
     try {
-      await scope.run(() => Promise.all(Array.from({ length: parallelism }, claimedLane)));
+      await scope.run(() => Promise.all(Array.from({ length: parallelism }, lane)));
     } catch (err) {
       if (!isCancellation(err)) throw err;
     }
