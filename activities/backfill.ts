@@ -216,7 +216,8 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
         const parts = Math.max(1, input.parallelism * 4);
         let partitions: sql.PartitionBound[] = [];
         if (range && extent) {
-          const shape = { keyType, isKeyUnique: info.isUnique, lo: extent.from, hi: extent.to, rowsPlanned: await sql.estimatedRows(db, input.table) };
+          // the row estimate matters only for a unique key; partitionBounds reads it again otherwise
+          const shape = { keyType, isKeyUnique: info.isUnique, lo: extent.from, hi: extent.to, rowsPlanned: info.isUnique ? await sql.estimatedRows(db, input.table) : 0 };
           partitions = isCutByArithmetic(shape)
             ? evenKeyPartitions(range.from, range.to, parts, shape.rowsPlanned / Number(BigInt(extent.to) - BigInt(extent.from)))
             : await sql.partitionBounds(db, input.table, input.key, keyType, range.from, range.to, parts);
@@ -373,8 +374,8 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
           await leaveLane();
           continue;
         }
-        if (chunk.kind === 'chunk') faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
         if (chunk.kind === 'chunk') {
+          faults?.afterChunkCommit?.({ partitionNo: input.partitionNo, lo: chunk.lo, hi: chunk.hi });
           result.chunks++;
           result.rows += chunk.rows;
           result.sqlMs += chunk.ms;

@@ -54,13 +54,9 @@ export async function inTransaction<T>(client: PoolClient, fn: (client: PoolClie
   }
 }
 
-/**
- * One pooled connection for the callback's statements. `reset` runs before a
- * healthy connection goes back to the pool (to undo session settings); a
- * connection that failed, or whose reset failed, is closed instead.
- */
-export async function withSession<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, reset?: (client: PoolClient) => Promise<boolean | void>): Promise<T> {
-  const session = await openSession(pool, reset);
+/** One pooled connection for the callback's statements; one that failed is closed, not pooled again. */
+export async function withSession<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const session = await openSession(pool);
   try {
     return await fn(session.client);
   } finally {
@@ -78,7 +74,12 @@ export interface Session {
   close(isBroken?: boolean): Promise<void>;
 }
 
-/** withSession for a holder that keeps the connection across awaits of its own (a backfill lane between chunks). */
+/**
+ * withSession for a holder that keeps the connection across awaits of its own
+ * (a backfill lane between chunks). `reset` runs before a healthy connection
+ * goes back to the pool (to undo session settings); false, or a failure,
+ * closes it instead.
+ */
 export async function openSession(pool: Pool, reset?: (client: PoolClient) => Promise<boolean | void>): Promise<Session> {
   const client = await pool.connect();
   // A checked-out client whose server goes away (pg_terminate_backend, a restart) emits 'error';
@@ -111,11 +112,24 @@ const preparedOn = new WeakMap<object, Set<string>>();
  * small chunk's work. Named by a hash of the text, so one name is one text.
  */
 export function prepared(db: Queryable, text: string, values: unknown[]): QueryConfig {
-  const name = `stagefill_${crypto.createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+  const name = statementName(text);
   let names = preparedOn.get(db);
   if (!names) preparedOn.set(db, (names = new Set()));
   names.add(name);
   return { name, text, values };
+}
+
+/** Names by text, so the per-chunk path does not hash its statements every time; bounded, as texts come and go with backfills. */
+const names = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    if (names.size >= 1000) names.clear();
+    name = `stagefill_${crypto.createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, name);
+  }
+  return name;
 }
 
 /** How many named statements `prepared` left on this connection: a long-lived worker retires a connection that holds too many. */
