@@ -37,17 +37,18 @@ interface Case {
 
 // The legacy column is "Qty" int NOT NULL DEFAULT 7 of a mixed-case table; the new version calls its replacement "Qty" too.
 const cases: Case[] = [
-  { kind: 'volatile (random)', newType: 'bigint', up: `"Qty"::bigint * 1000 + floor(random() * 1000)::bigint`, down: `("Qty" / 1000)::int`, newValue: '42000', legacyOf: 42 },
-  { kind: 'volatile (clock_timestamp)', newType: 'text', up: `"Qty"::text || '@' || clock_timestamp()::text`, down: `split_part("Qty", '@', 1)::int`, newValue: `'13@x'`, legacyOf: 13 },
-  { kind: 'volatile (gen_random_uuid)', newType: 'text', up: `gen_random_uuid()::text || ':' || "Qty"`, down: `split_part("Qty", ':', 2)::int + floor(random() * 0)::int`, newValue: `'u:21'`, legacyOf: 21, newDefault: `'d:7'` },
-  { kind: 'volatile (nextval)', newType: 'bigint', up: `nextval('SEQ') * 0 + "Qty"`, down: `"Qty"::int`, newValue: '8', legacyOf: 8 },
-  { kind: 'stable (now)', newType: 'bigint', up: `"Qty"::bigint + extract(epoch FROM now())::bigint * 0`, down: `("Qty" + extract(epoch FROM now())::bigint * 0)::int`, newValue: '5', legacyOf: 5 },
-  { kind: 'immutable', newType: 'numeric(12,2)', up: `"Qty"::numeric(12,2) / 4`, down: `round("Qty" * 4)::int`, newValue: '2.5', legacyOf: 10 },
-  { kind: 'NULL-producing', newType: 'bigint', up: `nullif("Qty", 3)::bigint`, down: `coalesce("Qty", 3)::int`, newValue: 'NULL', legacyOf: null },
+  // each down is lossy against its up (down(up(x)) is not x), so a trigger that sent backfilled rows back through down would show
+  { kind: 'volatile (random)', newType: 'bigint', up: `"Qty"::bigint * 1000 + floor(random() * 1000)::bigint`, down: `round("Qty" / 1000.0)::int`, newValue: '42000', legacyOf: 42 },
+  { kind: 'volatile (clock_timestamp)', newType: 'text', up: `"Qty"::text || '@' || clock_timestamp()::text`, down: `split_part("Qty", '@', 1)::int + 100`, newValue: `'13@x'`, legacyOf: 113 },
+  { kind: 'volatile (gen_random_uuid)', newType: 'text', up: `gen_random_uuid()::text || ':' || "Qty"`, down: `split_part("Qty", ':', 2)::int + 1`, newValue: `'u:21'`, legacyOf: 22, newDefault: `'d:7'` },
+  { kind: 'volatile (nextval)', newType: 'bigint', up: `nextval('SEQ') + 1000`, down: `("Qty" % 1000)::int`, newValue: '8', legacyOf: 8 },
+  { kind: 'stable (now)', newType: 'bigint', up: `"Qty"::bigint + extract(epoch FROM now())::bigint`, down: `("Qty" % 1000)::int`, newValue: '5', legacyOf: 5 },
+  { kind: 'immutable', newType: 'numeric(12,2)', up: `"Qty"::numeric(12,2) / 3`, down: `floor("Qty" * 3)::int`, newValue: '2.5', legacyOf: 7 },
+  { kind: 'NULL-producing', newType: 'bigint', up: `nullif("Qty", 3)::bigint * 2`, down: `coalesce("Qty", 3)::int`, newValue: 'NULL', legacyOf: null },
   {
     kind: 'raising on some rows',
     newType: 'bigint',
-    up: `CASE WHEN "Qty" = 5 THEN 1 / 0 ELSE "Qty" END::bigint`,
+    up: `CASE WHEN "Qty" = 5 THEN 1 / 0 ELSE "Qty" * 2 END::bigint`,
     down: `CASE WHEN "Qty" = 99 THEN 1 / 0 ELSE "Qty" END::int`,
     newValue: '6',
     legacyOf: 6,
