@@ -23,8 +23,9 @@ import { ident, qualified, SCHEMA } from './identifiers';
  *   evaluated, over a row shaped like the new version, and written to the
  *   legacy column.
  * - **everything else is the old version** (or a plain write to the table):
- *   the new column is set to `up` of the row; the legacy column keeps what
- *   the application wrote.
+ *   when it changed the legacy column (or the row's new column is still
+ *   empty, the backfill not there yet) the new column is set to `up` of the
+ *   row; the legacy column keeps what the application wrote.
  *
  * So no statement stagefill runs, in its backfill or in a trigger on a write
  * that did not come through the new version, can change a legacy column. An
@@ -97,6 +98,9 @@ BEGIN
     NEW.${newCol} := ${up};
   ELSIF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} THEN
     NEW.${oldCol} := ${down};
+  ELSIF NEW.${newCol} IS NULL THEN
+    -- a row the backfill has not reached: filled now, so the new column's NOT NULL check holds on every write
+    NEW.${newCol} := ${up};
   END IF;
   RETURN NEW;
 END`;
