@@ -151,7 +151,7 @@ export class KeyError extends Error {
 export async function normalizeKey(db: Queryable, cols: readonly KeyColumn[], parts: readonly string[], field = 'key'): Promise<string> {
   const input = parts.join(', ');
   const { rows } = await db
-    .query<Record<string, string>>(`SELECT ${cols.map((c, i) => `($${i + 1}::${c.type})::text AS k${i}`).join(', ')}`, parts)
+    .query<Record<string, string>>(`SELECT ${cols.map((c, i) => `($${i + 1}::${c.type})::text AS k${i}`).join(', ')}`, [...parts])
     .catch((err: Error) => {
       throw new KeyError(field, `"${input}" is not a value of the key's type (${cols.map((c) => c.type).join(', ')}): ${err.message}`);
     });
