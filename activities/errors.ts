@@ -53,3 +53,14 @@ export function chunkFailure(err: unknown, lo: string, hi: string, stage: string
     details: [{ lo, hi, code: e?.code ?? null, stage }],
   });
 }
+
+/** A non-retryable failure of one of the types in plan/failures.ts. */
+export function failure(type: string, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+}
+
+/** Postgres's message with its detail and hint, for failures operators read. */
+export function pgMessage(err: unknown): string {
+  const e = err as { message?: string; detail?: string; hint?: string };
+  return `${e?.message ?? String(err)}${e?.detail ? ` (${e.detail})` : ''}${e?.hint ? ` hint: ${e.hint}` : ''}`;
+}

@@ -14,9 +14,11 @@ import {
   log,
 } from '@temporalio/workflow';
 import type { RolloutActivities, CheckResult, BeginRolloutResult } from '../activities/rollout';
-import type { RolloutSpec, RolloutStep, BackfillSpec, GateCheck } from '../spec';
+import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
+import { FailureType } from '../plan/failures';
+import { stepModule } from '../steps';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { backfillWorkflow, failureMessage } from './backfill';
 import {
@@ -209,6 +211,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     table: g.table,
     allSteps: graph.map((x) => ({ id: x.id, table: x.table, step: stepOf.get(x.id)! })),
     actor: input.actor,
+    lockTimeoutMs: spec.lockTimeoutMs,
   });
 
   // ---- one step ---------------------------------------------------------
@@ -217,25 +220,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const step = stepOf.get(g.id)!;
     setStep(g.id, { state: 'running', startedAt: new Date(now()).toISOString() });
     await recordStep(g, 'running');
-    switch (step.kind) {
-      case 'addColumn':
-      case 'alterColumn': {
+    // the step's module says how it runs; the workflow never names a kind
+    const m = stepModule(step.kind);
+    switch (m.role) {
+      case 'schema': {
         touched.push(g.id);
         const applied = await ddl.applyStep(stepInput(g));
-        if (applied.backfill) await runBackfill(g, applied.backfill);
+        if (m.startsRollbackWindow) exposedAt.set(g.table, now());
+        // histories recorded before `backfills` existed hand back `backfill` alone
+        for (const bf of applied.backfills ?? (applied.backfill ? [applied.backfill] : [])) await runBackfill(g, bf);
         break;
       }
-      case 'setNotNull':
-      case 'addCheck':
-      case 'sql':
-        touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
-        break;
-      case 'expose':
-        touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
-        exposedAt.set(g.table, now());
-        break;
       case 'contract': {
         // The rollback window runs from the newest expose on this table (or the rollout start).
         const since = exposedAt.get(g.table) ?? workflowInfo().runStartTime.getTime();
@@ -249,27 +244,31 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         break;
       }
       case 'backfill':
-        await runBackfill(g, backfillSpecOf(step, g, spec.name));
+        await runBackfill(g, m.backfill(step, { id: g.id, table: g.table, rolloutName: spec.name }));
         break;
-      case 'gate':
-        await runGate(g, step.checks, step.onFailure);
+      case 'gate': {
+        const run = m.gate(step);
+        await runGate(g, run.checks, run.onFailure);
         break;
+      }
       case 'soak': {
-        const until = now() + step.duration;
+        const run = m.soak(step);
+        const until = now() + run.durationMs;
         for (;;) {
-          await runGate(g, step.checks, step.onFailure);
+          await runGate(g, run.checks, run.onFailure);
           const left = until - now();
           if (left <= 0) break;
-          if (await condition(() => rollbackReason !== null, Math.min(step.every, left))) throw new StepFailure(rollbackReason!, true);
+          if (await condition(() => rollbackReason !== null, Math.min(run.everyMs, left))) throw new StepFailure(rollbackReason!, true);
         }
         break;
       }
       case 'approval': {
+        const run = m.approval(step);
         setState('waiting_approval', g.id);
         const seen = approvals;
-        const decided = await condition(() => approvals > seen || rollbackReason !== null, step.timeout);
+        const decided = await condition(() => approvals > seen || rollbackReason !== null, run.timeoutMs);
         if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
-        if (!decided) throw new StepFailure(`approval "${g.id}" timed out after ${step.timeout}ms`, step.onTimeout === 'rollback');
+        if (!decided) throw new StepFailure(`approval "${g.id}" timed out after ${run.timeoutMs}ms`, run.onTimeout === 'rollback');
         setState('running');
         break;
       }
@@ -329,7 +328,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     } catch (err) {
       lastError = failureMessage(err);
       setState('refused');
-      throw ApplicationFailure.create({ message: lastError, type: 'RolloutRefused', nonRetryable: true });
+      throw ApplicationFailure.create({ message: lastError, type: FailureType.RolloutRefused, nonRetryable: true });
     }
     setState('running');
 
@@ -388,12 +387,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       lastError = failure.message;
       setState('failed');
       await ddl.finishRollout({ rolloutId: begun.rolloutId, workflowId, state: 'failed', reason: failure.message, actor: input.actor });
-      throw ApplicationFailure.create({ message: failure.message, type: 'RolloutFailed', nonRetryable: true });
+      throw ApplicationFailure.create({ message: failure.message, type: FailureType.RolloutFailed, nonRetryable: true });
     }
     rollbackReason ??= failure!.message;
     lastError = failure?.message ?? lastError;
     await rollBack();
-    throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: 'RolledBack', nonRetryable: true, details: [result()] });
+    throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: FailureType.RolledBack, nonRetryable: true, details: [result()] });
   } catch (err) {
     if (!isCancellation(err) || !begun) throw err;
     // The UI's Cancel: revert like any other rollback, even though this scope is cancelled.
@@ -428,13 +427,4 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
 function isFinal(s: StepProgress['state']): boolean {
   return s === 'completed' || s === 'failed' || s === 'reverted' || s === 'skipped' || s === 'cancelled';
-}
-
-/** A rollout `backfill` step as a backfill spec: the step's fields, the rollout's table and name by default. */
-function backfillSpecOf(step: Extract<RolloutStep, { kind: 'backfill' }>, g: GraphStep, rolloutName: string): BackfillSpec {
-  const { id: _id, dependsOn: _deps, kind: _kind, ...fields } = step;
-  void _id;
-  void _deps;
-  void _kind;
-  return { ...fields, kind: 'backfill', table: g.table, name: step.name ?? `${rolloutName}.${g.id}` } as BackfillSpec;
 }

@@ -1,0 +1,27 @@
+/**
+ * The failure types stagefill raises (ApplicationFailure.type), in one place
+ * for activities, workflows and the client: operators and code tell them
+ * apart by these names, so they never drift. Pure.
+ */
+export const FailureType = {
+  /** Another rollout holds one of the tables. */
+  TableBusy: 'TableBusy',
+  /** A revert of a step that cannot be undone (contract). */
+  Irreversible: 'Irreversible',
+  /** The database rejected a step's statement (not a lock timeout: those are retried). */
+  StepSqlError: 'StepSqlError',
+  /** The step cannot run as written (a missing column, an invalid backfill, a reverted step applied again). */
+  StepSetupError: 'StepSetupError',
+  /** Existing rows break the constraint a step adds. */
+  StepValidationFailed: 'StepValidationFailed',
+  /** A gate's baseline query failed at the rollout start. */
+  CheckSqlError: 'CheckSqlError',
+  /** The workflow: the rollout could not start. */
+  RolloutRefused: 'RolloutRefused',
+  /** The workflow: a step failed without a rollback (approval onTimeout: fail, a gate on pause). */
+  RolloutFailed: 'RolloutFailed',
+  /** The workflow: the rollout was rolled back. */
+  RolledBack: 'RolledBack',
+} as const;
+
+export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
