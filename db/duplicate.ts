@@ -13,6 +13,7 @@ import { ident, qualified, parseTable } from './identifiers';
 
 export type DuplicationStatement =
   | { op: 'addCheck'; table: string; name: string; expression: string }
+  | { op: 'addNotNullCheck'; table: string; name: string; column: string }
   | { op: 'validate'; table: string; name: string }
   | { op: 'addForeignKey'; table: string; name: string; columns: string[]; refTable: string; refColumns: string[]; tail: string }
   | { op: 'dropConstraint'; table: string; name: string }
@@ -37,6 +38,9 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
   switch (a.op) {
     case 'addCheck':
       await db.query(`ALTER TABLE ${t} ADD CONSTRAINT ${ident(a.name)} CHECK (${a.expression}) NOT VALID`);
+      return;
+    case 'addNotNullCheck':
+      await db.query(`ALTER TABLE ${t} ADD CONSTRAINT ${ident(a.name)} CHECK (${ident(a.column)} IS NOT NULL) NOT VALID`);
       return;
     case 'validate':
       await db.query(`ALTER TABLE ${t} VALIDATE CONSTRAINT ${ident(a.name)}`);

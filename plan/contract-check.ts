@@ -41,8 +41,8 @@ export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: Dupl
   if (old.notNull) {
     const helper = checkNamed(notNullHelperName(old.table, plan.newColumn));
     if (now.notNull) changes.push({ action: 'set', object: `NOT NULL of ${col}`, detail: `${plan.finalName} is NOT NULL already` });
-    else if (!helper) missing.push({ object: `NOT NULL of ${col}`, why: `${plan.newColumn} has no NOT NULL and no CHECK (${plan.newColumn} IS NOT NULL)` });
-    else if (!helper.isValid) missing.push({ object: `NOT NULL of ${col}`, why: `the CHECK (${plan.newColumn} IS NOT NULL) is not validated yet` });
+    else if (!helper) missing.push({ object: `NOT NULL of ${col}`, why: `${plan.newColumn} has neither NOT NULL nor its NOT NULL helper check` });
+    else if (!helper.isValid) missing.push({ object: `NOT NULL of ${col}`, why: `the NOT NULL helper check on ${plan.newColumn} is not validated yet` });
     else changes.push({ action: 'set', object: `NOT NULL of ${col}`, detail: `SET NOT NULL on ${plan.finalName} (behind the validated check, which then goes)` });
   }
   if (old.default !== null && old.identity === null) {

@@ -69,6 +69,7 @@ export type Phase = 'expand' | 'afterBackfill' | 'contract' | 'afterContract';
 /** One thing to do; `object` says which original it carries over, `fix` what to do when it cannot. */
 export type DuplicationAction = { phase: Phase; object: string; fix?: string } & (
   | { op: 'addCheck'; table: string; name: string; expression: string }
+  | { op: 'addNotNullCheck'; table: string; name: string; column: string }
   | { op: 'validate'; table: string; name: string }
   | { op: 'addForeignKey'; table: string; name: string; columns: string[]; refTable: string; refColumns: string[]; tail: string }
   | { op: 'dropConstraint'; table: string; name: string }
@@ -150,7 +151,7 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
   // NOT NULL: a NOT VALID check now, validated after the backfill, SET NOT NULL at contract (instant behind the valid check)
   if (o.notNull) {
     const helper = notNullHelperName(t, newColumn);
-    actions.push({ phase: 'expand', object: `NOT NULL of ${col}`, op: 'addCheck', table: t, name: helper, expression: `${quote(newColumn)} IS NOT NULL` });
+    actions.push({ phase: 'expand', object: `NOT NULL of ${col}`, op: 'addNotNullCheck', table: t, name: helper, column: newColumn });
     actions.push({ phase: 'afterBackfill', object: `NOT NULL of ${col}`, op: 'validate', table: t, name: helper, fix: `every row's new value must be non-NULL: make up give a value for every row` });
     actions.push({ phase: 'contract', object: `NOT NULL of ${col}`, op: 'setNotNull', table: t, column: newColumn });
     actions.push({ phase: 'contract', object: `NOT NULL of ${col}`, op: 'dropHelperCheck', table: t, name: helper });
@@ -287,8 +288,4 @@ export function contractActions(plan: DuplicationPlan): { beforeDrop: Duplicatio
 
 function normalizeType(t: string): string {
   return t.toLowerCase().replace(/\s+/g, ' ').trim();
-}
-
-function quote(name: string): string {
-  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
