@@ -139,7 +139,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       );
       for (const a of plan.actions.filter((x) => x.phase === 'contract')) ctx.report('attached', `${a.op} ${a.object}`);
       // incoming foreign keys came back NOT VALID: contract validates them after its transaction, each in its own
-      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', `${a.table}\u0000${a.name}`);
+      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', JSON.stringify([a.table, a.name]));
     },
   },
 };
