@@ -8,6 +8,10 @@ import * as sql from '../db/backfills';
 import { evaluateExpect, Expectation, describeExpect } from '../plan/expect';
 import { isCutByArithmetic, arithmeticChunkEnd, evenKeyPartitions } from '../plan/chunks';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
+// latency budget / replica lag (issue 19): the pure rules and the lease's gate live in their own files
+import { adaptedChunkSize } from '../plan/throttle';
+import type { ControlDecision } from '../plan/throttle-control';
+import { leaseGate } from './control';
 
 /** The counters activities feed; the worker's prom-client registry provides them. */
 export interface ActivityMetrics {
@@ -101,6 +105,8 @@ export interface LeaseInput {
   thenPartitionNo?: number;
   /** Epoch ms after which no new chunk starts (a window's end). */
   deadlineMs?: number;
+  /** Latency budget / replica lag: follow the probe's decisions (activities/control.ts); the lane's number among the lanes. */
+  control?: { laneNo: number };
 }
 
 export interface LeaseResult {
@@ -118,6 +124,8 @@ export interface LeaseResult {
   throttleWaitMs: number;
   lockRetries: number;
   stoppedBy: 'done' | 'lease' | 'deadline' | 'cancelled';
+  /** The probe's last decision this lease followed (with `control`). */
+  control?: ControlDecision;
 }
 
 export const WORKER_ID = `${os.hostname()}:${process.pid}`;
@@ -144,11 +152,8 @@ class LaneRaced extends Error {
   }
 }
 
-/** targetChunkMs: grow or shrink the chunk toward the target, at most 2x per chunk, within bounds. */
-function adaptedChunkSize(input: LeaseInput, size: number, ms: number): number {
-  const factor = Math.min(2, Math.max(0.5, input.targetChunkMs! / Math.max(1, ms)));
-  return Math.round(Math.min(input.maxChunkSize, Math.max(input.minChunkSize, size * factor)));
-}
+// targetChunkMs sizing is a pure rule: plan/throttle.ts
+export { adaptedChunkSize };
 
 export function hashTransform(transform: string): string {
   return crypto.createHash('sha256').update(transform).digest('hex').slice(0, 16);
@@ -294,6 +299,7 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
     // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
     // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
     const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
+    const gate = input.control ? leaseGate(pool, { backfillId: input.backfillId, laneNo: input.control.laneNo }) : undefined;
 
     const leaveLane = async (isBroken = false) => {
       const l = lane;
@@ -332,6 +338,16 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
             continue;
           }
         }
+
+        // --- latency budget / replica lag: the probe's decision (activities/control.ts) ---
+        const go = await gate?.beforeChunk();
+        if (go?.stop) break;
+        if (go?.waitMs) {
+          await wait(go.waitMs);
+          continue;
+        }
+        if (go?.chunkSize) result.chunkSize = go.chunkSize;
+        // ---
 
         let chunk: ChunkOutcome;
         try {
@@ -380,6 +396,7 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
           result.rows += chunk.rows;
           result.sqlMs += chunk.ms;
           result.chunkSize = chunk.nextSize;
+          gate?.afterChunk(chunk.rows);
           metrics?.rowsProcessed.inc(labels, chunk.rows);
           metrics?.chunksCommitted.inc(labels);
           metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
@@ -412,6 +429,7 @@ export function createBackfillActivities({ pool, logger, metrics, faults }: Acti
       await leaveLane();
     }
     result.wallMs = Date.now() - started;
+    if (gate) result.control = gate.decision();
     return result;
   }
 
