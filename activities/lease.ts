@@ -4,7 +4,9 @@ import * as sql from '../db/backfills';
 import * as keys from '../db/keys';
 import type { KeyedTable } from '../db/keys';
 import { evaluateExpect, describeExpect } from '../plan/expect';
-import { isCutByArithmetic, arithmeticChunkEnd, adaptedChunkSize } from '../plan/chunks';
+import { isCutByArithmetic, arithmeticChunkEnd } from '../plan/chunks';
+import { adaptedChunkSize } from '../plan/throttle';
+import { leaseGate } from './control';
 import { KeyColumn, decodeKeyType, keyNames, formatKey, formatRange } from '../plan/keys';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
 import { ActivityDeps, LeaseInput, LeaseResult, WORKER_ID } from './backfill-types';
@@ -90,6 +92,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
     // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
     // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
     const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
+    const gate = input.control ? leaseGate(pool, { backfillId: input.backfillId, laneNo: input.control.laneNo }) : undefined;
 
     const leaveLane = async (isBroken = false) => {
       const l = lane;
@@ -128,6 +131,15 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
             continue;
           }
         }
+
+        // latency budget / replica lag: the probe's decision (activities/control.ts)
+        const go = await gate?.beforeChunk();
+        if (go?.stop) break;
+        if (go?.waitMs) {
+          await wait(go.waitMs);
+          continue;
+        }
+        if (go?.chunkSize) result.chunkSize = go.chunkSize;
 
         let chunk: ChunkOutcome;
         try {
@@ -176,6 +188,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
           result.rows += chunk.rows;
           result.sqlMs += chunk.ms;
           result.chunkSize = chunk.nextSize;
+          gate?.afterChunk(chunk.rows);
           metrics?.rowsProcessed.inc(labels, chunk.rows);
           metrics?.chunksCommitted.inc(labels);
           metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
@@ -208,6 +221,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
       await leaveLane();
     }
     result.wallMs = Date.now() - started;
+    if (gate) result.control = gate.decision();
     return result;
   }
 

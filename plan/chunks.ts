@@ -58,12 +58,6 @@ export function evenKeyPartitions(from: string, to: string, parts: number, rowsP
   return out;
 }
 
-/** targetChunkMs: grow or shrink the chunk toward the target, at most 2x per chunk, within [min, max]. */
-export function adaptedChunkSize(t: { targetChunkMs: number; minChunkSize: number; maxChunkSize: number }, size: number, ms: number): number {
-  const factor = Math.min(2, Math.max(0.5, t.targetChunkMs / Math.max(1, ms)));
-  return Math.round(Math.min(t.maxChunkSize, Math.max(t.minChunkSize, size * factor)));
-}
-
 export interface RecordedChunk {
   lo: string;
   hi: string;
