@@ -71,11 +71,11 @@ function lockTimeoutOf(i: StepInput): number {
 
 /**
  * The step runner: applies and reverts any step kind through its module
- * (steps/<kind>/apply.ts), exactly once. Every apply phase and revert holds
- * the step's row lock (a retry or a racing attempt waits, then sees what
- * happened) and runs under lock_timeout; a phase's effect and its record in
- * the step row commit together, so a retried apply resumes after the last
- * finished phase. Knows roles, never kinds. `actionsOf` is the registry
+ * (steps/<kind>/apply.ts), exactly once. Every apply phase and revert runs
+ * under lock_timeout and holds the step's row lock (a retry or a racing
+ * attempt waits, then sees what happened) — or, outside a transaction, the
+ * step's advisory lock; a phase's effect and its record in the step row commit
+ * together, so a retried apply resumes after the last finished phase. Knows roles, never kinds. `actionsOf` is the registry
  * (tests hand it a kind of their own).
  */
 export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kind: string) => StepActions<{ kind: string }> = stepActions) {
