@@ -258,6 +258,8 @@ export interface PartitionBound {
   leaf?: string | null;
 }
 
+const MIN_AGGREGATE_TYPES = new Set(['smallint', 'integer', 'bigint', 'date', 'timestamp without time zone', 'timestamp with time zone']);
+
 /** Above this many rows (the planner's estimate) partitions are cut from a sample rather than a scan of every key. */
 const SAMPLE_ABOVE_ROWS = 500_000;
 /**
@@ -281,9 +283,10 @@ export async function partitionBounds(db: Queryable, source: string, cols: reado
   const k = keyExpr(cols);
   const range = `${k} >= ${keyParams(cols, 1)} AND ${k} < ${keyParams(cols, n + 1)}`;
   const ntile = `$${2 * n + 1}`;
-  // one column: min() per bucket; a row value has no min(), so the first row of each bucket
+  // a one-column key of the types backfills always took: min() per bucket; other types (uuid has no
+  // min()) and row values: the first row of each bucket
   const ranked = (src: string, params: unknown[]) =>
-    n === 1
+    n === 1 && MIN_AGGREGATE_TYPES.has(cols[0].type)
       ? db.query<{ lo: string; rows: string }>(
           `SELECT min(k)::text AS lo, count(*) AS rows
              FROM (SELECT ${k} AS k, ntile(${ntile}) OVER (ORDER BY ${k}) AS b FROM ${src} WHERE ${range}) s

@@ -117,3 +117,9 @@ function splitTuple(s: string): string[] {
   return out;
 }
 
+
+/** The key's types for people: "bigint", "integer, bigint", "text COLLATE \"en-US-x-icu\"". */
+export function keyTypeLabel(keyType: string): string {
+  const types: string[] = keyType.startsWith('[') ? (JSON.parse(keyType) as string[]) : [keyType];
+  return types.join(', ');
+}
