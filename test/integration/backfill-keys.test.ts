@@ -3,8 +3,10 @@ import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 import { parseBackfillSpec, BackfillSpec } from '../../spec';
 import { printPlan } from '../../client/plan-output';
-import { unique, startWorker, pool, client, useStack } from './harness';
-import { distribution, checkpointChain, runWithKills } from './backfill-checks';
+import { unique, startWorker, pool, client, useStack, env } from './harness';
+import { replayBackfill } from '../../client/runs';
+import { readHistory, formatHistory } from '../../client/history';
+import { distribution, checkpointChain, runWithKills, connectionFor } from './backfill-checks';
 
 // Needs dist/ (`npm run build`): the SIGKILLed worker is a real process.
 jest.setTimeout(240_000);
@@ -212,4 +214,33 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
   expect(String(err.cause?.message)).toMatch(/key: more than 1000 rows share the key value 1 of \S+, .*key: \[grp, id\]/);
   // nothing ran over its size: the refused chunk rolled back whole
   expect((await distribution(pool, table))['0']).toBeGreaterThanOrEqual(1500);
+});
+
+test('replay --from/--to on a composite key takes tuples and re-runs exactly the chunks that cover them', async () => {
+  const name = unique('tenreplay');
+  const table = `public.${name}`;
+  await pool.query(`CREATE TABLE ${table} (tenant_id int NOT NULL, id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id))`);
+  await pool.query(`INSERT INTO ${table} (tenant_id, id) SELECT 1 + g % 4, g FROM generate_series(1, 20000) g`);
+  await pool.query(`ANALYZE ${table}`);
+  const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { chunkSize: 1000 });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 500 }] });
+    const conn = connectionFor(client, taskQueue);
+    const run = await replayBackfill(conn, env().databaseUrl, s.name, { from: '(2, 100)', to: '(2, 9000)' });
+    const result = await client.workflow.getHandle(run.workflowId).result();
+    expect(result.state).toBe('completed');
+  } finally {
+    await w.stop();
+  }
+  // every row of the range ran twice, and only whole recorded chunks around it did
+  const inRange = await pool.query(`SELECT min(n) AS lo, max(n) AS hi FROM ${table} WHERE (tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000)`);
+  expect(inRange.rows[0]).toEqual({ lo: 2, hi: 2 });
+  const outside = await pool.query(`SELECT count(*)::int AS c FROM ${table} WHERE n = 2 AND NOT ((tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000))`);
+  expect(outside.rows[0].c).toBeLessThan(2 * 1000);
+  expect((await distribution(pool, table))['1']).toBeGreaterThan(15_000);
+  // the new generation's range reads as tuples in history
+  const history = formatHistory(await readHistory(pool, backfillWorkflowId(s.table, s.name)));
+  expect(history).toMatch(/generation 2 \(replay, .*\): range \[\(2, 100\), \(2, 9000\)\)/);
 });
