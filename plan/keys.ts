@@ -105,6 +105,7 @@ function splitTuple(s: string): string[] {
       } else if (ch === '"') quoted = false;
       else cur += ch;
     } else if (ch === '"') {
+      if (!wasQuoted) cur = cur.trim(); // blanks before an opening quote are not part of the value
       quoted = true;
       wasQuoted = true;
     } else if (ch === ',') {
