@@ -4,7 +4,7 @@ import * as sql from '../db/backfills';
 import * as keys from '../db/keys';
 import type { KeyedTable } from '../db/keys';
 import { evaluateExpect, describeExpect } from '../plan/expect';
-import { isCutByArithmetic, arithmeticChunkEnd, adaptedChunkSize } from '../plan/chunks';
+import { isCutByArithmetic, arithmeticChunkEnd, adaptedChunkSize, leavesChanged } from '../plan/chunks';
 import { KeyColumn, decodeKeyType, keyNames, formatKey, formatRange } from '../plan/keys';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
 import { ActivityDeps, LeaseInput, LeaseResult, WORKER_ID } from './backfill-types';
@@ -46,16 +46,6 @@ function setupFailure(message: string): ApplicationFailure {
 
 function keyColumnsOf(input: Pick<LeaseInput, 'key' | 'keyType'>): KeyColumn[] {
   return decodeKeyType(input.keyType, keyNames(input.key));
-}
-
-/** What an attach or detach changed in a partitioned table's leaves since planning, or undefined. */
-export function leavesChanged(planned: readonly string[] | null, now: readonly string[] | null): string | undefined {
-  if (!planned) return undefined;
-  const current = now ?? [];
-  const attached = current.filter((l) => !planned.includes(l));
-  const detached = planned.filter((l) => !current.includes(l));
-  if (!attached.length && !detached.length) return undefined;
-  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
 }
 
 export function createLeaseActivities({ pool, logger, metrics, faults }: ActivityDeps) {

@@ -1,8 +1,6 @@
 import { keyNames, keyLabel, encodeKeyType, decodeKeyType, keyTypeLabel, formatKey, formatRange, parseKeyInput } from '../../plan/keys';
 import { encodeKey, decodeKey, canonicalKey, bindRange, rangeValues, keyParams, uuidAfter, successorKind } from '../../db/key-values';
-import { adaptedChunkSize, replayPartitions, partsPerLeaf } from '../../plan/chunks';
-import { inKeyOrder } from '../../activities/partition-plan';
-import { leavesChanged } from '../../activities/lease';
+import { adaptedChunkSize, replayPartitions, partsPerLeaf, inKeyOrder, leavesChanged } from '../../plan/chunks';
 import { chunkEnd, KeyRunTooLong } from '../../db/keys';
 import { parseBackfillSpec } from '../../spec';
 
