@@ -27,8 +27,8 @@ export interface BenchOptions {
   /** Where the Markdown report goes; undefined: docs/BENCHMARKS.md at scale >= 50, else the state folder. */
   doc?: string;
   stateDir: string;
-  /** Leave out the load phase or the trigger phase (for iterating on one part). */
-  skip: Set<'load' | 'trigger' | 'alone'>;
+  /** Leave out the load, trigger, alone or key-table phase (for iterating on one part). */
+  skip: Set<'load' | 'trigger' | 'alone' | 'keys'>;
   /** Run only these contenders (ids as in results.json); all when empty. */
   only: Set<string>;
   /** Run nothing: render the report from the state folder's results.json. */
@@ -54,7 +54,7 @@ const idList = (v: string) => {
   return new Set(parts);
 };
 
-const SKIPPABLE = ['load', 'trigger', 'alone'] as const;
+const SKIPPABLE = ['load', 'trigger', 'alone', 'keys'] as const;
 const skipList = (v: string) => {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const p of parts) {
@@ -107,7 +107,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     loadChunkSize: number;
     loadParallelism: number;
     loadRowsPerSecond?: number;
-    skip?: Set<'load' | 'trigger' | 'alone'>;
+    skip?: Set<'load' | 'trigger' | 'alone' | 'keys'>;
     only?: Set<string>;
     renderOnly?: boolean;
     doc?: string;

@@ -37,6 +37,15 @@ export interface ScalePoint {
   stagefill: FillRun;
 }
 
+/** One key table (bench/keys.ts): the single UPDATE against stagefill's defaults, alone, best of the rounds. */
+export interface KeyTableResult {
+  id: string;
+  title: string;
+  rows: number;
+  single: FillRun[];
+  stagefill: FillRun[];
+}
+
 export interface BenchResults {
   startedAt: string;
   finishedAt?: string;
@@ -54,6 +63,8 @@ export interface BenchResults {
   trigger: TriggerRound[];
   triggerSource: string;
   scales: ScalePoint[];
+  /** Absent in results written before the key tables existed. */
+  keys?: KeyTableResult[];
   workerPeakRssMb: number;
 }
 
@@ -275,6 +286,26 @@ export function renderResults(r: BenchResults): string {
       ),
       '',
       `Median over rounds: TPS ${x(trig.tpsRatio)}, p99 ${x(trig.p99Ratio)}.`,
+      '',
+    );
+  }
+
+  const keyed = (r.keys ?? []).filter((k) => k.single.length && k.stagefill.length);
+  if (keyed.length) {
+    out.push('### Other keys', '');
+    out.push(
+      'The same rows and fill on a copy of the table keyed otherwise, where chunks are cut from the index (the key `chunkSize` rows on) instead of by arithmetic. Alone, best of the rounds.',
+      '',
+    );
+    out.push(
+      table(
+        ['key', 'rows', 'single UPDATE s', 'stagefill defaults s', '× single', 'chunks', 'largest chunk rows', 'other load (cores)'],
+        keyed.map((k) => {
+          const one = best(k.single);
+          const sf = best(k.stagefill);
+          return [k.title, k.rows.toLocaleString('en-US'), s(one.wallMs), s(sf.wallMs), x(sf.wallMs / one.wallMs), String(sf.chunks), String(sf.largestChunk ?? ''), cores(sf.otherCores)];
+        }),
+      ),
       '',
     );
   }

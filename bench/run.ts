@@ -7,7 +7,8 @@ import { startBenchStack, BenchStack } from './stack';
 import { initPgbench, startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import * as sql from './sql';
 import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
-import { BenchResults, AloneResult, LoadResult, renderResults, writeDoc, bestAlone, verdicts } from './report';
+import { BenchResults, AloneResult, LoadResult, KeyTableResult, renderResults, writeDoc, bestAlone, verdicts } from './report';
+import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
 
@@ -160,6 +161,33 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
         say(`alone r${round} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks, other load ${run.otherCores!.toFixed(2)} cores`);
       }
     }
+  }
+
+  // ---- other keys: the same fill on copies keyed by a random uuid and by a skewed (tenant_id, aid) ----
+  if (!opts.skip.has('keys')) {
+    say('key tables: copying the accounts under a uuid and a (tenant_id, aid) key');
+    await createKeyTables(bench.pool);
+    results.keys = [];
+    for (const t of KEY_TABLES) {
+      const pair = [
+        singleStatement(deps, t),
+        stagefillBackfill(deps, { id: `stagefill-${t.id}`, title: `stagefill defaults on the ${t.title}`, chunkSize: opts.chunkSize, parallelism: opts.parallelism, on: t }),
+      ];
+      const k: KeyTableResult = { id: t.id, title: t.title, rows: await rowsOf(bench.pool, t), single: [], stagefill: [] };
+      results.keys.push(k);
+      for (let round = 1; round <= opts.rounds; round++) {
+        for (const c of rotate(pair, round)) {
+          await sql.settle(bench.pool);
+          const tag = nextTag();
+          const run = await measured(() => c.run(tag));
+          const wrong = await wrongRowsOn(bench.pool, t, tag);
+          if (wrong !== 0) throw new Error(`${c.title} on ${t.table} left ${wrong} rows without the new value (run tag ${tag}): the contender is broken`);
+          (c.id === 'single' ? k.single : k.stagefill).push(run);
+          say(`keys r${round} ${t.id} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks${run.largestChunk ? `, largest ${run.largestChunk} rows` : ''}`);
+        }
+      }
+    }
+    await dropKeyTables(bench.pool);
   }
 
   // ---- under load ----
