@@ -185,7 +185,17 @@ export function cpuFloor(d: ContenderDeps, o: { workMs: () => number; allowedMs:
 /** The real thing: the backfill workflow on the worker process, started and awaited as a client would. */
 export function stagefillBackfill(
   d: ContenderDeps,
-  o: { id: string; title: string; chunkSize: number; parallelism: number; maxRowsPerSecond?: number; range?: { from: number; to: number }; on?: KeyTable },
+  o: {
+    id: string;
+    title: string;
+    chunkSize: number;
+    parallelism: number;
+    maxRowsPerSecond?: number;
+    range?: { from: number; to: number };
+    on?: KeyTable;
+    /** More of the spec's throttle (a latency budget). */
+    throttle?: Record<string, unknown>;
+  },
 ): Contender {
   return {
     id: o.id,
@@ -199,10 +209,10 @@ export function stagefillBackfill(
         chunkSize: o.chunkSize,
         parallelism: o.parallelism,
         range: o.range,
-        throttle: o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : undefined,
+        throttle: o.maxRowsPerSecond || o.throttle ? { ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle } : undefined,
         transform: o.on ? transformOn(o.on, tag) : sql.stagefillTransform(tag),
       });
-      const workflowId = `bench:${o.id}:${tag}:${process.pid}`;
+      const workflowId = stagefillWorkflowId(o.id, tag);
       const t0 = performance.now();
       const started = await startBackfill(d.conn, spec, { workflowId });
       await waitForRun(d.conn, workflowId).catch((err: Error) => {
@@ -230,6 +240,11 @@ export function stagefillBackfill(
       };
     },
   };
+}
+
+/** The workflow id of a stagefill contender's run, so a watcher can follow it while it runs. */
+export function stagefillWorkflowId(id: string, tag: number): string {
+  return `bench:${id}:${tag}:${process.pid}`;
 }
 
 /** Every run from the first through its continue-as-new successors, with their history lengths. */

@@ -1,6 +1,7 @@
 import { Command, Option, CommanderError } from 'commander';
 import { loadSpecFile, SpecError, formatSpecError } from '../spec/load';
 import type { BackfillSpec } from '../spec';
+import type { ThrottleChange } from '../plan/throttle';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
 import { ConfigError } from '../worker/config';
@@ -199,23 +200,52 @@ connectionOptions(
   });
 });
 
+interface ThrottleOptions {
+  chunkSize?: number;
+  maxRowsPerSecond?: number;
+  targetChunkMs?: number;
+  parallelism?: number;
+  latencyP99Ms?: number;
+  latencyP99Ratio?: number;
+  maxReplicaLagMs?: number;
+  onReplicaMissing?: 'hold' | 'ignore';
+}
+
+/** The latency-budget and replica-lag part of `stagefill throttle` (plan/throttle.ts validates it in the workflow). */
+function latencyChange(o: ThrottleOptions): ThrottleChange {
+  const change: ThrottleChange = {};
+  if (o.latencyP99Ms !== undefined) change.latency = o.latencyP99Ms ? { p99Ms: o.latencyP99Ms } : null;
+  if (o.latencyP99Ratio !== undefined) change.latency = { p99Ratio: o.latencyP99Ratio };
+  if (o.maxReplicaLagMs !== undefined) change.maxReplicaLagMs = o.maxReplicaLagMs || null;
+  if (o.onReplicaMissing !== undefined) change.onReplicaMissing = o.onReplicaMissing;
+  return change;
+}
+
 connectionOptions(
   program
     .command('throttle')
-    .description('change chunk size, rate limit, target chunk time or parallelism of a running backfill')
+    .description('change chunk size, rate limit, target chunk time, parallelism, latency budget or replica-lag limit of a running backfill')
     .argument('<workflow-id>')
     .option('--chunk-size <rows>', 'rows per chunk', toInt)
     .option('--max-rows-per-second <n>', 'rate limit (0 removes it)', Number)
     .option('--target-chunk-ms <ms>', 'adaptive chunk size target (0 turns it off)', toInt)
     .option('--parallelism <n>', 'lanes working at once', toInt)
-    .addHelpText('after', examples('stagefill throttle stagefill-backfill:public.orders:total --max-rows-per-second 2000')),
-).action(async (id: string, opts: ConnectOptions & { chunkSize?: number; maxRowsPerSecond?: number; targetChunkMs?: number; parallelism?: number }) => {
+    .option('--latency-p99-ms <ms>', "latency budget: keep the probe's p99 under this (0 removes the budget)", Number)
+    .option('--latency-p99-ratio <x>', 'latency budget: at most this many times the p99 measured before the first chunk', Number)
+    .option('--max-replica-lag-ms <ms>', 'hold while a streaming replica replays further behind (0 removes the limit)', toInt)
+    .option('--on-replica-missing <hold|ignore>', 'a replica that disappears holds the backfill, or is only reported')
+    .addHelpText(
+      'after',
+      examples('stagefill throttle stagefill-backfill:public.orders:total --max-rows-per-second 2000', 'stagefill throttle stagefill-backfill:public.orders:total --latency-p99-ms 5'),
+    ),
+).action(async (id: string, opts: ConnectOptions & ThrottleOptions) => {
   await withConnection(opts, async (conn) => {
     const settings = await setThrottle(conn, id, {
       chunkSize: opts.chunkSize,
       parallelism: opts.parallelism,
       maxRowsPerSecond: opts.maxRowsPerSecond === undefined ? undefined : opts.maxRowsPerSecond || null,
       targetChunkMs: opts.targetChunkMs === undefined ? undefined : opts.targetChunkMs || null,
+      ...latencyChange(opts),
     });
     print(JSON.stringify(settings));
   });
