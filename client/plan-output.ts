@@ -6,6 +6,7 @@ import { createPool } from '../db/pool';
 import { KeyError } from '../db/keys';
 import { planPartitions } from '../activities/partition-plan';
 import { keyLabel, keyTypeLabel, formatRange } from '../plan/keys';
+import { columnChangePlan, formatColumnChangePlan } from './contract-plan';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */
 const ASSUMED_ROWS_PER_SECOND_PER_LANE = 200_000;
@@ -16,9 +17,12 @@ export type PlanFormat = 'text' | 'json' | 'mermaid';
 export async function printPlan(spec: Spec, format: PlanFormat): Promise<string> {
   if (spec.kind === 'rollout') {
     const plan = planRollout(spec);
-    if (format === 'json') return JSON.stringify(plan, null, 2);
     if (format === 'mermaid') return formatMermaid(plan);
-    return formatRolloutPlan(plan);
+    // per altered column: what expand duplicates and what contract drops, renames and attaches (from the table when DATABASE_URL is set)
+    const columns = await columnChangePlan(spec);
+    if (format === 'json') return JSON.stringify({ ...plan, columns }, null, 2);
+    const extra = formatColumnChangePlan(columns);
+    return extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan);
   }
   const bf = await backfillPlan(spec);
   if (format === 'json') return JSON.stringify(bf, null, 2);

@@ -14,6 +14,8 @@ export const FailureType = {
   StepSetupError: 'StepSetupError',
   /** Existing rows break the constraint a step adds. */
   StepValidationFailed: 'StepValidationFailed',
+  /** Contract would drop an object of an old column without its counterpart on the new one: the rollout holds, nothing dropped. */
+  ContractHeld: 'ContractHeld',
   /** A gate's baseline query failed at the rollout start. */
   CheckSqlError: 'CheckSqlError',
   /** The workflow: the rollout could not start. */

@@ -202,6 +202,14 @@ export interface ContractContext<S = unknown> extends StepContext<S> {
 }
 
 export interface ContractHooks<S> {
+  /**
+   * Before anything is dropped, on a plain connection (each statement its own
+   * transaction: CREATE INDEX CONCURRENTLY, VALIDATE): build and check what the
+   * swap needs. Throwing stops the contract with nothing dropped; a failure of
+   * type `ContractHeld` makes the workflow hold the rollout for `retry` or `rollback`.
+   * Must be idempotent (a retried contract runs it again).
+   */
+  prepare?(ctx: ContractContext<S>): Promise<void>;
   /** First pass, spec order: what keeps the old shape alive and what the old columns' dependents need gone (triggers, older views). */
   release?(ctx: ContractContext<S>): Promise<void>;
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */

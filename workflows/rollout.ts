@@ -8,7 +8,10 @@ import {
   startChild,
   getExternalWorkflowHandle,
   ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
   ChildWorkflowCancellationType,
+  patched,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
@@ -98,6 +101,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let state: RolloutState = 'starting';
   let lastError: string | null = null;
   let rollbackReason: string | null = null;
+  /** Who asked for the rollback (the rollback signal's actor); reverts and the finish are recorded in their name. */
+  let rollbackBy: string | undefined;
   let catalog: RolloutResult['catalog'];
   let isPaused = false;
   let approvals = 0;
@@ -143,6 +148,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     },
   );
   setHandler(rollbackSignal, (who?: ActorPayload) => {
+    // the operator who asked for the rollback is the actor of every revert it causes
+    if (rollbackReason === null) rollbackBy = who?.by;
     rollbackReason ??= `rollback requested by ${who?.by ?? 'an operator'}${who?.reason ? `: ${who.reason}` : ''}`;
     wake++;
     audit('rollback_requested', undefined, who);
@@ -240,7 +247,25 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           if (await condition(() => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
         }
         touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
+        // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
+        for (;;) {
+          try {
+            await ddl.applyStep(stepInput(g));
+            break;
+          } catch (err) {
+            const held = heldCause(err);
+            if (!held) throw err;
+            lastError = held;
+            setStep(g.id, { state: 'held', error: held });
+            setState('held', g.id);
+            await recordStep(g, 'held', { reason: held });
+            const seen = retries;
+            await condition(() => retries > seen || rollbackReason !== null);
+            if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
+            setStep(g.id, { state: 'running', error: undefined });
+            setState('running');
+          }
+        }
         break;
       }
       case 'backfill':
@@ -294,7 +319,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await child.result();
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new StepFailure(`step "${g.id}": backfill failed: ${failureMessage(err)}`, true);
+      // the child's own failure (its SQL error, the chunk range, the field), not the wrapper's "Child Workflow execution failed"
+      throw new StepFailure(`step "${g.id}": backfill ${bf.name} (${childId}) failed: ${causeMessage(err)}`, true);
     }
   }
 
@@ -357,8 +383,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
                   setStep(g.id, { state: 'cancelled' });
                   return;
                 }
-                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${failureMessage(err)}`;
+                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
                 setStep(g.id, { state: 'failed', error: msg });
+                // the cause in the audit rows too (histories recorded before this wrote none)
+                if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
                 failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
               },
             )
@@ -412,7 +440,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const g = graph.find((x) => x.id === id)!;
       if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
-      await revert.revertStep(stepInput(g));
+      await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
     }
     for (const s of steps.values()) if (s.state === 'pending') setStep(s.id, { state: 'skipped' });
@@ -424,6 +452,20 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   function result(): RolloutResult {
     return { state, steps: [...steps.values()], rollbackReason, catalog };
   }
+}
+
+/** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
+function causeMessage(err: unknown): string {
+  let e: unknown = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return failureMessage(e);
+}
+
+/** The message of a contract's ContractHeld failure, or undefined for any other error. */
+function heldCause(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure && e.type === FailureType.ContractHeld ? e.message : undefined;
 }
 
 function isFinal(s: StepProgress['state']): boolean {
