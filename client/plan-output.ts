@@ -1,6 +1,6 @@
 import type { Spec, BackfillSpec } from '../spec';
 import { planRollout, formatRolloutPlan, formatMermaid } from '../plan/describe';
-import { qualifiedName } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
 import { formatDuration } from '../plan/duration';
 import { createPool } from '../db/pool';
 import { describeKey, keyExtent, partitionBounds, KEY_TYPES } from '../db/backfills';
@@ -19,7 +19,7 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
     return formatRolloutPlan(plan);
   }
   const bf = await backfillPlan(spec);
-  if (format === 'json') return JSON.stringify(bf, null, 2);
+  if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const lines = [`backfill ${spec.name} on ${bf.table} by ${spec.key}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
   if (bf.note) lines.push(bf.note);

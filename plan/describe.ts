@@ -2,7 +2,7 @@ import type { RolloutSpec, RolloutStep } from '../spec';
 import { normalizeGraph, layers, GraphStep } from './graph';
 import { formatDuration } from './duration';
 import { describeExpect } from './expect';
-import { qualifiedName } from './ids';
+import { qualifiedName } from './table-name';
 
 /** What a step does to the schema going forward, and what its rollback does. Pure: for `plan` and the audit. */
 export interface StepDescription {

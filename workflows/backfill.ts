@@ -30,6 +30,7 @@ import {
   ThrottleChange,
 } from './definitions';
 import { setSearchState } from './search-state';
+import { backfillMemoSummary as memoSummary } from '../plan/summary';
 
 export interface BackfillWorkflowInput {
   spec: BackfillSpec;
@@ -463,24 +464,6 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       continued: c.prepared.continued,
     };
   }
-}
-
-/** What the UI's memo shows, however the run was started (CLI, schedule, rollout step). */
-function memoSummary(spec: BackfillSpec, table: string, p: PreparedBackfill): Record<string, unknown> {
-  return {
-    kind: 'backfill',
-    name: spec.name,
-    table,
-    key: spec.key,
-    chunkSize: spec.chunkSize,
-    parallelism: spec.parallelism,
-    transformHash: p.transformHash,
-    generation: p.generation,
-    range: p.range,
-    rowsTotal: p.rowsTotal,
-    window: spec.window ? `${spec.window.start} for ${spec.window.duration}ms ${spec.window.timeZone ?? 'UTC'}` : undefined,
-    continued: p.continued,
-  };
 }
 
 function initialThrottle(spec: BackfillSpec): ThrottleSettings {
