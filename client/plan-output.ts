@@ -1,6 +1,6 @@
 import type { Spec, BackfillSpec } from '../spec';
 import { planRollout, formatRolloutPlan, formatMermaid } from '../plan/describe';
-import { qualifiedName } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
 import { formatDuration } from '../plan/duration';
 import { createPool } from '../db/pool';
 import { KeyError } from '../db/keys';
@@ -25,7 +25,7 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
     return extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan);
   }
   const bf = await backfillPlan(spec);
-  if (format === 'json') return JSON.stringify(bf, null, 2);
+  if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const n = typeof spec.key === 'string' ? 1 : spec.key.length;
   const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}${bf.keyType ? ` (${keyTypeLabel(bf.keyType)})` : ''}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];

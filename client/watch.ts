@@ -123,11 +123,23 @@ async function runningBackfill(conn: StagefillConnection, p: AnyProgress): Promi
 
 const SUCCESS_STATES = new Set(['completed', 'window_closed']);
 
+export interface WatchOptions {
+  /** Redraw one line in place (a TTY). */
+  bar: boolean;
+  everyMs?: number;
+  /** JSON Lines: each changed progress object, then `{workflowId, state, workflowStatus, exitCode}` at the end. */
+  json?: boolean;
+  /** Where the lines go (stdout; stderr when a caller keeps stdout for its own JSON). */
+  out?: NodeJS.WritableStream;
+}
+
 /**
  * Follows a run until it closes. On a TTY one line redraws in place; otherwise
  * a line is printed whenever it changes (logs, CI, tests). Returns the exit code.
  */
-export async function watchRun(conn: StagefillConnection, workflowId: string, opts: { bar: boolean; everyMs?: number } = { bar: true }): Promise<number> {
+export async function watchRun(conn: StagefillConnection, workflowId: string, opts: WatchOptions = { bar: true }): Promise<number> {
+  const out = opts.out ?? process.stdout;
+  const isBar = opts.bar && !opts.json;
   let last = '';
   const tracker = new RateTracker();
   for (;;) {
@@ -135,16 +147,17 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
     const status = p?.workflowStatus ?? (await describeRun(conn, workflowId)).status.name;
     if (p?.kind === 'rollout' && !p.backfill) p.backfill = await runningBackfill(conn, p);
     if (p) {
-      const line = formatProgressLine(p, tracker.observe(p));
-      if (opts.bar) process.stdout.write(`\r${bar(fraction(p))} ${line}\x1b[K`);
-      else if (line !== last) process.stdout.write(line + '\n');
+      const line = opts.json ? JSON.stringify(p) : formatProgressLine(p, tracker.observe(p));
+      if (isBar) out.write(`\r${bar(fraction(p))} ${line}\x1b[K`);
+      else if (line !== last) out.write(line + '\n');
       last = line;
     }
     if (status !== 'RUNNING') {
-      if (opts.bar) process.stdout.write('\n');
+      if (isBar) out.write('\n');
       const state = String(p?.state ?? status.toLowerCase());
-      process.stdout.write(`${workflowId}: ${state} (${status})\n`);
-      return status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
+      const exitCode = status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
+      out.write(opts.json ? JSON.stringify({ workflowId, state, workflowStatus: status, exitCode }) + '\n' : `${workflowId}: ${state} (${status})\n`);
+      return exitCode;
     }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 1000));
   }
