@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db/pool';
 import * as sql from '../db/rollouts';
-import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../db/ddl';
+import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts, releaseSnapshot } from '../db/ddl';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../spec/fields';
 import type { RolloutStep, BackfillSpec } from '../spec';
 import { qualifiedName } from '../plan/ids';
@@ -120,8 +120,12 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
     }
   }
 
-  /** A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction. */
-  async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction.
+   * `stepDb`, the step transaction that waits meanwhile, first lets go of its snapshot (a concurrent build would wait for it).
+   */
+  async function onPlainConnection<T>(i: StepInput, stepDb: PoolClient, fn: (db: PoolClient) => Promise<T>): Promise<T> {
+    await releaseSnapshot(stepDb);
     const conn = await pool.connect();
     let broken: unknown;
     try {
@@ -173,8 +177,8 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
           at.doing = phase.doing ?? phase.name;
           at.phase = phase as ApplyPhase<unknown>;
           const ctx = contextFor(i, db, row);
-          // a phase outside a transaction runs while this one holds the step's row lock (it holds no snapshot between statements)
-          const added = phase.transactional ? await phase.run(ctx) : await onPlainConnection(i, (conn) => phase.run({ ...ctx, db: conn }));
+          // a phase outside a transaction runs while this one holds the step's row lock (and, after releaseSnapshot, no snapshot)
+          const added = phase.transactional ? await phase.run(ctx) : await onPlainConnection(i, db, (conn) => phase.run({ ...ctx, db: conn }));
           const detail = { ...(row.phase === null ? {} : row.detail), ...(added ?? {}) };
           const isLast = next === phases.length - 1;
           await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: isLast ? 'applied' : 'none', phase: phase.name, detail, transformHash: hash });
@@ -217,7 +221,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
       }
       if (!isUntouched && actions.revert) {
         const ctx = contextFor(i, db, row);
-        if (actions.isRevertOutsideTransaction) await onPlainConnection(i, (conn) => actions.revert!({ ...ctx, db: conn }));
+        if (actions.isRevertOutsideTransaction) await onPlainConnection(i, db, (conn) => actions.revert!({ ...ctx, db: conn }));
         else await actions.revert(ctx);
       }
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
