@@ -2,6 +2,7 @@ import os from 'node:os';
 import { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Expectation } from '../plan/expect';
+import type { ControlDecision } from '../plan/throttle-control';
 
 /** The shapes the backfill activities take and return (the workflow imports them as types). */
 
@@ -101,6 +102,8 @@ export interface LeaseInput {
   thenPartitionNo?: number;
   /** Epoch ms after which no new chunk starts (a window's end). */
   deadlineMs?: number;
+  /** Latency budget / replica lag: follow the probe's decisions (activities/control.ts); the lane's number among the lanes. */
+  control?: { laneNo: number };
 }
 
 export interface LeaseResult {
@@ -118,6 +121,8 @@ export interface LeaseResult {
   throttleWaitMs: number;
   lockRetries: number;
   stoppedBy: 'done' | 'lease' | 'deadline' | 'cancelled';
+  /** The probe's last decision this lease followed (with `control`). */
+  control?: ControlDecision;
 }
 
 /** Who committed a checkpoint: host and process. */

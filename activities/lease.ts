@@ -1,10 +1,12 @@
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
-import { inTransaction, openSession, Session } from '../db/pool';
+import { inTransaction, openSession, Session, Queryable } from '../db/pool';
 import * as sql from '../db/backfills';
 import * as keys from '../db/keys';
 import type { KeyedTable } from '../db/keys';
 import { evaluateExpect, describeExpect } from '../plan/expect';
-import { isCutByArithmetic, arithmeticChunkEnd, adaptedChunkSize } from '../plan/chunks';
+import { isCutByArithmetic, arithmeticChunkEnd, leavesChanged } from '../plan/chunks';
+import { adaptedChunkSize } from '../plan/throttle';
+import { leaseGate } from './control';
 import { KeyColumn, decodeKeyType, keyNames, formatKey, formatRange } from '../plan/keys';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from './errors';
 import { ActivityDeps, LeaseInput, LeaseResult, WORKER_ID } from './backfill-types';
@@ -48,16 +50,6 @@ function keyColumnsOf(input: Pick<LeaseInput, 'key' | 'keyType'>): KeyColumn[] {
   return decodeKeyType(input.keyType, keyNames(input.key));
 }
 
-/** What an attach or detach changed in a partitioned table's leaves since planning, or undefined. */
-export function leavesChanged(planned: readonly string[] | null, now: readonly string[] | null): string | undefined {
-  if (!planned) return undefined;
-  const current = now ?? [];
-  const attached = current.filter((l) => !planned.includes(l));
-  const detached = planned.filter((l) => !current.includes(l));
-  if (!attached.length && !detached.length) return undefined;
-  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
-}
-
 export function createLeaseActivities({ pool, logger, metrics, faults }: ActivityDeps) {
   /**
    * Works one partition's chunks for up to `leaseMs`, each chunk and its
@@ -90,6 +82,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
     // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
     // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
     const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
+    const gate = input.control ? leaseGate(pool, { backfillId: input.backfillId, laneNo: input.control.laneNo }) : undefined;
 
     const leaveLane = async (isBroken = false) => {
       const l = lane;
@@ -128,6 +121,15 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
             continue;
           }
         }
+
+        // latency budget / replica lag: the probe's decision (activities/control.ts)
+        const go = await gate?.beforeChunk();
+        if (go?.stop) break;
+        if (go?.waitMs) {
+          await wait(go.waitMs);
+          continue;
+        }
+        if (go?.chunkSize) result.chunkSize = go.chunkSize;
 
         let chunk: ChunkOutcome;
         try {
@@ -176,6 +178,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
           result.rows += chunk.rows;
           result.sqlMs += chunk.ms;
           result.chunkSize = chunk.nextSize;
+          gate?.afterChunk(chunk.rows);
           metrics?.rowsProcessed.inc(labels, chunk.rows);
           metrics?.chunksCommitted.inc(labels);
           metrics?.chunkSeconds.observe(labels, chunk.ms / 1000);
@@ -208,6 +211,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
       await leaveLane();
     }
     result.wallMs = Date.now() - started;
+    if (gate) result.control = gate.decision();
     return result;
   }
 
@@ -260,19 +264,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
         hi = arithmeticChunkEnd(lo, lane.hi, size);
       } else {
         const cut = lane.nextCut !== undefined ? lane.nextCut : await keys.cutChunk(db, t, lo, lane.hi, size);
-        try {
-          hi = keys.chunkEnd(lo, lane.hi, cut, size);
-        } catch (err) {
-          if (!(err instanceof keys.KeyRunTooLong)) throw err;
-          throw ApplicationFailure.create({
-            message:
-              `key: more than ${size} rows share the key value ${formatKey(lo, n)} of ${input.table}, so no chunk of at most ${size} rows can hold them. ` +
-              `Key the backfill by more columns to make it unique (e.g. key: [${keyNames(input.key).join(', ')}, id]) or raise chunkSize (and throttle.minChunkSize)`,
-            type: SETUP_ERROR,
-            nonRetryable: true,
-            details: [{ lo, size }],
-          });
-        }
+        hi = await endPastRun(db, t, input, lo, lane.hi, cut, size);
       }
       const isLast = hi === lane.hi;
       let rows: number;
@@ -330,6 +322,33 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
       lane.nextCut = outcome.nextCut;
     }
     return outcome;
+  }
+
+  /**
+   * The chunk's end from its cut. A cut at `lo` means more rows share the
+   * value `lo` than `size`: with a chunk shrunk below the configured chunkSize
+   * (targetChunkMs) it is cut again at chunkSize; a run longer than that is
+   * refused, never run as a chunk over its size.
+   */
+  async function endPastRun(db: Queryable, t: KeyedTable, input: LeaseInput, lo: string, partitionHi: string, cut: string | null, size: number): Promise<string> {
+    try {
+      return keys.chunkEnd(lo, partitionHi, cut, size);
+    } catch (err) {
+      if (!(err instanceof keys.KeyRunTooLong)) throw err;
+    }
+    if (size < input.chunkSize) {
+      const again = await keys.cutChunk(db, t, lo, partitionHi, input.chunkSize);
+      if (again !== lo) return again ?? partitionHi;
+    }
+    const most = Math.max(size, input.chunkSize);
+    throw ApplicationFailure.create({
+      message:
+        `key: more than ${most} rows share the key value ${formatKey(lo, t.cols.length)} of ${input.table}, so no chunk of at most ${most} rows can hold them. ` +
+        `Key the backfill by more columns to make it unique (e.g. key: [${keyNames(input.key).join(', ')}, id]) or raise chunkSize`,
+      type: SETUP_ERROR,
+      nonRetryable: true,
+      details: [{ lo, size: most }],
+    });
   }
 
   async function probeHealth(probe: string): Promise<number> {

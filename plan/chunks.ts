@@ -58,12 +58,6 @@ export function evenKeyPartitions(from: string, to: string, parts: number, rowsP
   return out;
 }
 
-/** targetChunkMs: grow or shrink the chunk toward the target, at most 2x per chunk, within [min, max]. */
-export function adaptedChunkSize(t: { targetChunkMs: number; minChunkSize: number; maxChunkSize: number }, size: number, ms: number): number {
-  const factor = Math.min(2, Math.max(0.5, t.targetChunkMs / Math.max(1, ms)));
-  return Math.round(Math.min(t.maxChunkSize, Math.max(t.minChunkSize, size * factor)));
-}
-
 export interface RecordedChunk {
   lo: string;
   hi: string;
@@ -97,4 +91,32 @@ export function partsPerLeaf(parts: number, estimates: readonly number[]): numbe
   const total = known.reduce((a, b) => a + b, 0);
   if (total <= 0) return estimates.map(() => Math.max(1, Math.round(parts / Math.max(1, estimates.length))));
   return known.map((e) => Math.max(1, Math.round((parts * e) / total)));
+}
+
+/**
+ * Leaf spans in key order without comparing keys here: the spans lie end to
+ * end (each one's hi is the next one's lo), so the first is the one whose lo
+ * is nobody's hi.
+ */
+export function inKeyOrder<T extends { lo: string; hi: string }>(spans: readonly T[]): T[] {
+  const byLo = new Map(spans.map((s) => [s.lo, s]));
+  const his = new Set(spans.map((s) => s.hi));
+  const out: T[] = [];
+  let s = spans.find((x) => !his.has(x.lo));
+  while (s && !out.includes(s)) {
+    out.push(s);
+    s = byLo.get(s.hi);
+  }
+  for (const x of spans) if (!out.includes(x)) out.push(x);
+  return out;
+}
+
+/** What an attach or detach changed in a partitioned table's leaves since planning, or undefined. */
+export function leavesChanged(planned: readonly string[] | null, now: readonly string[] | null): string | undefined {
+  if (!planned) return undefined;
+  const current = now ?? [];
+  const attached = current.filter((l) => !planned.includes(l));
+  const detached = planned.filter((l) => !current.includes(l));
+  if (!attached.length && !detached.length) return undefined;
+  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
 }

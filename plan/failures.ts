@@ -24,6 +24,14 @@ export const FailureType = {
   RolloutFailed: 'RolloutFailed',
   /** The workflow: the rollout was rolled back. */
   RolledBack: 'RolledBack',
+  /** Backfills: a chunk's statement failed (not a lock or connection problem). */
+  ChunkSqlError: 'ChunkSqlError',
+  /** Backfills: a chunk's validate check failed. */
+  ChunkValidationError: 'ChunkValidationError',
+  /** Backfills: the spec does not fit the table (key type, missing table). */
+  BackfillSetupError: 'BackfillSetupError',
+  /** The backfill workflow failed. */
+  BackfillFailed: 'BackfillFailed',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
+import { THROTTLE_LIMITS } from '../plan/throttle';
 
 /**
  * The zod pieces every spec is made of: identifiers, durations, SQL
@@ -97,12 +98,29 @@ export const chunkCheck = z
   .object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation })
   .strict();
 
+const L = THROTTLE_LIMITS;
+const latencyBudget = z
+  .object({
+    p99Ms: z.number().min(L.p99Ms.min, `throttle.latency.p99Ms must be at least ${L.p99Ms.min}`).max(L.p99Ms.max, `throttle.latency.p99Ms must be at most ${L.p99Ms.max}`).optional(),
+    p99Ratio: z
+      .number()
+      .min(L.p99Ratio.min, `throttle.latency.p99Ratio must be at least ${L.p99Ratio.min} (times the p99 measured before the first chunk)`)
+      .max(L.p99Ratio.max, `throttle.latency.p99Ratio must be at most ${L.p99Ratio.max}`)
+      .optional(),
+    probe: query('throttle.latency.probe').optional(),
+    probeEveryMs: z.number().int().min(L.probeEveryMs.min).max(L.probeEveryMs.max).optional(),
+  })
+  .strict()
+  .refine((b) => (b.p99Ms === undefined) !== (b.p99Ratio === undefined), {
+    message: 'throttle.latency needs exactly one of p99Ms (milliseconds) or p99Ratio (times the p99 measured before the first chunk)',
+  });
+
 export const throttle = z
   .object({
     maxRowsPerSecond: z.number().positive('throttle.maxRowsPerSecond must be > 0 (omit it for no limit)').optional(),
-    targetChunkMs: z.number().int().min(10, 'throttle.targetChunkMs must be at least 10').max(600_000).optional(),
+    targetChunkMs: z.number().int().min(L.targetChunkMs.min, `throttle.targetChunkMs must be at least ${L.targetChunkMs.min}`).max(L.targetChunkMs.max).optional(),
     minChunkSize: z.number().int().positive().optional(),
-    maxChunkSize: z.number().int().positive().max(1_000_000).optional(),
+    maxChunkSize: z.number().int().positive().max(L.chunkSize.max).optional(),
     healthCheck: z
       .object({
         sql: query('throttle.healthCheck.sql'),
@@ -112,6 +130,14 @@ export const throttle = z
       })
       .strict()
       .optional(),
+    latency: latencyBudget.optional(),
+    maxReplicaLagMs: z
+      .number()
+      .int('throttle.maxReplicaLagMs must be whole milliseconds')
+      .min(L.maxReplicaLagMs.min, `throttle.maxReplicaLagMs must be at least ${L.maxReplicaLagMs.min}`)
+      .max(L.maxReplicaLagMs.max)
+      .optional(),
+    onReplicaMissing: z.enum(['hold', 'ignore'], { errorMap: () => ({ message: 'throttle.onReplicaMissing must be "hold" or "ignore"' }) }).optional(),
   })
   .strict();
 

@@ -21,7 +21,7 @@ import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
 import { FailureType } from '../plan/failures';
-import { stepModule } from '../steps';
+import { stepModule, roleOf } from '../steps';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { backfillWorkflow, failureMessage } from './backfill';
 import {
@@ -143,7 +143,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     {
       validator: (who?: ActorPayload) => {
         if (who !== undefined && (typeof who !== 'object' || who === null)) throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
-        if (![...steps.values()].some((s) => s.kind === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
+        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
       },
     },
   );
@@ -362,13 +362,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const started = new Set<string>();
     const scopes = new Map<string, CancellationScope>();
     let failure: StepFailure | undefined;
-    const nonContractIds = graph.filter((g) => g.kind !== 'contract').map((g) => g.id);
+    const isContract = (g: GraphStep) => roleOf(g.kind) === 'contract';
+    const nonContractIds = graph.filter((g) => !isContract(g)).map((g) => g.id);
 
     for (;;) {
       if (failure || rollbackReason !== null) break;
       if (!isPaused) {
         // contract is irreversible: it waits until every other step of the graph is done
-        const ready = readySteps(graph, done, started).filter((g) => g.kind !== 'contract' || nonContractIds.every((id) => done.has(id)));
+        const ready = readySteps(graph, done, started).filter((g) => !isContract(g) || nonContractIds.every((id) => done.has(id)));
         for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) {
           started.add(g.id);
           const scope = new CancellationScope();
@@ -437,7 +438,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const order = rollbackOrder(graph, touched);
     for (const id of order) {
       const g = graph.find((x) => x.id === id)!;
-      if (g.kind === 'contract') continue; // never started unless everything else succeeded
+      if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
       await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
