@@ -111,7 +111,8 @@ test('composite (tenant_id, id) key, one tenant holding half the rows, worker SI
   const chain = await checkpointChain(pool, table, s.name);
   expect(JSON.parse(chain.checkpoints[0].lo)).toHaveLength(2);
   const plan = await printPlan(s, 'text');
-  expect(plan).toMatch(/by \(tenant_id, id\) \(integer, bigint\)/);
+  expect(plan).toMatch(/by \(tenant_id, id\): chunks of 2000 rows/);
+  expect(plan).toContain('key (tenant_id, id): integer, bigint, unique');
   expect(plan).toMatch(/range \[\(7, \d+\), \(56, \d+\)\)/);
 });
 
