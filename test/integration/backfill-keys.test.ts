@@ -209,6 +209,11 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
   expect(await printPlan(keySpec(table, 'p', 'p >= :lo AND p < :hi'), 'text')).toMatch(/refused: key: column "p" of \S+ is point, which has no default btree operator class/);
   expect(await printPlan(keySpec(table, ['grp', 'nope'], '(grp, nope) >= :lo AND (grp, nope) < :hi'), 'text')).toMatch(/refused: key: column "nope" does not exist/);
 
+  // start refuses it the same way, before any chunk
+  const refused = await runToEnd(keySpec(table, 'p', 'p >= :lo AND p < :hi')).catch((e) => e);
+  expect(refused).toBeInstanceOf(WorkflowFailedError);
+  expect(String(refused.cause?.message)).toMatch(/^key: column "p" of \S+ is point, which has no default btree operator class/);
+
   const s = keySpec(table, 'grp', 'grp >= :lo AND grp < :hi', { chunkSize: 1000 });
   const err = await runToEnd(s).catch((e) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
