@@ -154,9 +154,15 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
 
     /** Probes at a steady pace until `until` (epoch ms), or cancellation. */
     const probeUntil = async (until: number) => {
+      if (!t.latency) {
+        // replica lag only: nothing to time, just wait for the next step
+        const wait = until - Date.now();
+        if (wait > 0) await sleep(wait).catch(() => {});
+        return;
+      }
       let next = Date.now();
       while (Date.now() < until && !ctx.cancellationSignal.aborted) {
-        if (t.latency) await probeOnce();
+        await probeOnce();
         next += everyMs;
         const wait = Math.min(next, until) - Date.now();
         if (wait > 0) await sleep(wait).catch(() => {});
@@ -241,6 +247,8 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       }
     } finally {
       await session?.close();
+      // no probe, no hold to report: a paused or finished backfill must not look held on the dashboard
+      for (const cause of HOLD_CAUSES) cm?.throttleHeld?.set({ ...labels, cause }, 0);
     }
     return { ticks, probes, decision: control.decision };
   }
