@@ -24,6 +24,14 @@ export async function probeKeyLookup(db: Queryable, t: { table: string; key: str
   await db.query(prepared(db, text, [lo, hi, fraction]));
 }
 
+/** The probe's session: a statement slower than this is cut off and counted as that slow. */
+export async function setProbeTimeout(db: Queryable, ms: number): Promise<void> {
+  await db.query(`SELECT set_config('statement_timeout', $1, false)`, [`${Math.round(ms)}ms`]);
+}
+
+/** A statement cut off by statement_timeout. */
+export const isStatementTimeout = (err: unknown) => (err as { code?: string })?.code === '57014';
+
 /** An operator's probe statement (a query, checked by the spec), prepared once on the probe's connection. */
 export async function probeStatement(db: Queryable, text: string): Promise<void> {
   await db.query(prepared(db, text, []));
