@@ -57,7 +57,7 @@ export interface ProbeInput {
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
-  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 3 s by default. */
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 2 s (100 statements) by default. */
   baselineMs?: number;
   /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
   maxRunMs?: number;
@@ -188,7 +188,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           decision: { ...control.decision, hold: true, action: 'measuring', holdCause: 'baseline', reason: 'measuring the baseline p99 before the first chunk', at: Date.now() },
         };
         await publish(measuring);
-        const baselineMs = input.baselineMs ?? 3_000;
+        const baselineMs = input.baselineMs ?? 2_000;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
         try {
           await probeUntil(Date.now() + baselineMs);
