@@ -83,14 +83,12 @@ export interface ControlRow {
 
 /** The control row, and how old it is by the database's clock (so leases on other hosts agree). */
 export async function readControl(db: Queryable, backfillId: number): Promise<ControlRow | undefined> {
+  // unnamed: leases read it through the pool, whose connections `prepared` does not track
   const { rows } = await db.query<ControlRow>(
-    prepared(
-      db,
-      `SELECT generation, baseline_p99_ms, state, replicas_seen,
-              (extract(epoch FROM clock_timestamp() - updated_at) * 1000)::float8 AS age_ms
-         FROM ${own('backfill_control')} WHERE backfill_id = $1`,
-      [backfillId],
-    ),
+    `SELECT generation, baseline_p99_ms, state, replicas_seen,
+            (extract(epoch FROM clock_timestamp() - updated_at) * 1000)::float8 AS age_ms
+       FROM ${own('backfill_control')} WHERE backfill_id = $1`,
+    [backfillId],
   );
   return rows[0];
 }
