@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { FailureType } from '../plan/failures';
 
 /**
  * What a failed statement means for a chunk. SQLSTATE classes:
@@ -38,9 +39,9 @@ export function classifyPgError(err: unknown): ErrorClass {
   return 'transient';
 }
 
-export const CHUNK_SQL_ERROR = 'ChunkSqlError';
-export const CHUNK_VALIDATION_ERROR = 'ChunkValidationError';
-export const SETUP_ERROR = 'BackfillSetupError';
+export const CHUNK_SQL_ERROR = FailureType.ChunkSqlError;
+export const CHUNK_VALIDATION_ERROR = FailureType.ChunkValidationError;
+export const SETUP_ERROR = FailureType.BackfillSetupError;
 
 /** Non-retryable failure naming the chunk and carrying the database's own message. */
 export function chunkFailure(err: unknown, lo: string, hi: string, stage: string): ApplicationFailure {
@@ -52,4 +53,15 @@ export function chunkFailure(err: unknown, lo: string, hi: string, stage: string
     nonRetryable: true,
     details: [{ lo, hi, code: e?.code ?? null, stage }],
   });
+}
+
+/** A non-retryable failure of one of the types in plan/failures.ts. */
+export function failure(type: string, message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+}
+
+/** Postgres's message with its detail and hint, for failures operators read. */
+export function pgMessage(err: unknown): string {
+  const e = err as { message?: string; detail?: string; hint?: string };
+  return `${e?.message ?? String(err)}${e?.detail ? ` (${e.detail})` : ''}${e?.hint ? ` hint: ${e.hint}` : ''}`;
 }

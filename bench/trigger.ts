@@ -1,10 +1,12 @@
 import { Pool } from 'pg';
-import { addComputedColumn, dropColumn, dropStepTrigger, stepTriggerName } from '../db/rollouts';
+import { addComputedColumn } from '../steps/add-column/sql';
+import { dropColumn } from '../db/ddl';
+import { dropStepTrigger, stepTriggerName } from '../db/triggers';
 import { TABLE } from './sql';
 
 /**
  * The dual-write trigger a rollout's addColumn step installs, installed by the
- * rollout's own code (db/rollouts.ts addComputedColumn): a new column and a
+ * rollout's own code (steps/add-column/sql.ts addComputedColumn): a new column and a
  * BEFORE INSERT OR UPDATE trigger that sets it from `up` on every write.
  */
 const COLUMN = 'abalance_dual';
@@ -12,7 +14,7 @@ const UP = 'abalance::bigint * 100';
 const TRIGGER = stepTriggerName(0, TABLE, 'bench-dual-write', 2, 0);
 
 export const TRIGGER_SOURCE =
-  "The trigger is the rollout's own: `addComputedColumn` from db/rollouts.ts (the addColumn step's effect) adds " +
+  "The trigger is the rollout's own: `addComputedColumn` from steps/add-column/sql.ts (the addColumn step's effect) adds " +
   `\`${COLUMN} bigint\` to pgbench_accounts with a \`BEFORE INSERT OR UPDATE ... FOR EACH ROW\` plpgsql trigger doing ` +
   `\`NEW.${COLUMN} := (SELECT (${UP}) FROM (SELECT (NEW).*) AS _r)\`; "without" is the same table with neither.`;
 

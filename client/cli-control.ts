@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ConnectOptions } from './connection';
 import { sendControl, cancelRun, setThrottle, ControlVerb, defaultActor } from './operations';
-import type { ThrottleSettings } from '../workflows/definitions';
+import type { ThrottleChange, ThrottleSettings } from '../plan/throttle';
 import { connectionOptions, withConnection, print, examples, toInt, JSON_HELP } from './cli-common';
 
 const REASONS: Record<ControlVerb, string> = {
@@ -59,29 +59,64 @@ export function registerControlVerbs(program: Command): void {
   connectionOptions(
     program
       .command('throttle')
-      .description('change chunk size, rate limit, target chunk time or parallelism of a running backfill; prints the settings now in force')
+      .description('change chunk size, rate limit, target chunk time, parallelism, latency budget or replica-lag limit of a running backfill; prints the settings now in force')
       .argument('<workflow-id>')
       .option('--chunk-size <rows>', 'rows per chunk', toInt)
       .option('--max-rows-per-second <n>', 'rate limit (0 removes it)', Number)
       .option('--target-chunk-ms <ms>', 'adaptive chunk size target (0 turns it off)', toInt)
       .option('--parallelism <n>', 'lanes working at once', toInt)
-      .option('--json', `${JSON_HELP}: {chunkSize, minChunkSize, maxChunkSize, parallelism, maxRowsPerSecond?, targetChunkMs?}`)
-      .addHelpText('after', examples('stagefill throttle stagefill-backfill:public.orders:total --max-rows-per-second 2000', 'stagefill throttle stagefill-backfill:public.orders:total --json')),
-  ).action(async (id: string, opts: ConnectOptions & { chunkSize?: number; maxRowsPerSecond?: number; targetChunkMs?: number; parallelism?: number; json?: boolean }) => {
+      .option('--latency-p99-ms <ms>', "latency budget: keep the probe's p99 under this (0 removes the budget)", Number)
+      .option('--latency-p99-ratio <x>', 'latency budget: at most this many times the p99 measured before the first chunk', Number)
+      .option('--max-replica-lag-ms <ms>', 'hold while a streaming replica replays further behind (0 removes the limit)', toInt)
+      .option('--on-replica-missing <hold|ignore>', 'a replica that disappears holds the backfill, or is only reported')
+      .option('--json', `${JSON_HELP}: the settings object now in force (chunkSize, minChunkSize, maxChunkSize, parallelism, maxRowsPerSecond?, targetChunkMs?, …)`)
+      .addHelpText(
+        'after',
+        examples(
+          'stagefill throttle stagefill-backfill:public.orders:total --max-rows-per-second 2000',
+          'stagefill throttle stagefill-backfill:public.orders:total --latency-p99-ms 5',
+          'stagefill throttle stagefill-backfill:public.orders:total --json',
+        ),
+      ),
+  ).action(async (id: string, opts: ConnectOptions & ThrottleOptions & { json?: boolean }) => {
     await withConnection(opts, async (conn) => {
       const settings = await setThrottle(conn, id, {
         chunkSize: opts.chunkSize,
         parallelism: opts.parallelism,
         maxRowsPerSecond: opts.maxRowsPerSecond === undefined ? undefined : opts.maxRowsPerSecond || null,
         targetChunkMs: opts.targetChunkMs === undefined ? undefined : opts.targetChunkMs || null,
+        ...latencyChange(opts),
       });
       print(opts.json ? JSON.stringify(settings) : formatThrottle(id, settings));
     });
   });
 }
 
+interface ThrottleOptions {
+  chunkSize?: number;
+  maxRowsPerSecond?: number;
+  targetChunkMs?: number;
+  parallelism?: number;
+  latencyP99Ms?: number;
+  latencyP99Ratio?: number;
+  maxReplicaLagMs?: number;
+  onReplicaMissing?: 'hold' | 'ignore';
+}
+
+/** The latency-budget and replica-lag part of `stagefill throttle` (plan/throttle.ts validates it in the workflow). */
+function latencyChange(o: ThrottleOptions): ThrottleChange {
+  const change: ThrottleChange = {};
+  if (o.latencyP99Ms !== undefined) change.latency = o.latencyP99Ms ? { p99Ms: o.latencyP99Ms } : null;
+  if (o.latencyP99Ratio !== undefined) change.latency = { p99Ratio: o.latencyP99Ratio };
+  if (o.maxReplicaLagMs !== undefined) change.maxReplicaLagMs = o.maxReplicaLagMs || null;
+  if (o.onReplicaMissing !== undefined) change.onReplicaMissing = o.onReplicaMissing;
+  return change;
+}
+
 function formatThrottle(id: string, t: ThrottleSettings): string {
   const rate = t.maxRowsPerSecond ? `${t.maxRowsPerSecond.toLocaleString('en-US')} rows/s` : 'no rate limit';
   const adaptive = t.targetChunkMs ? `adaptive to ${t.targetChunkMs} ms per chunk (${t.minChunkSize}-${t.maxChunkSize} rows)` : 'fixed chunk size';
-  return `throttle of ${id}: chunks of ${t.chunkSize.toLocaleString('en-US')} rows, ${t.parallelism} lanes, ${rate}, ${adaptive}`;
+  const budget = t.latency ? `, latency budget ${JSON.stringify(t.latency)}` : '';
+  const lag = t.maxReplicaLagMs ? `, replica lag under ${t.maxReplicaLagMs} ms` : '';
+  return `throttle of ${id}: chunks of ${t.chunkSize.toLocaleString('en-US')} rows, ${t.parallelism} lanes, ${rate}, ${adaptive}${budget}${lag}`;
 }

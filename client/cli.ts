@@ -85,5 +85,8 @@ export function reportError(err: unknown): number {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => process.exit(reportError(err)),
+  );
 }

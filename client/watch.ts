@@ -38,13 +38,44 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
   const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
   if (p.kind === 'backfill') {
     const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    const control = p.control && p.state !== 'completed' ? ` | ${formatControl(p.control as ControlView)}` : '';
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${control}${p.lastError ? ` error: ${p.lastError}` : ''}`;
   }
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
   const bf = p.backfill as AnyProgress | undefined;
   const r = bf && rateOf(bf, observed);
   const inner = bf && r ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]` : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+}
+
+/** The latency/replica-lag controller's decision as the progress query shows it. */
+interface ControlView {
+  hold: boolean;
+  action: string;
+  reason: string;
+  rowsPerSecond?: number;
+  lanes: number;
+  chunkSize: number;
+  budgetP99Ms?: number;
+  baselineP99Ms?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  maxReplicaLagMs?: number;
+  replicas?: { name: string; lagMs: number | null; state: string }[];
+}
+
+const fmtMs = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFixed(2) : v.toFixed(0));
+
+/** One clause: what the throttle measures against its budget, what it lets through, and what it does (or why it holds). */
+export function formatControl(c: ControlView): string {
+  const parts: string[] = [];
+  if (c.budgetP99Ms !== undefined || c.p99Ms !== undefined) parts.push(`p99 ${fmtMs(c.p99Ms)}/${fmtMs(c.budgetP99Ms)} ms budget (p50 ${fmtMs(c.p50Ms)})`);
+  const lagging = (c.replicas ?? []).map((r) => (r.lagMs === null ? `${r.name} missing` : `${r.name} lag ${fmtNum(r.lagMs)} ms`));
+  if (c.maxReplicaLagMs !== undefined) parts.push(`${lagging.length ? lagging.join(', ') : 'no replica'} (max ${fmtNum(c.maxReplicaLagMs)} ms)`);
+  if (c.hold) return `${parts.join(', ')}${parts.length ? ': ' : ''}HELD: ${c.reason}`;
+  const rate = c.rowsPerSecond === undefined ? 'no rate limit' : `${fmtNum(c.rowsPerSecond)} rows/s allowed`;
+  parts.push(`${rate} on ${c.lanes} lane${c.lanes === 1 ? '' : 's'} of ${fmtNum(c.chunkSize)}-row chunks`);
+  return `${parts.join(', ')}: ${c.action}`;
 }
 
 /** Rows per second over the last ~10s of samples, and the time left at that pace. */
@@ -69,6 +100,8 @@ export class RateTracker {
 
 export function formatStatus(p: AnyProgress): string {
   const lines = [formatProgressLine(p), `workflow: ${p.workflowStatus ?? '?'}`];
+  const c = p.control as ControlView | undefined;
+  if (c) lines.push(`throttle: ${c.action}${c.hold ? ' (held)' : ''}: ${c.reason}`);
   for (const s of (p.steps as { id: string; kind: string; state: string; table?: string }[] | undefined) ?? []) {
     lines.push(`  ${s.state.padEnd(12)} ${s.id} (${s.kind}${s.table ? ` on ${s.table}` : ''})`);
   }

@@ -1,17 +1,14 @@
-import crypto from 'node:crypto';
 import { Queryable } from './pool';
-import { own, qualified, ident, parseTable, SCHEMA } from './identifiers';
+import { own, SCHEMA } from './identifiers';
 import { recordEvent, listEvents } from './backfills';
 
 /**
- * Every statement a rollout runs: stagefill's own rollout tables, and the DDL
- * of each step kind on the user's tables. Identifiers go through `ident` /
- * `qualified`; values are bound. The user's own SQL (up/down expressions,
- * check expressions, sql steps, gate queries) is spliced as written: running
- * it is what the spec asks for.
+ * stagefill's own rollout tables: rollouts, their steps (with each step's
+ * effect and finished phase), gate results, catalog snapshots, table claims
+ * and read-path flags. DDL on the user's tables lives in db/ddl.ts,
+ * db/triggers.ts, db/views.ts and each step kind's steps/<kind>/sql.ts.
+ * Values are bound; identifiers go through `own`.
  */
-
-// ---- stagefill's rollout tables -------------------------------------------
 
 export interface RolloutRow {
   id: number;
@@ -49,12 +46,6 @@ export interface StepRow {
   applied_at: Date | null;
   reverted_at: Date | null;
   updated_at: Date;
-}
-
-/** DDL waits at most `lockTimeoutMs` for its lock instead of queueing live traffic behind it. */
-export async function setDdlTimeouts(db: Queryable, lockTimeoutMs: number): Promise<void> {
-  // SET cannot take bind parameters; set_config(..., is_local => true) can.
-  await db.query(`SELECT set_config('lock_timeout', $1, true)`, [`${lockTimeoutMs}ms`]);
 }
 
 export async function findRunningRollout(db: Queryable, workflowId: string): Promise<RolloutRow | undefined> {
@@ -264,184 +255,6 @@ export async function rolloutAudit(db: Queryable, workflowId: string): Promise<R
   return { rollout, steps, gateResults, events };
 }
 
-// ---- the objects a rollout creates ----------------------------------------
-
-/**
- * Name of the trigger (on the table) and its function (in the stagefill
- * schema) for one step. Postgres fires BEFORE triggers in name order, so
- * `rank` puts two-way syncs (1) before computed columns (2) — an `up` may read
- * a column another step keeps in sync — and `index` keeps the spec's order.
- */
-export function stepTriggerName(rolloutId: number, table: string, stepId: string, rank: 1 | 2, index: number): string {
-  const h = crypto.createHash('sha256').update(`${rolloutId}\0${table}\0${stepId}`).digest('hex').slice(0, 8);
-  const slug = stepId.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 30);
-  return `stagefill_${rank}${String(index).padStart(3, '0')}_${slug}_${h}`;
-}
-
-/** The helper CHECK (col IS NOT NULL) a setNotNull validates before SET NOT NULL. */
-export function notNullCheckName(table: string, column: string): string {
-  const h = crypto.createHash('sha256').update(`${table}\0${column}`).digest('hex').slice(0, 8);
-  return `${column.slice(0, 40)}_stagefill_nn_${h}`;
-}
-
-export interface ColumnInfo {
-  name: string;
-  type: string;
-  notNull: boolean;
-}
-
-export async function tableColumns(db: Queryable, table: string): Promise<ColumnInfo[]> {
-  const t = parseTable(table);
-  const { rows } = await db.query<ColumnInfo>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
-       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY a.attnum`,
-    [t.schema, t.name],
-  );
-  return rows;
-}
-
-/** `expr` evaluated over the row being written: bare column names resolve against NEW's columns. */
-function overRow(expr: string): string {
-  return `(SELECT (${expr}) FROM (SELECT (NEW).*) AS _r)`;
-}
-
-/** A dollar-quoted body whose tag cannot occur inside it. */
-function dollarQuote(body: string): string {
-  let tag = `sf_${crypto.createHash('sha256').update(body).digest('hex').slice(0, 8)}`;
-  while (body.includes(`$${tag}$`)) tag += 'x';
-  return `$${tag}$${body}$${tag}$`;
-}
-
-async function createRowTrigger(db: Queryable, table: string, name: string, body: string): Promise<void> {
-  const fn = `${ident(SCHEMA)}.${ident(name)}`;
-  await db.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS ${dollarQuote(body)}`);
-  await db.query(`CREATE TRIGGER ${ident(name)} BEFORE INSERT OR UPDATE ON ${qualified(table)} FOR EACH ROW EXECUTE FUNCTION ${fn}()`);
-}
-
-/** addColumn: the column, and a trigger that sets it from `up` on every insert and update (dual write). */
-export async function addComputedColumn(db: Queryable, c: { table: string; column: string; type: string; default?: string; up: string; trigger: string }): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(c.table)} ADD COLUMN ${ident(c.column)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}`);
-  await createRowTrigger(db, c.table, c.trigger, `
-BEGIN
-  NEW.${ident(c.column)} := ${overRow(c.up)};
-  RETURN NEW;
-END`);
-}
-
-/**
- * alterColumn: a new column kept equal to `up` of the old one and the old to
- * `down` of the new, whichever side a writer changed. An update that sets
- * the new column to what `up` already gives (the backfill does exactly that)
- * leaves the old column alone, so a lossy `down` never rewrites legacy data.
- */
-export async function addSyncedColumn(
-  db: Queryable,
-  c: { table: string; column: string; newColumn: string; type: string; up: string; down: string; trigger: string },
-): Promise<void> {
-  const oldCol = ident(c.column);
-  const newCol = ident(c.newColumn);
-  await db.query(`ALTER TABLE ${qualified(c.table)} ADD COLUMN ${newCol} ${c.type}`);
-  await createRowTrigger(db, c.table, c.trigger, `
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    IF NEW.${newCol} IS NULL THEN
-      NEW.${newCol} := ${overRow(c.up)};
-    ELSIF NEW.${oldCol} IS NULL THEN
-      NEW.${oldCol} := ${overRow(c.down)};
-    END IF;
-  ELSIF NEW.${oldCol} IS DISTINCT FROM OLD.${oldCol} THEN
-    NEW.${newCol} := ${overRow(c.up)};
-  ELSIF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} AND NEW.${newCol} IS DISTINCT FROM ${overRow(c.up)} THEN
-    NEW.${oldCol} := ${overRow(c.down)};
-  END IF;
-  RETURN NEW;
-END`);
-}
-
-/**
- * Plans `expr` over the table's rows without reading one: an unknown column
- * or a type mismatch fails here, not later in the trigger of every write.
- */
-export async function checkRowExpression(db: Queryable, table: string, expr: string, type: string): Promise<void> {
-  await db.query(`SELECT (${expr})::${type} FROM ${qualified(table)} LIMIT 0`);
-}
-
-export async function dropStepTrigger(db: Queryable, table: string, name: string): Promise<void> {
-  await db.query(`DROP TRIGGER IF EXISTS ${ident(name)} ON ${qualified(table)}`);
-  await db.query(`DROP FUNCTION IF EXISTS ${ident(SCHEMA)}.${ident(name)}()`);
-}
-
-export async function dropColumn(db: Queryable, table: string, column: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} DROP COLUMN IF EXISTS ${ident(column)}`);
-}
-
-export async function renameColumn(db: Queryable, table: string, from: string, to: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} RENAME COLUMN ${ident(from)} TO ${ident(to)}`);
-}
-
-/** NOT VALID: only new writes are checked, so the ALTER holds its lock for an instant, not a scan. */
-export async function addCheckNotValid(db: Queryable, table: string, name: string, expression: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} ADD CONSTRAINT ${ident(name)} CHECK (${expression}) NOT VALID`);
-}
-
-/** The scan runs under SHARE UPDATE EXCLUSIVE: reads and writes carry on meanwhile. */
-export async function validateConstraint(db: Queryable, table: string, name: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} VALIDATE CONSTRAINT ${ident(name)}`);
-}
-
-export async function dropConstraint(db: Queryable, table: string, name: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} DROP CONSTRAINT IF EXISTS ${ident(name)}`);
-}
-
-export async function constraintExists(db: Queryable, table: string, name: string): Promise<boolean> {
-  const t = parseTable(table);
-  const { rows } = await db.query(
-    `SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = $2 AND k.conname = $3`,
-    [t.schema, t.name, name],
-  );
-  return rows.length > 0;
-}
-
-/** With a valid CHECK (col IS NOT NULL) in place Postgres skips the full-table scan (PG 12+). */
-export async function setColumnNotNull(db: Queryable, table: string, column: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} ALTER COLUMN ${ident(column)} SET NOT NULL`);
-}
-
-export async function dropColumnNotNull(db: Queryable, table: string, column: string): Promise<void> {
-  await db.query(`ALTER TABLE ${qualified(table)} ALTER COLUMN ${ident(column)} DROP NOT NULL`);
-}
-
-/** A sql step's apply or revert, as written (may hold several statements). */
-export async function runUserStatements(db: Queryable, text: string): Promise<void> {
-  await db.query(text);
-}
-
-export async function transactionTime(db: Queryable): Promise<Date> {
-  const { rows } = await db.query<{ now: Date }>('SELECT now() AS now');
-  return rows[0].now;
-}
-
-export async function schemaExists(db: Queryable, schema: string): Promise<boolean> {
-  const { rows } = await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [schema]);
-  return rows.length > 0;
-}
-
-/** One version's read path: schema `schema` with a view named like the table, selecting `columns` (source AS name). */
-export async function createVersionView(db: Queryable, v: { schema: string; table: string; columns: { source: string; as: string }[] }): Promise<void> {
-  const list = v.columns.map((c) => (c.source === c.as ? ident(c.source) : `${ident(c.source)} AS ${ident(c.as)}`)).join(', ');
-  await db.query(`CREATE SCHEMA ${ident(v.schema)}`);
-  await db.query(`CREATE VIEW ${ident(v.schema)}.${ident(parseTable(v.table).name)} AS SELECT ${list} FROM ${qualified(v.table)}`);
-}
-
-/** Drops a version's view and then its schema; RESTRICT, so anything else someone put there stops the drop rather than vanishing with it. */
-export async function dropVersionView(db: Queryable, schema: string, table: string): Promise<void> {
-  await db.query(`DROP VIEW IF EXISTS ${ident(schema)}.${ident(parseTable(table).name)}`);
-  await db.query(`DROP SCHEMA IF EXISTS ${ident(schema)}`);
-}
-
 export interface ReadPathRow {
   table_name: string;
   version: number;
@@ -477,7 +290,22 @@ export async function deleteReadPath(db: Queryable, table: string): Promise<void
   await db.query(`DELETE FROM ${own('read_paths')} WHERE table_name = $1`, [table]);
 }
 
-/** The transform of the backfill that fills a column a step added: `up` over each row of a key range. */
-export function stepBackfillTransform(table: string, column: string, up: string, key: string): string {
-  return `UPDATE ${qualified(table)} SET ${ident(column)} = (${up}) WHERE ${ident(key)} >= :lo AND ${ident(key)} < :hi`;
+/** The step's row as it stands, without a lock (a plain connection outside a transaction reads it so). */
+export async function getStep(db: Queryable, rolloutId: number, stepId: string): Promise<StepRow | undefined> {
+  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2`, [rolloutId, stepId]);
+  return rows[0];
+}
+
+/**
+ * Serializes attempts at a step's phase that runs outside a transaction: a
+ * session-level advisory lock, held by the plain connection that runs the
+ * phase, since no transaction (whose snapshot CREATE INDEX CONCURRENTLY would
+ * wait for) may stay open meanwhile. Waits under the session's lock_timeout.
+ */
+export async function lockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_lock(hashtext($1))', [`stagefill.step:${rolloutId}:${stepId}`]);
+}
+
+export async function unlockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_unlock(hashtext($1))', [`stagefill.step:${rolloutId}:${stepId}`]);
 }

@@ -8,15 +8,20 @@ import {
   startChild,
   getExternalWorkflowHandle,
   ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
   ChildWorkflowCancellationType,
+  patched,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
 } from '@temporalio/workflow';
 import type { RolloutActivities, CheckResult, BeginRolloutResult } from '../activities/rollout';
-import type { RolloutSpec, RolloutStep, BackfillSpec, GateCheck } from '../spec';
+import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
+import { FailureType } from '../plan/failures';
+import { stepModule, roleOf } from '../steps';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { backfillWorkflow, failureMessage } from './backfill';
 import {
@@ -96,6 +101,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let state: RolloutState = 'starting';
   let lastError: string | null = null;
   let rollbackReason: string | null = null;
+  /** Who asked for the rollback (the rollback signal's actor); reverts and the finish are recorded in their name. */
+  let rollbackBy: string | undefined;
   let catalog: RolloutResult['catalog'];
   let isPaused = false;
   let approvals = 0;
@@ -136,11 +143,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     {
       validator: (who?: ActorPayload) => {
         if (who !== undefined && (typeof who !== 'object' || who === null)) throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
-        if (![...steps.values()].some((s) => s.kind === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
+        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
       },
     },
   );
   setHandler(rollbackSignal, (who?: ActorPayload) => {
+    // the operator who asked for the rollback is the actor of every revert it causes
+    if (rollbackReason === null) rollbackBy = who?.by;
     rollbackReason ??= `rollback requested by ${who?.by ?? 'an operator'}${who?.reason ? `: ${who.reason}` : ''}`;
     wake++;
     audit('rollback_requested', undefined, who);
@@ -209,6 +218,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     table: g.table,
     allSteps: graph.map((x) => ({ id: x.id, table: x.table, step: stepOf.get(x.id)! })),
     actor: input.actor,
+    lockTimeoutMs: spec.lockTimeoutMs,
   });
 
   // ---- one step ---------------------------------------------------------
@@ -217,25 +227,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const step = stepOf.get(g.id)!;
     setStep(g.id, { state: 'running', startedAt: new Date(now()).toISOString() });
     await recordStep(g, 'running');
-    switch (step.kind) {
-      case 'addColumn':
-      case 'alterColumn': {
+    // the step's module says how it runs; the workflow never names a kind
+    const m = stepModule(step.kind);
+    switch (m.role) {
+      case 'schema': {
         touched.push(g.id);
         const applied = await ddl.applyStep(stepInput(g));
-        if (applied.backfill) await runBackfill(g, applied.backfill);
+        if (m.startsRollbackWindow) exposedAt.set(g.table, now());
+        // histories recorded before `backfills` existed hand back `backfill` alone
+        for (const bf of applied.backfills ?? (applied.backfill ? [applied.backfill] : [])) await runBackfill(g, bf);
         break;
       }
-      case 'setNotNull':
-      case 'addCheck':
-      case 'sql':
-        touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
-        break;
-      case 'expose':
-        touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
-        exposedAt.set(g.table, now());
-        break;
       case 'contract': {
         // The rollback window runs from the newest expose on this table (or the rollout start).
         const since = exposedAt.get(g.table) ?? workflowInfo().runStartTime.getTime();
@@ -245,31 +247,53 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           if (await condition(() => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
         }
         touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
+        // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
+        for (;;) {
+          try {
+            await ddl.applyStep(stepInput(g));
+            break;
+          } catch (err) {
+            const held = heldCause(err);
+            if (!held) throw err;
+            lastError = held;
+            setStep(g.id, { state: 'held', error: held });
+            setState('held', g.id);
+            await recordStep(g, 'held', { reason: held });
+            const seen = retries;
+            await condition(() => retries > seen || rollbackReason !== null);
+            if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
+            setStep(g.id, { state: 'running', error: undefined });
+            setState('running');
+          }
+        }
         break;
       }
       case 'backfill':
-        await runBackfill(g, backfillSpecOf(step, g, spec.name));
+        await runBackfill(g, m.backfill(step, { id: g.id, table: g.table, rolloutName: spec.name }));
         break;
-      case 'gate':
-        await runGate(g, step.checks, step.onFailure);
+      case 'gate': {
+        const run = m.gate(step);
+        await runGate(g, run.checks, run.onFailure);
         break;
+      }
       case 'soak': {
-        const until = now() + step.duration;
+        const run = m.soak(step);
+        const until = now() + run.durationMs;
         for (;;) {
-          await runGate(g, step.checks, step.onFailure);
+          await runGate(g, run.checks, run.onFailure);
           const left = until - now();
           if (left <= 0) break;
-          if (await condition(() => rollbackReason !== null, Math.min(step.every, left))) throw new StepFailure(rollbackReason!, true);
+          if (await condition(() => rollbackReason !== null, Math.min(run.everyMs, left))) throw new StepFailure(rollbackReason!, true);
         }
         break;
       }
       case 'approval': {
+        const run = m.approval(step);
         setState('waiting_approval', g.id);
         const seen = approvals;
-        const decided = await condition(() => approvals > seen || rollbackReason !== null, step.timeout);
+        const decided = await condition(() => approvals > seen || rollbackReason !== null, run.timeoutMs);
         if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
-        if (!decided) throw new StepFailure(`approval "${g.id}" timed out after ${step.timeout}ms`, step.onTimeout === 'rollback');
+        if (!decided) throw new StepFailure(`approval "${g.id}" timed out after ${run.timeoutMs}ms`, run.onTimeout === 'rollback');
         setState('running');
         break;
       }
@@ -295,7 +319,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await child.result();
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new StepFailure(`step "${g.id}": backfill failed: ${failureMessage(err)}`, true);
+      // the child's own failure (its SQL error, the chunk range, the field), not the wrapper's "Child Workflow execution failed"
+      throw new StepFailure(`step "${g.id}": backfill ${bf.name} (${childId}) failed: ${causeMessage(err)}`, true);
     }
   }
 
@@ -329,7 +354,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     } catch (err) {
       lastError = failureMessage(err);
       setState('refused');
-      throw ApplicationFailure.create({ message: lastError, type: 'RolloutRefused', nonRetryable: true });
+      throw ApplicationFailure.create({ message: lastError, type: FailureType.RolloutRefused, nonRetryable: true });
     }
     setState('running');
 
@@ -337,13 +362,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const started = new Set<string>();
     const scopes = new Map<string, CancellationScope>();
     let failure: StepFailure | undefined;
-    const nonContractIds = graph.filter((g) => g.kind !== 'contract').map((g) => g.id);
+    const isContract = (g: GraphStep) => roleOf(g.kind) === 'contract';
+    const nonContractIds = graph.filter((g) => !isContract(g)).map((g) => g.id);
 
     for (;;) {
       if (failure || rollbackReason !== null) break;
       if (!isPaused) {
         // contract is irreversible: it waits until every other step of the graph is done
-        const ready = readySteps(graph, done, started).filter((g) => g.kind !== 'contract' || nonContractIds.every((id) => done.has(id)));
+        const ready = readySteps(graph, done, started).filter((g) => !isContract(g) || nonContractIds.every((id) => done.has(id)));
         for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) {
           started.add(g.id);
           const scope = new CancellationScope();
@@ -357,8 +383,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
                   setStep(g.id, { state: 'cancelled' });
                   return;
                 }
-                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${failureMessage(err)}`;
+                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
                 setStep(g.id, { state: 'failed', error: msg });
+                // the cause in the audit rows too (histories recorded before this wrote none)
+                if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
                 failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
               },
             )
@@ -388,12 +416,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       lastError = failure.message;
       setState('failed');
       await ddl.finishRollout({ rolloutId: begun.rolloutId, workflowId, state: 'failed', reason: failure.message, actor: input.actor });
-      throw ApplicationFailure.create({ message: failure.message, type: 'RolloutFailed', nonRetryable: true });
+      throw ApplicationFailure.create({ message: failure.message, type: FailureType.RolloutFailed, nonRetryable: true });
     }
     rollbackReason ??= failure!.message;
     lastError = failure?.message ?? lastError;
     await rollBack();
-    throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: 'RolledBack', nonRetryable: true, details: [result()] });
+    throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: FailureType.RolledBack, nonRetryable: true, details: [result()] });
   } catch (err) {
     if (!isCancellation(err) || !begun) throw err;
     // The UI's Cancel: revert like any other rollback, even though this scope is cancelled.
@@ -410,9 +438,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const order = rollbackOrder(graph, touched);
     for (const id of order) {
       const g = graph.find((x) => x.id === id)!;
-      if (g.kind === 'contract') continue; // never started unless everything else succeeded
+      if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
-      await revert.revertStep(stepInput(g));
+      await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
     }
     for (const s of steps.values()) if (s.state === 'pending') setStep(s.id, { state: 'skipped' });
@@ -426,15 +454,20 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
 }
 
-function isFinal(s: StepProgress['state']): boolean {
-  return s === 'completed' || s === 'failed' || s === 'reverted' || s === 'skipped' || s === 'cancelled';
+/** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
+function causeMessage(err: unknown): string {
+  let e: unknown = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return failureMessage(e);
 }
 
-/** A rollout `backfill` step as a backfill spec: the step's fields, the rollout's table and name by default. */
-function backfillSpecOf(step: Extract<RolloutStep, { kind: 'backfill' }>, g: GraphStep, rolloutName: string): BackfillSpec {
-  const { id: _id, dependsOn: _deps, kind: _kind, ...fields } = step;
-  void _id;
-  void _deps;
-  void _kind;
-  return { ...fields, kind: 'backfill', table: g.table, name: step.name ?? `${rolloutName}.${g.id}` } as BackfillSpec;
+/** The message of a contract's ContractHeld failure, or undefined for any other error. */
+function heldCause(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure && e.type === FailureType.ContractHeld ? e.message : undefined;
+}
+
+function isFinal(s: StepProgress['state']): boolean {
+  return s === 'completed' || s === 'failed' || s === 'reverted' || s === 'skipped' || s === 'cancelled';
 }

@@ -1,0 +1,37 @@
+import type { StepActions } from './types';
+import type { StepKind, AnyStep } from '.';
+import { addColumnActions } from './add-column/apply';
+import { alterColumnActions } from './alter-column/apply';
+import { setNotNullActions } from './set-not-null/apply';
+import { addCheckActions } from './add-check/apply';
+import { sqlActions } from './sql/apply';
+import { exposeActions } from './expose/apply';
+import { contractActions } from './contract/apply';
+
+/** Kinds the workflow runs itself (backfill, gate, soak, approval): applying one only records it. */
+const nothingToApply: StepActions<unknown> = { phases: [] };
+
+/**
+ * The activity side of each kind in steps/index.ts: typed against that list,
+ * so a kind registered there without its actions here does not compile.
+ * Only activities import this file (it pulls in pg).
+ */
+const ACTIONS: { [K in StepKind]: StepActions<Extract<AnyStep, { kind: K }>> } = {
+  addColumn: addColumnActions,
+  alterColumn: alterColumnActions,
+  setNotNull: setNotNullActions,
+  addCheck: addCheckActions,
+  sql: sqlActions,
+  backfill: nothingToApply,
+  gate: nothingToApply,
+  expose: exposeActions,
+  soak: nothingToApply,
+  approval: nothingToApply,
+  contract: contractActions,
+};
+
+export function stepActions(kind: string): StepActions<{ kind: string }> {
+  const a = (ACTIONS as Record<string, StepActions<never>>)[kind];
+  if (!a) throw new Error(`step kind "${kind}" has no actions registered in steps/actions.ts`);
+  return a as unknown as StepActions<{ kind: string }>;
+}

@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { stepBase, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
+
+/** The object schema (one option of the step union); `check` in plan.ts adds the rule that needs both fields. */
+export const alterColumnStep = z
+  .object({
+    kind: z.literal('alterColumn'),
+    ...stepBase,
+    column: identifier('column'),
+    newName: identifier('newName').optional(),
+    newType: sqlType.optional(),
+    up: expression('up'),
+    down: expression('down'),
+    backfill: z.object(backfillTuning).strict().optional(),
+  })
+  .strict();
+export type AlterColumnStep = z.infer<typeof alterColumnStep>;
+
+/** The column that carries the new shape while both versions live. */
+export function newColumnOf(step: Pick<AlterColumnStep, 'column' | 'newName'>): string {
+  return step.newName ?? `${step.column}_stagefill_new`;
+}
