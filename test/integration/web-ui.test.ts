@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { chromium, Browser, Page } from 'playwright-core';
+import { chromium, Browser, Page, Locator } from 'playwright-core';
 import { startTemporalDevServer, resolveChromium } from '../../devstack';
 import type { TemporalDevServer } from '../../devstack/temporal';
 import { loadWorkerConfig } from '../../worker/config';
@@ -68,18 +68,26 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
     // the page keeps two copies of the modal; the second is the one shown
     const modal = page.getByTestId('signal-confirmation-modal').nth(1);
     const select = modal.getByTestId('signal-select-button');
-    // with a worker polling, the UI lists the signals the workflow defines; otherwise it takes a typed name
-    if (await select.isVisible({ timeout: 5000 }).catch(() => false)) {
+    const typed = modal.getByTestId('signal-name');
+    // with a worker polling, the UI lists the signals the workflow defines (it asks the worker); otherwise it takes a typed name
+    await select.or(typed).first().waitFor({ timeout: 30_000 });
+    await sleep(1500); // the typed-name field turns into the list once the definitions arrive
+    if (await select.isVisible()) {
       await select.click();
       await modal.getByRole('option', { name: signal, exact: true }).click();
     } else {
-      await modal.getByTestId('signal-name').fill(signal);
+      await typed.fill(signal);
     }
     await modal.getByRole('textbox').last().fill(JSON.stringify(payload));
     const submit = modal.getByTestId('confirm-modal-button');
+    await waitEnabled(submit);
     await submit.focus();
     await submit.click();
-    await modal.waitFor({ state: 'hidden', timeout: 30_000 });
+    await modal.waitFor({ state: 'hidden', timeout: 30_000 }).catch(async (err: Error) => {
+      const shot = path.join(os.tmpdir(), `stagefill-webui-${signal}-${Date.now()}.png`);
+      await page.screenshot({ path: shot }).catch(() => {});
+      throw new Error(`the signal form did not close after Submit (what the page showed: ${shot}): ${err.message.split('\n')[0]}`);
+    });
   }
 
   /** The signals in the run's history, decoded: proof they came through the UI with its payload. */
@@ -89,6 +97,10 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
       .map((e) => e.workflowExecutionSignaledEventAttributes)
       .filter((a): a is NonNullable<typeof a> => Boolean(a))
       .map((a) => ({ name: a.signalName ?? '', by: JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? '{}').toString('utf8') || '{}').by }));
+  }
+
+  async function waitEnabled(l: Locator): Promise<void> {
+    await waitFor('the Submit button enabled', async () => l.isEnabled(), 30_000);
   }
 
   const progress = async (id: string) => (await client.workflow.getHandle(id).query(progressQuery)) as unknown as { state: string; rowsProcessed?: number };
