@@ -215,7 +215,7 @@ export interface ContractHooks<S> {
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */
   complete?(ctx: ContractContext<S>): Promise<void>;
   /**
-   * Third pass, spec order, after the contract's transaction committed: on a plain
+   * Last pass, spec order, after the contract's swap committed (and its validate): on a plain
    * connection in autocommit (lock_timeout set), for statements that cannot run in a
    * transaction (DROP INDEX CONCURRENTLY). Idempotent: a crash runs it again.
    */
