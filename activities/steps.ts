@@ -203,12 +203,13 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
     }
   }
 
-  async function revertStep(i: StepInput): Promise<{ alreadyReverted: boolean }> {
+  /** `held`: the kind's revert refused to go on (RevertHold); nothing was reverted, the workflow holds for `retry`. */
+  async function revertStep(i: StepInput): Promise<{ alreadyReverted: boolean; held?: string }> {
     const role = stepModule(i.step.kind).role;
     const actions = stepActions(i.step.kind);
     const hash = stepHash(i.step);
     const table = qualifiedName(i.table);
-    return inStepTransaction(i, { doing: 'revert' }, async (db, row) => {
+    return inStepTransaction(i, { doing: 'revert' }, async (db, row): Promise<{ alreadyReverted: boolean; held?: string }> => {
       if (row.effect === 'reverted') return { alreadyReverted: true };
       // nothing reached the database (a finished phase counts as something)
       const isUntouched = changesSchema(role) && row.effect === 'none' && row.phase === null;
@@ -217,8 +218,14 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
       }
       if (!isUntouched && actions.revert) {
         const ctx = contextFor(i, db, row);
-        if (actions.isRevertOutsideTransaction) await onPlainConnection(i, (conn) => actions.revert!({ ...ctx, db: conn }));
-        else await actions.revert(ctx);
+        const outside = actions.isRevertOutsideTransaction;
+        const isOutside = typeof outside === 'function' ? outside(i.step) : outside === true;
+        const outcome = isOutside ? await onPlainConnection(i, (conn) => actions.revert!({ ...ctx, db: conn })) : await actions.revert(ctx);
+        if (outcome && 'hold' in outcome) {
+          await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_revert_held', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, reason: outcome.hold }, actor: i.actor });
+          logger.warn({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, reason: outcome.hold }, `step ${i.stepId} (${i.step.kind} on ${i.table}) not reverted: ${outcome.hold}`);
+          return { alreadyReverted: false, held: outcome.hold };
+        }
       }
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
       await sql.setStepState(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table, state: 'reverted', actor: i.actor });

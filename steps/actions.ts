@@ -7,6 +7,10 @@ import { addCheckActions } from './add-check/apply';
 import { sqlActions } from './sql/apply';
 import { exposeActions } from './expose/apply';
 import { contractActions } from './contract/apply';
+import { createTableActions } from './create-table/apply';
+import { dropColumnActions } from './drop-column/apply';
+import { dropTableActions } from './drop-table/apply';
+import { renameTableActions } from './rename-table/apply';
 
 /** Kinds the workflow runs itself (backfill, gate, soak, approval): applying one only records it. */
 const nothingToApply: StepActions<unknown> = { phases: [] };
@@ -28,6 +32,10 @@ const ACTIONS: { [K in StepKind]: StepActions<Extract<AnyStep, { kind: K }>> } =
   soak: nothingToApply,
   approval: nothingToApply,
   contract: contractActions,
+  createTable: createTableActions,
+  dropColumn: dropColumnActions,
+  dropTable: dropTableActions,
+  renameTable: renameTableActions,
 };
 
 export function stepActions(kind: string): StepActions<{ kind: string }> {

@@ -12,6 +12,10 @@ import { expose } from './expose/plan';
 import { soak } from './soak/plan';
 import { approval } from './approval/plan';
 import { contract } from './contract/plan';
+import { createTable } from './create-table/plan';
+import { dropColumn } from './drop-column/plan';
+import { dropTable } from './drop-table/plan';
+import { renameTable } from './rename-table/plan';
 
 /**
  * The registry: every rollout step kind, the one list of kinds. Pure (schema,
@@ -20,7 +24,23 @@ import { contract } from './contract/plan';
  * Adding a kind: a folder under steps/, one entry here and one there
  * (docs/ARCHITECTURE.md, "How to add a step kind").
  */
-export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, sql, backfill, gate, expose, soak, approval, contract] as const;
+export const STEP_MODULES = [
+  addColumn,
+  alterColumn,
+  setNotNull,
+  addCheck,
+  sql,
+  backfill,
+  gate,
+  expose,
+  soak,
+  approval,
+  contract,
+  createTable,
+  dropColumn,
+  dropTable,
+  renameTable,
+] as const;
 
 type Modules = typeof STEP_MODULES;
 export type StepKind = Modules[number]['kind'];
