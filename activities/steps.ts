@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db/pool';
 import * as sql from '../db/rollouts';
-import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../db/ddl';
+import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts, releaseSnapshot } from '../db/ddl';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../spec/fields';
 import type { RolloutStep, BackfillSpec } from '../spec';
 import { qualifiedName } from '../plan/ids';
@@ -120,8 +120,13 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
     }
   }
 
-  /** A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction. */
-  async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * A plain connection in autocommit, lock_timeout set for its session, for
+   * statements that cannot run in a transaction, while `stepDb` (the step's
+   * transaction) keeps the row locked but no snapshot a concurrent build would wait for.
+   */
+  async function onPlainConnection<T>(i: StepInput, stepDb: PoolClient, fn: (db: PoolClient) => Promise<T>): Promise<T> {
+    await releaseSnapshot(stepDb);
     const conn = await pool.connect();
     let broken: unknown;
     try {
@@ -174,7 +179,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
           at.phase = phase as ApplyPhase<unknown>;
           const ctx = contextFor(i, db, row);
           // a phase outside a transaction runs while this one holds the step's row lock (it holds no snapshot between statements)
-          const added = phase.transactional ? await phase.run(ctx) : await onPlainConnection(i, (conn) => phase.run({ ...ctx, db: conn }));
+          const added = phase.transactional ? await phase.run(ctx) : await onPlainConnection(i, db, (conn) => phase.run({ ...ctx, db: conn }));
           const detail = { ...(row.phase === null ? {} : row.detail), ...(added ?? {}) };
           const isLast = next === phases.length - 1;
           await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: isLast ? 'applied' : 'none', phase: phase.name, detail, transformHash: hash });
@@ -220,7 +225,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
         const ctx = contextFor(i, db, row);
         const outside = actions.isRevertOutsideTransaction;
         const isOutside = typeof outside === 'function' ? outside(i.step) : outside === true;
-        const outcome = isOutside ? await onPlainConnection(i, (conn) => actions.revert!({ ...ctx, db: conn })) : await actions.revert(ctx);
+        const outcome = isOutside ? await onPlainConnection(i, db, (conn) => actions.revert!({ ...ctx, db: conn })) : await actions.revert(ctx);
         if (outcome && 'hold' in outcome) {
           await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_revert_held', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, reason: outcome.hold }, actor: i.actor });
           logger.warn({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, reason: outcome.hold }, `step ${i.stepId} (${i.step.kind} on ${i.table}) not reverted: ${outcome.hold}`);

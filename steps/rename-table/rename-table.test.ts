@@ -16,6 +16,6 @@ describe('renameTable', () => {
     [{ to: undefined }, 'steps.0.to: to is required'],
     [{ table: 'public.orders', to: 'orders' }, "steps.0.to: to is the table's own name"],
   ])('schema refuses %j (%s)', (patch, where) => {
-    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'renameTable', to: 'x', ...patch }] })).toThrow(where);
+    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [Object.assign({ kind: 'renameTable', to: 'x' }, patch)] })).toThrow(where);
   });
 });
