@@ -1,5 +1,6 @@
 import { createBackfillActivities, ActivityDeps } from './backfill';
 import { createRolloutActivities } from './rollout';
+import { createProbeActivities } from './probe';
 
 export type { ActivityDeps } from './backfill';
 
@@ -8,6 +9,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createBackfillActivities(deps),
     ...createRolloutActivities(deps),
+    ...createProbeActivities(deps),
   };
 }
 

@@ -354,11 +354,18 @@ program
 
 program
   .command('dev')
-  .description('run a local Temporal dev server (with the Web UI) and PostgreSQL until Ctrl-C; prints their addresses and writes .stagefill/dev.env')
+  .description(
+    'run a local Temporal dev server (with the Web UI) and PostgreSQL until Ctrl-C; prints their addresses and writes .stagefill/dev.env. ' +
+      'Ports: 7233 (Temporal), 8233 (Web UI), 55432 (PostgreSQL) when free, else the ones of the last start, else free ones (it says so). ' +
+      'TEMPORAL_ADDRESS / DATABASE_URL in the environment are used instead, if they answer (exit 1 if not)',
+  )
   .option('--fresh', 'start with empty history and database')
-  .option('--state-dir <dir>', 'where history, the database and dev.env live (default <project>/.stagefill)')
-  .addHelpText('after', examples('stagefill dev', 'source .stagefill/dev.env && temporal workflow list'))
-  .action(async (opts: { fresh?: boolean; stateDir?: string }) => {
+  .option('--state-dir <dir>', 'where history, the database, ports.json and dev.env live (default <project>/.stagefill)')
+  .addOption(new Option('--temporal-port <port>', 'preferred Temporal frontend port (default 7233)').env('STAGEFILL_DEV_TEMPORAL_PORT'))
+  .addOption(new Option('--ui-port <port>', 'preferred Web UI port (default 8233)').env('STAGEFILL_DEV_UI_PORT'))
+  .addOption(new Option('--postgres-port <port>', 'preferred PostgreSQL port (default 55432)').env('STAGEFILL_DEV_POSTGRES_PORT'))
+  .addHelpText('after', examples('stagefill dev', 'source .stagefill/dev.env && temporal workflow list', 'stagefill dev --temporal-port 17233 --ui-port 18233'))
+  .action(async (opts: { fresh?: boolean; stateDir?: string; temporalPort?: string; uiPort?: string; postgresPort?: string }) => {
     const { runDev } = await import('./dev');
     process.exitCode = await runDev(opts);
   });

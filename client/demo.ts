@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { Pool } from 'pg';
-import { startDevStack, projectRoot, writeEnvFile } from '../devstack';
+import { startDevStack, projectRoot, writeEnvFile, preferredDevPorts } from '../devstack';
 import { createStagefillWorker, installRuntime } from '../worker/run';
 import { loadWorkerConfig } from '../worker/config';
 import { createPool } from '../db/pool';
@@ -18,7 +18,7 @@ import { watchRun } from './watch';
 export async function runDemo(opts: { exit?: boolean; rows: number; stateDir?: string }): Promise<number> {
   const say = (m: string) => process.stdout.write(`demo: ${m}\n`);
   const root = projectRoot();
-  const stack = await startDevStack({ root, stateDir: opts.stateDir, log: say });
+  const stack = await startDevStack({ root, stateDir: opts.stateDir, ports: preferredDevPorts(), log: say });
   writeEnvFile(stack.stateDir, stack.env);
   const taskQueue = 'stagefill-demo';
   const logger = pino({ level: 'warn' });

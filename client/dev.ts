@@ -1,9 +1,18 @@
-import { startDevStack, projectRoot, formatEnv, writeEnvFile } from '../devstack';
+import { startDevStack, projectRoot, formatEnv, writeEnvFile, preferredDevPorts } from '../devstack';
 
-/** `stagefill dev`: the embedded stack in the foreground until SIGINT/SIGTERM. */
-export async function runDev(opts: { fresh?: boolean; stateDir?: string }): Promise<number> {
+export interface DevOptions {
+  fresh?: boolean;
+  stateDir?: string;
+  temporalPort?: string;
+  uiPort?: string;
+  postgresPort?: string;
+}
+
+/** `stagefill dev`: the embedded stack in the foreground until SIGINT/SIGTERM, on stable addresses. */
+export async function runDev(opts: DevOptions): Promise<number> {
   const root = projectRoot();
-  const stack = await startDevStack({ root, stateDir: opts.stateDir, fresh: opts.fresh, log: (m) => process.stderr.write(`stagefill dev: ${m}\n`) });
+  const ports = preferredDevPorts({ temporal: opts.temporalPort, ui: opts.uiPort, postgres: opts.postgresPort });
+  const stack = await startDevStack({ root, stateDir: opts.stateDir, fresh: opts.fresh, ports, log: (m) => process.stderr.write(`stagefill dev: ${m}\n`) });
   // listen before saying "ready": whoever reads that line may signal at once
   const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

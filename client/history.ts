@@ -1,7 +1,11 @@
 import type { Pool } from 'pg';
-import { listEvents, findBackfill } from '../db/backfills';
-import { generationSummaries, GenerationSummary } from '../db/audit';
+import { findBackfill } from '../db/backfills';
+import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill, eventsOfRuns } from '../db/audit';
 import { rolloutAudit } from '../db/rollouts';
+import { hashTransform } from '../activities/backfill';
+import { normalizeGraph } from '../plan/graph';
+import { qualifiedName } from '../plan/ids';
+import type { RolloutSpec } from '../spec';
 
 /**
  * `stagefill history`: the audit trail as stagefill's own tables keep it, so
@@ -9,6 +13,8 @@ import { rolloutAudit } from '../db/rollouts';
  */
 
 export interface AuditEvent {
+  /** The run it belongs to: the asked id, or one of its runs (a schedule's firing, a rollout's child). */
+  workflowId?: string;
   at: string;
   kind: string;
   subject: string | null;
@@ -36,10 +42,39 @@ export interface RunHistory {
     actor: string | null;
     startedAt: string;
     finishedAt: string | null;
+    /** `state` in the words `status` uses: a step that never ran in a finished rollout is `skipped`. */
     steps: { id: string; kind: string; table: string; state: string; effect: string; actor: string | null; startedAt: string | null; finishedAt: string | null }[];
     gateResults: { step: string; attempt: number; check: string; ok: boolean; value: string | null; expected: string; deviation: number | null; error: string | null; at: string }[];
     catalogCheck: { table: string; equal: boolean; diff: string[] }[] | null;
+    /** The backfills its steps ran as child workflows, with the generations this rollout started and their checkpoint hashes. */
+    backfills: LinkedBackfill[];
   };
+}
+
+const FINISHED = new Set(['completed', 'rolled_back', 'failed', 'cancelled']);
+
+/** The name a rollout's column step gives its backfill (activities' rule: `<rollout>.<step>`, long ones cut and hashed). */
+function stepBackfillName(rolloutName: string, stepId: string): string {
+  const name = `${rolloutName}.${stepId}`;
+  return name.length <= 100 ? name : `${name.slice(0, 90)}.${hashTransform(name).slice(0, 9)}`;
+}
+
+/** The (table, name) of every backfill a rollout's steps start. */
+export function rolloutBackfillRefs(spec: RolloutSpec): { step: string; table: string; name: string }[] {
+  const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
+  return spec.steps.flatMap((step, i) => {
+    const g = graph[i];
+    const table = qualifiedName(g.table);
+    if (step.kind === 'addColumn' || step.kind === 'alterColumn') return [{ step: g.id, table, name: stepBackfillName(spec.name, g.id) }];
+    if (step.kind === 'backfill') return [{ step: g.id, table: qualifiedName(step.table ?? g.table), name: step.name ?? `${spec.name}.${g.id}` }];
+    return [];
+  });
+}
+
+/** The runs whose events belong to a backfill's history: a schedule's firings (`...:scheduled-<time>`), and under the plain id every run of it. */
+function runPrefixes(workflowId: string): string[] {
+  if (workflowId.endsWith(':scheduled')) return [`${workflowId}-`];
+  return workflowId.split(':').length === 3 ? [`${workflowId}:`] : [];
 }
 
 /**
@@ -53,7 +88,12 @@ export function backfillOfWorkflowId(workflowId: string): { table: string; name:
 }
 
 export async function readHistory(db: Pool, workflowId: string): Promise<RunHistory> {
-  const events = (await listEvents(db, workflowId)).map((e) => ({ ...e, at: e.at.toISOString() }));
+  const ref0 = backfillOfWorkflowId(workflowId);
+  const events = (await eventsOfRuns(db, workflowId, ref0 ? runPrefixes(workflowId) : [])).map(({ workflowId: id, ...e }) => ({
+    ...(id === workflowId ? {} : { workflowId: id }),
+    ...e,
+    at: e.at.toISOString(),
+  }));
   const out: RunHistory = { workflowId, events };
   const audit = workflowId.startsWith('stagefill-rollout:') ? await rolloutAudit(db, workflowId) : undefined;
   if (audit) {
@@ -72,7 +112,8 @@ export async function readHistory(db: Pool, workflowId: string): Promise<RunHist
         id: s.step_id,
         kind: s.kind,
         table: s.table_name,
-        state: s.state,
+        // the workflow marks steps that never ran `skipped` when the rollout ends; the row of such a step stays `pending`
+        state: s.state === 'pending' && FINISHED.has(r.state) ? 'skipped' : s.state,
         effect: s.effect,
         actor: s.actor,
         startedAt: s.started_at?.toISOString() ?? null,
@@ -90,6 +131,7 @@ export async function readHistory(db: Pool, workflowId: string): Promise<RunHist
         at: g.at.toISOString(),
       })),
       catalogCheck: r.catalog_check,
+      backfills: await linkedBackfills(db, rolloutBackfillRefs(r.spec as RolloutSpec), r.started_at),
     };
   }
   const ref = backfillOfWorkflowId(workflowId);
@@ -124,8 +166,14 @@ export function formatHistory(h: RunHistory): string {
     for (const g of r.gateResults) {
       lines.push(`  ${g.at} ${g.step} #${g.attempt} ${g.check}: ${g.ok ? 'pass' : 'FAIL'} value ${g.value ?? 'null'}, expected ${g.expected}${g.deviation ? `, off by ${g.deviation}` : ''}${g.error ? `, error: ${g.error}` : ''}`);
     }
+    for (const b of r.backfills) {
+      lines.push(`backfill ${b.name} on ${b.table} (workflow ${b.workflowId ?? '-'}): ${b.state}${b.lastError ? `, last error: ${b.lastError}` : ''}`);
+      for (const g of b.generations) lines.push(`  generation ${g.generation} (${g.reason}): ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} chunks, transform ${g.transformHash}, checkpoint hash ${g.checkpointHash ?? '-'}`);
+    }
+    const isUndone = r.state === 'rolled_back' || r.state === 'cancelled';
     for (const c of r.catalogCheck ?? []) {
-      lines.push(`catalog of ${c.table} after rollback: ${c.equal ? 'identical to before the rollout' : `differs: ${c.diff.join('; ')}`}`);
+      if (isUndone) lines.push(`catalog of ${c.table} after rollback: ${c.equal ? 'identical to before the rollout' : `differs: ${c.diff.join('; ')}`}`);
+      else lines.push(`catalog of ${c.table} after the rollout (${r.state}): ${c.equal ? 'unchanged' : `changed: ${c.diff.join('; ')}`}`);
     }
   }
   if (h.backfill) {
@@ -136,14 +184,14 @@ export function formatHistory(h: RunHistory): string {
       lines.push(
         `  generation ${g.generation} (${g.reason}, ${g.createdAt.toISOString()}): range [${g.rangeFrom}, ${g.rangeTo}), transform ${g.transformHash}`,
         `    ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} checkpointed chunks, partitions ${g.partitionsDone}/${g.partitions} done, ` +
-          `chunk p50 ${g.chunkMsP50 ?? '-'}ms p95 ${g.chunkMsP95 ?? '-'}ms, first to last commit ${span}, workers ${g.workers.length ? g.workers.join(', ') : '-'}`,
+          `chunk p50 ${g.chunkMsP50 ?? '-'}ms p95 ${g.chunkMsP95 ?? '-'}ms, first to last commit ${span}, workers ${g.workers.length ? g.workers.join(', ') : '-'}, checkpoint hash ${g.checkpointHash ?? '-'}`,
       );
     }
   }
   lines.push(h.events.length ? 'events:' : 'no events recorded for this workflow id');
   for (const e of h.events) {
     const detail = e.detail === null || e.detail === undefined ? '' : ` ${JSON.stringify(e.detail)}`;
-    lines.push(`  ${e.at} ${e.kind} ${e.event}${e.subject ? ` [${e.subject}]` : ''}${e.actor ? ` by ${e.actor}` : ''}${detail}`);
+    lines.push(`  ${e.at}${e.workflowId ? ` (${e.workflowId})` : ''} ${e.kind} ${e.event}${e.subject ? ` [${e.subject}]` : ''}${e.actor ? ` by ${e.actor}` : ''}${detail}`);
   }
   return lines.join('\n');
 }

@@ -3,7 +3,9 @@ import { planRollout, formatRolloutPlan, formatMermaid } from '../plan/describe'
 import { qualifiedName } from '../plan/ids';
 import { formatDuration } from '../plan/duration';
 import { createPool } from '../db/pool';
-import { describeKey, keyExtent, partitionBounds, KEY_TYPES } from '../db/backfills';
+import { KeyError } from '../db/keys';
+import { planPartitions } from '../activities/partition-plan';
+import { keyLabel, formatRange } from '../plan/keys';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */
 const ASSUMED_ROWS_PER_SECOND_PER_LANE = 200_000;
@@ -21,12 +23,16 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
   const bf = await backfillPlan(spec);
   if (format === 'json') return JSON.stringify(bf, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
-  const lines = [`backfill ${spec.name} on ${bf.table} by ${spec.key}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  const n = typeof spec.key === 'string' ? 1 : spec.key.length;
+  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}${bf.keyType ? ` (${bf.keyType})` : ''}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
   if (bf.note) lines.push(bf.note);
   if (bf.range) {
-    lines.push(`range [${bf.range.from}, ${bf.range.to}): ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`);
+    lines.push(`range ${formatRange(bf.range.from, bf.range.to, n)}: ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`);
+    if (bf.leaves) lines.push(`partitioned: ${bf.leaves.length} leaf partitions; each key partition lies in one (a chunk never spans two)`);
     lines.push('partitions (cut from the data, so skewed keys still split evenly):');
-    for (const [i, p] of bf.partitions.entries()) lines.push(`  ${String(i).padStart(3)} [${p.lo}, ${p.hi}) ~${p.rows.toLocaleString('en-US')} rows, ~${Math.ceil(p.rows / spec.chunkSize)} chunks`);
+    for (const [i, p] of bf.partitions.entries()) {
+      lines.push(`  ${String(i).padStart(3)} ${p.leaf ? `${p.leaf} ` : ''}${formatRange(p.lo, p.hi, n)} ~${p.rows.toLocaleString('en-US')} rows, ~${Math.ceil(p.rows / spec.chunkSize)} chunks`);
+    }
   }
   if (spec.window) lines.push(`window: daily from ${spec.window.start} for ${formatDuration(spec.window.duration)} (${spec.window.timeZone ?? 'UTC'})`);
   return lines.join('\n');
@@ -34,12 +40,16 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
 
 interface BackfillPlan {
   table: string;
+  /** The key's types as stagefill records them, e.g. "uuid" or ["integer","bigint"]. */
+  keyType?: string;
   note?: string;
+  /** A partitioned table's leaves. */
+  leaves?: string[] | null;
   range?: { from: string; to: string };
   estimatedRows: number;
   estimatedChunks: number;
   estimatedMs: number;
-  partitions: { lo: string; hi: string; rows: number }[];
+  partitions: { lo: string; hi: string; rows: number; leaf?: string | null }[];
 }
 
 async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
@@ -49,22 +59,24 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
   if (!url) return { ...empty, note: 'set DATABASE_URL to see the chunk plan (ranges and row estimates) from the table itself' };
   const pool = createPool({ url, max: 1, applicationName: 'stagefill-plan' });
   try {
-    const info = await describeKey(pool, table, spec.key);
-    if (!info.tableExists) return { ...empty, note: `table ${table} does not exist (yet)` };
-    if (!info.keyType || !KEY_TYPES.includes(info.keyType)) return { ...empty, note: `key ${spec.key} is ${info.keyType ?? 'missing'}; it must be one of ${KEY_TYPES.join(', ')}` };
-    const extent = await keyExtent(pool, table, spec.key, info.keyType);
-    if (!extent) return { ...empty, note: `${table} is empty: nothing to backfill` };
-    const range = { from: spec.range?.from ?? extent.from, to: spec.range?.to ?? extent.to };
-    const partitions = await partitionBounds(pool, table, spec.key, info.keyType, range.from, range.to, spec.parallelism * 4);
-    const rows = partitions.reduce((s, p) => s + p.rows, 0);
+    // the builder the run's prepare activity uses: these are the partitions a start now would work
+    const plan = await planPartitions(pool, { table, key: spec.key, range: spec.range, parallelism: spec.parallelism }).catch((err: unknown) => {
+      if (err instanceof KeyError) return { note: `refused: ${err.message}` };
+      throw err;
+    });
+    if ('note' in plan) return { ...empty, note: plan.note };
+    if (!plan.range) return { ...empty, keyType: plan.keyType, note: `${table} has no row in the range: nothing to backfill` };
+    const rows = plan.partitions.reduce((s, p) => s + p.rows, 0);
     return {
       table,
-      range,
+      keyType: plan.keyType,
+      range: plan.range,
+      leaves: plan.leaves,
       estimatedRows: rows,
-      estimatedChunks: partitions.reduce((s, p) => s + Math.ceil(p.rows / spec.chunkSize), 0),
+      estimatedChunks: plan.partitions.reduce((s, p) => s + Math.ceil(p.rows / spec.chunkSize), 0),
       estimatedMs: Math.round((rows / (ASSUMED_ROWS_PER_SECOND_PER_LANE * spec.parallelism)) * 1000),
-      partitions,
-      note: info.hasIndex ? undefined : `warning: no index starts with ${spec.key}; the backfill will refuse to start`,
+      partitions: plan.partitions,
+      note: plan.isUnique ? undefined : `note: ${keyLabel(spec.key)} is not unique: a run of more than ${spec.chunkSize} rows with one key value is refused`,
     };
   } finally {
     await pool.end();

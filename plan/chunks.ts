@@ -57,3 +57,38 @@ export function evenKeyPartitions(from: string, to: string, parts: number, rowsP
   }
   return out;
 }
+
+export interface RecordedChunk {
+  lo: string;
+  hi: string;
+  partition_no: number;
+  rows: string | number;
+}
+
+/**
+ * A replay's partitions: the recorded chunks that cover the range, grouped
+ * by the partition that ran them (in key order, as given), each re-run as
+ * exactly the ranges recorded.
+ */
+export function replayPartitions(chunks: readonly RecordedChunk[]): { lo: string; hi: string; rows: number; fixedChunks: [string, string][]; leaf?: string | null }[] {
+  const byPartition = new Map<number, RecordedChunk[]>();
+  for (const c of chunks) byPartition.set(c.partition_no, [...(byPartition.get(c.partition_no) ?? []), c]);
+  return [...byPartition.values()].map((cs) => ({
+    lo: cs[0].lo,
+    hi: cs[cs.length - 1].hi,
+    rows: cs.reduce((s, c) => s + Number(c.rows), 0),
+    fixedChunks: cs.map((c) => [c.lo, c.hi] as [string, string]),
+  }));
+}
+
+/**
+ * How many key partitions each leaf of a partitioned table gets: about
+ * `parts` in all, shared by the leaves' row estimates, at least one each
+ * (a leaf never shares a partition with another, so a chunk never spans two).
+ */
+export function partsPerLeaf(parts: number, estimates: readonly number[]): number[] {
+  const known = estimates.map((e) => Math.max(0, e));
+  const total = known.reduce((a, b) => a + b, 0);
+  if (total <= 0) return estimates.map(() => Math.max(1, Math.round(parts / Math.max(1, estimates.length))));
+  return known.map((e) => Math.max(1, Math.round((parts * e) / total)));
+}

@@ -47,7 +47,7 @@ export function formatRolloutPlan(plan: RolloutPlan): string {
     for (const s of layer) {
       lines.push(`  ${s.id} [${s.kind} on ${s.table}]${s.dependsOn.length ? ` after ${s.dependsOn.join(', ')}` : ''}`);
       lines.push(`    do:       ${s.forward}`);
-      lines.push(`    lock:     ${s.lock}; ${s.isOnline ? 'online (reads and writes go on)' : 'NOT online (blocks writers while it runs)'}`);
+      lines.push(`    lock:     ${s.lock}; ${s.isOnline ? 'online (reads and writes go on)' : 'not online (may block writers while it runs)'}`);
       lines.push(`    rollback: ${s.rollback}`);
     }
   });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
+import { THROTTLE_LIMITS } from '../plan/throttle';
 
 /**
  * The zod pieces every spec is made of: identifiers, durations, SQL
@@ -82,18 +83,44 @@ export const query = (what: string) =>
       if (hasSecondStatement(sql)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} must be a single statement` });
     });
 
-export const keyValue = z.union([z.string(), z.number()]).transform(String);
+/** A key value: one column's value, or a composite key's as a list ([3, 1200]), kept as its JSON text. */
+export const keyValue = z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()])).min(1)]).transform((v) => (Array.isArray(v) ? JSON.stringify(v.map(String)) : String(v)));
+
+/** `key:` one column, or a list of columns for a composite key (walked as a row value, in key order). */
+export const backfillKey = z
+  .union([identifier('key'), z.array(identifier('key[]')).min(1, 'key needs at least one column').max(8, 'key may have at most 8 columns')], {
+    errorMap: (issue, ctx) => (issue.code === 'invalid_union' ? { message: 'key must be a column name or a list of column names, e.g. id or [tenant_id, id]' } : { message: ctx.defaultError }),
+  })
+  .refine((k) => typeof k === 'string' || new Set(k).size === k.length, 'key must not name a column twice')
+  .transform((k) => (Array.isArray(k) && k.length === 1 ? k[0] : k));
 
 export const chunkCheck = z
   .object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation })
   .strict();
 
+const L = THROTTLE_LIMITS;
+const latencyBudget = z
+  .object({
+    p99Ms: z.number().min(L.p99Ms.min, `throttle.latency.p99Ms must be at least ${L.p99Ms.min}`).max(L.p99Ms.max, `throttle.latency.p99Ms must be at most ${L.p99Ms.max}`).optional(),
+    p99Ratio: z
+      .number()
+      .min(L.p99Ratio.min, `throttle.latency.p99Ratio must be at least ${L.p99Ratio.min} (times the p99 measured before the first chunk)`)
+      .max(L.p99Ratio.max, `throttle.latency.p99Ratio must be at most ${L.p99Ratio.max}`)
+      .optional(),
+    probe: query('throttle.latency.probe').optional(),
+    probeEveryMs: z.number().int().min(L.probeEveryMs.min).max(L.probeEveryMs.max).optional(),
+  })
+  .strict()
+  .refine((b) => (b.p99Ms === undefined) !== (b.p99Ratio === undefined), {
+    message: 'throttle.latency needs exactly one of p99Ms (milliseconds) or p99Ratio (times the p99 measured before the first chunk)',
+  });
+
 export const throttle = z
   .object({
     maxRowsPerSecond: z.number().positive('throttle.maxRowsPerSecond must be > 0 (omit it for no limit)').optional(),
-    targetChunkMs: z.number().int().min(10, 'throttle.targetChunkMs must be at least 10').max(600_000).optional(),
+    targetChunkMs: z.number().int().min(L.targetChunkMs.min, `throttle.targetChunkMs must be at least ${L.targetChunkMs.min}`).max(L.targetChunkMs.max).optional(),
     minChunkSize: z.number().int().positive().optional(),
-    maxChunkSize: z.number().int().positive().max(1_000_000).optional(),
+    maxChunkSize: z.number().int().positive().max(L.chunkSize.max).optional(),
     healthCheck: z
       .object({
         sql: query('throttle.healthCheck.sql'),
@@ -103,6 +130,14 @@ export const throttle = z
       })
       .strict()
       .optional(),
+    latency: latencyBudget.optional(),
+    maxReplicaLagMs: z
+      .number()
+      .int('throttle.maxReplicaLagMs must be whole milliseconds')
+      .min(L.maxReplicaLagMs.min, `throttle.maxReplicaLagMs must be at least ${L.maxReplicaLagMs.min}`)
+      .max(L.maxReplicaLagMs.max)
+      .optional(),
+    onReplicaMissing: z.enum(['hold', 'ignore'], { errorMap: () => ({ message: 'throttle.onReplicaMissing must be "hold" or "ignore"' }) }).optional(),
   })
   .strict();
 
@@ -118,7 +153,7 @@ export const window = z
 export const backfillFields = {
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'name must be 1-100 letters, digits, "_", "-" or ".", starting with a letter or digit'),
   table: tableName,
-  key: identifier('key'),
+  key: backfillKey,
   range: z.object({ from: keyValue.optional(), to: keyValue.optional() }).strict().optional(),
   chunkSize: z.number({ required_error: 'chunkSize is required: rows per chunk, e.g. 1000' }).int('chunkSize must be a whole number').min(1, 'chunkSize must be at least 1').max(1_000_000, 'chunkSize must be at most 1,000,000'),
   parallelism: z.number().int('parallelism must be a whole number').min(1, 'parallelism must be at least 1').max(64, 'parallelism must be at most 64 (each lane holds a database connection)').default(2),

@@ -1,5 +1,7 @@
 import { defineSignal, defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CheckResult } from '../activities/rollout';
+import type { ThrottleChange, ThrottleSettings } from '../plan/throttle';
+import type { ControlDecision } from '../plan/throttle-control';
 
 /**
  * Every signal, query and update stagefill's workflows answer. The client and
@@ -18,25 +20,12 @@ export const approveSignal = defineSignal<[ActorPayload?]>('approve');
 export const rollbackSignal = defineSignal<[ActorPayload?]>('rollback');
 export const retrySignal = defineSignal<[ActorPayload?]>('retry');
 
-export interface ThrottleChange {
-  chunkSize?: number;
-  maxRowsPerSecond?: number | null;
-  targetChunkMs?: number | null;
-  parallelism?: number;
-}
+export type { ThrottleChange, ThrottleSettings, LatencyBudget } from '../plan/throttle';
+export type { ControlDecision } from '../plan/throttle-control';
 
 /** Changes throttle and chunk size of a running backfill; the validator rejects bad payloads before they reach history. */
 export const setThrottleUpdate = defineUpdate<ThrottleSettings, [ThrottleChange]>('setThrottle');
 export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate');
-
-export interface ThrottleSettings {
-  chunkSize: number;
-  minChunkSize: number;
-  maxChunkSize: number;
-  parallelism: number;
-  maxRowsPerSecond?: number;
-  targetChunkMs?: number;
-}
 
 export type BackfillState =
   | 'starting'
@@ -70,6 +59,12 @@ export interface BackfillProgress {
   activeMs: number;
   continued: boolean;
   window?: { isOpen: boolean; closesAt?: string; opensAt?: string };
+  /**
+   * With a latency budget or a replica-lag limit: the controller's last
+   * decision (budget, measured p50/p99, rate, lanes, chunk size, whether and
+   * why it holds, replicas' lag).
+   */
+  control?: ControlDecision;
 }
 
 export const progressQuery = defineQuery<unknown>('progress');

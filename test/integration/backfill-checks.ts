@@ -3,7 +3,9 @@ import type { Client } from '@temporalio/client';
 import type { StagefillConnection } from '../../client/connection';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
 import { parseBackfillSpec, BackfillSpec } from '../../spec';
-import { unique } from './harness';
+import { unique, spawnWorker, exited, waitFor, sleep } from './harness';
+import { backfillWorkflow } from '../../workflows/backfill';
+import { backfillWorkflowId } from '../../plan/ids';
 
 /**
  * What the backfill proofs assert about the database: every row changed
@@ -62,12 +64,12 @@ export interface ChainReport {
  */
 export async function checkpointChain(pool: Pool, table: string, name: string, opts: { complete?: boolean } = {}): Promise<ChainReport> {
   const complete = opts.complete ?? true;
-  const b = await pool.query<{ id: string; generation: number; key_type: string }>(
-    'SELECT id, generation, key_type FROM stagefill.backfills WHERE table_name = $1 AND name = $2',
+  const b = await pool.query<{ id: string; generation: number }>(
+    'SELECT id, generation FROM stagefill.backfills WHERE table_name = $1 AND name = $2',
     [table, name],
   );
   if (!b.rows.length) throw new Error(`no backfill ${name} on ${table}`);
-  const { id, generation, key_type: keyType } = b.rows[0];
+  const { id, generation } = b.rows[0];
   const parts = await pool.query<{ partition_no: number; lo: string; hi: string; cursor: string; is_done: boolean; chunks_done: number; rows_done: string }>(
     `SELECT partition_no, lo, hi, cursor, is_done, chunks_done, rows_done FROM stagefill.backfill_partitions
       WHERE backfill_id = $1 AND generation = $2 ORDER BY partition_no`,
@@ -75,7 +77,7 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
   );
   const cps = await pool.query<CheckpointRecord & { rows: string }>(
     `SELECT partition_no, lo, hi, rows, worker, committed_at, duration_ms FROM stagefill.checkpoints
-      WHERE backfill_id = $1 AND generation = $2 ORDER BY partition_no, lo::${keyType}`,
+      WHERE backfill_id = $1 AND generation = $2 ORDER BY partition_no, committed_at`, // one lane at a time per partition: commit order is key order, for any key
     [id, generation],
   );
   const checkpoints = cps.rows.map((c) => ({ ...c, rows: Number(c.rows) }));
@@ -136,4 +138,57 @@ export async function rowsAgainstCheckpoints(pool: Pool, table: string, backfill
     [backfillId, generation],
   );
   return { changedOutside: rows[0].changed_outside, unchangedInside: rows[0].unchanged_inside };
+}
+
+/** Rows the current generation's partitions counted done. */
+export async function rowsDone(pool: Pool, table: string, name: string): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT COALESCE(sum(p.rows_done), 0)::int AS n
+       FROM stagefill.backfills b JOIN stagefill.backfill_partitions p ON p.backfill_id = b.id AND p.generation = b.generation
+      WHERE b.table_name = $1 AND b.name = $2`,
+    [table, name],
+  );
+  return rows[0].n;
+}
+
+/**
+ * Runs a backfill on a real worker process and SIGKILLs it up to `kills`
+ * times, each kill after the worker committed something of its own and a
+ * random pause of up to `spreadMs`; a new worker starts after each kill.
+ * Returns the workflow's result and the rows done at each kill.
+ */
+export async function runWithKills(
+  stack: { pool: Pool; client: Client },
+  spec: BackfillSpec,
+  opts: { total: number; kills: number; spreadMs: number; progressTimeoutMs?: number },
+): Promise<{ result: BackfillResultShape; kills: { afterMs: number; rowsDoneAtKill: number }[] }> {
+  const started = Date.now();
+  const taskQueue = unique('q');
+  let worker = spawnWorker(taskQueue);
+  const handle = await stack.client.workflow.start(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(spec.table, spec.name), args: [{ spec }] });
+  const kills: { afterMs: number; rowsDoneAtKill: number }[] = [];
+  try {
+    for (let k = 0; k < opts.kills; k++) {
+      const before = await rowsDone(stack.pool, spec.table, spec.name);
+      // each kill lands while this worker is working: after it committed something of its own
+      await waitFor('progress after a restart', async () => (await rowsDone(stack.pool, spec.table, spec.name)) > before, opts.progressTimeoutMs ?? 120_000, 100);
+      await sleep(200 + Math.floor(Math.random() * opts.spreadMs)); // spread over the run, not bunched at its start
+      const at = await rowsDone(stack.pool, spec.table, spec.name);
+      if (at >= opts.total) break;
+      worker.kill('SIGKILL');
+      await exited(worker);
+      kills.push({ afterMs: Date.now() - started, rowsDoneAtKill: at });
+      worker = spawnWorker(taskQueue);
+    }
+    return { result: (await handle.result()) as BackfillResultShape, kills };
+  } finally {
+    worker.kill('SIGKILL');
+    await exited(worker);
+  }
+}
+
+export interface BackfillResultShape {
+  state: string;
+  rowsProcessed: number;
+  chunksDone: number;
 }

@@ -1,7 +1,7 @@
 import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
-import { spawnWorker, exited, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
-import { counterSpec, distribution, checkpointChain } from './backfill-checks';
+import { spawnWorker, exited, unique, makeCounterTable, pool, client, useStack } from './harness';
+import { counterSpec, distribution, checkpointChain, runWithKills } from './backfill-checks';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): the worker is a real process so SIGKILL is real.
@@ -9,68 +9,35 @@ jest.setTimeout(240_000);
 
 useStack();
 
-async function rowsDone(table: string, name: string): Promise<number> {
-  const { rows } = await pool.query(
-    `SELECT COALESCE(sum(p.rows_done), 0)::int AS n
-       FROM stagefill.backfills b JOIN stagefill.backfill_partitions p ON p.backfill_id = b.id AND p.generation = b.generation
-      WHERE b.table_name = $1 AND b.name = $2`,
-    [table, name],
-  );
-  return rows[0].n;
-}
-
 test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points: every row once, one checkpoint per chunk', async () => {
   const total = 1_000_000;
   const started = Date.now();
   const table = await makeCounterTable(pool, unique('big'), total);
   // throttled so the run outlasts four kills and restarts, however fast the chunk path gets
   const s = counterSpec(table, { chunkSize: 2000, parallelism: 4, throttle: { maxRowsPerSecond: 25_000 } });
-  const taskQueue = unique('q');
-  const workflowId = backfillWorkflowId(s.table, s.name);
-  let worker = spawnWorker(taskQueue);
-  const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s }] });
+  const { result, kills } = await runWithKills({ pool, client }, s, { total, kills: 4, spreadMs: 8000 });
+  const chain = await checkpointChain(pool, table, s.name);
+  process.stderr.write(
+    `[crash] ${total} rows, ${kills.length} SIGKILLs at ${kills.map((k) => k.rowsDoneAtKill).join(', ')} rows done; ` +
+      `${chain.chunks} chunks over ${chain.partitions} partitions; ${((Date.now() - started) / 1000).toFixed(1)}s total\n`,
+  );
 
-  const kills: { afterMs: number; rowsDoneAtKill: number }[] = [];
-  try {
-    for (let k = 0; k < 4; k++) {
-      const before = await rowsDone(table, s.name);
-      // each kill lands while this worker is working: after it committed something of its own
-      await waitFor('progress after a restart', async () => (await rowsDone(table, s.name)) > before, 120_000);
-      await sleep(500 + Math.floor(Math.random() * 8000)); // spread over the ~40 s run, not bunched at its start
-      const at = await rowsDone(table, s.name);
-      if (at >= total) break;
-      worker.kill('SIGKILL');
-      await exited(worker);
-      kills.push({ afterMs: Date.now() - started, rowsDoneAtKill: at });
-      worker = spawnWorker(taskQueue);
-    }
-    const result = await handle.result();
-    const chain = await checkpointChain(pool, table, s.name);
-    process.stderr.write(
-      `[crash] ${total} rows, ${kills.length} SIGKILLs at ${kills.map((k) => k.rowsDoneAtKill).join(', ')} rows done; ` +
-        `${chain.chunks} chunks over ${chain.partitions} partitions; ${((Date.now() - started) / 1000).toFixed(1)}s total\n`,
-    );
-
-    expect(kills.length).toBeGreaterThanOrEqual(3);
-    expect(result.state).toBe('completed');
-    expect(await distribution(pool, table)).toEqual({ '1': total });
-    expect(chain.problems).toEqual([]);
-    expect(chain.rows).toBe(total);
-    expect(result.rowsProcessed).toBe(total);
-    expect(result.chunksDone).toBe(chain.chunks);
-    recordFacts('1M-row backfill, worker process SIGKILLed at random points', {
-      rows: total,
-      kills: kills.length,
-      chunks: chain.chunks,
-      partitions: chain.partitions,
-      rowsChangedTwice: 0,
-      checkpointGapsOrOverlaps: 0,
-      seconds: Math.round((Date.now() - started) / 1000),
-    });
-  } finally {
-    worker.kill('SIGKILL');
-    await exited(worker);
-  }
+  expect(kills.length).toBeGreaterThanOrEqual(3);
+  expect(result.state).toBe('completed');
+  expect(await distribution(pool, table)).toEqual({ '1': total });
+  expect(chain.problems).toEqual([]);
+  expect(chain.rows).toBe(total);
+  expect(result.rowsProcessed).toBe(total);
+  expect(result.chunksDone).toBe(chain.chunks);
+  recordFacts('1M-row backfill, worker process SIGKILLed at random points', {
+    rows: total,
+    kills: kills.length,
+    chunks: chain.chunks,
+    partitions: chain.partitions,
+    rowsChangedTwice: 0,
+    checkpointGapsOrOverlaps: 0,
+    seconds: Math.round((Date.now() - started) / 1000),
+  });
 });
 
 // Minutes of work on a small machine, so only on request: STAGEFILL_SCALE_TEST=1.

@@ -196,6 +196,35 @@ test('setNotNull over NULLs fails without retry and leaves no NOT VALID constrai
   expect(await acts.revertStep(r.input('nn'))).toEqual({ alreadyReverted: true });
 });
 
+test('setNotNull on a mixed-case column: the helper check quotes it', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 20);
+  await pool.query(`ALTER TABLE ${table} ADD COLUMN "Amount" int DEFAULT 1`);
+  const r = await begin(table, [{ kind: 'setNotNull', id: 'nn', column: 'Amount' }]);
+  await roundTrip(r, 'nn', async () => {
+    expect((await columnsOf(table)).find((c) => c.name === 'Amount')?.notNull).toBe(true);
+  });
+  expect((await columnsOf(table)).find((c) => c.name === 'Amount')?.notNull).toBe(false);
+  await expectCatalogUnchanged(r);
+});
+
+test('a retried apply resumes after the last finished phase: a phase that committed never runs again', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 20);
+  const r = await begin(table, [{ kind: 'addCheck', id: 'chk', name: 'v_nonneg', expression: 'v >= 0' }]);
+  // as if a worker died right after the first phase committed: the NOT VALID constraint and its phase record
+  await pool.query(`ALTER TABLE ${table} ADD CONSTRAINT v_nonneg CHECK (v >= 0) NOT VALID`);
+  await pool.query(`UPDATE stagefill.rollout_steps SET phase = 'not_valid', detail = '{"constraint":"v_nonneg"}' WHERE rollout_id = $1 AND step_id = 'chk'`, [r.rolloutId]);
+  // running ADD CONSTRAINT again would fail (it exists): only VALIDATE runs
+  const applied = await acts.applyStep(r.input('chk'));
+  expect(applied).toMatchObject({ alreadyDone: false, detail: { constraint: 'v_nonneg' } });
+  const { rows } = await pool.query(`SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'v_nonneg'`, [table]);
+  expect(rows).toEqual([{ convalidated: true }]);
+  const { rows: step } = await pool.query(`SELECT effect, phase FROM stagefill.rollout_steps WHERE rollout_id = $1 AND step_id = 'chk'`, [r.rolloutId]);
+  expect(step).toEqual([{ effect: 'applied', phase: 'validated' }]);
+  expect(await acts.applyStep(r.input('chk'))).toMatchObject({ alreadyDone: true });
+  await acts.revertStep(r.input('chk'));
+  await expectCatalogUnchanged(r);
+});
+
 test('addCheck: validated, enforced on new writes, and dropped on revert', async () => {
   const table = await makeCounterTable(pool, unique('t'), 100);
   const r = await begin(table, [{ kind: 'addCheck', id: 'chk', name: 'n_not_negative', expression: 'n >= 0' }]);

@@ -3,7 +3,7 @@ import { backfillWorkflow } from '../../workflows/backfill';
 import { setThrottleUpdate, approveUpdate } from '../../workflows/definitions';
 import { parseBackfillSpec } from '../../spec';
 import { backfillWorkflowId } from '../../plan/ids';
-import { keyExtent, describeKey } from '../../db/backfills';
+import { planPartitions } from '../../activities/partition-plan';
 import { createPool } from '../../db/pool';
 import { env, startWorker, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { startSpec, outcome } from './rollout-harness';
@@ -100,9 +100,8 @@ test('a hostile table name is quoted as an identifier and runs no SQL', async ()
   const hostile = `x"; DROP TABLE public."${victim}"; --`;
   await pool.query(`CREATE TABLE public."${hostile.replace(/"/g, '""')}" (id bigint PRIMARY KEY)`);
   await pool.query(`INSERT INTO public."${hostile.replace(/"/g, '""')}" SELECT generate_series(1, 10)`);
-  const info = await describeKey(pool, `public.${hostile}`, 'id');
-  expect(info).toMatchObject({ tableExists: true, keyType: 'bigint', hasIndex: true });
-  expect(await keyExtent(pool, `public.${hostile}`, 'id', 'bigint')).toEqual({ from: '1', to: '11' });
+  const plan = await planPartitions(pool, { table: `public.${hostile}`, key: 'id', parallelism: 1 });
+  expect(plan).toMatchObject({ keyType: 'bigint', isUnique: true, range: { from: '1', to: '11' } });
   const stillThere = await pool.query(`SELECT to_regclass($1) AS t`, [`public."${victim}"`]);
   expect(stillThere.rows[0].t).not.toBeNull();
   // and the spec never lets such a name through in the first place

@@ -2,6 +2,8 @@ import { parseDuration, formatDuration } from '../../plan/duration';
 import { windowState } from '../../plan/window';
 import { normalizeGraph, layers, rollbackOrder, readySteps } from '../../plan/graph';
 import { evaluateExpect } from '../../plan/expect';
+import { planRollout, formatRolloutPlan } from '../../plan/describe';
+import { parseRolloutSpec } from '../../spec';
 
 describe('durations', () => {
   test.each([
@@ -73,5 +75,28 @@ describe('expectations', () => {
     [Number.NaN, { gte: 0 }, 0, false],
   ])('%p against %p (tolerance %p) -> %p', (value, expect_, tolerance, ok) => {
     expect(evaluateExpect(value, expect_, tolerance).ok).toBe(ok);
+  });
+});
+
+describe('rollout plan text', () => {
+  test('every step shows its lock and whether it is online', () => {
+    const plan = planRollout(
+      parseRolloutSpec({
+        kind: 'rollout',
+        name: 'r',
+        table: 'orders',
+        steps: [
+          { kind: 'addColumn', column: 'c', type: 'int', up: '1' },
+          { kind: 'sql', apply: 'create index i on orders (c)', revert: 'drop index i' },
+        ],
+      }),
+    );
+    expect(plan.steps.map((s) => [s.kind, s.lock, s.isOnline])).toEqual([
+      ['addColumn', 'ACCESS EXCLUSIVE (catalog only, instant)', true],
+      ['sql', 'whatever the statements take, held until they commit (under lock_timeout)', false],
+    ]);
+    const text = formatRolloutPlan(plan);
+    expect(text).toContain('    lock:     ACCESS EXCLUSIVE (catalog only, instant); online (reads and writes go on)');
+    expect(text).toContain('    lock:     whatever the statements take, held until they commit (under lock_timeout); not online (may block writers while it runs)');
   });
 });

@@ -1,0 +1,247 @@
+/**
+ * The latency/replica-lag throttle's probe: one long-running activity per
+ * controlled backfill round, on a connection of its own. It times a short
+ * statement at a steady rate (a lookup on the backfill's key, or the spec's
+ * `throttle.latency.probe`), reads the replicas' replay positions, runs the
+ * controller (plan/throttle-control.ts) about twice a second and writes its
+ * decision to the backfill's control row, where the leases read it. Nothing
+ * of this per-second loop reaches the workflow's history: the workflow sees
+ * the decision in each lease's result.
+ */
+import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
+import type { ActivityDeps, ActivityMetrics } from './backfill';
+import { openSession, Session } from '../db/pool';
+import * as health from '../db/health';
+import { classifyPgError } from './errors';
+import { SETUP_ERROR } from './errors';
+import {
+  ControlDecision,
+  ControlLimits,
+  ControlState,
+  CONTROL_TUNING,
+  budgetMs,
+  controlStep,
+  initialControl,
+  quantile,
+} from '../plan/throttle-control';
+import { ReplicaLagTracker } from '../plan/replica-lag';
+import type { ThrottleSettings } from '../plan/throttle';
+
+type Labels = { table: string; name: string };
+
+/** The throttle's gauges and counters; worker/metrics.ts provides them beside the activity metrics. */
+export interface ControlMetrics {
+  latencyBudgetSeconds: { set(labels: Labels, v: number): void };
+  probeLatencySeconds: { set(labels: Labels & { quantile: string }, v: number): void };
+  throttleRowsPerSecond: { set(labels: Labels, v: number): void };
+  throttleLanes: { set(labels: Labels, v: number): void };
+  throttleChunkSize: { set(labels: Labels, v: number): void };
+  throttleHeld: { set(labels: Labels & { cause: string }, v: number): void };
+  throttleHeldSeconds: { inc(labels: Labels & { cause: string }, v: number): void };
+  replicaLagSeconds: { set(labels: Labels & { replica: string }, v: number): void };
+  probeStatements: { inc(labels: Labels, v?: number): void };
+  probeSeconds: { inc(labels: Labels, v: number): void };
+}
+
+export const HOLD_CAUSES = ['budget', 'replica_lag', 'replica_missing', 'baseline', 'probe_stale'] as const;
+
+export interface ProbeInput {
+  backfillId: number;
+  generation: number;
+  name: string;
+  table: string;
+  key: string | string[];
+  keyType: string;
+  /** The key range the default lookup picks from. */
+  range: { from: string; to: string } | null;
+  throttle: ThrottleSettings;
+  /** Controller steps this often (ms). */
+  tickMs?: number;
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio. */
+  baselineMs?: number;
+  /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
+  maxRunMs?: number;
+}
+
+export interface ProbeResult {
+  ticks: number;
+  probes: number;
+  decision?: ControlDecision;
+}
+
+interface StoredState {
+  control: ControlState;
+}
+
+const DEFAULT_PROBE_EVERY_MS = 20;
+
+export function controlLimits(t: ThrottleSettings): ControlLimits {
+  return {
+    maxLanes: t.parallelism,
+    minChunkSize: t.minChunkSize,
+    maxChunkSize: t.maxChunkSize,
+    maxRowsPerSecond: t.maxRowsPerSecond,
+    minRowsPerSecond: Math.max(1, t.minChunkSize),
+  };
+}
+
+export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
+  // the worker's metrics object carries the throttle's gauges too (worker/metrics.ts); tests may pass fewer
+  const cm = metrics as (ActivityMetrics & Partial<ControlMetrics>) | undefined;
+
+  async function runThrottleProbe(input: ProbeInput): Promise<ProbeResult> {
+    const ctx = Context.current();
+    const started = Date.now();
+    const t = input.throttle;
+    const labels = { table: input.table, name: input.name };
+    const everyMs = t.latency?.probeEveryMs ?? DEFAULT_PROBE_EVERY_MS;
+    const tickMs = input.tickMs ?? 500;
+    const limits = controlLimits(t);
+    const stored = await health.readControl(pool, input.backfillId);
+    const sameGeneration = stored?.generation === input.generation;
+    let baseline: number | undefined = stored?.baseline_p99_ms ?? undefined;
+    const prior = sameGeneration ? (stored?.state as StoredState | null)?.control : undefined;
+    let control: ControlState = prior ?? initialControl(limits, t.chunkSize, t.latency !== undefined, started);
+    const lag = new ReplicaLagTracker(stored?.replicas_seen ?? []);
+    const samples: { at: number; ms: number }[] = [];
+    let probes = 0;
+    let ticks = 0;
+    let session: Session | undefined;
+    const rowsSeen: { at: number; rows: number }[] = [];
+    let heldSince: number | undefined;
+
+    const publish = async (c: ControlState) => {
+      await health.writeControl(pool, { backfillId: input.backfillId, generation: input.generation, baselineP99Ms: baseline ?? null, state: { control: c }, replicasSeen: lag.replicasSeen() });
+      ctx.heartbeat({ decision: c.decision });
+      report(c.decision);
+    };
+    const report = (d: ControlDecision) => {
+      if (!cm?.throttleLanes) return;
+      const b = budgetMs(t.latency, baseline);
+      if (b !== undefined) cm.latencyBudgetSeconds!.set(labels, b / 1000);
+      if (d.p50Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.5' }, d.p50Ms / 1000);
+      if (d.p99Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.99' }, d.p99Ms / 1000);
+      cm.throttleRowsPerSecond!.set(labels, d.hold ? 0 : d.rowsPerSecond ?? -1);
+      cm.throttleLanes!.set(labels, d.hold ? 0 : d.lanes);
+      cm.throttleChunkSize!.set(labels, d.chunkSize);
+      for (const cause of HOLD_CAUSES) cm.throttleHeld!.set({ ...labels, cause }, d.hold && d.holdCause === cause ? 1 : 0);
+      for (const r of d.replicas ?? []) cm.replicaLagSeconds!.set({ ...labels, replica: r.name }, r.lagMs === null ? -1 : r.lagMs / 1000);
+    };
+
+    const probeOnce = async () => {
+      session ??= await openSession(pool);
+      const t0 = performance.now();
+      try {
+        if (t.latency?.probe) await health.probeStatement(session.client, t.latency.probe);
+        else if (input.range) await health.probeKeyLookup(session.client, input, input.range.from, input.range.to, Math.random());
+        else return;
+      } catch (err) {
+        const s = session;
+        session = undefined;
+        await s.close(true);
+        if (classifyPgError(err) === 'fatal') {
+          throw ApplicationFailure.create({ message: `throttle.latency.probe failed: ${(err as Error).message}`, type: SETUP_ERROR, nonRetryable: true });
+        }
+        throw err;
+      }
+      const ms = performance.now() - t0;
+      samples.push({ at: Date.now(), ms });
+      probes++;
+      cm?.probeStatements?.inc(labels);
+      cm?.probeSeconds?.inc(labels, ms / 1000);
+    };
+
+    /** Probes at a steady pace until `until` (epoch ms), or cancellation. */
+    const probeUntil = async (until: number) => {
+      let next = Date.now();
+      while (Date.now() < until && !ctx.cancellationSignal.aborted) {
+        if (t.latency) await probeOnce();
+        next += everyMs;
+        const wait = Math.min(next, until) - Date.now();
+        if (wait > 0) await sleep(wait).catch(() => {});
+        else next = Date.now(); // fell behind (a slow statement): no burst to catch up
+      }
+    };
+
+    try {
+      // p99Ratio: a baseline before the first chunk, while the leases hold
+      if (t.latency?.p99Ratio !== undefined && baseline === undefined) {
+        const measuring: ControlState = {
+          ...control,
+          decision: { ...control.decision, hold: true, action: 'measuring', holdCause: 'baseline', reason: 'measuring the baseline p99 before the first chunk', at: Date.now() },
+        };
+        await publish(measuring);
+        const baselineMs = input.baselineMs ?? 5_000;
+        const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
+        try {
+          await probeUntil(Date.now() + baselineMs);
+        } finally {
+          clearInterval(beat);
+        }
+        baseline = quantile(samples.map((s) => s.ms), 0.99) ?? 0.05;
+        logger.info({ table: input.table, backfill: input.name, baselineP99Ms: baseline, samples: samples.length }, 'latency baseline measured');
+        control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
+      }
+      for (;;) {
+        if (ctx.cancellationSignal.aborted) break;
+        const now = Date.now();
+        if (input.maxRunMs !== undefined && now - started >= input.maxRunMs) break;
+        await probeUntil(now + tickMs);
+        if (ctx.cancellationSignal.aborted) break;
+        const at = Date.now();
+        while (samples.length && at - samples[0].at > CONTROL_TUNING.windowMs) samples.shift();
+        const latencies = samples.map((s) => s.ms);
+        // the observed rate over about a window, not one tick: chunks land in bursts
+        const rows = await health.rowsDone(pool, input.backfillId, input.generation);
+        rowsSeen.push({ at, rows });
+        while (rowsSeen.length > 2 && at - rowsSeen[1].at >= CONTROL_TUNING.windowMs) rowsSeen.shift();
+        const first = rowsSeen[0];
+        const observed = at > first.at ? ((rows - first.rows) * 1000) / (at - first.at) : 0;
+        let replicas;
+        if (t.maxReplicaLagMs !== undefined) {
+          const rep = await health.replication(pool);
+          if (rep.currentLsn) {
+            replicas = lag.observe(at, rep.currentLsn, rep.rows.map((r) => ({ name: r.name, state: r.state, replayLsn: r.replay_lsn, replayLagMs: r.replay_lag_ms })));
+            if ((t.onReplicaMissing ?? 'hold') === 'ignore') {
+              for (const m of replicas.filter((r) => r.state === 'missing')) logger.warn({ table: input.table, replica: m.name }, 'replica disappeared from pg_stat_replication (onReplicaMissing: ignore)');
+            }
+          }
+        }
+        const before = control.decision;
+        control = controlStep(
+          control,
+          {
+            now: at,
+            budgetP99Ms: budgetMs(t.latency, baseline),
+            baselineP99Ms: baseline,
+            p50Ms: quantile(latencies, 0.5),
+            p99Ms: quantile(latencies, 0.99),
+            samples: latencies.length,
+            observedRowsPerSecond: Math.max(0, observed),
+            maxReplicaLagMs: t.maxReplicaLagMs,
+            onReplicaMissing: t.onReplicaMissing,
+            replicas,
+          },
+          limits,
+        );
+        ticks++;
+        const d = control.decision;
+        if (d.hold) {
+          heldSince ??= at;
+          cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
+        } else heldSince = undefined;
+        if (d.action !== before.action || d.hold !== before.hold || d.lanes !== before.lanes) {
+          logger.info({ table: input.table, backfill: input.name, action: d.action, hold: d.hold, rate: d.rowsPerSecond, lanes: d.lanes, chunkSize: d.chunkSize, p99Ms: d.p99Ms }, `throttle: ${d.reason}`);
+        }
+        await publish(control);
+      }
+    } finally {
+      await session?.close();
+    }
+    return { ticks, probes, decision: control.decision };
+  }
+
+  return { runThrottleProbe };
+}
+
+export type ProbeActivities = ReturnType<typeof createProbeActivities>;

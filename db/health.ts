@@ -1,0 +1,112 @@
+/**
+ * The statements of the latency/replica-lag throttle: the probe's timed
+ * lookup, replay positions of streaming replicas, and the control row the
+ * probe writes and the leases read (stagefill.backfill_control).
+ */
+import { Queryable, prepared } from './pool';
+import { own, qualified, ident } from './identifiers';
+
+/** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
+function pointIn(keyType: string): string {
+  if (keyType === 'date') return `($1::date + floor($3::float8 * ($2::date - $1::date))::int)`;
+  if (keyType.startsWith('timestamp')) return `($1::${keyType} + $3::float8 * ($2::${keyType} - $1::${keyType}))`;
+  return `(($1::numeric + floor($3::float8 * ($2::numeric - $1::numeric)))::${keyType})`;
+}
+
+const ARITHMETIC_KEY = /^(smallint|integer|bigint|numeric|date|timestamp)/;
+
+/**
+ * The default probe: the first row at or after a random key of [lo, hi), by
+ * the key's index, as an application's lookup by key does. Prepared once on
+ * the probe's connection. A key without arithmetic (uuid, text, a composite
+ * key) has no random point to pick: the probe reads the first row by the
+ * key's leading column instead (an index lookup all the same); a spec that
+ * wants a truer stand-in gives `throttle.latency.probe`.
+ */
+export async function probeKeyLookup(db: Queryable, t: { table: string; key: string | string[]; keyType: string }, lo: string, hi: string, fraction: number): Promise<void> {
+  if (Array.isArray(t.key) || !ARITHMETIC_KEY.test(t.keyType)) {
+    const k = ident(Array.isArray(t.key) ? t.key[0] : t.key);
+    await db.query(prepared(db, `SELECT ${k} FROM ${qualified(t.table)} ORDER BY ${k} LIMIT 1`, []));
+    return;
+  }
+  const k = ident(t.key);
+  const text = `SELECT ${k} FROM ${qualified(t.table)} WHERE ${k} >= ${pointIn(t.keyType)} ORDER BY ${k} LIMIT 1`;
+  await db.query(prepared(db, text, [lo, hi, fraction]));
+}
+
+/** An operator's probe statement (a query, checked by the spec), prepared once on the probe's connection. */
+export async function probeStatement(db: Queryable, text: string): Promise<void> {
+  await db.query(prepared(db, text, []));
+}
+
+export interface ReplicationRow {
+  name: string;
+  state: string;
+  replay_lsn: string | null;
+  replay_lag_ms: number | null;
+  current_lsn: string;
+}
+
+/**
+ * Streaming replicas as the primary sees them, with the primary's WAL
+ * position in the same snapshot. Needs pg_monitor (or superuser) to see the
+ * LSN columns. No rows and no current position on a standby.
+ */
+export async function replication(db: Queryable): Promise<{ currentLsn: string | null; rows: ReplicationRow[] }> {
+  const { rows } = await db.query<{ current_lsn: string | null; replicas: Omit<ReplicationRow, 'current_lsn'>[] }>(
+    `SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+            (SELECT coalesce(json_agg(json_build_object(
+                      'name', r.application_name || '@' || coalesce(host(r.client_addr), 'local'),
+                      'state', r.state,
+                      'replay_lsn', r.replay_lsn::text,
+                      'replay_lag_ms', extract(epoch FROM r.replay_lag) * 1000)), '[]'::json)
+               FROM pg_stat_replication r) AS replicas`,
+  );
+  const currentLsn = rows[0]?.current_lsn ?? null;
+  return { currentLsn, rows: (rows[0]?.replicas ?? []).map((r) => ({ ...r, replay_lag_ms: r.replay_lag_ms === null ? null : Number(r.replay_lag_ms), current_lsn: currentLsn ?? '' })) };
+}
+
+/** Rows the backfill's current generation has written so far (the controller's observed rate). */
+export async function rowsDone(db: Queryable, backfillId: number, generation: number): Promise<number> {
+  const { rows } = await db.query<{ n: string | null }>(
+    `SELECT sum(rows_done)::text AS n FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2`,
+    [backfillId, generation],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export interface ControlRow {
+  generation: number;
+  baseline_p99_ms: number | null;
+  state: unknown;
+  replicas_seen: string[];
+  age_ms: number;
+}
+
+/** The control row, and how old it is by the database's clock (so leases on other hosts agree). */
+export async function readControl(db: Queryable, backfillId: number): Promise<ControlRow | undefined> {
+  const { rows } = await db.query<ControlRow>(
+    prepared(
+      db,
+      `SELECT generation, baseline_p99_ms, state, replicas_seen,
+              (extract(epoch FROM clock_timestamp() - updated_at) * 1000)::float8 AS age_ms
+         FROM ${own('backfill_control')} WHERE backfill_id = $1`,
+      [backfillId],
+    ),
+  );
+  return rows[0];
+}
+
+export async function writeControl(
+  db: Queryable,
+  row: { backfillId: number; generation: number; baselineP99Ms: number | null; state: unknown; replicasSeen: string[] },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO ${own('backfill_control')} (backfill_id, generation, baseline_p99_ms, state, replicas_seen, updated_at)
+     VALUES ($1, $2, $3, $4, $5, clock_timestamp())
+     ON CONFLICT (backfill_id) DO UPDATE
+        SET generation = excluded.generation, baseline_p99_ms = excluded.baseline_p99_ms, state = excluded.state,
+            replicas_seen = excluded.replicas_seen, updated_at = excluded.updated_at`,
+    [row.backfillId, row.generation, row.baselineP99Ms, JSON.stringify(row.state), row.replicasSeen],
+  );
+}

@@ -1,0 +1,259 @@
+/**
+ * The latency-budget controller, pure: given what the probe measured over
+ * the last window (its p50/p99), the budget, replica lag and the settings in
+ * force, the next settings (row rate, lanes, chunk size) or a hold, and why.
+ *
+ * AIMD-like with hysteresis: under 80% of the budget it speeds up (x1.5 per
+ * step while under half the budget, x1.15 above), between 80% and 100% it
+ * stays, over the budget it halves the rate, drops a lane and shrinks the
+ * chunk; at the lowest setting and still over, it holds until the p99 is
+ * back under 80%. A cut waits a full window before the next one, so the
+ * window it judges holds only samples taken after the cut; an increase waits
+ * half a window. Replica lag over its limit (or a replica gone, with
+ * onReplicaMissing: hold) holds; over half the limit it halves the rate.
+ */
+import type { ReplicaMissingPolicy } from './throttle';
+
+export type ControlAction = 'measuring' | 'increasing' | 'steady' | 'cutting' | 'holding' | 'slowing' | 'unlimited';
+export type HoldCause = 'budget' | 'replica_lag' | 'replica_missing' | 'baseline' | 'probe_stale';
+
+export interface ReplicaLag {
+  name: string;
+  /** Replay lag in ms; null while the replica is missing. */
+  lagMs: number | null;
+  state: 'streaming' | 'missing' | string;
+}
+
+/** What the controller decided and what it saw; leases follow it, progress and metrics show it. */
+export interface ControlDecision {
+  /** Row rate for the whole backfill; undefined: no rate limit from the controller. */
+  rowsPerSecond?: number;
+  lanes: number;
+  chunkSize: number;
+  hold: boolean;
+  action: ControlAction;
+  holdCause?: HoldCause;
+  /** One line for a person: what it does and why. */
+  reason: string;
+  budgetP99Ms?: number;
+  baselineP99Ms?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Probe statements in the window. */
+  samples?: number;
+  observedRowsPerSecond?: number;
+  maxReplicaLagMs?: number;
+  replicas?: ReplicaLag[];
+  /** Epoch ms of the decision. */
+  at: number;
+}
+
+export interface ControlLimits {
+  maxLanes: number;
+  minChunkSize: number;
+  maxChunkSize: number;
+  /** The spec's own rate cap, if any. */
+  maxRowsPerSecond?: number;
+  /** Below this the controller holds instead of slowing further. */
+  minRowsPerSecond: number;
+}
+
+export interface ControlObservation {
+  now: number;
+  /** Budget in ms of probe p99 (already resolved from a ratio); undefined: no latency budget. */
+  budgetP99Ms?: number;
+  baselineP99Ms?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  samples: number;
+  observedRowsPerSecond: number;
+  maxReplicaLagMs?: number;
+  onReplicaMissing?: ReplicaMissingPolicy;
+  replicas?: ReplicaLag[];
+}
+
+/** The controller's memory between steps (kept in the control row, so a restarted probe goes on from it). */
+export interface ControlState {
+  decision: ControlDecision;
+  /** When settings last went down / up. */
+  lastCutAt: number;
+  lastRaiseAt: number;
+}
+
+export const CONTROL_TUNING = {
+  /** The window the p99 is judged over (ms). */
+  windowMs: 2_000,
+  /** Fewer probe samples than this in the window: no judgement. */
+  minSamples: 10,
+  /** Speed up only under this share of the budget; release a hold under it too. */
+  headroom: 0.8,
+  /** Under this share, speed up fast (slow start). */
+  farUnder: 0.5,
+  fastRaise: 1.5,
+  slowRaise: 1.15,
+  cut: 0.5,
+  chunkCut: 0.75,
+  /** A rate counts as binding when the backfill moves at least this share of it. */
+  binding: 0.6,
+} as const;
+
+/** The decision a run starts from: one lane at two chunks a second with a budget (it ramps up), everything allowed without one. */
+export function initialControl(limits: ControlLimits, chunkSize: number, hasBudget: boolean, now: number): ControlState {
+  const chunk = clamp(chunkSize, limits.minChunkSize, limits.maxChunkSize);
+  const decision: ControlDecision = hasBudget
+    ? { rowsPerSecond: capRate(Math.max(limits.minRowsPerSecond, chunk * 2), limits), lanes: 1, chunkSize: chunk, hold: false, action: 'increasing', reason: 'starting slow under a latency budget', at: now }
+    : { rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes, chunkSize: chunk, hold: false, action: 'unlimited', reason: 'no latency budget', at: now };
+  return { decision, lastCutAt: 0, lastRaiseAt: 0 };
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, v));
+}
+
+function capRate(r: number, limits: ControlLimits): number {
+  return Math.round(limits.maxRowsPerSecond !== undefined ? Math.min(limits.maxRowsPerSecond, r) : r);
+}
+
+const ms = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFixed(2) : v.toFixed(0));
+
+/** One controller step. Pure: the same state and observation give the same result. */
+export function controlStep(prev: ControlState, o: ControlObservation, limits: ControlLimits): ControlState {
+  const T = CONTROL_TUNING;
+  const d = prev.decision;
+  const seen = {
+    budgetP99Ms: o.budgetP99Ms,
+    baselineP99Ms: o.baselineP99Ms,
+    p50Ms: o.p50Ms,
+    p99Ms: o.p99Ms,
+    samples: o.samples,
+    observedRowsPerSecond: Math.round(o.observedRowsPerSecond),
+    maxReplicaLagMs: o.maxReplicaLagMs,
+    replicas: o.replicas,
+    at: o.now,
+  };
+  const base = { rowsPerSecond: d.rowsPerSecond, lanes: Math.min(d.lanes, limits.maxLanes), chunkSize: clamp(d.chunkSize, limits.minChunkSize, limits.maxChunkSize) };
+  const hold = (cause: HoldCause, reason: string): ControlState => ({
+    ...prev,
+    decision: { ...base, ...seen, lanes: 1, hold: true, action: 'holding', holdCause: cause, reason },
+  });
+
+  // replicas first: lag is a hard limit, whatever the latency
+  if (o.maxReplicaLagMs !== undefined) {
+    const missing = (o.replicas ?? []).filter((r) => r.state === 'missing');
+    if (missing.length && (o.onReplicaMissing ?? 'hold') === 'hold') {
+      return hold('replica_missing', `replica ${missing.map((r) => r.name).join(', ')} disappeared from pg_stat_replication (onReplicaMissing: hold)`);
+    }
+    const worst = Math.max(0, ...(o.replicas ?? []).map((r) => r.lagMs ?? 0));
+    if (worst > o.maxReplicaLagMs) return hold('replica_lag', `replica lag ${ms(worst)} ms over the limit of ${o.maxReplicaLagMs} ms`);
+    if (d.holdCause === 'replica_lag' || d.holdCause === 'replica_missing') {
+      // released: go on from where it held, at the same careful pace
+      return { ...prev, lastRaiseAt: o.now, decision: { ...base, ...seen, hold: false, action: 'steady', reason: `replica lag ${ms(worst)} ms back under ${o.maxReplicaLagMs} ms` } };
+    }
+    if (worst > o.maxReplicaLagMs / 2 && o.now - prev.lastCutAt >= T.windowMs) {
+      const current = d.rowsPerSecond ?? Math.max(limits.minRowsPerSecond, o.observedRowsPerSecond);
+      const rate = capRate(Math.max(limits.minRowsPerSecond, Math.min(current, o.observedRowsPerSecond || current) * T.cut), limits);
+      return {
+        ...prev,
+        lastCutAt: o.now,
+        decision: { ...base, ...seen, rowsPerSecond: rate, hold: false, action: 'slowing', reason: `replica lag ${ms(worst)} ms over half the limit of ${o.maxReplicaLagMs} ms: rate halved` },
+      };
+    }
+  }
+
+  if (o.budgetP99Ms === undefined) {
+    // no latency budget: the replica rules above are the only ones; otherwise the spec's own settings
+    if (d.action === 'slowing' && o.now - prev.lastCutAt < 5 * T.windowMs) return { ...prev, decision: { ...d, ...seen } };
+    return { ...prev, decision: { ...base, ...seen, rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes, hold: false, action: 'unlimited', reason: 'no latency budget' } };
+  }
+  const budget = o.budgetP99Ms;
+  if (o.p99Ms === undefined || o.samples < T.minSamples) {
+    return { ...prev, decision: { ...d, ...seen, reason: d.hold ? d.reason : `waiting for probe samples (${o.samples})` } };
+  }
+  const p99 = o.p99Ms;
+  const over = p99 > budget;
+  const under = p99 <= budget * T.headroom;
+
+  if (d.hold && d.holdCause !== 'budget' && d.holdCause !== undefined) {
+    // a hold for another cause (baseline, stale probe) ends here: start again carefully
+    return { ...prev, lastCutAt: o.now, decision: { ...base, ...seen, lanes: 1, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms, budget ${ms(budget)} ms` } };
+  }
+  if (d.hold) {
+    if (!under) return hold('budget', `p99 ${ms(p99)} ms over ${Math.round(T.headroom * 100)}% of the ${ms(budget)} ms budget even at the lowest rate: holding until it falls`);
+    return {
+      ...prev,
+      lastCutAt: o.now,
+      decision: { ...base, ...seen, rowsPerSecond: capRate(limits.minRowsPerSecond, limits), lanes: 1, chunkSize: limits.minChunkSize, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms back under the ${ms(budget)} ms budget: resuming at the lowest rate` },
+    };
+  }
+  if (over) {
+    if (o.now - prev.lastCutAt < T.windowMs) return { ...prev, decision: { ...d, ...seen, reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget; the last cut is still taking effect` } };
+    const atFloor = (d.rowsPerSecond ?? Infinity) <= limits.minRowsPerSecond && d.lanes <= 1;
+    if (atFloor) {
+      return { ...hold('budget', `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget at the lowest rate: holding`), lastCutAt: o.now };
+    }
+    const current = Math.min(d.rowsPerSecond ?? Infinity, o.observedRowsPerSecond > 0 ? o.observedRowsPerSecond : Infinity);
+    const rate = capRate(Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * T.cut), limits);
+    return {
+      ...prev,
+      lastCutAt: o.now,
+      decision: {
+        ...seen,
+        rowsPerSecond: rate,
+        lanes: Math.max(1, base.lanes - 1),
+        chunkSize: clamp(Math.round(base.chunkSize * T.chunkCut), limits.minChunkSize, limits.maxChunkSize),
+        hold: false,
+        action: 'cutting',
+        reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate halved to ${rate} rows/s`,
+      },
+    };
+  }
+  if (under && o.now - prev.lastRaiseAt >= T.windowMs / 2 && o.now - prev.lastCutAt >= T.windowMs / 2) {
+    const factor = p99 <= budget * T.farUnder ? T.fastRaise : T.slowRaise;
+    const rate = base.rowsPerSecond;
+    const isBinding = rate === undefined || o.observedRowsPerSecond >= rate * T.binding;
+    let next = { ...base };
+    let what: string;
+    if (isBinding && (limits.maxRowsPerSecond === undefined || (rate ?? 0) < limits.maxRowsPerSecond)) {
+      next.rowsPerSecond = capRate(Math.max(limits.minRowsPerSecond, (rate ?? o.observedRowsPerSecond) * factor), limits);
+      what = `rate to ${next.rowsPerSecond} rows/s`;
+    } else if (base.lanes < limits.maxLanes) {
+      next.lanes = base.lanes + 1;
+      what = `lanes to ${next.lanes}`;
+    } else if (base.chunkSize < limits.maxChunkSize) {
+      next.chunkSize = clamp(Math.round(base.chunkSize * factor), limits.minChunkSize, limits.maxChunkSize);
+      what = `chunk size to ${next.chunkSize}`;
+    } else {
+      return { ...prev, decision: { ...d, ...seen, action: 'steady', reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget at the highest settings` } };
+    }
+    // a rate the backfill does not reach is no limit: keep it near what it does
+    if (next.rowsPerSecond !== undefined && o.observedRowsPerSecond > 0 && !isBinding) {
+      next = { ...next, rowsPerSecond: capRate(Math.max(next.rowsPerSecond > o.observedRowsPerSecond * 2 ? o.observedRowsPerSecond * 2 : next.rowsPerSecond, limits.minRowsPerSecond), limits) };
+    }
+    return { ...prev, lastRaiseAt: o.now, decision: { ...next, ...seen, hold: false, action: 'increasing', reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}` } };
+  }
+  return { ...prev, decision: { ...base, ...seen, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget` } };
+}
+
+/** The budget in ms: the absolute one, or the ratio times the baseline (undefined until a baseline is measured). */
+export function budgetMs(b: { p99Ms?: number; p99Ratio?: number } | undefined, baselineP99Ms: number | undefined): number | undefined {
+  if (!b) return undefined;
+  if (b.p99Ms !== undefined) return b.p99Ms;
+  if (b.p99Ratio !== undefined && baselineP99Ms !== undefined) return b.p99Ratio * Math.max(baselineP99Ms, 0.05);
+  return undefined;
+}
+
+/** The q-quantile (0..1) of the samples, nearest rank; undefined for none. */
+export function quantile(samples: readonly number[], q: number): number | undefined {
+  if (!samples.length) return undefined;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** What a lease does with a decision: wait (hold), stop (its lane is not wanted), or go with this chunk size and its lane's share of the rate. */
+export function laneShare(d: ControlDecision | undefined, laneNo: number, ageMs: number, staleMs: number): { hold: boolean; stop: boolean; chunkSize?: number; rowsPerSecond?: number; reason?: string } {
+  if (!d) return { hold: true, stop: false, reason: 'no decision from the probe yet' };
+  if (ageMs > staleMs) return { hold: true, stop: false, reason: `the probe's last decision is ${Math.round(ageMs / 1000)} s old` };
+  if (laneNo >= d.lanes && laneNo > 0) return { hold: false, stop: true };
+  if (d.hold) return { hold: true, stop: false, reason: d.reason };
+  return { hold: false, stop: false, chunkSize: d.chunkSize, rowsPerSecond: d.rowsPerSecond === undefined ? undefined : d.rowsPerSecond / Math.max(1, d.lanes) };
+}

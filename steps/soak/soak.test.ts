@@ -1,0 +1,16 @@
+import { soak } from './plan';
+import { soakStep } from './schema';
+
+const ctx = { id: 'g', table: 'public.t', rollbackWindowMs: 0 };
+const checks = [
+  { name: 'no-nulls', sql: 'select count(*) from t where a is null', expect: { eq: 0 } },
+  { name: 'rows', sql: 'select count(*) from t', unchanged: true },
+];
+
+describe('soak: the checks again and again, no lock', () => {
+  test('soak: durations in milliseconds', () => {
+    const step = soakStep.parse({ kind: 'soak', duration: '10m', every: '1m', checks, onFailure: 'pause' });
+    expect(soak.describe(step, ctx).forward).toBe('re-run 2 check(s) every 1m for 10m; any breach: pause');
+    if (soak.role !== 'soak') throw new Error('role');
+    expect(soak.soak(step)).toMatchObject({ durationMs: 600_000, everyMs: 60_000, onFailure: 'pause' });
+  });});

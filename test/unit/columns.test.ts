@@ -1,0 +1,97 @@
+import { columnMapAt, resolveColumn, resolveExpression, newVersionRow, checkSql, physicalColumnsOf, PlacedStep, PlaceholderError } from '../../plan/columns';
+import { rewriteColumnRefs, referencedNames } from '../../plan/sql-rewrite';
+import type { RolloutStep } from '../../spec';
+
+const T = 'public.orders';
+const at = (id: string, step: Record<string, unknown>, table = T): PlacedStep => ({ id, table, step: step as unknown as RolloutStep });
+
+const steps: PlacedStep[] = [
+  at('type', { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty', down: 'qty::int' }),
+  at('rename', { kind: 'alterColumn', column: 'code', newName: 'sku', up: 'code', down: 'sku' }),
+  at('nn', { kind: 'setNotNull', column: 'qty' }),
+  at('check', { kind: 'addCheck', name: 'qty_positive', expression: 'qty >= 0' }),
+  at('other', { kind: 'setNotNull', column: 'qty' }, 'public.other'),
+  at('contract', { kind: 'contract' }),
+  at('after', { kind: 'setNotNull', column: 'qty' }),
+];
+
+describe('logical column names', () => {
+  test.each([
+    ['before the alterColumn, qty is the column qty', 0, T, 'qty', 'qty'],
+    ['after an alterColumn to a new type, qty is the new column', 2, T, 'qty', 'qty_stagefill_new'],
+    ['after a rename code -> sku, sku is the new column sku', 2, T, 'sku', 'sku'],
+    ['after a rename, code still names the legacy column', 2, T, 'code', 'code'],
+    ['another table is untouched', 4, 'public.other', 'qty', 'qty'],
+    ['after contract, names are physical again (renamed back)', 6, T, 'qty', 'qty'],
+  ] as const)('%s', (_what, index, table, name, physical) => {
+    expect(resolveColumn(columnMapAt(steps, index, table), name)).toBe(physical);
+  });
+
+  test('an addCheck after alterColumn of qty checks the new column', () => {
+    const map = columnMapAt(steps, 3, T);
+    expect(resolveExpression(map, 'qty >= 0')).toBe('qty_stagefill_new >= 0');
+    expect(resolveExpression(map, 'QTY >= 0 AND note <> \'qty\'')).toBe('qty_stagefill_new >= 0 AND note <> \'qty\'');
+    expect(resolveExpression(map, 'abs(qty) < 10 AND o.qty > 0')).toBe('abs(qty_stagefill_new) < 10 AND o.qty_stagefill_new > 0');
+    // a quoted "Qty" is another column; a function called qty stays a function
+    expect(resolveExpression(map, '"Qty" > 0 AND qty(1) > 0')).toBe('"Qty" > 0 AND qty(1) > 0');
+  });
+
+  test('the new version row: replaced columns hidden, new ones under their logical names', () => {
+    expect(newVersionRow(['id', 'qty', 'code', 'note', 'qty_stagefill_new', 'sku'], [{ column: 'qty' }, { column: 'code', newName: 'sku' }])).toEqual([
+      { source: 'id', as: 'id' },
+      { source: 'qty_stagefill_new', as: 'qty' },
+      { source: 'sku', as: 'sku' },
+      { source: 'note', as: 'note' },
+    ]);
+  });
+
+  test('old(c) and new(c) in checks read both sides without internal names', () => {
+    const map = columnMapAt(steps, 2, T);
+    expect(checkSql('SELECT count(*) FROM orders WHERE new(qty) <> old(qty)', map)).toBe('SELECT count(*) FROM orders WHERE qty_stagefill_new <> qty');
+    expect(checkSql('SELECT count(*) FROM orders o WHERE new(o.sku) IS DISTINCT FROM old( o.code )', map)).toBe('SELECT count(*) FROM orders o WHERE o.sku IS DISTINCT FROM o.code');
+    expect(checkSql('SELECT count(*) FROM orders WHERE old(sku) IS NULL', map)).toBe('SELECT count(*) FROM orders WHERE code IS NULL');
+    // a column nothing replaced: both sides are the column itself; strings are left alone
+    expect(checkSql("SELECT count(*) FROM orders WHERE new(status) = 'new(qty)'", map)).toBe("SELECT count(*) FROM orders WHERE status = 'new(qty)'");
+    expect(() => checkSql('SELECT new(qty + 1) FROM orders', map)).toThrow(PlaceholderError);
+  });
+
+  test('mixed case: a quoted logical name resolves to a quoted physical one', () => {
+    const mixed = [at('a', { kind: 'alterColumn', column: 'Amount', newType: 'numeric', up: '"Amount"', down: '"Amount"::int' }), at('b', { kind: 'addCheck', name: 'c', expression: '"Amount" > 0' })];
+    const map = columnMapAt(mixed, 1, T);
+    expect(resolveColumn(map, 'Amount')).toBe('Amount_stagefill_new');
+    expect(resolveExpression(map, '"Amount" > 0 AND amount > 0')).toBe('"Amount_stagefill_new" > 0 AND amount > 0');
+    expect(checkSql('SELECT count(*) FROM t WHERE new("Amount") IS NULL', map)).toBe('SELECT count(*) FROM t WHERE "Amount_stagefill_new" IS NULL');
+  });
+
+  test('plan shows the physical column of each step that names one', () => {
+    expect(physicalColumnsOf(steps)).toEqual([
+      { id: 'type', column: 'qty', physical: 'qty' },
+      { id: 'rename', column: 'code', physical: 'code' },
+      { id: 'nn', column: 'qty', physical: 'qty_stagefill_new' },
+      { id: 'other', column: 'qty', physical: 'qty' },
+      { id: 'after', column: 'qty', physical: 'qty' },
+    ]);
+  });
+});
+
+describe('column references in SQL text', () => {
+  test.each([
+    ['CHECK ((qty >= 0))', 'CHECK ((qty_new >= 0))'],
+    ['CHECK (((qty > 0) AND (qty < amount)))', 'CHECK (((qty_new > 0) AND (qty_new < amount)))'],
+    ["CHECK ((note <> 'qty'::text))", "CHECK ((note <> 'qty'::text))"],
+    ['CHECK ((x::qty IS NULL))', 'CHECK ((x::qty IS NULL))'],
+    ['lower(qty::text) -- qty\n', 'lower(qty_new::text) -- qty\n'],
+    ['$$qty$$ || qty', '$$qty$$ || qty_new'],
+    ["E'it\\'s qty' || qty", "E'it\\'s qty' || qty_new"],
+    ['public.qty.x', 'public.qty.x'],
+  ])('%s', (from, to) => expect(rewriteColumnRefs(from, { qty: 'qty_new' })).toBe(to));
+
+  test('a new name that needs quotes gets them', () => {
+    expect(rewriteColumnRefs('("Qty" > 0)', { Qty: 'Qty_new' })).toBe('("Qty_new" > 0)');
+    expect(rewriteColumnRefs('(qty > 0)', { qty: 'order' })).toBe('("order" > 0)');
+  });
+
+  test('the names an expression reads', () => {
+    expect([...referencedNames('lower("Code") || qty::text || f(x)')].sort()).toEqual(['Code', 'qty', 'x']);
+  });
+});

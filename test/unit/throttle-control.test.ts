@@ -1,0 +1,155 @@
+import { controlStep, initialControl, budgetMs, quantile, laneShare, ControlLimits, ControlObservation, ControlState, CONTROL_TUNING } from '../../plan/throttle-control';
+import { ReplicaLagTracker, parseLsn } from '../../plan/replica-lag';
+
+const limits: ControlLimits = { maxLanes: 4, minChunkSize: 100, maxChunkSize: 10_000, minRowsPerSecond: 100 };
+const W = CONTROL_TUNING.windowMs;
+
+function obs(now: number, p99Ms: number | undefined, more: Partial<ControlObservation> = {}): ControlObservation {
+  return { now, budgetP99Ms: 10, p50Ms: p99Ms === undefined ? undefined : p99Ms / 2, p99Ms, samples: 100, observedRowsPerSecond: 0, ...more };
+}
+
+function withDecision(d: Partial<ControlState['decision']>, at = { lastCutAt: 0, lastRaiseAt: 0 }): ControlState {
+  const s = initialControl(limits, 1000, true, 0);
+  return { ...s, ...at, decision: { ...s.decision, ...d } };
+}
+
+describe('the controller', () => {
+  test('starts slow under a budget: one lane, two chunks a second; without one, everything the spec allows', () => {
+    expect(initialControl(limits, 1000, true, 0).decision).toMatchObject({ lanes: 1, rowsPerSecond: 2000, chunkSize: 1000, hold: false });
+    expect(initialControl({ ...limits, maxRowsPerSecond: 700 }, 1000, true, 0).decision.rowsPerSecond).toBe(700);
+    expect(initialControl(limits, 1000, false, 0).decision).toMatchObject({ lanes: 4, rowsPerSecond: undefined, action: 'unlimited' });
+  });
+
+  test.each([
+    // [what, decision before, observation, expected decision fields]
+    ['far under the budget with the rate binding: rate x1.5', { rowsPerSecond: 2000 }, obs(10 * W, 3, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 3000, action: 'increasing', lanes: 1 }],
+    ['a little under: rate x1.15', { rowsPerSecond: 2000 }, obs(10 * W, 7, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2300, action: 'increasing' }],
+    ['under, rate not binding: one more lane', { rowsPerSecond: 20_000, lanes: 1 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { lanes: 2, action: 'increasing', rowsPerSecond: 10_000 }],
+    ['under, all lanes, rate not binding: bigger chunks', { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { chunkSize: 1500, lanes: 4 }],
+    ['within 80-100% of the budget: steady', { rowsPerSecond: 2000 }, obs(10 * W, 9, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2000, action: 'steady' }],
+    ['over the budget: rate halved (from what it moves), a lane less, smaller chunks', { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 }, obs(10 * W, 25, { observedRowsPerSecond: 6000 }), { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' }],
+    ['over at the lowest rate and one lane: holds, cause budget', { rowsPerSecond: 100, lanes: 1 }, obs(10 * W, 25), { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 }],
+    ['too few samples: no judgement', { rowsPerSecond: 2000 }, obs(10 * W, 50, { samples: 3 }), { rowsPerSecond: 2000, hold: false }],
+  ])('%s', (_what, before, o, expected) => {
+    expect(controlStep(withDecision(before), o, limits).decision).toMatchObject(expected);
+  });
+
+  test('hysteresis: no second cut within a window of the first; an increase waits half a window', () => {
+    const cut = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 25, { observedRowsPerSecond: 8000 }), limits);
+    expect(cut.decision.rowsPerSecond).toBe(4000);
+    const again = controlStep(cut, obs(100_000 + W - 1, 25, { observedRowsPerSecond: 8000 }), limits);
+    expect(again.decision.rowsPerSecond).toBe(4000);
+    const later = controlStep(again, obs(100_000 + W, 25, { observedRowsPerSecond: 4000 }), limits);
+    expect(later.decision.rowsPerSecond).toBe(2000);
+    const tooSoon = controlStep(later, obs(100_000 + W + W / 2 - 1, 2, { observedRowsPerSecond: 2000 }), limits);
+    expect(tooSoon.decision.rowsPerSecond).toBe(2000);
+    const up = controlStep(tooSoon, obs(100_000 + W + W / 2, 2, { observedRowsPerSecond: 2000 }), limits);
+    expect(up.decision.rowsPerSecond).toBe(3000);
+  });
+
+  test('a budget hold ends only under 80% of the budget, at the lowest rate', () => {
+    const held = withDecision({ hold: true, holdCause: 'budget', rowsPerSecond: 100, lanes: 1 });
+    expect(controlStep(held, obs(10 * W, 9), limits).decision.hold).toBe(true);
+    const released = controlStep(held, obs(10 * W, 7), limits).decision;
+    expect(released).toMatchObject({ hold: false, rowsPerSecond: 100, lanes: 1, chunkSize: 100 });
+  });
+
+  test('a load step: under, then a doubled load pushes p99 over, the controller cuts within one step, and climbs back', () => {
+    let s = withDecision({ rowsPerSecond: 2000 });
+    let t = 0;
+    const rates: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      t += 500;
+      s = controlStep(s, obs(t, 3, { observedRowsPerSecond: s.decision.rowsPerSecond! }), limits);
+      rates.push(s.decision.rowsPerSecond!);
+    }
+    const peak = s.decision.rowsPerSecond!;
+    expect(peak).toBeGreaterThan(2000);
+    t += 500;
+    s = controlStep(s, obs(t, 30, { observedRowsPerSecond: peak }), limits);
+    expect(s.decision.rowsPerSecond).toBe(Math.round(peak / 2));
+    expect(s.decision.action).toBe('cutting');
+  });
+
+  describe('replica lag', () => {
+    const lagObs = (lagMs: number | null, state = 'streaming', more: Partial<ControlObservation> = {}) =>
+      obs(10 * W, 3, { budgetP99Ms: undefined, maxReplicaLagMs: 2000, replicas: [{ name: 'r1@local', lagMs, state }], observedRowsPerSecond: 5000, ...more });
+    test.each([
+      ['under half the limit: unlimited', 500, 'streaming', undefined, { hold: false, action: 'unlimited' }],
+      ['over half the limit: slows (rate halved from what it moves)', 1500, 'streaming', undefined, { hold: false, action: 'slowing', rowsPerSecond: 2500 }],
+      ['over the limit: holds', 2500, 'streaming', undefined, { hold: true, holdCause: 'replica_lag' }],
+      ['a replica gone, onReplicaMissing hold (default): holds', null, 'missing', undefined, { hold: true, holdCause: 'replica_missing' }],
+      ['a replica gone, onReplicaMissing ignore: goes on', null, 'missing', 'ignore' as const, { hold: false }],
+    ])('%s', (_what, lag, state, policy, expected) => {
+      const s = initialControl(limits, 1000, false, 0);
+      expect(controlStep(s, lagObs(lag, state, { onReplicaMissing: policy }), limits).decision).toMatchObject(expected);
+    });
+    test('a lag hold ends as lag falls; the replica rules apply with a budget too', () => {
+      const held = controlStep(withDecision({ rowsPerSecond: 3000 }), lagObs(5000, 'streaming', { budgetP99Ms: 10 }), limits);
+      expect(held.decision).toMatchObject({ hold: true, holdCause: 'replica_lag' });
+      expect(held.decision.reason).toMatch(/replica lag 5000 ms over the limit of 2000 ms/);
+      const released = controlStep(held, lagObs(0, 'streaming', { budgetP99Ms: 10 }), limits);
+      expect(released.decision).toMatchObject({ hold: false, rowsPerSecond: 3000 });
+    });
+  });
+
+  test('budget from a ratio needs the baseline', () => {
+    expect(budgetMs({ p99Ms: 5 }, undefined)).toBe(5);
+    expect(budgetMs({ p99Ratio: 2 }, undefined)).toBeUndefined();
+    expect(budgetMs({ p99Ratio: 2 }, 1.5)).toBe(3);
+    expect(budgetMs(undefined, 3)).toBeUndefined();
+  });
+
+  test.each([
+    [[], 0.99, undefined],
+    [[5], 0.99, 5],
+    [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5, 5],
+    [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.99, 10],
+    [Array.from({ length: 200 }, (_, i) => i + 1), 0.99, 198],
+  ])('quantile of %j at %d: %s', (xs, q, expected) => expect(quantile(xs, q)).toBe(expected));
+});
+
+describe("a lease's share of a decision", () => {
+  const d = { ...initialControl(limits, 1000, true, 0).decision, rowsPerSecond: 3000, lanes: 3 };
+  test.each([
+    ['no decision yet: hold', undefined, 0, 0, { hold: true, stop: false }],
+    ['a stale decision: hold', d, 0, 20_000, { hold: true }],
+    ['lane 1 of 3: a third of the rate', d, 1, 0, { hold: false, stop: false, rowsPerSecond: 1000, chunkSize: 1000 }],
+    ['lane 3 of 3 wanted: stop', d, 3, 0, { stop: true }],
+    ['lane 0 never stops', { ...d, lanes: 0 }, 0, 0, { stop: false }],
+    ['a hold: hold with its reason', { ...d, hold: true, reason: 'lag' }, 0, 0, { hold: true, reason: 'lag' }],
+  ])('%s', (_what, decision, laneNo, age, expected) => expect(laneShare(decision, laneNo, age, 10_000)).toMatchObject(expected));
+});
+
+describe('replica lag from the primary', () => {
+  test.each([
+    ['0/0', 0],
+    ['0/16B3748', 0x16b3748],
+    ['16/B374D848', 0x16 * 2 ** 32 + 0xb374d848],
+  ])('LSN %s', (lsn, n) => expect(parseLsn(lsn)).toBe(n));
+
+  test('replay paused: lag grows from when the primary first moved past the replayed position, though replay_lag stays stale', () => {
+    const tr = new ReplicaLagTracker();
+    const r = (replayLsn: string, replayLagMs: number | null) => [{ name: 'r1@local', state: 'streaming', replayLsn, replayLagMs }];
+    expect(tr.observe(1000, '0/100', r('0/100', null))[0].lagMs).toBe(0); // idle, caught up: replay_lag NULL
+    expect(tr.observe(2000, '0/200', r('0/100', 15))[0].lagMs).toBe(15); // first seen past at 2000: replay_lag is all there is
+    expect(tr.observe(5000, '0/300', r('0/100', 15))[0].lagMs).toBe(3000);
+    expect(tr.observe(9000, '0/300', r('0/100', 15))[0].lagMs).toBe(7000); // idle primary, still paused: lag still grows
+    expect(tr.observe(9500, '0/300', r('0/300', 8000))[0].lagMs).toBe(0); // resumed and caught up: stale replay_lag ignored
+    expect(tr.observe(9600, '0/400', r('0/300', 9000))[0].lagMs).toBe(9000); // replay_lag larger than the estimate counts
+  });
+
+  test('a replica that disappears is reported missing (and remembered from an earlier probe)', () => {
+    const tr = new ReplicaLagTracker(['r2@10.0.0.2']);
+    const out = tr.observe(1000, '0/100', [{ name: 'r1@local', state: 'streaming', replayLsn: '0/100', replayLagMs: null }]);
+    expect(out).toEqual([
+      { name: 'r1@local', state: 'streaming', lagMs: 0 },
+      { name: 'r2@10.0.0.2', state: 'missing', lagMs: null },
+    ]);
+    expect(tr.observe(2000, '0/100', [])).toEqual([
+      { name: 'r1@local', state: 'missing', lagMs: null },
+      { name: 'r2@10.0.0.2', state: 'missing', lagMs: null },
+    ]);
+    expect(tr.replicasSeen()).toEqual(['r1@local', 'r2@10.0.0.2']);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * A backfill run's state inside its workflow, and what is read from it:
+ * the `progress` query, the memo, each lease's input, and what a lease's
+ * result changes. Deterministic; shared by backfill.ts (the main loop),
+ * backfill-lanes.ts (a round of lanes) and backfill-control.ts (the probe).
+ */
+import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/workflow';
+import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../activities/backfill';
+import type { BackfillSpec } from '../spec';
+import type { ControlDecision } from '../plan/throttle-control';
+import { isControlled } from '../plan/throttle';
+import { windowState } from '../plan/window';
+import type { BackfillProgress, BackfillState, ThrottleSettings } from './definitions';
+
+export interface CarriedState {
+  prepared: PreparedBackfill;
+  throttle: ThrottleSettings;
+  isPaused: boolean;
+  rowsThisRun: number;
+  chunksThisRun: number;
+  activeMs: number;
+  sqlMs: number;
+  throttleWaitMs: number;
+  deadlineMs?: number;
+  runs: number;
+  /** The latency/replica-lag controller's last decision, as the last lease saw it. */
+  control?: ControlDecision;
+}
+
+export interface BackfillRunInput {
+  spec: BackfillSpec;
+  leaseMs?: number;
+  maxHistoryEvents?: number;
+}
+
+/** What the workflow's parts share: the spec, the carried counters and the round under way. */
+export interface BackfillRun {
+  input: BackfillRunInput;
+  spec: BackfillSpec;
+  table: string;
+  workflowId: string;
+  leaseMs: number;
+  c: CarriedState;
+  state: BackfillState;
+  lastError: string | null;
+  /** The round of lanes under way: a pause cancels it. */
+  lanes?: CancellationScope;
+  /** The probe under way in a controlled round: a budget change restarts it. */
+  probe?: CancellationScope;
+  /** When the round under way started (workflow time), for a live rate. */
+  roundStartedAt?: number;
+  /** The throttle changed between controlled and not: the round ends and the next one follows the new mode. */
+  restartRound: boolean;
+}
+
+const DEFAULT_MAX_HISTORY = 8_000;
+
+// Date.now() inside a workflow is the deterministic time of the current workflow task.
+export const now = () => Date.now();
+
+export const bookkeeping = proxyActivities<BackfillActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+export function historyIsLong(run: BackfillRun): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > (run.input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY);
+}
+
+export function progress(run: BackfillRun): BackfillProgress {
+  const { c, spec } = run;
+  const p = c.prepared;
+  const rowsProcessed = p ? p.rowsDone : 0;
+  const chunksDone = p ? p.chunksDone : 0;
+  const rowsTotal = p ? Math.max(p.rowsTotal, rowsProcessed) : 0;
+  // the round under way counts too: rows move at every lease's return, long before the round ends
+  const activeMs = c.activeMs + (run.roundStartedAt === undefined ? 0 : now() - run.roundStartedAt);
+  const rate = activeMs > 0 ? (c.rowsThisRun * 1000) / activeMs : 0;
+  const remainingRows = Math.max(0, rowsTotal - rowsProcessed);
+  const done = p ? p.partitions.filter((x) => x.isDone).length : 0;
+  const w = spec.window ? windowState(spec.window, now()) : undefined;
+  const chunkSize = c.control && isControlled(c.throttle) ? c.control.chunkSize : c.throttle.chunkSize;
+  const out: BackfillProgress = {
+    kind: 'backfill',
+    name: spec.name,
+    table: run.table,
+    state: run.state,
+    generation: p?.generation ?? 0,
+    chunksDone,
+    chunksTotal: chunksDone + Math.ceil(remainingRows / Math.max(1, chunkSize)),
+    rowsProcessed,
+    rowsTotal,
+    rowsPerSecond: Math.round(rate),
+    etaSeconds: run.state === 'completed' ? 0 : rate > 0 ? Math.ceil(remainingRows / rate) : null,
+    lastError: run.lastError,
+    partitionsDone: done,
+    partitions: p?.partitions.length ?? 0,
+    throttle: c.throttle,
+    throttleWaitMs: c.throttleWaitMs,
+    chunkSqlMs: Math.round(c.sqlMs),
+    activeMs,
+    continued: p?.continued ?? false,
+    window: w && {
+      isOpen: w.isOpen,
+      closesAt: w.closesAtMs ? new Date(w.closesAtMs).toISOString() : undefined,
+      opensAt: w.opensAtMs ? new Date(w.opensAtMs).toISOString() : undefined,
+    },
+  };
+  if (isControlled(c.throttle)) out.control = c.control ?? { lanes: 0, chunkSize: c.throttle.chunkSize, hold: true, action: 'measuring', reason: 'waiting for the probe', at: now() };
+  return out;
+}
+
+export function leaseInput(run: BackfillRun, partitionNo: number, deadlineMs: number | undefined): LeaseInput {
+  const { c, spec } = run;
+  const t = c.throttle;
+  const hc = spec.throttle?.healthCheck;
+  return {
+    backfillId: c.prepared.backfillId,
+    generation: c.prepared.generation,
+    partitionNo,
+    table: run.table,
+    key: spec.key,
+    keyType: c.prepared.keyType,
+    isKeyUnique: c.prepared.isKeyUnique,
+    transform: spec.transform,
+    transformHash: c.prepared.transformHash,
+    validate: spec.validate,
+    chunkSize: t.chunkSize,
+    minChunkSize: t.minChunkSize,
+    maxChunkSize: t.maxChunkSize,
+    targetChunkMs: t.targetChunkMs,
+    maxRowsPerSecond: t.maxRowsPerSecond ? t.maxRowsPerSecond / Math.max(1, t.parallelism) : undefined,
+    healthCheck: hc && { sql: hc.sql, max: hc.max, everyMs: hc.every, backoffMs: hc.backoff },
+    lockTimeoutMs: spec.lockTimeoutMs,
+    statementTimeoutMs: spec.statementTimeoutMs,
+    leaseMs: run.leaseMs,
+    deadlineMs,
+  };
+}
+
+export function account(run: BackfillRun, r: LeaseResult): void {
+  const { c } = run;
+  c.prepared.rowsDone += r.rows;
+  c.prepared.chunksDone += r.chunks;
+  c.rowsThisRun += r.rows;
+  c.chunksThisRun += r.chunks;
+  c.sqlMs += r.sqlMs;
+  c.throttleWaitMs += r.throttleWaitMs;
+  if (c.throttle.targetChunkMs) c.throttle = { ...c.throttle, chunkSize: r.chunkSize };
+  if (r.control && (!c.control || r.control.at >= c.control.at)) c.control = r.control;
+}
+
+export async function refreshCounters(run: BackfillRun): Promise<void> {
+  const { c } = run;
+  const counters = await bookkeeping.readBackfillCounters({ backfillId: c.prepared.backfillId, generation: c.prepared.generation });
+  c.prepared.rowsDone = counters.rowsDone;
+  c.prepared.chunksDone = counters.chunksDone;
+}
+
+/** What the UI's memo shows, however the run was started (CLI, schedule, rollout step). */
+export function memoSummary(spec: BackfillSpec, table: string, p: PreparedBackfill): Record<string, unknown> {
+  return {
+    kind: 'backfill',
+    name: spec.name,
+    table,
+    key: spec.key,
+    chunkSize: spec.chunkSize,
+    parallelism: spec.parallelism,
+    transformHash: p.transformHash,
+    generation: p.generation,
+    range: p.range,
+    rowsTotal: p.rowsTotal,
+    window: spec.window ? `${spec.window.start} for ${spec.window.duration}ms ${spec.window.timeZone ?? 'UTC'}` : undefined,
+    continued: p.continued,
+  };
+}
+
+export function minDefined(...xs: (number | undefined)[]): number | undefined {
+  const d = xs.filter((x): x is number => x !== undefined);
+  return d.length ? Math.min(...d) : undefined;
+}
