@@ -4,7 +4,7 @@ import { changesSchema } from './types';
 
 describe('the step registry', () => {
   test('the kinds, in the order the spec error lists them', () => {
-    expect(STEP_KINDS).toEqual(['addColumn', 'alterColumn', 'setNotNull', 'addCheck', 'sql', 'backfill', 'gate', 'expose', 'soak', 'approval', 'contract']);
+    expect(STEP_KINDS).toEqual(['addColumn', 'alterColumn', 'setNotNull', 'addCheck', 'sql', 'backfill', 'gate', 'expose', 'soak', 'approval', 'contract', 'createTable', 'dropColumn', 'dropTable', 'renameTable']);
   });
   test.each(STEP_MODULES.map((m) => [m.kind, m]))('%s: its schema is for its kind, it has actions, and a role-consistent apply', (kind, m) => {
     expect(m.schema.shape.kind.value).toBe(kind);

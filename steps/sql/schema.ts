@@ -14,7 +14,7 @@ export const sqlStep = z
      * CONCURRENTLY, ALTER TYPE ... ADD VALUE, VACUUM), each one statement,
      * guarded by `check`.
      */
-    transaction: z.boolean().default(true),
+    transaction: z.boolean().optional(),
     /** With transaction: false, a query returning true once `apply` has taken effect: a retry runs `apply` only while it is false, `revert` only while it is true. */
     check: query('check').optional(),
     /** Run at contract (the rollout's completion, irreversible), in the contract step's transaction, when the rollout's contract step on this step's table applies. */
