@@ -3,7 +3,8 @@ import type { DropColumnStep } from './schema';
 import { dropColumn as dropColumnDdl } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
 import { triggerOf, checkExpression } from '../row-sync';
-import { columnInfo, createDownTrigger } from './sql';
+import { columnInfo, createDownTrigger, columnDependents } from './sql';
+import { isViewSchemaOf } from '../../plan/views';
 
 /**
  * Apply: only the `down` trigger (the view shape hides the column, expose
@@ -19,6 +20,9 @@ export const dropColumnActions: StepActions<DropColumnStep> = {
         const { step, table, db } = ctx;
         const col = await columnInfo(db, table, step.column);
         if (!col) throw ctx.fail('column', `${table} has no column ${step.column}`);
+        // refused now, not at contract, where nothing could be rolled back any more
+        const blockers = await columnDependents(db, table, step.column, (s) => isViewSchemaOf(table, s));
+        if (blockers.length) throw ctx.fail('column', `${step.column} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`);
         if (!step.down) {
           if (col.notNull && !col.hasValueSource) {
             throw ctx.fail(

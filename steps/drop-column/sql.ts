@@ -36,3 +36,27 @@ BEGIN
   RETURN NEW;
 END`);
 }
+
+/**
+ * What would stop `DROP COLUMN` (RESTRICT) at contract, other than
+ * stagefill's own version views: views elsewhere reading the column, foreign
+ * keys of other tables referencing it.
+ */
+export async function columnDependents(db: Queryable, table: string, column: string, isOwnViewSchema: (schema: string) => boolean): Promise<string[]> {
+  const t = parseTable(table);
+  const { rows } = await db.query<{ what: string; schema: string }>(
+    `WITH col AS (
+       SELECT c.oid AS rel, a.attnum FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+        WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND NOT a.attisdropped)
+     SELECT DISTINCT format('view %I.%I', vn.nspname, v.relname) AS what, vn.nspname AS schema
+       FROM col JOIN pg_depend d ON d.refobjid = col.rel AND d.refobjsubid = col.attnum AND d.classid = 'pg_rewrite'::regclass
+       JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
+      WHERE v.oid <> col.rel
+     UNION
+     SELECT format('foreign key %I on %s', k.conname, k.conrelid::regclass), ''
+       FROM col JOIN pg_constraint k ON k.contype = 'f' AND k.confrelid = col.rel AND col.attnum = ANY (k.confkey) AND k.conrelid <> col.rel
+     ORDER BY 1`,
+    [t.schema, t.name, column],
+  );
+  return rows.filter((r) => !isOwnViewSchema(r.schema)).map((r) => r.what);
+}

@@ -175,6 +175,17 @@ describe('dropColumn', () => {
     expect(await snapshot(table)).toEqual(before);
   });
 
+  test('refused at apply while a view of someone else reads the column (contract could not drop it)', async () => {
+    const table = await makeOrders(pool, unique('orders'), 5);
+    await pool.query(`CREATE VIEW ${table}_statuses AS SELECT id, status FROM ${table}`);
+    await pool.query(`CREATE VIEW ${table}_amounts AS SELECT id, amount FROM ${table}`); // another column: no obstacle
+    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }, { kind: 'expose', version: 2 }] });
+    const out = await outcome(handle);
+    expect(out.state).toBe('rolled_back');
+    expect(out.failure).toMatch(/column: status cannot be dropped at contract while view public\.\w+_statuses depends on it/);
+    expect(out.failure).not.toMatch(/_amounts/);
+  });
+
   test('its DDL waits at most lockTimeoutMs behind a long transaction, so writers go on, and applies once it ends', async () => {
     const table = await makeOrders(pool, unique('orders'), 10);
     const holder = await pool.connect();
