@@ -109,14 +109,3 @@ export async function schemaExists(db: Queryable, schema: string): Promise<boole
 export function stepBackfillTransform(table: string, column: string, up: string, key: string): string {
   return `UPDATE ${qualified(table)} SET ${ident(column)} = (${up}) WHERE ${ident(key)} >= :lo AND ${ident(key)} < :hi`;
 }
-
-/**
- * Drops the transaction's unnamed portal and with it the snapshot a
- * parameterized query (the step row's FOR UPDATE) left registered: CREATE
- * INDEX CONCURRENTLY waits for every older snapshot, this idle transaction's
- * included, so a phase outside the transaction would wait for its own step.
- * A query without parameters goes through the simple protocol, which drops it.
- */
-export async function releaseSnapshot(db: Queryable): Promise<void> {
-  await db.query('SELECT 1');
-}

@@ -187,10 +187,11 @@ export interface ApplyPhase<S> {
   /** In error messages: "step x (kind on t): <doing> failed: ...". The name when absent. */
   doing?: string;
   /**
-   * true: runs inside the step's transaction, its effect and the phase record commit together.
-   * false: runs on a plain connection (CREATE INDEX CONCURRENTLY, VALIDATE in its own transaction, ...)
-   * while the step's row stays locked; it must be idempotent by looking at the catalog first,
-   * since a crash between its statement and the phase record runs it again.
+   * true: runs inside the step's transaction (the step's row locked); its effect and the phase record commit together.
+   * false: runs on a plain connection in autocommit (CREATE INDEX CONCURRENTLY, ...) with no transaction of the
+   * runner open meanwhile; attempts serialize on a session advisory lock, and the phase is recorded in a short
+   * transaction afterwards. A crash between its statement and that record runs it again, so it must be idempotent
+   * by looking at the catalog first (and drop an INVALID leftover before building again).
    */
   transactional: boolean;
   run(ctx: StepContext<S>): Promise<PhaseResult>;
@@ -214,6 +215,14 @@ export interface ContractContext<S = unknown> extends StepContext<S> {
 }
 
 export interface ContractHooks<S> {
+  /**
+   * Before anything is dropped, on a plain connection (each statement its own
+   * transaction: CREATE INDEX CONCURRENTLY, VALIDATE): build and check what the
+   * swap needs. Throwing stops the contract with nothing dropped; a failure of
+   * type `ContractHeld` makes the workflow hold the rollout for `retry` or `rollback`.
+   * Must be idempotent (a retried contract runs it again).
+   */
+  prepare?(ctx: ContractContext<S>): Promise<void>;
   /** First pass, spec order: what keeps the old shape alive and what the old columns' dependents need gone (triggers, older views). */
   release?(ctx: ContractContext<S>): Promise<void>;
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */
@@ -236,7 +245,7 @@ export interface StepActions<S> {
    */
   revert?(ctx: StepContext<S>): Promise<void | RevertHold>;
   /**
-   * The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), the step's row locked meanwhile; it must be idempotent.
+   * The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), serialized like a `transactional: false` phase; it must be idempotent.
    * A function: decided per step (a sql step with `transaction: false`).
    */
   isRevertOutsideTransaction?: boolean | ((step: S) => boolean);

@@ -8,7 +8,10 @@ import {
   startChild,
   getExternalWorkflowHandle,
   ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
   ChildWorkflowCancellationType,
+  patched,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
@@ -18,7 +21,7 @@ import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
 import { FailureType } from '../plan/failures';
-import { stepModule } from '../steps';
+import { stepModule, roleOf } from '../steps';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { backfillWorkflow, failureMessage } from './backfill';
 import {
@@ -98,6 +101,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let state: RolloutState = 'starting';
   let lastError: string | null = null;
   let rollbackReason: string | null = null;
+  /** Who asked for the rollback (the rollback signal's actor); reverts and the finish are recorded in their name. */
+  let rollbackBy: string | undefined;
   let catalog: RolloutResult['catalog'];
   let isPaused = false;
   let approvals = 0;
@@ -138,11 +143,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     {
       validator: (who?: ActorPayload) => {
         if (who !== undefined && (typeof who !== 'object' || who === null)) throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
-        if (![...steps.values()].some((s) => s.kind === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
+        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
       },
     },
   );
   setHandler(rollbackSignal, (who?: ActorPayload) => {
+    // the operator who asked for the rollback is the actor of every revert it causes
+    if (rollbackReason === null) rollbackBy = who?.by;
     rollbackReason ??= `rollback requested by ${who?.by ?? 'an operator'}${who?.reason ? `: ${who.reason}` : ''}`;
     wake++;
     audit('rollback_requested', undefined, who);
@@ -240,7 +247,25 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           if (await condition(() => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
         }
         touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
+        // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
+        for (;;) {
+          try {
+            await ddl.applyStep(stepInput(g));
+            break;
+          } catch (err) {
+            const held = heldCause(err);
+            if (!held) throw err;
+            lastError = held;
+            setStep(g.id, { state: 'held', error: held });
+            setState('held', g.id);
+            await recordStep(g, 'held', { reason: held });
+            const seen = retries;
+            await condition(() => retries > seen || rollbackReason !== null);
+            if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
+            setStep(g.id, { state: 'running', error: undefined });
+            setState('running');
+          }
+        }
         break;
       }
       case 'backfill':
@@ -294,7 +319,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await child.result();
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new StepFailure(`step "${g.id}": backfill failed: ${failureMessage(err)}`, true);
+      // the child's own failure (its SQL error, the chunk range, the field), not the wrapper's "Child Workflow execution failed"
+      throw new StepFailure(`step "${g.id}": backfill ${bf.name} (${childId}) failed: ${causeMessage(err)}`, true);
     }
   }
 
@@ -336,13 +362,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const started = new Set<string>();
     const scopes = new Map<string, CancellationScope>();
     let failure: StepFailure | undefined;
-    const nonContractIds = graph.filter((g) => g.kind !== 'contract').map((g) => g.id);
+    const isContract = (g: GraphStep) => roleOf(g.kind) === 'contract';
+    const nonContractIds = graph.filter((g) => !isContract(g)).map((g) => g.id);
 
     for (;;) {
       if (failure || rollbackReason !== null) break;
       if (!isPaused) {
         // contract is irreversible: it waits until every other step of the graph is done
-        const ready = readySteps(graph, done, started).filter((g) => g.kind !== 'contract' || nonContractIds.every((id) => done.has(id)));
+        const ready = readySteps(graph, done, started).filter((g) => !isContract(g) || nonContractIds.every((id) => done.has(id)));
         for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) {
           started.add(g.id);
           const scope = new CancellationScope();
@@ -356,8 +383,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
                   setStep(g.id, { state: 'cancelled' });
                   return;
                 }
-                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${failureMessage(err)}`;
+                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
                 setStep(g.id, { state: 'failed', error: msg });
+                // the cause in the audit rows too (histories recorded before this wrote none)
+                if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
                 failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
               },
             )
@@ -409,10 +438,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const order = rollbackOrder(graph, touched);
     for (const id of order) {
       const g = graph.find((x) => x.id === id)!;
-      if (g.kind === 'contract') continue; // never started unless everything else succeeded
+      if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
       for (;;) {
-        const reverted = await revert.revertStep(stepInput(g));
+        const reverted = await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
         if (reverted.held === undefined) break;
         // the kind refused to revert (createTable: someone else's data): hold for an operator, `retry` asks again
         lastError = `step "${id}": revert held: ${reverted.held}`;
@@ -435,6 +464,20 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   function result(): RolloutResult {
     return { state, steps: [...steps.values()], rollbackReason, catalog };
   }
+}
+
+/** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
+function causeMessage(err: unknown): string {
+  let e: unknown = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return failureMessage(e);
+}
+
+/** The message of a contract's ContractHeld failure, or undefined for any other error. */
+function heldCause(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure && e.type === FailureType.ContractHeld ? e.message : undefined;
 }
 
 function isFinal(s: StepProgress['state']): boolean {

@@ -14,7 +14,8 @@ export const createTableActions: StepActions<CreateTableStep> = {
       transactional: true,
       async run(ctx) {
         const { db, table, step } = ctx;
-        if (await relationExists(db, table)) throw ctx.fail('table', `${table} already exists; createTable makes a new table (name another, or drop it first)`);
+        if (await relationExists(db, table))
+          throw ctx.fail('table', `${table} already exists; createTable makes a new table (name another, or drop it first)`);
         await runStatements(db, createTableStatements(table, step));
         // what stagefill created, as the catalog says, committed with the table: the revert compares against it
         const created = await snapshotCatalog(db, table, NO_VIEW_SCHEMAS);
@@ -34,13 +35,21 @@ export const createTableActions: StepActions<CreateTableStep> = {
     if (!(await relationExists(db, table))) return;
     await lockTableExclusive(db, table);
     const created = ctx.detail.created as CatalogSnapshot | undefined;
-    if (!created) return { hold: `${table}: no catalog snapshot was recorded when stagefill created it, so it cannot tell the table is still its own; drop it yourself if it is, then retry` };
+    if (!created)
+      return {
+        hold: `${table}: no catalog snapshot was recorded when stagefill created it, so it cannot tell the table is still its own; drop it yourself if it is, then retry`,
+      };
     const diff = compareCatalogs(created, await snapshotCatalog(db, table, NO_VIEW_SCHEMAS));
-    if (diff.length) return { hold: `${table} changed since stagefill created it (${diff.join('; ')}); not dropping someone else's work: undo the change or drop the table yourself, then retry` };
+    if (diff.length)
+      return {
+        hold: `${table} changed since stagefill created it (${diff.join('; ')}); not dropping someone else's work: undo the change or drop the table yourself, then retry`,
+      };
     if (!step.revertDropsRows) {
       const n = await countRowsUpTo(db, table, ROWS_SHOWN + 1);
       if (n > 0) {
-        return { hold: `${table} holds ${n > ROWS_SHOWN ? `more than ${ROWS_SHOWN}` : n} row${n === 1 ? '' : 's'} written after stagefill created it; not dropping data it did not write: delete them or drop the table yourself (revertDropsRows: true when the rollout fills it), then retry` };
+        return {
+          hold: `${table} holds ${n > ROWS_SHOWN ? `more than ${ROWS_SHOWN}` : n} row${n === 1 ? '' : 's'} written after stagefill created it; not dropping data it did not write: delete them or drop the table yourself (revertDropsRows: true when the rollout fills it), then retry`,
+        };
       }
     }
     await dropTable(db, table);

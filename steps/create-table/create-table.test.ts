@@ -24,8 +24,12 @@ describe('createTable', () => {
 
   test('plan: what it creates, a revert that drops only what stagefill made, the referenced table locked an instant', () => {
     const p = createTable.describe(step, ctx);
-    expect(p.forward).toBe('create table public.refunds: 4 columns (id, order_id, amount, reason), PRIMARY KEY (id), 1 UNIQUE, 1 CHECK, 1 index; its catalog is recorded right after');
-    expect(p.rollback).toBe('drop public.refunds if it is still what stagefill created and holds no rows; otherwise hold the rollback and say why');
+    expect(p.forward).toBe(
+      'create table public.refunds: 4 columns (id, order_id, amount, reason), PRIMARY KEY (id), 1 UNIQUE, 1 CHECK, 1 index; its catalog is recorded right after',
+    );
+    expect(p.rollback).toBe(
+      'drop public.refunds if it is still what stagefill created and holds no rows; otherwise hold the rollback and say why',
+    );
     expect(p.lock).toMatch(/^none on existing tables but SHARE ROW EXCLUSIVE on public\.orders \(foreign key, instant\)/);
     expect(p.online).toBe(true);
     expect(createTable.describe({ ...step, revertDropsRows: true }, ctx).rollback).not.toMatch(/no rows/);
@@ -48,13 +52,24 @@ describe('createTable', () => {
 
   test.each([
     [{ columns: [] }, 'columns needs at least one column'],
-    [{ columns: [{ name: 'a', type: 'int' }, { name: 'a', type: 'int' }] }, 'steps.0.columns.1.name: column a is listed twice'],
-    [{ primaryKey: ['nope'] }, 'steps.0.primaryKey.0: nope is not one of the table\'s columns'],
+    [
+      {
+        columns: [
+          { name: 'a', type: 'int' },
+          { name: 'a', type: 'int' },
+        ],
+      },
+      'steps.0.columns.1.name: column a is listed twice',
+    ],
+    [{ primaryKey: ['nope'] }, "steps.0.primaryKey.0: nope is not one of the table's columns"],
     [{ unique: [{ columns: ['x'] }] }, 'steps.0.unique.0.columns.0: x is not one of'],
     [{ indexes: [{ columns: ['id'], method: 'bitmap' }] }, 'steps.0.indexes.0.method'],
     [{ columns: [{ name: 'a', type: 'int; drop table x' }] }, 'steps.0.columns.0.type'],
     [{ columns: [{ name: 'a', type: 'int', default: '1; drop table x' }] }, 'steps.0.columns.0.default'],
-    [{ columns: [{ name: 'a', type: 'int', references: { table: 'o', column: 'id', onDelete: 'EXPLODE' } }] }, 'steps.0.columns.0.references.onDelete'],
+    [
+      { columns: [{ name: 'a', type: 'int', references: { table: 'o', column: 'id', onDelete: 'EXPLODE' } }] },
+      'steps.0.columns.0.references.onDelete',
+    ],
     [{ surprise: 1 }, 'unknown field "surprise"'],
   ])('schema refuses %j (%s)', (patch, where) => {
     expect(() => parseRolloutSpec(spec({ ...raw, ...patch }))).toThrow(where);

@@ -13,7 +13,12 @@ export const tableColumn = z
     /** A SQL expression, as in DEFAULT (...). */
     default: expression('columns[].default').optional(),
     references: z
-      .object({ table: tableName, column: identifier('columns[].references.column'), onDelete: referentialAction.optional(), onUpdate: referentialAction.optional() })
+      .object({
+        table: tableName,
+        column: identifier('columns[].references.column'),
+        onDelete: referentialAction.optional(),
+        onUpdate: referentialAction.optional(),
+      })
       .strict()
       .optional(),
   })
@@ -27,8 +32,12 @@ export const createTableStep = z
     ...stepBase,
     columns: z.array(tableColumn).min(1, 'columns needs at least one column'),
     primaryKey: columnList('primaryKey').optional(),
-    unique: z.array(z.object({ name: identifier('unique[].name').optional(), columns: columnList('unique[].columns') }).strict()).optional(),
-    checks: z.array(z.object({ name: identifier('checks[].name').optional(), expression: expression('checks[].expression') }).strict()).optional(),
+    unique: z
+      .array(z.object({ name: identifier('unique[].name').optional(), columns: columnList('unique[].columns') }).strict())
+      .optional(),
+    checks: z
+      .array(z.object({ name: identifier('checks[].name').optional(), expression: expression('checks[].expression') }).strict())
+      .optional(),
     indexes: z
       .array(
         z

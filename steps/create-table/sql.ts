@@ -20,13 +20,19 @@ export function createTableStatements(table: string, step: CreateTableStep): str
   for (const k of step.checks ?? []) lines.push(`${named(k.name)}CHECK (${k.expression})`);
   const statements = [`CREATE TABLE ${qualified(table)} (\n  ${lines.join(',\n  ')}\n)`];
   // the table is new and empty: a plain CREATE INDEX is instant and stays in the step's transaction
-  for (const x of step.indexes ?? []) statements.push(`CREATE ${x.unique ? 'UNIQUE ' : ''}INDEX ${x.name ? `${ident(x.name)} ` : ''}ON ${qualified(table)} USING ${x.method} (${list(x.columns)})`);
+  for (const x of step.indexes ?? [])
+    statements.push(
+      `CREATE ${x.unique ? 'UNIQUE ' : ''}INDEX ${x.name ? `${ident(x.name)} ` : ''}ON ${qualified(table)} USING ${x.method} (${list(x.columns)})`,
+    );
   return statements;
 }
 
 export async function relationExists(db: Queryable, table: string): Promise<boolean> {
   const t = parseTable(table);
-  const { rows } = await db.query(`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, [t.schema, t.name]);
+  const { rows } = await db.query(
+    `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+    [t.schema, t.name],
+  );
   return rows.length > 0;
 }
 

@@ -22,7 +22,11 @@ export const dropColumnActions: StepActions<DropColumnStep> = {
         if (!col) throw ctx.fail('column', `${table} has no column ${step.column}`);
         // refused now, not at contract, where nothing could be rolled back any more
         const blockers = await columnDependents(db, table, step.column, (s) => isViewSchemaOf(table, s));
-        if (blockers.length) throw ctx.fail('column', `${step.column} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`);
+        if (blockers.length)
+          throw ctx.fail(
+            'column',
+            `${step.column} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
+          );
         if (!step.down) {
           if (col.notNull && !col.hasValueSource) {
             throw ctx.fail(

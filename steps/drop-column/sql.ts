@@ -28,13 +28,18 @@ export async function columnInfo(db: Queryable, table: string, column: string): 
  * while NULL, so a legacy writer's own value is kept.
  */
 export async function createDownTrigger(db: Queryable, c: { table: string; column: string; down: string; trigger: string }): Promise<void> {
-  await createRowTrigger(db, c.table, c.trigger, `
+  await createRowTrigger(
+    db,
+    c.table,
+    c.trigger,
+    `
 BEGIN
   IF TG_OP = 'INSERT' AND NEW.${ident(c.column)} IS NULL THEN
     NEW.${ident(c.column)} := ${overRow(c.down)};
   END IF;
   RETURN NEW;
-END`);
+END`,
+  );
 }
 
 /**
@@ -42,7 +47,12 @@ END`);
  * stagefill's own version views: views elsewhere reading the column, foreign
  * keys of other tables referencing it.
  */
-export async function columnDependents(db: Queryable, table: string, column: string, isOwnViewSchema: (schema: string) => boolean): Promise<string[]> {
+export async function columnDependents(
+  db: Queryable,
+  table: string,
+  column: string,
+  isOwnViewSchema: (schema: string) => boolean,
+): Promise<string[]> {
   const t = parseTable(table);
   const { rows } = await db.query<{ what: string; schema: string }>(
     `WITH col AS (

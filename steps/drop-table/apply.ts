@@ -7,7 +7,9 @@ import { tableDependents, dropTableRestrict } from './sql';
 
 /** The view schemas the rollout's expose steps give this table. */
 function ownViewSchemas(ctx: StepContext<unknown>): string[] {
-  return ctx.allSteps.filter((s) => s.table === ctx.table && s.step.kind === 'expose').map((s) => viewSchemaName(ctx.table, (s.step as unknown as { version: number }).version));
+  return ctx.allSteps
+    .filter((s) => s.table === ctx.table && s.step.kind === 'expose')
+    .map((s) => viewSchemaName(ctx.table, (s.step as unknown as { version: number }).version));
 }
 
 /**
@@ -24,7 +26,11 @@ export const dropTableActions: StepActions<DropTableStep> = {
         if (!(await tableColumns(ctx.db, ctx.table)).length) throw ctx.fail('table', `${ctx.table} does not exist (or has no columns)`);
         // stagefill's version views go before the DROP (legacy ones at contract's first pass, the new version's with it)
         const blockers = await tableDependents(ctx.db, ctx.table, (s) => isViewSchemaOf(ctx.table, s));
-        if (blockers.length) throw ctx.fail('table', `${ctx.table} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`);
+        if (blockers.length)
+          throw ctx.fail(
+            'table',
+            `${ctx.table} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
+          );
         return { table: ctx.table };
       },
     },

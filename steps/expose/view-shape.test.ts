@@ -10,16 +10,31 @@ describe('view shapes', () => {
     [
       'a dropped column (dropColumn, contract drops): hidden from the new version only',
       [{ dropped: ['note'] }, { dropped: ['status'] }],
-      [['id', 'id'], ['amount', 'amount'], ['amount_new', 'amount_new'], ['cents', 'cents']],
+      [
+        ['id', 'id'],
+        ['amount', 'amount'],
+        ['amount_new', 'amount_new'],
+        ['cents', 'cents'],
+      ],
       cols,
     ],
     [
       'a replaced column shown under the old name in its place; the legacy version sees neither the new column nor the added one',
       [{ replaced: [{ column: 'amount', by: 'amount_new', as: 'amount' }] }, { added: ['cents'] }, { dropped: ['note'] }],
-      [['id', 'id'], ['amount_new', 'amount'], ['status', 'status'], ['cents', 'cents']],
+      [
+        ['id', 'id'],
+        ['amount_new', 'amount'],
+        ['status', 'status'],
+        ['cents', 'cents'],
+      ],
       ['id', 'amount', 'note', 'status'],
     ],
-    ['a replacement whose column does not exist yet changes nothing', [{ replaced: [{ column: 'amount', by: 'nope', as: 'amount' }] }], cols.map((c) => [c, c]), cols],
+    [
+      'a replacement whose column does not exist yet changes nothing',
+      [{ replaced: [{ column: 'amount', by: 'nope', as: 'amount' }] }],
+      cols.map((c) => [c, c]),
+      cols,
+    ],
   ])('%s', (_, changes, newShape, legacy) => {
     const s = viewShapes(cols, changes);
     expect(s.newShape.map((c) => [c.source, c.as])).toEqual(newShape);

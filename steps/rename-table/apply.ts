@@ -18,7 +18,8 @@ export const renameTableActions: StepActions<RenameTableStep> = {
       async run(ctx) {
         const { db, table, step } = ctx;
         if (!(await tableColumns(db, table)).length) throw ctx.fail('table', `${table} does not exist (or has no columns)`);
-        if (await nameTaken(db, table, step.to)) throw ctx.fail('to', `${parseTable(table).schema}.${step.to} already exists; name another or drop it first`);
+        if (await nameTaken(db, table, step.to))
+          throw ctx.fail('to', `${parseTable(table).schema}.${step.to} already exists; name another or drop it first`);
         return { from: table, to: `${parseTable(table).schema}.${step.to}` };
       },
     },
@@ -26,7 +27,11 @@ export const renameTableActions: StepActions<RenameTableStep> = {
   contract: {
     // second pass, after every other drop of the table's old shape: the rename comes last
     async complete(ctx) {
-      if (await nameTaken(ctx.db, ctx.table, ctx.step.to)) throw ctx.fail('to', `${parseTable(ctx.table).schema}.${ctx.step.to} was created since the step applied; the table keeps its name: drop that one, then retry`);
+      if (await nameTaken(ctx.db, ctx.table, ctx.step.to))
+        throw ctx.fail(
+          'to',
+          `${parseTable(ctx.table).schema}.${ctx.step.to} was created since the step applied; the table keeps its name: drop that one, then retry`,
+        );
       await renameTable(ctx.db, ctx.table, ctx.step.to);
       ctx.report('renamed', `${ctx.table} -> ${parseTable(ctx.table).schema}.${ctx.step.to}`);
     },

@@ -30,7 +30,8 @@ async function snapshot(table: string): Promise<unknown> {
 
 const exists = async (relation: string) => (await pool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [relation])).rows[0].e as boolean;
 const columnsOf = async (relation: string) => (await pool.query(`SELECT * FROM ${relation} LIMIT 0`)).fields.map((f) => f.name);
-const waitingApproval = (handle: WorkflowHandle) => waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+const waitingApproval = (handle: WorkflowHandle) =>
+  waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
 const approve = (handle: WorkflowHandle) => handle.signal('approve', { by: 'test' });
 const rollBack = (handle: WorkflowHandle) => handle.signal(rollbackSignal, { by: 'test', reason: 'second run: roll back at approval' });
 const tail = [{ kind: 'approval', timeout: '2m' }, { kind: 'contract' }];
@@ -81,7 +82,12 @@ describe('createTable', () => {
     const cat = (await snapshot(table)) as { columns: { attname: string }[]; constraints: { def: string }[]; indexes: { def: string }[] };
     expect(cat.columns.map((c) => c.attname).sort()).toEqual(['amount', 'id', 'order_id', 'reason']);
     expect(cat.constraints.map((c) => c.def)).toEqual(
-      expect.arrayContaining(['PRIMARY KEY (id)', 'CHECK ((amount >= (0)::numeric))', 'UNIQUE (order_id, reason)', expect.stringMatching(/^FOREIGN KEY \(order_id\) REFERENCES .* ON DELETE CASCADE$/)]),
+      expect.arrayContaining([
+        'PRIMARY KEY (id)',
+        'CHECK ((amount >= (0)::numeric))',
+        'UNIQUE (order_id, reason)',
+        expect.stringMatching(/^FOREIGN KEY \(order_id\) REFERENCES .* ON DELETE CASCADE$/),
+      ]),
     );
     expect(cat.indexes.some((x) => /USING btree \(reason\)/.test(x.def))).toBe(true);
     await pool.query(`INSERT INTO ${orders} SELECT 999, 1, 1, 1, 'new', now()`);
@@ -89,7 +95,9 @@ describe('createTable', () => {
 
     const again = `public.${unique('refunds')}`;
     const before = await snapshot(again);
-    const second = await run({ table: again, steps: [...createSteps(again, orders), ...tail] }, 'rollback', async () => expect(await exists(again)).toBe(true));
+    const second = await run({ table: again, steps: [...createSteps(again, orders), ...tail] }, 'rollback', async () =>
+      expect(await exists(again)).toBe(true),
+    );
     expect(second.out.state).toBe('rolled_back');
     expect(await exists(again)).toBe(false);
     expect(await snapshot(again)).toEqual(before);
@@ -98,10 +106,15 @@ describe('createTable', () => {
     expect(await snapshot(orders)).toEqual(ordersBefore);
   });
 
-  test("the revert holds while the table has rows or a shape stagefill did not make, says why, and drops it on retry once they are gone", async () => {
+  test('the revert holds while the table has rows or a shape stagefill did not make, says why, and drops it on retry once they are gone', async () => {
     const orders = await makeOrders(pool, unique('orders'), 10);
     const table = `public.${unique('refunds')}`;
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, steps: [...createSteps(table, orders), ...tail] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('r'),
+      table,
+      steps: [...createSteps(table, orders), ...tail],
+    });
     await waitingApproval(handle);
     // someone else writes a row, then the rollout is rolled back
     await pool.query(`INSERT INTO ${table} (id, order_id, reason) VALUES (1, 1, 'someone else')`);
@@ -112,14 +125,18 @@ describe('createTable', () => {
     });
     const step = held.steps.find((s) => s.kind === 'createTable')!;
     expect(step.state).toBe('held');
-    expect(held.lastError).toMatch(new RegExp(`${table} holds 1 row written after stagefill created it; not dropping data it did not write`));
+    expect(held.lastError).toMatch(
+      new RegExp(`${table} holds 1 row written after stagefill created it; not dropping data it did not write`),
+    );
     expect(await exists(table)).toBe(true);
 
     // the row goes, but a column comes: still not what stagefill created
     await pool.query(`DELETE FROM ${table}`);
     await pool.query(`ALTER TABLE ${table} ADD COLUMN extra int`);
     await handle.signal(retrySignal, { by: 'test' });
-    await waitFor('held on the changed shape', async () => /changed since stagefill created it \(.*column extra added/.test((await progressOf(handle)).lastError ?? ''));
+    await waitFor('held on the changed shape', async () =>
+      /changed since stagefill created it \(.*column extra added/.test((await progressOf(handle)).lastError ?? ''),
+    );
     expect((await progressOf(handle)).state).toBe('held');
     expect(await exists(table)).toBe(true);
 
@@ -129,7 +146,10 @@ describe('createTable', () => {
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
     expect(await exists(table)).toBe(false);
-    const events = await pool.query(`SELECT count(*)::int AS n FROM stagefill.events WHERE workflow_id = $1 AND event = 'step_revert_held'`, [handle.workflowId]);
+    const events = await pool.query(
+      `SELECT count(*)::int AS n FROM stagefill.events WHERE workflow_id = $1 AND event = 'step_revert_held'`,
+      [handle.workflowId],
+    );
     expect(events.rows[0].n).toBe(2);
   });
 });
@@ -147,7 +167,9 @@ describe('dropColumn', () => {
       await pool.query(`INSERT INTO ${viewOf(table, 2)} (id, customer_id, amount, qty, created_at) VALUES (5000, 1, 2.50, 1, now())`);
       expect((await pool.query(`SELECT status FROM ${table} WHERE id = 5000`)).rows[0].status).toBe('via v2');
       // a legacy writer's own value is kept
-      await pool.query(`INSERT INTO ${viewOf(table, 1)} (id, customer_id, amount, qty, status, created_at) VALUES (5001, 1, 2.50, 1, 'paid', now())`);
+      await pool.query(
+        `INSERT INTO ${viewOf(table, 1)} (id, customer_id, amount, qty, status, created_at) VALUES (5001, 1, 2.50, 1, 'paid', now())`,
+      );
       expect((await pool.query(`SELECT status FROM ${table} WHERE id = 5001`)).rows[0].status).toBe('paid');
       expect(await legacyChecksum(pool, table)).not.toBe(sum);
     });
@@ -168,7 +190,15 @@ describe('dropColumn', () => {
   test('without down, a NOT NULL column without a default is refused at apply, naming down', async () => {
     const table = await makeOrders(pool, unique('orders'), 10);
     const before = await snapshot(table);
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, steps: [{ kind: 'dropColumn', column: 'status' }, { kind: 'expose', version: 2 }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('r'),
+      table,
+      steps: [
+        { kind: 'dropColumn', column: 'status' },
+        { kind: 'expose', version: 2 },
+      ],
+    });
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
     expect(out.failure).toMatch(/down: status is NOT NULL without a default.*give down: an expression/);
@@ -179,7 +209,15 @@ describe('dropColumn', () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_statuses AS SELECT id, status FROM ${table}`);
     await pool.query(`CREATE VIEW ${table}_amounts AS SELECT id, amount FROM ${table}`); // another column: no obstacle
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }, { kind: 'expose', version: 2 }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('r'),
+      table,
+      steps: [
+        { kind: 'dropColumn', column: 'status', down: "'x'" },
+        { kind: 'expose', version: 2 },
+      ],
+    });
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
     expect(out.failure).toMatch(/column: status cannot be dropped at contract while view public\.\w+_statuses depends on it/);
@@ -196,7 +234,13 @@ describe('dropColumn', () => {
     try {
       await holder.query('BEGIN');
       await holder.query(`UPDATE ${table} SET qty = qty WHERE id = 1`); // ROW EXCLUSIVE, held open
-      const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, lockTimeoutMs: 200, steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }] });
+      const { handle } = await startSpec(client, taskQueue, {
+        kind: 'rollout',
+        name: unique('r'),
+        table,
+        lockTimeoutMs: 200,
+        steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }],
+      });
       await waitFor('the step to try its lock', async () => (await progressOf(handle)).steps[0].state === 'running');
       // a writer meanwhile: the trigger's SHARE ROW EXCLUSIVE request would queue it behind stagefill without lock_timeout
       const writer = (async () => {
@@ -210,7 +254,9 @@ describe('dropColumn', () => {
       })();
       await sleep(4000);
       const writesWhileHeld = writes;
-      const triggersWhileHeld = (await pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [table])).rows[0].n;
+      const triggersWhileHeld = (
+        await pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [table])
+      ).rows[0].n;
       await holder.query('COMMIT');
       const out = await outcome(handle);
       writing = false;
@@ -218,9 +264,14 @@ describe('dropColumn', () => {
       expect(triggersWhileHeld).toBe(0); // it did not get its lock while the transaction was open
       expect(writesWhileHeld).toBeGreaterThan(0); // and writers were not stuck behind its queued lock
       expect(out.state).toBe('completed');
-      expect((await pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [table])).rows[0].n).toBe(1);
+      expect(
+        (await pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [table])).rows[0]
+          .n,
+      ).toBe(1);
       recordFacts('dropColumn DDL behind a long transaction (lockTimeoutMs 200)', { writesWhileHeld, writerLongestWaitMs: longestWaitMs });
-      console.log(`dropColumn behind a long transaction: ${writesWhileHeld} writes went through while it was open; the writer's longest wait ${longestWaitMs} ms (lockTimeoutMs 200)`);
+      console.log(
+        `dropColumn behind a long transaction: ${writesWhileHeld} writes went through while it was open; the writer's longest wait ${longestWaitMs} ms (lockTimeoutMs 200)`,
+      );
     } finally {
       writing = false;
       await holder.query('ROLLBACK').catch(() => {});
@@ -237,7 +288,9 @@ describe('dropTable and renameTable', () => {
     const first = await run({ table, steps }, 'forward', async () => {
       expect(await exists(viewOf(table, 1))).toBe(true);
       expect(await exists(viewOf(table, 2))).toBe(false);
-      expect((await pool.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [`${table.replace('.', '_')}_v2`])).rows[0].n).toBe(1);
+      expect(
+        (await pool.query(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = $1`, [`${table.replace('.', '_')}_v2`])).rows[0].n,
+      ).toBe(1);
     });
     expect(first.out.state).toBe('completed');
     expect(await exists(table)).toBe(false);
@@ -255,7 +308,12 @@ describe('dropTable and renameTable', () => {
   test('dropTable is refused at apply while a view of someone else reads the table', async () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_report AS SELECT id FROM ${table}`);
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('r'), table, steps: [{ kind: 'dropTable' }, { kind: 'expose', version: 2 }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('r'),
+      table,
+      steps: [{ kind: 'dropTable' }, { kind: 'expose', version: 2 }],
+    });
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
     expect(out.failure).toMatch(/cannot be dropped at contract while view public\..*_report depends on it/);
@@ -278,7 +336,10 @@ describe('dropTable and renameTable', () => {
 
     const other = await makeOrders(pool, unique('orders'), 20);
     const before = await snapshot(other);
-    const second = await run({ table: other, steps: [{ kind: 'renameTable', to: unique('purchases') }, { kind: 'expose', version: 2 }, ...tail] }, 'rollback');
+    const second = await run(
+      { table: other, steps: [{ kind: 'renameTable', to: unique('purchases') }, { kind: 'expose', version: 2 }, ...tail] },
+      'rollback',
+    );
     expect(second.out.state).toBe('rolled_back');
     expect(await snapshot(other)).toEqual(before);
   });
@@ -325,7 +386,10 @@ describe('sql: transaction: false and onContract', () => {
     const { handle, out } = await run({ table, steps: steps(table, index) }, 'rollback');
     expect(out.state).toBe('rolled_back');
     expect(await snapshot(table)).toEqual(before); // the index someone else made is still there
-    const detail = await pool.query(`SELECT s.detail FROM stagefill.rollout_steps s JOIN stagefill.rollouts r ON r.id = s.rollout_id WHERE r.workflow_id = $1 AND s.kind = 'sql'`, [handle.workflowId]);
+    const detail = await pool.query(
+      `SELECT s.detail FROM stagefill.rollout_steps s JOIN stagefill.rollouts r ON r.id = s.rollout_id WHERE r.workflow_id = $1 AND s.kind = 'sql'`,
+      [handle.workflowId],
+    );
     expect(detail.rows[0].detail).toMatchObject({ wasDoneBefore: true, ran: false });
   });
 });
