@@ -133,7 +133,10 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     }
   }
 
-  /** A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction. */
+  /**
+   * A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction.
+   * `stepDb`, the step transaction that waits meanwhile, first lets go of its snapshot (a concurrent build would wait for it).
+   */
   async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
     const conn = await pool.connect();
     let broken: unknown;

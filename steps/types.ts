@@ -227,6 +227,12 @@ export interface ContractHooks<S> {
   release?(ctx: ContractContext<S>): Promise<void>;
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */
   complete?(ctx: ContractContext<S>): Promise<void>;
+  /**
+   * Third pass, spec order, after the contract's transaction committed: on a plain
+   * connection in autocommit (lock_timeout set), for statements that cannot run in a
+   * transaction (DROP INDEX CONCURRENTLY). Idempotent: a crash runs it again.
+   */
+  outsideTransaction?(ctx: ContractContext<S>): Promise<void>;
 }
 
 export interface StepActions<S> {

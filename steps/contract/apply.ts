@@ -95,5 +95,28 @@ export const contractActions: StepActions<ContractStep> = {
         return { validated, notValidated };
       },
     },
+    {
+      // CONCURRENTLY cannot run in a transaction: a phase of its own, after the drops above committed
+      name: 'concurrent',
+      doing: 'contract statements outside a transaction (DROP INDEX CONCURRENTLY)',
+      transactional: false,
+      async run(ctx) {
+        const { table, db } = ctx;
+        const others = ctx.allSteps.filter((s) => s.table === table && s.id !== ctx.stepId && stepActions(s.step.kind).contract?.outsideTransaction);
+        if (!others.length) return {};
+        const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
+        const report: Record<string, string[]> = {};
+        for (const s of others) {
+          await stepActions(s.step.kind).contract!.outsideTransaction!({
+            ...(ctx.contextOf(s.id) as StepContext<{ kind: string }>),
+            db,
+            columns,
+            drops: new Set(ctx.step.drops ?? []),
+            report: (key, item) => (report[key] ??= []).push(item),
+          });
+        }
+        return report;
+      },
+    },
   ],
 };
