@@ -79,6 +79,8 @@ export interface CarriedRollout {
   startedAt: number;
   state: RolloutState;
   lastError: string | null;
+  /** A rollback asked for while the run was handing over: the next run starts it. */
+  rollbackReason?: string | null;
   isPaused: boolean;
   approvals: number;
   retries: number;
@@ -149,7 +151,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   let state: RolloutState = carried?.state ?? 'starting';
   let lastError: string | null = carried?.lastError ?? null;
-  let rollbackReason: string | null = null;
+  let rollbackReason: string | null = carried?.rollbackReason ?? null;
   let catalog: RolloutResult['catalog'];
   let isPaused = carried?.isPaused ?? false;
   let approvals = carried?.approvals ?? 0;
@@ -170,6 +172,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const auditQueue: KeyedAuditEntry[] = [];
   let auditSeq = carried?.auditSeq ?? 0;
   let flushing = false;
+  /** Set when this run has decided to continue as new: waiting steps stay put from then on. */
+  let continuing = false;
 
   setHandler(progressQuery, (): RolloutProgress => progress());
   setHandler(pauseSignal, (who?: ActorPayload) => {
@@ -306,12 +310,19 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   async function park(id: string, fn: () => boolean, timeoutMs?: number): Promise<boolean> {
     parked.add(id);
     try {
+      let met: boolean;
       if (timeoutMs === undefined) {
         await condition(fn);
-        return true;
+        met = true;
+      } else if (timeoutMs <= 0) {
+        met = fn();
+      } else {
+        met = await condition(fn, timeoutMs);
       }
-      if (timeoutMs <= 0) return fn();
-      return await condition(fn, timeoutMs);
+      // The run decided to continue as new (on the state of an earlier job of this activation): stay put,
+      // schedule nothing; the next run resumes this wait from the carried state.
+      if (continuing) await new Promise<never>(() => {});
+      return met;
     } finally {
       parked.delete(id);
     }
@@ -478,6 +489,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   };
 
   async function continueChain(): Promise<never> {
+    // decided on a condition check; from here no waiting step leaves its wait (see park)
+    continuing = true;
     await drainAudit();
     const next: CarriedRollout = {
       begun: begun!,
@@ -485,6 +498,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       startedAt: rolloutStartedAt,
       state,
       lastError,
+      rollbackReason,
       isPaused,
       approvals,
       retries,
