@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { FailureType } from '../plan/failures';
 
 /**
  * What a failed statement means for a chunk. SQLSTATE classes:
@@ -38,9 +39,9 @@ export function classifyPgError(err: unknown): ErrorClass {
   return 'transient';
 }
 
-export const CHUNK_SQL_ERROR = 'ChunkSqlError';
-export const CHUNK_VALIDATION_ERROR = 'ChunkValidationError';
-export const SETUP_ERROR = 'BackfillSetupError';
+export const CHUNK_SQL_ERROR = FailureType.ChunkSqlError;
+export const CHUNK_VALIDATION_ERROR = FailureType.ChunkValidationError;
+export const SETUP_ERROR = FailureType.BackfillSetupError;
 
 /** Non-retryable failure naming the chunk and carrying the database's own message. */
 export function chunkFailure(err: unknown, lo: string, hi: string, stage: string): ApplicationFailure {

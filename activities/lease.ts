@@ -1,10 +1,10 @@
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
-import { inTransaction, openSession, Session } from '../db/pool';
+import { inTransaction, openSession, Session, Queryable } from '../db/pool';
 import * as sql from '../db/backfills';
 import * as keys from '../db/keys';
 import type { KeyedTable } from '../db/keys';
 import { evaluateExpect, describeExpect } from '../plan/expect';
-import { isCutByArithmetic, arithmeticChunkEnd } from '../plan/chunks';
+import { isCutByArithmetic, arithmeticChunkEnd, leavesChanged } from '../plan/chunks';
 import { adaptedChunkSize } from '../plan/throttle';
 import { leaseGate } from './control';
 import { KeyColumn, decodeKeyType, keyNames, formatKey, formatRange } from '../plan/keys';
@@ -48,16 +48,6 @@ function setupFailure(message: string): ApplicationFailure {
 
 function keyColumnsOf(input: Pick<LeaseInput, 'key' | 'keyType'>): KeyColumn[] {
   return decodeKeyType(input.keyType, keyNames(input.key));
-}
-
-/** What an attach or detach changed in a partitioned table's leaves since planning, or undefined. */
-export function leavesChanged(planned: readonly string[] | null, now: readonly string[] | null): string | undefined {
-  if (!planned) return undefined;
-  const current = now ?? [];
-  const attached = current.filter((l) => !planned.includes(l));
-  const detached = planned.filter((l) => !current.includes(l));
-  if (!attached.length && !detached.length) return undefined;
-  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
 }
 
 export function createLeaseActivities({ pool, logger, metrics, faults }: ActivityDeps) {
@@ -274,19 +264,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
         hi = arithmeticChunkEnd(lo, lane.hi, size);
       } else {
         const cut = lane.nextCut !== undefined ? lane.nextCut : await keys.cutChunk(db, t, lo, lane.hi, size);
-        try {
-          hi = keys.chunkEnd(lo, lane.hi, cut, size);
-        } catch (err) {
-          if (!(err instanceof keys.KeyRunTooLong)) throw err;
-          throw ApplicationFailure.create({
-            message:
-              `key: more than ${size} rows share the key value ${formatKey(lo, n)} of ${input.table}, so no chunk of at most ${size} rows can hold them. ` +
-              `Key the backfill by more columns to make it unique (e.g. key: [${keyNames(input.key).join(', ')}, id]) or raise chunkSize (and throttle.minChunkSize)`,
-            type: SETUP_ERROR,
-            nonRetryable: true,
-            details: [{ lo, size }],
-          });
-        }
+        hi = await endPastRun(db, t, input, lo, lane.hi, cut, size);
       }
       const isLast = hi === lane.hi;
       let rows: number;
@@ -344,6 +322,33 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
       lane.nextCut = outcome.nextCut;
     }
     return outcome;
+  }
+
+  /**
+   * The chunk's end from its cut. A cut at `lo` means more rows share the
+   * value `lo` than `size`: with a chunk shrunk below the configured chunkSize
+   * (targetChunkMs) it is cut again at chunkSize; a run longer than that is
+   * refused, never run as a chunk over its size.
+   */
+  async function endPastRun(db: Queryable, t: KeyedTable, input: LeaseInput, lo: string, partitionHi: string, cut: string | null, size: number): Promise<string> {
+    try {
+      return keys.chunkEnd(lo, partitionHi, cut, size);
+    } catch (err) {
+      if (!(err instanceof keys.KeyRunTooLong)) throw err;
+    }
+    if (size < input.chunkSize) {
+      const again = await keys.cutChunk(db, t, lo, partitionHi, input.chunkSize);
+      if (again !== lo) return again ?? partitionHi;
+    }
+    const most = Math.max(size, input.chunkSize);
+    throw ApplicationFailure.create({
+      message:
+        `key: more than ${most} rows share the key value ${formatKey(lo, t.cols.length)} of ${input.table}, so no chunk of at most ${most} rows can hold them. ` +
+        `Key the backfill by more columns to make it unique (e.g. key: [${keyNames(input.key).join(', ')}, id]) or raise chunkSize`,
+      type: SETUP_ERROR,
+      nonRetryable: true,
+      details: [{ lo, size: most }],
+    });
   }
 
   async function probeHealth(probe: string): Promise<number> {

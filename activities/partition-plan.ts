@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool';
 import * as keys from '../db/keys';
 import { KeyColumn, keyNames, keyLabel, encodeKeyType, formatKey, parseKeyInput } from '../plan/keys';
-import { isCutByArithmetic, evenKeyPartitions, partsPerLeaf } from '../plan/chunks';
+import { isCutByArithmetic, evenKeyPartitions, partsPerLeaf, inKeyOrder } from '../plan/chunks';
 
 /**
  * The one builder of a backfill's partition plan: which key, which range,
@@ -86,7 +86,7 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
   for (const leaf of leaves) {
     const ends = await keys.keyEnds(db, leaf, cols, { from, to });
     if (!ends) continue;
-    if (await keys.otherLeafRowsBetween(db, t, leaf, ends.first, ends.last)) {
+    if (await keys.rowsBetween(db, cols, leaves.filter((l) => l !== leaf), ends.first, ends.last)) {
       throw new keys.KeyError(
         'key',
         `rows of other partitions of ${input.table} lie between the keys ${formatKey(ends.first, cols.length)} and ${formatKey(ends.last, cols.length)} of ${leaf}: ` +
@@ -105,24 +105,6 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
     partitions.push(...cut.map((p) => ({ ...p, leaf: s.leaf })));
   }
   return { ...key, range: { from: ordered[0].lo, to: ordered[ordered.length - 1].hi }, partitions, leaves };
-}
-
-/**
- * Leaf spans in key order without comparing keys here: the spans lie end to
- * end (each one's hi is the next one's lo), so the first is the one whose lo
- * is nobody's hi.
- */
-export function inKeyOrder<T extends { lo: string; hi: string }>(spans: readonly T[]): T[] {
-  const byLo = new Map(spans.map((s) => [s.lo, s]));
-  const his = new Set(spans.map((s) => s.hi));
-  const out: T[] = [];
-  let s = spans.find((x) => !his.has(x.lo));
-  while (s && !out.includes(s)) {
-    out.push(s);
-    s = byLo.get(s.hi);
-  }
-  for (const x of spans) if (!out.includes(x)) out.push(x);
-  return out;
 }
 
 /**

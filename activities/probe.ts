@@ -12,6 +12,7 @@ import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import type { ActivityDeps, ActivityMetrics } from './backfill';
 import { openSession, Session } from '../db/pool';
 import * as health from '../db/health';
+import { recordEvent } from '../db/backfills';
 import { classifyPgError } from './errors';
 import { SETUP_ERROR } from './errors';
 import {
@@ -57,7 +58,7 @@ export interface ProbeInput {
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
-  /** How long the baseline is measured before the first chunk (ms), for p99Ratio. */
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 3 s by default. */
   baselineMs?: number;
   /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
   maxRunMs?: number;
@@ -108,7 +109,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     let ticks = 0;
     let session: Session | undefined;
     const rowsSeen: { at: number; rows: number }[] = [];
-    let heldSince: number | undefined;
+    let reportedMissing = new Set<string>();
 
     const publish = async (c: ControlState) => {
       await health.writeControl(pool, { backfillId: input.backfillId, generation: input.generation, baselineP99Ms: baseline ?? null, state: { control: c }, replicasSeen: lag.replicasSeen() });
@@ -171,7 +172,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           decision: { ...control.decision, hold: true, action: 'measuring', holdCause: 'baseline', reason: 'measuring the baseline p99 before the first chunk', at: Date.now() },
         };
         await publish(measuring);
-        const baselineMs = input.baselineMs ?? 5_000;
+        const baselineMs = input.baselineMs ?? 3_000;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
         try {
           await probeUntil(Date.now() + baselineMs);
@@ -202,9 +203,15 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           const rep = await health.replication(pool);
           if (rep.currentLsn) {
             replicas = lag.observe(at, rep.currentLsn, rep.rows.map((r) => ({ name: r.name, state: r.state, replayLsn: r.replay_lsn, replayLagMs: r.replay_lag_ms })));
-            if ((t.onReplicaMissing ?? 'hold') === 'ignore') {
-              for (const m of replicas.filter((r) => r.state === 'missing')) logger.warn({ table: input.table, replica: m.name }, 'replica disappeared from pg_stat_replication (onReplicaMissing: ignore)');
+            // reported once per disappearance: the log, the audit trail, and (through the decision) progress and metrics
+            const missing = new Set(replicas.filter((r) => r.state === 'missing').map((r) => r.name));
+            for (const name of missing) {
+              if (reportedMissing.has(name)) continue;
+              const policy = t.onReplicaMissing ?? 'hold';
+              logger.warn({ table: input.table, backfill: input.name, replica: name, onReplicaMissing: policy }, `replica ${name} disappeared from pg_stat_replication (onReplicaMissing: ${policy})`);
+              await recordEvent(pool, { workflowId: ctx.info.workflowExecution?.workflowId ?? '', kind: 'backfill', subject: name, event: 'replica_missing', detail: { onReplicaMissing: policy } }).catch(() => {});
             }
+            reportedMissing = missing;
           }
         }
         const before = control.decision;
@@ -226,10 +233,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         );
         ticks++;
         const d = control.decision;
-        if (d.hold) {
-          heldSince ??= at;
-          cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
-        } else heldSince = undefined;
+        if (d.hold) cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
         if (d.action !== before.action || d.hold !== before.hold || d.lanes !== before.lanes) {
           logger.info({ table: input.table, backfill: input.name, action: d.action, hold: d.hold, rate: d.rowsPerSecond, lanes: d.lanes, chunkSize: d.chunkSize, p99Ms: d.p99Ms }, `throttle: ${d.reason}`);
         }

@@ -8,7 +8,7 @@ import type { RolloutStep, BackfillSpec } from '../spec';
 import { qualifiedName } from '../plan/ids';
 import { FailureType } from '../plan/failures';
 import { stepModule } from '../steps';
-import { changesSchema, ApplyPhase, StepContext } from '../steps/types';
+import { changesSchema, ApplyPhase, StepActions, StepContext } from '../steps/types';
 import { stepActions } from '../steps/actions';
 import type { ActivityDeps } from './backfill';
 import { classifyPgError, failure, pgMessage } from './errors';
@@ -35,6 +35,12 @@ export interface StepApplied {
   /** What the workflow runs after the apply, in order. */
   backfills?: BackfillSpec[];
   detail?: Record<string, unknown>;
+}
+
+interface Outcome {
+  isDone: boolean;
+  alreadyDone: boolean;
+  detail: Record<string, unknown>;
 }
 
 /** What the runner is doing, for the error message when it fails. */
@@ -65,13 +71,14 @@ function lockTimeoutOf(i: StepInput): number {
 
 /**
  * The step runner: applies and reverts any step kind through its module
- * (steps/<kind>/apply.ts), exactly once. Every apply phase and revert holds
- * the step's row lock (a retry or a racing attempt waits, then sees what
- * happened) and runs under lock_timeout; a phase's effect and its record in
- * the step row commit together, so a retried apply resumes after the last
- * finished phase. Knows roles, never kinds.
+ * (steps/<kind>/apply.ts), exactly once. Every apply phase and revert runs
+ * under lock_timeout and holds the step's row lock (a retry or a racing
+ * attempt waits, then sees what happened) — or, outside a transaction, the
+ * step's advisory lock; a phase's effect and its record in the step row commit
+ * together, so a retried apply resumes after the last finished phase. Knows roles, never kinds. `actionsOf` is the registry
+ * (tests hand it a kind of their own).
  */
-export function createStepRunner({ pool, logger }: ActivityDeps) {
+export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kind: string) => StepActions<{ kind: string }> = stepActions) {
   function contextFor(i: StepInput, db: PoolClient, row: Pick<sql.StepRow, 'detail' | 'phase' | 'effect'>, stepId = i.stepId): StepContext<{ kind: string }> {
     const ref = i.allSteps.find((s) => s.id === stepId);
     const step = stepId === i.stepId ? i.step : ref!.step;
@@ -120,7 +127,10 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
     }
   }
 
-  /** A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction. */
+  /**
+   * A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction.
+   * `stepDb`, the step transaction that waits meanwhile, first lets go of its snapshot (a concurrent build would wait for it).
+   */
   async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
     const conn = await pool.connect();
     let broken: unknown;
@@ -128,7 +138,8 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
       await setSessionDdlTimeouts(conn, lockTimeoutOf(i));
       return await fn(conn);
     } catch (err) {
-      if (classifyPgError(err) === 'transient') broken = err;
+      // whatever failed, the session may hold state (an advisory lock, a setting): it does not go back to the pool
+      broken = err;
       throw err;
     } finally {
       if (!broken) await resetSessionTimeouts(conn).catch((err: unknown) => (broken = err));
@@ -144,43 +155,76 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
     await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_applied', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, transformHash: stepHash(i.step), ...detail }, actor: i.actor });
   }
 
+  /** The index of the phase after the recorded one. */
+  function nextPhase(i: StepInput, phases: ApplyPhase<unknown>[], row: sql.StepRow): number {
+    if (row.phase === null) return 0;
+    const n = phases.findIndex((p) => p.name === row.phase);
+    if (n < 0) throw failure(FailureType.StepSetupError, `step "${i.stepId}" (${i.step.kind}) recorded phase "${row.phase}", which this stagefill's ${i.step.kind} does not have (${phases.map((p) => p.name).join(', ')})`);
+    return n + 1;
+  }
+
+  /** The finished phase and what it added, in the step's row; after the last phase the step is applied and audited. Same transaction as the phase's DDL when it has one. */
+  async function recordPhase(db: PoolClient, i: StepInput, phases: ApplyPhase<unknown>[], n: number, row: sql.StepRow, added: Record<string, unknown> | void): Promise<Outcome> {
+    const detail = { ...(row.phase === null ? {} : row.detail), ...(added ?? {}) };
+    const isLast = n === phases.length - 1;
+    await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: isLast ? 'applied' : 'none', phase: phases[n].name, detail, transformHash: stepHash(i.step) });
+    if (isLast) await recordApplied(db, i, detail);
+    return { isDone: isLast, alreadyDone: false, detail };
+  }
+
+  /**
+   * A `transactional: false` phase: on a plain connection, with no transaction
+   * of ours open (CREATE INDEX CONCURRENTLY waits for every transaction older
+   * than its snapshots, ours included). Attempts serialize on a session
+   * advisory lock instead of the row lock, re-read the row under it, and
+   * record the phase in a short step transaction afterwards. A crash between
+   * the statement and the record runs the phase again: it checks the catalog.
+   */
+  async function runOutsideTransaction(i: StepInput, phases: ApplyPhase<unknown>[], n: number, previous: string | null): Promise<Outcome | undefined> {
+    return onPlainConnection(i, async (conn) => {
+      await sql.lockStepSession(conn, i.rolloutId, i.stepId);
+      try {
+        const row = await sql.getStep(conn, i.rolloutId, i.stepId);
+        if (!row || row.effect !== 'none' || row.phase !== previous) return undefined; // another attempt moved on: look again
+        const added = await phases[n].run(contextFor(i, conn, row));
+        return await stepTransaction(i, async (db, locked) => {
+          if (locked.effect !== 'none' || locked.phase !== previous) return undefined; // reverted meanwhile: the next look says so
+          return recordPhase(db, i, phases, n, locked, added);
+        });
+      } finally {
+        await sql.unlockStepSession(conn, i.rolloutId, i.stepId);
+      }
+    });
+  }
+
   async function applyStep(i: StepInput): Promise<StepApplied> {
-    const actions = stepActions(i.step.kind);
-    const phases = actions.phases;
-    const hash = stepHash(i.step);
+    const actions = actionsOf(i.step.kind);
+    const phases = actions.phases as ApplyPhase<unknown>[];
     // built before any DDL: an invalid backfill must not leave a half-done step behind
     const backfills = actions.backfills?.(contextFor(i, undefined as unknown as PoolClient, { detail: {}, phase: null, effect: 'none' })) ?? [];
     const result = (alreadyDone: boolean, detail: Record<string, unknown>): StepApplied => ({ alreadyDone, detail, ...(backfills.length ? { backfill: backfills[0], backfills } : {}) });
 
     const at: Doing = { doing: 'apply' };
     for (;;) {
-      let outcome: { isDone: boolean; alreadyDone: boolean; detail: Record<string, unknown> };
+      let outcome: Outcome | undefined;
       const stop = heartbeating();
       try {
-        outcome = await stepTransaction(i, async (db, row) => {
+        const looked = await stepTransaction(i, async (db, row): Promise<Outcome | { outside: number; previous: string | null }> => {
           if (row.effect === 'applied') return { isDone: true, alreadyDone: true, detail: row.detail };
           if (row.effect === 'reverted') throw failure(FailureType.StepSetupError, `step "${i.stepId}" was already reverted in rollout ${i.rolloutId}; a reverted step is not applied again`);
           if (!phases.length) {
-            await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'applied', phase: null, detail: {}, transformHash: hash });
+            await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'applied', phase: null, detail: {}, transformHash: stepHash(i.step) });
             await recordApplied(db, i, {});
             return { isDone: true, alreadyDone: false, detail: {} };
           }
-          const next = row.phase === null ? 0 : phases.findIndex((p) => p.name === row.phase) + 1;
-          if (next === 0 && row.phase !== null) {
-            throw failure(FailureType.StepSetupError, `step "${i.stepId}" (${i.step.kind}) recorded phase "${row.phase}", which this stagefill's ${i.step.kind} does not have (${phases.map((p) => p.name).join(', ')})`);
-          }
-          const phase = phases[next];
-          at.doing = phase.doing ?? phase.name;
-          at.phase = phase as ApplyPhase<unknown>;
-          const ctx = contextFor(i, db, row);
-          // a phase outside a transaction runs while this one holds the step's row lock (it holds no snapshot between statements)
-          const added = phase.transactional ? await phase.run(ctx) : await onPlainConnection(i, (conn) => phase.run({ ...ctx, db: conn }));
-          const detail = { ...(row.phase === null ? {} : row.detail), ...(added ?? {}) };
-          const isLast = next === phases.length - 1;
-          await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: isLast ? 'applied' : 'none', phase: phase.name, detail, transformHash: hash });
-          if (isLast) await recordApplied(db, i, detail);
-          return { isDone: isLast, alreadyDone: false, detail };
+          const n = nextPhase(i, phases, row);
+          at.doing = phases[n].doing ?? phases[n].name;
+          at.phase = phases[n];
+          // leave this transaction first: nothing of ours may stay open while it runs
+          if (!phases[n].transactional) return { outside: n, previous: row.phase };
+          return recordPhase(db, i, phases, n, row, await phases[n].run(contextFor(i, db, row)));
         });
+        outcome = 'outside' in looked ? await runOutsideTransaction(i, phases, looked.outside, looked.previous) : looked;
       } catch (err) {
         const phase = at.phase;
         if (phase?.recover && !(err instanceof ApplicationFailure) && classifyPgError(err) === 'fatal') {
@@ -196,7 +240,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
       } finally {
         stop();
       }
-      if (outcome.isDone) {
+      if (outcome?.isDone) {
         if (!outcome.alreadyDone) logApplied(i, outcome.detail);
         return result(outcome.alreadyDone, outcome.detail);
       }
@@ -205,27 +249,57 @@ export function createStepRunner({ pool, logger }: ActivityDeps) {
 
   async function revertStep(i: StepInput): Promise<{ alreadyReverted: boolean }> {
     const role = stepModule(i.step.kind).role;
-    const actions = stepActions(i.step.kind);
+    const actions = actionsOf(i.step.kind);
     const hash = stepHash(i.step);
     const table = qualifiedName(i.table);
-    return inStepTransaction(i, { doing: 'revert' }, async (db, row) => {
-      if (row.effect === 'reverted') return { alreadyReverted: true };
+
+    /** What the revert must do given the row: nothing (already reverted or untouched), or refuse (irreversible). */
+    function decide(row: Pick<sql.StepRow, 'effect' | 'phase'>): { isReverted: boolean; isUntouched: boolean } {
+      if (row.effect === 'reverted') return { isReverted: true, isUntouched: true };
       // nothing reached the database (a finished phase counts as something)
       const isUntouched = changesSchema(role) && row.effect === 'none' && row.phase === null;
       if (actions.irreversible && !isUntouched) {
         throw failure(FailureType.Irreversible, `step "${i.stepId}" (${i.step.kind} on ${i.table}) ${actions.irreversible} and cannot be reverted; restore from a backup if you must`);
       }
-      if (!isUntouched && actions.revert) {
-        const ctx = contextFor(i, db, row);
-        if (actions.isRevertOutsideTransaction) await onPlainConnection(i, (conn) => actions.revert!({ ...ctx, db: conn }));
-        else await actions.revert(ctx);
-      }
+      return { isReverted: false, isUntouched };
+    }
+
+    async function recordReverted(db: PoolClient, row: sql.StepRow, isUntouched: boolean): Promise<{ alreadyReverted: boolean }> {
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
       await sql.setStepState(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table, state: 'reverted', actor: i.actor });
       await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_reverted', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched }, actor: i.actor });
       logger.info({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched }, `step ${i.stepId} (${i.step.kind} on ${i.table}) reverted`);
       return { alreadyReverted: isUntouched };
-    });
+    }
+
+    if (!actions.isRevertOutsideTransaction) {
+      return inStepTransaction(i, { doing: 'revert' }, async (db, row) => {
+        const d = decide(row);
+        if (d.isReverted) return { alreadyReverted: true };
+        if (!d.isUntouched && actions.revert) await actions.revert(contextFor(i, db, row));
+        return recordReverted(db, row, d.isUntouched);
+      });
+    }
+    // as runOutsideTransaction: serialized on the advisory lock, no transaction of ours open while the revert runs
+    const stop = heartbeating();
+    try {
+      return await onPlainConnection(i, async (conn) => {
+        await sql.lockStepSession(conn, i.rolloutId, i.stepId);
+        try {
+          const row = await sql.getStep(conn, i.rolloutId, i.stepId);
+          const d = decide(row ?? { effect: 'none', phase: null });
+          if (d.isReverted) return { alreadyReverted: true };
+          if (row && !d.isUntouched && actions.revert) await actions.revert(contextFor(i, conn, row));
+          return await stepTransaction(i, async (db, locked) => recordReverted(db, locked, d.isUntouched));
+        } finally {
+          await sql.unlockStepSession(conn, i.rolloutId, i.stepId);
+        }
+      });
+    } catch (err) {
+      throw stepError(err, i, 'revert');
+    } finally {
+      stop();
+    }
   }
 
   return { applyStep, revertStep };

@@ -5,6 +5,7 @@ import { startBackfill, waitForRun } from '../client/operations';
 import type { StagefillConnection } from '../client/connection';
 import { progressQuery, BackfillProgress } from '../workflows/definitions';
 import * as sql from './sql';
+import { KeyTable, singleUpdateOn, transformOn } from './keys';
 
 /** What one contender's run produced. Times in milliseconds. */
 export interface FillRun {
@@ -15,6 +16,8 @@ export interface FillRun {
   lanes: number;
   /** Summed time of the chunks' SQL: the UPDATE alone for the plain loops, stagefill's in-transaction time for stagefill. */
   chunkSqlMs: number;
+  /** The most rows one of stagefill's chunks held (its checkpoints). */
+  largestChunk?: number;
   stagefill?: StagefillFacts;
   /** Cores' worth of CPU other work on the machine used during the run (set by the runner). */
   otherCores?: number;
@@ -44,13 +47,13 @@ export interface ContenderDeps {
   workerPeakRssMb(): number;
 }
 
-export function singleStatement(d: ContenderDeps): Contender {
+export function singleStatement(d: ContenderDeps, on?: KeyTable): Contender {
   return {
     id: 'single',
     title: 'single UPDATE',
     async run(tag) {
       const t0 = performance.now();
-      const rows = await sql.singleUpdate(d.pool, tag);
+      const rows = on ? await singleUpdateOn(d.pool, on, tag) : await sql.singleUpdate(d.pool, tag);
       const wallMs = performance.now() - t0;
       return { wallMs, rows, chunks: 1, lanes: 1, chunkSqlMs: wallMs };
     },
@@ -182,7 +185,17 @@ export function cpuFloor(d: ContenderDeps, o: { workMs: () => number; allowedMs:
 /** The real thing: the backfill workflow on the worker process, started and awaited as a client would. */
 export function stagefillBackfill(
   d: ContenderDeps,
-  o: { id: string; title: string; chunkSize: number; parallelism: number; maxRowsPerSecond?: number; range?: { from: number; to: number } },
+  o: {
+    id: string;
+    title: string;
+    chunkSize: number;
+    parallelism: number;
+    maxRowsPerSecond?: number;
+    range?: { from: number; to: number };
+    on?: KeyTable;
+    /** More of the spec's throttle (a latency budget). */
+    throttle?: Record<string, unknown>;
+  },
 ): Contender {
   return {
     id: o.id,
@@ -191,15 +204,15 @@ export function stagefillBackfill(
       const spec = backfillSpec.parse({
         kind: 'backfill',
         name: `bench-${o.id}-${tag}`,
-        table: sql.TABLE,
-        key: sql.KEY,
+        table: o.on?.table ?? sql.TABLE,
+        key: o.on?.key ?? sql.KEY,
         chunkSize: o.chunkSize,
         parallelism: o.parallelism,
         range: o.range,
-        throttle: o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : undefined,
-        transform: sql.stagefillTransform(tag),
+        throttle: o.maxRowsPerSecond || o.throttle ? { ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle } : undefined,
+        transform: o.on ? transformOn(o.on, tag) : sql.stagefillTransform(tag),
       });
-      const workflowId = `bench:${o.id}:${tag}:${process.pid}`;
+      const workflowId = stagefillWorkflowId(o.id, tag);
       const t0 = performance.now();
       const started = await startBackfill(d.conn, spec, { workflowId });
       await waitForRun(d.conn, workflowId).catch((err: Error) => {
@@ -215,6 +228,7 @@ export function stagefillBackfill(
         chunks: totals.chunks,
         lanes: o.parallelism,
         chunkSqlMs: totals.sqlMs,
+        largestChunk: totals.largest,
         stagefill: {
           workflowId,
           runs: history.runs,
@@ -226,6 +240,11 @@ export function stagefillBackfill(
       };
     },
   };
+}
+
+/** The workflow id of a stagefill contender's run, so a watcher can follow it while it runs. */
+export function stagefillWorkflowId(id: string, tag: number): string {
+  return `bench:${id}:${tag}:${process.pid}`;
 }
 
 /** Every run from the first through its continue-as-new successors, with their history lengths. */

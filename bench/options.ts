@@ -27,8 +27,20 @@ export interface BenchOptions {
   /** Where the Markdown report goes; undefined: docs/BENCHMARKS.md at scale >= 50, else the state folder. */
   doc?: string;
   stateDir: string;
-  /** Leave out the load phase or the trigger phase (for iterating on one part). */
-  skip: Set<'load' | 'trigger' | 'alone'>;
+  /** Leave out phases (load, trigger, alone, keys, sweep, budget, step) when iterating on one part. */
+  skip: Set<Skippable>;
+  /** The latency-budget phase: fixed settings swept under the load (rates are fractions of the fastest alone rate; 0: no limit). */
+  sweepChunks: number[];
+  sweepLanes: number[];
+  sweepRates: number[];
+  /** Budgets as multiples of the no-backfill p99 (stagefill's p99Ratio). */
+  budgets: number[];
+  /** The budget of the load-step run. */
+  stepBudget: number;
+  /** Lanes a budgeted backfill may use at most. */
+  budgetParallelism: number;
+  /** The unmeasured warm-up backfill: the whole table (full) or its first 100,000 rows (small). */
+  warmup: 'full' | 'small';
   /** Run only these contenders (ids as in results.json); all when empty. */
   only: Set<string>;
   /** Run nothing: render the report from the state folder's results.json. */
@@ -54,13 +66,24 @@ const idList = (v: string) => {
   return new Set(parts);
 };
 
-const SKIPPABLE = ['load', 'trigger', 'alone'] as const;
+const SKIPPABLE = ['load', 'trigger', 'alone', 'keys', 'sweep', 'budget', 'step'] as const;
+type Skippable = (typeof SKIPPABLE)[number];
+
+const numberList = (what: string, min: number, max: number, isInteger: boolean) => (v: string) => {
+  const parts = v.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!parts.length) throw new InvalidArgumentError(`${what} takes a comma-separated list`);
+  return parts.map((p) => {
+    const n = Number(p);
+    if (!Number.isFinite(n) || n < min || n > max || (isInteger && !Number.isInteger(n))) throw new InvalidArgumentError(`each of ${what} must be a ${isInteger ? 'whole ' : ''}number from ${min} to ${max}, got "${p}"`);
+    return n;
+  });
+};
 const skipList = (v: string) => {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const p of parts) {
     if (!(SKIPPABLE as readonly string[]).includes(p)) throw new InvalidArgumentError(`--skip takes ${SKIPPABLE.join(', ')} (comma-separated), got "${p}"`);
   }
-  return new Set(parts as (typeof SKIPPABLE)[number][]);
+  return new Set(parts as Skippable[]);
 };
 
 export function parseBenchOptions(argv: string[], root: string): BenchOptions {
@@ -80,6 +103,16 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--load-chunk-size <n>', 'chunk size of "stagefill for load"', positiveInt('--load-chunk-size', 1_000_000), 5000)
     .option('--load-parallelism <n>', 'lanes of "stagefill for load"', positiveInt('--load-parallelism', 64), 1)
     .option('--load-rows-per-second <n>', 'throttle.maxRowsPerSecond of "stagefill for load" (default: no limit)', positiveInt('--load-rows-per-second', 100_000_000))
+    .option('--sweep-chunks <list>', 'latency budget: chunk sizes of the fixed-setting sweep', numberList('--sweep-chunks', 1, 1_000_000, true), [1000, 5000, 10_000])
+    .option('--sweep-lanes <list>', 'latency budget: lanes of the sweep', numberList('--sweep-lanes', 1, 64, true), [1, 2])
+    .option('--sweep-rates <list>', 'latency budget: rate limits of the sweep, as fractions of the fastest alone rate (0: none)', numberList('--sweep-rates', 0, 1, false), [0, 0.5, 0.25])
+    .option('--budgets <list>', 'latency budgets, multiples of the no-backfill p99', numberList('--budgets', 1.05, 100, false), [1.5, 2, 3])
+    .option('--step-budget <x>', 'the budget of the load-step run', Number, 2)
+    .option('--budget-parallelism <n>', 'most lanes a budgeted backfill may use', positiveInt('--budget-parallelism', 64), 3)
+    .option('--warmup <full|small>', 'the unmeasured warm-up backfill: the whole table or 100,000 rows', (v: string) => {
+      if (v !== 'full' && v !== 'small') throw new InvalidArgumentError(`--warmup takes full or small, got "${v}"`);
+      return v;
+    }, 'full')
     .option('--skip <parts>', `leave out parts: ${SKIPPABLE.join(', ')}`, skipList)
     .option('--only <ids>', 'run only these contenders, e.g. single,stagefill,none (none: the load without a backfill)', idList)
     .option('--render-only', "write the report from the last run's results.json without running anything")
@@ -107,8 +140,15 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     loadChunkSize: number;
     loadParallelism: number;
     loadRowsPerSecond?: number;
-    skip?: Set<'load' | 'trigger' | 'alone'>;
+    skip?: Set<Skippable>;
     only?: Set<string>;
+    sweepChunks: number[];
+    sweepLanes: number[];
+    sweepRates: number[];
+    budgets: number[];
+    stepBudget: number;
+    budgetParallelism: number;
+    warmup: 'full' | 'small';
     renderOnly?: boolean;
     doc?: string;
     stateDir: string;
@@ -131,6 +171,13 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     doc: o.doc && path.resolve(o.doc),
     stateDir: path.resolve(o.stateDir),
     skip: o.skip ?? new Set(),
+    sweepChunks: o.sweepChunks,
+    sweepLanes: o.sweepLanes,
+    sweepRates: o.sweepRates,
+    budgets: o.budgets,
+    stepBudget: o.stepBudget,
+    budgetParallelism: o.budgetParallelism,
+    warmup: o.warmup,
     only: o.only ?? new Set(),
     isRenderOnly: Boolean(o.renderOnly),
   };

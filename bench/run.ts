@@ -1,15 +1,18 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot, sleep } from '../devstack';
+import { projectRoot } from '../devstack';
 import { parseBenchOptions, BenchOptions } from './options';
 import { startBenchStack, BenchStack } from './stack';
-import { initPgbench, startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import { initPgbench, startLoad, summarize, PgTarget } from './pgbench';
+import { underLoad } from './under-load';
 import * as sql from './sql';
 import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
-import { BenchResults, AloneResult, LoadResult, renderResults, writeDoc, bestAlone, verdicts } from './report';
+import { BenchResults, AloneResult, LoadResult, KeyTableResult, renderResults, writeDoc, bestAlone, verdicts, baselineP99 } from './report';
+import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
+import { runBudgetPhase, stepSvg } from './budget';
 
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
@@ -61,6 +64,8 @@ async function main(): Promise<void> {
     scales: [],
     workerPeakRssMb: Number.NaN,
   };
+  results.settings.budgets = opts.budgets;
+  results.settings.budgetParallelism = opts.budgetParallelism;
 
   say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
   const bench = await startBenchStack(root, opts.stateDir);
@@ -89,6 +94,12 @@ function report(results: BenchResults, root: string, opts: BenchOptions): void {
   process.stdout.write(`\n${generated}\n\n`);
   const doc = opts.doc ?? (results.scale >= 50 ? path.join(root, 'docs', 'BENCHMARKS.md') : path.join(opts.stateDir, 'BENCHMARKS.md'));
   writeDoc(doc, generated);
+  if (results.budget?.step) {
+    // the load step's picture, beside the doc it belongs to
+    const svg = path.join(path.dirname(doc), 'budget-load-step.svg');
+    fs.writeFileSync(svg, stepSvg(results.budget.step, results.budget.baselineP99));
+    say(`wrote ${path.relative(process.cwd(), svg) || svg}`);
+  }
   say(`wrote ${path.relative(process.cwd(), doc) || doc}; the raw figures are in ${path.join(opts.stateDir, 'results.json')}`);
   const missed = verdicts(results).filter((v) => !v.met);
   if (missed.length) say(`${missed.length} target(s) missed: ${missed.map((m) => m.target).join('; ')}`);
@@ -120,10 +131,15 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   results.warmupMs = warmupMs;
   const deps: ContenderDeps = { pool: bench.pool, conn: bench.conn, key, workerPeakRssMb: () => bench.worker.peakRssMb() };
   // A worker's first backfill also compiles its code paths and loads the workflow sandbox; production workers are long-lived.
-  const warm = stagefillBackfill(deps, { id: 'warm-up', title: 'warm-up', chunkSize: opts.chunkSize, parallelism: opts.parallelism, range: { from: key.from, to: Math.min(key.to, key.from + 100_000) } });
+  // The whole table by default: a 100k-row warm-up left round 1 of the chunked contenders their slowest (the table's pages and
+  // the worker's lease path warm up over a full pass), so a full unmeasured pass comes first.
+  const warmRange = opts.warmup === 'full' ? undefined : { from: key.from, to: Math.min(key.to, key.from + 100_000) };
+  const warm = stagefillBackfill(deps, { id: 'warm-up', title: 'warm-up', chunkSize: opts.chunkSize, parallelism: opts.parallelism, range: warmRange });
+  const warmStart = performance.now();
   await warm.run(nextTag()).catch((err: Error) => {
     throw new Error(`the warm-up backfill failed, so every stagefill run would: ${err.message}`);
   });
+  say(`warm-up backfill (${opts.warmup}) ${((performance.now() - warmStart) / 1000).toFixed(1)} s`);
   const single = singleStatement(deps);
   const naive = naiveChunks(deps);
   const bare = bareChunks(deps, { id: 'bare', size: opts.chunkSize, lanes: opts.parallelism, commits: 'like-stagefill' });
@@ -162,6 +178,33 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
     }
   }
 
+  // ---- other keys: the same fill on copies keyed by a random uuid and by a skewed (tenant_id, aid) ----
+  if (!opts.skip.has('keys')) {
+    say('key tables: copying the accounts under a uuid and a (tenant_id, aid) key');
+    await createKeyTables(bench.pool);
+    results.keys = [];
+    for (const t of KEY_TABLES) {
+      const pair = [
+        singleStatement(deps, t),
+        stagefillBackfill(deps, { id: `stagefill-${t.id}`, title: `stagefill defaults on the ${t.title}`, chunkSize: opts.chunkSize, parallelism: opts.parallelism, on: t }),
+      ];
+      const k: KeyTableResult = { id: t.id, title: t.title, rows: await rowsOf(bench.pool, t), single: [], stagefill: [] };
+      results.keys.push(k);
+      for (let round = 1; round <= opts.rounds; round++) {
+        for (const c of rotate(pair, round)) {
+          await sql.settle(bench.pool);
+          const tag = nextTag();
+          const run = await measured(() => c.run(tag));
+          const wrong = await wrongRowsOn(bench.pool, t, tag);
+          if (wrong !== 0) throw new Error(`${c.title} on ${t.table} left ${wrong} rows without the new value (run tag ${tag}): the contender is broken`);
+          (c.id === 'single' ? k.single : k.stagefill).push(run);
+          say(`keys r${round} ${t.id} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks${run.largestChunk ? `, largest ${run.largestChunk} rows` : ''}`);
+        }
+      }
+    }
+    await dropKeyTables(bench.pool);
+  }
+
   // ---- under load ----
   if (!opts.skip.has('load')) {
     const estimate = (id: string) => bestAlone(results, id)?.wallMs ?? (key.rows / 1e6) * 8000;
@@ -186,6 +229,32 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
         );
       }
     }
+  }
+
+  // ---- the latency budget: sweep, budgeted runs, load step ----
+  if (!(opts.skip.has('sweep') && opts.skip.has('budget') && opts.skip.has('step'))) {
+    const estimate = bestAlone(results, 'stagefill')?.wallMs ?? (key.rows / 1e6) * 8000;
+    const fastest = Math.max(...results.alone.flatMap((a) => a.runs.map((r) => (r.rows * 1000) / r.wallMs)).filter(Number.isFinite), (key.rows * 1000) / estimate);
+    results.budget = { baselineP99: Number.NaN, sweep: [], budgets: [], step: undefined };
+    await runBudgetPhase(
+      target,
+      opts,
+      deps,
+      {
+        // the load phase's no-backfill p99 when it ran; otherwise one window of the load alone
+        baselineP99: async () => {
+          const known = baselineP99(results);
+          if (Number.isFinite(known)) return known;
+          await sql.settle(bench.pool);
+          const r = await underLoad(target, opts, 'budget-baseline', estimate, undefined, nextTag(), Math.max(8000, estimate));
+          return r.latency.p99;
+        },
+        fastestRowsPerSecond: fastest,
+        estimateMs: estimate,
+        nextTag,
+      },
+      results.budget,
+    );
   }
 
   // ---- the dual-write trigger's cost ----
@@ -249,65 +318,6 @@ async function measured(run: () => Promise<FillRun>): Promise<FillRun> {
 /** Round 1 runs the list in order, round 2 reversed, and so on: no contender always follows the same one. */
 function rotate<T>(list: T[], round: number): T[] {
   return round % 2 ? [...list] : [...list].reverse();
-}
-
-/**
- * One contender under the live load: pgbench starts first, the backfill
- * starts once the load is steady, and latency counts the transactions
- * scheduled while the backfill ran. The load then runs on long enough for the
- * transactions queued behind the backfill to finish, and is stopped. Should
- * the backfill outlast the load's time cap, another pgbench run takes over so
- * the whole backfill is covered.
- */
-async function underLoad(
-  target: PgTarget,
-  opts: BenchOptions,
-  label: string,
-  estimateMs: number,
-  fill: ((tag: number) => Promise<FillRun>) | undefined,
-  tag: number,
-  baselineMs: number,
-): Promise<{ fill?: FillRun; latency: LatencySummary }> {
-  const preRollMs = 2000;
-  const segments: LoadRun[] = [];
-  let isFinished = false;
-  const launch = (seconds: number) => {
-    const run = startLoad(target, {
-      clients: opts.loadClients,
-      rate: opts.loadRate,
-      seconds,
-      logPrefix: path.join(opts.stateDir, 'pgbench', `${label}-s${segments.length}`),
-    });
-    segments.push(run);
-    run.done.then(
-      () => {
-        if (!isFinished) launch(30);
-      },
-      () => {},
-    );
-  };
-  launch(Math.ceil((preRollMs + (fill ? estimateMs * 4 + 60_000 : baselineMs + 1000)) / 1000));
-  await sleep(preRollMs);
-  const fromMs = Date.now();
-  let result: FillRun | undefined;
-  let toMs: number;
-  try {
-    if (fill) {
-      result = await fill(tag);
-      toMs = Date.now();
-      // a blocked load catches up after the backfill; its queued transactions belong to the window
-      await sleep(3000 + 0.3 * (toMs - fromMs));
-    } else {
-      toMs = fromMs + baselineMs;
-      await sleep(baselineMs + 500);
-    }
-  } finally {
-    isFinished = true;
-    for (const s of segments) s.stop();
-  }
-  const outputs = await Promise.all(segments.map((s) => s.done));
-  const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
-  return { fill: result, latency: summarize(txns, fromMs, toMs) };
 }
 
 main().catch((err) => {

@@ -116,14 +116,14 @@ export async function insertCheckpoint(db: PoolClient, c: { run: string; lo: num
 }
 
 /** stagefill's own record of a backfill's chunks: how many, and their summed in-transaction time. */
-export async function stagefillChunkTotals(pool: Pool, workflowId: string): Promise<{ chunks: number; sqlMs: number; rows: number }> {
-  const { rows } = await pool.query<{ chunks: string; ms: string; rows: string }>(
-    `SELECT count(*) AS chunks, COALESCE(sum(c.duration_ms), 0) AS ms, COALESCE(sum(c.rows), 0) AS rows
+export async function stagefillChunkTotals(pool: Pool, workflowId: string): Promise<{ chunks: number; sqlMs: number; rows: number; largest: number }> {
+  const { rows } = await pool.query<{ chunks: string; ms: string; rows: string; largest: string }>(
+    `SELECT count(*) AS chunks, COALESCE(sum(c.duration_ms), 0) AS ms, COALESCE(sum(c.rows), 0) AS rows, COALESCE(max(c.rows), 0) AS largest
        FROM ${own('checkpoints')} c JOIN ${own('backfills')} b ON b.id = c.backfill_id AND b.generation = c.generation
       WHERE b.workflow_id = $1`,
     [workflowId],
   );
-  return { chunks: Number(rows[0].chunks), sqlMs: Number(rows[0].ms), rows: Number(rows[0].rows) };
+  return { chunks: Number(rows[0].chunks), sqlMs: Number(rows[0].ms), rows: Number(rows[0].rows), largest: Number(rows[0].largest) };
 }
 
 export interface ServerFacts {

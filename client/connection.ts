@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { loadWorkerConfig, WorkerConfig } from '../worker/config';
+import { ConnectionError } from './errors';
 
 export interface ConnectOptions {
   address?: string;
@@ -56,4 +57,4 @@ export async function connect(opts: ConnectOptions = {}): Promise<StagefillConne
   };
 }
 
-export class ConnectionError extends Error {}
+export { ConnectionError } from './errors';

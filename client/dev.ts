@@ -1,3 +1,4 @@
+import { UsageError } from './errors';
 import { startDevStack, projectRoot, formatEnv, writeEnvFile, preferredDevPorts } from '../devstack';
 
 export interface DevOptions {
@@ -6,12 +7,19 @@ export interface DevOptions {
   temporalPort?: string;
   uiPort?: string;
   postgresPort?: string;
+  /** The addresses as one JSON object instead of NAME=value lines. */
+  json?: boolean;
 }
 
 /** `stagefill dev`: the embedded stack in the foreground until SIGINT/SIGTERM, on stable addresses. */
 export async function runDev(opts: DevOptions): Promise<number> {
   const root = projectRoot();
-  const ports = preferredDevPorts({ temporal: opts.temporalPort, ui: opts.uiPort, postgres: opts.postgresPort });
+  let ports;
+  try {
+    ports = preferredDevPorts({ temporal: opts.temporalPort, ui: opts.uiPort, postgres: opts.postgresPort });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const stack = await startDevStack({ root, stateDir: opts.stateDir, fresh: opts.fresh, ports, log: (m) => process.stderr.write(`stagefill dev: ${m}\n`) });
   // listen before saying "ready": whoever reads that line may signal at once
   const stopRequested = new Promise<void>((resolve) => {
@@ -21,7 +29,7 @@ export async function runDev(opts: DevOptions): Promise<number> {
   // Signal listeners do not keep Node alive; with a reused stack (TEMPORAL_ADDRESS, DATABASE_URL) nothing else would.
   const keepAlive = setInterval(() => {}, 1 << 30);
   const file = writeEnvFile(stack.stateDir, stack.env);
-  process.stdout.write(formatEnv(stack.env) + '\n');
+  process.stdout.write((opts.json ? JSON.stringify(stack.env) : formatEnv(stack.env)) + '\n');
   process.stderr.write(`stagefill dev: ready; \`source ${file}\` in another shell; Ctrl-C stops\n`);
   await stopRequested;
   clearInterval(keepAlive);

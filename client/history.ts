@@ -6,6 +6,7 @@ import { hashTransform } from '../activities/backfill';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import type { RolloutSpec } from '../spec';
+import { formatRange } from '../plan/keys';
 
 /**
  * `stagefill history`: the audit trail as stagefill's own tables keep it, so
@@ -29,6 +30,8 @@ export interface RunHistory {
   backfill?: {
     table: string;
     name: string;
+    /** The key's columns, comma-separated (a composite key's values read as tuples). */
+    key: string;
     state: string;
     generation: number;
     lastError: string | null;
@@ -141,6 +144,7 @@ export async function readHistory(db: Pool, workflowId: string): Promise<RunHist
       out.backfill = {
         table: row.table_name,
         name: row.name,
+        key: row.key_column,
         state: row.state,
         generation: row.generation,
         lastError: row.last_error,
@@ -182,7 +186,7 @@ export function formatHistory(h: RunHistory): string {
     for (const g of b.generations) {
       const span = g.firstCommitAt && g.lastCommitAt ? `${(Math.max(0, new Date(g.lastCommitAt).getTime() - new Date(g.firstCommitAt).getTime()) / 1000).toFixed(1)}s` : '-';
       lines.push(
-        `  generation ${g.generation} (${g.reason}, ${g.createdAt.toISOString()}): range [${g.rangeFrom}, ${g.rangeTo}), transform ${g.transformHash}`,
+        `  generation ${g.generation} (${g.reason}, ${g.createdAt.toISOString()}): range ${formatRange(g.rangeFrom, g.rangeTo, b.key.split(',').length)}, transform ${g.transformHash}`,
         `    ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} checkpointed chunks, partitions ${g.partitionsDone}/${g.partitions} done, ` +
           `chunk p50 ${g.chunkMsP50 ?? '-'}ms p95 ${g.chunkMsP95 ?? '-'}ms, first to last commit ${span}, workers ${g.workers.length ? g.workers.join(', ') : '-'}, checkpoint hash ${g.checkpointHash ?? '-'}`,
       );

@@ -24,6 +24,10 @@ export {
   NotApplicableError,
 } from './operations';
 export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
+export { RunClosedError, ClientError, UsageError, exitCodeOf } from './errors';
+export { startWorkflow } from './start';
+export type { StartWorkflowOptions } from './start';
+export { backfillSummary } from '../plan/summary';
 
 export { watchRun, formatStatus, formatProgressLine, formatEta } from './watch';
 export { readHistory, formatHistory, backfillOfWorkflowId } from './history';

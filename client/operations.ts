@@ -1,8 +1,10 @@
 import os from 'node:os';
 import crypto from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowHandle, WorkflowIdReusePolicy, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
-import { backfillWorkflowId, qualifiedName } from '../plan/ids';
+import { backfillWorkflowId } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
+import { backfillSummary } from '../plan/summary';
 import { SA, initialSearchAttributes } from '../workflows/search-attributes';
 import {
   pauseSignal,
@@ -18,25 +20,11 @@ import {
 } from '../workflows/definitions';
 import type { BackfillWorkflowInput } from '../workflows/backfill';
 import type { StagefillConnection } from './connection';
+import { NotFoundError, NotApplicableError, RunClosedError } from './errors';
+import { startWorkflow, StartedRun } from './start';
 
-export class AlreadyRunningError extends Error {
-  constructor(
-    message: string,
-    readonly workflowId: string,
-  ) {
-    super(message);
-  }
-}
-
-export class NotFoundError extends Error {}
-
-/** A control that does not apply to this run (approve on a backfill, a throttle value out of range): the operator's input is wrong. */
-export class NotApplicableError extends Error {}
-
-export interface StartedRun {
-  workflowId: string;
-  runId: string;
-}
+export { AlreadyRunningError, NotFoundError, NotApplicableError, RunClosedError } from './errors';
+export type { StartedRun } from './start';
 
 export interface StartBackfillOptions {
   restart?: boolean;
@@ -52,17 +40,9 @@ export function defaultActor(): string {
   return process.env.STAGEFILL_ACTOR || `${os.userInfo().username}@${os.hostname()}`;
 }
 
+/** A backfill's memo summary as the client knows it before the run: backfillSummary with the transform's hash. */
 export function specSummary(spec: BackfillSpec): Record<string, unknown> {
-  return {
-    kind: 'backfill',
-    name: spec.name,
-    table: qualifiedName(spec.table),
-    key: spec.key,
-    chunkSize: spec.chunkSize,
-    parallelism: spec.parallelism,
-    transformHash: crypto.createHash('sha256').update(spec.transform).digest('hex').slice(0, 16),
-    window: spec.window ? `${spec.window.start} for ${spec.window.duration}ms ${spec.window.timeZone ?? 'UTC'}` : undefined,
-  };
+  return backfillSummary(spec, { transformHash: crypto.createHash('sha256').update(spec.transform).digest('hex').slice(0, 16) });
 }
 
 /** Starts (or, after a failure, continues) a backfill; refuses while one with the same name runs. */
@@ -70,35 +50,38 @@ export async function startBackfill(conn: StagefillConnection, spec: BackfillSpe
   const table = qualifiedName(spec.table);
   const workflowId = opts.workflowId ?? backfillWorkflowId(table, spec.name) + (opts.replay ? `:replay:${Date.now()}` : '');
   const input: BackfillWorkflowInput = { spec, restart: opts.restart, replay: opts.replay, runForMs: opts.runForMs, leaseMs: opts.leaseMs };
-  try {
-    const handle = await conn.client.workflow.start('backfillWorkflow', {
-      taskQueue: conn.taskQueue,
-      workflowId,
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      memo: { summary: specSummary(spec), startedBy: opts.actor ?? defaultActor() },
-      typedSearchAttributes: initialSearchAttributes('backfill', [table], spec.name),
-    });
-    return { workflowId, runId: handle.firstExecutionRunId };
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new AlreadyRunningError(`backfill "${spec.name}" on ${table} is already running as ${workflowId}; pause, cancel or wait for it`, workflowId);
-    }
-    throw err;
-  }
+  return startWorkflow(conn, {
+    workflowType: 'backfillWorkflow',
+    workflowId,
+    input,
+    memo: { summary: specSummary(spec), startedBy: opts.actor ?? defaultActor() },
+    searchAttributes: initialSearchAttributes('backfill', [table], spec.name),
+    alreadyRunning: `backfill "${spec.name}" on ${table} is already running as ${workflowId}; pause, cancel or wait for it`,
+  });
 }
 
 function handle(conn: StagefillConnection, workflowId: string): WorkflowHandle {
   return conn.client.workflow.getHandle(workflowId);
 }
 
-async function mustExist<T>(workflowId: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs a call on the workflow; the server's "not found" means either no such
+ * workflow or (for signals, updates, cancels) one that has closed: told apart here.
+ */
+async function mustExist<T>(workflowId: string, fn: () => Promise<T>, conn?: StagefillConnection, verb?: string): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new NotFoundError(`no workflow ${workflowId}; \`stagefill list\` shows what exists`);
-    throw err;
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    const status = conn ? await handle(conn, workflowId).describe().then((d) => d.status.name, () => undefined) : undefined;
+    if (status && status !== 'RUNNING') throw closedError(workflowId, status, verb);
+    throw new NotFoundError(`no workflow ${workflowId}; \`stagefill list\` shows what exists`);
   }
+}
+
+function closedError(workflowId: string, status: string, verb = 'that'): RunClosedError {
+  const closed = status.toLowerCase().replace(/_/g, ' ');
+  return new RunClosedError(`${workflowId}: run is ${closed}; ${verb} applies only to a running run (\`stagefill status ${workflowId}\` shows how it ended)`, status);
 }
 
 export async function getProgress<T = Record<string, unknown>>(conn: StagefillConnection, workflowId: string): Promise<T & { workflowStatus: string }> {
@@ -126,16 +109,19 @@ export async function sendControl(conn: StagefillConnection, workflowId: string,
       throw new NotApplicableError(`${verb}: ${workflowId} is a backfill; ${verb} applies to rollouts (a backfill is paused, resumed, throttled or cancelled)`);
     }
   }
-  await mustExist(workflowId, () => handle(conn, workflowId).signal(SIGNALS[verb], { by: payload.by ?? defaultActor(), reason: payload.reason }));
+  await mustExist(workflowId, () => handle(conn, workflowId).signal(SIGNALS[verb], { by: payload.by ?? defaultActor(), reason: payload.reason }), conn, verb);
 }
 
 export async function cancelRun(conn: StagefillConnection, workflowId: string): Promise<void> {
-  await mustExist(workflowId, () => handle(conn, workflowId).cancel());
+  // the server accepts a cancel request for a closed run and does nothing: say so instead
+  const desc = await describeRun(conn, workflowId);
+  if (desc.status.name !== 'RUNNING') throw closedError(workflowId, desc.status.name, 'cancel');
+  await mustExist(workflowId, () => handle(conn, workflowId).cancel(), conn, 'cancel');
 }
 
 export async function setThrottle(conn: StagefillConnection, workflowId: string, change: ThrottleChange): Promise<ThrottleSettings> {
   try {
-    return await mustExist(workflowId, () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }));
+    return await mustExist(workflowId, () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }), conn, 'throttle');
   } catch (err) {
     // the workflow's validator refused the change before it reached history: the input was wrong
     if (err instanceof WorkflowUpdateFailedError) throw new NotApplicableError(err.cause?.message ?? err.message);

@@ -1,11 +1,12 @@
 import type { Spec, BackfillSpec } from '../spec';
 import { planRollout, formatRolloutPlan, formatMermaid } from '../plan/describe';
-import { qualifiedName } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
 import { formatDuration } from '../plan/duration';
 import { createPool } from '../db/pool';
 import { KeyError } from '../db/keys';
 import { planPartitions } from '../activities/partition-plan';
-import { keyLabel, formatRange } from '../plan/keys';
+import { keyLabel, keyTypeLabel, formatRange } from '../plan/keys';
+import { columnChangePlan, formatColumnChangePlan } from './contract-plan';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */
 const ASSUMED_ROWS_PER_SECOND_PER_LANE = 200_000;
@@ -16,15 +17,19 @@ export type PlanFormat = 'text' | 'json' | 'mermaid';
 export async function printPlan(spec: Spec, format: PlanFormat): Promise<string> {
   if (spec.kind === 'rollout') {
     const plan = planRollout(spec);
-    if (format === 'json') return JSON.stringify(plan, null, 2);
     if (format === 'mermaid') return formatMermaid(plan);
-    return formatRolloutPlan(plan);
+    // per altered column: what expand duplicates and what contract drops, renames and attaches (from the table when DATABASE_URL is set)
+    const columns = await columnChangePlan(spec);
+    if (format === 'json') return JSON.stringify({ ...plan, columns }, null, 2);
+    const extra = formatColumnChangePlan(columns);
+    return extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan);
   }
   const bf = await backfillPlan(spec);
-  if (format === 'json') return JSON.stringify(bf, null, 2);
+  if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const n = typeof spec.key === 'string' ? 1 : spec.key.length;
-  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}${bf.keyType ? ` (${bf.keyType})` : ''}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  if (bf.keyType) lines.push(`key ${keyLabel(spec.key)}: ${keyTypeLabel(bf.keyType)}${bf.isUnique ? ', unique' : ''}`);
   if (bf.note) lines.push(bf.note);
   if (bf.range) {
     lines.push(`range ${formatRange(bf.range.from, bf.range.to, n)}: ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`);
@@ -42,6 +47,7 @@ interface BackfillPlan {
   table: string;
   /** The key's types as stagefill records them, e.g. "uuid" or ["integer","bigint"]. */
   keyType?: string;
+  isUnique?: boolean;
   note?: string;
   /** A partitioned table's leaves. */
   leaves?: string[] | null;
@@ -70,6 +76,7 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
     return {
       table,
       keyType: plan.keyType,
+      isUnique: plan.isUnique,
       range: plan.range,
       leaves: plan.leaves,
       estimatedRows: rows,

@@ -1,30 +1,23 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Spec, BackfillSpec, RolloutSpec } from '../spec';
-import { rolloutWorkflowId, qualifiedName } from '../plan/ids';
-import { planRollout } from '../plan/describe';
+import { rolloutWorkflowId } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
+import { rolloutSummary, rolloutTables } from '../plan/summary';
 import { initialSearchAttributes } from '../workflows/search-attributes';
 import type { RolloutWorkflowInput } from '../workflows/rollout';
 import type { StagefillConnection } from './connection';
 import { parseBackfillSpec } from '../spec';
 import { createPool } from '../db/pool';
 import { findBackfillsByName } from '../db/backfills';
-import { startBackfill, StartedRun, StartBackfillOptions, AlreadyRunningError, defaultActor } from './operations';
+import { startBackfill, StartBackfillOptions, defaultActor } from './operations';
+import { startWorkflow, StartedRun } from './start';
+import { ReplayError } from './errors';
+
+export { ReplayError } from './errors';
+export { rolloutSummary } from '../plan/summary';
 
 export interface StartRolloutOptions {
   workflowId?: string;
   actor?: string;
-}
-
-/** The rollout's summary in the workflow memo: what the Temporal UI shows beside the run. */
-export function rolloutSummary(spec: RolloutSpec): Record<string, unknown> {
-  const plan = planRollout(spec);
-  return {
-    kind: 'rollout',
-    name: spec.name,
-    tables: plan.tables,
-    steps: plan.steps.map((s) => `${s.id}: ${s.kind} on ${s.table}`),
-    rollbackWindow: spec.rollbackWindow,
-  };
 }
 
 /**
@@ -36,23 +29,14 @@ export async function startRollout(conn: StagefillConnection, spec: RolloutSpec,
   const workflowId = opts.workflowId ?? rolloutWorkflowId(spec.name);
   const actor = opts.actor ?? defaultActor();
   const input: RolloutWorkflowInput = { spec, actor };
-  const tables = [...new Set([spec.table, ...spec.steps.map((s) => s.table ?? spec.table)].map(qualifiedName))];
-  try {
-    const handle = await conn.client.workflow.start('rolloutWorkflow', {
-      taskQueue: conn.taskQueue,
-      workflowId,
-      args: [input],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      memo: { summary: rolloutSummary(spec), startedBy: actor },
-      typedSearchAttributes: initialSearchAttributes('rollout', tables, spec.name),
-    });
-    return { workflowId, runId: handle.firstExecutionRunId };
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new AlreadyRunningError(`rollout "${spec.name}" is already running as ${workflowId}; watch it, roll it back, or wait for it`, workflowId);
-    }
-    throw err;
-  }
+  return startWorkflow(conn, {
+    workflowType: 'rolloutWorkflow',
+    workflowId,
+    input,
+    memo: { summary: rolloutSummary(spec), startedBy: actor },
+    searchAttributes: initialSearchAttributes('rollout', rolloutTables(spec), spec.name),
+    alreadyRunning: `rollout "${spec.name}" is already running as ${workflowId}; watch it, roll it back, or wait for it`,
+  });
 }
 
 /** Starts whatever kind of run the spec describes. */
@@ -64,8 +48,6 @@ export async function startRun(conn: StagefillConnection, spec: Spec, opts: Star
       return startRollout(conn, spec as RolloutSpec, opts);
   }
 }
-
-export class ReplayError extends Error {}
 
 /**
  * Re-runs the chunks of a finished backfill that cover [from, to), as a new

@@ -1,10 +1,12 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
-import { backfillWorkflowId, qualifiedName } from '../plan/ids';
+import { backfillWorkflowId } from '../plan/ids';
+import { qualifiedName } from '../plan/table-name';
 import { initialSearchAttributes } from '../workflows/search-attributes';
 import type { BackfillWorkflowInput } from '../workflows/backfill';
 import type { StagefillConnection } from './connection';
-import { defaultActor, specSummary, NotFoundError } from './operations';
+import { defaultActor, specSummary } from './operations';
+import { NotFoundError, ScheduleExistsError } from './errors';
 
 /**
  * Overnight windows as Temporal Schedules: each firing starts the backfill
@@ -42,7 +44,7 @@ export interface ScheduleInfo {
   recentRuns: { workflowId: string; scheduledAt: string }[];
 }
 
-export class ScheduleExistsError extends Error {}
+export { ScheduleExistsError } from './errors';
 
 export function defaultScheduleId(spec: BackfillSpec): string {
   return `stagefill-schedule:${qualifiedName(spec.table)}:${spec.name}`;

@@ -38,13 +38,44 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
   const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
   if (p.kind === 'backfill') {
     const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    const control = p.control && p.state !== 'completed' ? ` | ${formatControl(p.control as ControlView)}` : '';
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${control}${p.lastError ? ` error: ${p.lastError}` : ''}`;
   }
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
   const bf = p.backfill as AnyProgress | undefined;
   const r = bf && rateOf(bf, observed);
   const inner = bf && r ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]` : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+}
+
+/** The latency/replica-lag controller's decision as the progress query shows it. */
+interface ControlView {
+  hold: boolean;
+  action: string;
+  reason: string;
+  rowsPerSecond?: number;
+  lanes: number;
+  chunkSize: number;
+  budgetP99Ms?: number;
+  baselineP99Ms?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  maxReplicaLagMs?: number;
+  replicas?: { name: string; lagMs: number | null; state: string }[];
+}
+
+const fmtMs = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFixed(2) : v.toFixed(0));
+
+/** One clause: what the throttle measures against its budget, what it lets through, and what it does (or why it holds). */
+export function formatControl(c: ControlView): string {
+  const parts: string[] = [];
+  if (c.budgetP99Ms !== undefined || c.p99Ms !== undefined) parts.push(`p99 ${fmtMs(c.p99Ms)}/${fmtMs(c.budgetP99Ms)} ms budget (p50 ${fmtMs(c.p50Ms)})`);
+  const lagging = (c.replicas ?? []).map((r) => (r.lagMs === null ? `${r.name} missing` : `${r.name} lag ${fmtNum(r.lagMs)} ms`));
+  if (c.maxReplicaLagMs !== undefined) parts.push(`${lagging.length ? lagging.join(', ') : 'no replica'} (max ${fmtNum(c.maxReplicaLagMs)} ms)`);
+  if (c.hold) return `${parts.join(', ')}${parts.length ? ': ' : ''}HELD: ${c.reason}`;
+  const rate = c.rowsPerSecond === undefined ? 'no rate limit' : `${fmtNum(c.rowsPerSecond)} rows/s allowed`;
+  parts.push(`${rate} on ${c.lanes} lane${c.lanes === 1 ? '' : 's'} of ${fmtNum(c.chunkSize)}-row chunks`);
+  return `${parts.join(', ')}: ${c.action}`;
 }
 
 /** Rows per second over the last ~10s of samples, and the time left at that pace. */
@@ -69,6 +100,8 @@ export class RateTracker {
 
 export function formatStatus(p: AnyProgress): string {
   const lines = [formatProgressLine(p), `workflow: ${p.workflowStatus ?? '?'}`];
+  const c = p.control as ControlView | undefined;
+  if (c) lines.push(`throttle: ${c.action}${c.hold ? ' (held)' : ''}: ${c.reason}`);
   for (const s of (p.steps as { id: string; kind: string; state: string; table?: string }[] | undefined) ?? []) {
     lines.push(`  ${s.state.padEnd(12)} ${s.id} (${s.kind}${s.table ? ` on ${s.table}` : ''})`);
   }
@@ -90,11 +123,23 @@ async function runningBackfill(conn: StagefillConnection, p: AnyProgress): Promi
 
 const SUCCESS_STATES = new Set(['completed', 'window_closed']);
 
+export interface WatchOptions {
+  /** Redraw one line in place (a TTY). */
+  bar: boolean;
+  everyMs?: number;
+  /** JSON Lines: each changed progress object, then `{workflowId, state, workflowStatus, exitCode}` at the end. */
+  json?: boolean;
+  /** Where the lines go (stdout; stderr when a caller keeps stdout for its own JSON). */
+  out?: NodeJS.WritableStream;
+}
+
 /**
  * Follows a run until it closes. On a TTY one line redraws in place; otherwise
  * a line is printed whenever it changes (logs, CI, tests). Returns the exit code.
  */
-export async function watchRun(conn: StagefillConnection, workflowId: string, opts: { bar: boolean; everyMs?: number } = { bar: true }): Promise<number> {
+export async function watchRun(conn: StagefillConnection, workflowId: string, opts: WatchOptions = { bar: true }): Promise<number> {
+  const out = opts.out ?? process.stdout;
+  const isBar = opts.bar && !opts.json;
   let last = '';
   const tracker = new RateTracker();
   for (;;) {
@@ -102,16 +147,17 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
     const status = p?.workflowStatus ?? (await describeRun(conn, workflowId)).status.name;
     if (p?.kind === 'rollout' && !p.backfill) p.backfill = await runningBackfill(conn, p);
     if (p) {
-      const line = formatProgressLine(p, tracker.observe(p));
-      if (opts.bar) process.stdout.write(`\r${bar(fraction(p))} ${line}\x1b[K`);
-      else if (line !== last) process.stdout.write(line + '\n');
+      const line = opts.json ? JSON.stringify(p) : formatProgressLine(p, tracker.observe(p));
+      if (isBar) out.write(`\r${bar(fraction(p))} ${line}\x1b[K`);
+      else if (line !== last) out.write(line + '\n');
       last = line;
     }
     if (status !== 'RUNNING') {
-      if (opts.bar) process.stdout.write('\n');
+      if (isBar) out.write('\n');
       const state = String(p?.state ?? status.toLowerCase());
-      process.stdout.write(`${workflowId}: ${state} (${status})\n`);
-      return status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
+      const exitCode = status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
+      out.write(opts.json ? JSON.stringify({ workflowId, state, workflowStatus: status, exitCode }) + '\n' : `${workflowId}: ${state} (${status})\n`);
+      return exitCode;
     }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 1000));
   }

@@ -13,7 +13,10 @@ export interface CatalogSnapshot {
   columns: { name: string; type: string; notNull: boolean; default: string | null; identity: string | null; generated: string | null }[];
   /** pg_get_constraintdef prints NOT VALID for a constraint not yet validated. */
   constraints: { name: string; def: string }[];
+  /** pg_get_indexdef, with " INVALID" appended for an index a failed concurrent build left (pg_index.indisvalid false). */
   indexes: { name: string; def: string }[];
+  /** Comments on the table ("table"), its columns ("column x"), indexes ("index i") and constraints ("constraint c"); absent in snapshots taken before comments were compared. */
+  comments?: { name: string; def: string }[];
   triggers: { name: string; def: string; enabled: string }[];
   /** Views anywhere that read the table, with their definitions. */
   views: { name: string; def: string }[];
@@ -38,7 +41,7 @@ export async function snapshotCatalog(db: Queryable, table: string, viewSchemaPa
   const { rows: schemas } = await db.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ $1 ORDER BY nspname`, [viewSchemaPattern]);
   const viewSchemas = schemas.map((s) => s.nspname);
   const oid = await tableOid(db, table);
-  if (oid === undefined) return { table, exists: false, columns: [], constraints: [], indexes: [], triggers: [], views: [], viewSchemas };
+  if (oid === undefined) return { table, exists: false, columns: [], constraints: [], indexes: [], comments: [], triggers: [], views: [], viewSchemas };
 
   const { rows: columns } = await db.query<CatalogSnapshot['columns'][number]>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull",
@@ -55,9 +58,21 @@ export async function snapshotCatalog(db: Queryable, table: string, viewSchemaPa
     [oid],
   );
   const { rows: indexes } = await db.query<{ name: string; def: string }>(
-    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) || CASE WHEN i.indisvalid THEN '' ELSE ' INVALID' END AS def
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
       WHERE i.indrelid = $1 ORDER BY c.relname`,
+    [oid],
+  );
+  const { rows: comments } = await db.query<{ name: string; def: string }>(
+    `SELECT name, def FROM (
+       SELECT 'table' AS name, obj_description($1::oid, 'pg_class') AS def
+       UNION ALL SELECT format('column %s', a.attname), col_description(a.attrelid, a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+       UNION ALL SELECT format('index %s', c.relname), obj_description(i.indexrelid, 'pg_class')
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1
+       UNION ALL SELECT format('constraint %s', k.conname), obj_description(k.oid, 'pg_constraint')
+         FROM pg_constraint k WHERE k.conrelid = $1
+     ) x WHERE def IS NOT NULL ORDER BY name`,
     [oid],
   );
   const { rows: triggers } = await db.query<{ name: string; def: string; enabled: string }>(
@@ -77,7 +92,7 @@ export async function snapshotCatalog(db: Queryable, table: string, viewSchemaPa
       ORDER BY name`,
     [oid],
   );
-  return { table, exists: true, columns, constraints, indexes, triggers, views, viewSchemas };
+  return { table, exists: true, columns, constraints, indexes, comments, triggers, views, viewSchemas };
 }
 
 /** Readable lines for every difference from `before` to `after`; empty when they are equal. */
@@ -114,6 +129,8 @@ export function compareCatalogs(before: CatalogSnapshot, after: CatalogSnapshot)
   };
   named('constraint', before.constraints, after.constraints);
   named('index', before.indexes, after.indexes);
+  // a snapshot from before comments were taken has none to compare
+  if (before.comments) named('comment on', before.comments, after.comments ?? []);
   named('trigger', before.triggers, after.triggers, (x) => `${x.def}${x.enabled === 'O' ? '' : ` [enabled=${x.enabled}]`}`);
   named('view', before.views, after.views);
   for (const s of before.viewSchemas) if (!after.viewSchemas.includes(s)) diff.push(`${t}: view schema ${s} removed`);

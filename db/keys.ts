@@ -114,9 +114,9 @@ function keyOrder(cols: readonly KeyColumn[], desc = false): string {
 }
 
 /** The key of a row as stored text: the value's text, or json_build_array of each column's text. */
-function keyText(cols: readonly KeyColumn[]): string {
-  if (cols.length === 1) return `${ident(cols[0].name)}::text`;
-  return `json_build_array(${cols.map((c) => `${ident(c.name)}::text`).join(', ')})::text`;
+function keyText(cols: readonly KeyColumn[], alias = ''): string {
+  if (cols.length === 1) return `${alias}${ident(cols[0].name)}::text`;
+  return `json_build_array(${cols.map((c) => `${alias}${ident(c.name)}::text`).join(', ')})::text`;
 }
 
 function keyNotNull(cols: readonly KeyColumn[]): string {
@@ -238,15 +238,17 @@ export async function keyAbove(db: Queryable, t: KeyedTable, after: string, belo
   return rows.length ? canonicalKey(rows[0].k, n) : null;
 }
 
-/** Whether rows of other partitions of the table lie in [first, last]: then a key range of this leaf would span partitions. */
-export async function otherLeafRowsBetween(db: Queryable, t: KeyedTable, leaf: string, first: string, last: string): Promise<boolean> {
-  const n = t.cols.length;
-  const { rows } = await db.query<{ any: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM ${qualified(t.table)}
-                     WHERE ${keyExpr(t.cols)} >= ${keyParams(t.cols, 1)} AND ${keyExpr(t.cols)} <= ${keyParams(t.cols, n + 1)}
-                       AND tableoid <> to_regclass($${2 * n + 1})) AS any`,
-    [...decodeKey(first, n), ...decodeKey(last, n), qualified(leaf)],
-  );
+/**
+ * Whether any of `tables` (the other leaves of a partitioned table) has a key
+ * in [first, last]: then a key range of this leaf would span partitions. One
+ * index probe per table.
+ */
+export async function rowsBetween(db: Queryable, cols: readonly KeyColumn[], tables: readonly string[], first: string, last: string): Promise<boolean> {
+  if (!tables.length) return false;
+  const n = cols.length;
+  const k = keyExpr(cols);
+  const probes = tables.map((t) => `EXISTS (SELECT 1 FROM ${qualified(t)} WHERE ${k} >= ${keyParams(cols, 1)} AND ${k} <= ${keyParams(cols, n + 1)})`);
+  const { rows } = await db.query<{ any: boolean }>(`SELECT ${probes.join(' OR ')} AS any`, [...decodeKey(first, n), ...decodeKey(last, n)]);
   return rows[0].any;
 }
 
@@ -257,6 +259,8 @@ export interface PartitionBound {
   /** The leaf partition of a partitioned table the range lies in. */
   leaf?: string | null;
 }
+
+const MIN_AGGREGATE_TYPES = new Set(['smallint', 'integer', 'bigint', 'date', 'timestamp without time zone', 'timestamp with time zone']);
 
 /** Above this many rows (the planner's estimate) partitions are cut from a sample rather than a scan of every key. */
 const SAMPLE_ABOVE_ROWS = 500_000;
@@ -281,9 +285,10 @@ export async function partitionBounds(db: Queryable, source: string, cols: reado
   const k = keyExpr(cols);
   const range = `${k} >= ${keyParams(cols, 1)} AND ${k} < ${keyParams(cols, n + 1)}`;
   const ntile = `$${2 * n + 1}`;
-  // one column: min() per bucket; a row value has no min(), so the first row of each bucket
+  // a one-column key of the types backfills always took: min() per bucket; other types (uuid has no
+  // min()) and row values: the first row of each bucket
   const ranked = (src: string, params: unknown[]) =>
-    n === 1
+    n === 1 && MIN_AGGREGATE_TYPES.has(cols[0].type)
       ? db.query<{ lo: string; rows: string }>(
           `SELECT min(k)::text AS lo, count(*) AS rows
              FROM (SELECT ${k} AS k, ntile(${ntile}) OVER (ORDER BY ${k}) AS b FROM ${src} WHERE ${range}) s
@@ -335,9 +340,9 @@ export async function estimatedRows(db: Queryable, table: string): Promise<numbe
 export function cutSql(t: KeyedTable, from: string[], hi: string[], size: string): string {
   const cast = (refs: string[]) => (t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`);
   const k = keyExpr(t.cols);
-  // aliased: an output column named like the key would make ORDER BY sort the text
-  return `(SELECT ${keyText(t.cols)} AS cut FROM ${qualified(t.table)}
-            WHERE ${k} >= ${cast(from)} AND ${k} < ${cast(hi)} ORDER BY ${keyOrder(t.cols)} OFFSET ${size} LIMIT 1)`;
+  // the key's text is made of the one row kept, not of every row OFFSET skips (that halved a cut's time)
+  return `(SELECT ${keyText(t.cols, 'c.')} FROM (SELECT ${keyOrder(t.cols)} FROM ${qualified(t.table)}
+            WHERE ${k} >= ${cast(from)} AND ${k} < ${cast(hi)} ORDER BY ${keyOrder(t.cols)} OFFSET ${size} LIMIT 1) c)`;
 }
 
 const refs = (first: number, n: number) => Array.from({ length: n }, (_, i) => `$${first + i}`);

@@ -141,3 +141,51 @@ export function preparedCount(db: Queryable): number {
 export async function ping(pool: Pool): Promise<void> {
   await pool.query('SELECT 1');
 }
+
+/** What `detectTransactionPooler` saw: undefined when each client keeps its own server session. */
+export interface PoolerFinding {
+  reason: string;
+}
+
+/**
+ * Whether the connection string leads to a pooler that hands server sessions
+ * around between transactions (PgBouncer pool_mode=transaction or statement,
+ * and most managed "pooled" connection strings). stagefill keeps session state
+ * (named prepared statements, session settings of a lane, its connection's
+ * backend for cancels) and cannot work through one.
+ *
+ * Probe: client B runs one statement and lets its transaction end; client A
+ * then opens a transaction. Directly or through a session-mode pool each client
+ * has its own backend for its whole session: A's backend is never B's, and B
+ * keeps its backend while A's transaction is open. A transaction pooler hands
+ * B's now idle server connection to A (PgBouncer reuses the most recently
+ * released one), or gives B another backend while A holds the first.
+ */
+export async function detectTransactionPooler(pool: Pool): Promise<PoolerFinding | undefined> {
+  const pid = async (c: PoolClient) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  const b = await pool.connect();
+  let a: PoolClient | undefined;
+  let isBroken = false;
+  try {
+    const b1 = await pid(b);
+    a = await pool.connect();
+    try {
+      await a.query('BEGIN');
+    } catch (err) {
+      isBroken = true;
+      return { reason: `a transaction block was refused (${(err as Error).message}): a statement-mode pooler` };
+    }
+    const inA = await pid(a);
+    const b2 = await pid(b);
+    await a.query('COMMIT');
+    if (inA === b1) return { reason: `one client's server session (backend ${b1}) was handed to another client between transactions` };
+    if (b2 !== b1) return { reason: `one client's server session changed between two transactions (backend ${b1}, then ${b2})` };
+    return undefined;
+  } catch (err) {
+    isBroken = true;
+    throw err;
+  } finally {
+    a?.release(isBroken);
+    b.release(isBroken);
+  }
+}

@@ -314,3 +314,23 @@ export async function setReadPath(db: Queryable, r: ReadPathRow): Promise<void> 
 export async function deleteReadPath(db: Queryable, table: string): Promise<void> {
   await db.query(`DELETE FROM ${own('read_paths')} WHERE table_name = $1`, [table]);
 }
+
+/** The step's row as it stands, without a lock (a plain connection outside a transaction reads it so). */
+export async function getStep(db: Queryable, rolloutId: number, stepId: string): Promise<StepRow | undefined> {
+  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2`, [rolloutId, stepId]);
+  return rows[0];
+}
+
+/**
+ * Serializes attempts at a step's phase that runs outside a transaction: a
+ * session-level advisory lock, held by the plain connection that runs the
+ * phase, since no transaction (whose snapshot CREATE INDEX CONCURRENTLY would
+ * wait for) may stay open meanwhile. Waits under the session's lock_timeout.
+ */
+export async function lockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_lock(hashtext($1))', [`stagefill.step:${rolloutId}:${stepId}`]);
+}
+
+export async function unlockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_unlock(hashtext($1))', [`stagefill.step:${rolloutId}:${stepId}`]);
+}

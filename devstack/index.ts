@@ -13,6 +13,8 @@ export { startService, which, sleep } from './process';
 export { freePort, isPortFree, preferredDevPorts, DEFAULT_DEV_PORTS } from './ports';
 export type { DevPorts } from './ports';
 export { InheritedAddressError } from './inherited';
+export { resolvePgBouncer, startPgBouncer } from './pgbouncer';
+export type { PgBouncer } from './pgbouncer';
 
 /** What a client, worker or `source .stagefill/dev.env` needs to reach the stack. */
 export interface DevStackEnv {

@@ -58,14 +58,14 @@ export function findPostgresBindir(): string {
   );
 }
 
-interface RunAs {
+export interface RunAs {
   uid?: number;
   gid?: number;
   user?: string;
 }
 
 /** Postgres refuses to run as root: when we are root, run it as `postgres` (or `nobody`). */
-function runAsUser(): RunAs {
+export function runAsUser(): RunAs {
   if (process.getuid?.() !== 0) return {};
   for (const user of ['postgres', 'nobody']) {
     const uid = spawnSync('id', ['-u', user], { encoding: 'utf8' });

@@ -92,3 +92,31 @@ export function partsPerLeaf(parts: number, estimates: readonly number[]): numbe
   if (total <= 0) return estimates.map(() => Math.max(1, Math.round(parts / Math.max(1, estimates.length))));
   return known.map((e) => Math.max(1, Math.round((parts * e) / total)));
 }
+
+/**
+ * Leaf spans in key order without comparing keys here: the spans lie end to
+ * end (each one's hi is the next one's lo), so the first is the one whose lo
+ * is nobody's hi.
+ */
+export function inKeyOrder<T extends { lo: string; hi: string }>(spans: readonly T[]): T[] {
+  const byLo = new Map(spans.map((s) => [s.lo, s]));
+  const his = new Set(spans.map((s) => s.hi));
+  const out: T[] = [];
+  let s = spans.find((x) => !his.has(x.lo));
+  while (s && !out.includes(s)) {
+    out.push(s);
+    s = byLo.get(s.hi);
+  }
+  for (const x of spans) if (!out.includes(x)) out.push(x);
+  return out;
+}
+
+/** What an attach or detach changed in a partitioned table's leaves since planning, or undefined. */
+export function leavesChanged(planned: readonly string[] | null, now: readonly string[] | null): string | undefined {
+  if (!planned) return undefined;
+  const current = now ?? [];
+  const attached = current.filter((l) => !planned.includes(l));
+  const detached = planned.filter((l) => !current.includes(l));
+  if (!attached.length && !detached.length) return undefined;
+  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
+}

@@ -159,3 +159,39 @@ export function physicalColumnsOf(steps: PlacedStep[]): { id: string; column: st
   });
   return out;
 }
+
+interface SpecLike {
+  table: string;
+  steps: { kind: string; id?: string; table?: string; dependsOn?: string[] }[];
+}
+
+/**
+ * The spec with every logical column name a later step uses resolved to its
+ * physical column: a setNotNull's column, an addCheck's expression, gate and
+ * soak checks' old(c)/new(c). Idempotent (a resolved spec resolves to
+ * itself). `qualify` turns a step's table into the canonical schema.table.
+ */
+export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table: string) => string): S {
+  const placed: PlacedStep[] = spec.steps.map((s, i) => ({ id: s.id ?? String(i), table: qualify(s.table ?? spec.table), step: s as unknown as RolloutStep }));
+  const steps = spec.steps.map((s, i) => {
+    const map = columnMapAt(placed, i, placed[i].table);
+    const any = s as Record<string, unknown>;
+    if (s.kind === 'setNotNull' && typeof any.column === 'string') {
+      const column = resolveColumn(map, any.column);
+      return column === any.column ? s : { ...s, column };
+    }
+    if (s.kind === 'addCheck' && typeof any.expression === 'string') {
+      const expression = resolveExpression(map, any.expression);
+      return expression === any.expression ? s : { ...s, expression };
+    }
+    if ((s.kind === 'gate' || s.kind === 'soak') && Array.isArray(any.checks)) {
+      const checks = (any.checks as { sql: string }[]).map((c) => {
+        const sql = checkSql(c.sql, map);
+        return sql === c.sql ? c : { ...c, sql };
+      });
+      return checks.every((c, n) => c === (any.checks as unknown[])[n]) ? s : { ...s, checks };
+    }
+    return s;
+  });
+  return steps.every((s, i) => s === spec.steps[i]) ? spec : { ...spec, steps };
+}

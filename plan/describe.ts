@@ -1,6 +1,6 @@
 import type { RolloutSpec, RolloutStep } from '../spec';
 import { normalizeGraph, layers, GraphStep } from './graph';
-import { qualifiedName } from './ids';
+import { qualifiedName } from './table-name';
 import { stepModule } from '../steps';
 
 /** What a step does to the schema going forward, and what its rollback does. Pure: for `plan` and the audit. */

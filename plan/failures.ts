@@ -14,6 +14,8 @@ export const FailureType = {
   StepSetupError: 'StepSetupError',
   /** Existing rows break the constraint a step adds. */
   StepValidationFailed: 'StepValidationFailed',
+  /** Contract would drop an object of an old column without its counterpart on the new one: the rollout holds, nothing dropped. */
+  ContractHeld: 'ContractHeld',
   /** A gate's baseline query failed at the rollout start. */
   CheckSqlError: 'CheckSqlError',
   /** The workflow: the rollout could not start. */
@@ -22,6 +24,14 @@ export const FailureType = {
   RolloutFailed: 'RolloutFailed',
   /** The workflow: the rollout was rolled back. */
   RolledBack: 'RolledBack',
+  /** Backfills: a chunk's statement failed (not a lock or connection problem). */
+  ChunkSqlError: 'ChunkSqlError',
+  /** Backfills: a chunk's validate check failed. */
+  ChunkValidationError: 'ChunkValidationError',
+  /** Backfills: the spec does not fit the table (key type, missing table). */
+  BackfillSetupError: 'BackfillSetupError',
+  /** The backfill workflow failed. */
+  BackfillFailed: 'BackfillFailed',
 } as const;
 
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];

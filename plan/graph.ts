@@ -1,3 +1,5 @@
+import { isStepKind, roleOf } from '../steps';
+
 /**
  * The step graph of a rollout. Steps without `dependsOn` depend on the step
  * written before them, so a linear spec needs no ids at all.
@@ -63,7 +65,7 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
   // contract: nothing may depend on it, and it must come after every other step on its table.
   const reach = ancestors(steps);
   steps.forEach((s, i) => {
-    if (s.kind !== 'contract') return;
+    if (!isStepKind(s.kind) || roleOf(s.kind) !== 'contract') return;
     const dependents = steps.filter((o) => o.dependsOn.includes(s.id)).map((o) => o.id);
     if (dependents.length) problems.push({ index: i, field: 'dependsOn', message: `contract step "${s.id}" is irreversible, so nothing may depend on it; ${dependents.join(', ')} do` });
     const notBefore = steps.filter((o) => o.id !== s.id && o.table === s.table && !reach.get(s.id)!.has(o.id)).map((o) => o.id);

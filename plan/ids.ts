@@ -1,3 +1,5 @@
+import { qualifiedName } from './table-name';
+
 /** Workflow ids derive from what the user named, so a second start of the same thing finds the first. */
 export function backfillWorkflowId(table: string, name: string): string {
   return `stagefill-backfill:${qualifiedName(table)}:${name}`;
@@ -7,6 +9,5 @@ export function rolloutWorkflowId(name: string): string {
   return `stagefill-rollout:${name}`;
 }
 
-export function qualifiedName(table: string): string {
-  return table.includes('.') ? table : `public.${table}`;
-}
+/** Kept for callers not yet moved: the one normaliser lives in ./table-name. */
+export { qualifiedName } from './table-name';

@@ -105,6 +105,7 @@ function splitTuple(s: string): string[] {
       } else if (ch === '"') quoted = false;
       else cur += ch;
     } else if (ch === '"') {
+      if (!wasQuoted) cur = cur.trim(); // blanks before an opening quote are not part of the value
       quoted = true;
       wasQuoted = true;
     } else if (ch === ',') {
@@ -117,3 +118,9 @@ function splitTuple(s: string): string[] {
   return out;
 }
 
+
+/** The key's types for people: "bigint", "integer, bigint", "text COLLATE \"en-US-x-icu\"". */
+export function keyTypeLabel(keyType: string): string {
+  const types: string[] = keyType.startsWith('[') ? (JSON.parse(keyType) as string[]) : [keyType];
+  return types.join(', ');
+}

@@ -3,13 +3,13 @@
  * the last window (its p50/p99), the budget, replica lag and the settings in
  * force, the next settings (row rate, lanes, chunk size) or a hold, and why.
  *
- * AIMD-like with hysteresis: under 80% of the budget it speeds up (x1.5 per
- * step while under half the budget, x1.15 above), between 80% and 100% it
+ * AIMD-like with hysteresis: under 80% of the budget it speeds up (x2 every
+ * half second while under half the budget, x1.15 every second above), between 80% and 100% it
  * stays, over the budget it halves the rate, drops a lane and shrinks the
  * chunk; at the lowest setting and still over, it holds until the p99 is
  * back under 80%. A cut waits a full window before the next one, so the
  * window it judges holds only samples taken after the cut; an increase waits
- * half a window. Replica lag over its limit (or a replica gone, with
+ * half a window after a cut. Replica lag over its limit (or a replica gone, with
  * onReplicaMissing: hold) holds; over half the limit it halves the rate.
  */
 import type { ReplicaMissingPolicy } from './throttle';
@@ -89,8 +89,10 @@ export const CONTROL_TUNING = {
   headroom: 0.8,
   /** Under this share, speed up fast (slow start). */
   farUnder: 0.5,
-  fastRaise: 1.5,
+  fastRaise: 2,
   slowRaise: 1.15,
+  /** Far under the budget the controller raises this often (ms); otherwise every half window. */
+  fastRaiseEveryMs: 500,
   cut: 0.5,
   chunkCut: 0.75,
   /** A rate counts as binding when the backfill moves at least this share of it. */
@@ -207,8 +209,10 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
       },
     };
   }
-  if (under && o.now - prev.lastRaiseAt >= T.windowMs / 2 && o.now - prev.lastCutAt >= T.windowMs / 2) {
-    const factor = p99 <= budget * T.farUnder ? T.fastRaise : T.slowRaise;
+  const isFarUnder = p99 <= budget * T.farUnder;
+  const raiseEveryMs = isFarUnder ? T.fastRaiseEveryMs : T.windowMs / 2;
+  if (under && o.now - prev.lastRaiseAt >= raiseEveryMs && o.now - prev.lastCutAt >= T.windowMs / 2) {
+    const factor = isFarUnder ? T.fastRaise : T.slowRaise;
     const rate = base.rowsPerSecond;
     const isBinding = rate === undefined || o.observedRowsPerSecond >= rate * T.binding;
     let next = { ...base };

@@ -23,7 +23,8 @@ function step(name, cmd, cmdArgs) {
 
 let passed = 0;
 let failed = 0;
-let ok = step('lint', process.execPath, [path.join(root, 'scripts', 'lint-layers.mjs')]);
+let ok = step('lint: layers', process.execPath, [path.join(root, 'scripts', 'lint-layers.mjs')]);
+ok = step('lint: eslint', npx('eslint'), ['.']) && ok;
 ok = step('typecheck', npx('tsc'), ['-p', 'tsconfig.json', '--noEmit']) && ok;
 ok = ok && step('build', npx('tsc'), ['-p', 'tsconfig.build.json']);
 if (ok) {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { normalizeGraph, graphProblems } from '../plan/graph';
+import { resolveLogicalNames } from '../plan/columns';
+import { qualifiedName } from '../plan/ids';
 import { backfillFields, backfillSpec, tableName, duration, BackfillSpec } from './fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '../steps';
 
@@ -100,7 +102,20 @@ export function parseSpec(input: unknown, source?: string): Spec {
   const kind = (input as { kind?: unknown })?.kind;
   const r = kind === 'rollout' ? rolloutSpec.safeParse(input) : spec.safeParse(input);
   if (!r.success) throw toSpecError(r.error, source);
-  return r.data as Spec;
+  return r.data.kind === 'rollout' ? withPhysicalNames(r.data as RolloutSpec, source) : (r.data as Spec);
+}
+
+/**
+ * Later steps name columns as users see them: after an alterColumn of `qty`, a
+ * setNotNull of `qty`, an addCheck over `qty` and old(qty)/new(qty) in checks
+ * are resolved to the physical columns (plan/columns.ts). Idempotent.
+ */
+function withPhysicalNames(parsed: RolloutSpec, source?: string): RolloutSpec {
+  try {
+    return resolveLogicalNames(parsed, qualifiedName);
+  } catch (err) {
+    throw new SpecError([{ path: 'steps', message: (err as Error).message }], source);
+  }
 }
 
 export function parseBackfillSpec(input: unknown, source?: string): BackfillSpec {
@@ -112,5 +127,5 @@ export function parseBackfillSpec(input: unknown, source?: string): BackfillSpec
 export function parseRolloutSpec(input: unknown, source?: string): RolloutSpec {
   const r = rolloutSpec.safeParse(input);
   if (!r.success) throw toSpecError(r.error, source);
-  return r.data;
+  return withPhysicalNames(r.data, source);
 }

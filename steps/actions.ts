@@ -7,6 +7,16 @@ import { addCheckActions } from './add-check/apply';
 import { sqlActions } from './sql/apply';
 import { exposeActions } from './expose/apply';
 import { contractActions } from './contract/apply';
+import { createIndexActions } from './create-index/apply';
+import { dropIndexActions } from './drop-index/apply';
+import { addUniqueActions } from './add-unique/apply';
+import { addForeignKeyActions } from './add-foreign-key/apply';
+import { setDefaultActions } from './set-default/apply';
+import { dropDefaultActions } from './drop-default/apply';
+import { dropNotNullActions } from './drop-not-null/apply';
+import { dropConstraintActions } from './drop-constraint/apply';
+import { renameConstraintActions } from './rename-constraint/apply';
+import { setCommentActions } from './set-comment/apply';
 
 /** Kinds the workflow runs itself (backfill, gate, soak, approval): applying one only records it. */
 const nothingToApply: StepActions<unknown> = { phases: [] };
@@ -21,6 +31,16 @@ const ACTIONS: { [K in StepKind]: StepActions<Extract<AnyStep, { kind: K }>> } =
   alterColumn: alterColumnActions,
   setNotNull: setNotNullActions,
   addCheck: addCheckActions,
+  createIndex: createIndexActions,
+  dropIndex: dropIndexActions,
+  addUnique: addUniqueActions,
+  addForeignKey: addForeignKeyActions,
+  setDefault: setDefaultActions,
+  dropDefault: dropDefaultActions,
+  dropNotNull: dropNotNullActions,
+  dropConstraint: dropConstraintActions,
+  renameConstraint: renameConstraintActions,
+  setComment: setCommentActions,
   sql: sqlActions,
   backfill: nothingToApply,
   gate: nothingToApply,

@@ -12,6 +12,16 @@ import { expose } from './expose/plan';
 import { soak } from './soak/plan';
 import { approval } from './approval/plan';
 import { contract } from './contract/plan';
+import { createIndex } from './create-index/plan';
+import { dropIndex } from './drop-index/plan';
+import { addUnique } from './add-unique/plan';
+import { addForeignKey } from './add-foreign-key/plan';
+import { setDefault } from './set-default/plan';
+import { dropDefault } from './drop-default/plan';
+import { dropNotNull } from './drop-not-null/plan';
+import { dropConstraint } from './drop-constraint/plan';
+import { renameConstraint } from './rename-constraint/plan';
+import { setComment } from './set-comment/plan';
 
 /**
  * The registry: every rollout step kind, the one list of kinds. Pure (schema,
@@ -20,7 +30,7 @@ import { contract } from './contract/plan';
  * Adding a kind: a folder under steps/, one entry here and one there
  * (docs/ARCHITECTURE.md, "How to add a step kind").
  */
-export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, sql, backfill, gate, expose, soak, approval, contract] as const;
+export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, createIndex, dropIndex, addUnique, addForeignKey, setDefault, dropDefault, dropNotNull, dropConstraint, renameConstraint, setComment, sql, backfill, gate, expose, soak, approval, contract] as const;
 
 type Modules = typeof STEP_MODULES;
 export type StepKind = Modules[number]['kind'];

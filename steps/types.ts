@@ -174,10 +174,11 @@ export interface ApplyPhase<S> {
   /** In error messages: "step x (kind on t): <doing> failed: ...". The name when absent. */
   doing?: string;
   /**
-   * true: runs inside the step's transaction, its effect and the phase record commit together.
-   * false: runs on a plain connection (CREATE INDEX CONCURRENTLY, VALIDATE in its own transaction, ...)
-   * while the step's row stays locked; it must be idempotent by looking at the catalog first,
-   * since a crash between its statement and the phase record runs it again.
+   * true: runs inside the step's transaction (the step's row locked); its effect and the phase record commit together.
+   * false: runs on a plain connection in autocommit (CREATE INDEX CONCURRENTLY, ...) with no transaction of the
+   * runner open meanwhile; attempts serialize on a session advisory lock, and the phase is recorded in a short
+   * transaction afterwards. A crash between its statement and that record runs it again, so it must be idempotent
+   * by looking at the catalog first (and drop an INVALID leftover before building again).
    */
   transactional: boolean;
   run(ctx: StepContext<S>): Promise<PhaseResult>;
@@ -201,10 +202,24 @@ export interface ContractContext<S = unknown> extends StepContext<S> {
 }
 
 export interface ContractHooks<S> {
+  /**
+   * Before anything is dropped, on a plain connection (each statement its own
+   * transaction: CREATE INDEX CONCURRENTLY, VALIDATE): build and check what the
+   * swap needs. Throwing stops the contract with nothing dropped; a failure of
+   * type `ContractHeld` makes the workflow hold the rollout for `retry` or `rollback`.
+   * Must be idempotent (a retried contract runs it again).
+   */
+  prepare?(ctx: ContractContext<S>): Promise<void>;
   /** First pass, spec order: what keeps the old shape alive and what the old columns' dependents need gone (triggers, older views). */
   release?(ctx: ContractContext<S>): Promise<void>;
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */
   complete?(ctx: ContractContext<S>): Promise<void>;
+  /**
+   * Third pass, spec order, after the contract's transaction committed: on a plain
+   * connection in autocommit (lock_timeout set), for statements that cannot run in a
+   * transaction (DROP INDEX CONCURRENTLY). Idempotent: a crash runs it again.
+   */
+  outsideTransaction?(ctx: ContractContext<S>): Promise<void>;
 }
 
 export interface StepActions<S> {
@@ -222,7 +237,7 @@ export interface StepActions<S> {
    * no phase of which finished.
    */
   revert?(ctx: StepContext<S>): Promise<void>;
-  /** The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), the step's row locked meanwhile; it must be idempotent. */
+  /** The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), serialized like a `transactional: false` phase; it must be idempotent. */
   isRevertOutsideTransaction?: boolean;
   /** Set for irreversible kinds: why ("dropped the old columns"); revert then fails with Irreversible. */
   irreversible?: string;

@@ -53,7 +53,10 @@ export const workerConfigSchema = z.object({
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
-export class ConfigError extends Error {}
+/** A bad setting: the CLI and the worker exit 2. */
+export class ConfigError extends Error {
+  readonly exitCode = 2;
+}
 
 /** Parses the environment; a bad value names the variable and what is wrong. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof WorkerConfig, string>> = {}): WorkerConfig {

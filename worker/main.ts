@@ -57,5 +57,11 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
 }
 
 if (require.main === module) {
-  runWorkerMain().then((code) => process.exit(code));
+  runWorkerMain().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`stagefill worker: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../db/pool';
 import { openBackfillBacklog, BacklogRow } from '../db/audit';
+import type { ControlMetrics } from '../activities/probe';
 
 /** Where the backlog gauge reads from at scrape time; unset, the gauge stays empty. */
 export type BacklogSource = () => Promise<BacklogRow[]>;
@@ -75,6 +76,8 @@ export function createMetrics(registry = new Registry()) {
     rollbacks: new Counter({ name: 'stagefill_rollbacks_total', help: 'Rollouts rolled back', labelNames, registers: [registry] }),
     backlogRemaining,
     backlogPlanned,
+    // the latency-budget / replica-lag throttle (activities/probe.ts sets these once per controller step)
+    ...controlMetrics(registry),
     /** Feeds the backlog gauges; the worker passes its pool (see backlogFromPool). */
     setBacklogSource(source: BacklogSource | undefined) {
       backlogSource = source;
@@ -83,6 +86,38 @@ export function createMetrics(registry = new Registry()) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The throttle's gauges: one series per backfill (table, name), set by its probe. */
+function controlMetrics(registry: Registry): ControlMetrics {
+  const run = ['table', 'name'] as const;
+  return {
+    latencyBudgetSeconds: new Gauge({ name: 'stagefill_latency_budget_seconds', help: "A backfill's latency budget: the probe's p99 it keeps under (resolved from p99Ratio once the baseline is measured)", labelNames: run, registers: [registry] }),
+    probeLatencySeconds: new Gauge({
+      name: 'stagefill_probe_latency_seconds',
+      help: "The latency probe's p50 and p99 over the controller's window (2 s)",
+      labelNames: [...run, 'quantile'] as const,
+      registers: [registry],
+    }),
+    throttleRowsPerSecond: new Gauge({ name: 'stagefill_throttle_rows_per_second', help: 'Row rate the controller allows (0 while holding, -1 for no limit)', labelNames: run, registers: [registry] }),
+    throttleLanes: new Gauge({ name: 'stagefill_throttle_lanes', help: 'Lanes the controller lets work (0 while holding)', labelNames: run, registers: [registry] }),
+    throttleChunkSize: new Gauge({ name: 'stagefill_throttle_chunk_size', help: 'Chunk size the controller sets', labelNames: run, registers: [registry] }),
+    throttleHeld: new Gauge({
+      name: 'stagefill_throttle_held',
+      help: 'The controller holds the backfill (1) for this cause: budget, replica_lag, replica_missing, baseline, probe_stale',
+      labelNames: [...run, 'cause'] as const,
+      registers: [registry],
+    }),
+    throttleHeldSeconds: new Counter({ name: 'stagefill_throttle_held_seconds_total', help: 'Time the controller held the backfill, by cause', labelNames: [...run, 'cause'] as const, registers: [registry] }),
+    replicaLagSeconds: new Gauge({
+      name: 'stagefill_replica_lag_seconds',
+      help: 'Replay lag of each streaming replica as the probe computes it from the primary (-1: the replica is missing)',
+      labelNames: [...run, 'replica'] as const,
+      registers: [registry],
+    }),
+    probeStatements: new Counter({ name: 'stagefill_probe_statements_total', help: "The latency probe's own statements (its load on the database)", labelNames: run, registers: [registry] }),
+    probeSeconds: new Counter({ name: 'stagefill_probe_seconds_total', help: "Time the latency probe's statements took", labelNames: run, registers: [registry] }),
+  };
+}
 
 /** The backlog gauges' source for a worker: its own pool, one short query per scrape. */
 export function backlogFromPool(db: Queryable): BacklogSource {

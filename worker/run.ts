@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { NativeConnection, Worker, Runtime, DefaultLogger, LogEntry, WorkerOptions, makeTelemetryFilterString } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { Pool } from 'pg';
-import { createPool, ping } from '../db/pool';
+import { createPool, ping, detectTransactionPooler } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createActivities, ActivityDeps } from '../activities';
 import { WorkerConfig, redactUrl, deploymentVersion } from './config';
@@ -74,6 +74,18 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
   } catch (err) {
     await pool.end().catch(() => {});
     throw new Error(`cannot reach PostgreSQL at ${redactUrl(config.DATABASE_URL)}: ${(err as Error).message}`);
+  }
+  const pooler = await detectTransactionPooler(pool).catch(async (err: Error) => {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot check the sessions of PostgreSQL at ${redactUrl(config.DATABASE_URL)}: ${err.message}`);
+  });
+  if (pooler) {
+    await pool.end().catch(() => {});
+    throw new Error(
+      `DATABASE_URL ${redactUrl(config.DATABASE_URL)} goes through a transaction-mode pooler (${pooler.reason}); ` +
+        'stagefill keeps session state (prepared statements, session settings) and needs its own sessions: ' +
+        'point DATABASE_URL at PostgreSQL directly (the "direct" connection string, usually port 5432 rather than 6432) or at a pool in session mode (PgBouncer pool_mode = session)',
+    );
   }
   await migrate(pool);
   let connection: NativeConnection;

@@ -6,6 +6,7 @@
  */
 import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/workflow';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../activities/backfill';
+import { backfillMemoSummary } from '../plan/summary';
 import type { BackfillSpec } from '../spec';
 import type { ControlDecision } from '../plan/throttle-control';
 import { isControlled } from '../plan/throttle';
@@ -160,20 +161,7 @@ export async function refreshCounters(run: BackfillRun): Promise<void> {
 
 /** What the UI's memo shows, however the run was started (CLI, schedule, rollout step). */
 export function memoSummary(spec: BackfillSpec, table: string, p: PreparedBackfill): Record<string, unknown> {
-  return {
-    kind: 'backfill',
-    name: spec.name,
-    table,
-    key: spec.key,
-    chunkSize: spec.chunkSize,
-    parallelism: spec.parallelism,
-    transformHash: p.transformHash,
-    generation: p.generation,
-    range: p.range,
-    rowsTotal: p.rowsTotal,
-    window: spec.window ? `${spec.window.start} for ${spec.window.duration}ms ${spec.window.timeZone ?? 'UTC'}` : undefined,
-    continued: p.continued,
-  };
+  return backfillMemoSummary(spec, table, p);
 }
 
 export function minDefined(...xs: (number | undefined)[]): number | undefined {

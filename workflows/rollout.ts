@@ -8,11 +8,13 @@ import {
   startChild,
   getExternalWorkflowHandle,
   ApplicationFailure,
+  ActivityFailure,
+  ChildWorkflowFailure,
   ChildWorkflowCancellationType,
+  patched,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
-  patched,
   continueAsNew,
 } from '@temporalio/workflow';
 import type { RolloutActivities, CheckResult, BeginRolloutResult, KeyedAuditEntry } from '../activities/rollout';
@@ -20,7 +22,7 @@ import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
 import { FailureType } from '../plan/failures';
-import { stepModule } from '../steps';
+import { stepModule, roleOf } from '../steps';
 import { backfillWorkflowId, qualifiedName } from '../plan/ids';
 import { backfillWorkflow, failureMessage } from './backfill';
 import {
@@ -79,8 +81,9 @@ export interface CarriedRollout {
   startedAt: number;
   state: RolloutState;
   lastError: string | null;
-  /** A rollback asked for while the run was handing over: the next run starts it. */
+  /** A rollback asked for while the run was handing over: the next run starts it, in its operator's name. */
   rollbackReason?: string | null;
+  rollbackBy?: string | null;
   isPaused: boolean;
   approvals: number;
   retries: number;
@@ -152,6 +155,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let state: RolloutState = carried?.state ?? 'starting';
   let lastError: string | null = carried?.lastError ?? null;
   let rollbackReason: string | null = carried?.rollbackReason ?? null;
+  /** Who asked for the rollback (the rollback signal's actor); reverts and the finish are recorded in their name. */
+  let rollbackBy: string | undefined = carried?.rollbackBy ?? undefined;
   let catalog: RolloutResult['catalog'];
   let isPaused = carried?.isPaused ?? false;
   let approvals = carried?.approvals ?? 0;
@@ -204,11 +209,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     {
       validator: (who?: ActorPayload) => {
         if (who !== undefined && (typeof who !== 'object' || who === null)) throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
-        if (![...steps.values()].some((s) => s.kind === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
+        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
       },
     },
   );
   setHandler(rollbackSignal, (who?: ActorPayload) => {
+    // the operator who asked for the rollback is the actor of every revert it causes
+    if (rollbackReason === null) rollbackBy = who?.by;
     rollbackReason ??= `rollback requested by ${who?.by ?? 'an operator'}${who?.reason ? `: ${who.reason}` : ''}`;
     wake++;
     audit('rollback_requested', undefined, who);
@@ -373,7 +380,25 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           if (await park(g.id, () => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
         }
         touched.push(g.id);
-        await ddl.applyStep(stepInput(g));
+        // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
+        for (;;) {
+          try {
+            await ddl.applyStep(stepInput(g));
+            break;
+          } catch (err) {
+            const held = heldCause(err);
+            if (!held) throw err;
+            lastError = held;
+            setStep(g.id, { state: 'held', error: held });
+            setState('held', g.id);
+            await recordStep(g, 'held', { reason: held });
+            const seen = retries;
+            await condition(() => retries > seen || rollbackReason !== null);
+            if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
+            setStep(g.id, { state: 'running', error: undefined });
+            setState('running');
+          }
+        }
         break;
       }
       case 'backfill':
@@ -435,7 +460,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await child.result();
     } catch (err) {
       if (isCancellation(err)) throw err;
-      throw new StepFailure(`step "${g.id}": backfill failed: ${failureMessage(err)}`, true);
+      // the child's own failure (its SQL error, the chunk range, the field), not the wrapper's "Child Workflow execution failed"
+      throw new StepFailure(`step "${g.id}": backfill ${bf.name} (${childId}) failed: ${causeMessage(err)}`, true);
     }
   }
 
@@ -499,6 +525,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       state,
       lastError,
       rollbackReason,
+      rollbackBy: rollbackBy ?? null,
       isPaused,
       approvals,
       retries,
@@ -527,8 +554,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
             setStep(g.id, { state: 'cancelled' });
             return;
           }
-          const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${failureMessage(err)}`;
+          const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
           setStep(g.id, { state: 'failed', error: msg });
+          // the cause in the audit rows too (histories recorded before this wrote none)
+          if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
           failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
         },
       )
@@ -556,7 +585,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
     const rollout = begun!;
 
-    const nonContractIds = graph.filter((g) => g.kind !== 'contract').map((g) => g.id);
+    const isContract = (g: GraphStep) => roleOf(g.kind) === 'contract';
+    const nonContractIds = graph.filter((g) => !isContract(g)).map((g) => g.id);
 
     for (;;) {
       if (failure || rollbackReason !== null) break;
@@ -564,7 +594,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (shouldContinue()) await continueChain();
       if (!isPaused) {
         // contract is irreversible: it waits until every other step of the graph is done
-        const ready = readySteps(graph, done, started).filter((g) => g.kind !== 'contract' || nonContractIds.every((id) => done.has(id)));
+        const ready = readySteps(graph, done, started).filter((g) => !isContract(g) || nonContractIds.every((id) => done.has(id)));
         for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) launch(g);
       }
       if (done.size === graph.length) break;
@@ -613,9 +643,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const order = rollbackOrder(graph, touched);
     for (const id of order) {
       const g = graph.find((x) => x.id === id)!;
-      if (g.kind === 'contract') continue; // never started unless everything else succeeded
+      if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
-      await revert.revertStep(stepInput(g));
+      await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
     }
     for (const s of steps.values()) if (s.state === 'pending') setStep(s.id, { state: 'skipped' });
@@ -627,6 +657,20 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   function result(): RolloutResult {
     return { state, steps: [...steps.values()], rollbackReason, catalog };
   }
+}
+
+/** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
+function causeMessage(err: unknown): string {
+  let e: unknown = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return failureMessage(e);
+}
+
+/** The message of a contract's ContractHeld failure, or undefined for any other error. */
+function heldCause(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure && e.type === FailureType.ContractHeld ? e.message : undefined;
 }
 
 function isFinal(s: StepProgress['state']): boolean {

@@ -1,56 +1,145 @@
-import type { StepActions } from '../types';
+import type { StepActions, ContractContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
 import { tableColumns, dropColumn, renameColumn } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
+import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
+import { classifyPgError, failure, pgMessage } from '../../activities/errors';
+import { FailureType } from '../../plan/failures';
+import { columnMapAt, newVersionRow, PlacedStep } from '../../plan/columns';
+import { formatContractCheck } from '../../plan/contract-check';
+import type { DuplicationPlan } from '../../plan/duplicate';
+import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
-import { addSyncedColumn } from './sql';
+import { addNewColumn, checkOverNewRow } from './sql';
+import { oldColumnObjects, duplicationOf, refuseProblems, runDuplicationPhase, contractCheckOf, swapColumns, DuplicationRef } from './duplicate';
 
+function ref(ctx: { db: DuplicationRef['db']; stepId: string; table: string; step: AlterColumnStep }): DuplicationRef {
+  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step };
+}
+
+/** Plans computed in contract's first pass (the old column still there) for its second, per contract transaction. */
+const contractPlans = new WeakMap<object, Map<string, DuplicationPlan>>();
+
+/**
+ * A new column that is a full duplicate of the old one (every constraint,
+ * index, default, key, comment and privilege: plan/duplicate.ts), kept in
+ * sync by a trigger that never writes the legacy column unless the write
+ * came through the new version (db/sync-triggers.ts). Contract checks every
+ * counterpart is in place (else the rollout holds), then swaps.
+ */
 export const alterColumnActions: StepActions<AlterColumnStep> = {
-  backfills: (ctx) => [columnBackfill(ctx, newColumnOf(ctx.step))],
+  backfills: (ctx) => {
+    const bf = columnBackfill(ctx, newColumnOf(ctx.step));
+    // the step's backfill tags its transaction, so the sync trigger leaves the legacy column alone
+    return [{ ...bf, transform: syncedBackfillTransform(ctx.table, newColumnOf(ctx.step), ctx.step.up, bf.key as string) }];
+  },
   phases: [
     {
       name: 'apply',
       transactional: true,
       async run(ctx) {
-        const { step, table } = ctx;
+        const { step, table, db } = ctx;
         const newColumn = newColumnOf(step);
-        const current = (await tableColumns(ctx.db, table)).find((c) => c.name === step.column);
+        const columns = await tableColumns(db, table);
+        const current = columns.find((c) => c.name === step.column);
         if (!current) throw ctx.fail('column', `${table} has no column "${step.column}"; fix the step's column`);
+        // every object of the old column must be able to follow, or nothing happens
+        const r = ref(ctx);
+        const plan = duplicationOf(r, await oldColumnObjects(r));
+        refuseProblems(r, plan);
         const type = step.newType ?? current.type;
         const trigger = triggerOf(ctx, 1);
         await checkExpression(ctx, 'up', step.up, type);
-        await addSyncedColumn(ctx.db, { table, column: step.column, newColumn, type, up: step.up, down: step.down, trigger });
-        // `down` reads the new column, so it can only be checked once that exists
-        await checkExpression(ctx, 'down', step.down, current.type);
-        return { column: step.column, newColumn, type, trigger, function: trigger };
+        await addNewColumn(db, table, newColumn, type);
+        // `down` reads the new version's row: the columns as the new version names them
+        const placed = ctx.allSteps as unknown as PlacedStep[];
+        const here = ctx.indexOf(ctx.stepId);
+        const alters = columnMapAt(placed, here + 1, table).alters;
+        const newRow = newVersionRow([...columns.map((c) => c.name), newColumn], alters.some((a) => a.column === step.column) ? alters : [...alters, step]);
+        try {
+          await checkOverNewRow(db, table, step.down, current.type, newRow);
+        } catch (err) {
+          if (classifyPgError(err) !== 'fatal') throw err;
+          throw failure(
+            FailureType.StepSqlError,
+            `step "${ctx.stepId}" (alterColumn on ${table}): down: (${step.down}) is not an expression over the new version's row (${newRow.map((c) => c.as).join(', ')}) giving ${current.type}: ${pgMessage(err)}; fix the step's down`,
+            { stepId: ctx.stepId, code: (err as { code?: string })?.code ?? null },
+          );
+        }
+        const newVersionSchemas = placed.filter((s, i) => i > here && s.table === table && s.step.kind === 'expose').map((s) => viewSchemaName(table, (s.step as { version: number }).version));
+        await createSyncTrigger(db, { table, oldColumn: step.column, newColumn, up: step.up, down: step.down, newRow, newVersionSchemas, name: trigger });
+        const built = await runDuplicationPhase(r, plan, 'expand');
+        return {
+          column: step.column,
+          newColumn,
+          type,
+          trigger,
+          function: trigger,
+          // what this step writes: the new column (trigger and backfill); the legacy column only through down, for writes through the new version
+          columnsWritten: [newColumn],
+          legacyWrittenBy: 'down, for writes through the new version only',
+          duplicated: plan.counterparts.map((c) => c.object),
+          built,
+        };
       },
     },
   ],
   async revert(ctx) {
     await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 1));
+    // everything duplicated lives on the new column and goes with it
     await dropColumn(ctx.db, ctx.table, newColumnOf(ctx.step));
   },
   contract: {
+    // before anything is dropped, online: validate the counterparts, build the indexes concurrently, then check every object has its counterpart
+    async prepare(ctx) {
+      const r = ref(ctx);
+      if (!ctx.columns.has(ctx.step.column) || !ctx.columns.has(newColumnOf(ctx.step))) return;
+      const plan = duplicationOf(r, await oldColumnObjects(r));
+      for (const done of await runDuplicationPhase(r, plan, 'afterBackfill')) ctx.report('built', done);
+      const { check } = await contractCheckOf(r);
+      for (const c of check.changes) ctx.report('contractChanges', `${c.action} ${c.object}: ${c.detail}`);
+      if (!check.isSafe) {
+        throw failure(FailureType.ContractHeld, `step "${ctx.stepId}" (alterColumn on ${ctx.table}): contract would drop objects of ${ctx.step.column} without their counterpart on ${newColumnOf(ctx.step)}, so it holds and drops nothing:\n${formatContractCheck(check)}`, {
+          stepId: ctx.stepId,
+          missing: check.missing,
+        });
+      }
+    },
     async release(ctx) {
       const trigger = triggerOf(ctx, 1);
       await dropStepTrigger(ctx.db, ctx.table, trigger);
       ctx.report('droppedTriggers', trigger);
-    },
-    // without newName the new column takes the old one's name; with it, the old one goes only if `drops` lists it
-    async complete(ctx) {
-      const { step } = ctx;
-      if (step.newName !== undefined) return;
-      const from = newColumnOf(step);
-      if (!ctx.columns.has(from)) return;
-      if (ctx.columns.has(step.column)) {
-        await dropColumn(ctx.db, ctx.table, step.column);
-        ctx.columns.delete(step.column);
-        ctx.report('droppedColumns', step.column);
+      if (ctx.columns.has(ctx.step.column) && ctx.columns.has(newColumnOf(ctx.step))) {
+        const r = ref(ctx);
+        const plans = contractPlans.get(ctx.db) ?? new Map<string, DuplicationPlan>();
+        plans.set(ctx.stepId, duplicationOf(r, await oldColumnObjects(r)));
+        contractPlans.set(ctx.db, plans);
       }
-      await renameColumn(ctx.db, ctx.table, from, step.column);
-      ctx.columns.delete(from);
-      ctx.columns.add(step.column);
-      ctx.report('renamed', `${from} -> ${step.column}`);
+    },
+    // the old column goes (also with newName), the new one takes the logical name and every counterpart its original's name
+    async complete(ctx: ContractContext<AlterColumnStep>) {
+      const { step } = ctx;
+      const from = newColumnOf(step);
+      const plan = contractPlans.get(ctx.db)?.get(ctx.stepId);
+      if (!ctx.columns.has(from) || !plan) return;
+      await swapColumns(
+        ref(ctx),
+        plan,
+        async (column) => {
+          await dropColumn(ctx.db, ctx.table, column);
+          ctx.columns.delete(column);
+          ctx.report('droppedColumns', column);
+        },
+        async (a, b) => {
+          await renameColumn(ctx.db, ctx.table, a, b);
+          ctx.columns.delete(a);
+          ctx.columns.add(b);
+          ctx.report('renamed', `${a} -> ${b}`);
+        },
+      );
+      for (const a of plan.actions.filter((x) => x.phase === 'contract')) ctx.report('attached', `${a.op} ${a.object}`);
+      // incoming foreign keys came back NOT VALID: contract validates them after its transaction, each in its own
+      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', `${a.table}\u0000${a.name}`);
     },
   },
 };

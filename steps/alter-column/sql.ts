@@ -1,33 +1,18 @@
 import { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
-import { createRowTrigger, overRow } from '../../db/triggers';
 
 /**
- * alterColumn: a new column kept equal to `up` of the old one and the old to
- * `down` of the new, whichever side a writer changed. An update that sets
- * the new column to what `up` already gives (the backfill does exactly that)
- * leaves the old column alone, so a lossy `down` never rewrites legacy data.
+ * alterColumn's own statements; the sync trigger is db/sync-triggers.ts, the
+ * duplicated objects db/duplicate.ts.
  */
-export async function addSyncedColumn(
-  db: Queryable,
-  c: { table: string; column: string; newColumn: string; type: string; up: string; down: string; trigger: string },
-): Promise<void> {
-  const oldCol = ident(c.column);
-  const newCol = ident(c.newColumn);
-  await db.query(`ALTER TABLE ${qualified(c.table)} ADD COLUMN ${newCol} ${c.type}`);
-  await createRowTrigger(db, c.table, c.trigger, `
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    IF NEW.${newCol} IS NULL THEN
-      NEW.${newCol} := ${overRow(c.up)};
-    ELSIF NEW.${oldCol} IS NULL THEN
-      NEW.${oldCol} := ${overRow(c.down)};
-    END IF;
-  ELSIF NEW.${oldCol} IS DISTINCT FROM OLD.${oldCol} THEN
-    NEW.${newCol} := ${overRow(c.up)};
-  ELSIF NEW.${newCol} IS DISTINCT FROM OLD.${newCol} AND NEW.${newCol} IS DISTINCT FROM ${overRow(c.up)} THEN
-    NEW.${oldCol} := ${overRow(c.down)};
-  END IF;
-  RETURN NEW;
-END`);
+
+export async function addNewColumn(db: Queryable, table: string, column: string, type: string): Promise<void> {
+  await db.query(`ALTER TABLE ${qualified(table)} ADD COLUMN ${ident(column)} ${type}`);
 }
+
+/** Plans `down` over a row shaped like the new version (each `source` column read as `as`), reading none: it must give the legacy column's type. */
+export async function checkOverNewRow(db: Queryable, table: string, expr: string, type: string, row: { source: string; as: string }[]): Promise<void> {
+  const list = row.map((c) => `${ident(c.source)} AS ${ident(c.as)}`).join(', ');
+  await db.query(`SELECT (${expr})::${type} FROM (SELECT ${list} FROM ${qualified(table)}) AS _r LIMIT 0`);
+}
+

@@ -1,40 +1,120 @@
 import type { StepActions, ContractContext, StepContext } from '../types';
 import type { ContractStep } from './schema';
-import { tableColumns, dropColumn } from '../../db/ddl';
+import { tableColumns, dropColumn, validateConstraint } from '../../db/ddl';
+import { classifyPgError, pgMessage } from '../../activities/errors';
 import { stepActions } from '../actions';
 
 /**
- * Irreversible: each other step of the table gives up what it kept for the old
- * shape through its contract hooks, in two passes in spec order: `release`
- * (triggers, older views), then this step's own `drops`, then `complete`
- * (final drops and renames).
+ * Irreversible: each other step of the table gives up what it kept for the
+ * old shape through its contract hooks, spec order, in three phases:
+ *
+ * - `prepare`, online, nothing dropped: each step's `prepare` builds and
+ *   checks what the swap needs (alterColumn: validated counterparts, unique
+ *   and plain indexes built CONCURRENTLY, and the check that every object of
+ *   the old column has its counterpart; when one is missing the rollout
+ *   holds, ContractHeld).
+ * - `apply`, one short transaction under lock_timeout (retried while live
+ *   traffic holds the lock): `release` (triggers, older views), this step's
+ *   own `drops`, then `complete` (final drops, renames, attaches).
+ * - `validate`: foreign keys added again NOT VALID are validated, each in
+ *   its own transaction; one that fails stays NOT VALID (still enforced for
+ *   new rows) and is reported, since the swap is done and irreversible.
  */
+
+interface Report {
+  [key: string]: string[];
+}
+
+function hookContexts(ctx: StepContext<ContractStep>, columns: Set<string>, report: Report) {
+  const others = ctx.allSteps.filter((s) => s.table === ctx.table && s.id !== ctx.stepId);
+  const drops = new Set(ctx.step.drops ?? []);
+  const hookContext = (stepId: string): ContractContext<{ kind: string }> => ({
+    // in a phase outside a transaction, contextOf's db is the step's transaction: hooks use this phase's connection
+    ...(ctx.contextOf(stepId) as StepContext<{ kind: string }>),
+    db: ctx.db,
+    columns,
+    drops,
+    report: (key, item) => (report[key] ??= []).push(item),
+  });
+  return { others, hookContext };
+}
+
 export const contractActions: StepActions<ContractStep> = {
   irreversible: 'dropped the old columns',
   phases: [
+    {
+      name: 'prepare',
+      doing: 'prepare (counterparts validated, indexes built concurrently, every object checked)',
+      transactional: false,
+      async run(ctx) {
+        const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
+        const report: Report = {};
+        const { others, hookContext } = hookContexts(ctx, columns, report);
+        for (const s of others) await stepActions(s.step.kind).contract?.prepare?.(hookContext(s.id));
+        return report;
+      },
+    },
     {
       name: 'apply',
       transactional: true,
       async run(ctx) {
         const { table, db } = ctx;
-        const others = ctx.allSteps.filter((s) => s.table === table && s.id !== ctx.stepId);
         const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
-        const drops = new Set(ctx.step.drops ?? []);
-        const report: Record<string, string[]> = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
-        const hookContext = (stepId: string): ContractContext<{ kind: string }> => ({
-          ...(ctx.contextOf(stepId) as StepContext<{ kind: string }>),
-          columns,
-          drops,
-          report: (key, item) => (report[key] ??= []).push(item),
-        });
+        const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
+        const { others, hookContext } = hookContexts(ctx, columns, report);
+        // an alterColumn's old column goes in its own complete, after its counterparts are in place: not here
+        const altered = new Set(others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])));
         for (const s of others) await stepActions(s.step.kind).contract?.release?.(hookContext(s.id));
         for (const c of ctx.step.drops ?? []) {
-          if (!columns.has(c)) continue;
+          if (!columns.has(c) || altered.has(c)) continue;
           await dropColumn(db, table, c);
           columns.delete(c);
           report.droppedColumns.push(c);
         }
         for (const s of others) await stepActions(s.step.kind).contract?.complete?.(hookContext(s.id));
+        return report;
+      },
+    },
+    {
+      name: 'validate',
+      doing: 'VALIDATE the foreign keys added again',
+      transactional: false,
+      async run(ctx) {
+        const validated: string[] = [];
+        const notValidated: string[] = [];
+        for (const item of (ctx.detail.toValidate as string[] | undefined) ?? []) {
+          const [table, name] = item.split('\u0000');
+          try {
+            await validateConstraint(ctx.db, table, name);
+            validated.push(`${table}.${name}`);
+          } catch (err) {
+            if (classifyPgError(err) !== 'fatal') throw err;
+            notValidated.push(`${table}.${name}: ${pgMessage(err)}`);
+          }
+        }
+        return { validated, notValidated };
+      },
+    },
+    {
+      // CONCURRENTLY cannot run in a transaction: a phase of its own, after the drops above committed
+      name: 'concurrent',
+      doing: 'contract statements outside a transaction (DROP INDEX CONCURRENTLY)',
+      transactional: false,
+      async run(ctx) {
+        const { table, db } = ctx;
+        const others = ctx.allSteps.filter((s) => s.table === table && s.id !== ctx.stepId && stepActions(s.step.kind).contract?.outsideTransaction);
+        if (!others.length) return {};
+        const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
+        const report: Record<string, string[]> = {};
+        for (const s of others) {
+          await stepActions(s.step.kind).contract!.outsideTransaction!({
+            ...(ctx.contextOf(s.id) as StepContext<{ kind: string }>),
+            db,
+            columns,
+            drops: new Set(ctx.step.drops ?? []),
+            report: (key, item) => (report[key] ??= []).push(item),
+          });
+        }
         return report;
       },
     },

@@ -143,9 +143,11 @@ test('pause stops a running backfill, resume continues it, cancel ends another; 
   expect((await cli('resume', id)).code).toBe(0);
   await waitFor('running again', async () => ((await statusOf(id)).rowsProcessed as number) > (paused.rowsProcessed as number));
 
-  const throttle = await cli('throttle', id, '--max-rows-per-second', '2500', '--chunk-size', '400');
+  const throttle = await cli('throttle', id, '--max-rows-per-second', '2500', '--chunk-size', '400', '--json');
   expect(throttle.code).toBe(0);
   expect(JSON.parse(throttle.stdout)).toMatchObject({ maxRowsPerSecond: 2500, chunkSize: 400 });
+  const text = await cli('throttle', id, '--parallelism', '2');
+  expect(text.stdout.trim()).toBe(`throttle of ${id}: chunks of 400 rows, 2 lanes, 2,500 rows/s, fixed chunk size`);
   expect((await statusOf(id)).throttle).toMatchObject({ maxRowsPerSecond: 2500, chunkSize: 400 });
   const refused = await cli('throttle', id, '--parallelism', '65');
   expect(refused.code).toBe(2);
@@ -178,6 +180,57 @@ test('result prints the outcome; approve, rollback and retry refuse a backfill (
   const r = await cli('pause', 'stagefill-backfill:public.nope:nothing');
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('no workflow stagefill-backfill:public.nope:nothing');
+  // a run that has closed is not "no workflow": it says how it ended
+  for (const args of [['throttle', id, '--chunk-size', '100'], ['pause', id], ['resume', id], ['cancel', id]]) {
+    const closed = await cli(...args);
+    expect({ args, code: closed.code }).toEqual({ args, code: 1 });
+    expect(closed.stderr).toContain(`${id}: run is completed; ${args[0]} applies only to a running run`);
+  }
+});
+
+test('--json: one documented shape per verb (start, status, plan with its window, list, result, history, pause, throttle, watch)', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 3_000);
+  // a window open now, for an hour at least
+  const start0 = `${String((new Date().getUTCHours() + 23) % 24).padStart(2, '0')}:00`;
+  const spec = counterBackfill(table, { throttle: { maxRowsPerSecond: 200 }, window: { start: start0, duration: '3h', timeZone: 'UTC' } });
+  const file = writeSpec(dir, spec);
+
+  const plan = await cli('plan', file, '--json');
+  expect(plan.code).toBe(0);
+  expect(JSON.parse(plan.stdout)).toMatchObject({ table, window: { start: start0, duration: 10_800_000, timeZone: 'UTC' } });
+
+  const start = await cli('start', file, '--json');
+  expect(start.code).toBe(0);
+  const started = JSON.parse(start.stdout);
+  expect(started).toEqual({ workflowId: `stagefill-backfill:${table}:${spec.name}`, runId: expect.any(String), kind: 'backfill', name: spec.name });
+  const id = started.workflowId as string;
+
+  const status = JSON.parse((await cli('status', id, '--json')).stdout);
+  expect(status).toMatchObject({ kind: 'backfill', workflowStatus: 'RUNNING' });
+  const pause = await cli('pause', id, '--json', '--reason', 'json test');
+  expect(JSON.parse(pause.stdout)).toEqual({ workflowId: id, action: 'pause', by: 'cli-test', reason: 'json test' });
+  expect(JSON.parse((await cli('resume', id, '--json')).stdout)).toEqual({ workflowId: id, action: 'resume', by: 'cli-test', reason: null });
+  expect(JSON.parse((await cli('throttle', id, '--max-rows-per-second', '0', '--json')).stdout)).toMatchObject({ chunkSize: 500, parallelism: 2 });
+
+  const list = JSON.parse((await cli('list', '--table', table, '--json')).stdout);
+  expect(list).toEqual([expect.objectContaining({ workflowId: id, kind: 'backfill', tables: [table] })]);
+
+  const watch = await cli('watch', id, '--json');
+  expect(watch.code).toBe(0);
+  const lines = watch.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  expect(lines[lines.length - 1]).toEqual({ workflowId: id, state: 'completed', workflowStatus: 'COMPLETED', exitCode: 0 });
+  expect(lines.slice(0, -1).every((l) => l.kind === 'backfill')).toBe(true);
+
+  const result = await cli('result', id, '--json');
+  expect(JSON.parse(result.stdout)).toMatchObject({ state: 'completed', rowsProcessed: 3_000 });
+  const history = await cli('history', id, '--json');
+  expect(JSON.parse(history.stdout)).toMatchObject({ workflowId: id, backfill: { table, name: spec.name, state: 'completed' } });
+
+  // --wait with --json: stdout holds only the start's object; the progress goes to stderr; the exit code is the outcome
+  const again = await cli('start', writeSpec(dir, counterBackfill(table)), '--json', '--wait');
+  expect(again.code).toBe(0);
+  expect(Object.keys(JSON.parse(again.stdout))).toEqual(['workflowId', 'runId', 'kind', 'name']);
+  expect(again.stderr).toMatch(/: completed \(COMPLETED\)\n$/);
 });
 
 test('watch follows a running backfill line by line with rate and ETA, and exits 0 when it completes', async () => {

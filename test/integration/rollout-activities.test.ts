@@ -1,6 +1,8 @@
 import { Pool, PoolClient } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { createRolloutActivities, StepInput, RolloutActivities } from '../../activities/rollout';
+import { createStepRunner } from '../../activities/steps';
+import type { StepActions } from '../../steps/types';
 import { parseRolloutSpec, RolloutSpec, RolloutStep, RolloutSpecInput } from '../../spec';
 import { planRollout, viewSchemaName } from '../../plan/describe';
 import { normalizeGraph } from '../../plan/graph';
@@ -222,6 +224,53 @@ test('a retried apply resumes after the last finished phase: a phase that commit
   expect(step).toEqual([{ effect: 'applied', phase: 'validated' }]);
   expect(await acts.applyStep(r.input('chk'))).toMatchObject({ alreadyDone: true });
   await acts.revertStep(r.input('chk'));
+  await expectCatalogUnchanged(r);
+});
+
+test('a phase outside a transaction (CREATE INDEX CONCURRENTLY) runs on a plain connection under the lock timeout, once even with two attempts at once, and the next phase resumes after it', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 50);
+  const index = unique('ix').replace(/[^a-z0-9_]/gi, '_');
+  const runs: string[] = [];
+  // a kind of the test's own, run by the real runner: the shape a concurrent index build takes
+  const actions: StepActions<{ kind: string }> = {
+    phases: [
+      {
+        name: 'built',
+        transactional: false,
+        async run(ctx) {
+          runs.push('built');
+          const { rows } = await ctx.db.query(`SHOW lock_timeout`);
+          // refused inside a transaction block: this succeeding is the proof it runs outside one
+          await ctx.db.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${index} ON ${table} (v)`);
+          return { index, lockTimeout: rows[0].lock_timeout };
+        },
+      },
+      {
+        name: 'noted',
+        transactional: true,
+        async run(ctx) {
+          runs.push('noted');
+          return { sawIndex: ctx.detail.index };
+        },
+      },
+    ],
+    async revert(ctx) {
+      await ctx.db.query(`DROP INDEX CONCURRENTLY IF EXISTS ${String(ctx.detail.index)}`);
+    },
+    isRevertOutsideTransaction: true,
+  };
+  const runner = createStepRunner({ pool, logger: testLogger }, () => actions);
+  const r = await begin(table, [{ kind: 'sql', id: 'ix', apply: 'select 1', revert: 'select 1', lockTimeoutMs: 12345 }]);
+  // two attempts at once (a retry racing a worker thought dead): each phase runs once between them
+  const both = await Promise.all([runner.applyStep(r.input('ix')), runner.applyStep(r.input('ix'))]);
+  expect(both.map((a) => a.alreadyDone).sort()).toEqual([false, true]);
+  expect(both.find((a) => !a.alreadyDone)).toMatchObject({ detail: { index, lockTimeout: '12345ms', sawIndex: index } });
+  expect(await runner.applyStep(r.input('ix'))).toMatchObject({ alreadyDone: true });
+  expect(runs).toEqual(['built', 'noted']);
+  const { rows } = await pool.query(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`, [index]);
+  expect(rows).toEqual([{ indisvalid: true }]);
+  await runner.revertStep(r.input('ix'));
+  expect((await pool.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [index])).rows).toEqual([]);
   await expectCatalogUnchanged(r);
 });
 

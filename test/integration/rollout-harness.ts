@@ -21,7 +21,7 @@ export async function makeOrders(pool: Pool, name: string, rows: number): Promis
 
 /**
  * The table's schema as the catalog has it — columns, defaults, constraints,
- * indexes, triggers and dependent views — written independently of stagefill's
+ * indexes (and their validity), comments, triggers and dependent views — written independently of stagefill's
  * own snapshot code, so the tests do not trust what they test.
  */
 export async function catalogOf(pool: Pool, table: string): Promise<unknown> {
@@ -33,7 +33,15 @@ export async function catalogOf(pool: Pool, table: string): Promise<unknown> {
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                        WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY attname`),
     constraints: await q(`SELECT conname, pg_get_constraintdef(oid) AS def, convalidated FROM pg_constraint WHERE conrelid = ${rel} ORDER BY conname`),
-    indexes: await q(`SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`),
+    indexes: await q(`SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`),
+    comments: await q(`SELECT 'table' AS on, d.description FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid = 0
+                       UNION ALL SELECT 'column ' || a.attname, d.description FROM pg_description d JOIN pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid
+                        WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid > 0
+                       UNION ALL SELECT 'index ' || c.relname, d.description FROM pg_description d JOIN pg_index i ON i.indexrelid = d.objoid JOIN pg_class c ON c.oid = i.indexrelid
+                        WHERE d.classoid = 'pg_class'::regclass AND i.indrelid = ${rel}
+                       UNION ALL SELECT 'constraint ' || k.conname, d.description FROM pg_description d JOIN pg_constraint k ON k.oid = d.objoid
+                        WHERE d.classoid = 'pg_constraint'::regclass AND k.conrelid = ${rel}
+                       ORDER BY 1`),
     triggers: await q(`SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY tgname`),
     views: await q(`SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
                      WHERE d.refobjid = ${rel} AND v.oid <> ${rel} ORDER BY 1`),

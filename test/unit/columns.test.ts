@@ -1,4 +1,4 @@
-import { columnMapAt, resolveColumn, resolveExpression, newVersionRow, checkSql, physicalColumnsOf, PlacedStep, PlaceholderError } from '../../plan/columns';
+import { columnMapAt, resolveColumn, resolveExpression, newVersionRow, checkSql, physicalColumnsOf, resolveLogicalNames, PlacedStep, PlaceholderError } from '../../plan/columns';
 import { rewriteColumnRefs, referencedNames } from '../../plan/sql-rewrite';
 import type { RolloutStep } from '../../spec';
 
@@ -93,5 +93,41 @@ describe('column references in SQL text', () => {
 
   test('the names an expression reads', () => {
     expect([...referencedNames('lower("Code") || qty::text || f(x)')].sort()).toEqual(['Code', 'qty', 'x']);
+  });
+});
+
+describe('a spec with logical names resolved', () => {
+  const spec = {
+    table: 'orders',
+    steps: [
+      { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty', down: 'qty::int' },
+      { kind: 'setNotNull', column: 'qty' },
+      { kind: 'addCheck', name: 'qty_nonneg', expression: 'qty >= 0' },
+      { kind: 'gate', checks: [{ name: 'same', sql: 'SELECT count(*) FROM orders WHERE new(qty) IS DISTINCT FROM old(qty)', expect: { eq: 0 } }] },
+      { kind: 'setNotNull', column: 'qty', table: 'other' },
+      { kind: 'contract' },
+      { kind: 'addCheck', name: 'after', expression: 'qty < 100' },
+    ],
+  };
+  const q = (t: string) => (t.includes('.') ? t : `public.${t}`);
+
+  test('later steps naming qty mean the new column until contract', () => {
+    const r = resolveLogicalNames(spec, q);
+    expect(r.steps.map((s) => ('column' in s ? s.column : 'expression' in s ? s.expression : 'checks' in s && s.checks ? s.checks[0].sql : s.kind))).toEqual([
+      'qty',
+      'qty_stagefill_new',
+      'qty_stagefill_new >= 0',
+      'SELECT count(*) FROM orders WHERE qty_stagefill_new IS DISTINCT FROM qty',
+      'qty',
+      'contract',
+      'qty < 100',
+    ]);
+  });
+
+  test('idempotent, and a spec with nothing to resolve is returned as it is', () => {
+    const once = resolveLogicalNames(spec, q);
+    expect(resolveLogicalNames(once, q)).toBe(once);
+    const plain = { table: 't', steps: [{ kind: 'setNotNull', column: 'a' }] };
+    expect(resolveLogicalNames(plain, q)).toBe(plain);
   });
 });

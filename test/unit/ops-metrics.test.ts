@@ -63,14 +63,15 @@ test.each([...dashboardExprs(), ...ruleExprs()].map((e) => [e.where, e.expr]))('
   for (const n of names) expect({ metric: n, exported: known.has(n) }).toEqual({ metric: n, exported: true });
 });
 
-test('the dashboard covers what operators asked for, and the rules cover the four alerts', () => {
+test('the dashboard covers what operators asked for, and the rules cover the five alerts', () => {
   const titles = dashboard.panels.map((p: { title: string }) => p.title.toLowerCase()).join('\n');
-  for (const want of ['throughput', 'eta', 'chunk latency', 'throttle waits', 'gate results', 'divergence', 'rollbacks']) expect(titles).toContain(want);
+  for (const want of ['throughput', 'eta', 'chunk latency', 'throttle waits', 'gate results', 'divergence', 'rollbacks', 'latency budget', 'throttle held', 'replica lag']) expect(titles).toContain(want);
   const heat = dashboard.panels.find((p: { type: string }) => p.type === 'heatmap');
   expect(heat.targets[0].expr).toContain('stagefill_chunk_duration_seconds_bucket');
   expect(ruleExprs().map((r) => r.where).sort()).toEqual([
     'alert StagefillBackfillStalled',
     'alert StagefillDivergenceOverTolerance',
+    'alert StagefillHeldByBudget',
     'alert StagefillRollbackHappened',
     'alert StagefillThrottleSaturated',
   ]);

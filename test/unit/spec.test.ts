@@ -114,3 +114,24 @@ describe('rollout spec', () => {
     expect(problems({ ...rollout, steps: [step, step] }).join('\n')).toMatch(/duplicate step id "a"/);
   });
 });
+
+describe('lock timeouts for DDL', () => {
+  const rollout = (extra: object, step: object = {}) => ({ kind: 'rollout', name: 'r', table: 't', ...extra, steps: [{ kind: 'setNotNull', column: 'c', ...step }] });
+  test('optional on the rollout and on each step; absent means the 3s default at run time', () => {
+    const s = parseRolloutSpec(rollout({ lockTimeoutMs: 500 }, { lockTimeoutMs: 250 }));
+    expect(s.lockTimeoutMs).toBe(500);
+    expect(s.steps[0]).toMatchObject({ lockTimeoutMs: 250 });
+    expect(parseRolloutSpec(rollout({})).lockTimeoutMs).toBeUndefined();
+  });
+  test.each([
+    [{ lockTimeoutMs: 0 }, {}, /^lockTimeoutMs: lockTimeoutMs must be at least 1/],
+    [{}, { lockTimeoutMs: 700_000 }, /^steps\.0\.lockTimeoutMs: lockTimeoutMs must be at most 600000/],
+  ])('%j %j is refused', (extra, step, msg) => {
+    try {
+      parseRolloutSpec(rollout(extra, step));
+      throw new Error('expected a SpecError');
+    } catch (err) {
+      expect((err as SpecError).issues.map((i) => `${i.path}: ${i.message}`).join('\n')).toMatch(msg);
+    }
+  });
+});

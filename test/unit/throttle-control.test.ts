@@ -22,10 +22,10 @@ describe('the controller', () => {
 
   test.each([
     // [what, decision before, observation, expected decision fields]
-    ['far under the budget with the rate binding: rate x1.5', { rowsPerSecond: 2000 }, obs(10 * W, 3, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 3000, action: 'increasing', lanes: 1 }],
+    ['far under the budget with the rate binding: rate x2', { rowsPerSecond: 2000 }, obs(10 * W, 3, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 4000, action: 'increasing', lanes: 1 }],
     ['a little under: rate x1.15', { rowsPerSecond: 2000 }, obs(10 * W, 7, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2300, action: 'increasing' }],
     ['under, rate not binding: one more lane', { rowsPerSecond: 20_000, lanes: 1 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { lanes: 2, action: 'increasing', rowsPerSecond: 10_000 }],
-    ['under, all lanes, rate not binding: bigger chunks', { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { chunkSize: 1500, lanes: 4 }],
+    ['under, all lanes, rate not binding: bigger chunks', { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { chunkSize: 2000, lanes: 4 }],
     ['within 80-100% of the budget: steady', { rowsPerSecond: 2000 }, obs(10 * W, 9, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2000, action: 'steady' }],
     ['over the budget: rate halved (from what it moves), a lane less, smaller chunks', { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 }, obs(10 * W, 25, { observedRowsPerSecond: 6000 }), { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' }],
     ['over at the lowest rate and one lane: holds, cause budget', { rowsPerSecond: 100, lanes: 1 }, obs(10 * W, 25), { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 }],
@@ -44,7 +44,12 @@ describe('the controller', () => {
     const tooSoon = controlStep(later, obs(100_000 + W + W / 2 - 1, 2, { observedRowsPerSecond: 2000 }), limits);
     expect(tooSoon.decision.rowsPerSecond).toBe(2000);
     const up = controlStep(tooSoon, obs(100_000 + W + W / 2, 2, { observedRowsPerSecond: 2000 }), limits);
-    expect(up.decision.rowsPerSecond).toBe(3000);
+    expect(up.decision.rowsPerSecond).toBe(4000);
+    // far under the budget it raises again after half a second; nearer, after half a window
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 499, 2, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4000);
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 2, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(8000);
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4000);
+    expect(controlStep(up, obs(100_000 + 2 * W + W / 2, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4600);
   });
 
   test('a budget hold ends only under 80% of the budget, at the lowest rate', () => {

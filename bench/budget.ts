@@ -1,0 +1,285 @@
+import path from 'node:path';
+import { sleep } from '../devstack';
+import { progressQuery, BackfillProgress } from '../workflows/definitions';
+import { startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import type { BenchOptions } from './options';
+import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
+import { underLoad } from './under-load';
+import * as sql from './sql';
+
+/**
+ * The latency-budget part of the benchmark: a sweep of fixed settings under
+ * the load (chunk size × lanes × rate) gives the wall/p99 frontier; stagefill
+ * with a budget of 1.5×, 2× and 3× the no-backfill p99 runs under the same
+ * load and is held to the fastest fixed setting that kept the same budget;
+ * and a load step (the load's rate doubles mid-run) shows the controller
+ * giving way and taking back.
+ */
+
+export interface SweepPoint {
+  id: string;
+  title: string;
+  chunkSize: number;
+  lanes: number;
+  /** throttle.maxRowsPerSecond; undefined: none. */
+  rowsPerSecond?: number;
+  fill: FillRun;
+  latency: LatencySummary;
+}
+
+export interface BudgetRound {
+  round: number;
+  fill: FillRun;
+  latency: LatencySummary;
+}
+
+export interface BudgetResult {
+  /** p99Ratio given to stagefill; the pgbench budget is this × the no-backfill p99. */
+  ratio: number;
+  title: string;
+  rounds: BudgetRound[];
+}
+
+export interface StepSample {
+  /** ms since the backfill started. */
+  t: number;
+  rowsProcessed: number;
+  allowedRowsPerSecond?: number;
+  probeP99Ms?: number;
+  budgetP99Ms?: number;
+  hold?: boolean;
+  action?: string;
+}
+
+export interface StepWindow {
+  /** ms since the backfill started, of the window's start. */
+  fromMs: number;
+  p99: number;
+  transactions: number;
+}
+
+export interface LoadStepResult {
+  ratio: number;
+  baseRate: number;
+  stepAtMs: number;
+  wallMs: number;
+  samples: StepSample[];
+  /** The load's p99 per 10 s window (scheduled start). */
+  windows: StepWindow[];
+  /** The same per second, for the plot. */
+  seconds: StepWindow[];
+}
+
+export interface BudgetResults {
+  /** The no-backfill p99 the budgets are multiples of (ms, pgbench). */
+  baselineP99: number;
+  sweep: SweepPoint[];
+  budgets: BudgetResult[];
+  step?: LoadStepResult;
+}
+
+const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
+
+/** The fixed settings of the sweep: every chunk size × lanes × rate (a fraction of the fastest alone rate; 0: no limit). */
+export function sweepSettings(opts: BenchOptions, fastestRowsPerSecond: number): { chunkSize: number; lanes: number; rowsPerSecond?: number }[] {
+  const out: { chunkSize: number; lanes: number; rowsPerSecond?: number }[] = [];
+  for (const chunkSize of opts.sweepChunks) {
+    for (const lanes of opts.sweepLanes) {
+      for (const f of opts.sweepRates) out.push({ chunkSize, lanes, rowsPerSecond: f > 0 ? Math.max(100, Math.round(fastestRowsPerSecond * f)) : undefined });
+    }
+  }
+  return out;
+}
+
+export async function runBudgetPhase(
+  target: PgTarget,
+  opts: BenchOptions,
+  deps: ContenderDeps,
+  o: { baselineP99: () => Promise<number>; fastestRowsPerSecond: number; estimateMs: number; nextTag: () => number },
+  out: BudgetResults,
+): Promise<void> {
+  out.baselineP99 = await o.baselineP99();
+  say(`budget: no-backfill p99 ${out.baselineP99.toFixed(2)} ms`);
+
+  if (!opts.skip.has('sweep')) {
+    for (const st of sweepSettings(opts, o.fastestRowsPerSecond)) {
+      const id = `fixed-${st.chunkSize}x${st.lanes}${st.rowsPerSecond ? `-r${st.rowsPerSecond}` : ''}`;
+      const title = `${fmtK(st.chunkSize)} × ${st.lanes}${st.rowsPerSecond ? ` ≤ ${fmtK(st.rowsPerSecond)} rows/s` : ''}`;
+      const c = stagefillBackfill(deps, { id, title, chunkSize: st.chunkSize, parallelism: st.lanes, maxRowsPerSecond: st.rowsPerSecond });
+      await sql.settle(deps.pool);
+      const est = st.rowsPerSecond ? (deps.key.to - deps.key.from) * (1000 / st.rowsPerSecond) : o.estimateMs;
+      const r = await underLoad(target, opts, `sweep-${id}`, est, (t) => c.run(t), o.nextTag(), est);
+      out.sweep.push({ id, title, ...st, fill: r.fill!, latency: r.latency });
+      say(`sweep ${title}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×)`);
+    }
+  }
+
+  if (!opts.skip.has('budget')) {
+    const contenders = opts.budgets.map((ratio) => ({ ratio, c: budgetContender(deps, opts, ratio) }));
+    for (const b of contenders) out.budgets.push({ ratio: b.ratio, title: b.c.title, rounds: [] });
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const b of round % 2 ? contenders : [...contenders].reverse()) {
+        await sql.settle(deps.pool);
+        const r = await underLoad(target, opts, `budget-${b.ratio}-r${round}`, o.estimateMs * 3, (t) => b.c.run(t), o.nextTag(), o.estimateMs);
+        out.budgets.find((x) => x.ratio === b.ratio)!.rounds.push({ round, fill: r.fill!, latency: r.latency });
+        say(`budget ${b.ratio}× r${round}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`);
+      }
+    }
+  }
+
+  if (!opts.skip.has('step')) {
+    const ratio = opts.stepBudget;
+    const est = bestBudget(out, ratio)?.fill.wallMs ?? o.estimateMs * 3;
+    await sql.settle(deps.pool);
+    out.step = await loadStep(target, opts, deps, ratio, o.nextTag(), Math.max(8000, 0.4 * est));
+    say(`load step: budget ${ratio}×, rate doubled at ${(out.step.stepAtMs / 1000).toFixed(0)} s, wall ${(out.step.wallMs / 1000).toFixed(1)} s`);
+  }
+}
+
+export function budgetContender(deps: ContenderDeps, opts: BenchOptions, ratio: number): Contender {
+  return stagefillBackfill(deps, {
+    id: `budget-${ratio}`,
+    title: `stagefill, budget p99Ratio ${ratio} (${fmtK(opts.chunkSize)} start, ≤ ${opts.budgetParallelism} lanes)`,
+    chunkSize: opts.chunkSize,
+    parallelism: opts.budgetParallelism,
+    throttle: { latency: { p99Ratio: ratio }, maxChunkSize: Math.max(opts.chunkSize, ...opts.sweepChunks) },
+  });
+}
+
+/** The round of a budget contender with the lowest load p99 (as the load table does). */
+export function bestBudget(r: BudgetResults, ratio: number): BudgetRound | undefined {
+  const b = r.budgets.find((x) => x.ratio === ratio);
+  return b && b.rounds.length ? b.rounds.reduce((a, c) => (c.latency.p99 < a.latency.p99 ? c : a)) : undefined;
+}
+
+/** The fastest fixed setting whose load p99 stayed within `ratio` × the no-backfill p99. */
+export function fastestWithin(r: BudgetResults, ratio: number): SweepPoint | undefined {
+  const ok = r.sweep.filter((p) => p.latency.p99 <= ratio * r.baselineP99);
+  return ok.length ? ok.reduce((a, b) => (b.fill.wallMs < a.fill.wallMs ? b : a)) : undefined;
+}
+
+/** The wall/p99 frontier of the sweep: from the fastest, each point with a lower p99 than every faster one. */
+export function frontier(r: BudgetResults): SweepPoint[] {
+  const sorted = [...r.sweep].sort((a, b) => a.fill.wallMs - b.fill.wallMs);
+  const out: SweepPoint[] = [];
+  for (const p of sorted) if (!out.length || p.latency.p99 < out[out.length - 1].latency.p99) out.push(p);
+  return out;
+}
+
+/**
+ * One budgeted backfill under the load, whose rate doubles `stepAfterMs` into
+ * the run (a second pgbench at the same rate); the controller's view sampled
+ * every 500 ms from the progress query, the load's p99 per window from
+ * pgbench's logs.
+ */
+async function loadStep(target: PgTarget, opts: BenchOptions, deps: ContenderDeps, ratio: number, tag: number, stepAfterMs: number): Promise<LoadStepResult> {
+  const c = budgetContender(deps, opts, ratio);
+  const loads: LoadRun[] = [];
+  const launch = (label: string, seconds: number) => {
+    const run = startLoad(target, { clients: opts.loadClients, rate: opts.loadRate, seconds, logPrefix: path.join(opts.stateDir, 'pgbench', `step-${label}`) });
+    loads.push(run);
+    return run;
+  };
+  const capS = Math.ceil((stepAfterMs * 8 + 120_000) / 1000);
+  launch('base', capS);
+  await sleep(2000);
+  const t0 = Date.now();
+  const samples: StepSample[] = [];
+  let isDone = false;
+  const handle = deps.conn.client.workflow.getHandle(stagefillWorkflowId(c.id, tag));
+  const sampling = (async () => {
+    while (!isDone) {
+      const p = (await handle.query(progressQuery).catch(() => undefined)) as BackfillProgress | undefined;
+      if (p) {
+        samples.push({
+          t: Date.now() - t0,
+          rowsProcessed: p.rowsProcessed,
+          allowedRowsPerSecond: p.control?.hold ? 0 : p.control?.rowsPerSecond,
+          probeP99Ms: p.control?.p99Ms,
+          budgetP99Ms: p.control?.budgetP99Ms,
+          hold: p.control?.hold,
+          action: p.control?.action,
+        });
+      }
+      await sleep(500);
+    }
+  })();
+  const stepTimer = setTimeout(() => launch('doubled', capS), stepAfterMs);
+  try {
+    await c.run(tag);
+  } finally {
+    clearTimeout(stepTimer);
+    isDone = true;
+  }
+  await sampling;
+  const wallMs = Date.now() - t0;
+  await sleep(3000);
+  for (const l of loads) l.stop();
+  const txns: Transaction[] = (await Promise.all(loads.map((l) => l.done))).flatMap((o) => o.transactions);
+  const windowsOf = (size: number): StepWindow[] => {
+    const out: StepWindow[] = [];
+    for (let from = 0; from < wallMs; from += size) {
+      const l = summarize(txns, t0 + from, t0 + Math.min(wallMs, from + size));
+      out.push({ fromMs: from, p99: l.p99, transactions: l.transactions });
+    }
+    return out;
+  };
+  return { ratio, baseRate: opts.loadRate, stepAtMs: stepAfterMs, wallMs, samples, windows: windowsOf(10_000), seconds: windowsOf(1000) };
+}
+
+/** The windows that count for the step's target: those starting 10 s or more after the step (the controller's time to react). */
+export function windowsAfterStep(s: LoadStepResult): StepWindow[] {
+  return s.windows.filter((w) => w.fromMs >= s.stepAtMs + 10_000 && w.transactions > 0);
+}
+
+/** An SVG of the load step: allowed and written rows/s (left axis), the load's p99 per second and its budget (right axis). */
+export function stepSvg(s: LoadStepResult, baselineP99: number): string {
+  const W = 900;
+  const H = 460;
+  const m = { l: 70, r: 70, t: 40, b: 90 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const tMax = Math.max(1000, s.wallMs);
+  const written = s.samples.map((p, i) => {
+    const prev = s.samples[Math.max(0, i - 2)];
+    return { t: p.t, v: p.t > prev.t ? ((p.rowsProcessed - prev.rowsProcessed) * 1000) / (p.t - prev.t) : 0 };
+  });
+  const allowed = s.samples.filter((p) => p.allowedRowsPerSecond !== undefined && p.allowedRowsPerSecond >= 0).map((p) => ({ t: p.t, v: p.allowedRowsPerSecond! }));
+  const rateMax = Math.max(1, ...written.map((p) => p.v), ...allowed.map((p) => p.v)) * 1.1;
+  const budget = s.ratio * baselineP99;
+  const lat = s.seconds.filter((w) => Number.isFinite(w.p99)).map((w) => ({ t: w.fromMs + 500, v: w.p99 }));
+  const lat10 = s.windows.filter((w) => Number.isFinite(w.p99)).map((w) => ({ t: w.fromMs + 5000, v: w.p99 }));
+  const msMax = Math.max(budget * 1.5, ...lat.map((p) => p.v)) * 1.1;
+  const X = (t: number) => m.l + (t / tMax) * pw;
+  const YL = (v: number) => m.t + ph - (v / rateMax) * ph;
+  const YR = (v: number) => m.t + ph - (Math.min(v, msMax) / msMax) * ph;
+  const line = (pts: { t: number; v: number }[], y: (v: number) => number) => pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
+  const ticks = (n: number, max: number) => Array.from({ length: n + 1 }, (_, i) => (max * i) / n);
+  const fmt = (v: number) => (v >= 1000 ? `${Math.round(v / 1000)}k` : v < 10 ? v.toFixed(1) : v.toFixed(0));
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Load step under a ${s.ratio}× latency budget: pgbench -R ${s.baseRate} → ${2 * s.baseRate} at ${(s.stepAtMs / 1000).toFixed(0)} s</text>`);
+  for (const v of ticks(5, rateMax)) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${YL(v)}" y2="${YL(v)}" stroke="#eee"/><text x="${m.l - 6}" y="${YL(v) + 4}" text-anchor="end" fill="#1f77b4">${fmt(v)}</text>`);
+  for (const v of ticks(5, msMax)) parts.push(`<text x="${m.l + pw + 6}" y="${YR(v) + 4}" fill="#d62728">${fmt(v)}</text>`);
+  for (const t of ticks(Math.min(10, Math.ceil(tMax / 5000)), tMax)) parts.push(`<text x="${X(t)}" y="${m.t + ph + 18}" text-anchor="middle">${(t / 1000).toFixed(0)}</text>`);
+  parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 36}" text-anchor="middle">seconds since the backfill started</text>`);
+  parts.push(`<text x="16" y="${m.t + ph / 2}" transform="rotate(-90 16 ${m.t + ph / 2})" text-anchor="middle" fill="#1f77b4">rows/s</text>`);
+  parts.push(`<text x="${W - 14}" y="${m.t + ph / 2}" transform="rotate(90 ${W - 14} ${m.t + ph / 2})" text-anchor="middle" fill="#d62728">load latency ms (pgbench)</text>`);
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+  parts.push(`<line x1="${X(s.stepAtMs)}" x2="${X(s.stepAtMs)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="4 3"/><text x="${X(s.stepAtMs) + 4}" y="${m.t + 14}" fill="#555">load ×2</text>`);
+  parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${YR(budget)}" y2="${YR(budget)}" stroke="#d62728" stroke-dasharray="6 4"/><text x="${m.l + pw - 4}" y="${YR(budget) - 4}" text-anchor="end" fill="#d62728">budget ${budget.toFixed(1)} ms</text>`);
+  if (allowed.length) parts.push(`<path d="${line(allowed, YL)}" fill="none" stroke="#aec7e8" stroke-width="2"/>`);
+  if (written.length) parts.push(`<path d="${line(written, YL)}" fill="none" stroke="#1f77b4" stroke-width="2"/>`);
+  if (lat.length) parts.push(`<path d="${line(lat, YR)}" fill="none" stroke="#ff9896" stroke-width="1"/>`);
+  if (lat10.length) parts.push(`<path d="${line(lat10, YR)}" fill="none" stroke="#d62728" stroke-width="2.5"/>`);
+  const legend = [
+    ['#1f77b4', 'rows/s written'],
+    ['#aec7e8', 'rows/s the controller allows'],
+    ['#ff9896', 'load p99 per second'],
+    ['#d62728', 'load p99 per 10 s window'],
+  ];
+  legend.forEach(([c, label], i) => parts.push(`<line x1="${m.l + 10 + i * 200}" x2="${m.l + 30 + i * 200}" y1="${m.t + ph + 62}" y2="${m.t + ph + 62}" stroke="${c}" stroke-width="3"/><text x="${m.l + 34 + i * 200}" y="${m.t + ph + 66}">${label}</text>`));
+  parts.push('</svg>');
+  return parts.join('\n') + '\n';
+}

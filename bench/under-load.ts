@@ -1,0 +1,65 @@
+import path from 'node:path';
+import { sleep } from '../devstack';
+import { startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import type { BenchOptions } from './options';
+import type { FillRun } from './contenders';
+
+/**
+ * One contender under the live load: pgbench starts first, the backfill
+ * starts once the load is steady, and latency counts the transactions
+ * scheduled while the backfill ran. The load then runs on long enough for the
+ * transactions queued behind the backfill to finish, and is stopped. Should
+ * the backfill outlast the load's time cap, another pgbench run takes over so
+ * the whole backfill is covered.
+ */
+export async function underLoad(
+  target: PgTarget,
+  opts: BenchOptions,
+  label: string,
+  estimateMs: number,
+  fill: ((tag: number) => Promise<FillRun>) | undefined,
+  tag: number,
+  baselineMs: number,
+): Promise<{ fill?: FillRun; latency: LatencySummary }> {
+  const preRollMs = 2000;
+  const segments: LoadRun[] = [];
+  let isFinished = false;
+  const launch = (seconds: number) => {
+    const run = startLoad(target, {
+      clients: opts.loadClients,
+      rate: opts.loadRate,
+      seconds,
+      logPrefix: path.join(opts.stateDir, 'pgbench', `${label}-s${segments.length}`),
+    });
+    segments.push(run);
+    run.done.then(
+      () => {
+        if (!isFinished) launch(30);
+      },
+      () => {},
+    );
+  };
+  launch(Math.ceil((preRollMs + (fill ? estimateMs * 4 + 60_000 : baselineMs + 1000)) / 1000));
+  await sleep(preRollMs);
+  const fromMs = Date.now();
+  let result: FillRun | undefined;
+  let toMs: number;
+  try {
+    if (fill) {
+      result = await fill(tag);
+      toMs = Date.now();
+      // a blocked load catches up after the backfill; its queued transactions belong to the window
+      await sleep(3000 + 0.3 * (toMs - fromMs));
+    } else {
+      toMs = fromMs + baselineMs;
+      await sleep(baselineMs + 500);
+    }
+  } finally {
+    isFinished = true;
+    for (const s of segments) s.stop();
+  }
+  const outputs = await Promise.all(segments.map((s) => s.done));
+  const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
+  return { fill: result, latency: summarize(txns, fromMs, toMs) };
+}
+

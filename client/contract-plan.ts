@@ -1,0 +1,90 @@
+import type { RolloutSpec } from '../spec';
+import { createPool } from '../db/pool';
+import { readColumnObjects } from '../db/column-objects';
+import { planDuplication, DuplicationPlan } from '../plan/duplicate';
+import { physicalColumnsOf, PlacedStep } from '../plan/columns';
+import { normalizeGraph } from '../plan/graph';
+import { qualifiedName } from '../plan/ids';
+import { viewSchemaName } from '../plan/views';
+
+/**
+ * `stagefill plan` for a rollout's column changes: which physical column
+ * each step touches, and, read from the table when DATABASE_URL is set,
+ * every object of each altered column with what expand builds for it and
+ * what contract drops, renames and attaches. Read-only.
+ */
+
+export interface ColumnChangePlan {
+  physicalColumns: { id: string; column: string; physical: string }[];
+  tables: { table: string; step: string; column: string; duplication?: DuplicationPlan; note?: string }[];
+}
+
+function placed(spec: RolloutSpec): PlacedStep[] {
+  const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
+  return spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
+}
+
+export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.env.DATABASE_URL): Promise<ColumnChangePlan> {
+  const steps = placed(spec);
+  const alters = steps.filter((s) => s.step.kind === 'alterColumn');
+  const out: ColumnChangePlan = { physicalColumns: physicalColumnsOf(steps), tables: [] };
+  if (!alters.length) return out;
+  if (!databaseUrl) {
+    out.tables = alters.map((s) => ({ table: s.table, step: s.id, column: (s.step as { column: string }).column, note: 'set DATABASE_URL to list the objects of the column that expand duplicates and contract drops, renames and attaches' }));
+    return out;
+  }
+  const pool = createPool({ url: databaseUrl, max: 1, applicationName: 'stagefill-plan' });
+  try {
+    for (const s of alters) {
+      const step = s.step as { column: string; newName?: string; newType?: string };
+      const v0 = viewSchemaName(s.table, 0);
+      const pattern = `^${v0.slice(0, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}[0-9]+$`;
+      const objects = await readColumnObjects(pool, s.table, step.column, pattern);
+      if (!objects.exists) {
+        out.tables.push({ table: s.table, step: s.id, column: step.column, note: `${s.table} has no column "${step.column}"` });
+        continue;
+      }
+      const newColumn = step.newName ?? `${step.column}_stagefill_new`;
+      out.tables.push({ table: s.table, step: s.id, column: step.column, duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column }) });
+    }
+  } finally {
+    await pool.end();
+  }
+  return out;
+}
+
+export function formatColumnChangePlan(p: ColumnChangePlan): string {
+  const lines: string[] = [];
+  const moved = p.physicalColumns.filter((c) => c.column !== c.physical);
+  if (moved.length) {
+    lines.push('logical names:');
+    for (const c of moved) lines.push(`  step ${c.id}: ${c.column} is the physical column ${c.physical}`);
+  }
+  for (const t of p.tables) {
+    lines.push(`contract of ${t.table}.${t.column} (step ${t.step}):`);
+    if (t.note) {
+      lines.push(`  ${t.note}`);
+      continue;
+    }
+    const d = t.duplication!;
+    for (const problem of d.problems) lines.push(`  REFUSED  ${problem.object}: ${problem.message}`);
+    lines.push(`  drop     column ${t.column} and every object on it`);
+    if (d.newColumn !== d.finalName) lines.push(`  rename   column ${d.newColumn} to ${d.finalName}`);
+    for (const a of d.actions.filter((x) => x.phase === 'contract' || x.phase === 'afterContract')) {
+      const what =
+        a.op === 'renameConstraint' || a.op === 'renameIndex'
+          ? `rename   ${a.from} to ${a.to} (${a.object})`
+          : a.op === 'attachUnique'
+            ? `attach   ${a.object} USING INDEX ${a.index}`
+            : a.op === 'dropConstraint'
+              ? `drop     ${a.object} (added again over ${d.finalName})`
+              : a.op === 'dropHelperCheck'
+                ? `drop     the NOT NULL helper check ${a.name}`
+                : `${a.op.padEnd(8)} ${a.object}`;
+      lines.push(`  ${what}`);
+    }
+    const built = d.actions.filter((x) => x.phase === 'expand' || x.phase === 'afterBackfill').map((x) => `${x.op} ${x.object}`);
+    if (built.length) lines.push(`  built before contract: ${built.join('; ')}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,78 @@
+/**
+ * The client's errors, each with the exit code the CLI ends with:
+ * 2 when the operator's input is wrong (fix the command), 1 when the run,
+ * the connection or the state of things says no.
+ */
+export class ClientError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A flag or argument is wrong. */
+export class UsageError extends ClientError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+/** A control that does not apply to this run (approve on a backfill, a throttle value out of range): the operator's input is wrong. */
+export class NotApplicableError extends ClientError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+export class NotFoundError extends ClientError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+/** The run exists but has closed: a control can no longer reach it. */
+export class RunClosedError extends ClientError {
+  constructor(
+    message: string,
+    readonly status: string,
+  ) {
+    super(message, 1);
+  }
+}
+
+export class AlreadyRunningError extends ClientError {
+  constructor(
+    message: string,
+    readonly workflowId: string,
+  ) {
+    super(message, 1);
+  }
+}
+
+export class ConnectionError extends ClientError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+/** A replay that cannot be: no such backfill, several, or not completed. */
+export class ReplayError extends ClientError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+export class ScheduleExistsError extends ClientError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+/** The exit code an error carries (client errors, the worker's ConfigError), if it carries one. */
+export function exitCodeOf(err: unknown): number | undefined {
+  const code = (err as { exitCode?: unknown } | null)?.exitCode;
+  return typeof code === 'number' && Number.isInteger(code) ? code : undefined;
+}

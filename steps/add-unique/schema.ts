@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import { stepBase, identifier } from '../../spec/fields';
+import { derivedName } from '../create-index/schema';
+
+export const addUniqueStep = z
+  .object({
+    kind: z.literal('addUnique'),
+    ...stepBase,
+    /** The constraint's name, and its index's; default <table>_<columns>_key. */
+    name: identifier('name').optional(),
+    columns: z.array(identifier('columns[]'), { required_error: 'columns is required: the columns that must be unique together' }).min(1, 'columns is empty'),
+  })
+  .strict();
+export type AddUniqueStep = z.infer<typeof addUniqueStep>;
+
+export function uniqueNameOf(step: Pick<AddUniqueStep, 'name' | 'columns'>, table: string): string {
+  return step.name ?? derivedName(table, step.columns, 'key');
+}

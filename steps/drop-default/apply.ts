@@ -1,0 +1,23 @@
+import type { StepActions } from '../types';
+import type { DropDefaultStep } from './schema';
+import { setColumnDefault } from '../set-default/sql';
+import { currentDefault } from '../set-default/apply';
+
+export const dropDefaultActions: StepActions<DropDefaultStep> = {
+  phases: [
+    {
+      name: 'apply',
+      doing: 'DROP DEFAULT',
+      transactional: true,
+      async run(ctx) {
+        const previousDefault = await currentDefault(ctx);
+        if (previousDefault !== null) await setColumnDefault(ctx.db, ctx.table, ctx.step.column, null);
+        return { previousDefault };
+      },
+    },
+  ],
+  async revert(ctx) {
+    const previous = ctx.detail.previousDefault as string | null | undefined;
+    if (previous) await setColumnDefault(ctx.db, ctx.table, ctx.step.column, previous);
+  },
+};

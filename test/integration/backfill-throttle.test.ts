@@ -1,0 +1,168 @@
+import { setThrottleUpdate } from '../../workflows/definitions';
+import { startBackfill } from '../../client/operations';
+import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
+import { counterSpec, distribution, checkpointChain, progressOf, connectionFor } from './backfill-checks';
+import { startReplica, Replica } from './replica';
+import { recordFacts } from './report';
+
+/**
+ * The latency budget and the replica-lag limit on real runs: a budget
+ * changed through the throttle update steers a running backfill (it holds
+ * under an impossible one and finishes once the budget is dropped), and a
+ * real streaming replica whose replay is paused holds the backfill at the
+ * lag limit until replay resumes.
+ */
+jest.setTimeout(90_000);
+
+useStack();
+
+/** Rows committed so far, from the checkpoints (the database's word, not the workflow's). */
+async function committedRows(table: string, name: string): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT coalesce(sum(c.rows), 0)::int AS n FROM stagefill.checkpoints c JOIN stagefill.backfills b ON b.id = c.backfill_id AND b.generation = c.generation
+      WHERE b.table_name = $1 AND b.name = $2`,
+    [table, name],
+  );
+  return rows[0].n;
+}
+
+/** The rows do not move for `ms`: the backfill holds. */
+async function expectHeld(table: string, name: string, ms: number): Promise<number> {
+  await sleep(1000); // a chunk in flight when the hold began commits
+  const before = await committedRows(table, name);
+  await sleep(ms);
+  expect(await committedRows(table, name)).toBe(before);
+  return before;
+}
+
+test('a latency budget changed through setThrottle steers a running backfill: measured, held under an impossible budget, finished without one', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 60_000);
+  // a generous budget relative to the probe's own baseline: measured first, then the controller ramps up
+  const s = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle: { latency: { p99Ratio: 50 } } });
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
+    const handle = client.workflow.getHandle(workflowId);
+    const measured = await waitFor('a baseline and a budget from it', async () => {
+      const p = await progressOf(client, workflowId);
+      return p.control?.baselineP99Ms !== undefined && p.control.budgetP99Ms !== undefined && p.rowsProcessed > 0 && p;
+    });
+    expect(measured.control!.budgetP99Ms).toBeCloseTo(50 * Math.max(measured.control!.baselineP99Ms!, 0.05), 5);
+    expect(measured.control!.p99Ms).toBeGreaterThan(0);
+    expect(measured.throttle.latency).toEqual({ p99Ratio: 50 });
+
+    // a budget no lookup can keep (50 microseconds): the controller cuts to its floor and holds
+    const settings = await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: { p99Ms: 0.05 } }] });
+    expect(settings.latency).toEqual({ p99Ms: 0.05 });
+    const held = await waitFor(
+      'a hold by the budget',
+      async () => {
+        const p = await progressOf(client, workflowId);
+        return p.control?.hold && p.control.holdCause === 'budget' && p.control.budgetP99Ms === 0.05 && p;
+      },
+      60_000,
+      500,
+    );
+    expect(held.state).toBe('running');
+    expect(held.control!.reason).toMatch(/0\.05 ms budget/);
+    const rowsWhileHeld = await expectHeld(table, s.name, 3000);
+    expect(rowsWhileHeld).toBeLessThan(60_000);
+
+    // no budget: the run goes on with its spec's settings and finishes
+    const plain = await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: null }] });
+    expect(plain.latency).toBeUndefined();
+    const result = await handle.result();
+    expect(result.state).toBe('completed');
+    expect(await distribution(pool, table)).toEqual({ '1': 60_000 });
+    expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
+    recordFacts('latency budget changed on a running backfill', { baselineP99Ms: measured.control!.baselineP99Ms!, heldAtRows: rowsWhileHeld, rows: 60_000 });
+  } finally {
+    await w.stop();
+  }
+});
+
+describe('with a real streaming replica', () => {
+  let replica: Replica | undefined;
+  beforeAll(async () => {
+    replica = await startReplica(env().databaseUrl, unique('replica').toLowerCase().slice(0, 40));
+  }, 60_000);
+  afterAll(async () => {
+    await replica?.resumeReplay().catch(() => {});
+    await replica?.stop();
+  });
+
+  test('replay paused: the backfill holds at the lag limit, and finishes after replay resumes', async () => {
+    const table = await makeCounterTable(pool, unique('t'), 100_000);
+    const s = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle: { maxReplicaLagMs: 1500, maxRowsPerSecond: 20_000 } });
+    const taskQueue = unique('q');
+    const w = await startWorker(taskQueue);
+    try {
+      const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
+      const handle = client.workflow.getHandle(workflowId);
+      const streaming = await waitFor('rows moving with the replica streaming', async () => {
+        const p = await progressOf(client, workflowId);
+        return p.rowsProcessed >= 5000 && p.control?.replicas?.some((r) => r.name.startsWith(replica!.name)) && p;
+      });
+      expect(streaming.control!.hold).toBe(false);
+
+      await replica!.pauseReplay();
+      const held = await waitFor(
+        'a hold by replica lag',
+        async () => {
+          const p = await progressOf(client, workflowId);
+          return p.control?.hold && p.control.holdCause === 'replica_lag' && p;
+        },
+        30_000,
+        300,
+      );
+      const lag = held.control!.replicas!.find((r) => r.name.startsWith(replica!.name))!;
+      expect(lag.lagMs).toBeGreaterThan(1500);
+      expect(held.control!.reason).toMatch(/replica lag \d+ ms over the limit of 1500 ms/);
+      const rowsHeld = await expectHeld(table, s.name, 3000);
+      expect(rowsHeld).toBeLessThan(100_000);
+
+      await replica!.resumeReplay();
+      const result = await handle.result();
+      expect(result.state).toBe('completed');
+      expect(await distribution(pool, table)).toEqual({ '1': 100_000 });
+      expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
+      recordFacts('replica replay paused during a backfill', { maxReplicaLagMs: 1500, lagSeenMs: lag.lagMs ?? -1, heldAtRows: rowsHeld, rows: 100_000 });
+    } finally {
+      await w.stop();
+    }
+  });
+
+  test('a replica that disappears is reported and holds the backfill (onReplicaMissing: hold); set to ignore, it finishes', async () => {
+    const table = await makeCounterTable(pool, unique('t'), 60_000);
+    const s = counterSpec(table, { chunkSize: 1000, parallelism: 1, throttle: { maxReplicaLagMs: 5000, maxRowsPerSecond: 10_000 } });
+    const taskQueue = unique('q');
+    const w = await startWorker(taskQueue);
+    try {
+      const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
+      const handle = client.workflow.getHandle(workflowId);
+      await waitFor('the replica seen', async () => (await progressOf(client, workflowId)).control?.replicas?.some((r) => r.name.startsWith(replica!.name) && r.state === 'streaming'));
+      const name = replica!.name;
+      await replica!.stop();
+      const held = await waitFor(
+        'a hold for the missing replica',
+        async () => {
+          const p = await progressOf(client, workflowId);
+          return p.control?.hold && p.control.holdCause === 'replica_missing' && p;
+        },
+        30_000,
+        300,
+      );
+      expect(held.control!.replicas!.find((r) => r.name.startsWith(name))).toMatchObject({ state: 'missing', lagMs: null });
+      expect(held.control!.reason).toContain('disappeared from pg_stat_replication');
+      await expectHeld(table, s.name, 2000);
+
+      await handle.executeUpdate(setThrottleUpdate, { args: [{ onReplicaMissing: 'ignore' }] });
+      const result = await handle.result();
+      expect(result.state).toBe('completed');
+      expect(await distribution(pool, table)).toEqual({ '1': 60_000 });
+    } finally {
+      await w.stop();
+    }
+  });
+});
