@@ -260,8 +260,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   function audit(event: string, subject?: string, who?: ActorPayload, detail?: unknown): void {
     if (durable) {
-      // keyed when written (the rollout id may not be known yet); the order is the queue's
-      auditQueue.push({ key: '', event, subject, detail: detail ?? (who?.reason ? { reason: who.reason } : undefined), actor: who?.by, at: new Date(now()).toISOString() });
+      // keyed when written (the rollout id may not be known yet); the order is the queue's; the row's time is the
+      // database's, like every other audit row (`stagefill history` reads rows from the rollout's start on)
+      auditQueue.push({ key: '', event, subject, detail: detail ?? (who?.reason ? { reason: who.reason } : undefined), actor: who?.by });
       return;
     }
     if (!begun) return;
