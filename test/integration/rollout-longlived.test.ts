@@ -75,7 +75,7 @@ async function auditEvents(workflowId: string): Promise<{ event: string; subject
   return rows;
 }
 
-const CHECKS = 100;
+const CHECKS = 200;
 const count = <T>(xs: T[], pred: (x: T) => boolean) => xs.filter(pred).length;
 
 describe('rollouts that live for weeks', () => {
@@ -85,7 +85,7 @@ describe('rollouts that live for weeks', () => {
     try {
       const table = await makeOrders(pool, unique('ll'), 300);
       const soakMs = Number(process.env.STAGEFILL_LONG_SOAK_MS ?? 100_000);
-      // a hundred checks a round, a round as often as the server's timers fire (about a second, whatever shorter `every`):
+      // two hundred checks a round, a round as often as the server's timers fire (about a second, whatever shorter `every`):
       // over 5,000 check results in under two minutes (a 24 h soak every 30 s is 2,880 rounds)
       const soakChecks = Array.from({ length: CHECKS }, (_, n) => ({ name: `no nulls ${n}`, sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL AND id % ${CHECKS} = ${n}`, expect: { eq: 0 } }));
       const spec = parseRolloutSpec({
