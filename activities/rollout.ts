@@ -10,14 +10,15 @@ import { createGateActivities } from './gates';
  * module under steps/) and the gate checks (activities/gates.ts).
  */
 export function createRolloutActivities(deps: ActivityDeps) {
-  const { beginRollout, recordStepState, recordRolloutEvent, finishRollout, catalogDiff } = createRolloutBookkeeping(deps);
+  const { beginRollout, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff } = createRolloutBookkeeping(deps);
   const { applyStep, revertStep } = createStepRunner(deps);
   const { runChecks } = createGateActivities(deps);
-  return { beginRollout, applyStep, revertStep, runChecks, recordStepState, recordRolloutEvent, finishRollout, catalogDiff };
+  return { beginRollout, applyStep, revertStep, runChecks, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff };
 }
 
 export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
 
+export type { KeyedAuditEntry } from '../db/rollouts';
 export type { BeginRolloutInput, BeginRolloutResult, StepState, CatalogComparison } from './rollouts';
 export type { StepInput, StepApplied } from './steps';
 export type { RunChecksInput, CheckResult } from './gates';

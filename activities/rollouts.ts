@@ -1,5 +1,6 @@
 import { withTransaction, Queryable } from '../db/pool';
 import * as sql from '../db/rollouts';
+import type { KeyedAuditEntry } from '../db/rollouts';
 import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../db/catalog';
 import type { RolloutSpec } from '../spec';
 import type { StepDescription } from '../plan/describe';
@@ -96,15 +97,39 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     });
   }
 
-  async function recordStepState(i: { rolloutId: number; workflowId: string; stepId: string; kind: string; table: string; state: StepState; detail?: unknown; actor?: string }): Promise<void> {
+  async function recordStepState(i: {
+    rolloutId: number;
+    workflowId: string;
+    stepId: string;
+    kind: string;
+    table: string;
+    state: StepState;
+    detail?: unknown;
+    actor?: string;
+    /** Given by rollouts that keep a durable audit: the event is written once however often the activity runs. */
+    auditKey?: string;
+  }): Promise<void> {
     await withTransaction(pool, async (db) => {
       await sql.setStepState(db, { ...i, table: qualifiedName(i.table) });
-      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: `step_${i.state}`, subject: i.stepId, detail: i.detail, actor: i.actor });
+      const event = { event: `step_${i.state}`, subject: i.stepId, detail: i.detail, actor: i.actor };
+      if (i.auditKey) await sql.recordKeyedEvents(db, i.workflowId, [{ key: i.auditKey, ...event }]);
+      else await sql.recordRolloutEvent(db, { workflowId: i.workflowId, ...event });
     });
   }
 
+  /** Histories recorded before the durable audit call this from signal handlers; kept so they replay and finish. */
   async function recordRolloutEvent(i: { rolloutId: number; workflowId: string; event: string; subject?: string; detail?: unknown; actor?: string }): Promise<void> {
     await sql.recordRolloutEvent(pool, i);
+  }
+
+  /**
+   * The workflow's audit queue, flushed: each entry carries a key made of the
+   * rollout id and the workflow's own sequence number, so a retried flush (the
+   * insert committed, the completion was lost) writes nothing twice.
+   */
+  async function recordRolloutEvents(i: { rolloutId: number; workflowId: string; entries: KeyedAuditEntry[] }): Promise<{ written: number }> {
+    const written = await withTransaction(pool, (db) => sql.recordKeyedEvents(db, i.workflowId, i.entries));
+    return { written };
   }
 
   async function compareWithBefore(db: Queryable, rolloutId: number, tables: string[], save: boolean): Promise<CatalogComparison[]> {
@@ -151,5 +176,5 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     return compareWithBefore(pool, i.rolloutId, row.tables, false);
   }
 
-  return { beginRollout, recordStepState, recordRolloutEvent, finishRollout, catalogDiff };
+  return { beginRollout, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff };
 }

@@ -196,6 +196,31 @@ export async function recordRolloutEvent(
   await recordEvent(db, { ...e, kind: 'rollout' });
 }
 
+export interface KeyedAuditEntry {
+  /** Unique within the workflow id: a second insert of the same key is a no-op. */
+  key: string;
+  event: string;
+  subject?: string | null;
+  detail?: unknown;
+  actor?: string | null;
+  /** When the workflow saw it (workflow time), ISO. */
+  at?: string;
+}
+
+/** Writes audit entries once each (ON CONFLICT on the audit key), in the order given. */
+export async function recordKeyedEvents(db: Queryable, workflowId: string, entries: KeyedAuditEntry[]): Promise<number> {
+  if (!entries.length) return 0;
+  const res = await db.query(
+    `INSERT INTO ${own('events')} (workflow_id, kind, subject, event, detail, actor, audit_key, at)
+     SELECT $1, 'rollout', x->>'subject', x->>'event', NULLIF(x->'detail', 'null'::jsonb), x->>'actor', x->>'key', COALESCE((x->>'at')::timestamptz, clock_timestamp())
+       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(x, n)
+      ORDER BY t.n
+     ON CONFLICT (workflow_id, audit_key) WHERE audit_key IS NOT NULL DO NOTHING`,
+    [workflowId, JSON.stringify(entries.map((e) => ({ key: e.key, event: e.event, subject: e.subject ?? null, detail: e.detail ?? null, actor: e.actor ?? null, at: e.at ?? null })))],
+  );
+  return res.rowCount ?? 0;
+}
+
 /** Runs an operator's check query read-only and returns the first column of the first row as Postgres prints it. */
 export async function readOnlyScalar(db: Queryable, text: string, statementTimeoutMs: number): Promise<string | null> {
   await db.query('SET TRANSACTION READ ONLY');

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 
 const hostPort = z
@@ -35,6 +37,18 @@ export const workerConfigSchema = z.object({
   TEMPORAL_TLS_KEY: optionalPath,
   TEMPORAL_TLS_CA: optionalPath,
   TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  /**
+   * Worker Versioning: the worker deployment this worker belongs to. Unset
+   * (the default): an unversioned worker, as before. See docs/operations.md.
+   */
+  STAGEFILL_DEPLOYMENT: z.string().min(1).regex(/^[^/]+$/, 'a deployment name without "/"').optional(),
+  /** This worker's build id within the deployment (default: stagefill's package version). */
+  STAGEFILL_BUILD_ID: z.string().min(1).regex(/^[^/]+$/, 'a build id without "/"').optional(),
+  /** true: once polling, the worker makes its build the deployment's current version (one-step upgrades, the dev stack). */
+  STAGEFILL_SET_CURRENT_VERSION: z
+    .enum(['true', 'false', '1', '0'], { errorMap: () => ({ message: 'expected true or false' }) })
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 });
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
@@ -64,7 +78,31 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides
   if (Boolean(cfg.TEMPORAL_TLS_CERT) !== Boolean(cfg.TEMPORAL_TLS_KEY)) {
     throw new ConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither');
   }
+  if (cfg.STAGEFILL_BUILD_ID && !cfg.STAGEFILL_DEPLOYMENT) {
+    throw new ConfigError('STAGEFILL_BUILD_ID is set but STAGEFILL_DEPLOYMENT is not: set the deployment name too for worker versioning, or unset both');
+  }
+  if (cfg.STAGEFILL_SET_CURRENT_VERSION && !cfg.STAGEFILL_DEPLOYMENT) {
+    throw new ConfigError('STAGEFILL_SET_CURRENT_VERSION needs STAGEFILL_DEPLOYMENT: a worker without a deployment has no version to make current');
+  }
   return cfg;
+}
+
+/** stagefill's package version: the default build id. */
+export function packageVersion(): string {
+  for (const dir of [path.join(__dirname, '..'), path.join(__dirname, '..', '..')]) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'stagefill' && pkg.version) return pkg.version;
+    }
+  }
+  return 'unknown';
+}
+
+/** The worker's deployment version, or undefined for an unversioned worker. */
+export function deploymentVersion(cfg: WorkerConfig): { deploymentName: string; buildId: string } | undefined {
+  if (!cfg.STAGEFILL_DEPLOYMENT) return undefined;
+  return { deploymentName: cfg.STAGEFILL_DEPLOYMENT, buildId: cfg.STAGEFILL_BUILD_ID ?? packageVersion() };
 }
 
 /** The URL with its password replaced, for logs and messages. */

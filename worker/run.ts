@@ -5,7 +5,7 @@ import { Pool } from 'pg';
 import { createPool, ping, detectTransactionPooler } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createActivities, ActivityDeps } from '../activities';
-import { WorkerConfig, redactUrl } from './config';
+import { WorkerConfig, redactUrl, deploymentVersion } from './config';
 import { createMetrics, Metrics, backlogFromPool } from './metrics';
 
 export interface StagefillWorker {
@@ -13,8 +13,12 @@ export interface StagefillWorker {
   pool: Pool;
   connection: NativeConnection;
   metrics: Metrics;
+  /** Worker Versioning: this worker's deployment and build id (undefined: unversioned). */
+  version?: { deploymentName: string; buildId: string };
   /** Resolves when the worker has stopped (after shutdown() or a fatal error). */
   run(): Promise<void>;
+  /** With STAGEFILL_SET_CURRENT_VERSION: resolves once this build is the deployment's current version. */
+  madeCurrent?: Promise<void>;
   shutdown(): void;
 }
 
@@ -98,6 +102,7 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
   const workflowSource = bundle
     ? { workflowBundle: { codePath: bundle } }
     : { workflowsPath: require.resolve('../workflows') };
+  const version = deploymentVersion(config);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -110,16 +115,28 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     defaultHeartbeatThrottleInterval: '1 second',
     // SIGTERM: stop polling, let leases finish their chunk (they end within a lease), then exit.
     shutdownGraceTime: '20 seconds',
+    // Versioned: workflows declare their behaviour (workflows/index.ts); the default covers any that does not.
+    ...(version ? { workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } } : {}),
     ...opts.overrides,
   });
+  let resolveCurrent: () => void = () => {};
+  const madeCurrent = version && config.STAGEFILL_SET_CURRENT_VERSION ? new Promise<void>((r) => (resolveCurrent = r)) : undefined;
   return {
     worker,
     pool,
     connection,
     metrics,
+    version,
+    madeCurrent,
     async run() {
+      const running = worker.run();
+      if (version && madeCurrent) {
+        void makeCurrentVersion(connection, config.TEMPORAL_NAMESPACE, version, logger, () => ['INITIALIZED', 'RUNNING'].includes(worker.getState())).then(resolveCurrent, (err) =>
+          logger.error({ err, ...version }, `could not make build ${version.buildId} the current version of deployment ${version.deploymentName}: ${(err as Error).message}`),
+        );
+      }
       try {
-        await worker.run();
+        await running;
       } finally {
         await connection.close().catch(() => {});
         await pool.end().catch(() => {});
@@ -127,4 +144,39 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     },
     shutdown: () => worker.shutdown(),
   };
+}
+
+/**
+ * Makes this worker's build the current version of its deployment (what
+ * `temporal worker deployment set-current-version` does). The server knows a
+ * version only once its pollers have reached it, so this retries for a
+ * minute; already current is success.
+ */
+export async function makeCurrentVersion(
+  connection: NativeConnection,
+  namespace: string,
+  version: { deploymentName: string; buildId: string },
+  logger: Logger,
+  stillRunning: () => boolean,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const d = await connection.workflowService.describeWorkerDeployment({ namespace, deploymentName: version.deploymentName });
+      const current = d.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion;
+      if (current?.buildId === version.buildId && current?.deploymentName === version.deploymentName) return;
+      await connection.workflowService.setWorkerDeploymentCurrentVersion({
+        namespace,
+        deploymentName: version.deploymentName,
+        buildId: version.buildId,
+        conflictToken: d.conflictToken,
+        identity: `stagefill-worker@${version.buildId}`,
+      });
+      logger.info(version, `build ${version.buildId} is now the current version of deployment ${version.deploymentName}`);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline || !stillRunning()) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }

@@ -15,8 +15,9 @@ import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
+  continueAsNew,
 } from '@temporalio/workflow';
-import type { RolloutActivities, CheckResult, BeginRolloutResult } from '../activities/rollout';
+import type { RolloutActivities, CheckResult, BeginRolloutResult, KeyedAuditEntry } from '../activities/rollout';
 import type { RolloutSpec, BackfillSpec, GateCheck } from '../spec';
 import { normalizeGraph, readySteps, rollbackOrder, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
@@ -44,6 +45,56 @@ export interface RolloutWorkflowInput {
   spec: RolloutSpec;
   /** Who started it, for the audit trail. */
   actor?: string;
+  /** Set by the run before this one of a continue-as-new chain: where the rollout stands. */
+  carried?: CarriedRollout;
+  /** Events after which a run continues as new at its next safe point (default CONTINUE_AS_NEW_AFTER_EVENTS; tests lower it). */
+  continueAsNewAfterEvents?: number;
+}
+
+/**
+ * A run continues as new once its history reaches this many events (or the
+ * server suggests it), at the first safe point: no step in the middle of an
+ * activity or a child backfill, only waits (soak intervals, approvals,
+ * rollback windows, held gates) or nothing running between steps.
+ */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
+
+/** Where a step stands inside a run, carried across continue-as-new so it resumes where it waited. */
+export interface StepRun {
+  /** Check rounds run so far (gate_results.attempt of the next one is round + 1). */
+  round: number;
+  /** Soak: when it ends, and when its next round is due while it waits. */
+  soakUntil?: number;
+  nextCheckAt?: number;
+  /** Approval: the approvals count when it began to wait, and its deadline. */
+  approvalSeen?: number;
+  approvalDeadline?: number;
+  /** A held gate or soak: the retries count when it began to hold. */
+  heldSeen?: number;
+}
+
+/** A rollout's state handed to the next run of its chain; no activity runs again for it. */
+export interface CarriedRollout {
+  begun: BeginRolloutResult;
+  /** Run number in the chain (1 = the first run). */
+  run: number;
+  startedAt: number;
+  state: RolloutState;
+  lastError: string | null;
+  /** A rollback asked for while the run was handing over: the next run starts it, in its operator's name. */
+  rollbackReason?: string | null;
+  rollbackBy?: string | null;
+  isPaused: boolean;
+  approvals: number;
+  retries: number;
+  auditSeq: number;
+  steps: StepProgress[];
+  touched: string[];
+  exposedAt: [string, number][];
+  done: string[];
+  /** Steps waiting when the run ended: the next run resumes them. */
+  active: string[];
+  stepRuns: Record<string, StepRun>;
 }
 
 export interface RolloutResult {
@@ -91,28 +142,43 @@ class StepFailure extends Error {
  * point replays to the same place and never applies or reverts a step twice.
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
-  const { spec } = input;
+  const { spec, carried } = input;
   const workflowId = workflowInfo().workflowId;
+  // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
+  const durable = patched('durable-audit-continue-as-new');
+  const eventLimit = Math.max(200, input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS);
   const graph: GraphStep[] = normalizeGraph(spec.steps, qualifiedName(spec.table)).map((g) => ({ ...g, table: qualifiedName(g.table) }));
   const stepOf = new Map(graph.map((g, i) => [g.id, spec.steps[i]]));
   const tables = [...new Set(graph.map((g) => g.table))];
   const now = () => Date.now(); // the workflow task's deterministic time
 
-  let state: RolloutState = 'starting';
-  let lastError: string | null = null;
-  let rollbackReason: string | null = null;
+  let state: RolloutState = carried?.state ?? 'starting';
+  let lastError: string | null = carried?.lastError ?? null;
+  let rollbackReason: string | null = carried?.rollbackReason ?? null;
   /** Who asked for the rollback (the rollback signal's actor); reverts and the finish are recorded in their name. */
-  let rollbackBy: string | undefined;
+  let rollbackBy: string | undefined = carried?.rollbackBy ?? undefined;
   let catalog: RolloutResult['catalog'];
-  let isPaused = false;
-  let approvals = 0;
-  let retries = 0;
+  let isPaused = carried?.isPaused ?? false;
+  let approvals = carried?.approvals ?? 0;
+  let retries = carried?.retries ?? 0;
   let wake = 0; // bumped by every handler, so conditions re-check
-  const steps = new Map<string, StepProgress>(graph.map((g) => [g.id, { id: g.id, kind: g.kind, table: g.table, dependsOn: g.dependsOn, state: 'pending' }]));
+  const steps = new Map<string, StepProgress>(
+    carried ? carried.steps.map((s) => [s.id, s]) : graph.map((g) => [g.id, { id: g.id, kind: g.kind, table: g.table, dependsOn: g.dependsOn, state: 'pending' }]),
+  );
   /** Steps whose effect reached the database (even partly), in the order they started: what a rollback reverts. */
-  const touched: string[] = [];
-  const exposedAt = new Map<string, number>();
-  let begun: BeginRolloutResult | undefined;
+  const touched: string[] = carried ? [...carried.touched] : [];
+  const exposedAt = new Map<string, number>(carried?.exposedAt ?? []);
+  let begun: BeginRolloutResult | undefined = carried?.begun;
+  const rolloutStartedAt = carried?.startedAt ?? workflowInfo().runStartTime.getTime();
+  const stepRuns = new Map<string, StepRun>(Object.entries(carried?.stepRuns ?? {}));
+  /** Steps of this run waiting in a timer or a condition (nothing in flight): where it may continue as new. */
+  const parked = new Set<string>();
+  // The durable audit: entries queue in workflow state and an awaited activity writes them, keyed by sequence.
+  const auditQueue: KeyedAuditEntry[] = [];
+  let auditSeq = carried?.auditSeq ?? 0;
+  let flushing = false;
+  /** Set when this run has decided to continue as new: waiting steps stay put from then on. */
+  let continuing = false;
 
   setHandler(progressQuery, (): RolloutProgress => progress());
   setHandler(pauseSignal, (who?: ActorPayload) => {
@@ -188,7 +254,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     setSearchState(state, { step: running.join(',') });
   }
 
+  function nextAuditKey(): string {
+    return `${begun!.rolloutId}:${++auditSeq}`;
+  }
+
   function audit(event: string, subject?: string, who?: ActorPayload, detail?: unknown): void {
+    if (durable) {
+      // keyed when written (the rollout id may not be known yet); the order is the queue's; the row's time is the
+      // database's, like every other audit row (`stagefill history` reads rows from the rollout's start on)
+      auditQueue.push({ key: '', event, subject, detail: detail ?? (who?.reason ? { reason: who.reason } : undefined), actor: who?.by });
+      return;
+    }
     if (!begun) return;
     // fire and forget: the audit row is written by an activity; history holds the order
     void ddl
@@ -206,7 +282,58 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   async function recordStep(g: GraphStep, s: StepProgress['state'], detail?: unknown): Promise<void> {
     setStep(g.id, { state: s, ...(isFinal(s) ? { finishedAt: new Date(now()).toISOString() } : {}) });
-    await ddl.recordStepState({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, kind: g.kind, table: g.table, state: s as never, detail, actor: input.actor });
+    const auditKey = durable ? nextAuditKey() : undefined;
+    await ddl.recordStepState({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, kind: g.kind, table: g.table, state: s as never, detail, actor: input.actor, ...(auditKey ? { auditKey } : {}) });
+  }
+
+  /** Writes the audit queue, oldest first, with an awaited activity that retries until it succeeds. */
+  async function flushAudit(): Promise<void> {
+    for (;;) {
+      await condition(() => begun !== undefined && auditQueue.length > 0);
+      const batch = auditQueue.slice(0, 100);
+      for (const e of batch) if (!e.key) e.key = nextAuditKey();
+      flushing = true;
+      try {
+        await revert.recordRolloutEvents({ rolloutId: begun!.rolloutId, workflowId, entries: batch });
+        auditQueue.splice(0, batch.length);
+      } finally {
+        flushing = false;
+      }
+    }
+  }
+
+  const auditDrained = () => auditQueue.length === 0 && !flushing;
+
+  /** Waits, even in a cancelled workflow, until every queued audit entry is written. */
+  async function drainAudit(): Promise<void> {
+    if (!durable || !begun) return;
+    await CancellationScope.nonCancellable(() => condition(auditDrained));
+  }
+
+  /**
+   * A step waits here: in a timer and/or a condition, nothing in flight, so
+   * the run may continue as new meanwhile (the step's StepRun says how to
+   * resume). Same commands as a plain condition, so old histories replay.
+   */
+  async function park(id: string, fn: () => boolean, timeoutMs?: number): Promise<boolean> {
+    parked.add(id);
+    try {
+      let met: boolean;
+      if (timeoutMs === undefined) {
+        await condition(fn);
+        met = true;
+      } else if (timeoutMs <= 0) {
+        met = fn();
+      } else {
+        met = await condition(fn, timeoutMs);
+      }
+      // The run decided to continue as new (on the state of an earlier job of this activation): stay put,
+      // schedule nothing; the next run resumes this wait from the carried state.
+      if (continuing) await new Promise<never>(() => {});
+      return met;
+    } finally {
+      parked.delete(id);
+    }
   }
 
   const stepInput = (g: GraphStep) => ({
@@ -225,8 +352,15 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   async function runStep(g: GraphStep): Promise<void> {
     const step = stepOf.get(g.id)!;
-    setStep(g.id, { state: 'running', startedAt: new Date(now()).toISOString() });
-    await recordStep(g, 'running');
+    // a step carried over from the previous run resumes its wait: it was recorded running there
+    let r = stepRuns.get(g.id);
+    if (!r) {
+      r = { round: 0 };
+      stepRuns.set(g.id, r);
+      setStep(g.id, { state: 'running', startedAt: new Date(now()).toISOString() });
+      await recordStep(g, 'running');
+    }
+    const run$ = r;
     // the step's module says how it runs; the workflow never names a kind
     const m = stepModule(step.kind);
     switch (m.role) {
@@ -240,11 +374,11 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }
       case 'contract': {
         // The rollback window runs from the newest expose on this table (or the rollout start).
-        const since = exposedAt.get(g.table) ?? workflowInfo().runStartTime.getTime();
+        const since = exposedAt.get(g.table) ?? rolloutStartedAt;
         const waitMs = since + spec.rollbackWindow - now();
         if (waitMs > 0) {
           log.info('contract waits for the rollback window', { step: g.id, waitMs });
-          if (await condition(() => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
+          if (await park(g.id, () => rollbackReason !== null, waitMs)) throw new StepFailure(rollbackReason!, true);
         }
         touched.push(g.id);
         // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
@@ -273,25 +407,33 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         break;
       case 'gate': {
         const run = m.gate(step);
-        await runGate(g, run.checks, run.onFailure);
+        await runGate(g, run$, run.checks, run.onFailure);
         break;
       }
       case 'soak': {
         const run = m.soak(step);
-        const until = now() + run.durationMs;
+        const until = (run$.soakUntil ??= now() + run.durationMs);
         for (;;) {
-          await runGate(g, run.checks, run.onFailure);
-          const left = until - now();
-          if (left <= 0) break;
-          if (await condition(() => rollbackReason !== null, Math.min(run.everyMs, left))) throw new StepFailure(rollbackReason!, true);
+          if (run$.nextCheckAt === undefined) {
+            await runGate(g, run$, run.checks, run.onFailure);
+            const left = until - now();
+            if (left <= 0) break;
+            run$.nextCheckAt = now() + Math.min(run.everyMs, left);
+          }
+          if (await park(g.id, () => rollbackReason !== null, run$.nextCheckAt - now())) throw new StepFailure(rollbackReason!, true);
+          run$.nextCheckAt = undefined;
         }
         break;
       }
       case 'approval': {
         const run = m.approval(step);
-        setState('waiting_approval', g.id);
-        const seen = approvals;
-        const decided = await condition(() => approvals > seen || rollbackReason !== null, run.timeoutMs);
+        if (run$.approvalSeen === undefined) {
+          setState('waiting_approval', g.id);
+          run$.approvalSeen = approvals;
+          run$.approvalDeadline = now() + run.timeoutMs;
+        }
+        const seen = run$.approvalSeen;
+        const decided = await park(g.id, () => approvals > seen || rollbackReason !== null, run$.approvalDeadline! - now());
         if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
         if (!decided) throw new StepFailure(`approval "${g.id}" timed out after ${run.timeoutMs}ms`, run.onTimeout === 'rollback');
         setState('running');
@@ -324,21 +466,31 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
   }
 
-  async function runGate(g: GraphStep, gateChecks: GateCheck[], onFailure: 'rollback' | 'pause'): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const results: CheckResult[] = await checks.runChecks({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, table: g.table, checks: gateChecks, baselines: begun!.baselines, attempt });
-      setStep(g.id, { checks: results });
-      const failed = results.filter((r) => !r.ok);
-      if (!failed.length) return;
-      const why = `step "${g.id}": check ${failed.map((f) => `"${f.name}" got ${f.value ?? f.error ?? 'nothing'}, expected ${f.expected}`).join('; ')}`;
-      if (onFailure === 'rollback') throw new StepFailure(why, true);
-      // onFailure: pause — hold for an operator: `retry` runs the checks again, `rollback` reverts.
-      lastError = why;
-      setStep(g.id, { state: 'held', error: why });
-      setState('held', g.id);
-      await recordStep(g, 'held', { checks: results });
-      const seen = retries;
-      await condition(() => retries > seen || rollbackReason !== null);
+  /**
+   * One gate (or one soak round): the checks until they pass. Each round is
+   * its own attempt in gate_results (numbered for the whole step, across the
+   * chain), so every round of a long soak stays in the audit.
+   */
+  async function runGate(g: GraphStep, r: StepRun, gateChecks: GateCheck[], onFailure: 'rollback' | 'pause'): Promise<void> {
+    for (;;) {
+      if (r.heldSeen === undefined) {
+        const attempt = ++r.round;
+        const results: CheckResult[] = await checks.runChecks({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, table: g.table, checks: gateChecks, baselines: begun!.baselines, attempt });
+        setStep(g.id, { checks: results });
+        const failed = results.filter((x) => !x.ok);
+        if (!failed.length) return;
+        const why = `step "${g.id}": check ${failed.map((f) => `"${f.name}" got ${f.value ?? f.error ?? 'nothing'}, expected ${f.expected}`).join('; ')}`;
+        if (onFailure === 'rollback') throw new StepFailure(why, true);
+        // onFailure: pause — hold for an operator: `retry` runs the checks again, `rollback` reverts.
+        lastError = why;
+        setStep(g.id, { state: 'held', error: why });
+        setState('held', g.id);
+        await recordStep(g, 'held', { checks: results });
+        r.heldSeen = retries;
+      }
+      const seen = r.heldSeen;
+      await park(g.id, () => retries > seen || rollbackReason !== null);
+      r.heldSeen = undefined;
       if (rollbackReason !== null) throw new StepFailure(rollbackReason, true);
       setStep(g.id, { state: 'running', error: undefined });
       setState('running');
@@ -347,64 +499,115 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   // ---- the graph --------------------------------------------------------
 
-  try {
-    setSearchState('starting', { kind: 'rollout', tables, name: spec.name });
-    try {
-      begun = await ddl.beginRollout({ workflowId, name: spec.name, spec, tables, plan: planRollout(spec).steps, actor: input.actor });
-    } catch (err) {
-      lastError = failureMessage(err);
-      setState('refused');
-      throw ApplicationFailure.create({ message: lastError, type: FailureType.RolloutRefused, nonRetryable: true });
-    }
-    setState('running');
+  if (durable) void CancellationScope.nonCancellable(() => flushAudit());
 
-    const done = new Set<string>();
-    const started = new Set<string>();
-    const scopes = new Map<string, CancellationScope>();
-    let failure: StepFailure | undefined;
+  const done = new Set<string>(carried?.done ?? []);
+  const started = new Set<string>([...done, ...(carried?.active ?? [])]);
+  const scopes = new Map<string, CancellationScope>();
+  let failure: StepFailure | undefined;
+
+  /** Safe to continue as new: history long enough, every running step waiting (or none running), the audit written. */
+  const shouldContinue = (): boolean => {
+    if (!durable) return false;
+    const info = workflowInfo();
+    if (info.historyLength < eventLimit && !info.continueAsNewSuggested) return false;
+    for (const id of scopes.keys()) if (!parked.has(id)) return false;
+    return auditDrained();
+  };
+
+  async function continueChain(): Promise<never> {
+    // decided on a condition check; from here no waiting step leaves its wait (see park)
+    continuing = true;
+    await drainAudit();
+    const next: CarriedRollout = {
+      begun: begun!,
+      run: (carried?.run ?? 1) + 1,
+      startedAt: rolloutStartedAt,
+      state,
+      lastError,
+      rollbackReason,
+      rollbackBy: rollbackBy ?? null,
+      isPaused,
+      approvals,
+      retries,
+      auditSeq,
+      steps: [...steps.values()],
+      touched,
+      exposedAt: [...exposedAt],
+      done: [...done],
+      active: [...scopes.keys()],
+      stepRuns: Object.fromEntries([...stepRuns].filter(([id]) => scopes.has(id))),
+    };
+    log.info('rollout continues as new', { historyLength: workflowInfo().historyLength, run: next.run, waiting: next.active });
+    return continueAsNew<typeof rolloutWorkflow>({ ...input, carried: next });
+  }
+
+  function launch(g: GraphStep): void {
+    started.add(g.id);
+    const scope = new CancellationScope();
+    scopes.set(g.id, scope);
+    void scope
+      .run(() => runStep(g))
+      .then(
+        () => done.add(g.id),
+        (err) => {
+          if (isCancellation(err)) {
+            setStep(g.id, { state: 'cancelled' });
+            return;
+          }
+          const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
+          setStep(g.id, { state: 'failed', error: msg });
+          // the cause in the audit rows too (histories recorded before this wrote none)
+          if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
+          failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
+        },
+      )
+      .finally(() => {
+        scopes.delete(g.id);
+        wake++;
+      });
+  }
+
+  try {
+    if (carried) {
+      // a later run of the chain: the rollout began in the first run; its waiting steps resume
+      setSearchState(state, { kind: 'rollout', tables, name: spec.name, step: carried.active.join(',') });
+      for (const id of carried.active) launch(graph.find((g) => g.id === id)!);
+    } else {
+      setSearchState('starting', { kind: 'rollout', tables, name: spec.name });
+      try {
+        begun = await ddl.beginRollout({ workflowId, name: spec.name, spec, tables, plan: planRollout(spec).steps, actor: input.actor });
+      } catch (err) {
+        lastError = failureMessage(err);
+        setState('refused');
+        throw ApplicationFailure.create({ message: lastError, type: FailureType.RolloutRefused, nonRetryable: true });
+      }
+      setState('running');
+    }
+    const rollout = begun!;
+
     const isContract = (g: GraphStep) => roleOf(g.kind) === 'contract';
     const nonContractIds = graph.filter((g) => !isContract(g)).map((g) => g.id);
 
     for (;;) {
       if (failure || rollbackReason !== null) break;
+      // between steps, or with every running step waiting: a long history goes on in a new run
+      if (shouldContinue()) await continueChain();
       if (!isPaused) {
         // contract is irreversible: it waits until every other step of the graph is done
         const ready = readySteps(graph, done, started).filter((g) => !isContract(g) || nonContractIds.every((id) => done.has(id)));
-        for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) {
-          started.add(g.id);
-          const scope = new CancellationScope();
-          scopes.set(g.id, scope);
-          void scope
-            .run(() => runStep(g))
-            .then(
-              () => done.add(g.id),
-              (err) => {
-                if (isCancellation(err)) {
-                  setStep(g.id, { state: 'cancelled' });
-                  return;
-                }
-                const msg = err instanceof StepFailure ? err.message : `step "${g.id}" failed: ${causeMessage(err)}`;
-                setStep(g.id, { state: 'failed', error: msg });
-                // the cause in the audit rows too (histories recorded before this wrote none)
-                if (patched('step-failed-audit')) audit('step_failed', g.id, undefined, { kind: g.kind, table: g.table, error: msg });
-                failure ??= err instanceof StepFailure ? err : new StepFailure(msg, true);
-              },
-            )
-            .finally(() => {
-              scopes.delete(g.id);
-              wake++;
-            });
-        }
+        for (const g of ready.slice(0, Math.max(0, spec.maxConcurrentSteps - scopes.size))) launch(g);
       }
       if (done.size === graph.length) break;
       if (!scopes.size && !isPaused && !readySteps(graph, done, started).length) break; // nothing can run: should not happen for a valid graph
       const seen = wake;
-      await condition(() => wake !== seen || failure !== undefined || rollbackReason !== null);
+      await condition(() => wake !== seen || failure !== undefined || rollbackReason !== null || shouldContinue());
     }
 
     if (done.size === graph.length && !failure && rollbackReason === null) {
       setState('completed');
-      await ddl.finishRollout({ rolloutId: begun.rolloutId, workflowId, state: 'completed', actor: input.actor });
+      await ddl.finishRollout({ rolloutId: rollout.rolloutId, workflowId, state: 'completed', actor: input.actor });
+      await drainAudit();
       return result();
     }
 
@@ -415,12 +618,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if (failure && !failure.shouldRollback) {
       lastError = failure.message;
       setState('failed');
-      await ddl.finishRollout({ rolloutId: begun.rolloutId, workflowId, state: 'failed', reason: failure.message, actor: input.actor });
+      await ddl.finishRollout({ rolloutId: rollout.rolloutId, workflowId, state: 'failed', reason: failure.message, actor: input.actor });
+      await drainAudit();
       throw ApplicationFailure.create({ message: failure.message, type: FailureType.RolloutFailed, nonRetryable: true });
     }
     rollbackReason ??= failure!.message;
     lastError = failure?.message ?? lastError;
     await rollBack();
+    await drainAudit();
     throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: FailureType.RolledBack, nonRetryable: true, details: [result()] });
   } catch (err) {
     if (!isCancellation(err) || !begun) throw err;
@@ -428,6 +633,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     await CancellationScope.nonCancellable(async () => {
       rollbackReason ??= 'workflow cancelled';
       await rollBack('cancelled');
+      await drainAudit();
     });
     throw err;
   }

@@ -1,5 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { approveSignal, retrySignal, rollbackSignal } from '../../workflows/definitions';
+import { approveSignal, retrySignal, rollbackSignal, resumeSignal } from '../../workflows/definitions';
+import { rolloutWorkflow } from '../../workflows/rollout';
+import { parseRolloutSpec } from '../../spec';
 import { unique, waitFor } from '../integration/harness';
 import { makeOrders, startSpec, progressOf } from '../integration/rollout-harness';
 import type { Scenario, ScenarioContext } from './scenarios';
@@ -95,6 +97,37 @@ export const rolloutScenarios: Scenario[] = [
       await ctx.pool.query(`DELETE FROM ${table}`);
       await handle.signal(retrySignal, { by: 'replay-recorder' });
       await handle.result().catch(rolledBackIsExpected);
+      return handle.workflowId;
+    },
+  },
+  {
+    // durable audit and continue-as-new: a soak beside an approval over a chain of runs (a low event threshold),
+    // signals queued and flushed, the approval carried across runs, a held gate after it
+    name: 'rollout-continue-as-new',
+    async run(ctx) {
+      const table = await makeOrders(ctx.pool, unique('replay'), 500);
+      const spec = parseRolloutSpec({
+        kind: 'rollout',
+        name: unique('replay'),
+        table,
+        steps: [
+          { ...cents, id: 'cents', dependsOn: [] },
+          { id: 'soak', kind: 'soak', duration: '6s', every: '10ms', dependsOn: ['cents'], checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          { id: 'approve', kind: 'approval', timeout: '7d', dependsOn: ['cents'] },
+          { id: 'sane', kind: 'gate', onFailure: 'pause', dependsOn: ['soak', 'approve'], checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${table} WHERE qty > 100`, expect: { eq: 0 } }] },
+        ],
+      });
+      const handle = await ctx.client.workflow.start(rolloutWorkflow, { taskQueue: ctx.taskQueue, workflowId: unique('replay-can'), args: [{ spec, actor: 'replay-recorder', continueAsNewAfterEvents: 200 }] });
+      for (let i = 0; (await progressOf(handle)).steps.find((s) => s.id === 'soak')!.state !== 'completed'; i++) {
+        await handle.signal(resumeSignal, { by: `replay-recorder-${i}` });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await ctx.pool.query(`UPDATE ${table} SET qty = 999 WHERE id = 3`);
+      await handle.signal(approveSignal, { by: 'replay-recorder' });
+      await waitFor('held', async () => (await progressOf(handle)).state === 'held');
+      await ctx.pool.query(`UPDATE ${table} SET qty = 1 WHERE id = 3`);
+      await handle.signal(retrySignal, { by: 'replay-recorder' });
+      await handle.result();
       return handle.workflowId;
     },
   },
