@@ -3,8 +3,10 @@ import { stepActions } from './actions';
 import { changesSchema } from './types';
 
 describe('the step registry', () => {
-  test('the kinds, in the order the spec error lists them', () => {
-    expect(STEP_KINDS).toEqual(['addColumn', 'alterColumn', 'setNotNull', 'addCheck', 'sql', 'backfill', 'gate', 'expose', 'soak', 'approval', 'contract']);
+  test('each kind once, the workflow kinds after the schema kinds, contract last', () => {
+    expect(new Set(STEP_KINDS).size).toBe(STEP_KINDS.length);
+    expect(STEP_KINDS).toEqual(expect.arrayContaining(['addColumn', 'alterColumn', 'setNotNull', 'addCheck', 'sql', 'backfill', 'gate', 'expose', 'soak', 'approval', 'contract']));
+    expect(STEP_KINDS.slice(-6)).toEqual(['backfill', 'gate', 'expose', 'soak', 'approval', 'contract']);
   });
   test.each(STEP_MODULES.map((m) => [m.kind, m]))('%s: its schema is for its kind, it has actions, and a role-consistent apply', (kind, m) => {
     expect(m.schema.shape.kind.value).toBe(kind);
