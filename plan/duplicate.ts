@@ -79,8 +79,9 @@ export type DuplicationAction = { phase: Phase; object: string; fix?: string } &
   | { op: 'setDefault'; table: string; column: string; expression: string }
   | { op: 'comment'; table: string; column: string; text: string }
   | { op: 'grant'; table: string; column: string; privilege: string; grantee: string; isGrantable: boolean }
-  | { op: 'ownSequence'; sequence: string; table: string; column: string }
+  | { op: 'ownSequence'; sequence: string; table: string; column: string; asType?: string }
   | { op: 'addIdentity'; table: string; column: string; always: boolean; fromSequence: string }
+  | { op: 'renameIdentitySequence'; table: string; column: string; to: string }
   | { op: 'setNotNull'; table: string; column: string }
   | { op: 'renameConstraint'; table: string; from: string; to: string }
   | { op: 'renameIndex'; table: string; from: string; to: string }
@@ -171,7 +172,9 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
       type: opts.newType ?? o.type,
       fix: `the default ${o.default} does not convert to ${opts.newType ?? o.type}: drop the default in a sql step before the alterColumn (and set one that fits after contract)`,
     });
-    if (isSerial) actions.push({ phase: 'contract', object: `sequence ${o.sequence}`, op: 'ownSequence', sequence: o.sequence!, table: t, column: newColumn });
+    // a sequence behind a key widened to another integer type is widened too (int -> bigint: past 2^31 - 1)
+    const asType = isTypeChange && sequenceType(opts.newType!) !== null && sequenceType(opts.newType!) !== sequenceType(o.type) ? sequenceType(opts.newType!)! : undefined;
+    if (isSerial) actions.push({ phase: 'contract', object: `sequence ${o.sequence}`, op: 'ownSequence', sequence: o.sequence!, table: t, column: newColumn, ...(asType ? { asType } : {}) });
     actions.push({ phase: 'contract', object: `DEFAULT of ${col}`, op: 'setDefault', table: t, column: finalName, expression });
     counterparts.push({ object: `DEFAULT of ${col}`, kind: 'default', original: o.default, counterpart: expression, final: expression });
   }
@@ -233,6 +236,8 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
 
   if (o.identity !== null) {
     actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'addIdentity', table: t, column: newColumn, always: o.identity === 'a', fromSequence: o.sequence ?? '' });
+    // the new identity's sequence takes the old one's name once that one went with the old column
+    if (o.sequence) actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'renameIdentitySequence', table: t, column: finalName, to: o.sequence });
     counterparts.push({ object: `identity of ${col}`, kind: 'identity', original: o.sequence ?? o.column, counterpart: finalName, final: finalName });
   }
 
@@ -261,7 +266,7 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
 }
 
 /** Contract's order inside its one transaction; the other phases keep the order above. */
-const CONTRACT_ORDER: DuplicationAction['op'][] = ['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity', 'setDefault', 'renameConstraint', 'renameIndex', 'attachUnique', 'addForeignKey'];
+const CONTRACT_ORDER: DuplicationAction['op'][] = ['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity', 'setDefault', 'renameIdentitySequence', 'renameConstraint', 'renameIndex', 'attachUnique', 'addForeignKey'];
 
 function order(actions: DuplicationAction[]): DuplicationAction[] {
   const rank = (a: DuplicationAction) => (a.phase === 'contract' ? CONTRACT_ORDER.indexOf(a.op) : 0);
@@ -284,6 +289,15 @@ export function contractActions(plan: DuplicationPlan): { beforeDrop: Duplicatio
   const BEFORE = new Set<DuplicationAction['op']>(['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity']);
   const isBefore = (a: DuplicationAction) => BEFORE.has(a.op);
   return { beforeDrop: contract.filter(isBefore), afterDrop: contract.filter((a) => !isBefore(a)) };
+}
+
+/** The sequence type (smallint, integer, bigint) a column type maps to, or null for a type a sequence cannot have. */
+export function sequenceType(t: string): string | null {
+  const n = normalizeType(t);
+  if (['smallint', 'int2'].includes(n)) return 'smallint';
+  if (['integer', 'int', 'int4'].includes(n)) return 'integer';
+  if (['bigint', 'int8'].includes(n)) return 'bigint';
+  return null;
 }
 
 function normalizeType(t: string): string {
