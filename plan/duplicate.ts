@@ -126,7 +126,14 @@ export function notNullHelperName(table: string, column: string): string {
   return `${column.slice(0, 40)}_sfnn_${hash8(`${table}\0${column}\0nn`)}`;
 }
 
-export function planDuplication(o: ColumnObjects, newColumn: string, opts: { newType?: string; finalName?: string }): DuplicationPlan {
+/** A column another alterColumn of the same rollout changes (a parent's key): a foreign key to it follows to its new column. */
+export interface AlteredColumn {
+  table: string;
+  column: string;
+  newColumn: string;
+}
+
+export function planDuplication(o: ColumnObjects, newColumn: string, opts: { newType?: string; finalName?: string; altered?: AlteredColumn[] }): DuplicationPlan {
   const t = o.table;
   const finalName = opts.finalName ?? o.column;
   const isTypeChange = opts.newType !== undefined && normalizeType(opts.newType) !== normalizeType(o.type);
@@ -200,9 +207,12 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     const name = counterpartName(t, f.name);
     const columns = f.columns.map((c) => (c === o.column ? newColumn : c));
     // a self-reference to the altered column follows it too
-    const refColumns = f.refTable === t ? f.refColumns.map((c) => (c === o.column ? newColumn : c)) : f.refColumns;
+    const refAltered = f.refTable === t ? [] : (opts.altered ?? []).filter((a) => a.table === f.refTable && f.refColumns.includes(a.column));
+    const refColumns = f.refTable === t ? f.refColumns.map((c) => (c === o.column ? newColumn : c)) : f.refColumns.map((c) => refAltered.find((a) => a.column === c)?.newColumn ?? c);
+    // a key to a column the rollout also changes (a child's key to its parent's key) points at the parent's new
+    // column: made once the parent's unique index on it is built (contract's prepare), NOT VALID, then validated
     actions.push({
-      phase: 'expand',
+      phase: refAltered.length ? 'afterBackfill' : 'expand',
       object: `FOREIGN KEY ${f.name}`,
       op: 'addForeignKey',
       table: t,
