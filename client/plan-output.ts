@@ -28,7 +28,8 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
   if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const n = typeof spec.key === 'string' ? 1 : spec.key.length;
-  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}${bf.keyType ? ` (${keyTypeLabel(bf.keyType)})` : ''}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  if (bf.keyType) lines.push(`key ${keyLabel(spec.key)}: ${keyTypeLabel(bf.keyType)}${bf.isUnique ? ', unique' : ''}`);
   if (bf.note) lines.push(bf.note);
   if (bf.range) {
     lines.push(`range ${formatRange(bf.range.from, bf.range.to, n)}: ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`);
@@ -46,6 +47,7 @@ interface BackfillPlan {
   table: string;
   /** The key's types as stagefill records them, e.g. "uuid" or ["integer","bigint"]. */
   keyType?: string;
+  isUnique?: boolean;
   note?: string;
   /** A partitioned table's leaves. */
   leaves?: string[] | null;
@@ -74,6 +76,7 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
     return {
       table,
       keyType: plan.keyType,
+      isUnique: plan.isUnique,
       range: plan.range,
       leaves: plan.leaves,
       estimatedRows: rows,

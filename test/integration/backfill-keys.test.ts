@@ -39,7 +39,7 @@ function keySpec(table: string, key: string | string[], where: string, extra: Re
 async function killedThreeTimes(table: string, s: BackfillSpec, total: number): Promise<void> {
   const started = Date.now();
   // throttled so three kills (each costs a heartbeat timeout before the lease is retried) land mid-run
-  const { result, kills } = await runWithKills({ pool, client }, s, { total, kills: 3, spreadMs: 1500 });
+  const { result, kills } = await runWithKills({ pool, client }, s, { total, kills: 3, spreadMs: 1000 });
   const chain = await checkpointChain(pool, table, s.name);
   const biggest = Math.max(...chain.checkpoints.map((c) => c.rows));
   process.stderr.write(
@@ -61,7 +61,7 @@ test('uuid v4 key, worker SIGKILLed 3 times: every row once, no chunk over chunk
   await pool.query(`CREATE TABLE ${table} (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n int NOT NULL DEFAULT 0)`);
   await pool.query(`INSERT INTO ${table} (n) SELECT 0 FROM generate_series(1, $1)`, [total]);
   await pool.query(`ANALYZE ${table}`);
-  await killedThreeTimes(table, keySpec(table, 'id', 'id >= :lo AND id < :hi', { throttle: { maxRowsPerSecond: 10_000 } }), total);
+  await killedThreeTimes(table, keySpec(table, 'id', 'id >= :lo AND id < :hi', { throttle: { maxRowsPerSecond: 15_000 } }), total);
 });
 
 /** A collation that does not order like C (ICU's en-US if this server has ICU, else a libc one). */
@@ -92,7 +92,7 @@ test('text key under a non-C collation, worker SIGKILLed 3 times: every row once
   const collated = await pool.query(`SELECT 'a' COLLATE ${collation} < 'B' COLLATE ${collation} AS lower_first`);
   process.stderr.write(`[keys] text key collation ${collation}: 'a' < 'B' is ${collated.rows[0].lower_first} (C: false); default db order like C: ${order.rows[0].same}\n`);
   expect(collated.rows[0].lower_first).toBe(true);
-  await killedThreeTimes(table, keySpec(table, 'k', 'k >= :lo AND k < :hi', { throttle: { maxRowsPerSecond: 10_000 } }), total);
+  await killedThreeTimes(table, keySpec(table, 'k', 'k >= :lo AND k < :hi', { throttle: { maxRowsPerSecond: 15_000 } }), total);
   const keyType = await pool.query(`SELECT key_type FROM stagefill.backfills WHERE table_name = $1`, [table]);
   expect(keyType.rows[0].key_type).toContain('COLLATE');
 });
@@ -105,13 +105,14 @@ test('composite (tenant_id, id) key, one tenant holding half the rows, worker SI
   // tenant 7 holds half the rows; 49 others share the rest; ids repeat across tenants
   await pool.query(`INSERT INTO ${table} (tenant_id, id) SELECT CASE WHEN g % 2 = 0 THEN 7 ELSE 8 + g % 49 END, CASE WHEN g % 2 = 0 THEN g / 2 ELSE g END FROM generate_series(1, $1) g`, [total]);
   await pool.query(`ANALYZE ${table}`);
-  const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { throttle: { maxRowsPerSecond: 10_000 } });
+  const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { throttle: { maxRowsPerSecond: 15_000 } });
   await killedThreeTimes(table, s, total);
   // checkpoints keep the composite key as its columns' text; people see it as a tuple
   const chain = await checkpointChain(pool, table, s.name);
   expect(JSON.parse(chain.checkpoints[0].lo)).toHaveLength(2);
   const plan = await printPlan(s, 'text');
-  expect(plan).toMatch(/by \(tenant_id, id\) \(integer, bigint\)/);
+  expect(plan).toMatch(/by \(tenant_id, id\): chunks of 2000 rows/);
+  expect(plan).toContain('key (tenant_id, id): integer, bigint, unique');
   expect(plan).toMatch(/range \[\(7, \d+\), \(56, \d+\)\)/);
 });
 
@@ -207,6 +208,11 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
   await pool.query(`ANALYZE ${table}`);
   expect(await printPlan(keySpec(table, 'p', 'p >= :lo AND p < :hi'), 'text')).toMatch(/refused: key: column "p" of \S+ is point, which has no default btree operator class/);
   expect(await printPlan(keySpec(table, ['grp', 'nope'], '(grp, nope) >= :lo AND (grp, nope) < :hi'), 'text')).toMatch(/refused: key: column "nope" does not exist/);
+
+  // start refuses it the same way, before any chunk
+  const refused = await runToEnd(keySpec(table, 'p', 'p >= :lo AND p < :hi')).catch((e) => e);
+  expect(refused).toBeInstanceOf(WorkflowFailedError);
+  expect(String(refused.cause?.message)).toMatch(/^key: column "p" of \S+ is point, which has no default btree operator class/);
 
   const s = keySpec(table, 'grp', 'grp >= :lo AND grp < :hi', { chunkSize: 1000 });
   const err = await runToEnd(s).catch((e) => e);

@@ -77,7 +77,7 @@ test('plan reads the chunk plan from the table; start --wait runs it; status, hi
 
   const plan = await cli('plan', file);
   expect(plan.code).toBe(0);
-  expect(plan.stdout).toContain(`backfill ${spec.name} on ${table} by id (bigint): chunks of 500 rows, 2 lanes`);
+  expect(plan.stdout).toContain(`backfill ${spec.name} on ${table} by id: chunks of 500 rows, 2 lanes`);
   expect(plan.stdout).toMatch(/range \[1, 6001\): ~6,000 rows, ~1\d chunks/);
   expect(await distribution(table)).toEqual({ '0': 6_000 }); // plan changes nothing
 
