@@ -31,6 +31,13 @@ import { rewriteColumnRefs } from './sql-rewrite';
  *   `USING INDEX`, incoming FOREIGN KEYs added again NOT VALID over the new
  *   column.
  * - afterContract: VALIDATE the incoming FOREIGN KEYs.
+ *
+ * An outgoing FOREIGN KEY to a column another alterColumn of the same
+ * rollout changes (`altered`: a child's key to its parent's key) is made
+ * over the new column to the parent's new column in afterBackfill instead
+ * (the parent's unique index on it built first, steps/alter-column/
+ * key-contract.ts), NOT VALID then validated; the child's contract runs
+ * before the parent's, so the parent's old column has no incoming key left.
  */
 
 export interface ColumnObjects {
@@ -244,7 +251,12 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     counterparts.push({ object: what, kind: x.isUnique ? 'uniqueIndex' : 'index', original: x.name, counterpart: name, final: x.name });
   }
 
-  if (o.identity !== null) {
+  if (o.identity !== null && isTypeChange && sequenceType(opts.newType!) === null) {
+    problems.push({
+      object: `identity of ${col}`,
+      message: `${col} is an identity column and ${opts.newType} cannot be one (an identity needs smallint, integer or bigint): drop the identity in a sql step before the alterColumn (ALTER TABLE ... ALTER COLUMN ${o.column} DROP IDENTITY) and give the new column a default after contract`,
+    });
+  } else if (o.identity !== null) {
     actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'addIdentity', table: t, column: newColumn, always: o.identity === 'a', fromSequence: o.sequence ?? '' });
     // the new identity's sequence takes the old one's name once that one went with the old column
     if (o.sequence) actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'renameIdentitySequence', table: t, column: finalName, to: o.sequence });

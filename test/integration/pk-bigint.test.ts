@@ -224,3 +224,65 @@ test('int -> bigint primary key with its child, a live writer, rolled back at ap
   expect(await count(`SELECT count(*) AS n FROM ${t.items} WHERE qty = 0`)).toBe(wrote!.items);
   expect((await readColumnObjects(pool, t.orders, 'id')).type).toBe('integer');
 });
+
+test('int -> uuid key (up and down given) with its child: the child key made over both new columns, through both contracts', async () => {
+  const o = unique('uorders');
+  const i = `${o}_items`;
+  const orders = `public.${o}`;
+  const items = `public.${i}`;
+  await pool.query(`CREATE TABLE ${orders} (id int PRIMARY KEY, note text)`);
+  await pool.query(`CREATE TABLE ${items} (id int PRIMARY KEY, order_id int NOT NULL CONSTRAINT "${i}_order_fk" REFERENCES ${orders} (id))`);
+  await pool.query(`INSERT INTO ${orders} SELECT g, 'n' || g FROM generate_series(1, 3000) g`);
+  await pool.query(`INSERT INTO ${items} SELECT g, 1 + g % 3000 FROM generate_series(1, 6000) g`);
+  const toUuid = (c: string) => `('00000000-0000-4000-8000-' || lpad(to_hex(${c}), 12, '0'))::uuid`;
+  const toInt = (c: string) => `('x' || right(replace(${c}::text, '-', ''), 8))::bit(32)::int`;
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('pkuuid'),
+      table: orders,
+      steps: [
+        { id: 'orders-id', kind: 'alterColumn', column: 'id', newType: 'uuid', up: toUuid('id'), down: toInt('id'), backfill: { chunkSize: 1000 } },
+        { id: 'items-order-id', kind: 'alterColumn', table: items, column: 'order_id', newType: 'uuid', up: toUuid('order_id'), down: toInt('order_id'), backfill: { chunkSize: 1000 }, dependsOn: ['orders-id'] },
+        { id: 'contract-items', kind: 'contract', table: items, dependsOn: ['items-order-id'] },
+        { id: 'contract-orders', kind: 'contract', dependsOn: ['contract-items'] },
+      ],
+    });
+    expect(await outcome(handle)).toMatchObject({ state: 'completed' });
+  } finally {
+    await w.stop();
+  }
+  expect(await readColumnObjects(pool, orders, 'id')).toMatchObject({ type: 'uuid', notNull: true, uniques: [expect.objectContaining({ name: `${o}_pkey`, kind: 'primaryKey' })] });
+  expect((await readColumnObjects(pool, items, 'order_id')).type).toBe('uuid');
+  expect((await foreignKeys(items)).map((f) => [f.name, f.valid])).toEqual([[`${i}_order_fk`, true]]);
+  expect(await count(`SELECT count(*) AS n FROM ${items} c JOIN ${orders} p ON p.id = c.order_id`)).toBe(6000);
+  expect(await count(`SELECT count(*) AS n FROM ${orders} WHERE id = ${toUuid('17')} AND note = 'n17'`)).toBe(1);
+  await expect(pool.query(`INSERT INTO ${items} VALUES (99999, gen_random_uuid())`)).rejects.toMatchObject({ code: '23503' });
+});
+
+test("a parent's contract that does not wait for its child's holds, names the child's contract to depend on, and drops nothing", async () => {
+  const t = await makeTables(pool, 'serial', 2000);
+  const taskQueue = unique('q');
+  const w = await startWorker(taskQueue);
+  try {
+    const spec = specFor(t, { contract: false }) as { steps: unknown[] };
+    // the parent's contract first, the child's waiting for it: the wrong way round
+    spec.steps.push({ id: 'contract-orders', kind: 'contract', dependsOn: ['approve'] }, { id: 'contract-items', kind: 'contract', table: t.items, dependsOn: ['contract-orders'] });
+    const { handle } = await startSpec(client, taskQueue, spec);
+    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', 120_000, 300);
+    await handle.signal(approveSignal, { by: 'test', reason: 'go' });
+    const p = await waitFor('the hold', async () => {
+      const x = await progressOf(handle);
+      return x.state === 'held' ? x : undefined;
+    }, 120_000, 300);
+    expect(JSON.stringify(p)).toMatch(/contract-items/);
+    expect((await readColumnObjects(pool, t.orders, 'id')).type).toBe('integer');
+    expect((await readColumnObjects(pool, t.orders, 'id_stagefill_new')).exists).toBe(true);
+    await handle.signal(rollbackSignal, { by: 'alice', reason: 'fix the order' });
+    expect((await outcome(handle)).state).toBe('rolled_back');
+  } finally {
+    await w.stop();
+  }
+});

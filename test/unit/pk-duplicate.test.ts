@@ -51,3 +51,25 @@ test('plan text names the primary key attached USING INDEX, the sequence widened
   expect(text).toContain('OWNED BY public.orders.id, AS bigint');
   expect(text).toMatch(/recreate FOREIGN KEY items_order_fk of public.order_items/);
 });
+
+test('an identity key to a type no identity can have stops the step before any data moves, naming the fix', () => {
+  const plan = planDuplication({ ...base, identity: 'a', sequence: 'public.orders_id_seq' }, 'id_stagefill_new', { newType: 'uuid' });
+  expect(plan.problems.map((p) => p.message).join('\n')).toMatch(/public.orders.id is an identity column and uuid cannot be one .* DROP IDENTITY/);
+  expect(plan.actions.some((a) => a.op === 'addIdentity')).toBe(false);
+});
+
+test("a child's foreign key to a key the rollout also changes: made over both new columns after the parent's index, NOT VALID then validated", () => {
+  const child: ColumnObjects = {
+    ...base,
+    table: 'public.order_items',
+    column: 'order_id',
+    uniques: [],
+    referencedBy: [],
+    foreignKeys: [{ name: 'items_order_fk', table: 'public.order_items', columns: ['order_id'], refTable: T, refColumns: ['id'], tail: 'ON DELETE CASCADE', definition: '', isValid: true }],
+  };
+  const altered = [{ table: T, column: 'id', newColumn: 'id_stagefill_new' }];
+  const fk = (p: ReturnType<typeof planDuplication>) => p.actions.filter((a) => a.object === 'FOREIGN KEY items_order_fk').map((a) => `${a.phase} ${a.op}${a.op === 'addForeignKey' ? ` ${a.columns} -> ${a.refColumns}` : ''}`);
+  expect(fk(planDuplication(child, 'order_id_stagefill_new', { newType: 'uuid', altered }))).toEqual(['afterBackfill addForeignKey order_id_stagefill_new -> id_stagefill_new', 'afterBackfill validate', 'contract renameConstraint']);
+  // a key to a column nothing else changes is made at expand, as before
+  expect(fk(planDuplication(child, 'order_id_stagefill_new', { newType: 'bigint' }))).toEqual(['expand addForeignKey order_id_stagefill_new -> id', 'afterBackfill validate', 'contract renameConstraint']);
+});
