@@ -254,7 +254,7 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
   if (o.identity !== null && isTypeChange && sequenceType(opts.newType!) === null) {
     problems.push({
       object: `identity of ${col}`,
-      message: `${col} is an identity column and ${opts.newType} cannot be one (an identity needs smallint, integer or bigint): drop the identity in a sql step before the alterColumn (ALTER TABLE ... ALTER COLUMN ${o.column} DROP IDENTITY) and give the new column a default after contract`,
+      message: `${col} is an identity column and ${opts.newType} cannot be one (an identity needs smallint, integer or bigint): drop the identity of ${o.column} in a sql step before the alterColumn (DROP IDENTITY) and give the new column a default after contract`,
     });
   } else if (o.identity !== null) {
     actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'addIdentity', table: t, column: newColumn, always: o.identity === 'a', fromSequence: o.sequence ?? '' });

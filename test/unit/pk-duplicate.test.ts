@@ -54,7 +54,7 @@ test('plan text names the primary key attached USING INDEX, the sequence widened
 
 test('an identity key to a type no identity can have stops the step before any data moves, naming the fix', () => {
   const plan = planDuplication({ ...base, identity: 'a', sequence: 'public.orders_id_seq' }, 'id_stagefill_new', { newType: 'uuid' });
-  expect(plan.problems.map((p) => p.message).join('\n')).toMatch(/public.orders.id is an identity column and uuid cannot be one .* DROP IDENTITY/);
+  expect(plan.problems.map((p) => p.message).join('\n')).toMatch(/public.orders.id is an identity column and uuid cannot be one .* \(DROP IDENTITY\)/);
   expect(plan.actions.some((a) => a.op === 'addIdentity')).toBe(false);
 });
 
