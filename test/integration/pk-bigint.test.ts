@@ -4,6 +4,9 @@ import { catalogOf, startSpec, progressOf, outcome } from './rollout-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readColumnObjects } from '../../db/column-objects';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
+import { columnChangePlan } from '../../client/contract-plan';
+import { parseRolloutSpec } from '../../spec';
+import { env } from './harness';
 
 /**
  * An integer primary key moved to bigint online, end to end, on the real
@@ -239,7 +242,7 @@ test('int -> uuid key (up and down given) with its child: the child key made ove
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const { handle } = await startSpec(client, taskQueue, {
+    const spec = {
       kind: 'rollout',
       name: unique('pkuuid'),
       table: orders,
@@ -249,7 +252,12 @@ test('int -> uuid key (up and down given) with its child: the child key made ove
         { id: 'contract-items', kind: 'contract', table: items, dependsOn: ['items-order-id'] },
         { id: 'contract-orders', kind: 'contract', dependsOn: ['contract-items'] },
       ],
-    });
+    };
+    // plan: the child's key is made to the parent's new column, in contract's first phase
+    const plan = await columnChangePlan(parseRolloutSpec(spec), env().databaseUrl);
+    const childFk = plan.tables.find((x) => x.table === items)!.duplication!.actions.find((a) => a.op === 'addForeignKey');
+    expect(childFk).toMatchObject({ phase: 'afterBackfill', columns: ['order_id_stagefill_new'], refTable: orders, refColumns: ['id_stagefill_new'] });
+    const { handle } = await startSpec(client, taskQueue, spec);
     expect(await outcome(handle)).toMatchObject({ state: 'completed' });
   } finally {
     await w.stop();
