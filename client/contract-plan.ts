@@ -45,7 +45,14 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
         continue;
       }
       const newColumn = step.newName ?? `${step.column}_stagefill_new`;
-      out.tables.push({ table: s.table, step: s.id, column: step.column, duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column }) });
+      // a key to a column another alterColumn changes (a child's to its parent's key) follows to that new column
+      const altered = alters
+        .filter((a) => a.table !== s.table)
+        .map((a) => {
+          const x = a.step as { column: string; newName?: string };
+          return { table: a.table, column: x.column, newColumn: x.newName ?? `${x.column}_stagefill_new` };
+        });
+      out.tables.push({ table: s.table, step: s.id, column: step.column, duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }) });
     }
   } finally {
     await pool.end();

@@ -23,14 +23,16 @@ export type DuplicationStatement =
   | { op: 'setDefault'; table: string; column: string; expression: string }
   | { op: 'comment'; table: string; column: string; text: string }
   | { op: 'grant'; table: string; column: string; privilege: string; grantee: string; isGrantable: boolean }
-  | { op: 'ownSequence'; sequence: string; table: string; column: string }
+  | { op: 'ownSequence'; sequence: string; table: string; column: string; asType?: string }
   | { op: 'addIdentity'; table: string; column: string; always: boolean; fromSequence: string }
+  | { op: 'renameIdentitySequence'; table: string; column: string; to: string }
   | { op: 'setNotNull'; table: string; column: string }
   | { op: 'renameConstraint'; table: string; from: string; to: string }
   | { op: 'renameIndex'; table: string; from: string; to: string }
   | { op: 'attachUnique'; table: string; name: string; index: string; isPrimaryKey: boolean; deferrable: boolean; deferred: boolean };
 
 const PRIVILEGES = new Set(['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']);
+const SEQUENCE_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
 /** Runs one action. createIndex runs CONCURRENTLY, so it must be called outside a transaction (see `buildIndexConcurrently`). */
 export async function runDuplicationStatement(db: Queryable, a: DuplicationStatement): Promise<void> {
@@ -74,8 +76,19 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
       return;
     }
     case 'ownSequence':
+      if (a.asType !== undefined) {
+        if (!SEQUENCE_TYPES.has(a.asType)) throw new Error(`ownSequence: ${a.asType} is not a sequence type`);
+        await db.query(`ALTER SEQUENCE ${sequenceName(a.sequence)} AS ${a.asType}`);
+      }
       await db.query(`ALTER SEQUENCE ${sequenceName(a.sequence)} OWNED BY ${t}.${ident(a.column)}`);
       return;
+    case 'renameIdentitySequence': {
+      const { rows } = await db.query<{ s: string | null }>(`SELECT pg_get_serial_sequence($1, $2) AS s`, [t, a.column]);
+      const to = (a.to.match(/"(?:[^"]|"")*"|[^.]+/g) ?? []).pop() ?? '';
+      const name = to.startsWith('"') ? to.slice(1, -1).replace(/""/g, '"') : to;
+      if (rows[0]?.s && name && rows[0].s !== a.to) await db.query(`ALTER SEQUENCE ${sequenceName(rows[0].s)} RENAME TO ${ident(name)}`);
+      return;
+    }
     case 'addIdentity': {
       // continue where the old column's sequence stands; it goes with the old column
       const { rows } = await db.query<{ next: string }>(`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END::text AS next FROM ${sequenceName(a.fromSequence)}`);

@@ -86,8 +86,12 @@ export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: Dupl
   for (const f of old.referencedBy) {
     changes.push({ action: 'recreate', object: `FOREIGN KEY ${f.name} of ${f.table}`, detail: `dropped and added again over ${plan.finalName} (NOT VALID, then VALIDATE)` });
   }
-  if (old.identity !== null) changes.push({ action: 'set', object: `identity of ${col}`, detail: `${plan.finalName} GENERATED ${old.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY, continuing after ${old.sequence}'s last value` });
-  if (old.sequence !== null && old.identity === null) changes.push({ action: 'set', object: `sequence ${old.sequence}`, detail: `OWNED BY ${old.table}.${plan.finalName}` });
+  if (old.identity !== null) changes.push({ action: 'set', object: `identity of ${col}`, detail: `${plan.finalName} GENERATED ${old.identity === 'a' ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY, continuing after ${old.sequence}'s last value (its sequence then takes the name ${old.sequence})` });
+  if (old.sequence !== null && old.identity === null) {
+    const own = plan.actions.find((a) => a.op === 'ownSequence');
+    const asType = own && own.op === 'ownSequence' && own.asType ? `, AS ${own.asType}` : '';
+    changes.push({ action: 'set', object: `sequence ${old.sequence}`, detail: `OWNED BY ${old.table}.${plan.finalName}${asType}` });
+  }
   if (old.comment !== null) {
     if (now.comment !== old.comment) missing.push({ object: `comment on ${col}`, why: `${plan.newColumn} has ${now.comment === null ? 'no comment' : `the comment ${JSON.stringify(now.comment)}`}` });
   }

@@ -31,6 +31,13 @@ import { rewriteColumnRefs } from './sql-rewrite';
  *   `USING INDEX`, incoming FOREIGN KEYs added again NOT VALID over the new
  *   column.
  * - afterContract: VALIDATE the incoming FOREIGN KEYs.
+ *
+ * An outgoing FOREIGN KEY to a column another alterColumn of the same
+ * rollout changes (`altered`: a child's key to its parent's key) is made
+ * over the new column to the parent's new column in afterBackfill instead
+ * (the parent's unique index on it built first, steps/alter-column/
+ * key-contract.ts), NOT VALID then validated; the child's contract runs
+ * before the parent's, so the parent's old column has no incoming key left.
  */
 
 export interface ColumnObjects {
@@ -79,8 +86,9 @@ export type DuplicationAction = { phase: Phase; object: string; fix?: string } &
   | { op: 'setDefault'; table: string; column: string; expression: string }
   | { op: 'comment'; table: string; column: string; text: string }
   | { op: 'grant'; table: string; column: string; privilege: string; grantee: string; isGrantable: boolean }
-  | { op: 'ownSequence'; sequence: string; table: string; column: string }
+  | { op: 'ownSequence'; sequence: string; table: string; column: string; asType?: string }
   | { op: 'addIdentity'; table: string; column: string; always: boolean; fromSequence: string }
+  | { op: 'renameIdentitySequence'; table: string; column: string; to: string }
   | { op: 'setNotNull'; table: string; column: string }
   | { op: 'renameConstraint'; table: string; from: string; to: string }
   | { op: 'renameIndex'; table: string; from: string; to: string }
@@ -125,7 +133,14 @@ export function notNullHelperName(table: string, column: string): string {
   return `${column.slice(0, 40)}_sfnn_${hash8(`${table}\0${column}\0nn`)}`;
 }
 
-export function planDuplication(o: ColumnObjects, newColumn: string, opts: { newType?: string; finalName?: string }): DuplicationPlan {
+/** A column another alterColumn of the same rollout changes (a parent's key): a foreign key to it follows to its new column. */
+export interface AlteredColumn {
+  table: string;
+  column: string;
+  newColumn: string;
+}
+
+export function planDuplication(o: ColumnObjects, newColumn: string, opts: { newType?: string; finalName?: string; altered?: AlteredColumn[] }): DuplicationPlan {
   const t = o.table;
   const finalName = opts.finalName ?? o.column;
   const isTypeChange = opts.newType !== undefined && normalizeType(opts.newType) !== normalizeType(o.type);
@@ -171,7 +186,9 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
       type: opts.newType ?? o.type,
       fix: `the default ${o.default} does not convert to ${opts.newType ?? o.type}: drop the default in a sql step before the alterColumn (and set one that fits after contract)`,
     });
-    if (isSerial) actions.push({ phase: 'contract', object: `sequence ${o.sequence}`, op: 'ownSequence', sequence: o.sequence!, table: t, column: newColumn });
+    // a sequence behind a key widened to another integer type is widened too (int -> bigint: past 2^31 - 1)
+    const asType = isTypeChange && sequenceType(opts.newType!) !== null && sequenceType(opts.newType!) !== sequenceType(o.type) ? sequenceType(opts.newType!)! : undefined;
+    if (isSerial) actions.push({ phase: 'contract', object: `sequence ${o.sequence}`, op: 'ownSequence', sequence: o.sequence!, table: t, column: newColumn, ...(asType ? { asType } : {}) });
     actions.push({ phase: 'contract', object: `DEFAULT of ${col}`, op: 'setDefault', table: t, column: finalName, expression });
     counterparts.push({ object: `DEFAULT of ${col}`, kind: 'default', original: o.default, counterpart: expression, final: expression });
   }
@@ -197,9 +214,12 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     const name = counterpartName(t, f.name);
     const columns = f.columns.map((c) => (c === o.column ? newColumn : c));
     // a self-reference to the altered column follows it too
-    const refColumns = f.refTable === t ? f.refColumns.map((c) => (c === o.column ? newColumn : c)) : f.refColumns;
+    const refAltered = f.refTable === t ? [] : (opts.altered ?? []).filter((a) => a.table === f.refTable && f.refColumns.includes(a.column));
+    const refColumns = f.refTable === t ? f.refColumns.map((c) => (c === o.column ? newColumn : c)) : f.refColumns.map((c) => refAltered.find((a) => a.column === c)?.newColumn ?? c);
+    // a key to a column the rollout also changes (a child's key to its parent's key) points at the parent's new
+    // column: made once the parent's unique index on it is built (contract's prepare), NOT VALID, then validated
     actions.push({
-      phase: 'expand',
+      phase: refAltered.length ? 'afterBackfill' : 'expand',
       object: `FOREIGN KEY ${f.name}`,
       op: 'addForeignKey',
       table: t,
@@ -231,8 +251,15 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     counterparts.push({ object: what, kind: x.isUnique ? 'uniqueIndex' : 'index', original: x.name, counterpart: name, final: x.name });
   }
 
-  if (o.identity !== null) {
+  if (o.identity !== null && isTypeChange && sequenceType(opts.newType!) === null) {
+    problems.push({
+      object: `identity of ${col}`,
+      message: `${col} is an identity column and ${opts.newType} cannot be one (an identity needs smallint, integer or bigint): drop the identity of ${o.column} in a sql step before the alterColumn (DROP IDENTITY) and give the new column a default after contract`,
+    });
+  } else if (o.identity !== null) {
     actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'addIdentity', table: t, column: newColumn, always: o.identity === 'a', fromSequence: o.sequence ?? '' });
+    // the new identity's sequence takes the old one's name once that one went with the old column
+    if (o.sequence) actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'renameIdentitySequence', table: t, column: finalName, to: o.sequence });
     counterparts.push({ object: `identity of ${col}`, kind: 'identity', original: o.sequence ?? o.column, counterpart: finalName, final: finalName });
   }
 
@@ -261,7 +288,7 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
 }
 
 /** Contract's order inside its one transaction; the other phases keep the order above. */
-const CONTRACT_ORDER: DuplicationAction['op'][] = ['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity', 'setDefault', 'renameConstraint', 'renameIndex', 'attachUnique', 'addForeignKey'];
+const CONTRACT_ORDER: DuplicationAction['op'][] = ['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity', 'setDefault', 'renameIdentitySequence', 'renameConstraint', 'renameIndex', 'attachUnique', 'addForeignKey'];
 
 function order(actions: DuplicationAction[]): DuplicationAction[] {
   const rank = (a: DuplicationAction) => (a.phase === 'contract' ? CONTRACT_ORDER.indexOf(a.op) : 0);
@@ -284,6 +311,15 @@ export function contractActions(plan: DuplicationPlan): { beforeDrop: Duplicatio
   const BEFORE = new Set<DuplicationAction['op']>(['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity']);
   const isBefore = (a: DuplicationAction) => BEFORE.has(a.op);
   return { beforeDrop: contract.filter(isBefore), afterDrop: contract.filter((a) => !isBefore(a)) };
+}
+
+/** The sequence type (smallint, integer, bigint) a column type maps to, or null for a type a sequence cannot have. */
+export function sequenceType(t: string): string | null {
+  const n = normalizeType(t);
+  if (['smallint', 'int2'].includes(n)) return 'smallint';
+  if (['integer', 'int', 'int4'].includes(n)) return 'integer';
+  if (['bigint', 'int8'].includes(n)) return 'bigint';
+  return null;
 }
 
 function normalizeType(t: string): string {

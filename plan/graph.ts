@@ -62,12 +62,15 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
     return problems;
   }
 
-  // contract: nothing may depend on it, and it must come after every other step on its table.
+  // contract: nothing but another contract may depend on it (contracts run after every other step; one may
+  // wait for another, e.g. a parent table's after its children's, whose foreign keys must move first),
+  // and it must come after every other step on its table.
   const reach = ancestors(steps);
+  const isContract = (s: GraphStep) => isStepKind(s.kind) && roleOf(s.kind) === 'contract';
   steps.forEach((s, i) => {
-    if (!isStepKind(s.kind) || roleOf(s.kind) !== 'contract') return;
-    const dependents = steps.filter((o) => o.dependsOn.includes(s.id)).map((o) => o.id);
-    if (dependents.length) problems.push({ index: i, field: 'dependsOn', message: `contract step "${s.id}" is irreversible, so nothing may depend on it; ${dependents.join(', ')} do` });
+    if (!isContract(s)) return;
+    const dependents = steps.filter((o) => o.dependsOn.includes(s.id) && !isContract(o)).map((o) => o.id);
+    if (dependents.length) problems.push({ index: i, field: 'dependsOn', message: `contract step "${s.id}" is irreversible, so nothing but another contract step may depend on it; ${dependents.join(', ')} do` });
     const notBefore = steps.filter((o) => o.id !== s.id && o.table === s.table && !reach.get(s.id)!.has(o.id)).map((o) => o.id);
     if (notBefore.length) {
       problems.push({

@@ -1,4 +1,4 @@
-import type { StepActions, ContractContext } from '../types';
+import type { StepActions, ContractContext, StepContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
 import { tableColumns, dropColumn, renameColumn } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
@@ -12,9 +12,11 @@ import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';
 import { oldColumnObjects, duplicationOf, refuseProblems, runDuplicationPhase, contractCheckOf, swapColumns, DuplicationRef } from './duplicate';
+import { alteredElsewhere } from './key-graph';
+import { keysMoveFirst, parentsReady } from './key-contract';
 
-function ref(ctx: { db: DuplicationRef['db']; stepId: string; table: string; step: AlterColumnStep }): DuplicationRef {
-  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step };
+function ref(ctx: { db: DuplicationRef['db']; stepId: string; table: string; step: AlterColumnStep; allSteps: StepContext['allSteps'] }): DuplicationRef {
+  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step, altered: alteredElsewhere(ctx.allSteps, ctx.table) };
 }
 
 /** Plans computed in contract's first pass (the old column still there) for its second, per contract transaction. */
@@ -98,7 +100,12 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
     async prepare(ctx) {
       const r = ref(ctx);
       if (!ctx.columns.has(ctx.step.column) || !ctx.columns.has(newColumnOf(ctx.step))) return;
-      const plan = duplicationOf(r, await oldColumnObjects(r));
+      const old = await oldColumnObjects(r);
+      // a parent's key: the children's foreign keys move first (their contracts before this one)
+      await keysMoveFirst(ctx, old);
+      // a child's key to a parent's key the rollout changes too: the parent's unique index on its new column first
+      for (const done of await parentsReady(ctx, r, old)) ctx.report('built', done);
+      const plan = duplicationOf(r, old);
       for (const done of await runDuplicationPhase(r, plan, 'afterBackfill')) ctx.report('built', done);
       const { check } = await contractCheckOf(r);
       for (const c of check.changes) ctx.report('contractChanges', `${c.action} ${c.object}: ${c.detail}`);

@@ -3,7 +3,7 @@ import { readColumnObjects, ColumnObjects } from '../../db/column-objects';
 import { runDuplicationStatement } from '../../db/duplicate';
 import { classifyPgError, failure, pgMessage } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
-import { planDuplication, contractActions, DuplicationPlan, Phase } from '../../plan/duplicate';
+import { planDuplication, contractActions, DuplicationPlan, Phase, AlteredColumn } from '../../plan/duplicate';
 import { checkContract, ContractCheck } from '../../plan/contract-check';
 import { viewSchemaName } from '../../plan/views';
 import { newColumnOf, AlterColumnStep } from './schema';
@@ -28,6 +28,8 @@ export interface DuplicationRef {
   stepId: string;
   table: string;
   step: AlterColumnStep;
+  /** The columns the rollout's other alterColumn steps change (their tables' keys a foreign key here may reference). */
+  altered?: AlteredColumn[];
 }
 
 export async function oldColumnObjects(r: DuplicationRef): Promise<ColumnObjects> {
@@ -35,7 +37,7 @@ export async function oldColumnObjects(r: DuplicationRef): Promise<ColumnObjects
 }
 
 export function duplicationOf(r: DuplicationRef, objects: ColumnObjects): DuplicationPlan {
-  return planDuplication(objects, newColumnOf(r.step), { newType: r.step.newType, finalName: r.step.newName ?? r.step.column });
+  return planDuplication(objects, newColumnOf(r.step), { newType: r.step.newType, finalName: r.step.newName ?? r.step.column, altered: r.altered });
 }
 
 /** Refuses a step whose old column has objects that cannot follow, before any DDL. */

@@ -80,7 +80,7 @@ describe('duplication plan: each object of the old column gets a counterpart ove
       undefined,
       [`afterBackfill createIndex ${dup('u')} USING btree (qty_stagefill_new)`, 'contract dropConstraint child_qty', 'contract attachUnique u', 'contract addForeignKey child_qty ', 'afterContract validate child_qty'],
     ],
-    ['identity: added at contract, continuing the old sequence', { identity: 'a', notNull: true, sequence: 'public.orders_qty_seq' }, 'bigint', [expect.stringContaining('expand addNotNullCheck') as unknown as string, expect.stringContaining('afterBackfill validate') as unknown as string, 'contract setNotNull qty_stagefill_new', expect.stringContaining('contract dropHelperCheck') as unknown as string, 'contract addIdentity qty_stagefill_new']],
+    ['identity: added at contract, continuing the old sequence', { identity: 'a', notNull: true, sequence: 'public.orders_qty_seq' }, 'bigint', [expect.stringContaining('expand addNotNullCheck') as unknown as string, expect.stringContaining('afterBackfill validate') as unknown as string, 'contract setNotNull qty_stagefill_new', expect.stringContaining('contract dropHelperCheck') as unknown as string, 'contract addIdentity qty_stagefill_new', 'contract renameIdentitySequence qty']],
     ['serial: the sequence handed over, its default set', { default: "nextval('orders_qty_seq'::regclass)", sequence: 'public.orders_qty_seq' }, 'bigint', ["expand checkDefault  nextval('orders_qty_seq'::regclass)", 'contract ownSequence qty_stagefill_new', "contract setDefault qty nextval('orders_qty_seq'::regclass)"]],
     ['comment and column privileges at expand', { comment: 'how many', privileges: [{ grantee: 'PUBLIC', privilege: 'SELECT', isGrantable: false }] }, undefined, ['expand comment qty_stagefill_new', 'expand grant qty_stagefill_new']],
   ])('%s', (_what, objects, newType, want) => {
@@ -91,7 +91,7 @@ describe('duplication plan: each object of the old column gets a counterpart ove
     const plan = planDuplication(col({ notNull: true, identity: 'd', sequence: 's', default: null, referencedBy: [{ name: 'fk', table: 'public.child', columns: ['x'], refTable: T, refColumns: ['qty'], tail: '', definition: '', isValid: true }], uniques: [{ name: 'u', kind: 'primaryKey', columns: ['qty'], index: 'u', indexTail: 'USING btree (qty)', deferrable: false, deferred: false, definition: '' }] }), 'qty_stagefill_new', {});
     const { beforeDrop, afterDrop } = contractActions(plan);
     expect(beforeDrop.map((a) => a.op)).toEqual(['dropConstraint', 'setNotNull', 'dropHelperCheck', 'addIdentity']);
-    expect(afterDrop.map((a) => a.op)).toEqual(['attachUnique', 'addForeignKey']);
+    expect(afterDrop.map((a) => a.op)).toEqual(['renameIdentitySequence', 'attachUnique', 'addForeignKey']);
   });
 
   test.each<[string, Partial<ColumnObjects>, RegExp]>([
