@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FillRun } from './contenders';
 import type { LatencySummary } from './pgbench';
+import type { BenchOptions } from './options';
 import { BudgetResults, bestBudget, fastestWithin, frontier, windowsAfterStep } from './budget';
 
 export interface AloneResult {
@@ -47,6 +48,21 @@ export interface KeyTableResult {
   stagefill: FillRun[];
 }
 
+/** The options a report states beside its figures (the budget phase's only in results that ran it). */
+export const REPORTED_SETTINGS = [
+  'chunkSize',
+  'parallelism',
+  'bestChunkSize',
+  'bestParallelism',
+  'loadChunkSize',
+  'loadParallelism',
+  'loadRowsPerSecond',
+  'loadClients',
+  'loadRate',
+  'triggerSeconds',
+] as const;
+export type ReportedSettings = Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]> & Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism'>>;
+
 export interface BenchResults {
   startedAt: string;
   finishedAt?: string;
@@ -56,20 +72,7 @@ export interface BenchResults {
   scale: number;
   rows: number;
   rounds: number;
-  settings: {
-    chunkSize: number;
-    parallelism: number;
-    bestChunkSize: number;
-    bestParallelism: number;
-    loadChunkSize: number;
-    loadParallelism: number;
-    loadRowsPerSecond?: number;
-    loadClients: number;
-    loadRate: number;
-    triggerSeconds: number;
-    budgets?: number[];
-    budgetParallelism?: number;
-  };
+  settings: ReportedSettings;
   /** The first fill after pgbench -i, which must extend the table: reported, not compared. */
   warmupMs?: number;
   alone: AloneResult[];

@@ -68,12 +68,4 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides
 }
 
 /** The URL with its password replaced, for logs and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
+export { redactUrl } from '../devstack/inherited';
