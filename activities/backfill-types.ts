@@ -15,6 +15,8 @@ export interface ActivityMetrics {
   gateResults: { inc(labels: Labels & { check: string; result: string }, v?: number): void };
   gateDivergence: { set(labels: Labels & { check: string }, v: number): void };
   rollbacks: { inc(labels: Labels, v?: number): void };
+  /** A finished rollout's gauges go (worker/metrics.ts), so no alert fires for it. */
+  forgetRollout?(tables: string[]): void;
 }
 type Labels = { kind: string; table: string };
 

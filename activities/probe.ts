@@ -13,8 +13,7 @@ import type { ActivityDeps, ActivityMetrics } from './backfill';
 import { openSession, Session } from '../db/pool';
 import * as health from '../db/health';
 import { recordEvent } from '../db/backfills';
-import { classifyPgError } from './errors';
-import { SETUP_ERROR } from './errors';
+import { classifyPgError, SETUP_ERROR } from './errors';
 import {
   ControlDecision,
   ControlLimits,
@@ -58,7 +57,7 @@ export interface ProbeInput {
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
-  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 3 s by default. */
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 2 s (100 statements) by default. */
   baselineMs?: number;
   /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
   maxRunMs?: number;
@@ -75,6 +74,8 @@ interface StoredState {
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
+/** A probe statement slower than this is cut off (and counted as this slow). */
+const PROBE_TIMEOUT_MS = 2_000;
 
 export function controlLimits(t: ThrottleSettings): ControlLimits {
   return {
@@ -130,13 +131,22 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     };
 
     const probeOnce = async () => {
-      session ??= await openSession(pool);
+      if (!session) {
+        session = await openSession(pool);
+        await health.setProbeTimeout(session.client, PROBE_TIMEOUT_MS);
+      }
       const t0 = performance.now();
       try {
         if (t.latency?.probe) await health.probeStatement(session.client, t.latency.probe);
         else if (input.range) await health.probeKeyLookup(session.client, input, input.range.from, input.range.to, Math.random());
         else return;
       } catch (err) {
+        if (health.isStatementTimeout(err)) {
+          // as slow as it was let run: a blocked probe is the clearest breach there is
+          samples.push({ at: Date.now(), ms: performance.now() - t0 });
+          probes++;
+          return;
+        }
         const s = session;
         session = undefined;
         await s.close(true);
@@ -154,9 +164,15 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
 
     /** Probes at a steady pace until `until` (epoch ms), or cancellation. */
     const probeUntil = async (until: number) => {
+      if (!t.latency) {
+        // replica lag only: nothing to time, just wait for the next step
+        const wait = until - Date.now();
+        if (wait > 0) await sleep(wait).catch(() => {});
+        return;
+      }
       let next = Date.now();
       while (Date.now() < until && !ctx.cancellationSignal.aborted) {
-        if (t.latency) await probeOnce();
+        await probeOnce();
         next += everyMs;
         const wait = Math.min(next, until) - Date.now();
         if (wait > 0) await sleep(wait).catch(() => {});
@@ -172,7 +188,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           decision: { ...control.decision, hold: true, action: 'measuring', holdCause: 'baseline', reason: 'measuring the baseline p99 before the first chunk', at: Date.now() },
         };
         await publish(measuring);
-        const baselineMs = input.baselineMs ?? 3_000;
+        const baselineMs = input.baselineMs ?? 2_000;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
         try {
           await probeUntil(Date.now() + baselineMs);
@@ -240,7 +256,9 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         await publish(control);
       }
     } finally {
-      await session?.close();
+      await session?.close(true); // its statement_timeout stays with it: not pooled again
+      // no probe, no hold to report: a paused or finished backfill must not look held on the dashboard
+      for (const cause of HOLD_CAUSES) cm?.throttleHeld?.set({ ...labels, cause }, 0);
     }
     return { ticks, probes, decision: control.decision };
   }

@@ -134,6 +134,8 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
       await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: i.state, detail: { reason: i.reason ?? null, catalog, released }, actor: i.actor });
       return { catalog, isNew: true, tables: row.tables, spec: row.spec as RolloutSpec };
     });
+    // whatever way it ended, its gate gauges go: an alert on them would be about a run that is over
+    metrics?.forgetRollout?.(result.tables.map((t: string) => qualifiedName(t)));
     if (result.isNew) {
       if (i.state === 'rolled_back' || i.state === 'cancelled') metrics?.rollbacks.inc({ kind: 'rollout', table: qualifiedName(result.spec.table) });
       const unequal = result.catalog.filter((c) => !c.equal);

@@ -34,6 +34,14 @@ export async function probeKeyLookup(db: Queryable, t: { table: string; key: str
   await db.query(prepared(db, text, [lo, hi, fraction]));
 }
 
+/** The probe's session: a statement slower than this is cut off and counted as that slow. */
+export async function setProbeTimeout(db: Queryable, ms: number): Promise<void> {
+  await db.query(`SELECT set_config('statement_timeout', $1, false)`, [`${Math.round(ms)}ms`]);
+}
+
+/** A statement cut off by statement_timeout. */
+export const isStatementTimeout = (err: unknown) => (err as { code?: string })?.code === '57014';
+
 /** An operator's probe statement (a query, checked by the spec), prepared once on the probe's connection. */
 export async function probeStatement(db: Queryable, text: string): Promise<void> {
   await db.query(prepared(db, text, []));
@@ -85,14 +93,12 @@ export interface ControlRow {
 
 /** The control row, and how old it is by the database's clock (so leases on other hosts agree). */
 export async function readControl(db: Queryable, backfillId: number): Promise<ControlRow | undefined> {
+  // unnamed: leases read it through the pool, whose connections `prepared` does not track
   const { rows } = await db.query<ControlRow>(
-    prepared(
-      db,
-      `SELECT generation, baseline_p99_ms, state, replicas_seen,
-              (extract(epoch FROM clock_timestamp() - updated_at) * 1000)::float8 AS age_ms
-         FROM ${own('backfill_control')} WHERE backfill_id = $1`,
-      [backfillId],
-    ),
+    `SELECT generation, baseline_p99_ms, state, replicas_seen,
+            (extract(epoch FROM clock_timestamp() - updated_at) * 1000)::float8 AS age_ms
+       FROM ${own('backfill_control')} WHERE backfill_id = $1`,
+    [backfillId],
   );
   return rows[0];
 }

@@ -14,6 +14,7 @@ export { freePort, isPortFree, preferredDevPorts, DEFAULT_DEV_PORTS } from './po
 export type { DevPorts } from './ports';
 export { InheritedAddressError } from './inherited';
 export { resolvePgBouncer, startPgBouncer } from './pgbouncer';
+export { resolveChromium, findOrInstall } from './apt';
 export type { PgBouncer } from './pgbouncer';
 
 /** What a client, worker or `source .stagefill/dev.env` needs to reach the stack. */

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
-import { startService, Service, sleep, tail, which } from './process';
+import { startService, Service, sleep, tail } from './process';
+import { findOrInstall } from './apt';
 import { freePort } from './ports';
 import { runAsUser } from './postgres';
 
@@ -22,25 +22,9 @@ export interface PgBouncerOptions {
   dir: string;
 }
 
-/**
- * The `pgbouncer` binary: PATH, /usr/sbin; when missing, installed with
- * Debian's package if apt-get is there and we are root (as the temporal CLI
- * is installed on first use). Undefined, with the reason, when neither works.
- */
+/** The `pgbouncer` binary: PATH, /usr/sbin, or Debian's package installed when we are root. */
 export function resolvePgBouncer(install = true): { bin?: string; why?: string } {
-  const found = () => which('pgbouncer') ?? ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((p) => fs.existsSync(p));
-  let bin = found();
-  if (bin) return { bin };
-  if (!install) return { why: 'pgbouncer is not installed' };
-  const apt = which('apt-get');
-  if (!apt || process.getuid?.() !== 0) return { why: `pgbouncer is not installed and cannot be (${apt ? 'not root' : 'no apt-get'}); install it (Debian: apt-get install pgbouncer)` };
-  let r = spawnSync(apt, ['install', '-y', '-q', 'pgbouncer'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.status !== 0) {
-    spawnSync(apt, ['update', '-q'], { encoding: 'utf8' });
-    r = spawnSync(apt, ['install', '-y', '-q', 'pgbouncer'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  }
-  bin = found();
-  return bin ? { bin } : { why: `apt-get install pgbouncer failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}` };
+  return findOrInstall({ names: ['pgbouncer'], paths: ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'], aptPackage: 'pgbouncer', install });
 }
 
 /** A PgBouncer in front of one database, in session or transaction mode, on a free port (it will not run as root). */

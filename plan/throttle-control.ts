@@ -80,6 +80,9 @@ export interface ControlState {
   lastRaiseAt: number;
 }
 
+/** Under a budget a run starts at this many chunks a second on one lane. */
+const INITIAL_CHUNKS_PER_SECOND = 8;
+
 export const CONTROL_TUNING = {
   /** The window the p99 is judged over (ms). */
   windowMs: 2_000,
@@ -99,11 +102,11 @@ export const CONTROL_TUNING = {
   binding: 0.6,
 } as const;
 
-/** The decision a run starts from: one lane at two chunks a second with a budget (it ramps up), everything allowed without one. */
+/** The decision a run starts from: one lane at eight chunks a second with a budget (it ramps up from there), everything allowed without one. */
 export function initialControl(limits: ControlLimits, chunkSize: number, hasBudget: boolean, now: number): ControlState {
   const chunk = clamp(chunkSize, limits.minChunkSize, limits.maxChunkSize);
   const decision: ControlDecision = hasBudget
-    ? { rowsPerSecond: capRate(Math.max(limits.minRowsPerSecond, chunk * 2), limits), lanes: 1, chunkSize: chunk, hold: false, action: 'increasing', reason: 'starting slow under a latency budget', at: now }
+    ? { rowsPerSecond: capRate(Math.max(limits.minRowsPerSecond, chunk * INITIAL_CHUNKS_PER_SECOND), limits), lanes: 1, chunkSize: chunk, hold: false, action: 'increasing', reason: 'starting slow under a latency budget', at: now }
     : { rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes, chunkSize: chunk, hold: false, action: 'unlimited', reason: 'no latency budget', at: now };
   return { decision, lastCutAt: 0, lastRaiseAt: 0 };
 }

@@ -44,6 +44,13 @@ export function createMetrics(registry = new Registry()) {
       for (const b of await readBacklog()) backlogRemaining.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, Math.max(0, b.rowsPlanned - b.rowsDone));
     },
   });
+  const divergenceGauge = new Gauge({
+    name: 'stagefill_gate_divergence',
+    help: 'Last measured deviation of a check from its expectation (0 = within bounds); removed when the rollout finishes',
+    labelNames: ['kind', 'table', 'check'] as const,
+    registers: [registry],
+  });
+  const gateDivergence = new DivergenceSeries(divergenceGauge);
   return {
     registry,
     rowsProcessed: new Counter({ name: 'stagefill_rows_processed_total', help: 'Rows written by committed chunks', labelNames, registers: [registry] }),
@@ -67,12 +74,15 @@ export function createMetrics(registry = new Registry()) {
       labelNames: ['kind', 'table', 'check', 'result'] as const,
       registers: [registry],
     }),
-    gateDivergence: new Gauge({
-      name: 'stagefill_gate_divergence',
-      help: 'Last measured deviation of a check from its expectation (0 = within bounds)',
-      labelNames: ['kind', 'table', 'check'] as const,
-      registers: [registry],
-    }),
+    gateDivergence,
+    /**
+     * A finished rollout (completed, rolled back, failed, cancelled) leaves no
+     * gauge behind: its tables' divergence series go, so no alert fires for a
+     * run that is over. One rollout at a time holds a table, so the table names it.
+     */
+    forgetRollout(tables: string[]) {
+      gateDivergence.forget(tables);
+    },
     rollbacks: new Counter({ name: 'stagefill_rollbacks_total', help: 'Rollouts rolled back', labelNames, registers: [registry] }),
     backlogRemaining,
     backlogPlanned,
@@ -86,6 +96,29 @@ export function createMetrics(registry = new Registry()) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+type DivergenceLabels = { kind: string; table: string; check: string };
+
+/** The gate-divergence gauge, remembering its series so a finished rollout's can be removed. */
+export class DivergenceSeries {
+  private readonly series = new Map<string, DivergenceLabels>();
+  constructor(readonly gauge: Gauge<keyof DivergenceLabels>) {}
+
+  set(labels: DivergenceLabels, v: number): void {
+    this.series.set(JSON.stringify([labels.kind, labels.table, labels.check]), { kind: labels.kind, table: labels.table, check: labels.check });
+    this.gauge.set(labels, v);
+  }
+
+  /** Removes the rollout series of these tables. */
+  forget(tables: string[]): void {
+    const gone = new Set(tables);
+    for (const [key, labels] of this.series) {
+      if (labels.kind !== 'rollout' || !gone.has(labels.table)) continue;
+      this.gauge.remove(labels);
+      this.series.delete(key);
+    }
+  }
+}
 
 /** The throttle's gauges: one series per backfill (table, name), set by its probe. */
 function controlMetrics(registry: Registry): ControlMetrics {

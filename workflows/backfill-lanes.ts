@@ -132,7 +132,8 @@ export async function runLanes(run: BackfillRun, partitionNos: number[], deadlin
       let r: LeaseResult;
       try {
         const base = { ...leaseInput(run, current, deadlineMs), thenPartitionNo: next };
-        r = await lease.runPartitionLease(laneNo === undefined ? base : { ...base, control: { laneNo } });
+        // controlled: the decision carries the rate (the spec's maxRowsPerSecond its ceiling), shared by the lanes it wants
+        r = await lease.runPartitionLease(laneNo === undefined ? base : { ...base, maxRowsPerSecond: undefined, control: { laneNo } });
       } catch (err) {
         if (!isCancellation(err)) fail(err);
         return unfinished();

@@ -6,7 +6,6 @@
  */
 import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/workflow';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../activities/backfill';
-import { backfillMemoSummary } from '../plan/summary';
 import type { BackfillSpec } from '../spec';
 import type { ControlDecision } from '../plan/throttle-control';
 import { isControlled } from '../plan/throttle';
@@ -159,10 +158,8 @@ export async function refreshCounters(run: BackfillRun): Promise<void> {
   c.prepared.chunksDone = counters.chunksDone;
 }
 
-/** What the UI's memo shows, however the run was started (CLI, schedule, rollout step). */
-export function memoSummary(spec: BackfillSpec, table: string, p: PreparedBackfill): Record<string, unknown> {
-  return backfillMemoSummary(spec, table, p);
-}
+/** One builder for a run's memo summary, shared with the client (plan/summary.ts). */
+export { backfillMemoSummary as memoSummary } from '../plan/summary';
 
 export function minDefined(...xs: (number | undefined)[]): number | undefined {
   const d = xs.filter((x): x is number => x !== undefined);

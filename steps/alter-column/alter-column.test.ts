@@ -18,7 +18,7 @@ describe('alterColumn', () => {
   test('plan: two-way triggers, revert leaves the old column, instant catalog-only lock, online', () => {
     const p = alterColumn.describe(alterColumnStep.parse({ kind: 'alterColumn', column: 'amount', newType: 'bigint', up: 'u', down: 'd' }), ctx);
     expect(p.forward).toMatch(/^ADD COLUMN amount_stagefill_new bigint; two-way triggers/);
-    expect(p.rollback).toBe('drop the triggers and column amount_stagefill_new; amount untouched');
+    expect(p.rollback).toBe('drop the triggers and column amount_stagefill_new (with its counterparts); amount untouched');
     expect(p.lock).toBe('ACCESS EXCLUSIVE (catalog only, instant)');
     expect(p.online).toBe(true);
   });

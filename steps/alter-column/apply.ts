@@ -54,8 +54,12 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
         // `down` reads the new version's row: the columns as the new version names them
         const placed = ctx.allSteps as unknown as PlacedStep[];
         const here = ctx.indexOf(ctx.stepId);
-        const alters = columnMapAt(placed, here + 1, table).alters;
-        const newRow = newVersionRow([...columns.map((c) => c.name), newColumn], alters.some((a) => a.column === step.column) ? alters : [...alters, step]);
+        // the other alterColumns whose new column exists already (a graph may not have run the rest), and this one
+        const present = new Set([...columns.map((c) => c.name), newColumn]);
+        const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnOf(a)));
+        const newRow = newVersionRow([...present], [...alters, step]);
+        // the physical new column stays readable under its own name, so a `down` written against it keeps working
+        if (!newRow.some((c) => c.as === newColumn)) newRow.push({ source: newColumn, as: newColumn });
         try {
           await checkOverNewRow(db, table, step.down, current.type, newRow);
         } catch (err) {
@@ -139,7 +143,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       );
       for (const a of plan.actions.filter((x) => x.phase === 'contract')) ctx.report('attached', `${a.op} ${a.object}`);
       // incoming foreign keys came back NOT VALID: contract validates them after its transaction, each in its own
-      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', `${a.table}\u0000${a.name}`);
+      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', JSON.stringify([a.table, a.name]));
     },
   },
 };

@@ -10,8 +10,8 @@ export const alterColumn: StepKindModule<typeof alterColumnStep> = {
   describe: (step) => {
     const target = newColumnOf(step);
     return {
-      forward: `ADD COLUMN ${target}${step.newType ? ` ${step.newType}` : ''}; two-way triggers keep ${step.column} and ${target} in sync (up: ${step.up}; down: ${step.down}); backfill ${target}`,
-      rollback: `drop the triggers and column ${target}; ${step.column} untouched`,
+      forward: `ADD COLUMN ${target}${step.newType ? ` ${step.newType}` : ''}; two-way triggers keep ${step.column} and ${target} in sync (up: ${step.up}; down: ${step.down}, only for writes through the new version); backfill ${target} (${step.column} is never written by stagefill); ${target} gets a counterpart of every constraint, index, default, key, comment and privilege of ${step.column} (NOT VALID then VALIDATE, indexes CONCURRENTLY), or the step refuses before any data moves`,
+      rollback: `drop the triggers and column ${target} (with its counterparts); ${step.column} untouched`,
       lock: 'ACCESS EXCLUSIVE (catalog only, instant)',
       online: true,
     };

@@ -16,9 +16,10 @@ import { stepActions } from '../actions';
  * - `apply`, one short transaction under lock_timeout (retried while live
  *   traffic holds the lock): `release` (triggers, older views), this step's
  *   own `drops`, then `complete` (final drops, renames, attaches).
- * - `validate`: foreign keys added again NOT VALID are validated, each in
- *   its own transaction; one that fails stays NOT VALID (still enforced for
- *   new rows) and is reported, since the swap is done and irreversible.
+ * - `concurrent`, outside a transaction: each step's `outsideTransaction`
+ *   (DROP INDEX CONCURRENTLY), and the foreign keys added again NOT VALID
+ *   validated, each in its own transaction; one that fails stays NOT VALID
+ *   (still enforced for new rows) and is reported: the swap is done.
  */
 
 interface Report {
@@ -76,44 +77,24 @@ export const contractActions: StepActions<ContractStep> = {
       },
     },
     {
-      name: 'validate',
-      doing: 'VALIDATE the foreign keys added again',
-      transactional: false,
-      async run(ctx) {
-        const validated: string[] = [];
-        const notValidated: string[] = [];
-        for (const item of (ctx.detail.toValidate as string[] | undefined) ?? []) {
-          const [table, name] = item.split('\u0000');
-          try {
-            await validateConstraint(ctx.db, table, name);
-            validated.push(`${table}.${name}`);
-          } catch (err) {
-            if (classifyPgError(err) !== 'fatal') throw err;
-            notValidated.push(`${table}.${name}: ${pgMessage(err)}`);
-          }
-        }
-        return { validated, notValidated };
-      },
-    },
-    {
       // CONCURRENTLY cannot run in a transaction: a phase of its own, after the drops above committed
       name: 'concurrent',
-      doing: 'contract statements outside a transaction (DROP INDEX CONCURRENTLY)',
+      doing: 'contract statements outside a transaction (DROP INDEX CONCURRENTLY, VALIDATE of the foreign keys added again)',
       transactional: false,
       async run(ctx) {
-        const { table, db } = ctx;
-        const others = ctx.allSteps.filter((s) => s.table === table && s.id !== ctx.stepId && stepActions(s.step.kind).contract?.outsideTransaction);
-        if (!others.length) return {};
-        const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
-        const report: Record<string, string[]> = {};
-        for (const s of others) {
-          await stepActions(s.step.kind).contract!.outsideTransaction!({
-            ...(ctx.contextOf(s.id) as StepContext<{ kind: string }>),
-            db,
-            columns,
-            drops: new Set(ctx.step.drops ?? []),
-            report: (key, item) => (report[key] ??= []).push(item),
-          });
+        const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
+        const report: Report = { validated: [], notValidated: [] };
+        const { others, hookContext } = hookContexts(ctx, columns, report);
+        for (const s of others) await stepActions(s.step.kind).contract?.outsideTransaction?.(hookContext(s.id));
+        for (const item of (ctx.detail.toValidate as string[] | undefined) ?? []) {
+          const [table, name] = JSON.parse(item) as [string, string];
+          try {
+            await validateConstraint(ctx.db, table, name);
+            report.validated.push(`${table}.${name}`);
+          } catch (err) {
+            if (classifyPgError(err) !== 'fatal') throw err;
+            report.notValidated.push(`${table}.${name}: ${pgMessage(err)}`);
+          }
         }
         return report;
       },

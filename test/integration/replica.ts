@@ -59,7 +59,10 @@ export async function startReplica(primaryUrl: string, name = 'replica1'): Promi
     ['-h', primary.hostname, '-p', primary.port, '-U', decodeURIComponent(primary.username), '-D', dataDir, '-X', 'stream', '-R', '--checkpoint=fast', '--no-sync'],
     { uid: as.uid, gid: as.gid, encoding: 'utf8', cwd: home },
   );
-  if (backup.status !== 0) throw new Error(`pg_basebackup failed: ${(backup.stderr || backup.stdout).trim()}`);
+  if (backup.status !== 0) {
+    fs.rmSync(home, { recursive: true, force: true });
+    throw new Error(`pg_basebackup failed: ${(backup.stderr || backup.stdout).trim()}`);
+  }
   const port = await freePort();
   const logFile = path.join(home, 'replica.log');
   fs.closeSync(fs.openSync(logFile, 'a'));
@@ -93,7 +96,9 @@ export async function startReplica(primaryUrl: string, name = 'replica1'): Promi
     if (rows[0]?.state === 'streaming') break;
     if (Date.now() > deadline || exited) {
       await service.stop();
-      throw new Error(`replica did not start streaming within 30s:\n${fs.readFileSync(logFile, 'utf8').slice(-2000)}`);
+      const log = fs.readFileSync(logFile, 'utf8').slice(-2000);
+      fs.rmSync(home, { recursive: true, force: true });
+      throw new Error(`replica did not start streaming within 30s:\n${log}`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }

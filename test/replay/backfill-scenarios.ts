@@ -63,6 +63,20 @@ export const backfillScenarios: Scenario[] = [
     },
   },
   {
+    // the latency-budget path: a probe beside the lanes, lanes parked and woken by the controller, a budget
+    // change restarting the probe, and the budget dropped (the round ends; the next one runs without a probe)
+    name: 'backfill-latency-budget',
+    async run(ctx) {
+      const { handle } = await start(ctx, 60_000, { chunkSize: 500, parallelism: 2, throttle: { latency: { p99Ms: 1000 }, maxRowsPerSecond: 5000 } });
+      await waitFor('progress under the budget', async () => (await progressOf(ctx.client, handle.workflowId)).rowsProcessed >= 5000);
+      await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: { p99Ms: 500 } }] });
+      await waitFor('more progress', async () => (await progressOf(ctx.client, handle.workflowId)).rowsProcessed >= 20_000);
+      await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: null }] });
+      await handle.result();
+      return handle.workflowId;
+    },
+  },
+  {
     name: 'backfill-failed-chunk',
     async run(ctx) {
       const table = await makeCounterTable(ctx.pool, unique('replay'), 3000);

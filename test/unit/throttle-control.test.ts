@@ -14,8 +14,8 @@ function withDecision(d: Partial<ControlState['decision']>, at = { lastCutAt: 0,
 }
 
 describe('the controller', () => {
-  test('starts slow under a budget: one lane, two chunks a second; without one, everything the spec allows', () => {
-    expect(initialControl(limits, 1000, true, 0).decision).toMatchObject({ lanes: 1, rowsPerSecond: 2000, chunkSize: 1000, hold: false });
+  test('starts slow under a budget: one lane, eight chunks a second; without one, everything the spec allows', () => {
+    expect(initialControl(limits, 1000, true, 0).decision).toMatchObject({ lanes: 1, rowsPerSecond: 8000, chunkSize: 1000, hold: false });
     expect(initialControl({ ...limits, maxRowsPerSecond: 700 }, 1000, true, 0).decision.rowsPerSecond).toBe(700);
     expect(initialControl(limits, 1000, false, 0).decision).toMatchObject({ lanes: 4, rowsPerSecond: undefined, action: 'unlimited' });
   });

@@ -1,0 +1,56 @@
+import { frontier, fastestWithin, windowsAfterStep, stepSvg, sweepSettings, BudgetResults, SweepPoint, LoadStepResult } from '../../bench/budget';
+import type { BenchOptions } from '../../bench/options';
+
+const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
+  id,
+  title: id,
+  chunkSize: 1000,
+  lanes: 1,
+  fill: { wallMs, rows: 1000, chunks: 1, lanes: 1, chunkSqlMs: 0 },
+  latency: { transactions: 100, failed: 0, p50: p99 / 2, p99, max: p99, tps: 200 },
+});
+
+const results: BudgetResults = {
+  baselineP99: 2,
+  sweep: [point('slow-calm', 30_000, 2.5), point('fast-noisy', 8000, 9), point('mid', 12_000, 3.5), point('mid-worse', 14_000, 6)],
+  budgets: [],
+};
+
+test('the frontier: from the fastest, each setting with a lower load p99 than every faster one', () => {
+  expect(frontier(results).map((p) => p.id)).toEqual(['fast-noisy', 'mid', 'slow-calm']);
+});
+
+test.each([
+  [1.5, 'slow-calm'],
+  [2, 'mid'],
+  [5, 'fast-noisy'],
+  [1.1, undefined],
+])('the fastest fixed setting within %d× the no-backfill p99: %s', (ratio, id) => {
+  expect(fastestWithin(results, ratio)?.id).toBe(id);
+});
+
+test('the sweep covers every chunk size × lanes × rate, rates as fractions of the fastest (0: none)', () => {
+  const opts = { sweepChunks: [1000, 5000], sweepLanes: [1, 2], sweepRates: [0, 0.5] } as BenchOptions;
+  const s = sweepSettings(opts, 100_000);
+  expect(s).toHaveLength(8);
+  expect(s).toContainEqual({ chunkSize: 5000, lanes: 2, rowsPerSecond: 50_000 });
+  expect(s).toContainEqual({ chunkSize: 1000, lanes: 1, rowsPerSecond: undefined });
+});
+
+test('the load step: windows from 10 s after the step count, and the plot is well-formed SVG with every series', () => {
+  const step: LoadStepResult = {
+    ratio: 2,
+    baseRate: 200,
+    stepAtMs: 12_000,
+    wallMs: 40_000,
+    samples: Array.from({ length: 80 }, (_, i) => ({ t: i * 500, rowsProcessed: i * 5000, allowedRowsPerSecond: 10_000, probeP99Ms: 1, budgetP99Ms: 2 })),
+    windows: [0, 10_000, 20_000, 30_000].map((fromMs) => ({ fromMs, p99: 3, transactions: 2000 })),
+    seconds: Array.from({ length: 40 }, (_, i) => ({ fromMs: i * 1000, p99: 3, transactions: 200 })),
+  };
+  expect(windowsAfterStep(step).map((w) => w.fromMs)).toEqual([30_000]);
+  const svg = stepSvg(step, 2);
+  expect(svg.startsWith('<svg')).toBe(true);
+  expect(svg.match(/<path /g)).toHaveLength(4);
+  expect(svg).toContain('budget 4.0 ms');
+  expect(svg).toContain('load ×2');
+});
