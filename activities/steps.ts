@@ -37,6 +37,12 @@ export interface StepApplied {
   detail?: Record<string, unknown>;
 }
 
+/** `held`: only when a kind's revert refused to go on (RevertHold). */
+export interface Reverted {
+  alreadyReverted: boolean;
+  held?: string;
+}
+
 interface Outcome {
   isDone: boolean;
   alreadyDone: boolean;
@@ -127,10 +133,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     }
   }
 
-  /**
-   * A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction.
-   * `stepDb`, the step transaction that waits meanwhile, first lets go of its snapshot (a concurrent build would wait for it).
-   */
+  /** A plain connection in autocommit, lock_timeout set for its session, for statements that cannot run in a transaction. */
   async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
     const conn = await pool.connect();
     let broken: unknown;
@@ -247,7 +250,8 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     }
   }
 
-  async function revertStep(i: StepInput): Promise<{ alreadyReverted: boolean }> {
+  /** `held`: the kind's revert refused to go on (RevertHold); nothing was reverted, the workflow holds for `retry`. */
+  async function revertStep(i: StepInput): Promise<Reverted> {
     const role = stepModule(i.step.kind).role;
     const actions = actionsOf(i.step.kind);
     const hash = stepHash(i.step);
@@ -264,7 +268,14 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       return { isReverted: false, isUntouched };
     }
 
-    async function recordReverted(db: PoolClient, row: sql.StepRow, isUntouched: boolean): Promise<{ alreadyReverted: boolean }> {
+    /** The revert refused (createTable: someone else's data): audited, the step stays as it is. */
+    async function recordHeld(db: PoolClient, reason: string): Promise<Reverted> {
+      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_revert_held', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, reason }, actor: i.actor });
+      logger.warn({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, reason }, `step ${i.stepId} (${i.step.kind} on ${i.table}) not reverted: ${reason}`);
+      return { alreadyReverted: false, held: reason };
+    }
+
+    async function recordReverted(db: PoolClient, row: sql.StepRow, isUntouched: boolean): Promise<Reverted> {
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
       await sql.setStepState(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table, state: 'reverted', actor: i.actor });
       await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_reverted', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched }, actor: i.actor });
@@ -272,11 +283,13 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       return { alreadyReverted: isUntouched };
     }
 
-    if (!actions.isRevertOutsideTransaction) {
+    const outside = actions.isRevertOutsideTransaction;
+    if (!(typeof outside === 'function' ? outside(i.step) : outside)) {
       return inStepTransaction(i, { doing: 'revert' }, async (db, row) => {
         const d = decide(row);
         if (d.isReverted) return { alreadyReverted: true };
-        if (!d.isUntouched && actions.revert) await actions.revert(contextFor(i, db, row));
+        const hold = !d.isUntouched && actions.revert ? await actions.revert(contextFor(i, db, row)) : undefined;
+        if (hold) return recordHeld(db, hold.hold);
         return recordReverted(db, row, d.isUntouched);
       });
     }
@@ -289,7 +302,8 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
           const row = await sql.getStep(conn, i.rolloutId, i.stepId);
           const d = decide(row ?? { effect: 'none', phase: null });
           if (d.isReverted) return { alreadyReverted: true };
-          if (row && !d.isUntouched && actions.revert) await actions.revert(contextFor(i, conn, row));
+          const hold = row && !d.isUntouched && actions.revert ? await actions.revert(contextFor(i, conn, row)) : undefined;
+          if (hold) return await stepTransaction(i, (db) => recordHeld(db, hold.hold));
           return await stepTransaction(i, async (db, locked) => recordReverted(db, locked, d.isUntouched));
         } finally {
           await sql.unlockStepSession(conn, i.rolloutId, i.stepId);

@@ -19,7 +19,7 @@ export function registerControlVerbs(program: Command): void {
     ['resume', 'resume a paused backfill or rollout (a held rollout goes on with retry or rollback)'],
     ['approve', "approve a rollout's approval step"],
     ['rollback', 'roll a rollout back to the state before it started'],
-    ['retry', 'run the failed checks of a held rollout again; it goes on if they pass'],
+    ['retry', 'run the failed checks of a held rollout again (or the revert a rollback held on); it goes on if they pass'],
   ] as const) {
     connectionOptions(
       program

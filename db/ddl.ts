@@ -19,17 +19,6 @@ export async function setSessionDdlTimeouts(db: Queryable, lockTimeoutMs: number
   await db.query(`SELECT set_config('lock_timeout', $1, false)`, [`${lockTimeoutMs}ms`]);
 }
 
-/**
- * A finished extended-protocol query (one with parameters, like the step row's
- * SELECT ... FOR UPDATE) leaves its unnamed portal, and that portal's snapshot,
- * until the next statement: the idle transaction keeps an xmin, and CREATE INDEX
- * CONCURRENTLY on another connection waits for it (here: for the very step
- * transaction that waits for the build). A simple-protocol statement replaces the portal.
- */
-export async function releaseSnapshot(db: Queryable): Promise<void> {
-  await db.query('SELECT 1');
-}
-
 export async function resetSessionTimeouts(db: Queryable): Promise<void> {
   await db.query('RESET lock_timeout');
 }

@@ -33,3 +33,22 @@ export function viewShapes(columns: string[], changes: ShapeChange[]): { newShap
   const legacyShape = columns.filter((c) => !added.has(c) && !introduced.has(c)).map((c) => ({ source: c, as: c }));
   return { newShape, legacyShape };
 }
+
+/**
+ * The name of the table's view in the new version's schema: the table's own
+ * name, another one when a step renames the table, or null when a step drops
+ * it (the version schema then holds no view of it).
+ */
+export function versionViewName(tableName: string, changes: ShapeChange[]): string | null {
+  if (changes.some((c) => c.isTableHidden)) return null;
+  return changes.find((c) => c.tableRenamedTo !== undefined)?.tableRenamedTo ?? tableName;
+}
+
+/** True for a name `viewSchemaName(table, n)` gives, for any n. */
+export function isViewSchemaOf(table: string, schema: string): boolean {
+  const v0 = viewSchemaName(table, 0);
+  // a name so long that the version was cut off: every version maps to this one schema
+  if (!v0.endsWith('_v0')) return schema === v0;
+  const prefix = v0.slice(0, -1);
+  return schema.startsWith(prefix) && /^\d+$/.test(schema.slice(prefix.length));
+}

@@ -17,6 +17,10 @@ import { dropNotNullActions } from './drop-not-null/apply';
 import { dropConstraintActions } from './drop-constraint/apply';
 import { renameConstraintActions } from './rename-constraint/apply';
 import { setCommentActions } from './set-comment/apply';
+import { createTableActions } from './create-table/apply';
+import { dropColumnActions } from './drop-column/apply';
+import { dropTableActions } from './drop-table/apply';
+import { renameTableActions } from './rename-table/apply';
 
 /** Kinds the workflow runs itself (backfill, gate, soak, approval): applying one only records it. */
 const nothingToApply: StepActions<unknown> = { phases: [] };
@@ -48,6 +52,10 @@ const ACTIONS: { [K in StepKind]: StepActions<Extract<AnyStep, { kind: K }>> } =
   soak: nothingToApply,
   approval: nothingToApply,
   contract: contractActions,
+  createTable: createTableActions,
+  dropColumn: dropColumnActions,
+  dropTable: dropTableActions,
+  renameTable: renameTableActions,
 };
 
 export function stepActions(kind: string): StepActions<{ kind: string }> {

@@ -22,6 +22,10 @@ import { dropNotNull } from './drop-not-null/plan';
 import { dropConstraint } from './drop-constraint/plan';
 import { renameConstraint } from './rename-constraint/plan';
 import { setComment } from './set-comment/plan';
+import { createTable } from './create-table/plan';
+import { dropColumn } from './drop-column/plan';
+import { dropTable } from './drop-table/plan';
+import { renameTable } from './rename-table/plan';
 
 /**
  * The registry: every rollout step kind, the one list of kinds. Pure (schema,
@@ -30,7 +34,7 @@ import { setComment } from './set-comment/plan';
  * Adding a kind: a folder under steps/, one entry here and one there
  * (docs/ARCHITECTURE.md, "How to add a step kind").
  */
-export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, createIndex, dropIndex, addUnique, addForeignKey, setDefault, dropDefault, dropNotNull, dropConstraint, renameConstraint, setComment, sql, backfill, gate, expose, soak, approval, contract] as const;
+export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, createIndex, dropIndex, addUnique, addForeignKey, setDefault, dropDefault, dropNotNull, dropConstraint, renameConstraint, setComment, createTable, dropColumn, dropTable, renameTable, sql, backfill, gate, expose, soak, approval, contract] as const;
 
 type Modules = typeof STEP_MODULES;
 export type StepKind = Modules[number]['kind'];

@@ -70,6 +70,10 @@ export interface ShapeChange {
   added?: string[];
   replaced?: { column: string; by: string; as: string }[];
   dropped?: string[];
+  /** The new version does not see the table at all (dropTable): its version schema holds no view of it. */
+  isTableHidden?: boolean;
+  /** The new version sees the table under this name (renameTable): the view in its version schema is named so. */
+  tableRenamedTo?: string;
 }
 
 export interface GateRun {
@@ -165,6 +169,15 @@ export interface StepContext<S = unknown> {
   fail(field: string, message: string): ApplicationFailure;
 }
 
+/**
+ * A revert that must not go on without an operator (createTable whose table
+ * someone else changed or wrote to): the step is not reverted, the rollback
+ * holds (state `held`, with `reason`) until `retry` asks for the revert again.
+ */
+export interface RevertHold {
+  hold: string;
+}
+
 /** What a phase adds to the step's recorded detail. */
 export type PhaseResult = Record<string, unknown> | void;
 
@@ -215,7 +228,7 @@ export interface ContractHooks<S> {
   /** Second pass, spec order, after the contract step's own drops: the final drops and renames. */
   complete?(ctx: ContractContext<S>): Promise<void>;
   /**
-   * Third pass, spec order, after the contract's transaction committed: on a plain
+   * Last pass, spec order, after the contract's swap committed (and its validate): on a plain
    * connection in autocommit (lock_timeout set), for statements that cannot run in a
    * transaction (DROP INDEX CONCURRENTLY). Idempotent: a crash runs it again.
    */
@@ -236,9 +249,12 @@ export interface StepActions<S> {
    * runs in the step's transaction. Absent: nothing to undo. Not called for a step
    * no phase of which finished.
    */
-  revert?(ctx: StepContext<S>): Promise<void>;
-  /** The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), serialized like a `transactional: false` phase; it must be idempotent. */
-  isRevertOutsideTransaction?: boolean;
+  revert?(ctx: StepContext<S>): Promise<void | RevertHold>;
+  /**
+   * The revert runs on a plain connection outside a transaction (DROP INDEX CONCURRENTLY), serialized like a `transactional: false` phase; it must be idempotent.
+   * A function: decided per step (a sql step with `transaction: false`).
+   */
+  isRevertOutsideTransaction?: boolean | ((step: S) => boolean);
   /** Set for irreversible kinds: why ("dropped the old columns"); revert then fails with Irreversible. */
   irreversible?: string;
   /** Called by the contract step for each earlier step of the same table. */

@@ -440,7 +440,19 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const g = graph.find((x) => x.id === id)!;
       if (roleOf(g.kind) === 'contract') continue; // never started unless everything else succeeded
       setStep(id, { state: 'reverting' });
-      await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
+      for (;;) {
+        const reverted = await revert.revertStep({ ...stepInput(g), actor: rollbackBy ?? input.actor });
+        if (reverted.held === undefined) break;
+        // the kind refused to revert (createTable: someone else's data): hold for an operator, `retry` asks again
+        lastError = `step "${id}": revert held: ${reverted.held}`;
+        setState('held', id);
+        await recordStep(g, 'held', { reason: reverted.held });
+        setStep(id, { error: lastError });
+        const seen = retries;
+        await condition(() => retries > seen);
+        setStep(id, { state: 'reverting', error: undefined });
+        setState('rolling_back');
+      }
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
     }
     for (const s of steps.values()) if (s.state === 'pending') setStep(s.id, { state: 'skipped' });

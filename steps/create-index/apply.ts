@@ -2,6 +2,8 @@ import type { StepActions, StepContext } from '../types';
 import type { CreateIndexStep } from './schema';
 import { indexNameOf } from './schema';
 import { relationInfo, buildIndexConcurrently, dropIndexConcurrently, missingColumns, tableExists } from './sql';
+import { failure, pgMessage } from '../../activities/errors';
+import { FailureType } from '../../plan/failures';
 
 /**
  * Fails (naming the field) when an index of this name could not be ours: a
@@ -53,8 +55,15 @@ export const createIndexActions: StepActions<CreateIndexStep> = {
       async run(ctx) {
         const { index } = ctx.detail as unknown as Detail;
         const s = ctx.step;
-        const r = await buildIndexConcurrently(ctx.db, { table: ctx.table, name: index, unique: s.unique, method: s.method, columns: s.columns, expressions: s.expressions, include: s.include, where: s.where, with: s.with });
-        return { droppedInvalidLeftover: r.droppedInvalid };
+        try {
+          const r = await buildIndexConcurrently(ctx.db, { table: ctx.table, name: index, unique: s.unique, method: s.method, columns: s.columns, expressions: s.expressions, include: s.include, where: s.where, with: s.with });
+          return { droppedInvalidLeftover: r.droppedInvalid };
+        } catch (err) {
+          // a unique build over duplicates will fail the same way again: take its INVALID leftover away and say so
+          if ((err as { code?: string })?.code !== '23505') throw err;
+          await dropIndexConcurrently(ctx.db, ctx.table, index);
+          throw failure(FailureType.StepValidationFailed, `step "${ctx.stepId}": ${ctx.table} has duplicate keys, so unique index ${index} cannot be built; remove them first (${pgMessage(err)})`, { stepId: ctx.stepId });
+        }
       },
     },
   ],

@@ -2,6 +2,7 @@ import type { StepActions } from '../types';
 import type { DropNotNullStep } from './schema';
 import { tableColumns, addCheckNotValid, validateConstraint, dropConstraint, setColumnNotNull, dropColumnNotNull, constraintExists } from '../../db/ddl';
 import { notNullCheckName, notNullCheckExpression } from '../set-not-null/sql';
+import { pgMessage } from '../../activities/errors';
 
 export const dropNotNullActions: StepActions<DropNotNullStep> = {
   phases: [
@@ -26,7 +27,14 @@ export const dropNotNullActions: StepActions<DropNotNullStep> = {
     if ((await tableColumns(db, table)).find((c) => c.name === column)?.notNull) return;
     const check = notNullCheckName(table, column);
     if (!(await constraintExists(db, table, check))) await addCheckNotValid(db, table, check, notNullCheckExpression(column));
-    await validateConstraint(db, table, check);
+    try {
+      await validateConstraint(db, table, check);
+    } catch (err) {
+      if ((err as { code?: string })?.code !== '23514') throw err;
+      // NULLs written while NOT NULL was off: leave no stray check behind; the rollback retries (with backoff) until they are fixed
+      await dropConstraint(db, table, check);
+      throw new Error(`reverting step "${ctx.stepId}": ${table}.${column} got NULLs while it was nullable, so NOT NULL cannot come back; fill them in and the rollback goes on (${pgMessage(err)})`);
+    }
     await setColumnNotNull(db, table, column);
     await dropConstraint(db, table, check);
   },

@@ -3,7 +3,8 @@ import type { ExposeStep } from './schema';
 import { tableColumns, schemaExists, transactionTime } from '../../db/ddl';
 import { createVersionView, dropVersionView } from '../../db/views';
 import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollouts';
-import { viewSchemaName, viewShapes } from '../../plan/views';
+import { viewSchemaName, viewShapes, versionViewName } from '../../plan/views';
+import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';
 
 /**
@@ -20,10 +21,10 @@ export const exposeActions: StepActions<ExposeStep> = {
         const { step, table, db } = ctx;
         const mine = ctx.allSteps.filter((s) => s.table === table);
         const columns = (await tableColumns(db, table)).map((c) => c.name);
-        const { newShape, legacyShape } = viewShapes(
-          columns,
-          mine.map((s) => stepShape(s.step)),
-        );
+        const shapes = mine.map((s) => stepShape(s.step));
+        const { newShape, legacyShape } = viewShapes(columns, shapes);
+        // dropTable: no view in the new version; renameTable: the view under the new name
+        const viewName = versionViewName(parseTable(table).name, shapes);
         const schema = viewSchemaName(table, step.version);
         const previous = (await lockReadPath(db, table)) ?? null;
         const created: string[] = [];
@@ -32,7 +33,7 @@ export const exposeActions: StepActions<ExposeStep> = {
           const isOurs = previous?.workflow_id === ctx.workflowId && previous.version === step.version;
           if (!isOurs) throw ctx.fail('version', `schema ${schema} already exists, so version ${step.version} of ${table} was exposed before; expose a higher version or drop that schema`);
         } else {
-          await createVersionView(db, { schema, table, columns: newShape });
+          await createVersionView(db, { schema, table, columns: newShape, name: viewName });
           created.push(schema);
         }
         const legacy = step.version > 1 ? viewSchemaName(table, step.version - 1) : null;
@@ -42,13 +43,16 @@ export const exposeActions: StepActions<ExposeStep> = {
         }
         await setReadPath(db, { table_name: table, version: step.version, percent: step.percent, previous_version: previous?.version ?? null, workflow_id: ctx.workflowId });
         const exposedAt = (await transactionTime(db)).toISOString();
-        return { viewSchema: schema, legacySchema: legacy, createdSchemas: created, previousFlag: previous, version: step.version, percent: step.percent, exposedAt };
+        return { viewSchema: schema, viewName, legacySchema: legacy, createdSchemas: created, previousFlag: previous, version: step.version, percent: step.percent, exposedAt };
       },
     },
   ],
   async revert(ctx) {
     const d = ctx.detail;
-    for (const schema of [...((d.createdSchemas as string[] | undefined) ?? [])].reverse()) await dropVersionView(ctx.db, schema, ctx.table);
+    // the new version's view may be renamed or absent (recorded as viewName; absent in details recorded before it was)
+    for (const schema of [...((d.createdSchemas as string[] | undefined) ?? [])].reverse()) {
+      await dropVersionView(ctx.db, schema, ctx.table, schema === d.viewSchema ? (d.viewName as string | null | undefined) : undefined);
+    }
     const previous = d.previousFlag as ReadPathRow | null | undefined;
     if (previous) await setReadPath(ctx.db, previous);
     else await deleteReadPath(ctx.db, ctx.table);

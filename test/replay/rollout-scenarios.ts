@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { approveSignal, retrySignal } from '../../workflows/definitions';
+import { approveSignal, retrySignal, rollbackSignal } from '../../workflows/definitions';
 import { unique, waitFor } from '../integration/harness';
 import { makeOrders, startSpec, progressOf } from '../integration/rollout-harness';
 import type { Scenario, ScenarioContext } from './scenarios';
@@ -74,6 +74,27 @@ export const rolloutScenarios: Scenario[] = [
       await ctx.pool.query(`UPDATE ${table} SET qty = 1 WHERE id = 3`);
       await handle.signal(retrySignal, { by: 'replay-recorder' });
       await handle.result();
+      return handle.workflowId;
+    },
+  },
+  {
+    // a rollback held by a revert (createTable's table has someone's row), then retried once the row is gone
+    name: 'rollout-revert-held',
+    async run(ctx) {
+      const table = `public.${unique('replay')}`;
+      const { handle } = await startSpec(ctx.client, ctx.taskQueue, {
+        kind: 'rollout',
+        name: unique('replay'),
+        table,
+        steps: [{ kind: 'createTable', columns: [{ name: 'id', type: 'bigint', notNull: true }], primaryKey: ['id'] }, { kind: 'approval', timeout: '2m' }],
+      });
+      await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+      await ctx.pool.query(`INSERT INTO ${table} VALUES (1)`);
+      await handle.signal(rollbackSignal, { by: 'replay-recorder' });
+      await waitFor('held', async () => (await progressOf(handle)).state === 'held');
+      await ctx.pool.query(`DELETE FROM ${table}`);
+      await handle.signal(retrySignal, { by: 'replay-recorder' });
+      await handle.result().catch(rolledBackIsExpected);
       return handle.workflowId;
     },
   },

@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { stepBase, identifier, expression } from '../../spec/fields';
+
+export const dropColumnStep = z
+  .object({
+    kind: z.literal('dropColumn'),
+    ...stepBase,
+    column: identifier('column'),
+    /**
+     * The old column's value for a row inserted through the new version (whose
+     * view no longer has the column), as an expression over the row; required
+     * when the column is NOT NULL without a default.
+     */
+    down: expression('down').optional(),
+  })
+  .strict();
+export type DropColumnStep = z.infer<typeof dropColumnStep>;
