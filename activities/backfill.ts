@@ -1,10 +1,10 @@
-import crypto from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { withTransaction } from '../db/pool';
 import * as sql from '../db/backfills';
 import { KeyError } from '../db/keys';
 import { replayPartitions } from '../plan/chunks';
 import { formatRange, keyNames } from '../plan/keys';
+import { hashTransform } from '../plan/hash';
 import { SETUP_ERROR } from './errors';
 import { ActivityDeps, PrepareBackfillInput, PreparedBackfill } from './backfill-types';
 import { createLeaseActivities } from './lease';
@@ -27,10 +27,6 @@ export type {
   LeaseResult,
 } from './backfill-types';
 export { WORKER_ID } from './backfill-types';
-
-export function hashTransform(transform: string): string {
-  return crypto.createHash('sha256').update(transform).digest('hex').slice(0, 16);
-}
 
 function setupFailure(message: string): ApplicationFailure {
   return ApplicationFailure.create({ message, type: SETUP_ERROR, nonRetryable: true });

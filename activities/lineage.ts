@@ -1,5 +1,5 @@
 import type { RolloutStep } from '../spec';
-import { hashTransform } from './backfill';
+import { hashTransform } from '../plan/hash';
 
 /** The fields a step's user SQL lives in: hashed into the rollout's lineage. */
 const LINEAGE_FIELDS = ['up', 'down', 'transform', 'apply', 'revert', 'expression', 'default'] as const;

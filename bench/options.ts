@@ -126,59 +126,19 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) process.exit(0);
     process.exit(2);
   }
-  const o = program.opts<{
-    scale: number;
-    scales?: number[];
-    rounds: number;
-    loadClients: number;
-    loadRate: number;
-    triggerSeconds?: number;
-    chunkSize: number;
-    parallelism: number;
-    bestChunkSize: number;
-    bestParallelism: number;
-    loadChunkSize: number;
-    loadParallelism: number;
-    loadRowsPerSecond?: number;
-    skip?: Set<Skippable>;
-    only?: Set<string>;
-    sweepChunks: number[];
-    sweepLanes: number[];
-    sweepRates: number[];
-    budgets: number[];
-    stepBudget: number;
-    budgetParallelism: number;
-    warmup: 'full' | 'small';
-    renderOnly?: boolean;
-    doc?: string;
-    stateDir: string;
-  }>();
+  // what commander hands back: the options' own fields, with the optional ones and flags as typed on the line
+  type Parsed = Omit<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only' | 'isRenderOnly'> &
+    Partial<Pick<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only'>> & { renderOnly?: boolean };
+  const { scales, triggerSeconds, skip, only, renderOnly, doc, stateDir, ...rest } = program.opts<Parsed>();
   return {
-    scale: o.scale,
-    scales: o.scales ?? [],
-    rounds: o.rounds,
-    loadClients: o.loadClients,
-    loadRate: o.loadRate,
+    ...rest,
+    scales: scales ?? [],
     // long enough for p99 to mean something at the unthrottled rate, short for the quick run
-    triggerSeconds: o.triggerSeconds ?? (o.scale >= 50 ? 30 : 10),
-    chunkSize: o.chunkSize,
-    parallelism: o.parallelism,
-    bestChunkSize: o.bestChunkSize,
-    bestParallelism: o.bestParallelism,
-    loadChunkSize: o.loadChunkSize,
-    loadParallelism: o.loadParallelism,
-    loadRowsPerSecond: o.loadRowsPerSecond,
-    doc: o.doc && path.resolve(o.doc),
-    stateDir: path.resolve(o.stateDir),
-    skip: o.skip ?? new Set(),
-    sweepChunks: o.sweepChunks,
-    sweepLanes: o.sweepLanes,
-    sweepRates: o.sweepRates,
-    budgets: o.budgets,
-    stepBudget: o.stepBudget,
-    budgetParallelism: o.budgetParallelism,
-    warmup: o.warmup,
-    only: o.only ?? new Set(),
-    isRenderOnly: Boolean(o.renderOnly),
+    triggerSeconds: triggerSeconds ?? (rest.scale >= 50 ? 30 : 10),
+    doc: doc && path.resolve(doc),
+    stateDir: path.resolve(stateDir),
+    skip: skip ?? new Set(),
+    only: only ?? new Set(),
+    isRenderOnly: Boolean(renderOnly),
   };
 }

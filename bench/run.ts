@@ -8,7 +8,8 @@ import { initPgbench, startLoad, summarize, PgTarget } from './pgbench';
 import { underLoad } from './under-load';
 import * as sql from './sql';
 import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
-import { BenchResults, AloneResult, LoadResult, KeyTableResult, renderResults, writeDoc, bestAlone, verdicts, baselineP99 } from './report';
+import { BenchResults, REPORTED_SETTINGS, AloneResult, LoadResult, KeyTableResult, bestAlone, verdicts, baselineP99 } from './results';
+import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
@@ -46,16 +47,9 @@ async function main(): Promise<void> {
     rows: 0,
     rounds: opts.rounds,
     settings: {
-      chunkSize: opts.chunkSize,
-      parallelism: opts.parallelism,
-      bestChunkSize: opts.bestChunkSize,
-      bestParallelism: opts.bestParallelism,
-      loadChunkSize: opts.loadChunkSize,
-      loadParallelism: opts.loadParallelism,
-      loadRowsPerSecond: opts.loadRowsPerSecond,
-      loadClients: opts.loadClients,
-      loadRate: opts.loadRate,
-      triggerSeconds: opts.triggerSeconds,
+      ...(Object.fromEntries(REPORTED_SETTINGS.map((k) => [k, opts[k]])) as Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]>),
+      budgets: opts.budgets,
+      budgetParallelism: opts.budgetParallelism,
     },
     alone: [],
     load: [],
@@ -64,8 +58,6 @@ async function main(): Promise<void> {
     scales: [],
     workerPeakRssMb: Number.NaN,
   };
-  results.settings.budgets = opts.budgets;
-  results.settings.budgetParallelism = opts.budgetParallelism;
 
   say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
   const bench = await startBenchStack(root, opts.stateDir);

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import { findBackfill } from '../db/backfills';
 import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill, eventsOfRuns } from '../db/audit';
 import { rolloutAudit } from '../db/rollouts';
-import { hashTransform } from '../activities/backfill';
+import { stepBackfillName } from '../plan/hash';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import type { RolloutSpec } from '../spec';
@@ -56,11 +56,6 @@ export interface RunHistory {
 
 const FINISHED = new Set(['completed', 'rolled_back', 'failed', 'cancelled']);
 
-/** The name a rollout's column step gives its backfill (activities' rule: `<rollout>.<step>`, long ones cut and hashed). */
-function stepBackfillName(rolloutName: string, stepId: string): string {
-  const name = `${rolloutName}.${stepId}`;
-  return name.length <= 100 ? name : `${name.slice(0, 90)}.${hashTransform(name).slice(0, 9)}`;
-}
 
 /** The (table, name) of every backfill a rollout's steps start. */
 export function rolloutBackfillRefs(spec: RolloutSpec): { step: string; table: string; name: string }[] {

@@ -1,10 +1,10 @@
 import os from 'node:os';
-import crypto from 'node:crypto';
 import { WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { BackfillSpec } from '../spec';
 import { backfillWorkflowId } from '../plan/ids';
 import { qualifiedName } from '../plan/table-name';
 import { backfillSummary } from '../plan/summary';
+import { hashTransform } from '../plan/hash';
 import { SA, initialSearchAttributes } from '../workflows/search-attributes';
 import {
   pauseSignal,
@@ -42,7 +42,7 @@ export function defaultActor(): string {
 
 /** A backfill's memo summary as the client knows it before the run: backfillSummary with the transform's hash. */
 export function specSummary(spec: BackfillSpec): Record<string, unknown> {
-  return backfillSummary(spec, { transformHash: crypto.createHash('sha256').update(spec.transform).digest('hex').slice(0, 16) });
+  return backfillSummary(spec, { transformHash: hashTransform(spec.transform) });
 }
 
 /** Starts (or, after a failure, continues) a backfill; refuses while one with the same name runs. */

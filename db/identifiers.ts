@@ -1,15 +1,8 @@
 import { escapeIdentifier } from 'pg';
+import { parseTable, TableRef } from '../plan/table-name';
 
-/** A table as stored in specs: schema and name, never pre-quoted. */
-export interface TableRef {
-  schema: string;
-  name: string;
-}
-
-export function parseTable(qualified: string): TableRef {
-  const dot = qualified.indexOf('.');
-  return dot < 0 ? { schema: 'public', name: qualified } : { schema: qualified.slice(0, dot), name: qualified.slice(dot + 1) };
-}
+// the one table-name module (plan/table-name.ts, pure and importing nothing) parses; this one quotes
+export { parseTable, type TableRef } from '../plan/table-name';
 
 /** "schema"."table", every part through pg's escapeIdentifier. */
 export function qualified(t: TableRef | string): string {

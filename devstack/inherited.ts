@@ -7,7 +7,8 @@ export class InheritedAddressError extends Error {}
 const HINT =
   'unset it to let `stagefill dev` start its own (a shell that once ran `source .stagefill/dev.env` keeps the addresses of a stack that may be gone: `unset TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_UI DATABASE_URL`), or start that server';
 
-function redact(url: string): string {
+/** The URL with its password replaced, for logs and messages (worker/config.ts re-exports it). */
+export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
@@ -23,7 +24,7 @@ export async function checkInheritedPostgres(url: string): Promise<void> {
     await client.connect();
     await client.query('SELECT 1');
   } catch (err) {
-    throw new InheritedAddressError(`DATABASE_URL=${redact(url)} (from the environment) does not answer: ${(err as Error).message}; ${HINT}`);
+    throw new InheritedAddressError(`DATABASE_URL=${redactUrl(url)} (from the environment) does not answer: ${(err as Error).message}; ${HINT}`);
   } finally {
     await client.end().catch(() => {});
   }

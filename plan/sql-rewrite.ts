@@ -35,33 +35,11 @@ export function tokenize(sql: string): Token[] {
       i = stop;
     } else if (c === "'" || ((c === 'E' || c === 'e') && sql[i + 1] === "'")) {
       const isEscaped = c !== "'";
-      let j = i + (isEscaped ? 2 : 1);
-      for (; j < n; j++) {
-        if (isEscaped && sql[j] === '\\') {
-          j++;
-          continue;
-        }
-        if (sql[j] === "'") {
-          if (sql[j + 1] === "'") {
-            j++;
-            continue;
-          }
-          break;
-        }
-      }
+      const j = closingQuote(sql, i + (isEscaped ? 2 : 1), "'", isEscaped);
       out.push({ kind: 'string', text: sql.slice(i, j + 1) });
       i = j + 1;
     } else if (c === '"') {
-      let j = i + 1;
-      for (; j < n; j++) {
-        if (sql[j] === '"') {
-          if (sql[j + 1] === '"') {
-            j++;
-            continue;
-          }
-          break;
-        }
-      }
+      const j = closingQuote(sql, i + 1, '"', false);
       out.push({ kind: 'quoted', text: sql.slice(i, j + 1) });
       i = j + 1;
     } else if (c === '$' && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(rest)) {
@@ -80,6 +58,19 @@ export function tokenize(sql: string): Token[] {
     }
   }
   return out;
+}
+
+/** The index of the quote closing a literal whose text starts at `from` (a doubled quote is part of it; a backslash escapes in E''), or the end. */
+function closingQuote(sql: string, from: number, quote: "'" | '"', isBackslashEscaped: boolean): number {
+  let j = from;
+  for (; j < sql.length; j++) {
+    if (isBackslashEscaped && sql[j] === '\\') j++;
+    else if (sql[j] === quote) {
+      if (sql[j + 1] !== quote) break;
+      j++;
+    }
+  }
+  return j;
 }
 
 /** The name an identifier token stands for: bare words fold to lower case, quoted ones are exact. */

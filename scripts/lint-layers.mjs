@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+// the tree to check: the repository, or the folder given as the first argument (test/unit/lint-layers.test.ts)
+const root = process.argv[2] ? path.resolve(process.argv[2]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 /**
  * steps/ is two layers: its pure files (the registry, the interface, each kind's schema.ts and plan.ts),
@@ -35,13 +36,23 @@ const MAY_IMPORT = {
   activities: ['activities', 'db', 'plan', 'spec', 'steps-pure', 'steps-io'],
   db: ['db'],
   worker: ['worker', 'activities', 'db', 'devstack', 'workflows', 'plan', 'spec', 'steps-pure'],
-  client: ['client', 'worker', 'workflows', 'activities', 'db', 'plan', 'spec', 'steps-pure', 'devstack'],
+  // client/ reads the database through db/ functions; activities and workflows only as types, except
+  // the files in RUNTIME_OK below
+  client: ['client', 'worker', 'db', 'plan', 'spec', 'steps-pure', 'devstack'],
   devstack: ['devstack', 'workflows'],
   bench: null,
   test: null,
   examples: ['client', 'spec', 'plan', 'workflows', 'steps-pure'],
 };
-const TYPE_ONLY_OK = { workflows: ['activities'], plan: ['spec'] };
+const TYPE_ONLY_OK = { workflows: ['activities'], plan: ['spec'], client: ['activities', 'workflows'] };
+// single files a layer may load at run time from a layer it otherwise may not (or only as types):
+// the signal/query names and search attributes shared by workflows and client (pure, so names
+// cannot drift), and the one partition-plan builder, so `stagefill plan` shows what a run will use
+const RUNTIME_OK = {
+  // the one table-name parser: pure, imports nothing; db/identifiers.ts quotes what it parses
+  db: ['plan/table-name.ts'],
+  client: ['workflows/definitions.ts', 'workflows/search-attributes.ts', 'activities/partition-plan.ts'],
+};
 // code the workflow bundle may load: no Node APIs, no I/O libraries (type-only imports are erased)
 const NODE_FREE = ['workflows', 'plan', 'steps-pure'];
 const IO_LIBS = ['pg', 'pino', 'fs', 'node:fs', 'child_process', 'node:child_process', 'http', 'node:http', 'net', 'node:net', '@temporalio/activity', '@temporalio/worker', '@temporalio/client'];
@@ -52,6 +63,8 @@ const SQL_ALLOWED = ['db', 'test', 'bench', 'devstack', 'examples'];
 const isSqlFile = (rel) => rel.split(path.sep)[0] === 'steps' && path.basename(rel) === 'sql.ts';
 
 const problems = [];
+// [importer, imported] of every run-time import, for the cycle check below
+const runtimeEdges = [];
 function walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
@@ -70,8 +83,11 @@ function check(file) {
     const spec = m[3];
     if (spec.startsWith('.')) {
       const resolved = path.relative(root, path.resolve(path.dirname(file), spec));
-      const target = layerOf(fs.existsSync(path.join(root, resolved)) && fs.statSync(path.join(root, resolved)).isDirectory() ? path.join(resolved, 'index.ts') : `${resolved}.ts`);
-      if (allowed && !allowed.includes(target) && !(isType && (TYPE_ONLY_OK[layer] ?? []).includes(target))) {
+      const targetFile = fs.existsSync(path.join(root, resolved)) && fs.statSync(path.join(root, resolved)).isDirectory() ? path.join(resolved, 'index.ts') : `${resolved}.ts`;
+      const target = layerOf(targetFile);
+      if (!isType) runtimeEdges.push([rel, targetFile]);
+      const isRuntimeOk = (RUNTIME_OK[layer] ?? []).includes(targetFile.split(path.sep).join('/'));
+      if (allowed && !allowed.includes(target) && !isRuntimeOk && !(isType && (TYPE_ONLY_OK[layer] ?? []).includes(target))) {
         problems.push(`${rel}: ${layer}/ may not import ${target}/ (${spec})${(TYPE_ONLY_OK[layer] ?? []).includes(target) ? ' except as `import type`' : ''}`);
       }
     } else if (NODE_FREE.includes(layer) && !isType) {
@@ -95,6 +111,34 @@ function check(file) {
   }
 }
 for (const top of [...new Set(Object.keys(MAY_IMPORT).map((l) => l.split('-')[0]))]) if (fs.existsSync(path.join(root, top))) walk(path.join(root, top));
+// spec/ uses plan/'s rules and steps/' schemas, and plan/ reads the steps registry: no file may reach
+// itself again through those run-time imports (a module cycle loads half-initialised modules)
+const PURE_CORE = ['spec', 'plan', 'steps-pure'];
+const graph = new Map();
+for (const [from, to] of runtimeEdges) {
+  if (!PURE_CORE.includes(layerOf(from)) || !PURE_CORE.includes(layerOf(to))) continue;
+  if (!graph.has(from)) graph.set(from, []);
+  graph.get(from).push(to);
+}
+const state = new Map(); // 1: on the path, 2: done
+const reported = new Set();
+function visit(file, trail) {
+  if (state.get(file) === 2) return;
+  if (state.get(file) === 1) {
+    const cycle = [...trail.slice(trail.indexOf(file)), file];
+    const key = [...cycle.slice(0, -1)].sort().join(' ');
+    if (!reported.has(key)) {
+      reported.add(key);
+      problems.push(`import cycle at run time: ${cycle.join(' -> ')} (make one of these imports \`import type\`, or move the shared rule down into plan/)`);
+    }
+    return;
+  }
+  state.set(file, 1);
+  for (const next of graph.get(file) ?? []) visit(next, [...trail, file]);
+  state.set(file, 2);
+}
+for (const file of [...graph.keys()].sort()) visit(file, []);
+
 if (problems.length) {
   console.error(problems.join('\n'));
   console.error(`\nlint-layers: ${problems.length} problem(s). See docs/ARCHITECTURE.md for the flow.`);

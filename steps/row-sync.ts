@@ -2,7 +2,7 @@ import type { BackfillSpec } from '../spec';
 import { parseBackfillSpec } from '../spec';
 import { checkRowExpression, stepBackfillTransform } from '../db/ddl';
 import { stepTriggerName } from '../db/triggers';
-import { hashTransform } from '../activities/backfill';
+import { stepBackfillName } from '../plan/hash';
 import { classifyPgError, failure, pgMessage } from '../activities/errors';
 import { FailureType } from '../plan/failures';
 import type { StepContext } from './types';
@@ -36,11 +36,6 @@ export async function checkExpression(ctx: StepContext<{ kind: string }>, field:
   }
 }
 
-function backfillName(rolloutName: string, stepId: string): string {
-  const name = `${rolloutName}.${stepId}`;
-  return name.length <= 100 ? name : `${name.slice(0, 90)}.${hashTransform(name).slice(0, 9)}`;
-}
-
 interface ColumnStep {
   kind: string;
   up: string;
@@ -54,7 +49,7 @@ export function columnBackfill(ctx: Pick<StepContext<ColumnStep>, 'step' | 'step
   try {
     return parseBackfillSpec({
       kind: 'backfill',
-      name: backfillName(ctx.rolloutName, ctx.stepId),
+      name: stepBackfillName(ctx.rolloutName, ctx.stepId),
       table: ctx.table,
       key,
       chunkSize: tuning?.chunkSize ?? 5000,

@@ -106,12 +106,4 @@ export function deploymentVersion(cfg: WorkerConfig): { deploymentName: string; 
 }
 
 /** The URL with its password replaced, for logs and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
+export { redactUrl } from '../devstack/inherited';

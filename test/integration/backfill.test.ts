@@ -3,26 +3,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
-import { parseBackfillSpec } from '../../spec';
 import { backfillWorkflowId } from '../../plan/ids';
+import { counterSpec } from './backfill-checks';
 import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 
 jest.setTimeout(180_000);
 
 useStack();
-
-function spec(table: string, extra: Record<string, unknown> = {}) {
-  return parseBackfillSpec({
-    kind: 'backfill',
-    name: unique('bf'),
-    table,
-    key: 'id',
-    chunkSize: 1000,
-    parallelism: 2,
-    transform: 'UPDATE {table} SET n = n + 1 WHERE id >= :lo AND id < :hi'.replace('{table}', table),
-    ...extra,
-  });
-}
 
 async function countCheckpoints(name: string, table: string): Promise<{ chunks: number; rows: number }> {
   const { rows } = await pool.query(
@@ -41,7 +28,7 @@ async function distribution(table: string): Promise<Record<string, number>> {
 
 test('a non-idempotent transform is applied exactly once per row, with one checkpoint per chunk', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
-  const s = spec(table);
+  const s = counterSpec(table);
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
@@ -64,7 +51,7 @@ test('a non-idempotent transform is applied exactly once per row, with one check
 
 test('a lease that fails after its chunk committed is retried without applying the chunk twice', async () => {
   const table = await makeCounterTable(pool, unique('t'), 10_000);
-  const s = spec(table);
+  const s = counterSpec(table);
   const taskQueue = unique('q');
   let injected = 0;
   const w = await startWorker(taskQueue, {
@@ -94,7 +81,7 @@ test('a lease that fails after its chunk committed is retried without applying t
 
 test('pause from the Temporal CLI stops progress; resume finishes it', async () => {
   const table = await makeCounterTable(pool, unique('t'), 30_000);
-  const s = spec(table, { chunkSize: 500, throttle: { maxRowsPerSecond: 3000 } });
+  const s = counterSpec(table, { chunkSize: 500, throttle: { maxRowsPerSecond: 3000 } });
   const taskQueue = unique('q');
   const workflowId = backfillWorkflowId(s.table, s.name);
   const w = await startWorker(taskQueue);
@@ -138,7 +125,7 @@ test('a failing chunk stops the backfill with its range and message; a corrected
   const table = await makeCounterTable(pool, unique('t'), 8_000);
   // a check constraint makes one chunk fail: rows 5001..5100 may not reach n = 1
   await pool.query(`ALTER TABLE ${table} ADD CONSTRAINT no_bump CHECK (n = 0 OR id < 5001 OR id > 5100)`);
-  const s = spec(table, { parallelism: 1 });
+  const s = counterSpec(table, { parallelism: 1 });
   const taskQueue = unique('q');
   const workflowId = backfillWorkflowId(s.table, s.name);
   const w = await startWorker(taskQueue);

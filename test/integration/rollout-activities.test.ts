@@ -1,3 +1,5 @@
+// Over 400 lines for now: the rollout-integrity branch is rewriting its alterColumn cases; split it per step-kind group
+// (column kinds, constraints, expose/contract, the step runner) once that lands.
 import { Pool, PoolClient } from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import { createRolloutActivities, StepInput, RolloutActivities } from '../../activities/rollout';

@@ -1,0 +1,202 @@
+import type { FillRun } from './contenders';
+import type { LatencySummary } from './pgbench';
+import type { BenchOptions } from './options';
+import { BudgetResults, bestBudget, fastestWithin, windowsAfterStep } from './budget';
+
+/**
+ * What a benchmark run records (results.json) and the figures and verdicts
+ * derived from it; bench/report.ts writes them as Markdown.
+ */
+
+export interface AloneResult {
+  id: string;
+  title: string;
+  runs: FillRun[];
+}
+
+export interface LoadRound {
+  round: number;
+  fill?: FillRun;
+  latency: LatencySummary;
+  otherCores: number;
+}
+
+export interface LoadResult {
+  id: string;
+  title: string;
+  rounds: LoadRound[];
+}
+
+export interface TriggerRound {
+  round: number;
+  withTrigger: boolean;
+  tps: number;
+  latency: LatencySummary;
+  otherCores: number;
+}
+
+export interface ScalePoint {
+  scale: number;
+  rows: number;
+  singleMs: number;
+  stagefill: FillRun;
+}
+
+/** One key table (bench/keys.ts): the single UPDATE against stagefill's defaults, alone, best of the rounds. */
+export interface KeyTableResult {
+  id: string;
+  title: string;
+  rows: number;
+  single: FillRun[];
+  stagefill: FillRun[];
+}
+
+/** The options a report states beside its figures (the budget phase's only in results that ran it). */
+export const REPORTED_SETTINGS = [
+  'chunkSize',
+  'parallelism',
+  'bestChunkSize',
+  'bestParallelism',
+  'loadChunkSize',
+  'loadParallelism',
+  'loadRowsPerSecond',
+  'loadClients',
+  'loadRate',
+  'triggerSeconds',
+] as const;
+export type ReportedSettings = Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]> & Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism'>>;
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt?: string;
+  command: string;
+  machine: { nproc: number; memoryGb: number; cpu: string; kernel: string; node: string };
+  postgres: { version: string; settings: Record<string, string> };
+  scale: number;
+  rows: number;
+  rounds: number;
+  settings: ReportedSettings;
+  /** The first fill after pgbench -i, which must extend the table: reported, not compared. */
+  warmupMs?: number;
+  alone: AloneResult[];
+  load: LoadResult[];
+  trigger: TriggerRound[];
+  triggerSource: string;
+  scales: ScalePoint[];
+  /** Absent in results written before the key tables existed. */
+  keys?: KeyTableResult[];
+  workerPeakRssMb: number;
+  /** The latency-budget phase (sweep of fixed settings, budgeted runs, load step). */
+  budget?: BudgetResults;
+}
+
+/** The fastest of a contender's runs. */
+export const best = (runs: FillRun[]) => runs.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+
+export function bestAlone(results: BenchResults, id: string): FillRun | undefined {
+  const a = results.alone.find((r) => r.id === id);
+  return a && a.runs.length ? best(a.runs) : undefined;
+}
+
+/** The median of the no-backfill load's p99 over the rounds: one noisy baseline round must not flatter or damn a contender. */
+export function baselineP99(results: BenchResults): number {
+  const base = results.load.find((r) => r.id === 'none');
+  const v = (base?.rounds ?? []).map((r) => r.latency.p99).sort((a, b) => a - b);
+  return v.length ? v[Math.floor((v.length - 1) / 2)] : Number.NaN;
+}
+
+/** The load round with the lowest p99, as a ratio to the no-backfill p99 (median of the rounds). */
+export function bestLoadRound(results: BenchResults, id: string): (LoadRound & { p99Ratio: number }) | undefined {
+  const l = results.load.find((r) => r.id === id);
+  if (!l || !l.rounds.length) return undefined;
+  const base = baselineP99(results);
+  // the no-backfill row shows the round the ratios divide by
+  const b = id === 'none' ? l.rounds.find((r) => r.latency.p99 === base)! : l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
+  return { ...b, p99Ratio: b.latency.p99 / base };
+}
+
+/** Lane time not spent in chunk SQL, per chunk: (wall × lanes − Σ chunk SQL) / chunks. */
+export function overheadPerChunkMs(f: FillRun): number {
+  return f.chunks ? (f.wallMs * f.lanes - f.chunkSqlMs) / f.chunks : Number.NaN;
+}
+
+export interface TargetVerdict {
+  target: string;
+  measured: string;
+  limit: string;
+  met: boolean;
+  /** How far past the limit, as a fraction of it (0 when met). */
+  missBy: number;
+}
+
+export function verdicts(r: BenchResults): TargetVerdict[] {
+  const out: TargetVerdict[] = [];
+  const single = bestAlone(r, 'single');
+  const bare = bestAlone(r, 'bare');
+  const sfDefault = bestAlone(r, 'stagefill');
+  const sfBest = bestAlone(r, 'stagefill-best');
+  const le = (target: string, value: number, limit: number, unit = '×') => {
+    out.push({ target, measured: `${value.toFixed(unit === '×' ? 2 : 0)}${unit}`, limit: `≤ ${limit.toFixed(unit === '×' ? 2 : 0)}${unit}`, met: value <= limit, missBy: value <= limit ? 0 : value / limit - 1 });
+  };
+  const ge = (target: string, value: number, limit: number) => {
+    out.push({ target, measured: `${value.toFixed(2)}×`, limit: `≥ ${limit.toFixed(2)}×`, met: value >= limit, missBy: value >= limit ? 0 : 1 - value / limit });
+  };
+  if (single && sfDefault) le('stagefill defaults alone, wall vs single UPDATE', sfDefault.wallMs / single.wallMs, 0.7);
+  if (single && sfBest) le('stagefill best settings alone, wall vs single UPDATE', sfBest.wallMs / single.wallMs, 0.6);
+  if (bare && sfDefault) le('orchestration: stagefill defaults vs bare chunks (same chunk size and lanes)', sfDefault.wallMs / bare.wallMs, 1.02);
+  const multiRound = r.alone.filter((a) => a.runs.length > 1);
+  if (multiRound.length) {
+    const firstSlowest = multiRound.filter((a) => a.runs[0].wallMs >= Math.max(...a.runs.map((x) => x.wallMs)));
+    out.push({
+      target: `alone: contenders whose round 1 was their slowest${firstSlowest.length ? ` (${firstSlowest.map((a) => a.id).join(', ')})` : ''}`,
+      measured: `${firstSlowest.length} of ${multiRound.length}`,
+      limit: '0',
+      met: firstSlowest.length === 0,
+      missBy: firstSlowest.length / multiRound.length,
+    });
+  }
+  for (const id of ['stagefill', 'stagefill-load']) {
+    const l = bestLoadRound(r, id);
+    if (!l || !single) continue;
+    const name = r.load.find((x) => x.id === id)!.title;
+    le(`under load, ${name}: load p99 vs no-backfill p99`, l.p99Ratio, 1.5);
+    le(`under load, ${name}: wall vs single UPDATE alone`, l.fill!.wallMs / single.wallMs, 1.25);
+  }
+  const trig = triggerSummary(r);
+  if (trig) {
+    ge('dual-write trigger: TPS with vs without', trig.tpsRatio, 0.75);
+    le('dual-write trigger: p99 with vs without', trig.p99Ratio, 1.5);
+  }
+  const b = r.budget;
+  for (const ratio of b?.budgets.map((x) => x.ratio) ?? []) {
+    const run = bestBudget(b!, ratio);
+    if (!run) continue;
+    le(`budget ${ratio}×: load p99 vs no-backfill p99 (pgbench)`, run.latency.p99 / b!.baselineP99, ratio);
+    const fixed = fastestWithin(b!, ratio);
+    if (fixed) le(`budget ${ratio}×: wall vs the fastest fixed setting within it (${fixed.title})`, run.fill.wallMs / fixed.fill.wallMs, 1.25);
+  }
+  if (b?.step) {
+    const after = windowsAfterStep(b.step);
+    if (after.length) le(`load step (budget ${b.step.ratio}×): worst 10 s window from 10 s after the step, p99 vs no-backfill p99`, Math.max(...after.map((w) => w.p99)) / b.baselineP99, b.step.ratio);
+  }
+  if (Number.isFinite(r.workerPeakRssMb)) le('worker peak RSS', r.workerPeakRssMb, 300, ' MB');
+  return out;
+}
+
+export function triggerSummary(r: BenchResults) {
+  const off = r.trigger.filter((t) => !t.withTrigger);
+  const on = r.trigger.filter((t) => t.withTrigger);
+  if (!off.length || !on.length) return undefined;
+  // pair each round's two runs: the ratio within one round is what drifting background load cannot skew
+  const pairs = off.map((o) => ({ o, w: on.find((w) => w.round === o.round)! })).filter((p) => p.w);
+  const tpsRatios = pairs.map((p) => p.w.tps / p.o.tps);
+  const p99Ratios = pairs.map((p) => p.w.latency.p99 / p.o.latency.p99);
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+  return {
+    pairs,
+    tpsRatio: median(tpsRatios),
+    p99Ratio: median(p99Ratios),
+    tpsOff: Math.max(...off.map((t) => t.tps)),
+    tpsOn: Math.max(...on.map((t) => t.tps)),
+  };
+}
