@@ -69,7 +69,15 @@ export function createBackfillActivities(deps: ActivityDeps) {
           const chunks = await sql.checkpointsInRange(db, backfillId, generation, cols, from, to);
           if (!chunks.length) throw setupFailure(`replay: no chunk of generation ${generation} covers ${formatRange(from, to, n)}`);
           generation += 1;
-          await sql.insertGeneration(db, { backfillId, generation, reason: 'replay', from, to, transformHash, partitions: replayPartitions(chunks) });
+          await sql.insertGeneration(db, {
+            backfillId,
+            generation,
+            reason: 'replay',
+            from,
+            to,
+            transformHash,
+            partitions: replayPartitions(chunks),
+          });
         } else if (generation > 0 && !input.restart) {
           continued = true;
         } else {
@@ -98,7 +106,9 @@ export function createBackfillActivities(deps: ActivityDeps) {
         });
         logger.info(
           { backfill: input.name, table: input.table, generation, transformHash, continued, chunksDone: counters.chunksDone },
-          continued ? `continuing ${input.name} from its checkpoints (${counters.chunksDone} chunks done)` : `backfill ${input.name} planned`,
+          continued
+            ? `continuing ${input.name} from its checkpoints (${counters.chunksDone} chunks done)`
+            : `backfill ${input.name} planned`,
         );
         return {
           backfillId,
@@ -136,9 +146,15 @@ export function createBackfillActivities(deps: ActivityDeps) {
     countGeneration?: number;
   }): Promise<sql.BackfillCounters | undefined> {
     const counters = await withTransaction(pool, async (db) => {
-      const counted = input.countGeneration === undefined ? undefined : await sql.backfillCounters(db, input.backfillId, input.countGeneration);
+      const counted =
+        input.countGeneration === undefined ? undefined : await sql.backfillCounters(db, input.backfillId, input.countGeneration);
       const detail = counted
-        ? { rowsProcessed: counted.rowsDone, chunksDone: counted.chunksDone, generation: input.countGeneration, ...(input.detail as object) }
+        ? {
+            rowsProcessed: counted.rowsDone,
+            chunksDone: counted.chunksDone,
+            generation: input.countGeneration,
+            ...(input.detail as object),
+          }
         : input.detail;
       await sql.setBackfillState(db, input.backfillId, input.state, input.error ?? null);
       await sql.recordEvent(db, {
@@ -150,7 +166,10 @@ export function createBackfillActivities(deps: ActivityDeps) {
       });
       return counted;
     });
-    logger.info({ workflowId: input.workflowId, state: input.state, error: input.error, rows: counters?.rowsDone }, `backfill ${input.state}`);
+    logger.info(
+      { workflowId: input.workflowId, state: input.state, error: input.error, rows: counters?.rowsDone },
+      `backfill ${input.state}`,
+    );
     return counters;
   }
 

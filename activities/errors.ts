@@ -31,7 +31,11 @@ export function classifyPgError(err: unknown): ErrorClass {
   // DDL changed what a prepared chunk statement returns; the lease's retry prepares it again on a new connection
   if (code === '0A000' && /cached plan must not change result type/.test(e?.message ?? '')) return 'transient';
   const msg = e?.message ?? '';
-  if (/Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|server closed the connection/i.test(msg)) {
+  if (
+    /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|server closed the connection/i.test(
+      msg,
+    )
+  ) {
     return 'transient';
   }
   // Anything with a SQLSTATE left (syntax, undefined column, constraint, data) will fail the same way again.

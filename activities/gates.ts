@@ -52,9 +52,15 @@ export function createGateActivities({ pool, logger, metrics }: ActivityDeps) {
     }
     for (const r of results) {
       metrics?.gateResults.inc({ kind: 'rollout', table, check: r.name, result: r.ok ? 'pass' : 'fail' });
-      metrics?.gateDivergence.set({ kind: 'rollout', table, check: r.name }, r.deviation !== null && Number.isFinite(r.deviation) ? r.deviation : r.ok ? 0 : 1);
+      metrics?.gateDivergence.set(
+        { kind: 'rollout', table, check: r.name },
+        r.deviation !== null && Number.isFinite(r.deviation) ? r.deviation : r.ok ? 0 : 1,
+      );
     }
-    logger.info({ workflowId: i.workflowId, step: i.stepId, attempt: i.attempt, results }, `gate ${i.stepId}: ${results.filter((r) => r.ok).length}/${results.length} checks passed`);
+    logger.info(
+      { workflowId: i.workflowId, step: i.stepId, attempt: i.attempt, results },
+      `gate ${i.stepId}: ${results.filter((r) => r.ok).length}/${results.length} checks passed`,
+    );
     return results;
   }
 

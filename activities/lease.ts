@@ -168,7 +168,10 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
         if (chunk.kind === 'raced') {
           // another lease committed this range first (a worker presumed dead was not): ours rolled
           // back; read the partition again and go on from where the winner left it
-          logger.warn({ table: input.table, partition: input.partitionNo, lo: chunk.lo }, 'partition moved under this lease; re-reading its cursor');
+          logger.warn(
+            { table: input.table, partition: input.partitionNo, lo: chunk.lo },
+            'partition moved under this lease; re-reading its cursor',
+          );
           await leaveLane();
           continue;
         }
@@ -232,10 +235,28 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
     try {
       const p = await sql.openLane(session.client, input);
       const changed = leavesChanged(p.planned_leaves, p.leaves_now);
-      if (changed) throw setupFailure(`table: partitions of ${input.table} changed during the backfill (${changed}); its key ranges no longer match its partitions. Start it again with --restart to plan over the partitions as they are now`);
-      const isArithmetic = isCutByArithmetic({ keyType: input.keyType, isKeyUnique: input.isKeyUnique ?? false, lo: p.lo, hi: p.hi, rowsPlanned: Number(p.rows_planned) });
+      if (changed)
+        throw setupFailure(
+          `table: partitions of ${input.table} changed during the backfill (${changed}); its key ranges no longer match its partitions. Start it again with --restart to plan over the partitions as they are now`,
+        );
+      const isArithmetic = isCutByArithmetic({
+        keyType: input.keyType,
+        isKeyUnique: input.isKeyUnique ?? false,
+        lo: p.lo,
+        hi: p.hi,
+        rowsPlanned: Number(p.rows_planned),
+      });
       const source = { table: p.leaf ?? input.table, cols: keyColumnsOf(input) };
-      return { session, source, cursor: p.cursor, hi: p.hi, isDone: p.is_done, fixedChunks: p.fixed_chunks, isArithmetic, nextCut: undefined };
+      return {
+        session,
+        source,
+        cursor: p.cursor,
+        hi: p.hi,
+        isDone: p.is_done,
+        fixedChunks: p.fixed_chunks,
+        isArithmetic,
+        nextCut: undefined,
+      };
     } catch (err) {
       await session.close();
       throw err;
@@ -290,7 +311,14 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
         }
       }
       const ms = performance.now() - t0;
-      const nextSize = isLast || !input.targetChunkMs ? size : adaptedChunkSize({ targetChunkMs: input.targetChunkMs, minChunkSize: input.minChunkSize, maxChunkSize: input.maxChunkSize }, size, ms);
+      const nextSize =
+        isLast || !input.targetChunkMs
+          ? size
+          : adaptedChunkSize(
+              { targetChunkMs: input.targetChunkMs, minChunkSize: input.minChunkSize, maxChunkSize: input.maxChunkSize },
+              size,
+              ms,
+            );
       const wantsCut = !isLast && !lane.fixedChunks && !lane.isArithmetic;
       const written = await sql.commitChunkCheckpoint(
         db,
@@ -330,7 +358,15 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
    * (targetChunkMs) it is cut again at chunkSize; a run longer than that is
    * refused, never run as a chunk over its size.
    */
-  async function endPastRun(db: Queryable, t: KeyedTable, input: LeaseInput, lo: string, partitionHi: string, cut: string | null, size: number): Promise<string> {
+  async function endPastRun(
+    db: Queryable,
+    t: KeyedTable,
+    input: LeaseInput,
+    lo: string,
+    partitionHi: string,
+    cut: string | null,
+    size: number,
+  ): Promise<string> {
     try {
       return keys.chunkEnd(lo, partitionHi, cut, size);
     } catch (err) {
@@ -354,7 +390,6 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
   async function probeHealth(probe: string): Promise<number> {
     return Number((await sql.queryScalar(pool, probe)) ?? 0);
   }
-
 
   return { runPartitionLease };
 }

@@ -29,7 +29,8 @@ export async function resolveKey(db: Queryable, table: string, key: string | rea
   if (!info.tableExists) throw new keys.KeyError('table', `${table} does not exist; create it or fix the spec's table`);
   const cols: KeyColumn[] = [];
   for (const c of info.columns) {
-    if (!c.type) throw new keys.KeyError('key', `column "${c.name}" does not exist on ${table}; name a column (or a list of columns) of the table`);
+    if (!c.type)
+      throw new keys.KeyError('key', `column "${c.name}" does not exist on ${table}; name a column (or a list of columns) of the table`);
     if (!c.hasBtree) {
       throw new keys.KeyError(
         'key',
@@ -77,7 +78,12 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
     const ends = await keys.keyEnds(db, input.table, cols, { from, to });
     if (!ends) return { ...key, range: null, partitions: [], leaves: null };
     const range = { from: from ?? ends.first, to: to ?? (await keys.afterKey(db, cols, ends.last)) };
-    return { ...key, range, partitions: await cutPartitions(db, t, key, input.table, range, parts, !from && !to ? ends : undefined), leaves: null };
+    return {
+      ...key,
+      range,
+      partitions: await cutPartitions(db, t, key, input.table, range, parts, !from && !to ? ends : undefined),
+      leaves: null,
+    };
   }
 
   // A partitioned table: each leaf's keys are cut on their own, so no chunk spans two leaves. That needs
@@ -86,7 +92,15 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
   for (const leaf of leaves) {
     const ends = await keys.keyEnds(db, leaf, cols, { from, to });
     if (!ends) continue;
-    if (await keys.rowsBetween(db, cols, leaves.filter((l) => l !== leaf), ends.first, ends.last)) {
+    if (
+      await keys.rowsBetween(
+        db,
+        cols,
+        leaves.filter((l) => l !== leaf),
+        ends.first,
+        ends.last,
+      )
+    ) {
       throw new keys.KeyError(
         'key',
         `rows of other partitions of ${input.table} lie between the keys ${formatKey(ends.first, cols.length)} and ${formatKey(ends.last, cols.length)} of ${leaf}: ` +
@@ -98,10 +112,16 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
   }
   if (!spans.length) return { ...key, range: null, partitions: [], leaves };
   const ordered = inKeyOrder(spans);
-  const shares = partsPerLeaf(parts, ordered.map((s) => s.estimate));
+  const shares = partsPerLeaf(
+    parts,
+    ordered.map((s) => s.estimate),
+  );
   const partitions: keys.PartitionBound[] = [];
   for (const [i, s] of ordered.entries()) {
-    const cut = await cutPartitions(db, { table: s.leaf, cols }, key, s.leaf, { from: s.lo, to: s.hi }, shares[i], { first: s.lo, last: s.last });
+    const cut = await cutPartitions(db, { table: s.leaf, cols }, key, s.leaf, { from: s.lo, to: s.hi }, shares[i], {
+      first: s.lo,
+      last: s.last,
+    });
     partitions.push(...cut.map((p) => ({ ...p, leaf: s.leaf })));
   }
   return { ...key, range: { from: ordered[0].lo, to: ordered[ordered.length - 1].hi }, partitions, leaves };
@@ -127,7 +147,8 @@ async function cutPartitions(
     if (whole) {
       const hi = (BigInt(whole.last) + 1n).toString();
       const shape = { keyType: key.keyType, isKeyUnique: true, lo: whole.first, hi, rowsPlanned: await keys.estimatedRows(db, source) };
-      if (isCutByArithmetic(shape)) return evenKeyPartitions(range.from, range.to, parts, shape.rowsPlanned / Number(BigInt(hi) - BigInt(whole.first)));
+      if (isCutByArithmetic(shape))
+        return evenKeyPartitions(range.from, range.to, parts, shape.rowsPlanned / Number(BigInt(hi) - BigInt(whole.first)));
     }
   }
   return keys.partitionBounds(db, source, t.cols, range.from, range.to, parts);

@@ -113,7 +113,13 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     let reportedMissing = new Set<string>();
 
     const publish = async (c: ControlState) => {
-      await health.writeControl(pool, { backfillId: input.backfillId, generation: input.generation, baselineP99Ms: baseline ?? null, state: { control: c }, replicasSeen: lag.replicasSeen() });
+      await health.writeControl(pool, {
+        backfillId: input.backfillId,
+        generation: input.generation,
+        baselineP99Ms: baseline ?? null,
+        state: { control: c },
+        replicasSeen: lag.replicasSeen(),
+      });
       ctx.heartbeat({ decision: c.decision });
       report(c.decision);
     };
@@ -123,7 +129,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       if (b !== undefined) cm.latencyBudgetSeconds!.set(labels, b / 1000);
       if (d.p50Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.5' }, d.p50Ms / 1000);
       if (d.p99Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.99' }, d.p99Ms / 1000);
-      cm.throttleRowsPerSecond!.set(labels, d.hold ? 0 : d.rowsPerSecond ?? -1);
+      cm.throttleRowsPerSecond!.set(labels, d.hold ? 0 : (d.rowsPerSecond ?? -1));
       cm.throttleLanes!.set(labels, d.hold ? 0 : d.lanes);
       cm.throttleChunkSize!.set(labels, d.chunkSize);
       for (const cause of HOLD_CAUSES) cm.throttleHeld!.set({ ...labels, cause }, d.hold && d.holdCause === cause ? 1 : 0);
@@ -151,7 +157,11 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         session = undefined;
         await s.close(true);
         if (classifyPgError(err) === 'fatal') {
-          throw ApplicationFailure.create({ message: `throttle.latency.probe failed: ${(err as Error).message}`, type: SETUP_ERROR, nonRetryable: true });
+          throw ApplicationFailure.create({
+            message: `throttle.latency.probe failed: ${(err as Error).message}`,
+            type: SETUP_ERROR,
+            nonRetryable: true,
+          });
         }
         throw err;
       }
@@ -185,7 +195,14 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       if (t.latency?.p99Ratio !== undefined && baseline === undefined) {
         const measuring: ControlState = {
           ...control,
-          decision: { ...control.decision, hold: true, action: 'measuring', holdCause: 'baseline', reason: 'measuring the baseline p99 before the first chunk', at: Date.now() },
+          decision: {
+            ...control.decision,
+            hold: true,
+            action: 'measuring',
+            holdCause: 'baseline',
+            reason: 'measuring the baseline p99 before the first chunk',
+            at: Date.now(),
+          },
         };
         await publish(measuring);
         const baselineMs = input.baselineMs ?? 2_000;
@@ -195,8 +212,15 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         } finally {
           clearInterval(beat);
         }
-        baseline = quantile(samples.map((s) => s.ms), 0.99) ?? 0.05;
-        logger.info({ table: input.table, backfill: input.name, baselineP99Ms: baseline, samples: samples.length }, 'latency baseline measured');
+        baseline =
+          quantile(
+            samples.map((s) => s.ms),
+            0.99,
+          ) ?? 0.05;
+        logger.info(
+          { table: input.table, backfill: input.name, baselineP99Ms: baseline, samples: samples.length },
+          'latency baseline measured',
+        );
         control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
       }
       for (;;) {
@@ -218,14 +242,27 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         if (t.maxReplicaLagMs !== undefined) {
           const rep = await health.replication(pool);
           if (rep.currentLsn) {
-            replicas = lag.observe(at, rep.currentLsn, rep.rows.map((r) => ({ name: r.name, state: r.state, replayLsn: r.replay_lsn, replayLagMs: r.replay_lag_ms })));
+            replicas = lag.observe(
+              at,
+              rep.currentLsn,
+              rep.rows.map((r) => ({ name: r.name, state: r.state, replayLsn: r.replay_lsn, replayLagMs: r.replay_lag_ms })),
+            );
             // reported once per disappearance: the log, the audit trail, and (through the decision) progress and metrics
             const missing = new Set(replicas.filter((r) => r.state === 'missing').map((r) => r.name));
             for (const name of missing) {
               if (reportedMissing.has(name)) continue;
               const policy = t.onReplicaMissing ?? 'hold';
-              logger.warn({ table: input.table, backfill: input.name, replica: name, onReplicaMissing: policy }, `replica ${name} disappeared from pg_stat_replication (onReplicaMissing: ${policy})`);
-              await recordEvent(pool, { workflowId: ctx.info.workflowExecution?.workflowId ?? '', kind: 'backfill', subject: name, event: 'replica_missing', detail: { onReplicaMissing: policy } }).catch(() => {});
+              logger.warn(
+                { table: input.table, backfill: input.name, replica: name, onReplicaMissing: policy },
+                `replica ${name} disappeared from pg_stat_replication (onReplicaMissing: ${policy})`,
+              );
+              await recordEvent(pool, {
+                workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+                kind: 'backfill',
+                subject: name,
+                event: 'replica_missing',
+                detail: { onReplicaMissing: policy },
+              }).catch(() => {});
             }
             reportedMissing = missing;
           }
@@ -251,7 +288,19 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         const d = control.decision;
         if (d.hold) cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
         if (d.action !== before.action || d.hold !== before.hold || d.lanes !== before.lanes) {
-          logger.info({ table: input.table, backfill: input.name, action: d.action, hold: d.hold, rate: d.rowsPerSecond, lanes: d.lanes, chunkSize: d.chunkSize, p99Ms: d.p99Ms }, `throttle: ${d.reason}`);
+          logger.info(
+            {
+              table: input.table,
+              backfill: input.name,
+              action: d.action,
+              hold: d.hold,
+              rate: d.rowsPerSecond,
+              lanes: d.lanes,
+              chunkSize: d.chunkSize,
+              p99Ms: d.p99Ms,
+            },
+            `throttle: ${d.reason}`,
+          );
         }
         await publish(control);
       }

@@ -10,10 +10,21 @@ import { createGateActivities } from './gates';
  * module under steps/) and the gate checks (activities/gates.ts).
  */
 export function createRolloutActivities(deps: ActivityDeps) {
-  const { beginRollout, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff } = createRolloutBookkeeping(deps);
+  const { beginRollout, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff } =
+    createRolloutBookkeeping(deps);
   const { applyStep, revertStep } = createStepRunner(deps);
   const { runChecks } = createGateActivities(deps);
-  return { beginRollout, applyStep, revertStep, runChecks, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff };
+  return {
+    beginRollout,
+    applyStep,
+    revertStep,
+    runChecks,
+    recordStepState,
+    recordRolloutEvent,
+    recordRolloutEvents,
+    finishRollout,
+    catalogDiff,
+  };
 }
 
 export type RolloutActivities = ReturnType<typeof createRolloutActivities>;

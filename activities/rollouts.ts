@@ -63,7 +63,10 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
           baselines[key] = await withTransaction(pool, (db) => sql.readOnlyScalar(db, check.sql, CHECK_STATEMENT_TIMEOUT_MS));
         } catch (err) {
           if (classifyPgError(err) === 'transient') throw err;
-          throw failure(FailureType.CheckSqlError, `step "${graph[n].id}" check "${check.name}": its baseline query failed at the rollout start: ${pgMessage(err)}; fix checks[].sql`);
+          throw failure(
+            FailureType.CheckSqlError,
+            `step "${graph[n].id}" check "${check.name}": its baseline query failed at the rollout start: ${pgMessage(err)}; fix checks[].sql`,
+          );
         }
       }
     }
@@ -83,7 +86,16 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
           { table: busy.table_name, workflowId: busy.workflow_id, rolloutName: busy.rollout_name },
         );
       }
-      const row = await sql.insertRollout(db, { workflowId: i.workflowId, name: i.name, spec: i.spec, tables, lineage, plan: i.plan, baselines, actor: i.actor });
+      const row = await sql.insertRollout(db, {
+        workflowId: i.workflowId,
+        name: i.name,
+        spec: i.spec,
+        tables,
+        lineage,
+        plan: i.plan,
+        baselines,
+        actor: i.actor,
+      });
       const rolloutId = Number(row.id);
       await sql.insertSteps(
         db,
@@ -91,7 +103,12 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
         graph.map((g, n) => ({ id: g.id, kind: g.kind, table: qualifiedName(g.table), transformHash: stepHash(i.spec.steps[n]) })),
       );
       for (const t of tables) await sql.saveCatalogSnapshot(db, rolloutId, t, 'before', await snapshotCatalog(db, t, viewSchemaPattern(t)));
-      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'started', detail: { rolloutId, tables, lineage, plan: i.plan, baselines }, actor: i.actor });
+      await sql.recordRolloutEvent(db, {
+        workflowId: i.workflowId,
+        event: 'started',
+        detail: { rolloutId, tables, lineage, plan: i.plan, baselines },
+        actor: i.actor,
+      });
       logger.info({ rollout: i.name, workflowId: i.workflowId, rolloutId, tables }, `rollout ${i.name} started on ${tables.join(', ')}`);
       return { rolloutId, baselines, resumed: false };
     });
@@ -118,7 +135,14 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
   }
 
   /** Histories recorded before the durable audit call this from signal handlers; kept so they replay and finish. */
-  async function recordRolloutEvent(i: { rolloutId: number; workflowId: string; event: string; subject?: string; detail?: unknown; actor?: string }): Promise<void> {
+  async function recordRolloutEvent(i: {
+    rolloutId: number;
+    workflowId: string;
+    event: string;
+    subject?: string;
+    detail?: unknown;
+    actor?: string;
+  }): Promise<void> {
     await sql.recordRolloutEvent(pool, i);
   }
 
@@ -127,7 +151,11 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
    * rollout id and the workflow's own sequence number, so a retried flush (the
    * insert committed, the completion was lost) writes nothing twice.
    */
-  async function recordRolloutEvents(i: { rolloutId: number; workflowId: string; entries: KeyedAuditEntry[] }): Promise<{ written: number }> {
+  async function recordRolloutEvents(i: {
+    rolloutId: number;
+    workflowId: string;
+    entries: KeyedAuditEntry[];
+  }): Promise<{ written: number }> {
     const written = await withTransaction(pool, (db) => sql.recordKeyedEvents(db, i.workflowId, i.entries));
     return { written };
   }
@@ -145,7 +173,13 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     return out;
   }
 
-  async function finishRollout(i: { rolloutId: number; workflowId: string; state: 'completed' | 'rolled_back' | 'failed' | 'cancelled'; reason?: string; actor?: string }): Promise<{ catalog: CatalogComparison[] }> {
+  async function finishRollout(i: {
+    rolloutId: number;
+    workflowId: string;
+    state: 'completed' | 'rolled_back' | 'failed' | 'cancelled';
+    reason?: string;
+    actor?: string;
+  }): Promise<{ catalog: CatalogComparison[] }> {
     const result = await withTransaction(pool, async (db) => {
       const row = await sql.lockRollout(db, i.rolloutId);
       if (row.finished_at) {
@@ -156,16 +190,25 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
       const catalog = await compareWithBefore(db, i.rolloutId, row.tables, true);
       await sql.finishRolloutRow(db, { rolloutId: i.rolloutId, state: i.state, reason: i.reason, actor: i.actor, catalogCheck: catalog });
       const released = await sql.releaseTables(db, i.workflowId);
-      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: i.state, detail: { reason: i.reason ?? null, catalog, released }, actor: i.actor });
+      await sql.recordRolloutEvent(db, {
+        workflowId: i.workflowId,
+        event: i.state,
+        detail: { reason: i.reason ?? null, catalog, released },
+        actor: i.actor,
+      });
       return { catalog, isNew: true, tables: row.tables, spec: row.spec as RolloutSpec };
     });
     // whatever way it ended, its gate gauges go: an alert on them would be about a run that is over
     metrics?.forgetRollout?.(result.tables.map((t: string) => qualifiedName(t)));
     if (result.isNew) {
-      if (i.state === 'rolled_back' || i.state === 'cancelled') metrics?.rollbacks.inc({ kind: 'rollout', table: qualifiedName(result.spec.table) });
+      if (i.state === 'rolled_back' || i.state === 'cancelled')
+        metrics?.rollbacks.inc({ kind: 'rollout', table: qualifiedName(result.spec.table) });
       const unequal = result.catalog.filter((c) => !c.equal);
       const log = i.state === 'rolled_back' && unequal.length ? logger.warn.bind(logger) : logger.info.bind(logger);
-      log({ workflowId: i.workflowId, rolloutId: i.rolloutId, state: i.state, reason: i.reason, catalog: result.catalog }, `rollout ${i.state}${i.state === 'rolled_back' ? (unequal.length ? `; catalog differs from before: ${unequal.flatMap((c) => c.diff).join('; ')}` : '; catalog equal to before') : ''}`);
+      log(
+        { workflowId: i.workflowId, rolloutId: i.rolloutId, state: i.state, reason: i.reason, catalog: result.catalog },
+        `rollout ${i.state}${i.state === 'rolled_back' ? (unequal.length ? `; catalog differs from before: ${unequal.flatMap((c) => c.diff).join('; ')}` : '; catalog equal to before') : ''}`,
+      );
     }
     return { catalog: result.catalog };
   }

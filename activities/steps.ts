@@ -63,7 +63,10 @@ interface Doing {
 function stepError(err: unknown, i: StepInput, doing: string): unknown {
   if (err instanceof ApplicationFailure) return err;
   const cls = classifyPgError(err);
-  if (cls === 'lock') return new Error(`step "${i.stepId}" (${i.step.kind} on ${i.table}): ${doing} could not get its lock within the lock timeout; live traffic holds ${i.table}, will retry`);
+  if (cls === 'lock')
+    return new Error(
+      `step "${i.stepId}" (${i.step.kind} on ${i.table}): ${doing} could not get its lock within the lock timeout; live traffic holds ${i.table}, will retry`,
+    );
   if (cls === 'transient') return err;
   return failure(FailureType.StepSqlError, `step "${i.stepId}" (${i.step.kind} on ${i.table}): ${doing} failed: ${pgMessage(err)}`, {
     stepId: i.stepId,
@@ -85,7 +88,12 @@ function lockTimeoutOf(i: StepInput): number {
  * (tests hand it a kind of their own).
  */
 export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kind: string) => StepActions<{ kind: string }> = stepActions) {
-  function contextFor(i: StepInput, db: PoolClient, row: Pick<sql.StepRow, 'detail' | 'phase' | 'effect'>, stepId = i.stepId): StepContext<{ kind: string }> {
+  function contextFor(
+    i: StepInput,
+    db: PoolClient,
+    row: Pick<sql.StepRow, 'detail' | 'phase' | 'effect'>,
+    stepId = i.stepId,
+  ): StepContext<{ kind: string }> {
     const ref = i.allSteps.find((s) => s.id === stepId);
     const step = stepId === i.stepId ? i.step : ref!.step;
     const table = qualifiedName(stepId === i.stepId ? i.table : ref!.table);
@@ -117,7 +125,13 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
   async function stepTransaction<T>(i: StepInput, fn: (db: PoolClient, row: sql.StepRow) => Promise<T>): Promise<T> {
     return withTransaction(pool, async (db) => {
       await setDdlTimeouts(db, lockTimeoutOf(i));
-      const row = await sql.lockStep(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table: qualifiedName(i.table), transformHash: stepHash(i.step) });
+      const row = await sql.lockStep(db, {
+        rolloutId: i.rolloutId,
+        stepId: i.stepId,
+        kind: i.step.kind,
+        table: qualifiedName(i.table),
+        transformHash: stepHash(i.step),
+      });
       return fn(db, row);
     });
   }
@@ -151,26 +165,51 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
   }
 
   function logApplied(i: StepInput, detail: Record<string, unknown>): void {
-    logger.info({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, transformHash: stepHash(i.step), ...detail }, `step ${i.stepId} (${i.step.kind} on ${i.table}) applied`);
+    logger.info(
+      { rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, transformHash: stepHash(i.step), ...detail },
+      `step ${i.stepId} (${i.step.kind} on ${i.table}) applied`,
+    );
   }
 
   async function recordApplied(db: PoolClient, i: StepInput, detail: Record<string, unknown>): Promise<void> {
-    await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_applied', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, transformHash: stepHash(i.step), ...detail }, actor: i.actor });
+    await sql.recordRolloutEvent(db, {
+      workflowId: i.workflowId,
+      event: 'step_applied',
+      subject: i.stepId,
+      detail: { kind: i.step.kind, table: i.table, transformHash: stepHash(i.step), ...detail },
+      actor: i.actor,
+    });
   }
 
   /** The index of the phase after the recorded one. */
   function nextPhase(i: StepInput, phases: ApplyPhase<unknown>[], row: sql.StepRow): number {
     if (row.phase === null) return 0;
     const n = phases.findIndex((p) => p.name === row.phase);
-    if (n < 0) throw failure(FailureType.StepSetupError, `step "${i.stepId}" (${i.step.kind}) recorded phase "${row.phase}", which this stagefill's ${i.step.kind} does not have (${phases.map((p) => p.name).join(', ')})`);
+    if (n < 0)
+      throw failure(
+        FailureType.StepSetupError,
+        `step "${i.stepId}" (${i.step.kind}) recorded phase "${row.phase}", which this stagefill's ${i.step.kind} does not have (${phases.map((p) => p.name).join(', ')})`,
+      );
     return n + 1;
   }
 
   /** The finished phase and what it added, in the step's row; after the last phase the step is applied and audited. Same transaction as the phase's DDL when it has one. */
-  async function recordPhase(db: PoolClient, i: StepInput, phases: ApplyPhase<unknown>[], n: number, row: sql.StepRow, added: Record<string, unknown> | void): Promise<Outcome> {
+  async function recordPhase(
+    db: PoolClient,
+    i: StepInput,
+    phases: ApplyPhase<unknown>[],
+    n: number,
+    row: sql.StepRow,
+    added: Record<string, unknown> | void,
+  ): Promise<Outcome> {
     const detail = { ...(row.phase === null ? {} : row.detail), ...(added ?? {}) };
     const isLast = n === phases.length - 1;
-    await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: isLast ? 'applied' : 'none', phase: phases[n].name, detail, transformHash: stepHash(i.step) });
+    await sql.setStepEffect(db, i.rolloutId, i.stepId, {
+      effect: isLast ? 'applied' : 'none',
+      phase: phases[n].name,
+      detail,
+      transformHash: stepHash(i.step),
+    });
     if (isLast) await recordApplied(db, i, detail);
     return { isDone: isLast, alreadyDone: false, detail };
   }
@@ -183,7 +222,12 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
    * record the phase in a short step transaction afterwards. A crash between
    * the statement and the record runs the phase again: it checks the catalog.
    */
-  async function runOutsideTransaction(i: StepInput, phases: ApplyPhase<unknown>[], n: number, previous: string | null): Promise<Outcome | undefined> {
+  async function runOutsideTransaction(
+    i: StepInput,
+    phases: ApplyPhase<unknown>[],
+    n: number,
+    previous: string | null,
+  ): Promise<Outcome | undefined> {
     return onPlainConnection(i, async (conn) => {
       await sql.lockStepSession(conn, i.rolloutId, i.stepId);
       try {
@@ -204,8 +248,13 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     const actions = actionsOf(i.step.kind);
     const phases = actions.phases as ApplyPhase<unknown>[];
     // built before any DDL: an invalid backfill must not leave a half-done step behind
-    const backfills = actions.backfills?.(contextFor(i, undefined as unknown as PoolClient, { detail: {}, phase: null, effect: 'none' })) ?? [];
-    const result = (alreadyDone: boolean, detail: Record<string, unknown>): StepApplied => ({ alreadyDone, detail, ...(backfills.length ? { backfill: backfills[0], backfills } : {}) });
+    const backfills =
+      actions.backfills?.(contextFor(i, undefined as unknown as PoolClient, { detail: {}, phase: null, effect: 'none' })) ?? [];
+    const result = (alreadyDone: boolean, detail: Record<string, unknown>): StepApplied => ({
+      alreadyDone,
+      detail,
+      ...(backfills.length ? { backfill: backfills[0], backfills } : {}),
+    });
 
     const at: Doing = { doing: 'apply' };
     for (;;) {
@@ -214,9 +263,18 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       try {
         const looked = await stepTransaction(i, async (db, row): Promise<Outcome | { outside: number; previous: string | null }> => {
           if (row.effect === 'applied') return { isDone: true, alreadyDone: true, detail: row.detail };
-          if (row.effect === 'reverted') throw failure(FailureType.StepSetupError, `step "${i.stepId}" was already reverted in rollout ${i.rolloutId}; a reverted step is not applied again`);
+          if (row.effect === 'reverted')
+            throw failure(
+              FailureType.StepSetupError,
+              `step "${i.stepId}" was already reverted in rollout ${i.rolloutId}; a reverted step is not applied again`,
+            );
           if (!phases.length) {
-            await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'applied', phase: null, detail: {}, transformHash: stepHash(i.step) });
+            await sql.setStepEffect(db, i.rolloutId, i.stepId, {
+              effect: 'applied',
+              phase: null,
+              detail: {},
+              transformHash: stepHash(i.step),
+            });
             await recordApplied(db, i, {});
             return { isDone: true, alreadyDone: false, detail: {} };
           }
@@ -263,23 +321,44 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       // nothing reached the database (a finished phase counts as something)
       const isUntouched = changesSchema(role) && row.effect === 'none' && row.phase === null;
       if (actions.irreversible && !isUntouched) {
-        throw failure(FailureType.Irreversible, `step "${i.stepId}" (${i.step.kind} on ${i.table}) ${actions.irreversible} and cannot be reverted; restore from a backup if you must`);
+        throw failure(
+          FailureType.Irreversible,
+          `step "${i.stepId}" (${i.step.kind} on ${i.table}) ${actions.irreversible} and cannot be reverted; restore from a backup if you must`,
+        );
       }
       return { isReverted: false, isUntouched };
     }
 
     /** The revert refused (createTable: someone else's data): audited, the step stays as it is. */
     async function recordHeld(db: PoolClient, reason: string): Promise<Reverted> {
-      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_revert_held', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, reason }, actor: i.actor });
-      logger.warn({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, reason }, `step ${i.stepId} (${i.step.kind} on ${i.table}) not reverted: ${reason}`);
+      await sql.recordRolloutEvent(db, {
+        workflowId: i.workflowId,
+        event: 'step_revert_held',
+        subject: i.stepId,
+        detail: { kind: i.step.kind, table: i.table, reason },
+        actor: i.actor,
+      });
+      logger.warn(
+        { rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, reason },
+        `step ${i.stepId} (${i.step.kind} on ${i.table}) not reverted: ${reason}`,
+      );
       return { alreadyReverted: false, held: reason };
     }
 
     async function recordReverted(db: PoolClient, row: sql.StepRow, isUntouched: boolean): Promise<Reverted> {
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
       await sql.setStepState(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table, state: 'reverted', actor: i.actor });
-      await sql.recordRolloutEvent(db, { workflowId: i.workflowId, event: 'step_reverted', subject: i.stepId, detail: { kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched }, actor: i.actor });
-      logger.info({ rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched }, `step ${i.stepId} (${i.step.kind} on ${i.table}) reverted`);
+      await sql.recordRolloutEvent(db, {
+        workflowId: i.workflowId,
+        event: 'step_reverted',
+        subject: i.stepId,
+        detail: { kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched },
+        actor: i.actor,
+      });
+      logger.info(
+        { rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, transformHash: hash, wasApplied: !isUntouched },
+        `step ${i.stepId} (${i.step.kind} on ${i.table}) reverted`,
+      );
       return { alreadyReverted: isUntouched };
     }
 

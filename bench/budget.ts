@@ -81,11 +81,15 @@ export interface BudgetResults {
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
 /** The fixed settings of the sweep: every chunk size × lanes × rate (a fraction of the fastest alone rate; 0: no limit). */
-export function sweepSettings(opts: BenchOptions, fastestRowsPerSecond: number): { chunkSize: number; lanes: number; rowsPerSecond?: number }[] {
+export function sweepSettings(
+  opts: BenchOptions,
+  fastestRowsPerSecond: number,
+): { chunkSize: number; lanes: number; rowsPerSecond?: number }[] {
   const out: { chunkSize: number; lanes: number; rowsPerSecond?: number }[] = [];
   for (const chunkSize of opts.sweepChunks) {
     for (const lanes of opts.sweepLanes) {
-      for (const f of opts.sweepRates) out.push({ chunkSize, lanes, rowsPerSecond: f > 0 ? Math.max(100, Math.round(fastestRowsPerSecond * f)) : undefined });
+      for (const f of opts.sweepRates)
+        out.push({ chunkSize, lanes, rowsPerSecond: f > 0 ? Math.max(100, Math.round(fastestRowsPerSecond * f)) : undefined });
     }
   }
   return out;
@@ -110,7 +114,9 @@ export async function runBudgetPhase(
       const est = st.rowsPerSecond ? (deps.key.to - deps.key.from) * (1000 / st.rowsPerSecond) : o.estimateMs;
       const r = await underLoad(target, opts, `sweep-${id}`, est, (t) => c.run(t), o.nextTag(), est);
       out.sweep.push({ id, title, ...st, fill: r.fill!, latency: r.latency });
-      say(`sweep ${title}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×)`);
+      say(
+        `sweep ${title}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×)`,
+      );
     }
   }
 
@@ -120,9 +126,19 @@ export async function runBudgetPhase(
     for (let round = 1; round <= opts.rounds; round++) {
       for (const b of round % 2 ? contenders : [...contenders].reverse()) {
         await sql.settle(deps.pool);
-        const r = await underLoad(target, opts, `budget-${b.ratio}-r${round}`, o.estimateMs * 3, (t) => b.c.run(t), o.nextTag(), o.estimateMs);
+        const r = await underLoad(
+          target,
+          opts,
+          `budget-${b.ratio}-r${round}`,
+          o.estimateMs * 3,
+          (t) => b.c.run(t),
+          o.nextTag(),
+          o.estimateMs,
+        );
         out.budgets.find((x) => x.ratio === b.ratio)!.rounds.push({ round, fill: r.fill!, latency: r.latency });
-        say(`budget ${b.ratio}× r${round}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`);
+        say(
+          `budget ${b.ratio}× r${round}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
+        );
       }
     }
   }
@@ -132,7 +148,9 @@ export async function runBudgetPhase(
     const est = bestBudget(out, ratio)?.fill.wallMs ?? o.estimateMs * 3;
     await sql.settle(deps.pool);
     out.step = await loadStep(target, opts, deps, ratio, o.nextTag(), Math.max(8000, 0.4 * est));
-    say(`load step: budget ${ratio}×, rate doubled at ${(out.step.stepAtMs / 1000).toFixed(0)} s, wall ${(out.step.wallMs / 1000).toFixed(1)} s`);
+    say(
+      `load step: budget ${ratio}×, rate doubled at ${(out.step.stepAtMs / 1000).toFixed(0)} s, wall ${(out.step.wallMs / 1000).toFixed(1)} s`,
+    );
   }
 }
 
@@ -172,11 +190,23 @@ export function frontier(r: BudgetResults): SweepPoint[] {
  * every 500 ms from the progress query, the load's p99 per window from
  * pgbench's logs.
  */
-async function loadStep(target: PgTarget, opts: BenchOptions, deps: ContenderDeps, ratio: number, tag: number, stepAfterMs: number): Promise<LoadStepResult> {
+async function loadStep(
+  target: PgTarget,
+  opts: BenchOptions,
+  deps: ContenderDeps,
+  ratio: number,
+  tag: number,
+  stepAfterMs: number,
+): Promise<LoadStepResult> {
   const c = budgetContender(deps, opts, ratio);
   const loads: LoadRun[] = [];
   const launch = (label: string, seconds: number) => {
-    const run = startLoad(target, { clients: opts.loadClients, rate: opts.loadRate, seconds, logPrefix: path.join(opts.stateDir, 'pgbench', `step-${label}`) });
+    const run = startLoad(target, {
+      clients: opts.loadClients,
+      rate: opts.loadRate,
+      seconds,
+      logPrefix: path.join(opts.stateDir, 'pgbench', `step-${label}`),
+    });
     loads.push(run);
     return run;
   };
@@ -244,7 +274,9 @@ export function stepSvg(s: LoadStepResult, baselineP99: number): string {
     const prev = s.samples[Math.max(0, i - 2)];
     return { t: p.t, v: p.t > prev.t ? ((p.rowsProcessed - prev.rowsProcessed) * 1000) / (p.t - prev.t) : 0 };
   });
-  const allowed = s.samples.filter((p) => p.allowedRowsPerSecond !== undefined && p.allowedRowsPerSecond >= 0).map((p) => ({ t: p.t, v: p.allowedRowsPerSecond! }));
+  const allowed = s.samples
+    .filter((p) => p.allowedRowsPerSecond !== undefined && p.allowedRowsPerSecond >= 0)
+    .map((p) => ({ t: p.t, v: p.allowedRowsPerSecond! }));
   const rateMax = Math.max(1, ...written.map((p) => p.v), ...allowed.map((p) => p.v)) * 1.1;
   const budget = s.ratio * baselineP99;
   const lat = s.seconds.filter((w) => Number.isFinite(w.p99)).map((w) => ({ t: w.fromMs + 500, v: w.p99 }));
@@ -253,22 +285,39 @@ export function stepSvg(s: LoadStepResult, baselineP99: number): string {
   const X = (t: number) => m.l + (t / tMax) * pw;
   const YL = (v: number) => m.t + ph - (v / rateMax) * ph;
   const YR = (v: number) => m.t + ph - (Math.min(v, msMax) / msMax) * ph;
-  const line = (pts: { t: number; v: number }[], y: (v: number) => number) => pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
+  const line = (pts: { t: number; v: number }[], y: (v: number) => number) =>
+    pts.map((p, i) => `${i ? 'L' : 'M'}${X(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
   const ticks = (n: number, max: number) => Array.from({ length: n + 1 }, (_, i) => (max * i) / n);
   const fmt = (v: number) => (v >= 1000 ? `${Math.round(v / 1000)}k` : v < 10 ? v.toFixed(1) : v.toFixed(0));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Load step under a ${s.ratio}× latency budget: pgbench -R ${s.baseRate} → ${2 * s.baseRate} at ${(s.stepAtMs / 1000).toFixed(0)} s</text>`);
-  for (const v of ticks(5, rateMax)) parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${YL(v)}" y2="${YL(v)}" stroke="#eee"/><text x="${m.l - 6}" y="${YL(v) + 4}" text-anchor="end" fill="#1f77b4">${fmt(v)}</text>`);
+  parts.push(
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Load step under a ${s.ratio}× latency budget: pgbench -R ${s.baseRate} → ${2 * s.baseRate} at ${(s.stepAtMs / 1000).toFixed(0)} s</text>`,
+  );
+  for (const v of ticks(5, rateMax))
+    parts.push(
+      `<line x1="${m.l}" x2="${m.l + pw}" y1="${YL(v)}" y2="${YL(v)}" stroke="#eee"/><text x="${m.l - 6}" y="${YL(v) + 4}" text-anchor="end" fill="#1f77b4">${fmt(v)}</text>`,
+    );
   for (const v of ticks(5, msMax)) parts.push(`<text x="${m.l + pw + 6}" y="${YR(v) + 4}" fill="#d62728">${fmt(v)}</text>`);
-  for (const t of ticks(Math.min(10, Math.ceil(tMax / 5000)), tMax)) parts.push(`<text x="${X(t)}" y="${m.t + ph + 18}" text-anchor="middle">${(t / 1000).toFixed(0)}</text>`);
+  for (const t of ticks(Math.min(10, Math.ceil(tMax / 5000)), tMax))
+    parts.push(`<text x="${X(t)}" y="${m.t + ph + 18}" text-anchor="middle">${(t / 1000).toFixed(0)}</text>`);
   parts.push(`<text x="${m.l + pw / 2}" y="${m.t + ph + 36}" text-anchor="middle">seconds since the backfill started</text>`);
-  parts.push(`<text x="16" y="${m.t + ph / 2}" transform="rotate(-90 16 ${m.t + ph / 2})" text-anchor="middle" fill="#1f77b4">rows/s</text>`);
-  parts.push(`<text x="${W - 14}" y="${m.t + ph / 2}" transform="rotate(90 ${W - 14} ${m.t + ph / 2})" text-anchor="middle" fill="#d62728">load latency ms (pgbench)</text>`);
+  parts.push(
+    `<text x="16" y="${m.t + ph / 2}" transform="rotate(-90 16 ${m.t + ph / 2})" text-anchor="middle" fill="#1f77b4">rows/s</text>`,
+  );
+  parts.push(
+    `<text x="${W - 14}" y="${m.t + ph / 2}" transform="rotate(90 ${W - 14} ${m.t + ph / 2})" text-anchor="middle" fill="#d62728">load latency ms (pgbench)</text>`,
+  );
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
-  parts.push(`<line x1="${X(s.stepAtMs)}" x2="${X(s.stepAtMs)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="4 3"/><text x="${X(s.stepAtMs) + 4}" y="${m.t + 14}" fill="#555">load ×2</text>`);
-  parts.push(`<line x1="${m.l}" x2="${m.l + pw}" y1="${YR(budget)}" y2="${YR(budget)}" stroke="#d62728" stroke-dasharray="6 4"/><text x="${m.l + pw - 4}" y="${YR(budget) - 4}" text-anchor="end" fill="#d62728">budget ${budget.toFixed(1)} ms</text>`);
+  parts.push(
+    `<line x1="${X(s.stepAtMs)}" x2="${X(s.stepAtMs)}" y1="${m.t}" y2="${m.t + ph}" stroke="#555" stroke-dasharray="4 3"/><text x="${X(s.stepAtMs) + 4}" y="${m.t + 14}" fill="#555">load ×2</text>`,
+  );
+  parts.push(
+    `<line x1="${m.l}" x2="${m.l + pw}" y1="${YR(budget)}" y2="${YR(budget)}" stroke="#d62728" stroke-dasharray="6 4"/><text x="${m.l + pw - 4}" y="${YR(budget) - 4}" text-anchor="end" fill="#d62728">budget ${budget.toFixed(1)} ms</text>`,
+  );
   if (allowed.length) parts.push(`<path d="${line(allowed, YL)}" fill="none" stroke="#aec7e8" stroke-width="2"/>`);
   if (written.length) parts.push(`<path d="${line(written, YL)}" fill="none" stroke="#1f77b4" stroke-width="2"/>`);
   if (lat.length) parts.push(`<path d="${line(lat, YR)}" fill="none" stroke="#ff9896" stroke-width="1"/>`);
@@ -279,7 +328,11 @@ export function stepSvg(s: LoadStepResult, baselineP99: number): string {
     ['#ff9896', 'load p99 per second'],
     ['#d62728', 'load p99 per 10 s window'],
   ];
-  legend.forEach(([c, label], i) => parts.push(`<line x1="${m.l + 10 + i * 200}" x2="${m.l + 30 + i * 200}" y1="${m.t + ph + 62}" y2="${m.t + ph + 62}" stroke="${c}" stroke-width="3"/><text x="${m.l + 34 + i * 200}" y="${m.t + ph + 66}">${label}</text>`));
+  legend.forEach(([c, label], i) =>
+    parts.push(
+      `<line x1="${m.l + 10 + i * 200}" x2="${m.l + 30 + i * 200}" y1="${m.t + ph + 62}" y2="${m.t + ph + 62}" stroke="${c}" stroke-width="3"/><text x="${m.l + 34 + i * 200}" y="${m.t + ph + 66}">${label}</text>`,
+    ),
+  );
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

@@ -93,7 +93,10 @@ export function naiveChunks(d: ContenderDeps, size = 10_000): Contender {
  * `commits: 'like-stagefill'` skips the WAL flush on every commit but each
  * lane's last, as stagefill does; 'durable' waits for it on every chunk.
  */
-export function bareChunks(d: ContenderDeps, o: { id: string; size: number; lanes: number; commits: 'like-stagefill' | 'durable' }): Contender {
+export function bareChunks(
+  d: ContenderDeps,
+  o: { id: string; size: number; lanes: number; commits: 'like-stagefill' | 'durable' },
+): Contender {
   const { id, size, lanes } = o;
   return {
     id,
@@ -156,7 +159,7 @@ export function bareChunks(d: ContenderDeps, o: { id: string; size: number; lane
 export function cpuFloor(d: ContenderDeps, o: { workMs: () => number; allowedMs: () => number }): Contender {
   return {
     id: 'cpu-floor',
-    title: 'CPU floor: the fill\'s CPU, no writes (1 lane)',
+    title: "CPU floor: the fill's CPU, no writes (1 lane)",
     async run() {
       const db = await d.pool.connect();
       try {
@@ -209,7 +212,10 @@ export function stagefillBackfill(
         chunkSize: o.chunkSize,
         parallelism: o.parallelism,
         range: o.range,
-        throttle: o.maxRowsPerSecond || o.throttle ? { ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle } : undefined,
+        throttle:
+          o.maxRowsPerSecond || o.throttle
+            ? { ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle }
+            : undefined,
         transform: o.on ? transformOn(o.on, tag) : sql.stagefillTransform(tag),
       });
       const workflowId = stagefillWorkflowId(o.id, tag);
@@ -248,12 +254,18 @@ export function stagefillWorkflowId(id: string, tag: number): string {
 }
 
 /** Every run from the first through its continue-as-new successors, with their history lengths. */
-async function historyOfChain(conn: StagefillConnection, workflowId: string, firstRunId: string): Promise<{ runs: number; events: number }> {
+async function historyOfChain(
+  conn: StagefillConnection,
+  workflowId: string,
+  firstRunId: string,
+): Promise<{ runs: number; events: number }> {
   let runId: string | undefined = firstRunId;
   let runs = 0;
   let events = 0;
   while (runId) {
-    const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await conn.client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await conn.client.workflow
+      .getHandle(workflowId, runId)
+      .fetchHistory();
     const list = history.events ?? [];
     runs++;
     events += list.length;

@@ -20,7 +20,13 @@ export interface KeyTable {
 }
 
 export const KEY_TABLES: KeyTable[] = [
-  { id: 'uuid', title: 'uuid v4 key', table: 'public.bench_uuid_accounts', key: 'id', range: `${ident('id')} >= :lo AND ${ident('id')} < :hi` },
+  {
+    id: 'uuid',
+    title: 'uuid v4 key',
+    table: 'public.bench_uuid_accounts',
+    key: 'id',
+    range: `${ident('id')} >= :lo AND ${ident('id')} < :hi`,
+  },
   {
     id: 'composite',
     title: 'composite (tenant_id, aid) key, one tenant half the rows',
@@ -42,7 +48,9 @@ export async function createKeyTables(pool: Pool): Promise<void> {
     `CREATE TABLE ${c} (tenant_id int NOT NULL, aid int NOT NULL, bid int, abalance int, filler char(84), ${ident(COLUMN)} ${COLUMN_TYPE}, PRIMARY KEY (tenant_id, aid))`,
   );
   // tenant 1 holds every even aid (half the rows); the odd ones spread over 99 others
-  await pool.query(`INSERT INTO ${c} (tenant_id, aid, bid, abalance, filler) SELECT CASE WHEN aid % 2 = 0 THEN 1 ELSE 2 + aid % 99 END, aid, bid, abalance, filler FROM pgbench_accounts`);
+  await pool.query(
+    `INSERT INTO ${c} (tenant_id, aid, bid, abalance, filler) SELECT CASE WHEN aid % 2 = 0 THEN 1 ELSE 2 + aid % 99 END, aid, bid, abalance, filler FROM pgbench_accounts`,
+  );
   await pool.query(`VACUUM (ANALYZE) ${u}, ${c}`);
 }
 
@@ -56,7 +64,9 @@ export function transformOn(t: KeyTable, tag: number): string {
 }
 
 export async function wrongRowsOn(pool: Pool, t: KeyTable, tag: number): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(t.table)} WHERE ${ident(COLUMN)} IS DISTINCT FROM (${expressionFor(tag)})`);
+  const { rows } = await pool.query<{ n: string }>(
+    `SELECT count(*) AS n FROM ${qualified(t.table)} WHERE ${ident(COLUMN)} IS DISTINCT FROM (${expressionFor(tag)})`,
+  );
   return Number(rows[0].n);
 }
 

@@ -49,20 +49,39 @@ export interface BenchOptions {
 
 const positiveInt = (what: string, max: number) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${what} must be a whole number from 1 to ${max}, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new InvalidArgumentError(`${what} must be a whole number from 1 to ${max}, got "${v}"`);
   return n;
 };
 
 const scaleList = (v: string) => {
-  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!parts.length) throw new InvalidArgumentError('--scales takes a comma-separated list such as 10,50,100');
   return parts.map((p) => positiveInt('each of --scales', 10_000)(p));
 };
 
-const CONTENDERS = ['single', 'naive', 'bare-durable', 'bare', 'stagefill', 'stagefill-best', 'bare-load', 'stagefill-load', 'cpu-floor', 'none'];
+const CONTENDERS = [
+  'single',
+  'naive',
+  'bare-durable',
+  'bare',
+  'stagefill',
+  'stagefill-best',
+  'bare-load',
+  'stagefill-load',
+  'cpu-floor',
+  'none',
+];
 const idList = (v: string) => {
-  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const p of parts) if (!CONTENDERS.includes(p)) throw new InvalidArgumentError(`--only takes contender ids (${CONTENDERS.join(', ')}), got "${p}"`);
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const p of parts)
+    if (!CONTENDERS.includes(p)) throw new InvalidArgumentError(`--only takes contender ids (${CONTENDERS.join(', ')}), got "${p}"`);
   return new Set(parts);
 };
 
@@ -70,18 +89,26 @@ const SKIPPABLE = ['load', 'trigger', 'alone', 'keys', 'sweep', 'budget', 'step'
 type Skippable = (typeof SKIPPABLE)[number];
 
 const numberList = (what: string, min: number, max: number, isInteger: boolean) => (v: string) => {
-  const parts = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   if (!parts.length) throw new InvalidArgumentError(`${what} takes a comma-separated list`);
   return parts.map((p) => {
     const n = Number(p);
-    if (!Number.isFinite(n) || n < min || n > max || (isInteger && !Number.isInteger(n))) throw new InvalidArgumentError(`each of ${what} must be a ${isInteger ? 'whole ' : ''}number from ${min} to ${max}, got "${p}"`);
+    if (!Number.isFinite(n) || n < min || n > max || (isInteger && !Number.isInteger(n)))
+      throw new InvalidArgumentError(`each of ${what} must be a ${isInteger ? 'whole ' : ''}number from ${min} to ${max}, got "${p}"`);
     return n;
   });
 };
 const skipList = (v: string) => {
-  const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const p of parts) {
-    if (!(SKIPPABLE as readonly string[]).includes(p)) throw new InvalidArgumentError(`--skip takes ${SKIPPABLE.join(', ')} (comma-separated), got "${p}"`);
+    if (!(SKIPPABLE as readonly string[]).includes(p))
+      throw new InvalidArgumentError(`--skip takes ${SKIPPABLE.join(', ')} (comma-separated), got "${p}"`);
   }
   return new Set(parts as Skippable[]);
 };
@@ -89,7 +116,9 @@ const skipList = (v: string) => {
 export function parseBenchOptions(argv: string[], root: string): BenchOptions {
   const program = new Command()
     .name('npm run bench --')
-    .description('stagefill against the single UPDATE, naive chunks and bare parallel chunks on pgbench_accounts, alone and under live pgbench load')
+    .description(
+      'stagefill against the single UPDATE, naive chunks and bare parallel chunks on pgbench_accounts, alone and under live pgbench load',
+    )
     .option('--scale <n>', 'pgbench scale of the main comparison (100,000 rows each)', positiveInt('--scale', 10_000), 5)
     .option('--scales <list>', 'also time stagefill and the single UPDATE at these scales, e.g. 10,50,100', scaleList)
     .option('--rounds <n>', 'rounds per contender (the best is reported)', positiveInt('--rounds', 20), 2)
@@ -102,21 +131,43 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--best-parallelism <n>', 'lanes of "stagefill best"', positiveInt('--best-parallelism', 64), 3)
     .option('--load-chunk-size <n>', 'chunk size of "stagefill for load"', positiveInt('--load-chunk-size', 1_000_000), 5000)
     .option('--load-parallelism <n>', 'lanes of "stagefill for load"', positiveInt('--load-parallelism', 64), 1)
-    .option('--load-rows-per-second <n>', 'throttle.maxRowsPerSecond of "stagefill for load" (default: no limit)', positiveInt('--load-rows-per-second', 100_000_000))
-    .option('--sweep-chunks <list>', 'latency budget: chunk sizes of the fixed-setting sweep', numberList('--sweep-chunks', 1, 1_000_000, true), [1000, 5000, 10_000])
+    .option(
+      '--load-rows-per-second <n>',
+      'throttle.maxRowsPerSecond of "stagefill for load" (default: no limit)',
+      positiveInt('--load-rows-per-second', 100_000_000),
+    )
+    .option(
+      '--sweep-chunks <list>',
+      'latency budget: chunk sizes of the fixed-setting sweep',
+      numberList('--sweep-chunks', 1, 1_000_000, true),
+      [1000, 5000, 10_000],
+    )
     .option('--sweep-lanes <list>', 'latency budget: lanes of the sweep', numberList('--sweep-lanes', 1, 64, true), [1, 2])
-    .option('--sweep-rates <list>', 'latency budget: rate limits of the sweep, as fractions of the fastest alone rate (0: none)', numberList('--sweep-rates', 0, 1, false), [0, 0.5, 0.25])
+    .option(
+      '--sweep-rates <list>',
+      'latency budget: rate limits of the sweep, as fractions of the fastest alone rate (0: none)',
+      numberList('--sweep-rates', 0, 1, false),
+      [0, 0.5, 0.25],
+    )
     .option('--budgets <list>', 'latency budgets, multiples of the no-backfill p99', numberList('--budgets', 1.05, 100, false), [1.5, 2, 3])
     .option('--step-budget <x>', 'the budget of the load-step run', Number, 2)
     .option('--budget-parallelism <n>', 'most lanes a budgeted backfill may use', positiveInt('--budget-parallelism', 64), 3)
-    .option('--warmup <full|small>', 'the unmeasured warm-up backfill: the whole table or 100,000 rows', (v: string) => {
-      if (v !== 'full' && v !== 'small') throw new InvalidArgumentError(`--warmup takes full or small, got "${v}"`);
-      return v;
-    }, 'full')
+    .option(
+      '--warmup <full|small>',
+      'the unmeasured warm-up backfill: the whole table or 100,000 rows',
+      (v: string) => {
+        if (v !== 'full' && v !== 'small') throw new InvalidArgumentError(`--warmup takes full or small, got "${v}"`);
+        return v;
+      },
+      'full',
+    )
     .option('--skip <parts>', `leave out parts: ${SKIPPABLE.join(', ')}`, skipList)
     .option('--only <ids>', 'run only these contenders, e.g. single,stagefill,none (none: the load without a backfill)', idList)
     .option('--render-only', "write the report from the last run's results.json without running anything")
-    .option('--doc <file>', 'write the Markdown report here (default: docs/BENCHMARKS.md at --scale >= 50, else .stagefill/bench/BENCHMARKS.md)')
+    .option(
+      '--doc <file>',
+      'write the Markdown report here (default: docs/BENCHMARKS.md at --scale >= 50, else .stagefill/bench/BENCHMARKS.md)',
+    )
     .option('--state-dir <dir>', 'where the benchmark cluster, logs and results go', path.join(root, '.stagefill', 'bench'))
     .exitOverride()
     .showHelpAfterError();

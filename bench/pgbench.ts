@@ -42,7 +42,11 @@ function run(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
 
 /** `pgbench -i -s SCALE`, generating rows server-side (the client-side path is slower and measures nothing of ours). */
 export async function initPgbench(t: PgTarget, scale: number): Promise<void> {
-  const r = await run(path.join(t.bindir, 'pgbench'), ['-i', '-s', String(scale), '-I', 'dtGvp', '-q', ...connectionArgs(t.url), dbName(t.url)], childEnv(t.url));
+  const r = await run(
+    path.join(t.bindir, 'pgbench'),
+    ['-i', '-s', String(scale), '-I', 'dtGvp', '-q', ...connectionArgs(t.url), dbName(t.url)],
+    childEnv(t.url),
+  );
   if (r.code !== 0) throw new Error(`pgbench -i -s ${scale} failed (${r.code}):\n${r.out.trim()}`);
 }
 
@@ -157,7 +161,10 @@ export interface LatencySummary {
 /** Latency of the transactions that started inside [fromMs, toMs). */
 export function summarize(txns: Transaction[], fromMs: number, toMs: number): LatencySummary {
   const inWindow = txns.filter((x) => x.startMs >= fromMs && x.startMs < toMs);
-  const ok = inWindow.filter((x) => !x.failed).map((x) => x.latencyMs).sort((a, b) => a - b);
+  const ok = inWindow
+    .filter((x) => !x.failed)
+    .map((x) => x.latencyMs)
+    .sort((a, b) => a - b);
   const pct = (p: number) => (ok.length ? ok[Math.min(ok.length - 1, Math.ceil((p / 100) * ok.length) - 1)] : Number.NaN);
   return {
     transactions: inWindow.length,

@@ -21,7 +21,9 @@ export function renderResults(r: BenchResults): string {
     '',
     `Scale ${r.scale}: ${r.rows.toLocaleString('en-US')} rows in pgbench_accounts; best of ${r.rounds} alternated rounds, \`VACUUM (ANALYZE)\`, \`CHECKPOINT\` and \`sync\` before every run. ` +
       `Chunked contenders use ${r.settings.chunkSize.toLocaleString('en-US')}-row chunks on ${r.settings.parallelism} lanes unless named otherwise. ` +
-      (r.warmupMs !== undefined ? `The unmeasured warm-up fill right after \`pgbench -i\` took ${s(r.warmupMs)} s (${x(r.warmupMs / (single?.wallMs ?? NaN))} the best single UPDATE): it extends the table.` : ''),
+      (r.warmupMs !== undefined
+        ? `The unmeasured warm-up fill right after \`pgbench -i\` took ${s(r.warmupMs)} s (${x(r.warmupMs / (single?.wallMs ?? NaN))} the best single UPDATE): it extends the table.`
+        : ''),
     '',
   );
 
@@ -29,7 +31,17 @@ export function renderResults(r: BenchResults): string {
     out.push('### Alone', '');
     out.push(
       table(
-        ['contender', 'wall s (best)', 'all rounds s', '× single UPDATE', '× bare chunks', 'rows/s', 'chunks', 'lane overhead ms/chunk', 'other load (cores)'],
+        [
+          'contender',
+          'wall s (best)',
+          'all rounds s',
+          '× single UPDATE',
+          '× bare chunks',
+          'rows/s',
+          'chunks',
+          'lane overhead ms/chunk',
+          'other load (cores)',
+        ],
         r.alone.map((a) => {
           const b = best(a.runs);
           return [
@@ -58,7 +70,14 @@ export function renderResults(r: BenchResults): string {
           sf.map((a) => {
             const b = best(a.runs);
             const f = b.stagefill!;
-            return [a.title, String(f.runs), String(f.historyEvents), ((f.historyEvents * 1e6) / Math.max(1, b.rows)).toFixed(0), x(f.activeMs / b.wallMs), f.workerPeakRssMb.toFixed(0)];
+            return [
+              a.title,
+              String(f.runs),
+              String(f.historyEvents),
+              ((f.historyEvents * 1e6) / Math.max(1, b.rows)).toFixed(0),
+              x(f.activeMs / b.wallMs),
+              f.workerPeakRssMb.toFixed(0),
+            ];
           }),
         ),
         '',
@@ -71,7 +90,18 @@ export function renderResults(r: BenchResults): string {
     out.push(`### Under load: \`pgbench -c ${r.settings.loadClients} -R ${r.settings.loadRate}\` (TPC-B-like)`, '');
     out.push(
       table(
-        ['contender', 'wall s', '× single UPDATE alone', 'load p50 ms', 'load p99 ms', 'load max ms', 'p99 × no-backfill', 'load txns', 'failed', 'other load (cores)'],
+        [
+          'contender',
+          'wall s',
+          '× single UPDATE alone',
+          'load p50 ms',
+          'load p99 ms',
+          'load max ms',
+          'p99 × no-backfill',
+          'load txns',
+          'failed',
+          'other load (cores)',
+        ],
         r.load.map((l) => {
           const b = bestLoadRound(r, l.id)!;
           return [
@@ -100,7 +130,16 @@ export function renderResults(r: BenchResults): string {
       table(
         ['contender', 'round', 'wall s', 'p50 ms', 'p99 ms', 'max ms', 'txns', 'other load (cores)'],
         r.load.flatMap((l) =>
-          l.rounds.map((rd) => [l.title, String(rd.round), rd.fill ? s(rd.fill.wallMs) : '', ms(rd.latency.p50), ms(rd.latency.p99), ms(rd.latency.max), String(rd.latency.transactions), cores(rd.otherCores)]),
+          l.rounds.map((rd) => [
+            l.title,
+            String(rd.round),
+            rd.fill ? s(rd.fill.wallMs) : '',
+            ms(rd.latency.p50),
+            ms(rd.latency.p99),
+            ms(rd.latency.max),
+            String(rd.latency.transactions),
+            cores(rd.otherCores),
+          ]),
         ),
       ),
       '',
@@ -111,10 +150,24 @@ export function renderResults(r: BenchResults): string {
 
   const trig = triggerSummary(r);
   if (trig) {
-    out.push(`### Dual-write trigger: unthrottled \`pgbench -c ${r.settings.loadClients} -T ${r.settings.triggerSeconds}\``, '', r.triggerSource, '');
+    out.push(
+      `### Dual-write trigger: unthrottled \`pgbench -c ${r.settings.loadClients} -T ${r.settings.triggerSeconds}\``,
+      '',
+      r.triggerSource,
+      '',
+    );
     out.push(
       table(
-        ['round', 'TPS without', 'TPS with', 'TPS ratio', 'p99 without ms', 'p99 with ms', 'p99 ratio', 'other load (cores) without / with'],
+        [
+          'round',
+          'TPS without',
+          'TPS with',
+          'TPS ratio',
+          'p99 without ms',
+          'p99 with ms',
+          'p99 ratio',
+          'other load (cores) without / with',
+        ],
         trig.pairs.map((p) => [
           String(p.o.round),
           p.o.tps.toFixed(0),
@@ -145,7 +198,16 @@ export function renderResults(r: BenchResults): string {
         keyed.map((k) => {
           const one = best(k.single);
           const sf = best(k.stagefill);
-          return [k.title, k.rows.toLocaleString('en-US'), s(one.wallMs), s(sf.wallMs), x(sf.wallMs / one.wallMs), String(sf.chunks), String(sf.largestChunk ?? ''), cores(sf.otherCores)];
+          return [
+            k.title,
+            k.rows.toLocaleString('en-US'),
+            s(one.wallMs),
+            s(sf.wallMs),
+            x(sf.wallMs / one.wallMs),
+            String(sf.chunks),
+            String(sf.largestChunk ?? ''),
+            cores(sf.otherCores),
+          ];
         }),
       ),
       '',
@@ -156,7 +218,18 @@ export function renderResults(r: BenchResults): string {
     out.push('### Growth', '');
     out.push(
       table(
-        ['scale', 'rows', 'single UPDATE s', 'stagefill defaults s', '× single', 'rows/s (stagefill)', 'history events', 'events per 1M rows', 'worker peak RSS MB', 'other load (cores)'],
+        [
+          'scale',
+          'rows',
+          'single UPDATE s',
+          'stagefill defaults s',
+          '× single',
+          'rows/s (stagefill)',
+          'history events',
+          'events per 1M rows',
+          'worker peak RSS MB',
+          'other load (cores)',
+        ],
         r.scales.map((p) => [
           String(p.scale),
           p.rows.toLocaleString('en-US'),
@@ -179,7 +252,13 @@ export function renderResults(r: BenchResults): string {
   const v = verdicts(r);
   if (v.length) {
     out.push('### Targets', '');
-    out.push(table(['target', 'measured', 'limit', 'verdict'], v.map((t) => [t.target, t.measured, t.limit, t.met ? 'met' : `missed by ${pct(t.missBy)}`])), '');
+    out.push(
+      table(
+        ['target', 'measured', 'limit', 'verdict'],
+        v.map((t) => [t.target, t.measured, t.limit, t.met ? 'met' : `missed by ${pct(t.missBy)}`]),
+      ),
+      '',
+    );
   }
   return out.join('\n');
 }
@@ -187,7 +266,10 @@ export function renderResults(r: BenchResults): string {
 function renderBudget(r: BenchResults, b: BudgetResults): string[] {
   const out: string[] = [];
   const ratio = (p99: number) => x(p99 / b.baselineP99);
-  out.push(`### Latency budget: under \`pgbench -c ${r.settings.loadClients} -R ${r.settings.loadRate}\`, no-backfill p99 ${ms(b.baselineP99)} ms`, '');
+  out.push(
+    `### Latency budget: under \`pgbench -c ${r.settings.loadClients} -R ${r.settings.loadRate}\`, no-backfill p99 ${ms(b.baselineP99)} ms`,
+    '',
+  );
   if (b.sweep.length) {
     const front = new Set(frontier(b).map((p) => p.id));
     out.push(
@@ -195,7 +277,9 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       '',
       table(
         ['setting (chunk × lanes, rate)', 'wall s', 'load p99 ms', 'p99 × no-backfill', 'frontier'],
-        [...b.sweep].sort((p, q) => p.fill.wallMs - q.fill.wallMs).map((p) => [p.title, s(p.fill.wallMs), ms(p.latency.p99), ratio(p.latency.p99), front.has(p.id) ? '★' : '']),
+        [...b.sweep]
+          .sort((p, q) => p.fill.wallMs - q.fill.wallMs)
+          .map((p) => [p.title, s(p.fill.wallMs), ms(p.latency.p99), ratio(p.latency.p99), front.has(p.id) ? '★' : '']),
       ),
       '',
     );
@@ -203,7 +287,15 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
   if (b.budgets.length) {
     out.push(
       table(
-        ['budget', 'stagefill wall s (rounds)', 'load p99 ms (its round)', 'p99 × no-backfill', 'fastest fixed setting within the budget', 'its wall s', 'wall × it'],
+        [
+          'budget',
+          'stagefill wall s (rounds)',
+          'load p99 ms (its round)',
+          'p99 × no-backfill',
+          'fastest fixed setting within the budget',
+          'its wall s',
+          'wall × it',
+        ],
         b.budgets.map((g) => {
           const run = bestBudget(b, g.ratio);
           const fixed = fastestWithin(b, g.ratio);
@@ -219,7 +311,7 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
         }),
       ),
       '',
-      'The budget is `throttle.latency.p99Ratio`, relative to the p99 stagefill\'s probe measures before the first chunk; the load\'s p99 is pgbench\'s, as everywhere on this page.',
+      "The budget is `throttle.latency.p99Ratio`, relative to the p99 stagefill's probe measures before the first chunk; the load's p99 is pgbench's, as everywhere on this page.",
       '',
     );
   }
@@ -230,7 +322,12 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       '',
       table(
         ['window (s from start)', 'load p99 ms', 'p99 × no-backfill', 'txns'],
-        st.windows.map((w) => [`${(w.fromMs / 1000).toFixed(0)}–${((w.fromMs + 10_000) / 1000).toFixed(0)}${w.fromMs + 10_000 > st.stepAtMs && w.fromMs <= st.stepAtMs ? ' (step)' : ''}`, ms(w.p99), ratio(w.p99), String(w.transactions)]),
+        st.windows.map((w) => [
+          `${(w.fromMs / 1000).toFixed(0)}–${((w.fromMs + 10_000) / 1000).toFixed(0)}${w.fromMs + 10_000 > st.stepAtMs && w.fromMs <= st.stepAtMs ? ' (step)' : ''}`,
+          ms(w.p99),
+          ratio(w.p99),
+          String(w.transactions),
+        ]),
       ),
       '',
       '![rate and load latency over the load step](budget-load-step.svg)',

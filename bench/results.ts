@@ -64,7 +64,8 @@ export const REPORTED_SETTINGS = [
   'loadRate',
   'triggerSeconds',
 ] as const;
-export type ReportedSettings = Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]> & Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism'>>;
+export type ReportedSettings = Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]> &
+  Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism'>>;
 
 export interface BenchResults {
   startedAt: string;
@@ -111,7 +112,8 @@ export function bestLoadRound(results: BenchResults, id: string): (LoadRound & {
   if (!l || !l.rounds.length) return undefined;
   const base = baselineP99(results);
   // the no-backfill row shows the round the ratios divide by
-  const b = id === 'none' ? l.rounds.find((r) => r.latency.p99 === base)! : l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
+  const b =
+    id === 'none' ? l.rounds.find((r) => r.latency.p99 === base)! : l.rounds.reduce((x, y) => (y.latency.p99 < x.latency.p99 ? y : x));
   return { ...b, p99Ratio: b.latency.p99 / base };
 }
 
@@ -136,14 +138,27 @@ export function verdicts(r: BenchResults): TargetVerdict[] {
   const sfDefault = bestAlone(r, 'stagefill');
   const sfBest = bestAlone(r, 'stagefill-best');
   const le = (target: string, value: number, limit: number, unit = '×') => {
-    out.push({ target, measured: `${value.toFixed(unit === '×' ? 2 : 0)}${unit}`, limit: `≤ ${limit.toFixed(unit === '×' ? 2 : 0)}${unit}`, met: value <= limit, missBy: value <= limit ? 0 : value / limit - 1 });
+    out.push({
+      target,
+      measured: `${value.toFixed(unit === '×' ? 2 : 0)}${unit}`,
+      limit: `≤ ${limit.toFixed(unit === '×' ? 2 : 0)}${unit}`,
+      met: value <= limit,
+      missBy: value <= limit ? 0 : value / limit - 1,
+    });
   };
   const ge = (target: string, value: number, limit: number) => {
-    out.push({ target, measured: `${value.toFixed(2)}×`, limit: `≥ ${limit.toFixed(2)}×`, met: value >= limit, missBy: value >= limit ? 0 : 1 - value / limit });
+    out.push({
+      target,
+      measured: `${value.toFixed(2)}×`,
+      limit: `≥ ${limit.toFixed(2)}×`,
+      met: value >= limit,
+      missBy: value >= limit ? 0 : 1 - value / limit,
+    });
   };
   if (single && sfDefault) le('stagefill defaults alone, wall vs single UPDATE', sfDefault.wallMs / single.wallMs, 0.7);
   if (single && sfBest) le('stagefill best settings alone, wall vs single UPDATE', sfBest.wallMs / single.wallMs, 0.6);
-  if (bare && sfDefault) le('orchestration: stagefill defaults vs bare chunks (same chunk size and lanes)', sfDefault.wallMs / bare.wallMs, 1.02);
+  if (bare && sfDefault)
+    le('orchestration: stagefill defaults vs bare chunks (same chunk size and lanes)', sfDefault.wallMs / bare.wallMs, 1.02);
   const multiRound = r.alone.filter((a) => a.runs.length > 1);
   if (multiRound.length) {
     const firstSlowest = multiRound.filter((a) => a.runs[0].wallMs >= Math.max(...a.runs.map((x) => x.wallMs)));
@@ -173,11 +188,17 @@ export function verdicts(r: BenchResults): TargetVerdict[] {
     if (!run) continue;
     le(`budget ${ratio}×: load p99 vs no-backfill p99 (pgbench)`, run.latency.p99 / b!.baselineP99, ratio);
     const fixed = fastestWithin(b!, ratio);
-    if (fixed) le(`budget ${ratio}×: wall vs the fastest fixed setting within it (${fixed.title})`, run.fill.wallMs / fixed.fill.wallMs, 1.25);
+    if (fixed)
+      le(`budget ${ratio}×: wall vs the fastest fixed setting within it (${fixed.title})`, run.fill.wallMs / fixed.fill.wallMs, 1.25);
   }
   if (b?.step) {
     const after = windowsAfterStep(b.step);
-    if (after.length) le(`load step (budget ${b.step.ratio}×): worst 10 s window from 10 s after the step, p99 vs no-backfill p99`, Math.max(...after.map((w) => w.p99)) / b.baselineP99, b.step.ratio);
+    if (after.length)
+      le(
+        `load step (budget ${b.step.ratio}×): worst 10 s window from 10 s after the step, p99 vs no-backfill p99`,
+        Math.max(...after.map((w) => w.p99)) / b.baselineP99,
+        b.step.ratio,
+      );
   }
   if (Number.isFinite(r.workerPeakRssMb)) le('worker peak RSS', r.workerPeakRssMb, 300, ' MB');
   return out;

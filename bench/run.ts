@@ -7,7 +7,17 @@ import { startBenchStack, BenchStack } from './stack';
 import { initPgbench, startLoad, summarize, PgTarget } from './pgbench';
 import { underLoad } from './under-load';
 import * as sql from './sql';
-import { Contender, ContenderDeps, FillRun, singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
+import {
+  Contender,
+  ContenderDeps,
+  FillRun,
+  singleStatement,
+  naiveChunks,
+  bareChunks,
+  stagefillBackfill,
+  cpuFloor,
+  fmtK,
+} from './contenders';
 import { BenchResults, REPORTED_SETTINGS, AloneResult, LoadResult, KeyTableResult, bestAlone, verdicts, baselineP99 } from './results';
 import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
@@ -126,7 +136,13 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   // The whole table by default: a 100k-row warm-up left round 1 of the chunked contenders their slowest (the table's pages and
   // the worker's lease path warm up over a full pass), so a full unmeasured pass comes first.
   const warmRange = opts.warmup === 'full' ? undefined : { from: key.from, to: Math.min(key.to, key.from + 100_000) };
-  const warm = stagefillBackfill(deps, { id: 'warm-up', title: 'warm-up', chunkSize: opts.chunkSize, parallelism: opts.parallelism, range: warmRange });
+  const warm = stagefillBackfill(deps, {
+    id: 'warm-up',
+    title: 'warm-up',
+    chunkSize: opts.chunkSize,
+    parallelism: opts.parallelism,
+    range: warmRange,
+  });
   const warmStart = performance.now();
   await warm.run(nextTag()).catch((err: Error) => {
     throw new Error(`the warm-up backfill failed, so every stagefill run would: ${err.message}`);
@@ -136,7 +152,12 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   const naive = naiveChunks(deps);
   const bare = bareChunks(deps, { id: 'bare', size: opts.chunkSize, lanes: opts.parallelism, commits: 'like-stagefill' });
   const bareDurable = bareChunks(deps, { id: 'bare-durable', size: opts.chunkSize, lanes: opts.parallelism, commits: 'durable' });
-  const sfDefault = stagefillBackfill(deps, { id: 'stagefill', title: `stagefill defaults (${fmtK(opts.chunkSize)} × ${opts.parallelism})`, chunkSize: opts.chunkSize, parallelism: opts.parallelism });
+  const sfDefault = stagefillBackfill(deps, {
+    id: 'stagefill',
+    title: `stagefill defaults (${fmtK(opts.chunkSize)} × ${opts.parallelism})`,
+    chunkSize: opts.chunkSize,
+    parallelism: opts.parallelism,
+  });
   const sfBest = stagefillBackfill(deps, {
     id: 'stagefill-best',
     title: `stagefill best (${fmtK(opts.bestChunkSize)} × ${opts.bestParallelism})`,
@@ -165,7 +186,9 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
         const wrong = await sql.wrongRows(bench.pool, t);
         if (wrong !== 0) throw new Error(`${c.title} left ${wrong} rows without the new value (run tag ${t}): the contender is broken`);
         alone.get(c.id)!.runs.push(run);
-        say(`alone r${round} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks, other load ${run.otherCores!.toFixed(2)} cores`);
+        say(
+          `alone r${round} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks, other load ${run.otherCores!.toFixed(2)} cores`,
+        );
       }
     }
   }
@@ -178,7 +201,13 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
     for (const t of KEY_TABLES) {
       const pair = [
         singleStatement(deps, t),
-        stagefillBackfill(deps, { id: `stagefill-${t.id}`, title: `stagefill defaults on the ${t.title}`, chunkSize: opts.chunkSize, parallelism: opts.parallelism, on: t }),
+        stagefillBackfill(deps, {
+          id: `stagefill-${t.id}`,
+          title: `stagefill defaults on the ${t.title}`,
+          chunkSize: opts.chunkSize,
+          parallelism: opts.parallelism,
+          on: t,
+        }),
       ];
       const k: KeyTableResult = { id: t.id, title: t.title, rows: await rowsOf(bench.pool, t), single: [], stagefill: [] };
       results.keys.push(k);
@@ -188,9 +217,12 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
           const tag = nextTag();
           const run = await measured(() => c.run(tag));
           const wrong = await wrongRowsOn(bench.pool, t, tag);
-          if (wrong !== 0) throw new Error(`${c.title} on ${t.table} left ${wrong} rows without the new value (run tag ${tag}): the contender is broken`);
+          if (wrong !== 0)
+            throw new Error(`${c.title} on ${t.table} left ${wrong} rows without the new value (run tag ${tag}): the contender is broken`);
           (c.id === 'single' ? k.single : k.stagefill).push(run);
-          say(`keys r${round} ${t.id} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks${run.largestChunk ? `, largest ${run.largestChunk} rows` : ''}`);
+          say(
+            `keys r${round} ${t.id} ${c.title}: ${(run.wallMs / 1000).toFixed(2)} s, ${run.chunks} chunks${run.largestChunk ? `, largest ${run.largestChunk} rows` : ''}`,
+          );
         }
       }
     }
@@ -204,7 +236,9 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
     const floor = cpuFloor(deps, { workMs: singleAloneMs, allowedMs: () => 1.25 * singleAloneMs() });
     const contenders = [undefined, single, naive, bare, sfDefault, bareLoad, sfLoad, floor].filter((c) => picked(opts, c?.id ?? 'none'));
     const titleOf = (c?: Contender) => c?.title ?? 'no backfill (load alone)';
-    const load = new Map<string, LoadResult>(contenders.map((c) => [c?.id ?? 'none', { id: c?.id ?? 'none', title: titleOf(c), rounds: [] }]));
+    const load = new Map<string, LoadResult>(
+      contenders.map((c) => [c?.id ?? 'none', { id: c?.id ?? 'none', title: titleOf(c), rounds: [] }]),
+    );
     results.load = [...load.values()];
     // the no-backfill window is as long as a typical backfill, so both see the same amount of traffic
     const baselineMs = Math.max(8000, estimate('stagefill'));
@@ -212,7 +246,11 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
       for (const c of rotate(contenders, round)) {
         await sql.settle(bench.pool);
         const id = c?.id ?? 'none';
-        const est = c ? (c.id === 'cpu-floor' ? 1.25 * singleAloneMs() : estimate(c.id === 'bare-load' || c.id === 'stagefill-load' ? 'stagefill' : c.id)) : baselineMs;
+        const est = c
+          ? c.id === 'cpu-floor'
+            ? 1.25 * singleAloneMs()
+            : estimate(c.id === 'bare-load' || c.id === 'stagefill-load' ? 'stagefill' : c.id)
+          : baselineMs;
         const before = cpuSnapshot();
         const r = await underLoad(target, opts, `${id}-r${round}`, est, c ? (t) => c.run(t) : undefined, nextTag(), baselineMs);
         load.get(id)!.rounds.push({ round, fill: r.fill, latency: r.latency, otherCores: otherCores(before, cpuSnapshot()) });
@@ -226,7 +264,10 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   // ---- the latency budget: sweep, budgeted runs, load step ----
   if (!(opts.skip.has('sweep') && opts.skip.has('budget') && opts.skip.has('step'))) {
     const estimate = bestAlone(results, 'stagefill')?.wallMs ?? (key.rows / 1e6) * 8000;
-    const fastest = Math.max(...results.alone.flatMap((a) => a.runs.map((r) => (r.rows * 1000) / r.wallMs)).filter(Number.isFinite), (key.rows * 1000) / estimate);
+    const fastest = Math.max(
+      ...results.alone.flatMap((a) => a.runs.map((r) => (r.rows * 1000) / r.wallMs)).filter(Number.isFinite),
+      (key.rows * 1000) / estimate,
+    );
     results.budget = { baselineP99: Number.NaN, sweep: [], budgets: [], step: undefined };
     await runBudgetPhase(
       target,
@@ -277,12 +318,20 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   for (const scale of [...opts.scales].sort((a, b) => a - b)) {
     const reuse = scale === opts.scale && bestAlone(results, 'single') && bestAlone(results, 'stagefill');
     if (reuse) {
-      results.scales.push({ scale, rows: key.rows, singleMs: bestAlone(results, 'single')!.wallMs, stagefill: bestAlone(results, 'stagefill')! });
+      results.scales.push({
+        scale,
+        rows: key.rows,
+        singleMs: bestAlone(results, 'single')!.wallMs,
+        stagefill: bestAlone(results, 'stagefill')!,
+      });
       continue;
     }
     const p = await prepare(scale);
     const d: ContenderDeps = { ...deps, key: p.key };
-    const pair = [singleStatement(d), stagefillBackfill(d, { id: 'stagefill', title: 'stagefill defaults', chunkSize: opts.chunkSize, parallelism: opts.parallelism })];
+    const pair = [
+      singleStatement(d),
+      stagefillBackfill(d, { id: 'stagefill', title: 'stagefill defaults', chunkSize: opts.chunkSize, parallelism: opts.parallelism }),
+    ];
     const runs = new Map<string, FillRun[]>();
     for (let round = 1; round <= opts.rounds; round++) {
       for (const c of rotate(pair, round)) {

@@ -104,7 +104,10 @@ export async function createCheckpointTable(pool: Pool): Promise<void> {
  * commit skip the WAL flush, exactly as stagefill's checkpoint statement does
  * for every chunk but a partition's last (db/backfills.ts commitChunkCheckpoint).
  */
-export async function insertCheckpoint(db: PoolClient, c: { run: string; lo: number; hi: number; rows: number; ms: number; isAsync: boolean }): Promise<void> {
+export async function insertCheckpoint(
+  db: PoolClient,
+  c: { run: string; lo: number; hi: number; rows: number; ms: number; isAsync: boolean },
+): Promise<void> {
   await db.query(
     prepared(
       db,
@@ -116,7 +119,10 @@ export async function insertCheckpoint(db: PoolClient, c: { run: string; lo: num
 }
 
 /** stagefill's own record of a backfill's chunks: how many, and their summed in-transaction time. */
-export async function stagefillChunkTotals(pool: Pool, workflowId: string): Promise<{ chunks: number; sqlMs: number; rows: number; largest: number }> {
+export async function stagefillChunkTotals(
+  pool: Pool,
+  workflowId: string,
+): Promise<{ chunks: number; sqlMs: number; rows: number; largest: number }> {
   const { rows } = await pool.query<{ chunks: string; ms: string; rows: string; largest: string }>(
     `SELECT count(*) AS chunks, COALESCE(sum(c.duration_ms), 0) AS ms, COALESCE(sum(c.rows), 0) AS rows, COALESCE(max(c.rows), 0) AS largest
        FROM ${own('checkpoints')} c JOIN ${own('backfills')} b ON b.id = c.backfill_id AND b.generation = c.generation
@@ -131,7 +137,16 @@ export interface ServerFacts {
   settings: Record<string, string>;
 }
 
-const SHOWN = ['shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'synchronous_commit', 'fsync', 'wal_compression', 'work_mem', 'autovacuum'];
+const SHOWN = [
+  'shared_buffers',
+  'max_wal_size',
+  'checkpoint_timeout',
+  'synchronous_commit',
+  'fsync',
+  'wal_compression',
+  'work_mem',
+  'autovacuum',
+];
 
 export async function serverFacts(pool: Pool): Promise<ServerFacts> {
   const v = await pool.query<{ v: string }>('SELECT version() AS v');

@@ -47,7 +47,8 @@ export async function startBenchStack(root: string, stateDir: string): Promise<B
   }
   delete process.env.DATABASE_URL;
   delete process.env.TEMPORAL_ADDRESS;
-  const start = () => startDevStack({ root, stateDir, fresh: true, persistHistory: false, headless: true, postgresSettings: POSTGRES_SETTINGS, log: say });
+  const start = () =>
+    startDevStack({ root, stateDir, fresh: true, persistHistory: false, headless: true, postgresSettings: POSTGRES_SETTINGS, log: say });
   // The dev server picks some internal ports itself; on a shared machine one can be taken meanwhile.
   const stack = await start().catch((err: Error) => {
     say(`the stack did not start (${err.message.split('\n')[0]}); trying once more`);
@@ -61,7 +62,11 @@ export async function startBenchStack(root: string, stateDir: string): Promise<B
     const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });
     fs.writeFileSync(bundlePath, code);
     const taskQueue = `bench-${process.pid}`;
-    const worker = await spawnWorker(root, stateDir, { ...stack.env, STAGEFILL_TASK_QUEUE: taskQueue, STAGEFILL_WORKFLOW_BUNDLE: bundlePath });
+    const worker = await spawnWorker(root, stateDir, {
+      ...stack.env,
+      STAGEFILL_TASK_QUEUE: taskQueue,
+      STAGEFILL_WORKFLOW_BUNDLE: bundlePath,
+    });
     const conn = await connect({ address: stack.env.TEMPORAL_ADDRESS, namespace: stack.env.TEMPORAL_NAMESPACE, taskQueue });
     return {
       stack,

@@ -62,4 +62,3 @@ export async function underLoad(
   const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
   return { fill: result, latency: summarize(txns, fromMs, toMs) };
 }
-

@@ -31,7 +31,9 @@ export function registerControlVerbs(program: Command): void {
         .option('--json', `${JSON_HELP}: {workflowId, action, by, reason}`)
         .addHelpText(
           'after',
-          examples(`stagefill ${verb} ${verb === 'pause' || verb === 'resume' ? 'stagefill-backfill:public.orders:total' : 'stagefill-rollout:orders-total'} --reason "${REASONS[verb]}"`),
+          examples(
+            `stagefill ${verb} ${verb === 'pause' || verb === 'resume' ? 'stagefill-backfill:public.orders:total' : 'stagefill-rollout:orders-total'} --reason "${REASONS[verb]}"`,
+          ),
         ),
     ).action(async (id: string, opts: ConnectOptions & { by?: string; reason?: string; json?: boolean }) => {
       await withConnection(opts, async (conn) => {
@@ -59,7 +61,9 @@ export function registerControlVerbs(program: Command): void {
   connectionOptions(
     program
       .command('throttle')
-      .description('change chunk size, rate limit, target chunk time, parallelism, latency budget or replica-lag limit of a running backfill; prints the settings now in force')
+      .description(
+        'change chunk size, rate limit, target chunk time, parallelism, latency budget or replica-lag limit of a running backfill; prints the settings now in force',
+      )
       .argument('<workflow-id>')
       .option('--chunk-size <rows>', 'rows per chunk', toInt)
       .option('--max-rows-per-second <n>', 'rate limit (0 removes it)', Number)
@@ -69,7 +73,10 @@ export function registerControlVerbs(program: Command): void {
       .option('--latency-p99-ratio <x>', 'latency budget: at most this many times the p99 measured before the first chunk', Number)
       .option('--max-replica-lag-ms <ms>', 'hold while a streaming replica replays further behind (0 removes the limit)', toInt)
       .option('--on-replica-missing <hold|ignore>', 'a replica that disappears holds the backfill, or is only reported')
-      .option('--json', `${JSON_HELP}: the settings object now in force (chunkSize, minChunkSize, maxChunkSize, parallelism, maxRowsPerSecond?, targetChunkMs?, …)`)
+      .option(
+        '--json',
+        `${JSON_HELP}: the settings object now in force (chunkSize, minChunkSize, maxChunkSize, parallelism, maxRowsPerSecond?, targetChunkMs?, …)`,
+      )
       .addHelpText(
         'after',
         examples(
@@ -115,7 +122,9 @@ function latencyChange(o: ThrottleOptions): ThrottleChange {
 
 function formatThrottle(id: string, t: ThrottleSettings): string {
   const rate = t.maxRowsPerSecond ? `${t.maxRowsPerSecond.toLocaleString('en-US')} rows/s` : 'no rate limit';
-  const adaptive = t.targetChunkMs ? `adaptive to ${t.targetChunkMs} ms per chunk (${t.minChunkSize}-${t.maxChunkSize} rows)` : 'fixed chunk size';
+  const adaptive = t.targetChunkMs
+    ? `adaptive to ${t.targetChunkMs} ms per chunk (${t.minChunkSize}-${t.maxChunkSize} rows)`
+    : 'fixed chunk size';
   const budget = t.latency ? `, latency budget ${JSON.stringify(t.latency)}` : '';
   const lag = t.maxReplicaLagMs ? `, replica lag under ${t.maxReplicaLagMs} ms` : '';
   return `throttle of ${id}: chunks of ${t.chunkSize.toLocaleString('en-US')} rows, ${t.parallelism} lanes, ${rate}, ${adaptive}${budget}${lag}`;

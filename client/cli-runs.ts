@@ -18,7 +18,14 @@ export function registerRunVerbs(program: Command): void {
     .argument('<spec>', 'YAML or JSON spec file')
     .option('--format <format>', 'text | json | mermaid', 'text')
     .option('--json', 'same as --format json')
-    .addHelpText('after', examples('stagefill plan examples/backfill-orders-total.yaml', 'stagefill plan rollout.yaml --format mermaid', 'stagefill plan rollout.yaml --json'))
+    .addHelpText(
+      'after',
+      examples(
+        'stagefill plan examples/backfill-orders-total.yaml',
+        'stagefill plan rollout.yaml --format mermaid',
+        'stagefill plan rollout.yaml --json',
+      ),
+    )
     .action(async (file: string, opts: { format: string; json?: boolean }) => {
       const format = opts.json ? 'json' : opts.format;
       if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
@@ -36,7 +43,11 @@ export function registerRunVerbs(program: Command): void {
       .option('--json', `${JSON_HELP}: {workflowId, runId, kind, name}; with --wait the progress goes to stderr`)
       .addHelpText(
         'after',
-        examples('stagefill start examples/backfill-orders-total.yaml', 'stagefill start examples/add-computed-column.yaml --wait', 'stagefill start examples/backfill-orders-total.yaml --json'),
+        examples(
+          'stagefill start examples/backfill-orders-total.yaml',
+          'stagefill start examples/add-computed-column.yaml --wait',
+          'stagefill start examples/backfill-orders-total.yaml --json',
+        ),
       ),
   ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean }) => {
     const spec = loadSpecFile(file);
@@ -45,7 +56,8 @@ export function registerRunVerbs(program: Command): void {
       if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: spec.kind, name: spec.name }));
       else print(run.workflowId);
       if (spec.kind === 'backfill') await reportContinuation(conn, run.workflowId);
-      if (opts.wait) process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
+      if (opts.wait)
+        process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
     });
   });
 
@@ -69,7 +81,10 @@ export function registerRunVerbs(program: Command): void {
       .description('follow a run with a live progress bar; exits with its outcome (0 completed, 1 failed or rolled back)')
       .argument('<workflow-id>')
       .option('--json', 'JSON Lines: each changed progress object, then {workflowId, state, workflowStatus, exitCode}')
-      .addHelpText('after', examples('stagefill watch stagefill-backfill:public.orders:total', 'stagefill watch stagefill-rollout:orders-total --json')),
+      .addHelpText(
+        'after',
+        examples('stagefill watch stagefill-backfill:public.orders:total', 'stagefill watch stagefill-rollout:orders-total --json'),
+      ),
   ).action(async (id: string, opts: ConnectOptions & { json?: boolean }) => {
     await withConnection(opts, async (conn) => {
       process.exitCode = await watchRun(conn, id, { bar: Boolean(process.stdout.isTTY), json: opts.json });
@@ -79,24 +94,41 @@ export function registerRunVerbs(program: Command): void {
   connectionOptions(
     program
       .command('replay')
-      .description('re-run the chunks of a completed backfill that cover [from, to), exactly once more, as a new generation of checkpoints (the earlier generation stays for audit)')
+      .description(
+        're-run the chunks of a completed backfill that cover [from, to), exactly once more, as a new generation of checkpoints (the earlier generation stays for audit)',
+      )
       .argument('<name>', "the backfill's name, as in its spec")
       .requiredOption('--from <key>', 'start of the key range (inclusive); a composite key as a tuple, e.g. "(3, 1200)"')
       .requiredOption('--to <key>', 'end of the key range (exclusive); a composite key as a tuple')
       .option('--table <table>', 'schema.table, when backfills of that name exist on several tables')
       .option('--wait', 'follow it to the end; the exit code is its outcome')
       .option('--json', `${JSON_HELP}: {workflowId, runId, kind, name, table}`)
-      .addOption(new Option('--database-url <url>', 'the database the backfill changed (its checkpoints and spec live there)').env('DATABASE_URL'))
-      .addHelpText('after', examples('stagefill replay orders-total --from 2026-03-01 --to 2026-03-08 --wait', 'stagefill replay orders-total --from 500000 --to 600000 --table public.orders')),
-  ).action(async (name: string, opts: ConnectOptions & { from: string; to: string; table?: string; wait?: boolean; json?: boolean; databaseUrl?: string }) => {
-    if (!opts.databaseUrl) throw new UsageError('--database-url: not set; pass it or set DATABASE_URL to the database the backfill changed');
-    await withConnection(opts, async (conn) => {
-      const run = await replayBackfill(conn, opts.databaseUrl!, name, { from: opts.from, to: opts.to, table: opts.table });
-      if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: 'backfill', name, table: run.table }));
-      else print(run.workflowId);
-      if (opts.wait) process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
-    });
-  });
+      .addOption(
+        new Option('--database-url <url>', 'the database the backfill changed (its checkpoints and spec live there)').env('DATABASE_URL'),
+      )
+      .addHelpText(
+        'after',
+        examples(
+          'stagefill replay orders-total --from 2026-03-01 --to 2026-03-08 --wait',
+          'stagefill replay orders-total --from 500000 --to 600000 --table public.orders',
+        ),
+      ),
+  ).action(
+    async (
+      name: string,
+      opts: ConnectOptions & { from: string; to: string; table?: string; wait?: boolean; json?: boolean; databaseUrl?: string },
+    ) => {
+      if (!opts.databaseUrl)
+        throw new UsageError('--database-url: not set; pass it or set DATABASE_URL to the database the backfill changed');
+      await withConnection(opts, async (conn) => {
+        const run = await replayBackfill(conn, opts.databaseUrl!, name, { from: opts.from, to: opts.to, table: opts.table });
+        if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: 'backfill', name, table: run.table }));
+        else print(run.workflowId);
+        if (opts.wait)
+          process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
+      });
+    },
+  );
 
   connectionOptions(
     program
@@ -108,22 +140,26 @@ export function registerRunVerbs(program: Command): void {
       .option('--limit <n>', 'at most this many, newest first', toInt, 100)
       .option('--json', `${JSON_HELP}: an array of {workflowId, runId, type, status, kind, tables, state, startTime, closeTime}`)
       .addHelpText('after', examples('stagefill list --kind backfill --state running', 'stagefill list --table public.orders --json')),
-  ).action(async (opts: ConnectOptions & { kind?: 'backfill' | 'rollout'; table?: string; state?: string; limit: number; json?: boolean }) => {
-    if (opts.kind && !['backfill', 'rollout'].includes(opts.kind)) throw new UsageError(`--kind: expected backfill or rollout, got "${opts.kind}"`);
-    await withConnection(opts, async (conn) => {
-      const runs = await listRuns(conn, { kind: opts.kind, table: opts.table, state: opts.state, limit: opts.limit });
-      if (opts.json) return printJson(runs);
-      if (!runs.length) return print('no runs match');
-      for (const r of runs) print(`${r.workflowId}\t${r.kind ?? '?'}\t${(r.tables ?? []).join(',')}\t${r.state ?? '?'}\t${r.status}\t${r.startTime}`);
-    });
-  });
+  ).action(
+    async (opts: ConnectOptions & { kind?: 'backfill' | 'rollout'; table?: string; state?: string; limit: number; json?: boolean }) => {
+      if (opts.kind && !['backfill', 'rollout'].includes(opts.kind))
+        throw new UsageError(`--kind: expected backfill or rollout, got "${opts.kind}"`);
+      await withConnection(opts, async (conn) => {
+        const runs = await listRuns(conn, { kind: opts.kind, table: opts.table, state: opts.state, limit: opts.limit });
+        if (opts.json) return printJson(runs);
+        if (!runs.length) return print('no runs match');
+        for (const r of runs)
+          print(`${r.workflowId}\t${r.kind ?? '?'}\t${(r.tables ?? []).join(',')}\t${r.state ?? '?'}\t${r.status}\t${r.startTime}`);
+      });
+    },
+  );
 
   connectionOptions(
     program
       .command('result')
       .description('wait for a run to close and print its result as JSON (exit 1 if it failed)')
       .argument('<workflow-id>')
-      .option('--json', 'accepted for symmetry: the result is always JSON (the workflow\'s result object)')
+      .option('--json', "accepted for symmetry: the result is always JSON (the workflow's result object)")
       .addHelpText('after', examples('stagefill result stagefill-backfill:public.orders:total')),
   ).action(async (id: string, opts: ConnectOptions) => {
     await withConnection(opts, async (conn) => printJson(await waitForRun(conn, id)));
@@ -131,17 +167,26 @@ export function registerRunVerbs(program: Command): void {
 
   program
     .command('history')
-    .description("print a run's audit trail from stagefill's tables (DATABASE_URL): events with actors; a backfill's generations and checkpoints; a rollout's steps and gate results")
+    .description(
+      "print a run's audit trail from stagefill's tables (DATABASE_URL): events with actors; a backfill's generations and checkpoints; a rollout's steps and gate results",
+    )
     .argument('<workflow-id>')
     .addOption(new Option('--database-url <url>', 'the database stagefill changes (where its audit lives)').env('DATABASE_URL'))
     .option('--json', `${JSON_HELP}: {workflowId, events, backfill?, rollout?}`)
-    .addHelpText('after', examples('stagefill history stagefill-backfill:public.orders:total', 'stagefill history stagefill-rollout:orders-total --json'))
+    .addHelpText(
+      'after',
+      examples('stagefill history stagefill-backfill:public.orders:total', 'stagefill history stagefill-rollout:orders-total --json'),
+    )
     .action(async (id: string, opts: { databaseUrl?: string; json?: boolean }) => {
-      if (!opts.databaseUrl) throw new UsageError('--database-url: not set; pass it or set DATABASE_URL to the database the run changed (the audit lives there)');
+      if (!opts.databaseUrl)
+        throw new UsageError(
+          '--database-url: not set; pass it or set DATABASE_URL to the database the run changed (the audit lives there)',
+        );
       const pool = createPool({ url: opts.databaseUrl, max: 1, applicationName: 'stagefill-history' });
       try {
         const h = await readHistory(pool, id);
-        if (!h.events.length && !h.backfill && !h.rollout) throw new NotFoundError(`no audit for ${id} in this database; check the id (\`stagefill list\`) and DATABASE_URL`);
+        if (!h.events.length && !h.backfill && !h.rollout)
+          throw new NotFoundError(`no audit for ${id} in this database; check the id (\`stagefill list\`) and DATABASE_URL`);
         print(opts.json ? JSON.stringify(h, null, 2) : formatHistory(h));
       } finally {
         await pool.end();
@@ -155,7 +200,8 @@ async function reportContinuation(conn: StagefillConnection, workflowId: string)
   while (Date.now() < deadline) {
     const p = await getProgress<{ state: string; continued?: boolean; chunksDone?: number }>(conn, workflowId).catch(() => undefined);
     if (p && p.state !== 'starting') {
-      if (p.continued) process.stderr.write(`continuing from checkpoints: ${p.chunksDone} chunks already done (use --restart to start over)\n`);
+      if (p.continued)
+        process.stderr.write(`continuing from checkpoints: ${p.chunksDone} chunks already done (use --restart to start over)\n`);
       return;
     }
     await new Promise((r) => setTimeout(r, 250));

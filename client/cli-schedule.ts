@@ -11,8 +11,13 @@ import { connectionOptions, withConnection, print, printJson, examples, duration
 export function registerScheduleVerbs(program: Command): void {
   const schedule = program
     .command('schedule')
-    .description('run a backfill in nightly windows with a Temporal Schedule: each firing works until the window ends and the next one continues from the checkpoints')
-    .addHelpText('after', examples('stagefill schedule create examples/backfill-orders-total.yaml --cron "0 1 * * *" --window 4h', 'stagefill schedule list'));
+    .description(
+      'run a backfill in nightly windows with a Temporal Schedule: each firing works until the window ends and the next one continues from the checkpoints',
+    )
+    .addHelpText(
+      'after',
+      examples('stagefill schedule create examples/backfill-orders-total.yaml --cron "0 1 * * *" --window 4h', 'stagefill schedule list'),
+    );
 
   connectionOptions(
     schedule
@@ -33,27 +38,56 @@ export function registerScheduleVerbs(program: Command): void {
           'stagefill schedule create backfill.yaml --every 30m --window 10m --id orders-total-halfhourly',
         ),
       ),
-  ).action(async (file: string, opts: ConnectOptions & { cron?: string; every?: string; window?: string; timeZone: string; id?: string; paused?: boolean; json?: boolean }) => {
-    if (Boolean(opts.cron) === Boolean(opts.every)) throw new UsageError('--cron or --every: give exactly one, e.g. --cron "0 1 * * *" or --every 6h');
-    const everyMs = opts.every === undefined ? undefined : durationOption('--every', opts.every);
-    const windowMs = opts.window === undefined ? undefined : durationOption('--window', opts.window);
-    if (opts.cron && opts.cron.trim().split(/\s+/).length !== 5) throw new UsageError(`--cron: "${opts.cron}" is not a five-field cron expression (minute hour day month weekday), e.g. "0 1 * * *"`);
-    if (opts.cron && !isValidTimeZone(opts.timeZone)) throw new UsageError(`--time-zone: "${opts.timeZone}" is not an IANA time zone; write e.g. UTC or Europe/Berlin`);
-    const spec = loadSpecFile(file);
-    if (spec.kind !== 'backfill') throw new UsageError(`kind: schedules run backfills, and ${file} is a ${spec.kind}; start a rollout with \`stagefill start\``);
-    await withConnection(opts, async (conn) => {
-      const info = await createSchedule(conn, spec as BackfillSpec, { cron: opts.cron, everyMs, windowMs, timeZone: opts.cron ? opts.timeZone : undefined, scheduleId: opts.id, paused: opts.paused });
-      if (opts.json) printJson(info);
-      else print(info.scheduleId);
-      process.stderr.write(`next firings: ${info.nextRuns.slice(0, 3).join(', ') || '(none: paused)'}\n`);
-    });
-  });
+  ).action(
+    async (
+      file: string,
+      opts: ConnectOptions & {
+        cron?: string;
+        every?: string;
+        window?: string;
+        timeZone: string;
+        id?: string;
+        paused?: boolean;
+        json?: boolean;
+      },
+    ) => {
+      if (Boolean(opts.cron) === Boolean(opts.every))
+        throw new UsageError('--cron or --every: give exactly one, e.g. --cron "0 1 * * *" or --every 6h');
+      const everyMs = opts.every === undefined ? undefined : durationOption('--every', opts.every);
+      const windowMs = opts.window === undefined ? undefined : durationOption('--window', opts.window);
+      if (opts.cron && opts.cron.trim().split(/\s+/).length !== 5)
+        throw new UsageError(
+          `--cron: "${opts.cron}" is not a five-field cron expression (minute hour day month weekday), e.g. "0 1 * * *"`,
+        );
+      if (opts.cron && !isValidTimeZone(opts.timeZone))
+        throw new UsageError(`--time-zone: "${opts.timeZone}" is not an IANA time zone; write e.g. UTC or Europe/Berlin`);
+      const spec = loadSpecFile(file);
+      if (spec.kind !== 'backfill')
+        throw new UsageError(`kind: schedules run backfills, and ${file} is a ${spec.kind}; start a rollout with \`stagefill start\``);
+      await withConnection(opts, async (conn) => {
+        const info = await createSchedule(conn, spec as BackfillSpec, {
+          cron: opts.cron,
+          everyMs,
+          windowMs,
+          timeZone: opts.cron ? opts.timeZone : undefined,
+          scheduleId: opts.id,
+          paused: opts.paused,
+        });
+        if (opts.json) printJson(info);
+        else print(info.scheduleId);
+        process.stderr.write(`next firings: ${info.nextRuns.slice(0, 3).join(', ') || '(none: paused)'}\n`);
+      });
+    },
+  );
 
   connectionOptions(
     schedule
       .command('list')
       .description("list stagefill's schedules with their next and recent firings")
-      .option('--json', `${JSON_HELP}: an array of {scheduleId, table, name, cron, timeZone, everyMs, windowMs, isPaused, note, nextRuns, recentRuns}`)
+      .option(
+        '--json',
+        `${JSON_HELP}: an array of {scheduleId, table, name, cron, timeZone, everyMs, windowMs, isPaused, note, nextRuns, recentRuns}`,
+      )
       .addHelpText('after', examples('stagefill schedule list', 'stagefill schedule list --json')),
   ).action(async (opts: ConnectOptions & { json?: boolean }) => {
     await withConnection(opts, async (conn) => {

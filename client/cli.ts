@@ -24,7 +24,13 @@ registerScheduleVerbs(program);
 program
   .command('worker')
   .description('run a worker: polls the task queue until SIGINT/SIGTERM, then drains (config from the environment)')
-  .addHelpText('after', examples('DATABASE_URL=postgres://app@127.0.0.1:5432/app TEMPORAL_ADDRESS=127.0.0.1:7233 stagefill worker', 'source .stagefill/dev.env && stagefill worker'))
+  .addHelpText(
+    'after',
+    examples(
+      'DATABASE_URL=postgres://app@127.0.0.1:5432/app TEMPORAL_ADDRESS=127.0.0.1:7233 stagefill worker',
+      'source .stagefill/dev.env && stagefill worker',
+    ),
+  )
   .action(async () => {
     const { runWorkerMain } = await import('../worker/main');
     process.exitCode = await runWorkerMain();
@@ -42,12 +48,20 @@ program
   .addOption(new Option('--temporal-port <port>', 'preferred Temporal frontend port (default 7233)').env('STAGEFILL_DEV_TEMPORAL_PORT'))
   .addOption(new Option('--ui-port <port>', 'preferred Web UI port (default 8233)').env('STAGEFILL_DEV_UI_PORT'))
   .addOption(new Option('--postgres-port <port>', 'preferred PostgreSQL port (default 55432)').env('STAGEFILL_DEV_POSTGRES_PORT'))
-  .option('--json', 'print the addresses as one JSON object {TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI, TEMPORAL_CLI, DATABASE_URL} instead of NAME=value lines')
-  .addHelpText('after', examples('stagefill dev', 'source .stagefill/dev.env && temporal workflow list', 'stagefill dev --temporal-port 17233 --ui-port 18233'))
-  .action(async (opts: { fresh?: boolean; stateDir?: string; temporalPort?: string; uiPort?: string; postgresPort?: string; json?: boolean }) => {
-    const { runDev } = await import('./dev');
-    process.exitCode = await runDev(opts);
-  });
+  .option(
+    '--json',
+    'print the addresses as one JSON object {TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI, TEMPORAL_CLI, DATABASE_URL} instead of NAME=value lines',
+  )
+  .addHelpText(
+    'after',
+    examples('stagefill dev', 'source .stagefill/dev.env && temporal workflow list', 'stagefill dev --temporal-port 17233 --ui-port 18233'),
+  )
+  .action(
+    async (opts: { fresh?: boolean; stateDir?: string; temporalPort?: string; uiPort?: string; postgresPort?: string; json?: boolean }) => {
+      const { runDev } = await import('./dev');
+      process.exitCode = await runDev(opts);
+    },
+  );
 
 program
   .command('demo')

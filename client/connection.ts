@@ -37,7 +37,9 @@ export async function connect(opts: ConnectOptions = {}): Promise<StagefillConne
   const tls = isTls
     ? {
         clientCertPair:
-          config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY ? { crt: fs.readFileSync(config.TEMPORAL_TLS_CERT), key: fs.readFileSync(config.TEMPORAL_TLS_KEY) } : undefined,
+          config.TEMPORAL_TLS_CERT && config.TEMPORAL_TLS_KEY
+            ? { crt: fs.readFileSync(config.TEMPORAL_TLS_CERT), key: fs.readFileSync(config.TEMPORAL_TLS_KEY) }
+            : undefined,
         serverRootCACertificate: config.TEMPORAL_TLS_CA ? fs.readFileSync(config.TEMPORAL_TLS_CA) : undefined,
         serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME,
       }

@@ -30,7 +30,12 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
   const out: ColumnChangePlan = { physicalColumns: physicalColumnsOf(steps), tables: [] };
   if (!alters.length) return out;
   if (!databaseUrl) {
-    out.tables = alters.map((s) => ({ table: s.table, step: s.id, column: (s.step as { column: string }).column, note: 'set DATABASE_URL to list the objects of the column that expand duplicates and contract drops, renames and attaches' }));
+    out.tables = alters.map((s) => ({
+      table: s.table,
+      step: s.id,
+      column: (s.step as { column: string }).column,
+      note: 'set DATABASE_URL to list the objects of the column that expand duplicates and contract drops, renames and attaches',
+    }));
     return out;
   }
   const pool = createPool({ url: databaseUrl, max: 1, applicationName: 'stagefill-plan' });
@@ -52,7 +57,12 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
           const x = a.step as { column: string; newName?: string };
           return { table: a.table, column: x.column, newColumn: x.newName ?? `${x.column}_stagefill_new` };
         });
-      out.tables.push({ table: s.table, step: s.id, column: step.column, duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }) });
+      out.tables.push({
+        table: s.table,
+        step: s.id,
+        column: step.column,
+        duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }),
+      });
     }
   } finally {
     await pool.end();

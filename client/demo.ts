@@ -52,7 +52,10 @@ export async function runDemo(opts: { exit?: boolean; rows: number; stateDir?: s
     const code = await watchRun(conn, run.workflowId, { bar: Boolean(process.stdout.isTTY) });
     await conn.close();
     const ui = stack.env.TEMPORAL_UI;
-    if (ui) say(`see it in the Temporal Web UI: ${ui}/namespaces/${stack.env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(run.workflowId)}`);
+    if (ui)
+      say(
+        `see it in the Temporal Web UI: ${ui}/namespaces/${stack.env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(run.workflowId)}`,
+      );
     say(`Temporal Web UI: ${ui || '(headless)'}`);
     if (!opts.exit) {
       say('the stack stays up for the Web UI; Ctrl-C stops it');

@@ -20,7 +20,13 @@ export async function runDev(opts: DevOptions): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const stack = await startDevStack({ root, stateDir: opts.stateDir, fresh: opts.fresh, ports, log: (m) => process.stderr.write(`stagefill dev: ${m}\n`) });
+  const stack = await startDevStack({
+    root,
+    stateDir: opts.stateDir,
+    fresh: opts.fresh,
+    ports,
+    log: (m) => process.stderr.write(`stagefill dev: ${m}\n`),
+  });
   // listen before saying "ready": whoever reads that line may signal at once
   const stopRequested = new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -46,8 +46,27 @@ export interface RunHistory {
     startedAt: string;
     finishedAt: string | null;
     /** `state` in the words `status` uses: a step that never ran in a finished rollout is `skipped`. */
-    steps: { id: string; kind: string; table: string; state: string; effect: string; actor: string | null; startedAt: string | null; finishedAt: string | null }[];
-    gateResults: { step: string; attempt: number; check: string; ok: boolean; value: string | null; expected: string; deviation: number | null; error: string | null; at: string }[];
+    steps: {
+      id: string;
+      kind: string;
+      table: string;
+      state: string;
+      effect: string;
+      actor: string | null;
+      startedAt: string | null;
+      finishedAt: string | null;
+    }[];
+    gateResults: {
+      step: string;
+      attempt: number;
+      check: string;
+      ok: boolean;
+      value: string | null;
+      expected: string;
+      deviation: number | null;
+      error: string | null;
+      at: string;
+    }[];
     catalogCheck: { table: string; equal: boolean; diff: string[] }[] | null;
     /** The backfills its steps ran as child workflows, with the generations this rollout started and their checkpoint hashes. */
     backfills: LinkedBackfill[];
@@ -56,7 +75,6 @@ export interface RunHistory {
 
 const FINISHED = new Set(['completed', 'rolled_back', 'failed', 'cancelled']);
 
-
 /** The (table, name) of every backfill a rollout's steps start. */
 export function rolloutBackfillRefs(spec: RolloutSpec): { step: string; table: string; name: string }[] {
   const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
@@ -64,7 +82,8 @@ export function rolloutBackfillRefs(spec: RolloutSpec): { step: string; table: s
     const g = graph[i];
     const table = qualifiedName(g.table);
     if (step.kind === 'addColumn' || step.kind === 'alterColumn') return [{ step: g.id, table, name: stepBackfillName(spec.name, g.id) }];
-    if (step.kind === 'backfill') return [{ step: g.id, table: qualifiedName(step.table ?? g.table), name: step.name ?? `${spec.name}.${g.id}` }];
+    if (step.kind === 'backfill')
+      return [{ step: g.id, table: qualifiedName(step.table ?? g.table), name: step.name ?? `${spec.name}.${g.id}` }];
     return [];
   });
 }
@@ -156,30 +175,49 @@ export function formatHistory(h: RunHistory): string {
   const lines: string[] = [`history of ${h.workflowId}`];
   if (h.rollout) {
     const r = h.rollout;
-    lines.push(`rollout ${r.name} on ${r.tables.join(', ')}: ${r.state}${r.reason ? ` (${r.reason})` : ''}, started ${r.startedAt}${r.actor ? ` by ${r.actor}` : ''}${r.finishedAt ? `, finished ${r.finishedAt}` : ''}`);
+    lines.push(
+      `rollout ${r.name} on ${r.tables.join(', ')}: ${r.state}${r.reason ? ` (${r.reason})` : ''}, started ${r.startedAt}${r.actor ? ` by ${r.actor}` : ''}${r.finishedAt ? `, finished ${r.finishedAt}` : ''}`,
+    );
     lines.push('steps:');
     for (const s of r.steps) {
-      lines.push(`  ${s.state.padEnd(11)} ${s.id} (${s.kind} on ${s.table}) effect ${s.effect}${s.startedAt ? ` ${s.startedAt}` : ''}${s.finishedAt ? ` .. ${s.finishedAt}` : ''}${s.actor ? ` by ${s.actor}` : ''}`);
+      lines.push(
+        `  ${s.state.padEnd(11)} ${s.id} (${s.kind} on ${s.table}) effect ${s.effect}${s.startedAt ? ` ${s.startedAt}` : ''}${s.finishedAt ? ` .. ${s.finishedAt}` : ''}${s.actor ? ` by ${s.actor}` : ''}`,
+      );
     }
     if (r.gateResults.length) lines.push('gate results:');
     for (const g of r.gateResults) {
-      lines.push(`  ${g.at} ${g.step} #${g.attempt} ${g.check}: ${g.ok ? 'pass' : 'FAIL'} value ${g.value ?? 'null'}, expected ${g.expected}${g.deviation ? `, off by ${g.deviation}` : ''}${g.error ? `, error: ${g.error}` : ''}`);
+      lines.push(
+        `  ${g.at} ${g.step} #${g.attempt} ${g.check}: ${g.ok ? 'pass' : 'FAIL'} value ${g.value ?? 'null'}, expected ${g.expected}${g.deviation ? `, off by ${g.deviation}` : ''}${g.error ? `, error: ${g.error}` : ''}`,
+      );
     }
     for (const b of r.backfills) {
-      lines.push(`backfill ${b.name} on ${b.table} (workflow ${b.workflowId ?? '-'}): ${b.state}${b.lastError ? `, last error: ${b.lastError}` : ''}`);
-      for (const g of b.generations) lines.push(`  generation ${g.generation} (${g.reason}): ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} chunks, transform ${g.transformHash}, checkpoint hash ${g.checkpointHash ?? '-'}`);
+      lines.push(
+        `backfill ${b.name} on ${b.table} (workflow ${b.workflowId ?? '-'}): ${b.state}${b.lastError ? `, last error: ${b.lastError}` : ''}`,
+      );
+      for (const g of b.generations)
+        lines.push(
+          `  generation ${g.generation} (${g.reason}): ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} chunks, transform ${g.transformHash}, checkpoint hash ${g.checkpointHash ?? '-'}`,
+        );
     }
     const isUndone = r.state === 'rolled_back' || r.state === 'cancelled';
     for (const c of r.catalogCheck ?? []) {
-      if (isUndone) lines.push(`catalog of ${c.table} after rollback: ${c.equal ? 'identical to before the rollout' : `differs: ${c.diff.join('; ')}`}`);
+      if (isUndone)
+        lines.push(
+          `catalog of ${c.table} after rollback: ${c.equal ? 'identical to before the rollout' : `differs: ${c.diff.join('; ')}`}`,
+        );
       else lines.push(`catalog of ${c.table} after the rollout (${r.state}): ${c.equal ? 'unchanged' : `changed: ${c.diff.join('; ')}`}`);
     }
   }
   if (h.backfill) {
     const b = h.backfill;
-    lines.push(`backfill ${b.name} on ${b.table}: ${b.state}, generation ${b.generation}${b.lastError ? `, last error: ${b.lastError}` : ''}`);
+    lines.push(
+      `backfill ${b.name} on ${b.table}: ${b.state}, generation ${b.generation}${b.lastError ? `, last error: ${b.lastError}` : ''}`,
+    );
     for (const g of b.generations) {
-      const span = g.firstCommitAt && g.lastCommitAt ? `${(Math.max(0, new Date(g.lastCommitAt).getTime() - new Date(g.firstCommitAt).getTime()) / 1000).toFixed(1)}s` : '-';
+      const span =
+        g.firstCommitAt && g.lastCommitAt
+          ? `${(Math.max(0, new Date(g.lastCommitAt).getTime() - new Date(g.firstCommitAt).getTime()) / 1000).toFixed(1)}s`
+          : '-';
       lines.push(
         `  generation ${g.generation} (${g.reason}, ${g.createdAt.toISOString()}): range ${formatRange(g.rangeFrom, g.rangeTo, b.key.split(',').length)}, transform ${g.transformHash}`,
         `    ${fmtRows(g.rowsDone)}/${fmtRows(g.rowsPlanned)} rows in ${fmtRows(g.chunks)} checkpointed chunks, partitions ${g.partitionsDone}/${g.partitions} done, ` +
@@ -190,7 +228,9 @@ export function formatHistory(h: RunHistory): string {
   lines.push(h.events.length ? 'events:' : 'no events recorded for this workflow id');
   for (const e of h.events) {
     const detail = e.detail === null || e.detail === undefined ? '' : ` ${JSON.stringify(e.detail)}`;
-    lines.push(`  ${e.at}${e.workflowId ? ` (${e.workflowId})` : ''} ${e.kind} ${e.event}${e.subject ? ` [${e.subject}]` : ''}${e.actor ? ` by ${e.actor}` : ''}${detail}`);
+    lines.push(
+      `  ${e.at}${e.workflowId ? ` (${e.workflowId})` : ''} ${e.kind} ${e.event}${e.subject ? ` [${e.subject}]` : ''}${e.actor ? ` by ${e.actor}` : ''}${detail}`,
+    );
   }
   return lines.join('\n');
 }

@@ -73,7 +73,14 @@ async function mustExist<T>(workflowId: string, fn: () => Promise<T>, conn?: Sta
     return await fn();
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    const status = conn ? await handle(conn, workflowId).describe().then((d) => d.status.name, () => undefined) : undefined;
+    const status = conn
+      ? await handle(conn, workflowId)
+          .describe()
+          .then(
+            (d) => d.status.name,
+            () => undefined,
+          )
+      : undefined;
     if (status && status !== 'RUNNING') throw closedError(workflowId, status, verb);
     throw new NotFoundError(`no workflow ${workflowId}; \`stagefill list\` shows what exists`);
   }
@@ -81,10 +88,16 @@ async function mustExist<T>(workflowId: string, fn: () => Promise<T>, conn?: Sta
 
 function closedError(workflowId: string, status: string, verb = 'that'): RunClosedError {
   const closed = status.toLowerCase().replace(/_/g, ' ');
-  return new RunClosedError(`${workflowId}: run is ${closed}; ${verb} applies only to a running run (\`stagefill status ${workflowId}\` shows how it ended)`, status);
+  return new RunClosedError(
+    `${workflowId}: run is ${closed}; ${verb} applies only to a running run (\`stagefill status ${workflowId}\` shows how it ended)`,
+    status,
+  );
 }
 
-export async function getProgress<T = Record<string, unknown>>(conn: StagefillConnection, workflowId: string): Promise<T & { workflowStatus: string }> {
+export async function getProgress<T = Record<string, unknown>>(
+  conn: StagefillConnection,
+  workflowId: string,
+): Promise<T & { workflowStatus: string }> {
   return mustExist(workflowId, async () => {
     const h = handle(conn, workflowId);
     const [desc, progress] = await Promise.all([h.describe(), h.query(progressQuery)]);
@@ -102,14 +115,26 @@ const SIGNALS = { pause: pauseSignal, resume: resumeSignal, approve: approveSign
 /** Verbs only a rollout answers; a backfill would silently drop the signal. */
 const ROLLOUT_ONLY: ControlVerb[] = ['approve', 'rollback', 'retry'];
 
-export async function sendControl(conn: StagefillConnection, workflowId: string, verb: ControlVerb, payload: ActorPayload = {}): Promise<void> {
+export async function sendControl(
+  conn: StagefillConnection,
+  workflowId: string,
+  verb: ControlVerb,
+  payload: ActorPayload = {},
+): Promise<void> {
   if (ROLLOUT_ONLY.includes(verb)) {
     const desc = await describeRun(conn, workflowId);
     if (desc.type === 'backfillWorkflow') {
-      throw new NotApplicableError(`${verb}: ${workflowId} is a backfill; ${verb} applies to rollouts (a backfill is paused, resumed, throttled or cancelled)`);
+      throw new NotApplicableError(
+        `${verb}: ${workflowId} is a backfill; ${verb} applies to rollouts (a backfill is paused, resumed, throttled or cancelled)`,
+      );
     }
   }
-  await mustExist(workflowId, () => handle(conn, workflowId).signal(SIGNALS[verb], { by: payload.by ?? defaultActor(), reason: payload.reason }), conn, verb);
+  await mustExist(
+    workflowId,
+    () => handle(conn, workflowId).signal(SIGNALS[verb], { by: payload.by ?? defaultActor(), reason: payload.reason }),
+    conn,
+    verb,
+  );
 }
 
 export async function cancelRun(conn: StagefillConnection, workflowId: string): Promise<void> {
@@ -121,7 +146,12 @@ export async function cancelRun(conn: StagefillConnection, workflowId: string): 
 
 export async function setThrottle(conn: StagefillConnection, workflowId: string, change: ThrottleChange): Promise<ThrottleSettings> {
   try {
-    return await mustExist(workflowId, () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }), conn, 'throttle');
+    return await mustExist(
+      workflowId,
+      () => handle(conn, workflowId).executeUpdate(setThrottleUpdate, { args: [change] }),
+      conn,
+      'throttle',
+    );
   } catch (err) {
     // the workflow's validator refused the change before it reached history: the input was wrong
     if (err instanceof WorkflowUpdateFailedError) throw new NotApplicableError(err.cause?.message ?? err.message);

@@ -28,18 +28,25 @@ export async function printPlan(spec: Spec, format: PlanFormat): Promise<string>
   if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const n = typeof spec.key === 'string' ? 1 : spec.key.length;
-  const lines = [`backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`];
+  const lines = [
+    `backfill ${spec.name} on ${bf.table} by ${keyLabel(spec.key)}: chunks of ${spec.chunkSize} rows, ${spec.parallelism} lanes`,
+  ];
   if (bf.keyType) lines.push(`key ${keyLabel(spec.key)}: ${keyTypeLabel(bf.keyType)}${bf.isUnique ? ', unique' : ''}`);
   if (bf.note) lines.push(bf.note);
   if (bf.range) {
-    lines.push(`range ${formatRange(bf.range.from, bf.range.to, n)}: ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`);
+    lines.push(
+      `range ${formatRange(bf.range.from, bf.range.to, n)}: ~${bf.estimatedRows.toLocaleString('en-US')} rows, ~${bf.estimatedChunks.toLocaleString('en-US')} chunks, ~${formatDuration(bf.estimatedMs)} at ${ASSUMED_ROWS_PER_SECOND_PER_LANE.toLocaleString('en-US')} rows/s per lane`,
+    );
     if (bf.leaves) lines.push(`partitioned: ${bf.leaves.length} leaf partitions; each key partition lies in one (a chunk never spans two)`);
     lines.push('partitions (cut from the data, so skewed keys still split evenly):');
     for (const [i, p] of bf.partitions.entries()) {
-      lines.push(`  ${String(i).padStart(3)} ${p.leaf ? `${p.leaf} ` : ''}${formatRange(p.lo, p.hi, n)} ~${p.rows.toLocaleString('en-US')} rows, ~${Math.ceil(p.rows / spec.chunkSize)} chunks`);
+      lines.push(
+        `  ${String(i).padStart(3)} ${p.leaf ? `${p.leaf} ` : ''}${formatRange(p.lo, p.hi, n)} ~${p.rows.toLocaleString('en-US')} rows, ~${Math.ceil(p.rows / spec.chunkSize)} chunks`,
+      );
     }
   }
-  if (spec.window) lines.push(`window: daily from ${spec.window.start} for ${formatDuration(spec.window.duration)} (${spec.window.timeZone ?? 'UTC'})`);
+  if (spec.window)
+    lines.push(`window: daily from ${spec.window.start} for ${formatDuration(spec.window.duration)} (${spec.window.timeZone ?? 'UTC'})`);
   return lines.join('\n');
 }
 
@@ -66,10 +73,12 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
   const pool = createPool({ url, max: 1, applicationName: 'stagefill-plan' });
   try {
     // the builder the run's prepare activity uses: these are the partitions a start now would work
-    const plan = await planPartitions(pool, { table, key: spec.key, range: spec.range, parallelism: spec.parallelism }).catch((err: unknown) => {
-      if (err instanceof KeyError) return { note: `refused: ${err.message}` };
-      throw err;
-    });
+    const plan = await planPartitions(pool, { table, key: spec.key, range: spec.range, parallelism: spec.parallelism }).catch(
+      (err: unknown) => {
+        if (err instanceof KeyError) return { note: `refused: ${err.message}` };
+        throw err;
+      },
+    );
     if ('note' in plan) return { ...empty, note: plan.note };
     if (!plan.range) return { ...empty, keyType: plan.keyType, note: `${table} has no row in the range: nothing to backfill` };
     const rows = plan.partitions.reduce((s, p) => s + p.rows, 0);
@@ -83,7 +92,9 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
       estimatedChunks: plan.partitions.reduce((s, p) => s + Math.ceil(p.rows / spec.chunkSize), 0),
       estimatedMs: Math.round((rows / (ASSUMED_ROWS_PER_SECOND_PER_LANE * spec.parallelism)) * 1000),
       partitions: plan.partitions,
-      note: plan.isUnique ? undefined : `note: ${keyLabel(spec.key)} is not unique: a run of more than ${spec.chunkSize} rows with one key value is refused`,
+      note: plan.isUnique
+        ? undefined
+        : `note: ${keyLabel(spec.key)} is not unique: a run of more than ${spec.chunkSize} rows with one key value is refused`,
     };
   } finally {
     await pool.end();

@@ -40,7 +40,11 @@ export async function startRollout(conn: StagefillConnection, spec: RolloutSpec,
 }
 
 /** Starts whatever kind of run the spec describes. */
-export async function startRun(conn: StagefillConnection, spec: Spec, opts: StartBackfillOptions & StartRolloutOptions = {}): Promise<StartedRun> {
+export async function startRun(
+  conn: StagefillConnection,
+  spec: Spec,
+  opts: StartBackfillOptions & StartRolloutOptions = {},
+): Promise<StartedRun> {
   switch (spec.kind) {
     case 'backfill':
       return startBackfill(conn, spec as BackfillSpec, opts);
@@ -68,10 +72,17 @@ export async function replayBackfill(
     await pool.end();
   }
   const matching = range.table ? rows.filter((r) => r.table_name === qualifiedName(range.table!)) : rows;
-  if (!matching.length) throw new ReplayError(`no backfill named "${name}"${range.table ? ` on ${qualifiedName(range.table)}` : ''}; \`stagefill list --kind backfill\` shows what ran`);
-  if (matching.length > 1) throw new ReplayError(`backfills named "${name}" exist on ${matching.map((r) => r.table_name).join(', ')}; pick one with --table`);
+  if (!matching.length)
+    throw new ReplayError(
+      `no backfill named "${name}"${range.table ? ` on ${qualifiedName(range.table)}` : ''}; \`stagefill list --kind backfill\` shows what ran`,
+    );
+  if (matching.length > 1)
+    throw new ReplayError(`backfills named "${name}" exist on ${matching.map((r) => r.table_name).join(', ')}; pick one with --table`);
   const row = matching[0];
-  if (row.state !== 'completed') throw new ReplayError(`backfill "${name}" on ${row.table_name} is ${row.state}; replay re-runs chunks of a completed backfill (resume or restart it instead)`);
+  if (row.state !== 'completed')
+    throw new ReplayError(
+      `backfill "${name}" on ${row.table_name} is ${row.state}; replay re-runs chunks of a completed backfill (resume or restart it instead)`,
+    );
   const spec = parseBackfillSpec(row.spec);
   const run = await startBackfill(conn, spec, { replay: { from: range.from, to: range.to } });
   return { ...run, table: row.table_name };

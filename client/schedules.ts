@@ -64,7 +64,9 @@ export async function createSchedule(conn: StagefillConnection, spec: BackfillSp
   const table = qualifiedName(spec.table);
   const scheduleId = opts.scheduleId ?? defaultScheduleId(spec);
   const input: BackfillWorkflowInput = { spec, runForMs: opts.windowMs, leaseMs: opts.leaseMs };
-  const scheduleSpec: ScheduleSpec = opts.cron ? { cronExpressions: [opts.cron], timezone: opts.timeZone } : { intervals: [{ every: opts.everyMs! }] };
+  const scheduleSpec: ScheduleSpec = opts.cron
+    ? { cronExpressions: [opts.cron], timezone: opts.timeZone }
+    : { intervals: [{ every: opts.everyMs! }] };
   const createdBy = opts.actor ?? defaultActor();
   try {
     await conn.client.schedule.create({
@@ -82,12 +84,25 @@ export async function createSchedule(conn: StagefillConnection, spec: BackfillSp
       // Never two firings at once: a night that overruns makes the next one skip, not pile up.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
       // The server keeps cron only in its compiled calendar form: the memo keeps what the operator typed.
-      memo: { stagefill: { kind: 'backfill', table, name: spec.name, cron: opts.cron ?? null, everyMs: opts.everyMs ?? null, timeZone: opts.timeZone ?? null, windowMs: opts.windowMs ?? null, createdBy } },
+      memo: {
+        stagefill: {
+          kind: 'backfill',
+          table,
+          name: spec.name,
+          cron: opts.cron ?? null,
+          everyMs: opts.everyMs ?? null,
+          timeZone: opts.timeZone ?? null,
+          windowMs: opts.windowMs ?? null,
+          createdBy,
+        },
+      },
       state: { paused: opts.paused },
     });
   } catch (err) {
     if (err instanceof ScheduleAlreadyRunning) {
-      throw new ScheduleExistsError(`schedule ${scheduleId} already exists; delete it first (stagefill schedule delete ${scheduleId}) or pass --id for a second one`);
+      throw new ScheduleExistsError(
+        `schedule ${scheduleId} already exists; delete it first (stagefill schedule delete ${scheduleId}) or pass --id for a second one`,
+      );
     }
     throw err;
   }
@@ -98,12 +113,20 @@ async function mustExist<T>(scheduleId: string, fn: () => Promise<T>): Promise<T
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw new NotFoundError(`no schedule ${scheduleId}; \`stagefill schedule list\` shows what exists`);
+    if (err instanceof ScheduleNotFoundError)
+      throw new NotFoundError(`no schedule ${scheduleId}; \`stagefill schedule list\` shows what exists`);
     throw err;
   }
 }
 
-type StagefillMemo = { table?: string; name?: string; cron?: string | null; everyMs?: number | null; timeZone?: string | null; windowMs?: number | null };
+type StagefillMemo = {
+  table?: string;
+  name?: string;
+  cron?: string | null;
+  everyMs?: number | null;
+  timeZone?: string | null;
+  windowMs?: number | null;
+};
 
 /** What describe() and list() both report of a schedule: its state and its recent and next runs. */
 interface ScheduleView {

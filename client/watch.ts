@@ -44,7 +44,10 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
   const bf = p.backfill as AnyProgress | undefined;
   const r = bf && rateOf(bf, observed);
-  const inner = bf && r ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]` : '';
+  const inner =
+    bf && r
+      ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]`
+      : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
 
@@ -69,9 +72,11 @@ const fmtMs = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toF
 /** One clause: what the throttle measures against its budget, what it lets through, and what it does (or why it holds). */
 export function formatControl(c: ControlView): string {
   const parts: string[] = [];
-  if (c.budgetP99Ms !== undefined || c.p99Ms !== undefined) parts.push(`p99 ${fmtMs(c.p99Ms)}/${fmtMs(c.budgetP99Ms)} ms budget (p50 ${fmtMs(c.p50Ms)})`);
+  if (c.budgetP99Ms !== undefined || c.p99Ms !== undefined)
+    parts.push(`p99 ${fmtMs(c.p99Ms)}/${fmtMs(c.budgetP99Ms)} ms budget (p50 ${fmtMs(c.p50Ms)})`);
   const lagging = (c.replicas ?? []).map((r) => (r.lagMs === null ? `${r.name} missing` : `${r.name} lag ${fmtNum(r.lagMs)} ms`));
-  if (c.maxReplicaLagMs !== undefined) parts.push(`${lagging.length ? lagging.join(', ') : 'no replica'} (max ${fmtNum(c.maxReplicaLagMs)} ms)`);
+  if (c.maxReplicaLagMs !== undefined)
+    parts.push(`${lagging.length ? lagging.join(', ') : 'no replica'} (max ${fmtNum(c.maxReplicaLagMs)} ms)`);
   if (c.hold) return `${parts.join(', ')}${parts.length ? ': ' : ''}HELD: ${c.reason}`;
   const rate = c.rowsPerSecond === undefined ? 'no rate limit' : `${fmtNum(c.rowsPerSecond)} rows/s allowed`;
   parts.push(`${rate} on ${c.lanes} lane${c.lanes === 1 ? '' : 's'} of ${fmtNum(c.chunkSize)}-row chunks`);
@@ -156,7 +161,11 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
       if (isBar) out.write('\n');
       const state = String(p?.state ?? status.toLowerCase());
       const exitCode = status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
-      out.write(opts.json ? JSON.stringify({ workflowId, state, workflowStatus: status, exitCode }) + '\n' : `${workflowId}: ${state} (${status})\n`);
+      out.write(
+        opts.json
+          ? JSON.stringify({ workflowId, state, workflowStatus: status, exitCode }) + '\n'
+          : `${workflowId}: ${state} (${status})\n`,
+      );
       return exitCode;
     }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 1000));

@@ -98,7 +98,15 @@ export async function linkedBackfills(db: Queryable, refs: { table: string; name
   const out: LinkedBackfill[] = [];
   for (const r of rows) {
     const generations = (await generationSummaries(db, Number(r.id))).filter((g) => g.createdAt >= since);
-    out.push({ id: Number(r.id), table: r.table_name, name: r.name, state: r.state, workflowId: r.workflow_id, lastError: r.last_error, generations });
+    out.push({
+      id: Number(r.id),
+      table: r.table_name,
+      name: r.name,
+      state: r.state,
+      workflowId: r.workflow_id,
+      lastError: r.last_error,
+      generations,
+    });
   }
   return out;
 }

@@ -69,7 +69,11 @@ export async function updateBackfillSpec(
 }
 
 export async function setBackfillState(db: Queryable, id: number, state: string, lastError?: string | null): Promise<void> {
-  await db.query(`UPDATE ${own('backfills')} SET state = $2, last_error = $3, updated_at = now() WHERE id = $1`, [id, state, lastError ?? null]);
+  await db.query(`UPDATE ${own('backfills')} SET state = $2, last_error = $3, updated_at = now() WHERE id = $1`, [
+    id,
+    state,
+    lastError ?? null,
+  ]);
 }
 
 /** Opens a new generation with its partitions; the backfill row points at it. */
@@ -100,7 +104,9 @@ export async function insertGeneration(
     [
       g.backfillId,
       g.generation,
-      JSON.stringify(g.partitions.map((p, no) => ({ no, lo: p.lo, hi: p.hi, rows: p.rows, fixed: p.fixedChunks ?? null, leaf: p.leaf ?? null }))),
+      JSON.stringify(
+        g.partitions.map((p, no) => ({ no, lo: p.lo, hi: p.hi, rows: p.rows, fixed: p.fixedChunks ?? null, leaf: p.leaf ?? null })),
+      ),
     ],
   );
   await db.query(
@@ -221,7 +227,18 @@ export async function commitChunkCheckpoint(
   },
   nextCut?: KeyedTable & { partitionHi: string; size: number },
 ): Promise<{ isWritten: boolean; nextCut: string | null }> {
-  const params: unknown[] = [c.backfillId, c.generation, c.partitionNo, c.lo, c.hi, c.isLast, c.rows, Math.round(c.durationMs), c.transformHash, c.worker];
+  const params: unknown[] = [
+    c.backfillId,
+    c.generation,
+    c.partitionNo,
+    c.lo,
+    c.hi,
+    c.isLast,
+    c.rows,
+    Math.round(c.durationMs),
+    c.transformHash,
+    c.worker,
+  ];
   let cut = 'NULL::text';
   if (nextCut) {
     const n = nextCut.cols.length;
@@ -279,7 +296,14 @@ export interface CheckpointRow {
   rows: string;
 }
 
-export async function checkpointsInRange(db: Queryable, backfillId: number, generation: number, cols: readonly KeyColumn[], from: string, to: string): Promise<CheckpointRow[]> {
+export async function checkpointsInRange(
+  db: Queryable,
+  backfillId: number,
+  generation: number,
+  cols: readonly KeyColumn[],
+  from: string,
+  to: string,
+): Promise<CheckpointRow[]> {
   const n = cols.length;
   const { rows } = await db.query<CheckpointRow>(
     `SELECT lo, hi, partition_no, rows FROM ${own('checkpoints')}
@@ -304,13 +328,22 @@ export async function recordEvent(
   ]);
 }
 
-export async function listEvents(db: Queryable, workflowId: string): Promise<{ at: Date; kind: string; subject: string | null; event: string; detail: unknown; actor: string | null }[]> {
-  const { rows } = await db.query(`SELECT at, kind, subject, event, detail, actor FROM ${own('events')} WHERE workflow_id = $1 ORDER BY id`, [workflowId]);
+export async function listEvents(
+  db: Queryable,
+  workflowId: string,
+): Promise<{ at: Date; kind: string; subject: string | null; event: string; detail: unknown; actor: string | null }[]> {
+  const { rows } = await db.query(
+    `SELECT at, kind, subject, event, detail, actor FROM ${own('events')} WHERE workflow_id = $1 ORDER BY id`,
+    [workflowId],
+  );
   return rows;
 }
 
 /** Backfills of that name (on any table), with the spec they last ran with: what `stagefill replay` starts from. */
 export async function findBackfillsByName(db: Queryable, name: string): Promise<(BackfillRow & { spec: unknown })[]> {
-  const { rows } = await db.query<BackfillRow & { spec: unknown }>(`SELECT * FROM ${own('backfills')} WHERE name = $1 ORDER BY table_name`, [name]);
+  const { rows } = await db.query<BackfillRow & { spec: unknown }>(
+    `SELECT * FROM ${own('backfills')} WHERE name = $1 ORDER BY table_name`,
+    [name],
+  );
   return rows;
 }

@@ -38,10 +38,13 @@ async function tableOid(db: Queryable, table: string): Promise<number | undefine
  * (the caller owns the naming rule); it is bound as a value like any other.
  */
 export async function snapshotCatalog(db: Queryable, table: string, viewSchemaPattern: string): Promise<CatalogSnapshot> {
-  const { rows: schemas } = await db.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ $1 ORDER BY nspname`, [viewSchemaPattern]);
+  const { rows: schemas } = await db.query<{ nspname: string }>(`SELECT nspname FROM pg_namespace WHERE nspname ~ $1 ORDER BY nspname`, [
+    viewSchemaPattern,
+  ]);
   const viewSchemas = schemas.map((s) => s.nspname);
   const oid = await tableOid(db, table);
-  if (oid === undefined) return { table, exists: false, columns: [], constraints: [], indexes: [], comments: [], triggers: [], views: [], viewSchemas };
+  if (oid === undefined)
+    return { table, exists: false, columns: [], constraints: [], indexes: [], comments: [], triggers: [], views: [], viewSchemas };
 
   const { rows: columns } = await db.query<CatalogSnapshot['columns'][number]>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull",
@@ -110,12 +113,14 @@ export function compareCatalogs(before: CatalogSnapshot, after: CatalogSnapshot)
   for (const [name, c] of beforeCols) {
     const a = afterCols.get(name);
     if (!a) diff.push(`${t}: column ${name} removed (was ${describeColumn(c)})`);
-    else if (describeColumn(a) !== describeColumn(c)) diff.push(`${t}: column ${name} changed: ${describeColumn(c)} -> ${describeColumn(a)}`);
+    else if (describeColumn(a) !== describeColumn(c))
+      diff.push(`${t}: column ${name} changed: ${describeColumn(c)} -> ${describeColumn(a)}`);
   }
   for (const [name, c] of afterCols) if (!beforeCols.has(name)) diff.push(`${t}: column ${name} added (${describeColumn(c)})`);
   const beforeOrder = before.columns.map((c) => c.name).filter((n) => afterCols.has(n));
   const afterOrder = after.columns.map((c) => c.name).filter((n) => beforeCols.has(n));
-  if (beforeOrder.join(',') !== afterOrder.join(',')) diff.push(`${t}: column order changed: ${beforeOrder.join(', ')} -> ${afterOrder.join(', ')}`);
+  if (beforeOrder.join(',') !== afterOrder.join(','))
+    diff.push(`${t}: column order changed: ${beforeOrder.join(', ')} -> ${afterOrder.join(', ')}`);
 
   const named = <T extends { name: string; def: string }>(what: string, b: T[], a: T[], show: (x: T) => string = (x) => x.def) => {
     const bm = new Map(b.map((x) => [x.name, x]));

@@ -88,7 +88,12 @@ const tail = (def: string): string => {
 };
 
 /** Every object of `table`.`column`; `exists: false` (and nothing else) when there is no such column. */
-export async function readColumnObjects(db: Queryable, table: string, column: string, versionSchemaPattern?: string): Promise<ColumnObjects> {
+export async function readColumnObjects(
+  db: Queryable,
+  table: string,
+  column: string,
+  versionSchemaPattern?: string,
+): Promise<ColumnObjects> {
   const t = parseTable(table);
   const canonical = `${t.schema}.${t.name}`;
   const empty: ColumnObjects = {
@@ -157,7 +162,16 @@ export async function readColumnObjects(db: Queryable, table: string, column: st
   for (const k of cons) {
     if (k.kind === 'c') checks.push({ name: k.name, definition: k.definition, columns: k.columns, isValid: k.valid });
     else if (k.kind === 'u' || k.kind === 'p') {
-      uniques.push({ name: k.name, kind: k.kind === 'p' ? 'primaryKey' : 'unique', columns: k.columns, index: k.index, indexTail: tail(k.index_def), deferrable: k.deferrable, deferred: k.deferred, definition: k.definition });
+      uniques.push({
+        name: k.name,
+        kind: k.kind === 'p' ? 'primaryKey' : 'unique',
+        columns: k.columns,
+        index: k.index,
+        indexTail: tail(k.index_def),
+        deferrable: k.deferrable,
+        deferred: k.deferred,
+        definition: k.definition,
+      });
     } else if (k.kind === 'f') foreignKeys.push(fk(canonical, k));
     else other.push({ name: k.name, kind: k.kind === 'x' ? 'exclusion' : k.kind, definition: k.definition });
   }
@@ -192,7 +206,14 @@ export async function readColumnObjects(db: Queryable, table: string, column: st
       ORDER BY c.relname`,
     [relid, attnum],
   );
-  const indexes: IndexObject[] = idx.map((r) => ({ name: r.name, isUnique: r.unique, isValid: r.valid, columns: r.columns, indexTail: tail(r.definition), definition: r.definition }));
+  const indexes: IndexObject[] = idx.map((r) => ({
+    name: r.name,
+    isUnique: r.unique,
+    isValid: r.valid,
+    columns: r.columns,
+    indexTail: tail(r.definition),
+    definition: r.definition,
+  }));
 
   // views (and materialized views) whose rewrite rule depends on the column
   const { rows: views } = await db.query(
@@ -224,9 +245,21 @@ export async function readColumnObjects(db: Queryable, table: string, column: st
   };
 }
 
-function fk(table: string, k: { name: string; definition: string; valid: boolean; columns: string[]; ref_table: string; ref_columns: string[] }): ForeignKeyObject {
+function fk(
+  table: string,
+  k: { name: string; definition: string; valid: boolean; columns: string[]; ref_table: string; ref_columns: string[] },
+): ForeignKeyObject {
   // FOREIGN KEY (a, b) REFERENCES t(x, y) [MATCH FULL] [ON ...] [DEFERRABLE ...] [NOT VALID]
   const m = /\bREFERENCES\s+(?:"(?:[^"]|"")*"|[^\s(])+\s*\((?:"(?:[^"]|"")*"|[^)"])*\)\s*(.*)$/s.exec(k.definition);
   const rest = (m?.[1] ?? '').replace(/\s*NOT VALID\s*$/, '').trim();
-  return { name: k.name, table, columns: k.columns, refTable: k.ref_table, refColumns: k.ref_columns, tail: rest, definition: k.definition, isValid: k.valid };
+  return {
+    name: k.name,
+    table,
+    columns: k.columns,
+    refTable: k.ref_table,
+    refColumns: k.ref_columns,
+    tail: rest,
+    definition: k.definition,
+    isValid: k.valid,
+  };
 }

@@ -32,24 +32,42 @@ export async function resetDemoTable(pool: Pool, rows: number): Promise<void> {
  * window has passed.
  */
 export function demoRolloutSpec(): unknown {
-  const stamp = new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 14);
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[^0-9]/g, '')
+    .slice(0, 14);
   return {
     kind: 'rollout',
     name: `demo-cents-${stamp}`,
     table: DEMO_TABLE,
     rollbackWindow: '5s',
     steps: [
-      { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 5000, parallelism: 2 } },
+      {
+        kind: 'addColumn',
+        column: 'amount_cents',
+        type: 'bigint',
+        up: 'round(amount * 100)::bigint',
+        backfill: { chunkSize: 5000, parallelism: 2 },
+      },
       {
         kind: 'gate',
         checks: [
           { name: 'every row has cents', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } },
-          { name: 'cents match amount', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents <> round(amount * 100)::bigint`, expect: { eq: 0 } },
+          {
+            name: 'cents match amount',
+            sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents <> round(amount * 100)::bigint`,
+            expect: { eq: 0 },
+          },
           { name: 'row count unchanged', sql: `SELECT count(*) FROM ${DEMO_TABLE}`, unchanged: true },
         ],
       },
       { kind: 'expose', version: 2 },
-      { kind: 'soak', duration: '5s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+      {
+        kind: 'soak',
+        duration: '5s',
+        every: '1s',
+        checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${DEMO_TABLE} WHERE amount_cents IS NULL`, expect: { eq: 0 } }],
+      },
       { kind: 'contract' },
     ],
   };

@@ -91,10 +91,14 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
     }
     case 'addIdentity': {
       // continue where the old column's sequence stands; it goes with the old column
-      const { rows } = await db.query<{ next: string }>(`SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END::text AS next FROM ${sequenceName(a.fromSequence)}`);
+      const { rows } = await db.query<{ next: string }>(
+        `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END::text AS next FROM ${sequenceName(a.fromSequence)}`,
+      );
       const start = rows[0]?.next ?? '1';
       if (!/^-?\d+$/.test(start)) throw new Error(`identity: ${a.fromSequence} gave ${start}`);
-      await db.query(`ALTER TABLE ${t} ALTER COLUMN ${ident(a.column)} ADD GENERATED ${a.always ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (START WITH ${start})`);
+      await db.query(
+        `ALTER TABLE ${t} ALTER COLUMN ${ident(a.column)} ADD GENERATED ${a.always ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (START WITH ${start})`,
+      );
       return;
     }
     case 'setNotNull':
@@ -126,7 +130,10 @@ function sequenceName(printed: string): string {
  * a failed or interrupted build and is dropped first, so a retry never
  * leaves two indexes or a broken one.
  */
-export async function buildIndexConcurrently(db: Queryable, a: { table: string; name: string; isUnique: boolean; tail: string }): Promise<'built' | 'existed'> {
+export async function buildIndexConcurrently(
+  db: Queryable,
+  a: { table: string; name: string; isUnique: boolean; tail: string },
+): Promise<'built' | 'existed'> {
   const schema = parseTable(a.table).schema;
   const { rows } = await db.query<{ valid: boolean }>(
     `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,

@@ -23,7 +23,13 @@ const ARITHMETIC_KEY = /^(smallint|integer|bigint|numeric|date|timestamp)/;
  * key's leading column instead (an index lookup all the same); a spec that
  * wants a truer stand-in gives `throttle.latency.probe`.
  */
-export async function probeKeyLookup(db: Queryable, t: { table: string; key: string | string[]; keyType: string }, lo: string, hi: string, fraction: number): Promise<void> {
+export async function probeKeyLookup(
+  db: Queryable,
+  t: { table: string; key: string | string[]; keyType: string },
+  lo: string,
+  hi: string,
+  fraction: number,
+): Promise<void> {
   if (Array.isArray(t.key) || !ARITHMETIC_KEY.test(t.keyType)) {
     const k = ident(Array.isArray(t.key) ? t.key[0] : t.key);
     await db.query(prepared(db, `SELECT ${k} FROM ${qualified(t.table)} ORDER BY ${k} LIMIT 1`, []));
@@ -71,7 +77,14 @@ export async function replication(db: Queryable): Promise<{ currentLsn: string |
                FROM pg_stat_replication r) AS replicas`,
   );
   const currentLsn = rows[0]?.current_lsn ?? null;
-  return { currentLsn, rows: (rows[0]?.replicas ?? []).map((r) => ({ ...r, replay_lag_ms: r.replay_lag_ms === null ? null : Number(r.replay_lag_ms), current_lsn: currentLsn ?? '' })) };
+  return {
+    currentLsn,
+    rows: (rows[0]?.replicas ?? []).map((r) => ({
+      ...r,
+      replay_lag_ms: r.replay_lag_ms === null ? null : Number(r.replay_lag_ms),
+      current_lsn: currentLsn ?? '',
+    })),
+  };
 }
 
 /** Rows the backfill's current generation has written so far (the controller's observed rate). */

@@ -44,7 +44,14 @@ export async function describeKey(db: Queryable, table: string, names: readonly 
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
     [t.schema, t.name],
   );
-  if (!rel.rows.length) return { tableExists: false, isPartitioned: false, columns: names.map((name) => ({ name, hasBtree: false })), hasIndex: false, isUnique: false };
+  if (!rel.rows.length)
+    return {
+      tableExists: false,
+      isPartitioned: false,
+      columns: names.map((name) => ({ name, hasBtree: false })),
+      hasIndex: false,
+      isUnique: false,
+    };
   const oid = rel.rows[0].oid;
   const atts = await db.query<{ attname: string; attnum: number; type: string; collation: string | null; has_btree: boolean }>(
     `SELECT a.attname, a.attnum, format_type(a.atttypid, NULL) AS type,
@@ -176,7 +183,10 @@ export async function keyEnds(
     params.push(...decodeKey(range.to, cols.length));
   }
   const end = (desc: boolean) =>
-    db.query<{ k: string }>(`SELECT ${keyText(cols)} AS k FROM ${qualified(source)} WHERE ${where.join(' AND ')} ORDER BY ${keyOrder(cols, desc)} LIMIT 1`, params);
+    db.query<{ k: string }>(
+      `SELECT ${keyText(cols)} AS k FROM ${qualified(source)} WHERE ${where.join(' AND ')} ORDER BY ${keyOrder(cols, desc)} LIMIT 1`,
+      params,
+    );
   const first = await end(false);
   if (!first.rows.length) return null;
   const last = await end(true);
@@ -196,7 +206,10 @@ export async function afterKey(db: Queryable, cols: readonly KeyColumn[], last: 
   const v = parts[parts.length - 1];
   const kind = successorKind(c.type);
   const refuse = (why: string) =>
-    new KeyError('range.to', `the key ${c.name} (${c.type}) ${why} past its largest value ${v}; give the spec a range.to past every row to backfill`);
+    new KeyError(
+      'range.to',
+      `the key ${c.name} (${c.type}) ${why} past its largest value ${v}; give the spec a range.to past every row to backfill`,
+    );
   let next: string | undefined;
   if (['smallint', 'integer', 'bigint'].includes(c.type)) {
     next = (BigInt(v) + 1n).toString(); // exact past 2^53, and no round trip on the common key
@@ -215,7 +228,10 @@ export async function afterKey(db: Queryable, cols: readonly KeyColumn[], last: 
       bytea: `m || '\\x00'::bytea`,
     };
     const { rows } = await db
-      .query<{ s: string; ok: boolean }>(`SELECT s::text AS s, s > m AS ok FROM (SELECT ${step[kind]} AS s, m FROM (SELECT ${m} AS m) x) y`, [v])
+      .query<{ s: string; ok: boolean }>(
+        `SELECT s::text AS s, s > m AS ok FROM (SELECT ${step[kind]} AS s, m FROM (SELECT ${m} AS m) x) y`,
+        [v],
+      )
       .catch((err: Error) => {
         throw refuse(`has no value (${err.message})`);
       });
@@ -234,7 +250,10 @@ export async function keyAbove(db: Queryable, t: KeyedTable, after: string, belo
     where += ` AND ${keyExpr(t.cols)} < ${keyParams(t.cols, n + 1)}`;
     params.push(...decodeKey(below, n));
   }
-  const { rows } = await db.query<{ k: string }>(`SELECT ${keyText(t.cols)} AS k FROM ${qualified(t.table)} WHERE ${where} ORDER BY ${keyOrder(t.cols)} LIMIT 1`, params);
+  const { rows } = await db.query<{ k: string }>(
+    `SELECT ${keyText(t.cols)} AS k FROM ${qualified(t.table)} WHERE ${where} ORDER BY ${keyOrder(t.cols)} LIMIT 1`,
+    params,
+  );
   return rows.length ? canonicalKey(rows[0].k, n) : null;
 }
 
@@ -243,12 +262,23 @@ export async function keyAbove(db: Queryable, t: KeyedTable, after: string, belo
  * in [first, last]: then a key range of this leaf would span partitions. One
  * index probe per table.
  */
-export async function rowsBetween(db: Queryable, cols: readonly KeyColumn[], tables: readonly string[], first: string, last: string): Promise<boolean> {
+export async function rowsBetween(
+  db: Queryable,
+  cols: readonly KeyColumn[],
+  tables: readonly string[],
+  first: string,
+  last: string,
+): Promise<boolean> {
   if (!tables.length) return false;
   const n = cols.length;
   const k = keyExpr(cols);
-  const probes = tables.map((t) => `EXISTS (SELECT 1 FROM ${qualified(t)} WHERE ${k} >= ${keyParams(cols, 1)} AND ${k} <= ${keyParams(cols, n + 1)})`);
-  const { rows } = await db.query<{ any: boolean }>(`SELECT ${probes.join(' OR ')} AS any`, [...decodeKey(first, n), ...decodeKey(last, n)]);
+  const probes = tables.map(
+    (t) => `EXISTS (SELECT 1 FROM ${qualified(t)} WHERE ${k} >= ${keyParams(cols, 1)} AND ${k} <= ${keyParams(cols, n + 1)})`,
+  );
+  const { rows } = await db.query<{ any: boolean }>(`SELECT ${probes.join(' OR ')} AS any`, [
+    ...decodeKey(first, n),
+    ...decodeKey(last, n),
+  ]);
   return rows[0].any;
 }
 
@@ -280,7 +310,14 @@ const SAMPLE_TARGET_ROWS = 150_000;
  * whole backfill, and the row counts then are estimates (they feed progress
  * and ETA, not correctness).
  */
-export async function partitionBounds(db: Queryable, source: string, cols: readonly KeyColumn[], from: string, to: string, parts: number): Promise<PartitionBound[]> {
+export async function partitionBounds(
+  db: Queryable,
+  source: string,
+  cols: readonly KeyColumn[],
+  from: string,
+  to: string,
+  parts: number,
+): Promise<PartitionBound[]> {
   const n = cols.length;
   const k = keyExpr(cols);
   const range = `${k} >= ${keyParams(cols, 1)} AND ${k} < ${keyParams(cols, n + 1)}`;
@@ -326,7 +363,9 @@ export async function partitionBounds(db: Queryable, source: string, cols: reado
 
 /** The planner's row estimate (pg_class.reltuples); -1 when the table was never analyzed. */
 export async function estimatedRows(db: Queryable, table: string): Promise<number> {
-  const { rows } = await db.query<{ n: number | null }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)', [qualified(table)]);
+  const { rows } = await db.query<{ n: number | null }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)', [
+    qualified(table),
+  ]);
   return rows[0]?.n ?? -1;
 }
 
@@ -338,7 +377,8 @@ export async function estimatedRows(db: Queryable, table: string): Promise<numbe
  * key column for the two keys.
  */
 export function cutSql(t: KeyedTable, from: string[], hi: string[], size: string): string {
-  const cast = (refs: string[]) => (t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`);
+  const cast = (refs: string[]) =>
+    t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`;
   const k = keyExpr(t.cols);
   // the key's text is made of the one row kept, not of every row OFFSET skips (that halved a cut's time)
   return `(SELECT ${keyText(t.cols, 'c.')} FROM (SELECT ${keyOrder(t.cols)} FROM ${qualified(t.table)}
@@ -381,9 +421,14 @@ export function chunkEnd(lo: string, partitionHi: string, cut: string | null, si
 }
 
 /** A chunk's transform or check over [lo, hi), prepared once per connection. */
-export async function runRangeStatement(db: Queryable, sql: string, cols: readonly KeyColumn[], lo: string, hi: string): Promise<{ rowCount: number; value?: unknown }> {
+export async function runRangeStatement(
+  db: Queryable,
+  sql: string,
+  cols: readonly KeyColumn[],
+  lo: string,
+  hi: string,
+): Promise<{ rowCount: number; value?: unknown }> {
   const r = await db.query(prepared(db, bindRange(sql, cols), rangeValues(lo, hi, cols.length)));
   const first = r.rows?.[0] as Record<string, unknown> | undefined;
   return { rowCount: r.rowCount ?? 0, value: first ? Object.values(first)[0] : undefined };
 }
-

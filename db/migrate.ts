@@ -17,7 +17,10 @@ const MIGRATION_LOCK = 0x5a6e_f111;
 /** Applies pending migrations once, whichever of many workers gets here first. */
 export async function migrate(pool: Pool): Promise<string[]> {
   const dir = migrationsDir();
-  const files = fs.readdirSync(dir).filter((f) => /^\d{3}_.+\.sql$/.test(f)).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{3}_.+\.sql$/.test(f))
+    .sort();
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query('CREATE SCHEMA IF NOT EXISTS stagefill');

@@ -49,7 +49,9 @@ export interface StepRow {
 }
 
 export async function findRunningRollout(db: Queryable, workflowId: string): Promise<RolloutRow | undefined> {
-  const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE workflow_id = $1 AND finished_at IS NULL`, [workflowId]);
+  const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE workflow_id = $1 AND finished_at IS NULL`, [
+    workflowId,
+  ]);
   return rows[0];
 }
 
@@ -79,28 +81,54 @@ export async function claimTables(db: Queryable, tables: string[], workflowId: s
      ON CONFLICT (table_name) DO NOTHING`,
     [sorted, workflowId, rolloutName],
   );
-  const { rows } = await db.query<TableLock>(`SELECT * FROM ${own('table_locks')} WHERE table_name = ANY($1::text[]) ORDER BY table_name`, [sorted]);
+  const { rows } = await db.query<TableLock>(`SELECT * FROM ${own('table_locks')} WHERE table_name = ANY($1::text[]) ORDER BY table_name`, [
+    sorted,
+  ]);
   return rows;
 }
 
 export async function releaseTables(db: Queryable, workflowId: string): Promise<string[]> {
-  const { rows } = await db.query<{ table_name: string }>(`DELETE FROM ${own('table_locks')} WHERE workflow_id = $1 RETURNING table_name`, [workflowId]);
+  const { rows } = await db.query<{ table_name: string }>(`DELETE FROM ${own('table_locks')} WHERE workflow_id = $1 RETURNING table_name`, [
+    workflowId,
+  ]);
   return rows.map((r) => r.table_name);
 }
 
 export async function insertRollout(
   db: Queryable,
-  r: { workflowId: string; name: string; spec: unknown; tables: string[]; lineage: unknown; plan: unknown; baselines: Record<string, string | null>; actor?: string },
+  r: {
+    workflowId: string;
+    name: string;
+    spec: unknown;
+    tables: string[];
+    lineage: unknown;
+    plan: unknown;
+    baselines: Record<string, string | null>;
+    actor?: string;
+  },
 ): Promise<RolloutRow> {
   const { rows } = await db.query<RolloutRow>(
     `INSERT INTO ${own('rollouts')} (workflow_id, name, spec, tables, lineage, plan, baselines, actor)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
-    [r.workflowId, r.name, JSON.stringify(r.spec), r.tables, JSON.stringify(r.lineage), JSON.stringify(r.plan), JSON.stringify(r.baselines), r.actor ?? null],
+    [
+      r.workflowId,
+      r.name,
+      JSON.stringify(r.spec),
+      r.tables,
+      JSON.stringify(r.lineage),
+      JSON.stringify(r.plan),
+      JSON.stringify(r.baselines),
+      r.actor ?? null,
+    ],
   );
   return rows[0];
 }
 
-export async function insertSteps(db: Queryable, rolloutId: number, steps: { id: string; kind: string; table: string; transformHash?: string }[]): Promise<void> {
+export async function insertSteps(
+  db: Queryable,
+  rolloutId: number,
+  steps: { id: string; kind: string; table: string; transformHash?: string }[],
+): Promise<void> {
   await db.query(
     `INSERT INTO ${own('rollout_steps')} (rollout_id, step_id, kind, table_name, transform_hash)
      SELECT $1, s.id, s.kind, s.tbl, s.hash FROM jsonb_to_recordset($2::jsonb) AS s(id text, kind text, tbl text, hash text)
@@ -110,9 +138,15 @@ export async function insertSteps(db: Queryable, rolloutId: number, steps: { id:
 }
 
 /** The step's row, created if the start did not plan it, and locked for this transaction: applies and reverts of one step serialize here. */
-export async function lockStep(db: Queryable, s: { rolloutId: number; stepId: string; kind: string; table: string; transformHash?: string }): Promise<StepRow> {
+export async function lockStep(
+  db: Queryable,
+  s: { rolloutId: number; stepId: string; kind: string; table: string; transformHash?: string },
+): Promise<StepRow> {
   await insertSteps(db, s.rolloutId, [{ id: s.stepId, kind: s.kind, table: s.table, transformHash: s.transformHash }]);
-  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2 FOR UPDATE`, [s.rolloutId, s.stepId]);
+  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2 FOR UPDATE`, [
+    s.rolloutId,
+    s.stepId,
+  ]);
   return rows[0];
 }
 
@@ -150,7 +184,13 @@ export async function setStepState(
   );
 }
 
-export async function saveCatalogSnapshot(db: Queryable, rolloutId: number, table: string, phase: 'before' | 'after', snapshot: unknown): Promise<void> {
+export async function saveCatalogSnapshot(
+  db: Queryable,
+  rolloutId: number,
+  table: string,
+  phase: 'before' | 'after',
+  snapshot: unknown,
+): Promise<void> {
   await db.query(
     `INSERT INTO ${own('catalog_snapshots')} (rollout_id, table_name, phase, snapshot) VALUES ($1, $2, $3, $4)
      ON CONFLICT (rollout_id, table_name, phase) DO UPDATE SET snapshot = EXCLUDED.snapshot, taken_at = now()`,
@@ -216,7 +256,19 @@ export async function recordKeyedEvents(db: Queryable, workflowId: string, entri
        FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(x, n)
       ORDER BY t.n
      ON CONFLICT (workflow_id, audit_key) WHERE audit_key IS NOT NULL DO NOTHING`,
-    [workflowId, JSON.stringify(entries.map((e) => ({ key: e.key, event: e.event, subject: e.subject ?? null, detail: e.detail ?? null, actor: e.actor ?? null, at: e.at ?? null })))],
+    [
+      workflowId,
+      JSON.stringify(
+        entries.map((e) => ({
+          key: e.key,
+          event: e.event,
+          subject: e.subject ?? null,
+          detail: e.detail ?? null,
+          actor: e.actor ?? null,
+          at: e.at ?? null,
+        })),
+      ),
+    ],
   );
   return res.rowCount ?? 0;
 }
@@ -233,7 +285,17 @@ export async function readOnlyScalar(db: Queryable, text: string, statementTimeo
 
 export async function recordGateResult(
   db: Queryable,
-  g: { rolloutId: number; stepId: string; attempt: number; name: string; ok: boolean; value: string | null; expected: string; deviation: number | null; error?: string },
+  g: {
+    rolloutId: number;
+    stepId: string;
+    attempt: number;
+    name: string;
+    ok: boolean;
+    value: string | null;
+    expected: string;
+    deviation: number | null;
+    error?: string;
+  },
 ): Promise<void> {
   await db.query(
     `INSERT INTO ${own('gate_results')} (rollout_id, step_id, attempt, check_name, ok, value, expected, deviation, error)
@@ -265,7 +327,9 @@ export interface RolloutAudit {
 
 /** Everything recorded about the latest rollout of a workflow id, for `stagefill history`; undefined when none. */
 export async function rolloutAudit(db: Queryable, workflowId: string): Promise<RolloutAudit | undefined> {
-  const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE workflow_id = $1 ORDER BY id DESC LIMIT 1`, [workflowId]);
+  const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE workflow_id = $1 ORDER BY id DESC LIMIT 1`, [
+    workflowId,
+  ]);
   const rollout = rows[0];
   if (!rollout) return undefined;
   const { rows: steps } = await db.query<StepRow>(
@@ -297,7 +361,10 @@ export async function lockReadPath(db: Queryable, table: string): Promise<ReadPa
 }
 
 export async function getReadPath(db: Queryable, table: string): Promise<ReadPathRow | undefined> {
-  const { rows } = await db.query<ReadPathRow>(`SELECT table_name, version, percent, previous_version, workflow_id FROM ${own('read_paths')} WHERE table_name = $1`, [table]);
+  const { rows } = await db.query<ReadPathRow>(
+    `SELECT table_name, version, percent, previous_version, workflow_id FROM ${own('read_paths')} WHERE table_name = $1`,
+    [table],
+  );
   return rows[0];
 }
 
@@ -317,7 +384,10 @@ export async function deleteReadPath(db: Queryable, table: string): Promise<void
 
 /** The step's row as it stands, without a lock (a plain connection outside a transaction reads it so). */
 export async function getStep(db: Queryable, rolloutId: number, stepId: string): Promise<StepRow | undefined> {
-  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2`, [rolloutId, stepId]);
+  const { rows } = await db.query<StepRow>(`SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 AND step_id = $2`, [
+    rolloutId,
+    stepId,
+  ]);
   return rows[0];
 }
 

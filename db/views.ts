@@ -8,11 +8,16 @@ import { qualified, ident, parseTable } from './identifiers';
  * or `name`) selecting `columns` (source AS name); `name: null`, the schema
  * alone (the version does not see the table).
  */
-export async function createVersionView(db: Queryable, v: { schema: string; table: string; columns: { source: string; as: string }[]; name?: string | null }): Promise<void> {
+export async function createVersionView(
+  db: Queryable,
+  v: { schema: string; table: string; columns: { source: string; as: string }[]; name?: string | null },
+): Promise<void> {
   const list = v.columns.map((c) => (c.source === c.as ? ident(c.source) : `${ident(c.source)} AS ${ident(c.as)}`)).join(', ');
   await db.query(`CREATE SCHEMA ${ident(v.schema)}`);
   if (v.name === null) return;
-  await db.query(`CREATE VIEW ${ident(v.schema)}.${ident(v.name ?? parseTable(v.table).name)} AS SELECT ${list} FROM ${qualified(v.table)}`);
+  await db.query(
+    `CREATE VIEW ${ident(v.schema)}.${ident(v.name ?? parseTable(v.table).name)} AS SELECT ${list} FROM ${qualified(v.table)}`,
+  );
 }
 
 /**

@@ -24,7 +24,9 @@ export async function checkInheritedPostgres(url: string): Promise<void> {
     await client.connect();
     await client.query('SELECT 1');
   } catch (err) {
-    throw new InheritedAddressError(`DATABASE_URL=${redactUrl(url)} (from the environment) does not answer: ${(err as Error).message}; ${HINT}`);
+    throw new InheritedAddressError(
+      `DATABASE_URL=${redactUrl(url)} (from the environment) does not answer: ${(err as Error).message}; ${HINT}`,
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -36,7 +38,9 @@ export async function checkInheritedTemporal(address: string, namespace: string)
     conn = await Connection.connect({ address, connectTimeout: 3000 });
     await conn.workflowService.describeNamespace({ namespace });
   } catch (err) {
-    throw new InheritedAddressError(`TEMPORAL_ADDRESS=${address} (from the environment) does not answer: ${(err as Error).message.split('\n')[0]}; ${HINT}`);
+    throw new InheritedAddressError(
+      `TEMPORAL_ADDRESS=${address} (from the environment) does not answer: ${(err as Error).message.split('\n')[0]}; ${HINT}`,
+    );
   } finally {
     await conn?.close().catch(() => {});
   }

@@ -53,7 +53,10 @@ const PORT_VARS: Record<keyof DevPorts, string> = {
 };
 
 /** The ports `stagefill dev` prefers: flags, then STAGEFILL_DEV_*_PORT, then 7233 / 8233 / 55432. */
-export function preferredDevPorts(flags: Partial<Record<keyof DevPorts, number | string>> = {}, env: NodeJS.ProcessEnv = process.env): DevPorts {
+export function preferredDevPorts(
+  flags: Partial<Record<keyof DevPorts, number | string>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): DevPorts {
   const out = { ...DEFAULT_DEV_PORTS };
   for (const key of Object.keys(PORT_VARS) as (keyof DevPorts)[]) {
     const raw = flags[key] ?? env[PORT_VARS[key]];
@@ -91,7 +94,13 @@ export function writeLastPorts(stateDir: string, ports: Partial<DevPorts>): void
  * comes back on the same address; else a free one. Says which when it is not
  * the preferred port.
  */
-export async function choosePort(key: keyof DevPorts, preferred: number, last: number | undefined, log: (msg: string) => void, taken: Set<number> = new Set()): Promise<number> {
+export async function choosePort(
+  key: keyof DevPorts,
+  preferred: number,
+  last: number | undefined,
+  log: (msg: string) => void,
+  taken: Set<number> = new Set(),
+): Promise<number> {
   // our own last port may still be held for a moment by the previous stack's servers, stopping after a crash
   const usable = async (p: number, waitMs: number) => {
     if (taken.has(p)) return false;

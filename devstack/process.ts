@@ -32,7 +32,7 @@ const GUARDIAN = [
   'exec 3<&0',
   '"$@" </dev/null &',
   'c=$!',
-  'trap \'kill -$SIG $c 2>/dev/null\' TERM INT',
+  "trap 'kill -$SIG $c 2>/dev/null' TERM INT",
   '( read _ <&3; kill -$SIG $c 2>/dev/null ) &',
   'w=$!',
   'wait $c; s=$?',

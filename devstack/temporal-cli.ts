@@ -25,7 +25,8 @@ function isExecutable(p: string): boolean {
 export async function resolveTemporalCli(projectRoot: string, log: (msg: string) => void = () => {}): Promise<string> {
   const fromEnv = process.env.TEMPORAL_CLI;
   if (fromEnv) {
-    if (!isExecutable(fromEnv)) throw new ToolError(`TEMPORAL_CLI=${fromEnv} is not an executable file; unset it or point it at the temporal binary`);
+    if (!isExecutable(fromEnv))
+      throw new ToolError(`TEMPORAL_CLI=${fromEnv} is not an executable file; unset it or point it at the temporal binary`);
     return fromEnv;
   }
   const onPath = which('temporal');

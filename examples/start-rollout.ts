@@ -19,7 +19,13 @@ function ordersCentsRollout(table: string): RolloutSpecInput {
       { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 5000 } },
       {
         kind: 'gate',
-        checks: [{ name: 'cents match amount', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`, expect: { eq: 0 } }],
+        checks: [
+          {
+            name: 'cents match amount',
+            sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
+            expect: { eq: 0 },
+          },
+        ],
       },
       { kind: 'approval', timeout: '2h' },
       { kind: 'expose', version: 2 },

@@ -15,7 +15,13 @@ export interface CheckResult {
  * baseline taken at the rollout start (numbers within tolerance, anything
  * else equal as text). Pure.
  */
-export function evaluateCheck(stepId: string, baselines: Record<string, string | null>, check: GateCheck, value: string | null, error?: string): CheckResult {
+export function evaluateCheck(
+  stepId: string,
+  baselines: Record<string, string | null>,
+  check: GateCheck,
+  value: string | null,
+  error?: string,
+): CheckResult {
   const tol = check.tolerance ? ` (± ${check.tolerance})` : '';
   const key = `${stepId}/${check.name}`;
   const expected = check.expect ? describeExpect(check.expect, check.tolerance) : `unchanged from ${baselines[key] ?? 'NULL'}${tol}`;
@@ -25,7 +31,14 @@ export function evaluateCheck(stepId: string, baselines: Record<string, string |
     return { name: check.name, ok: r.ok, value, expected, deviation: Number.isFinite(r.deviation) ? r.deviation : null };
   }
   if (!(key in baselines)) {
-    return { name: check.name, ok: false, value, expected, deviation: null, error: `no baseline was taken for "${key}" at the rollout start` };
+    return {
+      name: check.name,
+      ok: false,
+      value,
+      expected,
+      deviation: null,
+      error: `no baseline was taken for "${key}" at the rollout start`,
+    };
   }
   const baseline = baselines[key];
   const isNumber = (s: string | null): s is string => s !== null && s.trim() !== '' && Number.isFinite(Number(s));

@@ -70,7 +70,9 @@ export interface RecordedChunk {
  * by the partition that ran them (in key order, as given), each re-run as
  * exactly the ranges recorded.
  */
-export function replayPartitions(chunks: readonly RecordedChunk[]): { lo: string; hi: string; rows: number; fixedChunks: [string, string][]; leaf?: string | null }[] {
+export function replayPartitions(
+  chunks: readonly RecordedChunk[],
+): { lo: string; hi: string; rows: number; fixedChunks: [string, string][]; leaf?: string | null }[] {
   const byPartition = new Map<number, RecordedChunk[]>();
   for (const c of chunks) byPartition.set(c.partition_no, [...(byPartition.get(c.partition_no) ?? []), c]);
   return [...byPartition.values()].map((cs) => ({
@@ -118,5 +120,7 @@ export function leavesChanged(planned: readonly string[] | null, now: readonly s
   const attached = current.filter((l) => !planned.includes(l));
   const detached = planned.filter((l) => !current.includes(l));
   if (!attached.length && !detached.length) return undefined;
-  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : ''].filter(Boolean).join('; ');
+  return [attached.length ? `attached: ${attached.join(', ')}` : '', detached.length ? `detached: ${detached.join(', ')}` : '']
+    .filter(Boolean)
+    .join('; ');
 }

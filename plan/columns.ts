@@ -129,7 +129,10 @@ export function checkSql(sqlText: string, map: ColumnMap): string {
         i = j;
         continue;
       }
-      if (j >= tokens.length || !isSimple) throw new PlaceholderError(`${word}(...) takes one column name, e.g. ${word}(qty) or ${word}(o.qty); got ${word}(${inner.map((x) => x.text).join('')})`);
+      if (j >= tokens.length || !isSimple)
+        throw new PlaceholderError(
+          `${word}(...) takes one column name, e.g. ${word}(qty) or ${word}(o.qty); got ${word}(${inner.map((x) => x.text).join('')})`,
+        );
     }
     out.push(t.text);
   }
@@ -172,7 +175,11 @@ interface SpecLike {
  * itself). `qualify` turns a step's table into the canonical schema.table.
  */
 export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table: string) => string): S {
-  const placed: PlacedStep[] = spec.steps.map((s, i) => ({ id: s.id ?? String(i), table: qualify(s.table ?? spec.table), step: s as unknown as RolloutStep }));
+  const placed: PlacedStep[] = spec.steps.map((s, i) => ({
+    id: s.id ?? String(i),
+    table: qualify(s.table ?? spec.table),
+    step: s as unknown as RolloutStep,
+  }));
   const steps = spec.steps.map((s, i) => {
     const map = columnMapAt(placed, i, placed[i].table);
     const any = s as Record<string, unknown>;

@@ -21,7 +21,17 @@ export interface StepDescription {
 /** The step's own module describes it (steps/<kind>/plan.ts). */
 export function describeStep(step: RolloutStep, g: GraphStep, rollbackWindowMs: number): StepDescription {
   const p = stepModule(step.kind).describe(step as never, { id: g.id, table: g.table, rollbackWindowMs });
-  return { id: g.id, kind: step.kind, table: g.table, dependsOn: g.dependsOn, forward: p.forward, rollback: p.rollback, isReversible: p.isReversible ?? true, lock: p.lock, isOnline: p.online };
+  return {
+    id: g.id,
+    kind: step.kind,
+    table: g.table,
+    dependsOn: g.dependsOn,
+    forward: p.forward,
+    rollback: p.rollback,
+    isReversible: p.isReversible ?? true,
+    lock: p.lock,
+    isOnline: p.online,
+  };
 }
 
 export { viewSchemaName } from './views';
@@ -47,7 +57,9 @@ export function formatRolloutPlan(plan: RolloutPlan): string {
     for (const s of layer) {
       lines.push(`  ${s.id} [${s.kind} on ${s.table}]${s.dependsOn.length ? ` after ${s.dependsOn.join(', ')}` : ''}`);
       lines.push(`    do:       ${s.forward}`);
-      lines.push(`    lock:     ${s.lock}; ${s.isOnline ? 'online (reads and writes go on)' : 'not online (may block writers while it runs)'}`);
+      lines.push(
+        `    lock:     ${s.lock}; ${s.isOnline ? 'online (reads and writes go on)' : 'not online (may block writers while it runs)'}`,
+      );
       lines.push(`    rollback: ${s.rollback}`);
     }
   });
@@ -59,7 +71,8 @@ export function formatMermaid(plan: RolloutPlan): string {
   const lines = ['graph TD'];
   for (const table of plan.tables) {
     lines.push(`  subgraph ${node(table)}["${table}"]`);
-    for (const s of plan.steps.filter((x) => x.table === table)) lines.push(`    ${node(s.id)}["${s.id}: ${s.kind}${s.isReversible ? '' : ' (irreversible)'}"]`);
+    for (const s of plan.steps.filter((x) => x.table === table))
+      lines.push(`    ${node(s.id)}["${s.id}: ${s.kind}${s.isReversible ? '' : ' (irreversible)'}"]`);
     lines.push('  end');
   }
   for (const s of plan.steps) for (const dep of s.dependsOn) lines.push(`  ${node(dep)} --> ${node(s.id)}`);

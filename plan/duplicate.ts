@@ -52,7 +52,16 @@ export interface ColumnObjects {
   comment: string | null;
   privileges: { grantee: string; privilege: string; isGrantable: boolean }[];
   checks: { name: string; definition: string; columns: string[]; isValid: boolean }[];
-  uniques: { name: string; kind: 'unique' | 'primaryKey'; columns: string[]; index: string; indexTail: string; deferrable: boolean; deferred: boolean; definition: string }[];
+  uniques: {
+    name: string;
+    kind: 'unique' | 'primaryKey';
+    columns: string[];
+    index: string;
+    indexTail: string;
+    deferrable: boolean;
+    deferred: boolean;
+    definition: string;
+  }[];
   indexes: { name: string; isUnique: boolean; isValid: boolean; columns: string[]; indexTail: string; definition: string }[];
   foreignKeys: ForeignKey[];
   referencedBy: ForeignKey[];
@@ -140,7 +149,11 @@ export interface AlteredColumn {
   newColumn: string;
 }
 
-export function planDuplication(o: ColumnObjects, newColumn: string, opts: { newType?: string; finalName?: string; altered?: AlteredColumn[] }): DuplicationPlan {
+export function planDuplication(
+  o: ColumnObjects,
+  newColumn: string,
+  opts: { newType?: string; finalName?: string; altered?: AlteredColumn[] },
+): DuplicationPlan {
   const t = o.table;
   const finalName = opts.finalName ?? o.column;
   const isTypeChange = opts.newType !== undefined && normalizeType(opts.newType) !== normalizeType(o.type);
@@ -167,7 +180,14 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
   if (o.notNull) {
     const helper = notNullHelperName(t, newColumn);
     actions.push({ phase: 'expand', object: `NOT NULL of ${col}`, op: 'addNotNullCheck', table: t, name: helper, column: newColumn });
-    actions.push({ phase: 'afterBackfill', object: `NOT NULL of ${col}`, op: 'validate', table: t, name: helper, fix: `every row's new value must be non-NULL: make up give a value for every row` });
+    actions.push({
+      phase: 'afterBackfill',
+      object: `NOT NULL of ${col}`,
+      op: 'validate',
+      table: t,
+      name: helper,
+      fix: `every row's new value must be non-NULL: make up give a value for every row`,
+    });
     actions.push({ phase: 'contract', object: `NOT NULL of ${col}`, op: 'setNotNull', table: t, column: newColumn });
     actions.push({ phase: 'contract', object: `NOT NULL of ${col}`, op: 'dropHelperCheck', table: t, name: helper });
     counterparts.push({ object: `NOT NULL of ${col}`, kind: 'notNull', original: o.column, counterpart: helper, final: finalName });
@@ -187,8 +207,20 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
       fix: `the default ${o.default} does not convert to ${opts.newType ?? o.type}: drop the default in a sql step before the alterColumn (and set one that fits after contract)`,
     });
     // a sequence behind a key widened to another integer type is widened too (int -> bigint: past 2^31 - 1)
-    const asType = isTypeChange && sequenceType(opts.newType!) !== null && sequenceType(opts.newType!) !== sequenceType(o.type) ? sequenceType(opts.newType!)! : undefined;
-    if (isSerial) actions.push({ phase: 'contract', object: `sequence ${o.sequence}`, op: 'ownSequence', sequence: o.sequence!, table: t, column: newColumn, ...(asType ? { asType } : {}) });
+    const asType =
+      isTypeChange && sequenceType(opts.newType!) !== null && sequenceType(opts.newType!) !== sequenceType(o.type)
+        ? sequenceType(opts.newType!)!
+        : undefined;
+    if (isSerial)
+      actions.push({
+        phase: 'contract',
+        object: `sequence ${o.sequence}`,
+        op: 'ownSequence',
+        sequence: o.sequence!,
+        table: t,
+        column: newColumn,
+        ...(asType ? { asType } : {}),
+      });
     actions.push({ phase: 'contract', object: `DEFAULT of ${col}`, op: 'setDefault', table: t, column: finalName, expression });
     counterparts.push({ object: `DEFAULT of ${col}`, kind: 'default', original: o.default, counterpart: expression, final: expression });
   }
@@ -205,7 +237,15 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
       expression,
       fix: `CHECK ${c.name} ${c.definition} does not hold over ${newColumn}${opts.newType ? ` as ${opts.newType}` : ''}: drop or rewrite the check in a sql step before the alterColumn`,
     });
-    if (c.isValid) actions.push({ phase: 'afterBackfill', object: `CHECK ${c.name}`, op: 'validate', table: t, name, fix: `rows break ${c.definition} over the new column: fix up or the data` });
+    if (c.isValid)
+      actions.push({
+        phase: 'afterBackfill',
+        object: `CHECK ${c.name}`,
+        op: 'validate',
+        table: t,
+        name,
+        fix: `rows break ${c.definition} over the new column: fix up or the data`,
+      });
     actions.push({ phase: 'contract', object: `CHECK ${c.name}`, op: 'renameConstraint', table: t, from: name, to: c.name });
     counterparts.push({ object: `CHECK ${c.name}`, kind: 'check', original: c.name, counterpart: name, final: c.name });
   }
@@ -214,8 +254,12 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     const name = counterpartName(t, f.name);
     const columns = f.columns.map((c) => (c === o.column ? newColumn : c));
     // a self-reference to the altered column follows it too
-    const refAltered = f.refTable === t ? [] : (opts.altered ?? []).filter((a) => a.table === f.refTable && f.refColumns.includes(a.column));
-    const refColumns = f.refTable === t ? f.refColumns.map((c) => (c === o.column ? newColumn : c)) : f.refColumns.map((c) => refAltered.find((a) => a.column === c)?.newColumn ?? c);
+    const refAltered =
+      f.refTable === t ? [] : (opts.altered ?? []).filter((a) => a.table === f.refTable && f.refColumns.includes(a.column));
+    const refColumns =
+      f.refTable === t
+        ? f.refColumns.map((c) => (c === o.column ? newColumn : c))
+        : f.refColumns.map((c) => refAltered.find((a) => a.column === c)?.newColumn ?? c);
     // a key to a column the rollout also changes (a child's key to its parent's key) points at the parent's new
     // column: made once the parent's unique index on it is built (contract's prepare), NOT VALID, then validated
     actions.push({
@@ -238,8 +282,27 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
   for (const u of o.uniques) {
     const index = counterpartName(t, u.index);
     const what = `${u.kind === 'primaryKey' ? 'PRIMARY KEY' : 'UNIQUE'} ${u.name}`;
-    actions.push({ phase: 'afterBackfill', object: what, op: 'createIndex', table: t, name: index, isUnique: true, tail: rw(u.indexTail), fix: `the new column's values are not unique${u.columns.length > 1 ? ` with ${u.columns.filter((c) => c !== o.column).join(', ')}` : ''}: fix up or the data` });
-    actions.push({ phase: 'contract', object: what, op: 'attachUnique', table: t, name: u.name, index, isPrimaryKey: u.kind === 'primaryKey', deferrable: u.deferrable, deferred: u.deferred });
+    actions.push({
+      phase: 'afterBackfill',
+      object: what,
+      op: 'createIndex',
+      table: t,
+      name: index,
+      isUnique: true,
+      tail: rw(u.indexTail),
+      fix: `the new column's values are not unique${u.columns.length > 1 ? ` with ${u.columns.filter((c) => c !== o.column).join(', ')}` : ''}: fix up or the data`,
+    });
+    actions.push({
+      phase: 'contract',
+      object: what,
+      op: 'attachUnique',
+      table: t,
+      name: u.name,
+      index,
+      isPrimaryKey: u.kind === 'primaryKey',
+      deferrable: u.deferrable,
+      deferred: u.deferred,
+    });
     counterparts.push({ object: what, kind: u.kind, original: u.name, counterpart: index, final: u.name });
   }
 
@@ -257,10 +320,32 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
       message: `${col} is an identity column and ${opts.newType} cannot be one (an identity needs smallint, integer or bigint): drop the identity of ${o.column} in a sql step before the alterColumn (DROP IDENTITY) and give the new column a default after contract`,
     });
   } else if (o.identity !== null) {
-    actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'addIdentity', table: t, column: newColumn, always: o.identity === 'a', fromSequence: o.sequence ?? '' });
+    actions.push({
+      phase: 'contract',
+      object: `identity of ${col}`,
+      op: 'addIdentity',
+      table: t,
+      column: newColumn,
+      always: o.identity === 'a',
+      fromSequence: o.sequence ?? '',
+    });
     // the new identity's sequence takes the old one's name once that one went with the old column
-    if (o.sequence) actions.push({ phase: 'contract', object: `identity of ${col}`, op: 'renameIdentitySequence', table: t, column: finalName, to: o.sequence });
-    counterparts.push({ object: `identity of ${col}`, kind: 'identity', original: o.sequence ?? o.column, counterpart: finalName, final: finalName });
+    if (o.sequence)
+      actions.push({
+        phase: 'contract',
+        object: `identity of ${col}`,
+        op: 'renameIdentitySequence',
+        table: t,
+        column: finalName,
+        to: o.sequence,
+      });
+    counterparts.push({
+      object: `identity of ${col}`,
+      kind: 'identity',
+      original: o.sequence ?? o.column,
+      counterpart: finalName,
+      final: finalName,
+    });
   }
 
   if (o.comment !== null) {
@@ -268,27 +353,74 @@ export function planDuplication(o: ColumnObjects, newColumn: string, opts: { new
     counterparts.push({ object: `comment on ${col}`, kind: 'comment', original: o.comment, counterpart: o.comment, final: o.comment });
   }
   for (const p of o.privileges) {
-    actions.push({ phase: 'expand', object: `${p.privilege} (${o.column}) to ${p.grantee}`, op: 'grant', table: t, column: newColumn, privilege: p.privilege, grantee: p.grantee, isGrantable: p.isGrantable });
-    counterparts.push({ object: `${p.privilege} (${o.column}) to ${p.grantee}`, kind: 'privilege', original: `${p.grantee}:${p.privilege}`, counterpart: `${p.grantee}:${p.privilege}`, final: `${p.grantee}:${p.privilege}` });
+    actions.push({
+      phase: 'expand',
+      object: `${p.privilege} (${o.column}) to ${p.grantee}`,
+      op: 'grant',
+      table: t,
+      column: newColumn,
+      privilege: p.privilege,
+      grantee: p.grantee,
+      isGrantable: p.isGrantable,
+    });
+    counterparts.push({
+      object: `${p.privilege} (${o.column}) to ${p.grantee}`,
+      kind: 'privilege',
+      original: `${p.grantee}:${p.privilege}`,
+      counterpart: `${p.grantee}:${p.privilege}`,
+      final: `${p.grantee}:${p.privilege}`,
+    });
   }
 
   // incoming foreign keys reference the old column: at contract they go, and come back over the new one
   for (const f of o.referencedBy) {
     const refColumns = f.refColumns.map((c) => (c === o.column ? finalName : c));
     actions.push({ phase: 'contract', object: `FOREIGN KEY ${f.name} of ${f.table}`, op: 'dropConstraint', table: f.table, name: f.name });
-    actions.push({ phase: 'contract', object: `FOREIGN KEY ${f.name} of ${f.table}`, op: 'addForeignKey', table: f.table, name: f.name, columns: f.columns, refTable: t, refColumns, tail: f.tail });
-    if (f.isValid) actions.push({ phase: 'afterContract', object: `FOREIGN KEY ${f.name} of ${f.table}`, op: 'validate', table: f.table, name: f.name });
-    counterparts.push({ object: `FOREIGN KEY ${f.name} of ${f.table}`, kind: 'referencedBy', original: f.name, counterpart: f.name, final: f.name });
+    actions.push({
+      phase: 'contract',
+      object: `FOREIGN KEY ${f.name} of ${f.table}`,
+      op: 'addForeignKey',
+      table: f.table,
+      name: f.name,
+      columns: f.columns,
+      refTable: t,
+      refColumns,
+      tail: f.tail,
+    });
+    if (f.isValid)
+      actions.push({ phase: 'afterContract', object: `FOREIGN KEY ${f.name} of ${f.table}`, op: 'validate', table: f.table, name: f.name });
+    counterparts.push({
+      object: `FOREIGN KEY ${f.name} of ${f.table}`,
+      kind: 'referencedBy',
+      original: f.name,
+      counterpart: f.name,
+      final: f.name,
+    });
   }
   if (o.referencedBy.length && !o.uniques.length && !o.indexes.some((x) => x.isUnique && x.columns.length === 1)) {
-    problems.push({ object: `foreign keys referencing ${col}`, message: `${o.referencedBy.map((f) => f.name).join(', ')} reference ${col} but it has no unique constraint stagefill can carry over` });
+    problems.push({
+      object: `foreign keys referencing ${col}`,
+      message: `${o.referencedBy.map((f) => f.name).join(', ')} reference ${col} but it has no unique constraint stagefill can carry over`,
+    });
   }
 
   return { table: t, oldColumn: o.column, newColumn, finalName, actions: order(actions), problems, counterparts };
 }
 
 /** Contract's order inside its one transaction; the other phases keep the order above. */
-const CONTRACT_ORDER: DuplicationAction['op'][] = ['dropConstraint', 'ownSequence', 'setNotNull', 'dropHelperCheck', 'addIdentity', 'setDefault', 'renameIdentitySequence', 'renameConstraint', 'renameIndex', 'attachUnique', 'addForeignKey'];
+const CONTRACT_ORDER: DuplicationAction['op'][] = [
+  'dropConstraint',
+  'ownSequence',
+  'setNotNull',
+  'dropHelperCheck',
+  'addIdentity',
+  'setDefault',
+  'renameIdentitySequence',
+  'renameConstraint',
+  'renameIndex',
+  'attachUnique',
+  'addForeignKey',
+];
 
 function order(actions: DuplicationAction[]): DuplicationAction[] {
   const rank = (a: DuplicationAction) => (a.phase === 'contract' ? CONTRACT_ORDER.indexOf(a.op) : 0);

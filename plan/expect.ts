@@ -1,11 +1,6 @@
 /** A check's expectation, as written in specs: `{eq: 0}`, `{lte: 0.01}`, `{between: [a, b]}`. */
 export type Expectation =
-  | { eq: number }
-  | { lte: number }
-  | { gte: number }
-  | { lt: number }
-  | { gt: number }
-  | { between: [number, number] };
+  { eq: number } | { lte: number } | { gte: number } | { lt: number } | { gt: number } | { between: [number, number] };
 
 export interface ExpectResult {
   ok: boolean;
@@ -22,9 +17,9 @@ export function evaluateExpect(value: number, expect: Expectation, tolerance = 0
   let strictHi = false;
   if ('eq' in expect) lo = hi = expect.eq;
   else if ('lte' in expect) hi = expect.lte;
-  else if ('lt' in expect) (hi = expect.lt), (strictHi = true);
+  else if ('lt' in expect) ((hi = expect.lt), (strictHi = true));
   else if ('gte' in expect) lo = expect.gte;
-  else if ('gt' in expect) (lo = expect.gt), (strictLo = true);
+  else if ('gt' in expect) ((lo = expect.gt), (strictLo = true));
   else [lo, hi] = expect.between;
   lo -= tolerance;
   hi += tolerance;

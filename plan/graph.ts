@@ -45,12 +45,22 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
   const problems: GraphProblem[] = [];
   const index = new Map<string, number>();
   steps.forEach((s, i) => {
-    if (index.has(s.id)) problems.push({ index: i, field: 'id', message: `duplicate step id "${s.id}" (also step ${index.get(s.id)! + 1}); give each step its own id` });
+    if (index.has(s.id))
+      problems.push({
+        index: i,
+        field: 'id',
+        message: `duplicate step id "${s.id}" (also step ${index.get(s.id)! + 1}); give each step its own id`,
+      });
     else index.set(s.id, i);
   });
   steps.forEach((s, i) => {
     for (const d of s.dependsOn) {
-      if (!index.has(d)) problems.push({ index: i, field: 'dependsOn', message: `step "${s.id}" depends on unknown step "${d}"; known ids: ${[...index.keys()].join(', ')}` });
+      if (!index.has(d))
+        problems.push({
+          index: i,
+          field: 'dependsOn',
+          message: `step "${s.id}" depends on unknown step "${d}"; known ids: ${[...index.keys()].join(', ')}`,
+        });
       if (d === s.id) problems.push({ index: i, field: 'dependsOn', message: `step "${s.id}" depends on itself` });
     }
   });
@@ -58,7 +68,11 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
 
   const cycle = findCycle(steps);
   if (cycle) {
-    problems.push({ index: index.get(cycle[0])!, field: 'dependsOn', message: `dependency cycle: ${cycle.join(' -> ')}; remove one of these dependsOn entries` });
+    problems.push({
+      index: index.get(cycle[0])!,
+      field: 'dependsOn',
+      message: `dependency cycle: ${cycle.join(' -> ')}; remove one of these dependsOn entries`,
+    });
     return problems;
   }
 
@@ -70,7 +84,12 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
   steps.forEach((s, i) => {
     if (!isContract(s)) return;
     const dependents = steps.filter((o) => o.dependsOn.includes(s.id) && !isContract(o)).map((o) => o.id);
-    if (dependents.length) problems.push({ index: i, field: 'dependsOn', message: `contract step "${s.id}" is irreversible, so nothing but another contract step may depend on it; ${dependents.join(', ')} do` });
+    if (dependents.length)
+      problems.push({
+        index: i,
+        field: 'dependsOn',
+        message: `contract step "${s.id}" is irreversible, so nothing but another contract step may depend on it; ${dependents.join(', ')} do`,
+      });
     const notBefore = steps.filter((o) => o.id !== s.id && o.table === s.table && !reach.get(s.id)!.has(o.id)).map((o) => o.id);
     if (notBefore.length) {
       problems.push({
@@ -162,7 +181,9 @@ export function rollbackOrder(steps: GraphStep[], completedInOrder: string[]): s
   const reverted = new Set<string>();
   const order: string[] = [];
   while (order.length < completed.size) {
-    const free = [...completed].filter((id) => !reverted.has(id) && (dependents.get(id) ?? []).every((dep) => !completed.has(dep) || reverted.has(dep)));
+    const free = [...completed].filter(
+      (id) => !reverted.has(id) && (dependents.get(id) ?? []).every((dep) => !completed.has(dep) || reverted.has(dep)),
+    );
     free.sort((a, b) => finishedAt.get(b)! - finishedAt.get(a)!);
     const next = free[0] ?? [...completed].filter((id) => !reverted.has(id)).sort((a, b) => finishedAt.get(b)! - finishedAt.get(a)!)[0];
     reverted.add(next);

@@ -86,7 +86,9 @@ export function parseKeyInput(input: string, arity: number): string[] {
     parts = splitTuple(s.startsWith('(') && s.endsWith(')') ? s.slice(1, -1) : s);
   }
   if (!parts || parts.length !== arity) {
-    throw new Error(`"${input}" is not a value of a ${arity}-column key; write it as a tuple, e.g. "(${Array.from({ length: arity }, (_, i) => `v${i + 1}`).join(', ')})"`);
+    throw new Error(
+      `"${input}" is not a value of a ${arity}-column key; write it as a tuple, e.g. "(${Array.from({ length: arity }, (_, i) => `v${i + 1}`).join(', ')})"`,
+    );
   }
   return parts;
 }
@@ -117,7 +119,6 @@ function splitTuple(s: string): string[] {
   out.push(wasQuoted ? cur : cur.trim());
   return out;
 }
-
 
 /** The key's types for people: "bigint", "integer, bigint", "text COLLATE \"en-US-x-icu\"". */
 export function keyTypeLabel(keyType: string): string {

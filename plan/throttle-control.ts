@@ -106,8 +106,24 @@ export const CONTROL_TUNING = {
 export function initialControl(limits: ControlLimits, chunkSize: number, hasBudget: boolean, now: number): ControlState {
   const chunk = clamp(chunkSize, limits.minChunkSize, limits.maxChunkSize);
   const decision: ControlDecision = hasBudget
-    ? { rowsPerSecond: capRate(Math.max(limits.minRowsPerSecond, chunk * INITIAL_CHUNKS_PER_SECOND), limits), lanes: 1, chunkSize: chunk, hold: false, action: 'increasing', reason: 'starting slow under a latency budget', at: now }
-    : { rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes, chunkSize: chunk, hold: false, action: 'unlimited', reason: 'no latency budget', at: now };
+    ? {
+        rowsPerSecond: capRate(Math.max(limits.minRowsPerSecond, chunk * INITIAL_CHUNKS_PER_SECOND), limits),
+        lanes: 1,
+        chunkSize: chunk,
+        hold: false,
+        action: 'increasing',
+        reason: 'starting slow under a latency budget',
+        at: now,
+      }
+    : {
+        rowsPerSecond: limits.maxRowsPerSecond,
+        lanes: limits.maxLanes,
+        chunkSize: chunk,
+        hold: false,
+        action: 'unlimited',
+        reason: 'no latency budget',
+        at: now,
+      };
   return { decision, lastCutAt: 0, lastRaiseAt: 0 };
 }
 
@@ -136,7 +152,11 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     replicas: o.replicas,
     at: o.now,
   };
-  const base = { rowsPerSecond: d.rowsPerSecond, lanes: Math.min(d.lanes, limits.maxLanes), chunkSize: clamp(d.chunkSize, limits.minChunkSize, limits.maxChunkSize) };
+  const base = {
+    rowsPerSecond: d.rowsPerSecond,
+    lanes: Math.min(d.lanes, limits.maxLanes),
+    chunkSize: clamp(d.chunkSize, limits.minChunkSize, limits.maxChunkSize),
+  };
   const hold = (cause: HoldCause, reason: string): ControlState => ({
     ...prev,
     decision: { ...base, ...seen, lanes: 1, hold: true, action: 'holding', holdCause: cause, reason },
@@ -146,13 +166,26 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   if (o.maxReplicaLagMs !== undefined) {
     const missing = (o.replicas ?? []).filter((r) => r.state === 'missing');
     if (missing.length && (o.onReplicaMissing ?? 'hold') === 'hold') {
-      return hold('replica_missing', `replica ${missing.map((r) => r.name).join(', ')} disappeared from pg_stat_replication (onReplicaMissing: hold)`);
+      return hold(
+        'replica_missing',
+        `replica ${missing.map((r) => r.name).join(', ')} disappeared from pg_stat_replication (onReplicaMissing: hold)`,
+      );
     }
     const worst = Math.max(0, ...(o.replicas ?? []).map((r) => r.lagMs ?? 0));
     if (worst > o.maxReplicaLagMs) return hold('replica_lag', `replica lag ${ms(worst)} ms over the limit of ${o.maxReplicaLagMs} ms`);
     if (d.holdCause === 'replica_lag' || d.holdCause === 'replica_missing') {
       // released: go on from where it held, at the same careful pace
-      return { ...prev, lastRaiseAt: o.now, decision: { ...base, ...seen, hold: false, action: 'steady', reason: `replica lag ${ms(worst)} ms back under ${o.maxReplicaLagMs} ms` } };
+      return {
+        ...prev,
+        lastRaiseAt: o.now,
+        decision: {
+          ...base,
+          ...seen,
+          hold: false,
+          action: 'steady',
+          reason: `replica lag ${ms(worst)} ms back under ${o.maxReplicaLagMs} ms`,
+        },
+      };
     }
     if (worst > o.maxReplicaLagMs / 2 && o.now - prev.lastCutAt >= T.windowMs) {
       const current = d.rowsPerSecond ?? Math.max(limits.minRowsPerSecond, o.observedRowsPerSecond);
@@ -160,7 +193,14 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
       return {
         ...prev,
         lastCutAt: o.now,
-        decision: { ...base, ...seen, rowsPerSecond: rate, hold: false, action: 'slowing', reason: `replica lag ${ms(worst)} ms over half the limit of ${o.maxReplicaLagMs} ms: rate halved` },
+        decision: {
+          ...base,
+          ...seen,
+          rowsPerSecond: rate,
+          hold: false,
+          action: 'slowing',
+          reason: `replica lag ${ms(worst)} ms over half the limit of ${o.maxReplicaLagMs} ms: rate halved`,
+        },
       };
     }
   }
@@ -168,7 +208,18 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   if (o.budgetP99Ms === undefined) {
     // no latency budget: the replica rules above are the only ones; otherwise the spec's own settings
     if (d.action === 'slowing' && o.now - prev.lastCutAt < 5 * T.windowMs) return { ...prev, decision: { ...d, ...seen } };
-    return { ...prev, decision: { ...base, ...seen, rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes, hold: false, action: 'unlimited', reason: 'no latency budget' } };
+    return {
+      ...prev,
+      decision: {
+        ...base,
+        ...seen,
+        rowsPerSecond: limits.maxRowsPerSecond,
+        lanes: limits.maxLanes,
+        hold: false,
+        action: 'unlimited',
+        reason: 'no latency budget',
+      },
+    };
   }
   const budget = o.budgetP99Ms;
   if (o.p99Ms === undefined || o.samples < T.minSamples) {
@@ -180,24 +231,48 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
 
   if (d.hold && d.holdCause !== 'budget' && d.holdCause !== undefined) {
     // a hold for another cause (baseline, stale probe) ends here: start again carefully
-    return { ...prev, lastCutAt: o.now, decision: { ...base, ...seen, lanes: 1, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms, budget ${ms(budget)} ms` } };
-  }
-  if (d.hold) {
-    if (!under) return hold('budget', `p99 ${ms(p99)} ms over ${Math.round(T.headroom * 100)}% of the ${ms(budget)} ms budget even at the lowest rate: holding until it falls`);
     return {
       ...prev,
       lastCutAt: o.now,
-      decision: { ...base, ...seen, rowsPerSecond: capRate(limits.minRowsPerSecond, limits), lanes: 1, chunkSize: limits.minChunkSize, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms back under the ${ms(budget)} ms budget: resuming at the lowest rate` },
+      decision: { ...base, ...seen, lanes: 1, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms, budget ${ms(budget)} ms` },
+    };
+  }
+  if (d.hold) {
+    if (!under)
+      return hold(
+        'budget',
+        `p99 ${ms(p99)} ms over ${Math.round(T.headroom * 100)}% of the ${ms(budget)} ms budget even at the lowest rate: holding until it falls`,
+      );
+    return {
+      ...prev,
+      lastCutAt: o.now,
+      decision: {
+        ...base,
+        ...seen,
+        rowsPerSecond: capRate(limits.minRowsPerSecond, limits),
+        lanes: 1,
+        chunkSize: limits.minChunkSize,
+        hold: false,
+        action: 'steady',
+        reason: `p99 ${ms(p99)} ms back under the ${ms(budget)} ms budget: resuming at the lowest rate`,
+      },
     };
   }
   if (over) {
-    if (o.now - prev.lastCutAt < T.windowMs) return { ...prev, decision: { ...d, ...seen, reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget; the last cut is still taking effect` } };
+    if (o.now - prev.lastCutAt < T.windowMs)
+      return {
+        ...prev,
+        decision: { ...d, ...seen, reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget; the last cut is still taking effect` },
+      };
     const atFloor = (d.rowsPerSecond ?? Infinity) <= limits.minRowsPerSecond && d.lanes <= 1;
     if (atFloor) {
       return { ...hold('budget', `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget at the lowest rate: holding`), lastCutAt: o.now };
     }
     const current = Math.min(d.rowsPerSecond ?? Infinity, o.observedRowsPerSecond > 0 ? o.observedRowsPerSecond : Infinity);
-    const rate = capRate(Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * T.cut), limits);
+    const rate = capRate(
+      Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * T.cut),
+      limits,
+    );
     return {
       ...prev,
       lastCutAt: o.now,
@@ -230,15 +305,45 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
       next.chunkSize = clamp(Math.round(base.chunkSize * factor), limits.minChunkSize, limits.maxChunkSize);
       what = `chunk size to ${next.chunkSize}`;
     } else {
-      return { ...prev, decision: { ...d, ...seen, action: 'steady', reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget at the highest settings` } };
+      return {
+        ...prev,
+        decision: {
+          ...d,
+          ...seen,
+          action: 'steady',
+          reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget at the highest settings`,
+        },
+      };
     }
     // a rate the backfill does not reach is no limit: keep it near what it does
     if (next.rowsPerSecond !== undefined && o.observedRowsPerSecond > 0 && !isBinding) {
-      next = { ...next, rowsPerSecond: capRate(Math.max(next.rowsPerSecond > o.observedRowsPerSecond * 2 ? o.observedRowsPerSecond * 2 : next.rowsPerSecond, limits.minRowsPerSecond), limits) };
+      next = {
+        ...next,
+        rowsPerSecond: capRate(
+          Math.max(
+            next.rowsPerSecond > o.observedRowsPerSecond * 2 ? o.observedRowsPerSecond * 2 : next.rowsPerSecond,
+            limits.minRowsPerSecond,
+          ),
+          limits,
+        ),
+      };
     }
-    return { ...prev, lastRaiseAt: o.now, decision: { ...next, ...seen, hold: false, action: 'increasing', reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}` } };
+    return {
+      ...prev,
+      lastRaiseAt: o.now,
+      decision: {
+        ...next,
+        ...seen,
+        hold: false,
+        action: 'increasing',
+        reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}`,
+      },
+    };
   }
-  return { ...prev, decision: { ...base, ...seen, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget` } };
+  return {
+    ...prev,
+    decision: { ...base, ...seen, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget` },
+  };
 }
 
 /** The budget in ms: the absolute one, or the ratio times the baseline (undefined until a baseline is measured). */
@@ -257,10 +362,20 @@ export function quantile(samples: readonly number[], q: number): number | undefi
 }
 
 /** What a lease does with a decision: wait (hold), stop (its lane is not wanted), or go with this chunk size and its lane's share of the rate. */
-export function laneShare(d: ControlDecision | undefined, laneNo: number, ageMs: number, staleMs: number): { hold: boolean; stop: boolean; chunkSize?: number; rowsPerSecond?: number; reason?: string } {
+export function laneShare(
+  d: ControlDecision | undefined,
+  laneNo: number,
+  ageMs: number,
+  staleMs: number,
+): { hold: boolean; stop: boolean; chunkSize?: number; rowsPerSecond?: number; reason?: string } {
   if (!d) return { hold: true, stop: false, reason: 'no decision from the probe yet' };
   if (ageMs > staleMs) return { hold: true, stop: false, reason: `the probe's last decision is ${Math.round(ageMs / 1000)} s old` };
   if (laneNo >= d.lanes && laneNo > 0) return { hold: false, stop: true };
   if (d.hold) return { hold: true, stop: false, reason: d.reason };
-  return { hold: false, stop: false, chunkSize: d.chunkSize, rowsPerSecond: d.rowsPerSecond === undefined ? undefined : d.rowsPerSecond / Math.max(1, d.lanes) };
+  return {
+    hold: false,
+    stop: false,
+    chunkSize: d.chunkSize,
+    rowsPerSecond: d.rowsPerSecond === undefined ? undefined : d.rowsPerSecond / Math.max(1, d.lanes),
+  };
 }

@@ -87,29 +87,42 @@ export function initialThrottle(spec: { chunkSize: number; parallelism: number; 
   return settings;
 }
 
-const CHANGE_FIELDS = ['chunkSize', 'maxRowsPerSecond', 'targetChunkMs', 'parallelism', 'latency', 'maxReplicaLagMs', 'onReplicaMissing'] as const;
+const CHANGE_FIELDS = [
+  'chunkSize',
+  'maxRowsPerSecond',
+  'targetChunkMs',
+  'parallelism',
+  'latency',
+  'maxReplicaLagMs',
+  'onReplicaMissing',
+] as const;
 const LATENCY_FIELDS = ['p99Ms', 'p99Ratio', 'probe', 'probeEveryMs'] as const;
 
 const isSet = (v: unknown) => v !== undefined && v !== null;
 
 function integerWithin(where: string, v: unknown, { min, max }: { min: number; max: number }): void {
   if (!isSet(v)) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new Error(`${where}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new Error(`${where}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
 }
 
 function numberWithin(where: string, v: unknown, { min, max }: { min: number; max: number }): void {
   if (!isSet(v)) return;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new Error(`${where}: expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw new Error(`${where}: expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
 }
 
 /** A latency budget is valid: exactly one of p99Ms and p99Ratio, within their limits. Throws naming the field. */
 export function validateLatencyBudget(where: string, b: unknown): void {
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new Error(`${where}: expected an object such as {"p99Ms": 5} or {"p99Ratio": 2}`);
+  if (typeof b !== 'object' || b === null || Array.isArray(b))
+    throw new Error(`${where}: expected an object such as {"p99Ms": 5} or {"p99Ratio": 2}`);
   for (const k of Object.keys(b)) {
-    if (!(LATENCY_FIELDS as readonly string[]).includes(k)) throw new Error(`${where}: unknown field "${k}"; allowed: ${LATENCY_FIELDS.join(', ')}`);
+    if (!(LATENCY_FIELDS as readonly string[]).includes(k))
+      throw new Error(`${where}: unknown field "${k}"; allowed: ${LATENCY_FIELDS.join(', ')}`);
   }
   const l = b as LatencyBudget;
-  if (isSet(l.p99Ms) === isSet(l.p99Ratio)) throw new Error(`${where}: give exactly one of p99Ms (milliseconds) or p99Ratio (times the p99 measured before the first chunk)`);
+  if (isSet(l.p99Ms) === isSet(l.p99Ratio))
+    throw new Error(`${where}: give exactly one of p99Ms (milliseconds) or p99Ratio (times the p99 measured before the first chunk)`);
   numberWithin(`${where}.p99Ms`, l.p99Ms, THROTTLE_LIMITS.p99Ms);
   numberWithin(`${where}.p99Ratio`, l.p99Ratio, THROTTLE_LIMITS.p99Ratio);
   integerWithin(`${where}.probeEveryMs`, l.probeEveryMs, THROTTLE_LIMITS.probeEveryMs);
@@ -122,7 +135,8 @@ export function validateLatencyBudget(where: string, b: unknown): void {
 export function validateThrottleChange(change: ThrottleChange): void {
   if (typeof change !== 'object' || change === null) throw new Error('setThrottle takes an object such as {"chunkSize": 2000}');
   for (const k of Object.keys(change)) {
-    if (!(CHANGE_FIELDS as readonly string[]).includes(k)) throw new Error(`setThrottle: unknown field "${k}"; allowed: ${CHANGE_FIELDS.join(', ')}`);
+    if (!(CHANGE_FIELDS as readonly string[]).includes(k))
+      throw new Error(`setThrottle: unknown field "${k}"; allowed: ${CHANGE_FIELDS.join(', ')}`);
   }
   // setThrottle has always taken any targetChunkMs from 1 (the spec asks at least 10)
   integerWithin('setThrottle.chunkSize', change.chunkSize, THROTTLE_LIMITS.chunkSize);
@@ -135,7 +149,8 @@ export function validateThrottleChange(change: ThrottleChange): void {
   if (isSet(change.latency)) validateLatencyBudget('setThrottle.latency', change.latency);
   integerWithin('setThrottle.maxReplicaLagMs', change.maxReplicaLagMs, THROTTLE_LIMITS.maxReplicaLagMs);
   const m = change.onReplicaMissing;
-  if (m !== undefined && m !== 'hold' && m !== 'ignore') throw new Error(`setThrottle.onReplicaMissing: expected "hold" or "ignore", got ${JSON.stringify(m)}`);
+  if (m !== undefined && m !== 'hold' && m !== 'ignore')
+    throw new Error(`setThrottle.onReplicaMissing: expected "hold" or "ignore", got ${JSON.stringify(m)}`);
 }
 
 /** The settings after a (validated) change: null drops a limit, a chunk size widens its bounds to include it. */
@@ -167,7 +182,11 @@ export function isControlled(t: ThrottleSettings): boolean {
 }
 
 /** targetChunkMs: grow or shrink the chunk toward the target, at most 2x per chunk, within bounds. */
-export function adaptedChunkSize(t: { targetChunkMs?: number; minChunkSize: number; maxChunkSize: number }, size: number, ms: number): number {
+export function adaptedChunkSize(
+  t: { targetChunkMs?: number; minChunkSize: number; maxChunkSize: number },
+  size: number,
+  ms: number,
+): number {
   const factor = Math.min(2, Math.max(0.5, t.targetChunkMs! / Math.max(1, ms)));
   return Math.round(Math.min(t.maxChunkSize, Math.max(t.minChunkSize, size * factor)));
 }

@@ -55,8 +55,23 @@ const RUNTIME_OK = {
 };
 // code the workflow bundle may load: no Node APIs, no I/O libraries (type-only imports are erased)
 const NODE_FREE = ['workflows', 'plan', 'steps-pure'];
-const IO_LIBS = ['pg', 'pino', 'fs', 'node:fs', 'child_process', 'node:child_process', 'http', 'node:http', 'net', 'node:net', '@temporalio/activity', '@temporalio/worker', '@temporalio/client'];
-const SQL_RE = /\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+[\w".]+\s+SET|DELETE\s+FROM|ALTER\s+TABLE|CREATE\s+(TABLE|INDEX|SCHEMA|TRIGGER|OR REPLACE|VIEW)|DROP\s+(TABLE|SCHEMA|TRIGGER|VIEW|COLUMN|FUNCTION))/;
+const IO_LIBS = [
+  'pg',
+  'pino',
+  'fs',
+  'node:fs',
+  'child_process',
+  'node:child_process',
+  'http',
+  'node:http',
+  'net',
+  'node:net',
+  '@temporalio/activity',
+  '@temporalio/worker',
+  '@temporalio/client',
+];
+const SQL_RE =
+  /\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+[\w".]+\s+SET|DELETE\s+FROM|ALTER\s+TABLE|CREATE\s+(TABLE|INDEX|SCHEMA|TRIGGER|OR REPLACE|VIEW)|DROP\s+(TABLE|SCHEMA|TRIGGER|VIEW|COLUMN|FUNCTION))/;
 // a fragment spliced from a value: `${column} IS NOT NULL` quotes nothing; build it in db/ or sql.ts with ident()
 const SQL_FRAGMENT_RE = /\$\{[^}]+\}\s*(IS\s+(NOT\s+)?NULL|(=|<>|>=|<=)\s*\$\d|::\w+)/;
 const SQL_ALLOWED = ['db', 'test', 'bench', 'devstack', 'examples'];
@@ -83,12 +98,17 @@ function check(file) {
     const spec = m[3];
     if (spec.startsWith('.')) {
       const resolved = path.relative(root, path.resolve(path.dirname(file), spec));
-      const targetFile = fs.existsSync(path.join(root, resolved)) && fs.statSync(path.join(root, resolved)).isDirectory() ? path.join(resolved, 'index.ts') : `${resolved}.ts`;
+      const targetFile =
+        fs.existsSync(path.join(root, resolved)) && fs.statSync(path.join(root, resolved)).isDirectory()
+          ? path.join(resolved, 'index.ts')
+          : `${resolved}.ts`;
       const target = layerOf(targetFile);
       if (!isType) runtimeEdges.push([rel, targetFile]);
       const isRuntimeOk = (RUNTIME_OK[layer] ?? []).includes(targetFile.split(path.sep).join('/'));
       if (allowed && !allowed.includes(target) && !isRuntimeOk && !(isType && (TYPE_ONLY_OK[layer] ?? []).includes(target))) {
-        problems.push(`${rel}: ${layer}/ may not import ${target}/ (${spec})${(TYPE_ONLY_OK[layer] ?? []).includes(target) ? ' except as `import type`' : ''}`);
+        problems.push(
+          `${rel}: ${layer}/ may not import ${target}/ (${spec})${(TYPE_ONLY_OK[layer] ?? []).includes(target) ? ' except as `import type`' : ''}`,
+        );
       }
     } else if (NODE_FREE.includes(layer) && !isType) {
       if (spec.startsWith('node:') || IO_LIBS.includes(spec) || ['os', 'path', 'crypto'].includes(spec)) {
@@ -97,7 +117,8 @@ function check(file) {
     }
   }
   if (top === 'spec' && !rel.endsWith('load.ts')) {
-    for (const m of src.matchAll(/from\s+['"](node:[^'"]+|fs|path|os|crypto)['"]/g)) problems.push(`${rel}: spec/ schemas are used in workflows; keep ${m[1]} in spec/load.ts`);
+    for (const m of src.matchAll(/from\s+['"](node:[^'"]+|fs|path|os|crypto)['"]/g))
+      problems.push(`${rel}: spec/ schemas are used in workflows; keep ${m[1]} in spec/load.ts`);
   }
   if (top === 'workflows' && /\b(Math\.random|setTimeout|setInterval|process\.)/.test(src.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''))) {
     problems.push(`${rel}: workflow code may not use Math.random, timers or process (use workflow APIs)`);
@@ -106,11 +127,15 @@ function check(file) {
     src.split('\n').forEach((line, i) => {
       if (/^\s*(\/\/|\/?\*)/.test(line) || /lint-layers: ok/.test(line)) return;
       if (SQL_RE.test(line)) problems.push(`${rel}:${i + 1}: SQL outside db/ (or a step kind's sql.ts): ${line.trim().slice(0, 100)}`);
-      else if (SQL_FRAGMENT_RE.test(line)) problems.push(`${rel}:${i + 1}: SQL fragment built outside db/ (or a step kind's sql.ts); quote identifiers there with ident(): ${line.trim().slice(0, 100)}`);
+      else if (SQL_FRAGMENT_RE.test(line))
+        problems.push(
+          `${rel}:${i + 1}: SQL fragment built outside db/ (or a step kind's sql.ts); quote identifiers there with ident(): ${line.trim().slice(0, 100)}`,
+        );
     });
   }
 }
-for (const top of [...new Set(Object.keys(MAY_IMPORT).map((l) => l.split('-')[0]))]) if (fs.existsSync(path.join(root, top))) walk(path.join(root, top));
+for (const top of [...new Set(Object.keys(MAY_IMPORT).map((l) => l.split('-')[0]))])
+  if (fs.existsSync(path.join(root, top))) walk(path.join(root, top));
 // spec/ uses plan/'s rules and steps/' schemas, and plan/ reads the steps registry: no file may reach
 // itself again through those run-time imports (a module cycle loads half-initialised modules)
 const PURE_CORE = ['spec', 'plan', 'steps-pure'];
@@ -129,7 +154,9 @@ function visit(file, trail) {
     const key = [...cycle.slice(0, -1)].sort().join(' ');
     if (!reported.has(key)) {
       reported.add(key);
-      problems.push(`import cycle at run time: ${cycle.join(' -> ')} (make one of these imports \`import type\`, or move the shared rule down into plan/)`);
+      problems.push(
+        `import cycle at run time: ${cycle.join(' -> ')} (make one of these imports \`import type\`, or move the shared rule down into plan/)`,
+      );
     }
     return;
   }

@@ -21,13 +21,21 @@ const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 const read = (f) => (fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : { testResults: [] });
 const results = [...read(path.join(work, 'unit.json')).testResults, ...read(path.join(work, 'integration.json')).testResults];
 const facts = fs.existsSync(report)
-  ? fs.readFileSync(report, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l))
+  ? fs
+      .readFileSync(report, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
   : [];
 
 const rel = (f) => path.relative(root, f);
-const tests = results.flatMap((file) => file.assertionResults.map((a) => ({ file: rel(file.name), title: a.fullName ?? a.title, status: a.status, ms: a.duration ?? 0 })));
+const tests = results.flatMap((file) =>
+  file.assertionResults.map((a) => ({ file: rel(file.name), title: a.fullName ?? a.title, status: a.status, ms: a.duration ?? 0 })),
+);
 const pick = (re) => tests.filter((t) => re.test(t.file));
-const row = (t) => `| ${t.title.replace(/\|/g, '\\|')} | ${t.status === 'passed' ? 'passed' : `**${t.status}**`} | ${(t.ms / 1000).toFixed(1)} s |`;
+const row = (t) =>
+  `| ${t.title.replace(/\|/g, '\\|')} | ${t.status === 'passed' ? 'passed' : `**${t.status}**`} | ${(t.ms / 1000).toFixed(1)} s |`;
 const table = (list) => (list.length ? ['| test | outcome | time |', '|---|---|---|', ...list.map(row)].join('\n') : '_none ran_');
 const passed = tests.filter((t) => t.status === 'passed').length;
 const failed = tests.filter((t) => t.status === 'failed').length;
@@ -41,7 +49,16 @@ const lines = [
   '## Facts recorded by the fault tests',
   '',
   facts.length
-    ? ['| test | what it proved |', '|---|---|', ...facts.map((f) => `| ${f.test} | ${Object.entries(f.facts).map(([k, v]) => `${k}: ${v}`).join(', ')} |`)].join('\n')
+    ? [
+        '| test | what it proved |',
+        '|---|---|',
+        ...facts.map(
+          (f) =>
+            `| ${f.test} | ${Object.entries(f.facts)
+              .map(([k, v]) => `${k}: ${v}`)
+              .join(', ')} |`,
+        ),
+      ].join('\n')
     : '_no facts recorded_',
   '',
   '## Crashes, restarts and races',

@@ -13,7 +13,9 @@ import { chromium } from 'playwright-core';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const require = createRequire(import.meta.url);
-const { connect, startBackfill, startRollout, parseBackfillSpec, parseRolloutSpec, getProgress } = require(path.join(root, 'dist', 'client', 'index.js'));
+const { connect, startBackfill, startRollout, parseBackfillSpec, parseRolloutSpec, getProgress } = require(
+  path.join(root, 'dist', 'client', 'index.js'),
+);
 const { createPool } = require(path.join(root, 'dist', 'db', 'pool.js'));
 const { resetDemoTable } = require(path.join(root, 'dist', 'db', 'demo.js'));
 
@@ -63,7 +65,13 @@ async function main() {
   say('starting `stagefill dev` (Temporal dev server with the Web UI, PostgreSQL)');
   const dev = run('dev', ['dev', '--state-dir', stateDir, '--fresh'], baseEnv);
   await until('the dev stack', async () => dev.output().includes('ready;'), 180_000);
-  const stack = Object.fromEntries(dev.output().split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const stack = Object.fromEntries(
+    dev
+      .output()
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
   if (!stack.TEMPORAL_UI) throw new Error(`the dev stack has no Web UI:\n${dev.output()}`);
   const taskQueue = 'stagefill-screens';
   const env = { ...baseEnv, ...stack, STAGEFILL_TASK_QUEUE: taskQueue };
@@ -100,14 +108,27 @@ async function main() {
     rollbackWindow: '1h',
     steps: [
       { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 2000 } },
-      { kind: 'gate', checks: [{ name: 'cents match amount', sql: 'SELECT count(*) FROM stagefill_demo.payments WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint', expect: { eq: 0 } }] },
+      {
+        kind: 'gate',
+        checks: [
+          {
+            name: 'cents match amount',
+            sql: 'SELECT count(*) FROM stagefill_demo.payments WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint',
+            expect: { eq: 0 },
+          },
+        ],
+      },
       { kind: 'approval', timeout: '8h' },
       { kind: 'expose', version: 2 },
       { kind: 'contract' },
     ],
   });
   const ro = await startRollout(conn, rollout, { actor: 'ops@example.com' });
-  await until('the rollout waiting for approval', async () => (await getProgress(conn, ro.workflowId)).state === 'waiting_approval', 180_000);
+  await until(
+    'the rollout waiting for approval',
+    async () => (await getProgress(conn, ro.workflowId)).state === 'waiting_approval',
+    180_000,
+  );
   await until('the backfill under way', async () => {
     const p = await getProgress(conn, bf.workflowId);
     return p.state === 'running' && p.rowsProcessed > 20_000;
@@ -119,7 +140,15 @@ async function main() {
     executablePath,
     headless: true,
     viewport: { width: 1440, height: 1000 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   started.push(async () => browser.close());
   page = await browser.newPage();
@@ -167,7 +196,11 @@ async function main() {
     await page.keyboard.press('Escape');
   };
   const base = (run) => `${ui}/namespaces/${ns}/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}`;
-  await shoot('workflows-list.png', `${ui}/namespaces/${ns}/workflows?query=${encodeURIComponent("StagefillKind IN ('backfill', 'rollout')")}`, bf.workflowId);
+  await shoot(
+    'workflows-list.png',
+    `${ui}/namespaces/${ns}/workflows?query=${encodeURIComponent("StagefillKind IN ('backfill', 'rollout')")}`,
+    bf.workflowId,
+  );
   await shoot('backfill-running.png', `${base(bf)}/history`, bf.workflowId);
   await shootQuery('backfill-progress-query.png', bf);
   await shoot('rollout-waiting-approval.png', `${base(ro)}/history`, ro.workflowId);
@@ -181,7 +214,11 @@ try {
   await main();
 } catch (err) {
   console.error(`screenshots: ${err.stack ?? err}`);
-  if (page) await page.screenshot({ path: failedShot }).then(() => console.error(`screenshots: what the page showed: ${failedShot}`), () => {});
+  if (page)
+    await page.screenshot({ path: failedShot }).then(
+      () => console.error(`screenshots: what the page showed: ${failedShot}`),
+      () => {},
+    );
   code = 1;
 } finally {
   for (const stop of started.reverse()) await stop().catch(() => {});

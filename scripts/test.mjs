@@ -17,13 +17,16 @@ function step(name, cmd, cmdArgs) {
   const t = Date.now();
   process.stdout.write(`\n== ${name}\n`);
   const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', env: process.env });
-  process.stdout.write(`== ${name}: ${r.status === 0 ? 'ok' : `failed (${r.status ?? r.signal})`} in ${((Date.now() - t) / 1000).toFixed(1)}s\n`);
+  process.stdout.write(
+    `== ${name}: ${r.status === 0 ? 'ok' : `failed (${r.status ?? r.signal})`} in ${((Date.now() - t) / 1000).toFixed(1)}s\n`,
+  );
   return r.status === 0;
 }
 
 let passed = 0;
 let failed = 0;
 let ok = step('lint: layers', process.execPath, [path.join(root, 'scripts', 'lint-layers.mjs')]);
+ok = step('format (prettier --check)', npx('prettier'), ['--check', '.']) && ok;
 ok = step('lint: eslint', npx('eslint'), ['.']) && ok;
 ok = step('typecheck', npx('tsc'), ['-p', 'tsconfig.json', '--noEmit']) && ok;
 ok = ok && step('build', npx('tsc'), ['-p', 'tsconfig.build.json']);
@@ -31,7 +34,14 @@ if (ok) {
   for (const project of only) {
     const out = path.join(os.tmpdir(), `stagefill-jest-${project}-${process.pid}.json`);
     const extra = project === 'integration' ? ['--runInBand'] : [];
-    const good = step(`${project} tests`, npx('jest'), ['--selectProjects', project, ...extra, '--json', `--outputFile=${out}`, ...passthrough]);
+    const good = step(`${project} tests`, npx('jest'), [
+      '--selectProjects',
+      project,
+      ...extra,
+      '--json',
+      `--outputFile=${out}`,
+      ...passthrough,
+    ]);
     try {
       const r = JSON.parse(fs.readFileSync(out, 'utf8'));
       passed += r.numPassedTests;

@@ -14,7 +14,12 @@ import { THROTTLE_LIMITS } from '../plan/throttle';
 // statement, and stagefill quotes every identifier it writes anyway.
 export const IDENT = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
 export const identifier = (what: string) =>
-  z.string({ required_error: `${what} is required` }).regex(IDENT, `${what} must be a plain SQL identifier (letters, digits, _ and $; not starting with a digit; at most 63 characters), without quotes`);
+  z
+    .string({ required_error: `${what} is required` })
+    .regex(
+      IDENT,
+      `${what} must be a plain SQL identifier (letters, digits, _ and $; not starting with a digit; at most 63 characters), without quotes`,
+    );
 
 export const tableName = z
   .string({ required_error: 'table is required, e.g. "public.orders"' })
@@ -23,28 +28,30 @@ export const tableName = z
   });
 
 /** A duration: "30s", "15m", "4h", "1h30m", or milliseconds. Parsed to milliseconds. */
-export const duration = z
-  .union([z.number(), z.string()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration; write e.g. "30s", "15m", "4h" or "1h30m"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${v}" is not a duration; write e.g. "30s", "15m", "4h" or "1h30m"` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
-export const expectation = z.union([
-  z.object({ eq: z.number() }).strict(),
-  z.object({ lte: z.number() }).strict(),
-  z.object({ gte: z.number() }).strict(),
-  z.object({ lt: z.number() }).strict(),
-  z.object({ gt: z.number() }).strict(),
-  z.object({ between: z.tuple([z.number(), z.number()]) }).strict(),
-], { errorMap: () => ({ message: 'expect must be one of {eq: n}, {lte: n}, {gte: n}, {lt: n}, {gt: n}, {between: [a, b]}' }) });
+export const expectation = z.union(
+  [
+    z.object({ eq: z.number() }).strict(),
+    z.object({ lte: z.number() }).strict(),
+    z.object({ gte: z.number() }).strict(),
+    z.object({ lt: z.number() }).strict(),
+    z.object({ gt: z.number() }).strict(),
+    z.object({ between: z.tuple([z.number(), z.number()]) }).strict(),
+  ],
+  { errorMap: () => ({ message: 'expect must be one of {eq: n}, {lte: n}, {gte: n}, {lt: n}, {gt: n}, {between: [a, b]}' }) },
+);
 
 const READ_ONLY = /^\s*(select|with|values)\b/i;
-const DDL = /^\s*(create|alter|drop|truncate|grant|revoke|comment|reindex|vacuum|cluster|lock|copy|do|call|begin|commit|rollback|set|reset)\b/i;
+const DDL =
+  /^\s*(create|alter|drop|truncate|grant|revoke|comment|reindex|vacuum|cluster|lock|copy|do|call|begin|commit|rollback|set|reset)\b/i;
 const WRITE = /^\s*(update|insert|delete|with|merge)\b/i;
 
 /** One statement: a trailing semicolon is fine; a second statement is not. */
@@ -66,9 +73,14 @@ export const rangeSql = (what: string, mustWrite: boolean) =>
     .superRefine((sql, ctx) => {
       const fail = (message: string) => ctx.addIssue({ code: z.ZodIssueCode.custom, message });
       if (!/(?<!:):lo\b/.test(sql) || !/(?<!:):hi\b/.test(sql)) {
-        fail(`${what} must use both :lo and :hi to bound its rows (e.g. "WHERE id >= :lo AND id < :hi"); they are bound as parameters for each chunk's half-open range`);
+        fail(
+          `${what} must use both :lo and :hi to bound its rows (e.g. "WHERE id >= :lo AND id < :hi"); they are bound as parameters for each chunk's half-open range`,
+        );
       }
-      if (DDL.test(sql)) fail(`${what} must be DML (UPDATE, INSERT, DELETE, MERGE or WITH ...), not DDL or a session command; put schema changes in rollout steps`);
+      if (DDL.test(sql))
+        fail(
+          `${what} must be DML (UPDATE, INSERT, DELETE, MERGE or WITH ...), not DDL or a session command; put schema changes in rollout steps`,
+        );
       else if (mustWrite && !WRITE.test(sql)) fail(`${what} must start with UPDATE, INSERT, DELETE, MERGE or WITH`);
       else if (!mustWrite && !READ_ONLY.test(sql)) fail(`${what} must be a query (SELECT, WITH or VALUES) returning one value`);
       if (hasSecondStatement(sql)) fail(`${what} must be a single statement; remove the extra ";"-separated statement`);
@@ -79,29 +91,40 @@ export const query = (what: string) =>
     .string({ required_error: `${what} is required` })
     .min(1, `${what} is empty`)
     .superRefine((sql, ctx) => {
-      if (!READ_ONLY.test(sql)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} must be a query (SELECT, WITH or VALUES) returning one value` });
+      if (!READ_ONLY.test(sql))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} must be a query (SELECT, WITH or VALUES) returning one value` });
       if (hasSecondStatement(sql)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${what} must be a single statement` });
     });
 
 /** A key value: one column's value, or a composite key's as a list ([3, 1200]), kept as its JSON text. */
-export const keyValue = z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()])).min(1)]).transform((v) => (Array.isArray(v) ? JSON.stringify(v.map(String)) : String(v)));
+export const keyValue = z
+  .union([z.string(), z.number(), z.array(z.union([z.string(), z.number()])).min(1)])
+  .transform((v) => (Array.isArray(v) ? JSON.stringify(v.map(String)) : String(v)));
 
 /** `key:` one column, or a list of columns for a composite key (walked as a row value, in key order). */
 export const backfillKey = z
-  .union([identifier('key'), z.array(identifier('key[]')).min(1, 'key needs at least one column').max(8, 'key may have at most 8 columns')], {
-    errorMap: (issue, ctx) => (issue.code === 'invalid_union' ? { message: 'key must be a column name or a list of column names, e.g. id or [tenant_id, id]' } : { message: ctx.defaultError }),
-  })
+  .union(
+    [identifier('key'), z.array(identifier('key[]')).min(1, 'key needs at least one column').max(8, 'key may have at most 8 columns')],
+    {
+      errorMap: (issue, ctx) =>
+        issue.code === 'invalid_union'
+          ? { message: 'key must be a column name or a list of column names, e.g. id or [tenant_id, id]' }
+          : { message: ctx.defaultError },
+    },
+  )
   .refine((k) => typeof k === 'string' || new Set(k).size === k.length, 'key must not name a column twice')
   .transform((k) => (Array.isArray(k) && k.length === 1 ? k[0] : k));
 
-export const chunkCheck = z
-  .object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation })
-  .strict();
+export const chunkCheck = z.object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation }).strict();
 
 const L = THROTTLE_LIMITS;
 const latencyBudget = z
   .object({
-    p99Ms: z.number().min(L.p99Ms.min, `throttle.latency.p99Ms must be at least ${L.p99Ms.min}`).max(L.p99Ms.max, `throttle.latency.p99Ms must be at most ${L.p99Ms.max}`).optional(),
+    p99Ms: z
+      .number()
+      .min(L.p99Ms.min, `throttle.latency.p99Ms must be at least ${L.p99Ms.min}`)
+      .max(L.p99Ms.max, `throttle.latency.p99Ms must be at most ${L.p99Ms.max}`)
+      .optional(),
     p99Ratio: z
       .number()
       .min(L.p99Ratio.min, `throttle.latency.p99Ratio must be at least ${L.p99Ratio.min} (times the p99 measured before the first chunk)`)
@@ -118,7 +141,12 @@ const latencyBudget = z
 export const throttle = z
   .object({
     maxRowsPerSecond: z.number().positive('throttle.maxRowsPerSecond must be > 0 (omit it for no limit)').optional(),
-    targetChunkMs: z.number().int().min(L.targetChunkMs.min, `throttle.targetChunkMs must be at least ${L.targetChunkMs.min}`).max(L.targetChunkMs.max).optional(),
+    targetChunkMs: z
+      .number()
+      .int()
+      .min(L.targetChunkMs.min, `throttle.targetChunkMs must be at least ${L.targetChunkMs.min}`)
+      .max(L.targetChunkMs.max)
+      .optional(),
     minChunkSize: z.number().int().positive().optional(),
     maxChunkSize: z.number().int().positive().max(L.chunkSize.max).optional(),
     healthCheck: z
@@ -137,7 +165,9 @@ export const throttle = z
       .min(L.maxReplicaLagMs.min, `throttle.maxReplicaLagMs must be at least ${L.maxReplicaLagMs.min}`)
       .max(L.maxReplicaLagMs.max)
       .optional(),
-    onReplicaMissing: z.enum(['hold', 'ignore'], { errorMap: () => ({ message: 'throttle.onReplicaMissing must be "hold" or "ignore"' }) }).optional(),
+    onReplicaMissing: z
+      .enum(['hold', 'ignore'], { errorMap: () => ({ message: 'throttle.onReplicaMissing must be "hold" or "ignore"' }) })
+      .optional(),
   })
   .strict();
 
@@ -151,12 +181,23 @@ export const window = z
 
 /** The backfill fields shared by `kind: backfill` specs and rollout `backfill` steps. */
 export const backfillFields = {
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'name must be 1-100 letters, digits, "_", "-" or ".", starting with a letter or digit'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'name must be 1-100 letters, digits, "_", "-" or ".", starting with a letter or digit'),
   table: tableName,
   key: backfillKey,
   range: z.object({ from: keyValue.optional(), to: keyValue.optional() }).strict().optional(),
-  chunkSize: z.number({ required_error: 'chunkSize is required: rows per chunk, e.g. 1000' }).int('chunkSize must be a whole number').min(1, 'chunkSize must be at least 1').max(1_000_000, 'chunkSize must be at most 1,000,000'),
-  parallelism: z.number().int('parallelism must be a whole number').min(1, 'parallelism must be at least 1').max(64, 'parallelism must be at most 64 (each lane holds a database connection)').default(2),
+  chunkSize: z
+    .number({ required_error: 'chunkSize is required: rows per chunk, e.g. 1000' })
+    .int('chunkSize must be a whole number')
+    .min(1, 'chunkSize must be at least 1')
+    .max(1_000_000, 'chunkSize must be at most 1,000,000'),
+  parallelism: z
+    .number()
+    .int('parallelism must be a whole number')
+    .min(1, 'parallelism must be at least 1')
+    .max(64, 'parallelism must be at most 64 (each lane holds a database connection)')
+    .default(2),
   transform: rangeSql('transform', true),
   validate: z.array(chunkCheck).optional(),
   throttle: throttle.optional(),
@@ -171,12 +212,20 @@ export type BackfillSpec = z.infer<typeof backfillSpec>;
 // ---- rollout steps -------------------------------------------------------
 
 export const stepBase = {
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'id must be 1-63 letters, digits, "_", "-" or "."').optional(),
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'id must be 1-63 letters, digits, "_", "-" or "."')
+    .optional(),
   dependsOn: z.array(z.string()).optional(),
   /** The table this step works on; the rollout's table when absent. */
   table: tableName.optional(),
   /** How long this step's DDL waits for its lock before giving up (Temporal retries it with backoff); the rollout's lockTimeoutMs, else 3s. */
-  lockTimeoutMs: z.number().int().min(1, 'lockTimeoutMs must be at least 1').max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)').optional(),
+  lockTimeoutMs: z
+    .number()
+    .int()
+    .min(1, 'lockTimeoutMs must be at least 1')
+    .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
+    .optional(),
 };
 
 /** The DDL lock timeout when neither the step nor the rollout sets one. */
@@ -195,19 +244,27 @@ export const gateCheck = z
     tolerance: z.number().min(0).default(0),
   })
   .strict()
-  .refine((c) => (c.expect !== undefined) !== Boolean(c.unchanged), { message: 'a check needs exactly one of expect (a bound) or unchanged: true (equal to its value at the rollout start)' });
+  .refine((c) => (c.expect !== undefined) !== Boolean(c.unchanged), {
+    message: 'a check needs exactly one of expect (a bound) or unchanged: true (equal to its value at the rollout start)',
+  });
 export type GateCheck = z.infer<typeof gateCheck>;
 
 export const sqlType = z
   .string({ required_error: 'type is required, e.g. "bigint" or "numeric(12,2)"' })
-  .regex(/^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?$/, 'type must be a plain SQL type such as "bigint", "text", "numeric(12,2)" or "timestamptz"');
+  .regex(
+    /^[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?$/,
+    'type must be a plain SQL type such as "bigint", "text", "numeric(12,2)" or "timestamptz"',
+  );
 
 /** A SQL expression over the row (NEW in triggers, the table's row in backfills): one expression, no statements. */
 export const expression = (what: string) =>
   z
     .string({ required_error: `${what} is required: a SQL expression over the row's columns` })
     .min(1, `${what} is empty`)
-    .refine((e) => !hasSecondStatement(e) && !/;/.test(e.replace(/'(?:[^']|'')*'/g, '')), `${what} must be one SQL expression, without ";"`);
+    .refine(
+      (e) => !hasSecondStatement(e) && !/;/.test(e.replace(/'(?:[^']|'')*'/g, '')),
+      `${what} must be one SQL expression, without ";"`,
+    );
 
 export const backfillTuning = {
   chunkSize: backfillFields.chunkSize.default(5000),
@@ -217,4 +274,3 @@ export const backfillTuning = {
   lockTimeoutMs: backfillFields.lockTimeoutMs,
   statementTimeoutMs: backfillFields.statementTimeoutMs,
 };
-

@@ -32,7 +32,10 @@ export { contractStep } from '../steps/contract/schema';
 export type BackfillSpecInput = z.input<typeof backfillSpec>;
 
 export const rolloutStep = z.discriminatedUnion('kind', STEP_SCHEMAS, {
-  errorMap: (issue, ctx) => (issue.code === 'invalid_union_discriminator' ? { message: `kind must be one of ${STEP_KINDS.join(', ')}` } : { message: ctx.defaultError }),
+  errorMap: (issue, ctx) =>
+    issue.code === 'invalid_union_discriminator'
+      ? { message: `kind must be one of ${STEP_KINDS.join(', ')}` }
+      : { message: ctx.defaultError },
 });
 
 export const rolloutSpec = z
@@ -44,16 +47,23 @@ export const rolloutSpec = z
     rollbackWindow: duration.default('0s'),
     maxConcurrentSteps: z.number().int().min(1).max(16).default(4),
     /** How long each step's DDL waits for its table lock before it gives up and is retried; 3s when absent. A step's own lockTimeoutMs wins. */
-    lockTimeoutMs: z.number().int().min(1, 'lockTimeoutMs must be at least 1').max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)').optional(),
+    lockTimeoutMs: z
+      .number()
+      .int()
+      .min(1, 'lockTimeoutMs must be at least 1')
+      .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
+      .optional(),
     steps: z.array(rolloutStep).min(1, 'a rollout needs at least one step'),
   })
   .strict()
   .superRefine((spec, ctx) => {
     spec.steps.forEach((s, i) => {
-      for (const p of stepModule(s.kind).check?.(s as never) ?? []) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', i, ...p.path], message: p.message });
+      for (const p of stepModule(s.kind).check?.(s as never) ?? [])
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', i, ...p.path], message: p.message });
     });
     const graph = normalizeGraph(spec.steps, spec.table);
-    for (const p of graphProblems(graph)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
+    for (const p of graphProblems(graph))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
   });
 
 export type RolloutSpec = z.infer<typeof rolloutSpec>;
@@ -61,7 +71,8 @@ export type RolloutSpecInput = z.input<typeof rolloutSpec>;
 export type RolloutStep = z.infer<typeof rolloutStep>;
 
 export const spec = z.discriminatedUnion('kind', [backfillSpec, rolloutSpec.innerType()], {
-  errorMap: (issue, ctx) => (issue.code === 'invalid_union_discriminator' ? { message: 'kind must be "backfill" or "rollout"' } : { message: ctx.defaultError }),
+  errorMap: (issue, ctx) =>
+    issue.code === 'invalid_union_discriminator' ? { message: 'kind must be "backfill" or "rollout"' } : { message: ctx.defaultError },
 });
 export type Spec = BackfillSpec | RolloutSpec;
 

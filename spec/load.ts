@@ -11,13 +11,19 @@ export function loadSpecFile(file: string): Spec {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SpecError([{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }], file);
+    throw new SpecError(
+      [{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }],
+      file,
+    );
   }
   let data: unknown;
   try {
     data = path.extname(file).toLowerCase() === '.json' ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new SpecError([{ path: '', message: `not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }], file);
+    throw new SpecError(
+      [{ path: '', message: `not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }],
+      file,
+    );
   }
   return parseSpec(data, file);
 }

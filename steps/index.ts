@@ -34,7 +34,33 @@ import { renameTable } from './rename-table/plan';
  * Adding a kind: a folder under steps/, one entry here and one there
  * (docs/ARCHITECTURE.md, "How to add a step kind").
  */
-export const STEP_MODULES = [addColumn, alterColumn, setNotNull, addCheck, createIndex, dropIndex, addUnique, addForeignKey, setDefault, dropDefault, dropNotNull, dropConstraint, renameConstraint, setComment, createTable, dropColumn, dropTable, renameTable, sql, backfill, gate, expose, soak, approval, contract] as const;
+export const STEP_MODULES = [
+  addColumn,
+  alterColumn,
+  setNotNull,
+  addCheck,
+  createIndex,
+  dropIndex,
+  addUnique,
+  addForeignKey,
+  setDefault,
+  dropDefault,
+  dropNotNull,
+  dropConstraint,
+  renameConstraint,
+  setComment,
+  createTable,
+  dropColumn,
+  dropTable,
+  renameTable,
+  sql,
+  backfill,
+  gate,
+  expose,
+  soak,
+  approval,
+  contract,
+] as const;
 
 type Modules = typeof STEP_MODULES;
 export type StepKind = Modules[number]['kind'];

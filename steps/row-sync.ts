@@ -39,11 +39,21 @@ export async function checkExpression(ctx: StepContext<{ kind: string }>, field:
 interface ColumnStep {
   kind: string;
   up: string;
-  backfill?: { key?: string; chunkSize?: number; parallelism?: number; throttle?: BackfillSpec['throttle']; lockTimeoutMs?: number; statementTimeoutMs?: number };
+  backfill?: {
+    key?: string;
+    chunkSize?: number;
+    parallelism?: number;
+    throttle?: BackfillSpec['throttle'];
+    lockTimeoutMs?: number;
+    statementTimeoutMs?: number;
+  };
 }
 
 /** The backfill that sets `column` to the step's `up` for every existing row, as a checked BackfillSpec. */
-export function columnBackfill(ctx: Pick<StepContext<ColumnStep>, 'step' | 'stepId' | 'table' | 'rolloutName'>, column: string): BackfillSpec {
+export function columnBackfill(
+  ctx: Pick<StepContext<ColumnStep>, 'step' | 'stepId' | 'table' | 'rolloutName'>,
+  column: string,
+): BackfillSpec {
   const tuning = ctx.step.backfill;
   const key = tuning?.key ?? 'id';
   try {
@@ -60,6 +70,9 @@ export function columnBackfill(ctx: Pick<StepContext<ColumnStep>, 'step' | 'step
       transform: stepBackfillTransform(ctx.table, column, ctx.step.up, key),
     });
   } catch (err) {
-    throw failure(FailureType.StepSetupError, `step "${ctx.stepId}" (${ctx.step.kind} on ${ctx.table}): its backfill is not valid: ${(err as Error).message}`);
+    throw failure(
+      FailureType.StepSetupError,
+      `step "${ctx.stepId}" (${ctx.step.kind} on ${ctx.table}): its backfill is not valid: ${(err as Error).message}`,
+    );
   }
 }

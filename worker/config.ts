@@ -2,20 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
-const hostPort = z
-  .string()
-  .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
-const postgresUrl = z
-  .string()
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
-    } catch {
-      return false;
-    }
-  }, 'expected a postgres:// URL, e.g. postgres://user:password@host:5432/db');
+const postgresUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}, 'expected a postgres:// URL, e.g. postgres://user:password@host:5432/db');
 
 const optionalPath = z.string().min(1).optional();
 
@@ -41,9 +37,17 @@ export const workerConfigSchema = z.object({
    * Worker Versioning: the worker deployment this worker belongs to. Unset
    * (the default): an unversioned worker, as before. See docs/operations.md.
    */
-  STAGEFILL_DEPLOYMENT: z.string().min(1).regex(/^[^/]+$/, 'a deployment name without "/"').optional(),
+  STAGEFILL_DEPLOYMENT: z
+    .string()
+    .min(1)
+    .regex(/^[^/]+$/, 'a deployment name without "/"')
+    .optional(),
   /** This worker's build id within the deployment (default: stagefill's package version). */
-  STAGEFILL_BUILD_ID: z.string().min(1).regex(/^[^/]+$/, 'a build id without "/"').optional(),
+  STAGEFILL_BUILD_ID: z
+    .string()
+    .min(1)
+    .regex(/^[^/]+$/, 'a build id without "/"')
+    .optional(),
   /** true: once polling, the worker makes its build the deployment's current version (one-step upgrades, the dev stack). */
   STAGEFILL_SET_CURRENT_VERSION: z
     .enum(['true', 'false', '1', '0'], { errorMap: () => ({ message: 'expected true or false' }) })
@@ -59,7 +63,10 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment; a bad value names the variable and what is wrong. */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof WorkerConfig, string>> = {}): WorkerConfig {
+export function loadWorkerConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<keyof WorkerConfig, string>> = {},
+): WorkerConfig {
   const raw: Record<string, string | undefined> = {};
   for (const key of Object.keys(workerConfigSchema.shape)) {
     const v = overrides[key as keyof WorkerConfig] ?? env[key];
@@ -79,10 +86,14 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, overrides
     throw new ConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither');
   }
   if (cfg.STAGEFILL_BUILD_ID && !cfg.STAGEFILL_DEPLOYMENT) {
-    throw new ConfigError('STAGEFILL_BUILD_ID is set but STAGEFILL_DEPLOYMENT is not: set the deployment name too for worker versioning, or unset both');
+    throw new ConfigError(
+      'STAGEFILL_BUILD_ID is set but STAGEFILL_DEPLOYMENT is not: set the deployment name too for worker versioning, or unset both',
+    );
   }
   if (cfg.STAGEFILL_SET_CURRENT_VERSION && !cfg.STAGEFILL_DEPLOYMENT) {
-    throw new ConfigError('STAGEFILL_SET_CURRENT_VERSION needs STAGEFILL_DEPLOYMENT: a worker without a deployment has no version to make current');
+    throw new ConfigError(
+      'STAGEFILL_SET_CURRENT_VERSION needs STAGEFILL_DEPLOYMENT: a worker without a deployment has no version to make current',
+    );
   }
   return cfg;
 }

@@ -43,7 +43,15 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  logger.info({ taskQueue: config.STAGEFILL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE, address: config.TEMPORAL_ADDRESS, metricsPort: config.STAGEFILL_METRICS_PORT || undefined }, 'worker started');
+  logger.info(
+    {
+      taskQueue: config.STAGEFILL_TASK_QUEUE,
+      namespace: config.TEMPORAL_NAMESPACE,
+      address: config.TEMPORAL_ADDRESS,
+      metricsPort: config.STAGEFILL_METRICS_PORT || undefined,
+    },
+    'worker started',
+  );
   try {
     await sw.run();
   } catch (err) {

@@ -31,7 +31,8 @@ export function createMetrics(registry = new Registry()) {
     registers: [registry],
     async collect() {
       backlogPlanned.reset();
-      for (const b of await readBacklog()) backlogPlanned.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, b.rowsPlanned);
+      for (const b of await readBacklog())
+        backlogPlanned.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, b.rowsPlanned);
     },
   });
   const backlogRemaining: Gauge<(typeof backlogLabels)[number]> = new Gauge({
@@ -41,7 +42,8 @@ export function createMetrics(registry = new Registry()) {
     registers: [registry],
     async collect() {
       backlogRemaining.reset();
-      for (const b of await readBacklog()) backlogRemaining.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, Math.max(0, b.rowsPlanned - b.rowsDone));
+      for (const b of await readBacklog())
+        backlogRemaining.set({ kind: 'backfill', table: b.table, name: b.name, state: b.state }, Math.max(0, b.rowsPlanned - b.rowsDone));
     },
   });
   const divergenceGauge = new Gauge({
@@ -53,8 +55,18 @@ export function createMetrics(registry = new Registry()) {
   const gateDivergence = new DivergenceSeries(divergenceGauge);
   return {
     registry,
-    rowsProcessed: new Counter({ name: 'stagefill_rows_processed_total', help: 'Rows written by committed chunks', labelNames, registers: [registry] }),
-    chunksCommitted: new Counter({ name: 'stagefill_chunks_committed_total', help: 'Chunks committed with their checkpoint', labelNames, registers: [registry] }),
+    rowsProcessed: new Counter({
+      name: 'stagefill_rows_processed_total',
+      help: 'Rows written by committed chunks',
+      labelNames,
+      registers: [registry],
+    }),
+    chunksCommitted: new Counter({
+      name: 'stagefill_chunks_committed_total',
+      help: 'Chunks committed with their checkpoint',
+      labelNames,
+      registers: [registry],
+    }),
     chunkSeconds: new Histogram({
       name: 'stagefill_chunk_duration_seconds',
       help: 'Time from BEGIN to COMMIT of one chunk',
@@ -105,7 +117,11 @@ export class DivergenceSeries {
   constructor(readonly gauge: Gauge<keyof DivergenceLabels>) {}
 
   set(labels: DivergenceLabels, v: number): void {
-    this.series.set(JSON.stringify([labels.kind, labels.table, labels.check]), { kind: labels.kind, table: labels.table, check: labels.check });
+    this.series.set(JSON.stringify([labels.kind, labels.table, labels.check]), {
+      kind: labels.kind,
+      table: labels.table,
+      check: labels.check,
+    });
     this.gauge.set(labels, v);
   }
 
@@ -124,31 +140,66 @@ export class DivergenceSeries {
 function controlMetrics(registry: Registry): ControlMetrics {
   const run = ['table', 'name'] as const;
   return {
-    latencyBudgetSeconds: new Gauge({ name: 'stagefill_latency_budget_seconds', help: "A backfill's latency budget: the probe's p99 it keeps under (resolved from p99Ratio once the baseline is measured)", labelNames: run, registers: [registry] }),
+    latencyBudgetSeconds: new Gauge({
+      name: 'stagefill_latency_budget_seconds',
+      help: "A backfill's latency budget: the probe's p99 it keeps under (resolved from p99Ratio once the baseline is measured)",
+      labelNames: run,
+      registers: [registry],
+    }),
     probeLatencySeconds: new Gauge({
       name: 'stagefill_probe_latency_seconds',
       help: "The latency probe's p50 and p99 over the controller's window (2 s)",
       labelNames: [...run, 'quantile'] as const,
       registers: [registry],
     }),
-    throttleRowsPerSecond: new Gauge({ name: 'stagefill_throttle_rows_per_second', help: 'Row rate the controller allows (0 while holding, -1 for no limit)', labelNames: run, registers: [registry] }),
-    throttleLanes: new Gauge({ name: 'stagefill_throttle_lanes', help: 'Lanes the controller lets work (0 while holding)', labelNames: run, registers: [registry] }),
-    throttleChunkSize: new Gauge({ name: 'stagefill_throttle_chunk_size', help: 'Chunk size the controller sets', labelNames: run, registers: [registry] }),
+    throttleRowsPerSecond: new Gauge({
+      name: 'stagefill_throttle_rows_per_second',
+      help: 'Row rate the controller allows (0 while holding, -1 for no limit)',
+      labelNames: run,
+      registers: [registry],
+    }),
+    throttleLanes: new Gauge({
+      name: 'stagefill_throttle_lanes',
+      help: 'Lanes the controller lets work (0 while holding)',
+      labelNames: run,
+      registers: [registry],
+    }),
+    throttleChunkSize: new Gauge({
+      name: 'stagefill_throttle_chunk_size',
+      help: 'Chunk size the controller sets',
+      labelNames: run,
+      registers: [registry],
+    }),
     throttleHeld: new Gauge({
       name: 'stagefill_throttle_held',
       help: 'The controller holds the backfill (1) for this cause: budget, replica_lag, replica_missing, baseline, probe_stale',
       labelNames: [...run, 'cause'] as const,
       registers: [registry],
     }),
-    throttleHeldSeconds: new Counter({ name: 'stagefill_throttle_held_seconds_total', help: 'Time the controller held the backfill, by cause', labelNames: [...run, 'cause'] as const, registers: [registry] }),
+    throttleHeldSeconds: new Counter({
+      name: 'stagefill_throttle_held_seconds_total',
+      help: 'Time the controller held the backfill, by cause',
+      labelNames: [...run, 'cause'] as const,
+      registers: [registry],
+    }),
     replicaLagSeconds: new Gauge({
       name: 'stagefill_replica_lag_seconds',
       help: 'Replay lag of each streaming replica as the probe computes it from the primary (-1: the replica is missing)',
       labelNames: [...run, 'replica'] as const,
       registers: [registry],
     }),
-    probeStatements: new Counter({ name: 'stagefill_probe_statements_total', help: "The latency probe's own statements (its load on the database)", labelNames: run, registers: [registry] }),
-    probeSeconds: new Counter({ name: 'stagefill_probe_seconds_total', help: "Time the latency probe's statements took", labelNames: run, registers: [registry] }),
+    probeStatements: new Counter({
+      name: 'stagefill_probe_statements_total',
+      help: "The latency probe's own statements (its load on the database)",
+      labelNames: run,
+      registers: [registry],
+    }),
+    probeSeconds: new Counter({
+      name: 'stagefill_probe_seconds_total',
+      help: "Time the latency probe's statements took",
+      labelNames: run,
+      registers: [registry],
+    }),
   };
 }
 

@@ -99,9 +99,7 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
   // the backlog gauges (rows planned / remaining per unfinished backfill) read this worker's pool at scrape time
   metrics.setBacklogSource(backlogFromPool(pool));
   const bundle = opts.workflowBundlePath ?? config.STAGEFILL_WORKFLOW_BUNDLE;
-  const workflowSource = bundle
-    ? { workflowBundle: { codePath: bundle } }
-    : { workflowsPath: require.resolve('../workflows') };
+  const workflowSource = bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') };
   const version = deploymentVersion(config);
   const worker = await Worker.create({
     connection,
@@ -116,7 +114,9 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     // SIGTERM: stop polling, let leases finish their chunk (they end within a lease), then exit.
     shutdownGraceTime: '20 seconds',
     // Versioned: workflows declare their behaviour (workflows/index.ts); the default covers any that does not.
-    ...(version ? { workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } } : {}),
+    ...(version
+      ? { workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } }
+      : {}),
     ...opts.overrides,
   });
   let resolveCurrent: () => void = () => {};
@@ -131,8 +131,13 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     async run() {
       const running = worker.run();
       if (version && madeCurrent) {
-        void makeCurrentVersion(connection, config.TEMPORAL_NAMESPACE, version, logger, () => ['INITIALIZED', 'RUNNING'].includes(worker.getState())).then(resolveCurrent, (err) =>
-          logger.error({ err, ...version }, `could not make build ${version.buildId} the current version of deployment ${version.deploymentName}: ${(err as Error).message}`),
+        void makeCurrentVersion(connection, config.TEMPORAL_NAMESPACE, version, logger, () =>
+          ['INITIALIZED', 'RUNNING'].includes(worker.getState()),
+        ).then(resolveCurrent, (err) =>
+          logger.error(
+            { err, ...version },
+            `could not make build ${version.buildId} the current version of deployment ${version.deploymentName}: ${(err as Error).message}`,
+          ),
         );
       }
       try {

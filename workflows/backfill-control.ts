@@ -23,7 +23,15 @@ const PROBE_RUN_MS = 10 * 60_000;
 
 /** What the probe steers by: a change restarts it with the new settings. */
 export function probeSettingsKey(t: ThrottleSettings): string {
-  return JSON.stringify([t.latency ?? null, t.maxReplicaLagMs ?? null, t.onReplicaMissing ?? null, t.parallelism, t.maxRowsPerSecond ?? null, t.minChunkSize, t.maxChunkSize]);
+  return JSON.stringify([
+    t.latency ?? null,
+    t.maxReplicaLagMs ?? null,
+    t.onReplicaMissing ?? null,
+    t.parallelism,
+    t.maxRowsPerSecond ?? null,
+    t.minChunkSize,
+    t.maxChunkSize,
+  ]);
 }
 
 function probeInput(run: BackfillRun): ProbeInput {

@@ -107,7 +107,15 @@ export function progress(run: BackfillRun): BackfillProgress {
       opensAt: w.opensAtMs ? new Date(w.opensAtMs).toISOString() : undefined,
     },
   };
-  if (isControlled(c.throttle)) out.control = c.control ?? { lanes: 0, chunkSize: c.throttle.chunkSize, hold: true, action: 'measuring', reason: 'waiting for the probe', at: now() };
+  if (isControlled(c.throttle))
+    out.control = c.control ?? {
+      lanes: 0,
+      chunkSize: c.throttle.chunkSize,
+      hold: true,
+      action: 'measuring',
+      reason: 'waiting for the probe',
+      at: now(),
+    };
   return out;
 }
 

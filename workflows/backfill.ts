@@ -18,9 +18,27 @@ import type { BackfillSpec } from '../spec';
 import { windowState } from '../plan/window';
 import { qualifiedName } from '../plan/ids';
 import { initialThrottle, validateThrottleChange, applyThrottleChange } from '../plan/throttle';
-import { pauseSignal, resumeSignal, progressQuery, setThrottleUpdate, BackfillProgress, BackfillState, ThrottleChange } from './definitions';
+import {
+  pauseSignal,
+  resumeSignal,
+  progressQuery,
+  setThrottleUpdate,
+  BackfillProgress,
+  BackfillState,
+  ThrottleChange,
+} from './definitions';
 import { setSearchState } from './search-state';
-import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, memoSummary, minDefined } from './backfill-run';
+import {
+  BackfillRun,
+  CarriedState,
+  now,
+  bookkeeping,
+  historyIsLong,
+  progress,
+  refreshCounters,
+  memoSummary,
+  minDefined,
+} from './backfill-run';
 import { runLanes } from './backfill-lanes';
 import { afterThrottleChange } from './backfill-control';
 
@@ -144,7 +162,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     }
     const p = c.prepared;
     // Merged into what the starter wrote (a rollout names its step there), never replacing it.
-    if (!input.carried) upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...memoSummary(spec, table, p) } });
+    if (!input.carried)
+      upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...memoSummary(spec, table, p) } });
 
     for (;;) {
       const remaining = p.partitions.filter((x) => !x.isDone);
@@ -172,7 +191,11 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       setState('running');
       const deadlineMs = minDefined(w?.closesAtMs, c.deadlineMs);
       run.restartRound = false;
-      await runLanes(run, remaining.map((x) => x.no), deadlineMs);
+      await runLanes(
+        run,
+        remaining.map((x) => x.no),
+        deadlineMs,
+      );
     }
 
     // Leases lost with a crashed worker committed chunks the workflow never heard of: count from the checkpoints.
@@ -206,7 +229,13 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       await finishCounted('failed', run.lastError);
     } else if (c.prepared) {
       await refreshCounters(run);
-      await bookkeeping.finishBackfill({ backfillId: c.prepared.backfillId, workflowId, state: 'failed', error: run.lastError, detail: progressDetail() });
+      await bookkeeping.finishBackfill({
+        backfillId: c.prepared.backfillId,
+        workflowId,
+        state: 'failed',
+        error: run.lastError,
+        detail: progressDetail(),
+      });
     }
     throw ApplicationFailure.create({ message: run.lastError, type: 'BackfillFailed', nonRetryable: true, cause: err as Error });
   }

@@ -27,15 +27,7 @@ export type { ControlDecision } from '../plan/throttle-control';
 export const setThrottleUpdate = defineUpdate<ThrottleSettings, [ThrottleChange]>('setThrottle');
 export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate');
 
-export type BackfillState =
-  | 'starting'
-  | 'running'
-  | 'paused'
-  | 'waiting_window'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'window_closed';
+export type BackfillState = 'starting' | 'running' | 'paused' | 'waiting_window' | 'completed' | 'failed' | 'cancelled' | 'window_closed';
 
 export interface BackfillProgress {
   kind: 'backfill';

@@ -163,7 +163,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let retries = carried?.retries ?? 0;
   let wake = 0; // bumped by every handler, so conditions re-check
   const steps = new Map<string, StepProgress>(
-    carried ? carried.steps.map((s) => [s.id, s]) : graph.map((g) => [g.id, { id: g.id, kind: g.kind, table: g.table, dependsOn: g.dependsOn, state: 'pending' }]),
+    carried
+      ? carried.steps.map((s) => [s.id, s])
+      : graph.map((g) => [g.id, { id: g.id, kind: g.kind, table: g.table, dependsOn: g.dependsOn, state: 'pending' }]),
   );
   /** Steps whose effect reached the database (even partly), in the order they started: what a rollback reverts. */
   const touched: string[] = carried ? [...carried.touched] : [];
@@ -191,7 +193,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     isPaused = false;
     wake++;
     audit('resumed', undefined, who);
-    for (const s of steps.values()) if (s.state === 'running' && s.backfillWorkflowId) void signalChild(s.backfillWorkflowId, 'resume', who);
+    for (const s of steps.values())
+      if (s.state === 'running' && s.backfillWorkflowId) void signalChild(s.backfillWorkflowId, 'resume', who);
   });
   setHandler(approveSignal, (who?: ActorPayload) => {
     approvals++;
@@ -208,8 +211,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     },
     {
       validator: (who?: ActorPayload) => {
-        if (who !== undefined && (typeof who !== 'object' || who === null)) throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
-        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running')) throw new Error('no approval step is waiting');
+        if (who !== undefined && (typeof who !== 'object' || who === null))
+          throw new Error('approveUpdate takes {"by": "...", "reason": "..."} or nothing');
+        if (![...steps.values()].some((s) => roleOf(s.kind) === 'approval' && s.state === 'running'))
+          throw new Error('no approval step is waiting');
       },
     },
   );
@@ -227,7 +232,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   });
 
   function progress(): RolloutProgress {
-    const running = [...steps.values()].filter((s) => s.state === 'running' || s.state === 'held' || s.state === 'reverting').map((s) => s.id);
+    const running = [...steps.values()]
+      .filter((s) => s.state === 'running' || s.state === 'held' || s.state === 'reverting')
+      .map((s) => s.id);
     return {
       kind: 'rollout',
       name: spec.name,
@@ -268,7 +275,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     if (!begun) return;
     // fire and forget: the audit row is written by an activity; history holds the order
     void ddl
-      .recordRolloutEvent({ rolloutId: begun.rolloutId, workflowId, event, subject, detail: detail ?? (who?.reason ? { reason: who.reason } : undefined), actor: who?.by })
+      .recordRolloutEvent({
+        rolloutId: begun.rolloutId,
+        workflowId,
+        event,
+        subject,
+        detail: detail ?? (who?.reason ? { reason: who.reason } : undefined),
+        actor: who?.by,
+      })
       .catch((err) => log.warn('audit write failed', { event, error: String(err) }));
   }
 
@@ -283,7 +297,17 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   async function recordStep(g: GraphStep, s: StepProgress['state'], detail?: unknown): Promise<void> {
     setStep(g.id, { state: s, ...(isFinal(s) ? { finishedAt: new Date(now()).toISOString() } : {}) });
     const auditKey = durable ? nextAuditKey() : undefined;
-    await ddl.recordStepState({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, kind: g.kind, table: g.table, state: s as never, detail, actor: input.actor, ...(auditKey ? { auditKey } : {}) });
+    await ddl.recordStepState({
+      rolloutId: begun!.rolloutId,
+      workflowId,
+      stepId: g.id,
+      kind: g.kind,
+      table: g.table,
+      state: s as never,
+      detail,
+      actor: input.actor,
+      ...(auditKey ? { auditKey } : {}),
+    });
   }
 
   /** Writes the audit queue, oldest first, with an awaited activity that retries until it succeeds. */
@@ -475,7 +499,15 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     for (;;) {
       if (r.heldSeen === undefined) {
         const attempt = ++r.round;
-        const results: CheckResult[] = await checks.runChecks({ rolloutId: begun!.rolloutId, workflowId, stepId: g.id, table: g.table, checks: gateChecks, baselines: begun!.baselines, attempt });
+        const results: CheckResult[] = await checks.runChecks({
+          rolloutId: begun!.rolloutId,
+          workflowId,
+          stepId: g.id,
+          table: g.table,
+          checks: gateChecks,
+          baselines: begun!.baselines,
+          attempt,
+        });
         setStep(g.id, { checks: results });
         const failed = results.filter((x) => !x.ok);
         if (!failed.length) return;
@@ -626,7 +658,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     lastError = failure?.message ?? lastError;
     await rollBack();
     await drainAudit();
-    throw ApplicationFailure.create({ message: `rolled back: ${rollbackReason}`, type: FailureType.RolledBack, nonRetryable: true, details: [result()] });
+    throw ApplicationFailure.create({
+      message: `rolled back: ${rollbackReason}`,
+      type: FailureType.RolledBack,
+      nonRetryable: true,
+      details: [result()],
+    });
   } catch (err) {
     if (!isCancellation(err) || !begun) throw err;
     // The UI's Cancel: revert like any other rollback, even though this scope is cancelled.
@@ -662,7 +699,13 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       setStep(id, { state: 'reverted', finishedAt: new Date(now()).toISOString() });
     }
     for (const s of steps.values()) if (s.state === 'pending') setStep(s.id, { state: 'skipped' });
-    const finished = await revert.finishRollout({ rolloutId: begun!.rolloutId, workflowId, state: finalState === 'cancelled' ? 'cancelled' : 'rolled_back', reason: rollbackReason ?? undefined, actor: input.actor });
+    const finished = await revert.finishRollout({
+      rolloutId: begun!.rolloutId,
+      workflowId,
+      state: finalState === 'cancelled' ? 'cancelled' : 'rolled_back',
+      reason: rollbackReason ?? undefined,
+      actor: input.actor,
+    });
     catalog = finished.catalog;
     setState(finalState === 'cancelled' ? 'cancelled' : 'rolled_back');
   }

@@ -9,7 +9,9 @@ describe('addColumn', () => {
 
   test('plan: what it does, its revert, an instant catalog-only lock, online', () => {
     const p = addColumn.describe(step, ctx);
-    expect(p.forward).toBe('ADD COLUMN total numeric(12,2); dual-write trigger sets it to (price * qty) on every insert/update; backfill existing rows with the same expression');
+    expect(p.forward).toBe(
+      'ADD COLUMN total numeric(12,2); dual-write trigger sets it to (price * qty) on every insert/update; backfill existing rows with the same expression',
+    );
     expect(p.rollback).toBe('drop the trigger and column total');
     expect(p.lock).toBe('ACCESS EXCLUSIVE (catalog only, instant)');
     expect(p.online).toBe(true);
@@ -30,7 +32,14 @@ describe('addColumn', () => {
     [{ column: '1abc' }, 'steps.0.column'],
     [{ surprise: 1 }, 'unknown field "surprise"'],
   ])('schema refuses %j (%s)', (patch, where) => {
-    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'addColumn', column: 'c', type: 'int', up: '1', ...patch }] })).toThrow(where);
+    expect(() =>
+      parseRolloutSpec({
+        kind: 'rollout',
+        name: 'r',
+        table: 't',
+        steps: [{ kind: 'addColumn', column: 'c', type: 'int', up: '1', ...patch }],
+      }),
+    ).toThrow(where);
   });
 
   test('schema: backfill tuning gets its defaults', () => {

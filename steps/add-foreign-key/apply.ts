@@ -37,9 +37,13 @@ export const addForeignKeyActions: StepActions<AddForeignKeyStep> = {
         const missing = await missingColumns(db, refTable, step.references.columns);
         if (missing.length) throw ctx.fail('references.columns', `${refTable} has no column ${missing.map((m) => `"${m}"`).join(', ')}`);
         if (!(await hasUniqueIndexOn(db, refTable, step.references.columns))) {
-          throw ctx.fail('references.columns', `${refTable} has no primary key or valid unique index on exactly (${step.references.columns.join(', ')}); a foreign key must reference one (add it first, e.g. an addUnique step)`);
+          throw ctx.fail(
+            'references.columns',
+            `${refTable} has no primary key or valid unique index on exactly (${step.references.columns.join(', ')}); a foreign key must reference one (add it first, e.g. an addUnique step)`,
+          );
         }
-        if (await constraintExists(db, table, name)) throw ctx.fail('name', `${table} already has a constraint "${name}"; choose another name`);
+        if (await constraintExists(db, table, name))
+          throw ctx.fail('name', `${table} already has a constraint "${name}"; choose another name`);
         const hasIndex = await hasIndexLeadingWith(db, table, step.columns);
         const detail: Detail = { constraint: name, index: null };
         if (!hasIndex && step.referencingIndex === 'create') {
@@ -49,7 +53,16 @@ export const addForeignKeyActions: StepActions<AddForeignKeyStep> = {
         if (!hasIndex && step.referencingIndex === 'warn') {
           detail.warning = `no index on ${table} leads with (${step.columns.join(', ')}): every delete or key update on ${refTable} scans ${table}; set referencingIndex: create to build one`;
         }
-        await addForeignKeyNotValid(db, { table, name, columns: step.columns, refTable, refColumns: step.references.columns, match: step.match, onDelete: step.onDelete, onUpdate: step.onUpdate });
+        await addForeignKeyNotValid(db, {
+          table,
+          name,
+          columns: step.columns,
+          refTable,
+          refColumns: step.references.columns,
+          match: step.match,
+          onDelete: step.onDelete,
+          onUpdate: step.onUpdate,
+        });
         return { ...detail };
       },
     },

@@ -11,18 +11,24 @@ export const addForeignKeyStep = z
     ...stepBase,
     /** Default <table>_<columns>_fkey. */
     name: identifier('name').optional(),
-    columns: z.array(identifier('columns[]'), { required_error: 'columns is required: the referencing columns of this table' }).min(1, 'columns is empty'),
+    columns: z
+      .array(identifier('columns[]'), { required_error: 'columns is required: the referencing columns of this table' })
+      .min(1, 'columns is empty'),
     references: z
       .object({
         table: tableName,
-        columns: z.array(identifier('references.columns[]'), { required_error: 'references.columns is required' }).min(1, 'references.columns is empty'),
+        columns: z
+          .array(identifier('references.columns[]'), { required_error: 'references.columns is required' })
+          .min(1, 'references.columns is empty'),
       })
       .strict(),
     onDelete: fkAction('onDelete').default('no action'),
     onUpdate: fkAction('onUpdate').default('no action'),
     match: z.enum(['simple', 'full'], { errorMap: () => ({ message: 'match must be simple or full' }) }).default('simple'),
     /** No index leading with the referencing columns (deletes on the referenced table scan this one): warn in the step's detail, create one concurrently, or ignore. */
-    referencingIndex: z.enum(['warn', 'create', 'ignore'], { errorMap: () => ({ message: 'referencingIndex must be warn, create or ignore' }) }).default('warn'),
+    referencingIndex: z
+      .enum(['warn', 'create', 'ignore'], { errorMap: () => ({ message: 'referencingIndex must be warn, create or ignore' }) })
+      .default('warn'),
   })
   .strict();
 export type AddForeignKeyStep = z.infer<typeof addForeignKeyStep>;

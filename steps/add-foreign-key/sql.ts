@@ -12,7 +12,13 @@ export interface ForeignKeyDef {
   onUpdate: string;
 }
 
-const ACTION_SQL: Record<string, string> = { 'no action': 'NO ACTION', restrict: 'RESTRICT', cascade: 'CASCADE', 'set null': 'SET NULL', 'set default': 'SET DEFAULT' };
+const ACTION_SQL: Record<string, string> = {
+  'no action': 'NO ACTION',
+  restrict: 'RESTRICT',
+  cascade: 'CASCADE',
+  'set null': 'SET NULL',
+  'set default': 'SET DEFAULT',
+};
 
 /** NOT VALID: existing rows are not checked, so the ALTER holds its locks for an instant. */
 export async function addForeignKeyNotValid(db: Queryable, d: ForeignKeyDef): Promise<void> {
@@ -62,5 +68,12 @@ export async function hasIndexLeadingWith(db: Queryable, table: string, columns:
     [t.schema, t.name],
   );
   const want = [...(nums as number[])].sort((a, b) => a - b).join(',');
-  return rows.some((r) => r.keys.length >= columns.length && r.keys.slice(0, columns.length).sort((a, b) => a - b).join(',') === want);
+  return rows.some(
+    (r) =>
+      r.keys.length >= columns.length &&
+      r.keys
+        .slice(0, columns.length)
+        .sort((a, b) => a - b)
+        .join(',') === want,
+  );
 }

@@ -37,7 +37,8 @@ export const addUniqueActions: StepActions<AddUniqueStep> = {
       async run(ctx) {
         const name = uniqueNameOf(ctx.step, ctx.table);
         await checkColumns(ctx, ctx.table, ctx.step.columns, 'columns');
-        if (await constraintExists(ctx.db, ctx.table, name)) throw ctx.fail('name', `${ctx.table} already has a constraint "${name}"; choose another name`);
+        if (await constraintExists(ctx.db, ctx.table, name))
+          throw ctx.fail('name', `${ctx.table} already has a constraint "${name}"; choose another name`);
         await checkIndexName(ctx, ctx.table, name, 'name');
         if ((await duplicateSample(ctx.db, ctx.table, ctx.step.columns, 1)).length) throw await duplicatesFailure(ctx);
         const detail: Detail = { constraint: name };

@@ -6,7 +6,8 @@ export const addUnique: StepKindModule<typeof addUniqueStep> = {
   kind: 'addUnique',
   schema: addUniqueStep,
   role: 'schema',
-  check: (step) => (new Set(step.columns).size !== step.columns.length ? [{ path: ['columns'], message: 'columns names a column twice' }] : []),
+  check: (step) =>
+    new Set(step.columns).size !== step.columns.length ? [{ path: ['columns'], message: 'columns names a column twice' }] : [],
   describe: (step, ctx) => {
     const name = uniqueNameOf(step, ctx.table);
     return {

@@ -8,7 +8,9 @@ export const addUniqueStep = z
     ...stepBase,
     /** The constraint's name, and its index's; default <table>_<columns>_key. */
     name: identifier('name').optional(),
-    columns: z.array(identifier('columns[]'), { required_error: 'columns is required: the columns that must be unique together' }).min(1, 'columns is empty'),
+    columns: z
+      .array(identifier('columns[]'), { required_error: 'columns is required: the columns that must be unique together' })
+      .min(1, 'columns is empty'),
   })
   .strict();
 export type AddUniqueStep = z.infer<typeof addUniqueStep>;

@@ -3,7 +3,12 @@ import { alterColumnStep, newColumnOf } from './schema';
 import { parseRolloutSpec, SpecError } from '../../spec';
 
 const ctx = { id: 'a', table: 'public.orders', rollbackWindowMs: 0 };
-const spec = (step: object) => ({ kind: 'rollout', name: 'r', table: 'orders', steps: [{ kind: 'alterColumn', column: 'amount', up: 'amount * 100', down: 'amount / 100', ...step }] });
+const spec = (step: object) => ({
+  kind: 'rollout',
+  name: 'r',
+  table: 'orders',
+  steps: [{ kind: 'alterColumn', column: 'amount', up: 'amount * 100', down: 'amount / 100', ...step }],
+});
 
 describe('alterColumn', () => {
   test.each([
@@ -16,7 +21,10 @@ describe('alterColumn', () => {
   });
 
   test('plan: two-way triggers, revert leaves the old column, instant catalog-only lock, online', () => {
-    const p = alterColumn.describe(alterColumnStep.parse({ kind: 'alterColumn', column: 'amount', newType: 'bigint', up: 'u', down: 'd' }), ctx);
+    const p = alterColumn.describe(
+      alterColumnStep.parse({ kind: 'alterColumn', column: 'amount', newType: 'bigint', up: 'u', down: 'd' }),
+      ctx,
+    );
     expect(p.forward).toMatch(/^ADD COLUMN amount_stagefill_new bigint; two-way triggers/);
     expect(p.rollback).toBe('drop the triggers and column amount_stagefill_new (with its counterparts); amount untouched');
     expect(p.lock).toBe('ACCESS EXCLUSIVE (catalog only, instant)');
@@ -34,5 +42,6 @@ describe('alterColumn', () => {
     expect(parseRolloutSpec(spec({ newType: 'bigint' })).steps[0]).toMatchObject({ kind: 'alterColumn', newType: 'bigint' });
   });
 
-  test('down is required: a two-way sync needs both directions', () => expect(() => parseRolloutSpec(spec({ newType: 'bigint', down: undefined }))).toThrow(/steps\.0\.down/));
+  test('down is required: a two-way sync needs both directions', () =>
+    expect(() => parseRolloutSpec(spec({ newType: 'bigint', down: undefined }))).toThrow(/steps\.0\.down/));
 });

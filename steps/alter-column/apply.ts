@@ -11,11 +11,25 @@ import type { DuplicationPlan } from '../../plan/duplicate';
 import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';
-import { oldColumnObjects, duplicationOf, refuseProblems, runDuplicationPhase, contractCheckOf, swapColumns, DuplicationRef } from './duplicate';
+import {
+  oldColumnObjects,
+  duplicationOf,
+  refuseProblems,
+  runDuplicationPhase,
+  contractCheckOf,
+  swapColumns,
+  DuplicationRef,
+} from './duplicate';
 import { alteredElsewhere } from './key-graph';
 import { keysMoveFirst, parentsReady } from './key-contract';
 
-function ref(ctx: { db: DuplicationRef['db']; stepId: string; table: string; step: AlterColumnStep; allSteps: StepContext['allSteps'] }): DuplicationRef {
+function ref(ctx: {
+  db: DuplicationRef['db'];
+  stepId: string;
+  table: string;
+  step: AlterColumnStep;
+  allSteps: StepContext['allSteps'];
+}): DuplicationRef {
   return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step, altered: alteredElsewhere(ctx.allSteps, ctx.table) };
 }
 
@@ -72,8 +86,19 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
             { stepId: ctx.stepId, code: (err as { code?: string })?.code ?? null },
           );
         }
-        const newVersionSchemas = placed.filter((s, i) => i > here && s.table === table && s.step.kind === 'expose').map((s) => viewSchemaName(table, (s.step as { version: number }).version));
-        await createSyncTrigger(db, { table, oldColumn: step.column, newColumn, up: step.up, down: step.down, newRow, newVersionSchemas, name: trigger });
+        const newVersionSchemas = placed
+          .filter((s, i) => i > here && s.table === table && s.step.kind === 'expose')
+          .map((s) => viewSchemaName(table, (s.step as { version: number }).version));
+        await createSyncTrigger(db, {
+          table,
+          oldColumn: step.column,
+          newColumn,
+          up: step.up,
+          down: step.down,
+          newRow,
+          newVersionSchemas,
+          name: trigger,
+        });
         const built = await runDuplicationPhase(r, plan, 'expand');
         return {
           column: step.column,
@@ -110,10 +135,14 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       const { check } = await contractCheckOf(r);
       for (const c of check.changes) ctx.report('contractChanges', `${c.action} ${c.object}: ${c.detail}`);
       if (!check.isSafe) {
-        throw failure(FailureType.ContractHeld, `step "${ctx.stepId}" (alterColumn on ${ctx.table}): contract would drop objects of ${ctx.step.column} without their counterpart on ${newColumnOf(ctx.step)}, so it holds and drops nothing:\n${formatContractCheck(check)}`, {
-          stepId: ctx.stepId,
-          missing: check.missing,
-        });
+        throw failure(
+          FailureType.ContractHeld,
+          `step "${ctx.stepId}" (alterColumn on ${ctx.table}): contract would drop objects of ${ctx.step.column} without their counterpart on ${newColumnOf(ctx.step)}, so it holds and drops nothing:\n${formatContractCheck(check)}`,
+          {
+            stepId: ctx.stepId,
+            missing: check.missing,
+          },
+        );
       }
     },
     async release(ctx) {
@@ -150,7 +179,8 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       );
       for (const a of plan.actions.filter((x) => x.phase === 'contract')) ctx.report('attached', `${a.op} ${a.object}`);
       // incoming foreign keys came back NOT VALID: contract validates them after its transaction, each in its own
-      for (const a of plan.actions) if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', JSON.stringify([a.table, a.name]));
+      for (const a of plan.actions)
+        if (a.phase === 'afterContract' && a.op === 'validate') ctx.report('toValidate', JSON.stringify([a.table, a.name]));
     },
   },
 };

@@ -37,7 +37,11 @@ export async function oldColumnObjects(r: DuplicationRef): Promise<ColumnObjects
 }
 
 export function duplicationOf(r: DuplicationRef, objects: ColumnObjects): DuplicationPlan {
-  return planDuplication(objects, newColumnOf(r.step), { newType: r.step.newType, finalName: r.step.newName ?? r.step.column, altered: r.altered });
+  return planDuplication(objects, newColumnOf(r.step), {
+    newType: r.step.newType,
+    finalName: r.step.newName ?? r.step.column,
+    altered: r.altered,
+  });
 }
 
 /** Refuses a step whose old column has objects that cannot follow, before any DDL. */
@@ -65,11 +69,15 @@ async function runNamed(r: DuplicationRef, a: DuplicationPlan['actions'][number]
     await runDuplicationStatement(r.db, a);
   } catch (err) {
     if (classifyPgError(err) !== 'fatal') throw err;
-    throw failure(FailureType.StepSqlError, `step "${r.stepId}" (alterColumn on ${r.table}): ${a.object} cannot follow to ${target(r)}: ${pgMessage(err)}${a.fix ? `; fix: ${a.fix}` : ''}`, {
-      stepId: r.stepId,
-      object: a.object,
-      code: (err as { code?: string })?.code ?? null,
-    });
+    throw failure(
+      FailureType.StepSqlError,
+      `step "${r.stepId}" (alterColumn on ${r.table}): ${a.object} cannot follow to ${target(r)}: ${pgMessage(err)}${a.fix ? `; fix: ${a.fix}` : ''}`,
+      {
+        stepId: r.stepId,
+        object: a.object,
+        code: (err as { code?: string })?.code ?? null,
+      },
+    );
   }
 }
 
@@ -90,7 +98,12 @@ export async function contractCheckOf(r: DuplicationRef): Promise<{ plan: Duplic
  * column goes, the old column dropped, the new one renamed to the logical
  * name, then everything renamed and attached to its original's name.
  */
-export async function swapColumns(r: DuplicationRef, p: DuplicationPlan, drop: (column: string) => Promise<void>, rename: (from: string, to: string) => Promise<void>): Promise<void> {
+export async function swapColumns(
+  r: DuplicationRef,
+  p: DuplicationPlan,
+  drop: (column: string) => Promise<void>,
+  rename: (from: string, to: string) => Promise<void>,
+): Promise<void> {
   const { beforeDrop, afterDrop } = contractActions(p);
   for (const a of beforeDrop) await runNamed(r, a);
   await drop(p.oldColumn);

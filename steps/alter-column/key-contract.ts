@@ -22,7 +22,10 @@ async function isExpanded(ctx: ContractContext<AlterColumnStep>, table: string, 
 }
 
 function held(ctx: ContractContext<AlterColumnStep>, message: string, missing: { object: string; why: string }[]): Error {
-  return failure(FailureType.ContractHeld, `step "${ctx.stepId}" (alterColumn on ${ctx.table}): ${message}`, { stepId: ctx.stepId, missing });
+  return failure(FailureType.ContractHeld, `step "${ctx.stepId}" (alterColumn on ${ctx.table}): ${message}`, {
+    stepId: ctx.stepId,
+    missing,
+  });
 }
 
 /** A parent's contract holds while a child's column referencing it, changed by the same rollout, has not been contracted. */
@@ -43,7 +46,11 @@ export async function keysMoveFirst(ctx: ContractContext<AlterColumnStep>, old: 
     }
   }
   if (waiting.length) {
-    throw held(ctx, `contract of ${ctx.table} waits for the contracts of the tables whose foreign keys reference ${ctx.step.column} (they move first), so it holds and drops nothing:\n${waiting.map((w) => `  WAITING  ${w.object}: ${w.why}`).join('\n')}`, waiting);
+    throw held(
+      ctx,
+      `contract of ${ctx.table} waits for the contracts of the tables whose foreign keys reference ${ctx.step.column} (they move first), so it holds and drops nothing:\n${waiting.map((w) => `  WAITING  ${w.object}: ${w.why}`).join('\n')}`,
+      waiting,
+    );
   }
 }
 
@@ -60,12 +67,21 @@ export async function parentsReady(ctx: ContractContext<AlterColumnStep>, r: Dup
     for (const a of altered.filter((x) => x.table === f.refTable && f.refColumns.includes(x.column))) {
       const parent = alterStepOf(ctx.allSteps, a.table, a.column)!;
       if (!(await isExpanded(ctx, a.table, parent.step))) {
-        throw held(ctx, `FOREIGN KEY ${f.name} references ${a.table}.${a.column}, whose contract already ran: contract the child tables first (make the contract of ${a.table} dependsOn the contract of ${ctx.table})`, [
-          { object: `FOREIGN KEY ${f.name}`, why: `${a.table}.${a.newColumn} is gone` },
-        ]);
+        throw held(
+          ctx,
+          `FOREIGN KEY ${f.name} references ${a.table}.${a.column}, whose contract already ran: contract the child tables first (make the contract of ${a.table} dependsOn the contract of ${ctx.table})`,
+          [{ object: `FOREIGN KEY ${f.name}`, why: `${a.table}.${a.newColumn} is gone` }],
+        );
       }
-      const p: DuplicationRef = { db: r.db, stepId: parent.id, table: parent.table, step: parent.step, altered: alteredElsewhere(ctx.allSteps, parent.table) };
-      for (const x of await runDuplicationPhase(p, duplicationOf(p, await oldColumnObjects(p)), 'afterBackfill')) done.push(`${parent.table}: ${x}`);
+      const p: DuplicationRef = {
+        db: r.db,
+        stepId: parent.id,
+        table: parent.table,
+        step: parent.step,
+        altered: alteredElsewhere(ctx.allSteps, parent.table),
+      };
+      for (const x of await runDuplicationPhase(p, duplicationOf(p, await oldColumnObjects(p)), 'afterBackfill'))
+        done.push(`${parent.table}: ${x}`);
     }
   }
   return done;

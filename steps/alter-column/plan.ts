@@ -6,7 +6,8 @@ export const alterColumn: StepKindModule<typeof alterColumnStep> = {
   kind: 'alterColumn',
   schema: alterColumnStep,
   role: 'schema',
-  check: (step) => (step.newName === undefined && step.newType === undefined ? [{ path: [], message: 'alterColumn needs newName, newType or both' }] : []),
+  check: (step) =>
+    step.newName === undefined && step.newType === undefined ? [{ path: [], message: 'alterColumn needs newName, newType or both' }] : [],
   describe: (step) => {
     const target = newColumnOf(step);
     return {

@@ -11,8 +11,13 @@ export async function addNewColumn(db: Queryable, table: string, column: string,
 }
 
 /** Plans `down` over a row shaped like the new version (each `source` column read as `as`), reading none: it must give the legacy column's type. */
-export async function checkOverNewRow(db: Queryable, table: string, expr: string, type: string, row: { source: string; as: string }[]): Promise<void> {
+export async function checkOverNewRow(
+  db: Queryable,
+  table: string,
+  expr: string,
+  type: string,
+  row: { source: string; as: string }[],
+): Promise<void> {
   const list = row.map((c) => `${ident(c.source)} AS ${ident(c.as)}`).join(', ');
   await db.query(`SELECT (${expr})::${type} FROM (SELECT ${list} FROM ${qualified(table)}) AS _r LIMIT 0`);
 }
-

@@ -2,7 +2,12 @@ import { backfill } from './plan';
 import { backfillStep } from './schema';
 
 describe('backfill step', () => {
-  const step = backfillStep.parse({ kind: 'backfill', id: 'fill', dependsOn: ['add'], transform: 'UPDATE t SET a = 1 WHERE id >= :lo AND id < :hi' });
+  const step = backfillStep.parse({
+    kind: 'backfill',
+    id: 'fill',
+    dependsOn: ['add'],
+    transform: 'UPDATE t SET a = 1 WHERE id >= :lo AND id < :hi',
+  });
 
   test('as a backfill spec: the rollout table and name by default, its own tuning kept, step fields gone', () => {
     if (backfill.role !== 'backfill') throw new Error('role');

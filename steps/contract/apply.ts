@@ -64,7 +64,9 @@ export const contractActions: StepActions<ContractStep> = {
         const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
         const { others, hookContext } = hookContexts(ctx, columns, report);
         // an alterColumn's old column goes in its own complete, after its counterparts are in place: not here
-        const altered = new Set(others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])));
+        const altered = new Set(
+          others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])),
+        );
         for (const s of others) await stepActions(s.step.kind).contract?.release?.(hookContext(s.id));
         for (const c of ctx.step.drops ?? []) {
           if (!columns.has(c) || altered.has(c)) continue;

@@ -14,7 +14,10 @@ export async function checkIndexName(ctx: StepContext<unknown>, table: string, n
   const existing = await relationInfo(ctx.db, table, name);
   if (existing) {
     const what = existing.indexOn ? `an index on ${existing.indexOn}` : 'a relation';
-    throw ctx.fail(field, `${what} named "${name}" already exists and was not created by this step; choose another ${field} (or drop it first)`);
+    throw ctx.fail(
+      field,
+      `${what} named "${name}" already exists and was not created by this step; choose another ${field} (or drop it first)`,
+    );
   }
 }
 
@@ -42,7 +45,12 @@ export const createIndexActions: StepActions<CreateIndexStep> = {
       transactional: true,
       async run(ctx) {
         const name = indexNameOf(ctx.step, ctx.table);
-        await checkColumns(ctx, ctx.table, [...(ctx.step.columns ?? []), ...(ctx.step.include ?? [])], ctx.step.columns ? 'columns' : 'include');
+        await checkColumns(
+          ctx,
+          ctx.table,
+          [...(ctx.step.columns ?? []), ...(ctx.step.include ?? [])],
+          ctx.step.columns ? 'columns' : 'include',
+        );
         await checkIndexName(ctx, ctx.table, name, 'name');
         const detail: Detail = { index: name };
         return { ...detail };
@@ -56,13 +64,27 @@ export const createIndexActions: StepActions<CreateIndexStep> = {
         const { index } = ctx.detail as unknown as Detail;
         const s = ctx.step;
         try {
-          const r = await buildIndexConcurrently(ctx.db, { table: ctx.table, name: index, unique: s.unique, method: s.method, columns: s.columns, expressions: s.expressions, include: s.include, where: s.where, with: s.with });
+          const r = await buildIndexConcurrently(ctx.db, {
+            table: ctx.table,
+            name: index,
+            unique: s.unique,
+            method: s.method,
+            columns: s.columns,
+            expressions: s.expressions,
+            include: s.include,
+            where: s.where,
+            with: s.with,
+          });
           return { droppedInvalidLeftover: r.droppedInvalid };
         } catch (err) {
           // a unique build over duplicates will fail the same way again: take its INVALID leftover away and say so
           if ((err as { code?: string })?.code !== '23505') throw err;
           await dropIndexConcurrently(ctx.db, ctx.table, index);
-          throw failure(FailureType.StepValidationFailed, `step "${ctx.stepId}": ${ctx.table} has duplicate keys, so unique index ${index} cannot be built; remove them first (${pgMessage(err)})`, { stepId: ctx.stepId });
+          throw failure(
+            FailureType.StepValidationFailed,
+            `step "${ctx.stepId}": ${ctx.table} has duplicate keys, so unique index ${index} cannot be built; remove them first (${pgMessage(err)})`,
+            { stepId: ctx.stepId },
+          );
         }
       },
     },

@@ -4,16 +4,27 @@ import { createIndexStatement } from './sql';
 import { parseRolloutSpec } from '../../spec';
 
 const ctx = { id: 'ix', table: 'public.orders', rollbackWindowMs: 0 };
-const parse = (step: object) => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 'orders', steps: [{ kind: 'createIndex', ...step }] }).steps[0];
+const parse = (step: object) =>
+  parseRolloutSpec({ kind: 'rollout', name: 'r', table: 'orders', steps: [{ kind: 'createIndex', ...step }] }).steps[0];
 
 describe('createIndex', () => {
   test('statement: mixed-case columns quoted, method, INCLUDE, storage parameters, partial WHERE, CONCURRENTLY', () => {
-    expect(createIndexStatement({ table: 'public.orders', name: 'Orders_Ref', method: 'btree', columns: ['CustomerRef', 'status'], include: ['Amount'], where: 'qty > 1', with: { fillfactor: 70, deduplicate_items: false } })).toBe(
+    expect(
+      createIndexStatement({
+        table: 'public.orders',
+        name: 'Orders_Ref',
+        method: 'btree',
+        columns: ['CustomerRef', 'status'],
+        include: ['Amount'],
+        where: 'qty > 1',
+        with: { fillfactor: 70, deduplicate_items: false },
+      }),
+    ).toBe(
       'CREATE INDEX CONCURRENTLY "Orders_Ref" ON "public"."orders" USING "btree" ("CustomerRef", "status") INCLUDE ("Amount") WITH ("fillfactor" = 70, "deduplicate_items" = off) WHERE (qty > 1)',
     );
-    expect(createIndexStatement({ table: 'app.t', name: 'u', unique: true, expressions: ['lower(email)'], with: { buffering: 'auto' } })).toBe(
-      `CREATE UNIQUE INDEX CONCURRENTLY "u" ON "app"."t" USING "btree" ((lower(email))) WITH ("buffering" = 'auto')`,
-    );
+    expect(
+      createIndexStatement({ table: 'app.t', name: 'u', unique: true, expressions: ['lower(email)'], with: { buffering: 'auto' } }),
+    ).toBe(`CREATE UNIQUE INDEX CONCURRENTLY "u" ON "app"."t" USING "btree" ((lower(email))) WITH ("buffering" = 'auto')`);
   });
 
   test('default name: <table>_<columns>_idx; a long one is cut to 63 characters with a hash, so two do not collide', () => {
@@ -28,8 +39,13 @@ describe('createIndex', () => {
   });
 
   test('plan: the concurrent build, its revert, SHARE UPDATE EXCLUSIVE, online', () => {
-    const p = createIndex.describe(createIndexStep.parse({ kind: 'createIndex', columns: ['status'], where: 'qty > 1', with: { fillfactor: 70 } }), ctx);
-    expect(p.forward).toBe('CREATE INDEX CONCURRENTLY orders_status_idx USING btree (status) WITH (fillfactor = 70) WHERE qty > 1, outside a transaction; an INVALID leftover of an earlier attempt is dropped first');
+    const p = createIndex.describe(
+      createIndexStep.parse({ kind: 'createIndex', columns: ['status'], where: 'qty > 1', with: { fillfactor: 70 } }),
+      ctx,
+    );
+    expect(p.forward).toBe(
+      'CREATE INDEX CONCURRENTLY orders_status_idx USING btree (status) WITH (fillfactor = 70) WHERE qty > 1, outside a transaction; an INVALID leftover of an earlier attempt is dropped first',
+    );
     expect(p.rollback).toBe('DROP INDEX CONCURRENTLY orders_status_idx');
     expect(p.lock).toMatch(/^SHARE UPDATE EXCLUSIVE/);
     expect(p.online).toBe(true);
@@ -46,5 +62,6 @@ describe('createIndex', () => {
     [{ columns: ['a'], where: 'a > 1; drop table t' }, 'where must be one SQL expression'],
   ])('schema refuses %j', (step, message) => expect(() => parse(step)).toThrow(message));
 
-  test('schema: method defaults to btree; mixed-case columns are fine', () => expect(parse({ columns: ['MixedCase'] })).toMatchObject({ method: 'btree', columns: ['MixedCase'] }));
+  test('schema: method defaults to btree; mixed-case columns are fine', () =>
+    expect(parse({ columns: ['MixedCase'] })).toMatchObject({ method: 'btree', columns: ['MixedCase'] }));
 });

@@ -31,7 +31,10 @@ export function createIndexStatement(d: IndexDef): string {
   const keys = [...(d.columns ?? []).map((c) => ident(c)), ...(d.expressions ?? []).map((e) => `(${e})`)].join(', ');
   let s = `CREATE ${d.unique ? 'UNIQUE ' : ''}INDEX CONCURRENTLY ${ident(d.name)} ON ${qualified(d.table)} USING ${ident(d.method ?? 'btree')} (${keys})`;
   if (d.include?.length) s += ` INCLUDE (${d.include.map((c) => ident(c)).join(', ')})`;
-  if (d.with && Object.keys(d.with).length) s += ` WITH (${Object.entries(d.with).map(([k, v]) => `${ident(k)} = ${storageValue(v)}`).join(', ')})`;
+  if (d.with && Object.keys(d.with).length)
+    s += ` WITH (${Object.entries(d.with)
+      .map(([k, v]) => `${ident(k)} = ${storageValue(v)}`)
+      .join(', ')})`;
   if (d.where) s += ` WHERE (${d.where})`;
   return s;
 }
@@ -109,6 +112,9 @@ export async function missingColumns(db: Queryable, table: string, names: string
 
 export async function tableExists(db: Queryable, table: string): Promise<boolean> {
   const t = parseTable(table);
-  const { rows } = await db.query(`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, [t.schema, t.name]);
+  const { rows } = await db.query(
+    `SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    [t.schema, t.name],
+  );
   return rows.length > 0;
 }

@@ -13,7 +13,8 @@ export const dropConstraintActions: StepActions<DropConstraintStep> = {
       async run(ctx) {
         const info = await constraintInfo(ctx.db, ctx.table, ctx.step.name);
         if (!info) throw ctx.fail('name', `${ctx.table} has no constraint "${ctx.step.name}"; fix the name`);
-        if (info.dependents.length) throw ctx.fail('name', `foreign keys depend on "${ctx.step.name}" (${info.dependents.join(', ')}); drop them first`);
+        if (info.dependents.length)
+          throw ctx.fail('name', `foreign keys depend on "${ctx.step.name}" (${info.dependents.join(', ')}); drop them first`);
         return { constraint: ctx.step.name, type: info.type, def: info.def };
       },
     },

@@ -12,8 +12,10 @@ export const dropIndexActions: StepActions<DropIndexStep> = {
       async run(ctx) {
         const info = await relationInfo(ctx.db, ctx.table, ctx.step.name);
         if (!info?.indexOn) throw ctx.fail('name', `there is no index "${ctx.step.name}" in the schema of ${ctx.table}; fix the name`);
-        if (info.indexOn !== ctx.table) throw ctx.fail('name', `index "${ctx.step.name}" is on ${info.indexOn}, not ${ctx.table}; set the step's table`);
-        if (info.constraint) throw ctx.fail('name', `index "${ctx.step.name}" backs constraint "${info.constraint}"; use a dropConstraint step for it`);
+        if (info.indexOn !== ctx.table)
+          throw ctx.fail('name', `index "${ctx.step.name}" is on ${info.indexOn}, not ${ctx.table}; set the step's table`);
+        if (info.constraint)
+          throw ctx.fail('name', `index "${ctx.step.name}" backs constraint "${info.constraint}"; use a dropConstraint step for it`);
         return { index: ctx.step.name, def: info.def };
       },
     },

@@ -10,7 +10,11 @@ describe('dropIndex', () => {
     expect(p.online).toBe(true);
   });
   test('schema: name is required and a plain identifier', () => {
-    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'dropIndex' }] })).toThrow('steps.0.name: name is required');
-    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'dropIndex', name: 'a.b' }] })).toThrow('plain SQL identifier');
+    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'dropIndex' }] })).toThrow(
+      'steps.0.name: name is required',
+    );
+    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'dropIndex', name: 'a.b' }] })).toThrow(
+      'plain SQL identifier',
+    );
   });
 });

@@ -1,6 +1,14 @@
 import type { StepActions } from '../types';
 import type { DropNotNullStep } from './schema';
-import { tableColumns, addCheckNotValid, validateConstraint, dropConstraint, setColumnNotNull, dropColumnNotNull, constraintExists } from '../../db/ddl';
+import {
+  tableColumns,
+  addCheckNotValid,
+  validateConstraint,
+  dropConstraint,
+  setColumnNotNull,
+  dropColumnNotNull,
+  constraintExists,
+} from '../../db/ddl';
 import { notNullCheckName, notNullCheckExpression } from '../set-not-null/sql';
 import { pgMessage } from '../../activities/errors';
 
@@ -33,7 +41,9 @@ export const dropNotNullActions: StepActions<DropNotNullStep> = {
       if ((err as { code?: string })?.code !== '23514') throw err;
       // NULLs written while NOT NULL was off: leave no stray check behind; the rollback retries (with backoff) until they are fixed
       await dropConstraint(db, table, check);
-      throw new Error(`reverting step "${ctx.stepId}": ${table}.${column} got NULLs while it was nullable, so NOT NULL cannot come back; fill them in and the rollback goes on (${pgMessage(err)})`);
+      throw new Error(
+        `reverting step "${ctx.stepId}": ${table}.${column} got NULLs while it was nullable, so NOT NULL cannot come back; fill them in and the rollback goes on (${pgMessage(err)})`,
+      );
     }
     await setColumnNotNull(db, table, column);
     await dropConstraint(db, table, check);

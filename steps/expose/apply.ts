@@ -31,7 +31,11 @@ export const exposeActions: StepActions<ExposeStep> = {
         if (await schemaExists(db, schema)) {
           // a canary widening (10% then 100%) exposes the version this rollout already exposed: only the flag moves
           const isOurs = previous?.workflow_id === ctx.workflowId && previous.version === step.version;
-          if (!isOurs) throw ctx.fail('version', `schema ${schema} already exists, so version ${step.version} of ${table} was exposed before; expose a higher version or drop that schema`);
+          if (!isOurs)
+            throw ctx.fail(
+              'version',
+              `schema ${schema} already exists, so version ${step.version} of ${table} was exposed before; expose a higher version or drop that schema`,
+            );
         } else {
           await createVersionView(db, { schema, table, columns: newShape, name: viewName });
           created.push(schema);
@@ -41,9 +45,24 @@ export const exposeActions: StepActions<ExposeStep> = {
           await createVersionView(db, { schema: legacy, table, columns: legacyShape });
           created.push(legacy);
         }
-        await setReadPath(db, { table_name: table, version: step.version, percent: step.percent, previous_version: previous?.version ?? null, workflow_id: ctx.workflowId });
+        await setReadPath(db, {
+          table_name: table,
+          version: step.version,
+          percent: step.percent,
+          previous_version: previous?.version ?? null,
+          workflow_id: ctx.workflowId,
+        });
         const exposedAt = (await transactionTime(db)).toISOString();
-        return { viewSchema: schema, viewName, legacySchema: legacy, createdSchemas: created, previousFlag: previous, version: step.version, percent: step.percent, exposedAt };
+        return {
+          viewSchema: schema,
+          viewName,
+          legacySchema: legacy,
+          createdSchemas: created,
+          previousFlag: previous,
+          version: step.version,
+          percent: step.percent,
+          exposedAt,
+        };
       },
     },
   ],

@@ -16,7 +16,11 @@ export const setCommentActions: StepActions<SetCommentStep> = {
       async run(ctx) {
         const target = targetOf(ctx.step);
         const previousComment = await readComment(ctx.db, ctx.table, target);
-        if (previousComment === undefined) throw ctx.fail(ctx.step.on === 'table' ? 'table' : 'name', `${ctx.table} has no ${ctx.step.on}${ctx.step.on === 'table' ? '' : ` "${ctx.step.name}"`}; fix the step`);
+        if (previousComment === undefined)
+          throw ctx.fail(
+            ctx.step.on === 'table' ? 'table' : 'name',
+            `${ctx.table} has no ${ctx.step.on}${ctx.step.on === 'table' ? '' : ` "${ctx.step.name}"`}; fix the step`,
+          );
         await writeComment(ctx.db, ctx.table, target, ctx.step.comment);
         return { previousComment };
       },

@@ -6,8 +6,10 @@ export const setComment: StepKindModule<typeof setCommentStep> = {
   schema: setCommentStep,
   role: 'schema',
   check: (step) => {
-    if (step.on === 'table' && step.name !== undefined) return [{ path: ['name'], message: 'name is not used with on: table (the comment is on the step\'s table); remove it' }];
-    if (step.on !== 'table' && step.name === undefined) return [{ path: ['name'], message: `name is required with on: ${step.on}: which ${step.on}` }];
+    if (step.on === 'table' && step.name !== undefined)
+      return [{ path: ['name'], message: "name is not used with on: table (the comment is on the step's table); remove it" }];
+    if (step.on !== 'table' && step.name === undefined)
+      return [{ path: ['name'], message: `name is required with on: ${step.on}: which ${step.on}` }];
     return [];
   },
   describe: (step, ctx) => {

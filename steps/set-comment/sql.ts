@@ -16,11 +16,21 @@ export async function readComment(db: Queryable, table: string, t: CommentTarget
     case 'table':
       return q(`SELECT obj_description(oid, 'pg_class') AS comment FROM pg_class WHERE oid = ${tableOid}`, [schema, rel]);
     case 'column':
-      return q(`SELECT col_description(attrelid, attnum) AS comment FROM pg_attribute WHERE attrelid = ${tableOid} AND attname = $3 AND attnum > 0 AND NOT attisdropped`, [schema, rel, t.name]);
+      return q(
+        `SELECT col_description(attrelid, attnum) AS comment FROM pg_attribute WHERE attrelid = ${tableOid} AND attname = $3 AND attnum > 0 AND NOT attisdropped`,
+        [schema, rel, t.name],
+      );
     case 'index':
-      return q(`SELECT obj_description(indexrelid, 'pg_class') AS comment FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ${tableOid} AND c.relname = $3`, [schema, rel, t.name]);
+      return q(
+        `SELECT obj_description(indexrelid, 'pg_class') AS comment FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ${tableOid} AND c.relname = $3`,
+        [schema, rel, t.name],
+      );
     case 'constraint':
-      return q(`SELECT obj_description(oid, 'pg_constraint') AS comment FROM pg_constraint WHERE conrelid = ${tableOid} AND conname = $3`, [schema, rel, t.name]);
+      return q(`SELECT obj_description(oid, 'pg_constraint') AS comment FROM pg_constraint WHERE conrelid = ${tableOid} AND conname = $3`, [
+        schema,
+        rel,
+        t.name,
+      ]);
   }
 }
 

@@ -9,7 +9,8 @@ describe('setNotNull', () => {
     ['with$dollar', '"with$dollar" IS NOT NULL'],
   ])('the helper check over %s quotes the column: %s', (column, sql) => expect(notNullCheckExpression(column)).toBe(sql));
 
-  test('a double quote in a name is escaped, never closes the identifier', () => expect(notNullCheckExpression('a"b')).toBe('"a""b" IS NOT NULL'));
+  test('a double quote in a name is escaped, never closes the identifier', () =>
+    expect(notNullCheckExpression('a"b')).toBe('"a""b" IS NOT NULL'));
 
   test('the helper check name is stable, per table and column, and fits in 63 characters', () => {
     const a = notNullCheckName('public.orders', 'amount');
@@ -28,7 +29,11 @@ describe('setNotNull', () => {
   });
 
   test('schema: column must be a plain identifier', () => {
-    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'setNotNull', column: 'a b' }] })).toThrow(/steps\.0\.column: column must be a plain SQL identifier/);
-    expect(parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'setNotNull', column: 'MixedCase' }] }).steps[0]).toMatchObject({ column: 'MixedCase' });
+    expect(() => parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'setNotNull', column: 'a b' }] })).toThrow(
+      /steps\.0\.column: column must be a plain SQL identifier/,
+    );
+    expect(
+      parseRolloutSpec({ kind: 'rollout', name: 'r', table: 't', steps: [{ kind: 'setNotNull', column: 'MixedCase' }] }).steps[0],
+    ).toMatchObject({ column: 'MixedCase' });
   });
 });

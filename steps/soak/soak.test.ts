@@ -13,4 +13,5 @@ describe('soak: the checks again and again, no lock', () => {
     expect(soak.describe(step, ctx).forward).toBe('re-run 2 check(s) every 1m for 10m; any breach: pause');
     if (soak.role !== 'soak') throw new Error('role');
     expect(soak.soak(step)).toMatchObject({ durationMs: 600_000, everyMs: 60_000, onFailure: 'pause' });
-  });});
+  });
+});

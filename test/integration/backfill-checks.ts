@@ -70,7 +70,15 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
   );
   if (!b.rows.length) throw new Error(`no backfill ${name} on ${table}`);
   const { id, generation } = b.rows[0];
-  const parts = await pool.query<{ partition_no: number; lo: string; hi: string; cursor: string; is_done: boolean; chunks_done: number; rows_done: string }>(
+  const parts = await pool.query<{
+    partition_no: number;
+    lo: string;
+    hi: string;
+    cursor: string;
+    is_done: boolean;
+    chunks_done: number;
+    rows_done: string;
+  }>(
     `SELECT partition_no, lo, hi, cursor, is_done, chunks_done, rows_done FROM stagefill.backfill_partitions
       WHERE backfill_id = $1 AND generation = $2 ORDER BY partition_no`,
     [id, generation],
@@ -95,7 +103,8 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
     }
     if (chain[0].lo !== p.lo) problems.push(`${where} starts at ${chain[0].lo}`);
     for (let i = 0; i + 1 < chain.length; i++) {
-      if (chain[i].hi !== chain[i + 1].lo) problems.push(`${where}: [${chain[i].lo}, ${chain[i].hi}) is followed by [${chain[i + 1].lo}, ${chain[i + 1].hi})`);
+      if (chain[i].hi !== chain[i + 1].lo)
+        problems.push(`${where}: [${chain[i].lo}, ${chain[i].hi}) is followed by [${chain[i + 1].lo}, ${chain[i + 1].hi})`);
     }
     const end = chain[chain.length - 1].hi;
     if (complete && end !== p.hi) problems.push(`${where} ends at ${end}`);
@@ -129,7 +138,12 @@ export function connectionFor(client: Client, taskQueue: string): StagefillConne
  * Rows changed (n = 1) outside every checkpointed range, and rows inside one
  * still unchanged: both 0 when the data and the checkpoints agree exactly.
  */
-export async function rowsAgainstCheckpoints(pool: Pool, table: string, backfillId: number, generation: number): Promise<{ changedOutside: number; unchangedInside: number }> {
+export async function rowsAgainstCheckpoints(
+  pool: Pool,
+  table: string,
+  backfillId: number,
+  generation: number,
+): Promise<{ changedOutside: number; unchangedInside: number }> {
   const { rows } = await pool.query(
     `WITH c AS (SELECT lo::bigint AS lo, hi::bigint AS hi FROM stagefill.checkpoints WHERE backfill_id = $1 AND generation = $2)
      SELECT count(*) FILTER (WHERE t.n <> 0 AND NOT EXISTS (SELECT 1 FROM c WHERE t.id >= c.lo AND t.id < c.hi))::int AS changed_outside,
@@ -165,13 +179,22 @@ export async function runWithKills(
   const started = Date.now();
   const taskQueue = unique('q');
   let worker = spawnWorker(taskQueue);
-  const handle = await stack.client.workflow.start(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(spec.table, spec.name), args: [{ spec }] });
+  const handle = await stack.client.workflow.start(backfillWorkflow, {
+    taskQueue,
+    workflowId: backfillWorkflowId(spec.table, spec.name),
+    args: [{ spec }],
+  });
   const kills: { afterMs: number; rowsDoneAtKill: number }[] = [];
   try {
     for (let k = 0; k < opts.kills; k++) {
       const before = await rowsDone(stack.pool, spec.table, spec.name);
       // each kill lands while this worker is working: after it committed something of its own
-      await waitFor('progress after a restart', async () => (await rowsDone(stack.pool, spec.table, spec.name)) > before, opts.progressTimeoutMs ?? 120_000, 100);
+      await waitFor(
+        'progress after a restart',
+        async () => (await rowsDone(stack.pool, spec.table, spec.name)) > before,
+        opts.progressTimeoutMs ?? 120_000,
+        100,
+      );
       await sleep(200 + Math.floor(Math.random() * opts.spreadMs)); // spread over the run, not bunched at its start
       const at = await rowsDone(stack.pool, spec.table, spec.name);
       if (at >= opts.total) break;

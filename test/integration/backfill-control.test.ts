@@ -13,8 +13,14 @@ jest.setTimeout(150_000);
 
 useStack();
 
-async function events(workflowId: string, event: string): Promise<{ subject: string; detail: { retry: number; backoffMs: number }; at: Date }[]> {
-  const { rows } = await pool.query('SELECT subject, detail, at FROM stagefill.events WHERE workflow_id = $1 AND event = $2 ORDER BY id', [workflowId, event]);
+async function events(
+  workflowId: string,
+  event: string,
+): Promise<{ subject: string; detail: { retry: number; backoffMs: number }; at: Date }[]> {
+  const { rows } = await pool.query('SELECT subject, detail, at FROM stagefill.events WHERE workflow_id = $1 AND event = $2 ORDER BY id', [
+    workflowId,
+    event,
+  ]);
   return rows;
 }
 
@@ -54,8 +60,16 @@ test('cancel stops after the in-flight chunks commit: state cancelled, changed r
     expect(chain.rows).toBeLessThan(20_000);
     const d = await distribution(pool, table);
     expect(d).toEqual({ '0': 20_000 - chain.rows, '1': chain.rows });
-    expect(await rowsAgainstCheckpoints(pool, table, chain.backfillId, chain.generation)).toEqual({ changedOutside: 0, unchangedInside: 0 });
-    recordFacts('backfill cancelled mid-run', { rowsCommitted: chain.rows, rowsUntouched: 20_000 - chain.rows, halfAppliedChunks: 0, commitsAfterClose: 0 });
+    expect(await rowsAgainstCheckpoints(pool, table, chain.backfillId, chain.generation)).toEqual({
+      changedOutside: 0,
+      unchangedInside: 0,
+    });
+    recordFacts('backfill cancelled mid-run', {
+      rowsCommitted: chain.rows,
+      rowsUntouched: 20_000 - chain.rows,
+      halfAppliedChunks: 0,
+      commitsAfterClose: 0,
+    });
   } finally {
     await w.stop();
   }
@@ -92,7 +106,12 @@ test('rows locked by another session: the chunk hits lock_timeout, backs off and
     expect(chain.problems).toEqual([]);
     expect(chain.rows).toBe(10_000);
     const all = await events(workflowId, 'lock_timeout');
-    recordFacts('rows locked by live traffic during a backfill', { lockTimeouts: all.length, backoffsMs: all.map((t) => t.detail.backoffMs).join('/'), rows: 10_000, rowsChangedTwice: 0 });
+    recordFacts('rows locked by live traffic during a backfill', {
+      lockTimeouts: all.length,
+      backoffsMs: all.map((t) => t.detail.backoffMs).join('/'),
+      rows: 10_000,
+      rowsChangedTwice: 0,
+    });
   } finally {
     await live.end().catch(() => {});
     await w.stop();
@@ -116,7 +135,15 @@ test('setThrottle changes the chunk size mid-run; bad payloads are rejected by t
     expect(desc.typedSearchAttributes.get(SA.name)).toBe(s.name);
     const memo = desc.memo as { summary: Record<string, unknown>; startedBy: string };
     expect(memo.startedBy).toBe('jest');
-    expect(memo.summary).toMatchObject({ kind: 'backfill', name: s.name, table, key: 'id', chunkSize: 500, generation: 1, rowsTotal: 40_000 });
+    expect(memo.summary).toMatchObject({
+      kind: 'backfill',
+      name: s.name,
+      table,
+      key: 'id',
+      chunkSize: 500,
+      generation: 1,
+      rowsTotal: 40_000,
+    });
     expect(memo.summary.transformHash).toMatch(/^[0-9a-f]{16}$/);
 
     for (const [bad, field] of [
@@ -128,7 +155,9 @@ test('setThrottle changes the chunk size mid-run; bad payloads are rejected by t
       expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
       expect(String(err.cause?.message)).toMatch(field);
     }
-    const settings: ThrottleSettings = await handle.executeUpdate(setThrottleUpdate, { args: [{ chunkSize: 2000, maxRowsPerSecond: null }] });
+    const settings: ThrottleSettings = await handle.executeUpdate(setThrottleUpdate, {
+      args: [{ chunkSize: 2000, maxRowsPerSecond: null }],
+    });
     expect(settings.chunkSize).toBe(2000);
     expect(settings.maxRowsPerSecond).toBeUndefined();
 
@@ -142,7 +171,10 @@ test('setThrottle changes the chunk size mid-run; bad payloads are rejected by t
     expect(sizes.has(500)).toBe(true);
     expect(sizes.has(2000)).toBe(true);
     for (let p = 0; p < chain.partitions; p++) {
-      const rows = chain.checkpoints.filter((c) => c.partition_no === p).map((c) => c.rows).slice(0, -1);
+      const rows = chain.checkpoints
+        .filter((c) => c.partition_no === p)
+        .map((c) => c.rows)
+        .slice(0, -1);
       const firstBig = rows.indexOf(2000);
       if (firstBig >= 0) expect(rows.slice(firstBig).every((r) => r === 2000)).toBe(true);
     }
@@ -186,7 +218,11 @@ test('continue-as-new keeps the cursor and counters: a backfill over several run
   try {
     // one chunk per lease and a new run every ~60 events
     const workflowId = backfillWorkflowId(s.table, s.name);
-    const runs = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 1, maxHistoryEvents: 60 }] });
+    const runs = await client.workflow.start(backfillWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ spec: s, leaseMs: 1, maxHistoryEvents: 60 }],
+    });
     const result = await runs.result();
     expect(result.state).toBe('completed');
     expect(result.rowsProcessed).toBe(8_000);
@@ -206,7 +242,10 @@ test('the health probe over its threshold holds the backfill back; it goes on on
   const health = `public.${unique('health')}`;
   await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
   await pool.query(`INSERT INTO ${health} VALUES (30)`);
-  const s = counterSpec(table, { chunkSize: 500, throttle: { healthCheck: { sql: `SELECT lag FROM ${health}`, max: 5, every: '100ms', backoff: '200ms' } } });
+  const s = counterSpec(table, {
+    chunkSize: 500,
+    throttle: { healthCheck: { sql: `SELECT lag FROM ${health}`, max: 5, every: '100ms', backoff: '200ms' } },
+  });
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
@@ -238,7 +277,10 @@ test('a failed per-chunk check stops the backfill naming the chunk; that chunk r
   const w = await startWorker(taskQueue);
   try {
     const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
-    const err = await client.workflow.getHandle(workflowId).result().catch((e) => e);
+    const err = await client.workflow
+      .getHandle(workflowId)
+      .result()
+      .catch((e) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(String(err.cause?.message)).toMatch(/^chunk \[\d+, \d+\) failed check "no row 4321": got 1, expected = 0/);
     const [, lo, hi] = /chunk \[(\d+), (\d+)\)/.exec(err.cause.message)!.map(Number);
@@ -250,7 +292,10 @@ test('a failed per-chunk check stops the backfill naming the chunk; that chunk r
     expect(chain.problems).toEqual([]);
     expect(chain.rows).toBeGreaterThanOrEqual(3000); // the partitions before it, committed
     expect(chain.checkpoints.some((c) => Number(c.lo) <= 4321 && 4321 < Number(c.hi))).toBe(false);
-    expect(await rowsAgainstCheckpoints(pool, table, chain.backfillId, chain.generation)).toEqual({ changedOutside: 0, unchangedInside: 0 });
+    expect(await rowsAgainstCheckpoints(pool, table, chain.backfillId, chain.generation)).toEqual({
+      changedOutside: 0,
+      unchangedInside: 0,
+    });
   } finally {
     await w.stop();
   }

@@ -66,12 +66,20 @@ test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points:
         runId = h.events![h.events!.length - 1].workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
       }
       const chain = await checkpointChain(pool, table, s.name);
-      process.stderr.write(`[scale] ${total} rows: loaded in ${(loadedMs / 1000).toFixed(0)}s, backfilled in ${(backfillMs / 1000).toFixed(0)}s; ${chain.chunks} chunks, ${runs} runs, ${events} history events\n`);
+      process.stderr.write(
+        `[scale] ${total} rows: loaded in ${(loadedMs / 1000).toFixed(0)}s, backfilled in ${(backfillMs / 1000).toFixed(0)}s; ${chain.chunks} chunks, ${runs} runs, ${events} history events\n`,
+      );
       expect(result.state).toBe('completed');
       expect(result.rowsProcessed).toBe(total);
       expect(chain.problems).toEqual([]);
       expect(await distribution(pool, table)).toEqual({ '1': total });
-      recordFacts('10M rows in 1,000-row chunks', { rows: total, chunks: chain.chunks, continueAsNewRuns: runs, historyEvents: events, backfillSeconds: Math.round(backfillMs / 1000) });
+      recordFacts('10M rows in 1,000-row chunks', {
+        rows: total,
+        chunks: chain.chunks,
+        continueAsNewRuns: runs,
+        historyEvents: events,
+        backfillSeconds: Math.round(backfillMs / 1000),
+      });
     } finally {
       worker.kill('SIGKILL');
       await exited(worker);

@@ -89,7 +89,14 @@ test('the Temporal dev server SIGKILLed mid-backfill and restarted on its persis
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-faults-temporal-'));
   cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
-  const start = () => startTemporalDevServer({ cli: env().cli, port, headless: true, dbFile: path.join(dir, 'temporal.db'), logFile: path.join(dir, 'temporal.log') });
+  const start = () =>
+    startTemporalDevServer({
+      cli: env().cli,
+      port,
+      headless: true,
+      dbFile: path.join(dir, 'temporal.db'),
+      logFile: path.join(dir, 'temporal.log'),
+    });
   let server = await start();
   cleanup.push(() => server.stop());
   const connection = await Connection.connect({ address: server.address });
@@ -117,7 +124,12 @@ test('the Temporal dev server SIGKILLed mid-backfill and restarted on its persis
   const chain = await checkpointChain(pool, table, s.name);
   expect(chain.problems).toEqual([]);
   expect(chain.rows).toBe(total);
-  recordFacts('Temporal dev server SIGKILLed and restarted mid-backfill', { rows: total, rowsDoneAtKill: atKill, serverDownSeconds: 3, rowsChangedTwice: 0 });
+  recordFacts('Temporal dev server SIGKILLed and restarted mid-backfill', {
+    rows: total,
+    rowsDoneAtKill: atKill,
+    serverDownSeconds: 3,
+    rowsChangedTwice: 0,
+  });
 });
 
 test("the worker's Postgres connections terminated (pg_terminate_backend) again and again mid-backfill: chunks retry, every row once", async () => {
@@ -148,14 +160,21 @@ test("the worker's Postgres connections terminated (pg_terminate_backend) again 
   expect(await distribution(pool, table)).toEqual({ '1': total });
   const chain = await checkpointChain(pool, table, s.name);
   expect(chain.problems).toEqual([]);
-  recordFacts('worker connections terminated with pg_terminate_backend mid-backfill', { rows: total, connectionsTerminated: terminated, rounds, rowsChangedTwice: 0 });
+  recordFacts('worker connections terminated with pg_terminate_backend mid-backfill', {
+    rows: total,
+    connectionsTerminated: terminated,
+    rounds,
+    rowsChangedTwice: 0,
+  });
 });
 
 /** Rows the workflow's leases report in its history: who applied what. */
 async function leaseRows(handle: WorkflowHandle): Promise<number> {
   const history = await handle.fetchHistory();
   const leases = new Set(
-    history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPartitionLease').map((e) => String(e.eventId)),
+    history
+      .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPartitionLease')
+      .map((e) => String(e.eventId)),
   );
   let rows = 0;
   for (const e of history.events!) {
@@ -183,12 +202,20 @@ test('two workflows and two workers racing over the same backfill (a schedule fi
   const chain = await checkpointChain(pool, table, s.name);
   expect(chain.problems).toEqual([]);
   // both really worked the same partitions, and between them every row was applied by exactly one lease
-  const [rowsA, rowsB] = [await leaseRows(client.workflow.getHandle(a.workflowId)), await leaseRows(client.workflow.getHandle(b.workflowId))];
+  const [rowsA, rowsB] = [
+    await leaseRows(client.workflow.getHandle(a.workflowId)),
+    await leaseRows(client.workflow.getHandle(b.workflowId)),
+  ];
   expect(rowsA).toBeGreaterThan(0);
   expect(rowsB).toBeGreaterThan(0);
   expect(rowsA + rowsB).toBe(total);
   expect(chain.workers).toHaveLength(2);
-  recordFacts('two workflows and two workers racing over one backfill', { rows: total, rowsByFirstWorkflow: rowsA, rowsBySecondWorkflow: rowsB, rowsChangedTwice: 0 });
+  recordFacts('two workflows and two workers racing over one backfill', {
+    rows: total,
+    rowsByFirstWorkflow: rowsA,
+    rowsBySecondWorkflow: rowsB,
+    rowsChangedTwice: 0,
+  });
 });
 
 function peakRssMb(pid: number): number {
@@ -203,7 +230,9 @@ test('twenty small backfills at once on one worker: all complete, none starves, 
   const w = worker(taskQueue, { LOG_LEVEL: 'info' });
   await waitFor('worker polling', async () => w.output().includes('worker started'), 60_000);
   const specs = await Promise.all(
-    Array.from({ length: n }, async () => counterSpec(await makeCounterTable(pool, unique('t'), rows), { chunkSize: 250, throttle: { maxRowsPerSecond: 2000 } })),
+    Array.from({ length: n }, async () =>
+      counterSpec(await makeCounterTable(pool, unique('t'), rows), { chunkSize: 250, throttle: { maxRowsPerSecond: 2000 } }),
+    ),
   );
   const conn = connectionFor(client, taskQueue);
   const runs = await Promise.all(specs.map((s) => startBackfill(conn, s, { leaseMs: 1000 })));
@@ -228,7 +257,8 @@ test('twenty small backfills at once on one worker: all complete, none starves, 
 test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutdown: the backfill completes, every row once', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-faults-pg-'));
   const port = await freePort();
-  const start = () => startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port, logFile: path.join(dir, 'postgres.log'), settings: { fsync: 'off' } });
+  const start = () =>
+    startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port, logFile: path.join(dir, 'postgres.log'), settings: { fsync: 'off' } });
   let pg = await start();
   cleanup.push(() => {
     const home = fs.realpathSync(path.join(dir, 'pg'));
@@ -246,15 +276,28 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
   const s = counterSpec(table, { chunkSize: 500, throttle: { maxRowsPerSecond: 6000 } });
   const taskQueue = unique('q');
   const w = worker(taskQueue, { DATABASE_URL: pg.url });
-  await waitFor('worker migrated its schema', async () => (await own.query(`SELECT to_regclass('stagefill.checkpoints') AS t`)).rows[0].t, 60_000);
-  const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name) + unique(':pg'), args: [{ spec: s, leaseMs: 1000 }] });
+  await waitFor(
+    'worker migrated its schema',
+    async () => (await own.query(`SELECT to_regclass('stagefill.checkpoints') AS t`)).rows[0].t,
+    60_000,
+  );
+  const handle = await client.workflow.start(backfillWorkflow, {
+    taskQueue,
+    workflowId: backfillWorkflowId(s.table, s.name) + unique(':pg'),
+    args: [{ spec: s, leaseMs: 1000 }],
+  });
 
   const atRestart: number[] = [];
   for (const mode of ['fast', 'immediate'] as const) {
     const before = atRestart.length ? atRestart[atRestart.length - 1] : 0;
-    await waitFor(`progress before the ${mode} restart`, async () => (await rowsCommitted(own, table).catch(() => 0)) > before + 3000, 90_000);
+    await waitFor(
+      `progress before the ${mode} restart`,
+      async () => (await rowsCommitted(own, table).catch(() => 0)) > before + 3000,
+      90_000,
+    );
     atRestart.push(await rowsCommitted(own, table));
-    if (mode === 'fast') await pg.stop(); // SIGINT: fast shutdown, sessions aborted, clean checkpoint
+    if (mode === 'fast')
+      await pg.stop(); // SIGINT: fast shutdown, sessions aborted, clean checkpoint
     else {
       process.kill(servicePid(pg.service), 'SIGQUIT'); // immediate shutdown: crash recovery at the next start
       await pg.service.exited;
@@ -269,5 +312,9 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
   const chain = await checkpointChain(own, table, s.name);
   expect(chain.problems).toEqual([]);
   expect(chain.rows).toBe(total);
-  recordFacts('PostgreSQL restarted mid-backfill (fast, then immediate shutdown)', { rows: total, rowsDoneAtRestarts: atRestart.join('/'), rowsChangedTwice: 0 });
+  recordFacts('PostgreSQL restarted mid-backfill (fast, then immediate shutdown)', {
+    rows: total,
+    rowsDoneAtRestarts: atRestart.join('/'),
+    rowsChangedTwice: 0,
+  });
 });

@@ -88,9 +88,13 @@ test('text key under a non-C collation, worker SIGKILLed 3 times: every row once
     [total],
   );
   await pool.query(`ANALYZE ${table}`);
-  const order = await pool.query(`SELECT (SELECT array_agg(k ORDER BY k) FROM (VALUES ('a'), ('B'), ('c')) v(k)) = (SELECT array_agg(k ORDER BY k COLLATE "C") FROM (VALUES ('a'), ('B'), ('c')) v(k)) AS same`);
+  const order = await pool.query(
+    `SELECT (SELECT array_agg(k ORDER BY k) FROM (VALUES ('a'), ('B'), ('c')) v(k)) = (SELECT array_agg(k ORDER BY k COLLATE "C") FROM (VALUES ('a'), ('B'), ('c')) v(k)) AS same`,
+  );
   const collated = await pool.query(`SELECT 'a' COLLATE ${collation} < 'B' COLLATE ${collation} AS lower_first`);
-  process.stderr.write(`[keys] text key collation ${collation}: 'a' < 'B' is ${collated.rows[0].lower_first} (C: false); default db order like C: ${order.rows[0].same}\n`);
+  process.stderr.write(
+    `[keys] text key collation ${collation}: 'a' < 'B' is ${collated.rows[0].lower_first} (C: false); default db order like C: ${order.rows[0].same}\n`,
+  );
   expect(collated.rows[0].lower_first).toBe(true);
   await killedThreeTimes(table, keySpec(table, 'k', 'k >= :lo AND k < :hi', { throttle: { maxRowsPerSecond: 15_000 } }), total);
   const keyType = await pool.query(`SELECT key_type FROM stagefill.backfills WHERE table_name = $1`, [table]);
@@ -101,11 +105,18 @@ test('composite (tenant_id, id) key, one tenant holding half the rows, worker SI
   const total = 100_000;
   const name = unique('tenk');
   const table = `public.${name}`;
-  await pool.query(`CREATE TABLE ${table} (tenant_id int NOT NULL, id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id))`);
+  await pool.query(
+    `CREATE TABLE ${table} (tenant_id int NOT NULL, id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id))`,
+  );
   // tenant 7 holds half the rows; 49 others share the rest; ids repeat across tenants
-  await pool.query(`INSERT INTO ${table} (tenant_id, id) SELECT CASE WHEN g % 2 = 0 THEN 7 ELSE 8 + g % 49 END, CASE WHEN g % 2 = 0 THEN g / 2 ELSE g END FROM generate_series(1, $1) g`, [total]);
+  await pool.query(
+    `INSERT INTO ${table} (tenant_id, id) SELECT CASE WHEN g % 2 = 0 THEN 7 ELSE 8 + g % 49 END, CASE WHEN g % 2 = 0 THEN g / 2 ELSE g END FROM generate_series(1, $1) g`,
+    [total],
+  );
   await pool.query(`ANALYZE ${table}`);
-  const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { throttle: { maxRowsPerSecond: 15_000 } });
+  const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', {
+    throttle: { maxRowsPerSecond: 15_000 },
+  });
   await killedThreeTimes(table, s, total);
   // checkpoints keep the composite key as its columns' text; people see it as a tuple
   const chain = await checkpointChain(pool, table, s.name);
@@ -120,7 +131,11 @@ async function runToEnd(s: BackfillSpec): Promise<{ state: string; rowsProcessed
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    return await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 500 }] });
+    return await client.workflow.execute(backfillWorkflow, {
+      taskQueue,
+      workflowId: backfillWorkflowId(s.table, s.name),
+      args: [{ spec: s, leaseMs: 500 }],
+    });
   } finally {
     await w.stop();
   }
@@ -136,10 +151,13 @@ test('a table partitioned by its key: every leaf backfilled once, no key partiti
     [25_001, 30_001],
     [30_001, 100_001],
   ];
-  for (const [i, [lo, hi]] of bounds.entries()) await pool.query(`CREATE TABLE public."${name}_p${i}" PARTITION OF ${table} FOR VALUES FROM (${lo}) TO (${hi})`);
+  for (const [i, [lo, hi]] of bounds.entries())
+    await pool.query(`CREATE TABLE public."${name}_p${i}" PARTITION OF ${table} FOR VALUES FROM (${lo}) TO (${hi})`);
   await pool.query(`CREATE TABLE public."${name}_empty" PARTITION OF ${table} FOR VALUES FROM (100001) TO (200001)`);
   // sparse in the last leaf: 1 key in 7
-  await pool.query(`INSERT INTO ${table} (id) SELECT g FROM generate_series(1, 30000) g UNION ALL SELECT g FROM generate_series(30001, 100000, 7) g`);
+  await pool.query(
+    `INSERT INTO ${table} (id) SELECT g FROM generate_series(1, 30000) g UNION ALL SELECT g FROM generate_series(30001, 100000, 7) g`,
+  );
   await pool.query(`ANALYZE ${table}`);
   const total = Number((await pool.query(`SELECT count(*) AS c FROM ${table}`)).rows[0].c);
   const s = keySpec(table, 'id', 'id >= :lo AND id < :hi', { chunkSize: 1000 });
@@ -178,12 +196,18 @@ test('a partition attached during a run is refused with the leaves that changed;
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 300 }] });
+    const handle = await client.workflow.start(backfillWorkflow, {
+      taskQueue,
+      workflowId: backfillWorkflowId(s.table, s.name),
+      args: [{ spec: s, leaseMs: 300 }],
+    });
     await new Promise((r) => setTimeout(r, 1500));
     await pool.query(`CREATE TABLE public."${name}_b" PARTITION OF ${table} FOR VALUES FROM (50001) TO (60001)`);
     const err = await handle.result().catch((e) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
-    expect(String(err.cause?.message)).toMatch(new RegExp(`partitions of ${table} changed during the backfill \\(attached: public.${name}_b\\)`));
+    expect(String(err.cause?.message)).toMatch(
+      new RegExp(`partitions of ${table} changed during the backfill \\(attached: public.${name}_b\\)`),
+    );
   } finally {
     await w.stop();
   }
@@ -192,8 +216,11 @@ test('a partition attached during a run is refused with the leaves that changed;
   expect(Object.keys(d).every((n) => n === '0' || n === '1')).toBe(true);
 
   const hashed = unique('hashed');
-  await pool.query(`CREATE TABLE public."${hashed}" (id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (id)) PARTITION BY HASH (id)`);
-  for (let i = 0; i < 3; i++) await pool.query(`CREATE TABLE public."${hashed}_${i}" PARTITION OF public."${hashed}" FOR VALUES WITH (MODULUS 3, REMAINDER ${i})`);
+  await pool.query(
+    `CREATE TABLE public."${hashed}" (id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (id)) PARTITION BY HASH (id)`,
+  );
+  for (let i = 0; i < 3; i++)
+    await pool.query(`CREATE TABLE public."${hashed}_${i}" PARTITION OF public."${hashed}" FOR VALUES WITH (MODULUS 3, REMAINDER ${i})`);
   await pool.query(`INSERT INTO public."${hashed}" (id) SELECT generate_series(1, 3000)`);
   const plan = await printPlan(keySpec(`public.${hashed}`, 'id', 'id >= :lo AND id < :hi'), 'text');
   expect(plan).toMatch(/refused: key: rows of other partitions of public\.\S+ lie between the keys/);
@@ -204,10 +231,16 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
   const table = `public.${name}`;
   await pool.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, p point, grp int NOT NULL, n int NOT NULL DEFAULT 0)`);
   await pool.query(`CREATE INDEX ON ${table} (grp)`);
-  await pool.query(`INSERT INTO ${table} (id, p, grp) SELECT g, point(g, g), CASE WHEN g <= 1500 THEN 1 ELSE g END FROM generate_series(1, 3000) g`);
+  await pool.query(
+    `INSERT INTO ${table} (id, p, grp) SELECT g, point(g, g), CASE WHEN g <= 1500 THEN 1 ELSE g END FROM generate_series(1, 3000) g`,
+  );
   await pool.query(`ANALYZE ${table}`);
-  expect(await printPlan(keySpec(table, 'p', 'p >= :lo AND p < :hi'), 'text')).toMatch(/refused: key: column "p" of \S+ is point, which has no default btree operator class/);
-  expect(await printPlan(keySpec(table, ['grp', 'nope'], '(grp, nope) >= :lo AND (grp, nope) < :hi'), 'text')).toMatch(/refused: key: column "nope" does not exist/);
+  expect(await printPlan(keySpec(table, 'p', 'p >= :lo AND p < :hi'), 'text')).toMatch(
+    /refused: key: column "p" of \S+ is point, which has no default btree operator class/,
+  );
+  expect(await printPlan(keySpec(table, ['grp', 'nope'], '(grp, nope) >= :lo AND (grp, nope) < :hi'), 'text')).toMatch(
+    /refused: key: column "nope" does not exist/,
+  );
 
   // start refuses it the same way, before any chunk
   const refused = await runToEnd(keySpec(table, 'p', 'p >= :lo AND p < :hi')).catch((e) => e);
@@ -225,14 +258,20 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
 test('replay --from/--to on a composite key takes tuples and re-runs exactly the chunks that cover them', async () => {
   const name = unique('tenreplay');
   const table = `public.${name}`;
-  await pool.query(`CREATE TABLE ${table} (tenant_id int NOT NULL, id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id))`);
+  await pool.query(
+    `CREATE TABLE ${table} (tenant_id int NOT NULL, id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (tenant_id, id))`,
+  );
   await pool.query(`INSERT INTO ${table} (tenant_id, id) SELECT 1 + g % 4, g FROM generate_series(1, 20000) g`);
   await pool.query(`ANALYZE ${table}`);
   const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { chunkSize: 1000 });
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 500 }] });
+    await client.workflow.execute(backfillWorkflow, {
+      taskQueue,
+      workflowId: backfillWorkflowId(s.table, s.name),
+      args: [{ spec: s, leaseMs: 500 }],
+    });
     const conn = connectionFor(client, taskQueue);
     const run = await replayBackfill(conn, env().databaseUrl, s.name, { from: '(2, 100)', to: '(2, 9000)' });
     const result = await client.workflow.getHandle(run.workflowId).result();
@@ -241,9 +280,13 @@ test('replay --from/--to on a composite key takes tuples and re-runs exactly the
     await w.stop();
   }
   // every row of the range ran twice, and only whole recorded chunks around it did
-  const inRange = await pool.query(`SELECT min(n) AS lo, max(n) AS hi FROM ${table} WHERE (tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000)`);
+  const inRange = await pool.query(
+    `SELECT min(n) AS lo, max(n) AS hi FROM ${table} WHERE (tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000)`,
+  );
   expect(inRange.rows[0]).toEqual({ lo: 2, hi: 2 });
-  const outside = await pool.query(`SELECT count(*)::int AS c FROM ${table} WHERE n = 2 AND NOT ((tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000))`);
+  const outside = await pool.query(
+    `SELECT count(*)::int AS c FROM ${table} WHERE n = 2 AND NOT ((tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000))`,
+  );
   expect(outside.rows[0].c).toBeLessThan(2 * 1000);
   expect((await distribution(pool, table))['1']).toBeGreaterThan(15_000);
   // the new generation's range reads as tuples in history

@@ -76,7 +76,11 @@ test('a latency budget changed through setThrottle steers a running backfill: me
     expect(result.state).toBe('completed');
     expect(await distribution(pool, table)).toEqual({ '1': 200_000 });
     expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
-    recordFacts('latency budget changed on a running backfill', { baselineP99Ms: measured.control!.baselineP99Ms!, heldAtRows: rowsWhileHeld, rows: 200_000 });
+    recordFacts('latency budget changed on a running backfill', {
+      baselineP99Ms: measured.control!.baselineP99Ms!,
+      heldAtRows: rowsWhileHeld,
+      rows: 200_000,
+    });
   } finally {
     await w.stop();
   }
@@ -127,7 +131,12 @@ describe('with a real streaming replica', () => {
       expect(result.state).toBe('completed');
       expect(await distribution(pool, table)).toEqual({ '1': 100_000 });
       expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
-      recordFacts('replica replay paused during a backfill', { maxReplicaLagMs: 1500, lagSeenMs: lag.lagMs ?? -1, heldAtRows: rowsHeld, rows: 100_000 });
+      recordFacts('replica replay paused during a backfill', {
+        maxReplicaLagMs: 1500,
+        lagSeenMs: lag.lagMs ?? -1,
+        heldAtRows: rowsHeld,
+        rows: 100_000,
+      });
     } finally {
       await w.stop();
     }
@@ -141,7 +150,9 @@ describe('with a real streaming replica', () => {
     try {
       const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
       const handle = client.workflow.getHandle(workflowId);
-      await waitFor('the replica seen', async () => (await progressOf(client, workflowId)).control?.replicas?.some((r) => r.name.startsWith(replica!.name) && r.state === 'streaming'));
+      await waitFor('the replica seen', async () =>
+        (await progressOf(client, workflowId)).control?.replicas?.some((r) => r.name.startsWith(replica!.name) && r.state === 'streaming'),
+      );
       const name = replica!.name;
       await replica!.stop();
       const held = await waitFor(

@@ -28,8 +28,16 @@ test('a windowed backfill works only inside its window: stops at the close after
 
   const tableA = await makeCounterTable(pool, unique('wa'), 30_000);
   const tableB = await makeCounterTable(pool, unique('wb'), 40_000);
-  const a = counterSpec(tableA, { chunkSize: 500, throttle: { maxRowsPerSecond: 2000 }, window: { start: hhmm(m), duration: `${openMs / 1000}s`, timeZone: 'UTC' } });
-  const b = counterSpec(tableB, { chunkSize: 500, throttle: { maxRowsPerSecond: 2000 }, window: { start: hhmm(m), duration: DAY_MS - gapMs, timeZone: 'UTC' } });
+  const a = counterSpec(tableA, {
+    chunkSize: 500,
+    throttle: { maxRowsPerSecond: 2000 },
+    window: { start: hhmm(m), duration: `${openMs / 1000}s`, timeZone: 'UTC' },
+  });
+  const b = counterSpec(tableB, {
+    chunkSize: 500,
+    throttle: { maxRowsPerSecond: 2000 },
+    window: { start: hhmm(m), duration: DAY_MS - gapMs, timeZone: 'UTC' },
+  });
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   const conn = connectionFor(client, taskQueue);
@@ -53,7 +61,10 @@ test('a windowed backfill works only inside its window: stops at the close after
     expect(closedB.window).toEqual({ isOpen: false, opensAt: new Date(m).toISOString() });
     expect(closedB.rowsProcessed).toBeGreaterThan(0);
     expect(closedB.rowsProcessed).toBeLessThan(40_000);
-    const cpA = await pool.query('SELECT count(*)::int AS n FROM stagefill.checkpoints c JOIN stagefill.backfills b ON b.id = c.backfill_id WHERE b.name = $1', [a.name]);
+    const cpA = await pool.query(
+      'SELECT count(*)::int AS n FROM stagefill.checkpoints c JOIN stagefill.backfills b ON b.id = c.backfill_id WHERE b.name = $1',
+      [a.name],
+    );
     expect(cpA.rows[0].n).toBe(0); // A has not touched a row before M
 
     // B resumes at M by itself and finishes

@@ -26,7 +26,11 @@ test('a second worker process on the same task queue takes a share of the work; 
     for (const c of chain.checkpoints) byWorker.set(c.worker ?? '?', (byWorker.get(c.worker ?? '?') ?? 0) + 1);
     const pids = workers.map((w) => String(w.pid));
     expect([...byWorker.keys()].map((k) => k.split(':').pop()).sort()).toEqual(pids.sort());
-    recordFacts('two worker processes on one task queue', { rows: 60_000, chunksPerWorker: [...byWorker.values()].join('/'), rowsChangedTwice: 0 });
+    recordFacts('two worker processes on one task queue', {
+      rows: 60_000,
+      chunksPerWorker: [...byWorker.values()].join('/'),
+      rowsChangedTwice: 0,
+    });
   } finally {
     for (const w of workers) {
       w.kill('SIGKILL');

@@ -87,7 +87,11 @@ test('pause from the Temporal CLI stops progress; resume finishes it', async () 
   const w = await startWorker(taskQueue);
   // async: the worker runs in this process and must keep answering while the CLI waits
   const temporal = async (...args: string[]) => {
-    const { stdout } = await promisify(execFile)(env().cli, [...args, '--address', env().address, '--namespace', env().namespace, '--workflow-id', workflowId], { encoding: 'utf8' });
+    const { stdout } = await promisify(execFile)(
+      env().cli,
+      [...args, '--address', env().address, '--namespace', env().namespace, '--workflow-id', workflowId],
+      { encoding: 'utf8' },
+    );
     return stdout;
   };
   try {

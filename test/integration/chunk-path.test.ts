@@ -28,7 +28,11 @@ async function backfill(table: string): Promise<{ spans: number[]; rows: number[
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const result = await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 500 }] });
+    const result = await client.workflow.execute(backfillWorkflow, {
+      taskQueue,
+      workflowId: backfillWorkflowId(s.table, s.name),
+      args: [{ spec: s, leaseMs: 500 }],
+    });
     expect(result.state).toBe('completed');
   } finally {
     await w.stop();

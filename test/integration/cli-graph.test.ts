@@ -22,7 +22,11 @@ test.each([
     ],
     /dependency cycle: (a -> c -> b -> a|b -> a -> c -> b|c -> b -> a -> c)/,
   ],
-  ['an unknown dependsOn', [{ id: 'a', kind: 'sql', apply: 'SELECT 1', revert: 'SELECT 1', dependsOn: ['ghost'] }], /step "a" depends on unknown step "ghost"/],
+  [
+    'an unknown dependsOn',
+    [{ id: 'a', kind: 'sql', apply: 'SELECT 1', revert: 'SELECT 1', dependsOn: ['ghost'] }],
+    /step "a" depends on unknown step "ghost"/,
+  ],
 ])('start and plan of a graph with %s exit 2 naming the ids, and start nothing', async (_what, steps, pattern) => {
   const table = await makeOrders(pool, unique('orders'), 10);
   const name = unique('bad-graph');
@@ -79,7 +83,9 @@ test('stagefill replay re-runs exactly the chunks over a key range, once', async
     const { lo, hi } = g1.rows[0];
     expect(lo).toBeLessThanOrEqual(2001);
     expect(hi).toBeGreaterThanOrEqual(3001);
-    const counts = await pool.query(`SELECT n, min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS c FROM ${table} GROUP BY n ORDER BY n`);
+    const counts = await pool.query(
+      `SELECT n, min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS c FROM ${table} GROUP BY n ORDER BY n`,
+    );
     expect(counts.rows).toEqual([
       { n: 1, lo: 1, hi: 6000, c: 6000 - (hi - lo) },
       { n: 2, lo, hi: hi - 1, c: hi - lo },

@@ -29,7 +29,10 @@ export function cliEnv(taskQueue: string, extra: Record<string, string> = {}): N
 }
 
 /** Starts the CLI; `done` resolves when it exits. Async, so a worker in this process keeps polling meanwhile. */
-export function spawnCli(args: string[], childEnv: NodeJS.ProcessEnv): { child: ChildProcess; output(): CliResult; done: Promise<CliResult> } {
+export function spawnCli(
+  args: string[],
+  childEnv: NodeJS.ProcessEnv,
+): { child: ChildProcess; output(): CliResult; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

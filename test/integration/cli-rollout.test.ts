@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 const cli = (...args: string[]) => runCli(args, clienv);
-const statusOf = async (id: string) => JSON.parse((await cli('status', id, '--json')).stdout) as { state: string; steps: { id: string; state: string }[] };
+const statusOf = async (id: string) =>
+  JSON.parse((await cli('status', id, '--json')).stdout) as { state: string; steps: { id: string; state: string }[] };
 
 function centsRollout(table: string) {
   return {
@@ -35,7 +36,16 @@ function centsRollout(table: string) {
     table,
     steps: [
       { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 500 } },
-      { kind: 'gate', checks: [{ name: 'cents match', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`, expect: { eq: 0 } }] },
+      {
+        kind: 'gate',
+        checks: [
+          {
+            name: 'cents match',
+            sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
+            expect: { eq: 0 },
+          },
+        ],
+      },
       { kind: 'approval', timeout: '2m' },
       { kind: 'expose', version: 2 },
     ],
@@ -82,16 +92,19 @@ test('rollback rolls a rollout back to where it started; watch exits 1; list fin
   const watch = await cli('watch', id);
   expect(watch.code).toBe(1);
   expect(watch.stdout).toMatch(new RegExp(`${id}: rolled_back \\(FAILED\\)`));
-  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 AND column_name = 'amount_cents'`, [
-    table.split('.')[1],
-  ]);
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 AND column_name = 'amount_cents'`,
+    [table.split('.')[1]],
+  );
   expect(rows[0].n).toBe(0); // the added column is gone again
 
   const history = await cli('history', id);
   expect(history.stdout).toMatch(/: rolled_back/);
   expect(history.stdout).toMatch(/catalog of .* after rollback: identical to before the rollout/);
   const listed = await waitFor('the rollout in list', async () => {
-    const runs = JSON.parse((await cli('list', '--kind', 'rollout', '--state', 'rolled_back', '--table', table, '--json')).stdout) as { workflowId: string }[];
+    const runs = JSON.parse((await cli('list', '--kind', 'rollout', '--state', 'rolled_back', '--table', table, '--json')).stdout) as {
+      workflowId: string;
+    }[];
     return runs.length > 0 && runs;
   });
   expect(listed.map((r) => r.workflowId)).toEqual([id]);

@@ -31,18 +31,55 @@ function openssl(...args: string[]): void {
 function issue(name: string, cn: string, ext: string): void {
   fs.writeFileSync(file(`${name}.ext`), `${ext}\n`);
   openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', `${name}.crt`, '-extfile', `${name}.ext`);
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-out',
+    `${name}.crt`,
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 beforeAll(async () => {
   pool = await openPool();
   dir = tempDir('stagefill-cli-tls');
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=stagefill test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=stagefill test CA',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+  );
   issue('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
   issue('client', 'stagefill-cli', 'extendedKeyUsage=clientAuth');
   const [host, port] = env().address.split(':');
   proxy = tls.createServer(
-    { key: fs.readFileSync(file('server.key')), cert: fs.readFileSync(file('server.crt')), ca: fs.readFileSync(file('ca.crt')), requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+    {
+      key: fs.readFileSync(file('server.key')),
+      cert: fs.readFileSync(file('server.crt')),
+      ca: fs.readFileSync(file('ca.crt')),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    },
     (client) => {
       const upstream = net.connect(Number(port), host);
       client.pipe(upstream).pipe(client);

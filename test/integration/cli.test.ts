@@ -26,15 +26,36 @@ afterAll(async () => {
 });
 
 const cli = (...args: string[]) => runCli(args, clienv);
-const statusOf = async (id: string) => JSON.parse((await cli('status', id, '--json')).stdout) as Record<string, unknown> & { state: string; workflowStatus: string };
+const statusOf = async (id: string) =>
+  JSON.parse((await cli('status', id, '--json')).stdout) as Record<string, unknown> & { state: string; workflowStatus: string };
 const distribution = async (table: string) =>
   Object.fromEntries((await pool.query(`SELECT n, count(*)::int AS c FROM ${table} GROUP BY n`)).rows.map((r) => [String(r.n), r.c]));
 
 test('every verb has --help with an example', async () => {
   const verbs = [
-    ['plan'], ['start'], ['status'], ['watch'], ['pause'], ['resume'], ['cancel'], ['rollback'], ['approve'], ['retry'], ['throttle'], ['result'],
-    ['history'], ['list'], ['schedule'], ['schedule', 'create'], ['schedule', 'list'], ['schedule', 'pause'], ['schedule', 'unpause'],
-    ['schedule', 'delete'], ['dev'], ['worker'], ['demo'],
+    ['plan'],
+    ['start'],
+    ['status'],
+    ['watch'],
+    ['pause'],
+    ['resume'],
+    ['cancel'],
+    ['rollback'],
+    ['approve'],
+    ['retry'],
+    ['throttle'],
+    ['result'],
+    ['history'],
+    ['list'],
+    ['schedule'],
+    ['schedule', 'create'],
+    ['schedule', 'list'],
+    ['schedule', 'pause'],
+    ['schedule', 'unpause'],
+    ['schedule', 'delete'],
+    ['dev'],
+    ['worker'],
+    ['demo'],
   ];
   const results = await Promise.all(verbs.map((v) => cli(...v, '--help')));
   results.forEach((r, i) => {
@@ -44,7 +65,23 @@ test('every verb has --help with an example', async () => {
     expect(r.stdout).toContain(`stagefill ${verb}`);
   });
   const top = await cli('--help');
-  for (const v of ['plan', 'start', 'status', 'watch', 'pause', 'resume', 'cancel', 'rollback', 'approve', 'history', 'list', 'schedule', 'dev', 'worker', 'demo']) {
+  for (const v of [
+    'plan',
+    'start',
+    'status',
+    'watch',
+    'pause',
+    'resume',
+    'cancel',
+    'rollback',
+    'approve',
+    'history',
+    'list',
+    'schedule',
+    'dev',
+    'worker',
+    'demo',
+  ]) {
     expect(top.stdout).toMatch(new RegExp(`^\\s+${v}\\b`, 'm'));
   }
 });
@@ -114,7 +151,9 @@ test('plan reads the chunk plan from the table; start --wait runs it; status, hi
   const none = JSON.parse((await cli('list', '--kind', 'backfill', '--table', table, '--state', 'running', '--json')).stdout);
   expect(none).toEqual([]);
   const rows = await cli('list', '--table', table);
-  expect(rows.stdout).toMatch(new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\tbackfill\\t${table}\\tcompleted\\tCOMPLETED`, 'm'));
+  expect(rows.stdout).toMatch(
+    new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\tbackfill\\t${table}\\tcompleted\\tCOMPLETED`, 'm'),
+  );
 
   const missing = await cli('history', 'stagefill-backfill:public.nope:nothing');
   expect(missing.code).toBe(1);
@@ -181,7 +220,12 @@ test('result prints the outcome; approve, rollback and retry refuse a backfill (
   expect(r.code).toBe(1);
   expect(r.stderr).toContain('no workflow stagefill-backfill:public.nope:nothing');
   // a run that has closed is not "no workflow": it says how it ended
-  for (const args of [['throttle', id, '--chunk-size', '100'], ['pause', id], ['resume', id], ['cancel', id]]) {
+  for (const args of [
+    ['throttle', id, '--chunk-size', '100'],
+    ['pause', id],
+    ['resume', id],
+    ['cancel', id],
+  ]) {
     const closed = await cli(...args);
     expect({ args, code: closed.code }).toEqual({ args, code: 1 });
     expect(closed.stderr).toContain(`${id}: run is completed; ${args[0]} applies only to a running run`);
@@ -202,22 +246,38 @@ test('--json: one documented shape per verb (start, status, plan with its window
   const start = await cli('start', file, '--json');
   expect(start.code).toBe(0);
   const started = JSON.parse(start.stdout);
-  expect(started).toEqual({ workflowId: `stagefill-backfill:${table}:${spec.name}`, runId: expect.any(String), kind: 'backfill', name: spec.name });
+  expect(started).toEqual({
+    workflowId: `stagefill-backfill:${table}:${spec.name}`,
+    runId: expect.any(String),
+    kind: 'backfill',
+    name: spec.name,
+  });
   const id = started.workflowId as string;
 
   const status = JSON.parse((await cli('status', id, '--json')).stdout);
   expect(status).toMatchObject({ kind: 'backfill', workflowStatus: 'RUNNING' });
   const pause = await cli('pause', id, '--json', '--reason', 'json test');
   expect(JSON.parse(pause.stdout)).toEqual({ workflowId: id, action: 'pause', by: 'cli-test', reason: 'json test' });
-  expect(JSON.parse((await cli('resume', id, '--json')).stdout)).toEqual({ workflowId: id, action: 'resume', by: 'cli-test', reason: null });
-  expect(JSON.parse((await cli('throttle', id, '--max-rows-per-second', '0', '--json')).stdout)).toMatchObject({ chunkSize: 500, parallelism: 2 });
+  expect(JSON.parse((await cli('resume', id, '--json')).stdout)).toEqual({
+    workflowId: id,
+    action: 'resume',
+    by: 'cli-test',
+    reason: null,
+  });
+  expect(JSON.parse((await cli('throttle', id, '--max-rows-per-second', '0', '--json')).stdout)).toMatchObject({
+    chunkSize: 500,
+    parallelism: 2,
+  });
 
   const list = JSON.parse((await cli('list', '--table', table, '--json')).stdout);
   expect(list).toEqual([expect.objectContaining({ workflowId: id, kind: 'backfill', tables: [table] })]);
 
   const watch = await cli('watch', id, '--json');
   expect(watch.code).toBe(0);
-  const lines = watch.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = watch.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   expect(lines[lines.length - 1]).toEqual({ workflowId: id, state: 'completed', workflowStatus: 'COMPLETED', exitCode: 0 });
   expect(lines.slice(0, -1).every((l) => l.kind === 'backfill')).toBe(true);
 

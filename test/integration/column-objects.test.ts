@@ -41,12 +41,25 @@ async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
 }
 
 /** The whole alterColumn + contract at the db level, as the step modules run it. */
-async function runThrough(table: string, column: string, newColumn: string, newType: string, up: string, down: string, finalName = column, writer?: () => Promise<void>): Promise<{ plan: DuplicationPlan; contract: ReturnType<typeof checkContract> }> {
+async function runThrough(
+  table: string,
+  column: string,
+  newColumn: string,
+  newType: string,
+  up: string,
+  down: string,
+  finalName = column,
+  writer?: () => Promise<void>,
+): Promise<{ plan: DuplicationPlan; contract: ReturnType<typeof checkContract> }> {
   const old = await readColumnObjects(pool, table, column);
   const plan = planDuplication(old, newColumn, { newType, finalName });
   expect(plan.problems).toEqual([]);
   const q = `public."${table.split('.')[1]}"`;
-  const physical = (await pool.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [q])).rows.map((r) => r.attname);
+  const physical = (
+    await pool.query(`SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [
+      q,
+    ])
+  ).rows.map((r) => r.attname);
 
   // expand: one transaction
   const c = await pool.connect();
@@ -133,7 +146,14 @@ describe('every object of a column carried to its new version', () => {
     await pool.query(`INSERT INTO public."${t}_child" SELECT g, g FROM generate_series(1, 100) g`);
 
     const o = await readColumnObjects(pool, `public.${t}`, 'qty');
-    expect(o).toMatchObject({ exists: true, type: 'integer', notNull: true, default: '1', identity: null, comment: 'how many; never negative' });
+    expect(o).toMatchObject({
+      exists: true,
+      type: 'integer',
+      notNull: true,
+      default: '1',
+      identity: null,
+      comment: 'how many; never negative',
+    });
     expect(names(o.checks)).toEqual(['qty_nonneg', 'qty_under_cap']);
     expect(o.checks.find((c) => c.name === 'qty_under_cap')!.columns.sort()).toEqual(['cap', 'qty']);
     expect(names(o.uniques)).toEqual(['customer_qty', 'qty_unique']);
@@ -141,7 +161,9 @@ describe('every object of a column carried to its new version', () => {
     expect(names(o.indexes)).toEqual([`${t}_big`, `${t}_twice`]);
     expect(o.indexes.find((x) => x.name === `${t}_big`)!.indexTail).toBe('USING btree (qty) WHERE (qty > 1000)');
     expect(o.foreignKeys.map((f) => [f.name, f.refTable, f.refColumns])).toEqual([['qty_size', `public.${t}_sizes`, ['n']]]);
-    expect(o.referencedBy.map((f) => [f.name, f.table, f.columns, f.refColumns])).toEqual([['child_qty', `public.${t}_child`, ['qty_ref'], ['qty']]]);
+    expect(o.referencedBy.map((f) => [f.name, f.table, f.columns, f.refColumns])).toEqual([
+      ['child_qty', `public.${t}_child`, ['qty_ref'], ['qty']],
+    ]);
     expect(o.privileges.map((p) => `${p.grantee}:${p.privilege}`)).toEqual(['PUBLIC:SELECT', 'PUBLIC:UPDATE']);
 
     // a writer through the old version all along
@@ -153,12 +175,24 @@ describe('every object of a column carried to its new version', () => {
     };
     const { contract } = await runThrough(`public.${t}`, 'qty', 'qty_stagefill_new', 'bigint', 'qty::bigint', 'qty::int', 'qty', writer);
     expect(contract.changes.map((c) => `${c.action} ${c.object}`)).toEqual(
-      expect.arrayContaining([`drop column public.${t}.qty`, 'rename column qty_stagefill_new', 'attach UNIQUE customer_qty', 'attach UNIQUE qty_unique', `recreate FOREIGN KEY child_qty of public.${t}_child`]),
+      expect.arrayContaining([
+        `drop column public.${t}.qty`,
+        'rename column qty_stagefill_new',
+        'attach UNIQUE customer_qty',
+        'attach UNIQUE qty_unique',
+        `recreate FOREIGN KEY child_qty of public.${t}_child`,
+      ]),
     );
 
     // afterwards: the new qty has every object, under the original names
     const after = await readColumnObjects(pool, `public.${t}`, 'qty');
-    expect(after).toMatchObject({ exists: true, type: 'bigint', notNull: true, default: '(1)::bigint', comment: 'how many; never negative' });
+    expect(after).toMatchObject({
+      exists: true,
+      type: 'bigint',
+      notNull: true,
+      default: '(1)::bigint',
+      comment: 'how many; never negative',
+    });
     expect(names(after.checks)).toEqual(['qty_nonneg', 'qty_under_cap']);
     expect(after.checks.every((c) => c.isValid)).toBe(true);
     expect(names(after.uniques)).toEqual(['customer_qty', 'qty_unique']);
@@ -196,7 +230,10 @@ describe('every object of a column carried to its new version', () => {
       await c.query('ROLLBACK');
       c.release();
     }
-    expect(after.indexes.find((x) => x.name === `${t}_big`)).toMatchObject({ isValid: true, indexTail: 'USING btree (qty) WHERE (qty > 1000)' });
+    expect(after.indexes.find((x) => x.name === `${t}_big`)).toMatchObject({
+      isValid: true,
+      indexTail: 'USING btree (qty) WHERE (qty > 1000)',
+    });
   });
 
   it('an identity column keeps its identity, primary key and incoming keys, continuing its sequence', async () => {

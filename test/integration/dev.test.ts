@@ -50,7 +50,10 @@ function startDev(extraEnv: NodeJS.ProcessEnv = {}): ChildProcess & { out: () =>
   };
   for (const k of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_UI', 'DATABASE_URL']) delete childEnv[k];
   Object.assign(childEnv, extraEnv);
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'client', 'cli.js'), 'dev'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(ROOT, 'dist', 'client', 'cli.js'), 'dev'], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -95,7 +98,10 @@ function stackProcesses(): string[] {
 /** A shell that sources dev.env, as a developer's second terminal would, and runs `temporal` with nothing but that. */
 async function inSourcedShell(script: string): Promise<string> {
   const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: os.tmpdir() };
-  const { stdout } = await run('bash', ['-c', `set -euo pipefail; source "$0"; ${script}`, path.join(stateDir, 'dev.env')], { env: clean, encoding: 'utf8' });
+  const { stdout } = await run('bash', ['-c', `set -euo pipefail; source "$0"; ${script}`, path.join(stateDir, 'dev.env')], {
+    env: clean,
+    encoding: 'utf8',
+  });
   return stdout;
 }
 
@@ -157,7 +163,9 @@ test(
       const db = new PgClient({ connectionString: first.DATABASE_URL });
       await db.connect();
       await db.query('CREATE TABLE kept_across_restarts (id int)');
-      const where = await db.query(`SELECT to_regclass('public.kept_across_restarts') IS NOT NULL AS public, to_regclass('stagefill.kept_across_restarts') IS NOT NULL AS own`);
+      const where = await db.query(
+        `SELECT to_regclass('public.kept_across_restarts') IS NOT NULL AS public, to_regclass('stagefill.kept_across_restarts') IS NOT NULL AS own`,
+      );
       await db.end();
       expect(where.rows[0]).toEqual({ public: true, own: false });
 
@@ -166,7 +174,11 @@ test(
       devPool.on('error', () => {});
       const table = await makeCounterTable(devPool, unique('devt'), 20_000);
       // 80 chunks of >= 0.2 s on 2 lanes: at least 8 s of work, most of it still ahead at the crash
-      const s = counterSpec(table, { chunkSize: 250, parallelism: 2, transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.2)) IS NOT NULL` });
+      const s = counterSpec(table, {
+        chunkSize: 250,
+        parallelism: 2,
+        transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.2)) IS NOT NULL`,
+      });
       temporal = await connectTemporal(first.TEMPORAL_ADDRESS);
       const { workflowId } = await startBackfill(connectionFor(temporal.client, taskQueue), s, { leaseMs: 3000 });
       await waitFor('some chunks before the crash', async () => ((await distribution(devPool!, table))['1'] ?? 0) >= 1000, 90_000);
@@ -188,7 +200,9 @@ test(
       dev = startDev();
       const second = await fiveLines(dev);
       expect(second).toEqual(first);
-      expect(dev.out()).toContain(`Temporal frontend: port ${preferred.temporal} is taken; using ${first.TEMPORAL_ADDRESS.split(':')[1]}, as last time`);
+      expect(dev.out()).toContain(
+        `Temporal frontend: port ${preferred.temporal} is taken; using ${first.TEMPORAL_ADDRESS.split(':')[1]}, as last time`,
+      );
       const described = await inSourcedShell(`"$TEMPORAL_CLI" workflow describe --workflow-id ${probe}`);
       expect(described).toContain('devProbe');
       const db2 = new PgClient({ connectionString: second.DATABASE_URL });
@@ -242,7 +256,10 @@ test(
 test('stagefill dev with TEMPORAL_ADDRESS / DATABASE_URL inherited from a stack that is gone: says which and exits 1, before "ready"', async () => {
   const gone = `127.0.0.1:${await freePort()}`;
   for (const [extra, which] of [
-    [{ DATABASE_URL: `postgres://postgres@${gone}/stagefill` }, /DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/stagefill \(from the environment\) does not answer/],
+    [
+      { DATABASE_URL: `postgres://postgres@${gone}/stagefill` },
+      /DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/stagefill \(from the environment\) does not answer/,
+    ],
     [{ TEMPORAL_ADDRESS: gone }, /TEMPORAL_ADDRESS=127\.0\.0\.1:\d+ \(from the environment\) does not answer/],
   ] as const) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-dev-gone-'));

@@ -9,7 +9,9 @@ useStack();
 
 /** The worker's /metrics text, series of the gate-divergence gauge only. */
 async function divergence(metrics: { registry: { metrics(): Promise<string> } }, table: string): Promise<string[]> {
-  return (await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('stagefill_gate_divergence{') && l.includes(`table="${table}"`));
+  return (await metrics.registry.metrics())
+    .split('\n')
+    .filter((l) => l.startsWith('stagefill_gate_divergence{') && l.includes(`table="${table}"`));
 }
 
 test('the gate-divergence gauge of a rollout is removed when it finishes (held on a failing gate, then rolled back): no alert for a run that is over', async () => {
@@ -25,7 +27,9 @@ test('the gate-divergence gauge of a rollout is removed when it finishes (held o
     });
     await waitFor('held on the gate', async () => (await progressOf(handle)).state === 'held', 60_000);
     // while it is held the alert has its series: the check is off by 1
-    expect(await divergence(w.sw.metrics, table)).toEqual([`stagefill_gate_divergence{kind="rollout",table="${table}",check="impossible"} 1`]);
+    expect(await divergence(w.sw.metrics, table)).toEqual([
+      `stagefill_gate_divergence{kind="rollout",table="${table}",check="impossible"} 1`,
+    ]);
 
     await handle.signal(rollbackSignal, { by: 'test', reason: 'gauge test' });
     expect((await outcome(handle)).state).toBe('rolled_back');

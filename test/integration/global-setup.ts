@@ -32,7 +32,9 @@ export default async function globalSetup(): Promise<void> {
     STAGEFILL_TEST_STATE_DIR: stateDir,
   });
   (globalThis as Record<string, unknown>).__stagefillStack = stack;
-  process.stderr.write(`[setup] stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${stack.env.TEMPORAL_ADDRESS}, postgres ${stack.postgres ? 'embedded' : 'from DATABASE_URL'}\n`);
+  process.stderr.write(
+    `[setup] stack ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${stack.env.TEMPORAL_ADDRESS}, postgres ${stack.postgres ? 'embedded' : 'from DATABASE_URL'}\n`,
+  );
 }
 
 const quietLogger = {

@@ -65,7 +65,10 @@ export function useStack(): void {
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 /** A worker in this process on its own task queue, built from the run's prebuilt workflow bundle. */
-export async function startWorker(taskQueue: string, opts: { faults?: ActivityDeps['faults'] } = {}): Promise<{ sw: StagefillWorker; stop(): Promise<void> }> {
+export async function startWorker(
+  taskQueue: string,
+  opts: { faults?: ActivityDeps['faults'] } = {},
+): Promise<{ sw: StagefillWorker; stop(): Promise<void> }> {
   const e = env();
   const config = loadWorkerConfig({
     TEMPORAL_ADDRESS: e.address,

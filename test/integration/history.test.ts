@@ -28,7 +28,11 @@ test('a scheduled backfill: every firing; a backfill id: every run; nothing of a
     await recordEvent(pool, { workflowId: id, kind: 'backfill', event: 'completed' });
   }
   await recordEvent(pool, { workflowId: `${base}:01a2b3c4`, kind: 'backfill', event: 'started', actor: 'rollout' });
-  await recordEvent(pool, { workflowId: `${backfillWorkflowId('public.orders', `${name}x`)}:scheduled-2026-12-01T01:00:00Z`, kind: 'backfill', event: 'started' });
+  await recordEvent(pool, {
+    workflowId: `${backfillWorkflowId('public.orders', `${name}x`)}:scheduled-2026-12-01T01:00:00Z`,
+    kind: 'backfill',
+    event: 'started',
+  });
 
   const scheduled = await readHistory(pool, prefix);
   expect(scheduled.events.map((e) => [e.workflowId, e.event])).toEqual([

@@ -92,7 +92,12 @@ test("the backlog gauges read stagefill's tables at scrape time: rows remaining 
   const metrics = createMetrics();
   metrics.setBacklogSource(backlogFromPool(pool));
   const e = env();
-  const config = loadWorkerConfig({ TEMPORAL_ADDRESS: e.address, TEMPORAL_NAMESPACE: e.namespace, DATABASE_URL: e.databaseUrl, STAGEFILL_TASK_QUEUE: q });
+  const config = loadWorkerConfig({
+    TEMPORAL_ADDRESS: e.address,
+    TEMPORAL_NAMESPACE: e.namespace,
+    DATABASE_URL: e.databaseUrl,
+    STAGEFILL_TASK_QUEUE: q,
+  });
   const sw = await createStagefillWorker({ config, logger: testLogger, workflowBundlePath: e.bundle, metrics });
   const running = sw.run();
   const c = await connect({ address: e.address, namespace: e.namespace, taskQueue: q });
@@ -101,7 +106,12 @@ test("the backlog gauges read stagefill's tables at scrape time: rows remaining 
     const table = await makeCounterTable(pool, unique('t'), rows);
     const name = unique('bf');
     const spec = parseBackfillSpec({
-      kind: 'backfill', name, table, key: 'id', chunkSize: 250, parallelism: 2,
+      kind: 'backfill',
+      name,
+      table,
+      key: 'id',
+      chunkSize: 250,
+      parallelism: 2,
       throttle: { maxRowsPerSecond: 2000 },
       transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
     });
@@ -117,7 +127,9 @@ test("the backlog gauges read stagefill's tables at scrape time: rows remaining 
     expect(sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', labels)).toBeLessThan(first);
     await waitForRun(c, run.workflowId);
     await sleep(1100); // past the one-scrape cache
-    expect(sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', { kind: 'backfill', table, name })).toBeUndefined();
+    expect(
+      sample(await metrics.registry.metrics(), 'stagefill_backfill_rows_remaining', { kind: 'backfill', table, name }),
+    ).toBeUndefined();
   } finally {
     await c.close();
     sw.shutdown();

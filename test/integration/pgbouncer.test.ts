@@ -16,7 +16,13 @@ jest.setTimeout(120_000);
 const found = resolvePgBouncer();
 const upstream = (() => {
   const u = new URL(env().databaseUrl);
-  return { host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username), hasPassword: Boolean(u.password) };
+  return {
+    host: u.hostname,
+    port: Number(u.port || 5432),
+    database: u.pathname.slice(1),
+    user: decodeURIComponent(u.username),
+    hasPassword: Boolean(u.password),
+  };
 })();
 const why = found.why ?? (upstream.hasPassword ? 'DATABASE_URL has a password; the test PgBouncer logs in without one' : undefined);
 if (why) process.stderr.write(`pgbouncer tests skipped: ${why}\n`);
@@ -56,7 +62,9 @@ withPgBouncer('behind a real PgBouncer', () => {
     expect(await exited(w)).toBe(1);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^stagefill worker: DATABASE_URL postgres:\/\/.* goes through a transaction-mode pooler \(.*\); .*point DATABASE_URL at PostgreSQL directly .* or at a pool in session mode \(PgBouncer pool_mode = session\)$/);
+    expect(lines[0]).toMatch(
+      /^stagefill worker: DATABASE_URL postgres:\/\/.* goes through a transaction-mode pooler \(.*\); .*point DATABASE_URL at PostgreSQL directly .* or at a pool in session mode \(PgBouncer pool_mode = session\)$/,
+    );
     expect(w.output()).not.toMatch(/\n\s+at /);
     recordFacts('PgBouncer transaction mode', { detected: true, workerExitCode: 1 });
   });

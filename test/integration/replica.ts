@@ -56,7 +56,21 @@ export async function startReplica(primaryUrl: string, name = 'replica1'): Promi
   const primary = new URL(primaryUrl);
   const backup = spawnSync(
     path.join(bindir, 'pg_basebackup'),
-    ['-h', primary.hostname, '-p', primary.port, '-U', decodeURIComponent(primary.username), '-D', dataDir, '-X', 'stream', '-R', '--checkpoint=fast', '--no-sync'],
+    [
+      '-h',
+      primary.hostname,
+      '-p',
+      primary.port,
+      '-U',
+      decodeURIComponent(primary.username),
+      '-D',
+      dataDir,
+      '-X',
+      'stream',
+      '-R',
+      '--checkpoint=fast',
+      '--no-sync',
+    ],
     { uid: as.uid, gid: as.gid, encoding: 'utf8', cwd: home },
   );
   if (backup.status !== 0) {
@@ -86,7 +100,16 @@ export async function startReplica(primaryUrl: string, name = 'replica1'): Promi
   };
   const args = ['-D', dataDir];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-  const service: Service = startService({ name: 'replica', command: path.join(bindir, 'postgres'), args, uid: as.uid, gid: as.gid, cwd: home, stopSignal: 'INT', logFile });
+  const service: Service = startService({
+    name: 'replica',
+    command: path.join(bindir, 'postgres'),
+    args,
+    uid: as.uid,
+    gid: as.gid,
+    cwd: home,
+    stopSignal: 'INT',
+    logFile,
+  });
   const url = `postgres://${primary.username}@127.0.0.1:${port}/${primary.pathname.slice(1)}`;
   const deadline = Date.now() + 30_000;
   let exited = false;

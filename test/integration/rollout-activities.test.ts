@@ -41,13 +41,24 @@ interface Started {
 }
 
 /** A rollout over `table` with `steps`, begun as the workflow would begin it. */
-async function begin(table: string, steps: RolloutSpecInput['steps'], opts: { tables?: string[]; workflowId?: string } = {}): Promise<Started> {
+async function begin(
+  table: string,
+  steps: RolloutSpecInput['steps'],
+  opts: { tables?: string[]; workflowId?: string } = {},
+): Promise<Started> {
   const spec = parseRolloutSpec({ kind: 'rollout', name: unique('ro'), table, steps });
   const graph = normalizeGraph(spec.steps, spec.table);
   const allSteps = graph.map((g, n) => ({ id: g.id, table: g.table, step: spec.steps[n] }));
   const workflowId = opts.workflowId ?? unique('stagefill-rollout:wf');
   const plan = planRollout(spec);
-  const r = await acts.beginRollout({ workflowId, name: spec.name, spec, tables: opts.tables ?? plan.tables, plan: plan.steps, actor: 'test' });
+  const r = await acts.beginRollout({
+    workflowId,
+    name: spec.name,
+    spec,
+    tables: opts.tables ?? plan.tables,
+    plan: plan.steps,
+    actor: 'test',
+  });
   return {
     spec,
     workflowId,
@@ -56,7 +67,16 @@ async function begin(table: string, steps: RolloutSpecInput['steps'], opts: { ta
     input: (stepId, overrideTable) => {
       const s = allSteps.find((x) => x.id === stepId);
       if (!s) throw new Error(`no step ${stepId}`);
-      return { rolloutId: r.rolloutId, workflowId, rolloutName: spec.name, stepId, step: s.step, table: overrideTable ?? s.table, allSteps, actor: 'test' };
+      return {
+        rolloutId: r.rolloutId,
+        workflowId,
+        rolloutName: spec.name,
+        stepId,
+        step: s.step,
+        table: overrideTable ?? s.table,
+        allSteps,
+        actor: 'test',
+      };
     },
   };
 }
@@ -102,13 +122,17 @@ async function columnsOf(table: string): Promise<{ name: string; type: string; n
 }
 
 async function stagefillFunctions(): Promise<string[]> {
-  const { rows } = await pool.query(`SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'stagefill'`);
+  const { rows } = await pool.query(
+    `SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'stagefill'`,
+  );
   return rows.map((x) => x.proname as string);
 }
 
 test('addColumn: the trigger computes the column on every insert and update, the backfill fills old rows, revert removes it all', async () => {
   const table = await makeCounterTable(pool, unique('t'), 1000);
-  const r = await begin(table, [{ kind: 'addColumn', id: 'add', column: 'v2', type: 'bigint', up: 'v * 2 + n', backfill: { chunkSize: 250 } }]);
+  const r = await begin(table, [
+    { kind: 'addColumn', id: 'add', column: 'v2', type: 'bigint', up: 'v * 2 + n', backfill: { chunkSize: 250 } },
+  ]);
   const functionsBefore = await stagefillFunctions();
 
   const applied = await acts.applyStep(r.input('add'));
@@ -147,7 +171,15 @@ test('addColumn with a bad up expression fails without retry, names the step, an
 test('alterColumn: writers of the old and of the new column both keep the other in sync; the backfill leaves legacy data alone', async () => {
   const table = await makeCounterTable(pool, unique('t'), 100);
   const r = await begin(table, [
-    { kind: 'alterColumn', id: 'retype', column: 'v', newName: 'v_text', newType: 'text', up: "'#' || v::text", down: "ltrim(v_text, '#')::int" },
+    {
+      kind: 'alterColumn',
+      id: 'retype',
+      column: 'v',
+      newName: 'v_text',
+      newType: 'text',
+      up: "'#' || v::text",
+      down: "ltrim(v_text, '#')::int",
+    },
     { kind: 'alterColumn', id: 'widen', column: 'n', newType: 'bigint', up: 'n * 10', down: '(n_stagefill_new / 10)::int' },
   ]);
   await roundTrip(r, 'retype', async () => {
@@ -216,13 +248,20 @@ test('a retried apply resumes after the last finished phase: a phase that commit
   const r = await begin(table, [{ kind: 'addCheck', id: 'chk', name: 'v_nonneg', expression: 'v >= 0' }]);
   // as if a worker died right after the first phase committed: the NOT VALID constraint and its phase record
   await pool.query(`ALTER TABLE ${table} ADD CONSTRAINT v_nonneg CHECK (v >= 0) NOT VALID`);
-  await pool.query(`UPDATE stagefill.rollout_steps SET phase = 'not_valid', detail = '{"constraint":"v_nonneg"}' WHERE rollout_id = $1 AND step_id = 'chk'`, [r.rolloutId]);
+  await pool.query(
+    `UPDATE stagefill.rollout_steps SET phase = 'not_valid', detail = '{"constraint":"v_nonneg"}' WHERE rollout_id = $1 AND step_id = 'chk'`,
+    [r.rolloutId],
+  );
   // running ADD CONSTRAINT again would fail (it exists): only VALIDATE runs
   const applied = await acts.applyStep(r.input('chk'));
   expect(applied).toMatchObject({ alreadyDone: false, detail: { constraint: 'v_nonneg' } });
-  const { rows } = await pool.query(`SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'v_nonneg'`, [table]);
+  const { rows } = await pool.query(`SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'v_nonneg'`, [
+    table,
+  ]);
   expect(rows).toEqual([{ convalidated: true }]);
-  const { rows: step } = await pool.query(`SELECT effect, phase FROM stagefill.rollout_steps WHERE rollout_id = $1 AND step_id = 'chk'`, [r.rolloutId]);
+  const { rows: step } = await pool.query(`SELECT effect, phase FROM stagefill.rollout_steps WHERE rollout_id = $1 AND step_id = 'chk'`, [
+    r.rolloutId,
+  ]);
   expect(step).toEqual([{ effect: 'applied', phase: 'validated' }]);
   expect(await acts.applyStep(r.input('chk'))).toMatchObject({ alreadyDone: true });
   await acts.revertStep(r.input('chk'));
@@ -269,7 +308,9 @@ test('a phase outside a transaction (CREATE INDEX CONCURRENTLY) runs on a plain 
   expect(both.find((a) => !a.alreadyDone)).toMatchObject({ detail: { index, lockTimeout: '12345ms', sawIndex: index } });
   expect(await runner.applyStep(r.input('ix'))).toMatchObject({ alreadyDone: true });
   expect(runs).toEqual(['built', 'noted']);
-  const { rows } = await pool.query(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`, [index]);
+  const { rows } = await pool.query(`SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`, [
+    index,
+  ]);
   expect(rows).toEqual([{ indisvalid: true }]);
   await runner.revertStep(r.input('ix'));
   expect((await pool.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [index])).rows).toEqual([]);
@@ -280,7 +321,10 @@ test('addCheck: validated, enforced on new writes, and dropped on revert', async
   const table = await makeCounterTable(pool, unique('t'), 100);
   const r = await begin(table, [{ kind: 'addCheck', id: 'chk', name: 'n_not_negative', expression: 'n >= 0' }]);
   await roundTrip(r, 'chk', async () => {
-    const { rows } = await pool.query(`SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'n_not_negative'`, [table]);
+    const { rows } = await pool.query(
+      `SELECT convalidated FROM pg_constraint WHERE conrelid = $1::regclass AND conname = 'n_not_negative'`,
+      [table],
+    );
     expect(rows).toEqual([{ convalidated: true }]);
     await expect(pool.query(`INSERT INTO ${table} (id, n) VALUES (9999, -1)`)).rejects.toThrow(/n_not_negative/);
   });
@@ -322,7 +366,10 @@ test('expose: new and legacy view versions both readable, the flag set, and reve
   const v1 = `"${viewSchemaName(table, 1)}"."${name}"`;
   await roundTrip(r, 'v2', async () => {
     const applied = await acts.applyStep(r.input('v2'));
-    expect(applied.detail).toMatchObject({ viewSchema: viewSchemaName(table, 2), createdSchemas: [viewSchemaName(table, 2), viewSchemaName(table, 1)] });
+    expect(applied.detail).toMatchObject({
+      viewSchema: viewSchemaName(table, 2),
+      createdSchemas: [viewSchemaName(table, 2), viewSchemaName(table, 1)],
+    });
     expect(Number.isNaN(Date.parse(String(applied.detail!.exposedAt)))).toBe(false);
     // new shape: the renamed column in the old one's place, the added column, no column the contract drops
     const newRows = await pool.query(`SELECT * FROM ${v2} ORDER BY id LIMIT 2`);
@@ -335,12 +382,20 @@ test('expose: new and legacy view versions both readable, the flag set, and reve
     await pool.query(`INSERT INTO ${v2} (id, value) VALUES (77, 9)`);
     expect((await pool.query(`SELECT value, v2 FROM ${v2} WHERE id = 3`)).rows[0]).toEqual({ value: 500, v2: 1000 });
     expect((await pool.query(`SELECT v FROM ${v1} WHERE id = 77`)).rows[0]).toEqual({ v: 9 });
-    const flag = await pool.query(`SELECT version, percent, previous_version, workflow_id FROM stagefill.read_paths WHERE table_name = $1`, [table]);
+    const flag = await pool.query(
+      `SELECT version, percent, previous_version, workflow_id FROM stagefill.read_paths WHERE table_name = $1`,
+      [table],
+    );
     expect(flag.rows).toEqual([{ version: 2, percent: 100, previous_version: 1, workflow_id: r.workflowId }]);
   });
-  const flag = await pool.query(`SELECT version, percent, previous_version, workflow_id FROM stagefill.read_paths WHERE table_name = $1`, [table]);
+  const flag = await pool.query(`SELECT version, percent, previous_version, workflow_id FROM stagefill.read_paths WHERE table_name = $1`, [
+    table,
+  ]);
   expect(flag.rows).toEqual([{ version: 1, percent: 100, previous_version: null, workflow_id: 'earlier' }]);
-  expect((await pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = ANY($1)`, [[viewSchemaName(table, 1), viewSchemaName(table, 2)]])).rowCount).toBe(0);
+  expect(
+    (await pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = ANY($1)`, [[viewSchemaName(table, 1), viewSchemaName(table, 2)]]))
+      .rowCount,
+  ).toBe(0);
 
   await acts.revertStep(r.input('rename'));
   await acts.revertStep(r.input('add'));
@@ -364,7 +419,11 @@ test('contract: drops the old shape for good, keeps the new read path, and refus
 
   const c = await acts.applyStep(r.input('contract'));
   expect(c.alreadyDone).toBe(false);
-  expect(c.detail).toMatchObject({ droppedSchemas: [viewSchemaName(table, 1)], droppedColumns: ['n', 'v'], renamed: ['v_stagefill_new -> v'] });
+  expect(c.detail).toMatchObject({
+    droppedSchemas: [viewSchemaName(table, 1)],
+    droppedColumns: ['n', 'v'],
+    renamed: ['v_stagefill_new -> v'],
+  });
   expect(await columnsOf(table)).toEqual([
     { name: 'id', type: 'bigint', notNull: true },
     { name: 'v2', type: 'integer', notNull: false },
@@ -393,7 +452,9 @@ test('backfill, gate, soak and approval steps only record their revert', async (
     expect(await acts.revertStep(r.input(id))).toEqual({ alreadyReverted: false });
     expect(await acts.revertStep(r.input(id))).toEqual({ alreadyReverted: true });
   }
-  const { rows } = await pool.query(`SELECT step_id, state, effect FROM stagefill.rollout_steps WHERE rollout_id = $1 ORDER BY step_id`, [r.rolloutId]);
+  const { rows } = await pool.query(`SELECT step_id, state, effect FROM stagefill.rollout_steps WHERE rollout_id = $1 ORDER BY step_id`, [
+    r.rolloutId,
+  ]);
   expect(rows).toEqual([
     { step_id: 'bf', state: 'reverted', effect: 'reverted' },
     { step_id: 'gate', state: 'reverted', effect: 'reverted' },
@@ -420,7 +481,15 @@ test('runChecks: bounds, unchanged-since-start baselines and broken queries, eve
   expect(r.baselines).toEqual({ 'gate/rows': '100', 'gate/rows within 5': '100' });
   await pool.query(`INSERT INTO ${table} (id, n) SELECT g, -1 FROM generate_series(1001, 1002) g`);
 
-  const results = await acts.runChecks({ rolloutId: r.rolloutId, workflowId: r.workflowId, stepId: 'gate', table, checks: (r.spec.steps[0] as Extract<RolloutStep, { kind: 'gate' }>).checks, baselines: r.baselines, attempt: 1 });
+  const results = await acts.runChecks({
+    rolloutId: r.rolloutId,
+    workflowId: r.workflowId,
+    stepId: 'gate',
+    table,
+    checks: (r.spec.steps[0] as Extract<RolloutStep, { kind: 'gate' }>).checks,
+    baselines: r.baselines,
+    attempt: 1,
+  });
   const byName = Object.fromEntries(results.map((x) => [x.name, x]));
   expect(byName['rows']).toMatchObject({ ok: false, value: '102', expected: 'unchanged from 100', deviation: 2 });
   expect(byName['rows within 5']).toMatchObject({ ok: true, value: '102', deviation: 0 });
@@ -431,7 +500,10 @@ test('runChecks: bounds, unchanged-since-start baselines and broken queries, eve
   expect(byName['no writes'].error).toMatch(/read-only/);
   expect((await pool.query(`SELECT count(*)::int AS c FROM ${table}`)).rows[0].c).toBe(102);
 
-  const recorded = await pool.query(`SELECT check_name, ok, value FROM stagefill.gate_results WHERE rollout_id = $1 AND step_id = 'gate' AND attempt = 1 ORDER BY check_name`, [r.rolloutId]);
+  const recorded = await pool.query(
+    `SELECT check_name, ok, value FROM stagefill.gate_results WHERE rollout_id = $1 AND step_id = 'gate' AND attempt = 1 ORDER BY check_name`,
+    [r.rolloutId],
+  );
   expect(recorded.rows.map((x) => [x.check_name, x.ok])).toEqual([
     ['broken', false],
     ['no negatives', false],
@@ -446,7 +518,12 @@ test('one rollout per table: another workflow is refused with TableBusy naming t
   const other = await makeCounterTable(pool, unique('t'), 10);
   const steps = [{ kind: 'addCheck' as const, id: 'chk', name: 'n_ok', expression: 'n >= 0' }];
   const a = await begin(table, steps);
-  await expectFailure(begin(other, steps, { tables: [other, table] }), 'TableBusy', `table ${table} has a rollout running: ${a.spec.name} (${a.workflowId})`, 'wait for it to finish or roll it back');
+  await expectFailure(
+    begin(other, steps, { tables: [other, table] }),
+    'TableBusy',
+    `table ${table} has a rollout running: ${a.spec.name} (${a.workflowId})`,
+    'wait for it to finish or roll it back',
+  );
   // the refused start took nothing, not even the free table
   expect((await pool.query(`SELECT 1 FROM stagefill.table_locks WHERE table_name = $1`, [other])).rowCount).toBe(0);
 
@@ -455,7 +532,13 @@ test('one rollout per table: another workflow is refused with TableBusy naming t
 
   await acts.applyStep(a.input('chk'));
   await acts.revertStep(a.input('chk'));
-  const finished = await acts.finishRollout({ rolloutId: a.rolloutId, workflowId: a.workflowId, state: 'rolled_back', reason: 'test', actor: 'test' });
+  const finished = await acts.finishRollout({
+    rolloutId: a.rolloutId,
+    workflowId: a.workflowId,
+    state: 'rolled_back',
+    reason: 'test',
+    actor: 'test',
+  });
   expect(finished.catalog).toEqual([{ table, equal: true, diff: [] }]);
   expect(await acts.finishRollout({ rolloutId: a.rolloutId, workflowId: a.workflowId, state: 'rolled_back' })).toEqual(finished);
 
@@ -524,7 +607,9 @@ test('a hostile table name is only ever an identifier', async () => {
   for (const id of ['nn', 'chk', 'expose']) {
     await acts.applyStep(r.input(id, hostile));
   }
-  const view = await pool.query(`SELECT * FROM "${viewSchemaName(hostile, 2).replace(/"/g, '""')}"."${hostileName.replace(/"/g, '""')}" ORDER BY id`);
+  const view = await pool.query(
+    `SELECT * FROM "${viewSchemaName(hostile, 2).replace(/"/g, '""')}"."${hostileName.replace(/"/g, '""')}" ORDER BY id`,
+  );
   expect(view.rows).toEqual([
     { id: '1', n: 0, v: 1 },
     { id: '2', n: 0, v: 2 },

@@ -17,46 +17,49 @@ const kinds = [
   ['immutable', 'numeric(12,2)', `qty::numeric(12,2) / 3`, `floor(qty * 3)::int`],
 ] as const;
 
-test.each(kinds)('%s up/down: forward, then an operator rolls back at approval: legacy values byte-identical, catalog equal, the operator on each revert', async (_kind, newType, up, down) => {
-  const table = await makeOrders(pool, unique('orders'), 4000);
-  const catalogBefore = await catalogOf(pool, table);
-  const sumBefore = await legacyChecksum(pool, table);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('kinds'),
-      table,
-      steps: [
-        { kind: 'alterColumn', column: 'qty', newType, up, down, backfill: { chunkSize: 500 } },
-        { kind: 'approval', timeout: '10m' },
-      ],
-    });
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval');
-    // writes through the new version meanwhile are fine to lose on rollback; the check is on what stagefill did
-    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-    await handle.signal(rollbackSignal, { by: 'alice', reason: 'numbers look off' });
-    const out = await outcome(handle);
-    expect(out.state).toBe('rolled_back');
-    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-    expect(await catalogOf(pool, table)).toEqual(catalogBefore);
+test.each(kinds)(
+  '%s up/down: forward, then an operator rolls back at approval: legacy values byte-identical, catalog equal, the operator on each revert',
+  async (_kind, newType, up, down) => {
+    const table = await makeOrders(pool, unique('orders'), 4000);
+    const catalogBefore = await catalogOf(pool, table);
+    const sumBefore = await legacyChecksum(pool, table);
+    const taskQueue = unique('q');
+    const w = await startWorker(taskQueue);
+    try {
+      const { handle } = await startSpec(client, taskQueue, {
+        kind: 'rollout',
+        name: unique('kinds'),
+        table,
+        steps: [
+          { kind: 'alterColumn', column: 'qty', newType, up, down, backfill: { chunkSize: 500 } },
+          { kind: 'approval', timeout: '10m' },
+        ],
+      });
+      await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval');
+      // writes through the new version meanwhile are fine to lose on rollback; the check is on what stagefill did
+      expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+      await handle.signal(rollbackSignal, { by: 'alice', reason: 'numbers look off' });
+      const out = await outcome(handle);
+      expect(out.state).toBe('rolled_back');
+      expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+      expect(await catalogOf(pool, table)).toEqual(catalogBefore);
 
-    const h = await readHistory(pool, handle.workflowId);
-    const reverts = h.events.filter((e) => e.event === 'step_reverted');
-    expect(reverts.length).toBeGreaterThan(0);
-    expect(reverts.every((e) => e.actor === 'alice')).toBe(true);
-    const bf = h.rollout!.backfills;
-    expect(bf).toHaveLength(1);
-    expect(bf[0].generations[0].checkpointHash).toMatch(/^[0-9a-f]{32}$/);
-    const text = formatHistory(h);
-    expect(text).toContain(`checkpoint hash ${bf[0].generations[0].checkpointHash}`);
-    expect(text).toMatch(/catalog of .* after rollback: identical to before the rollout/);
-    expect(text).toMatch(/step_reverted \[1-alterColumn\] by alice/);
-  } finally {
-    await w.stop();
-  }
-});
+      const h = await readHistory(pool, handle.workflowId);
+      const reverts = h.events.filter((e) => e.event === 'step_reverted');
+      expect(reverts.length).toBeGreaterThan(0);
+      expect(reverts.every((e) => e.actor === 'alice')).toBe(true);
+      const bf = h.rollout!.backfills;
+      expect(bf).toHaveLength(1);
+      expect(bf[0].generations[0].checkpointHash).toMatch(/^[0-9a-f]{32}$/);
+      const text = formatHistory(h);
+      expect(text).toContain(`checkpoint hash ${bf[0].generations[0].checkpointHash}`);
+      expect(text).toMatch(/catalog of .* after rollback: identical to before the rollout/);
+      expect(text).toMatch(/step_reverted \[1-alterColumn\] by alice/);
+    } finally {
+      await w.stop();
+    }
+  },
+);
 
 test('an up that raises on some rows: the backfill fails, its cause reaches the rollout, status, history and the exception; legacy values untouched', async () => {
   const table = await makeOrders(pool, unique('orders'), 3000);
@@ -70,7 +73,14 @@ test('an up that raises on some rows: the backfill fails, its cause reaches the 
       name: unique('raises'),
       table,
       steps: [
-        { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: `CASE WHEN qty = 5 THEN qty / (qty - 5) ELSE qty END::bigint`, down: 'qty::int', backfill: { chunkSize: 500 } },
+        {
+          kind: 'alterColumn',
+          column: 'qty',
+          newType: 'bigint',
+          up: `CASE WHEN qty = 5 THEN qty / (qty - 5) ELSE qty END::bigint`,
+          down: 'qty::int',
+          backfill: { chunkSize: 500 },
+        },
         { kind: 'approval', timeout: '10m' },
       ],
     });
@@ -117,7 +127,9 @@ test('a backfill child that cannot start: its cause (the field) in status --json
 test('every step kind on a mixed-case table and mixed-case columns', async () => {
   const name = unique('Mixed_Orders');
   const q = `public."${name}"`;
-  await pool.query(`CREATE TABLE ${q} (id bigint PRIMARY KEY, "Amount" numeric(12,2) NOT NULL CHECK ("Amount" >= 0), "Qty" int, "Note" text)`);
+  await pool.query(
+    `CREATE TABLE ${q} (id bigint PRIMARY KEY, "Amount" numeric(12,2) NOT NULL CHECK ("Amount" >= 0), "Qty" int, "Note" text)`,
+  );
   await pool.query(`INSERT INTO ${q} SELECT g, g * 1.5, g % 9, 'n' FROM generate_series(1, 2000) g`);
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
@@ -128,14 +140,31 @@ test('every step kind on a mixed-case table and mixed-case columns', async () =>
       table: `public.${name}`,
       steps: [
         { kind: 'addColumn', column: 'Total', type: 'numeric(14,2)', up: `"Amount" * coalesce("Qty", 0)`, backfill: { chunkSize: 500 } },
-        { kind: 'alterColumn', column: 'Amount', newType: 'bigint', up: `round("Amount" * 100)::bigint`, down: `("Amount" / 100.0)::numeric(12,2)`, backfill: { chunkSize: 500 } },
+        {
+          kind: 'alterColumn',
+          column: 'Amount',
+          newType: 'bigint',
+          up: `round("Amount" * 100)::bigint`,
+          down: `("Amount" / 100.0)::numeric(12,2)`,
+          backfill: { chunkSize: 500 },
+        },
         { kind: 'setNotNull', column: 'Qty' },
         { kind: 'addCheck', name: 'Qty_Small', expression: `"Qty" < 10` },
         { kind: 'sql', apply: `COMMENT ON COLUMN ${q}."Note" IS 'mixed'`, revert: `COMMENT ON COLUMN ${q}."Note" IS NULL` },
         { kind: 'backfill', transform: `UPDATE ${q} SET "Note" = 'm' WHERE id >= :lo AND id < :hi`, chunkSize: 500 },
-        { kind: 'gate', checks: [{ name: 'cents', sql: `SELECT count(*) FROM ${q} WHERE new("Amount") <> round(old("Amount") * 100)`, expect: { eq: 0 } }] },
+        {
+          kind: 'gate',
+          checks: [
+            { name: 'cents', sql: `SELECT count(*) FROM ${q} WHERE new("Amount") <> round(old("Amount") * 100)`, expect: { eq: 0 } },
+          ],
+        },
         { kind: 'expose', version: 2 },
-        { kind: 'soak', duration: '1s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${q} WHERE "Total" IS NULL`, expect: { eq: 0 } }] },
+        {
+          kind: 'soak',
+          duration: '1s',
+          every: '1s',
+          checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${q} WHERE "Total" IS NULL`, expect: { eq: 0 } }],
+        },
         { kind: 'approval', timeout: '10m' },
         { kind: 'contract' },
       ],
@@ -146,7 +175,12 @@ test('every step kind on a mixed-case table and mixed-case columns', async () =>
   } finally {
     await w.stop();
   }
-  const cols = (await pool.query(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, [q])).rows;
+  const cols = (
+    await pool.query(
+      `SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      [q],
+    )
+  ).rows;
   expect(cols.map((c) => [c.attname, c.type, c.attnotnull])).toEqual([
     ['id', 'bigint', true],
     ['Qty', 'integer', true],
@@ -154,7 +188,12 @@ test('every step kind on a mixed-case table and mixed-case columns', async () =>
     ['Total', 'numeric(14,2)', false],
     ['Amount', 'bigint', true],
   ]);
-  const checks = (await pool.query(`SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY conname`, [q])).rows;
+  const checks = (
+    await pool.query(
+      `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c' ORDER BY conname`,
+      [q],
+    )
+  ).rows;
   expect(checks.map((c) => c.def)).toContain('CHECK (("Qty" < 10))');
   // the original CHECK ("Amount" >= 0), carried over to the bigint column under its own name
   expect(checks.find((c) => c.conname === `${name}_Amount_check`)?.def).toMatch(/"Amount"(\)::numeric)? >= \(0\)::numeric/);
@@ -183,7 +222,13 @@ test('the index and constraint step kinds on a mixed-case table and mixed-case c
       steps: [
         { kind: 'createIndex', name: `${name}_Price`, columns: ['Price'], where: `"Price" > 10` },
         { kind: 'addUnique', name: `${name}_Code_Key`, columns: ['Code'] },
-        { kind: 'addForeignKey', name: 'Parent_Fk', columns: ['Parent_Id'], references: { table: `public.${name}_Parents`, columns: ['Id'] }, referencingIndex: 'ignore' },
+        {
+          kind: 'addForeignKey',
+          name: 'Parent_Fk',
+          columns: ['Parent_Id'],
+          references: { table: `public.${name}_Parents`, columns: ['Id'] },
+          referencingIndex: 'ignore',
+        },
         { kind: 'setDefault', column: 'Price', default: '1' },
         { kind: 'dropDefault', column: 'Note' },
         { kind: 'dropNotNull', column: 'Note' },
@@ -198,13 +243,22 @@ test('the index and constraint step kinds on a mixed-case table and mixed-case c
   } finally {
     await w.stop();
   }
-  const con = (await pool.query(`SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = $1::regclass ORDER BY conname`, [q])).rows.map((r) => `${r.conname}:${r.contype}:${r.convalidated}`);
+  const con = (
+    await pool.query(`SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = $1::regclass ORDER BY conname`, [q])
+  ).rows.map((r) => `${r.conname}:${r.contype}:${r.convalidated}`);
   expect(con).toEqual(expect.arrayContaining(['Code_Is_Short:c:true', `${name}_Code_Key:u:true`, 'Parent_Fk:f:true']));
   expect(con.some((c) => c.startsWith('Price_Positive') || c.startsWith('Code_Short:'))).toBe(false);
-  const idx = (await pool.query(`SELECT indexrelid::regclass::text AS name, indisvalid FROM pg_index WHERE indrelid = $1::regclass`, [q])).rows.map((r) => r.name);
+  const idx = (
+    await pool.query(`SELECT indexrelid::regclass::text AS name, indisvalid FROM pg_index WHERE indrelid = $1::regclass`, [q])
+  ).rows.map((r) => r.name);
   expect(idx).toContain(`"${name}_Price"`);
   expect(idx).not.toContain(`"${name}_Old"`);
-  const cols = (await pool.query(`SELECT attname, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def, col_description(a.attrelid, a.attnum) AS comment FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`, [q])).rows;
+  const cols = (
+    await pool.query(
+      `SELECT attname, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def, col_description(a.attrelid, a.attnum) AS comment FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+      [q],
+    )
+  ).rows;
   const col = (n: string) => cols.find((c) => c.attname === n);
   expect(col('Price').def).toBe('1');
   expect(col('Note')).toMatchObject({ def: null, attnotnull: false });

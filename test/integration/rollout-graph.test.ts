@@ -17,7 +17,9 @@ async function makeDiamondTables(): Promise<{ orders: string; customers: string;
   await pool.query(`INSERT INTO ${customers} SELECT g, 'c' || g FROM generate_series(1, 100) g`);
   const daily = `public.${unique('daily')}`;
   await pool.query(`CREATE TABLE ${daily} (day date PRIMARY KEY, note text)`);
-  await pool.query(`INSERT INTO ${daily} SELECT d::date, 'x' FROM generate_series(date '2026-01-01', date '2026-01-10', interval '1 day') d`);
+  await pool.query(
+    `INSERT INTO ${daily} SELECT d::date, 'x' FROM generate_series(date '2026-01-01', date '2026-01-10', interval '1 day') d`,
+  );
   return { orders, customers, daily };
 }
 
@@ -30,8 +32,25 @@ function diamond(t: { orders: string; customers: string; daily: string }, gateEx
     table: t.orders,
     maxConcurrentSteps: 4,
     steps: [
-      { id: 'orders-cents', kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: slow, dependsOn: [] },
-      { id: 'customers-tier', kind: 'addColumn', table: t.customers, column: 'tier', type: 'text', up: "CASE WHEN id % 2 = 0 THEN 'gold' ELSE 'std' END", backfill: { ...slow, chunkSize: 10, throttle: { maxRowsPerSecond: 40 } }, dependsOn: [] },
+      {
+        id: 'orders-cents',
+        kind: 'addColumn',
+        column: 'amount_cents',
+        type: 'bigint',
+        up: 'round(amount * 100)::bigint',
+        backfill: slow,
+        dependsOn: [],
+      },
+      {
+        id: 'customers-tier',
+        kind: 'addColumn',
+        table: t.customers,
+        column: 'tier',
+        type: 'text',
+        up: "CASE WHEN id % 2 = 0 THEN 'gold' ELSE 'std' END",
+        backfill: { ...slow, chunkSize: 10, throttle: { maxRowsPerSecond: 40 } },
+        dependsOn: [],
+      },
       {
         id: 'daily-revenue',
         kind: 'addColumn',
@@ -74,7 +93,9 @@ test('a diamond over three tables completes, its two branches running at the sam
     // overlap: each branch started before the other finished
     expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
     expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.finishedAt!));
-    expect(Date.parse(steps['daily-revenue'].startedAt!)).toBeGreaterThanOrEqual(Math.max(Date.parse(a.finishedAt!), Date.parse(b.finishedAt!)));
+    expect(Date.parse(steps['daily-revenue'].startedAt!)).toBeGreaterThanOrEqual(
+      Math.max(Date.parse(a.finishedAt!), Date.parse(b.finishedAt!)),
+    );
     const total = await pool.query(`SELECT sum(gold_revenue_cents)::bigint AS s FROM ${t.daily}`);
     expect(Number(total.rows[0].s)).toBeGreaterThan(0);
   } finally {
@@ -84,8 +105,15 @@ test('a diamond over three tables completes, its two branches running at the sam
 
 test('the same graph with a failing gate rolls all three tables back', async () => {
   const t = await makeDiamondTables();
-  const before = { orders: await catalogOf(pool, t.orders), customers: await catalogOf(pool, t.customers), daily: await catalogOf(pool, t.daily) };
-  const sums = { orders: await legacyChecksum(pool, t.orders), customers: (await pool.query(`SELECT md5(string_agg(id || name, ',' ORDER BY id)) s FROM ${t.customers}`)).rows[0].s };
+  const before = {
+    orders: await catalogOf(pool, t.orders),
+    customers: await catalogOf(pool, t.customers),
+    daily: await catalogOf(pool, t.daily),
+  };
+  const sums = {
+    orders: await legacyChecksum(pool, t.orders),
+    customers: (await pool.query(`SELECT md5(string_agg(id || name, ',' ORDER BY id)) s FROM ${t.customers}`)).rows[0].s,
+  };
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
@@ -115,7 +143,15 @@ test('replaying a key range re-runs exactly the chunks that cover it, once, as a
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const spec = parseBackfillSpec({ kind: 'backfill', name: unique('bf'), table, key: 'id', chunkSize: 1000, parallelism: 2, transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi` });
+    const spec = parseBackfillSpec({
+      kind: 'backfill',
+      name: unique('bf'),
+      table,
+      key: 'id',
+      chunkSize: 1000,
+      parallelism: 2,
+      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
+    });
     const conn = connectionFor(client, taskQueue);
     const first = await startBackfill(conn, spec);
     await client.workflow.getHandle(first.workflowId).result();
@@ -138,7 +174,13 @@ test('replaying a key range re-runs exactly the chunks that cover it, once, as a
     const other = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE n NOT IN (1, 2)`);
     expect(other.rows[0].n).toBe(0);
     expect(twice.rows[0].n).toBe(Number(g2.hi) - Number(g2.lo));
-    recordFacts('replay of a key range', { rows: 10_000, replayedRange: `[3500, 5500)`, chunksReplayed: g2.chunks, rowsInReplayedChunks: twice.rows[0].n, rowsOutsideTouched: 0 });
+    recordFacts('replay of a key range', {
+      rows: 10_000,
+      replayedRange: `[3500, 5500)`,
+      chunksReplayed: g2.chunks,
+      rowsInReplayedChunks: twice.rows[0].n,
+      rowsOutsideTouched: 0,
+    });
   } finally {
     await w.stop();
   }

@@ -9,7 +9,9 @@ import { env } from './harness';
 
 /** An orders table: the legacy columns a rollout must never change. */
 export async function makeOrders(pool: Pool, name: string, rows: number): Promise<string> {
-  await pool.query(`CREATE TABLE public."${name}" (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL, qty int NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL)`);
+  await pool.query(
+    `CREATE TABLE public."${name}" (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL, qty int NOT NULL, status text NOT NULL, created_at timestamptz NOT NULL)`,
+  );
   await pool.query(
     `INSERT INTO public."${name}" SELECT g, 1 + g % 100, round((g % 1000) * 1.37, 2), 1 + g % 7, (ARRAY['new','paid','shipped'])[1 + g % 3], timestamptz '2026-01-01' + make_interval(hours => g % 240)
        FROM generate_series(1, $1::int) g`,
@@ -32,9 +34,14 @@ export async function catalogOf(pool: Pool, table: string): Promise<unknown> {
     columns: await q(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                        WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY attname`),
-    constraints: await q(`SELECT conname, pg_get_constraintdef(oid) AS def, convalidated FROM pg_constraint WHERE conrelid = ${rel} ORDER BY conname`),
-    indexes: await q(`SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`),
-    comments: await q(`SELECT 'table' AS on, d.description FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid = 0
+    constraints: await q(
+      `SELECT conname, pg_get_constraintdef(oid) AS def, convalidated FROM pg_constraint WHERE conrelid = ${rel} ORDER BY conname`,
+    ),
+    indexes: await q(
+      `SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`,
+    ),
+    comments:
+      await q(`SELECT 'table' AS on, d.description FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid = 0
                        UNION ALL SELECT 'column ' || a.attname, d.description FROM pg_description d JOIN pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid
                         WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid > 0
                        UNION ALL SELECT 'index ' || c.relname, d.description FROM pg_description d JOIN pg_index i ON i.indexrelid = d.objoid JOIN pg_class c ON c.oid = i.indexrelid
@@ -42,8 +49,11 @@ export async function catalogOf(pool: Pool, table: string): Promise<unknown> {
                        UNION ALL SELECT 'constraint ' || k.conname, d.description FROM pg_description d JOIN pg_constraint k ON k.oid = d.objoid
                         WHERE d.classoid = 'pg_constraint'::regclass AND k.conrelid = ${rel}
                        ORDER BY 1`),
-    triggers: await q(`SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY tgname`),
-    views: await q(`SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+    triggers: await q(
+      `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY tgname`,
+    ),
+    views:
+      await q(`SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
                      WHERE d.refobjid = ${rel} AND v.oid <> ${rel} ORDER BY 1`),
     viewSchemas: await q(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 || '\\_' || $2 || '\\_v%' ORDER BY 1`),
   };
@@ -51,7 +61,9 @@ export async function catalogOf(pool: Pool, table: string): Promise<unknown> {
 
 /** A checksum of the legacy columns: unchanged means no legacy data was touched. */
 export async function legacyChecksum(pool: Pool, table: string): Promise<string> {
-  const { rows } = await pool.query(`SELECT md5(string_agg(concat_ws(':', id, customer_id, amount, qty, status, created_at), ',' ORDER BY id)) AS sum FROM ${table}`);
+  const { rows } = await pool.query(
+    `SELECT md5(string_agg(concat_ws(':', id, customer_id, amount, qty, status, created_at), ',' ORDER BY id)) AS sum FROM ${table}`,
+  );
   return rows[0].sum;
 }
 
@@ -70,7 +82,11 @@ export async function progressOf(handle: WorkflowHandle): Promise<RolloutProgres
 }
 
 /** The rollout's outcome: its result, or for a rolled-back one the RolledBack failure's details. */
-export async function outcome(handle: WorkflowHandle): Promise<{ state: string; failure?: string; result?: { state: string; catalog?: { table: string; equal: boolean; diff: string[] }[]; rollbackReason: string | null } }> {
+export async function outcome(handle: WorkflowHandle): Promise<{
+  state: string;
+  failure?: string;
+  result?: { state: string; catalog?: { table: string; equal: boolean; diff: string[] }[]; rollbackReason: string | null };
+}> {
   try {
     const result = (await handle.result()) as { state: string };
     return { state: result.state, result: result as never };

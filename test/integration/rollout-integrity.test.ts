@@ -114,7 +114,10 @@ async function everyObjectEnforces(q: string, t: string, column: string): Promis
     await k.query('BEGIN');
     await k.query(`ALTER TABLE public."${t}_child" DROP CONSTRAINT child_qty`);
     await k.query(`ALTER TABLE ${q} DROP CONSTRAINT "${t}_qu"`);
-    await expect(k.query(`INSERT INTO ${q} (customer, ${c}) VALUES (0, 30)`)).rejects.toMatchObject({ code: '23505', constraint: `${t}_cq` });
+    await expect(k.query(`INSERT INTO ${q} (customer, ${c}) VALUES (0, 30)`)).rejects.toMatchObject({
+      code: '23505',
+      constraint: `${t}_cq`,
+    });
   } finally {
     await k.query('ROLLBACK');
     k.release();
@@ -124,44 +127,56 @@ async function everyObjectEnforces(q: string, t: string, column: string): Promis
 test.each([
   ['a type change', 'qty', { newType: 'bigint', up: 'qty::bigint', down: 'qty::int' }, 'bigint'],
   ['a rename', 'quantity', { newName: 'quantity', up: 'qty', down: 'quantity' }, 'integer'],
-])('alterColumn (%s) to contract with a live writer: every object on the new column, enforcing; nothing old left', async (_what, finalName, change, type) => {
-  const t = unique('ten');
-  const q = await tenObjects(pool, t, 3000);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  const writer = liveWriter(q, 10_000);
-  try {
-    const spec = {
-      kind: 'rollout',
-      name: unique('ten'),
-      table: `public.${t}`,
-      steps: [
-        { kind: 'alterColumn', column: 'qty', ...change, backfill: { chunkSize: 500 } },
-        { kind: 'gate', checks: [{ name: 'sides agree', sql: `SELECT count(*) FROM ${q} WHERE new(${finalName}) IS DISTINCT FROM old(${finalName})`, expect: { eq: 0 } }] },
-        { kind: 'expose', version: 2 },
-        { kind: 'contract' },
-      ],
-    };
-    // plan lists what contract will drop, rename and attach
-    const plan = formatColumnChangePlan(await columnChangePlan(parseRolloutSpec(spec), env().databaseUrl));
-    expect(plan).toContain(`attach   UNIQUE ${t}_cq USING INDEX`);
-    expect(plan).toContain('drop     FOREIGN KEY child_qty');
-    const { handle } = await startSpec(client, taskQueue, spec);
-    const out = await outcome(handle);
-    const writes = await writer.stop();
-    expect(out).toMatchObject({ state: 'completed' });
-    expect(writes).toBeGreaterThan(10);
-    expect((await readColumnObjects(pool, `public.${t}`, finalName)).type).toBe(type);
-    if (finalName !== 'qty') expect((await readColumnObjects(pool, `public.${t}`, 'qty')).exists).toBe(false);
-    // the live writer's rows made it, with the new column right
-    const live = await pool.query(`SELECT count(*)::int AS n FROM ${q} WHERE note IS NOT NULL AND "${finalName}" >= 10000`);
-    expect(live.rows[0].n).toBeGreaterThan(0);
-    await everyObjectEnforces(q, t, finalName);
-  } finally {
-    await writer.stop();
-    await w.stop();
-  }
-});
+])(
+  'alterColumn (%s) to contract with a live writer: every object on the new column, enforcing; nothing old left',
+  async (_what, finalName, change, type) => {
+    const t = unique('ten');
+    const q = await tenObjects(pool, t, 3000);
+    const taskQueue = unique('q');
+    const w = await startWorker(taskQueue);
+    const writer = liveWriter(q, 10_000);
+    try {
+      const spec = {
+        kind: 'rollout',
+        name: unique('ten'),
+        table: `public.${t}`,
+        steps: [
+          { kind: 'alterColumn', column: 'qty', ...change, backfill: { chunkSize: 500 } },
+          {
+            kind: 'gate',
+            checks: [
+              {
+                name: 'sides agree',
+                sql: `SELECT count(*) FROM ${q} WHERE new(${finalName}) IS DISTINCT FROM old(${finalName})`,
+                expect: { eq: 0 },
+              },
+            ],
+          },
+          { kind: 'expose', version: 2 },
+          { kind: 'contract' },
+        ],
+      };
+      // plan lists what contract will drop, rename and attach
+      const plan = formatColumnChangePlan(await columnChangePlan(parseRolloutSpec(spec), env().databaseUrl));
+      expect(plan).toContain(`attach   UNIQUE ${t}_cq USING INDEX`);
+      expect(plan).toContain('drop     FOREIGN KEY child_qty');
+      const { handle } = await startSpec(client, taskQueue, spec);
+      const out = await outcome(handle);
+      const writes = await writer.stop();
+      expect(out).toMatchObject({ state: 'completed' });
+      expect(writes).toBeGreaterThan(10);
+      expect((await readColumnObjects(pool, `public.${t}`, finalName)).type).toBe(type);
+      if (finalName !== 'qty') expect((await readColumnObjects(pool, `public.${t}`, 'qty')).exists).toBe(false);
+      // the live writer's rows made it, with the new column right
+      const live = await pool.query(`SELECT count(*)::int AS n FROM ${q} WHERE note IS NOT NULL AND "${finalName}" >= 10000`);
+      expect(live.rows[0].n).toBeGreaterThan(0);
+      await everyObjectEnforces(q, t, finalName);
+    } finally {
+      await writer.stop();
+      await w.stop();
+    }
+  },
+);
 
 test('setNotNull and addCheck naming qty after alterColumn of qty act on the new qty; plan says which physical column', async () => {
   const t = unique('logical');

@@ -37,13 +37,28 @@ interface Versioned {
   stop(): Promise<void>;
 }
 
-async function startVersionedWorker(taskQueue: string, extra: Record<string, string>, activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>): Promise<Versioned> {
+async function startVersionedWorker(
+  taskQueue: string,
+  extra: Record<string, string>,
+  activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>,
+): Promise<Versioned> {
   const e = env();
-  const config = loadWorkerConfig({ TEMPORAL_ADDRESS: e.address, TEMPORAL_NAMESPACE: e.namespace, DATABASE_URL: e.databaseUrl, STAGEFILL_TASK_QUEUE: taskQueue, ...extra });
+  const config = loadWorkerConfig({
+    TEMPORAL_ADDRESS: e.address,
+    TEMPORAL_NAMESPACE: e.namespace,
+    DATABASE_URL: e.databaseUrl,
+    STAGEFILL_TASK_QUEUE: taskQueue,
+    ...extra,
+  });
   if (activities) {
     // a changed step implementation: the real activities, some of them wrapped by the new build
     const actPool = createPool({ url: e.databaseUrl, max: 5, applicationName: 'stagefill-test-build' });
-    const sw = await createStagefillWorker({ config, logger: testLogger, workflowBundlePath: e.bundle, overrides: { activities: activities(createActivities({ pool: actPool, logger: testLogger })) } });
+    const sw = await createStagefillWorker({
+      config,
+      logger: testLogger,
+      workflowBundlePath: e.bundle,
+      overrides: { activities: activities(createActivities({ pool: actPool, logger: testLogger })) },
+    });
     const running = sw.run().finally(() => actPool.end());
     return { sw, stop: once(async () => (sw.shutdown(), await running)) };
   }
@@ -70,8 +85,12 @@ async function chainOf(c: Client, workflowId: string): Promise<{ runId: string; 
   return runs;
 }
 
-async function auditEvents(workflowId: string): Promise<{ event: string; subject: string | null; actor: string | null; audit_key: string | null }[]> {
-  const { rows } = await pool.query(`SELECT event, subject, actor, audit_key FROM stagefill.events WHERE workflow_id = $1 ORDER BY id`, [workflowId]);
+async function auditEvents(
+  workflowId: string,
+): Promise<{ event: string; subject: string | null; actor: string | null; audit_key: string | null }[]> {
+  const { rows } = await pool.query(`SELECT event, subject, actor, audit_key FROM stagefill.events WHERE workflow_id = $1 ORDER BY id`, [
+    workflowId,
+  ]);
   return rows;
 }
 
@@ -87,20 +106,41 @@ describe('rollouts that live for weeks', () => {
       const soakMs = Number(process.env.STAGEFILL_LONG_SOAK_MS ?? 100_000);
       // two hundred checks a round, a round as often as the server's timers fire (about a second, whatever shorter `every`):
       // over 5,000 check results in under two minutes (a 24 h soak every 30 s is 2,880 rounds)
-      const soakChecks = Array.from({ length: CHECKS }, (_, n) => ({ name: `no nulls ${n}`, sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL AND id % ${CHECKS} = ${n}`, expect: { eq: 0 } }));
+      const soakChecks = Array.from({ length: CHECKS }, (_, n) => ({
+        name: `no nulls ${n}`,
+        sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL AND id % ${CHECKS} = ${n}`,
+        expect: { eq: 0 },
+      }));
       const spec = parseRolloutSpec({
         kind: 'rollout',
         name: unique('longsoak'),
         table,
         steps: [
-          { id: 'cents', kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 100 }, dependsOn: [] },
+          {
+            id: 'cents',
+            kind: 'addColumn',
+            column: 'amount_cents',
+            type: 'bigint',
+            up: 'round(amount * 100)::bigint',
+            backfill: { chunkSize: 100 },
+            dependsOn: [],
+          },
           { id: 'expose', kind: 'expose', version: 2, dependsOn: ['cents'] },
           { id: 'soak', kind: 'soak', duration: soakMs, every: '10ms', dependsOn: ['expose'], checks: soakChecks },
           { id: 'approve', kind: 'approval', timeout: '7d', dependsOn: ['expose'] },
-          { id: 'final', kind: 'gate', dependsOn: ['soak', 'approve'], checks: [{ name: 'rows', sql: `SELECT count(*) FROM ${table}`, expect: { eq: 300 } }] },
+          {
+            id: 'final',
+            kind: 'gate',
+            dependsOn: ['soak', 'approve'],
+            checks: [{ name: 'rows', sql: `SELECT count(*) FROM ${table}`, expect: { eq: 300 } }],
+          },
         ],
       });
-      const handle: WorkflowHandle = await client.workflow.start(rolloutWorkflow, { taskQueue, workflowId: unique('longsoak'), args: [{ spec, actor: 'test', continueAsNewAfterEvents: THRESHOLD }] });
+      const handle: WorkflowHandle = await client.workflow.start(rolloutWorkflow, {
+        taskQueue,
+        workflowId: unique('longsoak'),
+        args: [{ spec, actor: 'test', continueAsNewAfterEvents: THRESHOLD }],
+      });
       const conn = connectionFor(client, taskQueue);
       const wfId = handle.workflowId;
       // status by workflow id all along; approve once the approval has been carried over at least two continue-as-news
@@ -131,18 +171,29 @@ describe('rollouts that live for weeks', () => {
 
       const chain = await chainOf(client, wfId);
       const sizes = chain.map((r) => r.events.length);
-      process.stderr.write(`[longlived] ${chain.length} runs in ${((Date.now() - t0) / 1000).toFixed(0)}s; events per run: max ${Math.max(...sizes)}, ${sizes.join(' ')}; status calls ${statusCalls}\n`);
+      process.stderr.write(
+        `[longlived] ${chain.length} runs in ${((Date.now() - t0) / 1000).toFixed(0)}s; events per run: max ${Math.max(...sizes)}, ${sizes.join(' ')}; status calls ${statusCalls}\n`,
+      );
 
       // every check round the workflow ran is in gate_results exactly once: attempts 1..N with N the runChecks activities of the chain
       const scheduledChecks = chain
         .flatMap((r) => r.events)
-        .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED && e.activityTaskScheduledEventAttributes?.activityType?.name === 'runChecks').length;
+        .filter(
+          (e) =>
+            e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
+            e.activityTaskScheduledEventAttributes?.activityType?.name === 'runChecks',
+        ).length;
       const { rows: soakRows } = await pool.query(
         `SELECT count(*)::int AS n, count(DISTINCT attempt)::int AS attempts, max(attempt) AS max, count(DISTINCT (attempt, check_name))::int AS distinct_results, extract(epoch from max(at) - min(at))::float AS secs FROM stagefill.gate_results g JOIN stagefill.rollouts r ON r.id = g.rollout_id WHERE r.workflow_id = $1 AND step_id = 'soak'`,
         [wfId],
       );
-      const { rows: finalRows } = await pool.query(`SELECT count(*)::int AS n FROM stagefill.gate_results g JOIN stagefill.rollouts r ON r.id = g.rollout_id WHERE r.workflow_id = $1 AND step_id = 'final'`, [wfId]);
-      process.stderr.write(`[longlived] soak: ${soakRows[0].n} check results audited in ${soakRows[0].attempts} rounds over ${soakRows[0].secs?.toFixed(1)}s (runChecks scheduled in the chain ${scheduledChecks}, one of them the final gate)\n`);
+      const { rows: finalRows } = await pool.query(
+        `SELECT count(*)::int AS n FROM stagefill.gate_results g JOIN stagefill.rollouts r ON r.id = g.rollout_id WHERE r.workflow_id = $1 AND step_id = 'final'`,
+        [wfId],
+      );
+      process.stderr.write(
+        `[longlived] soak: ${soakRows[0].n} check results audited in ${soakRows[0].attempts} rounds over ${soakRows[0].secs?.toFixed(1)}s (runChecks scheduled in the chain ${scheduledChecks}, one of them the final gate)\n`,
+      );
       expect(chain.length).toBeGreaterThanOrEqual(3);
       for (const s of sizes) expect(s).toBeLessThan(RUN_EVENT_BOUND);
       // the approval was waiting in several runs: carried over, not restarted (one step_running, one approved)
@@ -181,7 +232,14 @@ describe('rollouts that live for weeks', () => {
         name: unique('signals'),
         table,
         steps: [
-          { id: 'soak', kind: 'soak', duration: '20s', every: '10ms', dependsOn: [], checks: [{ name: 'rows', sql: `SELECT count(*) FROM ${table}`, expect: { eq: 100 } }] },
+          {
+            id: 'soak',
+            kind: 'soak',
+            duration: '20s',
+            every: '10ms',
+            dependsOn: [],
+            checks: [{ name: 'rows', sql: `SELECT count(*) FROM ${table}`, expect: { eq: 100 } }],
+          },
           { id: 'approve', kind: 'approval', timeout: '1h', dependsOn: ['soak'] },
         ],
       });
@@ -219,11 +277,15 @@ describe('rollouts that live for weeks', () => {
       const chain = await chainOf(client, handle.workflowId);
       const events = await auditEvents(handle.workflowId);
       const actors = events.filter((e) => e.event === 'resumed' || e.event === 'approved').map((e) => e.actor!);
-      process.stderr.write(`[longlived] ${sent.length} signals accepted (${refused.length} refused after the end) over ${chain.length} runs; ${actors.length} audited\n`);
+      process.stderr.write(
+        `[longlived] ${sent.length} signals accepted (${refused.length} refused after the end) over ${chain.length} runs; ${actors.length} audited\n`,
+      );
       expect(chain.length).toBeGreaterThanOrEqual(3);
       expect([...actors].sort()).toEqual([...sent].sort());
       // and each signal event in the histories is one audit row
-      const signalEvents = chain.flatMap((r) => r.events).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED).length;
+      const signalEvents = chain
+        .flatMap((r) => r.events)
+        .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED).length;
       expect(signalEvents).toBe(sent.length);
     } finally {
       await w.stop();
@@ -233,7 +295,11 @@ describe('rollouts that live for weeks', () => {
   test('a rollout waiting for approval under build A finishes under build B (worker deployment versions)', async () => {
     const taskQueue = unique('llver');
     const deployment = unique('stagefill-dep');
-    const a = await startVersionedWorker(taskQueue, { STAGEFILL_DEPLOYMENT: deployment, STAGEFILL_BUILD_ID: 'build-a', STAGEFILL_SET_CURRENT_VERSION: 'true' });
+    const a = await startVersionedWorker(taskQueue, {
+      STAGEFILL_DEPLOYMENT: deployment,
+      STAGEFILL_BUILD_ID: 'build-a',
+      STAGEFILL_SET_CURRENT_VERSION: 'true',
+    });
     let b: Versioned | undefined;
     try {
       expect(a.sw.version).toEqual({ deploymentName: deployment, buildId: 'build-a' });
@@ -246,7 +312,10 @@ describe('rollouts that live for weeks', () => {
         steps: [
           { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 100 } },
           { kind: 'approval', timeout: '1h' },
-          { kind: 'gate', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          {
+            kind: 'gate',
+            checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }],
+          },
           { kind: 'expose', version: 2 },
         ],
       });
@@ -258,17 +327,21 @@ describe('rollouts that live for weeks', () => {
       }
       // build B: the new version of the gate's implementation, made current; build A goes away while the rollout waits
       const ranOnB: string[] = [];
-      b = await startVersionedWorker(taskQueue, { STAGEFILL_DEPLOYMENT: deployment, STAGEFILL_BUILD_ID: 'build-b', STAGEFILL_SET_CURRENT_VERSION: 'true' }, (acts) => ({
-        ...acts,
-        runChecks: async (i) => {
-          ranOnB.push(i.stepId);
-          return acts.runChecks(i);
-        },
-        applyStep: async (i) => {
-          ranOnB.push(i.stepId);
-          return acts.applyStep(i);
-        },
-      }));
+      b = await startVersionedWorker(
+        taskQueue,
+        { STAGEFILL_DEPLOYMENT: deployment, STAGEFILL_BUILD_ID: 'build-b', STAGEFILL_SET_CURRENT_VERSION: 'true' },
+        (acts) => ({
+          ...acts,
+          runChecks: async (i) => {
+            ranOnB.push(i.stepId);
+            return acts.runChecks(i);
+          },
+          applyStep: async (i) => {
+            ranOnB.push(i.stepId);
+            return acts.applyStep(i);
+          },
+        }),
+      );
       await b.sw.madeCurrent;
       await a.stop();
       await sendControl(conn, handle.workflowId, 'approve', { by: 'carol' });
@@ -282,7 +355,12 @@ describe('rollouts that live for weeks', () => {
       const builds = chain
         .flatMap((r) => r.events)
         .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-        .map((e) => e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId ?? e.workflowTaskCompletedEventAttributes?.workerDeploymentVersion ?? '?');
+        .map(
+          (e) =>
+            e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId ??
+            e.workflowTaskCompletedEventAttributes?.workerDeploymentVersion ??
+            '?',
+        );
       process.stderr.write(`[longlived] workflow tasks by build: ${builds.join(' ')}\n`);
       expect(builds[0]).toContain('build-a');
       expect(builds[builds.length - 1]).toContain('build-b');

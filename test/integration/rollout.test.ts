@@ -10,9 +10,21 @@ jest.setTimeout(240_000);
 useStack();
 
 const temporalCli = async (workflowId: string, ...args: string[]) =>
-  (await promisify(execFile)(env().cli, [...args, '--address', env().address, '--namespace', env().namespace, '--workflow-id', workflowId], { encoding: 'utf8' })).stdout;
+  (
+    await promisify(execFile)(
+      env().cli,
+      [...args, '--address', env().address, '--namespace', env().namespace, '--workflow-id', workflowId],
+      { encoding: 'utf8' },
+    )
+  ).stdout;
 
-const centsColumn = { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 1000 } };
+const centsColumn = {
+  kind: 'addColumn',
+  column: 'amount_cents',
+  type: 'bigint',
+  up: 'round(amount * 100)::bigint',
+  backfill: { chunkSize: 1000 },
+};
 
 test('addColumn + backfill + gate + expose under a live writer: every row right, both read paths consistent', async () => {
   const table = await makeOrders(pool, unique('orders'), 20_000);
@@ -25,7 +37,10 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
   const writer = (async () => {
     let id = 1_000_000;
     while (writing) {
-      await pool.query(`INSERT INTO ${table} (id, customer_id, amount, qty, status, created_at) VALUES ($1, 1, $2, 1, 'new', now())`, [id++, (id % 997) + 0.37]);
+      await pool.query(`INSERT INTO ${table} (id, customer_id, amount, qty, status, created_at) VALUES ($1, 1, $2, 1, 'new', now())`, [
+        id++,
+        (id % 997) + 0.37,
+      ]);
       await pool.query(`UPDATE ${table} SET amount = amount + 1 WHERE id = $1`, [1 + ((id * 7919) % 20_000)]);
       writes += 2;
     }
@@ -37,7 +52,16 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
       table,
       steps: [
         centsColumn,
-        { kind: 'gate', checks: [{ name: 'cents match amount', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`, expect: { eq: 0 } }] },
+        {
+          kind: 'gate',
+          checks: [
+            {
+              name: 'cents match amount',
+              sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
+              expect: { eq: 0 },
+            },
+          ],
+        },
         { kind: 'expose', version: 2 },
       ],
     });
@@ -46,13 +70,17 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
     await writer;
     expect(out.state).toBe('completed');
     expect(writes).toBeGreaterThan(20);
-    const wrong = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`);
+    const wrong = await pool.query(
+      `SELECT count(*)::int AS n FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
+    );
     expect(wrong.rows[0].n).toBe(0);
     // legacy readers (v1) and new readers (v2) see the same rows; only v2 has the new column
     const [schema, name] = table.split('.');
     const v1 = `"${schema}_${name}_v1"."${name}"`;
     const v2 = `"${schema}_${name}_v2"."${name}"`;
-    const counts = await pool.query(`SELECT (SELECT count(*) FROM ${v1})::int AS v1, (SELECT count(*) FROM ${v2})::int AS v2, (SELECT count(*) FROM ${table})::int AS t`);
+    const counts = await pool.query(
+      `SELECT (SELECT count(*) FROM ${v1})::int AS v1, (SELECT count(*) FROM ${v2})::int AS v2, (SELECT count(*) FROM ${table})::int AS t`,
+    );
     expect(counts.rows[0].v1).toBe(counts.rows[0].t);
     expect(counts.rows[0].v2).toBe(counts.rows[0].t);
     const v1cols = (await pool.query(`SELECT * FROM ${v1} LIMIT 1`)).fields.map((f) => f.name);
@@ -62,7 +90,11 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
     const flag = await pool.query(`SELECT version FROM stagefill.read_paths WHERE table_name = $1`, [table]);
     expect(flag.rows[0].version).toBe(2);
     expect(before).not.toBe(await legacyChecksum(pool, table)); // the writer really wrote
-    recordFacts('live writer during addColumn + backfill + gate + expose', { liveWrites: writes, rowsChecked: counts.rows[0].t, rowsWrong: 0 });
+    recordFacts('live writer during addColumn + backfill + gate + expose', {
+      liveWrites: writes,
+      rowsChecked: counts.rows[0].t,
+      rowsWrong: 0,
+    });
   } finally {
     writing = false;
     await writer;
@@ -84,11 +116,23 @@ test('a failing gate rolls every step kind back: catalog as before, legacy data 
       table,
       steps: [
         centsColumn,
-        { kind: 'alterColumn', column: 'status', newName: 'order_state', up: 'upper(status)', down: 'lower(order_state)', backfill: { chunkSize: 2000 } },
+        {
+          kind: 'alterColumn',
+          column: 'status',
+          newName: 'order_state',
+          up: 'upper(status)',
+          down: 'lower(order_state)',
+          backfill: { chunkSize: 2000 },
+        },
         { kind: 'setNotNull', column: 'amount_cents' },
         { kind: 'addCheck', name: 'cents_not_negative', expression: 'amount_cents >= 0' },
         { kind: 'sql', apply: `CREATE INDEX "${bare}_qty_idx" ON ${table} (qty)`, revert: `DROP INDEX public."${bare}_qty_idx"` },
-        { kind: 'backfill', key: 'id', chunkSize: 2000, transform: `UPDATE ${table} SET amount_cents = amount_cents WHERE id >= :lo AND id < :hi` },
+        {
+          kind: 'backfill',
+          key: 'id',
+          chunkSize: 2000,
+          transform: `UPDATE ${table} SET amount_cents = amount_cents WHERE id >= :lo AND id < :hi`,
+        },
         { kind: 'expose', version: 2 },
         { kind: 'gate', checks: [{ name: 'impossible', sql: 'SELECT 1', expect: { eq: 0 } }] },
       ],
@@ -101,7 +145,14 @@ test('a failing gate rolls every step kind back: catalog as before, legacy data 
     expect(out.result?.catalog?.every((c) => c.equal)).toBe(true);
     const p = await progressOf(handle);
     const byId = Object.fromEntries(p.steps.map((s) => [s.kind, s.state]));
-    expect(byId).toMatchObject({ addColumn: 'reverted', alterColumn: 'reverted', setNotNull: 'reverted', addCheck: 'reverted', sql: 'reverted', expose: 'reverted' });
+    expect(byId).toMatchObject({
+      addColumn: 'reverted',
+      alterColumn: 'reverted',
+      setNotNull: 'reverted',
+      addCheck: 'reverted',
+      sql: 'reverted',
+      expose: 'reverted',
+    });
     const audit = await pool.query(`SELECT event FROM stagefill.events WHERE workflow_id = $1 ORDER BY id`, [handle.workflowId]);
     expect(audit.rows.map((r) => r.event)).toEqual(expect.arrayContaining(['rollback_started']));
   } finally {
@@ -122,7 +173,12 @@ test('soak, approval from the Temporal CLI, then contract after the rollback win
       steps: [
         { ...centsColumn, backfill: { chunkSize: 1000 } },
         { kind: 'expose', version: 2 },
-        { kind: 'soak', duration: '3s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+        {
+          kind: 'soak',
+          duration: '3s',
+          every: '1s',
+          checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }],
+        },
         { kind: 'approval', timeout: '2m' },
         { kind: 'contract' },
       ],
@@ -133,11 +189,17 @@ test('soak, approval from the Temporal CLI, then contract after the rollback win
     await temporalCli(handle.workflowId, 'workflow', 'signal', '--name', 'approve', '--input', '{"by":"test-operator"}');
     const out = await outcome(handle);
     expect(out.state).toBe('completed');
-    const cat = (await catalogOf(pool, table)) as { columns: { attname: string }[]; triggers: unknown[]; viewSchemas: { nspname: string }[] };
+    const cat = (await catalogOf(pool, table)) as {
+      columns: { attname: string }[];
+      triggers: unknown[];
+      viewSchemas: { nspname: string }[];
+    };
     expect(cat.columns.map((c) => c.attname)).toContain('amount_cents');
     expect(cat.triggers).toEqual([]); // contract removed the dual-write trigger
     expect(cat.viewSchemas.map((v) => v.nspname).some((n) => n.endsWith('_v1'))).toBe(false);
-    const approvedBy = await pool.query(`SELECT actor FROM stagefill.events WHERE workflow_id = $1 AND event = 'approved'`, [handle.workflowId]);
+    const approvedBy = await pool.query(`SELECT actor FROM stagefill.events WHERE workflow_id = $1 AND event = 'approved'`, [
+      handle.workflowId,
+    ]);
     expect(approvedBy.rows[0]?.actor).toBe('test-operator');
   } finally {
     await w.stop();
@@ -154,7 +216,14 @@ test('a gate with onFailure: pause holds the rollout (visible by search attribut
       kind: 'rollout',
       name: unique('held'),
       table,
-      steps: [centsColumn, { kind: 'gate', onFailure: 'pause', checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${table} WHERE qty > 100`, expect: { eq: 0 } }] }],
+      steps: [
+        centsColumn,
+        {
+          kind: 'gate',
+          onFailure: 'pause',
+          checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${table} WHERE qty > 100`, expect: { eq: 0 } }],
+        },
+      ],
     });
     await waitFor('held', async () => (await progressOf(handle)).state === 'held');
     await waitFor('held in visibility', async () => (await handle.describe()).typedSearchAttributes.get(SA.state) === 'held');
@@ -173,8 +242,19 @@ test('two rollouts started at once on one table: exactly one runs, the other nam
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const spec = (name: string, column: string) => ({ kind: 'rollout', name, table, steps: [{ ...centsColumn, column }, { kind: 'approval', timeout: '20s', onTimeout: 'fail' }] });
-    const [a, b] = await Promise.all([startSpec(client, taskQueue, spec(unique('a'), 'c_a')), startSpec(client, taskQueue, spec(unique('b'), 'c_b'))]);
+    const spec = (name: string, column: string) => ({
+      kind: 'rollout',
+      name,
+      table,
+      steps: [
+        { ...centsColumn, column },
+        { kind: 'approval', timeout: '20s', onTimeout: 'fail' },
+      ],
+    });
+    const [a, b] = await Promise.all([
+      startSpec(client, taskQueue, spec(unique('a'), 'c_a')),
+      startSpec(client, taskQueue, spec(unique('b'), 'c_b')),
+    ]);
     const outs = await Promise.all([outcome(a.handle), outcome(b.handle)]);
     const refused = outs.filter((o) => o.state === 'failed:RolloutRefused');
     expect(refused).toHaveLength(1);
@@ -194,13 +274,23 @@ test('the worker SIGKILLed three times during a rollback: new workers finish it 
   const taskQueue = unique('q');
   let worker = spawnWorker(taskQueue);
   // slow reverts, so the kills land while the rollback is in flight, at different steps
-  const slowIndex = (col: string) => ({ kind: 'sql', apply: `CREATE INDEX "${bare}_${col}_idx" ON ${table} (${col})`, revert: `SELECT pg_sleep(2); DROP INDEX public."${bare}_${col}_idx"` });
+  const slowIndex = (col: string) => ({
+    kind: 'sql',
+    apply: `CREATE INDEX "${bare}_${col}_idx" ON ${table} (${col})`,
+    revert: `SELECT pg_sleep(2); DROP INDEX public."${bare}_${col}_idx"`,
+  });
   try {
     const { handle } = await startSpec(client, taskQueue, {
       kind: 'rollout',
       name: unique('killed'),
       table,
-      steps: [centsColumn, slowIndex('qty'), slowIndex('customer_id'), slowIndex('status'), { kind: 'gate', checks: [{ name: 'impossible', sql: 'SELECT 1', expect: { eq: 0 } }] }],
+      steps: [
+        centsColumn,
+        slowIndex('qty'),
+        slowIndex('customer_id'),
+        slowIndex('status'),
+        { kind: 'gate', checks: [{ name: 'impossible', sql: 'SELECT 1', expect: { eq: 0 } }] },
+      ],
     });
     await waitFor('rolling back', async () => (await progressOf(handle)).state === 'rolling_back', 120_000);
     const reverted = async () => (await progressOf(handle)).steps.filter((st) => st.state === 'reverted').length;
@@ -213,10 +303,18 @@ test('the worker SIGKILLed three times during a rollback: new workers finish it 
       kills.push(before);
       worker = spawnWorker(taskQueue);
       // the next kill only once the new worker has moved the rollback on
-      const moved = await waitFor('rollback progress after a restart', async () => {
-        const p = await progressOf(handle);
-        return p.state !== 'rolling_back' ? 'done' : p.steps.filter((st) => st.state === 'reverted').length > before ? 'moved' : undefined;
-      }, 180_000);
+      const moved = await waitFor(
+        'rollback progress after a restart',
+        async () => {
+          const p = await progressOf(handle);
+          return p.state !== 'rolling_back'
+            ? 'done'
+            : p.steps.filter((st) => st.state === 'reverted').length > before
+              ? 'moved'
+              : undefined;
+        },
+        180_000,
+      );
       if (moved === 'done') break;
     }
     const out = await outcome(handle);
@@ -225,7 +323,13 @@ test('the worker SIGKILLed three times during a rollback: new workers finish it 
     expect(out.state).toBe('rolled_back');
     expect(await catalogOf(pool, table)).toEqual(catalogBefore);
     expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-    recordFacts('worker SIGKILLed during a rollout rollback', { kills: kills.length, stepsRevertedAtKills: kills.join('/'), endState: out.state, catalogEqualToBefore: true, legacyDataChanged: false });
+    recordFacts('worker SIGKILLed during a rollout rollback', {
+      kills: kills.length,
+      stepsRevertedAtKills: kills.join('/'),
+      endState: out.state,
+      catalogEqualToBefore: true,
+      legacyDataChanged: false,
+    });
   } finally {
     worker.kill('SIGKILL');
     await exited(worker);
@@ -240,8 +344,18 @@ test("cancelling a rollout (the UI's Cancel) rolls it back; an approval timeout 
     const timedOut = await makeOrders(pool, unique('orders'), 2_000);
     const before = { cancelled: await catalogOf(pool, cancelled), timedOut: await catalogOf(pool, timedOut) };
     const steps = (approval: object) => [centsColumn, { kind: 'expose', version: 2 }, { kind: 'approval', ...approval }];
-    const a = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('cancel'), table: cancelled, steps: steps({ timeout: '10m' }) });
-    const b = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('timeout'), table: timedOut, steps: steps({ timeout: '3s', onTimeout: 'rollback' }) });
+    const a = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('cancel'),
+      table: cancelled,
+      steps: steps({ timeout: '10m' }),
+    });
+    const b = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('timeout'),
+      table: timedOut,
+      steps: steps({ timeout: '3s', onTimeout: 'rollback' }),
+    });
     await waitFor('waiting for approval', async () => (await progressOf(a.handle)).state === 'waiting_approval');
     await a.handle.cancel();
     await expect(a.handle.result()).rejects.toThrow();

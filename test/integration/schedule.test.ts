@@ -50,7 +50,12 @@ test('each firing works until its window closes; the next continues from the che
   expect(raw.action.workflowType).toBe('backfillWorkflow');
   expect((raw.action.args as [{ runForMs: number }])[0].runForMs).toBe(3000);
 
-  const listed = JSON.parse((await cli('schedule', 'list', '--json')).stdout) as { scheduleId: string; everyMs: number; windowMs: number; isPaused: boolean }[];
+  const listed = JSON.parse((await cli('schedule', 'list', '--json')).stdout) as {
+    scheduleId: string;
+    everyMs: number;
+    windowMs: number;
+    isPaused: boolean;
+  }[];
   expect(listed.find((s) => s.scheduleId === scheduleId)).toMatchObject({ everyMs: 8000, windowMs: 3000, isPaused: false });
 
   const second = await cli('schedule', 'create', file, '--every', '8s', '--window', '3s');
@@ -59,7 +64,11 @@ test('each firing works until its window closes; the next continues from the che
 
   try {
     // the first firing stops at its window's end with part of the work done
-    const firstId = await waitFor('the first firing', async () => (await describeSchedule(conn, scheduleId)).recentRuns[0]?.workflowId, 30_000);
+    const firstId = await waitFor(
+      'the first firing',
+      async () => (await describeSchedule(conn, scheduleId)).recentRuns[0]?.workflowId,
+      30_000,
+    );
     expect(firstId.startsWith(`stagefill-backfill:${table}:${spec.name}:scheduled-`)).toBe(true);
     const first = await result(firstId);
     expect(first.state).toBe('window_closed');

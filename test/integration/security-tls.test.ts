@@ -26,10 +26,36 @@ beforeAll(async () => {
   fs.chmodSync(dir, 0o755);
   const cert = path.join(dir, 'server.crt');
   const key = path.join(dir, 'server.key');
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   // the server runs as a non-root user when we are root, and insists its key is private to it
-  const uid = process.getuid?.() === 0 ? Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout || spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout) : process.getuid!();
+  const uid =
+    process.getuid?.() === 0
+      ? Number(
+          spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout ||
+            spawnSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).stdout,
+        )
+      : process.getuid!();
   for (const f of [cert, key]) fs.chownSync(f, uid, -1);
   fs.chmodSync(key, 0o600);
   pg = await startEmbeddedPostgres({
@@ -55,12 +81,22 @@ test('a worker given sslmode=verify-full in DATABASE_URL backfills over TLS', as
   const taskQueue = unique('q');
   const worker = spawnWorker(taskQueue, { DATABASE_URL: url });
   try {
-    const spec = parseBackfillSpec({ kind: 'backfill', name: unique('tls'), table, key: 'id', chunkSize: 500, transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi` });
+    const spec = parseBackfillSpec({
+      kind: 'backfill',
+      name: unique('tls'),
+      table,
+      key: 'id',
+      chunkSize: 500,
+      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
+    });
     // a worker that cannot connect exits: fail with its own words instead of waiting for the run
     const died = exited(worker).then((code) => {
       throw new Error(`worker exited (${code}): ${worker.output()}`);
     });
-    const result = await Promise.race([client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: unique('tls'), args: [{ spec }] }), died]);
+    const result = await Promise.race([
+      client.workflow.execute(backfillWorkflow, { taskQueue, workflowId: unique('tls'), args: [{ spec }] }),
+      died,
+    ]);
     expect(result.state).toBe('completed');
     expect((await admin.query(`SELECT count(*)::int AS c FROM ${table} WHERE n = 1`)).rows[0].c).toBe(2000);
     // the worker's own connections were encrypted

@@ -55,7 +55,10 @@ test('a least-privilege worker runs a rollout, and its password reaches no log, 
       table: lp.table,
       steps: [
         { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 500 } },
-        { kind: 'gate', checks: [{ name: 'no nulls', sql: 'SELECT count(*) FROM app.orders WHERE amount_cents IS NULL', expect: { eq: 0 } }] },
+        {
+          kind: 'gate',
+          checks: [{ name: 'no nulls', sql: 'SELECT count(*) FROM app.orders WHERE amount_cents IS NULL', expect: { eq: 0 } }],
+        },
         { kind: 'expose', version: 2 },
       ],
     });
@@ -86,7 +89,11 @@ test('a least-privilege worker runs a rollout, and its password reaches no log, 
     const all = texts.join('\n');
     expect(all.length).toBeGreaterThan(1000);
     expect(all).not.toContain(secret);
-    recordFacts('secrets never leave DATABASE_URL', { bytesSearched: all.length, workflowsSearched: (texts.length - 1) / 3, secretFound: false });
+    recordFacts('secrets never leave DATABASE_URL', {
+      bytesSearched: all.length,
+      workflowsSearched: (texts.length - 1) / 3,
+      secretFound: false,
+    });
     expect(worker.output()).toMatch(/rollout .* started/); // the log was really captured
   } finally {
     worker.kill('SIGTERM');
@@ -105,16 +112,38 @@ test('a hostile table name is quoted as an identifier and runs no SQL', async ()
   const stillThere = await pool.query(`SELECT to_regclass($1) AS t`, [`public."${victim}"`]);
   expect(stillThere.rows[0].t).not.toBeNull();
   // and the spec never lets such a name through in the first place
-  expect(() => parseBackfillSpec({ kind: 'backfill', name: 'x', table: `public.${hostile}`, key: 'id', chunkSize: 10, transform: 'UPDATE t SET a = 1 WHERE id >= :lo AND id < :hi' })).toThrow(/table must be/);
+  expect(() =>
+    parseBackfillSpec({
+      kind: 'backfill',
+      name: 'x',
+      table: `public.${hostile}`,
+      key: 'id',
+      chunkSize: 10,
+      transform: 'UPDATE t SET a = 1 WHERE id >= :lo AND id < :hi',
+    }),
+  ).toThrow(/table must be/);
 });
 
 test('updates with bad payloads are rejected by their validators and the run goes on unharmed', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
-  const s = parseBackfillSpec({ kind: 'backfill', name: unique('bf'), table, key: 'id', chunkSize: 500, parallelism: 1, throttle: { maxRowsPerSecond: 5000 }, transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi` });
+  const s = parseBackfillSpec({
+    kind: 'backfill',
+    name: unique('bf'),
+    table,
+    key: 'id',
+    chunkSize: 500,
+    parallelism: 1,
+    throttle: { maxRowsPerSecond: 5000 },
+    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
+  });
   const taskQueue = unique('q');
   const w = await startWorker(taskQueue);
   try {
-    const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId: backfillWorkflowId(s.table, s.name), args: [{ spec: s, leaseMs: 500 }] });
+    const handle = await client.workflow.start(backfillWorkflow, {
+      taskQueue,
+      workflowId: backfillWorkflowId(s.table, s.name),
+      args: [{ spec: s, leaseMs: 500 }],
+    });
     await waitFor('running', async () => ((await handle.query('progress')) as { state: string }).state === 'running');
     for (const bad of [{ chunkSize: -5 }, { chunkSize: 'big' }, { parallelism: 10_000 }, { dropTable: true }]) {
       await expect(handle.executeUpdate(setThrottleUpdate, { args: [bad as never] })).rejects.toBeInstanceOf(WorkflowUpdateFailedError);

@@ -56,7 +56,9 @@ function startWriter(table: string, firstNewId: number, maxId: number) {
  * over 1M rows lasts seconds (long enough to kill a worker in the middle of it).
  */
 async function makeSlowKey(name: string): Promise<string> {
-  await pool.query(`CREATE FUNCTION public."${name}"(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN IF v % 20000 = 0 THEN PERFORM pg_sleep(0.05); END IF; RETURN v; END $$`);
+  await pool.query(
+    `CREATE FUNCTION public."${name}"(v int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN IF v % 20000 = 0 THEN PERFORM pg_sleep(0.05); END IF; RETURN v; END $$`,
+  );
   return `public."${name}"`;
 }
 
@@ -91,14 +93,21 @@ describe('createIndex on 1M rows', () => {
       writer.reset();
       const started = Date.now();
       const name = unique('live').slice(0, 40);
-      const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('ci'), table, steps: [{ kind: 'createIndex', name, expressions: [`${slowKey}(v)`], columns: ['n'] }] });
+      const { handle } = await startSpec(client, taskQueue, {
+        kind: 'rollout',
+        name: unique('ci'),
+        table,
+        steps: [{ kind: 'createIndex', name, expressions: [`${slowKey}(v)`], columns: ['n'] }],
+      });
       const out = await outcome(handle);
       const buildMs = Date.now() - started;
       const figures = await writer.stop();
       expect(out.state).toBe('completed');
       expect(figures.errors).toBe(0);
       expect(await indexesNamed(table, name)).toEqual([{ name, valid: true }]);
-      console.log(`[createIndex 1M rows] rollout ${buildMs} ms; writer: ${figures.statements} statements meanwhile, longest wait ${figures.longestMs.toFixed(1)} ms`);
+      console.log(
+        `[createIndex 1M rows] rollout ${buildMs} ms; writer: ${figures.statements} statements meanwhile, longest wait ${figures.longestMs.toFixed(1)} ms`,
+      );
       expect(figures.statements).toBeGreaterThan(100); // it really wrote throughout
     } finally {
       await writer.stop().catch(() => undefined);
@@ -112,12 +121,22 @@ describe('createIndex on 1M rows', () => {
     const writer = startWriter(table, 20_000_000, total);
     try {
       const name = unique('crash').slice(0, 40);
-      const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('ci'), table, steps: [{ kind: 'createIndex', name, expressions: [`${slowKey}(v)`] }] });
+      const { handle } = await startSpec(client, taskQueue, {
+        kind: 'rollout',
+        name: unique('ci'),
+        table,
+        steps: [{ kind: 'createIndex', name, expressions: [`${slowKey}(v)`] }],
+      });
       await waitFor('the concurrent build under way', async () => /building index/.test((await buildPhase(table)) ?? ''), 60_000, 50);
       worker.kill('SIGKILL');
       await exited(worker);
       // the backend notices its client is gone (client_connection_check_interval) and leaves the index INVALID
-      const leftover = await waitFor('the interrupted build to stop', async () => ((await buildPhase(table)) === undefined ? indexesNamed(table, name) : undefined), 30_000, 100);
+      const leftover = await waitFor(
+        'the interrupted build to stop',
+        async () => ((await buildPhase(table)) === undefined ? indexesNamed(table, name) : undefined),
+        30_000,
+        100,
+      );
       expect(leftover).toEqual([{ name, valid: false }]);
       worker = spawnWorker(taskQueue);
       const out = await outcome(handle);
@@ -125,8 +144,13 @@ describe('createIndex on 1M rows', () => {
       expect(out.state).toBe('completed');
       expect(await indexesNamed(table, name)).toEqual([{ name, valid: true }]);
       // no other index of the table is left INVALID either
-      expect((await pool.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = $1::regclass AND NOT indisvalid`, [table])).rows[0].n).toBe(0);
-      const step = await pool.query(`SELECT s.detail FROM stagefill.rollout_steps s JOIN stagefill.rollouts r ON r.id = s.rollout_id WHERE r.workflow_id = $1`, [handle.workflowId]);
+      expect(
+        (await pool.query(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = $1::regclass AND NOT indisvalid`, [table])).rows[0].n,
+      ).toBe(0);
+      const step = await pool.query(
+        `SELECT s.detail FROM stagefill.rollout_steps s JOIN stagefill.rollouts r ON r.id = s.rollout_id WHERE r.workflow_id = $1`,
+        [handle.workflowId],
+      );
       expect(step.rows[0].detail).toMatchObject({ index: name, droppedInvalidLeftover: true });
       console.log(`[createIndex SIGKILL] writer: ${figures.statements} statements, longest wait ${figures.longestMs.toFixed(1)} ms`);
     } finally {
@@ -157,7 +181,10 @@ test('a long-open transaction holds the table: the DDL waits under lock_timeout 
       name: unique('held'),
       table,
       lockTimeoutMs,
-      steps: [{ kind: 'setDefault', column: 'v', default: '7' }, { kind: 'setComment', on: 'column', name: 'v', comment: 'a value' }],
+      steps: [
+        { kind: 'setDefault', column: 'v', default: '7' },
+        { kind: 'setComment', on: 'column', name: 'v', comment: 'a value' },
+      ],
     });
     // the ALTER keeps timing out and being retried by Temporal with backoff
     await waitFor('a third attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 3, 60_000, 200);
@@ -170,7 +197,9 @@ test('a long-open transaction holds the table: the DDL waits under lock_timeout 
     const figures = await writer.stop();
     expect(out.state).toBe('completed');
     expect((await pool.query(vDefault, [table])).rows).toEqual([{ def: '7' }]);
-    console.log(`[lock_timeout ${lockTimeoutMs} ms] writer's longest wait while the transaction held the table and the DDL retried: ${whileHeld.toFixed(1)} ms (before the rollout started: ${baseline.toFixed(1)} ms; ${figures.statements} statements, ${figures.errors} errors)`);
+    console.log(
+      `[lock_timeout ${lockTimeoutMs} ms] writer's longest wait while the transaction held the table and the DDL retried: ${whileHeld.toFixed(1)} ms (before the rollout started: ${baseline.toFixed(1)} ms; ${figures.statements} statements, ${figures.errors} errors)`,
+    );
     expect(figures.errors).toBe(0);
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);
@@ -193,7 +222,13 @@ test('createIndex behind a long-open writing transaction: the concurrent build w
     await holder.query(`INSERT INTO ${table} (id, n, v) VALUES (-1, 0, 0)`);
     writer.reset();
     const name = unique('held_ix').slice(0, 40);
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('heldci'), table, lockTimeoutMs: 300, steps: [{ kind: 'createIndex', name, columns: ['v'] }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('heldci'),
+      table,
+      lockTimeoutMs: 300,
+      steps: [{ kind: 'createIndex', name, columns: ['v'] }],
+    });
     await waitFor('a third attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 3, 60_000, 200);
     expect((await indexesNamed(table, name)).every((i) => !i.valid)).toBe(true); // at most the INVALID entry of a timed-out attempt
     const whileHeld = writer.reset();
@@ -202,7 +237,9 @@ test('createIndex behind a long-open writing transaction: the concurrent build w
     const figures = await writer.stop();
     expect(out.state).toBe('completed');
     expect(await indexesNamed(table, name)).toEqual([{ name, valid: true }]);
-    console.log(`[createIndex behind an open transaction, lock_timeout 300 ms] writer's longest wait meanwhile: ${whileHeld.toFixed(1)} ms (${figures.statements} statements, ${figures.errors} errors)`);
+    console.log(
+      `[createIndex behind an open transaction, lock_timeout 300 ms] writer's longest wait meanwhile: ${whileHeld.toFixed(1)} ms (${figures.statements} statements, ${figures.errors} errors)`,
+    );
     expect(figures.errors).toBe(0);
   } finally {
     await holder.query('ROLLBACK').catch(() => undefined);
@@ -230,14 +267,29 @@ describe('clear failures', () => {
     try {
       await holder.query('BEGIN');
       await holder.query(`LOCK TABLE ${table} IN SHARE MODE`);
-      const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('dups'), table, lockTimeoutMs: 200, steps: [{ kind: 'addUnique', columns: ['customer_id', 'status'] }] });
+      const { handle } = await startSpec(client, taskQueue, {
+        kind: 'rollout',
+        name: unique('dups'),
+        table,
+        lockTimeoutMs: 200,
+        steps: [{ kind: 'addUnique', columns: ['customer_id', 'status'] }],
+      });
       const out = await outcome(handle);
       // still inside the holder's transaction: the failure came without waiting for any lock
-      expect((await holder.query('SELECT count(*)::int AS n FROM pg_locks WHERE locktype = $1 AND relation = $2::regclass AND granted AND mode = $3', ['relation', table, 'ShareLock'])).rows[0].n).toBe(1);
+      expect(
+        (
+          await holder.query(
+            'SELECT count(*)::int AS n FROM pg_locks WHERE locktype = $1 AND relation = $2::regclass AND granted AND mode = $3',
+            ['relation', table, 'ShareLock'],
+          )
+        ).rows[0].n,
+      ).toBe(1);
       expect(out.state).toBe('rolled_back');
       expect(out.failure).toMatch(/has rows with the same \(customer_id, status\)/);
       expect(out.failure).toMatch(/e\.g\. \(\d+,\w+\) x\d+(, \(\d+,\w+\) x\d+){4}\. Remove the duplicates first/);
-      expect((await pool.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname = $1`, [`${bare}_customer_id_status_key`])).rows[0].n).toBe(0);
+      expect(
+        (await pool.query(`SELECT count(*)::int AS n FROM pg_class WHERE relname = $1`, [`${bare}_customer_id_status_key`])).rows[0].n,
+      ).toBe(0);
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       await holder.end();
@@ -246,24 +298,46 @@ describe('clear failures', () => {
 
   test('a unique createIndex over duplicates fails naming them, and leaves no INVALID index behind', async () => {
     const table = await makeOrders(pool, unique('udup'), 500);
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('udup'), table, steps: [{ kind: 'createIndex', unique: true, name: 'udup_customer', columns: ['customer_id'] }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('udup'),
+      table,
+      steps: [{ kind: 'createIndex', unique: true, name: 'udup_customer', columns: ['customer_id'] }],
+    });
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
-    expect(out.failure).toMatch(/has duplicate keys, so unique index udup_customer cannot be built; remove them first \(.*Key \(customer_id\)=\(\d+\) is duplicated/);
+    expect(out.failure).toMatch(
+      /has duplicate keys, so unique index udup_customer cannot be built; remove them first \(.*Key \(customer_id\)=\(\d+\) is duplicated/,
+    );
     expect(await indexesNamed(table, 'udup_customer')).toEqual([]);
   });
 
   test('dropNotNull rolled back after NULLs were written: the rollback holds (no stray check left) until they are filled in, then restores NOT NULL', async () => {
     const table = await makeOrders(pool, unique('nn'), 500);
     const before = await catalogOf(pool, table);
-    const { handle } = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('nn'), table, steps: [{ kind: 'dropNotNull', column: 'qty' }, { kind: 'approval', timeout: '5m' }] });
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('nn'),
+      table,
+      steps: [
+        { kind: 'dropNotNull', column: 'qty' },
+        { kind: 'approval', timeout: '5m' },
+      ],
+    });
     await waitFor('at the approval', async () => (await progressOf(handle)).state === 'waiting_approval');
     await pool.query(`UPDATE ${table} SET qty = NULL WHERE id <= 3`);
     await handle.signal(rollbackSignal, { by: 'test' });
-    await waitFor('a second revert attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 2, 60_000, 200);
+    await waitFor(
+      'a second revert attempt',
+      async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 2,
+      60_000,
+      200,
+    );
     const pending = (await handle.describe()).raw.pendingActivities?.[0];
     expect(pending?.lastFailure?.message).toMatch(/qty got NULLs while it was nullable, so NOT NULL cannot come back; fill them in/);
-    expect((await pool.query(`SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, [table])).rows[0].n).toBe(0);
+    expect(
+      (await pool.query(`SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, [table])).rows[0].n,
+    ).toBe(0);
     await pool.query(`UPDATE ${table} SET qty = 1 WHERE qty IS NULL`);
     const out = await outcome(handle);
     expect(out.state).toBe('rolled_back');
@@ -274,13 +348,25 @@ describe('clear failures', () => {
     const table = await makeOrders(pool, unique('errs'), 500);
     const bare = table.split('.')[1];
     await pool.query(`CREATE INDEX "${bare}_taken" ON ${table} (qty)`);
-    const a = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('clash'), table, steps: [{ kind: 'createIndex', name: `${bare}_taken`, columns: ['status'] }] });
+    const a = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('clash'),
+      table,
+      steps: [{ kind: 'createIndex', name: `${bare}_taken`, columns: ['status'] }],
+    });
     const outA = await outcome(a.handle);
     expect(outA.state).toBe('rolled_back');
-    expect(outA.failure).toMatch(new RegExp(`name: an index on ${table} named "${bare}_taken" already exists and was not created by this step`));
+    expect(outA.failure).toMatch(
+      new RegExp(`name: an index on ${table} named "${bare}_taken" already exists and was not created by this step`),
+    );
     expect(await indexesNamed(table, `${bare}_taken`)).toEqual([{ name: `${bare}_taken`, valid: true }]);
 
-    const b = await startSpec(client, taskQueue, { kind: 'rollout', name: unique('fk'), table, steps: [{ kind: 'addForeignKey', columns: ['qty'], references: { table, columns: ['customer_id'] } }] });
+    const b = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('fk'),
+      table,
+      steps: [{ kind: 'addForeignKey', columns: ['qty'], references: { table, columns: ['customer_id'] } }],
+    });
     const outB = await outcome(b.handle);
     expect(outB.state).toBe('rolled_back');
     expect(outB.failure).toMatch(/references\.columns: .* has no primary key or valid unique index on exactly \(customer_id\)/);

@@ -27,9 +27,17 @@ interface Case {
 
 const one = async (pool: Pool, sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows[0];
 const indexRow = (pool: Pool, bare: string, name: string) =>
-  one(pool, `SELECT pg_get_indexdef(i.indexrelid) AS def, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1 AND i.indrelid = $2::regclass`, [name, `public."${bare}"`]);
+  one(
+    pool,
+    `SELECT pg_get_indexdef(i.indexrelid) AS def, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1 AND i.indrelid = $2::regclass`,
+    [name, `public."${bare}"`],
+  );
 const constraintRow = (pool: Pool, bare: string, name: string) =>
-  one(pool, `SELECT pg_get_constraintdef(oid) AS def, convalidated AS validated, contype AS type FROM pg_constraint WHERE conname = $1 AND conrelid = $2::regclass`, [name, `public."${bare}"`]);
+  one(
+    pool,
+    `SELECT pg_get_constraintdef(oid) AS def, convalidated AS validated, contype AS type FROM pg_constraint WHERE conname = $1 AND conrelid = $2::regclass`,
+    [name, `public."${bare}"`],
+  );
 const columnRow = (pool: Pool, bare: string, column: string) =>
   one(
     pool,
@@ -84,17 +92,33 @@ const CASES: Case[] = [
     },
     async after(pool, table, bare) {
       expect(await constraintRow(pool, bare, `${bare}_status_id_key`)).toMatchObject({ type: 'u', def: 'UNIQUE (status, id)' });
-      await expect(pool.query(`INSERT INTO ${table} SELECT id + 1000000, customer_id, amount, qty, status, created_at FROM ${table} WHERE id = 1`)).resolves.toBeDefined();
-      await expect(pool.query(`UPDATE ${table} SET id = 2, status = (SELECT status FROM ${table} WHERE id = 2) WHERE id = 1`)).rejects.toThrow(/duplicate key|unique/);
+      await expect(
+        pool.query(`INSERT INTO ${table} SELECT id + 1000000, customer_id, amount, qty, status, created_at FROM ${table} WHERE id = 1`),
+      ).resolves.toBeDefined();
+      await expect(
+        pool.query(`UPDATE ${table} SET id = 2, status = (SELECT status FROM ${table} WHERE id = 2) WHERE id = 1`),
+      ).rejects.toThrow(/duplicate key|unique/);
     },
   },
   {
     kind: 'addForeignKey',
     async setup(pool, _table, bare) {
       await pool.query(`CREATE TABLE public."${bare}_cust" (cid int, st text, PRIMARY KEY (st, cid))`);
-      await pool.query(`INSERT INTO public."${bare}_cust" SELECT g, s FROM generate_series(1, 100) g, unnest(ARRAY['new','paid','shipped']) s`);
+      await pool.query(
+        `INSERT INTO public."${bare}_cust" SELECT g, s FROM generate_series(1, 100) g, unnest(ARRAY['new','paid','shipped']) s`,
+      );
     },
-    steps: (_t, bare) => [{ kind: 'addForeignKey', columns: ['customer_id', 'status'], references: { table: `public.${bare}_cust`, columns: ['cid', 'st'] }, onDelete: 'restrict', onUpdate: 'cascade', match: 'full', referencingIndex: 'create' }],
+    steps: (_t, bare) => [
+      {
+        kind: 'addForeignKey',
+        columns: ['customer_id', 'status'],
+        references: { table: `public.${bare}_cust`, columns: ['cid', 'st'] },
+        onDelete: 'restrict',
+        onUpdate: 'cascade',
+        match: 'full',
+        referencingIndex: 'create',
+      },
+    ],
     async atApproval(pool, _t, bare) {
       expect(await constraintRow(pool, bare, `${bare}_customer_id_status_fkey`)).toMatchObject({ type: 'f', validated: true });
       expect(await indexRow(pool, bare, `${bare}_customer_id_status_idx`)).toMatchObject({ valid: true });
@@ -102,7 +126,9 @@ const CASES: Case[] = [
     async after(pool, table, bare) {
       const fk = await constraintRow(pool, bare, `${bare}_customer_id_status_fkey`);
       expect(fk).toMatchObject({ type: 'f', validated: true });
-      expect(fk.def).toBe(`FOREIGN KEY (customer_id, status) REFERENCES ${bare}_cust(cid, st) MATCH FULL ON UPDATE CASCADE ON DELETE RESTRICT`);
+      expect(fk.def).toBe(
+        `FOREIGN KEY (customer_id, status) REFERENCES ${bare}_cust(cid, st) MATCH FULL ON UPDATE CASCADE ON DELETE RESTRICT`,
+      );
       expect(await indexRow(pool, bare, `${bare}_customer_id_status_idx`)).toMatchObject({ valid: true });
       await expect(pool.query(`UPDATE ${table} SET customer_id = 5000 WHERE id = 1`)).rejects.toThrow(/foreign key/);
     },
@@ -112,7 +138,10 @@ const CASES: Case[] = [
     async setup(pool, table) {
       await pool.query(`ALTER TABLE ${table} ALTER COLUMN qty SET DEFAULT 1`);
     },
-    steps: () => [{ kind: 'setDefault', column: 'qty', default: '42' }, { kind: 'setDefault', column: 'created_at', default: 'now()' }],
+    steps: () => [
+      { kind: 'setDefault', column: 'qty', default: '42' },
+      { kind: 'setDefault', column: 'created_at', default: 'now()' },
+    ],
     async after(pool, _t, bare) {
       expect((await columnRow(pool, bare, 'qty')).def).toBe('42');
       expect((await columnRow(pool, bare, 'created_at')).def).toBe('now()');
@@ -178,7 +207,9 @@ const CASES: Case[] = [
       expect((await columnRow(pool, bare, 'amount')).comment).toBe("in euros, it's 2 decimals");
       expect((await one(pool, `SELECT obj_description($1::regclass, 'pg_class') AS c`, [table])).c).toBe('orders');
       expect((await one(pool, `SELECT obj_description($1::regclass, 'pg_class') AS c`, [`public."${bare}_pkey"`])).c).toBe('the key');
-      expect((await one(pool, `SELECT obj_description(oid, 'pg_constraint') AS c FROM pg_constraint WHERE conname = $1`, [`${bare}_qty_pos`])).c).toBeNull();
+      expect(
+        (await one(pool, `SELECT obj_description(oid, 'pg_constraint') AS c FROM pg_constraint WHERE conname = $1`, [`${bare}_qty_pos`])).c,
+      ).toBeNull();
     },
   },
 ];
@@ -191,39 +222,42 @@ beforeAll(async () => {
 });
 afterAll(async () => w?.stop());
 
-test.each(CASES.map((c) => [c.kind, c] as const))('%s: forward to contract; rolled back at the approval, the catalog is as before', async (_kind, c) => {
-  // short names: derived index names must stay well inside 63 characters
-  const make = async () => {
-    const bare = unique('ix').replace(/_\d+_/, '_');
-    const table = await makeOrders(pool, bare, 2_000);
-    await c.setup?.(pool, table, bare);
-    return { table, bare };
-  };
-  const fwd = await make();
-  const back = await make();
-  const before = await catalogOf(pool, back.table);
-  const sumBefore = await legacyChecksum(pool, back.table);
-  const spec = (t: { table: string; bare: string }) => ({
-    kind: 'rollout',
-    name: unique(c.kind),
-    table: t.table,
-    steps: [...c.steps(t.table, t.bare), { kind: 'approval', timeout: '5m' }, { kind: 'contract' }],
-  });
-  const a = await startSpec(client, taskQueue, spec(fwd));
-  const b = await startSpec(client, taskQueue, spec(back));
+test.each(CASES.map((c) => [c.kind, c] as const))(
+  '%s: forward to contract; rolled back at the approval, the catalog is as before',
+  async (_kind, c) => {
+    // short names: derived index names must stay well inside 63 characters
+    const make = async () => {
+      const bare = unique('ix').replace(/_\d+_/, '_');
+      const table = await makeOrders(pool, bare, 2_000);
+      await c.setup?.(pool, table, bare);
+      return { table, bare };
+    };
+    const fwd = await make();
+    const back = await make();
+    const before = await catalogOf(pool, back.table);
+    const sumBefore = await legacyChecksum(pool, back.table);
+    const spec = (t: { table: string; bare: string }) => ({
+      kind: 'rollout',
+      name: unique(c.kind),
+      table: t.table,
+      steps: [...c.steps(t.table, t.bare), { kind: 'approval', timeout: '5m' }, { kind: 'contract' }],
+    });
+    const a = await startSpec(client, taskQueue, spec(fwd));
+    const b = await startSpec(client, taskQueue, spec(back));
 
-  await waitFor('the rollback twin at its approval', async () => (await progressOf(b.handle)).state === 'waiting_approval');
-  await c.atApproval?.(pool, back.table, back.bare);
-  await b.handle.signal(rollbackSignal, { by: 'test', reason: 'second run rolls back' });
-  const outB = await outcome(b.handle);
-  expect(outB.state).toBe('rolled_back');
-  expect(outB.result?.catalog?.map((x) => x.diff)).toEqual([[]]);
-  expect(await catalogOf(pool, back.table)).toEqual(before);
-  expect(await legacyChecksum(pool, back.table)).toBe(sumBefore);
+    await waitFor('the rollback twin at its approval', async () => (await progressOf(b.handle)).state === 'waiting_approval');
+    await c.atApproval?.(pool, back.table, back.bare);
+    await b.handle.signal(rollbackSignal, { by: 'test', reason: 'second run rolls back' });
+    const outB = await outcome(b.handle);
+    expect(outB.state).toBe('rolled_back');
+    expect(outB.result?.catalog?.map((x) => x.diff)).toEqual([[]]);
+    expect(await catalogOf(pool, back.table)).toEqual(before);
+    expect(await legacyChecksum(pool, back.table)).toBe(sumBefore);
 
-  await waitFor('the forward twin at its approval', async () => (await progressOf(a.handle)).state === 'waiting_approval');
-  await a.handle.signal(approveSignal, { by: 'test' });
-  const outA = await outcome(a.handle);
-  expect(outA).toMatchObject({ state: 'completed' });
-  await c.after(pool, fwd.table, fwd.bare);
-});
+    await waitFor('the forward twin at its approval', async () => (await progressOf(a.handle)).state === 'waiting_approval');
+    await a.handle.signal(approveSignal, { by: 'test' });
+    const outA = await outcome(a.handle);
+    expect(outA).toMatchObject({ state: 'completed' });
+    await c.after(pool, fwd.table, fwd.bare);
+  },
+);

@@ -38,13 +38,56 @@ interface Case {
 // The legacy column is "Qty" int NOT NULL DEFAULT 7 of a mixed-case table; the new version calls its replacement "Qty" too.
 const cases: Case[] = [
   // each down is lossy against its up (down(up(x)) is not x), so a trigger that sent backfilled rows back through down would show
-  { kind: 'volatile (random)', newType: 'bigint', up: `"Qty"::bigint * 1000 + floor(random() * 1000)::bigint`, down: `round("Qty" / 1000.0)::int`, newValue: '42000', legacyOf: 42 },
-  { kind: 'volatile (clock_timestamp)', newType: 'text', up: `"Qty"::text || '@' || clock_timestamp()::text`, down: `split_part("Qty", '@', 1)::int + 100`, newValue: `'13@x'`, legacyOf: 113 },
-  { kind: 'volatile (gen_random_uuid)', newType: 'text', up: `gen_random_uuid()::text || ':' || "Qty"`, down: `split_part("Qty", ':', 2)::int + 1`, newValue: `'u:21'`, legacyOf: 22, newDefault: `'d:7'` },
+  {
+    kind: 'volatile (random)',
+    newType: 'bigint',
+    up: `"Qty"::bigint * 1000 + floor(random() * 1000)::bigint`,
+    down: `round("Qty" / 1000.0)::int`,
+    newValue: '42000',
+    legacyOf: 42,
+  },
+  {
+    kind: 'volatile (clock_timestamp)',
+    newType: 'text',
+    up: `"Qty"::text || '@' || clock_timestamp()::text`,
+    down: `split_part("Qty", '@', 1)::int + 100`,
+    newValue: `'13@x'`,
+    legacyOf: 113,
+  },
+  {
+    kind: 'volatile (gen_random_uuid)',
+    newType: 'text',
+    up: `gen_random_uuid()::text || ':' || "Qty"`,
+    down: `split_part("Qty", ':', 2)::int + 1`,
+    newValue: `'u:21'`,
+    legacyOf: 22,
+    newDefault: `'d:7'`,
+  },
   { kind: 'volatile (nextval)', newType: 'bigint', up: `nextval('SEQ') + 1000`, down: `("Qty" % 1000)::int`, newValue: '8', legacyOf: 8 },
-  { kind: 'stable (now)', newType: 'bigint', up: `"Qty"::bigint + extract(epoch FROM now())::bigint`, down: `("Qty" % 1000)::int`, newValue: '5', legacyOf: 5 },
-  { kind: 'immutable', newType: 'numeric(12,2)', up: `"Qty"::numeric(12,2) / 3`, down: `floor("Qty" * 3)::int`, newValue: '2.5', legacyOf: 7 },
-  { kind: 'NULL-producing', newType: 'bigint', up: `nullif("Qty", 3)::bigint * 2`, down: `coalesce("Qty", 3)::int`, newValue: 'NULL', legacyOf: null },
+  {
+    kind: 'stable (now)',
+    newType: 'bigint',
+    up: `"Qty"::bigint + extract(epoch FROM now())::bigint`,
+    down: `("Qty" % 1000)::int`,
+    newValue: '5',
+    legacyOf: 5,
+  },
+  {
+    kind: 'immutable',
+    newType: 'numeric(12,2)',
+    up: `"Qty"::numeric(12,2) / 3`,
+    down: `floor("Qty" * 3)::int`,
+    newValue: '2.5',
+    legacyOf: 7,
+  },
+  {
+    kind: 'NULL-producing',
+    newType: 'bigint',
+    up: `nullif("Qty", 3)::bigint * 2`,
+    down: `coalesce("Qty", 3)::int`,
+    newValue: 'NULL',
+    legacyOf: null,
+  },
   {
     kind: 'raising on some rows',
     newType: 'bigint',
@@ -174,12 +217,16 @@ describe.each(cases)('alterColumn sync, $kind up/down', (c) => {
     });
     // and addressed by the qualified view name, without the search_path
     await pool.query(`UPDATE "${viewSchema}"."${name}" SET "Qty" = ${c.newValue} WHERE id = 21`);
-    const rows = (await pool.query(`SELECT id, "Qty" AS legacy FROM ${q} WHERE id IN (20, 21, ${ROWS + 10}, ${ROWS + 11}) ORDER BY id`)).rows;
-    const downOfDefault = (await pool.query(`SELECT (${c.down}) AS v FROM (SELECT (${c.newDefault ?? '7'})::${c.newType} AS "Qty") AS _r`)).rows[0].v;
+    const rows = (await pool.query(`SELECT id, "Qty" AS legacy FROM ${q} WHERE id IN (20, 21, ${ROWS + 10}, ${ROWS + 11}) ORDER BY id`))
+      .rows;
+    const downOfDefault = (await pool.query(`SELECT (${c.down}) AS v FROM (SELECT (${c.newDefault ?? '7'})::${c.newType} AS "Qty") AS _r`))
+      .rows[0].v;
     const want = c.legacyOf === null ? 3 : c.legacyOf; // NULL in the new version: down gives 3
     expect(rows.map((r) => r.legacy)).toEqual([want, want, want, downOfDefault]);
     // the rows no one touched still hold exactly their legacy values
     const untouched = `WHERE id NOT IN (20, 21) AND id <= ${ROWS + 3}`;
-    expect((await pool.query(`SELECT ${LEGACY} AS sum FROM ${q} ${untouched}`)).rows[0].sum).toBe((await pool.query(`SELECT ${LEGACY} AS sum FROM ${mirror} ${untouched}`)).rows[0].sum);
+    expect((await pool.query(`SELECT ${LEGACY} AS sum FROM ${q} ${untouched}`)).rows[0].sum).toBe(
+      (await pool.query(`SELECT ${LEGACY} AS sum FROM ${mirror} ${untouched}`)).rows[0].sum,
+    );
   });
 });

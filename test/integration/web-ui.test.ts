@@ -47,7 +47,11 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
       sw.shutdown();
       await running;
     };
-    browser = await chromium.launch({ executablePath: chrome.bin, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    browser = await chromium.launch({
+      executablePath: chrome.bin,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    });
     page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     // nothing but the local UI: no fonts, no analytics, nothing from elsewhere
     await page.route('**/*', (r) => (new URL(r.request().url()).hostname === '127.0.0.1' ? r.continue() : r.abort()));
@@ -62,7 +66,11 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
 
   /** What an operator does: open the run, More Actions → Send a Signal, pick the signal, type the payload, Submit. */
   async function signalFromUi(run: { workflowId: string; runId: string }, signal: string, payload: Record<string, string>): Promise<void> {
-    await page.goto(`${server.uiUrl}/namespaces/${server.namespace}/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`, { waitUntil: 'networkidle' }).catch(() => {});
+    await page
+      .goto(`${server.uiUrl}/namespaces/${server.namespace}/workflows/${encodeURIComponent(run.workflowId)}/${run.runId}/history`, {
+        waitUntil: 'networkidle',
+      })
+      .catch(() => {});
     await page.getByRole('button', { name: 'More Actions' }).click();
     await page.getByRole('menuitem', { name: 'Send a Signal' }).click();
     // the page keeps two copies of the modal; the second is the one shown
@@ -96,14 +104,18 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
     return (h.events ?? [])
       .map((e) => e.workflowExecutionSignaledEventAttributes)
       .filter((a): a is NonNullable<typeof a> => Boolean(a))
-      .map((a) => ({ name: a.signalName ?? '', by: JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? '{}').toString('utf8') || '{}').by }));
+      .map((a) => ({
+        name: a.signalName ?? '',
+        by: JSON.parse(Buffer.from(a.input?.payloads?.[0]?.data ?? '{}').toString('utf8') || '{}').by,
+      }));
   }
 
   async function waitEnabled(l: Locator): Promise<void> {
     await waitFor('the Submit button enabled', async () => l.isEnabled(), 30_000);
   }
 
-  const progress = async (id: string) => (await client.workflow.getHandle(id).query(progressQuery)) as unknown as { state: string; rowsProcessed?: number };
+  const progress = async (id: string) =>
+    (await client.workflow.getHandle(id).query(progressQuery)) as unknown as { state: string; rowsProcessed?: number };
 
   test('pause from the signal form stops the rows moving in the database; resume from it lets the backfill finish', async () => {
     const table = await makeCounterTable(pool, unique('t'), 30_000);

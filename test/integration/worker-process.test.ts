@@ -22,10 +22,30 @@ async function runToExit(extraEnv: Record<string, string>): Promise<{ code: numb
 
 describe('a worker with a bad or unreachable configuration exits with one clear line', () => {
   const cases: [string, () => Promise<Record<string, string>>, number, RegExp][] = [
-    ['TEMPORAL_ADDRESS not host:port', async () => ({ TEMPORAL_ADDRESS: 'temporal.internal' }), 2, /^stagefill worker: TEMPORAL_ADDRESS: expected host:port/],
-    ['DATABASE_URL not a postgres URL', async () => ({ DATABASE_URL: 'mysql://app@db:3306/app' }), 2, /^stagefill worker: DATABASE_URL: expected a postgres:\/\/ URL/],
-    ['STAGEFILL_DB_POOL_SIZE not a number', async () => ({ STAGEFILL_DB_POOL_SIZE: 'many' }), 2, /^stagefill worker: STAGEFILL_DB_POOL_SIZE: /],
-    ['Temporal unreachable', async () => ({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }), 1, /^stagefill worker: cannot reach Temporal at 127\.0\.0\.1:\d+: /],
+    [
+      'TEMPORAL_ADDRESS not host:port',
+      async () => ({ TEMPORAL_ADDRESS: 'temporal.internal' }),
+      2,
+      /^stagefill worker: TEMPORAL_ADDRESS: expected host:port/,
+    ],
+    [
+      'DATABASE_URL not a postgres URL',
+      async () => ({ DATABASE_URL: 'mysql://app@db:3306/app' }),
+      2,
+      /^stagefill worker: DATABASE_URL: expected a postgres:\/\/ URL/,
+    ],
+    [
+      'STAGEFILL_DB_POOL_SIZE not a number',
+      async () => ({ STAGEFILL_DB_POOL_SIZE: 'many' }),
+      2,
+      /^stagefill worker: STAGEFILL_DB_POOL_SIZE: /,
+    ],
+    [
+      'Temporal unreachable',
+      async () => ({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }),
+      1,
+      /^stagefill worker: cannot reach Temporal at 127\.0\.0\.1:\d+: /,
+    ],
     [
       'PostgreSQL unreachable',
       async () => ({ DATABASE_URL: `postgres://stagefill:s3cret@127.0.0.1:${await freePort()}/stagefill` }),
@@ -91,7 +111,12 @@ test('SIGTERM mid-backfill drains (in-flight chunks commit) and exits 0; another
     const chain = await checkpointChain(pool, table, s.name);
     expect(chain.problems).toEqual([]);
     expect(chain.workers.map((w) => w.split(':').pop()).sort()).toEqual([String(first.pid), String(second.pid)].sort());
-    recordFacts('worker SIGTERM mid-backfill', { exitCode: 0, rowsByFirstWorker: mid.rows, rowsByNextWorker: 30_000 - mid.rows, rowsChangedTwice: 0 });
+    recordFacts('worker SIGTERM mid-backfill', {
+      exitCode: 0,
+      rowsByFirstWorker: mid.rows,
+      rowsByNextWorker: 30_000 - mid.rows,
+      rowsChangedTwice: 0,
+    });
   } finally {
     for (const w of [first, second]) {
       if (!w) continue;

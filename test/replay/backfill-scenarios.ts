@@ -11,7 +11,11 @@ async function start(ctx: ScenarioContext, rows: number, spec: Record<string, un
   const table = await makeCounterTable(ctx.pool, unique('replay'), rows);
   const s = counterSpec(table, spec);
   const workflowId = backfillWorkflowId(s.table, s.name);
-  const handle = await ctx.client.workflow.start(backfillWorkflow, { taskQueue: ctx.taskQueue, workflowId, args: [{ spec: s, leaseMs: 500, ...input }] });
+  const handle = await ctx.client.workflow.start(backfillWorkflow, {
+    taskQueue: ctx.taskQueue,
+    workflowId,
+    args: [{ spec: s, leaseMs: 500, ...input }],
+  });
   return { handle, table, spec: s };
 }
 
@@ -67,7 +71,11 @@ export const backfillScenarios: Scenario[] = [
     // change restarting the probe, and the budget dropped (the round ends; the next one runs without a probe)
     name: 'backfill-latency-budget',
     async run(ctx) {
-      const { handle } = await start(ctx, 60_000, { chunkSize: 500, parallelism: 2, throttle: { latency: { p99Ms: 1000 }, maxRowsPerSecond: 5000 } });
+      const { handle } = await start(ctx, 60_000, {
+        chunkSize: 500,
+        parallelism: 2,
+        throttle: { latency: { p99Ms: 1000 }, maxRowsPerSecond: 5000 },
+      });
       await waitFor('progress under the budget', async () => (await progressOf(ctx.client, handle.workflowId)).rowsProcessed >= 5000);
       await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: { p99Ms: 500 } }] });
       await waitFor('more progress', async () => (await progressOf(ctx.client, handle.workflowId)).rowsProcessed >= 20_000);

@@ -41,7 +41,8 @@ let closeClient: () => Promise<void>;
     } finally {
       await w.stop();
     }
-    for (const f of fs.readdirSync(DIR).filter((f) => f === `${name}.json` || new RegExp(`^${name}\\.\\d+\\.json$`).test(f))) fs.rmSync(path.join(DIR, f));
+    for (const f of fs.readdirSync(DIR).filter((f) => f === `${name}.json` || new RegExp(`^${name}\\.\\d+\\.json$`).test(f)))
+      fs.rmSync(path.join(DIR, f));
     // follow the continue-as-new chain from the first run
     const runs: string[] = [];
     const latest = await client.workflow.getHandle(workflowId).fetchHistory();

@@ -6,7 +6,13 @@ import { unique, waitFor } from '../integration/harness';
 import { makeOrders, startSpec, progressOf } from '../integration/rollout-harness';
 import type { Scenario, ScenarioContext } from './scenarios';
 
-const cents = { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 500 } };
+const cents = {
+  kind: 'addColumn',
+  column: 'amount_cents',
+  type: 'bigint',
+  up: 'round(amount * 100)::bigint',
+  backfill: { chunkSize: 500 },
+};
 
 async function rollout(ctx: ScenarioContext, rows: number, spec: (table: string) => Record<string, unknown>) {
   const table = await makeOrders(ctx.pool, unique('replay'), rows);
@@ -23,7 +29,11 @@ export const rolloutScenarios: Scenario[] = [
     name: 'rollout-forward',
     async run(ctx) {
       const { handle } = await rollout(ctx, 2000, (t) => ({
-        steps: [cents, { kind: 'gate', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] }, { kind: 'expose', version: 2 }],
+        steps: [
+          cents,
+          { kind: 'gate', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          { kind: 'expose', version: 2 },
+        ],
       }));
       await handle.result();
       return handle.workflowId;
@@ -54,7 +64,13 @@ export const rolloutScenarios: Scenario[] = [
           { ...cents, id: 'cents', dependsOn: [] },
           { id: 'qty-check', kind: 'addCheck', name: 'qty_positive', expression: 'qty > 0', dependsOn: [] },
           { id: 'expose', kind: 'expose', version: 2, dependsOn: ['cents', 'qty-check'] },
-          { id: 'soak', kind: 'soak', duration: '2s', every: '1s', checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          {
+            id: 'soak',
+            kind: 'soak',
+            duration: '2s',
+            every: '1s',
+            checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${t} WHERE amount_cents IS NULL`, expect: { eq: 0 } }],
+          },
           { id: 'approve', kind: 'approval', timeout: '5m' },
           { id: 'contract', kind: 'contract' },
         ],
@@ -69,7 +85,14 @@ export const rolloutScenarios: Scenario[] = [
     name: 'rollout-held-retry',
     async run(ctx) {
       const { handle, table } = await rollout(ctx, 1000, (t) => ({
-        steps: [cents, { kind: 'gate', onFailure: 'pause', checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${t} WHERE qty > 100`, expect: { eq: 0 } }] }],
+        steps: [
+          cents,
+          {
+            kind: 'gate',
+            onFailure: 'pause',
+            checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${t} WHERE qty > 100`, expect: { eq: 0 } }],
+          },
+        ],
       }));
       await ctx.pool.query(`UPDATE ${table} SET qty = 999 WHERE id = 3`);
       await waitFor('held', async () => (await progressOf(handle)).state === 'held');
@@ -88,7 +111,10 @@ export const rolloutScenarios: Scenario[] = [
         kind: 'rollout',
         name: unique('replay'),
         table,
-        steps: [{ kind: 'createTable', columns: [{ name: 'id', type: 'bigint', notNull: true }], primaryKey: ['id'] }, { kind: 'approval', timeout: '2m' }],
+        steps: [
+          { kind: 'createTable', columns: [{ name: 'id', type: 'bigint', notNull: true }], primaryKey: ['id'] },
+          { kind: 'approval', timeout: '2m' },
+        ],
       });
       await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
       await ctx.pool.query(`INSERT INTO ${table} VALUES (1)`);
@@ -112,12 +138,29 @@ export const rolloutScenarios: Scenario[] = [
         table,
         steps: [
           { ...cents, id: 'cents', dependsOn: [] },
-          { id: 'soak', kind: 'soak', duration: '6s', every: '10ms', dependsOn: ['cents'], checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }] },
+          {
+            id: 'soak',
+            kind: 'soak',
+            duration: '6s',
+            every: '10ms',
+            dependsOn: ['cents'],
+            checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS NULL`, expect: { eq: 0 } }],
+          },
           { id: 'approve', kind: 'approval', timeout: '7d', dependsOn: ['cents'] },
-          { id: 'sane', kind: 'gate', onFailure: 'pause', dependsOn: ['soak', 'approve'], checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${table} WHERE qty > 100`, expect: { eq: 0 } }] },
+          {
+            id: 'sane',
+            kind: 'gate',
+            onFailure: 'pause',
+            dependsOn: ['soak', 'approve'],
+            checks: [{ name: 'sane qty', sql: `SELECT count(*) FROM ${table} WHERE qty > 100`, expect: { eq: 0 } }],
+          },
         ],
       });
-      const handle = await ctx.client.workflow.start(rolloutWorkflow, { taskQueue: ctx.taskQueue, workflowId: unique('replay-can'), args: [{ spec, actor: 'replay-recorder', continueAsNewAfterEvents: 200 }] });
+      const handle = await ctx.client.workflow.start(rolloutWorkflow, {
+        taskQueue: ctx.taskQueue,
+        workflowId: unique('replay-can'),
+        args: [{ spec, actor: 'replay-recorder', continueAsNewAfterEvents: 200 }],
+      });
       for (let i = 0; (await progressOf(handle)).steps.find((s) => s.id === 'soak')!.state !== 'completed'; i++) {
         await handle.signal(resumeSignal, { by: `replay-recorder-${i}` });
         await new Promise((r) => setTimeout(r, 300));

@@ -1,4 +1,13 @@
-import { frontier, fastestWithin, windowsAfterStep, stepSvg, sweepSettings, BudgetResults, SweepPoint, LoadStepResult } from '../../bench/budget';
+import {
+  frontier,
+  fastestWithin,
+  windowsAfterStep,
+  stepSvg,
+  sweepSettings,
+  BudgetResults,
+  SweepPoint,
+  LoadStepResult,
+} from '../../bench/budget';
 import type { BenchOptions } from '../../bench/options';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
@@ -43,7 +52,13 @@ test('the load step: windows from 10 s after the step count, and the plot is wel
     baseRate: 200,
     stepAtMs: 12_000,
     wallMs: 40_000,
-    samples: Array.from({ length: 80 }, (_, i) => ({ t: i * 500, rowsProcessed: i * 5000, allowedRowsPerSecond: 10_000, probeP99Ms: 1, budgetP99Ms: 2 })),
+    samples: Array.from({ length: 80 }, (_, i) => ({
+      t: i * 500,
+      rowsProcessed: i * 5000,
+      allowedRowsPerSecond: 10_000,
+      probeP99Ms: 1,
+      budgetP99Ms: 2,
+    })),
     windows: [0, 10_000, 20_000, 30_000].map((fromMs) => ({ fromMs, p99: 3, transactions: 2000 })),
     seconds: Array.from({ length: 40 }, (_, i) => ({ fromMs: i * 1000, p99: 3, transactions: 200 })),
   };

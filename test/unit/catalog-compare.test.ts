@@ -15,10 +15,22 @@ const base: CatalogSnapshot = {
 describe('compareCatalogs: comments and index validity count', () => {
   test('equal snapshots: no difference', () => expect(compareCatalogs(base, structuredClone(base))).toEqual([]));
   test.each([
-    ['a changed comment', { comments: [{ name: 'column id', def: 'changed' }] }, 'public.orders: comment on column id changed: the key -> changed'],
+    [
+      'a changed comment',
+      { comments: [{ name: 'column id', def: 'changed' }] },
+      'public.orders: comment on column id changed: the key -> changed',
+    ],
     ['a removed comment', { comments: [] }, 'public.orders: comment on column id removed (was the key)'],
-    ['an added comment', { comments: [...base.comments!, { name: 'table', def: 'orders' }] }, 'public.orders: comment on table added (orders)'],
-    ['an index left INVALID', { indexes: [{ name: 'orders_pkey', def: `${base.indexes[0].def} INVALID` }] }, 'public.orders: index orders_pkey changed'],
+    [
+      'an added comment',
+      { comments: [...base.comments!, { name: 'table', def: 'orders' }] },
+      'public.orders: comment on table added (orders)',
+    ],
+    [
+      'an index left INVALID',
+      { indexes: [{ name: 'orders_pkey', def: `${base.indexes[0].def} INVALID` }] },
+      'public.orders: index orders_pkey changed',
+    ],
   ])('%s is a difference', (_what, patch, line) => expect(compareCatalogs(base, { ...base, ...patch }).join('\n')).toContain(line));
   test('a snapshot taken before comments were recorded compares the rest', () => {
     const { comments: _, ...old } = base;

@@ -9,7 +9,11 @@ describe('which partitions are cut by arithmetic', () => {
     ['a key with gaps (half the values missing)', { ...dense, rowsPlanned: 500 }, false],
     ['a key that is not unique (a chunk could hold any number of rows)', { ...dense, isKeyUnique: false }, false],
     ['a date key', { ...dense, keyType: 'date', lo: '2026-01-01', hi: '2026-02-01' }, false],
-    ['a timestamp key', { ...dense, keyType: 'timestamp with time zone', lo: '2026-01-01 00:00:00+00', hi: '2026-02-01 00:00:00+00' }, false],
+    [
+      'a timestamp key',
+      { ...dense, keyType: 'timestamp with time zone', lo: '2026-01-01 00:00:00+00', hi: '2026-02-01 00:00:00+00' },
+      false,
+    ],
     ['an empty partition', { ...dense, hi: '1', rowsPlanned: 0 }, false],
     ['keys past 2^53', { ...dense, lo: '9007199254740993', hi: '9007199254741993' }, true],
   ] as const)('%s: %s', (_what, shape, expected) => expect(isCutByArithmetic(shape)).toBe(expected));

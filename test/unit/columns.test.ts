@@ -1,4 +1,14 @@
-import { columnMapAt, resolveColumn, resolveExpression, newVersionRow, checkSql, physicalColumnsOf, resolveLogicalNames, PlacedStep, PlaceholderError } from '../../plan/columns';
+import {
+  columnMapAt,
+  resolveColumn,
+  resolveExpression,
+  newVersionRow,
+  checkSql,
+  physicalColumnsOf,
+  resolveLogicalNames,
+  PlacedStep,
+  PlaceholderError,
+} from '../../plan/columns';
 import { rewriteColumnRefs, referencedNames } from '../../plan/sql-rewrite';
 import type { RolloutStep } from '../../spec';
 
@@ -30,14 +40,16 @@ describe('logical column names', () => {
   test('an addCheck after alterColumn of qty checks the new column', () => {
     const map = columnMapAt(steps, 3, T);
     expect(resolveExpression(map, 'qty >= 0')).toBe('qty_stagefill_new >= 0');
-    expect(resolveExpression(map, 'QTY >= 0 AND note <> \'qty\'')).toBe('qty_stagefill_new >= 0 AND note <> \'qty\'');
+    expect(resolveExpression(map, "QTY >= 0 AND note <> 'qty'")).toBe("qty_stagefill_new >= 0 AND note <> 'qty'");
     expect(resolveExpression(map, 'abs(qty) < 10 AND o.qty > 0')).toBe('abs(qty_stagefill_new) < 10 AND o.qty_stagefill_new > 0');
     // a quoted "Qty" is another column; a function called qty stays a function
     expect(resolveExpression(map, '"Qty" > 0 AND qty(1) > 0')).toBe('"Qty" > 0 AND qty(1) > 0');
   });
 
   test('the new version row: replaced columns hidden, new ones under their logical names', () => {
-    expect(newVersionRow(['id', 'qty', 'code', 'note', 'qty_stagefill_new', 'sku'], [{ column: 'qty' }, { column: 'code', newName: 'sku' }])).toEqual([
+    expect(
+      newVersionRow(['id', 'qty', 'code', 'note', 'qty_stagefill_new', 'sku'], [{ column: 'qty' }, { column: 'code', newName: 'sku' }]),
+    ).toEqual([
       { source: 'id', as: 'id' },
       { source: 'qty_stagefill_new', as: 'qty' },
       { source: 'sku', as: 'sku' },
@@ -47,20 +59,31 @@ describe('logical column names', () => {
 
   test('old(c) and new(c) in checks read both sides without internal names', () => {
     const map = columnMapAt(steps, 2, T);
-    expect(checkSql('SELECT count(*) FROM orders WHERE new(qty) <> old(qty)', map)).toBe('SELECT count(*) FROM orders WHERE qty_stagefill_new <> qty');
-    expect(checkSql('SELECT count(*) FROM orders o WHERE new(o.sku) IS DISTINCT FROM old( o.code )', map)).toBe('SELECT count(*) FROM orders o WHERE o.sku IS DISTINCT FROM o.code');
+    expect(checkSql('SELECT count(*) FROM orders WHERE new(qty) <> old(qty)', map)).toBe(
+      'SELECT count(*) FROM orders WHERE qty_stagefill_new <> qty',
+    );
+    expect(checkSql('SELECT count(*) FROM orders o WHERE new(o.sku) IS DISTINCT FROM old( o.code )', map)).toBe(
+      'SELECT count(*) FROM orders o WHERE o.sku IS DISTINCT FROM o.code',
+    );
     expect(checkSql('SELECT count(*) FROM orders WHERE old(sku) IS NULL', map)).toBe('SELECT count(*) FROM orders WHERE code IS NULL');
     // a column nothing replaced: both sides are the column itself; strings are left alone
-    expect(checkSql("SELECT count(*) FROM orders WHERE new(status) = 'new(qty)'", map)).toBe("SELECT count(*) FROM orders WHERE status = 'new(qty)'");
+    expect(checkSql("SELECT count(*) FROM orders WHERE new(status) = 'new(qty)'", map)).toBe(
+      "SELECT count(*) FROM orders WHERE status = 'new(qty)'",
+    );
     expect(() => checkSql('SELECT new(qty + 1) FROM orders', map)).toThrow(PlaceholderError);
   });
 
   test('mixed case: a quoted logical name resolves to a quoted physical one', () => {
-    const mixed = [at('a', { kind: 'alterColumn', column: 'Amount', newType: 'numeric', up: '"Amount"', down: '"Amount"::int' }), at('b', { kind: 'addCheck', name: 'c', expression: '"Amount" > 0' })];
+    const mixed = [
+      at('a', { kind: 'alterColumn', column: 'Amount', newType: 'numeric', up: '"Amount"', down: '"Amount"::int' }),
+      at('b', { kind: 'addCheck', name: 'c', expression: '"Amount" > 0' }),
+    ];
     const map = columnMapAt(mixed, 1, T);
     expect(resolveColumn(map, 'Amount')).toBe('Amount_stagefill_new');
     expect(resolveExpression(map, '"Amount" > 0 AND amount > 0')).toBe('"Amount_stagefill_new" > 0 AND amount > 0');
-    expect(checkSql('SELECT count(*) FROM t WHERE new("Amount") IS NULL', map)).toBe('SELECT count(*) FROM t WHERE "Amount_stagefill_new" IS NULL');
+    expect(checkSql('SELECT count(*) FROM t WHERE new("Amount") IS NULL', map)).toBe(
+      'SELECT count(*) FROM t WHERE "Amount_stagefill_new" IS NULL',
+    );
   });
 
   test('plan shows the physical column of each step that names one', () => {
@@ -103,7 +126,10 @@ describe('a spec with logical names resolved', () => {
       { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty', down: 'qty::int' },
       { kind: 'setNotNull', column: 'qty' },
       { kind: 'addCheck', name: 'qty_nonneg', expression: 'qty >= 0' },
-      { kind: 'gate', checks: [{ name: 'same', sql: 'SELECT count(*) FROM orders WHERE new(qty) IS DISTINCT FROM old(qty)', expect: { eq: 0 } }] },
+      {
+        kind: 'gate',
+        checks: [{ name: 'same', sql: 'SELECT count(*) FROM orders WHERE new(qty) IS DISTINCT FROM old(qty)', expect: { eq: 0 } }],
+      },
       { kind: 'setNotNull', column: 'qty', table: 'other' },
       { kind: 'contract' },
       { kind: 'addCheck', name: 'after', expression: 'qty < 100' },
@@ -113,7 +139,11 @@ describe('a spec with logical names resolved', () => {
 
   test('later steps naming qty mean the new column until contract', () => {
     const r = resolveLogicalNames(spec, q);
-    expect(r.steps.map((s) => ('column' in s ? s.column : 'expression' in s ? s.expression : 'checks' in s && s.checks ? s.checks[0].sql : s.kind))).toEqual([
+    expect(
+      r.steps.map((s) =>
+        'column' in s ? s.column : 'expression' in s ? s.expression : 'checks' in s && s.checks ? s.checks[0].sql : s.kind,
+      ),
+    ).toEqual([
       'qty',
       'qty_stagefill_new',
       'qty_stagefill_new >= 0',

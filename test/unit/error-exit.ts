@@ -1,4 +1,13 @@
-import { UsageError, NotApplicableError, NotFoundError, RunClosedError, AlreadyRunningError, ConnectionError, ReplayError, ScheduleExistsError } from '../../client/errors';
+import {
+  UsageError,
+  NotApplicableError,
+  NotFoundError,
+  RunClosedError,
+  AlreadyRunningError,
+  ConnectionError,
+  ReplayError,
+  ScheduleExistsError,
+} from '../../client/errors';
 import { ConfigError } from '../../worker/config';
 
 /** Every client error and the exit code the CLI ends with: 2 for wrong input, 1 for the state of things. */

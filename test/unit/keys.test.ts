@@ -20,7 +20,10 @@ describe('spec key', () => {
     ['a number', 3, /key: Expected string/],
   ] as const)('refuses %s', (_what, key, message) => expect(() => parseBackfillSpec({ ...base, key })).toThrow(message));
   test('a composite range value is kept as the JSON of its parts', () => {
-    expect(parseBackfillSpec({ ...base, key: ['a', 'b'], range: { from: [3, 'x'], to: '(4, 1)' } }).range).toEqual({ from: '["3","x"]', to: '(4, 1)' });
+    expect(parseBackfillSpec({ ...base, key: ['a', 'b'], range: { from: [3, 'x'], to: '(4, 1)' } }).range).toEqual({
+      from: '["3","x"]',
+      to: '(4, 1)',
+    });
   });
 });
 
@@ -34,7 +37,11 @@ describe('key names and types', () => {
   });
   test.each([
     ['a plain one-column type stays as it was stored before', [{ type: 'bigint' }], 'bigint'],
-    ['a collated column', [{ type: 'text', collation: '"pg_catalog"."en-US-x-icu"' }], '["text COLLATE \\"pg_catalog\\".\\"en-US-x-icu\\""]'],
+    [
+      'a collated column',
+      [{ type: 'text', collation: '"pg_catalog"."en-US-x-icu"' }],
+      '["text COLLATE \\"pg_catalog\\".\\"en-US-x-icu\\""]',
+    ],
     ['a composite key', [{ type: 'integer' }, { type: 'timestamp with time zone' }], '["integer","timestamp with time zone"]'],
   ] as const)('%s: encoded and decoded back', (_what, cols, encoded) => {
     expect(encodeKeyType(cols)).toBe(encoded);
@@ -45,7 +52,8 @@ describe('key names and types', () => {
     expect(keyTypeLabel('bigint')).toBe('bigint');
     expect(keyTypeLabel('["integer","bigint"]')).toBe('integer, bigint');
   });
-  test('a key type with a different column count than the key is an error', () => expect(() => decodeKeyType('["integer","bigint"]', ['id'])).toThrow(/2 columns/));
+  test('a key type with a different column count than the key is an error', () =>
+    expect(() => decodeKeyType('["integer","bigint"]', ['id'])).toThrow(/2 columns/));
 });
 
 describe('stored key values', () => {
@@ -90,7 +98,8 @@ describe(':lo and :hi bound as typed parameters', () => {
     { name: 'tenant_id', type: 'integer' },
     { name: 'id', type: 'uuid' },
   ];
-  test('one column: $1 and $2, as always', () => expect(bindRange('WHERE id >= :lo AND id < :hi', one)).toBe('WHERE id >= $1::bigint AND id < $2::bigint'));
+  test('one column: $1 and $2, as always', () =>
+    expect(bindRange('WHERE id >= :lo AND id < :hi', one)).toBe('WHERE id >= $1::bigint AND id < $2::bigint'));
   test('a composite key: row values', () => {
     expect(bindRange('WHERE (tenant_id, id) >= :lo AND (tenant_id, id) < :hi', two)).toBe(
       'WHERE (tenant_id, id) >= ROW($1::integer, $2::uuid) AND (tenant_id, id) < ROW($3::integer, $4::uuid)',
@@ -150,7 +159,15 @@ describe('replay partitions', () => {
       { lo: '20', hi: '30', partition_no: 2, rows: 10 },
     ];
     expect(replayPartitions(chunks)).toEqual([
-      { lo: '1', hi: '9', rows: 8, fixedChunks: [['1', '5'], ['5', '9']] },
+      {
+        lo: '1',
+        hi: '9',
+        rows: 8,
+        fixedChunks: [
+          ['1', '5'],
+          ['5', '9'],
+        ],
+      },
       { lo: '20', hi: '30', rows: 10, fixedChunks: [['20', '30']] },
     ]);
   });

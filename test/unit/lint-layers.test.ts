@@ -46,12 +46,36 @@ describe('scripts/lint-layers.mjs', () => {
   });
 
   test.each([
-    ['client/ importing an activity at run time', { 'client/bad.ts': "import { run } from '../activities/backfill';\nexport const x = run;\n" }, 'client/ may not import activities/'],
-    ['client/ loading a workflow module at run time', { 'client/bad.ts': "import { backfillWorkflow } from '../workflows/backfill';\nexport const x = backfillWorkflow;\n" }, 'client/ may not import workflows/'],
-    ['plan/ importing spec/ at run time', { 'plan/bad.ts': "import { spec } from '../spec/index';\nexport const x = spec;\n" }, 'plan/ may not import spec/'],
-    ['db/ importing a plan/ rule other than the table-name module', { 'db/bad.ts': "import { rule } from '../plan/rule';\nexport const x = rule;\n" }, 'db/ may not import plan/'],
-    ['a SQL statement in activities/', { 'activities/bad.ts': "export const q = 'DELETE FROM orders WHERE id = $1';\n" }, 'activities/bad.ts:1: SQL outside db/'],
-    ['an unquoted SQL fragment in activities/', { 'activities/bad.ts': 'export const where = (column: string) => `${column} IS NOT NULL`;\n' }, 'activities/bad.ts:1: SQL fragment built outside db/'],
+    [
+      'client/ importing an activity at run time',
+      { 'client/bad.ts': "import { run } from '../activities/backfill';\nexport const x = run;\n" },
+      'client/ may not import activities/',
+    ],
+    [
+      'client/ loading a workflow module at run time',
+      { 'client/bad.ts': "import { backfillWorkflow } from '../workflows/backfill';\nexport const x = backfillWorkflow;\n" },
+      'client/ may not import workflows/',
+    ],
+    [
+      'plan/ importing spec/ at run time',
+      { 'plan/bad.ts': "import { spec } from '../spec/index';\nexport const x = spec;\n" },
+      'plan/ may not import spec/',
+    ],
+    [
+      'db/ importing a plan/ rule other than the table-name module',
+      { 'db/bad.ts': "import { rule } from '../plan/rule';\nexport const x = rule;\n" },
+      'db/ may not import plan/',
+    ],
+    [
+      'a SQL statement in activities/',
+      { 'activities/bad.ts': "export const q = 'DELETE FROM orders WHERE id = $1';\n" },
+      'activities/bad.ts:1: SQL outside db/',
+    ],
+    [
+      'an unquoted SQL fragment in activities/',
+      { 'activities/bad.ts': 'export const where = (column: string) => `${column} IS NOT NULL`;\n' },
+      'activities/bad.ts:1: SQL fragment built outside db/',
+    ],
     [
       'a run-time cycle through spec/, steps/ and plan/',
       {

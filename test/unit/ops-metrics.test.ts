@@ -18,12 +18,38 @@ function dashboardExprs(): { where: string; expr: string }[] {
 }
 
 function ruleExprs(): { where: string; expr: string }[] {
-  return rules.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })));
+  return rules.groups.flatMap((g: { rules: { alert: string; expr: string }[] }) =>
+    g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr })),
+  );
 }
 
 const FUNCTIONS = new Set([
-  'sum', 'max', 'min', 'avg', 'count', 'rate', 'irate', 'increase', 'delta', 'histogram_quantile', 'label_values', 'by', 'without',
-  'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'offset', 'clamp_min', 'clamp_max', 'abs', 'topk', 'bottomk',
+  'sum',
+  'max',
+  'min',
+  'avg',
+  'count',
+  'rate',
+  'irate',
+  'increase',
+  'delta',
+  'histogram_quantile',
+  'label_values',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'clamp_min',
+  'clamp_max',
+  'abs',
+  'topk',
+  'bottomk',
 ]);
 
 /** Metric names an expression reads: identifiers left after label matchers, grouping lists, strings and durations are removed. */
@@ -50,25 +76,43 @@ async function exported(): Promise<Set<string>> {
 }
 
 test('the name extraction finds metrics and skips labels, functions and durations', () => {
-  expect(metricNames('sum by (table) (rate(stagefill_rows_processed_total{table=~"$table"}[5m])) / on (table) group_left () max(x_total)')).toEqual([
-    'stagefill_rows_processed_total',
-    'x_total',
-  ]);
+  expect(
+    metricNames('sum by (table) (rate(stagefill_rows_processed_total{table=~"$table"}[5m])) / on (table) group_left () max(x_total)'),
+  ).toEqual(['stagefill_rows_processed_total', 'x_total']);
 });
 
-test.each([...dashboardExprs(), ...ruleExprs()].map((e) => [e.where, e.expr]))('%s queries only metrics the worker exports', async (_where, expr) => {
-  const names = metricNames(expr);
-  expect(names.length).toBeGreaterThan(0);
-  const known = await exported();
-  for (const n of names) expect({ metric: n, exported: known.has(n) }).toEqual({ metric: n, exported: true });
-});
+test.each([...dashboardExprs(), ...ruleExprs()].map((e) => [e.where, e.expr]))(
+  '%s queries only metrics the worker exports',
+  async (_where, expr) => {
+    const names = metricNames(expr);
+    expect(names.length).toBeGreaterThan(0);
+    const known = await exported();
+    for (const n of names) expect({ metric: n, exported: known.has(n) }).toEqual({ metric: n, exported: true });
+  },
+);
 
 test('the dashboard covers what operators asked for, and the rules cover the five alerts', () => {
   const titles = dashboard.panels.map((p: { title: string }) => p.title.toLowerCase()).join('\n');
-  for (const want of ['throughput', 'eta', 'chunk latency', 'throttle waits', 'gate results', 'divergence', 'rollbacks', 'latency budget', 'throttle held', 'replica lag']) expect(titles).toContain(want);
+  for (const want of [
+    'throughput',
+    'eta',
+    'chunk latency',
+    'throttle waits',
+    'gate results',
+    'divergence',
+    'rollbacks',
+    'latency budget',
+    'throttle held',
+    'replica lag',
+  ])
+    expect(titles).toContain(want);
   const heat = dashboard.panels.find((p: { type: string }) => p.type === 'heatmap');
   expect(heat.targets[0].expr).toContain('stagefill_chunk_duration_seconds_bucket');
-  expect(ruleExprs().map((r) => r.where).sort()).toEqual([
+  expect(
+    ruleExprs()
+      .map((r) => r.where)
+      .sort(),
+  ).toEqual([
     'alert StagefillBackfillStalled',
     'alert StagefillDivergenceOverTolerance',
     'alert StagefillHeldByBudget',

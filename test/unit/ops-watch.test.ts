@@ -34,25 +34,58 @@ test('only the last ten seconds count, and a restart from zero starts the measur
 });
 
 test("the run's own rate wins when it has one; otherwise the observed one is shown", () => {
-  expect(formatProgressLine(backfill(5000, { rowsPerSecond: 800, etaSeconds: 7 }), { rowsPerSecond: 10, etaSeconds: 500 })).toMatch(/800 rows\/s ETA 7s$/);
-  expect(formatProgressLine(backfill(5000), { rowsPerSecond: 1250, etaSeconds: 4 })).toMatch(/ 50\.0% running\s+rows 5,000\/10,000 chunks 50\/100 1,250 rows\/s ETA 4s$/);
+  expect(formatProgressLine(backfill(5000, { rowsPerSecond: 800, etaSeconds: 7 }), { rowsPerSecond: 10, etaSeconds: 500 })).toMatch(
+    /800 rows\/s ETA 7s$/,
+  );
+  expect(formatProgressLine(backfill(5000), { rowsPerSecond: 1250, etaSeconds: 4 })).toMatch(
+    / 50\.0% running\s+rows 5,000\/10,000 chunks 50\/100 1,250 rows\/s ETA 4s$/,
+  );
   expect(formatProgressLine(backfill(5000))).toMatch(/0 rows\/s ETA --$/);
 });
 
 test('a rollout line names its step and the backfill inside it', () => {
   const line = formatProgressLine(
-    { kind: 'rollout', state: 'running', currentStep: '1-addColumn', steps: [{ state: 'running' }, { state: 'pending' }], backfill: backfill(2000) },
+    {
+      kind: 'rollout',
+      state: 'running',
+      currentStep: '1-addColumn',
+      steps: [{ state: 'running' }, { state: 'pending' }],
+      backfill: backfill(2000),
+    },
     { rowsPerSecond: 500, etaSeconds: 16 },
   );
   expect(line).toBe('  0.0% running        step 1-addColumn [backfill 2,000/10,000 rows, 500 rows/s, ETA 16s]');
 });
 
 test('a controlled backfill shows its budget, the measured latency, the allowed rate and what the controller does, or why it holds', () => {
-  const control = { hold: false, action: 'increasing', reason: 'p99 1.20 ms under the 5.00 ms budget: rate to 3000 rows/s', rowsPerSecond: 3000, lanes: 2, chunkSize: 1000, budgetP99Ms: 5, p50Ms: 0.4, p99Ms: 1.2 };
+  const control = {
+    hold: false,
+    action: 'increasing',
+    reason: 'p99 1.20 ms under the 5.00 ms budget: rate to 3000 rows/s',
+    rowsPerSecond: 3000,
+    lanes: 2,
+    chunkSize: 1000,
+    budgetP99Ms: 5,
+    p50Ms: 0.4,
+    p99Ms: 1.2,
+  };
   expect(formatProgressLine(backfill(5000, { rowsPerSecond: 800, etaSeconds: 7, control }))).toMatch(
     /800 rows\/s ETA 7s \| p99 1\.20\/5\.00 ms budget \(p50 0\.40\), 3,000 rows\/s allowed on 2 lanes of 1,000-row chunks: increasing$/,
   );
-  const held = { ...control, hold: true, action: 'holding', reason: 'replica lag 2300 ms over the limit of 1500 ms', budgetP99Ms: undefined, p99Ms: undefined, maxReplicaLagMs: 1500, replicas: [{ name: 'r1@10.0.0.2', lagMs: 2300, state: 'streaming' }] };
-  expect(formatProgressLine(backfill(5000, { control: held }))).toMatch(/\| r1@10\.0\.0\.2 lag 2,300 ms \(max 1,500 ms\): HELD: replica lag 2300 ms over the limit of 1500 ms$/);
-  expect(formatStatus({ ...backfill(5000, { control: held }), workflowStatus: 'RUNNING' })).toContain('throttle: holding (held): replica lag 2300 ms over the limit of 1500 ms');
+  const held = {
+    ...control,
+    hold: true,
+    action: 'holding',
+    reason: 'replica lag 2300 ms over the limit of 1500 ms',
+    budgetP99Ms: undefined,
+    p99Ms: undefined,
+    maxReplicaLagMs: 1500,
+    replicas: [{ name: 'r1@10.0.0.2', lagMs: 2300, state: 'streaming' }],
+  };
+  expect(formatProgressLine(backfill(5000, { control: held }))).toMatch(
+    /\| r1@10\.0\.0\.2 lag 2,300 ms \(max 1,500 ms\): HELD: replica lag 2300 ms over the limit of 1500 ms$/,
+  );
+  expect(formatStatus({ ...backfill(5000, { control: held }), workflowStatus: 'RUNNING' })).toContain(
+    'throttle: holding (held): replica lag 2300 ms over the limit of 1500 ms',
+  );
 });

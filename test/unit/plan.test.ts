@@ -22,16 +22,28 @@ describe('durations', () => {
 describe('daily windows', () => {
   const at = (iso: string) => Date.parse(iso);
   test('inside the window: open, closing at its end', () => {
-    expect(windowState({ start: '01:00', duration: 4 * 3_600_000 }, at('2026-03-10T02:30:00Z'))).toEqual({ isOpen: true, closesAtMs: at('2026-03-10T05:00:00Z') });
+    expect(windowState({ start: '01:00', duration: 4 * 3_600_000 }, at('2026-03-10T02:30:00Z'))).toEqual({
+      isOpen: true,
+      closesAtMs: at('2026-03-10T05:00:00Z'),
+    });
   });
   test('after the window: closed, opening tomorrow', () => {
-    expect(windowState({ start: '01:00', duration: 3_600_000 }, at('2026-03-10T12:00:00Z'))).toEqual({ isOpen: false, opensAtMs: at('2026-03-11T01:00:00Z') });
+    expect(windowState({ start: '01:00', duration: 3_600_000 }, at('2026-03-10T12:00:00Z'))).toEqual({
+      isOpen: false,
+      opensAtMs: at('2026-03-11T01:00:00Z'),
+    });
   });
   test('a window that spans midnight is open just after midnight', () => {
-    expect(windowState({ start: '23:00', duration: 2 * 3_600_000 }, at('2026-03-10T00:30:00Z'))).toEqual({ isOpen: true, closesAtMs: at('2026-03-10T01:00:00Z') });
+    expect(windowState({ start: '23:00', duration: 2 * 3_600_000 }, at('2026-03-10T00:30:00Z'))).toEqual({
+      isOpen: true,
+      closesAtMs: at('2026-03-10T01:00:00Z'),
+    });
   });
   test('time zones shift the window (Berlin is UTC+1 in winter)', () => {
-    expect(windowState({ start: '01:00', duration: 3_600_000, timeZone: 'Europe/Berlin' }, at('2026-01-10T00:30:00Z'))).toEqual({ isOpen: true, closesAtMs: at('2026-01-10T01:00:00Z') });
+    expect(windowState({ start: '01:00', duration: 3_600_000, timeZone: 'Europe/Berlin' }, at('2026-01-10T00:30:00Z'))).toEqual({
+      isOpen: true,
+      closesAtMs: at('2026-01-10T01:00:00Z'),
+    });
   });
 });
 
@@ -97,6 +109,8 @@ describe('rollout plan text', () => {
     ]);
     const text = formatRolloutPlan(plan);
     expect(text).toContain('    lock:     ACCESS EXCLUSIVE (catalog only, instant); online (reads and writes go on)');
-    expect(text).toContain('    lock:     whatever the statements take, held until they commit (under lock_timeout); not online (may block writers while it runs)');
+    expect(text).toContain(
+      '    lock:     whatever the statements take, held until they commit (under lock_timeout); not online (may block writers while it runs)',
+    );
   });
 });

@@ -66,7 +66,10 @@ const rollout = {
   table: 'public.orders',
   steps: [
     { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint' },
-    { kind: 'gate', checks: [{ name: 'no nulls', sql: 'SELECT count(*) FROM public.orders WHERE amount_cents IS NULL', expect: { eq: 0 } }] },
+    {
+      kind: 'gate',
+      checks: [{ name: 'no nulls', sql: 'SELECT count(*) FROM public.orders WHERE amount_cents IS NULL', expect: { eq: 0 } }],
+    },
     { kind: 'expose', version: 2 },
     { kind: 'contract', drops: ['amount'] },
   ],
@@ -84,10 +87,26 @@ describe('rollout spec', () => {
     ['addColumn without up', { ...rollout, steps: [{ kind: 'addColumn', column: 'c', type: 'int' }] }, /^steps.0.up: up is required/],
     ['sql without revert', { ...rollout, steps: [{ kind: 'sql', apply: 'CREATE INDEX ...' }] }, /^steps.0.revert: revert is required/],
     ['unknown step kind', { ...rollout, steps: [{ kind: 'explode' }] }, /kind must be one of/],
-    ['contract before the end', { ...rollout, steps: [rollout.steps[3], rollout.steps[0]] }, /contract step "1-contract" is irreversible|must be the last step/],
-    ['check with neither expect nor unchanged', { ...rollout, steps: [{ kind: 'gate', checks: [{ name: 'x', sql: 'SELECT 1' }] }] }, /exactly one of expect/],
-    ['hostile column name', { ...rollout, steps: [{ kind: 'addColumn', column: 'x"; DROP TABLE t; --', type: 'int', up: '1' }] }, /^steps.0.column: column must be a plain SQL identifier/],
-    ['type with SQL in it', { ...rollout, steps: [{ kind: 'addColumn', column: 'x', type: 'int; DROP TABLE t', up: '1' }] }, /^steps.0.type: /],
+    [
+      'contract before the end',
+      { ...rollout, steps: [rollout.steps[3], rollout.steps[0]] },
+      /contract step "1-contract" is irreversible|must be the last step/,
+    ],
+    [
+      'check with neither expect nor unchanged',
+      { ...rollout, steps: [{ kind: 'gate', checks: [{ name: 'x', sql: 'SELECT 1' }] }] },
+      /exactly one of expect/,
+    ],
+    [
+      'hostile column name',
+      { ...rollout, steps: [{ kind: 'addColumn', column: 'x"; DROP TABLE t; --', type: 'int', up: '1' }] },
+      /^steps.0.column: column must be a plain SQL identifier/,
+    ],
+    [
+      'type with SQL in it',
+      { ...rollout, steps: [{ kind: 'addColumn', column: 'x', type: 'int; DROP TABLE t', up: '1' }] },
+      /^steps.0.type: /,
+    ],
   ])('%s is rejected naming the field', (_what, input, pattern) => {
     const found = problems(input);
     expect(found.some((p) => pattern.test(p))).toBe(true);
@@ -116,7 +135,13 @@ describe('rollout spec', () => {
 });
 
 describe('lock timeouts for DDL', () => {
-  const rollout = (extra: object, step: object = {}) => ({ kind: 'rollout', name: 'r', table: 't', ...extra, steps: [{ kind: 'setNotNull', column: 'c', ...step }] });
+  const rollout = (extra: object, step: object = {}) => ({
+    kind: 'rollout',
+    name: 'r',
+    table: 't',
+    ...extra,
+    steps: [{ kind: 'setNotNull', column: 'c', ...step }],
+  });
   test('optional on the rollout and on each step; absent means the 3s default at run time', () => {
     const s = parseRolloutSpec(rollout({ lockTimeoutMs: 500 }, { lockTimeoutMs: 250 }));
     expect(s.lockTimeoutMs).toBe(500);

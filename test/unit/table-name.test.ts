@@ -33,9 +33,29 @@ describe('one memo summary per run kind', () => {
   test('the client (before the run) and the workflow (after preparing) build it alike', () => {
     const before = backfillSummary(spec, { transformHash: 'abc' });
     const after = backfillMemoSummary(spec, 'public.orders', { transformHash: 'abc', generation: 2, rowsTotal: 10, continued: true });
-    expect(before).toMatchObject({ kind: 'backfill', name: 'total', table: 'public.orders', key: 'id', transformHash: 'abc', window: '01:00 for 14400000ms Europe/Berlin' });
+    expect(before).toMatchObject({
+      kind: 'backfill',
+      name: 'total',
+      table: 'public.orders',
+      key: 'id',
+      transformHash: 'abc',
+      window: '01:00 for 14400000ms Europe/Berlin',
+    });
     expect(after).toEqual({ ...before, generation: 2, rowsTotal: 10, continued: true });
-    expect(Object.keys(after)).toEqual(['kind', 'name', 'table', 'key', 'chunkSize', 'parallelism', 'transformHash', 'generation', 'range', 'rowsTotal', 'window', 'continued']);
+    expect(Object.keys(after)).toEqual([
+      'kind',
+      'name',
+      'table',
+      'key',
+      'chunkSize',
+      'parallelism',
+      'transformHash',
+      'generation',
+      'range',
+      'rowsTotal',
+      'window',
+      'continued',
+    ]);
   });
   test('a rollout names every table it touches, canonical and once', () => {
     const r = parseRolloutSpec({

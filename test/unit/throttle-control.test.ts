@@ -1,11 +1,29 @@
-import { controlStep, initialControl, budgetMs, quantile, laneShare, ControlLimits, ControlObservation, ControlState, CONTROL_TUNING } from '../../plan/throttle-control';
+import {
+  controlStep,
+  initialControl,
+  budgetMs,
+  quantile,
+  laneShare,
+  ControlLimits,
+  ControlObservation,
+  ControlState,
+  CONTROL_TUNING,
+} from '../../plan/throttle-control';
 import { ReplicaLagTracker, parseLsn } from '../../plan/replica-lag';
 
 const limits: ControlLimits = { maxLanes: 4, minChunkSize: 100, maxChunkSize: 10_000, minRowsPerSecond: 100 };
 const W = CONTROL_TUNING.windowMs;
 
 function obs(now: number, p99Ms: number | undefined, more: Partial<ControlObservation> = {}): ControlObservation {
-  return { now, budgetP99Ms: 10, p50Ms: p99Ms === undefined ? undefined : p99Ms / 2, p99Ms, samples: 100, observedRowsPerSecond: 0, ...more };
+  return {
+    now,
+    budgetP99Ms: 10,
+    p50Ms: p99Ms === undefined ? undefined : p99Ms / 2,
+    p99Ms,
+    samples: 100,
+    observedRowsPerSecond: 0,
+    ...more,
+  };
 }
 
 function withDecision(d: Partial<ControlState['decision']>, at = { lastCutAt: 0, lastRaiseAt: 0 }): ControlState {
@@ -22,13 +40,48 @@ describe('the controller', () => {
 
   test.each([
     // [what, decision before, observation, expected decision fields]
-    ['far under the budget with the rate binding: rate x2', { rowsPerSecond: 2000 }, obs(10 * W, 3, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 4000, action: 'increasing', lanes: 1 }],
-    ['a little under: rate x1.15', { rowsPerSecond: 2000 }, obs(10 * W, 7, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2300, action: 'increasing' }],
-    ['under, rate not binding: one more lane', { rowsPerSecond: 20_000, lanes: 1 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { lanes: 2, action: 'increasing', rowsPerSecond: 10_000 }],
-    ['under, all lanes, rate not binding: bigger chunks', { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 }, obs(10 * W, 3, { observedRowsPerSecond: 5000 }), { chunkSize: 2000, lanes: 4 }],
-    ['within 80-100% of the budget: steady', { rowsPerSecond: 2000 }, obs(10 * W, 9, { observedRowsPerSecond: 1900 }), { rowsPerSecond: 2000, action: 'steady' }],
-    ['over the budget: rate halved (from what it moves), a lane less, smaller chunks', { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 }, obs(10 * W, 25, { observedRowsPerSecond: 6000 }), { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' }],
-    ['over at the lowest rate and one lane: holds, cause budget', { rowsPerSecond: 100, lanes: 1 }, obs(10 * W, 25), { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 }],
+    [
+      'far under the budget with the rate binding: rate x2',
+      { rowsPerSecond: 2000 },
+      obs(10 * W, 3, { observedRowsPerSecond: 1900 }),
+      { rowsPerSecond: 4000, action: 'increasing', lanes: 1 },
+    ],
+    [
+      'a little under: rate x1.15',
+      { rowsPerSecond: 2000 },
+      obs(10 * W, 7, { observedRowsPerSecond: 1900 }),
+      { rowsPerSecond: 2300, action: 'increasing' },
+    ],
+    [
+      'under, rate not binding: one more lane',
+      { rowsPerSecond: 20_000, lanes: 1 },
+      obs(10 * W, 3, { observedRowsPerSecond: 5000 }),
+      { lanes: 2, action: 'increasing', rowsPerSecond: 10_000 },
+    ],
+    [
+      'under, all lanes, rate not binding: bigger chunks',
+      { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 },
+      obs(10 * W, 3, { observedRowsPerSecond: 5000 }),
+      { chunkSize: 2000, lanes: 4 },
+    ],
+    [
+      'within 80-100% of the budget: steady',
+      { rowsPerSecond: 2000 },
+      obs(10 * W, 9, { observedRowsPerSecond: 1900 }),
+      { rowsPerSecond: 2000, action: 'steady' },
+    ],
+    [
+      'over the budget: rate halved (from what it moves), a lane less, smaller chunks',
+      { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 },
+      obs(10 * W, 25, { observedRowsPerSecond: 6000 }),
+      { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' },
+    ],
+    [
+      'over at the lowest rate and one lane: holds, cause budget',
+      { rowsPerSecond: 100, lanes: 1 },
+      obs(10 * W, 25),
+      { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 },
+    ],
     ['too few samples: no judgement', { rowsPerSecond: 2000 }, obs(10 * W, 50, { samples: 3 }), { rowsPerSecond: 2000, hold: false }],
   ])('%s', (_what, before, o, expected) => {
     expect(controlStep(withDecision(before), o, limits).decision).toMatchObject(expected);
@@ -78,10 +131,22 @@ describe('the controller', () => {
 
   describe('replica lag', () => {
     const lagObs = (lagMs: number | null, state = 'streaming', more: Partial<ControlObservation> = {}) =>
-      obs(10 * W, 3, { budgetP99Ms: undefined, maxReplicaLagMs: 2000, replicas: [{ name: 'r1@local', lagMs, state }], observedRowsPerSecond: 5000, ...more });
+      obs(10 * W, 3, {
+        budgetP99Ms: undefined,
+        maxReplicaLagMs: 2000,
+        replicas: [{ name: 'r1@local', lagMs, state }],
+        observedRowsPerSecond: 5000,
+        ...more,
+      });
     test.each([
       ['under half the limit: unlimited', 500, 'streaming', undefined, { hold: false, action: 'unlimited' }],
-      ['over half the limit: slows (rate halved from what it moves)', 1500, 'streaming', undefined, { hold: false, action: 'slowing', rowsPerSecond: 2500 }],
+      [
+        'over half the limit: slows (rate halved from what it moves)',
+        1500,
+        'streaming',
+        undefined,
+        { hold: false, action: 'slowing', rowsPerSecond: 2500 },
+      ],
       ['over the limit: holds', 2500, 'streaming', undefined, { hold: true, holdCause: 'replica_lag' }],
       ['a replica gone, onReplicaMissing hold (default): holds', null, 'missing', undefined, { hold: true, holdCause: 'replica_missing' }],
       ['a replica gone, onReplicaMissing ignore: goes on', null, 'missing', 'ignore' as const, { hold: false }],

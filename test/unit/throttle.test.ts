@@ -28,7 +28,9 @@ describe('the spec schema and setThrottle read the same limits', () => {
     expect(backfillSpec.safeParse({ ...base, [field]: max + 1 }).success).toBe(false);
     expect(backfillSpec.safeParse({ ...base, [field]: min - 1 }).success).toBe(false);
     expect(() => validateThrottleChange({ [field]: max })).not.toThrow();
-    expect(() => validateThrottleChange({ [field]: max + 1 })).toThrow(new RegExp(`setThrottle\\.${field}: expected an integer from ${min} to ${max}`));
+    expect(() => validateThrottleChange({ [field]: max + 1 })).toThrow(
+      new RegExp(`setThrottle\\.${field}: expected an integer from ${min} to ${max}`),
+    );
   });
 
   test('throttle.targetChunkMs and maxChunkSize bounds come from THROTTLE_LIMITS', () => {
@@ -64,8 +66,16 @@ describe('the spec schema and setThrottle read the same limits', () => {
 
 describe('initialThrottle', () => {
   test.each([
-    ['defaults: bounds a tenth and ten times the chunk', { chunkSize: 1000, parallelism: 2 }, { chunkSize: 1000, minChunkSize: 100, maxChunkSize: 10000, parallelism: 2 }],
-    ['a tiny chunk keeps a minimum of 1', { chunkSize: 5, parallelism: 1 }, { chunkSize: 5, minChunkSize: 1, maxChunkSize: 50, parallelism: 1 }],
+    [
+      'defaults: bounds a tenth and ten times the chunk',
+      { chunkSize: 1000, parallelism: 2 },
+      { chunkSize: 1000, minChunkSize: 100, maxChunkSize: 10000, parallelism: 2 },
+    ],
+    [
+      'a tiny chunk keeps a minimum of 1',
+      { chunkSize: 5, parallelism: 1 },
+      { chunkSize: 5, minChunkSize: 1, maxChunkSize: 50, parallelism: 1 },
+    ],
     [
       "the spec's own bounds and limits",
       { chunkSize: 1000, parallelism: 3, throttle: { minChunkSize: 10, maxChunkSize: 2000, maxRowsPerSecond: 500, targetChunkMs: 200 } },
@@ -74,7 +84,15 @@ describe('initialThrottle', () => {
     [
       'a latency budget and a replica-lag limit',
       { chunkSize: 1000, parallelism: 2, throttle: { latency: { p99Ms: 5 }, maxReplicaLagMs: 3000, onReplicaMissing: 'ignore' as const } },
-      { chunkSize: 1000, minChunkSize: 100, maxChunkSize: 10000, parallelism: 2, latency: { p99Ms: 5 }, maxReplicaLagMs: 3000, onReplicaMissing: 'ignore' },
+      {
+        chunkSize: 1000,
+        minChunkSize: 100,
+        maxChunkSize: 10000,
+        parallelism: 2,
+        latency: { p99Ms: 5 },
+        maxReplicaLagMs: 3000,
+        onReplicaMissing: 'ignore',
+      },
     ],
   ])('%s', (_what, spec, expected) => {
     const t = initialThrottle(spec);
@@ -82,7 +100,14 @@ describe('initialThrottle', () => {
   });
 
   test('a run without a budget carries no new fields (histories and payloads stay as they were)', () => {
-    expect(Object.keys(initialThrottle({ chunkSize: 10, parallelism: 1 })).sort()).toEqual(['chunkSize', 'maxChunkSize', 'maxRowsPerSecond', 'minChunkSize', 'parallelism', 'targetChunkMs']);
+    expect(Object.keys(initialThrottle({ chunkSize: 10, parallelism: 1 })).sort()).toEqual([
+      'chunkSize',
+      'maxChunkSize',
+      'maxRowsPerSecond',
+      'minChunkSize',
+      'parallelism',
+      'targetChunkMs',
+    ]);
   });
 });
 
@@ -126,7 +151,11 @@ describe('applyThrottleChange', () => {
     ['a chunk size above widens the maximum', { chunkSize: 20000 }, { ...t, chunkSize: 20000, maxChunkSize: 20000 }],
     ['null drops the rate limit', { maxRowsPerSecond: null }, { ...t, maxRowsPerSecond: undefined }],
     ['a budget is set', { latency: { p99Ms: 4 } }, { ...t, latency: { p99Ms: 4 } }],
-    ['a replica limit is set', { maxReplicaLagMs: 1000, onReplicaMissing: 'ignore' }, { ...t, maxReplicaLagMs: 1000, onReplicaMissing: 'ignore' }],
+    [
+      'a replica limit is set',
+      { maxReplicaLagMs: 1000, onReplicaMissing: 'ignore' },
+      { ...t, maxReplicaLagMs: 1000, onReplicaMissing: 'ignore' },
+    ],
   ] as [string, ThrottleChange, ThrottleSettings][])('%s', (_what, change, expected) => {
     expect(applyThrottleChange(t, change)).toEqual(expected);
   });

@@ -16,7 +16,12 @@ describe('worker config: Worker Versioning', () => {
   });
 
   test('deployment, build id and set-current', () => {
-    const cfg = loadWorkerConfig({ ...base, STAGEFILL_DEPLOYMENT: 'd', STAGEFILL_BUILD_ID: '2026-12-01.1', STAGEFILL_SET_CURRENT_VERSION: 'true' });
+    const cfg = loadWorkerConfig({
+      ...base,
+      STAGEFILL_DEPLOYMENT: 'd',
+      STAGEFILL_BUILD_ID: '2026-12-01.1',
+      STAGEFILL_SET_CURRENT_VERSION: 'true',
+    });
     expect(deploymentVersion(cfg)).toEqual({ deploymentName: 'd', buildId: '2026-12-01.1' });
     expect(cfg.STAGEFILL_SET_CURRENT_VERSION).toBe(true);
   });
