@@ -7,7 +7,7 @@ import { startTemporalDevServer, resolveChromium } from '../../devstack';
 import type { TemporalDevServer } from '../../devstack/temporal';
 import { loadWorkerConfig } from '../../worker/config';
 import { createStagefillWorker } from '../../worker/run';
-import { startBackfill } from '../../client/operations';
+import { startBackfill, setThrottle } from '../../client/operations';
 import { startRollout } from '../../client/runs';
 import { parseRolloutSpec } from '../../spec';
 import { progressQuery } from '../../workflows/definitions';
@@ -119,7 +119,9 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
 
   test('pause from the signal form stops the rows moving in the database; resume from it lets the backfill finish', async () => {
     const table = await makeCounterTable(pool, unique('t'), 30_000);
-    const s = counterSpec(table, { chunkSize: 500, parallelism: 1, throttle: { maxRowsPerSecond: 1500 } });
+    // slow enough (300 s for the table) that the UI's round trips always land on a running backfill;
+    // after resume the rate limit goes, so it then finishes in a moment
+    const s = counterSpec(table, { chunkSize: 100, parallelism: 1, throttle: { maxRowsPerSecond: 100 } });
     const run = await startBackfill(connectionFor(client, taskQueue), s, { actor: 'web-ui-test' });
     const changed = async () => (await distribution(pool, table))['1'] ?? 0;
     await waitFor('rows moving', async () => (await changed()) >= 1000, 60_000);
@@ -127,11 +129,13 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
     await signalFromUi(run, 'pause', { by: 'web-ui-test', reason: 'paused from the Web UI' });
     await waitFor('paused', async () => (await progress(run.workflowId)).state === 'paused', 60_000);
     const atPause = await changed();
-    await sleep(3000); // a throttled lane would have written ~4,500 rows meanwhile
+    await sleep(3000); // a throttled lane would have written ~300 rows meanwhile
     expect(await changed()).toBe(atPause);
     expect(atPause).toBeLessThan(30_000);
 
     await signalFromUi(run, 'resume', { by: 'web-ui-test', reason: 'resumed from the Web UI' });
+    await waitFor('moving again', async () => (await changed()) > atPause, 60_000);
+    await setThrottle(connectionFor(client, taskQueue), run.workflowId, { maxRowsPerSecond: null });
     const result = await client.workflow.getHandle(run.workflowId).result();
     expect(result.state).toBe('completed');
     expect(await distribution(pool, table)).toEqual({ '1': 30_000 });
