@@ -233,7 +233,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
       });
     }
     try {
-      const p = await sql.openLane(session.client, input);
+      const p = await sql.openLane(session.client, { ...input, isCompositeKey: keyColumnsOf(input).length > 1 });
       const changed = leavesChanged(p.planned_leaves, p.leaves_now);
       if (changed)
         throw setupFailure(

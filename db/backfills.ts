@@ -147,12 +147,28 @@ export async function listPartitions(db: Queryable, backfillId: number, generati
  */
 export async function openLane(
   db: Queryable,
-  p: { backfillId: number; generation: number; partitionNo: number; lockTimeoutMs: number; statementTimeoutMs: number; table: string },
+  p: {
+    backfillId: number;
+    generation: number;
+    partitionNo: number;
+    lockTimeoutMs: number;
+    statementTimeoutMs: number;
+    table: string;
+    /** A key of several columns: its lane plans row comparisons without sequential scans (below). */
+    isCompositeKey?: boolean;
+  },
 ): Promise<PartitionRow & { planned_leaves: string[] | null; leaves_now: string[] | null }> {
-  // SET cannot take bind parameters; set_config(..., is_local => false) can. closeLane resets both.
+  // SET cannot take bind parameters; set_config(..., is_local => false) can. closeLane resets them.
+  // PostgreSQL estimates a row comparison such as (tenant_id, id) >= ROW($1, $2) by its first
+  // column alone, and cannot pair the >= and < of a chunk into one range: a chunk that spans two
+  // tenants is estimated at a large share of the table and planned as a sequential scan of all
+  // of it (seconds a chunk on millions of rows). A chunk is a key range by design, so on a
+  // composite key the lane turns sequential scans off for its session: the key's index is used.
+  // A transform reading another table without an index still scans it (the setting only adds cost).
   // A partitioned table's leaves now and at planning, so the lease sees an attach or detach.
   const { rows } = await db.query<PartitionRow & { planned_leaves: string[] | null; leaves_now: string[] | null }>(
     `SELECT set_config('lock_timeout', $4, false) AS lock_timeout, set_config('statement_timeout', $5, false) AS statement_timeout,
+            set_config('enable_seqscan', CASE WHEN $7 THEN 'off' ELSE current_setting('enable_seqscan') END, false) AS enable_seqscan,
             p.partition_no, p.lo, p.hi, p.cursor, p.rows_planned, p.rows_done, p.chunks_done, p.is_done, p.fixed_chunks, p.leaf,
             g.leaves AS planned_leaves,
             CASE WHEN g.leaves IS NOT NULL THEN
@@ -162,7 +178,7 @@ export async function openLane(
        FROM ${own('backfill_partitions')} p
        JOIN ${own('backfill_generations')} g ON g.backfill_id = p.backfill_id AND g.generation = p.generation
       WHERE p.backfill_id = $1 AND p.generation = $2 AND p.partition_no = $3`,
-    [p.backfillId, p.generation, p.partitionNo, `${p.lockTimeoutMs}ms`, `${p.statementTimeoutMs}ms`, p.table],
+    [p.backfillId, p.generation, p.partitionNo, `${p.lockTimeoutMs}ms`, `${p.statementTimeoutMs}ms`, p.table, p.isCompositeKey ?? false],
   );
   if (!rows.length) throw new Error(`partition ${p.partitionNo} of backfill ${p.backfillId} generation ${p.generation} does not exist`);
   return rows[0];
@@ -180,7 +196,7 @@ const MAX_PREPARED_PER_CONNECTION = 64;
  * prepared statements of finished backfills).
  */
 export async function closeLane(db: Queryable): Promise<boolean> {
-  await db.query('RESET lock_timeout; RESET statement_timeout');
+  await db.query('RESET lock_timeout; RESET statement_timeout; RESET enable_seqscan');
   return preparedCount(db) <= MAX_PREPARED_PER_CONNECTION;
 }
 
