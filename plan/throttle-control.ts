@@ -100,7 +100,21 @@ export const CONTROL_TUNING = {
   chunkCut: 0.75,
   /** A rate counts as binding when the backfill moves at least this share of it. */
   binding: 0.6,
+  /**
+   * Under a rate, a chunk holds at most this many seconds of it. A chunk larger
+   * than the rate allows in a window makes the observed rate lumpy (one chunk,
+   * then nothing for longer than a window), so the rate never looks binding and
+   * the controller adds lanes instead of raising it: a run cut to 500 rows/s with
+   * 7,500-row chunks crawled at that rate for minutes under a budget it kept.
+   */
+  maxChunkSeconds: 1,
 } as const;
+
+/** A chunk size that holds at most maxChunkSeconds of `rowsPerSecond` (none: any). */
+function chunkForRate(chunkSize: number, rowsPerSecond: number | undefined, limits: ControlLimits): number {
+  const cap = rowsPerSecond === undefined ? Infinity : rowsPerSecond * CONTROL_TUNING.maxChunkSeconds;
+  return clamp(Math.round(Math.min(chunkSize, cap)), limits.minChunkSize, limits.maxChunkSize);
+}
 
 /** The decision a run starts from: one lane at eight chunks a second with a budget (it ramps up from there), everything allowed without one. */
 export function initialControl(limits: ControlLimits, chunkSize: number, hasBudget: boolean, now: number): ControlState {
@@ -280,7 +294,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
         ...seen,
         rowsPerSecond: rate,
         lanes: Math.max(1, base.lanes - 1),
-        chunkSize: clamp(Math.round(base.chunkSize * T.chunkCut), limits.minChunkSize, limits.maxChunkSize),
+        chunkSize: chunkForRate(base.chunkSize * T.chunkCut, rate, limits),
         hold: false,
         action: 'cutting',
         reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate halved to ${rate} rows/s`,
@@ -297,6 +311,8 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     let what: string;
     if (isBinding && (limits.maxRowsPerSecond === undefined || (rate ?? 0) < limits.maxRowsPerSecond)) {
       next.rowsPerSecond = capRate(Math.max(limits.minRowsPerSecond, (rate ?? o.observedRowsPerSecond) * factor), limits);
+      // chunks grow back with the rate (a cut shrank them to a second of it), never past a second of it
+      next.chunkSize = Math.max(base.chunkSize, chunkForRate(base.chunkSize * factor, next.rowsPerSecond, limits));
       what = `rate to ${next.rowsPerSecond} rows/s`;
     } else if (base.lanes < limits.maxLanes) {
       next.lanes = base.lanes + 1;

@@ -129,6 +129,25 @@ describe('the controller', () => {
     expect(s.decision.action).toBe('cutting');
   });
 
+  test('a cut leaves chunks of at most a second of the new rate, and they grow back with the rate, so the rate stays the binding limit', () => {
+    // the benchmark's crawl: 7,500-row chunks cut to 500 rows/s, one chunk every 15 s
+    let s = withDecision({ rowsPerSecond: 1000, lanes: 2, chunkSize: 10_000 });
+    s = controlStep(s, obs(10 * W, 30, { observedRowsPerSecond: 1000 }), limits);
+    expect(s.decision).toMatchObject({ action: 'cutting', rowsPerSecond: 500, chunkSize: 500, lanes: 1 });
+    // under the budget again, moving at the rate: the rate is raised (not the lanes), chunks follow
+    let t = 10 * W;
+    const seen: { rate: number; chunk: number }[] = [];
+    for (let i = 0; i < 12; i++) {
+      t += W;
+      s = controlStep(s, obs(t, 3, { observedRowsPerSecond: s.decision.rowsPerSecond! }), limits);
+      seen.push({ rate: s.decision.rowsPerSecond!, chunk: s.decision.chunkSize });
+    }
+    expect(s.decision.lanes).toBe(1);
+    expect(seen[seen.length - 1].rate).toBeGreaterThan(500 * 100);
+    for (const x of seen) expect(x.chunk).toBeLessThanOrEqual(Math.max(x.rate * CONTROL_TUNING.maxChunkSeconds, limits.minChunkSize));
+    expect(seen[seen.length - 1].chunk).toBe(limits.maxChunkSize);
+  });
+
   describe('replica lag', () => {
     const lagObs = (lagMs: number | null, state = 'streaming', more: Partial<ControlObservation> = {}) =>
       obs(10 * W, 3, {
