@@ -121,7 +121,7 @@ export async function runBudgetPhase(
   }
 
   if (!opts.skip.has('budget')) {
-    const contenders = opts.budgets.map((ratio) => ({ ratio, c: budgetContender(deps, opts, ratio) }));
+    const contenders = opts.budgets.map((ratio) => ({ ratio, c: budgetContender(deps, opts, ratio, o.estimateMs) }));
     for (const b of contenders) out.budgets.push({ ratio: b.ratio, title: b.c.title, rounds: [] });
     for (let round = 1; round <= opts.rounds; round++) {
       for (const b of round % 2 ? contenders : [...contenders].reverse()) {
@@ -154,8 +154,9 @@ export async function runBudgetPhase(
   }
 }
 
-export function budgetContender(deps: ContenderDeps, opts: BenchOptions, ratio: number): Contender {
+export function budgetContender(deps: ContenderDeps, opts: BenchOptions, ratio: number, estimateMs: number): Contender {
   return stagefillBackfill(deps, {
+    deadlineMs: Math.max(180_000, 10 * estimateMs),
     id: `budget-${ratio}`,
     title: `stagefill, budget p99Ratio ${ratio} (${fmtK(opts.chunkSize)} start, ≤ ${opts.budgetParallelism} lanes)`,
     chunkSize: opts.chunkSize,
@@ -198,7 +199,7 @@ async function loadStep(
   tag: number,
   stepAfterMs: number,
 ): Promise<LoadStepResult> {
-  const c = budgetContender(deps, opts, ratio);
+  const c = budgetContender(deps, opts, ratio, stepAfterMs * 4);
   const loads: LoadRun[] = [];
   const launch = (label: string, seconds: number) => {
     const run = startLoad(target, {

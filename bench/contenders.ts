@@ -198,6 +198,8 @@ export function stagefillBackfill(
     on?: KeyTable;
     /** More of the spec's throttle (a latency budget). */
     throttle?: Record<string, unknown>;
+    /** Terminate the run and fail the benchmark after this long (a budgeted run that crawls must not hold the bench for hours). */
+    deadlineMs?: number;
   },
 ): Contender {
   return {
@@ -221,9 +223,27 @@ export function stagefillBackfill(
       const workflowId = stagefillWorkflowId(o.id, tag);
       const t0 = performance.now();
       const started = await startBackfill(d.conn, spec, { workflowId });
-      await waitForRun(d.conn, workflowId).catch((err: Error) => {
-        throw new Error(`${o.title} (${workflowId}) failed: ${rootCause(err)}`);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        if (o.deadlineMs === undefined) return;
+        timer = setTimeout(() => {
+          void d.conn.client.workflow
+            .getHandle(workflowId)
+            .terminate(`benchmark deadline of ${Math.round(o.deadlineMs! / 1000)} s`)
+            .catch(() => undefined);
+          reject(new Error(`${o.title} (${workflowId}) did not finish within ${Math.round(o.deadlineMs! / 1000)} s; terminated`));
+        }, o.deadlineMs);
       });
+      try {
+        await Promise.race([
+          waitForRun(d.conn, workflowId).catch((err: Error) => {
+            throw new Error(`${o.title} (${workflowId}) failed: ${rootCause(err)}`);
+          }),
+          deadline,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
       const wallMs = performance.now() - t0;
       const progress = (await d.conn.client.workflow.getHandle(workflowId).query(progressQuery)) as BackfillProgress;
       const totals = await sql.stagefillChunkTotals(d.pool, workflowId);

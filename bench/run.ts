@@ -72,7 +72,10 @@ async function main(): Promise<void> {
   say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
   const bench = await startBenchStack(root, opts.stateDir);
   const stopOnSignal = () => {
-    say('interrupted: stopping the stack');
+    // what was measured so far stays: `--render-only` renders it
+    results.finishedAt = new Date().toISOString();
+    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
+    say(`interrupted: the figures so far are in ${path.join(opts.stateDir, 'results.json')}; stopping the stack`);
     void bench.stop().finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
