@@ -25,7 +25,9 @@ function fraction(p: AnyProgress): number {
   const live = p.backfill as AnyProgress | undefined;
   const step = steps.find((s) => s.state === 'running' && s.backfillWorkflowId);
   if (!live || !step) return p.percent / 100;
-  const reports = new Map<string, ChildBackfillReport>(((p.backfills as ChildBackfillReport[] | undefined) ?? []).map((r) => [r.workflowId, r]));
+  const reports = new Map<string, ChildBackfillReport>(
+    ((p.backfills as ChildBackfillReport[] | undefined) ?? []).map((r) => [r.workflowId, r]),
+  );
   reports.set(step.backfillWorkflowId!, {
     ...childReport(live),
     workflowId: step.backfillWorkflowId!,

@@ -145,6 +145,10 @@ export function shouldReport(
 }
 
 /** The mark after a report. */
-export function markReport(last: ReportMark | undefined, now: { at: number; percent: number; state: string }, kind: 'state' | 'rows'): ReportMark {
+export function markReport(
+  last: ReportMark | undefined,
+  now: { at: number; percent: number; state: string },
+  kind: 'state' | 'rows',
+): ReportMark {
   return { at: now.at, percent: now.percent, state: now.state, stateReports: (last?.stateReports ?? 0) + (kind === 'state' ? 1 : 0) };
 }

@@ -88,7 +88,7 @@ export function createMetrics(registry = new Registry()) {
     }),
     lanesBackingOff: new Gauge({
       name: 'stagefill_backfill_lanes_backing_off',
-      help: "Lanes of a backfill waiting for its health check now (its state is backing_off; 0 once they go on)",
+      help: 'Lanes of a backfill waiting for its health check now (its state is backing_off; 0 once they go on)',
       labelNames,
       registers: [registry],
     }),

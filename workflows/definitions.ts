@@ -39,16 +39,7 @@ export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate
  * latency budget or replica lag (plan/backfill-state.ts); `stateReason` says why for every state but plain running.
  */
 export type BackfillState =
-  | 'starting'
-  | 'running'
-  | 'backing_off'
-  | 'holding'
-  | 'paused'
-  | 'waiting_window'
-  | 'completed'
-  | 'failed'
-  | 'cancelled'
-  | 'window_closed';
+  'starting' | 'running' | 'backing_off' | 'holding' | 'paused' | 'waiting_window' | 'completed' | 'failed' | 'cancelled' | 'window_closed';
 
 export interface BackfillProgress {
   kind: 'backfill';

@@ -103,7 +103,17 @@ test("a rollout's percentage includes its running backfill: the report it has, o
     percent: 10,
     etaSeconds: 40,
     backfills: [
-      { workflowId: 'c1', name: 'bf', state: 'running', stateReason: null, rowsDone: 2000, rowsTotal: 10_000, rowsPerSecond: 200, etaSeconds: 40, at: 0 },
+      {
+        workflowId: 'c1',
+        name: 'bf',
+        state: 'running',
+        stateReason: null,
+        rowsDone: 2000,
+        rowsTotal: 10_000,
+        rowsPerSecond: 200,
+        etaSeconds: 40,
+        at: 0,
+      },
     ],
     lastError: null,
     lastRecoveredError: null,

@@ -96,7 +96,14 @@ describe('a rollout counts every step the same, a backfilling step by the rows i
     ],
     ['skipped steps count as done', 'running', [step('a', 'skipped'), step('b', 'completed'), step('c', 'running')], reports(), 66.6, null],
     ['a completed rollout is 100%', 'completed', [step('a', 'completed'), step('b', 'skipped')], reports(), 100, 0],
-    ['an empty table backfill is 0 until done', 'running', [step('a', 'running', { backfillWorkflowId: 'c1' })], reports(report('c1', 0, { rowsTotal: 0 })), 0, 10],
+    [
+      'an empty table backfill is 0 until done',
+      'running',
+      [step('a', 'running', { backfillWorkflowId: 'c1' })],
+      reports(report('c1', 0, { rowsTotal: 0 })),
+      0,
+      10,
+    ],
   ])('%s', (_what, state, steps, rs, percent, eta) => {
     const got = rolloutPercent(state, steps, rs);
     expect(got.percent).toBe(percent);
@@ -104,7 +111,11 @@ describe('a rollout counts every step the same, a backfilling step by the rows i
   });
 
   test('the running backfills are listed, finished ones not', () => {
-    const got = rolloutPercent('running', [step('a', 'completed', { backfillWorkflowId: 'c1' }), step('b', 'held', { backfillWorkflowId: 'c2' })], reports(report('c1', 1000), report('c2', 10)));
+    const got = rolloutPercent(
+      'running',
+      [step('a', 'completed', { backfillWorkflowId: 'c1' }), step('b', 'held', { backfillWorkflowId: 'c2' })],
+      reports(report('c1', 1000), report('c2', 10)),
+    );
     expect(got.backfills.map((r) => r.workflowId)).toEqual(['c2']);
   });
 
@@ -124,7 +135,13 @@ describe('a rollout error shows while it applies, and becomes a recovered one on
     ['retried, the gate passed, running', 'running', [step('g', 'completed')], gate, { lastError: null, lastRecoveredError: gate }],
     ['retried and completed', 'completed', [step('g', 'completed')], gate, { lastError: null, lastRecoveredError: gate }],
     ['failed on it', 'failed', [step('g', 'failed', { error: gate })], gate, { lastError: gate, lastRecoveredError: null }],
-    ['refused (no step carries it)', 'refused', [step('g', 'pending')], 'table is busy', { lastError: 'table is busy', lastRecoveredError: null }],
+    [
+      'refused (no step carries it)',
+      'refused',
+      [step('g', 'pending')],
+      'table is busy',
+      { lastError: 'table is busy', lastRecoveredError: null },
+    ],
     [
       'rolled back on a step that failed and was reverted',
       'rolled_back',
@@ -151,7 +168,12 @@ describe('a child backfill reports to its rollout at a bounded cadence', () => {
     ['a whole percent, late enough', mark(0, 1.5), { at: T.minIntervalMs, percent: 2.1, state: 'running' }, 'rows'],
     ['late enough, less than a whole percent', mark(0, 1.5), { at: 60_000, percent: 1.99, state: 'running' }, false],
     ['a state change goes at once', mark(0, 1.5), { at: 10, percent: 1.5, state: 'backing_off' }, 'state'],
-    ['a state change past the budget waits for a row report', mark(0, 1.5, 'running', T.maxStateReports), { at: 10, percent: 1.5, state: 'backing_off' }, false],
+    [
+      'a state change past the budget waits for a row report',
+      mark(0, 1.5, 'running', T.maxStateReports),
+      { at: 10, percent: 1.5, state: 'backing_off' },
+      false,
+    ],
     ['...which carries it', mark(0, 1.5, 'running', T.maxStateReports), { at: T.minIntervalMs, percent: 2, state: 'backing_off' }, 'rows'],
   ])('%s', (_what, last, now, want) => expect(shouldReport(last, now)).toBe(want));
 
