@@ -3,6 +3,7 @@ import { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Expectation } from '../plan/expect';
 import type { ControlDecision } from '../plan/throttle-control';
+import type { HealthReading } from '../plan/backfill-state';
 
 /** The shapes the backfill activities take and return (the workflow imports them as types). */
 
@@ -15,6 +16,10 @@ export interface ActivityMetrics {
   gateResults: { inc(labels: Labels & { check: string; result: string }, v?: number): void };
   gateDivergence: { set(labels: Labels & { check: string }, v: number): void };
   rollbacks: { inc(labels: Labels, v?: number): void };
+  /** Time leases waited for the health check to come back under its max (worker/metrics.ts). */
+  healthBackoffSeconds?: { inc(labels: Labels, v?: number): void };
+  /** Lanes waiting for the health check now. */
+  lanesBackingOff?: { inc(labels: Labels, v?: number): void; dec(labels: Labels, v?: number): void };
   /** A finished rollout's gauges go (worker/metrics.ts), so no alert fires for it. */
   forgetRollout?(tables: string[]): void;
 }
@@ -125,6 +130,8 @@ export interface LeaseResult {
   stoppedBy: 'done' | 'lease' | 'deadline' | 'cancelled';
   /** The probe's last decision this lease followed (with `control`). */
   control?: ControlDecision;
+  /** With a health check: its last reading in this lease (over the max: the lease was backing off). */
+  health?: HealthReading;
 }
 
 /** Who committed a checkpoint: host and process. */

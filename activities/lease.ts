@@ -114,10 +114,19 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
         if (input.healthCheck && now >= nextHealthAt) {
           const value = await probeHealth(input.healthCheck.sql);
           nextHealthAt = Date.now() + input.healthCheck.everyMs;
-          if (value > input.healthCheck.max) {
+          const isOver = value > input.healthCheck.max;
+          // the workflow's state follows the last reading: backing_off while it is over
+          result.health = { value, max: input.healthCheck.max, isOver, backoffMs: input.healthCheck.backoffMs, at: Date.now() };
+          if (isOver) {
             logger.debug({ table: input.table, value, max: input.healthCheck.max }, 'health probe over threshold; backing off');
             nextHealthAt = 0;
-            await wait(input.healthCheck.backoffMs);
+            metrics?.lanesBackingOff?.inc(labels);
+            try {
+              await wait(input.healthCheck.backoffMs);
+            } finally {
+              metrics?.lanesBackingOff?.dec(labels);
+            }
+            metrics?.healthBackoffSeconds?.inc(labels, input.healthCheck.backoffMs / 1000);
             continue;
           }
         }

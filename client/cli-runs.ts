@@ -136,7 +136,7 @@ export function registerRunVerbs(program: Command): void {
       .description('list backfills and rollouts, filtered through their search attributes')
       .option('--kind <kind>', 'backfill | rollout')
       .option('--table <table>', 'schema.table')
-      .option('--state <state>', 'e.g. running, paused, held, failed, rolled_back')
+      .option('--state <state>', 'e.g. running, backing_off, holding, waiting_window, paused, held, failed, rolled_back')
       .option('--limit <n>', 'at most this many, newest first', toInt, 100)
       .option('--json', `${JSON_HELP}: an array of {workflowId, runId, type, status, kind, tables, state, startTime, closeTime}`)
       .addHelpText('after', examples('stagefill list --kind backfill --state running', 'stagefill list --table public.orders --json')),

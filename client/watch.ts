@@ -1,5 +1,6 @@
 import type { StagefillConnection } from './connection';
 import { getProgress, describeRun } from './operations';
+import { rolloutPercent, ChildBackfillReport, StepView } from '../plan/rollout-progress';
 
 type AnyProgress = Record<string, unknown> & { workflowStatus?: string };
 
@@ -17,9 +18,47 @@ function fraction(p: AnyProgress): number {
     const total = Number(p.rowsTotal) || 0;
     return total ? Math.min(1, Number(p.rowsProcessed) / total) : p.state === 'completed' ? 1 : 0;
   }
-  const steps = (p.steps as { state: string }[] | undefined) ?? [];
-  return steps.length ? steps.filter((s) => ['completed', 'skipped'].includes(s.state)).length / steps.length : 0;
+  const steps = (p.steps as StepView[] | undefined) ?? [];
+  if (typeof p.percent !== 'number')
+    return steps.length ? steps.filter((s) => ['completed', 'skipped'].includes(s.state)).length / steps.length : 0;
+  // the backfill the watcher queried itself is fresher than its last report to the rollout
+  const live = p.backfill as AnyProgress | undefined;
+  const step = steps.find((s) => s.state === 'running' && s.backfillWorkflowId);
+  if (!live || !step) return p.percent / 100;
+  const reports = new Map<string, ChildBackfillReport>(
+    ((p.backfills as ChildBackfillReport[] | undefined) ?? []).map((r) => [r.workflowId, r]),
+  );
+  reports.set(step.backfillWorkflowId!, {
+    ...childReport(live),
+    workflowId: step.backfillWorkflowId!,
+  });
+  return rolloutPercent(String(p.state), steps, reports).percent / 100;
 }
+
+/** A backfill's progress object in the shape of its report to a rollout. */
+function childReport(bf: AnyProgress): ChildBackfillReport {
+  return {
+    workflowId: '',
+    name: String(bf.name ?? ''),
+    state: String(bf.state),
+    stateReason: (bf.stateReason as string | null | undefined) ?? null,
+    rowsDone: Number(bf.rowsProcessed) || 0,
+    rowsTotal: Number(bf.rowsTotal) || 0,
+    rowsPerSecond: Number(bf.rowsPerSecond) || 0,
+    etaSeconds: (bf.etaSeconds as number | null | undefined) ?? null,
+    at: 0,
+  };
+}
+
+/** The running backfill of a rollout: the one the watcher queried, else its last report. */
+function innerBackfill(p: AnyProgress): AnyProgress | undefined {
+  if (p.backfill) return p.backfill as AnyProgress;
+  const r = ((p.backfills as ChildBackfillReport[] | undefined) ?? [])[0];
+  return r && { ...r, rowsProcessed: r.rowsDone };
+}
+
+/** A state with its reason, when it has one: "backing_off (health check returned 30, over its max of 5: ...)". */
+const withReason = (p: AnyProgress) => (p.stateReason ? `${String(p.state)} (${String(p.stateReason)})` : String(p.state));
 
 /** Rate and ETA as a watcher saw rows move, for when the run itself has not measured one yet. */
 export interface ObservedRate {
@@ -39,14 +78,17 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
   if (p.kind === 'backfill') {
     const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
     const control = p.control && p.state !== 'completed' ? ` | ${formatControl(p.control as ControlView)}` : '';
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${control}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    // the controller's clause says why it holds; any other reason (health check, window, pause) goes at the end
+    const why = p.stateReason && !(p.state === 'holding' && control) ? ` | ${String(p.stateReason)}` : '';
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${control}${why}${p.lastError ? ` error: ${p.lastError}` : ''}`;
   }
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
-  const bf = p.backfill as AnyProgress | undefined;
+  const bf = innerBackfill(p);
   const r = bf && rateOf(bf, observed);
+  const bfState = bf && bf.state !== 'running' ? ` ${withReason(bf)}` : '';
   const inner =
     bf && r
-      ? ` [backfill ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]`
+      ? ` [backfill${bfState} ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]`
       : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
@@ -105,6 +147,10 @@ export class RateTracker {
 
 export function formatStatus(p: AnyProgress): string {
   const lines = [formatProgressLine(p), `workflow: ${p.workflowStatus ?? '?'}`];
+  if (p.stateReason) lines.push(`state: ${withReason(p)}`);
+  if (p.kind === 'rollout' && typeof p.percent === 'number')
+    lines.push(`progress: ${p.percent.toFixed(1)}%, ETA ${formatEta(p.etaSeconds)}`);
+  if (p.lastRecoveredError) lines.push(`recovered from: ${String(p.lastRecoveredError)}`);
   const c = p.control as ControlView | undefined;
   if (c) lines.push(`throttle: ${c.action}${c.hold ? ' (held)' : ''}: ${c.reason}`);
   for (const s of (p.steps as { id: string; kind: string; state: string; table?: string }[] | undefined) ?? []) {

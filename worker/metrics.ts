@@ -80,6 +80,18 @@ export function createMetrics(registry = new Registry()) {
       labelNames,
       registers: [registry],
     }),
+    healthBackoffSeconds: new Counter({
+      name: 'stagefill_health_backoff_seconds_total',
+      help: "Time leases backed off because the backfill's health check returned more than its max",
+      labelNames,
+      registers: [registry],
+    }),
+    lanesBackingOff: new Gauge({
+      name: 'stagefill_backfill_lanes_backing_off',
+      help: 'Lanes of a backfill waiting for its health check now (its state is backing_off; 0 once they go on)',
+      labelNames,
+      registers: [registry],
+    }),
     gateResults: new Counter({
       name: 'stagefill_gate_results_total',
       help: 'Gate and soak check results',

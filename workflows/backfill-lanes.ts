@@ -18,6 +18,7 @@ import type { BackfillActivities, LeaseResult } from '../activities/backfill';
 import { isControlled } from '../plan/throttle';
 import { BackfillRun, now, historyIsLong, leaseInput, account, refreshCounters } from './backfill-run';
 import { runProbes } from './backfill-control';
+import { afterLease } from './backfill-report';
 
 const LEASE_HEARTBEAT_TIMEOUT = '10 seconds';
 /** Patch: a lease goes on with a partition reserved for its lane (LeaseInput.thenPartitionNo). */
@@ -73,6 +74,7 @@ export async function runLanes(run: BackfillRun, partitionNos: number[], deadlin
         return false;
       }
       account(run, r);
+      afterLease(run);
       if (r.partitionDone) {
         c.prepared.partitions.find((x) => x.no === partitionNo)!.isDone = true;
         return true;
@@ -139,6 +141,7 @@ export async function runLanes(run: BackfillRun, partitionNos: number[], deadlin
         return unfinished();
       }
       account(run, r);
+      afterLease(run);
       for (const no of r.donePartitions ?? []) c.prepared.partitions.find((x) => x.no === no)!.isDone = true;
       if (r.partitionNo !== undefined && r.partitionNo !== current) {
         current = r.partitionNo; // the lease went on with the reserved one

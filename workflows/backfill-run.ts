@@ -10,6 +10,8 @@ import type { BackfillSpec } from '../spec';
 import type { ControlDecision } from '../plan/throttle-control';
 import { isControlled } from '../plan/throttle';
 import { windowState } from '../plan/window';
+import { stateReason, HealthReading } from '../plan/backfill-state';
+import type { ReportMark } from '../plan/rollout-progress';
 import type { BackfillProgress, BackfillState, ThrottleSettings } from './definitions';
 
 export interface CarriedState {
@@ -25,6 +27,10 @@ export interface CarriedState {
   runs: number;
   /** The latency/replica-lag controller's last decision, as the last lease saw it. */
   control?: ControlDecision;
+  /** The health check's last reading, as the last lease saw it. */
+  health?: HealthReading;
+  /** The last report to the rollout this backfill runs for (a rollout's step). */
+  report?: ReportMark;
 }
 
 export interface BackfillRunInput {
@@ -51,6 +57,9 @@ export interface BackfillRun {
   roundStartedAt?: number;
   /** The throttle changed between controlled and not: the round ends and the next one follows the new mode. */
   restartRound: boolean;
+  /** Patch markers asked once a run: states inside a round (backing_off, holding); reports to a parent rollout. */
+  hasLiveStates?: boolean;
+  reportsToParent?: boolean;
 }
 
 const DEFAULT_MAX_HISTORY = 8_000;
@@ -86,6 +95,12 @@ export function progress(run: BackfillRun): BackfillProgress {
     name: spec.name,
     table: run.table,
     state: run.state,
+    stateReason: stateReason(run.state, {
+      health: c.health,
+      control: c.control,
+      windowOpensAt: w?.opensAtMs ? new Date(w.opensAtMs).toISOString() : undefined,
+      deadlineAt: c.deadlineMs !== undefined ? new Date(c.deadlineMs).toISOString() : undefined,
+    }),
     generation: p?.generation ?? 0,
     chunksDone,
     chunksTotal: chunksDone + Math.ceil(remainingRows / Math.max(1, chunkSize)),
@@ -107,6 +122,7 @@ export function progress(run: BackfillRun): BackfillProgress {
       opensAt: w.opensAtMs ? new Date(w.opensAtMs).toISOString() : undefined,
     },
   };
+  if (spec.throttle?.healthCheck && c.health) out.health = c.health;
   if (isControlled(c.throttle))
     out.control = c.control ?? {
       lanes: 0,
@@ -157,6 +173,7 @@ export function account(run: BackfillRun, r: LeaseResult): void {
   c.throttleWaitMs += r.throttleWaitMs;
   if (c.throttle.targetChunkMs) c.throttle = { ...c.throttle, chunkSize: r.chunkSize };
   if (r.control && (!c.control || r.control.at >= c.control.at)) c.control = r.control;
+  if (r.health && (!c.health || r.health.at >= c.health.at)) c.health = r.health;
 }
 
 export async function refreshCounters(run: BackfillRun): Promise<void> {

@@ -41,6 +41,7 @@ import {
 } from './backfill-run';
 import { runLanes } from './backfill-lanes';
 import { afterThrottleChange } from './backfill-control';
+import { setRunState } from './backfill-report';
 
 // The throttle's rules moved to plan/throttle.ts; re-exported for whoever imported them from here.
 export { validateThrottleChange };
@@ -135,11 +136,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
   );
   setHandler(progressQuery, (): BackfillProgress => progress(run));
 
-  const setState = (s: BackfillState) => {
-    if (s === run.state) return;
-    run.state = s;
-    setSearchState(s);
-  };
+  // the search attribute, and a parent rollout (backfill-report.ts)
+  const setState = (s: BackfillState) => setRunState(run, s);
 
   try {
     if (!c.prepared) {

@@ -2,6 +2,8 @@ import { defineSignal, defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { CheckResult } from '../activities/rollout';
 import type { ThrottleChange, ThrottleSettings } from '../plan/throttle';
 import type { ControlDecision } from '../plan/throttle-control';
+import type { ChildBackfillReport } from '../plan/rollout-progress';
+import type { HealthReading } from '../plan/backfill-state';
 
 /**
  * Every signal, query and update stagefill's workflows answer. The client and
@@ -22,18 +24,30 @@ export const retrySignal = defineSignal<[ActorPayload?]>('retry');
 
 export type { ThrottleChange, ThrottleSettings, LatencyBudget } from '../plan/throttle';
 export type { ControlDecision } from '../plan/throttle-control';
+export type { ChildBackfillReport } from '../plan/rollout-progress';
+export type { HealthReading } from '../plan/backfill-state';
+
+/** A rollout's child backfill reports its rows, rate and state to its rollout (a bounded cadence: plan/rollout-progress.ts). */
+export const backfillProgressSignal = defineSignal<[ChildBackfillReport]>('backfillProgress');
 
 /** Changes throttle and chunk size of a running backfill; the validator rejects bad payloads before they reach history. */
 export const setThrottleUpdate = defineUpdate<ThrottleSettings, [ThrottleChange]>('setThrottle');
 export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate');
 
-export type BackfillState = 'starting' | 'running' | 'paused' | 'waiting_window' | 'completed' | 'failed' | 'cancelled' | 'window_closed';
+/**
+ * `running` works chunks; `backing_off` waits for its health check to come back under its max; `holding` is held by its
+ * latency budget or replica lag (plan/backfill-state.ts); `stateReason` says why for every state but plain running.
+ */
+export type BackfillState =
+  'starting' | 'running' | 'backing_off' | 'holding' | 'paused' | 'waiting_window' | 'completed' | 'failed' | 'cancelled' | 'window_closed';
 
 export interface BackfillProgress {
   kind: 'backfill';
   name: string;
   table: string;
   state: BackfillState;
+  /** Why it is in `state` (the health check's value, the hold's cause, when the window opens); null while plainly running. */
+  stateReason: string | null;
   generation: number;
   chunksDone: number;
   chunksTotal: number;
@@ -57,6 +71,8 @@ export interface BackfillProgress {
    * why it holds, replicas' lag).
    */
   control?: ControlDecision;
+  /** With a health check: the last reading a lease took. */
+  health?: HealthReading;
 }
 
 export const progressQuery = defineQuery<unknown>('progress');
@@ -103,7 +119,16 @@ export interface RolloutProgress {
   currentStep: string | null;
   runningSteps: string[];
   steps: StepProgress[];
+  /** The error the rollout is stopped on; null once it no longer applies (a `retry` got past it: see lastRecoveredError). */
   lastError: string | null;
+  /** An error that held the rollout until a `retry` got past it. */
+  lastRecoveredError: string | null;
+  /** 0..100: every step counts the same, a step whose backfill runs counts the share of rows it has done. */
+  percent: number;
+  /** Seconds until the running backfills finish at their current rate; null when none runs or none has a rate yet. */
+  etaSeconds: number | null;
+  /** The running backfills as they last reported (at most every few seconds and whole percent). */
+  backfills: ChildBackfillReport[];
   /** Why a rollback started (failed gate, signal, timeout, cancellation). */
   rollbackReason: string | null;
   /** Catalog comparison with the snapshot taken before the rollout, after a rollback. */

@@ -40,6 +40,7 @@ import {
 } from './definitions';
 import { setSearchState } from './search-state';
 import { initialSearchAttributes } from './search-attributes';
+import { trackChildBackfills } from './rollout-child-progress';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;
@@ -183,6 +184,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   let continuing = false;
 
   setHandler(progressQuery, (): RolloutProgress => progress());
+  // child backfills report rows, rate and state: the percentage and ETA move while they run
+  const children = trackChildBackfills();
   setHandler(pauseSignal, (who?: ActorPayload) => {
     isPaused = true;
     wake++;
@@ -243,9 +246,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       currentStep: running[0] ?? null,
       runningSteps: running,
       steps: [...steps.values()],
-      lastError,
       rollbackReason,
       catalog,
+      // percent, ETA, the running backfills; lastError only while it applies (lastRecoveredError after a retry got past it)
+      ...children.figures(state, [...steps.values()], lastError),
     };
   }
 

@@ -64,7 +64,9 @@ test('a latency budget changed through setThrottle steers a running backfill: me
       60_000,
       500,
     );
-    expect(held.state).toBe('running');
+    // the run says what it does now: held by its budget, and why
+    expect(held.state).toBe('holding');
+    expect(held.stateReason).toMatch(/^held by budget: .*0\.05 ms budget/);
     expect(held.control!.reason).toMatch(/0\.05 ms budget/);
     const rowsWhileHeld = await expectHeld(table, s.name, 3000);
     expect(rowsWhileHeld).toBeLessThan(200_000);

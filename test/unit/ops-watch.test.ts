@@ -89,3 +89,76 @@ test('a controlled backfill shows its budget, the measured latency, the allowed 
     'throttle: holding (held): replica lag 2300 ms over the limit of 1500 ms',
   );
 });
+
+test("a rollout's percentage includes its running backfill: the report it has, or the fresher progress the watcher queried", () => {
+  const steps = [
+    { id: 'add', state: 'running', backfillWorkflowId: 'c1' },
+    { id: 'gate', state: 'pending' },
+  ];
+  const reported = {
+    kind: 'rollout',
+    state: 'running',
+    currentStep: 'add',
+    steps,
+    percent: 10,
+    etaSeconds: 40,
+    backfills: [
+      {
+        workflowId: 'c1',
+        name: 'bf',
+        state: 'running',
+        stateReason: null,
+        rowsDone: 2000,
+        rowsTotal: 10_000,
+        rowsPerSecond: 200,
+        etaSeconds: 40,
+        at: 0,
+      },
+    ],
+    lastError: null,
+    lastRecoveredError: null,
+  };
+  // `status`: the rollout's own figures, the backfill from its last report
+  expect(formatProgressLine(reported)).toBe(' 10.0% running        step add [backfill 2,000/10,000 rows, 200 rows/s, ETA 40s]');
+  expect(formatStatus({ ...reported, workflowStatus: 'RUNNING' })).toContain('progress: 10.0%, ETA 40s');
+  // `watch`: the backfill it queried itself is further along than the report
+  expect(formatProgressLine({ ...reported, backfill: backfill(6000, { rowsPerSecond: 250, etaSeconds: 16 }) })).toBe(
+    ' 30.0% running        step add [backfill 6,000/10,000 rows, 250 rows/s, ETA 16s]',
+  );
+});
+
+test('a state that is not plain running says why: backing off on the health check, in a backfill and inside a rollout', () => {
+  const why = 'health check returned 30, over its max of 5: backing off 2 s at a time';
+  expect(formatProgressLine(backfill(0, { state: 'backing_off', stateReason: why }))).toMatch(
+    /^  0\.0% backing_off\s+rows 0\/10,000 .* \| health check returned 30, over its max of 5: backing off 2 s at a time$/,
+  );
+  expect(formatStatus({ ...backfill(0, { state: 'backing_off', stateReason: why }), workflowStatus: 'RUNNING' })).toContain(
+    `state: backing_off (${why})`,
+  );
+  const line = formatProgressLine({
+    kind: 'rollout',
+    state: 'running',
+    currentStep: 'add',
+    steps: [{ id: 'add', state: 'running', backfillWorkflowId: 'c1' }],
+    percent: 0,
+    backfill: backfill(0, { state: 'backing_off', stateReason: why }),
+  });
+  expect(line).toContain(`[backfill backing_off (${why}) 0/10,000 rows`);
+});
+
+test('a rollout that got past a held gate with `retry` shows the old error as recovered, not as its error', () => {
+  const text = formatStatus({
+    kind: 'rollout',
+    state: 'completed',
+    steps: [{ id: 'g', kind: 'gate', state: 'completed' }],
+    percent: 100,
+    etaSeconds: 0,
+    backfills: [],
+    lastError: null,
+    lastRecoveredError: 'step "g": check "c" got 1, expected 0',
+    workflowStatus: 'COMPLETED',
+  });
+  expect(text).not.toContain('error:');
+  expect(text).toContain('recovered from: step "g": check "c" got 1, expected 0');
+  expect(text.split('\n')[0]).toMatch(/^100\.0% completed\s*$/);
+});

@@ -1,0 +1,25 @@
+/**
+ * The rollout's side of its child backfills' reports: the `backfillProgress`
+ * signal handler keeps each one's last report (no command, nothing awaited:
+ * the signal only adds to what the `progress` query shows), and the figures
+ * the query adds from them (plan/rollout-progress.ts).
+ */
+import { setHandler } from '@temporalio/workflow';
+import { rolloutFigures, ChildBackfillReport, RolloutFigures, StepView } from '../plan/rollout-progress';
+import { backfillProgressSignal } from './definitions';
+
+export interface ChildBackfills {
+  /** Percent, ETA, the running backfills, and which error still applies. */
+  figures(state: string, steps: readonly StepView[], lastError: string | null): RolloutFigures;
+}
+
+/** Registers the handler; call once, at the start of the rollout workflow. */
+export function trackChildBackfills(): ChildBackfills {
+  const reports = new Map<string, ChildBackfillReport>();
+  setHandler(backfillProgressSignal, (r: ChildBackfillReport) => {
+    if (!r || typeof r.workflowId !== 'string') return;
+    const before = reports.get(r.workflowId);
+    if (!before || r.at >= before.at) reports.set(r.workflowId, r);
+  });
+  return { figures: (state, steps, lastError) => rolloutFigures(state, steps, reports, lastError) };
+}
