@@ -41,6 +41,7 @@ import {
 } from './backfill-run';
 import { runLanes } from './backfill-lanes';
 import { afterThrottleChange } from './backfill-control';
+import { notifier } from './notify';
 
 // The throttle's rules moved to plan/throttle.ts; re-exported for whoever imported them from here.
 export { validateThrottleChange };
@@ -112,6 +113,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     lastError: null,
     restartRound: false,
   };
+  const notify = notifier({ kind: 'backfill', name: spec.name, tables: [table], notify: spec.notify });
 
   setHandler(pauseSignal, (who) => {
     if (c.isPaused) return;
@@ -139,6 +141,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     if (s === run.state) return;
     run.state = s;
     setSearchState(s);
+    notify.state(s, { lastError: run.lastError });
   };
 
   try {
@@ -238,6 +241,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       });
     }
     throw ApplicationFailure.create({ message: run.lastError, type: 'BackfillFailed', nonRetryable: true, cause: err as Error });
+  } finally {
+    await notify.settled(); // a closing run would drop a delivery still scheduled
   }
 
   /**
