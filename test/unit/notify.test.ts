@@ -139,7 +139,12 @@ describe('configuring webhooks', () => {
     chunkSize: 1000,
     transform: 'UPDATE public.orders SET total = qty * price WHERE id >= :lo AND id < :hi',
   };
-  const rollout = { kind: 'rollout', name: 'r', table: 'public.orders', steps: [{ kind: 'expose', version: 2 }] };
+  const rollout = {
+    kind: 'rollout',
+    name: 'r',
+    table: 'public.orders',
+    steps: [{ kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint' }, { kind: 'approval' }],
+  };
 
   function problems(input: unknown): string[] {
     try {
