@@ -61,7 +61,7 @@ export function createNotifyActivities(deps: ActivityDeps) {
     const info = Context.current().info;
     const targets = notificationTargets(input.event.event, input.notify, cfg.webhookUrl);
     if (!targets.length) return { delivered: [] };
-    const body = notificationBody(input.event, { webUiUrl: cfg.webUiUrl, namespace: info.workflowNamespace });
+    const body = notificationBody(input.event, { webUiUrl: cfg.webUiUrl, namespace: info.workflowNamespace ?? 'default' });
     const delivered: string[] = [];
     const failed: { url: string; permanent: boolean; detail: string }[] = [];
     for (const url of targets) {

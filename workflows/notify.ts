@@ -59,7 +59,12 @@ export function notifier(run: { kind: 'backfill' | 'rollout'; name: string; tabl
         }),
       ).then(
         () => undefined,
-        (err: Error) => log.warn('webhook notification not delivered; the run goes on', { id, event, error: (err.cause as Error | undefined)?.message ?? err.message }),
+        (err: Error) =>
+          log.warn('webhook notification not delivered; the run goes on', {
+            id,
+            event,
+            error: (err.cause as Error | undefined)?.message ?? err.message,
+          }),
       );
       pending.add(delivering);
       void delivering.then(() => pending.delete(delivering));

@@ -145,8 +145,12 @@ test('a rollout: "awaiting_approval", then after approval a failing gate, "rolle
     const rolledBack = team.bodies[1];
     expect(rolledBack).toMatchObject({ state: 'rolled_back', workflowId: handle.workflowId, runId, tables: [table] });
     expect(rolledBack.reason).toMatch(/check "no big orders" got \d+, expected/);
-    expect(rolledBack.text).toMatch(/^:leftwards_arrow_with_hook: stagefill rollout \*.*\* on public\..* rolled back: step ".*": check "no big orders" got/);
-    expect(rolledBack.url).toBe(`${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(handle.workflowId)}/${runId}/history`);
+    expect(rolledBack.text).toMatch(
+      /^:leftwards_arrow_with_hook: stagefill rollout \*.*\* on public\..* rolled back: step ".*": check "no big orders" got/,
+    );
+    expect(rolledBack.url).toBe(
+      `${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(handle.workflowId)}/${runId}/history`,
+    );
     // the worker's receiver gets every event of every run, the same bodies (same ids)
     expect(ops.bodies.map((b) => b.id)).toEqual(team.bodies.map((b) => b.id));
     expect(new Set(team.bodies.map((b) => b.id)).size).toBe(2);

@@ -54,10 +54,22 @@ describe('who receives an event', () => {
     ['nobody configured', 'finished', undefined, undefined, []],
     ['the worker only', 'held', undefined, 'https://ops.example/hook', ['https://ops.example/hook']],
     ['the spec only', 'held', spec, undefined, ['https://team.example/hook']],
-    ['both: the spec adds to the worker', 'failed', spec, 'https://ops.example/hook', ['https://team.example/hook', 'https://ops.example/hook']],
+    [
+      'both: the spec adds to the worker',
+      'failed',
+      spec,
+      'https://ops.example/hook',
+      ['https://team.example/hook', 'https://ops.example/hook'],
+    ],
     ['the same URL twice: once', 'failed', spec, 'https://team.example/hook', ['https://team.example/hook']],
     ['the spec filters its own events', 'finished', { ...spec, on: ['failed', 'rolled_back'] }, undefined, []],
-    ['its filter leaves the worker alone', 'finished', { ...spec, on: ['failed'] }, 'https://ops.example/hook', ['https://ops.example/hook']],
+    [
+      'its filter leaves the worker alone',
+      'finished',
+      { ...spec, on: ['failed'] },
+      'https://ops.example/hook',
+      ['https://ops.example/hook'],
+    ],
     ['an event the filter names', 'rolled_back', { ...spec, on: ['failed', 'rolled_back'] }, undefined, ['https://team.example/hook']],
   ])('%s', (_what, event, specNotify, worker, targets) => {
     expect(notificationTargets(event, specNotify, worker)).toEqual(targets);
@@ -102,11 +114,23 @@ describe('the body and its Slack text', () => {
   });
 
   test.each<[string, Partial<NotifyEventInput>, RegExp]>([
-    ['a finished backfill', { event: 'finished', state: 'completed', kind: 'backfill', reason: null }, /^:white_check_mark: stagefill backfill \*cents\* on public\.orders finished <http/],
+    [
+      'a finished backfill',
+      { event: 'finished', state: 'completed', kind: 'backfill', reason: null },
+      /^:white_check_mark: stagefill backfill \*cents\* on public\.orders finished <http/,
+    ],
     ['a closed window', { event: 'finished', state: 'window_closed', kind: 'backfill', reason: null }, /stopped \(window closed\)/],
-    ['an approval', { event: 'awaiting_approval', state: 'waiting_approval', step: '4-approval', reason: null }, /waits for approval at step "4-approval": `stagefill approve stagefill-rollout:public\.orders:cents`/],
+    [
+      'an approval',
+      { event: 'awaiting_approval', state: 'waiting_approval', step: '4-approval', reason: null },
+      /waits for approval at step "4-approval": `stagefill approve stagefill-rollout:public\.orders:cents`/,
+    ],
     ['a hold', { event: 'held', state: 'held', step: '2-gate' }, /is held at step "2-gate" for an operator .*: step "2-gate": check/],
-    ['a refusal', { event: 'failed', state: 'refused', reason: 'table public.orders does not exist' }, /was refused: table public\.orders does not exist/],
+    [
+      'a refusal',
+      { event: 'failed', state: 'refused', reason: 'table public.orders does not exist' },
+      /was refused: table public\.orders does not exist/,
+    ],
     ['Slack control characters escaped', { name: 'a<b>&c' }, /\*a&lt;b&gt;&amp;c\*/],
     ['a long reason clipped in the text', { reason: 'x'.repeat(1000) }, /: x{299}… </],
   ])('%s', (_what, patch, text) => {
@@ -166,10 +190,18 @@ describe('configuring webhooks', () => {
   });
 
   test.each<[string, unknown, RegExp]>([
-    ['not a URL', { webhook: 'hooks.example/x' }, /^notify\.webhook: notify\.webhook must be an http:\/\/ or https:\/\/ URL.*\(got "hooks\.example\/x"\)/],
+    [
+      'not a URL',
+      { webhook: 'hooks.example/x' },
+      /^notify\.webhook: notify\.webhook must be an http:\/\/ or https:\/\/ URL.*\(got "hooks\.example\/x"\)/,
+    ],
     ['another scheme', { webhook: 'ftp://hooks.example/x' }, /^notify\.webhook: .*must be an http:\/\/ or https:\/\/ URL/],
     ['no webhook', { on: ['held'] }, /^notify\.webhook: webhook is required/],
-    ['an unknown event', { webhook: 'https://h.example', on: ['done'] }, /^notify\.on\.0: notify\.on lists events out of awaiting_approval, held, finished/],
+    [
+      'an unknown event',
+      { webhook: 'https://h.example', on: ['done'] },
+      /^notify\.on\.0: notify\.on lists events out of awaiting_approval, held, finished/,
+    ],
     ['no events', { webhook: 'https://h.example', on: [] }, /^notify\.on: notify\.on needs at least one event/],
     ['a misspelt field', { webhook: 'https://h.example', url: 'x' }, /^notify: unknown field "url"/],
   ])('%s', (_what, notify, message) => {
