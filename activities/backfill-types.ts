@@ -31,6 +31,17 @@ export interface ActivityDeps {
   metrics?: ActivityMetrics;
   /** Fault injection for tests: runs right after a chunk's transaction committed. */
   faults?: { afterChunkCommit?: (chunk: { partitionNo: number; lo: string; hi: string }) => void };
+  /** Webhook notifications (activities/notify.ts): the worker's own receiver and its Web UI's address. */
+  notify?: NotifyDeps;
+}
+
+export interface NotifyDeps {
+  /** Gets every event of every run this worker's workflows report (STAGEFILL_WEBHOOK_URL). */
+  webhookUrl?: string;
+  /** The Temporal Web UI, for the run's link (STAGEFILL_WEB_UI_URL, else TEMPORAL_UI). */
+  webUiUrl?: string;
+  /** How long one POST may take (default 5s). */
+  timeoutMs?: number;
 }
 
 export interface ChunkCheck {

@@ -1,6 +1,7 @@
 import { createBackfillActivities, ActivityDeps } from './backfill';
 import { createRolloutActivities } from './rollout';
 import { createProbeActivities } from './probe';
+import { createNotifyActivities } from './notify';
 
 export type { ActivityDeps } from './backfill';
 
@@ -10,6 +11,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createBackfillActivities(deps),
     ...createRolloutActivities(deps),
     ...createProbeActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

@@ -29,6 +29,7 @@ program
     examples(
       'DATABASE_URL=postgres://app@127.0.0.1:5432/app TEMPORAL_ADDRESS=127.0.0.1:7233 stagefill worker',
       'source .stagefill/dev.env && stagefill worker',
+      'STAGEFILL_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/XXXX stagefill worker   # notifications (docs/operations.md)',
     ),
   )
   .action(async () => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
 import { THROTTLE_LIMITS } from '../plan/throttle';
+import { NOTIFY_EVENTS, isWebhookUrl } from '../plan/notify';
 
 /**
  * The zod pieces every spec is made of: identifiers, durations, SQL
@@ -179,6 +180,21 @@ export const window = z
   })
   .strict();
 
+/** `notify:` a webhook for this spec's runs (docs/operations.md "Notifications"), beside the worker's STAGEFILL_WEBHOOK_URL. */
+export const notify = z
+  .object({
+    webhook: z
+      .string({ required_error: 'notify.webhook is required: the http(s) URL stagefill POSTs its notifications to' })
+      .refine(isWebhookUrl, (v) => ({
+        message: `notify.webhook must be an http:// or https:// URL, e.g. "https://hooks.slack.com/services/T000/B000/XXXX" (got "${v}")`,
+      })),
+    on: z
+      .array(z.enum(NOTIFY_EVENTS, { errorMap: () => ({ message: `notify.on lists events out of ${NOTIFY_EVENTS.join(', ')}` }) }))
+      .min(1, `notify.on needs at least one event (${NOTIFY_EVENTS.join(', ')}); leave it out for all of them`)
+      .optional(),
+  })
+  .strict();
+
 /** The backfill fields shared by `kind: backfill` specs and rollout `backfill` steps. */
 export const backfillFields = {
   name: z
@@ -206,7 +222,7 @@ export const backfillFields = {
   statementTimeoutMs: z.number().int().min(1).max(3_600_000).default(60_000),
 };
 
-export const backfillSpec = z.object({ kind: z.literal('backfill'), ...backfillFields }).strict();
+export const backfillSpec = z.object({ kind: z.literal('backfill'), ...backfillFields, notify: notify.optional() }).strict();
 export type BackfillSpec = z.infer<typeof backfillSpec>;
 
 // ---- rollout steps -------------------------------------------------------

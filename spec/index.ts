@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { normalizeGraph, graphProblems } from '../plan/graph';
 import { resolveLogicalNames } from '../plan/columns';
 import { qualifiedName } from '../plan/ids';
-import { backfillFields, backfillSpec, tableName, duration, BackfillSpec } from './fields';
+import { backfillFields, backfillSpec, tableName, duration, notify, BackfillSpec } from './fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '../steps';
 
 /**
@@ -11,7 +11,7 @@ import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '../steps';
  * Pure: used by the CLI, the client library and (as types) the workflows.
  */
 
-export { tableName, duration, expectation, gateCheck, backfillSpec, DEFAULT_LOCK_TIMEOUT_MS } from './fields';
+export { tableName, duration, expectation, gateCheck, backfillSpec, notify, DEFAULT_LOCK_TIMEOUT_MS } from './fields';
 export type { GateCheck, BackfillSpec } from './fields';
 export { STEP_KINDS } from '../steps';
 export type { StepKind } from '../steps';
@@ -54,6 +54,8 @@ export const rolloutSpec = z
       .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
       .optional(),
     steps: z.array(rolloutStep).min(1, 'a rollout needs at least one step'),
+    /** A webhook for this rollout's notifications (docs/operations.md "Notifications"). */
+    notify: notify.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

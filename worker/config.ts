@@ -15,6 +15,16 @@ const postgresUrl = z.string().refine((v) => {
 
 const optionalPath = z.string().min(1).optional();
 
+const httpUrl = (example: string) =>
+  z.string().refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, `expected an http:// or https:// URL, e.g. ${example}`);
+
 /** Every setting the worker and the CLI read from the environment; the names are the variables. */
 export const workerConfigSchema = z.object({
   TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
@@ -27,6 +37,11 @@ export const workerConfigSchema = z.object({
   STAGEFILL_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(100),
   /** A prebuilt workflow bundle (bundleWorkflowCode); skips bundling at start. */
   STAGEFILL_WORKFLOW_BUNDLE: optionalPath,
+  /** Every notification of the runs this worker's workflows report also goes here (docs/operations.md "Notifications"). */
+  STAGEFILL_WEBHOOK_URL: httpUrl('https://hooks.slack.com/services/T000/B000/XXXX').optional(),
+  /** The Temporal Web UI, for the links in notifications; TEMPORAL_UI (what `stagefill dev` writes) when unset. */
+  STAGEFILL_WEB_UI_URL: httpUrl('http://127.0.0.1:8233').optional(),
+  TEMPORAL_UI: httpUrl('http://127.0.0.1:8233').optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Temporal mTLS: client certificate and key (both or neither), optional CA. */
   TEMPORAL_TLS_CERT: optionalPath,

@@ -106,7 +106,13 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.STAGEFILL_TASK_QUEUE,
     ...workflowSource,
-    activities: createActivities({ pool, logger: logger.child({ component: 'activity' }), metrics, faults: opts.faults }),
+    activities: createActivities({
+      pool,
+      logger: logger.child({ component: 'activity' }),
+      metrics,
+      faults: opts.faults,
+      notify: { webhookUrl: config.STAGEFILL_WEBHOOK_URL, webUiUrl: config.STAGEFILL_WEB_UI_URL ?? config.TEMPORAL_UI },
+    }),
     maxConcurrentActivityTaskExecutions: config.STAGEFILL_MAX_CONCURRENT_ACTIVITIES,
     // Cancellation reaches a lease on its next heartbeat: keep that under a second.
     maxHeartbeatThrottleInterval: '1 second',

@@ -42,6 +42,7 @@ import {
 import { runLanes } from './backfill-lanes';
 import { afterThrottleChange } from './backfill-control';
 import { setRunState } from './backfill-report';
+import { notifier } from './notify';
 
 // The throttle's rules moved to plan/throttle.ts; re-exported for whoever imported them from here.
 export { validateThrottleChange };
@@ -113,6 +114,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     lastError: null,
     restartRound: false,
   };
+  const notify = notifier({ kind: 'backfill', name: spec.name, tables: [table], notify: spec.notify });
 
   setHandler(pauseSignal, (who) => {
     if (c.isPaused) return;
@@ -136,8 +138,12 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
   );
   setHandler(progressQuery, (): BackfillProgress => progress(run));
 
-  // the search attribute, and a parent rollout (backfill-report.ts)
-  const setState = (s: BackfillState) => setRunState(run, s);
+  // the search attribute, a parent rollout (backfill-report.ts) and the webhook (notify.ts)
+  const setState = (s: BackfillState) => {
+    if (s === run.state) return;
+    setRunState(run, s);
+    notify.state(s, { lastError: run.lastError });
+  };
 
   try {
     if (!c.prepared) {
@@ -236,6 +242,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       });
     }
     throw ApplicationFailure.create({ message: run.lastError, type: 'BackfillFailed', nonRetryable: true, cause: err as Error });
+  } finally {
+    await notify.settled(); // a closing run would drop a delivery still scheduled
   }
 
   /**

@@ -41,6 +41,7 @@ import {
 import { setSearchState } from './search-state';
 import { initialSearchAttributes } from './search-attributes';
 import { trackChildBackfills } from './rollout-child-progress';
+import { notifier } from './notify';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;
@@ -152,6 +153,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const stepOf = new Map(graph.map((g, i) => [g.id, spec.steps[i]]));
   const tables = [...new Set(graph.map((g) => g.table))];
   const now = () => Date.now(); // the workflow task's deterministic time
+  const notify = notifier({ kind: 'rollout', name: spec.name, tables, notify: spec.notify });
 
   let state: RolloutState = carried?.state ?? 'starting';
   let lastError: string | null = carried?.lastError ?? null;
@@ -256,6 +258,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   function setState(s: RolloutState, step?: string): void {
     state = s;
     setSearchState(s, step === undefined ? {} : { step });
+    notify.state(s, { step, lastError, rollbackReason });
   }
 
   function setStep(id: string, patch: Partial<StepProgress>): void {
@@ -677,6 +680,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await drainAudit();
     });
     throw err;
+  } finally {
+    await notify.settled(); // a closing run (or one continuing as new) would drop a delivery still scheduled
   }
 
   async function rollBack(finalState: 'rolled_back' | 'cancelled' = 'rolled_back'): Promise<void> {

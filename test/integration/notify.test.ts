@@ -1,0 +1,199 @@
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { backfillWorkflow } from '../../workflows/backfill';
+import { approveSignal } from '../../workflows/definitions';
+import { backfillWorkflowId } from '../../plan/ids';
+import type { NotificationBody } from '../../plan/notify';
+import { loadWorkerConfig } from '../../worker/config';
+import { createStagefillWorker } from '../../worker/run';
+import { counterSpec } from './backfill-checks';
+import { makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
+import { env, unique, makeCounterTable, waitFor, pool, client, useStack, testLogger } from './harness';
+import { recordFacts } from './report';
+
+jest.setTimeout(180_000);
+
+useStack();
+
+const WEB_UI = 'http://127.0.0.1:8233';
+
+/** A local webhook receiver: every POST body it got; `status` answers them (200 unless told). */
+async function receiver(status = 200): Promise<{ url: string; bodies: NotificationBody[]; close(): Promise<void> }> {
+  const bodies: NotificationBody[] = [];
+  const server = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      if (req.method === 'POST' && req.headers['content-type'] === 'application/json') bodies.push(JSON.parse(data));
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'receiver broken');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    bodies,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A URL nothing listens on: a port that was free a moment ago. */
+async function closedPortUrl(): Promise<string> {
+  const r = await receiver();
+  await r.close();
+  return r.url;
+}
+
+/** A worker with a Web UI address, and a worker-wide webhook when given. */
+async function startNotifyingWorker(taskQueue: string, webhook?: string): Promise<{ stop(): Promise<void> }> {
+  const e = env();
+  const config = loadWorkerConfig({
+    TEMPORAL_ADDRESS: e.address,
+    TEMPORAL_NAMESPACE: e.namespace,
+    DATABASE_URL: e.databaseUrl,
+    STAGEFILL_TASK_QUEUE: taskQueue,
+    STAGEFILL_WEB_UI_URL: WEB_UI,
+    ...(webhook ? { STAGEFILL_WEBHOOK_URL: webhook } : {}),
+  });
+  const sw = await createStagefillWorker({ config, logger: testLogger, workflowBundlePath: e.bundle });
+  const running = sw.run();
+  return {
+    async stop() {
+      sw.shutdown();
+      await running;
+    },
+  };
+}
+
+async function deliveryActivities(workflowId: string): Promise<{ scheduled: number; failed: number }> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const scheduledIds = new Set(
+    history
+      .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'deliverNotification')
+      .map((e) => String(e.eventId)),
+  );
+  const failed = history.events!.filter(
+    (e) => e.activityTaskFailedEventAttributes && scheduledIds.has(String(e.activityTaskFailedEventAttributes.scheduledEventId)),
+  ).length;
+  return { scheduled: scheduledIds.size, failed };
+}
+
+test('a backfill that finishes sends one "finished" notification with its run id, tables and Web UI link', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 5_000);
+  const hook = await receiver();
+  const taskQueue = unique('q');
+  const w = await startNotifyingWorker(taskQueue);
+  try {
+    const s = counterSpec(table, { notify: { webhook: hook.url } });
+    const workflowId = backfillWorkflowId(s.table, s.name);
+    const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 500 }] });
+    const result = await handle.result();
+    expect(result.state).toBe('completed');
+    // the run waits for its last delivery before it closes: the notification is there when the result is
+    expect(hook.bodies).toHaveLength(1);
+    const [n] = hook.bodies;
+    expect(n).toMatchObject({
+      event: 'finished',
+      state: 'completed',
+      kind: 'backfill',
+      name: s.name,
+      workflowId,
+      runId: handle.firstExecutionRunId,
+      tables: [table],
+      reason: null,
+      url: `${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(workflowId)}/${handle.firstExecutionRunId}/history`,
+    });
+    expect(n.id).toBe(`${workflowId}/${handle.firstExecutionRunId}/finished/1`);
+    expect(n.text).toContain(`stagefill backfill *${s.name}* on ${table} finished <${n.url}|open in Temporal>`);
+    expect(Date.parse(n.at)).not.toBeNaN();
+  } finally {
+    await w.stop();
+    await hook.close();
+  }
+});
+
+test('a rollout: "awaiting_approval", then after approval a failing gate, "rolled_back" with the reason, to the spec and the worker', async () => {
+  const table = await makeOrders(pool, unique('orders'), 2_000);
+  const team = await receiver();
+  const ops = await receiver();
+  const taskQueue = unique('q');
+  const w = await startNotifyingWorker(taskQueue, ops.url);
+  try {
+    const { handle } = await startSpec(client, taskQueue, {
+      kind: 'rollout',
+      name: unique('notify'),
+      table,
+      notify: { webhook: team.url, on: ['awaiting_approval', 'rolled_back'] },
+      steps: [
+        { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 1000 } },
+        { kind: 'approval', timeout: '2m' },
+        { kind: 'gate', checks: [{ name: 'no big orders', sql: `SELECT count(*) FROM ${table} WHERE amount > 100`, expect: { eq: 0 } }] },
+      ],
+    });
+    await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+    const approval = await waitFor('the approval notification', async () => team.bodies.find((b) => b.event === 'awaiting_approval'));
+    const runId = (await handle.describe()).runId;
+    expect(approval).toMatchObject({ state: 'waiting_approval', kind: 'rollout', workflowId: handle.workflowId, runId, tables: [table] });
+    expect(approval.step).toMatch(/approval/);
+    expect(approval.text).toContain(`waits for approval at step "${approval.step}"`);
+    await handle.signal(approveSignal, { by: 'test-operator' });
+    const out = await outcome(handle);
+    expect(out.state).toBe('rolled_back');
+
+    // the spec's receiver: exactly the two events it asked for
+    expect(team.bodies.map((b) => b.event)).toEqual(['awaiting_approval', 'rolled_back']);
+    const rolledBack = team.bodies[1];
+    expect(rolledBack).toMatchObject({ state: 'rolled_back', workflowId: handle.workflowId, runId, tables: [table] });
+    expect(rolledBack.reason).toMatch(/check "no big orders" got \d+, expected/);
+    expect(rolledBack.text).toMatch(
+      /^:leftwards_arrow_with_hook: stagefill rollout \*.*\* on public\..* rolled back: step ".*": check "no big orders" got/,
+    );
+    expect(rolledBack.url).toBe(
+      `${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(handle.workflowId)}/${runId}/history`,
+    );
+    // the worker's receiver gets every event of every run, the same bodies (same ids)
+    expect(ops.bodies.map((b) => b.id)).toEqual(team.bodies.map((b) => b.id));
+    expect(new Set(team.bodies.map((b) => b.id)).size).toBe(2);
+  } finally {
+    await w.stop();
+    await team.close();
+    await ops.close();
+  }
+});
+
+test('a receiver that is down or answers 500: the run completes as usual; the delivery is retried, then given up', async () => {
+  const broken = await receiver(500);
+  const down = await closedPortUrl();
+  const taskQueue = unique('q');
+  const w = await startNotifyingWorker(taskQueue);
+  try {
+    const runs = await Promise.all(
+      [broken.url, down].map(async (webhook) => {
+        const table = await makeCounterTable(pool, unique('t'), 5_000);
+        const s = counterSpec(table, { notify: { webhook } });
+        const workflowId = backfillWorkflowId(s.table, s.name);
+        const started = Date.now();
+        const result = await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 500 }] });
+        const rows = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE n = 1`);
+        return { workflowId, result, rowsChanged: rows.rows[0].n as number, ms: Date.now() - started };
+      }),
+    );
+    for (const r of runs) {
+      expect(r.result.state).toBe('completed');
+      expect(r.result.rowsProcessed).toBe(5_000);
+      expect(r.rowsChanged).toBe(5_000);
+      // one delivery, which failed (after its retries) without failing the run
+      expect(await deliveryActivities(r.workflowId)).toEqual({ scheduled: 1, failed: 1 });
+    }
+    // the 500 receiver saw every attempt of the retry policy, all with the same id
+    expect(broken.bodies).toHaveLength(5);
+    expect(new Set(broken.bodies.map((b) => b.id)).size).toBe(1);
+    expect(broken.bodies[0].event).toBe('finished');
+    const figures = { run500Ms: runs[0].ms, runDownMs: runs[1].ms };
+    console.log(`runs with a broken receiver: answering 500 ${figures.run500Ms} ms, down ${figures.runDownMs} ms (5 attempts each)`);
+    recordFacts('webhook receiver down or answering 500: the backfills completed', { attempts500: broken.bodies.length, ...figures });
+  } finally {
+    await w.stop();
+    await broken.close();
+  }
+});

@@ -1,0 +1,76 @@
+import { proxyActivities, patched, workflowInfo, CancellationScope, log } from '@temporalio/workflow';
+import type { NotifyActivities } from '../activities/notify';
+import { eventOfState, reasonFor, notificationId, NotifySettings, NotifyEvent } from '../plan/notify';
+
+/** Patch: runs from before notifications schedule no delivery, so their histories replay unchanged. */
+export const WEBHOOK_NOTIFICATIONS = 'webhook-notifications';
+
+// A few quick attempts, then give up: a notification must never hold a run for long (see settled()).
+const delivery = proxyActivities<NotifyActivities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
+});
+
+export interface Notifier {
+  /** The run entered `state`: if it is worth an event, deliver one, without waiting for it. */
+  state(state: string, detail?: { step?: string | null; lastError?: string | null; rollbackReason?: string | null }): void;
+  /** Resolves once every delivery started has ended (delivered or given up); a run awaits it before it closes. */
+  settled(): Promise<void>;
+}
+
+/**
+ * A run's webhook notifications. Each event is one activity (activities/notify.ts)
+ * that posts to the spec's webhook and the worker's (STAGEFILL_WEBHOOK_URL);
+ * the workflow cannot know the worker's, so with neither set the activity
+ * finds nothing to do. Deliveries run beside the run and their failures are
+ * only logged: a receiver that is down never fails or stops a run. A closing
+ * run waits for them (settled), at most the retry policy's minute: a run that
+ * closes drops the activities it still has scheduled.
+ */
+export function notifier(run: { kind: 'backfill' | 'rollout'; name: string; tables: string[]; notify?: NotifySettings }): Notifier {
+  const pending = new Set<Promise<void>>();
+  let seq = 0;
+  return {
+    state(state, detail = {}) {
+      const event: NotifyEvent | undefined = eventOfState(state);
+      if (!event) return;
+      const info = workflowInfo();
+      // a rollout's backfill step: the rollout reports (its failure becomes the rollout's rollback)
+      if (run.kind === 'backfill' && info.parent) return;
+      if (!patched(WEBHOOK_NOTIFICATIONS)) return;
+      const id = notificationId(info.workflowId, info.runId, event, ++seq);
+      const delivering = CancellationScope.nonCancellable(() =>
+        delivery.deliverNotification({
+          event: {
+            id,
+            event,
+            state,
+            kind: run.kind,
+            name: run.name,
+            workflowId: info.workflowId,
+            runId: info.runId,
+            tables: run.tables,
+            step: detail.step || null,
+            reason: reasonFor(event, detail),
+            at: new Date(Date.now()).toISOString(), // the workflow task's deterministic time
+          },
+          notify: run.notify,
+        }),
+      ).then(
+        () => undefined,
+        (err: Error) =>
+          log.warn('webhook notification not delivered; the run goes on', {
+            id,
+            event,
+            error: (err.cause as Error | undefined)?.message ?? err.message,
+          }),
+      );
+      pending.add(delivering);
+      void delivering.then(() => pending.delete(delivering));
+    },
+    async settled() {
+      while (pending.size) await Promise.all([...pending]);
+    },
+  };
+}
