@@ -67,7 +67,12 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
           return { table: a.table, column: x.column, newColumn: x.newName ?? `${x.column}_stagefill_new` };
         });
       const changes = keyChangesOf(steps);
-      const leftOut = leftOutReferences(changes.find((c) => c.id === s.id)!, objects.type, objects.referencedBy, changes);
+      const leftOut = leftOutReferences(
+        changes.find((c) => c.id === s.id)!,
+        objects.type,
+        objects.referencedBy,
+        changes,
+      );
       out.tables.push({
         table: s.table,
         step: s.id,

@@ -189,7 +189,10 @@ export async function readColumnObjects(
       ORDER BY k.conname`,
     [relid, attnum],
   );
-  const referencedBy = incoming.map((k) => ({ ...fk(k.referencing, { ...k, ref_table: canonical }), columnTypes: k.column_types as string[] }));
+  const referencedBy = incoming.map((k) => ({
+    ...fk(k.referencing, { ...k, ref_table: canonical }),
+    columnTypes: k.column_types as string[],
+  }));
 
   // indexes over the column (as a key, an INCLUDE column, or in an expression or predicate) that back no constraint
   const { rows: idx } = await db.query(

@@ -69,7 +69,11 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
           throw failure(
             FailureType.StepSetupError,
             `step "${ctx.stepId}" (alterColumn on ${table}): column: the columns referencing ${table}.${step.column} must change with it, so the step refuses before any data moves:\n${formatLeftOut(left)}`,
-            { stepId: ctx.stepId, field: 'column', leftOut: left.map((l) => ({ foreignKey: l.foreignKey, table: l.table, column: l.column })) },
+            {
+              stepId: ctx.stepId,
+              field: 'column',
+              leftOut: left.map((l) => ({ foreignKey: l.foreignKey, table: l.table, column: l.column })),
+            },
           );
         const plan = duplicationOf(r, objects);
         refuseProblems(r, plan);

@@ -44,9 +44,10 @@ async function makeTables(p: Pool, kind: KeyKind, rows: number): Promise<{ order
       await p.query(`ALTER TABLE public."${o}" ADD PRIMARY KEY (id)`);
     })(),
     (async () => {
-      await p.query(`INSERT INTO public."${i}" (order_id, qty) SELECT 1 + (g % $1::int), 1 + g % 5 FROM generate_series(1, $1::int * 2) g`, [
-        rows,
-      ]);
+      await p.query(
+        `INSERT INTO public."${i}" (order_id, qty) SELECT 1 + (g % $1::int), 1 + g % 5 FROM generate_series(1, $1::int * 2) g`,
+        [rows],
+      );
       await p.query(`ALTER TABLE public."${i}" ADD PRIMARY KEY (id)`);
       await p.query(`CREATE INDEX "${i}_order_idx" ON public."${i}" (order_id)`);
     })(),

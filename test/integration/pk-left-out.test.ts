@@ -55,7 +55,15 @@ function parentOnly(t: Tables, opts: { approval?: boolean } = {}): Record<string
     name: unique('leftout'),
     table: t.orders,
     steps: [
-      { id: 'orders-id', kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int', backfill: { chunkSize: 1000 } },
+      {
+        id: 'orders-id',
+        kind: 'alterColumn',
+        column: 'id',
+        newType: 'bigint',
+        up: 'id::bigint',
+        down: 'id::int',
+        backfill: { chunkSize: 1000 },
+      },
       ...(opts.approval ? [{ id: 'approve', kind: 'approval', timeout: '30m', dependsOn: ['orders-id'] }] : []),
       { id: 'contract-orders', kind: 'contract', dependsOn: [opts.approval ? 'approve' : 'orders-id'] },
     ],

@@ -30,14 +30,7 @@ const itemsFk = fk('order_items_order_id_fkey', 'public.order_items', ['order_id
 test.each<[string, KeyChange, string, ForeignKey[], KeyChange[], { column: string; foreignKey: string }[]]>([
   ['the child changed the same way', orders, 'integer', [itemsFk], [orders, items], []],
   ['the child changed to the same type spelt int8', orders, 'integer', [itemsFk], [orders, { ...items, newType: 'INT8' }], []],
-  [
-    'the child left out',
-    orders,
-    'integer',
-    [itemsFk],
-    [orders],
-    [{ column: 'order_id', foreignKey: 'order_items_order_id_fkey' }],
-  ],
+  ['the child left out', orders, 'integer', [itemsFk], [orders], [{ column: 'order_id', foreignKey: 'order_items_order_id_fkey' }]],
   [
     'the child changed to another type',
     orders,
@@ -54,7 +47,14 @@ test.each<[string, KeyChange, string, ForeignKey[], KeyChange[], { column: strin
     [orders, { ...items, newType: undefined, newName: 'order_ref' }],
     [{ column: 'order_id', foreignKey: 'order_items_order_id_fkey' }],
   ],
-  ['the parent renamed only: keys follow the new name', { ...orders, newType: undefined, newName: 'order_id' }, 'integer', [itemsFk], [], []],
+  [
+    'the parent renamed only: keys follow the new name',
+    { ...orders, newType: undefined, newName: 'order_id' },
+    'integer',
+    [itemsFk],
+    [],
+    [],
+  ],
   ['the parent given its own type again (int4 is integer)', { ...orders, newType: 'int4' }, 'integer', [itemsFk], [], []],
   ['no foreign key references it', orders, 'integer', [], [orders], []],
   ['the child of the new type already (widened first)', orders, 'integer', [{ ...itemsFk, columnTypes: ['bigint'] }], [orders], []],
@@ -135,7 +135,11 @@ test('a child changed to another type is told the type to give', () => {
 
 test('keyChangesOf reads the alterColumn steps of a placed graph only', () => {
   const placed = [
-    { id: 'orders-id', table: 'public.orders', step: { kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int' } },
+    {
+      id: 'orders-id',
+      table: 'public.orders',
+      step: { kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int' },
+    },
     { id: 'g', table: 'public.orders', step: { kind: 'gate' } },
   ];
   expect(keyChangesOf(placed)).toEqual([{ ...orders, newName: undefined }]);
