@@ -4,17 +4,20 @@ import { createPool } from '../db/pool';
 import type { ConnectOptions, StagefillConnection } from './connection';
 import { startRun, replayBackfill } from './runs';
 import { getProgress, listRuns, waitForRun } from './operations';
-import { printPlan } from './plan-output';
+import { planWithRefusal } from './plan-output';
+import { refusalBeforeStart } from './contract-plan';
 import { watchRun, formatStatus } from './watch';
 import { readHistory, formatHistory } from './history';
-import { NotFoundError, UsageError } from './errors';
+import { NotFoundError, UsageError, RolloutRefusedError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, toInt, JSON_HELP } from './cli-common';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
 export function registerRunVerbs(program: Command): void {
   program
     .command('plan')
-    .description('validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything')
+    .description(
+      'validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything; with DATABASE_URL, a rollout that changes a key without every column referencing it is refused (exit 2)',
+    )
     .argument('<spec>', 'YAML or JSON spec file')
     .option('--format <format>', 'text | json | mermaid', 'text')
     .option('--json', 'same as --format json')
@@ -30,13 +33,17 @@ export function registerRunVerbs(program: Command): void {
       const format = opts.json ? 'json' : opts.format;
       if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
       const spec = loadSpecFile(file);
-      print(await printPlan(spec, format as 'text' | 'json' | 'mermaid'));
+      const { text, refusal } = await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
+      print(text);
+      if (refusal) throw new RolloutRefusedError(refusal);
     });
 
   connectionOptions(
     program
       .command('start')
-      .description('start a backfill or rollout from a spec file and print its workflow id')
+      .description(
+        'start a backfill or rollout from a spec file and print its workflow id; with DATABASE_URL, a rollout that changes a key without every column referencing it is refused (exit 2) before anything starts',
+      )
       .argument('<spec>', 'YAML or JSON spec file')
       .option('--wait', 'follow it to the end; the exit code is its outcome')
       .option('--restart', 'backfill: start a new generation instead of continuing from checkpoints')
@@ -51,6 +58,9 @@ export function registerRunVerbs(program: Command): void {
       ),
   ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean }) => {
     const spec = loadSpecFile(file);
+    // read from the tables when DATABASE_URL is set (the rollout's expand step checks the same again)
+    const refusal = spec.kind === 'rollout' ? await refusalBeforeStart(spec) : null;
+    if (refusal) throw new RolloutRefusedError(refusal);
     await withConnection(opts, async (conn) => {
       const run = await startRun(conn, spec, { restart: opts.restart });
       if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: spec.kind, name: spec.name }));

@@ -6,6 +6,7 @@ import { physicalColumnsOf, PlacedStep } from '../plan/columns';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import { viewSchemaName } from '../plan/views';
+import { keyChangesOf, leftOutReferences, formatLeftOut, LeftOutReference } from '../plan/key-references';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column
@@ -16,7 +17,15 @@ import { viewSchemaName } from '../plan/views';
 
 export interface ColumnChangePlan {
   physicalColumns: { id: string; column: string; physical: string }[];
-  tables: { table: string; step: string; column: string; duplication?: DuplicationPlan; note?: string }[];
+  tables: {
+    table: string;
+    step: string;
+    column: string;
+    duplication?: DuplicationPlan;
+    /** Columns referencing this one that the rollout does not change with it: `plan` and `start` refuse the rollout. */
+    leftOut?: LeftOutReference[];
+    note?: string;
+  }[];
 }
 
 function placed(spec: RolloutSpec): PlacedStep[] {
@@ -57,11 +66,19 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
           const x = a.step as { column: string; newName?: string };
           return { table: a.table, column: x.column, newColumn: x.newName ?? `${x.column}_stagefill_new` };
         });
+      const changes = keyChangesOf(steps);
+      const leftOut = leftOutReferences(
+        changes.find((c) => c.id === s.id)!,
+        objects.type,
+        objects.referencedBy,
+        changes,
+      );
       out.tables.push({
         table: s.table,
         step: s.id,
         column: step.column,
         duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }),
+        ...(leftOut.length ? { leftOut } : {}),
       });
     }
   } finally {
@@ -84,6 +101,7 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
       continue;
     }
     const d = t.duplication!;
+    for (const l of t.leftOut ?? []) lines.push(`  REFUSED  ${l.object}: ${l.message}`);
     for (const problem of d.problems) lines.push(`  REFUSED  ${problem.object}: ${problem.message}`);
     lines.push(`  drop     column ${t.column} and every object on it`);
     if (d.newColumn !== d.finalName) lines.push(`  rename   column ${d.newColumn} to ${d.finalName}`);
@@ -104,4 +122,34 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
     if (built.length) lines.push(`  built before contract: ${built.join('; ')}`);
   }
   return lines.join('\n');
+}
+
+/** Why the rollout cannot start as written (a referencing column left out of a key's change), or null: `plan` and `start` exit 2 with it. */
+export function rolloutRefusal(p: ColumnChangePlan): string | null {
+  const left = p.tables.flatMap((t) => (t.leftOut ?? []).map((l) => ({ step: t.step, l })));
+  if (!left.length) return null;
+  const steps = [...new Set(left.map((x) => `"${x.step}"`))].join(', ');
+  return `rollout refused: step ${steps} changes a key without every column referencing it (nothing was started or changed):\n${formatLeftOut(left.map((x) => x.l))}`;
+}
+
+/**
+ * `start`'s check before anything starts, when DATABASE_URL is set. A database
+ * the client cannot reach does not stop the start (the worker may reach it where
+ * this machine does not): the expand step applies the same rule from the
+ * worker's side.
+ */
+export async function refusalBeforeStart(
+  spec: RolloutSpec,
+  databaseUrl = process.env.DATABASE_URL,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<string | null> {
+  if (!databaseUrl) return null;
+  try {
+    return rolloutRefusal(await columnChangePlan(spec, databaseUrl));
+  } catch (err) {
+    warn(
+      `stagefill: could not read the tables to check the rollout before it starts (${(err as Error)?.message ?? String(err)}); its expand step checks again`,
+    );
+    return null;
+  }
 }

@@ -58,6 +58,13 @@ export class ConnectionError extends ClientError {
   }
 }
 
+/** A spec that parses but that the database says cannot run as written (a key changed without a column referencing it): `plan` and `start` exit 2. */
+export class RolloutRefusedError extends ClientError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
 /** A replay that cannot be: no such backfill, several, or not completed. */
 export class ReplayError extends ClientError {
   constructor(message: string) {

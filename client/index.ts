@@ -24,7 +24,7 @@ export {
   NotApplicableError,
 } from './operations';
 export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
-export { RunClosedError, ClientError, UsageError, exitCodeOf } from './errors';
+export { RunClosedError, ClientError, UsageError, RolloutRefusedError, exitCodeOf } from './errors';
 export { startWorkflow } from './start';
 export type { StartWorkflowOptions } from './start';
 export { backfillSummary } from '../plan/summary';
@@ -44,7 +44,8 @@ export {
   ScheduleExistsError,
 } from './schedules';
 export type { CreateScheduleOptions, ScheduleInfo } from './schedules';
-export { printPlan } from './plan-output';
+export { printPlan, planWithRefusal } from './plan-output';
+export { refusalBeforeStart } from './contract-plan';
 
 export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../spec';
 export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../spec';

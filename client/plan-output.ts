@@ -6,7 +6,7 @@ import { createPool } from '../db/pool';
 import { KeyError } from '../db/keys';
 import { planPartitions } from '../activities/partition-plan';
 import { keyLabel, keyTypeLabel, formatRange } from '../plan/keys';
-import { columnChangePlan, formatColumnChangePlan } from './contract-plan';
+import { columnChangePlan, formatColumnChangePlan, rolloutRefusal } from './contract-plan';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */
 const ASSUMED_ROWS_PER_SECOND_PER_LANE = 200_000;
@@ -15,15 +15,25 @@ export type PlanFormat = 'text' | 'json' | 'mermaid';
 
 /** `stagefill plan`: read-only. A backfill's chunk plan needs DATABASE_URL; without it the static plan is printed. */
 export async function printPlan(spec: Spec, format: PlanFormat): Promise<string> {
+  return (await planWithRefusal(spec, format)).text;
+}
+
+/** The plan's text, and why the rollout cannot start as written (read from the tables when DATABASE_URL is set), or null. */
+export async function planWithRefusal(spec: Spec, format: PlanFormat): Promise<{ text: string; refusal: string | null }> {
   if (spec.kind === 'rollout') {
     const plan = planRollout(spec);
-    if (format === 'mermaid') return formatMermaid(plan);
     // per altered column: what expand duplicates and what contract drops, renames and attaches (from the table when DATABASE_URL is set)
     const columns = await columnChangePlan(spec);
-    if (format === 'json') return JSON.stringify({ ...plan, columns }, null, 2);
+    const refusal = rolloutRefusal(columns);
+    if (format === 'mermaid') return { text: formatMermaid(plan), refusal };
+    if (format === 'json') return { text: JSON.stringify({ ...plan, columns }, null, 2), refusal };
     const extra = formatColumnChangePlan(columns);
-    return extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan);
+    return { text: extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan), refusal };
   }
+  return { text: await backfillPlanText(spec, format), refusal: null };
+}
+
+async function backfillPlanText(spec: BackfillSpec, format: PlanFormat): Promise<string> {
   const bf = await backfillPlan(spec);
   if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;

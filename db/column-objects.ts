@@ -53,6 +53,8 @@ export interface ForeignKeyObject {
   tail: string;
   definition: string;
   isValid: boolean;
+  /** The referencing columns' types, in `columns` order (read for the keys referencing a column). */
+  columnTypes?: string[];
 }
 
 export interface ColumnObjects {
@@ -180,13 +182,17 @@ export async function readColumnObjects(
     `SELECT k.conname AS name, pg_get_constraintdef(k.oid) AS definition, k.convalidated AS valid,
             rn.nspname || '.' || r.relname AS referencing,
             ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, o) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
+            ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM unnest(k.conkey) WITH ORDINALITY u(n, o) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS column_types,
             ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(n, o) JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o) AS ref_columns
        FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
       WHERE k.contype = 'f' AND k.confrelid = $1 AND $2 = ANY (k.confkey)
       ORDER BY k.conname`,
     [relid, attnum],
   );
-  const referencedBy = incoming.map((k) => ({ ...fk(k.referencing, { ...k, ref_table: canonical }) }));
+  const referencedBy = incoming.map((k) => ({
+    ...fk(k.referencing, { ...k, ref_table: canonical }),
+    columnTypes: k.column_types as string[],
+  }));
 
   // indexes over the column (as a key, an INCLUDE column, or in an expression or predicate) that back no constraint
   const { rows: idx } = await db.query(

@@ -78,6 +78,8 @@ export interface ForeignKey {
   tail: string;
   definition: string;
   isValid: boolean;
+  /** The referencing columns' types, in `columns` order (read for the keys referencing a column). */
+  columnTypes?: string[];
 }
 
 export type Phase = 'expand' | 'afterBackfill' | 'contract' | 'afterContract';

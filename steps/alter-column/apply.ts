@@ -7,6 +7,7 @@ import { classifyPgError, failure, pgMessage } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
 import { columnMapAt, newVersionRow, PlacedStep } from '../../plan/columns';
 import { formatContractCheck } from '../../plan/contract-check';
+import { formatLeftOut } from '../../plan/key-references';
 import type { DuplicationPlan } from '../../plan/duplicate';
 import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
@@ -20,7 +21,7 @@ import {
   swapColumns,
   DuplicationRef,
 } from './duplicate';
-import { alteredElsewhere } from './key-graph';
+import { alteredElsewhere, leftOutOf } from './key-graph';
 import { keysMoveFirst, parentsReady } from './key-contract';
 
 function ref(ctx: {
@@ -61,7 +62,20 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
         if (!current) throw ctx.fail('column', `${table} has no column "${step.column}"; fix the step's column`);
         // every object of the old column must be able to follow, or nothing happens
         const r = ref(ctx);
-        const plan = duplicationOf(r, await oldColumnObjects(r));
+        const objects = await oldColumnObjects(r);
+        // a key's type changes only with every column referencing it (read now: a key added after `plan` counts too)
+        const left = leftOutOf(ctx.allSteps, { id: ctx.stepId, table, step }, objects);
+        if (left.length)
+          throw failure(
+            FailureType.StepSetupError,
+            `step "${ctx.stepId}" (alterColumn on ${table}): column: the columns referencing ${table}.${step.column} must change with it, so the step refuses before any data moves:\n${formatLeftOut(left)}`,
+            {
+              stepId: ctx.stepId,
+              field: 'column',
+              leftOut: left.map((l) => ({ foreignKey: l.foreignKey, table: l.table, column: l.column })),
+            },
+          );
+        const plan = duplicationOf(r, objects);
         refuseProblems(r, plan);
         const type = step.newType ?? current.type;
         const trigger = triggerOf(ctx, 1);

@@ -5,7 +5,7 @@ import { failure } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
 import { newColumnOf, AlterColumnStep } from './schema';
 import { oldColumnObjects, duplicationOf, runDuplicationPhase, DuplicationRef } from './duplicate';
-import { alteredElsewhere, alterStepOf, contractOf } from './key-graph';
+import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from './key-graph';
 
 /**
  * Contract of a key changed across tables, in the order that never leaves a
@@ -30,6 +30,15 @@ function held(ctx: ContractContext<AlterColumnStep>, message: string, missing: {
 
 /** A parent's contract holds while a child's column referencing it, changed by the same rollout, has not been contracted. */
 export async function keysMoveFirst(ctx: ContractContext<AlterColumnStep>, old: ColumnObjects): Promise<void> {
+  // a key added since expand from a column the rollout does not change: contract would leave it of the old type
+  const left = leftOutOf(ctx.allSteps, { id: ctx.stepId, table: ctx.table, step: ctx.step }, old);
+  if (left.length) {
+    throw held(
+      ctx,
+      `contract of ${ctx.table} would recreate foreign keys from columns the rollout does not change to ${ctx.step.newType}, so it holds and drops nothing (roll back, and start the rollout again with those columns changed too):\n${left.map((l) => `  LEFT OUT  ${l.object}: ${l.message}`).join('\n')}`,
+      left.map((l) => ({ object: l.object, why: `${l.table}.${l.column} is not changed to ${ctx.step.newType}` })),
+    );
+  }
   const waiting: { object: string; why: string }[] = [];
   for (const f of old.referencedBy) {
     if (f.table === ctx.table) continue;

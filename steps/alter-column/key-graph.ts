@@ -1,5 +1,6 @@
 import type { StepRef } from '../types';
-import type { AlteredColumn } from '../../plan/duplicate';
+import type { AlteredColumn, ColumnObjects } from '../../plan/duplicate';
+import { keyChangesOf, leftOutReferences, LeftOutReference } from '../../plan/key-references';
 import { newColumnOf, AlterColumnStep } from './schema';
 
 /**
@@ -30,4 +31,15 @@ export function alterStepOf(all: AnyStep[], table: string, column: string): Step
 /** The contract step of `table`, if the rollout has one. */
 export function contractOf(all: AnyStep[], table: string): AnyStep | undefined {
   return all.find((s) => s.table === table && s.step.kind === 'contract');
+}
+
+/**
+ * The columns referencing this step's column (the foreign keys the catalog
+ * lists now) that the rollout does not change to its new type: the step
+ * refuses at expand and its contract holds on them (plan/key-references.ts).
+ */
+export function leftOutOf(all: AnyStep[], ref: StepRef<AlterColumnStep>, old: ColumnObjects): LeftOutReference[] {
+  const changes = keyChangesOf(all);
+  const self = changes.find((c) => c.id === ref.id) ?? keyChangesOf([ref])[0];
+  return leftOutReferences(self, old.type, old.referencedBy, changes);
 }

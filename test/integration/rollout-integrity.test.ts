@@ -32,7 +32,8 @@ async function tenObjects(p: Pool, t: string, rows: number): Promise<string> {
   await p.query(`CREATE INDEX "${t}_big" ON ${q} (qty) WHERE qty > 1000`);
   await p.query(`CREATE INDEX "${t}_twice" ON ${q} ((qty * 2))`);
   await p.query(`COMMENT ON COLUMN ${q}.qty IS 'how many'`);
-  await p.query(`CREATE TABLE public."${t}_child" (id int PRIMARY KEY, qty_ref int CONSTRAINT child_qty REFERENCES ${q} (qty))`);
+  // the child's column is bigint already: a key's type changes only with every column referencing it (plan/key-references.ts)
+  await p.query(`CREATE TABLE public."${t}_child" (id int PRIMARY KEY, qty_ref bigint CONSTRAINT child_qty REFERENCES ${q} (qty))`);
   await p.query(`INSERT INTO ${q} (customer, qty) SELECT g % 10, g FROM generate_series(1, ${rows}) g`);
   await p.query(`INSERT INTO public."${t}_child" SELECT g, g FROM generate_series(1, 50) g`);
   return q;
