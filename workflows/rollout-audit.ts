@@ -15,7 +15,7 @@ export interface AuditOwner {
   readonly durable: boolean;
   readonly workflowId: string;
   /** Undefined until beginRollout has returned: entries wait for it. */
-  rolloutId(): string | undefined;
+  rolloutId(): number | undefined;
 }
 
 export class RolloutAudit {

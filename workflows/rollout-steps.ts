@@ -18,7 +18,7 @@ import type { CheckResult } from '../activities/rollout';
 import type { BackfillSpec, GateCheck } from '../spec';
 import type { GraphStep } from '../plan/graph';
 import { backfillWorkflowId } from '../plan/ids';
-import { causeMessage, heldCause } from '../plan/failure-cause';
+import { causeMessage, heldCause } from './failure-cause';
 import { stepModule } from '../steps';
 import { backfillWorkflow } from './backfill';
 import { initialSearchAttributes } from './search-attributes';
@@ -122,7 +122,8 @@ export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
           if (left <= 0) break;
           run$.nextCheckAt = now() + Math.min(soak.everyMs, left);
         }
-        if (await park(run, g.id, () => run.rollbackReason !== null, run$.nextCheckAt - now())) throw new StepFailure(run.rollbackReason!, true);
+        if (await park(run, g.id, () => run.rollbackReason !== null, run$.nextCheckAt - now()))
+          throw new StepFailure(run.rollbackReason!, true);
         run$.nextCheckAt = undefined;
       }
       break;

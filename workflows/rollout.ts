@@ -2,7 +2,7 @@ import { condition, setHandler, CancellationScope, isCancellation, ApplicationFa
 import { readySteps, GraphStep } from '../plan/graph';
 import { planRollout } from '../plan/describe';
 import { FailureType } from '../plan/failures';
-import { causeMessage } from '../plan/failure-cause';
+import { causeMessage } from './failure-cause';
 import { roleOf } from '../steps';
 import { failureMessage } from './backfill';
 import {
@@ -144,7 +144,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     } else {
       setSearchState('starting', { kind: 'rollout', tables, name: spec.name });
       try {
-        run.begun = await ddl.beginRollout({ workflowId, name: spec.name, spec, tables, plan: planRollout(spec).steps, actor: input.actor });
+        run.begun = await ddl.beginRollout({
+          workflowId,
+          name: spec.name,
+          spec,
+          tables,
+          plan: planRollout(spec).steps,
+          actor: input.actor,
+        });
       } catch (err) {
         run.lastError = failureMessage(err);
         setState(run, 'refused');

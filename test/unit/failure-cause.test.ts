@@ -1,8 +1,9 @@
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
-import { causeMessage, heldCause } from '../../plan/failure-cause';
+import { causeMessage, heldCause } from '../../workflows/failure-cause';
 import { FailureType } from '../../plan/failures';
 
-const activity = (cause?: Error) => new ActivityFailure('Activity task failed', 'applyStep', '1', RetryState.NON_RETRYABLE_FAILURE, 'w', cause);
+const activity = (cause?: Error) =>
+  new ActivityFailure('Activity task failed', 'applyStep', '1', RetryState.NON_RETRYABLE_FAILURE, 'w', cause);
 const child = (cause?: Error) =>
   new ChildWorkflowFailure('default', { workflowId: 'bf', runId: 'r' }, 'backfillWorkflow', RetryState.NON_RETRYABLE_FAILURE, cause);
 const app = (message: string, type?: string) => ApplicationFailure.create({ message, type, nonRetryable: true });

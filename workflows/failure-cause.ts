@@ -1,10 +1,11 @@
 /**
  * What failed, under Temporal's wrappers: an activity's or a child
- * workflow's failure carries the real error as its cause. Pure (the SDK's
- * failure classes only, no workflow APIs), so a table test pins it.
+ * workflow's failure carries the real error as its cause. In workflows/, not
+ * plan/, as it reads the SDK's failure classes (@temporalio/common only, no
+ * workflow APIs, so a unit table test pins it).
  */
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
-import { FailureType } from './failures';
+import { FailureType } from '../plan/failures';
 
 /** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
 export function causeMessage(err: unknown): string {
