@@ -1,0 +1,54 @@
+/**
+ * Continue-as-new for a long rollout (soaks, approvals and rollback windows
+ * can wait for days): when it is safe, and what the next run of the chain
+ * carries so that its waiting steps resume where they waited and no
+ * activity runs again. Deterministic.
+ */
+import { workflowInfo, log, continueAsNew } from '@temporalio/workflow';
+import type { rolloutWorkflow } from './rollout';
+import type { CarriedRollout, RolloutRun } from './rollout-run';
+
+/**
+ * A run continues as new once its history reaches this many events (or the
+ * server suggests it), at the first safe point: no step in the middle of an
+ * activity or a child backfill, only waits (soak intervals, approvals,
+ * rollback windows, held gates) or nothing running between steps.
+ */
+export const CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
+
+/** Safe to continue as new: history long enough, every running step waiting (or none running), the audit written. */
+export function shouldContinue(run: RolloutRun): boolean {
+  if (!run.durable) return false;
+  const info = workflowInfo();
+  const eventLimit = Math.max(200, run.input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS);
+  if (info.historyLength < eventLimit && !info.continueAsNewSuggested) return false;
+  for (const id of run.scopes.keys()) if (!run.parked.has(id)) return false;
+  return run.audit.isDrained();
+}
+
+export async function continueChain(run: RolloutRun): Promise<never> {
+  // decided on a condition check; from here no waiting step leaves its wait (see park in rollout-steps.ts)
+  run.continuing = true;
+  await run.audit.drain();
+  const next: CarriedRollout = {
+    begun: run.begun!,
+    run: (run.carried?.run ?? 1) + 1,
+    startedAt: run.startedAt,
+    state: run.state,
+    lastError: run.lastError,
+    rollbackReason: run.rollbackReason,
+    rollbackBy: run.rollbackBy ?? null,
+    isPaused: run.isPaused,
+    approvals: run.approvals,
+    retries: run.retries,
+    auditSeq: run.audit.seq,
+    steps: [...run.steps.values()],
+    touched: run.touched,
+    exposedAt: [...run.exposedAt],
+    done: [...run.done],
+    active: [...run.scopes.keys()],
+    stepRuns: Object.fromEntries([...run.stepRuns].filter(([id]) => run.scopes.has(id))),
+  };
+  log.info('rollout continues as new', { historyLength: workflowInfo().historyLength, run: next.run, waiting: next.active });
+  return continueAsNew<typeof rolloutWorkflow>({ ...run.input, carried: next });
+}
