@@ -9,7 +9,7 @@ const compose = YAML.parse(fs.readFileSync(path.join(root, 'docker-compose.yml')
 
 // PostgreSQL's default search_path is "$user", public: a role named like stagefill's own schema would
 // put every unqualified table a user creates (psql, pgbench -i) into that schema instead of public.
-test('docker-compose.yml: the database role is not named like stagefill\'s schema, and every service uses that one role', () => {
+test("docker-compose.yml: the database role is not named like stagefill's schema, and every service uses that one role", () => {
   const pg = compose.services.postgres.environment!;
   const role = pg.POSTGRES_USER;
   expect(role).toBeTruthy();
