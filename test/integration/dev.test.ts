@@ -154,7 +154,7 @@ test(
       expect(await exited(twice)).toBe(1);
       expect(twice.out()).toContain(`a stack is already running from ${stateDir} (stagefill dev or demo, pid ${dev.pid})`);
       expect(twice.out()).toContain(`source ${path.join(stateDir, 'dev.env')}`);
-      expect(twice.out()).not.toContain('ready');
+      expect(twice.out()).not.toContain('stagefill dev: ready');
       expect(twice.out()).not.toMatch(/\n\s+at /);
       expect(dev.exitCode).toBeNull();
 
