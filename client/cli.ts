@@ -42,7 +42,8 @@ program
   .description(
     'run a local Temporal dev server (with the Web UI) and PostgreSQL until Ctrl-C; prints their addresses and writes .stagefill/dev.env. ' +
       'Ports: 7233 (Temporal), 8233 (Web UI), 55432 (PostgreSQL) when free, else the ones of the last start, else free ones (it says so). ' +
-      'TEMPORAL_ADDRESS / DATABASE_URL in the environment are used instead, if they answer (exit 1 if not)',
+      'TEMPORAL_ADDRESS / DATABASE_URL in the environment are used instead, if they answer (exit 1 if not). ' +
+      'One stack per state dir: a second start there exits 1, naming the running one',
   )
   .option('--fresh', 'start with empty history and database')
   .option('--state-dir <dir>', 'where history, the database, ports.json and dev.env live (default <project>/.stagefill)')

