@@ -7,7 +7,7 @@ import { classifyPgError, failure, pgMessage } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
 import { columnMapAt, newVersionRow, PlacedStep } from '../../plan/columns';
 import { formatContractCheck } from '../../plan/contract-check';
-import type { DuplicationPlan } from '../../plan/duplicate';
+import type { DuplicationPlan } from '../../plan/duplication-types';
 import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';

@@ -1,5 +1,5 @@
 import type { StepRef } from '../types';
-import type { AlteredColumn } from '../../plan/duplicate';
+import type { AlteredColumn } from '../../plan/duplication-types';
 import { newColumnOf, AlterColumnStep } from './schema';
 
 /**
