@@ -66,7 +66,10 @@ export async function readOnlyScalar(db: Queryable, text: string, statementTimeo
 }
 
 /** One check's result (plan/checks.ts) for one attempt at a gate; a retried attempt overwrites its row. */
-export async function recordGateResult(db: Queryable, g: { rolloutId: number; stepId: string; attempt: number } & CheckResult): Promise<void> {
+export async function recordGateResult(
+  db: Queryable,
+  g: { rolloutId: number; stepId: string; attempt: number } & CheckResult,
+): Promise<void> {
   await db.query(
     `INSERT INTO ${own('gate_results')} (rollout_id, step_id, attempt, check_name, ok, value, expected, deviation, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)

