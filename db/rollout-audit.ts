@@ -40,16 +40,8 @@ export async function recordKeyedEvents(db: Queryable, workflowId: string, entri
      ON CONFLICT (workflow_id, audit_key) WHERE audit_key IS NOT NULL DO NOTHING`,
     [
       workflowId,
-      JSON.stringify(
-        entries.map((e) => ({
-          key: e.key,
-          event: e.event,
-          subject: e.subject ?? null,
-          detail: e.detail ?? null,
-          actor: e.actor ?? null,
-          at: e.at ?? null,
-        })),
-      ),
+      // only the entry's own fields; one left out reads as NULL (`at`: the database's time)
+      JSON.stringify(entries.map(({ key, event, subject, detail, actor, at }) => ({ key, event, subject, detail, actor, at }))),
     ],
   );
   return res.rowCount ?? 0;
