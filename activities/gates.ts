@@ -1,5 +1,5 @@
 import { withTransaction } from '../db/pool';
-import * as sql from '../db/rollouts';
+import * as sql from '../db/rollout-audit';
 import type { GateCheck } from '../spec';
 import { qualifiedName } from '../plan/ids';
 import { evaluateCheck, CheckResult } from '../plan/checks';

@@ -1,8 +1,8 @@
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import { inTransaction, openSession, Session, Queryable } from '../db/pool';
 import * as sql from '../db/backfills';
-import * as keys from '../db/keys';
-import type { KeyedTable } from '../db/keys';
+import * as keys from '../db/key-chunks';
+import type { KeyedTable } from '../db/key-sql';
 import { evaluateExpect, describeExpect } from '../plan/expect';
 import { isCutByArithmetic, arithmeticChunkEnd, leavesChanged } from '../plan/chunks';
 import { adaptedChunkSize } from '../plan/throttle';

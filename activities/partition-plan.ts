@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/pool';
 import * as keys from '../db/keys';
+import { PartitionBound, partitionBounds, estimatedRows } from '../db/key-partitions';
+import type { KeyedTable } from '../db/key-sql';
 import { KeyColumn, keyNames, keyLabel, encodeKeyType, formatKey, parseKeyInput } from '../plan/keys';
 import { isCutByArithmetic, evenKeyPartitions, partsPerLeaf, inKeyOrder } from '../plan/chunks';
 
@@ -53,7 +55,7 @@ export async function resolveKey(db: Queryable, table: string, key: string | rea
 export interface PartitionPlan extends ResolvedKey {
   /** [from, to) over every partition; null when there is no row to backfill. */
   range: { from: string; to: string } | null;
-  partitions: keys.PartitionBound[];
+  partitions: PartitionBound[];
   /** A partitioned table's leaves (every one, empty ones too); null for a plain table. */
   leaves: string[] | null;
 }
@@ -68,7 +70,7 @@ export interface PartitionPlanInput {
 export async function planPartitions(db: Queryable, input: PartitionPlanInput): Promise<PartitionPlan> {
   const key = await resolveKey(db, input.table, input.key);
   const { cols } = key;
-  const t: keys.KeyedTable = { table: input.table, cols };
+  const t: KeyedTable = { table: input.table, cols };
   const from = input.range?.from !== undefined ? await normalizeInput(db, cols, input.range.from, 'range.from') : undefined;
   const to = input.range?.to !== undefined ? await normalizeInput(db, cols, input.range.to, 'range.to') : undefined;
   const parts = Math.max(1, input.parallelism * 4);
@@ -108,7 +110,7 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
       );
     }
     const hi = (await keys.keyAbove(db, t, ends.last, to)) ?? to ?? (await keys.afterKey(db, cols, ends.last));
-    spans.push({ leaf, lo: ends.first, hi, last: ends.last, estimate: await keys.estimatedRows(db, leaf) });
+    spans.push({ leaf, lo: ends.first, hi, last: ends.last, estimate: await estimatedRows(db, leaf) });
   }
   if (!spans.length) return { ...key, range: null, partitions: [], leaves };
   const ordered = inKeyOrder(spans);
@@ -116,7 +118,7 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
     parts,
     ordered.map((s) => s.estimate),
   );
-  const partitions: keys.PartitionBound[] = [];
+  const partitions: PartitionBound[] = [];
   for (const [i, s] of ordered.entries()) {
     const cut = await cutPartitions(db, { table: s.leaf, cols }, key, s.leaf, { from: s.lo, to: s.hi }, shares[i], {
       first: s.lo,
@@ -134,24 +136,24 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
  */
 async function cutPartitions(
   db: Queryable,
-  t: keys.KeyedTable,
+  t: KeyedTable,
   key: ResolvedKey,
   source: string,
   range: { from: string; to: string },
   parts: number,
   ends?: { first: string; last: string },
-): Promise<keys.PartitionBound[]> {
+): Promise<PartitionBound[]> {
   if (key.isUnique && t.cols.length === 1 && ['smallint', 'integer', 'bigint'].includes(key.keyType)) {
     // density over the whole source: the planner's row estimate over its key span
     const whole = ends ?? (await keys.keyEnds(db, source, t.cols));
     if (whole) {
       const hi = (BigInt(whole.last) + 1n).toString();
-      const shape = { keyType: key.keyType, isKeyUnique: true, lo: whole.first, hi, rowsPlanned: await keys.estimatedRows(db, source) };
+      const shape = { keyType: key.keyType, isKeyUnique: true, lo: whole.first, hi, rowsPlanned: await estimatedRows(db, source) };
       if (isCutByArithmetic(shape))
         return evenKeyPartitions(range.from, range.to, parts, shape.rowsPlanned / Number(BigInt(hi) - BigInt(whole.first)));
     }
   }
-  return keys.partitionBounds(db, source, t.cols, range.from, range.to, parts);
+  return partitionBounds(db, source, t.cols, range.from, range.to, parts);
 }
 
 /** A key value someone typed (a spec's range, `replay --from`): a tuple for a composite key, cast by the database to the key's types. */

@@ -29,7 +29,7 @@ export function createRolloutActivities(deps: ActivityDeps) {
 
 export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
 
-export type { KeyedAuditEntry } from '../db/rollouts';
+export type { KeyedAuditEntry } from '../db/rollout-audit';
 export type { BeginRolloutInput, BeginRolloutResult, StepState, CatalogComparison } from './rollouts';
 export type { StepInput, StepApplied } from './steps';
 export type { RunChecksInput, CheckResult } from './gates';

@@ -1,6 +1,7 @@
 import { withTransaction, Queryable } from '../db/pool';
 import * as sql from '../db/rollouts';
-import type { KeyedAuditEntry } from '../db/rollouts';
+import * as audit from '../db/rollout-audit';
+import type { KeyedAuditEntry } from '../db/rollout-audit';
 import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../db/catalog';
 import type { RolloutSpec } from '../spec';
 import type { StepDescription } from '../plan/describe';
@@ -60,7 +61,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
         if (!check.unchanged) continue;
         const key = `${graph[n].id}/${check.name}`;
         try {
-          baselines[key] = await withTransaction(pool, (db) => sql.readOnlyScalar(db, check.sql, CHECK_STATEMENT_TIMEOUT_MS));
+          baselines[key] = await withTransaction(pool, (db) => audit.readOnlyScalar(db, check.sql, CHECK_STATEMENT_TIMEOUT_MS));
         } catch (err) {
           if (classifyPgError(err) === 'transient') throw err;
           throw failure(
@@ -103,7 +104,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
         graph.map((g, n) => ({ id: g.id, kind: g.kind, table: qualifiedName(g.table), transformHash: stepHash(i.spec.steps[n]) })),
       );
       for (const t of tables) await sql.saveCatalogSnapshot(db, rolloutId, t, 'before', await snapshotCatalog(db, t, viewSchemaPattern(t)));
-      await sql.recordRolloutEvent(db, {
+      await audit.recordRolloutEvent(db, {
         workflowId: i.workflowId,
         event: 'started',
         detail: { rolloutId, tables, lineage, plan: i.plan, baselines },
@@ -129,8 +130,8 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     await withTransaction(pool, async (db) => {
       await sql.setStepState(db, { ...i, table: qualifiedName(i.table) });
       const event = { event: `step_${i.state}`, subject: i.stepId, detail: i.detail, actor: i.actor };
-      if (i.auditKey) await sql.recordKeyedEvents(db, i.workflowId, [{ key: i.auditKey, ...event }]);
-      else await sql.recordRolloutEvent(db, { workflowId: i.workflowId, ...event });
+      if (i.auditKey) await audit.recordKeyedEvents(db, i.workflowId, [{ key: i.auditKey, ...event }]);
+      else await audit.recordRolloutEvent(db, { workflowId: i.workflowId, ...event });
     });
   }
 
@@ -143,7 +144,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     detail?: unknown;
     actor?: string;
   }): Promise<void> {
-    await sql.recordRolloutEvent(pool, i);
+    await audit.recordRolloutEvent(pool, i);
   }
 
   /**
@@ -156,7 +157,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     workflowId: string;
     entries: KeyedAuditEntry[];
   }): Promise<{ written: number }> {
-    const written = await withTransaction(pool, (db) => sql.recordKeyedEvents(db, i.workflowId, i.entries));
+    const written = await withTransaction(pool, (db) => audit.recordKeyedEvents(db, i.workflowId, i.entries));
     return { written };
   }
 
@@ -190,7 +191,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
       const catalog = await compareWithBefore(db, i.rolloutId, row.tables, true);
       await sql.finishRolloutRow(db, { rolloutId: i.rolloutId, state: i.state, reason: i.reason, actor: i.actor, catalogCheck: catalog });
       const released = await sql.releaseTables(db, i.workflowId);
-      await sql.recordRolloutEvent(db, {
+      await audit.recordRolloutEvent(db, {
         workflowId: i.workflowId,
         event: i.state,
         detail: { reason: i.reason ?? null, catalog, released },

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { withTransaction } from '../db/pool';
 import * as sql from '../db/rollouts';
+import * as audit from '../db/rollout-audit';
 import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../db/ddl';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../spec/fields';
 import type { RolloutStep, BackfillSpec } from '../spec';
@@ -172,7 +173,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
   }
 
   async function recordApplied(db: PoolClient, i: StepInput, detail: Record<string, unknown>): Promise<void> {
-    await sql.recordRolloutEvent(db, {
+    await audit.recordRolloutEvent(db, {
       workflowId: i.workflowId,
       event: 'step_applied',
       subject: i.stepId,
@@ -331,7 +332,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
 
     /** The revert refused (createTable: someone else's data): audited, the step stays as it is. */
     async function recordHeld(db: PoolClient, reason: string): Promise<Reverted> {
-      await sql.recordRolloutEvent(db, {
+      await audit.recordRolloutEvent(db, {
         workflowId: i.workflowId,
         event: 'step_revert_held',
         subject: i.stepId,
@@ -348,7 +349,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     async function recordReverted(db: PoolClient, row: sql.StepRow, isUntouched: boolean): Promise<Reverted> {
       await sql.setStepEffect(db, i.rolloutId, i.stepId, { effect: 'reverted', phase: null, detail: row.detail });
       await sql.setStepState(db, { rolloutId: i.rolloutId, stepId: i.stepId, kind: i.step.kind, table, state: 'reverted', actor: i.actor });
-      await sql.recordRolloutEvent(db, {
+      await audit.recordRolloutEvent(db, {
         workflowId: i.workflowId,
         event: 'step_reverted',
         subject: i.stepId,

@@ -63,11 +63,9 @@ export function registerRunVerbs(program: Command): void {
     if (refusal) throw new RolloutRefusedError(refusal);
     await withConnection(opts, async (conn) => {
       const run = await startRun(conn, spec, { restart: opts.restart });
-      if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: spec.kind, name: spec.name }));
-      else print(run.workflowId);
+      printStarted(run.workflowId, opts, { workflowId: run.workflowId, runId: run.runId, kind: spec.kind, name: spec.name });
       if (spec.kind === 'backfill') await reportContinuation(conn, run.workflowId);
-      if (opts.wait)
-        process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
+      await followIfWaiting(conn, run.workflowId, opts);
     });
   });
 
@@ -132,10 +130,8 @@ export function registerRunVerbs(program: Command): void {
         throw new UsageError('--database-url: not set; pass it or set DATABASE_URL to the database the backfill changed');
       await withConnection(opts, async (conn) => {
         const run = await replayBackfill(conn, opts.databaseUrl!, name, { from: opts.from, to: opts.to, table: opts.table });
-        if (opts.json) print(JSON.stringify({ workflowId: run.workflowId, runId: run.runId, kind: 'backfill', name, table: run.table }));
-        else print(run.workflowId);
-        if (opts.wait)
-          process.exitCode = await watchRun(conn, run.workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
+        printStarted(run.workflowId, opts, { workflowId: run.workflowId, runId: run.runId, kind: 'backfill', name, table: run.table });
+        await followIfWaiting(conn, run.workflowId, opts);
       });
     },
   );
@@ -202,6 +198,16 @@ export function registerRunVerbs(program: Command): void {
         await pool.end();
       }
     });
+}
+
+/** What start and replay print of the run they started: its workflow id, or with --json the object `json`. */
+function printStarted(workflowId: string, opts: { json?: boolean }, json: object): void {
+  print(opts.json ? JSON.stringify(json) : workflowId);
+}
+
+/** With --wait, follows the run to its end (progress to stderr under --json); the exit code is its outcome. */
+async function followIfWaiting(conn: StagefillConnection, workflowId: string, opts: { wait?: boolean; json?: boolean }): Promise<void> {
+  if (opts.wait) process.exitCode = await watchRun(conn, workflowId, { bar: false, out: opts.json ? process.stderr : process.stdout });
 }
 
 /** After a start, say whether checkpoints of an earlier run were picked up. */

@@ -1,7 +1,8 @@
 import type { RolloutSpec } from '../spec';
 import { createPool } from '../db/pool';
 import { readColumnObjects } from '../db/column-objects';
-import { planDuplication, DuplicationPlan } from '../plan/duplicate';
+import { planDuplication } from '../plan/duplicate';
+import type { DuplicationPlan } from '../plan/duplication-types';
 import { physicalColumnsOf, PlacedStep } from '../plan/columns';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';

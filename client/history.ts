@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { findBackfill } from '../db/backfills';
 import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill, eventsOfRuns } from '../db/audit';
-import { rolloutAudit } from '../db/rollouts';
+import { rolloutAudit } from '../db/rollout-audit';
 import { stepBackfillName } from '../plan/hash';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';

@@ -1,13 +1,14 @@
 import { Queryable, prepared, preparedCount } from './pool';
 import { own } from './identifiers';
-import { KeyedTable, PartitionBound, cutSql, storedKey, storedParams } from './keys';
+import { KeyedTable, cutSql, storedKey, storedParams } from './key-sql';
+import type { PartitionBound } from './key-partitions';
 import { KeyColumn, bindRange as bindKeyRange, decodeKey, canonicalKey } from './key-values';
 
 /**
  * stagefill's bookkeeping of backfills: the run's row, its generations and
  * partitions (durable cursors), one checkpoint per committed chunk, and the
- * audit events. The key's own statements (description, bounds, cuts) are in
- * db/keys.ts.
+ * audit events. The key's own statements are in db/keys.ts (description,
+ * ends), db/key-partitions.ts (bounds) and db/key-chunks.ts (cuts).
  */
 
 /** `:lo` / `:hi` as typed parameters for a one-column key of `keyType` (the form rollout steps and tests use). */

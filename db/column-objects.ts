@@ -1,88 +1,13 @@
 import { Queryable } from './pool';
 import { parseTable } from './identifiers';
+import type { ColumnObjects, CheckObject, UniqueObject, ForeignKeyObject, IndexObject } from '../plan/duplication-types';
 
 /**
  * Every object of one column, read from the catalog: what an alterColumn's
  * new column must get too before contract drops the old one (pgroll's
- * duplicate.go idea). Read-only. Structural twin of `ColumnObjects` in
- * plan/duplicate.ts (db/ may not import plan/).
+ * duplicate.go idea). Read-only. The shape (`ColumnObjects`) is defined once
+ * in plan/duplication-types.ts, which plans the duplication from it.
  */
-
-export interface CheckObject {
-  name: string;
-  /** pg_get_constraintdef: `CHECK ((qty >= 0))`, `NOT VALID` appended when not validated. */
-  definition: string;
-  /** The columns of this table it reads. */
-  columns: string[];
-  isValid: boolean;
-}
-
-export interface UniqueObject {
-  name: string;
-  kind: 'unique' | 'primaryKey';
-  columns: string[];
-  /** The index behind it and its definition from `USING` on (`USING btree (a, b)`). */
-  index: string;
-  indexTail: string;
-  deferrable: boolean;
-  deferred: boolean;
-  definition: string;
-}
-
-export interface IndexObject {
-  name: string;
-  isUnique: boolean;
-  /** False for the leftover of a failed CREATE INDEX CONCURRENTLY. */
-  isValid: boolean;
-  /** Key, INCLUDE and expression/predicate columns of this table it reads. */
-  columns: string[];
-  /** pg_get_indexdef from `USING` on: method, keys, INCLUDE, WITH, WHERE. */
-  indexTail: string;
-  definition: string;
-}
-
-export interface ForeignKeyObject {
-  name: string;
-  /** The referencing table (schema.table, unquoted like every table stagefill keeps) and its columns. */
-  table: string;
-  columns: string[];
-  /** The referenced table (schema.table) and its columns. */
-  refTable: string;
-  refColumns: string[];
-  /** What follows `REFERENCES t(cols)`: MATCH, ON DELETE/UPDATE, DEFERRABLE. */
-  tail: string;
-  definition: string;
-  isValid: boolean;
-  /** The referencing columns' types, in `columns` order (read for the keys referencing a column). */
-  columnTypes?: string[];
-}
-
-export interface ColumnObjects {
-  table: string;
-  column: string;
-  exists: boolean;
-  type: string;
-  notNull: boolean;
-  default: string | null;
-  /** 'a' (ALWAYS) or 'd' (BY DEFAULT) for an identity column. */
-  identity: 'a' | 'd' | null;
-  /** The identity's sequence or the sequence a serial column owns (schema.name). */
-  sequence: string | null;
-  comment: string | null;
-  privileges: { grantee: string; privilege: string; isGrantable: boolean }[];
-  checks: CheckObject[];
-  uniques: UniqueObject[];
-  /** Indexes that do not back a constraint: plain, unique, partial, expression. */
-  indexes: IndexObject[];
-  /** Foreign keys of this table over the column. */
-  foreignKeys: ForeignKeyObject[];
-  /** Foreign keys of other tables (or this one) that reference the column. */
-  referencedBy: ForeignKeyObject[];
-  /** Other constraint kinds (exclusion, ...) over the column: stagefill does not carry them. */
-  other: { name: string; kind: string; definition: string }[];
-  /** Views that read the column, outside stagefill's own version schemas (schema.name). */
-  views: string[];
-}
 
 const tail = (def: string): string => {
   const at = def.search(/\sUSING\s/);

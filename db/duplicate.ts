@@ -1,6 +1,7 @@
 import { escapeLiteral } from 'pg';
 import { Queryable } from './pool';
 import { ident, qualified, parseTable } from './identifiers';
+import type { DuplicationStatement } from '../plan/duplication-types';
 
 /**
  * The statements of a duplication plan (plan/duplicate.ts): one function per
@@ -8,28 +9,9 @@ import { ident, qualified, parseTable } from './identifiers';
  * expression, an index's `USING ...` tail, a foreign key's actions, a
  * default) come from the catalog's own printing (pg_get_constraintdef,
  * pg_get_indexdef, pg_get_expr) with the column reference rewritten, never
- * from free user text. Structural twin of `DuplicationAction`.
+ * from free user text. The statements' shape, `DuplicationStatement`, is
+ * plan/duplication-types.ts's.
  */
-
-export type DuplicationStatement =
-  | { op: 'addCheck'; table: string; name: string; expression: string }
-  | { op: 'addNotNullCheck'; table: string; name: string; column: string }
-  | { op: 'validate'; table: string; name: string }
-  | { op: 'addForeignKey'; table: string; name: string; columns: string[]; refTable: string; refColumns: string[]; tail: string }
-  | { op: 'dropConstraint'; table: string; name: string }
-  | { op: 'dropHelperCheck'; table: string; name: string }
-  | { op: 'createIndex'; table: string; name: string; isUnique: boolean; tail: string }
-  | { op: 'checkDefault'; table: string; expression: string; type: string }
-  | { op: 'setDefault'; table: string; column: string; expression: string }
-  | { op: 'comment'; table: string; column: string; text: string }
-  | { op: 'grant'; table: string; column: string; privilege: string; grantee: string; isGrantable: boolean }
-  | { op: 'ownSequence'; sequence: string; table: string; column: string; asType?: string }
-  | { op: 'addIdentity'; table: string; column: string; always: boolean; fromSequence: string }
-  | { op: 'renameIdentitySequence'; table: string; column: string; to: string }
-  | { op: 'setNotNull'; table: string; column: string }
-  | { op: 'renameConstraint'; table: string; from: string; to: string }
-  | { op: 'renameIndex'; table: string; from: string; to: string }
-  | { op: 'attachUnique'; table: string; name: string; index: string; isPrimaryKey: boolean; deferrable: boolean; deferred: boolean };
 
 const PRIVILEGES = new Set(['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']);
 const SEQUENCE_TYPES = new Set(['smallint', 'integer', 'bigint']);

@@ -1,22 +1,17 @@
-import { Queryable, prepared } from './pool';
-import { parseTable, qualified, ident } from './identifiers';
-import { KeyColumn, keyParams, bindRange, rangeValues, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
-
-export type { KeyColumn } from './key-values';
+import { Queryable } from './pool';
+import { parseTable, qualified } from './identifiers';
+import { KeyColumn, keyParams, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
+import { KeyedTable, keyExpr, keyOrder, keyText, keyNotNull } from './key-sql';
 
 /**
- * Every statement about a backfill's key: what the key is (types, index,
- * uniqueness, a partitioned table's leaves), its ends, the cuts of partitions
- * and chunks, and the statements run over a chunk's [lo, hi). Key values are
- * the encoded text of plan/keys.ts; the database orders them (type and
- * collation of the column), never this code.
+ * The statements that find out about a backfill's key: what the key is
+ * (types, index, uniqueness, a partitioned table's leaves), a typed key value
+ * made canonical, its ends and the key just past them, and the probes between
+ * leaves. Key values are the encoded text of plan/keys.ts; the database
+ * orders them (type and collation of the column), never this code. The SQL
+ * fragments over the key are in db/key-sql.ts, partition bounds in
+ * db/key-partitions.ts, the chunk path in db/key-chunks.ts.
  */
-
-/** The table and its key columns, as a lane or a planner needs them. */
-export interface KeyedTable {
-  table: string;
-  cols: KeyColumn[];
-}
 
 export interface KeyColumnInfo {
   name: string;
@@ -107,41 +102,6 @@ export async function leafPartitions(db: Queryable, table: string): Promise<stri
   );
   if (!rows.length || !rows[0].is_partitioned) return null;
   return rows.filter((r) => r.leaf !== null).map((r) => r.leaf!);
-}
-
-// ---- SQL fragments over the key (identifiers quoted, values always parameters) ----
-
-function keyExpr(cols: readonly KeyColumn[], alias = ''): string {
-  const parts = cols.map((c) => `${alias}${ident(c.name)}`);
-  return parts.length === 1 ? parts[0] : `(${parts.join(', ')})`;
-}
-
-function keyOrder(cols: readonly KeyColumn[], desc = false): string {
-  return cols.map((c) => `${ident(c.name)}${desc ? ' DESC' : ''}`).join(', ');
-}
-
-/** The key of a row as stored text: the value's text, or json_build_array of each column's text. */
-function keyText(cols: readonly KeyColumn[], alias = ''): string {
-  if (cols.length === 1) return `${alias}${ident(cols[0].name)}::text`;
-  return `json_build_array(${cols.map((c) => `${alias}${ident(c.name)}::text`).join(', ')})::text`;
-}
-
-function keyNotNull(cols: readonly KeyColumn[]): string {
-  return cols.map((c) => `${ident(c.name)} IS NOT NULL`).join(' AND ');
-}
-
-/** A typed cast of stored key text in stagefill's own tables, with the column's collation, to compare two stored values. */
-export function storedKey(cols: readonly KeyColumn[], column: string): string {
-  const cast = (expr: string, c: KeyColumn) => `(${expr})::${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}`;
-  if (cols.length === 1) return cast(column, cols[0]);
-  return `ROW(${cols.map((c, i) => cast(`${column}::jsonb->>${i}`, c)).join(', ')})`;
-}
-
-/** The same for parameters $first..: ROW($3::t1 COLLATE c, $4::t2). */
-export function storedParams(cols: readonly KeyColumn[], first: number): string {
-  const cast = (n: number, c: KeyColumn) => `$${n}::${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}`;
-  if (cols.length === 1) return cast(first, cols[0]);
-  return `ROW(${cols.map((c, i) => cast(first + i, c)).join(', ')})`;
 }
 
 /** A problem with the key that no retry fixes: the field and what to do. */
@@ -280,155 +240,4 @@ export async function rowsBetween(
     ...decodeKey(last, n),
   ]);
   return rows[0].any;
-}
-
-export interface PartitionBound {
-  lo: string;
-  hi: string;
-  rows: number;
-  /** The leaf partition of a partitioned table the range lies in. */
-  leaf?: string | null;
-}
-
-const MIN_AGGREGATE_TYPES = new Set(['smallint', 'integer', 'bigint', 'date', 'timestamp without time zone', 'timestamp with time zone']);
-
-/** Above this many rows (the planner's estimate) partitions are cut from a sample rather than a scan of every key. */
-const SAMPLE_ABOVE_ROWS = 500_000;
-/**
- * About this many sampled keys. The sample takes whole blocks, so a
- * partition's share is off by about 1/sqrt(its sampled blocks): 150k keys keep
- * 8 partitions of a 5M-row table within ~5% of each other, and the lane that
- * finishes first waits for the other by about that much.
- */
-const SAMPLE_TARGET_ROWS = 150_000;
-
-/**
- * Cuts [from, to) of `source` into `parts` ranges of about equal row counts,
- * from the data itself (ntile over the key) so sparse or skewed keys still
- * split evenly. On a large table the keys come from a block sample
- * (TABLESAMPLE SYSTEM): ranking every key of 5M rows took ~2 s, a tenth of the
- * whole backfill, and the row counts then are estimates (they feed progress
- * and ETA, not correctness).
- */
-export async function partitionBounds(
-  db: Queryable,
-  source: string,
-  cols: readonly KeyColumn[],
-  from: string,
-  to: string,
-  parts: number,
-): Promise<PartitionBound[]> {
-  const n = cols.length;
-  const k = keyExpr(cols);
-  const range = `${k} >= ${keyParams(cols, 1)} AND ${k} < ${keyParams(cols, n + 1)}`;
-  const ntile = `$${2 * n + 1}`;
-  // a one-column key of the types backfills always took: min() per bucket; other types (uuid has no
-  // min()) and row values: the first row of each bucket
-  const ranked = (src: string, params: unknown[]) =>
-    n === 1 && MIN_AGGREGATE_TYPES.has(cols[0].type)
-      ? db.query<{ lo: string; rows: string }>(
-          `SELECT min(k)::text AS lo, count(*) AS rows
-             FROM (SELECT ${k} AS k, ntile(${ntile}) OVER (ORDER BY ${k}) AS b FROM ${src} WHERE ${range}) s
-            GROUP BY b ORDER BY b`,
-          params,
-        )
-      : db.query<{ lo: string; rows: string }>(
-          `SELECT DISTINCT ON (b) kt AS lo, count(*) OVER (PARTITION BY b) AS rows
-             FROM (SELECT ${keyText(cols)} AS kt, ${keyOrder(cols)}, ntile(${ntile}) OVER (ORDER BY ${keyOrder(cols)}) AS b FROM ${src} WHERE ${range}) s
-            ORDER BY b, ${keyOrder(cols)}`,
-          params,
-        );
-  const base = [...decodeKey(from, n), ...decodeKey(to, n), parts];
-  let rows: { lo: string; rows: number }[] | undefined;
-  const estimate = await estimatedRows(db, source);
-  if (estimate >= SAMPLE_ABOVE_ROWS) {
-    const percent = Math.min(100, (100 * SAMPLE_TARGET_ROWS) / estimate);
-    const sample = await ranked(`${qualified(source)} TABLESAMPLE SYSTEM ($${2 * n + 2})`, [...base, percent]);
-    const sampled = sample.rows.reduce((s, r) => s + Number(r.rows), 0);
-    // a narrow range of a big table leaves too few sampled keys to cut from: rank its keys instead
-    if (sampled >= parts * 100) rows = sample.rows.map((r) => ({ lo: r.lo, rows: Math.round((Number(r.rows) * 100) / percent) }));
-  }
-  rows ??= (await ranked(qualified(source), base)).rows.map((r) => ({ lo: r.lo, rows: Number(r.rows) }));
-  const bounds: PartitionBound[] = [];
-  for (const [i, r] of rows.entries()) {
-    const lo = i === 0 ? from : canonicalKey(r.lo, n);
-    const last = bounds[bounds.length - 1];
-    // equal keys can straddle two buckets; keep boundaries strictly increasing
-    if (last && last.lo === lo) last.rows += r.rows;
-    else bounds.push({ lo, hi: to, rows: r.rows });
-  }
-  for (let i = 0; i + 1 < bounds.length; i++) bounds[i].hi = bounds[i + 1].lo;
-  return bounds.length ? bounds : [{ lo: from, hi: to, rows: 0 }];
-}
-
-/** The planner's row estimate (pg_class.reltuples); -1 when the table was never analyzed. */
-export async function estimatedRows(db: Queryable, table: string): Promise<number> {
-  const { rows } = await db.query<{ n: number | null }>('SELECT reltuples::float8 AS n FROM pg_class WHERE oid = to_regclass($1)', [
-    qualified(table),
-  ]);
-  return rows[0]?.n ?? -1;
-}
-
-// ---- the chunk path ----
-
-/**
- * The key `size` rows on from `from` (below `hi`), or null when fewer rows
- * are left; `from`, `hi` and `size` are parameter references ($n), one per
- * key column for the two keys.
- */
-export function cutSql(t: KeyedTable, from: string[], hi: string[], size: string): string {
-  const cast = (refs: string[]) =>
-    t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`;
-  const k = keyExpr(t.cols);
-  // the key's text is made of the one row kept, not of every row OFFSET skips (that halved a cut's time)
-  return `(SELECT ${keyText(t.cols, 'c.')} FROM (SELECT ${keyOrder(t.cols)} FROM ${qualified(t.table)}
-            WHERE ${k} >= ${cast(from)} AND ${k} < ${cast(hi)} ORDER BY ${keyOrder(t.cols)} OFFSET ${size} LIMIT 1) c)`;
-}
-
-const refs = (first: number, n: number) => Array.from({ length: n }, (_, i) => `$${first + i}`);
-
-/** A lane's first cut; later ones come back with each checkpoint write. */
-export async function cutChunk(db: Queryable, t: KeyedTable, from: string, partitionHi: string, size: number): Promise<string | null> {
-  const n = t.cols.length;
-  const { rows } = await db.query<{ cut: string | null }>(
-    prepared(db, `SELECT ${cutSql(t, refs(1, n), refs(n + 1, n), `$${2 * n + 1}`)} AS cut`, [...rangeValues(from, partitionHi, n), size]),
-  );
-  return rows[0].cut === null ? null : canonicalKey(rows[0].cut, n);
-}
-
-/** More than a chunk's rows share one key value: no [lo, hi) of this key holds at most chunkSize rows. */
-export class KeyRunTooLong extends Error {
-  constructor(
-    readonly lo: string,
-    readonly size: number,
-  ) {
-    super(`more than ${size} rows share the key value ${lo}`);
-  }
-}
-
-/**
- * Where the chunk starting at `lo` ends, from its cut (the key `size` rows
- * on, or null when fewer are left): never past the partition's end. A cut
- * equal to `lo` means more than `size` rows share that key value; the chunk
- * would hold them all, so it is refused (KeyRunTooLong) rather than run over
- * its size: a key that is not unique must not repeat one value more than a
- * chunk's rows (key by more columns, e.g. [tenant_id, id], or raise chunkSize).
- */
-export function chunkEnd(lo: string, partitionHi: string, cut: string | null, size: number): string {
-  const hi = cut ?? partitionHi;
-  if (hi === lo) throw new KeyRunTooLong(lo, size);
-  return hi;
-}
-
-/** A chunk's transform or check over [lo, hi), prepared once per connection. */
-export async function runRangeStatement(
-  db: Queryable,
-  sql: string,
-  cols: readonly KeyColumn[],
-  lo: string,
-  hi: string,
-): Promise<{ rowCount: number; value?: unknown }> {
-  const r = await db.query(prepared(db, bindRange(sql, cols), rangeValues(lo, hi, cols.length)));
-  const first = r.rows?.[0] as Record<string, unknown> | undefined;
-  return { rowCount: r.rowCount ?? 0, value: first ? Object.values(first)[0] : undefined };
 }

@@ -1,11 +1,12 @@
 import { Queryable } from './pool';
 import { own, SCHEMA } from './identifiers';
-import { recordEvent, listEvents } from './backfills';
 
 /**
  * stagefill's own rollout tables: rollouts, their steps (with each step's
- * effect and finished phase), gate results, catalog snapshots, table claims
- * and read-path flags. DDL on the user's tables lives in db/ddl.ts,
+ * effect and finished phase, and the locks that serialize a step), catalog
+ * snapshots and table claims. What a rollout leaves on record (audit events,
+ * gate results, `stagefill history`) is in db/rollout-audit.ts, read-path
+ * flags in db/read-paths.ts. DDL on the user's tables lives in db/ddl.ts,
  * db/triggers.ts, db/views.ts and each step kind's steps/<kind>/sql.ts.
  * Values are bound; identifiers go through `own`.
  */
@@ -227,159 +228,6 @@ export async function finishRolloutRow(
       WHERE id = $1`,
     [f.rolloutId, f.state, f.reason ?? null, f.actor ?? null, JSON.stringify(f.catalogCheck)],
   );
-}
-
-export async function recordRolloutEvent(
-  db: Queryable,
-  e: { workflowId: string; event: string; subject?: string | null; detail?: unknown; actor?: string | null },
-): Promise<void> {
-  await recordEvent(db, { ...e, kind: 'rollout' });
-}
-
-export interface KeyedAuditEntry {
-  /** Unique within the workflow id: a second insert of the same key is a no-op. */
-  key: string;
-  event: string;
-  subject?: string | null;
-  detail?: unknown;
-  actor?: string | null;
-  /** When the workflow saw it (workflow time), ISO. */
-  at?: string;
-}
-
-/** Writes audit entries once each (ON CONFLICT on the audit key), in the order given. */
-export async function recordKeyedEvents(db: Queryable, workflowId: string, entries: KeyedAuditEntry[]): Promise<number> {
-  if (!entries.length) return 0;
-  const res = await db.query(
-    `INSERT INTO ${own('events')} (workflow_id, kind, subject, event, detail, actor, audit_key, at)
-     SELECT $1, 'rollout', x->>'subject', x->>'event', NULLIF(x->'detail', 'null'::jsonb), x->>'actor', x->>'key', COALESCE((x->>'at')::timestamptz, clock_timestamp())
-       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(x, n)
-      ORDER BY t.n
-     ON CONFLICT (workflow_id, audit_key) WHERE audit_key IS NOT NULL DO NOTHING`,
-    [
-      workflowId,
-      JSON.stringify(
-        entries.map((e) => ({
-          key: e.key,
-          event: e.event,
-          subject: e.subject ?? null,
-          detail: e.detail ?? null,
-          actor: e.actor ?? null,
-          at: e.at ?? null,
-        })),
-      ),
-    ],
-  );
-  return res.rowCount ?? 0;
-}
-
-/** Runs an operator's check query read-only and returns the first column of the first row as Postgres prints it. */
-export async function readOnlyScalar(db: Queryable, text: string, statementTimeoutMs: number): Promise<string | null> {
-  await db.query('SET TRANSACTION READ ONLY');
-  await db.query(`SELECT set_config('statement_timeout', $1, true)`, [`${statementTimeoutMs}ms`]);
-  // Text as Postgres prints it (no JS number or Date conversion), by position (column names may repeat).
-  const r = await db.query<unknown[]>({ text, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
-  const first = r.rows[0]?.[0];
-  return first === undefined || first === null ? null : String(first);
-}
-
-export async function recordGateResult(
-  db: Queryable,
-  g: {
-    rolloutId: number;
-    stepId: string;
-    attempt: number;
-    name: string;
-    ok: boolean;
-    value: string | null;
-    expected: string;
-    deviation: number | null;
-    error?: string;
-  },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO ${own('gate_results')} (rollout_id, step_id, attempt, check_name, ok, value, expected, deviation, error)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (rollout_id, step_id, attempt, check_name)
-     DO UPDATE SET ok = EXCLUDED.ok, value = EXCLUDED.value, expected = EXCLUDED.expected, deviation = EXCLUDED.deviation, error = EXCLUDED.error, at = clock_timestamp()`,
-    [g.rolloutId, g.stepId, g.attempt, g.name, g.ok, g.value, g.expected, g.deviation, g.error ?? null],
-  );
-}
-
-export interface GateResultRow {
-  step_id: string;
-  attempt: number;
-  check_name: string;
-  ok: boolean;
-  value: string | null;
-  expected: string;
-  deviation: number | null;
-  error: string | null;
-  at: Date;
-}
-
-export interface RolloutAudit {
-  rollout: RolloutRow;
-  steps: StepRow[];
-  gateResults: GateResultRow[];
-  events: Awaited<ReturnType<typeof listEvents>>;
-}
-
-/** Everything recorded about the latest rollout of a workflow id, for `stagefill history`; undefined when none. */
-export async function rolloutAudit(db: Queryable, workflowId: string): Promise<RolloutAudit | undefined> {
-  const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE workflow_id = $1 ORDER BY id DESC LIMIT 1`, [
-    workflowId,
-  ]);
-  const rollout = rows[0];
-  if (!rollout) return undefined;
-  const { rows: steps } = await db.query<StepRow>(
-    `SELECT * FROM ${own('rollout_steps')} WHERE rollout_id = $1 ORDER BY started_at NULLS LAST, step_id`,
-    [rollout.id],
-  );
-  const { rows: gateResults } = await db.query<GateResultRow>(
-    `SELECT step_id, attempt, check_name, ok, value, expected, deviation, error, at FROM ${own('gate_results')} WHERE rollout_id = $1 ORDER BY at, step_id, check_name`,
-    [rollout.id],
-  );
-  const events = (await listEvents(db, workflowId)).filter((e) => e.at >= rollout.started_at);
-  return { rollout, steps, gateResults, events };
-}
-
-export interface ReadPathRow {
-  table_name: string;
-  version: number;
-  percent: number;
-  previous_version: number | null;
-  workflow_id: string | null;
-}
-
-export async function lockReadPath(db: Queryable, table: string): Promise<ReadPathRow | undefined> {
-  const { rows } = await db.query<ReadPathRow>(
-    `SELECT table_name, version, percent, previous_version, workflow_id FROM ${own('read_paths')} WHERE table_name = $1 FOR UPDATE`,
-    [table],
-  );
-  return rows[0];
-}
-
-export async function getReadPath(db: Queryable, table: string): Promise<ReadPathRow | undefined> {
-  const { rows } = await db.query<ReadPathRow>(
-    `SELECT table_name, version, percent, previous_version, workflow_id FROM ${own('read_paths')} WHERE table_name = $1`,
-    [table],
-  );
-  return rows[0];
-}
-
-export async function setReadPath(db: Queryable, r: ReadPathRow): Promise<void> {
-  await db.query(
-    `INSERT INTO ${own('read_paths')} (table_name, version, percent, previous_version, workflow_id) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (table_name) DO UPDATE
-       SET version = EXCLUDED.version, percent = EXCLUDED.percent, previous_version = EXCLUDED.previous_version,
-           workflow_id = EXCLUDED.workflow_id, updated_at = now()`,
-    [r.table_name, r.version, r.percent, r.previous_version, r.workflow_id],
-  );
-}
-
-export async function deleteReadPath(db: Queryable, table: string): Promise<void> {
-  await db.query(`DELETE FROM ${own('read_paths')} WHERE table_name = $1`, [table]);
 }
 
 /** The step's row as it stands, without a lock (a plain connection outside a transaction reads it so). */

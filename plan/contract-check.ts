@@ -1,4 +1,4 @@
-import type { ColumnObjects, DuplicationPlan } from './duplicate';
+import type { ColumnObjects, DuplicationPlan } from './duplication-types';
 import { notNullHelperName } from './duplicate';
 
 /**

@@ -1,4 +1,5 @@
 import { rewriteColumnRefs } from './sql-rewrite';
+import type { ColumnObjects, DuplicationAction, DuplicationPlan, DuplicationProblem, AlteredColumn, Phase } from './duplication-types';
 
 /**
  * The new column of an alterColumn is a full duplicate of the old one
@@ -38,91 +39,9 @@ import { rewriteColumnRefs } from './sql-rewrite';
  * (the parent's unique index on it built first, steps/alter-column/
  * key-contract.ts), NOT VALID then validated; the child's contract runs
  * before the parent's, so the parent's old column has no incoming key left.
+ * The shapes (the column's objects, the actions, the plan) are in
+ * plan/duplication-types.ts.
  */
-
-export interface ColumnObjects {
-  table: string;
-  column: string;
-  exists: boolean;
-  type: string;
-  notNull: boolean;
-  default: string | null;
-  identity: 'a' | 'd' | null;
-  sequence: string | null;
-  comment: string | null;
-  privileges: { grantee: string; privilege: string; isGrantable: boolean }[];
-  checks: { name: string; definition: string; columns: string[]; isValid: boolean }[];
-  uniques: {
-    name: string;
-    kind: 'unique' | 'primaryKey';
-    columns: string[];
-    index: string;
-    indexTail: string;
-    deferrable: boolean;
-    deferred: boolean;
-    definition: string;
-  }[];
-  indexes: { name: string; isUnique: boolean; isValid: boolean; columns: string[]; indexTail: string; definition: string }[];
-  foreignKeys: ForeignKey[];
-  referencedBy: ForeignKey[];
-  other: { name: string; kind: string; definition: string }[];
-  views: string[];
-}
-
-export interface ForeignKey {
-  name: string;
-  table: string;
-  columns: string[];
-  refTable: string;
-  refColumns: string[];
-  tail: string;
-  definition: string;
-  isValid: boolean;
-  /** The referencing columns' types, in `columns` order (read for the keys referencing a column). */
-  columnTypes?: string[];
-}
-
-export type Phase = 'expand' | 'afterBackfill' | 'contract' | 'afterContract';
-
-/** One thing to do; `object` says which original it carries over, `fix` what to do when it cannot. */
-export type DuplicationAction = { phase: Phase; object: string; fix?: string } & (
-  | { op: 'addCheck'; table: string; name: string; expression: string }
-  | { op: 'addNotNullCheck'; table: string; name: string; column: string }
-  | { op: 'validate'; table: string; name: string }
-  | { op: 'addForeignKey'; table: string; name: string; columns: string[]; refTable: string; refColumns: string[]; tail: string }
-  | { op: 'dropConstraint'; table: string; name: string }
-  | { op: 'dropHelperCheck'; table: string; name: string }
-  | { op: 'createIndex'; table: string; name: string; isUnique: boolean; tail: string }
-  | { op: 'checkDefault'; table: string; expression: string; type: string }
-  | { op: 'setDefault'; table: string; column: string; expression: string }
-  | { op: 'comment'; table: string; column: string; text: string }
-  | { op: 'grant'; table: string; column: string; privilege: string; grantee: string; isGrantable: boolean }
-  | { op: 'ownSequence'; sequence: string; table: string; column: string; asType?: string }
-  | { op: 'addIdentity'; table: string; column: string; always: boolean; fromSequence: string }
-  | { op: 'renameIdentitySequence'; table: string; column: string; to: string }
-  | { op: 'setNotNull'; table: string; column: string }
-  | { op: 'renameConstraint'; table: string; from: string; to: string }
-  | { op: 'renameIndex'; table: string; from: string; to: string }
-  | { op: 'attachUnique'; table: string; name: string; index: string; isPrimaryKey: boolean; deferrable: boolean; deferred: boolean }
-);
-
-export interface DuplicationProblem {
-  object: string;
-  message: string;
-}
-
-export interface DuplicationPlan {
-  table: string;
-  oldColumn: string;
-  newColumn: string;
-  /** The name the new column has after contract. */
-  finalName: string;
-  actions: DuplicationAction[];
-  /** Objects that cannot follow: the step must stop before any data moves. */
-  problems: DuplicationProblem[];
-  /** What each original becomes: its counterpart's name before contract and after. */
-  counterparts: { object: string; kind: string; original: string; counterpart: string; final: string }[];
-}
 
 /** A short deterministic hash (FNV-1a) for names; plan/ has no crypto. */
 function hash8(s: string): string {
@@ -142,13 +61,6 @@ export function counterpartName(table: string, original: string): string {
 /** The NOT VALID helper check that carries NOT NULL to the new column until contract sets it. */
 export function notNullHelperName(table: string, column: string): string {
   return `${column.slice(0, 40)}_sfnn_${hash8(`${table}\0${column}\0nn`)}`;
-}
-
-/** A column another alterColumn of the same rollout changes (a parent's key): a foreign key to it follows to its new column. */
-export interface AlteredColumn {
-  table: string;
-  column: string;
-  newColumn: string;
 }
 
 export function planDuplication(

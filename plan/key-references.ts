@@ -1,4 +1,4 @@
-import type { ColumnObjects } from './duplicate';
+import type { ColumnObjects } from './duplication-types';
 import { rewriteColumnRefs } from './sql-rewrite';
 
 /**

@@ -175,6 +175,17 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     ...prev,
     decision: { ...base, ...seen, lanes: 1, hold: true, action: 'holding', holdCause: cause, reason },
   });
+  // a decision that lets the lanes go: `base` with `set` over it; `mark` notes a cut or a raise now
+  const go = (
+    action: ControlDecision['action'],
+    reason: string,
+    set: Partial<typeof base> = {},
+    mark?: 'lastCutAt' | 'lastRaiseAt',
+  ): ControlState => ({
+    decision: { ...base, ...seen, ...set, hold: false, action, reason },
+    lastCutAt: mark === 'lastCutAt' ? o.now : prev.lastCutAt,
+    lastRaiseAt: mark === 'lastRaiseAt' ? o.now : prev.lastRaiseAt,
+  });
 
   // replicas first: lag is a hard limit, whatever the latency
   if (o.maxReplicaLagMs !== undefined) {
@@ -189,51 +200,24 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     if (worst > o.maxReplicaLagMs) return hold('replica_lag', `replica lag ${ms(worst)} ms over the limit of ${o.maxReplicaLagMs} ms`);
     if (d.holdCause === 'replica_lag' || d.holdCause === 'replica_missing') {
       // released: go on from where it held, at the same careful pace
-      return {
-        ...prev,
-        lastRaiseAt: o.now,
-        decision: {
-          ...base,
-          ...seen,
-          hold: false,
-          action: 'steady',
-          reason: `replica lag ${ms(worst)} ms back under ${o.maxReplicaLagMs} ms`,
-        },
-      };
+      return go('steady', `replica lag ${ms(worst)} ms back under ${o.maxReplicaLagMs} ms`, {}, 'lastRaiseAt');
     }
     if (worst > o.maxReplicaLagMs / 2 && o.now - prev.lastCutAt >= T.windowMs) {
       const current = d.rowsPerSecond ?? Math.max(limits.minRowsPerSecond, o.observedRowsPerSecond);
       const rate = capRate(Math.max(limits.minRowsPerSecond, Math.min(current, o.observedRowsPerSecond || current) * T.cut), limits);
-      return {
-        ...prev,
-        lastCutAt: o.now,
-        decision: {
-          ...base,
-          ...seen,
-          rowsPerSecond: rate,
-          hold: false,
-          action: 'slowing',
-          reason: `replica lag ${ms(worst)} ms over half the limit of ${o.maxReplicaLagMs} ms: rate halved`,
-        },
-      };
+      return go(
+        'slowing',
+        `replica lag ${ms(worst)} ms over half the limit of ${o.maxReplicaLagMs} ms: rate halved`,
+        { rowsPerSecond: rate },
+        'lastCutAt',
+      );
     }
   }
 
   if (o.budgetP99Ms === undefined) {
     // no latency budget: the replica rules above are the only ones; otherwise the spec's own settings
     if (d.action === 'slowing' && o.now - prev.lastCutAt < 5 * T.windowMs) return { ...prev, decision: { ...d, ...seen } };
-    return {
-      ...prev,
-      decision: {
-        ...base,
-        ...seen,
-        rowsPerSecond: limits.maxRowsPerSecond,
-        lanes: limits.maxLanes,
-        hold: false,
-        action: 'unlimited',
-        reason: 'no latency budget',
-      },
-    };
+    return go('unlimited', 'no latency budget', { rowsPerSecond: limits.maxRowsPerSecond, lanes: limits.maxLanes });
   }
   const budget = o.budgetP99Ms;
   if (o.p99Ms === undefined || o.samples < T.minSamples) {
@@ -245,11 +229,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
 
   if (d.hold && d.holdCause !== 'budget' && d.holdCause !== undefined) {
     // a hold for another cause (baseline, stale probe) ends here: start again carefully
-    return {
-      ...prev,
-      lastCutAt: o.now,
-      decision: { ...base, ...seen, lanes: 1, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms, budget ${ms(budget)} ms` },
-    };
+    return go('steady', `p99 ${ms(p99)} ms, budget ${ms(budget)} ms`, { lanes: 1 }, 'lastCutAt');
   }
   if (d.hold) {
     if (!under)
@@ -257,20 +237,12 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
         'budget',
         `p99 ${ms(p99)} ms over ${Math.round(T.headroom * 100)}% of the ${ms(budget)} ms budget even at the lowest rate: holding until it falls`,
       );
-    return {
-      ...prev,
-      lastCutAt: o.now,
-      decision: {
-        ...base,
-        ...seen,
-        rowsPerSecond: capRate(limits.minRowsPerSecond, limits),
-        lanes: 1,
-        chunkSize: limits.minChunkSize,
-        hold: false,
-        action: 'steady',
-        reason: `p99 ${ms(p99)} ms back under the ${ms(budget)} ms budget: resuming at the lowest rate`,
-      },
-    };
+    return go(
+      'steady',
+      `p99 ${ms(p99)} ms back under the ${ms(budget)} ms budget: resuming at the lowest rate`,
+      { rowsPerSecond: capRate(limits.minRowsPerSecond, limits), lanes: 1, chunkSize: limits.minChunkSize },
+      'lastCutAt',
+    );
   }
   if (over) {
     if (o.now - prev.lastCutAt < T.windowMs)
@@ -287,19 +259,16 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
       Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * T.cut),
       limits,
     );
-    return {
-      ...prev,
-      lastCutAt: o.now,
-      decision: {
-        ...seen,
+    return go(
+      'cutting',
+      `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate halved to ${rate} rows/s`,
+      {
         rowsPerSecond: rate,
         lanes: Math.max(1, base.lanes - 1),
         chunkSize: chunkForRate(base.chunkSize * T.chunkCut, rate, limits),
-        hold: false,
-        action: 'cutting',
-        reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate halved to ${rate} rows/s`,
       },
-    };
+      'lastCutAt',
+    );
   }
   const isFarUnder = p99 <= budget * T.farUnder;
   const raiseEveryMs = isFarUnder ? T.fastRaiseEveryMs : T.windowMs / 2;
@@ -344,22 +313,9 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
         ),
       };
     }
-    return {
-      ...prev,
-      lastRaiseAt: o.now,
-      decision: {
-        ...next,
-        ...seen,
-        hold: false,
-        action: 'increasing',
-        reason: `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}`,
-      },
-    };
+    return go('increasing', `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}`, next, 'lastRaiseAt');
   }
-  return {
-    ...prev,
-    decision: { ...base, ...seen, hold: false, action: 'steady', reason: `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget` },
-  };
+  return go('steady', `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget`);
 }
 
 /** The budget in ms: the absolute one, or the ratio times the baseline (undefined until a baseline is measured). */

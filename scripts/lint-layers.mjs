@@ -25,7 +25,8 @@ function layerOf(rel) {
 }
 
 // which layers each layer may import (type-only imports of activities from workflows are how
-// proxyActivities gets its types, and are erased at compile time)
+// proxyActivities gets its types, and are erased at compile time; db/ reads plan/ as types only: the
+// shapes plan/ hands down (a duplication plan's actions, a gate check's result) are defined once there)
 const MAY_IMPORT = {
   spec: ['spec', 'plan', 'steps-pure'],
   // plan/ reads spec/ types only: spec/ imports plan/ rules, never the other way round at run time
@@ -44,7 +45,7 @@ const MAY_IMPORT = {
   test: null,
   examples: ['client', 'spec', 'plan', 'workflows', 'steps-pure'],
 };
-const TYPE_ONLY_OK = { workflows: ['activities'], plan: ['spec'], client: ['activities', 'workflows'] };
+const TYPE_ONLY_OK = { workflows: ['activities'], plan: ['spec'], db: ['plan'], client: ['activities', 'workflows'] };
 // single files a layer may load at run time from a layer it otherwise may not (or only as types):
 // the signal/query names and search attributes shared by workflows and client (pure, so names
 // cannot drift), and the one partition-plan builder, so `stagefill plan` shows what a run will use

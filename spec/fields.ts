@@ -22,6 +22,10 @@ export const identifier = (what: string) =>
       `${what} must be a plain SQL identifier (letters, digits, _ and $; not starting with a digit; at most 63 characters), without quotes`,
     );
 
+/** A required, non-empty list of column names in `field`; a missing one is refused saying what it is for. */
+export const columnNames = (field: string, forWhat?: string) =>
+  z.array(identifier(`${field}[]`), { required_error: `${field} is required${forWhat ? `: ${forWhat}` : ''}` }).min(1, `${field} is empty`);
+
 export const tableName = z
   .string({ required_error: 'table is required, e.g. "public.orders"' })
   .refine((v) => v.split('.').length <= 2 && v.split('.').every((p) => IDENT.test(p)), {
@@ -227,6 +231,14 @@ export type BackfillSpec = z.infer<typeof backfillSpec>;
 
 // ---- rollout steps -------------------------------------------------------
 
+/** How long DDL waits for its table lock before giving up (Temporal retries it with backoff): a rollout's, or one step's own. */
+export const lockTimeoutMs = z
+  .number()
+  .int()
+  .min(1, 'lockTimeoutMs must be at least 1')
+  .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
+  .optional();
+
 export const stepBase = {
   id: z
     .string()
@@ -236,12 +248,7 @@ export const stepBase = {
   /** The table this step works on; the rollout's table when absent. */
   table: tableName.optional(),
   /** How long this step's DDL waits for its lock before giving up (Temporal retries it with backoff); the rollout's lockTimeoutMs, else 3s. */
-  lockTimeoutMs: z
-    .number()
-    .int()
-    .min(1, 'lockTimeoutMs must be at least 1')
-    .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
-    .optional(),
+  lockTimeoutMs,
 };
 
 /** The DDL lock timeout when neither the step nor the rollout sets one. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { normalizeGraph, graphProblems } from '../plan/graph';
 import { resolveLogicalNames } from '../plan/columns';
 import { qualifiedName } from '../plan/ids';
-import { backfillFields, backfillSpec, tableName, duration, notify, BackfillSpec } from './fields';
+import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify, BackfillSpec } from './fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '../steps';
 
 /**
@@ -47,12 +47,7 @@ export const rolloutSpec = z
     rollbackWindow: duration.default('0s'),
     maxConcurrentSteps: z.number().int().min(1).max(16).default(4),
     /** How long each step's DDL waits for its table lock before it gives up and is retried; 3s when absent. A step's own lockTimeoutMs wins. */
-    lockTimeoutMs: z
-      .number()
-      .int()
-      .min(1, 'lockTimeoutMs must be at least 1')
-      .max(600_000, 'lockTimeoutMs must be at most 600000 (10 minutes)')
-      .optional(),
+    lockTimeoutMs,
     steps: z.array(rolloutStep).min(1, 'a rollout needs at least one step'),
     /** A webhook for this rollout's notifications (docs/operations.md "Notifications"). */
     notify: notify.optional(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier, tableName } from '../../spec/fields';
+import { stepBase, identifier, tableName, columnNames } from '../../spec/fields';
 import { derivedName } from '../create-index/schema';
 
 export const FK_ACTIONS = ['no action', 'restrict', 'cascade', 'set null', 'set default'] as const;
@@ -11,17 +11,8 @@ export const addForeignKeyStep = z
     ...stepBase,
     /** Default <table>_<columns>_fkey. */
     name: identifier('name').optional(),
-    columns: z
-      .array(identifier('columns[]'), { required_error: 'columns is required: the referencing columns of this table' })
-      .min(1, 'columns is empty'),
-    references: z
-      .object({
-        table: tableName,
-        columns: z
-          .array(identifier('references.columns[]'), { required_error: 'references.columns is required' })
-          .min(1, 'references.columns is empty'),
-      })
-      .strict(),
+    columns: columnNames('columns', 'the referencing columns of this table'),
+    references: z.object({ table: tableName, columns: columnNames('references.columns') }).strict(),
     onDelete: fkAction('onDelete').default('no action'),
     onUpdate: fkAction('onUpdate').default('no action'),
     match: z.enum(['simple', 'full'], { errorMap: () => ({ message: 'match must be simple or full' }) }).default('simple'),

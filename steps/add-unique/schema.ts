@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepBase, identifier, columnNames } from '../../spec/fields';
 import { derivedName } from '../create-index/schema';
 
 export const addUniqueStep = z
@@ -8,9 +8,7 @@ export const addUniqueStep = z
     ...stepBase,
     /** The constraint's name, and its index's; default <table>_<columns>_key. */
     name: identifier('name').optional(),
-    columns: z
-      .array(identifier('columns[]'), { required_error: 'columns is required: the columns that must be unique together' })
-      .min(1, 'columns is empty'),
+    columns: columnNames('columns', 'the columns that must be unique together'),
   })
   .strict();
 export type AddUniqueStep = z.infer<typeof addUniqueStep>;

@@ -8,7 +8,7 @@ import { FailureType } from '../../plan/failures';
 import { columnMapAt, newVersionRow, PlacedStep } from '../../plan/columns';
 import { formatContractCheck } from '../../plan/contract-check';
 import { formatLeftOut } from '../../plan/key-references';
-import type { DuplicationPlan } from '../../plan/duplicate';
+import type { DuplicationPlan } from '../../plan/duplication-types';
 import { viewSchemaName } from '../../plan/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';

@@ -1,9 +1,10 @@
 import type { PoolClient } from 'pg';
-import { readColumnObjects, ColumnObjects } from '../../db/column-objects';
+import { readColumnObjects } from '../../db/column-objects';
 import { runDuplicationStatement } from '../../db/duplicate';
 import { classifyPgError, failure, pgMessage } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
-import { planDuplication, contractActions, DuplicationPlan, Phase, AlteredColumn } from '../../plan/duplicate';
+import { planDuplication, contractActions } from '../../plan/duplicate';
+import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn } from '../../plan/duplication-types';
 import { checkContract, ContractCheck } from '../../plan/contract-check';
 import { viewSchemaName } from '../../plan/views';
 import { newColumnOf, AlterColumnStep } from './schema';

@@ -1,5 +1,5 @@
 import type { ContractContext } from '../types';
-import type { ColumnObjects } from '../../db/column-objects';
+import type { ColumnObjects } from '../../plan/duplication-types';
 import { tableColumns } from '../../db/ddl';
 import { failure } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';

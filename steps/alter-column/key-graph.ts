@@ -1,5 +1,5 @@
 import type { StepRef } from '../types';
-import type { AlteredColumn, ColumnObjects } from '../../plan/duplicate';
+import type { AlteredColumn, ColumnObjects } from '../../plan/duplication-types';
 import { keyChangesOf, leftOutReferences, LeftOutReference } from '../../plan/key-references';
 import { newColumnOf, AlterColumnStep } from './schema';
 

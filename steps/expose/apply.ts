@@ -2,7 +2,7 @@ import type { StepActions } from '../types';
 import type { ExposeStep } from './schema';
 import { tableColumns, schemaExists, transactionTime } from '../../db/ddl';
 import { createVersionView, dropVersionView } from '../../db/views';
-import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollouts';
+import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/read-paths';
 import { viewSchemaName, viewShapes, versionViewName } from '../../plan/views';
 import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';

@@ -9,7 +9,7 @@ import { parseRolloutSpec, RolloutSpec, RolloutStep, RolloutSpecInput } from '..
 import { planRollout, viewSchemaName } from '../../plan/describe';
 import { normalizeGraph } from '../../plan/graph';
 import { bindRange } from '../../db/backfills';
-import { rolloutAudit } from '../../db/rollouts';
+import { rolloutAudit } from '../../db/rollout-audit';
 import { snapshotCatalog } from '../../db/catalog';
 import { openPool, unique, makeCounterTable, testLogger } from './harness';
 

@@ -1,4 +1,5 @@
-import { planDuplication, contractActions, counterpartName, notNullHelperName, ColumnObjects } from '../../plan/duplicate';
+import { planDuplication, contractActions, counterpartName, notNullHelperName } from '../../plan/duplicate';
+import type { ColumnObjects } from '../../plan/duplication-types';
 import { checkContract, formatContractCheck } from '../../plan/contract-check';
 
 const T = 'public.orders';

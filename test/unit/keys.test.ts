@@ -2,7 +2,7 @@ import { keyNames, keyLabel, encodeKeyType, decodeKeyType, keyTypeLabel, formatK
 import { encodeKey, decodeKey, canonicalKey, bindRange, rangeValues, keyParams, uuidAfter, successorKind } from '../../db/key-values';
 import { replayPartitions, partsPerLeaf, inKeyOrder, leavesChanged } from '../../plan/chunks';
 import { adaptedChunkSize } from '../../plan/throttle';
-import { chunkEnd, KeyRunTooLong } from '../../db/keys';
+import { chunkEnd, KeyRunTooLong } from '../../db/key-chunks';
 import { parseBackfillSpec } from '../../spec';
 
 const base = { kind: 'backfill', name: 'b', table: 't', chunkSize: 10, transform: 'UPDATE t SET n = 1 WHERE id >= :lo AND id < :hi' };

@@ -1,4 +1,5 @@
-import { planDuplication, sequenceType, ColumnObjects } from '../../plan/duplicate';
+import { planDuplication, sequenceType } from '../../plan/duplicate';
+import type { ColumnObjects } from '../../plan/duplication-types';
 import { checkContract, formatContractCheck } from '../../plan/contract-check';
 
 /** A primary key widened from int to bigint: what its sequence or identity becomes. */
