@@ -130,7 +130,6 @@ export async function progressOf(client: Client, workflowId: string): Promise<Ba
   return (await client.workflow.getHandle(workflowId).query(progressQuery)) as BackfillProgress;
 }
 
-
 /**
  * Rows changed (n = 1) outside every checkpointed range, and rows inside one
  * still unchanged: both 0 when the data and the checkpoints agree exactly.

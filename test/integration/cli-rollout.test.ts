@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
 import { pool, dir, taskQueue, useStack, unique, waitFor } from './harness';
 import { makeOrders } from './rollout-harness';
 import { cli, cliStatus, runCli, cliEnv, tempDir, writeSpec } from './cli-harness';

@@ -3,7 +3,6 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
-import { Pool } from 'pg';
 import { pool, dir, taskQueue, useStack, unique, makeCounterTable, env } from './harness';
 import { runCli, cliEnv, writeSpec, counterBackfill } from './cli-harness';
 

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
 import { pool, dir, taskQueue, useStack, unique, makeCounterTable, waitFor, env, exited } from './harness';
-import { cli, cliStatus, runCli, spawnCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
+import { cli, cliStatus, spawnCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
 
 jest.setTimeout(180_000);
 

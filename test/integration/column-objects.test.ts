@@ -1,4 +1,3 @@
-import type { Pool } from 'pg';
 import { readColumnObjects } from '../../db/column-objects';
 import { runDuplicationStatement } from '../../db/duplicate';
 import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
@@ -101,7 +100,6 @@ async function runThrough(
   for (const a of plan.actions.filter((x) => x.phase === 'afterContract')) await runDuplicationStatement(pool, a);
   return { plan, contract };
 }
-
 
 describe('every object of a column carried to its new version', () => {
   it('reads NOT NULL, default, CHECKs, UNIQUEs, indexes, both FKs, comment and privileges, and contract leaves all of them on the new column', async () => {

@@ -1,5 +1,4 @@
-import { Pool } from 'pg';
-import { connect, StagefillConnection } from '../../client/connection';
+import { connect } from '../../client/connection';
 import { startBackfill, getProgress, waitForRun } from '../../client/operations';
 import { parseBackfillSpec } from '../../spec';
 import { freePort } from '../../devstack/ports';

@@ -2,7 +2,16 @@ import { viewSchemaName } from '../../plan/describe';
 import { bindRange } from '../../db/backfills';
 import { snapshotCatalog } from '../../db/catalog';
 import { pool, unique, makeCounterTable } from './harness';
-import { useActivities, acts, begin, expectCatalogUnchanged, expectFailure, roundTrip, columnsOf, stagefillFunctions } from './rollout-activities-harness';
+import {
+  useActivities,
+  acts,
+  begin,
+  expectCatalogUnchanged,
+  expectFailure,
+  roundTrip,
+  columnsOf,
+  stagefillFunctions,
+} from './rollout-activities-harness';
 
 /**
  * Each step kind's apply and revert, called as plain functions against the real Postgres: forward and back, exactly once,

@@ -68,7 +68,6 @@ export async function legacyChecksum(pool: Pool, table: string): Promise<string>
   return rows[0].sum;
 }
 
-
 export async function startSpec(client: Client, taskQueue: string, spec: unknown): Promise<{ spec: RolloutSpec; handle: WorkflowHandle }> {
   const parsed = parseRolloutSpec(spec);
   const run = await startRollout(connectionFor(client, taskQueue), parsed, { actor: 'test' });
@@ -97,7 +96,7 @@ export async function outcome(handle: WorkflowHandle): Promise<{
 }
 
 /** Waits until the rollout stands at an approval step. */
-export function waitForApproval(handle: WorkflowHandle, timeoutMs?: number, everyMs?: number): Promise<true> {
+export function waitForApproval(handle: WorkflowHandle, timeoutMs?: number, everyMs?: number): Promise<boolean> {
   return waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', timeoutMs, everyMs);
 }
 
@@ -113,7 +112,8 @@ export const exists = async (relation: string) =>
   (await filePool.query(`SELECT to_regclass($1) IS NOT NULL AS e`, [relation])).rows[0].e as boolean;
 
 /** The relation's column names, in order, as a SELECT * sees them. */
-export const columnNames = async (relation: string) => (await filePool.query(`SELECT * FROM ${relation} LIMIT 0`)).fields.map((f) => f.name);
+export const columnNames = async (relation: string) =>
+  (await filePool.query(`SELECT * FROM ${relation} LIMIT 0`)).fields.map((f) => f.name);
 
 /** The quoted name of the table's view in version `version`'s schema (`name`: the table's name in that version). */
 export const viewOf = (table: string, version: number, name = table.split('.')[1]) => `"${table.replace('.', '_')}_v${version}"."${name}"`;

@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import { Pool } from 'pg';
 import { describeSchedule } from '../../client/schedules';
 import type { BackfillResult } from '../../workflows/backfill';
 import { pool, conn, dir, useStack, unique, makeCounterTable, waitFor } from './harness';

@@ -1,5 +1,16 @@
 import { unique, waitFor, pool, client, taskQueue, useStack } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, exists, waitForApproval, rollBack, makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
+import {
+  runThroughApproval,
+  approvalThenContract,
+  snapshot,
+  exists,
+  waitForApproval,
+  rollBack,
+  makeOrders,
+  startSpec,
+  progressOf,
+  outcome,
+} from './rollout-harness';
 import { retrySignal } from '../../workflows/definitions';
 
 /**
@@ -51,8 +62,10 @@ describe('createTable', () => {
 
     const again = `public.${unique('refunds')}`;
     const before = await snapshot(again);
-    const second = await runThroughApproval({ table: again, steps: [...createSteps(again, orders), ...approvalThenContract] }, 'rollback', async () =>
-      expect(await exists(again)).toBe(true),
+    const second = await runThroughApproval(
+      { table: again, steps: [...createSteps(again, orders), ...approvalThenContract] },
+      'rollback',
+      async () => expect(await exists(again)).toBe(true),
     );
     expect(second.out.state).toBe('rolled_back');
     expect(await exists(again)).toBe(false);

@@ -1,5 +1,16 @@
 import { unique, waitFor, sleep, pool, client, taskQueue, useStack } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, columnNames, viewOf, makeOrders, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
+import {
+  runThroughApproval,
+  approvalThenContract,
+  snapshot,
+  columnNames,
+  viewOf,
+  makeOrders,
+  legacyChecksum,
+  startSpec,
+  progressOf,
+  outcome,
+} from './rollout-harness';
 import { recordFacts } from './report';
 
 /**

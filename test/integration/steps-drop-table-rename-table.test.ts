@@ -1,5 +1,15 @@
 import { unique, pool, client, taskQueue, useStack } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, exists, viewOf, makeOrders, legacyChecksum, startSpec, outcome } from './rollout-harness';
+import {
+  runThroughApproval,
+  approvalThenContract,
+  snapshot,
+  exists,
+  viewOf,
+  makeOrders,
+  legacyChecksum,
+  startSpec,
+  outcome,
+} from './rollout-harness';
 
 /**
  * dropTable and renameTable end to end on the real server and database: forward to contract, and in a second run

@@ -1,5 +1,18 @@
 import { Client as PgClient } from 'pg';
-import { env, spawnWorker, startWorker, exited, unique, waitFor, sleep, makeCounterTable, pool, client, taskQueue, useStack } from './harness';
+import {
+  env,
+  spawnWorker,
+  startWorker,
+  exited,
+  unique,
+  waitFor,
+  sleep,
+  makeCounterTable,
+  pool,
+  client,
+  taskQueue,
+  useStack,
+} from './harness';
 import { makeOrders, startSpec, outcome, progressOf, catalogOf, waitForApproval } from './rollout-harness';
 import { rollbackSignal } from '../../workflows/definitions';
 
