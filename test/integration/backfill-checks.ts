@@ -1,9 +1,10 @@
 import { Pool } from 'pg';
 import type { Client } from '@temporalio/client';
-import type { StagefillConnection } from '../../client/connection';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
 import { parseBackfillSpec, BackfillSpec } from '../../spec';
-import { unique, spawnWorker, exited, waitFor, sleep } from './harness';
+import { unique, spawnWorker, exited, waitFor, sleep, connectionFor } from './harness';
+
+export { connectionFor };
 import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 
@@ -127,11 +128,6 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
 
 export async function progressOf(client: Client, workflowId: string): Promise<BackfillProgress> {
   return (await client.workflow.getHandle(workflowId).query(progressQuery)) as BackfillProgress;
-}
-
-/** The client library's connection shape over the harness's client, so tests start runs the way the CLI does. */
-export function connectionFor(client: Client, taskQueue: string): StagefillConnection {
-  return { client, namespace: client.options.namespace, taskQueue, address: '', close: async () => {} };
 }
 
 /**

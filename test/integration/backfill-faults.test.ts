@@ -9,33 +9,18 @@ import { startBackfill } from '../../client/operations';
 import { createPool } from '../../db/pool';
 import { startTemporalDevServer, startEmbeddedPostgres, freePort } from '../../devstack';
 import type { Service } from '../../devstack/process';
-import { env, openPool, openClient, spawnWorker, exited, unique, makeCounterTable, waitFor, sleep } from './harness';
+import { env, pool, client, useStack, afterThisTest, spawnWorker, exited, unique, makeCounterTable, waitFor, sleep } from './harness';
 import { counterSpec, distribution, checkpointChain, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): workers are real processes, faults are real signals.
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let client: Client;
-let closeClient: () => Promise<void>;
-const cleanup: (() => Promise<void> | void)[] = [];
-
-beforeAll(async () => {
-  pool = await openPool();
-  ({ client, close: closeClient } = await openClient());
-});
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await Promise.resolve(fn()).catch(() => {});
-});
-afterAll(async () => {
-  await pool.end();
-  await closeClient();
-});
+useStack();
 
 function worker(taskQueue: string, extraEnv: Record<string, string> = {}) {
   const w = spawnWorker(taskQueue, extraEnv);
-  cleanup.push(async () => {
+  afterThisTest(async () => {
     // a worker that died by itself is a finding: show what it said
     if (w.exitCode !== null) process.stderr.write(`[faults] worker ${w.pid} exited ${w.exitCode}:\n${w.output().slice(-3000)}\n`);
     w.kill('SIGKILL');
@@ -87,7 +72,7 @@ async function rowsCommitted(p: Pool, table: string): Promise<number> {
 
 test('the Temporal dev server SIGKILLed mid-backfill and restarted on its persistence file: the backfill continues and completes, every row once', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-faults-temporal-'));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterThisTest(() => fs.rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
   const start = () =>
     startTemporalDevServer({
@@ -98,9 +83,9 @@ test('the Temporal dev server SIGKILLed mid-backfill and restarted on its persis
       logFile: path.join(dir, 'temporal.log'),
     });
   let server = await start();
-  cleanup.push(() => server.stop());
+  afterThisTest(() => server.stop());
   const connection = await Connection.connect({ address: server.address });
-  cleanup.push(() => connection.close());
+  afterThisTest(() => connection.close());
   const own = new Client({ connection, namespace: server.namespace });
 
   const total = 60_000;
@@ -260,14 +245,14 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
   const start = () =>
     startEmbeddedPostgres({ dir: path.join(dir, 'pg'), port, logFile: path.join(dir, 'postgres.log'), settings: { fsync: 'off' } });
   let pg = await start();
-  cleanup.push(() => {
+  afterThisTest(() => {
     const home = fs.realpathSync(path.join(dir, 'pg'));
     fs.rmSync(home, { recursive: true, force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  cleanup.push(() => pg.stop());
+  afterThisTest(() => pg.stop());
   const own = createPool({ url: pg.url, max: 3, applicationName: 'stagefill-test' });
-  cleanup.push(() => own.end());
+  afterThisTest(() => own.end());
 
   const total = 60_000;
   await own.query(`CREATE TABLE public.restart_t (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, v int)`);

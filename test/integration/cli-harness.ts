@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import YAML from 'yaml';
-import { env, ROOT, unique } from './harness';
+import { env, ROOT, unique, taskQueue } from './harness';
 
 /** The compiled CLI as an operator runs it: a process, configured by the worker's variables. */
 export const CLI = path.join(ROOT, 'dist', 'client', 'cli.js');
@@ -50,6 +50,14 @@ export async function runCli(args: string[], childEnv: NodeJS.ProcessEnv, timeou
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The CLI on the file's task queue (`useStack({ worker: true })` serves it), configured by the worker's variables. */
+export const cli = (...args: string[]) => runCli(args, cliEnv(taskQueue));
+
+/** `stagefill status <id> --json`, parsed. */
+export async function cliStatus<T = { state: string }>(id: string): Promise<T> {
+  return JSON.parse((await cli('status', id, '--json')).stdout) as T;
 }
 
 export function tempDir(prefix: string): string {

@@ -1,33 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
-import { openPool, startWorker, unique, waitFor } from './harness';
+import { pool, dir, taskQueue, useStack, unique, waitFor } from './harness';
 import { makeOrders } from './rollout-harness';
-import { runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
+import { cli, cliStatus, runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let worker: Awaited<ReturnType<typeof startWorker>>;
-let dir: string;
-let clienv: NodeJS.ProcessEnv;
+useStack({ worker: true, dir: 'stagefill-cli-rollout', queue: 'clirq' });
 
-beforeAll(async () => {
-  pool = await openPool();
-  const taskQueue = unique('clirq');
-  worker = await startWorker(taskQueue);
-  dir = tempDir('stagefill-cli-rollout');
-  clienv = cliEnv(taskQueue);
-});
-afterAll(async () => {
-  await worker.stop();
-  await pool.end();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const cli = (...args: string[]) => runCli(args, clienv);
-const statusOf = async (id: string) =>
-  JSON.parse((await cli('status', id, '--json')).stdout) as { state: string; steps: { id: string; state: string }[] };
+const statusOf = (id: string) => cliStatus<{ state: string; steps: { id: string; state: string }[] }>(id);
 
 function centsRollout(table: string) {
   return {
@@ -113,7 +94,7 @@ test('rollback rolls a rollout back to where it started; watch exits 1; list fin
 test('demo runs its staged rollout on the stack it is given and exits 0 with --exit', async () => {
   const stateDir = tempDir('stagefill-demo');
   try {
-    const demo = await runCli(['demo', '--exit', '--rows', '3000', '--state-dir', stateDir], clienv, 170_000);
+    const demo = await runCli(['demo', '--exit', '--rows', '3000', '--state-dir', stateDir], cliEnv(taskQueue), 170_000);
     expect(demo.stderr).toBe('');
     expect(demo.code).toBe(0);
     expect(demo.stdout).toMatch(/demo: started rollout stagefill-rollout:demo-cents-\d+/);

@@ -3,9 +3,8 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { spawnSync } from 'node:child_process';
-import { Pool } from 'pg';
-import { openPool, startWorker, unique, makeCounterTable, env } from './harness';
-import { runCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
+import { pool, dir, taskQueue, useStack, unique, makeCounterTable, env } from './harness';
+import { runCli, cliEnv, writeSpec, counterBackfill } from './cli-harness';
 
 jest.setTimeout(120_000);
 
@@ -14,12 +13,8 @@ jest.setTimeout(120_000);
  * front of the dev server that demands a client certificate signed by its CA.
  * The CLI must get there with --tls-cert/--tls-key/--tls-ca or their variables.
  */
-let pool: Pool;
-let dir: string;
 let proxy: tls.Server;
 let tlsAddress: string;
-let worker: Awaited<ReturnType<typeof startWorker>>;
-let taskQueue: string;
 const file = (name: string) => path.join(dir, name);
 
 function openssl(...args: string[]): void {
@@ -50,9 +45,9 @@ function issue(name: string, cn: string, ext: string): void {
   );
 }
 
+useStack({ worker: true, dir: 'stagefill-cli-tls', queue: 'tlsq' });
+
 beforeAll(async () => {
-  pool = await openPool();
-  dir = tempDir('stagefill-cli-tls');
   openssl(
     'req',
     '-x509',
@@ -90,15 +85,10 @@ beforeAll(async () => {
   proxy.on('tlsClientError', () => {}); // a client without a certificate is refused; that is the point
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   tlsAddress = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
-  taskQueue = unique('tlsq');
-  worker = await startWorker(taskQueue);
 });
 
 afterAll(async () => {
-  await worker.stop();
   await new Promise((r) => proxy.close(r));
-  await pool.end();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('with the TLS flags the CLI reaches a Temporal that demands a client certificate; without them it cannot', async () => {

@@ -1,33 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
-import { openPool, startWorker, unique, makeCounterTable, waitFor, env, exited } from './harness';
-import { runCli, spawnCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
+import { pool, dir, taskQueue, useStack, unique, makeCounterTable, waitFor, env, exited } from './harness';
+import { cli, cliStatus, spawnCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let taskQueue: string;
-let worker: Awaited<ReturnType<typeof startWorker>>;
-let dir: string;
-let clienv: NodeJS.ProcessEnv;
+useStack({ worker: true, dir: 'stagefill-cli', queue: 'cliq' });
 
-beforeAll(async () => {
-  pool = await openPool();
-  taskQueue = unique('cliq');
-  worker = await startWorker(taskQueue);
-  dir = tempDir('stagefill-cli');
-  clienv = cliEnv(taskQueue);
-});
-afterAll(async () => {
-  await worker.stop();
-  await pool.end();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const cli = (...args: string[]) => runCli(args, clienv);
-const statusOf = async (id: string) =>
-  JSON.parse((await cli('status', id, '--json')).stdout) as Record<string, unknown> & { state: string; workflowStatus: string };
+const statusOf = (id: string) => cliStatus<Record<string, unknown> & { state: string; workflowStatus: string }>(id);
 const distribution = async (table: string) =>
   Object.fromEntries((await pool.query(`SELECT n, count(*)::int AS c FROM ${table} GROUP BY n`)).rows.map((r) => [String(r.n), r.c]));
 
@@ -328,7 +308,7 @@ test('worker runs a worker process that drains on SIGTERM; connection flags over
 test('dev prints the stack it serves and writes dev.env into --state-dir; SIGTERM stops it', async () => {
   const stateDir = tempDir('stagefill-dev');
   // TEMPORAL_ADDRESS and DATABASE_URL are set: dev reuses this run's stack rather than starting another
-  const dev = spawnCli(['dev', '--state-dir', stateDir], clienv);
+  const dev = spawnCli(['dev', '--state-dir', stateDir], cliEnv(taskQueue));
   try {
     await waitFor('dev ready', async () => dev.output().stderr.includes('ready;'), 60_000);
     expect(dev.output().stdout).toContain(`TEMPORAL_ADDRESS=${env().address}`);

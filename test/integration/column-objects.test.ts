@@ -1,4 +1,3 @@
-import { Pool } from 'pg';
 import { readColumnObjects } from '../../db/column-objects';
 import { runDuplicationStatement } from '../../db/duplicate';
 import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
@@ -7,7 +6,8 @@ import { planDuplication, contractActions } from '../../plan/duplicate';
 import type { DuplicationPlan } from '../../plan/duplication-types';
 import { checkContract } from '../../plan/contract-check';
 import { newVersionRow } from '../../plan/columns';
-import { openPool, unique } from './harness';
+import { pool, unique, useStack } from './harness';
+import { leftovers, refused } from './rollout-harness';
 
 /**
  * The catalog reader and the duplication plan against the real Postgres: a
@@ -18,28 +18,9 @@ import { openPool, unique } from './harness';
 
 jest.setTimeout(120_000);
 
-let pool: Pool;
-beforeAll(async () => {
-  pool = await openPool();
-});
-afterAll(async () => {
-  await pool.end();
-});
+useStack();
 
 const names = (xs: { name: string }[]) => xs.map((x) => x.name).sort();
-
-/** Every object of the test's tables named like stagefill's temporary ones, and any trigger left: nothing may be left after contract. */
-async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
-  const { rows } = await pool.query(
-    `WITH mine AS (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND starts_with(c.relname, $1))
-     SELECT 'constraint ' || conname AS what FROM pg_constraint WHERE conrelid IN (SELECT oid FROM mine) AND conname ~ '(_sfdup_|_sfnn_|stagefill)'
-     UNION ALL SELECT 'index ' || c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM mine) AND (c.relname ~ '(_sfdup_|_sfnn_|stagefill)' OR NOT i.indisvalid)
-     UNION ALL SELECT 'column ' || attname FROM pg_attribute WHERE attrelid IN (SELECT oid FROM mine) AND attname ~ 'stagefill' AND NOT attisdropped
-     UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM mine) AND NOT tgisinternal`,
-    [prefix],
-  );
-  return rows.map((r) => r.what);
-}
 
 /** The whole alterColumn + contract at the db level, as the step modules run it. */
 async function runThrough(
@@ -119,10 +100,6 @@ async function runThrough(
   }
   for (const a of plan.actions.filter((x) => x.phase === 'afterContract')) await runDuplicationStatement(pool, a);
   return { plan, contract };
-}
-
-async function fails(sql: string, code: string): Promise<void> {
-  await expect(pool.query(sql)).rejects.toMatchObject({ code });
 }
 
 describe('every object of a column carried to its new version', () => {
@@ -207,13 +184,13 @@ describe('every object of a column carried to its new version', () => {
 
     // ... and each one enforces
     const id = 100_000;
-    await fails(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, NULL)`, '23502'); // NOT NULL
-    await fails(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, -1)`, '23514'); // CHECK qty_nonneg
-    await fails(`INSERT INTO ${q} (id, customer, qty, cap) VALUES (${id}, 1, 4000, 10)`, '23514'); // CHECK qty_under_cap (two columns)
-    await fails(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, 5)`, '23505'); // UNIQUE qty_unique
-    await fails(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, 99999)`, '23503'); // FOREIGN KEY qty_size
-    await fails(`INSERT INTO public."${t}_child" VALUES (1000, 4999)`, '23503'); // the incoming FOREIGN KEY
-    await fails(`DELETE FROM ${q} WHERE qty = 7`, '23503'); // referenced by child
+    await refused(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, NULL)`, '23502'); // NOT NULL
+    await refused(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, -1)`, '23514'); // CHECK qty_nonneg
+    await refused(`INSERT INTO ${q} (id, customer, qty, cap) VALUES (${id}, 1, 4000, 10)`, '23514'); // CHECK qty_under_cap (two columns)
+    await refused(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, 5)`, '23505'); // UNIQUE qty_unique
+    await refused(`INSERT INTO ${q} (id, customer, qty) VALUES (${id}, 1, 99999)`, '23503'); // FOREIGN KEY qty_size
+    await refused(`INSERT INTO public."${t}_child" VALUES (1000, 4999)`, '23503'); // the incoming FOREIGN KEY
+    await refused(`DELETE FROM ${q} WHERE qty = 7`, '23503'); // referenced by child
     await pool.query(`DELETE FROM public."${t}_child" WHERE qty_ref = 1`);
     await pool.query(`DELETE FROM ${q} WHERE qty = 1`);
     const { rows } = await pool.query(`INSERT INTO ${q} (id, customer) VALUES (${id}, 1) RETURNING qty`);
@@ -257,8 +234,8 @@ describe('every object of a column carried to its new version', () => {
     const { rows } = await pool.query(`INSERT INTO ${q} (note) VALUES ('next') RETURNING id`);
     expect(Number(rows[0].id)).toBe(301);
     expect(await leftovers(pool, t)).toEqual([]);
-    await fails(`INSERT INTO ${q} (id, note) VALUES (5, 'x')`, '428C9'); // GENERATED ALWAYS
-    await fails(`INSERT INTO public."${t}_child" VALUES (3, 5000)`, '23503');
+    await refused(`INSERT INTO ${q} (id, note) VALUES (5, 'x')`, '428C9'); // GENERATED ALWAYS
+    await refused(`INSERT INTO public."${t}_child" VALUES (3, 5000)`, '23503');
   });
 
   it('a CHECK that does not hold over the new type stops the expand before any data moves, naming the check', async () => {

@@ -5,14 +5,14 @@ import { spawn, execFile, ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { Client as PgClient, Pool } from 'pg';
-import { Client, Connection } from '@temporalio/client';
-import { ROOT, env, exited, waitFor, unique, makeCounterTable } from './harness';
+import { ROOT, env, exited, waitFor, unique, makeCounterTable, openClient } from './harness';
 import { counterSpec, distribution, checkpointChain, connectionFor } from './backfill-checks';
 import { startBackfill } from '../../client/operations';
 import { freePort } from '../../devstack';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): `stagefill dev` runs as a real process, with its own state dir.
+// No useStack(): every test here talks to the stack `stagefill dev` starts, never to the run's shared one.
 jest.setTimeout(180_000);
 
 const run = promisify(execFile);
@@ -135,7 +135,7 @@ test(
     let dev = startDev();
     let worker: ReturnType<typeof spawnDevWorker> | undefined;
     let devPool: Pool | undefined;
-    let temporal: { client: Client; close(): Promise<void> } | undefined;
+    let temporal: Awaited<ReturnType<typeof openClient>> | undefined;
     try {
       const first = await fiveLines(dev);
       // the preferred Temporal port is held by someone else: a free one, said so; the others as preferred
@@ -188,7 +188,7 @@ test(
         parallelism: 2,
         transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.2)) IS NOT NULL`,
       });
-      temporal = await connectTemporal(first.TEMPORAL_ADDRESS);
+      temporal = await openClient(first.TEMPORAL_ADDRESS);
       const { workflowId } = await startBackfill(connectionFor(temporal.client, taskQueue), s, { leaseMs: 3000 });
       await waitFor('some chunks before the crash', async () => ((await distribution(devPool!, table))['1'] ?? 0) >= 1000, 90_000);
       const rowsBeforeCrash = (await distribution(devPool, table))['1'] ?? 0;
@@ -221,7 +221,7 @@ test(
       expect(kept.rows[0].kept).toBe(true);
 
       // the worker that was running reconnects by itself (nothing restarted it) and the backfill finishes
-      temporal = await connectTemporal(second.TEMPORAL_ADDRESS);
+      temporal = await openClient(second.TEMPORAL_ADDRESS);
       const result = await temporal.client.workflow.getHandle(workflowId).result();
       expect(result.state).toBe('completed');
       devPool = new Pool({ connectionString: second.DATABASE_URL, max: 2 });
@@ -282,8 +282,3 @@ test('stagefill dev with TEMPORAL_ADDRESS / DATABASE_URL inherited from a stack 
     expect(dev.out()).not.toMatch(/\n\s+at /);
   }
 });
-
-async function connectTemporal(address: string): Promise<{ client: Client; close(): Promise<void> }> {
-  const connection = await Connection.connect({ address });
-  return { client: new Client({ connection }), close: () => connection.close() };
-}

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, ChildProcess } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
@@ -9,6 +11,7 @@ import { loadWorkerConfig } from '../../worker/config';
 import { createStagefillWorker, StagefillWorker } from '../../worker/run';
 import type { ActivityDeps } from '../../activities';
 import { projectRoot } from '../../devstack';
+import { connect, StagefillConnection } from '../../client/connection';
 
 export const ROOT = projectRoot();
 
@@ -40,39 +43,87 @@ export async function openPool(): Promise<Pool> {
   return pool;
 }
 
-export async function openClient(): Promise<{ client: Client; close(): Promise<void> }> {
-  const connection = await Connection.connect({ address: env().address });
-  return { client: new Client({ connection, namespace: env().namespace }), close: () => connection.close() };
+/** A Temporal client of the run's server, or of the one at `address` (its default namespace). */
+export async function openClient(address?: string): Promise<{ client: Client; close(): Promise<void> }> {
+  const connection = await Connection.connect({ address: address ?? env().address });
+  return { client: new Client({ connection, namespace: address ? 'default' : env().namespace }), close: () => connection.close() };
 }
 
 /** The file's pool and Temporal client; `useStack()` opens them before its tests and closes them after. */
 export let pool: Pool;
 export let client: Client;
+/** The file's own task queue (set by `useStack()` before the tests), with `worker: true` served by one in-process worker. */
+export let taskQueue: string;
+/** With `connection: true`: the client library's own connection on `taskQueue`, as the CLI opens it. */
+export let conn: StagefillConnection;
+/** With `dir`: a temporary folder for the file, removed after its tests. */
+export let dir: string;
 
-/** Call once at the top of a test file: one pool and one client for all its tests. */
-export function useStack(): void {
-  let closeClient: (() => Promise<void>) | undefined;
+export interface StackOptions {
+  /** One worker in this process on `taskQueue` for all the file's tests. */
+  worker?: boolean;
+  /** Open `conn` (client/connection's `connect`) on `taskQueue`. */
+  connection?: boolean;
+  /** Make `dir`, a temporary folder named with this prefix. */
+  dir?: string;
+  /** The prefix of `taskQueue`. */
+  queue?: string;
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+/** Runs `fn` after the current test (last registered first), whether it passed or not; a failing cleanup is ignored. */
+export function afterThisTest(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+/**
+ * Call once at the top of a test file: one pool and one Temporal client for all its tests, a task queue of its own,
+ * and on request a worker on that queue, a client-library connection and a temporary folder; all closed after.
+ */
+export function useStack(opts: StackOptions = {}): void {
+  const closers: (() => Promise<void> | void)[] = [];
   beforeAll(async () => {
     pool = await openPool();
-    ({ client, close: closeClient } = await openClient());
+    closers.push(() => pool.end());
+    const opened = await openClient();
+    client = opened.client;
+    closers.push(opened.close);
+    taskQueue = unique(opts.queue ?? 'q');
+    if (opts.worker) closers.push((await startWorker(taskQueue)).stop);
+    if (opts.connection) {
+      conn = await connect({ address: env().address, namespace: env().namespace, taskQueue });
+      closers.push(() => conn.close());
+    }
+    if (opts.dir) {
+      const made = fs.mkdtempSync(path.join(os.tmpdir(), `${opts.dir}-`));
+      dir = made;
+      closers.push(() => fs.rmSync(made, { recursive: true, force: true }));
+    }
+  });
+  afterEach(async () => {
+    for (const fn of cleanups.splice(0).reverse()) await Promise.resolve(fn()).catch(() => {});
   });
   afterAll(async () => {
-    await pool?.end();
-    await closeClient?.();
+    for (const fn of closers.splice(0).reverse()) await fn();
   });
+}
+
+/** The client library's connection shape over the harness's client, so tests start runs the way the CLI does. */
+export function connectionFor(client: Client, taskQueue: string): StagefillConnection {
+  return { client, taskQueue, namespace: env().namespace, address: env().address, close: async () => {} };
 }
 
 export const testLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
-/** A worker in this process on its own task queue, built from the run's prebuilt workflow bundle. */
+/** A worker in this process on its own task queue, built from the run's prebuilt workflow bundle (by default on the run's Temporal). */
 export async function startWorker(
   taskQueue: string,
-  opts: { faults?: ActivityDeps['faults'] } = {},
+  opts: { faults?: ActivityDeps['faults']; address?: string; namespace?: string } = {},
 ): Promise<{ sw: StagefillWorker; stop(): Promise<void> }> {
   const e = env();
   const config = loadWorkerConfig({
-    TEMPORAL_ADDRESS: e.address,
-    TEMPORAL_NAMESPACE: e.namespace,
+    TEMPORAL_ADDRESS: opts.address ?? e.address,
+    TEMPORAL_NAMESPACE: opts.namespace ?? e.namespace,
     DATABASE_URL: e.databaseUrl,
     STAGEFILL_TASK_QUEUE: taskQueue,
   });

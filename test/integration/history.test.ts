@@ -1,8 +1,7 @@
-import { Pool } from 'pg';
 import { recordEvent } from '../../db/backfills';
 import { readHistory, formatHistory } from '../../client/history';
 import { backfillWorkflowId } from '../../plan/ids';
-import { openPool, unique } from './harness';
+import { pool, unique, useStack } from './harness';
 
 /**
  * `stagefill history` of a scheduled backfill gathers every firing (each
@@ -10,13 +9,7 @@ import { openPool, unique } from './harness';
  * id (rollout children, replays), without picking up another backfill's.
  */
 
-let pool: Pool;
-beforeAll(async () => {
-  pool = await openPool();
-});
-afterAll(async () => {
-  await pool.end();
-});
+useStack();
 
 test('a scheduled backfill: every firing; a backfill id: every run; nothing of another backfill', async () => {
   const name = unique('nightly');

@@ -1,27 +1,15 @@
-import { Pool } from 'pg';
-import { connect, StagefillConnection } from '../../client/connection';
+import { connect } from '../../client/connection';
 import { startBackfill, getProgress, waitForRun } from '../../client/operations';
 import { parseBackfillSpec } from '../../spec';
 import { freePort } from '../../devstack/ports';
 import { createMetrics, backlogFromPool } from '../../worker/metrics';
 import { createStagefillWorker } from '../../worker/run';
 import { loadWorkerConfig } from '../../worker/config';
-import { openPool, unique, makeCounterTable, waitFor, env, spawnWorker, exited, sleep, testLogger } from './harness';
+import { pool, conn, taskQueue, useStack, unique, makeCounterTable, waitFor, env, spawnWorker, exited, sleep, testLogger } from './harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let conn: StagefillConnection;
-const taskQueue = unique('metricsq');
-
-beforeAll(async () => {
-  pool = await openPool();
-  conn = await connect({ address: env().address, namespace: env().namespace, taskQueue });
-});
-afterAll(async () => {
-  await conn.close();
-  await pool.end();
-});
+useStack({ connection: true, queue: 'metricsq' });
 
 /** The value of one series in Prometheus' text format, or undefined when it is absent. */
 function sample(text: string, name: string, labels: Record<string, string>): number | undefined {

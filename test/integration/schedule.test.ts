@@ -1,36 +1,11 @@
-import fs from 'node:fs';
-import { Pool } from 'pg';
-import { connect, StagefillConnection } from '../../client/connection';
 import { describeSchedule } from '../../client/schedules';
 import type { BackfillResult } from '../../workflows/backfill';
-import { openPool, startWorker, unique, makeCounterTable, waitFor, env } from './harness';
-import { runCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
+import { pool, conn, dir, useStack, unique, makeCounterTable, waitFor } from './harness';
+import { cli, writeSpec, counterBackfill } from './cli-harness';
 
 jest.setTimeout(180_000);
 
-let pool: Pool;
-let taskQueue: string;
-let worker: Awaited<ReturnType<typeof startWorker>>;
-let conn: StagefillConnection;
-let dir: string;
-let clienv: NodeJS.ProcessEnv;
-
-beforeAll(async () => {
-  pool = await openPool();
-  taskQueue = unique('schedq');
-  worker = await startWorker(taskQueue);
-  conn = await connect({ address: env().address, namespace: env().namespace, taskQueue });
-  dir = tempDir('stagefill-schedule');
-  clienv = cliEnv(taskQueue);
-});
-afterAll(async () => {
-  await conn.close();
-  await worker.stop();
-  await pool.end();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-const cli = (...args: string[]) => runCli(args, clienv);
+useStack({ worker: true, connection: true, dir: 'stagefill-schedule', queue: 'schedq' });
 const result = (workflowId: string) => conn.client.workflow.getHandle(workflowId).result() as Promise<BackfillResult>;
 
 test('each firing works until its window closes; the next continues from the checkpoints until the backfill is done', async () => {

@@ -2,13 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Client } from '@temporalio/client';
 import { startEmbeddedPostgres } from '../../devstack';
 import type { EmbeddedPostgres } from '../../devstack/postgres';
 import { createPool } from '../../db/pool';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { parseBackfillSpec } from '../../spec';
-import { openClient, spawnWorker, exited, unique } from './harness';
+import { client, useStack, spawnWorker, exited, unique } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -17,9 +16,11 @@ jest.setTimeout(120_000);
  * own with ssl=on and a self-signed certificate, a worker that verifies it.
  */
 let pg: EmbeddedPostgres;
+
 let dir: string;
-let client: Client;
-let closeClient: () => Promise<void>;
+
+// the cluster's own folder, not useStack's `dir`: that one goes before this file's afterAll stops the cluster
+useStack();
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-tls-'));
@@ -63,11 +64,9 @@ beforeAll(async () => {
     logFile: path.join(dir, 'postgres.log'),
     settings: { ssl: 'on', ssl_cert_file: cert, ssl_key_file: key, fsync: 'off', shared_buffers: '32MB' },
   });
-  ({ client, close: closeClient } = await openClient());
 });
 
 afterAll(async () => {
-  await closeClient?.();
   await pg?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });

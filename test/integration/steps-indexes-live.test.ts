@@ -1,6 +1,19 @@
 import { Client as PgClient } from 'pg';
-import { env, spawnWorker, startWorker, exited, unique, waitFor, sleep, makeCounterTable, pool, client, useStack } from './harness';
-import { makeOrders, startSpec, outcome, progressOf, catalogOf } from './rollout-harness';
+import {
+  env,
+  spawnWorker,
+  startWorker,
+  exited,
+  unique,
+  waitFor,
+  sleep,
+  makeCounterTable,
+  pool,
+  client,
+  taskQueue,
+  useStack,
+} from './harness';
+import { makeOrders, startSpec, outcome, progressOf, catalogOf, waitForApproval } from './rollout-harness';
 import { rollbackSignal } from '../../workflows/definitions';
 
 /**
@@ -11,7 +24,7 @@ import { rollbackSignal } from '../../workflows/definitions';
  */
 jest.setTimeout(240_000);
 
-useStack();
+useStack({ worker: true });
 
 /** A writer on its own connection: inserts and updates back to back; the longest single statement is how long it was blocked. */
 function startWriter(table: string, firstNewId: number, maxId: number) {
@@ -250,14 +263,6 @@ test('createIndex behind a long-open writing transaction: the concurrent build w
 });
 
 describe('clear failures', () => {
-  let w: Awaited<ReturnType<typeof startWorker>>;
-  let taskQueue: string;
-  beforeAll(async () => {
-    taskQueue = unique('q');
-    w = await startWorker(taskQueue);
-  });
-  afterAll(async () => w?.stop());
-
   test('addUnique over duplicates fails before taking any lock, naming sample duplicates', async () => {
     const table = await makeOrders(pool, unique('dups'), 3_000);
     const bare = table.split('.')[1];
@@ -324,7 +329,7 @@ describe('clear failures', () => {
         { kind: 'approval', timeout: '5m' },
       ],
     });
-    await waitFor('at the approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+    await waitForApproval(handle);
     await pool.query(`UPDATE ${table} SET qty = NULL WHERE id <= 3`);
     await handle.signal(rollbackSignal, { by: 'test' });
     await waitFor(

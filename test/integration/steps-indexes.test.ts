@@ -1,7 +1,6 @@
 import type { Pool } from 'pg';
-import { unique, waitFor, startWorker, pool, client, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
-import { approveSignal, rollbackSignal } from '../../workflows/definitions';
+import { unique, pool, client, taskQueue, useStack } from './harness';
+import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, waitForApproval, approve, rollBack } from './rollout-harness';
 
 /**
  * Each index and constraint step kind (steps/create-index ... steps/set-comment),
@@ -12,7 +11,7 @@ import { approveSignal, rollbackSignal } from '../../workflows/definitions';
  */
 jest.setTimeout(240_000);
 
-useStack();
+useStack({ worker: true });
 
 interface Case {
   kind: string;
@@ -214,14 +213,6 @@ const CASES: Case[] = [
   },
 ];
 
-let w: Awaited<ReturnType<typeof startWorker>>;
-let taskQueue: string;
-beforeAll(async () => {
-  taskQueue = unique('q');
-  w = await startWorker(taskQueue);
-});
-afterAll(async () => w?.stop());
-
 test.each(CASES.map((c) => [c.kind, c] as const))(
   '%s: forward to contract; rolled back at the approval, the catalog is as before',
   async (_kind, c) => {
@@ -245,17 +236,17 @@ test.each(CASES.map((c) => [c.kind, c] as const))(
     const a = await startSpec(client, taskQueue, spec(fwd));
     const b = await startSpec(client, taskQueue, spec(back));
 
-    await waitFor('the rollback twin at its approval', async () => (await progressOf(b.handle)).state === 'waiting_approval');
+    await waitForApproval(b.handle);
     await c.atApproval?.(pool, back.table, back.bare);
-    await b.handle.signal(rollbackSignal, { by: 'test', reason: 'second run rolls back' });
+    await rollBack(b.handle, 'second run rolls back');
     const outB = await outcome(b.handle);
     expect(outB.state).toBe('rolled_back');
     expect(outB.result?.catalog?.map((x) => x.diff)).toEqual([[]]);
     expect(await catalogOf(pool, back.table)).toEqual(before);
     expect(await legacyChecksum(pool, back.table)).toBe(sumBefore);
 
-    await waitFor('the forward twin at its approval', async () => (await progressOf(a.handle)).state === 'waiting_approval');
-    await a.handle.signal(approveSignal, { by: 'test' });
+    await waitForApproval(a.handle);
+    await approve(a.handle);
     const outA = await outcome(a.handle);
     expect(outA).toMatchObject({ state: 'completed' });
     await c.after(pool, fwd.table, fwd.bare);

@@ -1,7 +1,7 @@
-import { Pool, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
 import { bindRange } from '../../db/backfills';
-import { openPool, unique } from './harness';
+import { pool, unique, useStack } from './harness';
 
 /**
  * The alterColumn sync trigger against the real Postgres, for every kind of
@@ -13,13 +13,7 @@ import { openPool, unique } from './harness';
 
 jest.setTimeout(120_000);
 
-let pool: Pool;
-beforeAll(async () => {
-  pool = await openPool();
-});
-afterAll(async () => {
-  await pool.end();
-});
+useStack();
 
 interface Case {
   kind: string;

@@ -5,13 +5,11 @@ import { Client, Connection } from '@temporalio/client';
 import { chromium, Browser, Page, Locator } from 'playwright-core';
 import { startTemporalDevServer, resolveChromium } from '../../devstack';
 import type { TemporalDevServer } from '../../devstack/temporal';
-import { loadWorkerConfig } from '../../worker/config';
-import { createStagefillWorker } from '../../worker/run';
 import { startBackfill, setThrottle } from '../../client/operations';
 import { startRollout } from '../../client/runs';
 import { parseRolloutSpec } from '../../spec';
 import { progressQuery } from '../../workflows/definitions';
-import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack, testLogger } from './harness';
+import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack, startWorker } from './harness';
 import { counterSpec, distribution, connectionFor } from './backfill-checks';
 import { recordFacts } from './report';
 
@@ -40,13 +38,7 @@ withChromium('the Temporal Web UI steers stagefill runs', () => {
     server = await startTemporalDevServer({ cli: env().cli, headless: false, logFile: path.join(logDir, 'temporal.log') });
     connection = await Connection.connect({ address: server.address });
     client = new Client({ connection, namespace: server.namespace });
-    const config = loadWorkerConfig({ TEMPORAL_ADDRESS: server.address, DATABASE_URL: env().databaseUrl, STAGEFILL_TASK_QUEUE: taskQueue });
-    const sw = await createStagefillWorker({ config, logger: testLogger, workflowBundlePath: env().bundle });
-    const running = sw.run();
-    stopWorker = async () => {
-      sw.shutdown();
-      await running;
-    };
+    stopWorker = (await startWorker(taskQueue, { address: server.address, namespace: server.namespace })).stop;
     browser = await chromium.launch({
       executablePath: chrome.bin,
       headless: true,
