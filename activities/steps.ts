@@ -230,7 +230,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     previous: string | null,
   ): Promise<Outcome | undefined> {
     return onPlainConnection(i, async (conn) => {
-      await sql.lockStepSession(conn, i.rolloutId, i.stepId);
+      await sql.lockStepSession(conn, i.rolloutId, i.stepId, lockTimeoutOf(i));
       try {
         const row = await sql.getStep(conn, i.rolloutId, i.stepId);
         if (!row || row.effect !== 'none' || row.phase !== previous) return undefined; // another attempt moved on: look again
@@ -377,7 +377,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     const stop = heartbeating();
     try {
       return await onPlainConnection(i, async (conn) => {
-        await sql.lockStepSession(conn, i.rolloutId, i.stepId);
+        await sql.lockStepSession(conn, i.rolloutId, i.stepId, lockTimeoutOf(i));
         try {
           const row = await sql.getStep(conn, i.rolloutId, i.stepId);
           const d = decide(row ?? { effect: 'none', phase: null });

@@ -243,10 +243,25 @@ export async function getStep(db: Queryable, rolloutId: number, stepId: string):
  * Serializes attempts at a step's phase that runs outside a transaction: a
  * session-level advisory lock, held by the plain connection that runs the
  * phase, since no transaction (whose snapshot CREATE INDEX CONCURRENTLY would
- * wait for) may stay open meanwhile. Waits under the session's lock_timeout.
+ * wait for) may stay open meanwhile. A second attempt polls for the lock
+ * rather than waiting in pg_advisory_lock: a statement waiting there holds a
+ * snapshot, the holder's CREATE INDEX CONCURRENTLY waits for that snapshot,
+ * and PostgreSQL breaks the cycle by failing one of them ("deadlock
+ * detected"). Gives up after `maxWaitMs` (the step's lock timeout) with
+ * PostgreSQL's own lock-timeout error, which the runner retries.
  */
-export async function lockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
-  await db.query('SELECT pg_advisory_lock(hashtext($1))', [`stagefill.step:${rolloutId}:${stepId}`]);
+export async function lockStepSession(db: Queryable, rolloutId: number, stepId: string, maxWaitMs: number, pollMs = 100): Promise<void> {
+  const key = `stagefill.step:${rolloutId}:${stepId}`;
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+    if (rows[0].ok) return;
+    if (Date.now() - started >= maxWaitMs)
+      throw Object.assign(new Error(`canceling statement due to lock timeout: another attempt at step ${stepId} holds its phase lock`), {
+        code: '55P03',
+      });
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
 
 export async function unlockStepSession(db: Queryable, rolloutId: number, stepId: string): Promise<void> {
