@@ -24,7 +24,7 @@ function childEnv(url: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     PGPASSWORD: u.password ? decodeURIComponent(u.password) : process.env.PGPASSWORD,
-    // The database user is `stagefill`, so "$user" in the default search_path is stagefill's own schema: keep pgbench in public.
+    // pgbench's tables go to public whatever the role's search_path (a role named like a schema, e.g. `stagefill`, would put them there).
     PGOPTIONS: '-c search_path=public',
   };
 }
