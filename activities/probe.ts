@@ -22,6 +22,7 @@ import {
   budgetMs,
   controlStep,
   initialControl,
+  highestWindowP99,
   quantile,
 } from '../plan/throttle-control';
 import { ReplicaLagTracker } from '../plan/replica-lag';
@@ -57,7 +58,7 @@ export interface ProbeInput {
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
-  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 2 s (100 statements) by default. */
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 4 s (200 statements) by default. */
   baselineMs?: number;
   /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
   maxRunMs?: number;
@@ -71,6 +72,8 @@ export interface ProbeResult {
 
 interface StoredState {
   control: ControlState;
+  /** The highest p99 of a judging window while the baseline was measured. */
+  noiseP99Ms?: number;
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
@@ -102,7 +105,9 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     const stored = await health.readControl(pool, input.backfillId);
     const sameGeneration = stored?.generation === input.generation;
     let baseline: number | undefined = stored?.baseline_p99_ms ?? undefined;
-    const prior = sameGeneration ? (stored?.state as StoredState | null)?.control : undefined;
+    const storedState = stored?.state as StoredState | null | undefined;
+    const prior = sameGeneration ? storedState?.control : undefined;
+    let noise: number | undefined = storedState?.noiseP99Ms;
     let control: ControlState = prior ?? initialControl(limits, t.chunkSize, t.latency !== undefined, started);
     const lag = new ReplicaLagTracker(stored?.replicas_seen ?? []);
     const samples: { at: number; ms: number }[] = [];
@@ -117,7 +122,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         backfillId: input.backfillId,
         generation: input.generation,
         baselineP99Ms: baseline ?? null,
-        state: { control: c },
+        state: { control: c, noiseP99Ms: noise } satisfies StoredState,
         replicasSeen: lag.replicasSeen(),
       });
       ctx.heartbeat({ decision: c.decision });
@@ -205,7 +210,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           },
         };
         await publish(measuring);
-        const baselineMs = input.baselineMs ?? 2_000;
+        const baselineMs = input.baselineMs ?? 4_000;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
         try {
           await probeUntil(Date.now() + baselineMs);
@@ -217,10 +222,25 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
             samples.map((s) => s.ms),
             0.99,
           ) ?? 0.05;
+        noise = highestWindowP99(samples, CONTROL_TUNING.windowMs);
+        const budget = budgetMs(t.latency, baseline);
         logger.info(
-          { table: input.table, backfill: input.name, baselineP99Ms: baseline, samples: samples.length },
+          {
+            table: input.table,
+            backfill: input.name,
+            baselineP99Ms: baseline,
+            noiseP99Ms: noise,
+            budgetP99Ms: budget,
+            samples: samples.length,
+          },
           'latency baseline measured',
         );
+        if (budget !== undefined && noise !== undefined && budget < noise) {
+          logger.warn(
+            { table: input.table, backfill: input.name, budgetP99Ms: budget, noiseP99Ms: noise },
+            `the latency budget (${budget.toFixed(2)} ms) is inside the load's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise.toFixed(2)} ms; the controller cuts only for an excess that lasts, and the backfill may run slowly; a larger throttle.latency.p99Ratio avoids this`,
+          );
+        }
         control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
       }
       for (;;) {
@@ -274,6 +294,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
             now: at,
             budgetP99Ms: budgetMs(t.latency, baseline),
             baselineP99Ms: baseline,
+            noiseP99Ms: noise,
             p50Ms: quantile(latencies, 0.5),
             p99Ms: quantile(latencies, 0.99),
             samples: latencies.length,

@@ -4,13 +4,25 @@
  * force, the next settings (row rate, lanes, chunk size) or a hold, and why.
  *
  * AIMD-like with hysteresis: under 80% of the budget it speeds up (x2 every
- * half second while under half the budget, x1.15 every second above), between 80% and 100% it
- * stays, over the budget it halves the rate, drops a lane and shrinks the
- * chunk; at the lowest setting and still over, it holds until the p99 is
- * back under 80%. A cut waits a full window before the next one, so the
- * window it judges holds only samples taken after the cut; an increase waits
- * half a window after a cut. Replica lag over its limit (or a replica gone, with
- * onReplicaMissing: hold) holds; over half the limit it halves the rate.
+ * half second while under half the budget, x1.15 every second above); between
+ * 80% and 100% it stays, and after a calm spell (no cut for 15 s) probes
+ * upwards by 5% every 5 s, so a run does not settle far below what its budget
+ * allows. Over the budget it cuts the rate in proportion to the excess (aiming
+ * at 90% of the budget, between x0.5 and x0.85); far over (1.5x the budget)
+ * it also drops a lane and shrinks the chunk. At the lowest setting and still
+ * over, it holds until the p99 is back under 80%. A cut waits a full window
+ * before the next one, so the window it judges holds only samples taken after
+ * the cut; an increase waits half a window after a cut.
+ *
+ * The load's own variation: before the first chunk of a p99Ratio budget the
+ * probe measures the baseline and the highest p99 a judging window reached
+ * without the backfill (`noiseP99Ms`). A budget below that is one the load
+ * breaks by itself now and then; the controller then cuts only for an excess
+ * that lasts (over the budget in judgements at least half a window apart),
+ * and every reason it gives says so, rather than crawling without a word.
+ *
+ * Replica lag over its limit (or a replica gone, with onReplicaMissing: hold)
+ * holds; over half the limit it halves the rate.
  */
 import type { ReplicaMissingPolicy } from './throttle';
 
@@ -37,6 +49,8 @@ export interface ControlDecision {
   reason: string;
   budgetP99Ms?: number;
   baselineP99Ms?: number;
+  /** The highest p99 of a judging window without the backfill (measured with the baseline). */
+  noiseP99Ms?: number;
   p50Ms?: number;
   p99Ms?: number;
   /** Probe statements in the window. */
@@ -63,6 +77,7 @@ export interface ControlObservation {
   /** Budget in ms of probe p99 (already resolved from a ratio); undefined: no latency budget. */
   budgetP99Ms?: number;
   baselineP99Ms?: number;
+  noiseP99Ms?: number;
   p50Ms?: number;
   p99Ms?: number;
   samples: number;
@@ -78,6 +93,8 @@ export interface ControlState {
   /** When settings last went down / up. */
   lastCutAt: number;
   lastRaiseAt: number;
+  /** Since when the p99 has been over the budget (only kept while the budget is inside the load's own variation). */
+  overSince?: number;
 }
 
 /** Under a budget a run starts at this many chunks a second on one lane. */
@@ -96,8 +113,18 @@ export const CONTROL_TUNING = {
   slowRaise: 1.15,
   /** Far under the budget the controller raises this often (ms); otherwise every half window. */
   fastRaiseEveryMs: 500,
+  /** The deepest and the mildest cut of the rate. */
   cut: 0.5,
+  mildestCut: 0.85,
+  /** A cut aims the p99 at this share of the budget (rate x aim x budget / p99, within the two above). */
+  cutAim: 0.9,
+  /** At or over this multiple of the budget a cut also drops a lane and shrinks the chunk. */
+  severe: 1.5,
   chunkCut: 0.75,
+  /** Between 80% and 100% of the budget: no cut for this long (ms), then a raise of probeRaise every probeRaiseEveryMs. */
+  calmMs: 15_000,
+  probeRaise: 1.05,
+  probeRaiseEveryMs: 5_000,
   /** A rate counts as binding when the backfill moves at least this share of it. */
   binding: 0.6,
   /**
@@ -158,6 +185,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   const seen = {
     budgetP99Ms: o.budgetP99Ms,
     baselineP99Ms: o.baselineP99Ms,
+    noiseP99Ms: o.noiseP99Ms,
     p50Ms: o.p50Ms,
     p99Ms: o.p99Ms,
     samples: o.samples,
@@ -173,6 +201,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   };
   const hold = (cause: HoldCause, reason: string): ControlState => ({
     ...prev,
+    overSince: undefined,
     decision: { ...base, ...seen, lanes: 1, hold: true, action: 'holding', holdCause: cause, reason },
   });
   // a decision that lets the lanes go: `base` with `set` over it; `mark` notes a cut or a raise now
@@ -182,10 +211,15 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     set: Partial<typeof base> = {},
     mark?: 'lastCutAt' | 'lastRaiseAt',
   ): ControlState => ({
-    decision: { ...base, ...seen, ...set, hold: false, action, reason },
+    decision: { ...base, ...seen, ...set, hold: false, action, reason: reason + noiseNote },
     lastCutAt: mark === 'lastCutAt' ? o.now : prev.lastCutAt,
     lastRaiseAt: mark === 'lastRaiseAt' ? o.now : prev.lastRaiseAt,
   });
+  // a budget the load breaks by itself: every reason says so
+  const isNoisy = o.budgetP99Ms !== undefined && o.noiseP99Ms !== undefined && o.budgetP99Ms < o.noiseP99Ms;
+  const noiseNote = isNoisy
+    ? ` (the budget is inside the load's own variation: without the backfill a ${T.windowMs / 1000}-s window reached p99 ${ms(o.noiseP99Ms)} ms)`
+    : '';
 
   // replicas first: lag is a hard limit, whatever the latency
   if (o.maxReplicaLagMs !== undefined) {
@@ -248,27 +282,47 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     if (o.now - prev.lastCutAt < T.windowMs)
       return {
         ...prev,
-        decision: { ...d, ...seen, reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget; the last cut is still taking effect` },
+        decision: {
+          ...d,
+          ...seen,
+          reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget; the last cut is still taking effect${noiseNote}`,
+        },
       };
+    if (isNoisy && (prev.overSince === undefined || o.now - prev.overSince < T.windowMs / 2)) {
+      // the load alone reaches this: cut only for an excess that lasts
+      return {
+        ...prev,
+        overSince: prev.overSince ?? o.now,
+        decision: {
+          ...d,
+          ...seen,
+          action: 'steady',
+          reason: `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: waiting to see it last${noiseNote}`,
+        },
+      };
+    }
     const atFloor = (d.rowsPerSecond ?? Infinity) <= limits.minRowsPerSecond && d.lanes <= 1;
     if (atFloor) {
       return { ...hold('budget', `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget at the lowest rate: holding`), lastCutAt: o.now };
     }
     const current = Math.min(d.rowsPerSecond ?? Infinity, o.observedRowsPerSecond > 0 ? o.observedRowsPerSecond : Infinity);
+    const factor = clamp((T.cutAim * budget) / p99, T.cut, T.mildestCut);
+    const isSevere = p99 >= budget * T.severe;
     const rate = capRate(
-      Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * T.cut),
+      Math.max(limits.minRowsPerSecond, (Number.isFinite(current) ? current : limits.minRowsPerSecond * 4) * factor),
       limits,
     );
-    return go(
+    const cut = go(
       'cutting',
-      `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate halved to ${rate} rows/s`,
+      `p99 ${ms(p99)} ms over the ${ms(budget)} ms budget: rate x${factor.toFixed(2)} to ${rate} rows/s${isSevere ? ', a lane less' : ''}`,
       {
         rowsPerSecond: rate,
-        lanes: Math.max(1, base.lanes - 1),
-        chunkSize: chunkForRate(base.chunkSize * T.chunkCut, rate, limits),
+        lanes: isSevere ? Math.max(1, base.lanes - 1) : base.lanes,
+        chunkSize: chunkForRate(base.chunkSize * (isSevere ? T.chunkCut : 1), rate, limits),
       },
       'lastCutAt',
     );
+    return cut;
   }
   const isFarUnder = p99 <= budget * T.farUnder;
   const raiseEveryMs = isFarUnder ? T.fastRaiseEveryMs : T.windowMs / 2;
@@ -315,6 +369,23 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     }
     return go('increasing', `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}`, next, 'lastRaiseAt');
   }
+  const steadyRate = base.rowsPerSecond;
+  if (
+    !under &&
+    steadyRate !== undefined &&
+    o.now - prev.lastCutAt >= T.calmMs &&
+    o.now - prev.lastRaiseAt >= T.probeRaiseEveryMs &&
+    o.observedRowsPerSecond >= steadyRate * T.binding &&
+    (limits.maxRowsPerSecond === undefined || steadyRate < limits.maxRowsPerSecond)
+  ) {
+    const next = capRate(steadyRate * T.probeRaise, limits);
+    return go(
+      'increasing',
+      `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget and calm: rate to ${next} rows/s`,
+      { rowsPerSecond: next, chunkSize: Math.max(base.chunkSize, chunkForRate(base.chunkSize * T.probeRaise, next, limits)) },
+      'lastRaiseAt',
+    );
+  }
   return go('steady', `p99 ${ms(p99)} ms within the ${ms(budget)} ms budget`);
 }
 
@@ -324,6 +395,21 @@ export function budgetMs(b: { p99Ms?: number; p99Ratio?: number } | undefined, b
   if (b.p99Ms !== undefined) return b.p99Ms;
   if (b.p99Ratio !== undefined && baselineP99Ms !== undefined) return b.p99Ratio * Math.max(baselineP99Ms, 0.05);
   return undefined;
+}
+
+/** The highest p99 of windows of `windowMs` sliding by a quarter window across the samples: the load's own variation. */
+export function highestWindowP99(samples: readonly { at: number; ms: number }[], windowMs: number): number | undefined {
+  if (!samples.length) return undefined;
+  const last = samples[samples.length - 1].at;
+  let highest: number | undefined;
+  for (let from = samples[0].at; ; from += windowMs / 4) {
+    const p99 = quantile(
+      samples.filter((s) => s.at >= from && s.at < from + windowMs).map((s) => s.ms),
+      0.99,
+    );
+    if (p99 !== undefined && (highest === undefined || p99 > highest)) highest = p99;
+    if (from + windowMs > last) return highest;
+  }
 }
 
 /** The q-quantile (0..1) of the samples, nearest rank; undefined for none. */

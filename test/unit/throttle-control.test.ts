@@ -3,6 +3,7 @@ import {
   initialControl,
   budgetMs,
   quantile,
+  highestWindowP99,
   laneShare,
   ControlLimits,
   ControlObservation,
@@ -65,9 +66,9 @@ describe('the controller', () => {
       { chunkSize: 2000, lanes: 4 },
     ],
     [
-      'within 80-100% of the budget: steady',
+      'within 80-100% of the budget, within 15 s of a cut: steady',
       { rowsPerSecond: 2000 },
-      obs(10 * W, 9, { observedRowsPerSecond: 1900 }),
+      obs(CONTROL_TUNING.calmMs - 1, 9, { observedRowsPerSecond: 1900 }),
       { rowsPerSecond: 2000, action: 'steady' },
     ],
     [
@@ -75,6 +76,18 @@ describe('the controller', () => {
       { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 },
       obs(10 * W, 25, { observedRowsPerSecond: 6000 }),
       { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' },
+    ],
+    [
+      'a little over the budget: a cut in proportion (aiming at 90% of it), lanes and chunk kept',
+      { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 },
+      obs(10 * W, 11, { observedRowsPerSecond: 6000 }),
+      { rowsPerSecond: Math.round((6000 * 9) / 11), lanes: 3, chunkSize: 2000, action: 'cutting' },
+    ],
+    [
+      'just over the budget: the mildest cut, x0.85',
+      { rowsPerSecond: 8000, lanes: 2 },
+      obs(10 * W, 10.2, { observedRowsPerSecond: 8000 }),
+      { rowsPerSecond: 6800, lanes: 2, action: 'cutting' },
     ],
     [
       'over at the lowest rate and one lane: holds, cause budget',
@@ -103,6 +116,40 @@ describe('the controller', () => {
     expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 2, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(8000);
     expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4000);
     expect(controlStep(up, obs(100_000 + 2 * W + W / 2, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4600);
+  });
+
+  test('within 80-100% of the budget and calm (no cut for 15 s): probes upwards by 5% every 5 s, only at a binding rate', () => {
+    const calm = CONTROL_TUNING.calmMs;
+    const s = withDecision({ rowsPerSecond: 2000 });
+    const up = controlStep(s, obs(calm, 9, { observedRowsPerSecond: 1900 }), limits);
+    expect(up.decision).toMatchObject({ rowsPerSecond: 2100, action: 'increasing' });
+    const soon = controlStep(up, obs(calm + CONTROL_TUNING.probeRaiseEveryMs - 1, 9, { observedRowsPerSecond: 2000 }), limits);
+    expect(soon.decision).toMatchObject({ rowsPerSecond: 2100, action: 'steady' });
+    const again = controlStep(up, obs(calm + CONTROL_TUNING.probeRaiseEveryMs, 9, { observedRowsPerSecond: 2000 }), limits);
+    expect(again.decision.rowsPerSecond).toBe(2205);
+    // the backfill does not reach its rate: raising it would change nothing
+    expect(controlStep(s, obs(calm, 9, { observedRowsPerSecond: 500 }), limits).decision).toMatchObject({ rowsPerSecond: 2000 });
+  });
+
+  test("a budget inside the load's own variation: a cut only for an excess that lasts half a window, and the reason says why", () => {
+    const noisy = (now: number, p99: number) => obs(now, p99, { noiseP99Ms: 12, observedRowsPerSecond: 4000 });
+    let s = withDecision({ rowsPerSecond: 4000 });
+    s = controlStep(s, noisy(10 * W, 11), limits);
+    expect(s.decision).toMatchObject({ rowsPerSecond: 4000, action: 'steady' });
+    expect(s.decision.reason).toMatch(/inside the load's own variation: without the backfill a 2-s window reached p99 12 ms/);
+    expect(s.overSince).toBe(10 * W);
+    // back under: the excess did not last
+    const under = controlStep(s, noisy(10 * W + 500, 9), limits);
+    expect(under.overSince).toBeUndefined();
+    // still over half a window later: cut
+    const cut = controlStep(s, noisy(10 * W + W / 2, 11), limits);
+    expect(cut.decision).toMatchObject({ action: 'cutting', rowsPerSecond: Math.round((4000 * 9) / 11) });
+    expect(cut.overSince).toBeUndefined();
+    // a budget above the noise: the first excess cuts at once
+    expect(
+      controlStep(withDecision({ rowsPerSecond: 4000 }), obs(10 * W, 11, { noiseP99Ms: 8, observedRowsPerSecond: 4000 }), limits).decision
+        .action,
+    ).toBe('cutting');
   });
 
   test('a budget hold ends only under 80% of the budget, at the lowest rate', () => {
@@ -180,6 +227,23 @@ describe('the controller', () => {
       const released = controlStep(held, lagObs(0, 'streaming', { budgetP99Ms: 10 }), limits);
       expect(released.decision).toMatchObject({ hold: false, rowsPerSecond: 3000 });
     });
+  });
+
+  test("the load's own variation: the highest p99 of any 2-s window, windows sliding by half a second", () => {
+    // 4 s at one sample per 20 ms: 1 ms, with a burst of 5 ms statements from 2.5 s to 2.6 s
+    const samples = Array.from({ length: 200 }, (_, i) => ({ at: i * 20, ms: i >= 125 && i < 130 ? 5 : 1 }));
+    expect(highestWindowP99(samples, 2000)).toBe(5);
+    expect(
+      quantile(
+        samples.map((s) => s.ms),
+        0.99,
+      ),
+    ).toBe(5);
+    // a single slow statement is the p99 of no 100-sample window
+    const one = samples.map((s, i) => ({ ...s, ms: i === 150 ? 9 : 1 }));
+    expect(highestWindowP99(one, 2000)).toBe(1);
+    expect(highestWindowP99([], 2000)).toBeUndefined();
+    expect(highestWindowP99([{ at: 5, ms: 2 }], 2000)).toBe(2);
   });
 
   test('budget from a ratio needs the baseline', () => {
