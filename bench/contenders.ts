@@ -28,6 +28,8 @@ export interface StagefillFacts {
   /** Runs in the continue-as-new chain and their history events, summed. */
   runs: number;
   historyEvents: number;
+  /** Events of the longest single run of the chain (absent in older results). */
+  longestRunEvents?: number;
   activeMs: number;
   progressChunkSqlMs: number;
   workerPeakRssMb: number;
@@ -259,6 +261,7 @@ export function stagefillBackfill(
           workflowId,
           runs: history.runs,
           historyEvents: history.events,
+          longestRunEvents: history.longest,
           activeMs: progress.activeMs,
           progressChunkSqlMs: progress.chunkSqlMs,
           workerPeakRssMb: d.workerPeakRssMb(),
@@ -278,10 +281,11 @@ async function historyOfChain(
   conn: StagefillConnection,
   workflowId: string,
   firstRunId: string,
-): Promise<{ runs: number; events: number }> {
+): Promise<{ runs: number; events: number; longest: number }> {
   let runId: string | undefined = firstRunId;
   let runs = 0;
   let events = 0;
+  let longest = 0;
   while (runId) {
     const history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>> = await conn.client.workflow
       .getHandle(workflowId, runId)
@@ -289,9 +293,10 @@ async function historyOfChain(
     const list = history.events ?? [];
     runs++;
     events += list.length;
+    longest = Math.max(longest, list.length);
     runId = list[list.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
   }
-  return { runs, events };
+  return { runs, events, longest };
 }
 
 function rootCause(err: unknown): string {

@@ -9,6 +9,7 @@ import {
   LoadStepResult,
 } from '../../bench/budget';
 import type { BenchOptions } from '../../bench/options';
+import { verdicts, BenchResults } from '../../bench/results';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
   id,
@@ -68,4 +69,41 @@ test('the load step: windows from 10 s after the step count, and the plot is wel
   expect(svg.match(/<path /g)).toHaveLength(4);
   expect(svg).toContain('budget 4.0 ms');
   expect(svg).toContain('load ×2');
+});
+
+test('verdicts: a budget no fixed setting kept is judged on whether stagefill kept it; history by the longest single run', () => {
+  const fill = (wallMs: number, rows: number, longestRunEvents?: number) => ({
+    wallMs,
+    rows,
+    chunks: 1,
+    lanes: 1,
+    chunkSqlMs: 0,
+    stagefill: {
+      workflowId: 'w',
+      runs: 2,
+      historyEvents: 9000,
+      longestRunEvents,
+      activeMs: 0,
+      progressChunkSqlMs: 0,
+      workerPeakRssMb: 100,
+    },
+  });
+  const round = (p99: number) => ({ round: 1, fill: fill(20_000, 1000), latency: { ...point('x', 0, p99).latency } });
+  const r = {
+    alone: [{ id: 'stagefill', title: 'stagefill', runs: [fill(1000, 1000, 4000), fill(900, 1000, 8100)] }],
+    load: [],
+    trigger: [],
+    scales: [{ scale: 10, rows: 1_000_000, singleMs: 1, stagefill: fill(1000, 1_000_000, 8200) }],
+    workerPeakRssMb: NaN,
+    budget: { ...results, budgets: [{ ratio: 1.1, title: 'b', rounds: [round(2.1)] }] },
+  } as unknown as BenchResults;
+  const v = verdicts(r);
+  const none = v.find((x) => x.target.startsWith('budget 1.1×: wall'))!;
+  expect(none).toMatchObject({ met: true, measured: '20.0 s, within the budget' });
+  expect(none.target).toContain('none of the 4 fixed settings kept it');
+  const history = v.find((x) => x.target.startsWith('history bounded'))!;
+  expect(history).toMatchObject({ measured: '8200 events', met: true });
+  expect(history.target).toContain('of 3 stagefill backfills up to 1,000,000 rows');
+  const over = verdicts({ ...r, budget: { ...r.budget!, budgets: [{ ratio: 1.1, title: 'b', rounds: [round(2.5)] }] } });
+  expect(over.find((x) => x.target.startsWith('budget 1.1×: wall'))).toMatchObject({ met: false, measured: '20.0 s, over the budget' });
 });
