@@ -140,6 +140,7 @@ export interface ServerFacts {
 const SHOWN = [
   'shared_buffers',
   'max_wal_size',
+  'min_wal_size',
   'checkpoint_timeout',
   'synchronous_commit',
   'fsync',

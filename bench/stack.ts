@@ -17,6 +17,10 @@ import { connect, StagefillConnection } from '../client/connection';
 export const POSTGRES_SETTINGS: Record<string, string> = {
   shared_buffers: '1GB',
   max_wal_size: '8GB',
+  // Round 1 of most contenders was their slowest. A checkpoint (one settles every run) removes WAL segments
+  // beyond its estimate of the next cycle's need, and the next fill then creates and zero-fills new 16 MB files;
+  // with min_wal_size this large every segment is recycled, so a round pays the same WAL cost as the next.
+  min_wal_size: '4GB',
   checkpoint_timeout: '30min',
   // autovacuum firing inside one contender's run would time it, not the contender
   autovacuum: 'off',
