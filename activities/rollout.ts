@@ -31,5 +31,5 @@ export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
 
 export type { KeyedAuditEntry } from '../db/rollout-audit';
 export type { BeginRolloutInput, BeginRolloutResult, StepState, CatalogComparison } from './rollouts';
-export type { StepInput, StepApplied } from './steps';
+export type { StepInput, StepApplied } from './step-types';
 export type { RunChecksInput, CheckResult } from './gates';

@@ -4,45 +4,16 @@ import { withTransaction } from '../db/pool';
 import * as sql from '../db/rollouts';
 import * as audit from '../db/rollout-audit';
 import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../db/ddl';
-import { DEFAULT_LOCK_TIMEOUT_MS } from '../spec/fields';
-import type { RolloutStep, BackfillSpec } from '../spec';
 import { qualifiedName } from '../plan/ids';
 import { FailureType } from '../plan/failures';
 import { stepModule } from '../steps';
 import { changesSchema, ApplyPhase, StepActions, StepContext } from '../steps/types';
 import { stepActions } from '../steps/actions';
 import type { ActivityDeps } from './backfill';
-import { classifyPgError, failure, pgMessage } from './errors';
+import { classifyPgError, failure } from './errors';
 import { heartbeating } from './heartbeat';
 import { stepHash } from './lineage';
-
-export interface StepInput {
-  rolloutId: number;
-  workflowId: string;
-  rolloutName: string;
-  stepId: string;
-  step: RolloutStep;
-  /** Qualified schema.table. */
-  table: string;
-  allSteps: { id: string; table: string; step: RolloutStep }[];
-  actor?: string;
-  /** The rollout's lockTimeoutMs: how long DDL waits for its table lock before giving up (and being retried). The step's own wins; 3s when neither is set. */
-  lockTimeoutMs?: number;
-}
-export interface StepApplied {
-  alreadyDone: boolean;
-  /** The first of `backfills` (what workflows recorded before `backfills` existed read). */
-  backfill?: BackfillSpec;
-  /** What the workflow runs after the apply, in order. */
-  backfills?: BackfillSpec[];
-  detail?: Record<string, unknown>;
-}
-
-/** `held`: only when a kind's revert refused to go on (RevertHold). */
-export interface Reverted {
-  alreadyReverted: boolean;
-  held?: string;
-}
+import { StepInput, StepApplied, Reverted, stepError, lockTimeoutOf } from './step-types';
 
 interface Outcome {
   isDone: boolean;
@@ -54,29 +25,6 @@ interface Outcome {
 interface Doing {
   doing: string;
   phase?: ApplyPhase<unknown>;
-}
-
-/**
- * A lock timeout or a lost connection is worth retrying: a plain Error, so
- * Temporal retries with backoff. Anything else the database rejected will be
- * rejected again: non-retryable, naming the step and quoting Postgres.
- */
-function stepError(err: unknown, i: StepInput, doing: string): unknown {
-  if (err instanceof ApplicationFailure) return err;
-  const cls = classifyPgError(err);
-  if (cls === 'lock')
-    return new Error(
-      `step "${i.stepId}" (${i.step.kind} on ${i.table}): ${doing} could not get its lock within the lock timeout; live traffic holds ${i.table}, will retry`,
-    );
-  if (cls === 'transient') return err;
-  return failure(FailureType.StepSqlError, `step "${i.stepId}" (${i.step.kind} on ${i.table}): ${doing} failed: ${pgMessage(err)}`, {
-    stepId: i.stepId,
-    code: (err as { code?: string })?.code ?? null,
-  });
-}
-
-function lockTimeoutOf(i: StepInput): number {
-  return (i.step as { lockTimeoutMs?: number }).lockTimeoutMs ?? i.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
 }
 
 /**

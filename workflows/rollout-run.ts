@@ -15,7 +15,7 @@ import { isFinal, activeStepIds, busyStepIds } from '../plan/step-states';
 import { pauseSignal, resumeSignal, ActorPayload, RolloutProgress, RolloutState, StepProgress } from './definitions';
 import { setSearchState } from './search-state';
 import { RolloutAudit } from './rollout-audit';
-import type { Notifier } from './notify';
+import { notifier, Notifier } from './notify';
 import type { ChildBackfills } from './rollout-child-progress';
 import { ddl } from './rollout-activities';
 
@@ -114,10 +114,10 @@ export interface RolloutRun {
   /** Set when this run has decided to continue as new: waiting steps stay put from then on. */
   continuing: boolean;
   readonly audit: RolloutAudit;
-  /** The webhook (notify.ts): told of every state change; set by rolloutWorkflow before any handler. */
-  notify?: Notifier;
+  /** The webhook (notify.ts): told of every state change. */
+  readonly notify: Notifier;
   /** The child backfills' last reports (rollout-child-progress.ts): the percentage and ETA move while they run. */
-  children?: ChildBackfills;
+  readonly children: ChildBackfills;
 }
 
 // Date.now() inside a workflow is the deterministic time of the current workflow task.
@@ -133,10 +133,15 @@ export class StepFailure extends Error {
   }
 }
 
-/** The run's state: a first run's from the spec, a later run's from what the one before carried. */
-export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean): RolloutRun {
+/**
+ * The run's state: a first run's from the spec, a later run's from what the
+ * one before carried; `children` tracks the child backfills' reports
+ * (trackChildBackfills, which sets the signal's handler).
+ */
+export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, children: ChildBackfills): RolloutRun {
   const { spec, carried } = input;
   const graph: GraphStep[] = normalizeGraph(spec.steps, qualifiedName(spec.table)).map((g) => ({ ...g, table: qualifiedName(g.table) }));
+  const tables = [...new Set(graph.map((g) => g.table))];
   const workflowId = workflowInfo().workflowId;
   const done = new Set<string>(carried?.done ?? []);
   const run: RolloutRun = {
@@ -147,7 +152,7 @@ export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean): Ro
     durable,
     graph,
     stepOf: new Map(graph.map((g, i) => [g.id, spec.steps[i]])),
-    tables: [...new Set(graph.map((g) => g.table))],
+    tables,
     begun: carried?.begun,
     startedAt: carried?.startedAt ?? workflowInfo().runStartTime.getTime(),
     state: carried?.state ?? 'starting',
@@ -174,6 +179,8 @@ export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean): Ro
     continuing: false,
     // keyed when written: the rollout id is known once beginRollout has returned
     audit: new RolloutAudit({ durable, workflowId, rolloutId: () => run.begun?.rolloutId }, carried?.auditSeq ?? 0),
+    notify: notifier({ kind: 'rollout', name: spec.name, tables, notify: spec.notify }),
+    children,
   };
   return run;
 }
@@ -192,9 +199,7 @@ export function progress(run: RolloutRun): RolloutProgress {
     rollbackReason: run.rollbackReason,
     catalog: run.catalog,
     // percent, ETA, the running backfills; lastError only while it applies (lastRecoveredError after a retry got past it)
-    ...(run.children
-      ? run.children.figures(run.state, [...run.steps.values()], run.lastError)
-      : { lastError: run.lastError, lastRecoveredError: null, percent: 0, etaSeconds: null, backfills: [] }),
+    ...run.children.figures(run.state, [...run.steps.values()], run.lastError),
   };
 }
 
@@ -206,7 +211,7 @@ export function result(run: RolloutRun): RolloutResult {
 export function setState(run: RolloutRun, s: RolloutState, step?: string): void {
   run.state = s;
   setSearchState(s, step === undefined ? {} : { step });
-  run.notify?.state(s, { step, lastError: run.lastError, rollbackReason: run.rollbackReason });
+  run.notify.state(s, { step, lastError: run.lastError, rollbackReason: run.rollbackReason });
 }
 
 /** One step's progress, and the UI's step column (every step working or holding). */

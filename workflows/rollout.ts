@@ -33,7 +33,6 @@ import {
 import { runStep } from './rollout-steps';
 import { rollBack } from './rollout-rollback';
 import { shouldContinue, continueChain } from './rollout-chain';
-import { notifier } from './notify';
 import { trackChildBackfills } from './rollout-child-progress';
 
 // What other modules, the client and the tests import from here.
@@ -54,13 +53,11 @@ export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } fro
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
   const durable = patched('durable-audit-continue-as-new');
-  const run: RolloutRun = newRolloutRun(input, durable);
+  // child backfills report rows, rate and state: the percentage and ETA move while they run
+  const run: RolloutRun = newRolloutRun(input, durable, trackChildBackfills());
   const { spec, carried, graph, tables, workflowId, steps, audit, scopes, done, started } = run;
-  run.notify = notifier({ kind: 'rollout', name: spec.name, tables, notify: spec.notify });
 
   setHandler(progressQuery, (): RolloutProgress => progress(run));
-  // child backfills report rows, rate and state: the percentage and ETA move while they run
-  run.children = trackChildBackfills();
   setHandler(pauseSignal, (who?: ActorPayload) => {
     run.isPaused = true;
     run.wake++;
