@@ -7,7 +7,8 @@ import type { NotificationBody } from '../../plan/notify';
 import { loadWorkerConfig } from '../../worker/config';
 import { createStagefillWorker } from '../../worker/run';
 import { counterSpec } from './backfill-checks';
-import { makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
+import { makeOrders, startSpec, outcome } from './rollout-harness';
+import { waitForState } from './own-worker';
 import { env, unique, makeCounterTable, waitFor, pool, client, useStack, testLogger } from './harness';
 import { recordFacts } from './report';
 
@@ -130,7 +131,7 @@ test('a rollout: "awaiting_approval", then after approval a failing gate, "rolle
         { kind: 'gate', checks: [{ name: 'no big orders', sql: `SELECT count(*) FROM ${table} WHERE amount > 100`, expect: { eq: 0 } }] },
       ],
     });
-    await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+    await waitForState(handle, 'waiting_approval');
     const approval = await waitFor('the approval notification', async () => team.bodies.find((b) => b.event === 'awaiting_approval'));
     const runId = (await handle.describe()).runId;
     expect(approval).toMatchObject({ state: 'waiting_approval', kind: 'rollout', workflowId: handle.workflowId, runId, tables: [table] });
