@@ -1,9 +1,9 @@
 import { backfillWorkflow } from '../../workflows/backfill';
-import { parseBackfillSpec } from '../../spec';
 import { startBackfill } from '../../client/operations';
 import { unique, makeCounterTable, pool, client, useStack } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';
 import { ownWorker } from './own-worker';
+import { counterSpec } from './backfill-checks';
 import { recordFacts } from './report';
 
 jest.setTimeout(240_000);
@@ -131,15 +131,7 @@ test('the same graph with a failing gate rolls all three tables back', async () 
 test('replaying a key range re-runs exactly the chunks that cover it, once, as a new generation', async () => {
   const table = await makeCounterTable(pool, unique('t'), 10_000);
   const { taskQueue } = await ownWorker();
-  const spec = parseBackfillSpec({
-    kind: 'backfill',
-    name: unique('bf'),
-    table,
-    key: 'id',
-    chunkSize: 1000,
-    parallelism: 2,
-    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
-  });
+  const spec = counterSpec(table);
   const conn = connectionFor(client, taskQueue);
   const first = await startBackfill(conn, spec);
   await client.workflow.getHandle(first.workflowId).result();

@@ -1,16 +1,6 @@
-import { unique, waitFor, pool, client, taskQueue, useStack } from './harness';
-import {
-  runThroughApproval,
-  approvalThenContract,
-  snapshot,
-  exists,
-  waitForApproval,
-  rollBack,
-  makeOrders,
-  startSpec,
-  progressOf,
-  outcome,
-} from './rollout-harness';
+import { unique, waitFor, pool, client, taskQueue } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, exists, useStepsStack } from './steps-harness';
+import { waitForApproval, rollBack, makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
 import { retrySignal } from '../../workflows/definitions';
 
 /**
@@ -18,9 +8,7 @@ import { retrySignal } from '../../workflows/definitions';
  * approval step with the catalog as before, and the revert that holds while the table is not what stagefill made.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('createTable', () => {
   const createSteps = (table: string, orders: string) => [

@@ -1,16 +1,6 @@
-import { unique, waitFor, sleep, pool, client, taskQueue, useStack } from './harness';
-import {
-  runThroughApproval,
-  approvalThenContract,
-  snapshot,
-  columnNames,
-  viewOf,
-  makeOrders,
-  legacyChecksum,
-  startSpec,
-  progressOf,
-  outcome,
-} from './rollout-harness';
+import { unique, waitFor, sleep, pool, client, taskQueue } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, columnNames, viewOf, useStepsStack } from './steps-harness';
+import { makeOrders, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
 import { recordFacts } from './report';
 
 /**
@@ -18,9 +8,7 @@ import { recordFacts } from './report';
  * contract; a second run rolled back at an approval step leaves the catalog as before; refused where contract could not drop.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('dropColumn', () => {
   const steps = [{ kind: 'dropColumn', column: 'status', down: "'via v2'" }, { kind: 'expose', version: 2 }, ...approvalThenContract];

@@ -1,24 +1,13 @@
-import { unique, pool, client, taskQueue, useStack } from './harness';
-import {
-  runThroughApproval,
-  approvalThenContract,
-  snapshot,
-  exists,
-  viewOf,
-  makeOrders,
-  legacyChecksum,
-  startSpec,
-  outcome,
-} from './rollout-harness';
+import { unique, pool, client, taskQueue } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, exists, viewOf, useStepsStack } from './steps-harness';
+import { makeOrders, legacyChecksum, startSpec, outcome } from './rollout-harness';
 
 /**
  * dropTable and renameTable end to end on the real server and database: forward to contract, and in a second run
  * rolled back at an approval step with the catalog as before.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('dropTable and renameTable', () => {
   test('dropTable: v2 does not see the table, contract drops it and its view schemas; rolled back, the catalog is as before', async () => {
