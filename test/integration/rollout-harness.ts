@@ -131,6 +131,11 @@ export async function snapshot(table: string): Promise<unknown> {
   return { ...((await catalogOf(filePool, table)) as object), comments };
 }
 
+/** Starts a rollout (`kind: 'rollout'` and a unique name added) on the file's task queue (`useStack({ worker: true })`). */
+export function startOnFileWorker(spec: object): Promise<{ spec: RolloutSpec; handle: WorkflowHandle }> {
+  return startSpec(fileClient, fileQueue, { kind: 'rollout', name: unique('r'), ...spec });
+}
+
 /**
  * Starts a rollout on the file's task queue (`useStack({ worker: true })`), waits at its approval step, runs
  * `atApproval`, then approves (forward) or signals rollback, and returns its outcome.
@@ -140,7 +145,7 @@ export async function runThroughApproval(
   how: 'forward' | 'rollback',
   atApproval: (handle: WorkflowHandle) => Promise<void> = async () => {},
 ) {
-  const { handle } = await startSpec(fileClient, fileQueue, { kind: 'rollout', name: unique('r'), rollbackWindow: '1s', ...spec });
+  const { handle } = await startOnFileWorker({ rollbackWindow: '1s', ...spec });
   await waitForApproval(handle);
   await atApproval(handle);
   await (how === 'forward' ? approve(handle) : rollBack(handle));

@@ -1,6 +1,6 @@
-import { unique, waitFor, pool, client, taskQueue } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, exists, useStepsStack } from './steps-harness';
-import { waitForApproval, rollBack, makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
+import { unique, waitFor, pool } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, exists, useStepsStack, startOnFileWorker } from './steps-harness';
+import { waitForApproval, rollBack, makeOrders, progressOf, outcome } from './rollout-harness';
 import { retrySignal } from '../../workflows/definitions';
 
 /**
@@ -66,9 +66,7 @@ describe('createTable', () => {
   test('the revert holds while the table has rows or a shape stagefill did not make, says why, and drops it on retry once they are gone', async () => {
     const orders = await makeOrders(pool, unique('orders'), 10);
     const table = `public.${unique('refunds')}`;
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [...createSteps(table, orders), ...approvalThenContract],
     });

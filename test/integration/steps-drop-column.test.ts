@@ -1,6 +1,6 @@
-import { unique, waitFor, sleep, pool, client, taskQueue } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, columnNames, viewOf, useStepsStack } from './steps-harness';
-import { makeOrders, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
+import { unique, waitFor, sleep, pool } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, columnNames, viewOf, useStepsStack, startOnFileWorker } from './steps-harness';
+import { makeOrders, legacyChecksum, progressOf, outcome } from './rollout-harness';
 import { recordFacts } from './report';
 
 /**
@@ -46,9 +46,7 @@ describe('dropColumn', () => {
   test('without down, a NOT NULL column without a default is refused at apply, naming down', async () => {
     const table = await makeOrders(pool, unique('orders'), 10);
     const before = await snapshot(table);
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [
         { kind: 'dropColumn', column: 'status' },
@@ -65,9 +63,7 @@ describe('dropColumn', () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_statuses AS SELECT id, status FROM ${table}`);
     await pool.query(`CREATE VIEW ${table}_amounts AS SELECT id, amount FROM ${table}`); // another column: no obstacle
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [
         { kind: 'dropColumn', column: 'status', down: "'x'" },
@@ -90,9 +86,7 @@ describe('dropColumn', () => {
     try {
       await holder.query('BEGIN');
       await holder.query(`UPDATE ${table} SET qty = qty WHERE id = 1`); // ROW EXCLUSIVE, held open
-      const { handle } = await startSpec(client, taskQueue, {
-        kind: 'rollout',
-        name: unique('r'),
+      const { handle } = await startOnFileWorker({
         table,
         lockTimeoutMs: 200,
         steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }],

@@ -1,6 +1,6 @@
-import { unique, pool, client, taskQueue } from './harness';
-import { runThroughApproval, approvalThenContract, snapshot, exists, viewOf, useStepsStack } from './steps-harness';
-import { makeOrders, legacyChecksum, startSpec, outcome } from './rollout-harness';
+import { unique, pool } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, exists, viewOf, useStepsStack, startOnFileWorker } from './steps-harness';
+import { makeOrders, legacyChecksum, outcome } from './rollout-harness';
 
 /**
  * dropTable and renameTable end to end on the real server and database: forward to contract, and in a second run
@@ -36,9 +36,7 @@ describe('dropTable and renameTable', () => {
   test('dropTable is refused at apply while a view of someone else reads the table', async () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_report AS SELECT id FROM ${table}`);
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [{ kind: 'dropTable' }, { kind: 'expose', version: 2 }],
     });
