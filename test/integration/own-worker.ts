@@ -1,7 +1,8 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { RolloutSpec } from '../../spec';
 import type { RolloutProgress } from '../../workflows/definitions';
-import { afterThisTest, client, startWorker, unique, waitFor } from './harness';
+import { loadWorkerConfig } from '../../worker/config';
+import { afterThisTest, client, env, startWorker, unique, waitFor } from './harness';
 import { startSpec, progressOf } from './rollout-harness';
 
 /**
@@ -38,4 +39,16 @@ export function waitForState(handle: WorkflowHandle, state: string, timeoutMs?: 
     },
     timeoutMs,
   );
+}
+
+/** A worker's configuration on the run's Temporal and database and on `taskQueue`, with `extra` variables on top. */
+export function workerConfigFor(taskQueue: string, extra: Record<string, string> = {}): ReturnType<typeof loadWorkerConfig> {
+  const e = env();
+  return loadWorkerConfig({
+    TEMPORAL_ADDRESS: e.address,
+    TEMPORAL_NAMESPACE: e.namespace,
+    DATABASE_URL: e.databaseUrl,
+    STAGEFILL_TASK_QUEUE: taskQueue,
+    ...extra,
+  });
 }

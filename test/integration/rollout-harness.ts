@@ -104,6 +104,23 @@ export const approve = (handle: WorkflowHandle) => handle.signal(approveSignal, 
 export const rollBack = (handle: WorkflowHandle, reason = 'second run: roll back at approval') =>
   handle.signal(rollbackSignal, { by: 'test', reason });
 
+/** The step the cents rollouts start with: amount_cents = round(amount * 100), backfilled in chunks of `chunkSize`. */
+export const centsColumn = (chunkSize: number) => ({
+  kind: 'addColumn',
+  column: 'amount_cents',
+  type: 'bigint',
+  up: 'round(amount * 100)::bigint',
+  backfill: { chunkSize },
+});
+
+/** A gate whose one check (`name`) counts the rows whose amount_cents is not round(amount * 100): it must be 0. */
+export const centsGate = (table: string, name = 'cents match amount') => ({
+  kind: 'gate',
+  checks: [
+    { name, sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`, expect: { eq: 0 } },
+  ],
+});
+
 /** The steps that end a spec of the step-kind tests: an approval to stop at, then contract. */
 export const approvalThenContract = [{ kind: 'approval', timeout: '2m' }, { kind: 'contract' }];
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SA } from '../../workflows/search-attributes';
 import { env, startWorker, spawnWorker, exited, unique, waitFor, sleep, pool, client, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
+import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome, centsColumn, centsGate } from './rollout-harness';
 import { ownWorker, rolloutOnOwnWorker, waitForState } from './own-worker';
 import { recordFacts } from './report';
 
@@ -18,14 +18,6 @@ const temporalCli = async (workflowId: string, ...args: string[]) =>
       { encoding: 'utf8' },
     )
   ).stdout;
-
-const centsColumn = {
-  kind: 'addColumn',
-  column: 'amount_cents',
-  type: 'bigint',
-  up: 'round(amount * 100)::bigint',
-  backfill: { chunkSize: 1000 },
-};
 
 test('addColumn + backfill + gate + expose under a live writer: every row right, both read paths consistent', async () => {
   const table = await makeOrders(pool, unique('orders'), 20_000);
@@ -51,20 +43,7 @@ test('addColumn + backfill + gate + expose under a live writer: every row right,
       kind: 'rollout',
       name: unique('cents'),
       table,
-      steps: [
-        centsColumn,
-        {
-          kind: 'gate',
-          checks: [
-            {
-              name: 'cents match amount',
-              sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
-              expect: { eq: 0 },
-            },
-          ],
-        },
-        { kind: 'expose', version: 2 },
-      ],
+      steps: [centsColumn(1000), centsGate(table), { kind: 'expose', version: 2 }],
     });
     const out = await outcome(handle);
     writing = false;
@@ -112,7 +91,7 @@ test('a failing gate rolls every step kind back: catalog as before, legacy data 
     name: unique('everything'),
     table,
     steps: [
-      centsColumn,
+      centsColumn(1000),
       {
         kind: 'alterColumn',
         column: 'status',
@@ -161,7 +140,7 @@ test('soak, approval from the Temporal CLI, then contract after the rollback win
     table,
     rollbackWindow: '2s',
     steps: [
-      { ...centsColumn, backfill: { chunkSize: 1000 } },
+      centsColumn(1000),
       { kind: 'expose', version: 2 },
       {
         kind: 'soak',
@@ -200,7 +179,7 @@ test('a gate with onFailure: pause holds the rollout (visible by search attribut
     name: unique('held'),
     table,
     steps: [
-      centsColumn,
+      centsColumn(1000),
       {
         kind: 'gate',
         onFailure: 'pause',
@@ -225,7 +204,7 @@ test('two rollouts started at once on one table: exactly one runs, the other nam
     name,
     table,
     steps: [
-      { ...centsColumn, column },
+      { ...centsColumn(1000), column },
       { kind: 'approval', timeout: '20s', onTimeout: 'fail' },
     ],
   });
@@ -260,7 +239,7 @@ test('the worker SIGKILLed three times during a rollback: new workers finish it 
       name: unique('killed'),
       table,
       steps: [
-        centsColumn,
+        centsColumn(1000),
         slowIndex('qty'),
         slowIndex('customer_id'),
         slowIndex('status'),
@@ -316,7 +295,7 @@ test("cancelling a rollout (the UI's Cancel) rolls it back; an approval timeout 
   const cancelled = await makeOrders(pool, unique('orders'), 2_000);
   const timedOut = await makeOrders(pool, unique('orders'), 2_000);
   const before = { cancelled: await catalogOf(pool, cancelled), timedOut: await catalogOf(pool, timedOut) };
-  const steps = (approval: object) => [centsColumn, { kind: 'expose', version: 2 }, { kind: 'approval', ...approval }];
+  const steps = (approval: object) => [centsColumn(1000), { kind: 'expose', version: 2 }, { kind: 'approval', ...approval }];
   const a = await startSpec(client, taskQueue, {
     kind: 'rollout',
     name: unique('cancel'),
