@@ -2,7 +2,7 @@ import { retrySignal, RolloutProgress } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
 import { startBackfill } from '../../client/operations';
 import { unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
-import { counterSpec, distribution, progressOf as backfillProgressOf, connectionFor } from './backfill-checks';
+import { counterSpec, makeHealthTable, distribution, progressOf as backfillProgressOf, connectionFor } from './backfill-checks';
 import { progressOf, outcome } from './rollout-harness';
 import { ownWorker, rolloutOnOwnWorker, waitForState } from './own-worker';
 import { runCli, cliEnv } from './cli-harness';
@@ -65,9 +65,7 @@ test("a rollout's percentage and ETA move while its backfill runs: between the v
 
 test('a backfill backing off on its health check says so in `status --json`, the progress query, the search attribute and metrics; then running again', async () => {
   const table = await makeCounterTable(pool, unique('t'), 5_000);
-  const health = `public.${unique('health')}`;
-  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
-  await pool.query(`INSERT INTO ${health} VALUES (30)`);
+  const health = await makeHealthTable(pool, 30);
   const s = counterSpec(table, {
     chunkSize: 250,
     parallelism: 1,
