@@ -28,6 +28,14 @@ export function counterSpec(table: string, extra: Record<string, unknown> = {}):
   });
 }
 
+/** A one-row table `lag int` at `lag`, for a backfill's health check to read (`SELECT lag FROM` it); returns its name. */
+export async function makeHealthTable(pool: Pool, lag: number): Promise<string> {
+  const health = `public.${unique('health')}`;
+  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
+  await pool.query(`INSERT INTO ${health} VALUES ($1)`, [lag]);
+  return health;
+}
+
 /** `{ n: rows }` over the table, e.g. `{ '1': 20000 }` when every row was changed once. */
 export async function distribution(pool: Pool, table: string): Promise<Record<string, number>> {
   const { rows } = await pool.query(`SELECT n, count(*)::int AS c FROM ${table} GROUP BY n ORDER BY n`);

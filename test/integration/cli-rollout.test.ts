@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pool, dir, taskQueue, useStack, unique, waitFor } from './harness';
-import { makeOrders } from './rollout-harness';
+import { makeOrders, centsColumn, centsGate } from './rollout-harness';
 import { cli, cliStatus, runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
 
 jest.setTimeout(180_000);
@@ -15,21 +15,7 @@ function centsRollout(table: string) {
     kind: 'rollout',
     name: unique('cents'),
     table,
-    steps: [
-      { kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint', backfill: { chunkSize: 500 } },
-      {
-        kind: 'gate',
-        checks: [
-          {
-            name: 'cents match',
-            sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`,
-            expect: { eq: 0 },
-          },
-        ],
-      },
-      { kind: 'approval', timeout: '2m' },
-      { kind: 'expose', version: 2 },
-    ],
+    steps: [centsColumn(500), centsGate(table, 'cents match'), { kind: 'approval', timeout: '2m' }, { kind: 'expose', version: 2 }],
   };
 }
 

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { spawnSync } from 'node:child_process';
 import { pool, dir, taskQueue, useStack, unique, makeCounterTable, env } from './harness';
+import { openssl as runOpenssl, selfSigned } from './certs';
 import { runCli, cliEnv, writeSpec, counterBackfill } from './cli-harness';
 
 jest.setTimeout(120_000);
@@ -17,10 +17,7 @@ let proxy: tls.Server;
 let tlsAddress: string;
 const file = (name: string) => path.join(dir, name);
 
-function openssl(...args: string[]): void {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
-  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
-}
+const openssl = (...args: string[]) => runOpenssl(dir, ...args);
 
 /** A key and a certificate signed by the test CA. */
 function issue(name: string, cn: string, ext: string): void {
@@ -48,21 +45,7 @@ function issue(name: string, cn: string, ext: string): void {
 useStack({ worker: true, dir: 'stagefill-cli-tls', queue: 'tlsq' });
 
 beforeAll(async () => {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=stagefill test CA',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
+  selfSigned(dir, '/CN=stagefill test CA', 'ca.key', 'ca.crt');
   issue('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost');
   issue('client', 'stagefill-cli', 'extendedKeyUsage=clientAuth');
   const [host, port] = env().address.split(':');

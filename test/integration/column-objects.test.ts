@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import { readColumnObjects } from '../../db/column-objects';
 import { runDuplicationStatement } from '../../db/duplicate';
 import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
@@ -17,6 +18,21 @@ import { leftovers, refused } from './rollout-harness';
  */
 
 jest.setTimeout(120_000);
+
+/** Runs `fn` in a transaction on a connection of its own: committed when it returns (rolled back with `keep` false), rolled back when it throws. */
+async function transaction(fn: (c: PoolClient) => Promise<void>, keep = true): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await fn(c);
+    await c.query(keep ? 'COMMIT' : 'ROLLBACK');
+  } catch (err) {
+    await c.query('ROLLBACK');
+    throw err;
+  } finally {
+    c.release();
+  }
+}
 
 useStack();
 
@@ -44,9 +60,7 @@ async function runThrough(
   ).rows.map((r) => r.attname);
 
   // expand: one transaction
-  const c = await pool.connect();
-  try {
-    await c.query('BEGIN');
+  await transaction(async (c) => {
     await c.query(`ALTER TABLE ${q} ADD COLUMN "${newColumn}" ${newType}`);
     await createSyncTrigger(c, {
       table,
@@ -59,13 +73,7 @@ async function runThrough(
       name: `sync_${newColumn}`.slice(0, 60),
     });
     for (const a of plan.actions.filter((x) => x.phase === 'expand')) await runDuplicationStatement(c, a);
-    await c.query('COMMIT');
-  } catch (err) {
-    await c.query('ROLLBACK');
-    throw err;
-  } finally {
-    c.release();
-  }
+  });
   await writer?.();
   // backfill
   const transform = bindRange(syncedBackfillTransform(table, newColumn, up, 'id'), 'bigint');
@@ -82,22 +90,14 @@ async function runThrough(
   const contract = checkContract(await readColumnObjects(pool, table, column), await readColumnObjects(pool, table, newColumn), plan);
   expect(contract.missing).toEqual([]);
   const { beforeDrop, afterDrop } = contractActions(plan);
-  const k = await pool.connect();
-  try {
-    await k.query('BEGIN');
+  await transaction(async (k) => {
     await k.query(`SELECT set_config('lock_timeout', '2000ms', true)`);
     await k.query(`DROP TRIGGER "${`sync_${newColumn}`.slice(0, 60)}" ON ${q}`);
     for (const a of beforeDrop) await runDuplicationStatement(k, a);
     await k.query(`ALTER TABLE ${q} DROP COLUMN "${column}"`);
     if (newColumn !== finalName) await k.query(`ALTER TABLE ${q} RENAME COLUMN "${newColumn}" TO "${finalName}"`);
     for (const a of afterDrop) await runDuplicationStatement(k, a);
-    await k.query('COMMIT');
-  } catch (err) {
-    await k.query('ROLLBACK');
-    throw err;
-  } finally {
-    k.release();
-  }
+  });
   for (const a of plan.actions.filter((x) => x.phase === 'afterContract')) await runDuplicationStatement(pool, a);
   return { plan, contract };
 }
@@ -197,17 +197,12 @@ describe('every object of a column carried to its new version', () => {
     expect(rows[0].qty).toBe('1'); // the default (bigint now)
     await pool.query(`DELETE FROM ${q} WHERE id = ${id}`);
     // the two-column UNIQUE on its own (the single-column one, and the key that needs it, set aside in a transaction rolled back)
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await transaction(async (c) => {
       await c.query(`ALTER TABLE public."${t}_child" DROP CONSTRAINT child_qty`);
       await c.query(`ALTER TABLE ${q} DROP CONSTRAINT qty_unique`);
       await c.query(`UPDATE ${q} SET customer = 9 WHERE id = 19`); // (9, 19): free
       await expect(c.query(`UPDATE ${q} SET qty = 9 WHERE id = 19`)).rejects.toMatchObject({ code: '23505', constraint: 'customer_qty' });
-    } finally {
-      await c.query('ROLLBACK');
-      c.release();
-    }
+    }, false);
     expect(after.indexes.find((x) => x.name === `${t}_big`)).toMatchObject({
       isValid: true,
       indexTail: 'USING btree (qty) WHERE (qty > 1000)',
@@ -246,15 +241,10 @@ describe('every object of a column carried to its new version', () => {
     const o = await readColumnObjects(pool, `public.${t}`, 'code');
     const plan = planDuplication(o, 'code_stagefill_new', { newType: 'bigint' });
     const check = plan.actions.find((a) => a.phase === 'expand' && a.object === 'CHECK code_shape')!;
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
+    await transaction(async (c) => {
       await c.query(`ALTER TABLE ${q} ADD COLUMN code_stagefill_new bigint`);
       await expect(runDuplicationStatement(c, check)).rejects.toThrow(/operator does not exist: bigint ~/);
-    } finally {
-      await c.query('ROLLBACK');
-      c.release();
-    }
+    }, false);
     expect(check.fix).toContain('CHECK code_shape');
     const dflt = plan.actions.find((a) => a.op === 'checkDefault')!;
     await expect(runDuplicationStatement(pool, dflt)).rejects.toThrow(/invalid input syntax|cannot/);

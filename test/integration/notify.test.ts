@@ -4,10 +4,10 @@ import { backfillWorkflow } from '../../workflows/backfill';
 import { approveSignal } from '../../workflows/definitions';
 import { backfillWorkflowId } from '../../plan/ids';
 import type { NotificationBody } from '../../plan/notify';
-import { loadWorkerConfig } from '../../worker/config';
 import { createStagefillWorker } from '../../worker/run';
 import { counterSpec } from './backfill-checks';
-import { makeOrders, startSpec, progressOf, outcome } from './rollout-harness';
+import { makeOrders, startSpec, outcome } from './rollout-harness';
+import { waitForState, workerConfigFor } from './own-worker';
 import { env, unique, makeCounterTable, waitFor, pool, client, useStack, testLogger } from './harness';
 import { recordFacts } from './report';
 
@@ -47,11 +47,7 @@ async function closedPortUrl(): Promise<string> {
 /** A worker with a Web UI address, and a worker-wide webhook when given. */
 async function startNotifyingWorker(taskQueue: string, webhook?: string): Promise<{ stop(): Promise<void> }> {
   const e = env();
-  const config = loadWorkerConfig({
-    TEMPORAL_ADDRESS: e.address,
-    TEMPORAL_NAMESPACE: e.namespace,
-    DATABASE_URL: e.databaseUrl,
-    STAGEFILL_TASK_QUEUE: taskQueue,
+  const config = workerConfigFor(taskQueue, {
     STAGEFILL_WEB_UI_URL: WEB_UI,
     ...(webhook ? { STAGEFILL_WEBHOOK_URL: webhook } : {}),
   });
@@ -130,7 +126,7 @@ test('a rollout: "awaiting_approval", then after approval a failing gate, "rolle
         { kind: 'gate', checks: [{ name: 'no big orders', sql: `SELECT count(*) FROM ${table} WHERE amount > 100`, expect: { eq: 0 } }] },
       ],
     });
-    await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+    await waitForState(handle, 'waiting_approval');
     const approval = await waitFor('the approval notification', async () => team.bodies.find((b) => b.event === 'awaiting_approval'));
     const runId = (await handle.describe()).runId;
     expect(approval).toMatchObject({ state: 'waiting_approval', kind: 'rollout', workflowId: handle.workflowId, runId, tables: [table] });

@@ -1,5 +1,6 @@
-import { startWorker, unique, pool, client, useStack, waitFor } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome } from './rollout-harness';
+import { unique, pool, useStack } from './harness';
+import { makeOrders, catalogOf, legacyChecksum, progressOf, outcome } from './rollout-harness';
+import { rolloutOnOwnWorker, waitForState } from './own-worker';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readHistory, formatHistory } from '../../client/history';
 
@@ -23,41 +24,34 @@ test.each(kinds)(
     const table = await makeOrders(pool, unique('orders'), 4000);
     const catalogBefore = await catalogOf(pool, table);
     const sumBefore = await legacyChecksum(pool, table);
-    const taskQueue = unique('q');
-    const w = await startWorker(taskQueue);
-    try {
-      const { handle } = await startSpec(client, taskQueue, {
-        kind: 'rollout',
-        name: unique('kinds'),
-        table,
-        steps: [
-          { kind: 'alterColumn', column: 'qty', newType, up, down, backfill: { chunkSize: 500 } },
-          { kind: 'approval', timeout: '10m' },
-        ],
-      });
-      await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval');
-      // writes through the new version meanwhile are fine to lose on rollback; the check is on what stagefill did
-      expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-      await handle.signal(rollbackSignal, { by: 'alice', reason: 'numbers look off' });
-      const out = await outcome(handle);
-      expect(out.state).toBe('rolled_back');
-      expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-      expect(await catalogOf(pool, table)).toEqual(catalogBefore);
+    const { handle } = await rolloutOnOwnWorker({
+      name: unique('kinds'),
+      table,
+      steps: [
+        { kind: 'alterColumn', column: 'qty', newType, up, down, backfill: { chunkSize: 500 } },
+        { kind: 'approval', timeout: '10m' },
+      ],
+    });
+    await waitForState(handle, 'waiting_approval');
+    // writes through the new version meanwhile are fine to lose on rollback; the check is on what stagefill did
+    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+    await handle.signal(rollbackSignal, { by: 'alice', reason: 'numbers look off' });
+    const out = await outcome(handle);
+    expect(out.state).toBe('rolled_back');
+    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+    expect(await catalogOf(pool, table)).toEqual(catalogBefore);
 
-      const h = await readHistory(pool, handle.workflowId);
-      const reverts = h.events.filter((e) => e.event === 'step_reverted');
-      expect(reverts.length).toBeGreaterThan(0);
-      expect(reverts.every((e) => e.actor === 'alice')).toBe(true);
-      const bf = h.rollout!.backfills;
-      expect(bf).toHaveLength(1);
-      expect(bf[0].generations[0].checkpointHash).toMatch(/^[0-9a-f]{32}$/);
-      const text = formatHistory(h);
-      expect(text).toContain(`checkpoint hash ${bf[0].generations[0].checkpointHash}`);
-      expect(text).toMatch(/catalog of .* after rollback: identical to before the rollout/);
-      expect(text).toMatch(/step_reverted \[1-alterColumn\] by alice/);
-    } finally {
-      await w.stop();
-    }
+    const h = await readHistory(pool, handle.workflowId);
+    const reverts = h.events.filter((e) => e.event === 'step_reverted');
+    expect(reverts.length).toBeGreaterThan(0);
+    expect(reverts.every((e) => e.actor === 'alice')).toBe(true);
+    const bf = h.rollout!.backfills;
+    expect(bf).toHaveLength(1);
+    expect(bf[0].generations[0].checkpointHash).toMatch(/^[0-9a-f]{32}$/);
+    const text = formatHistory(h);
+    expect(text).toContain(`checkpoint hash ${bf[0].generations[0].checkpointHash}`);
+    expect(text).toMatch(/catalog of .* after rollback: identical to before the rollout/);
+    expect(text).toMatch(/step_reverted \[1-alterColumn\] by alice/);
   },
 );
 
@@ -65,63 +59,49 @@ test('an up that raises on some rows: the backfill fails, its cause reaches the 
   const table = await makeOrders(pool, unique('orders'), 3000);
   const sumBefore = await legacyChecksum(pool, table);
   const catalogBefore = await catalogOf(pool, table);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('raises'),
-      table,
-      steps: [
-        {
-          kind: 'alterColumn',
-          column: 'qty',
-          newType: 'bigint',
-          up: `CASE WHEN qty = 5 THEN qty / (qty - 5) ELSE qty END::bigint`,
-          down: 'qty::int',
-          backfill: { chunkSize: 500 },
-        },
-        { kind: 'approval', timeout: '10m' },
-      ],
-    });
-    const out = await outcome(handle);
-    expect(out.state).toBe('rolled_back');
-    expect(out.failure).toMatch(/division by zero/);
-    expect(out.failure).toMatch(/chunk \[/);
-    expect(out.failure).not.toMatch(/^rolled back: step "[^"]+": backfill failed: Child Workflow execution failed$/);
-    const status = await progressOf(handle);
-    expect(JSON.stringify(status)).toMatch(/division by zero/);
-    const h = await readHistory(pool, handle.workflowId);
-    expect(h.rollout!.reason).toMatch(/division by zero/);
-    expect(formatHistory(h)).toMatch(/division by zero/);
-    expect(await legacyChecksum(pool, table)).toBe(sumBefore);
-    expect(await catalogOf(pool, table)).toEqual(catalogBefore);
-  } finally {
-    await w.stop();
-  }
+  const { handle } = await rolloutOnOwnWorker({
+    name: unique('raises'),
+    table,
+    steps: [
+      {
+        kind: 'alterColumn',
+        column: 'qty',
+        newType: 'bigint',
+        up: `CASE WHEN qty = 5 THEN qty / (qty - 5) ELSE qty END::bigint`,
+        down: 'qty::int',
+        backfill: { chunkSize: 500 },
+      },
+      { kind: 'approval', timeout: '10m' },
+    ],
+  });
+  const out = await outcome(handle);
+  expect(out.state).toBe('rolled_back');
+  expect(out.failure).toMatch(/division by zero/);
+  expect(out.failure).toMatch(/chunk \[/);
+  expect(out.failure).not.toMatch(/^rolled back: step "[^"]+": backfill failed: Child Workflow execution failed$/);
+  const status = await progressOf(handle);
+  expect(JSON.stringify(status)).toMatch(/division by zero/);
+  const h = await readHistory(pool, handle.workflowId);
+  expect(h.rollout!.reason).toMatch(/division by zero/);
+  expect(formatHistory(h)).toMatch(/division by zero/);
+  expect(await legacyChecksum(pool, table)).toBe(sumBefore);
+  expect(await catalogOf(pool, table)).toEqual(catalogBefore);
 });
 
 test('a backfill child that cannot start: its cause (the field) in status --json, history and the exception', async () => {
   const table = await makeOrders(pool, unique('orders'), 500);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('nokey'),
-      table,
-      steps: [{ kind: 'addColumn', column: 'double_qty', type: 'int', up: 'qty * 2', backfill: { key: 'nope', chunkSize: 100 } }],
-    });
-    const out = await outcome(handle);
-    expect(out.state).toBe('rolled_back');
-    expect(out.failure).toMatch(/nope/);
-    expect(JSON.stringify(await progressOf(handle))).toMatch(/nope/);
-    const h = await readHistory(pool, handle.workflowId);
-    expect(h.rollout!.reason).toMatch(/nope/);
-    expect(h.events.some((e) => e.event === 'step_failed' && JSON.stringify(e.detail).includes('nope'))).toBe(true);
-  } finally {
-    await w.stop();
-  }
+  const { handle } = await rolloutOnOwnWorker({
+    name: unique('nokey'),
+    table,
+    steps: [{ kind: 'addColumn', column: 'double_qty', type: 'int', up: 'qty * 2', backfill: { key: 'nope', chunkSize: 100 } }],
+  });
+  const out = await outcome(handle);
+  expect(out.state).toBe('rolled_back');
+  expect(out.failure).toMatch(/nope/);
+  expect(JSON.stringify(await progressOf(handle))).toMatch(/nope/);
+  const h = await readHistory(pool, handle.workflowId);
+  expect(h.rollout!.reason).toMatch(/nope/);
+  expect(h.events.some((e) => e.event === 'step_failed' && JSON.stringify(e.detail).includes('nope'))).toBe(true);
 });
 
 test('every step kind on a mixed-case table and mixed-case columns', async () => {
@@ -131,50 +111,41 @@ test('every step kind on a mixed-case table and mixed-case columns', async () =>
     `CREATE TABLE ${q} (id bigint PRIMARY KEY, "Amount" numeric(12,2) NOT NULL CHECK ("Amount" >= 0), "Qty" int, "Note" text)`,
   );
   await pool.query(`INSERT INTO ${q} SELECT g, g * 1.5, g % 9, 'n' FROM generate_series(1, 2000) g`);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('mixed'),
-      table: `public.${name}`,
-      steps: [
-        { kind: 'addColumn', column: 'Total', type: 'numeric(14,2)', up: `"Amount" * coalesce("Qty", 0)`, backfill: { chunkSize: 500 } },
-        {
-          kind: 'alterColumn',
-          column: 'Amount',
-          newType: 'bigint',
-          up: `round("Amount" * 100)::bigint`,
-          down: `("Amount" / 100.0)::numeric(12,2)`,
-          backfill: { chunkSize: 500 },
-        },
-        { kind: 'setNotNull', column: 'Qty' },
-        { kind: 'addCheck', name: 'Qty_Small', expression: `"Qty" < 10` },
-        { kind: 'sql', apply: `COMMENT ON COLUMN ${q}."Note" IS 'mixed'`, revert: `COMMENT ON COLUMN ${q}."Note" IS NULL` },
-        { kind: 'backfill', transform: `UPDATE ${q} SET "Note" = 'm' WHERE id >= :lo AND id < :hi`, chunkSize: 500 },
-        {
-          kind: 'gate',
-          checks: [
-            { name: 'cents', sql: `SELECT count(*) FROM ${q} WHERE new("Amount") <> round(old("Amount") * 100)`, expect: { eq: 0 } },
-          ],
-        },
-        { kind: 'expose', version: 2 },
-        {
-          kind: 'soak',
-          duration: '1s',
-          every: '1s',
-          checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${q} WHERE "Total" IS NULL`, expect: { eq: 0 } }],
-        },
-        { kind: 'approval', timeout: '10m' },
-        { kind: 'contract' },
-      ],
-    });
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval');
-    await handle.signal(approveSignal, { by: 'bob' });
-    expect(await outcome(handle)).toMatchObject({ state: 'completed' });
-  } finally {
-    await w.stop();
-  }
+  const { handle } = await rolloutOnOwnWorker({
+    name: unique('mixed'),
+    table: `public.${name}`,
+    steps: [
+      { kind: 'addColumn', column: 'Total', type: 'numeric(14,2)', up: `"Amount" * coalesce("Qty", 0)`, backfill: { chunkSize: 500 } },
+      {
+        kind: 'alterColumn',
+        column: 'Amount',
+        newType: 'bigint',
+        up: `round("Amount" * 100)::bigint`,
+        down: `("Amount" / 100.0)::numeric(12,2)`,
+        backfill: { chunkSize: 500 },
+      },
+      { kind: 'setNotNull', column: 'Qty' },
+      { kind: 'addCheck', name: 'Qty_Small', expression: `"Qty" < 10` },
+      { kind: 'sql', apply: `COMMENT ON COLUMN ${q}."Note" IS 'mixed'`, revert: `COMMENT ON COLUMN ${q}."Note" IS NULL` },
+      { kind: 'backfill', transform: `UPDATE ${q} SET "Note" = 'm' WHERE id >= :lo AND id < :hi`, chunkSize: 500 },
+      {
+        kind: 'gate',
+        checks: [{ name: 'cents', sql: `SELECT count(*) FROM ${q} WHERE new("Amount") <> round(old("Amount") * 100)`, expect: { eq: 0 } }],
+      },
+      { kind: 'expose', version: 2 },
+      {
+        kind: 'soak',
+        duration: '1s',
+        every: '1s',
+        checks: [{ name: 'no nulls', sql: `SELECT count(*) FROM ${q} WHERE "Total" IS NULL`, expect: { eq: 0 } }],
+      },
+      { kind: 'approval', timeout: '10m' },
+      { kind: 'contract' },
+    ],
+  });
+  await waitForState(handle, 'waiting_approval');
+  await handle.signal(approveSignal, { by: 'bob' });
+  expect(await outcome(handle)).toMatchObject({ state: 'completed' });
   const cols = (
     await pool.query(
       `SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
@@ -212,37 +183,30 @@ test('the index and constraint step kinds on a mixed-case table and mixed-case c
     CONSTRAINT "Price_Positive" CHECK ("Price" > 0), CONSTRAINT "Code_Short" CHECK (length("Code") < 20))`);
   await pool.query(`CREATE INDEX "${name}_Old" ON ${q} ("Note")`);
   await pool.query(`INSERT INTO ${q} SELECT g, 'C' || g, 1 + g % 100, g, 'x' FROM generate_series(1, 2000) g`);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('mixedidx'),
-      table: `public.${name}`,
-      steps: [
-        { kind: 'createIndex', name: `${name}_Price`, columns: ['Price'], where: `"Price" > 10` },
-        { kind: 'addUnique', name: `${name}_Code_Key`, columns: ['Code'] },
-        {
-          kind: 'addForeignKey',
-          name: 'Parent_Fk',
-          columns: ['Parent_Id'],
-          references: { table: `public.${name}_Parents`, columns: ['Id'] },
-          referencingIndex: 'ignore',
-        },
-        { kind: 'setDefault', column: 'Price', default: '1' },
-        { kind: 'dropDefault', column: 'Note' },
-        { kind: 'dropNotNull', column: 'Note' },
-        { kind: 'dropConstraint', name: 'Price_Positive' },
-        { kind: 'renameConstraint', from: 'Code_Short', to: 'Code_Is_Short' },
-        { kind: 'setComment', on: 'column', name: 'Code', comment: 'mixed' },
-        { kind: 'dropIndex', name: `${name}_Old` },
-        { kind: 'contract' },
-      ],
-    });
-    expect(await outcome(handle)).toMatchObject({ state: 'completed' });
-  } finally {
-    await w.stop();
-  }
+  const { handle } = await rolloutOnOwnWorker({
+    name: unique('mixedidx'),
+    table: `public.${name}`,
+    steps: [
+      { kind: 'createIndex', name: `${name}_Price`, columns: ['Price'], where: `"Price" > 10` },
+      { kind: 'addUnique', name: `${name}_Code_Key`, columns: ['Code'] },
+      {
+        kind: 'addForeignKey',
+        name: 'Parent_Fk',
+        columns: ['Parent_Id'],
+        references: { table: `public.${name}_Parents`, columns: ['Id'] },
+        referencingIndex: 'ignore',
+      },
+      { kind: 'setDefault', column: 'Price', default: '1' },
+      { kind: 'dropDefault', column: 'Note' },
+      { kind: 'dropNotNull', column: 'Note' },
+      { kind: 'dropConstraint', name: 'Price_Positive' },
+      { kind: 'renameConstraint', from: 'Code_Short', to: 'Code_Is_Short' },
+      { kind: 'setComment', on: 'column', name: 'Code', comment: 'mixed' },
+      { kind: 'dropIndex', name: `${name}_Old` },
+      { kind: 'contract' },
+    ],
+  });
+  expect(await outcome(handle)).toMatchObject({ state: 'completed' });
   const con = (
     await pool.query(`SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid = $1::regclass ORDER BY conname`, [q])
   ).rows.map((r) => `${r.conname}:${r.contype}:${r.convalidated}`);

@@ -1,8 +1,9 @@
 import { backfillWorkflow } from '../../workflows/backfill';
-import { parseBackfillSpec } from '../../spec';
 import { startBackfill } from '../../client/operations';
-import { startWorker, unique, makeCounterTable, pool, client, useStack } from './harness';
+import { unique, makeCounterTable, pool, client, useStack } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';
+import { ownWorker } from './own-worker';
+import { counterSpec } from './backfill-checks';
 import { recordFacts } from './report';
 
 jest.setTimeout(240_000);
@@ -81,26 +82,21 @@ function diamond(t: { orders: string; customers: string; daily: string }, gateEx
 
 test('a diamond over three tables completes, its two branches running at the same time', async () => {
   const t = await makeDiamondTables();
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, diamond(t, { eq: 0 }));
-    const out = await outcome(handle);
-    expect(out.state).toBe('completed');
-    const steps = Object.fromEntries((await progressOf(handle)).steps.map((s) => [s.id, s]));
-    const a = steps['orders-cents'];
-    const b = steps['customers-tier'];
-    // overlap: each branch started before the other finished
-    expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
-    expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.finishedAt!));
-    expect(Date.parse(steps['daily-revenue'].startedAt!)).toBeGreaterThanOrEqual(
-      Math.max(Date.parse(a.finishedAt!), Date.parse(b.finishedAt!)),
-    );
-    const total = await pool.query(`SELECT sum(gold_revenue_cents)::bigint AS s FROM ${t.daily}`);
-    expect(Number(total.rows[0].s)).toBeGreaterThan(0);
-  } finally {
-    await w.stop();
-  }
+  const { taskQueue } = await ownWorker();
+  const { handle } = await startSpec(client, taskQueue, diamond(t, { eq: 0 }));
+  const out = await outcome(handle);
+  expect(out.state).toBe('completed');
+  const steps = Object.fromEntries((await progressOf(handle)).steps.map((s) => [s.id, s]));
+  const a = steps['orders-cents'];
+  const b = steps['customers-tier'];
+  // overlap: each branch started before the other finished
+  expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
+  expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.finishedAt!));
+  expect(Date.parse(steps['daily-revenue'].startedAt!)).toBeGreaterThanOrEqual(
+    Math.max(Date.parse(a.finishedAt!), Date.parse(b.finishedAt!)),
+  );
+  const total = await pool.query(`SELECT sum(gold_revenue_cents)::bigint AS s FROM ${t.daily}`);
+  expect(Number(total.rows[0].s)).toBeGreaterThan(0);
 });
 
 test('the same graph with a failing gate rolls all three tables back', async () => {
@@ -114,74 +110,55 @@ test('the same graph with a failing gate rolls all three tables back', async () 
     orders: await legacyChecksum(pool, t.orders),
     customers: (await pool.query(`SELECT md5(string_agg(id || name, ',' ORDER BY id)) s FROM ${t.customers}`)).rows[0].s,
   };
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, diamond(t, { eq: -1 }));
-    const out = await outcome(handle);
-    expect(out.state).toBe('rolled_back');
-    expect(await catalogOf(pool, t.orders)).toEqual(before.orders);
-    expect(await catalogOf(pool, t.customers)).toEqual(before.customers);
-    expect(await catalogOf(pool, t.daily)).toEqual(before.daily);
-    expect(await legacyChecksum(pool, t.orders)).toBe(sums.orders);
-    expect((await pool.query(`SELECT md5(string_agg(id || name, ',' ORDER BY id)) s FROM ${t.customers}`)).rows[0].s).toBe(sums.customers);
-    // dependents were reverted before what they depend on
-    const reverts = await pool.query(
-      `SELECT subject FROM stagefill.events WHERE workflow_id = $1 AND event = 'step_reverted' ORDER BY id`,
-      [handle.workflowId],
-    );
-    const order = reverts.rows.map((r) => r.subject);
-    expect([...order].sort()).toEqual(['customers-tier', 'daily-revenue', 'orders-cents']);
-    expect(order.indexOf('daily-revenue')).toBeLessThan(Math.min(order.indexOf('orders-cents'), order.indexOf('customers-tier')));
-  } finally {
-    await w.stop();
-  }
+  const { taskQueue } = await ownWorker();
+  const { handle } = await startSpec(client, taskQueue, diamond(t, { eq: -1 }));
+  const out = await outcome(handle);
+  expect(out.state).toBe('rolled_back');
+  expect(await catalogOf(pool, t.orders)).toEqual(before.orders);
+  expect(await catalogOf(pool, t.customers)).toEqual(before.customers);
+  expect(await catalogOf(pool, t.daily)).toEqual(before.daily);
+  expect(await legacyChecksum(pool, t.orders)).toBe(sums.orders);
+  expect((await pool.query(`SELECT md5(string_agg(id || name, ',' ORDER BY id)) s FROM ${t.customers}`)).rows[0].s).toBe(sums.customers);
+  // dependents were reverted before what they depend on
+  const reverts = await pool.query(`SELECT subject FROM stagefill.events WHERE workflow_id = $1 AND event = 'step_reverted' ORDER BY id`, [
+    handle.workflowId,
+  ]);
+  const order = reverts.rows.map((r) => r.subject);
+  expect([...order].sort()).toEqual(['customers-tier', 'daily-revenue', 'orders-cents']);
+  expect(order.indexOf('daily-revenue')).toBeLessThan(Math.min(order.indexOf('orders-cents'), order.indexOf('customers-tier')));
 });
 
 test('replaying a key range re-runs exactly the chunks that cover it, once, as a new generation', async () => {
   const table = await makeCounterTable(pool, unique('t'), 10_000);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const spec = parseBackfillSpec({
-      kind: 'backfill',
-      name: unique('bf'),
-      table,
-      key: 'id',
-      chunkSize: 1000,
-      parallelism: 2,
-      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
-    });
-    const conn = connectionFor(client, taskQueue);
-    const first = await startBackfill(conn, spec);
-    await client.workflow.getHandle(first.workflowId).result();
-    const replay = await startBackfill(conn, spec, { replay: { from: '3500', to: '5500' } });
-    const result = await client.workflow.getHandle<typeof backfillWorkflow>(replay.workflowId).result();
-    expect(result.state).toBe('completed');
-    // the chunks covering [3500, 5500) ran again; every other row still once
-    const gens = await pool.query(
-      `SELECT c.generation, min(c.lo::bigint) AS lo, max(c.hi::bigint) AS hi, count(*)::int AS chunks
-         FROM stagefill.checkpoints c JOIN stagefill.backfills b ON b.id = c.backfill_id WHERE b.name = $1 GROUP BY c.generation ORDER BY 1`,
-      [spec.name],
-    );
-    expect(gens.rows).toHaveLength(2); // the first generation is kept for audit
-    const g2 = gens.rows[1];
-    expect(Number(g2.lo)).toBeLessThanOrEqual(3500);
-    expect(Number(g2.hi)).toBeGreaterThanOrEqual(5500);
-    const twice = await pool.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n FROM ${table} WHERE n = 2`);
-    expect(twice.rows[0].lo).toBe(Number(g2.lo));
-    expect(twice.rows[0].hi).toBe(Number(g2.hi) - 1);
-    const other = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE n NOT IN (1, 2)`);
-    expect(other.rows[0].n).toBe(0);
-    expect(twice.rows[0].n).toBe(Number(g2.hi) - Number(g2.lo));
-    recordFacts('replay of a key range', {
-      rows: 10_000,
-      replayedRange: `[3500, 5500)`,
-      chunksReplayed: g2.chunks,
-      rowsInReplayedChunks: twice.rows[0].n,
-      rowsOutsideTouched: 0,
-    });
-  } finally {
-    await w.stop();
-  }
+  const { taskQueue } = await ownWorker();
+  const spec = counterSpec(table);
+  const conn = connectionFor(client, taskQueue);
+  const first = await startBackfill(conn, spec);
+  await client.workflow.getHandle(first.workflowId).result();
+  const replay = await startBackfill(conn, spec, { replay: { from: '3500', to: '5500' } });
+  const result = await client.workflow.getHandle<typeof backfillWorkflow>(replay.workflowId).result();
+  expect(result.state).toBe('completed');
+  // the chunks covering [3500, 5500) ran again; every other row still once
+  const gens = await pool.query(
+    `SELECT c.generation, min(c.lo::bigint) AS lo, max(c.hi::bigint) AS hi, count(*)::int AS chunks
+       FROM stagefill.checkpoints c JOIN stagefill.backfills b ON b.id = c.backfill_id WHERE b.name = $1 GROUP BY c.generation ORDER BY 1`,
+    [spec.name],
+  );
+  expect(gens.rows).toHaveLength(2); // the first generation is kept for audit
+  const g2 = gens.rows[1];
+  expect(Number(g2.lo)).toBeLessThanOrEqual(3500);
+  expect(Number(g2.hi)).toBeGreaterThanOrEqual(5500);
+  const twice = await pool.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n FROM ${table} WHERE n = 2`);
+  expect(twice.rows[0].lo).toBe(Number(g2.lo));
+  expect(twice.rows[0].hi).toBe(Number(g2.hi) - 1);
+  const other = await pool.query(`SELECT count(*)::int AS n FROM ${table} WHERE n NOT IN (1, 2)`);
+  expect(other.rows[0].n).toBe(0);
+  expect(twice.rows[0].n).toBe(Number(g2.hi) - Number(g2.lo));
+  recordFacts('replay of a key range', {
+    rows: 10_000,
+    replayedRange: `[3500, 5500)`,
+    chunksReplayed: g2.chunks,
+    rowsInReplayedChunks: twice.rows[0].n,
+    rowsOutsideTouched: 0,
+  });
 });

@@ -104,6 +104,23 @@ export const approve = (handle: WorkflowHandle) => handle.signal(approveSignal, 
 export const rollBack = (handle: WorkflowHandle, reason = 'second run: roll back at approval') =>
   handle.signal(rollbackSignal, { by: 'test', reason });
 
+/** The step the cents rollouts start with: amount_cents = round(amount * 100), backfilled in chunks of `chunkSize`. */
+export const centsColumn = (chunkSize: number) => ({
+  kind: 'addColumn',
+  column: 'amount_cents',
+  type: 'bigint',
+  up: 'round(amount * 100)::bigint',
+  backfill: { chunkSize },
+});
+
+/** A gate whose one check (`name`) counts the rows whose amount_cents is not round(amount * 100): it must be 0. */
+export const centsGate = (table: string, name = 'cents match amount') => ({
+  kind: 'gate',
+  checks: [
+    { name, sql: `SELECT count(*) FROM ${table} WHERE amount_cents IS DISTINCT FROM round(amount * 100)::bigint`, expect: { eq: 0 } },
+  ],
+});
+
 /** The steps that end a spec of the step-kind tests: an approval to stop at, then contract. */
 export const approvalThenContract = [{ kind: 'approval', timeout: '2m' }, { kind: 'contract' }];
 
@@ -131,6 +148,11 @@ export async function snapshot(table: string): Promise<unknown> {
   return { ...((await catalogOf(filePool, table)) as object), comments };
 }
 
+/** Starts a rollout (`kind: 'rollout'` and a unique name added) on the file's task queue (`useStack({ worker: true })`). */
+export function startOnFileWorker(spec: object): Promise<{ spec: RolloutSpec; handle: WorkflowHandle }> {
+  return startSpec(fileClient, fileQueue, { kind: 'rollout', name: unique('r'), ...spec });
+}
+
 /**
  * Starts a rollout on the file's task queue (`useStack({ worker: true })`), waits at its approval step, runs
  * `atApproval`, then approves (forward) or signals rollback, and returns its outcome.
@@ -140,7 +162,7 @@ export async function runThroughApproval(
   how: 'forward' | 'rollback',
   atApproval: (handle: WorkflowHandle) => Promise<void> = async () => {},
 ) {
-  const { handle } = await startSpec(fileClient, fileQueue, { kind: 'rollout', name: unique('r'), rollbackWindow: '1s', ...spec });
+  const { handle } = await startOnFileWorker({ rollbackWindow: '1s', ...spec });
   await waitForApproval(handle);
   await atApproval(handle);
   await (how === 'forward' ? approve(handle) : rollBack(handle));

@@ -2,6 +2,7 @@ import { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, waitFor } from './harness';
 import { approveSignal, retrySignal } from '../../workflows/definitions';
 import { startSpec, outcome, progressOf, leftovers, refused } from './rollout-harness';
+import { ownWorker, rolloutOnOwnWorker, waitForState } from './own-worker';
 import { readColumnObjects } from '../../db/column-objects';
 import { columnChangePlan, formatColumnChangePlan } from '../../client/contract-plan';
 import { parseRolloutSpec } from '../../spec';
@@ -183,14 +184,9 @@ test('setNotNull and addCheck naming qty after alterColumn of qty act on the new
   const described = planRollout(parsed).steps;
   expect(described[1].forward).toContain('qty_stagefill_new');
   expect(described[2].forward).toContain('qty_stagefill_new < 50');
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, spec);
-    expect(await outcome(handle)).toMatchObject({ state: 'completed' });
-  } finally {
-    await w.stop();
-  }
+  const { taskQueue } = await ownWorker();
+  const { handle } = await startSpec(client, taskQueue, spec);
+  expect(await outcome(handle)).toMatchObject({ state: 'completed' });
   const after = await readColumnObjects(pool, `public.${t}`, 'qty');
   expect(after).toMatchObject({ type: 'integer', notNull: true });
   expect(after.checks.map((c) => [c.name, c.definition])).toEqual([['qty_small', 'CHECK ((qty < 50))']]);
@@ -204,34 +200,27 @@ test('contract holds, dropping nothing, when an object of the old column lost it
   await pool.query(`CREATE TABLE ${q} (id bigint PRIMARY KEY, qty int NOT NULL)`);
   await pool.query(`COMMENT ON COLUMN ${q}.qty IS 'units'`);
   await pool.query(`INSERT INTO ${q} SELECT g, g % 7 FROM generate_series(1, 1000) g`);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('held'),
-      table: `public.${t}`,
-      steps: [
-        { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty::bigint', down: 'qty::int' },
-        { kind: 'approval', timeout: '10m' },
-        { kind: 'contract' },
-      ],
-    });
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval');
-    // someone takes the comment off the new column: contract must not drop the old one
-    await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS NULL`);
-    await handle.signal(approveSignal, { by: 'bob' });
-    const held = await waitFor('the contract to hold', async () => {
-      const p = await progressOf(handle);
-      return p.state === 'held' ? p : undefined;
-    });
-    expect(held.lastError).toMatch(/MISSING\s+comment on public\.\S+\.qty/);
-    expect((await readColumnObjects(pool, `public.${t}`, 'qty')).type).toBe('integer'); // nothing dropped
-    await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS 'units'`);
-    await handle.signal(retrySignal, { by: 'bob' });
-    expect(await outcome(handle)).toMatchObject({ state: 'completed' });
-    expect(await readColumnObjects(pool, `public.${t}`, 'qty')).toMatchObject({ type: 'bigint', notNull: true, comment: 'units' });
-  } finally {
-    await w.stop();
-  }
+  const { handle } = await rolloutOnOwnWorker({
+    name: unique('held'),
+    table: `public.${t}`,
+    steps: [
+      { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty::bigint', down: 'qty::int' },
+      { kind: 'approval', timeout: '10m' },
+      { kind: 'contract' },
+    ],
+  });
+  await waitForState(handle, 'waiting_approval');
+  // someone takes the comment off the new column: contract must not drop the old one
+  await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS NULL`);
+  await handle.signal(approveSignal, { by: 'bob' });
+  const held = await waitFor('the contract to hold', async () => {
+    const p = await progressOf(handle);
+    return p.state === 'held' ? p : undefined;
+  });
+  expect(held.lastError).toMatch(/MISSING\s+comment on public\.\S+\.qty/);
+  expect((await readColumnObjects(pool, `public.${t}`, 'qty')).type).toBe('integer'); // nothing dropped
+  await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS 'units'`);
+  await handle.signal(retrySignal, { by: 'bob' });
+  expect(await outcome(handle)).toMatchObject({ state: 'completed' });
+  expect(await readColumnObjects(pool, `public.${t}`, 'qty')).toMatchObject({ type: 'bigint', notNull: true, comment: 'units' });
 });

@@ -2,8 +2,8 @@ import { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { useStack, pool, client, unique, env, testLogger } from './harness';
 import { makeOrders, startSpec, connectionFor } from './rollout-harness';
+import { workerConfigFor } from './own-worker';
 import { parseRolloutSpec } from '../../spec';
-import { loadWorkerConfig } from '../../worker/config';
 import { createStagefillWorker, StagefillWorker } from '../../worker/run';
 import { createActivities } from '../../activities';
 import { createPool } from '../../db/pool';
@@ -43,13 +43,7 @@ async function startVersionedWorker(
   activities?: (a: ReturnType<typeof createActivities>) => ReturnType<typeof createActivities>,
 ): Promise<Versioned> {
   const e = env();
-  const config = loadWorkerConfig({
-    TEMPORAL_ADDRESS: e.address,
-    TEMPORAL_NAMESPACE: e.namespace,
-    DATABASE_URL: e.databaseUrl,
-    STAGEFILL_TASK_QUEUE: taskQueue,
-    ...extra,
-  });
+  const config = workerConfigFor(taskQueue, extra);
   if (activities) {
     // a changed step implementation: the real activities, some of them wrapped by the new build
     const actPool = createPool({ url: e.databaseUrl, max: 5, applicationName: 'stagefill-test-build' });

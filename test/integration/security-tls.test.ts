@@ -7,6 +7,7 @@ import type { EmbeddedPostgres } from '../../devstack/postgres';
 import { createPool } from '../../db/pool';
 import { backfillWorkflow } from '../../workflows/backfill';
 import { parseBackfillSpec } from '../../spec';
+import { selfSigned } from './certs';
 import { client, useStack, spawnWorker, exited, unique } from './harness';
 
 jest.setTimeout(120_000);
@@ -27,28 +28,7 @@ beforeAll(async () => {
   fs.chmodSync(dir, 0o755);
   const cert = path.join(dir, 'server.crt');
   const key = path.join(dir, 'server.key');
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  selfSigned(undefined, '/CN=127.0.0.1', key, cert, ['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
   // the server runs as a non-root user when we are root, and insists its key is private to it
   const uid =
     process.getuid?.() === 0

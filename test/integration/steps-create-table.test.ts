@@ -1,16 +1,6 @@
-import { unique, waitFor, pool, client, taskQueue, useStack } from './harness';
-import {
-  runThroughApproval,
-  approvalThenContract,
-  snapshot,
-  exists,
-  waitForApproval,
-  rollBack,
-  makeOrders,
-  startSpec,
-  progressOf,
-  outcome,
-} from './rollout-harness';
+import { unique, waitFor, pool } from './harness';
+import { runThroughApproval, approvalThenContract, snapshot, exists, useStepsStack, startOnFileWorker } from './steps-harness';
+import { waitForApproval, rollBack, makeOrders, progressOf, outcome } from './rollout-harness';
 import { retrySignal } from '../../workflows/definitions';
 
 /**
@@ -18,9 +8,7 @@ import { retrySignal } from '../../workflows/definitions';
  * approval step with the catalog as before, and the revert that holds while the table is not what stagefill made.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('createTable', () => {
   const createSteps = (table: string, orders: string) => [
@@ -78,9 +66,7 @@ describe('createTable', () => {
   test('the revert holds while the table has rows or a shape stagefill did not make, says why, and drops it on retry once they are gone', async () => {
     const orders = await makeOrders(pool, unique('orders'), 10);
     const table = `public.${unique('refunds')}`;
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [...createSteps(table, orders), ...approvalThenContract],
     });

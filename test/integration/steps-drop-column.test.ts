@@ -1,16 +1,15 @@
-import { unique, waitFor, sleep, pool, client, taskQueue, useStack } from './harness';
+import { unique, waitFor, sleep, pool } from './harness';
 import {
   runThroughApproval,
   approvalThenContract,
   snapshot,
   columnNames,
   viewOf,
-  makeOrders,
-  legacyChecksum,
-  startSpec,
-  progressOf,
-  outcome,
-} from './rollout-harness';
+  useStepsStack,
+  startOnFileWorker,
+  expectRollbackLeavesAsBefore,
+} from './steps-harness';
+import { makeOrders, legacyChecksum, progressOf, outcome } from './rollout-harness';
 import { recordFacts } from './report';
 
 /**
@@ -18,9 +17,7 @@ import { recordFacts } from './report';
  * contract; a second run rolled back at an approval step leaves the catalog as before; refused where contract could not drop.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('dropColumn', () => {
   const steps = [{ kind: 'dropColumn', column: 'status', down: "'via v2'" }, { kind: 'expose', version: 2 }, ...approvalThenContract];
@@ -46,21 +43,13 @@ describe('dropColumn', () => {
     expect(cat.columns.map((c) => c.attname)).not.toContain('status');
     expect(cat.triggers).toEqual([]);
 
-    const other = await makeOrders(pool, unique('orders'), 100);
-    const before = await snapshot(other);
-    const otherSum = await legacyChecksum(pool, other);
-    const second = await runThroughApproval({ table: other, steps }, 'rollback');
-    expect(second.out.state).toBe('rolled_back');
-    expect(await snapshot(other)).toEqual(before);
-    expect(await legacyChecksum(pool, other)).toBe(otherSum);
+    await expectRollbackLeavesAsBefore(steps, 100);
   });
 
   test('without down, a NOT NULL column without a default is refused at apply, naming down', async () => {
     const table = await makeOrders(pool, unique('orders'), 10);
     const before = await snapshot(table);
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [
         { kind: 'dropColumn', column: 'status' },
@@ -77,9 +66,7 @@ describe('dropColumn', () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_statuses AS SELECT id, status FROM ${table}`);
     await pool.query(`CREATE VIEW ${table}_amounts AS SELECT id, amount FROM ${table}`); // another column: no obstacle
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [
         { kind: 'dropColumn', column: 'status', down: "'x'" },
@@ -102,9 +89,7 @@ describe('dropColumn', () => {
     try {
       await holder.query('BEGIN');
       await holder.query(`UPDATE ${table} SET qty = qty WHERE id = 1`); // ROW EXCLUSIVE, held open
-      const { handle } = await startSpec(client, taskQueue, {
-        kind: 'rollout',
-        name: unique('r'),
+      const { handle } = await startOnFileWorker({
         table,
         lockTimeoutMs: 200,
         steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }],

@@ -1,24 +1,22 @@
-import { unique, pool, client, taskQueue, useStack } from './harness';
+import { unique, pool } from './harness';
 import {
   runThroughApproval,
   approvalThenContract,
   snapshot,
   exists,
   viewOf,
-  makeOrders,
-  legacyChecksum,
-  startSpec,
-  outcome,
-} from './rollout-harness';
+  useStepsStack,
+  startOnFileWorker,
+  expectRollbackLeavesAsBefore,
+} from './steps-harness';
+import { makeOrders, outcome } from './rollout-harness';
 
 /**
  * dropTable and renameTable end to end on the real server and database: forward to contract, and in a second run
  * rolled back at an approval step with the catalog as before.
  */
 
-jest.setTimeout(240_000);
-
-useStack({ worker: true });
+useStepsStack();
 
 describe('dropTable and renameTable', () => {
   test('dropTable: v2 does not see the table, contract drops it and its view schemas; rolled back, the catalog is as before', async () => {
@@ -35,21 +33,13 @@ describe('dropTable and renameTable', () => {
     expect(await exists(table)).toBe(false);
     expect(((await snapshot(table)) as { viewSchemas: unknown[] }).viewSchemas).toEqual([]);
 
-    const other = await makeOrders(pool, unique('orders'), 20);
-    const before = await snapshot(other);
-    const sum = await legacyChecksum(pool, other);
-    const second = await runThroughApproval({ table: other, steps }, 'rollback');
-    expect(second.out.state).toBe('rolled_back');
-    expect(await snapshot(other)).toEqual(before);
-    expect(await legacyChecksum(pool, other)).toBe(sum);
+    await expectRollbackLeavesAsBefore(steps, 20);
   });
 
   test('dropTable is refused at apply while a view of someone else reads the table', async () => {
     const table = await makeOrders(pool, unique('orders'), 5);
     await pool.query(`CREATE VIEW ${table}_report AS SELECT id FROM ${table}`);
-    const { handle } = await startSpec(client, taskQueue, {
-      kind: 'rollout',
-      name: unique('r'),
+    const { handle } = await startOnFileWorker({
       table,
       steps: [{ kind: 'dropTable' }, { kind: 'expose', version: 2 }],
     });

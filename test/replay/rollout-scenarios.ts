@@ -3,16 +3,10 @@ import { approveSignal, retrySignal, rollbackSignal, resumeSignal } from '../../
 import { rolloutWorkflow } from '../../workflows/rollout';
 import { parseRolloutSpec } from '../../spec';
 import { unique, waitFor } from '../integration/harness';
-import { makeOrders, startSpec, progressOf } from '../integration/rollout-harness';
+import { makeOrders, startSpec, progressOf, centsColumn } from '../integration/rollout-harness';
 import type { Scenario, ScenarioContext } from './scenarios';
 
-const cents = {
-  kind: 'addColumn',
-  column: 'amount_cents',
-  type: 'bigint',
-  up: 'round(amount * 100)::bigint',
-  backfill: { chunkSize: 500 },
-};
+const cents = centsColumn(500);
 
 async function rollout(ctx: ScenarioContext, rows: number, spec: (table: string) => Record<string, unknown>) {
   const table = await makeOrders(ctx.pool, unique('replay'), rows);
