@@ -1,4 +1,4 @@
-import { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../../spec';
+import { parseBackfillSpec, parseRolloutSpec, SpecError } from '../../spec';
 import { backfillSpec, rejection as problems } from './spec-problems';
 
 const backfill = backfillSpec;
