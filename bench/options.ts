@@ -54,11 +54,15 @@ const positiveInt = (what: string, max: number) => (v: string) => {
   return n;
 };
 
-const scaleList = (v: string) => {
-  const parts = v
+/** The non-empty, trimmed items of a comma-separated option value. */
+const commaList = (v: string): string[] =>
+  v
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+
+const scaleList = (v: string) => {
+  const parts = commaList(v);
   if (!parts.length) throw new InvalidArgumentError('--scales takes a comma-separated list such as 10,50,100');
   return parts.map((p) => positiveInt('each of --scales', 10_000)(p));
 };
@@ -76,10 +80,7 @@ const CONTENDERS = [
   'none',
 ];
 const idList = (v: string) => {
-  const parts = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const parts = commaList(v);
   for (const p of parts)
     if (!CONTENDERS.includes(p)) throw new InvalidArgumentError(`--only takes contender ids (${CONTENDERS.join(', ')}), got "${p}"`);
   return new Set(parts);
@@ -89,10 +90,7 @@ const SKIPPABLE = ['load', 'trigger', 'alone', 'keys', 'sweep', 'budget', 'step'
 type Skippable = (typeof SKIPPABLE)[number];
 
 const numberList = (what: string, min: number, max: number, isInteger: boolean) => (v: string) => {
-  const parts = v
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
+  const parts = commaList(v);
   if (!parts.length) throw new InvalidArgumentError(`${what} takes a comma-separated list`);
   return parts.map((p) => {
     const n = Number(p);
@@ -102,10 +100,7 @@ const numberList = (what: string, min: number, max: number, isInteger: boolean) 
   });
 };
 const skipList = (v: string) => {
-  const parts = v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const parts = commaList(v);
   for (const p of parts) {
     if (!(SKIPPABLE as readonly string[]).includes(p))
       throw new InvalidArgumentError(`--skip takes ${SKIPPABLE.join(', ')} (comma-separated), got "${p}"`);

@@ -14,17 +14,10 @@ const tail = (def: string): string => {
   return at < 0 ? def : def.slice(at + 1);
 };
 
-/** Every object of `table`.`column`; `exists: false` (and nothing else) when there is no such column. */
-export async function readColumnObjects(
-  db: Queryable,
-  table: string,
-  column: string,
-  versionSchemaPattern?: string,
-): Promise<ColumnObjects> {
-  const t = parseTable(table);
-  const canonical = `${t.schema}.${t.name}`;
-  const empty: ColumnObjects = {
-    table: canonical,
+/** What readColumnObjects returns for a column that is not there: `exists: false` and no objects. */
+export function noColumnObjects(table: string, column: string): ColumnObjects {
+  return {
+    table,
     column,
     exists: false,
     type: '',
@@ -42,6 +35,18 @@ export async function readColumnObjects(
     other: [],
     views: [],
   };
+}
+
+/** Every object of `table`.`column`; `exists: false` (and nothing else) when there is no such column. */
+export async function readColumnObjects(
+  db: Queryable,
+  table: string,
+  column: string,
+  versionSchemaPattern?: string,
+): Promise<ColumnObjects> {
+  const t = parseTable(table);
+  const canonical = `${t.schema}.${t.name}`;
+  const empty = noColumnObjects(canonical, column);
   const { rows: cols } = await db.query(
     `SELECT c.oid AS relid, a.attnum, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
             pg_get_expr(d.adbin, d.adrelid) AS default, NULLIF(a.attidentity, '') AS identity,

@@ -96,6 +96,30 @@ function ensureOwned(dir: string, as: RunAs): void {
   if (as.uid !== undefined) fs.chownSync(dir, as.uid, as.gid!);
 }
 
+/** `postgres -D dataDir -c k=v ...` as a service, run as `as`, stopped with SIGINT (a fast shutdown). */
+export function startPostgresServer(opts: {
+  name: string;
+  bindir: string;
+  dataDir: string;
+  settings: Record<string, string | number>;
+  as: RunAs;
+  cwd: string;
+  logFile: string;
+}): Service {
+  const args = ['-D', opts.dataDir];
+  for (const [k, v] of Object.entries(opts.settings)) args.push('-c', `${k}=${v}`);
+  return startService({
+    name: opts.name,
+    command: path.join(opts.bindir, 'postgres'),
+    args,
+    uid: opts.as.uid,
+    gid: opts.as.gid,
+    cwd: opts.cwd,
+    stopSignal: 'INT',
+    logFile: opts.logFile,
+  });
+}
+
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const bindir = findPostgresBindir();
   const as = runAsUser();
@@ -134,23 +158,12 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     max_connections: 200,
     ...opts.settings,
   };
-  const args = ['-D', dataDir];
-  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
   fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
   if (as.uid !== undefined) {
     fs.closeSync(fs.openSync(opts.logFile, 'a'));
     fs.chownSync(opts.logFile, as.uid, as.gid!);
   }
-  const service = startService({
-    name: 'postgres',
-    command: path.join(bindir, 'postgres'),
-    args,
-    uid: as.uid,
-    gid: as.gid,
-    cwd: home,
-    stopSignal: 'INT',
-    logFile: opts.logFile,
-  });
+  const service = startPostgresServer({ name: 'postgres', bindir, dataDir, settings, as, cwd: home, logFile: opts.logFile });
   const adminUrl = `postgres://${DB_USER}@127.0.0.1:${port}/postgres`;
   await waitForPostgres(`postgres://${OLD_DB_USER}@127.0.0.1:${port}/postgres`, service, opts.logFile, adminUrl);
   await ensureRole(port);

@@ -251,6 +251,10 @@ export const stepBase = {
   lockTimeoutMs,
 };
 
+/** A step kind's schema: `kind`, the fields every step has (stepBase), then the kind's own; unknown fields refused. */
+export const stepSchema = <K extends string, T extends z.ZodRawShape>(kind: K, shape: T) =>
+  z.object({ kind: z.literal(kind), ...stepBase, ...shape }).strict();
+
 /** The DDL lock timeout when neither the step nor the rollout sets one. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 3000;
 

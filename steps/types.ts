@@ -204,6 +204,11 @@ export interface ApplyPhase<S> {
   recover?(err: unknown, ctx: StepContext<S>): Promise<Error | undefined>;
 }
 
+/** A phase that runs in the step's transaction and has nothing but its name and what it does. */
+export function inTransaction<S>(name: string, run: (ctx: StepContext<S>) => Promise<PhaseResult>): ApplyPhase<S> {
+  return { name, transactional: true, run };
+}
+
 /** What a contract hook reports, merged into the contract step's detail (lists appended). */
 export interface ContractContext<S = unknown> extends StepContext<S> {
   /** Columns of the table right now; hooks that drop or rename keep it current. */

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../spec/fields';
 
-export const addCheckStep = z
-  .object({ kind: z.literal('addCheck'), ...stepBase, name: identifier('name'), expression: expression('expression') })
-  .strict();
+export const addCheckStep = stepSchema('addCheck', { name: identifier('name'), expression: expression('expression') });
 export type AddCheckStep = z.infer<typeof addCheckStep>;

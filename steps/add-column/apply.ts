@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { AddColumnStep } from './schema';
 import { dropColumn } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
@@ -8,17 +8,13 @@ import { addComputedColumn } from './sql';
 export const addColumnActions: StepActions<AddColumnStep> = {
   backfills: (ctx) => [columnBackfill(ctx, ctx.step.column)],
   phases: [
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { step, table } = ctx;
-        const trigger = triggerOf(ctx, 2);
-        await checkExpression(ctx, 'up', step.up, step.type);
-        await addComputedColumn(ctx.db, { table, column: step.column, type: step.type, default: step.default, up: step.up, trigger });
-        return { column: step.column, trigger, function: trigger };
-      },
-    },
+    inTransaction('apply', async (ctx) => {
+      const { step, table } = ctx;
+      const trigger = triggerOf(ctx, 2);
+      await checkExpression(ctx, 'up', step.up, step.type);
+      await addComputedColumn(ctx.db, { table, column: step.column, type: step.type, default: step.default, up: step.up, trigger });
+      return { column: step.column, trigger, function: trigger };
+    }),
   ],
   async revert(ctx) {
     await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 2));

@@ -1,15 +1,11 @@
 import { z } from 'zod';
-import { stepBase, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
 
-export const addColumnStep = z
-  .object({
-    kind: z.literal('addColumn'),
-    ...stepBase,
-    column: identifier('column'),
-    type: sqlType,
-    up: expression('up'),
-    default: z.string().optional(),
-    backfill: z.object(backfillTuning).strict().optional(),
-  })
-  .strict();
+export const addColumnStep = stepSchema('addColumn', {
+  column: identifier('column'),
+  type: sqlType,
+  up: expression('up'),
+  default: z.string().optional(),
+  backfill: z.object(backfillTuning).strict().optional(),
+});
 export type AddColumnStep = z.infer<typeof addColumnStep>;

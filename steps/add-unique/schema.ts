@@ -1,16 +1,12 @@
 import { z } from 'zod';
-import { stepBase, identifier, columnNames } from '../../spec/fields';
+import { stepSchema, identifier, columnNames } from '../../spec/fields';
 import { derivedName } from '../create-index/schema';
 
-export const addUniqueStep = z
-  .object({
-    kind: z.literal('addUnique'),
-    ...stepBase,
-    /** The constraint's name, and its index's; default <table>_<columns>_key. */
-    name: identifier('name').optional(),
-    columns: columnNames('columns', 'the columns that must be unique together'),
-  })
-  .strict();
+export const addUniqueStep = stepSchema('addUnique', {
+  /** The constraint's name, and its index's; default <table>_<columns>_key. */
+  name: identifier('name').optional(),
+  columns: columnNames('columns', 'the columns that must be unique together'),
+});
 export type AddUniqueStep = z.infer<typeof addUniqueStep>;
 
 export function uniqueNameOf(step: Pick<AddUniqueStep, 'name' | 'columns'>, table: string): string {

@@ -1,4 +1,4 @@
-import type { StepActions, ContractContext, StepContext } from '../types';
+import { inTransaction, type StepActions, type ContractContext, type StepContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
 import { tableColumns, dropColumn, renameColumn } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
@@ -51,83 +51,79 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
     return [{ ...bf, transform: syncedBackfillTransform(ctx.table, newColumnOf(ctx.step), ctx.step.up, bf.key as string) }];
   },
   phases: [
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { step, table, db } = ctx;
-        const newColumn = newColumnOf(step);
-        const columns = await tableColumns(db, table);
-        const current = columns.find((c) => c.name === step.column);
-        if (!current) throw ctx.fail('column', `${table} has no column "${step.column}"; fix the step's column`);
-        // every object of the old column must be able to follow, or nothing happens
-        const r = ref(ctx);
-        const objects = await oldColumnObjects(r);
-        // a key's type changes only with every column referencing it (read now: a key added after `plan` counts too)
-        const left = leftOutOf(ctx.allSteps, { id: ctx.stepId, table, step }, objects);
-        if (left.length)
-          throw failure(
-            FailureType.StepSetupError,
-            `step "${ctx.stepId}" (alterColumn on ${table}): column: the columns referencing ${table}.${step.column} must change with it, so the step refuses before any data moves:\n${formatLeftOut(left)}`,
-            {
-              stepId: ctx.stepId,
-              field: 'column',
-              leftOut: left.map((l) => ({ foreignKey: l.foreignKey, table: l.table, column: l.column })),
-            },
-          );
-        const plan = duplicationOf(r, objects);
-        refuseProblems(r, plan);
-        const type = step.newType ?? current.type;
-        const trigger = triggerOf(ctx, 1);
-        await checkExpression(ctx, 'up', step.up, type);
-        await addNewColumn(db, table, newColumn, type);
-        // `down` reads the new version's row: the columns as the new version names them
-        const placed = ctx.allSteps as unknown as PlacedStep[];
-        const here = ctx.indexOf(ctx.stepId);
-        // the other alterColumns whose new column exists already (a graph may not have run the rest), and this one
-        const present = new Set([...columns.map((c) => c.name), newColumn]);
-        const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnOf(a)));
-        const newRow = newVersionRow([...present], [...alters, step]);
-        // the physical new column stays readable under its own name, so a `down` written against it keeps working
-        if (!newRow.some((c) => c.as === newColumn)) newRow.push({ source: newColumn, as: newColumn });
-        try {
-          await checkOverNewRow(db, table, step.down, current.type, newRow);
-        } catch (err) {
-          if (classifyPgError(err) !== 'fatal') throw err;
-          throw failure(
-            FailureType.StepSqlError,
-            `step "${ctx.stepId}" (alterColumn on ${table}): down: (${step.down}) is not an expression over the new version's row (${newRow.map((c) => c.as).join(', ')}) giving ${current.type}: ${pgMessage(err)}; fix the step's down`,
-            { stepId: ctx.stepId, code: (err as { code?: string })?.code ?? null },
-          );
-        }
-        const newVersionSchemas = placed
-          .filter((s, i) => i > here && s.table === table && s.step.kind === 'expose')
-          .map((s) => viewSchemaName(table, (s.step as { version: number }).version));
-        await createSyncTrigger(db, {
-          table,
-          oldColumn: step.column,
-          newColumn,
-          up: step.up,
-          down: step.down,
-          newRow,
-          newVersionSchemas,
-          name: trigger,
-        });
-        const built = await runDuplicationPhase(r, plan, 'expand');
-        return {
-          column: step.column,
-          newColumn,
-          type,
-          trigger,
-          function: trigger,
-          // what this step writes: the new column (trigger and backfill); the legacy column only through down, for writes through the new version
-          columnsWritten: [newColumn],
-          legacyWrittenBy: 'down, for writes through the new version only',
-          duplicated: plan.counterparts.map((c) => c.object),
-          built,
-        };
-      },
-    },
+    inTransaction('apply', async (ctx) => {
+      const { step, table, db } = ctx;
+      const newColumn = newColumnOf(step);
+      const columns = await tableColumns(db, table);
+      const current = columns.find((c) => c.name === step.column);
+      if (!current) throw ctx.fail('column', `${table} has no column "${step.column}"; fix the step's column`);
+      // every object of the old column must be able to follow, or nothing happens
+      const r = ref(ctx);
+      const objects = await oldColumnObjects(r);
+      // a key's type changes only with every column referencing it (read now: a key added after `plan` counts too)
+      const left = leftOutOf(ctx.allSteps, { id: ctx.stepId, table, step }, objects);
+      if (left.length)
+        throw failure(
+          FailureType.StepSetupError,
+          `step "${ctx.stepId}" (alterColumn on ${table}): column: the columns referencing ${table}.${step.column} must change with it, so the step refuses before any data moves:\n${formatLeftOut(left)}`,
+          {
+            stepId: ctx.stepId,
+            field: 'column',
+            leftOut: left.map((l) => ({ foreignKey: l.foreignKey, table: l.table, column: l.column })),
+          },
+        );
+      const plan = duplicationOf(r, objects);
+      refuseProblems(r, plan);
+      const type = step.newType ?? current.type;
+      const trigger = triggerOf(ctx, 1);
+      await checkExpression(ctx, 'up', step.up, type);
+      await addNewColumn(db, table, newColumn, type);
+      // `down` reads the new version's row: the columns as the new version names them
+      const placed = ctx.allSteps as unknown as PlacedStep[];
+      const here = ctx.indexOf(ctx.stepId);
+      // the other alterColumns whose new column exists already (a graph may not have run the rest), and this one
+      const present = new Set([...columns.map((c) => c.name), newColumn]);
+      const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnOf(a)));
+      const newRow = newVersionRow([...present], [...alters, step]);
+      // the physical new column stays readable under its own name, so a `down` written against it keeps working
+      if (!newRow.some((c) => c.as === newColumn)) newRow.push({ source: newColumn, as: newColumn });
+      try {
+        await checkOverNewRow(db, table, step.down, current.type, newRow);
+      } catch (err) {
+        if (classifyPgError(err) !== 'fatal') throw err;
+        throw failure(
+          FailureType.StepSqlError,
+          `step "${ctx.stepId}" (alterColumn on ${table}): down: (${step.down}) is not an expression over the new version's row (${newRow.map((c) => c.as).join(', ')}) giving ${current.type}: ${pgMessage(err)}; fix the step's down`,
+          { stepId: ctx.stepId, code: (err as { code?: string })?.code ?? null },
+        );
+      }
+      const newVersionSchemas = placed
+        .filter((s, i) => i > here && s.table === table && s.step.kind === 'expose')
+        .map((s) => viewSchemaName(table, (s.step as { version: number }).version));
+      await createSyncTrigger(db, {
+        table,
+        oldColumn: step.column,
+        newColumn,
+        up: step.up,
+        down: step.down,
+        newRow,
+        newVersionSchemas,
+        name: trigger,
+      });
+      const built = await runDuplicationPhase(r, plan, 'expand');
+      return {
+        column: step.column,
+        newColumn,
+        type,
+        trigger,
+        function: trigger,
+        // what this step writes: the new column (trigger and backfill); the legacy column only through down, for writes through the new version
+        columnsWritten: [newColumn],
+        legacyWrittenBy: 'down, for writes through the new version only',
+        duplicated: plan.counterparts.map((c) => c.object),
+        built,
+      };
+    }),
   ],
   async revert(ctx) {
     await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 1));

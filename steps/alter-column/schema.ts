@@ -1,19 +1,15 @@
 import { z } from 'zod';
-import { stepBase, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
 
 /** The object schema (one option of the step union); `check` in plan.ts adds the rule that needs both fields. */
-export const alterColumnStep = z
-  .object({
-    kind: z.literal('alterColumn'),
-    ...stepBase,
-    column: identifier('column'),
-    newName: identifier('newName').optional(),
-    newType: sqlType.optional(),
-    up: expression('up'),
-    down: expression('down'),
-    backfill: z.object(backfillTuning).strict().optional(),
-  })
-  .strict();
+export const alterColumnStep = stepSchema('alterColumn', {
+  column: identifier('column'),
+  newName: identifier('newName').optional(),
+  newType: sqlType.optional(),
+  up: expression('up'),
+  down: expression('down'),
+  backfill: z.object(backfillTuning).strict().optional(),
+});
 export type AlterColumnStep = z.infer<typeof alterColumnStep>;
 
 /** The column that carries the new shape while both versions live. */

@@ -1,12 +1,8 @@
 import { z } from 'zod';
-import { stepBase, duration } from '../../spec/fields';
+import { stepSchema, duration } from '../../spec/fields';
 
-export const approvalStep = z
-  .object({
-    kind: z.literal('approval'),
-    ...stepBase,
-    timeout: duration.default('24h'),
-    onTimeout: z.enum(['rollback', 'fail']).default('rollback'),
-  })
-  .strict();
+export const approvalStep = stepSchema('approval', {
+  timeout: duration.default('24h'),
+  onTimeout: z.enum(['rollback', 'fail']).default('rollback'),
+});
 export type ApprovalStep = z.infer<typeof approvalStep>;

@@ -1,4 +1,4 @@
-import type { StepActions, ContractContext, StepContext } from '../types';
+import { inTransaction, type StepActions, type ContractContext, type StepContext } from '../types';
 import type { ContractStep } from './schema';
 import { tableColumns, dropColumn, validateConstraint } from '../../db/ddl';
 import { classifyPgError, pgMessage } from '../../activities/errors';
@@ -55,29 +55,25 @@ export const contractActions: StepActions<ContractStep> = {
         return report;
       },
     },
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { table, db } = ctx;
-        const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
-        const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
-        const { others, hookContext } = hookContexts(ctx, columns, report);
-        // an alterColumn's old column goes in its own complete, after its counterparts are in place: not here
-        const altered = new Set(
-          others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])),
-        );
-        for (const s of others) await stepActions(s.step.kind).contract?.release?.(hookContext(s.id));
-        for (const c of ctx.step.drops ?? []) {
-          if (!columns.has(c) || altered.has(c)) continue;
-          await dropColumn(db, table, c);
-          columns.delete(c);
-          report.droppedColumns.push(c);
-        }
-        for (const s of others) await stepActions(s.step.kind).contract?.complete?.(hookContext(s.id));
-        return report;
-      },
-    },
+    inTransaction('apply', async (ctx) => {
+      const { table, db } = ctx;
+      const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
+      const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
+      const { others, hookContext } = hookContexts(ctx, columns, report);
+      // an alterColumn's old column goes in its own complete, after its counterparts are in place: not here
+      const altered = new Set(
+        others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])),
+      );
+      for (const s of others) await stepActions(s.step.kind).contract?.release?.(hookContext(s.id));
+      for (const c of ctx.step.drops ?? []) {
+        if (!columns.has(c) || altered.has(c)) continue;
+        await dropColumn(db, table, c);
+        columns.delete(c);
+        report.droppedColumns.push(c);
+      }
+      for (const s of others) await stepActions(s.step.kind).contract?.complete?.(hookContext(s.id));
+      return report;
+    }),
     {
       // CONCURRENTLY cannot run in a transaction: a phase of its own, after the drops above committed
       name: 'concurrent',

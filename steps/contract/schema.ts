@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const contractStep = z
-  .object({ kind: z.literal('contract'), ...stepBase, drops: z.array(identifier('drops[]')).optional() })
-  .strict();
+export const contractStep = stepSchema('contract', { drops: z.array(identifier('drops[]')).optional() });
 export type ContractStep = z.infer<typeof contractStep>;

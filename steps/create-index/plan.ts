@@ -6,19 +6,6 @@ export function keyText(step: Pick<CreateIndexStep, 'columns' | 'expressions'>):
   return [...(step.columns ?? []), ...(step.expressions ?? []).map((e) => `(${e})`)].join(', ');
 }
 
-export function checkIndexShape(step: CreateIndexStep): StepProblem[] {
-  const problems: StepProblem[] = [];
-  if (!step.columns?.length && !step.expressions?.length)
-    problems.push({ path: ['columns'], message: 'createIndex needs columns or expressions (or both): what the index is on' });
-  if (step.unique && step.method !== 'btree')
-    problems.push({ path: ['unique'], message: `only btree indexes can be unique; drop unique or use method btree (not ${step.method})` });
-  if (step.include?.length && !['btree', 'gist'].includes(step.method))
-    problems.push({ path: ['include'], message: `include works with btree and gist indexes, not ${step.method}` });
-  if (step.method === 'hash' && (step.columns?.length ?? 0) + (step.expressions?.length ?? 0) > 1)
-    problems.push({ path: ['columns'], message: 'a hash index has exactly one key column or expression' });
-  return problems;
-}
-
 /** CREATE INDEX CONCURRENTLY: built while reads and writes go on; a failed or interrupted build's INVALID leftover is dropped before the retry. */
 export const createIndex: StepKindModule<typeof createIndexStep> = {
   kind: 'createIndex',
@@ -44,3 +31,16 @@ export const createIndex: StepKindModule<typeof createIndexStep> = {
     };
   },
 };
+
+export function checkIndexShape(step: CreateIndexStep): StepProblem[] {
+  const problems: StepProblem[] = [];
+  if (!step.columns?.length && !step.expressions?.length)
+    problems.push({ path: ['columns'], message: 'createIndex needs columns or expressions (or both): what the index is on' });
+  if (step.unique && step.method !== 'btree')
+    problems.push({ path: ['unique'], message: `only btree indexes can be unique; drop unique or use method btree (not ${step.method})` });
+  if (step.include?.length && !['btree', 'gist'].includes(step.method))
+    problems.push({ path: ['include'], message: `include works with btree and gist indexes, not ${step.method}` });
+  if (step.method === 'hash' && (step.columns?.length ?? 0) + (step.expressions?.length ?? 0) > 1)
+    problems.push({ path: ['columns'], message: 'a hash index has exactly one key column or expression' });
+  return problems;
+}

@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { CreateTableStep } from './schema';
 import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../../db/catalog';
 import { createTableStatements, relationExists, runStatements, lockTableExclusive, countRowsUpTo, dropTable } from './sql';
@@ -9,19 +9,15 @@ const ROWS_SHOWN = 1000;
 
 export const createTableActions: StepActions<CreateTableStep> = {
   phases: [
-    {
-      name: 'create',
-      transactional: true,
-      async run(ctx) {
-        const { db, table, step } = ctx;
-        if (await relationExists(db, table))
-          throw ctx.fail('table', `${table} already exists; createTable makes a new table (name another, or drop it first)`);
-        await runStatements(db, createTableStatements(table, step));
-        // what stagefill created, as the catalog says, committed with the table: the revert compares against it
-        const created = await snapshotCatalog(db, table, NO_VIEW_SCHEMAS);
-        return { created };
-      },
-    },
+    inTransaction('create', async (ctx) => {
+      const { db, table, step } = ctx;
+      if (await relationExists(db, table))
+        throw ctx.fail('table', `${table} already exists; createTable makes a new table (name another, or drop it first)`);
+      await runStatements(db, createTableStatements(table, step));
+      // what stagefill created, as the catalog says, committed with the table: the revert compares against it
+      const created = await snapshotCatalog(db, table, NO_VIEW_SCHEMAS);
+      return { created };
+    }),
   ],
   /**
    * Drops the table only if it is still what stagefill created: the same

@@ -1,24 +1,6 @@
 import type { StepKindModule, StepProblem } from '../types';
 import { createTableStep, CreateTableStep } from './schema';
 
-/** Columns named by keys, constraints and indexes must be columns of the table. */
-function checkCreateTable(step: CreateTableStep): StepProblem[] {
-  const problems: StepProblem[] = [];
-  const names = step.columns.map((c) => c.name);
-  names.forEach((n, i) => {
-    if (names.indexOf(n) !== i) problems.push({ path: ['columns', i, 'name'], message: `column ${n} is listed twice` });
-  });
-  const known = new Set(names);
-  const must = (cols: string[], path: (string | number)[]) =>
-    cols.forEach((c, i) => {
-      if (!known.has(c)) problems.push({ path: [...path, i], message: `${c} is not one of the table's columns (${names.join(', ')})` });
-    });
-  must(step.primaryKey ?? [], ['primaryKey']);
-  step.unique?.forEach((u, i) => must(u.columns, ['unique', i, 'columns']));
-  step.indexes?.forEach((x, i) => must(x.columns, ['indexes', i, 'columns']));
-  return problems;
-}
-
 /** A new table; its revert drops it only while it is still what stagefill created. */
 export const createTable: StepKindModule<typeof createTableStep> = {
   kind: 'createTable',
@@ -42,3 +24,21 @@ export const createTable: StepKindModule<typeof createTableStep> = {
     };
   },
 };
+
+/** Columns named by keys, constraints and indexes must be columns of the table. */
+function checkCreateTable(step: CreateTableStep): StepProblem[] {
+  const problems: StepProblem[] = [];
+  const names = step.columns.map((c) => c.name);
+  names.forEach((n, i) => {
+    if (names.indexOf(n) !== i) problems.push({ path: ['columns', i, 'name'], message: `column ${n} is listed twice` });
+  });
+  const known = new Set(names);
+  const must = (cols: string[], path: (string | number)[]) =>
+    cols.forEach((c, i) => {
+      if (!known.has(c)) problems.push({ path: [...path, i], message: `${c} is not one of the table's columns (${names.join(', ')})` });
+    });
+  must(step.primaryKey ?? [], ['primaryKey']);
+  step.unique?.forEach((u, i) => must(u.columns, ['unique', i, 'columns']));
+  step.indexes?.forEach((x, i) => must(x.columns, ['indexes', i, 'columns']));
+  return problems;
+}

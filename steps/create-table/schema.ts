@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier, sqlType, expression, tableName } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, tableName } from '../../spec/fields';
 
 const referentialAction = z.enum(['NO ACTION', 'RESTRICT', 'CASCADE', 'SET NULL', 'SET DEFAULT'], {
   errorMap: () => ({ message: 'must be one of NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT' }),
@@ -26,37 +26,31 @@ export const tableColumn = z
 
 const columnList = (what: string) => z.array(identifier(`${what}[]`)).min(1, `${what} needs at least one column`);
 
-export const createTableStep = z
-  .object({
-    kind: z.literal('createTable'),
-    ...stepBase,
-    columns: z.array(tableColumn).min(1, 'columns needs at least one column'),
-    primaryKey: columnList('primaryKey').optional(),
-    unique: z
-      .array(z.object({ name: identifier('unique[].name').optional(), columns: columnList('unique[].columns') }).strict())
-      .optional(),
-    checks: z
-      .array(z.object({ name: identifier('checks[].name').optional(), expression: expression('checks[].expression') }).strict())
-      .optional(),
-    indexes: z
-      .array(
-        z
-          .object({
-            name: identifier('indexes[].name').optional(),
-            columns: columnList('indexes[].columns'),
-            unique: z.boolean().default(false),
-            method: z.enum(['btree', 'hash', 'gin', 'gist', 'brin']).default('btree'),
-          })
-          .strict(),
-      )
-      .optional(),
-    /**
-     * false (default): a revert drops the table only while it holds no rows,
-     * since stagefill cannot tell whose they are. true: the rollout itself fills
-     * the table (a backfill copying into it), so its rows are stagefill's and go
-     * with it; the shape must still be what stagefill created either way.
-     */
-    revertDropsRows: z.boolean().default(false),
-  })
-  .strict();
+export const createTableStep = stepSchema('createTable', {
+  columns: z.array(tableColumn).min(1, 'columns needs at least one column'),
+  primaryKey: columnList('primaryKey').optional(),
+  unique: z.array(z.object({ name: identifier('unique[].name').optional(), columns: columnList('unique[].columns') }).strict()).optional(),
+  checks: z
+    .array(z.object({ name: identifier('checks[].name').optional(), expression: expression('checks[].expression') }).strict())
+    .optional(),
+  indexes: z
+    .array(
+      z
+        .object({
+          name: identifier('indexes[].name').optional(),
+          columns: columnList('indexes[].columns'),
+          unique: z.boolean().default(false),
+          method: z.enum(['btree', 'hash', 'gin', 'gist', 'brin']).default('btree'),
+        })
+        .strict(),
+    )
+    .optional(),
+  /**
+   * false (default): a revert drops the table only while it holds no rows,
+   * since stagefill cannot tell whose they are. true: the rollout itself fills
+   * the table (a backfill copying into it), so its rows are stagefill's and go
+   * with it; the shape must still be what stagefill created either way.
+   */
+  revertDropsRows: z.boolean().default(false),
+});
 export type CreateTableStep = z.infer<typeof createTableStep>;

@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { DropColumnStep } from './schema';
 import { dropColumn as dropColumnDdl } from '../../db/ddl';
 import { dropStepTrigger } from '../../db/triggers';
@@ -13,35 +13,31 @@ import { isViewSchemaOf } from '../../plan/views';
  */
 export const dropColumnActions: StepActions<DropColumnStep> = {
   phases: [
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { step, table, db } = ctx;
-        const col = await columnInfo(db, table, step.column);
-        if (!col) throw ctx.fail('column', `${table} has no column ${step.column}`);
-        // refused now, not at contract, where nothing could be rolled back any more
-        const blockers = await columnDependents(db, table, step.column, (s) => isViewSchemaOf(table, s));
-        if (blockers.length)
+    inTransaction('apply', async (ctx) => {
+      const { step, table, db } = ctx;
+      const col = await columnInfo(db, table, step.column);
+      if (!col) throw ctx.fail('column', `${table} has no column ${step.column}`);
+      // refused now, not at contract, where nothing could be rolled back any more
+      const blockers = await columnDependents(db, table, step.column, (s) => isViewSchemaOf(table, s));
+      if (blockers.length)
+        throw ctx.fail(
+          'column',
+          `${step.column} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
+        );
+      if (!step.down) {
+        if (col.notNull && !col.hasValueSource) {
           throw ctx.fail(
-            'column',
-            `${step.column} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
+            'down',
+            `${step.column} is NOT NULL without a default, so every insert through the new version (which no longer sees it) would fail; give down: an expression over the row for the value it gets meanwhile`,
           );
-        if (!step.down) {
-          if (col.notNull && !col.hasValueSource) {
-            throw ctx.fail(
-              'down',
-              `${step.column} is NOT NULL without a default, so every insert through the new version (which no longer sees it) would fail; give down: an expression over the row for the value it gets meanwhile`,
-            );
-          }
-          return { column: step.column };
         }
-        const trigger = triggerOf(ctx, 2);
-        await checkExpression(ctx, 'down', step.down, col.type);
-        await createDownTrigger(db, { table, column: step.column, down: step.down, trigger });
-        return { column: step.column, trigger, function: trigger };
-      },
-    },
+        return { column: step.column };
+      }
+      const trigger = triggerOf(ctx, 2);
+      await checkExpression(ctx, 'down', step.down, col.type);
+      await createDownTrigger(db, { table, column: step.column, down: step.down, trigger });
+      return { column: step.column, trigger, function: trigger };
+    }),
   ],
   async revert(ctx) {
     if (ctx.step.down) await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 2));

@@ -1,17 +1,13 @@
 import { z } from 'zod';
-import { stepBase, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../spec/fields';
 
-export const dropColumnStep = z
-  .object({
-    kind: z.literal('dropColumn'),
-    ...stepBase,
-    column: identifier('column'),
-    /**
-     * The old column's value for a row inserted through the new version (whose
-     * view no longer has the column), as an expression over the row; required
-     * when the column is NOT NULL without a default.
-     */
-    down: expression('down').optional(),
-  })
-  .strict();
+export const dropColumnStep = stepSchema('dropColumn', {
+  column: identifier('column'),
+  /**
+   * The old column's value for a row inserted through the new version (whose
+   * view no longer has the column), as an expression over the row; required
+   * when the column is NOT NULL without a default.
+   */
+  down: expression('down').optional(),
+});
 export type DropColumnStep = z.infer<typeof dropColumnStep>;

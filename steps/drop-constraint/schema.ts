@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const dropConstraintStep = z.object({ kind: z.literal('dropConstraint'), ...stepBase, name: identifier('name') }).strict();
+export const dropConstraintStep = stepSchema('dropConstraint', { name: identifier('name') });
 export type DropConstraintStep = z.infer<typeof dropConstraintStep>;

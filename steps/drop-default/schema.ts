@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const dropDefaultStep = z.object({ kind: z.literal('dropDefault'), ...stepBase, column: identifier('column') }).strict();
+export const dropDefaultStep = stepSchema('dropDefault', { column: identifier('column') });
 export type DropDefaultStep = z.infer<typeof dropDefaultStep>;

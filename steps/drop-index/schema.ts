@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const dropIndexStep = z.object({ kind: z.literal('dropIndex'), ...stepBase, name: identifier('name') }).strict();
+export const dropIndexStep = stepSchema('dropIndex', { name: identifier('name') });
 export type DropIndexStep = z.infer<typeof dropIndexStep>;

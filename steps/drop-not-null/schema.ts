@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const dropNotNullStep = z.object({ kind: z.literal('dropNotNull'), ...stepBase, column: identifier('column') }).strict();
+export const dropNotNullStep = stepSchema('dropNotNull', { column: identifier('column') });
 export type DropNotNullStep = z.infer<typeof dropNotNullStep>;

@@ -1,4 +1,4 @@
-import type { StepActions, StepContext } from '../types';
+import { inTransaction, type StepActions, type StepContext } from '../types';
 import type { DropTableStep } from './schema';
 import { tableColumns, schemaExists } from '../../db/ddl';
 import { dropVersionView } from '../../db/views';
@@ -19,21 +19,17 @@ function ownViewSchemas(ctx: StepContext<unknown>): string[] {
  */
 export const dropTableActions: StepActions<DropTableStep> = {
   phases: [
-    {
-      name: 'check',
-      transactional: true,
-      async run(ctx) {
-        if (!(await tableColumns(ctx.db, ctx.table)).length) throw ctx.fail('table', `${ctx.table} does not exist (or has no columns)`);
-        // stagefill's version views go before the DROP (legacy ones at contract's first pass, the new version's with it)
-        const blockers = await tableDependents(ctx.db, ctx.table, (s) => isViewSchemaOf(ctx.table, s));
-        if (blockers.length)
-          throw ctx.fail(
-            'table',
-            `${ctx.table} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
-          );
-        return { table: ctx.table };
-      },
-    },
+    inTransaction('check', async (ctx) => {
+      if (!(await tableColumns(ctx.db, ctx.table)).length) throw ctx.fail('table', `${ctx.table} does not exist (or has no columns)`);
+      // stagefill's version views go before the DROP (legacy ones at contract's first pass, the new version's with it)
+      const blockers = await tableDependents(ctx.db, ctx.table, (s) => isViewSchemaOf(ctx.table, s));
+      if (blockers.length)
+        throw ctx.fail(
+          'table',
+          `${ctx.table} cannot be dropped at contract while ${blockers.join(', ')} depend${blockers.length === 1 ? 's' : ''} on it; drop or change ${blockers.length === 1 ? 'it' : 'them'} first (a rollout step can)`,
+        );
+      return { table: ctx.table };
+    }),
   ],
   contract: {
     // second pass: the legacy views are gone (expose's release); the new version's schema holds no view of the table

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase } from '../../spec/fields';
+import { stepSchema } from '../../spec/fields';
 
-export const dropTableStep = z.object({ kind: z.literal('dropTable'), ...stepBase }).strict();
+export const dropTableStep = stepSchema('dropTable', {});
 export type DropTableStep = z.infer<typeof dropTableStep>;

@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { ExposeStep } from './schema';
 import { tableColumns, schemaExists, transactionTime } from '../../db/ddl';
 import { createVersionView, dropVersionView } from '../../db/views';
@@ -14,57 +14,53 @@ import { stepShape } from '..';
  */
 export const exposeActions: StepActions<ExposeStep> = {
   phases: [
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { step, table, db } = ctx;
-        const mine = ctx.allSteps.filter((s) => s.table === table);
-        const columns = (await tableColumns(db, table)).map((c) => c.name);
-        const shapes = mine.map((s) => stepShape(s.step));
-        const { newShape, legacyShape } = viewShapes(columns, shapes);
-        // dropTable: no view in the new version; renameTable: the view under the new name
-        const viewName = versionViewName(parseTable(table).name, shapes);
-        const schema = viewSchemaName(table, step.version);
-        const previous = (await lockReadPath(db, table)) ?? null;
-        const created: string[] = [];
-        if (await schemaExists(db, schema)) {
-          // a canary widening (10% then 100%) exposes the version this rollout already exposed: only the flag moves
-          const isOurs = previous?.workflow_id === ctx.workflowId && previous.version === step.version;
-          if (!isOurs)
-            throw ctx.fail(
-              'version',
-              `schema ${schema} already exists, so version ${step.version} of ${table} was exposed before; expose a higher version or drop that schema`,
-            );
-        } else {
-          await createVersionView(db, { schema, table, columns: newShape, name: viewName });
-          created.push(schema);
-        }
-        const legacy = step.version > 1 ? viewSchemaName(table, step.version - 1) : null;
-        if (legacy && legacy !== schema && !(await schemaExists(db, legacy))) {
-          await createVersionView(db, { schema: legacy, table, columns: legacyShape });
-          created.push(legacy);
-        }
-        await setReadPath(db, {
-          table_name: table,
-          version: step.version,
-          percent: step.percent,
-          previous_version: previous?.version ?? null,
-          workflow_id: ctx.workflowId,
-        });
-        const exposedAt = (await transactionTime(db)).toISOString();
-        return {
-          viewSchema: schema,
-          viewName,
-          legacySchema: legacy,
-          createdSchemas: created,
-          previousFlag: previous,
-          version: step.version,
-          percent: step.percent,
-          exposedAt,
-        };
-      },
-    },
+    inTransaction('apply', async (ctx) => {
+      const { step, table, db } = ctx;
+      const mine = ctx.allSteps.filter((s) => s.table === table);
+      const columns = (await tableColumns(db, table)).map((c) => c.name);
+      const shapes = mine.map((s) => stepShape(s.step));
+      const { newShape, legacyShape } = viewShapes(columns, shapes);
+      // dropTable: no view in the new version; renameTable: the view under the new name
+      const viewName = versionViewName(parseTable(table).name, shapes);
+      const schema = viewSchemaName(table, step.version);
+      const previous = (await lockReadPath(db, table)) ?? null;
+      const created: string[] = [];
+      if (await schemaExists(db, schema)) {
+        // a canary widening (10% then 100%) exposes the version this rollout already exposed: only the flag moves
+        const isOurs = previous?.workflow_id === ctx.workflowId && previous.version === step.version;
+        if (!isOurs)
+          throw ctx.fail(
+            'version',
+            `schema ${schema} already exists, so version ${step.version} of ${table} was exposed before; expose a higher version or drop that schema`,
+          );
+      } else {
+        await createVersionView(db, { schema, table, columns: newShape, name: viewName });
+        created.push(schema);
+      }
+      const legacy = step.version > 1 ? viewSchemaName(table, step.version - 1) : null;
+      if (legacy && legacy !== schema && !(await schemaExists(db, legacy))) {
+        await createVersionView(db, { schema: legacy, table, columns: legacyShape });
+        created.push(legacy);
+      }
+      await setReadPath(db, {
+        table_name: table,
+        version: step.version,
+        percent: step.percent,
+        previous_version: previous?.version ?? null,
+        workflow_id: ctx.workflowId,
+      });
+      const exposedAt = (await transactionTime(db)).toISOString();
+      return {
+        viewSchema: schema,
+        viewName,
+        legacySchema: legacy,
+        createdSchemas: created,
+        previousFlag: previous,
+        version: step.version,
+        percent: step.percent,
+        exposedAt,
+      };
+    }),
   ],
   async revert(ctx) {
     const d = ctx.detail;

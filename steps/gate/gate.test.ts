@@ -1,11 +1,6 @@
 import { gate } from './plan';
 import { gateStep } from './schema';
-
-const ctx = { id: 'g', table: 'public.t', rollbackWindowMs: 0 };
-const checks = [
-  { name: 'no-nulls', sql: 'select count(*) from t where a is null', expect: { eq: 0 } },
-  { name: 'rows', sql: 'select count(*) from t', unchanged: true },
-];
+import { ctx, checks } from '../../test/unit/gate-checks';
 
 describe('gate: read-only checks, no lock', () => {
   test('gate', () => {

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { stepBase, gateCheck, onFailure } from '../../spec/fields';
+import { stepSchema, gateCheck, onFailure } from '../../spec/fields';
 
-export const gateStep = z
-  .object({ kind: z.literal('gate'), ...stepBase, checks: z.array(gateCheck).min(1, 'a gate needs at least one check'), onFailure })
-  .strict();
+export const gateStep = stepSchema('gate', { checks: z.array(gateCheck).min(1, 'a gate needs at least one check'), onFailure });
 export type GateStep = z.infer<typeof gateStep>;

@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const renameConstraintStep = z
-  .object({ kind: z.literal('renameConstraint'), ...stepBase, from: identifier('from'), to: identifier('to') })
-  .strict();
+export const renameConstraintStep = stepSchema('renameConstraint', { from: identifier('from'), to: identifier('to') });
 export type RenameConstraintStep = z.infer<typeof renameConstraintStep>;

@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { RenameTableStep } from './schema';
 import { tableColumns } from '../../db/ddl';
 import { parseTable } from '../../db/identifiers';
@@ -12,17 +12,13 @@ import { nameTaken, renameTable } from './sql';
  */
 export const renameTableActions: StepActions<RenameTableStep> = {
   phases: [
-    {
-      name: 'check',
-      transactional: true,
-      async run(ctx) {
-        const { db, table, step } = ctx;
-        if (!(await tableColumns(db, table)).length) throw ctx.fail('table', `${table} does not exist (or has no columns)`);
-        if (await nameTaken(db, table, step.to))
-          throw ctx.fail('to', `${parseTable(table).schema}.${step.to} already exists; name another or drop it first`);
-        return { from: table, to: `${parseTable(table).schema}.${step.to}` };
-      },
-    },
+    inTransaction('check', async (ctx) => {
+      const { db, table, step } = ctx;
+      if (!(await tableColumns(db, table)).length) throw ctx.fail('table', `${table} does not exist (or has no columns)`);
+      if (await nameTaken(db, table, step.to))
+        throw ctx.fail('to', `${parseTable(table).schema}.${step.to} already exists; name another or drop it first`);
+      return { from: table, to: `${parseTable(table).schema}.${step.to}` };
+    }),
   ],
   contract: {
     // second pass, after every other drop of the table's old shape: the rename comes last

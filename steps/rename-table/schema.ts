@@ -1,12 +1,8 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const renameTableStep = z
-  .object({
-    kind: z.literal('renameTable'),
-    ...stepBase,
-    /** The new name, in the same schema. */
-    to: identifier('to'),
-  })
-  .strict();
+export const renameTableStep = stepSchema('renameTable', {
+  /** The new name, in the same schema. */
+  to: identifier('to'),
+});
 export type RenameTableStep = z.infer<typeof renameTableStep>;

@@ -1,17 +1,13 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
 export const COMMENT_TARGETS = ['table', 'column', 'index', 'constraint'] as const;
 
-export const setCommentStep = z
-  .object({
-    kind: z.literal('setComment'),
-    ...stepBase,
-    on: z.enum(COMMENT_TARGETS, { errorMap: () => ({ message: `on must be one of ${COMMENT_TARGETS.join(', ')}` }) }),
-    /** The column, index or constraint; not for on: table. */
-    name: identifier('name').optional(),
-    /** The new comment; null removes it. */
-    comment: z.string({ required_error: 'comment is required (null removes the comment)' }).max(10_000).nullable(),
-  })
-  .strict();
+export const setCommentStep = stepSchema('setComment', {
+  on: z.enum(COMMENT_TARGETS, { errorMap: () => ({ message: `on must be one of ${COMMENT_TARGETS.join(', ')}` }) }),
+  /** The column, index or constraint; not for on: table. */
+  name: identifier('name').optional(),
+  /** The new comment; null removes it. */
+  comment: z.string({ required_error: 'comment is required (null removes the comment)' }).max(10_000).nullable(),
+});
 export type SetCommentStep = z.infer<typeof setCommentStep>;

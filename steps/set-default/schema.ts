@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../spec/fields';
 
-export const setDefaultStep = z
-  .object({ kind: z.literal('setDefault'), ...stepBase, column: identifier('column'), default: expression('default') })
-  .strict();
+export const setDefaultStep = stepSchema('setDefault', { column: identifier('column'), default: expression('default') });
 export type SetDefaultStep = z.infer<typeof setDefaultStep>;

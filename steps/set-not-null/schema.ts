@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepBase, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../spec/fields';
 
-export const setNotNullStep = z.object({ kind: z.literal('setNotNull'), ...stepBase, column: identifier('column') }).strict();
+export const setNotNullStep = stepSchema('setNotNull', { column: identifier('column') });
 export type SetNotNullStep = z.infer<typeof setNotNullStep>;

@@ -1,14 +1,10 @@
 import { z } from 'zod';
-import { stepBase, gateCheck, onFailure, duration } from '../../spec/fields';
+import { stepSchema, gateCheck, onFailure, duration } from '../../spec/fields';
 
-export const soakStep = z
-  .object({
-    kind: z.literal('soak'),
-    ...stepBase,
-    duration,
-    every: duration.default('30s'),
-    checks: z.array(gateCheck).min(1, 'a soak needs at least one check'),
-    onFailure,
-  })
-  .strict();
+export const soakStep = stepSchema('soak', {
+  duration,
+  every: duration.default('30s'),
+  checks: z.array(gateCheck).min(1, 'a soak needs at least one check'),
+  onFailure,
+});
 export type SoakStep = z.infer<typeof soakStep>;

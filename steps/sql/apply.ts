@@ -1,4 +1,4 @@
-import type { StepActions } from '../types';
+import { inTransaction, type StepActions } from '../types';
 import type { SqlStep } from './schema';
 import { runUserStatements } from '../../db/ddl';
 import { userCheck } from './sql';
@@ -16,19 +16,15 @@ const isOutside = (step: SqlStep) => step.transaction === false;
  */
 export const sqlActions: StepActions<SqlStep> = {
   phases: [
-    {
-      name: 'apply',
-      transactional: true,
-      async run(ctx) {
-        const { step, db } = ctx;
-        if (step.apply === undefined) return {};
-        if (!isOutside(step)) {
-          await runUserStatements(db, step.apply);
-          return {};
-        }
-        return { wasDoneBefore: await userCheck(db, step.check!) };
-      },
-    },
+    inTransaction('apply', async (ctx) => {
+      const { step, db } = ctx;
+      if (step.apply === undefined) return {};
+      if (!isOutside(step)) {
+        await runUserStatements(db, step.apply);
+        return {};
+      }
+      return { wasDoneBefore: await userCheck(db, step.check!) };
+    }),
     {
       name: 'apply-outside',
       doing: 'apply (outside a transaction)',

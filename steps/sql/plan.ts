@@ -3,6 +3,32 @@ import { oneLine } from '../../plan/text';
 import { hasSecondStatement } from '../../spec/fields';
 import { sqlStep, SqlStep } from './schema';
 
+/** The operator's own statements, with their own revert; in the step's transaction, or outside one guarded by `check`; `onContract` at contract. */
+export const sql: StepKindModule<typeof sqlStep> = {
+  kind: 'sql',
+  schema: sqlStep,
+  role: 'schema',
+  check: checkSql,
+  describe: (step) => {
+    const outside = step.transaction === false;
+    const forward = [
+      step.apply !== undefined ? `run${outside ? ' outside a transaction, unless check says it ran' : ''}: ${oneLine(step.apply)}` : null,
+      step.onContract !== undefined ? `at contract run: ${oneLine(step.onContract)}` : null,
+    ].filter(Boolean);
+    return {
+      forward: forward.join('; '),
+      rollback:
+        step.revert !== undefined
+          ? `run${outside ? ' outside a transaction, if check says apply ran' : ''}: ${oneLine(step.revert)}`
+          : 'nothing to undo (onContract never runs before contract)',
+      lock: outside
+        ? 'whatever the statement takes, each statement on its own (under lock_timeout)'
+        : 'whatever the statements take, held until they commit (under lock_timeout)',
+      online: false,
+    };
+  },
+};
+
 function checkSql(step: SqlStep): StepProblem[] {
   const problems: StepProblem[] = [];
   const add = (field: string, message: string) => problems.push({ path: [field], message });
@@ -31,29 +57,3 @@ function checkSql(step: SqlStep): StepProblem[] {
   }
   return problems;
 }
-
-/** The operator's own statements, with their own revert; in the step's transaction, or outside one guarded by `check`; `onContract` at contract. */
-export const sql: StepKindModule<typeof sqlStep> = {
-  kind: 'sql',
-  schema: sqlStep,
-  role: 'schema',
-  check: checkSql,
-  describe: (step) => {
-    const outside = step.transaction === false;
-    const forward = [
-      step.apply !== undefined ? `run${outside ? ' outside a transaction, unless check says it ran' : ''}: ${oneLine(step.apply)}` : null,
-      step.onContract !== undefined ? `at contract run: ${oneLine(step.onContract)}` : null,
-    ].filter(Boolean);
-    return {
-      forward: forward.join('; '),
-      rollback:
-        step.revert !== undefined
-          ? `run${outside ? ' outside a transaction, if check says apply ran' : ''}: ${oneLine(step.revert)}`
-          : 'nothing to undo (onContract never runs before contract)',
-      lock: outside
-        ? 'whatever the statement takes, each statement on its own (under lock_timeout)'
-        : 'whatever the statements take, held until they commit (under lock_timeout)',
-      online: false,
-    };
-  },
-};

@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
-import { findPostgresBindir } from '../../devstack/postgres';
-import { startService, Service } from '../../devstack/process';
+import { findPostgresBindir, runAsUser, startPostgresServer } from '../../devstack/postgres';
+import type { Service } from '../../devstack/process';
 import { freePort } from '../../devstack/ports';
 
 /**
@@ -21,16 +21,6 @@ export interface Replica {
   stop(): Promise<void>;
 }
 
-function runAs(): { uid?: number; gid?: number } {
-  if (process.getuid?.() !== 0) return {};
-  for (const user of ['postgres', 'nobody']) {
-    const uid = spawnSync('id', ['-u', user], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', user], { encoding: 'utf8' });
-    if (uid.status === 0 && gid.status === 0) return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
-  }
-  throw new Error('running as root with no postgres/nobody user to run a replica as');
-}
-
 async function query(url: string, sql: string): Promise<Record<string, unknown>[]> {
   const c = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await c.connect();
@@ -43,7 +33,7 @@ async function query(url: string, sql: string): Promise<Record<string, unknown>[
 
 export async function startReplica(primaryUrl: string, name = 'replica1'): Promise<Replica> {
   const bindir = findPostgresBindir();
-  const as = runAs();
+  const as = runAsUser();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'stagefill-replica-'));
   fs.chmodSync(home, 0o755);
   const dataDir = path.join(home, 'data');
@@ -98,18 +88,7 @@ export async function startReplica(primaryUrl: string, name = 'replica1'): Promi
     wal_receiver_status_interval: '1s',
     fsync: 'off',
   };
-  const args = ['-D', dataDir];
-  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
-  const service: Service = startService({
-    name: 'replica',
-    command: path.join(bindir, 'postgres'),
-    args,
-    uid: as.uid,
-    gid: as.gid,
-    cwd: home,
-    stopSignal: 'INT',
-    logFile,
-  });
+  const service: Service = startPostgresServer({ name: 'replica', bindir, dataDir, settings, as, cwd: home, logFile });
   const url = `postgres://${primary.username}@127.0.0.1:${port}/${primary.pathname.slice(1)}`;
   const deadline = Date.now() + 30_000;
   let exited = false;

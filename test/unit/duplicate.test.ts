@@ -1,28 +1,22 @@
 import { planDuplication, contractActions, counterpartName, notNullHelperName } from '../../plan/duplicate';
-import type { ColumnObjects } from '../../plan/duplication-types';
+import type { ColumnObjects, UniqueObject } from '../../plan/duplication-types';
+import { noColumnObjects } from '../../db/column-objects';
 import { checkContract, formatContractCheck } from '../../plan/contract-check';
 
 const T = 'public.orders';
-const base: ColumnObjects = {
-  table: T,
-  column: 'qty',
-  exists: true,
-  type: 'integer',
-  notNull: false,
-  default: null,
-  identity: null,
-  sequence: null,
-  comment: null,
-  privileges: [],
-  checks: [],
-  uniques: [],
-  indexes: [],
-  foreignKeys: [],
-  referencedBy: [],
-  other: [],
-  views: [],
-};
+const base: ColumnObjects = { ...noColumnObjects(T, 'qty'), exists: true, type: 'integer' };
 const col = (o: Partial<ColumnObjects>): ColumnObjects => ({ ...base, ...o });
+/** A UNIQUE or PRIMARY KEY constraint over `columns`, backed by a btree index of its own name. */
+const unique = (name: string, kind: UniqueObject['kind'], columns: string[], definition = ''): UniqueObject => ({
+  name,
+  kind,
+  columns,
+  index: name,
+  indexTail: `USING btree (${columns.join(', ')})`,
+  deferrable: false,
+  deferred: false,
+  definition,
+});
 const summary = (o: ColumnObjects, newType?: string, finalName?: string) =>
   planDuplication(o, 'qty_stagefill_new', { newType, finalName }).actions.map(
     (a) =>
@@ -74,18 +68,7 @@ describe('duplication plan: each object of the old column gets a counterpart ove
     [
       'a two-column UNIQUE: unique index built concurrently after the backfill, attached at contract',
       {
-        uniques: [
-          {
-            name: 'customer_qty',
-            kind: 'unique',
-            columns: ['customer', 'qty'],
-            index: 'customer_qty',
-            indexTail: 'USING btree (customer, qty)',
-            deferrable: false,
-            deferred: false,
-            definition: 'UNIQUE (customer, qty)',
-          },
-        ],
+        uniques: [unique('customer_qty', 'unique', ['customer', 'qty'], 'UNIQUE (customer, qty)')],
       },
       'bigint',
       [`afterBackfill createIndex ${dup('customer_qty')} USING btree (customer, qty_stagefill_new)`, 'contract attachUnique customer_qty'],
@@ -146,18 +129,7 @@ describe('duplication plan: each object of the old column gets a counterpart ove
     [
       'an incoming FK: dropped and added again over the new column at contract, validated after',
       {
-        uniques: [
-          {
-            name: 'u',
-            kind: 'unique',
-            columns: ['qty'],
-            index: 'u',
-            indexTail: 'USING btree (qty)',
-            deferrable: false,
-            deferred: false,
-            definition: '',
-          },
-        ],
+        uniques: [unique('u', 'unique', ['qty'])],
         referencedBy: [
           {
             name: 'child_qty',
@@ -223,18 +195,7 @@ describe('duplication plan: each object of the old column gets a counterpart ove
         referencedBy: [
           { name: 'fk', table: 'public.child', columns: ['x'], refTable: T, refColumns: ['qty'], tail: '', definition: '', isValid: true },
         ],
-        uniques: [
-          {
-            name: 'u',
-            kind: 'primaryKey',
-            columns: ['qty'],
-            index: 'u',
-            indexTail: 'USING btree (qty)',
-            deferrable: false,
-            deferred: false,
-            definition: '',
-          },
-        ],
+        uniques: [unique('u', 'primaryKey', ['qty'])],
       }),
       'qty_stagefill_new',
       {},
@@ -283,18 +244,7 @@ describe('contract check: nothing of the old column goes without its counterpart
   const old = col({
     notNull: true,
     checks: [{ name: 'pos', definition: 'CHECK ((qty >= 0))', columns: ['qty'], isValid: true }],
-    uniques: [
-      {
-        name: 'u',
-        kind: 'unique',
-        columns: ['a', 'qty'],
-        index: 'u',
-        indexTail: 'USING btree (a, qty)',
-        deferrable: false,
-        deferred: false,
-        definition: 'UNIQUE (a, qty)',
-      },
-    ],
+    uniques: [unique('u', 'unique', ['a', 'qty'], 'UNIQUE (a, qty)')],
     indexes: [
       {
         name: 'i',

@@ -9,7 +9,8 @@ import {
   NotifyEventInput,
   NotifyEvent,
 } from '../../plan/notify';
-import { parseSpec, SpecError } from '../../spec';
+import { parseSpec } from '../../spec';
+import { backfillSpec, rejection as problems } from './spec-problems';
 import { loadWorkerConfig, ConfigError } from '../../worker/config';
 
 describe('which states are worth a notification', () => {
@@ -155,30 +156,13 @@ describe('the body and its Slack text', () => {
 });
 
 describe('configuring webhooks', () => {
-  const backfill = {
-    kind: 'backfill',
-    name: 'orders-total',
-    table: 'public.orders',
-    key: 'id',
-    chunkSize: 1000,
-    transform: 'UPDATE public.orders SET total = qty * price WHERE id >= :lo AND id < :hi',
-  };
+  const backfill = backfillSpec;
   const rollout = {
     kind: 'rollout',
     name: 'r',
     table: 'public.orders',
     steps: [{ kind: 'addColumn', column: 'amount_cents', type: 'bigint', up: 'round(amount * 100)::bigint' }, { kind: 'approval' }],
   };
-
-  function problems(input: unknown): string[] {
-    try {
-      parseSpec(input);
-    } catch (err) {
-      expect(err).toBeInstanceOf(SpecError);
-      return (err as SpecError).issues.map((i) => `${i.path}: ${i.message}`);
-    }
-    throw new Error('expected the spec to be rejected');
-  }
 
   test('a backfill and a rollout take notify', () => {
     expect(parseSpec({ ...backfill, notify: { webhook: 'https://hooks.example/x' } })).toMatchObject({

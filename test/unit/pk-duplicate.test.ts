@@ -1,22 +1,16 @@
 import { planDuplication, sequenceType } from '../../plan/duplicate';
 import type { ColumnObjects } from '../../plan/duplication-types';
+import { noColumnObjects } from '../../db/column-objects';
 import { checkContract, formatContractCheck } from '../../plan/contract-check';
 
 /** A primary key widened from int to bigint: what its sequence or identity becomes. */
 
 const T = 'public.orders';
 const base: ColumnObjects = {
-  table: T,
-  column: 'id',
+  ...noColumnObjects(T, 'id'),
   exists: true,
   type: 'integer',
   notNull: true,
-  default: null,
-  identity: null,
-  sequence: null,
-  comment: null,
-  privileges: [],
-  checks: [],
   uniques: [
     {
       name: 'orders_pkey',
@@ -29,8 +23,6 @@ const base: ColumnObjects = {
       definition: 'PRIMARY KEY (id)',
     },
   ],
-  indexes: [],
-  foreignKeys: [],
   referencedBy: [
     {
       name: 'items_order_fk',
@@ -43,8 +35,6 @@ const base: ColumnObjects = {
       isValid: true,
     },
   ],
-  other: [],
-  views: [],
 };
 const serial: ColumnObjects = { ...base, default: "nextval('orders_id_seq'::regclass)", sequence: 'public.orders_id_seq' };
 

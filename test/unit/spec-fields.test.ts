@@ -1,16 +1,5 @@
-import { parseSpec, SpecError } from '../../spec';
+import { specProblems as problems } from './spec-problems';
 import { columnNames, lockTimeoutMs } from '../../spec/fields';
-
-/** The problems of a spec, as `path: message` lines; [] when it parses. */
-function problems(input: unknown): string[] {
-  try {
-    parseSpec(input);
-    return [];
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpecError);
-    return (err as SpecError).issues.map((i) => `${i.path}: ${i.message}`);
-  }
-}
 
 const rollout = (extra: object, step: object) => ({ kind: 'rollout', name: 'r', table: 't', ...extra, steps: [step] });
 

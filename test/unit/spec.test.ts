@@ -1,24 +1,7 @@
-import { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../../spec';
+import { parseBackfillSpec, parseRolloutSpec, SpecError } from '../../spec';
+import { backfillSpec, rejection as problems } from './spec-problems';
 
-const backfill = {
-  kind: 'backfill',
-  name: 'orders-total',
-  table: 'public.orders',
-  key: 'id',
-  chunkSize: 1000,
-  parallelism: 2,
-  transform: 'UPDATE public.orders SET total = qty * price WHERE id >= :lo AND id < :hi',
-};
-
-function problems(input: unknown): string[] {
-  try {
-    parseSpec(input);
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpecError);
-    return (err as SpecError).issues.map((i) => `${i.path}: ${i.message}`);
-  }
-  throw new Error('expected the spec to be rejected');
-}
+const backfill = backfillSpec;
 
 describe('backfill spec', () => {
   test('a good spec parses with defaults filled in', () => {
