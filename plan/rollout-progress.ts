@@ -84,7 +84,9 @@ export function rolloutPercent(
 
 /**
  * Whether the rollout's last error still applies: while a step carries it
- * (held, failed, reverted on it) or the rollout failed or was refused on it.
+ * (held, failed, reverted on it) or the rollout is held, failed or was refused
+ * on it. (A revert that holds sets the rollout held, records the hold, and only
+ * then marks the step: a query in between saw a held rollout with no error.)
  * Once a `retry` got the held step going again its error is cleared from the
  * step, and the rollout's error becomes a recovered one.
  */
@@ -94,7 +96,8 @@ export function currentError(
   steps: readonly StepView[],
 ): Pick<RolloutFigures, 'lastError' | 'lastRecoveredError'> {
   if (lastError === null) return { lastError: null, lastRecoveredError: null };
-  const applies = state === 'failed' || state === 'refused' || steps.some((s) => s.error === lastError);
+  // held: the error that held it applies, even in the moment before the held step is marked with it
+  const applies = state === 'failed' || state === 'refused' || state === 'held' || steps.some((s) => s.error === lastError);
   return applies ? { lastError, lastRecoveredError: null } : { lastError: null, lastRecoveredError: lastError };
 }
 

@@ -132,6 +132,13 @@ describe('a rollout error shows while it applies, and becomes a recovered one on
   test.each<[string, string, StepView[], string | null, { lastError: string | null; lastRecoveredError: string | null }]>([
     ['no error', 'running', [step('g', 'running')], null, { lastError: null, lastRecoveredError: null }],
     ['held on a gate', 'held', [step('g', 'held', { error: gate })], gate, { lastError: gate, lastRecoveredError: null }],
+    [
+      'held by a revert, its step not yet marked',
+      'held',
+      [step('t', 'reverting')],
+      'step "t": revert held: rows',
+      { lastError: 'step "t": revert held: rows', lastRecoveredError: null },
+    ],
     ['retried, the gate passed, running', 'running', [step('g', 'completed')], gate, { lastError: null, lastRecoveredError: gate }],
     ['retried and completed', 'completed', [step('g', 'completed')], gate, { lastError: null, lastRecoveredError: gate }],
     ['failed on it', 'failed', [step('g', 'failed', { error: gate })], gate, { lastError: gate, lastRecoveredError: null }],
