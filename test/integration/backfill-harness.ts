@@ -3,7 +3,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 import type { BackfillSpec } from '../../spec';
-import { startWorker, unique, client } from './harness';
+import { startBackfill, StartBackfillOptions } from '../../client/operations';
+import { startWorker, unique, client, pool, connectionFor } from './harness';
+import { counterSpec, distribution, checkpointChain } from './backfill-checks';
 
 export type TestWorker = Awaited<ReturnType<typeof startWorker>>;
 /** The workflow's input but its spec (which `startRun`/`runBackfill` take on their own). */
@@ -27,7 +29,7 @@ export async function withWorker<T>(
 }
 
 /** Starts the backfill workflow of `spec` on `taskQueue` under its usual workflow id (lease 500 ms unless `input` says). */
-export function startRun(taskQueue: string, spec: BackfillSpec, input: RunInput = {}): Promise<WorkflowHandle<typeof backfillWorkflow>> {
+export function startRun(taskQueue: string, spec: BackfillSpec, input: RunInput = {}) {
   return client.workflow.start(backfillWorkflow, {
     taskQueue,
     workflowId: backfillWorkflowId(spec.table, spec.name),
@@ -38,4 +40,32 @@ export function startRun(taskQueue: string, spec: BackfillSpec, input: RunInput 
 /** Runs the backfill of `spec` to its end with a worker of its own; its result (a failed run rejects with WorkflowFailedError). */
 export function runBackfill(spec: BackfillSpec, input: RunInput = {}, opts: Parameters<typeof startWorker>[1] = {}) {
   return withWorker(async (taskQueue) => (await startRun(taskQueue, spec, input)).result(), opts);
+}
+
+/** Starts the backfill of `spec` through the client library, as the CLI does (memo, search attributes); its id and handle. */
+export async function startThroughClient(taskQueue: string, spec: BackfillSpec, opts: StartBackfillOptions = {}) {
+  const { workflowId } = await startBackfill(connectionFor(client, taskQueue), spec, opts);
+  return { workflowId, handle: client.workflow.getHandle<typeof backfillWorkflow>(workflowId) };
+}
+
+/** A counter-table backfill whose chunks sleep `seconds` inside their transaction, so chunks are in flight at any moment. */
+export function slowChunkSpec(table: string, chunkSize: number, seconds: number, extra: Record<string, unknown> = {}): BackfillSpec {
+  return counterSpec(table, {
+    chunkSize,
+    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(${seconds})) IS NOT NULL`,
+    ...extra,
+  });
+}
+
+/**
+ * Waits for the run's end and asserts what a finished counter backfill must show: state completed,
+ * each of the table's `rows` rows changed exactly once, and a gapless checkpoint chain. Its result and chain.
+ */
+export async function expectCompletedOnce(handle: WorkflowHandle<typeof backfillWorkflow>, table: string, name: string, rows: number) {
+  const result = await handle.result();
+  expect(result.state).toBe('completed');
+  expect(await distribution(pool, table)).toEqual({ '1': rows });
+  const chain = await checkpointChain(pool, table, name);
+  expect(chain.problems).toEqual([]);
+  return { result, chain };
 }
