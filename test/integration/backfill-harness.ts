@@ -4,7 +4,9 @@ import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfil
 import { backfillWorkflowId } from '../../plan/ids';
 import type { BackfillSpec } from '../../spec';
 import { startBackfill, StartBackfillOptions } from '../../client/operations';
-import { startWorker, unique, client, pool, connectionFor } from './harness';
+import { startWorker, unique, client, pool, connectionFor, waitFor } from './harness';
+import { progressOf } from './rollout-harness';
+import { approveSignal } from '../../workflows/definitions';
 import { counterSpec, distribution, checkpointChain } from './backfill-checks';
 
 export type TestWorker = Awaited<ReturnType<typeof startWorker>>;
@@ -68,4 +70,23 @@ export async function expectCompletedOnce(handle: WorkflowHandle<typeof backfill
   const chain = await checkpointChain(pool, table, name);
   expect(chain.problems).toEqual([]);
   return { result, chain };
+}
+
+/** A rollout's progress once it is in `state` (polled every `everyMs`, for up to `timeoutMs`). */
+export function rolloutReaches(handle: WorkflowHandle, state: string, timeoutMs = 120_000, everyMs = 300) {
+  return waitFor(
+    `the rollout ${state}`,
+    async () => {
+      const p = await progressOf(handle);
+      return p.state === state ? p : undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
+}
+
+/** Approves a rollout waiting at its approval step and waits until it is held; its progress then. */
+export async function approveIntoHold(handle: WorkflowHandle) {
+  await handle.signal(approveSignal, { by: 'test', reason: 'go' });
+  return rolloutReaches(handle, 'held');
 }
