@@ -1,4 +1,5 @@
 // backfill helpers: a worker for one test and the backfill workflow started the way the tests start it
+import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
@@ -30,11 +31,16 @@ export async function withWorker<T>(
   }
 }
 
-/** Starts the backfill workflow of `spec` on `taskQueue` under its usual workflow id (lease 500 ms unless `input` says). */
-export function startRun(taskQueue: string, spec: BackfillSpec, input: RunInput = {}) {
+/** Starts the backfill workflow of `spec` on `taskQueue` under its usual workflow id or `workflowId` (lease 500 ms unless `input` says). */
+export function startRun(
+  taskQueue: string,
+  spec: BackfillSpec,
+  input: RunInput = {},
+  workflowId = backfillWorkflowId(spec.table, spec.name),
+) {
   return client.workflow.start(backfillWorkflow, {
     taskQueue,
-    workflowId: backfillWorkflowId(spec.table, spec.name),
+    workflowId,
     args: [{ spec, leaseMs: 500, ...input }],
   });
 }
@@ -61,13 +67,19 @@ export function slowChunkSpec(table: string, chunkSize: number, seconds: number,
 
 /**
  * Waits for the run's end and asserts what a finished counter backfill must show: state completed,
- * each of the table's `rows` rows changed exactly once, and a gapless checkpoint chain. Its result and chain.
+ * each of the table's `rows` rows changed exactly once, and a gapless checkpoint chain (read through `db`). Its result and chain.
  */
-export async function expectCompletedOnce(handle: WorkflowHandle<typeof backfillWorkflow>, table: string, name: string, rows: number) {
+export async function expectCompletedOnce(
+  handle: WorkflowHandle<typeof backfillWorkflow>,
+  table: string,
+  name: string,
+  rows: number,
+  db: Pool = pool,
+) {
   const result = await handle.result();
   expect(result.state).toBe('completed');
-  expect(await distribution(pool, table)).toEqual({ '1': rows });
-  const chain = await checkpointChain(pool, table, name);
+  expect(await distribution(db, table)).toEqual({ '1': rows });
+  const chain = await checkpointChain(db, table, name);
   expect(chain.problems).toEqual([]);
   return { result, chain };
 }
