@@ -102,3 +102,18 @@ export async function approveIntoHold(handle: WorkflowHandle) {
   await handle.signal(approveSignal, { by: 'test', reason: 'go' });
   return rolloutReaches(handle, 'held');
 }
+
+/** The alterColumn step that moves a child's `order_id` to bigint after its parent's key (the step `orders-id`); `extra` adds to it. */
+export function childKeyToBigint(items: string, extra: Record<string, unknown> = {}) {
+  return {
+    id: 'items-order-id',
+    kind: 'alterColumn',
+    table: items,
+    column: 'order_id',
+    newType: 'bigint',
+    up: 'order_id::bigint',
+    down: 'order_id::int',
+    dependsOn: ['orders-id'],
+    ...extra,
+  };
+}

@@ -26,6 +26,19 @@ async function committedRows(table: string, name: string): Promise<number> {
   return rows[0].n;
 }
 
+/** The run's progress once its controller holds it for `cause` (polled every 300 ms, for up to 30 s). */
+function heldFor(workflowId: string, cause: string) {
+  return waitFor(
+    `a hold for ${cause}`,
+    async () => {
+      const p = await progressOf(client, workflowId);
+      return p.control?.hold && p.control.holdCause === cause && p;
+    },
+    30_000,
+    300,
+  );
+}
+
 /** The rows do not move for `ms`: the backfill holds. */
 async function expectHeld(table: string, name: string, ms: number): Promise<number> {
   await sleep(1000); // a chunk in flight when the hold began commits
@@ -102,15 +115,7 @@ describe('with a real streaming replica', () => {
       expect(streaming.control!.hold).toBe(false);
 
       await replica!.pauseReplay();
-      const held = await waitFor(
-        'a hold by replica lag',
-        async () => {
-          const p = await progressOf(client, workflowId);
-          return p.control?.hold && p.control.holdCause === 'replica_lag' && p;
-        },
-        30_000,
-        300,
-      );
+      const held = await heldFor(workflowId, 'replica_lag');
       const lag = held.control!.replicas!.find((r) => r.name.startsWith(replica!.name))!;
       expect(lag.lagMs).toBeGreaterThan(1500);
       expect(held.control!.reason).toMatch(/replica lag \d+ ms over the limit of 1500 ms/);
@@ -138,15 +143,7 @@ describe('with a real streaming replica', () => {
       );
       const name = replica!.name;
       await replica!.stop();
-      const held = await waitFor(
-        'a hold for the missing replica',
-        async () => {
-          const p = await progressOf(client, workflowId);
-          return p.control?.hold && p.control.holdCause === 'replica_missing' && p;
-        },
-        30_000,
-        300,
-      );
+      const held = await heldFor(workflowId, 'replica_missing');
       expect(held.control!.replicas!.find((r) => r.name.startsWith(name))).toMatchObject({ state: 'missing', lagMs: null });
       expect(held.control!.reason).toContain('disappeared from pg_stat_replication');
       await expectHeld(table, s.name, 2000);

@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, sleep } from './harness';
 import { catalogOf, startSpec, outcome } from './rollout-harness';
-import { withWorker, rolloutReaches, approveIntoHold } from './backfill-harness';
+import { withWorker, rolloutReaches, approveIntoHold, childKeyToBigint } from './backfill-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readColumnObjects } from '../../db/column-objects';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
@@ -70,17 +70,7 @@ function specFor(t: { orders: string; items: string }, opts: { contract: boolean
     table: t.orders,
     steps: [
       { id: 'orders-id', kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int', backfill },
-      {
-        id: 'items-order-id',
-        kind: 'alterColumn',
-        table: t.items,
-        column: 'order_id',
-        newType: 'bigint',
-        up: 'order_id::bigint',
-        down: 'order_id::int',
-        backfill,
-        dependsOn: ['orders-id'],
-      },
+      childKeyToBigint(t.items, { backfill }),
       {
         id: 'ids-agree',
         kind: 'gate',
