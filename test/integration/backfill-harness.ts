@@ -103,17 +103,16 @@ export async function approveIntoHold(handle: WorkflowHandle) {
   return rolloutReaches(handle, 'held');
 }
 
-/** The alterColumn step that moves a child's `order_id` to bigint after its parent's key (the step `orders-id`); `extra` adds to it. */
-export function childKeyToBigint(items: string, extra: Record<string, unknown> = {}) {
-  return {
-    id: 'items-order-id',
-    kind: 'alterColumn',
-    table: items,
-    column: 'order_id',
-    newType: 'bigint',
-    up: 'order_id::bigint',
-    down: 'order_id::int',
-    dependsOn: ['orders-id'],
-    ...extra,
-  };
+/** An alterColumn step `id` that moves `column` (of `table`, or the spec's own table) from int to bigint; `extra` adds to it. */
+export function keyToBigint(id: string, column: string, table?: string, extra: Record<string, unknown> = {}) {
+  const change = { newType: 'bigint', up: `${column}::bigint`, down: `${column}::int` };
+  return { id, kind: 'alterColumn', ...(table ? { table } : {}), column, ...change, ...extra };
+}
+
+/** A one-row table `lag int` holding `lag`, for a throttle health check to read; its qualified name. */
+export async function makeHealthTable(lag: number): Promise<string> {
+  const health = `public.${unique('health')}`;
+  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
+  await pool.query(`INSERT INTO ${health} VALUES ($1)`, [lag]);
+  return health;
 }

@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, sleep } from './harness';
 import { catalogOf, startSpec, outcome } from './rollout-harness';
-import { withWorker, rolloutReaches, approveIntoHold, childKeyToBigint } from './backfill-harness';
+import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readColumnObjects } from '../../db/column-objects';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
@@ -70,7 +70,7 @@ function specFor(t: { orders: string; items: string }, opts: { contract: boolean
     table: t.orders,
     steps: [
       { id: 'orders-id', kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int', backfill },
-      childKeyToBigint(t.items, { backfill }),
+      keyToBigint('items-order-id', 'order_id', t.items, { backfill, dependsOn: ['orders-id'] }),
       {
         id: 'ids-agree',
         kind: 'gate',

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { unique, pool, client, useStack } from './harness';
 import { catalogOf, startSpec, outcome } from './rollout-harness';
-import { withWorker, rolloutReaches, approveIntoHold, childKeyToBigint } from './backfill-harness';
+import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
 import { rollbackSignal } from '../../workflows/definitions';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
@@ -120,7 +120,7 @@ test('plan and start refuse an int -> bigint key whose child column is left out,
     ...spec,
     steps: [
       (spec.steps as unknown[])[0],
-      childKeyToBigint(t.items),
+      keyToBigint('items-order-id', 'order_id', t.items, { dependsOn: ['orders-id'] }),
       { id: 'contract-items', kind: 'contract', table: t.items, dependsOn: ['items-order-id'] },
       { id: 'contract-orders', kind: 'contract', dependsOn: ['contract-items'] },
     ],
