@@ -1,4 +1,4 @@
-// backfill helpers: a worker for one test and the backfill workflow started the way the tests start it
+// backfill helpers: a worker for one test, the backfill workflow started and checked the way the tests do it, and the rollout waits and steps the pk tests share
 import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill';
