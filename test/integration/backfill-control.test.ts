@@ -2,11 +2,9 @@ import { Client as PgClient } from 'pg';
 import { WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from '@temporalio/client';
 import { setThrottleUpdate, ThrottleSettings } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
-import { backfillWorkflow } from '../../workflows/backfill';
-import { backfillWorkflowId } from '../../plan/ids';
-import { startBackfill } from '../../client/operations';
-import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
-import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, connectionFor } from './backfill-checks';
+import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack, afterThisTest } from './harness';
+import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf } from './backfill-checks';
+import { withWorker, startRun, startThroughClient, slowChunkSpec, expectCompletedOnce, makeHealthTable } from './backfill-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(150_000);
@@ -27,15 +25,9 @@ async function events(
 test('cancel stops after the in-flight chunks commit: state cancelled, changed rows are exactly the checkpointed ones', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
   // each chunk sleeps a little inside its transaction, so chunks are in flight when the cancel lands
-  const s = counterSpec(table, {
-    chunkSize: 250,
-    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.05)) IS NOT NULL`,
-  });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 2000 });
-    const handle = client.workflow.getHandle(workflowId);
+  const s = slowChunkSpec(table, 250, 0.05);
+  await withWorker(async (taskQueue) => {
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 2000 });
     await waitFor('some chunks', async () => (await progressOf(client, workflowId)).rowsProcessed >= 1000);
     await handle.cancel();
     const err = await handle.result().catch((e) => e);
@@ -70,23 +62,20 @@ test('cancel stops after the in-flight chunks commit: state cancelled, changed r
       halfAppliedChunks: 0,
       commitsAfterClose: 0,
     });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('rows locked by another session: the chunk hits lock_timeout, backs off and retries, and completes once the lock is released', async () => {
   const table = await makeCounterTable(pool, unique('t'), 10_000);
   const s = counterSpec(table, { chunkSize: 500, parallelism: 1, lockTimeoutMs: 200 });
-  const taskQueue = unique('q');
   const live = new PgClient({ connectionString: env().databaseUrl });
   await live.connect();
-  const w = await startWorker(taskQueue);
-  try {
+  afterThisTest(() => live.end());
+  await withWorker(async (taskQueue) => {
     // live traffic: a transaction holding row locks in the middle of the table
     await live.query('BEGIN');
     await live.query(`SELECT id FROM ${table} WHERE id BETWEEN 5001 AND 5050 FOR UPDATE`);
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
     const timeouts = await waitFor('two lock timeouts', async () => {
       const e = await events(workflowId, 'lock_timeout');
       return e.length >= 2 && e;
@@ -99,11 +88,7 @@ test('rows locked by another session: the chunk hits lock_timeout, backs off and
     await live.query(`UPDATE ${table} SET v = v WHERE id = 5001`);
     await live.query('COMMIT');
 
-    const result = await client.workflow.getHandle(workflowId).result();
-    expect(result.state).toBe('completed');
-    expect(await distribution(pool, table)).toEqual({ '1': 10_000 });
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
+    const { chain } = await expectCompletedOnce(handle, table, s.name, 10_000);
     expect(chain.rows).toBe(10_000);
     const all = await events(workflowId, 'lock_timeout');
     recordFacts('rows locked by live traffic during a backfill', {
@@ -112,20 +97,14 @@ test('rows locked by another session: the chunk hits lock_timeout, backs off and
       rows: 10_000,
       rowsChangedTwice: 0,
     });
-  } finally {
-    await live.end().catch(() => {});
-    await w.stop();
-  }
+  });
 });
 
 test('setThrottle changes the chunk size mid-run; bad payloads are rejected by the validator and the run continues; search attributes and memo are visible', async () => {
   const table = await makeCounterTable(pool, unique('t'), 40_000);
   const s = counterSpec(table, { chunkSize: 500, throttle: { maxRowsPerSecond: 4000 } });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 500, actor: 'jest' });
-    const handle = client.workflow.getHandle(workflowId);
+  await withWorker(async (taskQueue) => {
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 500, actor: 'jest' });
     await waitFor('some chunks', async () => (await progressOf(client, workflowId)).chunksDone >= 4);
 
     const desc = await handle.describe();
@@ -161,11 +140,7 @@ test('setThrottle changes the chunk size mid-run; bad payloads are rejected by t
     expect(settings.chunkSize).toBe(2000);
     expect(settings.maxRowsPerSecond).toBeUndefined();
 
-    const result = await handle.result();
-    expect(result.state).toBe('completed');
-    expect(await distribution(pool, table)).toEqual({ '1': 40_000 });
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
+    const { chain } = await expectCompletedOnce(handle, table, s.name, 40_000);
     // per partition, sizes go 500 ... 500, 2000 ... 2000 (the last chunk of a partition may be short)
     const sizes = new Set(chain.checkpoints.map((c) => c.rows));
     expect(sizes.has(500)).toBe(true);
@@ -185,71 +160,45 @@ test('setThrottle changes the chunk size mid-run; bad payloads are rejected by t
     const history = await handle.fetchHistory();
     const accepted = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
     expect(accepted).toHaveLength(1);
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('maxRowsPerSecond holds the rate down: 6,000 rows at 3,000 rows/s take at least ~1.6s of commits', async () => {
   const table = await makeCounterTable(pool, unique('t'), 6_000);
   const s = counterSpec(table, { chunkSize: 500, parallelism: 2, throttle: { maxRowsPerSecond: 3000 } });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
-    const result = await client.workflow.getHandle(workflowId).result();
-    expect(result.state).toBe('completed');
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
+  await withWorker(async (taskQueue) => {
+    const { handle } = await startThroughClient(taskQueue, s);
+    const { chain } = await expectCompletedOnce(handle, table, s.name, 6_000);
     const times = chain.checkpoints.map((c) => c.committed_at.getTime());
     // each lane gets 1,500 rows/s: its 6th chunk may start no earlier than 5 x 500 / 1,500 s after its first
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(1400);
-    expect(await distribution(pool, table)).toEqual({ '1': 6_000 });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('continue-as-new keeps the cursor and counters: a backfill over several runs applies every row once', async () => {
   const table = await makeCounterTable(pool, unique('t'), 8_000);
   const s = counterSpec(table, { chunkSize: 200, parallelism: 2 });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
+  await withWorker(async (taskQueue) => {
     // one chunk per lease and a new run every ~60 events
-    const workflowId = backfillWorkflowId(s.table, s.name);
-    const runs = await client.workflow.start(backfillWorkflow, {
-      taskQueue,
-      workflowId,
-      args: [{ spec: s, leaseMs: 1, maxHistoryEvents: 60 }],
-    });
-    const result = await runs.result();
-    expect(result.state).toBe('completed');
+    const runs = await startRun(taskQueue, s, { leaseMs: 1, maxHistoryEvents: 60 });
+    const workflowId = runs.workflowId;
+    const { result, chain } = await expectCompletedOnce(runs, table, s.name, 8_000);
     expect(result.rowsProcessed).toBe(8_000);
     const first = await client.workflow.getHandle(workflowId, runs.firstExecutionRunId).fetchHistory();
     expect(first.events![first.events!.length - 1].workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
-    expect(await distribution(pool, table)).toEqual({ '1': 8_000 });
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
     expect(result.chunksDone).toBe(chain.chunks);
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('the health probe over its threshold holds the backfill back; it goes on once the probe recovers', async () => {
   const table = await makeCounterTable(pool, unique('t'), 5_000);
-  const health = `public.${unique('health')}`;
-  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
-  await pool.query(`INSERT INTO ${health} VALUES (30)`);
+  const health = await makeHealthTable(30);
   const s = counterSpec(table, {
     chunkSize: 500,
     throttle: { healthCheck: { sql: `SELECT lag FROM ${health}`, max: 5, every: '100ms', backoff: '200ms' } },
   });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 500 });
+  await withWorker(async (taskQueue) => {
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 500 });
     // a replica "lags" 30s: leases probe, back off, and commit nothing
     const held = await waitFor('backing off', async () => {
       const p = await progressOf(client, workflowId);
@@ -258,12 +207,10 @@ test('the health probe over its threshold holds the backfill back; it goes on on
     expect(held.rowsProcessed).toBe(0);
     expect(await distribution(pool, table)).toEqual({ '0': 5_000 });
     await pool.query(`UPDATE ${health} SET lag = 0`);
-    const result = await client.workflow.getHandle(workflowId).result();
+    const result = await handle.result();
     expect(result.state).toBe('completed');
     expect(await distribution(pool, table)).toEqual({ '1': 5_000 });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('a failed per-chunk check stops the backfill naming the chunk; that chunk rolls back, earlier ones stay', async () => {
@@ -273,14 +220,9 @@ test('a failed per-chunk check stops the backfill naming the chunk; that chunk r
     parallelism: 1,
     validate: [{ name: 'no row 4321', sql: `SELECT count(*) FROM ${table} WHERE id >= :lo AND id < :hi AND v = 4321`, expect: { eq: 0 } }],
   });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
-    const err = await client.workflow
-      .getHandle(workflowId)
-      .result()
-      .catch((e) => e);
+  await withWorker(async (taskQueue) => {
+    const { handle } = await startThroughClient(taskQueue, s);
+    const err = await handle.result().catch((e) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(String(err.cause?.message)).toMatch(/^chunk \[\d+, \d+\) failed check "no row 4321": got 1, expected = 0/);
     const [, lo, hi] = /chunk \[(\d+), (\d+)\)/.exec(err.cause.message)!.map(Number);
@@ -296,27 +238,17 @@ test('a failed per-chunk check stops the backfill naming the chunk; that chunk r
       changedOutside: 0,
       unchangedInside: 0,
     });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('targetChunkMs grows fast chunks toward the target, never past maxChunkSize', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
   const s = counterSpec(table, { chunkSize: 100, parallelism: 1, throttle: { targetChunkMs: 250, maxChunkSize: 1600 } });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s);
-    const result = await client.workflow.getHandle(workflowId).result();
-    expect(result.state).toBe('completed');
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
+  await withWorker(async (taskQueue) => {
+    const { handle } = await startThroughClient(taskQueue, s);
+    const { chain } = await expectCompletedOnce(handle, table, s.name, 20_000);
     const sizes = chain.checkpoints.map((c) => c.rows);
     expect(Math.max(...sizes)).toBeGreaterThan(100);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(1600);
-    expect(await distribution(pool, table)).toEqual({ '1': 20_000 });
-  } finally {
-    await w.stop();
-  }
+  });
 });

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { Client, Connection, WorkflowHandle } from '@temporalio/client';
-import { backfillWorkflow, BackfillResult } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 import { startBackfill } from '../../client/operations';
 import { createPool } from '../../db/pool';
@@ -11,6 +10,7 @@ import { startTemporalDevServer, startEmbeddedPostgres, freePort } from '../../d
 import type { Service } from '../../devstack/process';
 import { env, pool, client, useStack, afterThisTest, spawnWorker, exited, unique, makeCounterTable, waitFor, sleep } from './harness';
 import { counterSpec, distribution, checkpointChain, connectionFor } from './backfill-checks';
+import { startRun, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): workers are real processes, faults are real signals.
@@ -101,13 +101,8 @@ test('the Temporal dev server SIGKILLed mid-backfill and restarted on its persis
   const atKill = await rowsCommitted(pool, table);
   await sleep(3000); // the worker keeps polling a server that is gone
   server = await start();
-  const result: BackfillResult = await own.workflow.getHandle(workflowId).result();
-
+  const { chain } = await expectCompletedOnce(own.workflow.getHandle(workflowId), table, s.name, total);
   expect(w.exitCode).toBeNull(); // the worker rode out the outage
-  expect(result.state).toBe('completed');
-  expect(await distribution(pool, table)).toEqual({ '1': total });
-  const chain = await checkpointChain(pool, table, s.name);
-  expect(chain.problems).toEqual([]);
   expect(chain.rows).toBe(total);
   recordFacts('Temporal dev server SIGKILLed and restarted mid-backfill', {
     rows: total,
@@ -139,12 +134,8 @@ test("the worker's Postgres connections terminated (pg_terminate_backend) again 
     rounds++;
     await sleep(400 + Math.floor(Math.random() * 600));
   }
-  const result: BackfillResult = await client.workflow.getHandle(workflowId).result();
+  await expectCompletedOnce(client.workflow.getHandle(workflowId), table, s.name, total);
   expect(terminated).toBeGreaterThanOrEqual(3);
-  expect(result.state).toBe('completed');
-  expect(await distribution(pool, table)).toEqual({ '1': total });
-  const chain = await checkpointChain(pool, table, s.name);
-  expect(chain.problems).toEqual([]);
   recordFacts('worker connections terminated with pg_terminate_backend mid-backfill', {
     rows: total,
     connectionsTerminated: terminated,
@@ -266,11 +257,7 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
     async () => (await own.query(`SELECT to_regclass('stagefill.checkpoints') AS t`)).rows[0].t,
     60_000,
   );
-  const handle = await client.workflow.start(backfillWorkflow, {
-    taskQueue,
-    workflowId: backfillWorkflowId(s.table, s.name) + unique(':pg'),
-    args: [{ spec: s, leaseMs: 1000 }],
-  });
+  const handle = await startRun(taskQueue, s, { leaseMs: 1000 }, backfillWorkflowId(s.table, s.name) + unique(':pg'));
 
   const atRestart: number[] = [];
   for (const mode of ['fast', 'immediate'] as const) {
@@ -290,12 +277,8 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
     await sleep(1500);
     pg = await start();
   }
-  const result: BackfillResult = await handle.result();
+  const { chain } = await expectCompletedOnce(handle, table, s.name, total, own);
   expect(w.exitCode).toBeNull();
-  expect(result.state).toBe('completed');
-  expect(await distribution(own, table)).toEqual({ '1': total });
-  const chain = await checkpointChain(own, table, s.name);
-  expect(chain.problems).toEqual([]);
   expect(chain.rows).toBe(total);
   recordFacts('PostgreSQL restarted mid-backfill (fast, then immediate shutdown)', {
     rows: total,

@@ -1,9 +1,9 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { backfillWorkflow } from '../../workflows/backfill';
 import { backfillWorkflowId } from '../../plan/ids';
 import { parseBackfillSpec, BackfillSpec } from '../../spec';
 import { printPlan } from '../../client/plan-output';
-import { unique, startWorker, pool, client, useStack, env } from './harness';
+import { unique, pool, client, useStack, env } from './harness';
+import { runBackfill, startRun, withWorker } from './backfill-harness';
 import { replayBackfill } from '../../client/runs';
 import { readHistory, formatHistory } from '../../client/history';
 import { distribution, checkpointChain, runWithKills, connectionFor } from './backfill-checks';
@@ -127,20 +127,6 @@ test('composite (tenant_id, id) key, one tenant holding half the rows, worker SI
   expect(plan).toMatch(/range \[\(7, \d+\), \(56, \d+\)\)/);
 });
 
-async function runToEnd(s: BackfillSpec): Promise<{ state: string; rowsProcessed: number }> {
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    return await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
-  } finally {
-    await w.stop();
-  }
-}
-
 test('a table partitioned by its key: every leaf backfilled once, no key partition spans two leaves, plan shows the leaves', async () => {
   const name = unique('parted');
   const table = `public.${name}`;
@@ -166,7 +152,7 @@ test('a table partitioned by its key: every leaf backfilled once, no key partiti
   expect(plan).toMatch(/partitioned: 5 leaf partitions/);
   for (let i = 0; i < 4; i++) expect(plan).toContain(`public.${name}_p${i} [`);
 
-  const result = await runToEnd(s);
+  const result = await runBackfill(s);
   expect(result.state).toBe('completed');
   expect(await distribution(pool, table)).toEqual({ '1': total });
   const chain = await checkpointChain(pool, table, s.name);
@@ -193,14 +179,8 @@ test('a partition attached during a run is refused with the leaves that changed;
   await pool.query(`INSERT INTO ${table} (id) SELECT generate_series(1, 50000)`);
   await pool.query(`ANALYZE ${table}`);
   const s = keySpec(table, 'id', 'id >= :lo AND id < :hi', { chunkSize: 500, parallelism: 1, throttle: { maxRowsPerSecond: 5000 } });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const handle = await client.workflow.start(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 300 }],
-    });
+  await withWorker(async (taskQueue) => {
+    const handle = await startRun(taskQueue, s, { leaseMs: 300 });
     await new Promise((r) => setTimeout(r, 1500));
     await pool.query(`CREATE TABLE public."${name}_b" PARTITION OF ${table} FOR VALUES FROM (50001) TO (60001)`);
     const err = await handle.result().catch((e) => e);
@@ -208,9 +188,7 @@ test('a partition attached during a run is refused with the leaves that changed;
     expect(String(err.cause?.message)).toMatch(
       new RegExp(`partitions of ${table} changed during the backfill \\(attached: public.${name}_b\\)`),
     );
-  } finally {
-    await w.stop();
-  }
+  });
   // every row at most once: the run stopped, it never doubled a row
   const d = await distribution(pool, table);
   expect(Object.keys(d).every((n) => n === '0' || n === '1')).toBe(true);
@@ -243,12 +221,12 @@ test('a key with no btree order, a missing column and a duplicate run longer tha
   );
 
   // start refuses it the same way, before any chunk
-  const refused = await runToEnd(keySpec(table, 'p', 'p >= :lo AND p < :hi')).catch((e) => e);
+  const refused = await runBackfill(keySpec(table, 'p', 'p >= :lo AND p < :hi')).catch((e) => e);
   expect(refused).toBeInstanceOf(WorkflowFailedError);
   expect(String(refused.cause?.message)).toMatch(/^key: column "p" of \S+ is point, which has no default btree operator class/);
 
   const s = keySpec(table, 'grp', 'grp >= :lo AND grp < :hi', { chunkSize: 1000 });
-  const err = await runToEnd(s).catch((e) => e);
+  const err = await runBackfill(s).catch((e) => e);
   expect(err).toBeInstanceOf(WorkflowFailedError);
   expect(String(err.cause?.message)).toMatch(/key: more than 1000 rows share the key value 1 of \S+, .*key: \[grp, id\]/);
   // nothing ran over its size: the refused chunk rolled back whole
@@ -264,21 +242,13 @@ test('replay --from/--to on a composite key takes tuples and re-runs exactly the
   await pool.query(`INSERT INTO ${table} (tenant_id, id) SELECT 1 + g % 4, g FROM generate_series(1, 20000) g`);
   await pool.query(`ANALYZE ${table}`);
   const s = keySpec(table, ['tenant_id', 'id'], '(tenant_id, id) >= :lo AND (tenant_id, id) < :hi', { chunkSize: 1000 });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
+  await withWorker(async (taskQueue) => {
+    await (await startRun(taskQueue, s)).result();
     const conn = connectionFor(client, taskQueue);
     const run = await replayBackfill(conn, env().databaseUrl, s.name, { from: '(2, 100)', to: '(2, 9000)' });
     const result = await client.workflow.getHandle(run.workflowId).result();
     expect(result.state).toBe('completed');
-  } finally {
-    await w.stop();
-  }
+  });
   // every row of the range ran twice, and only whole recorded chunks around it did
   const inRange = await pool.query(
     `SELECT min(n) AS lo, max(n) AS hi FROM ${table} WHERE (tenant_id, id) >= (2, 100) AND (tenant_id, id) < (2, 9000)`,

@@ -1,7 +1,7 @@
 import { setThrottleUpdate } from '../../workflows/definitions';
-import { startBackfill } from '../../client/operations';
-import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
-import { counterSpec, distribution, checkpointChain, progressOf, connectionFor } from './backfill-checks';
+import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
+import { counterSpec, distribution, progressOf } from './backfill-checks';
+import { withWorker, startThroughClient, expectCompletedOnce } from './backfill-harness';
 import { startReplica, Replica } from './replica';
 import { recordFacts } from './report';
 
@@ -26,6 +26,19 @@ async function committedRows(table: string, name: string): Promise<number> {
   return rows[0].n;
 }
 
+/** The run's progress once its controller holds it for `cause` (polled every 300 ms, for up to 30 s). */
+function heldFor(workflowId: string, cause: string) {
+  return waitFor(
+    `a hold for ${cause}`,
+    async () => {
+      const p = await progressOf(client, workflowId);
+      return p.control?.hold && p.control.holdCause === cause && p;
+    },
+    30_000,
+    300,
+  );
+}
+
 /** The rows do not move for `ms`: the backfill holds. */
 async function expectHeld(table: string, name: string, ms: number): Promise<number> {
   await sleep(1000); // a chunk in flight when the hold began commits
@@ -39,11 +52,8 @@ test('a latency budget changed through setThrottle steers a running backfill: me
   const table = await makeCounterTable(pool, unique('t'), 200_000);
   // a generous budget relative to the probe's own baseline: measured first, then the controller ramps up (to at most 20k rows/s)
   const s = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle: { latency: { p99Ratio: 50 }, maxRowsPerSecond: 20_000 } });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
-    const handle = client.workflow.getHandle(workflowId);
+  await withWorker(async (taskQueue) => {
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
     const measured = await waitFor('a baseline and a budget from it', async () => {
       const p = await progressOf(client, workflowId);
       return p.control?.baselineP99Ms !== undefined && p.control.budgetP99Ms !== undefined && p.rowsProcessed > 0 && p;
@@ -74,18 +84,13 @@ test('a latency budget changed through setThrottle steers a running backfill: me
     // no budget: the run goes on with its spec's settings and finishes
     const plain = await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: null }] });
     expect(plain.latency).toBeUndefined();
-    const result = await handle.result();
-    expect(result.state).toBe('completed');
-    expect(await distribution(pool, table)).toEqual({ '1': 200_000 });
-    expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
+    await expectCompletedOnce(handle, table, s.name, 200_000);
     recordFacts('latency budget changed on a running backfill', {
       baselineP99Ms: measured.control!.baselineP99Ms!,
       heldAtRows: rowsWhileHeld,
       rows: 200_000,
     });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 describe('with a real streaming replica', () => {
@@ -101,11 +106,8 @@ describe('with a real streaming replica', () => {
   test('replay paused: the backfill holds at the lag limit, and finishes after replay resumes', async () => {
     const table = await makeCounterTable(pool, unique('t'), 100_000);
     const s = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle: { maxReplicaLagMs: 1500, maxRowsPerSecond: 20_000 } });
-    const taskQueue = unique('q');
-    const w = await startWorker(taskQueue);
-    try {
-      const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
-      const handle = client.workflow.getHandle(workflowId);
+    await withWorker(async (taskQueue) => {
+      const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
       const streaming = await waitFor('rows moving with the replica streaming', async () => {
         const p = await progressOf(client, workflowId);
         return p.rowsProcessed >= 5000 && p.control?.replicas?.some((r) => r.name.startsWith(replica!.name)) && p;
@@ -113,15 +115,7 @@ describe('with a real streaming replica', () => {
       expect(streaming.control!.hold).toBe(false);
 
       await replica!.pauseReplay();
-      const held = await waitFor(
-        'a hold by replica lag',
-        async () => {
-          const p = await progressOf(client, workflowId);
-          return p.control?.hold && p.control.holdCause === 'replica_lag' && p;
-        },
-        30_000,
-        300,
-      );
+      const held = await heldFor(workflowId, 'replica_lag');
       const lag = held.control!.replicas!.find((r) => r.name.startsWith(replica!.name))!;
       expect(lag.lagMs).toBeGreaterThan(1500);
       expect(held.control!.reason).toMatch(/replica lag \d+ ms over the limit of 1500 ms/);
@@ -129,43 +123,27 @@ describe('with a real streaming replica', () => {
       expect(rowsHeld).toBeLessThan(100_000);
 
       await replica!.resumeReplay();
-      const result = await handle.result();
-      expect(result.state).toBe('completed');
-      expect(await distribution(pool, table)).toEqual({ '1': 100_000 });
-      expect((await checkpointChain(pool, table, s.name)).problems).toEqual([]);
+      await expectCompletedOnce(handle, table, s.name, 100_000);
       recordFacts('replica replay paused during a backfill', {
         maxReplicaLagMs: 1500,
         lagSeenMs: lag.lagMs ?? -1,
         heldAtRows: rowsHeld,
         rows: 100_000,
       });
-    } finally {
-      await w.stop();
-    }
+    });
   });
 
   test('a replica that disappears is reported and holds the backfill (onReplicaMissing: hold); set to ignore, it finishes', async () => {
     const table = await makeCounterTable(pool, unique('t'), 60_000);
     const s = counterSpec(table, { chunkSize: 1000, parallelism: 1, throttle: { maxReplicaLagMs: 5000, maxRowsPerSecond: 10_000 } });
-    const taskQueue = unique('q');
-    const w = await startWorker(taskQueue);
-    try {
-      const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
-      const handle = client.workflow.getHandle(workflowId);
+    await withWorker(async (taskQueue) => {
+      const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
       await waitFor('the replica seen', async () =>
         (await progressOf(client, workflowId)).control?.replicas?.some((r) => r.name.startsWith(replica!.name) && r.state === 'streaming'),
       );
       const name = replica!.name;
       await replica!.stop();
-      const held = await waitFor(
-        'a hold for the missing replica',
-        async () => {
-          const p = await progressOf(client, workflowId);
-          return p.control?.hold && p.control.holdCause === 'replica_missing' && p;
-        },
-        30_000,
-        300,
-      );
+      const held = await heldFor(workflowId, 'replica_missing');
       expect(held.control!.replicas!.find((r) => r.name.startsWith(name))).toMatchObject({ state: 'missing', lagMs: null });
       expect(held.control!.reason).toContain('disappeared from pg_stat_replication');
       await expectHeld(table, s.name, 2000);
@@ -174,8 +152,6 @@ describe('with a real streaming replica', () => {
       const result = await handle.result();
       expect(result.state).toBe('completed');
       expect(await distribution(pool, table)).toEqual({ '1': 60_000 });
-    } finally {
-      await w.stop();
-    }
+    });
   });
 });

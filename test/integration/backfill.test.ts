@@ -1,11 +1,11 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { backfillWorkflow } from '../../workflows/backfill';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
 import { backfillWorkflowId } from '../../plan/ids';
 import { counterSpec } from './backfill-checks';
-import { env, startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
+import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack } from './harness';
+import { runBackfill, startRun, withWorker } from './backfill-harness';
 
 jest.setTimeout(180_000);
 
@@ -29,62 +29,39 @@ async function distribution(table: string): Promise<Record<string, number>> {
 test('a non-idempotent transform is applied exactly once per row, with one checkpoint per chunk', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
   const s = counterSpec(table);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const result = await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
-    expect(result.state).toBe('completed');
-    expect(result.rowsProcessed).toBe(20_000);
-    expect(await distribution(table)).toEqual({ '1': 20_000 });
-    const cp = await countCheckpoints(s.name, table);
-    expect(cp.rows).toBe(20_000);
-    expect(cp.chunks).toBe(result.chunksDone);
-    expect(cp.chunks).toBeGreaterThanOrEqual(20);
-  } finally {
-    await w.stop();
-  }
+  const result = await runBackfill(s);
+  expect(result.state).toBe('completed');
+  expect(result.rowsProcessed).toBe(20_000);
+  expect(await distribution(table)).toEqual({ '1': 20_000 });
+  const cp = await countCheckpoints(s.name, table);
+  expect(cp.rows).toBe(20_000);
+  expect(cp.chunks).toBe(result.chunksDone);
+  expect(cp.chunks).toBeGreaterThanOrEqual(20);
 });
 
 test('a lease that fails after its chunk committed is retried without applying the chunk twice', async () => {
   const table = await makeCounterTable(pool, unique('t'), 10_000);
   const s = counterSpec(table);
-  const taskQueue = unique('q');
   let injected = 0;
-  const w = await startWorker(taskQueue, {
-    faults: {
-      afterChunkCommit: () => {
-        if (injected < 5 && Math.random() < 0.3) {
-          injected++;
-          throw new Error('injected: worker lost after COMMIT, before the activity returned');
-        }
-      },
+  const faults = {
+    afterChunkCommit: () => {
+      if (injected < 5 && Math.random() < 0.3) {
+        injected++;
+        throw new Error('injected: worker lost after COMMIT, before the activity returned');
+      }
     },
-  });
-  try {
-    const result = await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
-    expect(injected).toBeGreaterThan(0);
-    expect(result.state).toBe('completed');
-    expect(await distribution(table)).toEqual({ '1': 10_000 });
-    expect((await countCheckpoints(s.name, table)).rows).toBe(10_000);
-  } finally {
-    await w.stop();
-  }
+  };
+  const result = await runBackfill(s, {}, { faults });
+  expect(injected).toBeGreaterThan(0);
+  expect(result.state).toBe('completed');
+  expect(await distribution(table)).toEqual({ '1': 10_000 });
+  expect((await countCheckpoints(s.name, table)).rows).toBe(10_000);
 });
 
 test('pause from the Temporal CLI stops progress; resume finishes it', async () => {
   const table = await makeCounterTable(pool, unique('t'), 30_000);
   const s = counterSpec(table, { chunkSize: 500, throttle: { maxRowsPerSecond: 3000 } });
-  const taskQueue = unique('q');
   const workflowId = backfillWorkflowId(s.table, s.name);
-  const w = await startWorker(taskQueue);
   // async: the worker runs in this process and must keep answering while the CLI waits
   const temporal = async (...args: string[]) => {
     const { stdout } = await promisify(execFile)(
@@ -94,8 +71,8 @@ test('pause from the Temporal CLI stops progress; resume finishes it', async () 
     );
     return stdout;
   };
-  try {
-    const handle = await client.workflow.start(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 1000 }] });
+  await withWorker(async (taskQueue) => {
+    const handle = await startRun(taskQueue, s, { leaseMs: 1000 });
     await waitFor('some progress', async () => ((await handle.query(progressQuery)) as BackfillProgress).rowsProcessed > 0);
     // mid-run, not only between rounds: a rate and an ETA for the UI's Queries tab and `stagefill status`
     const live = (await handle.query(progressQuery)) as BackfillProgress;
@@ -120,9 +97,7 @@ test('pause from the Temporal CLI stops progress; resume finishes it', async () 
     const result = await handle.result();
     expect(result.state).toBe('completed');
     expect(await distribution(table)).toEqual({ '1': 30_000 });
-  } finally {
-    await w.stop();
-  }
+  });
 });
 
 test('a failing chunk stops the backfill with its range and message; a corrected spec continues from the checkpoints', async () => {
@@ -130,13 +105,8 @@ test('a failing chunk stops the backfill with its range and message; a corrected
   // a check constraint makes one chunk fail: rows 5001..5100 may not reach n = 1
   await pool.query(`ALTER TABLE ${table} ADD CONSTRAINT no_bump CHECK (n = 0 OR id < 5001 OR id > 5100)`);
   const s = counterSpec(table, { parallelism: 1 });
-  const taskQueue = unique('q');
-  const workflowId = backfillWorkflowId(s.table, s.name);
-  const w = await startWorker(taskQueue);
-  try {
-    const err = await client.workflow
-      .execute(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: s, leaseMs: 500 }] })
-      .catch((e) => e);
+  await withWorker(async (taskQueue) => {
+    const err = await (await startRun(taskQueue, s)).result().catch((e) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const message = String(err.cause?.message);
     expect(message).toMatch(/chunk \[\d+, \d+\) transform failed/);
@@ -149,11 +119,9 @@ test('a failing chunk stops the backfill with its range and message; a corrected
 
     // corrected: skip the protected rows instead of failing on them
     const fixed = { ...s, transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (id < 5001 OR id > 5100)` };
-    const result = await client.workflow.execute(backfillWorkflow, { taskQueue, workflowId, args: [{ spec: fixed, leaseMs: 500 }] });
+    const result = await (await startRun(taskQueue, fixed)).result();
     expect(result.state).toBe('completed');
     expect(result.continued).toBe(true);
     expect(await distribution(table)).toEqual({ '0': 100, '1': 7_900 });
-  } finally {
-    await w.stop();
-  }
+  });
 });

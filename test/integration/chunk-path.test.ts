@@ -1,9 +1,8 @@
-import { backfillWorkflow } from '../../workflows/backfill';
 import { parseBackfillSpec } from '../../spec';
-import { backfillWorkflowId } from '../../plan/ids';
 import { openSession, prepared } from '../../db/pool';
 import { closeLane } from '../../db/backfills';
-import { startWorker, unique, makeCounterTable, pool, client, useStack } from './harness';
+import { unique, makeCounterTable, pool, useStack } from './harness';
+import { runBackfill } from './backfill-harness';
 import { checkpointChain, distribution } from './backfill-checks';
 
 jest.setTimeout(180_000);
@@ -25,18 +24,7 @@ function spec(table: string) {
 /** Runs the backfill; returns its checkpoints' key spans and row counts. */
 async function backfill(table: string): Promise<{ spans: number[]; rows: number[] }> {
   const s = spec(table);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const result = await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
-    expect(result.state).toBe('completed');
-  } finally {
-    await w.stop();
-  }
+  expect((await runBackfill(s)).state).toBe('completed');
   const chain = await checkpointChain(pool, s.table, s.name);
   expect(chain.problems).toEqual([]);
   return { spans: chain.checkpoints.map((c) => Number(c.hi) - Number(c.lo)), rows: chain.checkpoints.map((c) => Number(c.rows)) };

@@ -1,7 +1,6 @@
-import { backfillWorkflow } from '../../workflows/backfill';
-import { backfillWorkflowId } from '../../plan/ids';
 import { parseBackfillSpec } from '../../spec';
-import { unique, startWorker, pool, client, useStack } from './harness';
+import { unique, pool, useStack } from './harness';
+import { runBackfill } from './backfill-harness';
 
 jest.setTimeout(120_000);
 
@@ -56,18 +55,7 @@ test('a composite key: a chunk spanning two tenants is estimated at a quarter of
     // records the setting the chunk ran under, in the row it wrote
     transform: `UPDATE ${table} SET n = n + 1, seqscan = current_setting('enable_seqscan') WHERE (tenant_id, id) >= :lo AND (tenant_id, id) < :hi`,
   });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const result = await client.workflow.execute(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
-    expect(result.state).toBe('completed');
-  } finally {
-    await w.stop();
-  }
+  expect((await runBackfill(s)).state).toBe('completed');
   const { rows } = await pool.query<{ n: number; seqscan: string; count: string }>(
     `SELECT n, seqscan, count(*) FROM ${table} GROUP BY 1, 2 ORDER BY 1, 2`,
   );

@@ -1,11 +1,11 @@
 import { connect } from '../../client/connection';
 import { startBackfill, getProgress, waitForRun } from '../../client/operations';
-import { parseBackfillSpec } from '../../spec';
 import { freePort } from '../../devstack/ports';
 import { createMetrics, backlogFromPool } from '../../worker/metrics';
 import { createStagefillWorker } from '../../worker/run';
 import { loadWorkerConfig } from '../../worker/config';
 import { pool, conn, taskQueue, useStack, unique, makeCounterTable, waitFor, env, spawnWorker, exited, sleep, testLogger } from './harness';
+import { counterSpec } from './backfill-checks';
 
 jest.setTimeout(180_000);
 
@@ -33,16 +33,7 @@ test('a worker with STAGEFILL_METRICS_PORT serves rows processed rising during a
   try {
     const rows = 15_000;
     const table = await makeCounterTable(pool, unique('t'), rows);
-    const spec = parseBackfillSpec({
-      kind: 'backfill',
-      name: unique('bf'),
-      table,
-      key: 'id',
-      chunkSize: 250,
-      parallelism: 2,
-      throttle: { maxRowsPerSecond: 2500 },
-      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
-    });
+    const spec = counterSpec(table, { chunkSize: 250, throttle: { maxRowsPerSecond: 2500 } });
     const labels = { kind: 'backfill', table };
     await waitFor('the metrics port', async () => (await scrape()).includes('stagefill_rows_processed_total'), 60_000);
     const run = await startBackfill(conn, spec, { leaseMs: 1000 });
@@ -93,16 +84,7 @@ test("the backlog gauges read stagefill's tables at scrape time: rows remaining 
     const rows = 8_000;
     const table = await makeCounterTable(pool, unique('t'), rows);
     const name = unique('bf');
-    const spec = parseBackfillSpec({
-      kind: 'backfill',
-      name,
-      table,
-      key: 'id',
-      chunkSize: 250,
-      parallelism: 2,
-      throttle: { maxRowsPerSecond: 2000 },
-      transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
-    });
+    const spec = counterSpec(table, { name, chunkSize: 250, throttle: { maxRowsPerSecond: 2000 } });
     const labels = { kind: 'backfill', table, name, state: 'running' };
     const run = await startBackfill(c, spec, { leaseMs: 1000 });
     const first = await waitFor('a backlog below the total', async () => {

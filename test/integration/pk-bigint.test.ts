@@ -1,6 +1,7 @@
 import { Pool } from 'pg';
-import { startWorker, unique, pool, client, useStack, waitFor, sleep } from './harness';
-import { catalogOf, startSpec, progressOf, outcome } from './rollout-harness';
+import { startWorker, unique, pool, client, useStack, sleep } from './harness';
+import { catalogOf, startSpec, outcome } from './rollout-harness';
+import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readColumnObjects } from '../../db/column-objects';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
@@ -69,17 +70,7 @@ function specFor(t: { orders: string; items: string }, opts: { contract: boolean
     table: t.orders,
     steps: [
       { id: 'orders-id', kind: 'alterColumn', column: 'id', newType: 'bigint', up: 'id::bigint', down: 'id::int', backfill },
-      {
-        id: 'items-order-id',
-        kind: 'alterColumn',
-        table: t.items,
-        column: 'order_id',
-        newType: 'bigint',
-        up: 'order_id::bigint',
-        down: 'order_id::int',
-        backfill,
-        dependsOn: ['orders-id'],
-      },
+      keyToBigint('items-order-id', 'order_id', t.items, { backfill, dependsOn: ['orders-id'] }),
       {
         id: 'ids-agree',
         kind: 'gate',
@@ -176,7 +167,7 @@ test.each([
     let wrote: { orders: number; items: number; retried: number } | undefined;
     try {
       const { handle } = await startSpec(client, taskQueue, specFor(t, { contract: true }));
-      await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', 500_000, 500);
+      await rolloutReaches(handle, 'waiting_approval', 500_000, 500);
       const expandMs = Date.now() - startedAt;
       await handle.signal(approveSignal, { by: 'test', reason: 'ids agree' });
       const out = await outcome(handle);
@@ -256,7 +247,7 @@ test('int -> bigint primary key with its child, a live writer, rolled back at ap
   let wrote: { orders: number; items: number } | undefined;
   try {
     const { handle } = await startSpec(client, taskQueue, specFor(t, { contract: true }));
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', 500_000, 500);
+    await rolloutReaches(handle, 'waiting_approval', 500_000, 500);
     // both new columns, their duplicates and the triggers are in place at this point
     expect((await readColumnObjects(pool, t.orders, 'id_stagefill_new')).type).toBe('bigint');
     // the child's key to the parent's new id is made at contract (once the parent's unique index on it is built)
@@ -293,9 +284,7 @@ test('int -> uuid key (up and down given) with its child: the child key made ove
   await pool.query(`INSERT INTO ${items} SELECT g, 1 + g % 3000 FROM generate_series(1, 6000) g`);
   const toUuid = (c: string) => `('00000000-0000-4000-8000-' || lpad(to_hex(${c}), 12, '0'))::uuid`;
   const toInt = (c: string) => `('x' || right(replace(${c}::text, '-', ''), 8))::bit(32)::int`;
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
+  await withWorker(async (taskQueue) => {
     const spec = {
       kind: 'rollout',
       name: unique('pkuuid'),
@@ -336,9 +325,7 @@ test('int -> uuid key (up and down given) with its child: the child key made ove
     });
     const { handle } = await startSpec(client, taskQueue, spec);
     expect(await outcome(handle)).toMatchObject({ state: 'completed' });
-  } finally {
-    await w.stop();
-  }
+  });
   expect(await readColumnObjects(pool, orders, 'id')).toMatchObject({
     type: 'uuid',
     notNull: true,
@@ -353,9 +340,7 @@ test('int -> uuid key (up and down given) with its child: the child key made ove
 
 test("a parent's contract that does not wait for its child's holds, names the child's contract to depend on, and drops nothing", async () => {
   const t = await makeTables(pool, 'serial', 2000);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
+  await withWorker(async (taskQueue) => {
     const spec = specFor(t, { contract: false }) as { steps: unknown[] };
     // the parent's contract first, the child's waiting for it: the wrong way round
     spec.steps.push(
@@ -363,23 +348,12 @@ test("a parent's contract that does not wait for its child's holds, names the ch
       { id: 'contract-items', kind: 'contract', table: t.items, dependsOn: ['contract-orders'] },
     );
     const { handle } = await startSpec(client, taskQueue, spec);
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', 120_000, 300);
-    await handle.signal(approveSignal, { by: 'test', reason: 'go' });
-    const p = await waitFor(
-      'the hold',
-      async () => {
-        const x = await progressOf(handle);
-        return x.state === 'held' ? x : undefined;
-      },
-      120_000,
-      300,
-    );
+    await rolloutReaches(handle, 'waiting_approval');
+    const p = await approveIntoHold(handle);
     expect(JSON.stringify(p)).toMatch(/contract-items/);
     expect((await readColumnObjects(pool, t.orders, 'id')).type).toBe('integer');
     expect((await readColumnObjects(pool, t.orders, 'id_stagefill_new')).exists).toBe(true);
     await handle.signal(rollbackSignal, { by: 'alice', reason: 'fix the order' });
     expect((await outcome(handle)).state).toBe('rolled_back');
-  } finally {
-    await w.stop();
-  }
+  });
 });

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
-import { startWorker, unique, pool, client, useStack, waitFor } from './harness';
-import { catalogOf, startSpec, progressOf, outcome } from './rollout-harness';
+import { unique, pool, client, useStack } from './harness';
+import { catalogOf, startSpec, outcome } from './rollout-harness';
+import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
-import { approveSignal, rollbackSignal } from '../../workflows/definitions';
+import { rollbackSignal } from '../../workflows/definitions';
 import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
 import { readColumnObjects } from '../../db/column-objects';
 import { rolloutWorkflowId } from '../../plan/ids';
@@ -119,16 +120,7 @@ test('plan and start refuse an int -> bigint key whose child column is left out,
     ...spec,
     steps: [
       (spec.steps as unknown[])[0],
-      {
-        id: 'items-order-id',
-        kind: 'alterColumn',
-        table: t.items,
-        column: 'order_id',
-        newType: 'bigint',
-        up: 'order_id::bigint',
-        down: 'order_id::int',
-        dependsOn: ['orders-id'],
-      },
+      keyToBigint('items-order-id', 'order_id', t.items, { dependsOn: ['orders-id'] }),
       { id: 'contract-items', kind: 'contract', table: t.items, dependsOn: ['items-order-id'] },
       { id: 'contract-orders', kind: 'contract', dependsOn: ['contract-items'] },
     ],
@@ -149,15 +141,7 @@ test('a key created after plan is caught at the expand step: the rollout refuses
   await addKey(t);
   const before = await state(t);
   const snap = { orders: await snapshotCatalog(pool, t.orders, viewPattern), items: await snapshotCatalog(pool, t.items, viewPattern) };
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  let out: Awaited<ReturnType<typeof outcome>>;
-  try {
-    const { handle } = await startSpec(client, taskQueue, spec);
-    out = await outcome(handle);
-  } finally {
-    await w.stop();
-  }
+  const out = await withWorker(async (taskQueue) => outcome((await startSpec(client, taskQueue, spec)).handle));
   expect(out.state).not.toBe('completed');
   expectNamesTheFix(JSON.stringify(out) + (out.failure ?? ''), t);
   expect(await state(t)).toEqual(before);
@@ -168,23 +152,12 @@ test('a key created after plan is caught at the expand step: the rollout refuses
 test("a key created after expand holds the parent's contract, naming it; nothing is dropped and a rollback restores both tables", async () => {
   const t = await makeTables({ withKey: false });
   const before = await state(t);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
+  await withWorker(async (taskQueue) => {
     const { handle } = await startSpec(client, taskQueue, parentOnly(t, { approval: true }));
-    await waitFor('the approval step', async () => (await progressOf(handle)).state === 'waiting_approval', 120_000, 300);
+    await rolloutReaches(handle, 'waiting_approval');
     await addKey(t);
     const keyed = await state(t);
-    await handle.signal(approveSignal, { by: 'test', reason: 'go' });
-    const p = await waitFor(
-      'the hold',
-      async () => {
-        const x = await progressOf(handle);
-        return x.state === 'held' ? x : undefined;
-      },
-      120_000,
-      300,
-    );
+    const p = await approveIntoHold(handle);
     const text = JSON.stringify(p);
     expect(text).toContain(`FOREIGN KEY ${t.fk} of ${t.items}`);
     expect(text).toContain(`${t.items}.order_id is left out`);
@@ -194,9 +167,7 @@ test("a key created after expand holds the parent's contract, naming it; nothing
     expect((await state(t)).data).toEqual(keyed.data);
     await handle.signal(rollbackSignal, { by: 'alice', reason: 'change order_items.order_id too' });
     expect((await outcome(handle)).state).toBe('rolled_back');
-  } finally {
-    await w.stop();
-  }
+  });
   await pool.query(`ALTER TABLE ${t.items} DROP CONSTRAINT "${t.fk}"`);
   expect(await state(t)).toEqual(before);
 });

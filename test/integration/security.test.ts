@@ -1,12 +1,12 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { backfillWorkflow } from '../../workflows/backfill';
 import { setThrottleUpdate, approveUpdate } from '../../workflows/definitions';
 import { parseBackfillSpec } from '../../spec';
-import { backfillWorkflowId } from '../../plan/ids';
 import { planPartitions } from '../../activities/partition-plan';
 import { createPool } from '../../db/pool';
-import { env, startWorker, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
+import { env, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { startSpec, outcome } from './rollout-harness';
+import { counterSpec } from './backfill-checks';
+import { startRun, withWorker } from './backfill-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(180_000);
@@ -126,24 +126,9 @@ test('a hostile table name is quoted as an identifier and runs no SQL', async ()
 
 test('updates with bad payloads are rejected by their validators and the run goes on unharmed', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
-  const s = parseBackfillSpec({
-    kind: 'backfill',
-    name: unique('bf'),
-    table,
-    key: 'id',
-    chunkSize: 500,
-    parallelism: 1,
-    throttle: { maxRowsPerSecond: 5000 },
-    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi`,
-  });
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  try {
-    const handle = await client.workflow.start(backfillWorkflow, {
-      taskQueue,
-      workflowId: backfillWorkflowId(s.table, s.name),
-      args: [{ spec: s, leaseMs: 500 }],
-    });
+  const s = counterSpec(table, { chunkSize: 500, parallelism: 1, throttle: { maxRowsPerSecond: 5000 } });
+  await withWorker(async (taskQueue) => {
+    const handle = await startRun(taskQueue, s);
     await waitFor('running', async () => ((await handle.query('progress')) as { state: string }).state === 'running');
     for (const bad of [{ chunkSize: -5 }, { chunkSize: 'big' }, { parallelism: 10_000 }, { dropTable: true }]) {
       await expect(handle.executeUpdate(setThrottleUpdate, { args: [bad as never] })).rejects.toBeInstanceOf(WorkflowUpdateFailedError);
@@ -158,7 +143,5 @@ test('updates with bad payloads are rejected by their validators and the run goe
     // rejected updates never reach history
     const history = JSON.stringify(await handle.fetchHistory());
     expect(history).not.toContain('dropTable');
-  } finally {
-    await w.stop();
-  }
+  });
 });

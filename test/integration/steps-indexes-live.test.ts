@@ -15,6 +15,8 @@ import {
 } from './harness';
 import { makeOrders, startSpec, outcome, progressOf, catalogOf, waitForApproval } from './rollout-harness';
 import { rollbackSignal } from '../../workflows/definitions';
+import type { WorkflowHandle } from '@temporalio/client';
+import { withWorker } from './backfill-harness';
 
 /**
  * The index and constraint step kinds under live traffic, on the real server
@@ -25,6 +27,8 @@ import { rollbackSignal } from '../../workflows/definitions';
 jest.setTimeout(240_000);
 
 useStack({ worker: true });
+
+type Writer = ReturnType<typeof startWriter>;
 
 /** A writer on its own connection: inserts and updates back to back; the longest single statement is how long it was blocked. */
 function startWriter(table: string, firstNewId: number, maxId: number) {
@@ -176,16 +180,44 @@ describe('createIndex on 1M rows', () => {
 
 const vDefault = `SELECT pg_get_expr(d.adbin, d.adrelid) AS def FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = $1::regclass AND a.attname = 'v'`;
 
+/**
+ * With a worker of its own: a session that runs `hold` on `table` inside a transaction it leaves open, and a writer on
+ * the table; then `fn`. After it the transaction is rolled back if still open, the session ended, the writer and worker stopped.
+ */
+function behindOpenTransaction(table: string, hold: string, fn: (taskQueue: string, holder: PgClient, writer: Writer) => Promise<void>) {
+  return withWorker(async (taskQueue) => {
+    const holder = new PgClient({ connectionString: env().databaseUrl, application_name: 'test-holder' });
+    await holder.connect();
+    const writer = startWriter(table, 1_000_000, 10_000);
+    try {
+      await holder.query('BEGIN');
+      await holder.query(hold);
+      await fn(taskQueue, holder, writer);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+      await writer.stop().catch(() => undefined);
+    }
+  });
+}
+
+/** Waits until the rollout's running activity is on its third attempt (its DDL timed out and was retried). */
+const thirdAttempt = (handle: WorkflowHandle) =>
+  waitFor('a third attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 3, 60_000, 200);
+
+/** Commits the holding transaction and waits for the rollout to complete; the writer's longest wait while held, and its figures. */
+async function releaseAndComplete(holder: PgClient, writer: Writer, handle: WorkflowHandle) {
+  const whileHeld = writer.reset();
+  await holder.query('COMMIT');
+  const out = await outcome(handle);
+  const figures = await writer.stop();
+  expect(out.state).toBe('completed');
+  return { whileHeld, figures };
+}
+
 test('a long-open transaction holds the table: the DDL waits under lock_timeout and retries, writers wait at most about that long, and the step goes on once it ends', async () => {
   const table = await makeCounterTable(pool, unique('held'), 10_000);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  const holder = new PgClient({ connectionString: env().databaseUrl, application_name: 'test-holder' });
-  await holder.connect();
-  const writer = startWriter(table, 1_000_000, 10_000);
-  try {
-    await holder.query('BEGIN');
-    await holder.query(`LOCK TABLE ${table} IN ACCESS SHARE MODE`);
+  await behindOpenTransaction(table, `LOCK TABLE ${table} IN ACCESS SHARE MODE`, async (taskQueue, holder, writer) => {
     await sleep(1500);
     const baseline = writer.reset(); // the same writer with nothing of stagefill's running: the machine's own noise
     const lockTimeoutMs = 300;
@@ -200,39 +232,23 @@ test('a long-open transaction holds the table: the DDL waits under lock_timeout 
       ],
     });
     // the ALTER keeps timing out and being retried by Temporal with backoff
-    await waitFor('a third attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 3, 60_000, 200);
+    await thirdAttempt(handle);
     const { rows } = await pool.query(vDefault, [table]);
     expect(rows).toEqual([]); // nothing applied while the transaction is open
     expect((await progressOf(handle)).state).toBe('running');
-    const whileHeld = writer.reset();
-    await holder.query('COMMIT');
-    const out = await outcome(handle);
-    const figures = await writer.stop();
-    expect(out.state).toBe('completed');
+    const { whileHeld, figures } = await releaseAndComplete(holder, writer, handle);
     expect((await pool.query(vDefault, [table])).rows).toEqual([{ def: '7' }]);
     console.log(
       `[lock_timeout ${lockTimeoutMs} ms] writer's longest wait while the transaction held the table and the DDL retried: ${whileHeld.toFixed(1)} ms (before the rollout started: ${baseline.toFixed(1)} ms; ${figures.statements} statements, ${figures.errors} errors)`,
     );
     expect(figures.errors).toBe(0);
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    await holder.end();
-    await writer.stop().catch(() => undefined);
-    await w.stop();
-  }
+  });
 });
 
 test('createIndex behind a long-open writing transaction: the concurrent build waits under lock_timeout, retries, and ends as one valid index once it ends', async () => {
   const table = await makeCounterTable(pool, unique('heldci'), 10_000);
-  const taskQueue = unique('q');
-  const w = await startWorker(taskQueue);
-  const holder = new PgClient({ connectionString: env().databaseUrl, application_name: 'test-holder' });
-  await holder.connect();
-  const writer = startWriter(table, 1_000_000, 10_000);
-  try {
-    // an uncommitted insert: ROW EXCLUSIVE, which CREATE INDEX CONCURRENTLY must wait out (writers are not blocked by it)
-    await holder.query('BEGIN');
-    await holder.query(`INSERT INTO ${table} (id, n, v) VALUES (-1, 0, 0)`);
+  // an uncommitted insert: ROW EXCLUSIVE, which CREATE INDEX CONCURRENTLY must wait out (writers are not blocked by it)
+  await behindOpenTransaction(table, `INSERT INTO ${table} (id, n, v) VALUES (-1, 0, 0)`, async (taskQueue, holder, writer) => {
     writer.reset();
     const name = unique('held_ix').slice(0, 40);
     const { handle } = await startSpec(client, taskQueue, {
@@ -242,24 +258,15 @@ test('createIndex behind a long-open writing transaction: the concurrent build w
       lockTimeoutMs: 300,
       steps: [{ kind: 'createIndex', name, columns: ['v'] }],
     });
-    await waitFor('a third attempt', async () => ((await handle.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 3, 60_000, 200);
+    await thirdAttempt(handle);
     expect((await indexesNamed(table, name)).every((i) => !i.valid)).toBe(true); // at most the INVALID entry of a timed-out attempt
-    const whileHeld = writer.reset();
-    await holder.query('COMMIT');
-    const out = await outcome(handle);
-    const figures = await writer.stop();
-    expect(out.state).toBe('completed');
+    const { whileHeld, figures } = await releaseAndComplete(holder, writer, handle);
     expect(await indexesNamed(table, name)).toEqual([{ name, valid: true }]);
     console.log(
       `[createIndex behind an open transaction, lock_timeout 300 ms] writer's longest wait meanwhile: ${whileHeld.toFixed(1)} ms (${figures.statements} statements, ${figures.errors} errors)`,
     );
     expect(figures.errors).toBe(0);
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    await holder.end();
-    await writer.stop().catch(() => undefined);
-    await w.stop();
-  }
+  });
 });
 
 describe('clear failures', () => {

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startBackfill } from '../../client/operations';
 import { freePort } from '../../devstack';
-import { ROOT, env, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
-import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, connectionFor } from './backfill-checks';
+import { ROOT, env, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, useStack } from './harness';
+import { distribution, checkpointChain, rowsAgainstCheckpoints } from './backfill-checks';
+import { startThroughClient, slowChunkSpec, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): `stagefill worker` runs as a real process.
@@ -82,16 +82,13 @@ test('bin/stagefill (the package bin and the Docker entrypoint) runs the CLI: `s
 test('SIGTERM mid-backfill drains (in-flight chunks commit) and exits 0; another worker finishes with every row once', async () => {
   const table = await makeCounterTable(pool, unique('t'), 30_000);
   // chunks that take a while inside their transaction, so some are in flight at SIGTERM
-  const s = counterSpec(table, {
-    chunkSize: 500,
-    transform: `UPDATE ${table} SET n = n + 1 WHERE id >= :lo AND id < :hi AND (SELECT pg_sleep(0.1)) IS NOT NULL`,
-  });
+  const s = slowChunkSpec(table, 500, 0.1);
   const taskQueue = unique('q');
   const first = spawnWorker(taskQueue, { LOG_LEVEL: 'info' });
   let second: ReturnType<typeof spawnWorker> | undefined;
   try {
     await waitFor('first worker polling', async () => first.output().includes('worker started'), 60_000);
-    const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 3000 });
+    const { handle } = await startThroughClient(taskQueue, s, { leaseMs: 3000 });
     const rowsNow = async () => (await distribution(pool, table))['1'] ?? 0;
     await waitFor('some chunks', async () => (await rowsNow()) >= 2000);
 
@@ -105,11 +102,7 @@ test('SIGTERM mid-backfill drains (in-flight chunks commit) and exits 0; another
     expect(mid.rows).toBeLessThan(30_000);
 
     second = spawnWorker(taskQueue);
-    const result = await client.workflow.getHandle(workflowId).result();
-    expect(result.state).toBe('completed');
-    expect(await distribution(pool, table)).toEqual({ '1': 30_000 });
-    const chain = await checkpointChain(pool, table, s.name);
-    expect(chain.problems).toEqual([]);
+    const { chain } = await expectCompletedOnce(handle, table, s.name, 30_000);
     expect(chain.workers.map((w) => w.split(':').pop()).sort()).toEqual([String(first.pid), String(second.pid)].sort());
     recordFacts('worker SIGTERM mid-backfill', {
       exitCode: 0,
