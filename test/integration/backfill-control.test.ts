@@ -3,8 +3,8 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from
 import { setThrottleUpdate, ThrottleSettings } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack, afterThisTest } from './harness';
-import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf } from './backfill-checks';
-import { withWorker, startRun, startThroughClient, slowChunkSpec, expectCompletedOnce, makeHealthTable } from './backfill-harness';
+import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, makeHealthTable } from './backfill-checks';
+import { withWorker, startRun, startThroughClient, slowChunkSpec, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(150_000);
@@ -192,7 +192,7 @@ test('continue-as-new keeps the cursor and counters: a backfill over several run
 
 test('the health probe over its threshold holds the backfill back; it goes on once the probe recovers', async () => {
   const table = await makeCounterTable(pool, unique('t'), 5_000);
-  const health = await makeHealthTable(30);
+  const health = await makeHealthTable(pool, 30);
   const s = counterSpec(table, {
     chunkSize: 500,
     throttle: { healthCheck: { sql: `SELECT lag FROM ${health}`, max: 5, every: '100ms', backoff: '200ms' } },

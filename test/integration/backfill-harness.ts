@@ -108,11 +108,3 @@ export function keyToBigint(id: string, column: string, table?: string, extra: R
   const change = { newType: 'bigint', up: `${column}::bigint`, down: `${column}::int` };
   return { id, kind: 'alterColumn', ...(table ? { table } : {}), column, ...change, ...extra };
 }
-
-/** A one-row table `lag int` holding `lag`, for a throttle health check to read; its qualified name. */
-export async function makeHealthTable(lag: number): Promise<string> {
-  const health = `public.${unique('health')}`;
-  await pool.query(`CREATE TABLE ${health} (lag int NOT NULL)`);
-  await pool.query(`INSERT INTO ${health} VALUES ($1)`, [lag]);
-  return health;
-}
