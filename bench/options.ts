@@ -45,6 +45,8 @@ export interface BenchOptions {
   only: Set<string>;
   /** Run nothing: render the report from the state folder's results.json. */
   isRenderOnly: boolean;
+  /** Go on from the state folder's results.json: keep the phases it holds, run the rest. */
+  isResume: boolean;
 }
 
 const positiveInt = (what: string, max: number) => (v: string) => {
@@ -87,7 +89,7 @@ const idList = (v: string) => {
 };
 
 const SKIPPABLE = ['load', 'trigger', 'alone', 'keys', 'sweep', 'budget', 'step'] as const;
-type Skippable = (typeof SKIPPABLE)[number];
+export type Skippable = (typeof SKIPPABLE)[number];
 
 const numberList = (what: string, min: number, max: number, isInteger: boolean) => (v: string) => {
   const parts = commaList(v);
@@ -160,6 +162,10 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--only <ids>', 'run only these contenders, e.g. single,stagefill,none (none: the load without a backfill)', idList)
     .option('--render-only', "write the report from the last run's results.json without running anything")
     .option(
+      '--resume',
+      "go on from the last run's results.json (a run stopped part-way): keep the phases it holds, run the rest with this command's options",
+    )
+    .option(
       '--doc <file>',
       'write the Markdown report here (default: docs/BENCHMARKS.md at --scale >= 50, else .stagefill/bench/BENCHMARKS.md)',
     )
@@ -173,9 +179,9 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     process.exit(2);
   }
   // what commander hands back: the options' own fields, with the optional ones and flags as typed on the line
-  type Parsed = Omit<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only' | 'isRenderOnly'> &
-    Partial<Pick<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only'>> & { renderOnly?: boolean };
-  const { scales, triggerSeconds, skip, only, renderOnly, doc, stateDir, ...rest } = program.opts<Parsed>();
+  type Parsed = Omit<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only' | 'isRenderOnly' | 'isResume'> &
+    Partial<Pick<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only'>> & { renderOnly?: boolean; resume?: boolean };
+  const { scales, triggerSeconds, skip, only, renderOnly, resume, doc, stateDir, ...rest } = program.opts<Parsed>();
   return {
     ...rest,
     scales: scales ?? [],
@@ -186,5 +192,6 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     skip: skip ?? new Set(),
     only: only ?? new Set(),
     isRenderOnly: Boolean(renderOnly),
+    isResume: Boolean(resume),
   };
 }

@@ -13,6 +13,8 @@ export function renderResults(r: BenchResults): string {
   const single = bestAlone(r, 'single');
   const bare = bestAlone(r, 'bare');
   out.push(`Run ${r.startedAt} → ${r.finishedAt ?? '?'}: \`${r.command}\``, '');
+  for (const c of r.resumed ?? [])
+    out.push(`Resumed ${c.at} on the same cluster (the phases above it kept, the rest run): \`${c.command}\``, '');
   out.push(
     `Machine: ${r.machine.nproc} cores (${r.machine.cpu}), ${r.machine.memoryGb.toFixed(0)} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}. ` +
       `${r.postgres.version.split(' on ')[0]}; ${Object.entries(r.postgres.settings)
@@ -301,7 +303,7 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
           const fixed = fastestWithin(b, g.ratio);
           return [
             `${g.ratio}×`,
-            `${run ? s(run.fill.wallMs) : ''} (${g.rounds.map((x) => s(x.fill.wallMs)).join(', ')})`,
+            `${run ? s(run.fill.wallMs) : ''} (${[...g.rounds.map((x) => s(x.fill.wallMs)), ...(g.unfinished ?? []).map((u) => `r${u.round} unfinished`)].join(', ')})`,
             run ? ms(run.latency.p99) : '',
             run ? ratio(run.latency.p99) : '',
             fixed ? fixed.title : 'none kept it',

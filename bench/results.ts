@@ -89,6 +89,8 @@ export interface BenchResults {
   workerPeakRssMb: number;
   /** The latency-budget phase (sweep of fixed settings, budgeted runs, load step). */
   budget?: BudgetResults;
+  /** `--resume`: later invocations that ran the phases this one had not finished. */
+  resumed?: { at: string; command: string }[];
 }
 
 /** The fastest of a contender's runs. */
@@ -185,6 +187,15 @@ export function verdicts(r: BenchResults): TargetVerdict[] {
   const b = r.budget;
   for (const ratio of b?.budgets.map((x) => x.ratio) ?? []) {
     const run = bestBudget(b!, ratio);
+    const unfinished = b!.budgets.find((x) => x.ratio === ratio)?.unfinished ?? [];
+    if (unfinished.length)
+      out.push({
+        target: `budget ${ratio}×: every round finishes`,
+        measured: `${unfinished.length} round(s) stopped at the deadline`,
+        limit: '0',
+        met: false,
+        missBy: 1,
+      });
     if (!run) continue;
     le(`budget ${ratio}×: load p99 vs no-backfill p99 (pgbench)`, run.latency.p99 / b!.baselineP99, ratio);
     const fixed = fastestWithin(b!, ratio);

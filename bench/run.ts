@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../devstack';
-import { parseBenchOptions, BenchOptions } from './options';
+import { parseBenchOptions, BenchOptions, Skippable } from './options';
 import { startBenchStack, BenchStack } from './stack';
 import { initPgbench, startLoad, summarize, PgTarget } from './pgbench';
 import { underLoad } from './under-load';
@@ -42,7 +42,66 @@ async function main(): Promise<void> {
     report(JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResults, root, opts);
     return;
   }
-  const results: BenchResults = {
+  const results: BenchResults = opts.isResume ? resumeFrom(opts) : newResults(opts);
+  say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
+  const bench = await startBenchStack(root, opts.stateDir);
+  const stopOnSignal = () => {
+    // what was measured so far stays: `--render-only` renders it
+    results.finishedAt = new Date().toISOString();
+    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
+    say(`interrupted: the figures so far are in ${path.join(opts.stateDir, 'results.json')}; stopping the stack`);
+    void bench.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    results.postgres = await sql.serverFacts(bench.pool);
+    await runAll(bench, opts, results);
+  } finally {
+    results.workerPeakRssMb = bench.worker.peakRssMb();
+    results.finishedAt = new Date().toISOString();
+    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
+    await bench.stop();
+  }
+
+  report(results, root, opts);
+}
+
+/**
+ * `--resume`: the last run's results, and its finished phases added to --skip,
+ * so this invocation runs only what that one did not get to (same cluster,
+ * same scale; the report says it was resumed).
+ */
+function resumeFrom(opts: BenchOptions): BenchResults {
+  const file = path.join(opts.stateDir, 'results.json');
+  if (!fs.existsSync(file)) throw new Error(`--resume: ${file} does not exist; run the benchmark first (or pass its --state-dir)`);
+  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchResults;
+  if (r.scale !== opts.scale) throw new Error(`--resume: results.json is a run at --scale ${r.scale}; resume it with --scale ${r.scale}`);
+  const done: [Skippable, boolean][] = [
+    ['alone', r.alone.length > 0],
+    ['keys', r.keys !== undefined],
+    ['load', r.load.length > 0],
+    ['sweep', (r.budget?.sweep.length ?? 0) > 0],
+    ['budget', (r.budget?.budgets.length ?? 0) > 0 && r.budget!.budgets.every((b) => b.rounds.length + (b.unfinished?.length ?? 0) > 0)],
+    ['step', r.budget?.step !== undefined],
+    ['trigger', r.trigger.length > 0],
+  ];
+  for (const [phase, isDone] of done) if (isDone) opts.skip.add(phase);
+  opts.scales = opts.scales.filter((s) => !r.scales.some((p) => p.scale === s));
+  say(
+    `resuming ${file}: kept ${
+      done
+        .filter(([, d]) => d)
+        .map(([p]) => p)
+        .join(', ') || 'nothing'
+    }`,
+  );
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+  return { ...r, resumed: [...(r.resumed ?? []), { at: new Date().toISOString(), command }] };
+}
+
+function newResults(opts: BenchOptions): BenchResults {
+  return {
     startedAt: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     machine: {
@@ -68,29 +127,6 @@ async function main(): Promise<void> {
     scales: [],
     workerPeakRssMb: Number.NaN,
   };
-
-  say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
-  const bench = await startBenchStack(root, opts.stateDir);
-  const stopOnSignal = () => {
-    // what was measured so far stays: `--render-only` renders it
-    results.finishedAt = new Date().toISOString();
-    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
-    say(`interrupted: the figures so far are in ${path.join(opts.stateDir, 'results.json')}; stopping the stack`);
-    void bench.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
-  try {
-    results.postgres = await sql.serverFacts(bench.pool);
-    await runAll(bench, opts, results);
-  } finally {
-    results.workerPeakRssMb = bench.worker.peakRssMb();
-    results.finishedAt = new Date().toISOString();
-    fs.writeFileSync(path.join(opts.stateDir, 'results.json'), JSON.stringify(results, null, 2));
-    await bench.stop();
-  }
-
-  report(results, root, opts);
 }
 
 /** Prints the tables and writes the doc; the committed doc holds only runs at scale 50 or more, so a quick run never replaces it. */
@@ -271,7 +307,14 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
       ...results.alone.flatMap((a) => a.runs.map((r) => (r.rows * 1000) / r.wallMs)).filter(Number.isFinite),
       (key.rows * 1000) / estimate,
     );
-    results.budget = { baselineP99: Number.NaN, sweep: [], budgets: [], step: undefined };
+    // resumed: the phases it kept stay as they were (the sweep the budgets are judged against, above all)
+    const kept = results.budget;
+    results.budget = {
+      baselineP99: Number.NaN,
+      sweep: opts.skip.has('sweep') ? (kept?.sweep ?? []) : [],
+      budgets: opts.skip.has('budget') ? (kept?.budgets ?? []) : [],
+      step: opts.skip.has('step') ? kept?.step : undefined,
+    };
     await runBudgetPhase(
       target,
       opts,

@@ -329,7 +329,9 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   if (under && o.now - prev.lastRaiseAt >= raiseEveryMs && o.now - prev.lastCutAt >= T.windowMs / 2) {
     const factor = isFarUnder ? T.fastRaise : T.slowRaise;
     const rate = base.rowsPerSecond;
-    const isBinding = rate === undefined || o.observedRowsPerSecond >= rate * T.binding;
+    // a lane moving one chunk per half window or slower makes the rate over a window lumpy: no proof it is not reached
+    const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.windowMs / 2;
+    const isBinding = rate === undefined || isLumpy || o.observedRowsPerSecond >= rate * T.binding;
     let next = { ...base };
     let what: string;
     if (isBinding && (limits.maxRowsPerSecond === undefined || (rate ?? 0) < limits.maxRowsPerSecond)) {
@@ -340,8 +342,8 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     } else if (base.lanes < limits.maxLanes) {
       next.lanes = base.lanes + 1;
       what = `lanes to ${next.lanes}`;
-    } else if (base.chunkSize < limits.maxChunkSize) {
-      next.chunkSize = clamp(Math.round(base.chunkSize * factor), limits.minChunkSize, limits.maxChunkSize);
+    } else if (base.chunkSize < chunkForRate(limits.maxChunkSize, rate, limits)) {
+      next.chunkSize = chunkForRate(base.chunkSize * factor, rate, limits);
       what = `chunk size to ${next.chunkSize}`;
     } else {
       return {
@@ -367,6 +369,8 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
         ),
       };
     }
+    // under a rate, never a chunk of more than a second of it, whichever setting went up
+    next.chunkSize = chunkForRate(next.chunkSize, next.rowsPerSecond, limits);
     return go('increasing', `p99 ${ms(p99)} ms under the ${ms(budget)} ms budget: ${what}`, next, 'lastRaiseAt');
   }
   const steadyRate = base.rowsPerSecond;

@@ -195,6 +195,30 @@ describe('the controller', () => {
     expect(seen[seen.length - 1].chunk).toBe(limits.maxChunkSize);
   });
 
+  test('at a low rate the observed rate is lumpy: the rate is raised, not lanes or chunks, and no chunk grows past a second of the rate', () => {
+    // the scale-50 run: 500-661 rows/s on 3 lanes while chunks grew to 10,000 rows, one chunk per 15 s, for minutes
+    const lumpy = controlStep(
+      withDecision({ rowsPerSecond: 500, lanes: 2, chunkSize: 500 }),
+      obs(10 * W, 7, { observedRowsPerSecond: 200 }),
+      limits,
+    );
+    expect(lumpy.decision).toMatchObject({ action: 'increasing', rowsPerSecond: 575, lanes: 2 });
+    expect(lumpy.decision.chunkSize).toBeLessThanOrEqual(575);
+    const grown = controlStep(
+      withDecision({ rowsPerSecond: 575, lanes: 3, chunkSize: 3517 }),
+      obs(10 * W, 7, { observedRowsPerSecond: 0 }),
+      limits,
+    );
+    expect(grown.decision).toMatchObject({ rowsPerSecond: 661, lanes: 3, chunkSize: 661 });
+    // a fast rate the lanes do not reach is judged as before: all lanes in use, so bigger chunks, and the rate kept near what they move
+    const fast = controlStep(
+      withDecision({ rowsPerSecond: 40_000, lanes: 4, chunkSize: 3000 }),
+      obs(10 * W, 3, { observedRowsPerSecond: 10_000 }),
+      limits,
+    );
+    expect(fast.decision).toMatchObject({ rowsPerSecond: 20_000, lanes: 4, chunkSize: 6000 });
+  });
+
   describe('replica lag', () => {
     const lagObs = (lagMs: number | null, state = 'streaming', more: Partial<ControlObservation> = {}) =>
       obs(10 * W, 3, {
