@@ -1,3 +1,8 @@
+/*
+ * (A little over 400 lines on purpose: the benchmark's phases in the order a
+ * run takes them, so one file says what a run does; each phase's mechanics
+ * live in the modules it imports.)
+ */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

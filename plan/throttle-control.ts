@@ -1,4 +1,8 @@
 /**
+ * (Over 400 lines on purpose: the controller is one state machine, read top
+ * to bottom, and the helpers below it, quantiles, the window p99, a lane's
+ * share, are its vocabulary; apart they would be read back and forth.)
+ *
  * The latency-budget controller, pure: given what the probe measured over
  * the last window (its p50/p99), the budget, replica lag and the settings in
  * force, the next settings (row rate, lanes, chunk size) or a hold, and why.
