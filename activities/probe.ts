@@ -24,6 +24,7 @@ import {
   initialControl,
   highestWindowP99,
   quantile,
+  withHeldBack,
 } from '../plan/throttle-control';
 import { ReplicaLagTracker } from '../plan/replica-lag';
 import type { ThrottleSettings } from '../plan/throttle';
@@ -58,7 +59,7 @@ export interface ProbeInput {
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
-  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 4 s (200 statements) by default. */
+  /** How long the baseline is measured before the first chunk (ms), for p99Ratio; 10 s (500 statements at the default pace) by default. */
   baselineMs?: number;
   /** Return after this long; the workflow starts the next probe (keeps one activity from living for days). */
   maxRunMs?: number;
@@ -77,6 +78,13 @@ interface StoredState {
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
+/**
+ * The baseline before the first chunk: two judging windows at least. A load
+ * that commits stalls now and then (a WAL flush behind another's); 4 s caught
+ * none of that in one run and a 9.5 ms p99 in the next, and a budget a ratio
+ * of the first crawled under the load's own stalls.
+ */
+const BASELINE_MS = 10_000;
 /** A probe statement slower than this is cut off (and counted as this slow). */
 const PROBE_TIMEOUT_MS = 2_000;
 
@@ -154,7 +162,8 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       } catch (err) {
         if (health.isStatementTimeout(err)) {
           // as slow as it was let run: a blocked probe is the clearest breach there is
-          samples.push({ at: Date.now(), ms: performance.now() - t0 });
+          const at = Date.now();
+          for (const v of withHeldBack(performance.now() - t0, everyMs)) samples.push({ at, ms: v });
           probes++;
           return;
         }
@@ -171,7 +180,9 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         throw err;
       }
       const ms = performance.now() - t0;
-      samples.push({ at: Date.now(), ms });
+      const at = Date.now();
+      // a slow one also stands for the statements it held back (coordinated omission)
+      for (const v of withHeldBack(ms, everyMs)) samples.push({ at, ms: v });
       probes++;
       cm?.probeStatements?.inc(labels);
       cm?.probeSeconds?.inc(labels, ms / 1000);
@@ -210,7 +221,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           },
         };
         await publish(measuring);
-        const baselineMs = input.baselineMs ?? 4_000;
+        const baselineMs = t.latency.baselineMs ?? input.baselineMs ?? BASELINE_MS;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
         try {
           await probeUntil(Date.now() + baselineMs);
@@ -251,7 +262,8 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         if (ctx.cancellationSignal.aborted) break;
         const at = Date.now();
         while (samples.length && at - samples[0].at > CONTROL_TUNING.windowMs) samples.shift();
-        const latencies = samples.map((s) => s.ms);
+        // the window restarts at a cut: what the controller judges next is how the database does at the new rate
+        const latencies = samples.filter((s) => s.at > control.lastCutAt).map((s) => s.ms);
         // the observed rate over about a window, not one tick: chunks land in bursts
         const rows = await health.rowsDone(pool, input.backfillId, input.generation);
         rowsSeen.push({ at, rows });

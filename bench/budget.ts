@@ -75,6 +75,16 @@ export interface LoadStepResult {
 export interface BudgetResults {
   /** The no-backfill p99 the budgets are multiples of (ms, pgbench). */
   baselineP99: number;
+  /** How long that p99 was measured over (ms; absent in older results). */
+  baselineWindowMs?: number;
+  /** The same load's p99 in each 10 s of that window: how far it moves with no backfill. */
+  baselineWindowP99s?: number[];
+  /**
+   * How long each budgeted run's probe measured its own baseline before the
+   * first chunk (ms; absent in older results: 0). The load's latency counts
+   * from after it, and the wall compared with fixed settings leaves it out.
+   */
+  probeBaselineMs?: number;
   sweep: SweepPoint[];
   budgets: BudgetResult[];
   step?: LoadStepResult;
@@ -101,10 +111,19 @@ export async function runBudgetPhase(
   target: PgTarget,
   opts: BenchOptions,
   deps: ContenderDeps,
-  o: { baselineP99: () => Promise<number>; fastestRowsPerSecond: number; estimateMs: number; nextTag: () => number },
+  o: {
+    baselineP99: () => Promise<{ p99: number; windowMs: number; windowP99s: number[] }>;
+    fastestRowsPerSecond: number;
+    estimateMs: number;
+    nextTag: () => number;
+  },
   out: BudgetResults,
 ): Promise<void> {
-  out.baselineP99 = await o.baselineP99();
+  const base = await o.baselineP99();
+  out.baselineP99 = base.p99;
+  out.baselineWindowMs = base.windowMs;
+  out.baselineWindowP99s = base.windowP99s;
+  out.probeBaselineMs = PROBE_BASELINE_MS;
   say(`budget: no-backfill p99 ${out.baselineP99.toFixed(2)} ms`);
 
   if (!opts.skip.has('sweep')) {
@@ -131,7 +150,16 @@ export async function runBudgetPhase(
         const result = out.budgets.find((x) => x.ratio === b.ratio)!;
         let r;
         try {
-          r = await underLoad(target, opts, `budget-${b.ratio}-r${round}`, o.estimateMs * 3, (t) => b.c.run(t), o.nextTag(), o.estimateMs);
+          r = await underLoad(
+            target,
+            opts,
+            `budget-${b.ratio}-r${round}`,
+            o.estimateMs * 3 + PROBE_BASELINE_MS,
+            (t) => b.c.run(t),
+            o.nextTag(),
+            o.estimateMs,
+            PROBE_BASELINE_MS,
+          );
         } catch (err) {
           // a budget the controller cannot meet fast enough is a result, not the end of the benchmark
           if (!/did not finish within/.test((err as Error).message)) throw err;
@@ -141,7 +169,7 @@ export async function runBudgetPhase(
         }
         result.rounds.push({ round, fill: r.fill!, latency: r.latency });
         say(
-          `budget ${b.ratio}× r${round}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
+          `budget ${b.ratio}× r${round}: ${(budgetWallMs(out, r.fill!) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
         );
       }
     }
@@ -149,9 +177,10 @@ export async function runBudgetPhase(
 
   if (!opts.skip.has('step')) {
     const ratio = opts.stepBudget;
-    const est = bestBudget(out, ratio)?.fill.wallMs ?? o.estimateMs * 3;
+    const best = bestBudget(out, ratio);
+    const est = best ? budgetWallMs(out, best.fill) : o.estimateMs * 3;
     await sql.settle(deps.pool);
-    out.step = await loadStep(target, opts, deps, ratio, o.nextTag(), Math.max(8000, 0.4 * est));
+    out.step = await loadStep(target, opts, deps, ratio, o.nextTag(), PROBE_BASELINE_MS + Math.max(8000, 0.4 * est));
     say(
       `load step: budget ${ratio}×, rate doubled at ${(out.step.stepAtMs / 1000).toFixed(0)} s, wall ${(out.step.wallMs / 1000).toFixed(1)} s`,
     );
@@ -160,13 +189,62 @@ export async function runBudgetPhase(
 
 export function budgetContender(deps: ContenderDeps, opts: BenchOptions, ratio: number, estimateMs: number): Contender {
   return stagefillBackfill(deps, {
-    deadlineMs: Math.max(180_000, 10 * estimateMs),
+    deadlineMs: PROBE_BASELINE_MS + Math.max(180_000, 10 * estimateMs),
     id: `budget-${ratio}`,
     title: `stagefill, budget p99Ratio ${ratio} (${fmtK(opts.chunkSize)} start, ≤ ${opts.budgetParallelism} lanes)`,
     chunkSize: opts.chunkSize,
     parallelism: opts.budgetParallelism,
-    throttle: { latency: { p99Ratio: ratio }, maxChunkSize: Math.max(opts.chunkSize, ...opts.sweepChunks) },
+    throttle: {
+      latency: {
+        p99Ratio: ratio,
+        probe: loadProbe(deps.key, opts.scale),
+        probeEveryMs: LOAD_PROBE_EVERY_MS,
+        baselineMs: PROBE_BASELINE_MS,
+      },
+      maxChunkSize: Math.max(opts.chunkSize, ...opts.sweepChunks),
+    },
   });
+}
+
+/** The no-backfill window the budgets are multiples of: long enough to hold the load's own commit stalls. */
+export const BUDGET_BASELINE_MS = 60_000;
+
+/**
+ * How long a budgeted run's probe measures its baseline (throttle.latency.baselineMs):
+ * this machine's commit latency swings, and a 10-s baseline of the load's
+ * transaction measured 8.3 ms in one run and 5.0 ms in the next.
+ */
+export const PROBE_BASELINE_MS = 30_000;
+
+/** A budgeted run's wall time from the end of its probe's baseline: the time it spent backfilling. */
+export function budgetWallMs(b: Pick<BudgetResults, 'probeBaselineMs'>, fill: FillRun): number {
+  return fill.wallMs - (b.probeBaselineMs ?? 0);
+}
+
+/** 40 transactions a second: a fifth of the load's own 200, and 200 samples in a judging window. */
+export const LOAD_PROBE_EVERY_MS = 25;
+
+/**
+ * The probe the budgeted runs give stagefill (`throttle.latency.probe`): the
+ * load's own transaction, as pgbench's TPC-B-like script runs it (an account,
+ * a teller and a branch updated, the account read, one commit), each row
+ * picked at random and written with the value it holds, so the data does not
+ * change (the history insert is left out for the same reason). So it waits
+ * where the load waits: for the CPU once per statement, for the row locks the
+ * backfill's chunks hold, and for the WAL flush behind their WAL at commit.
+ * The default probe, one read-only lookup, saw only a share of the CPU wait:
+ * it kept its budget while pgbench's p99 went to 2.95x; a one-statement write
+ * had half the load's p99, so the same ratio was twice as strict.
+ */
+export function loadProbe(key: { from: number; to: number }, scale: number): string[] {
+  const pick = (from: number, count: number) => `(SELECT ${from} + floor(random() * ${Math.max(1, count)})::int)`;
+  const aid = pick(key.from, key.to - key.from);
+  return [
+    `UPDATE ${sql.TABLE} SET abalance = abalance WHERE ${sql.KEY} = ${aid}`,
+    `SELECT abalance FROM ${sql.TABLE} WHERE ${sql.KEY} = ${aid}`,
+    `UPDATE public.pgbench_tellers SET tbalance = tbalance WHERE tid = ${pick(1, 10 * scale)}`,
+    `UPDATE public.pgbench_branches SET bbalance = bbalance WHERE bid = ${pick(1, scale)}`,
+  ];
 }
 
 /** The round of a budget contender with the lowest load p99 (as the load table does). */

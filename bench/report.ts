@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BudgetResults, bestBudget, fastestWithin, frontier } from './budget';
+import { BudgetResults, bestBudget, fastestWithin, frontier, budgetWallMs } from './budget';
 import { s, x, ms, pct, cores, table } from './format';
 import { BenchResults, best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdicts, triggerSummary } from './results';
 
@@ -272,6 +272,14 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
     `### Latency budget: under \`pgbench -c ${r.settings.loadClients} -R ${r.settings.loadRate}\`, no-backfill p99 ${ms(b.baselineP99)} ms`,
     '',
   );
+  if (b.baselineWindowMs) {
+    const w = b.baselineWindowP99s ?? [];
+    out.push(
+      `The no-backfill p99 is the load's alone over ${s(b.baselineWindowMs)} s, measured just before the sweep` +
+        (w.length ? `; its p99 in each 10 s of that minute: ${w.map((v) => ms(v)).join(', ')} ms, the load's own swing.` : '.'),
+      '',
+    );
+  }
   if (b.sweep.length) {
     const front = new Set(frontier(b).map((p) => p.id));
     out.push(
@@ -291,7 +299,7 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       table(
         [
           'budget',
-          'stagefill wall s (rounds)',
+          b.probeBaselineMs ? `stagefill wall s after its ${s(b.probeBaselineMs)} s baseline (rounds)` : 'stagefill wall s (rounds)',
           'load p99 ms (its round)',
           'p99 × no-backfill',
           'fastest fixed setting within the budget',
@@ -303,17 +311,17 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
           const fixed = fastestWithin(b, g.ratio);
           return [
             `${g.ratio}×`,
-            `${run ? s(run.fill.wallMs) : ''} (${[...g.rounds.map((x) => s(x.fill.wallMs)), ...(g.unfinished ?? []).map((u) => `r${u.round} unfinished`)].join(', ')})`,
+            `${run ? s(budgetWallMs(b, run.fill)) : ''} (${[...g.rounds.map((x) => s(budgetWallMs(b, x.fill))), ...(g.unfinished ?? []).map((u) => `r${u.round} unfinished`)].join(', ')})`,
             run ? ms(run.latency.p99) : '',
             run ? ratio(run.latency.p99) : '',
             fixed ? fixed.title : 'none kept it',
             fixed ? s(fixed.fill.wallMs) : '',
-            run && fixed ? x(run.fill.wallMs / fixed.fill.wallMs) : '',
+            run && fixed ? x(budgetWallMs(b, run.fill) / fixed.fill.wallMs) : '',
           ];
         }),
       ),
       '',
-      "The budget is `throttle.latency.p99Ratio`, relative to the p99 stagefill's probe measures before the first chunk; the load's p99 is pgbench's, as everywhere on this page.",
+      "The budget is `throttle.latency.p99Ratio`, relative to the p99 stagefill's probe measures before the first chunk (`throttle.latency.baselineMs`); the probe is the load's own transaction (`throttle.latency.probe`, a list of statements: see `loadProbe` in bench/budget.ts). The load's p99 is pgbench's, as everywhere on this page, counted from the end of the probe's baseline.",
       '',
     );
   }

@@ -23,12 +23,12 @@ import {
   cpuFloor,
   fmtK,
 } from './contenders';
-import { BenchResults, REPORTED_SETTINGS, AloneResult, LoadResult, KeyTableResult, bestAlone, verdicts, baselineP99 } from './results';
+import { BenchResults, REPORTED_SETTINGS, AloneResult, LoadResult, KeyTableResult, bestAlone, verdicts } from './results';
 import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
-import { runBudgetPhase, stepSvg } from './budget';
+import { runBudgetPhase, stepSvg, BUDGET_BASELINE_MS } from './budget';
 
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
@@ -325,13 +325,12 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
       opts,
       deps,
       {
-        // the load phase's no-backfill p99 when it ran; otherwise one window of the load alone
+        // one long window of the load alone: this machine's commit latency swings, and the p99 of one
+        // backfill-long window (8-15 s) came out anywhere from 3.3 to 9.5 ms, which made a budget a lottery
         baselineP99: async () => {
-          const known = baselineP99(results);
-          if (Number.isFinite(known)) return known;
           await sql.settle(bench.pool);
-          const r = await underLoad(target, opts, 'budget-baseline', estimate, undefined, nextTag(), Math.max(8000, estimate));
-          return r.latency.p99;
+          const r = await underLoad(target, opts, 'budget-baseline', BUDGET_BASELINE_MS, undefined, nextTag(), BUDGET_BASELINE_MS);
+          return { p99: r.latency.p99, windowMs: BUDGET_BASELINE_MS, windowP99s: r.windowP99s };
         },
         fastestRowsPerSecond: fastest,
         estimateMs: estimate,

@@ -4,6 +4,9 @@ import { startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } 
 import type { BenchOptions } from './options';
 import type { FillRun } from './contenders';
 
+/** The load's p99 is also given per window of this many ms (whole windows only): how much it moves by itself. */
+const WINDOW_MS = 10_000;
+
 /**
  * One contender under the live load: pgbench starts first, the backfill
  * starts once the load is steady, and latency counts the transactions
@@ -20,7 +23,9 @@ export async function underLoad(
   fill: ((tag: number) => Promise<FillRun>) | undefined,
   tag: number,
   baselineMs: number,
-): Promise<{ fill?: FillRun; latency: LatencySummary }> {
+  /** Count the load's latency from this long after the backfill starts (a budgeted run's baseline, with no chunk yet). */
+  skipMs = 0,
+): Promise<{ fill?: FillRun; latency: LatencySummary; windowP99s: number[] }> {
   const preRollMs = 2000;
   const segments: LoadRun[] = [];
   let isFinished = false;
@@ -60,5 +65,8 @@ export async function underLoad(
   }
   const outputs = await Promise.all(segments.map((s) => s.done));
   const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
-  return { fill: result, latency: summarize(txns, fromMs, toMs) };
+  const windowP99s: number[] = [];
+  for (let from = fromMs + skipMs; from + WINDOW_MS <= toMs; from += WINDOW_MS)
+    windowP99s.push(summarize(txns, from, from + WINDOW_MS).p99);
+  return { fill: result, latency: summarize(txns, fromMs + skipMs, toMs), windowP99s };
 }

@@ -48,9 +48,24 @@ export async function setProbeTimeout(db: Queryable, ms: number): Promise<void> 
 /** A statement cut off by statement_timeout. */
 export const isStatementTimeout = (err: unknown) => (err as { code?: string })?.code === '57014';
 
-/** An operator's probe statement (a query, checked by the spec), prepared once on the probe's connection. */
-export async function probeStatement(db: Queryable, text: string): Promise<void> {
-  await db.query(prepared(db, text, []));
+/**
+ * An operator's probe (checked by the spec), its statements prepared once on
+ * the probe's connection: one query, or a list run as one transaction from
+ * BEGIN to COMMIT. A statement that fails rolls the transaction back.
+ */
+export async function probeStatement(db: Queryable, probe: string | readonly string[]): Promise<void> {
+  if (typeof probe === 'string') {
+    await db.query(prepared(db, probe, []));
+    return;
+  }
+  await db.query('BEGIN');
+  try {
+    for (const text of probe) await db.query(prepared(db, text, []));
+    await db.query('COMMIT');
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
 }
 
 export interface ReplicationRow {

@@ -105,8 +105,14 @@ export interface ControlState {
 const INITIAL_CHUNKS_PER_SECOND = 8;
 
 export const CONTROL_TUNING = {
-  /** The window the p99 is judged over (ms). */
-  windowMs: 2_000,
+  /**
+   * The window the p99 is judged over (ms). Long enough for a p99 to mean
+   * something at the probe's pace (250 statements at the default 20 ms; a
+   * 2-s window's p99 was its single slowest statement, and a write probe's
+   * commit stalls made every other window look like a breach), short enough to
+   * answer a load step within the 10 s the budget's windows are judged over.
+   */
+  windowMs: 5_000,
   /** Fewer probe samples than this in the window: no judgement. */
   minSamples: 10,
   /** Speed up only under this share of the budget; release a hold under it too. */
@@ -125,6 +131,8 @@ export const CONTROL_TUNING = {
   /** At or over this multiple of the budget a cut also drops a lane and shrinks the chunk. */
   severe: 1.5,
   chunkCut: 0.75,
+  /** After a cut, a severe excess is cut again after this long (ms); a milder one after a window. */
+  severeSettleMs: 1_000,
   /** Between 80% and 100% of the budget: no cut for this long (ms), then a raise of probeRaise every probeRaiseEveryMs. */
   calmMs: 15_000,
   probeRaise: 1.05,
@@ -139,6 +147,8 @@ export const CONTROL_TUNING = {
    * 7,500-row chunks crawled at that rate for minutes under a budget it kept.
    */
   maxChunkSeconds: 1,
+  /** A rate whose lanes each move one chunk per this long or slower is lumpy over a window: counted as reached. */
+  lumpyChunkMs: 1_000,
 } as const;
 
 /** A chunk size that holds at most maxChunkSeconds of `rowsPerSecond` (none: any). */
@@ -283,7 +293,9 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     );
   }
   if (over) {
-    if (o.now - prev.lastCutAt < T.windowMs)
+    // the probe judges only samples taken since the last cut (its window restarts there): a severe excess in them is
+    // answered after a second, not a whole window; a milder one waits for the window to fill again
+    if (o.now - prev.lastCutAt < (p99 >= budget * T.severe ? T.severeSettleMs : T.windowMs))
       return {
         ...prev,
         decision: {
@@ -334,7 +346,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
     const factor = isFarUnder ? T.fastRaise : T.slowRaise;
     const rate = base.rowsPerSecond;
     // a lane moving one chunk per half window or slower makes the rate over a window lumpy: no proof it is not reached
-    const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.windowMs / 2;
+    const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.lumpyChunkMs;
     const isBinding = rate === undefined || isLumpy || o.observedRowsPerSecond >= rate * T.binding;
     let next = { ...base };
     let what: string;
@@ -418,6 +430,23 @@ export function highestWindowP99(samples: readonly { at: number; ms: number }[],
     if (p99 !== undefined && (highest === undefined || p99 > highest)) highest = p99;
     if (from + windowMs > last) return highest;
   }
+}
+
+/**
+ * A probe statement's latency with the statements it kept from starting: the
+ * probe runs on one connection at a steady pace, so a statement that took
+ * `ms` held back every one due within that time, and a live client that keeps
+ * its own pace (pgbench -R, an application's requests) would have seen them
+ * wait. Timing only the statements that ran understates the tail exactly when
+ * the database stalls ("coordinated omission"); this adds the waits the held
+ * statements would have seen, ms - every, ms - 2*every, ... down to `every`
+ * (as HdrHistogram's recordValueWithExpectedInterval does), at most `cap`.
+ */
+export function withHeldBack(ms: number, everyMs: number, cap = 200): number[] {
+  const out = [ms];
+  if (everyMs <= 0) return out;
+  for (let missed = ms - everyMs; missed >= everyMs && out.length <= cap; missed -= everyMs) out.push(missed);
+  return out;
 }
 
 /** The q-quantile (0..1) of the samples, nearest rank; undefined for none. */

@@ -17,6 +17,8 @@ export const THROTTLE_LIMITS = {
   p99Ratio: { min: 1.05, max: 100 },
   /** How often the latency probe runs its statement (ms between statements). */
   probeEveryMs: { min: 5, max: 1_000 },
+  /** How long the p99Ratio baseline is measured (ms). */
+  baselineMs: { min: 1_000, max: 600_000 },
   maxReplicaLagMs: { min: 100, max: 24 * 3_600_000 },
 } as const;
 
@@ -26,10 +28,17 @@ export type ReplicaMissingPolicy = 'hold' | 'ignore';
 export interface LatencyBudget {
   p99Ms?: number;
   p99Ratio?: number;
-  /** The statement the probe times (a query); default: a lookup on the backfill's key. */
-  probe?: string;
+  /**
+   * What the probe times; default: a lookup on the backfill's key. One query,
+   * or a list of statements run as one transaction and timed from BEGIN to
+   * COMMIT, like a transaction of the service (writes included: its row locks
+   * and its commit's WAL flush are what a backfill makes live writes wait on).
+   */
+  probe?: string | string[];
   /** Milliseconds between two probe statements. */
   probeEveryMs?: number;
+  /** With p99Ratio: how long the baseline is measured before the first chunk (ms); longer for a load whose latency swings. */
+  baselineMs?: number;
 }
 
 export interface ThrottleSettings {
@@ -96,7 +105,7 @@ const CHANGE_FIELDS = [
   'maxReplicaLagMs',
   'onReplicaMissing',
 ] as const;
-const LATENCY_FIELDS = ['p99Ms', 'p99Ratio', 'probe', 'probeEveryMs'] as const;
+const LATENCY_FIELDS = ['p99Ms', 'p99Ratio', 'probe', 'probeEveryMs', 'baselineMs'] as const;
 
 const isSet = (v: unknown) => v !== undefined && v !== null;
 
@@ -126,10 +135,26 @@ export function validateLatencyBudget(where: string, b: unknown): void {
   numberWithin(`${where}.p99Ms`, l.p99Ms, THROTTLE_LIMITS.p99Ms);
   numberWithin(`${where}.p99Ratio`, l.p99Ratio, THROTTLE_LIMITS.p99Ratio);
   integerWithin(`${where}.probeEveryMs`, l.probeEveryMs, THROTTLE_LIMITS.probeEveryMs);
-  if (isSet(l.probe) && (typeof l.probe !== 'string' || !/^\s*(select|with|values)\b/i.test(l.probe))) {
-    throw new Error(`${where}.probe: expected a query (SELECT, WITH or VALUES), got ${JSON.stringify(l.probe)}`);
+  integerWithin(`${where}.baselineMs`, l.baselineMs, THROTTLE_LIMITS.baselineMs);
+  if (!isSet(l.probe)) return;
+  if (Array.isArray(l.probe)) {
+    if (l.probe.length < 1 || l.probe.length > PROBE_TRANSACTION_MAX)
+      throw new Error(`${where}.probe: a transaction of 1 to ${PROBE_TRANSACTION_MAX} statements, got ${l.probe.length}`);
+    l.probe.forEach((st, i) => {
+      if (typeof st !== 'string' || !PROBE_STATEMENT.test(st))
+        throw new Error(`${where}.probe[${i}]: expected SELECT, WITH, VALUES, INSERT, UPDATE or DELETE, got ${JSON.stringify(st)}`);
+    });
+  } else if (typeof l.probe !== 'string' || !/^\s*(select|with|values)\b/i.test(l.probe)) {
+    throw new Error(
+      `${where}.probe: expected a query (SELECT, WITH or VALUES), or a list of statements run as one transaction, got ${JSON.stringify(l.probe)}`,
+    );
   }
 }
+
+/** A probe transaction's statements: at most this many. */
+export const PROBE_TRANSACTION_MAX = 20;
+/** What a probe transaction's statement may be: a query or a row write, nothing that changes the schema or the session. */
+export const PROBE_STATEMENT = /^\s*(select|with|values|insert|update|delete)\b/i;
 
 /** The `setThrottle` update's validator: rejects a bad payload before it reaches history, naming the field. */
 export function validateThrottleChange(change: ThrottleChange): void {

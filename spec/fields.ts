@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
-import { THROTTLE_LIMITS } from '../plan/throttle';
+import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../plan/throttle';
 import { NOTIFY_EVENTS, isWebhookUrl } from '../plan/notify';
 
 /**
@@ -123,6 +123,23 @@ export const backfillKey = z
 export const chunkCheck = z.object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation }).strict();
 
 const L = THROTTLE_LIMITS;
+/** One statement of a probe transaction: a query or a row write, one statement each. */
+const probeStatement = z
+  .string({ invalid_type_error: 'each of throttle.latency.probe must be a statement (a string)' })
+  .min(1, 'throttle.latency.probe has an empty statement')
+  .superRefine((sql, ctx) => {
+    if (!PROBE_STATEMENT.test(sql))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message:
+          'each of throttle.latency.probe must start with SELECT, WITH, VALUES, INSERT, UPDATE or DELETE (no DDL, no BEGIN/COMMIT: the probe runs them as one transaction)',
+      });
+    if (hasSecondStatement(sql))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: 'each of throttle.latency.probe must be a single statement: one list item each',
+      });
+  });
 const latencyBudget = z
   .object({
     p99Ms: z
@@ -135,8 +152,22 @@ const latencyBudget = z
       .min(L.p99Ratio.min, `throttle.latency.p99Ratio must be at least ${L.p99Ratio.min} (times the p99 measured before the first chunk)`)
       .max(L.p99Ratio.max, `throttle.latency.p99Ratio must be at most ${L.p99Ratio.max}`)
       .optional(),
-    probe: query('throttle.latency.probe').optional(),
+    probe: z
+      .union([
+        query('throttle.latency.probe'),
+        z
+          .array(probeStatement, { invalid_type_error: 'throttle.latency.probe must be a query or a list of statements' })
+          .min(1, 'throttle.latency.probe: a transaction needs at least one statement')
+          .max(PROBE_TRANSACTION_MAX, `throttle.latency.probe: a transaction of at most ${PROBE_TRANSACTION_MAX} statements`),
+      ])
+      .optional(),
     probeEveryMs: z.number().int().min(L.probeEveryMs.min).max(L.probeEveryMs.max).optional(),
+    baselineMs: z
+      .number()
+      .int()
+      .min(L.baselineMs.min, `throttle.latency.baselineMs must be at least ${L.baselineMs.min} (ms)`)
+      .max(L.baselineMs.max, `throttle.latency.baselineMs must be at most ${L.baselineMs.max} (ms)`)
+      .optional(),
   })
   .strict()
   .refine((b) => (b.p99Ms === undefined) !== (b.p99Ratio === undefined), {

@@ -1,3 +1,4 @@
+import { WorkflowFailedError } from '@temporalio/client';
 import { setThrottleUpdate } from '../../workflows/definitions';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, progressOf } from './backfill-checks';
@@ -51,7 +52,12 @@ async function expectHeld(table: string, name: string, ms: number): Promise<numb
 test('a latency budget changed through setThrottle steers a running backfill: measured, held under an impossible budget, finished without one', async () => {
   const table = await makeCounterTable(pool, unique('t'), 200_000);
   // a generous budget relative to the probe's own baseline: measured first, then the controller ramps up (to at most 20k rows/s)
-  const s = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle: { latency: { p99Ratio: 50 }, maxRowsPerSecond: 20_000 } });
+  // (a 2-s baseline, not the default 10 s: the test needs a baseline, not a good one)
+  const s = counterSpec(table, {
+    chunkSize: 1000,
+    parallelism: 2,
+    throttle: { latency: { p99Ratio: 50, baselineMs: 2000 }, maxRowsPerSecond: 20_000 },
+  });
   await withWorker(async (taskQueue) => {
     const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
     const measured = await waitFor('a baseline and a budget from it', async () => {
@@ -60,7 +66,7 @@ test('a latency budget changed through setThrottle steers a running backfill: me
     });
     expect(measured.control!.budgetP99Ms).toBeCloseTo(50 * Math.max(measured.control!.baselineP99Ms!, 0.05), 5);
     expect(measured.control!.p99Ms).toBeGreaterThan(0);
-    expect(measured.throttle.latency).toEqual({ p99Ratio: 50 });
+    expect(measured.throttle.latency).toEqual({ p99Ratio: 50, baselineMs: 2000 });
 
     // a budget no lookup can keep (50 microseconds): the controller cuts to its floor and holds
     const settings = await handle.executeUpdate(setThrottleUpdate, { args: [{ latency: { p99Ms: 0.05 } }] });
@@ -90,6 +96,39 @@ test('a latency budget changed through setThrottle steers a running backfill: me
       heldAtRows: rowsWhileHeld,
       rows: 200_000,
     });
+  });
+});
+
+test('a probe transaction (a list of statements) is timed from BEGIN to COMMIT and its writes commit; a statement that fails fails the run naming the probe', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 20_000);
+  const hits = `public.${unique('probe_hits')}`;
+  await pool.query(`CREATE TABLE ${hits} (n int NOT NULL); INSERT INTO ${hits} VALUES (0)`);
+  const probe = [`UPDATE ${hits} SET n = n + 1`, `SELECT n FROM ${hits}`, `SELECT count(*) FROM ${table} WHERE id < 10`];
+  const s = counterSpec(table, { throttle: { latency: { p99Ms: 10_000, probe, probeEveryMs: 20 }, maxRowsPerSecond: 10_000 } });
+  await withWorker(async (taskQueue) => {
+    const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
+    const timed = await waitFor('probe samples from the transaction', async () => {
+      const p = await progressOf(client, workflowId);
+      return p.control?.p99Ms !== undefined && p;
+    });
+    expect(timed.throttle.latency?.probe).toEqual(probe);
+    await expectCompletedOnce(handle, table, s.name, 20_000);
+    // every transaction committed its update: the counter moved, once per probe
+    const { rows } = await pool.query(`SELECT n FROM ${hits}`);
+    expect(rows[0].n).toBeGreaterThan(10);
+
+    const broken = counterSpec(table, {
+      throttle: { latency: { p99Ms: 10_000, probe: [`UPDATE ${hits} SET n = n + 1`, 'SELECT * FROM public.no_such_table_for_the_probe'] } },
+    });
+    const before = (await pool.query(`SELECT n FROM ${hits}`)).rows[0].n;
+    const bad = await startThroughClient(taskQueue, broken, { leaseMs: 1000 });
+    const err = await bad.handle.result().catch((e) => e);
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const messages: string[] = [];
+    for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) messages.push(String(e.message));
+    expect(messages.join(' / ')).toMatch(/throttle\.latency\.probe failed: .*no_such_table_for_the_probe/);
+    // the failed statement rolled its transaction back: the update before it did not commit
+    expect((await pool.query(`SELECT n FROM ${hits}`)).rows[0].n).toBe(before);
   });
 });
 

@@ -3,6 +3,7 @@ import {
   initialControl,
   budgetMs,
   quantile,
+  withHeldBack,
   highestWindowP99,
   laneShare,
   ControlLimits,
@@ -100,22 +101,30 @@ describe('the controller', () => {
     expect(controlStep(withDecision(before), o, limits).decision).toMatchObject(expected);
   });
 
-  test('hysteresis: no second cut within a window of the first; an increase waits half a window', () => {
-    const cut = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 25, { observedRowsPerSecond: 8000 }), limits);
-    expect(cut.decision.rowsPerSecond).toBe(4000);
-    const again = controlStep(cut, obs(100_000 + W - 1, 25, { observedRowsPerSecond: 8000 }), limits);
-    expect(again.decision.rowsPerSecond).toBe(4000);
-    const later = controlStep(again, obs(100_000 + W, 25, { observedRowsPerSecond: 4000 }), limits);
-    expect(later.decision.rowsPerSecond).toBe(2000);
-    const tooSoon = controlStep(later, obs(100_000 + W + W / 2 - 1, 2, { observedRowsPerSecond: 2000 }), limits);
-    expect(tooSoon.decision.rowsPerSecond).toBe(2000);
-    const up = controlStep(tooSoon, obs(100_000 + W + W / 2, 2, { observedRowsPerSecond: 2000 }), limits);
-    expect(up.decision.rowsPerSecond).toBe(4000);
+  test('hysteresis: no second cut within a window of the first (a second, for a severe excess); an increase waits half a window', () => {
+    // 12 ms on a 10 ms budget: a mild excess, cut x0.75
+    const cut = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 12, { observedRowsPerSecond: 8000 }), limits);
+    expect(cut.decision.rowsPerSecond).toBe(6000);
+    const again = controlStep(cut, obs(100_000 + W - 1, 12, { observedRowsPerSecond: 8000 }), limits);
+    expect(again.decision.rowsPerSecond).toBe(6000);
+    const later = controlStep(again, obs(100_000 + W, 12, { observedRowsPerSecond: 6000 }), limits);
+    expect(later.decision.rowsPerSecond).toBe(4500);
+    const tooSoon = controlStep(later, obs(100_000 + W + W / 2 - 1, 2, { observedRowsPerSecond: 4500 }), limits);
+    expect(tooSoon.decision.rowsPerSecond).toBe(4500);
+    const up = controlStep(tooSoon, obs(100_000 + W + W / 2, 2, { observedRowsPerSecond: 4500 }), limits);
+    expect(up.decision.rowsPerSecond).toBe(9000);
     // far under the budget it raises again after half a second; nearer, after half a window
-    expect(controlStep(up, obs(100_000 + W + W / 2 + 499, 2, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4000);
-    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 2, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(8000);
-    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4000);
-    expect(controlStep(up, obs(100_000 + 2 * W + W / 2, 7, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(4600);
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 499, 2, { observedRowsPerSecond: 9000 }), limits).decision.rowsPerSecond).toBe(9000);
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 2, { observedRowsPerSecond: 9000 }), limits).decision.rowsPerSecond).toBe(18000);
+    expect(controlStep(up, obs(100_000 + W + W / 2 + 500, 7, { observedRowsPerSecond: 9000 }), limits).decision.rowsPerSecond).toBe(9000);
+    expect(controlStep(up, obs(100_000 + 2 * W + W / 2, 7, { observedRowsPerSecond: 9000 }), limits).decision.rowsPerSecond).toBe(10350);
+
+    // 25 ms: severe; the probe's window restarts at a cut, so a second's samples after it are enough to cut again
+    const severe = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 25, { observedRowsPerSecond: 8000 }), limits);
+    expect(severe.decision.rowsPerSecond).toBe(4000);
+    const S = CONTROL_TUNING.severeSettleMs;
+    expect(controlStep(severe, obs(100_000 + S - 1, 25, { observedRowsPerSecond: 8000 }), limits).decision.rowsPerSecond).toBe(4000);
+    expect(controlStep(severe, obs(100_000 + S, 25, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(2000);
   });
 
   test('within 80-100% of the budget and calm (no cut for 15 s): probes upwards by 5% every 5 s, only at a binding rate', () => {
@@ -136,7 +145,9 @@ describe('the controller', () => {
     let s = withDecision({ rowsPerSecond: 4000 });
     s = controlStep(s, noisy(10 * W, 11), limits);
     expect(s.decision).toMatchObject({ rowsPerSecond: 4000, action: 'steady' });
-    expect(s.decision.reason).toMatch(/inside the load's own variation: without the backfill a 2-s window reached p99 12 ms/);
+    expect(s.decision.reason).toMatch(
+      new RegExp(`inside the load's own variation: without the backfill a ${W / 1000}-s window reached p99 12 ms`),
+    );
     expect(s.overSince).toBe(10 * W);
     // back under: the excess did not last
     const under = controlStep(s, noisy(10 * W + 500, 9), limits);
@@ -328,5 +339,33 @@ describe('replica lag from the primary', () => {
       { name: 'r2@10.0.0.2', state: 'missing', lagMs: null },
     ]);
     expect(tr.replicasSeen()).toEqual(['r1@local', 'r2@10.0.0.2']);
+  });
+});
+
+describe('withHeldBack: a slow probe statement stands for the ones it kept from starting', () => {
+  test.each([
+    // [latency ms, pace ms, samples recorded]
+    [3, 25, [3]],
+    [25, 25, [25]],
+    [60, 25, [60, 35]],
+    [100, 20, [100, 80, 60, 40, 20]],
+    [10, 0, [10]],
+  ])('%d ms at one statement per %d ms records %j', (ms, every, expected) => {
+    expect(withHeldBack(ms, every)).toEqual(expected);
+  });
+
+  test('a statement cut off at the timeout adds at most the cap', () => {
+    expect(withHeldBack(2000, 5, 10)).toHaveLength(11);
+  });
+
+  test("a stall moves the window's p99 as it moves an open-loop client's: one 200 ms statement among 199 at 2 ms", () => {
+    const timed = [...Array.from({ length: 199 }, () => 2), 200];
+    expect(quantile(timed, 0.99)).toBe(2);
+    expect(
+      quantile(
+        timed.flatMap((v) => withHeldBack(v, 20)),
+        0.99,
+      ),
+    ).toBeGreaterThanOrEqual(100);
   });
 });
