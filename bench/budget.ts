@@ -268,8 +268,11 @@ export function frontier(r: BudgetResults): SweepPoint[] {
 }
 
 /**
- * One budgeted backfill under the load, whose rate doubles `stepAfterMs` into
- * the run (a second pgbench at the same rate); the controller's view sampled
+ * One budgeted backfill under the load, whose rate doubles (a second pgbench
+ * at the same rate) once the backfill has written a quarter of its rows, or
+ * `stepAfterMs` into the run if that comes first. (A step timed from an
+ * estimate alone came as the run ended: the scale-50 run of 2026-12-02 had no
+ * window after it.) The controller's view sampled
  * every 500 ms from the progress query, the load's p99 per window from
  * pgbench's logs.
  */
@@ -299,6 +302,13 @@ async function loadStep(
   const t0 = Date.now();
   const samples: StepSample[] = [];
   let isDone = false;
+  let stepAtMs: number | undefined;
+  const step = () => {
+    if (stepAtMs !== undefined) return;
+    stepAtMs = Date.now() - t0;
+    launch('doubled', capS);
+  };
+  const rows = deps.key.to - deps.key.from;
   const handle = deps.conn.client.workflow.getHandle(stagefillWorkflowId(c.id, tag));
   const sampling = (async () => {
     while (!isDone) {
@@ -313,11 +323,12 @@ async function loadStep(
           hold: p.control?.hold,
           action: p.control?.action,
         });
+        if (p.rowsProcessed >= rows / 4) step();
       }
       await sleep(500);
     }
   })();
-  const stepTimer = setTimeout(() => launch('doubled', capS), stepAfterMs);
+  const stepTimer = setTimeout(step, stepAfterMs);
   try {
     await c.run(tag);
   } finally {
@@ -337,7 +348,15 @@ async function loadStep(
     }
     return out;
   };
-  return { ratio, baseRate: opts.loadRate, stepAtMs: stepAfterMs, wallMs, samples, windows: windowsOf(10_000), seconds: windowsOf(1000) };
+  return {
+    ratio,
+    baseRate: opts.loadRate,
+    stepAtMs: stepAtMs ?? wallMs,
+    wallMs,
+    samples,
+    windows: windowsOf(10_000),
+    seconds: windowsOf(1000),
+  };
 }
 
 /** The windows that count for the step's target: those starting 10 s or more after the step (the controller's time to react). */
