@@ -79,6 +79,8 @@ const prepare = proxyActivities<BackfillActivities>({
 const DEFAULT_LEASE_MS = 5_000;
 /** Patch: finishBackfill reads the counters itself (one activity where there were two); older histories replay the two. */
 const FINISH_COUNTS_CHECKPOINTS = 'finish-counts-checkpoints';
+/** Patch: a run continuing as new waits for its deliveries before it reads what it carries (older histories read first). */
+const SETTLE_BEFORE_HANDOVER = 'settle-before-handover';
 
 /**
  * A backfill: lanes (at most `parallelism`) take partitions and work them in
@@ -190,6 +192,9 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
         continue;
       }
       if (historyIsLong(run)) {
+        // what is carried is read after the last delivery has ended: a pause or throttle change handled while it ran
+        // goes with it (before SETTLE_BEFORE_HANDOVER it was read first and such a change was lost)
+        if (patched(SETTLE_BEFORE_HANDOVER)) await notify.settled();
         await continueAsNew<typeof backfillWorkflow>({ ...input, carried: { ...c, runs: c.runs + 1 } });
       }
       setState('running');

@@ -17,6 +17,8 @@ export interface Notifier {
   state(state: string, detail?: { step?: string | null; lastError?: string | null; rollbackReason?: string | null }): void;
   /** Resolves once every delivery started has ended (delivered or given up); a run awaits it before it closes. */
   settled(): Promise<void>;
+  /** No delivery is running now (for a condition that also waits for something else). */
+  isIdle(): boolean;
 }
 
 /**
@@ -71,6 +73,9 @@ export function notifier(run: { kind: 'backfill' | 'rollout'; name: string; tabl
     },
     async settled() {
       while (pending.size) await Promise.all([...pending]);
+    },
+    isIdle() {
+      return pending.size === 0;
     },
   };
 }

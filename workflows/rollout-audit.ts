@@ -74,6 +74,11 @@ export class RolloutAudit {
     return this.queue.length === 0 && !this.isFlushing;
   }
 
+  /** Nothing left to write: every queued entry is written (or this run cannot write any: recorded before durable audits, or no rollout row). */
+  isSettled(): boolean {
+    return !this.owner.durable || this.owner.rolloutId() === undefined || this.isDrained();
+  }
+
   /** Waits, even in a cancelled workflow, until every queued entry is written. */
   async drain(): Promise<void> {
     if (!this.owner.durable || this.owner.rolloutId() === undefined) return;

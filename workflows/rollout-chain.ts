@@ -4,7 +4,7 @@
  * carries so that its waiting steps resume where they waited and no
  * activity runs again. Deterministic.
  */
-import { workflowInfo, log, continueAsNew } from '@temporalio/workflow';
+import { workflowInfo, log, continueAsNew, condition, patched, CancellationScope } from '@temporalio/workflow';
 import type { rolloutWorkflow } from './rollout';
 import type { CarriedRollout, RolloutRun } from './rollout-run';
 
@@ -26,10 +26,35 @@ export function shouldContinue(run: RolloutRun): boolean {
   return run.audit.isDrained();
 }
 
+/**
+ * Patch: a run ends (completes, fails, rolls back or continues as new) only
+ * when no webhook delivery is running and its audit queue is written, both
+ * seen in one workflow task, and a run continuing as new reads what it
+ * carries after that. Before it, the run built what it carried, then waited
+ * for a delivery: a signal handled meanwhile (an approval, a pause, an
+ * operator's resume) was left out of the next run, and its audit entry was
+ * written under a key the next run used again, so the entry after it was
+ * dropped as a duplicate.
+ */
+export const QUIET_CLOSE = 'quiet-close';
+
+/** Nothing of this run is still going on that its end would cut off: no delivery, no unwritten audit entry. */
+export function isQuiet(run: RolloutRun): boolean {
+  return run.notify.isIdle() && run.audit.isSettled();
+}
+
+/** Waits, even in a cancelled workflow, until the run is quiet. What follows in the same workflow task sees every signal handled so far. */
+export async function quiesce(run: RolloutRun): Promise<void> {
+  if (isQuiet(run)) return;
+  await CancellationScope.nonCancellable(() => condition(() => isQuiet(run)));
+}
+
 export async function continueChain(run: RolloutRun): Promise<never> {
   // decided on a condition check; from here no waiting step leaves its wait (see park in rollout-steps.ts)
   run.continuing = true;
-  await run.audit.drain();
+  if (patched(QUIET_CLOSE)) await quiesce(run);
+  else await run.audit.drain();
+  // from here to continueAsNew nothing awaits: no signal lands between what is read and the hand-over
   const next: CarriedRollout = {
     begun: run.begun!,
     run: (run.carried?.run ?? 1) + 1,

@@ -22,11 +22,12 @@ export async function rollBack(run: RolloutRun, finalState: 'rolled_back' | 'can
       const reverted = await revert.revertStep({ ...stepInput(run, g), actor: run.rollbackBy ?? run.input.actor });
       if (reverted.held === undefined) break;
       // the kind refused to revert (createTable: someone else's data): hold for an operator, `retry` asks again
+      // counted before 'held' shows: a retry sent while the hold is being recorded is not lost
+      const seen = run.retries;
       run.lastError = `step "${id}": revert held: ${reverted.held}`;
       setState(run, 'held', id);
       await recordStep(run, g, 'held', { reason: reverted.held });
       setStep(run, id, { error: run.lastError });
-      const seen = run.retries;
       await condition(() => run.retries > seen);
       setStep(run, id, { state: 'reverting', error: undefined });
       setState(run, 'rolling_back');

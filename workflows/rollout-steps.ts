@@ -91,11 +91,12 @@ export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
         } catch (err) {
           const held = heldCause(err);
           if (!held) throw err;
+          // counted before 'held' shows: a retry sent while the hold is being recorded is not lost
+          const seen = run.retries;
           run.lastError = held;
           setStep(run, g.id, { state: 'held', error: held });
           setState(run, 'held', g.id);
           await recordStep(run, g, 'held', { reason: held });
-          const seen = run.retries;
           await condition(() => run.retries > seen || run.rollbackReason !== null);
           if (run.rollbackReason !== null) throw new StepFailure(run.rollbackReason, true);
           setStep(run, g.id, { state: 'running', error: undefined });
@@ -194,11 +195,12 @@ async function runGate(run: RolloutRun, g: GraphStep, r: StepRun, gateChecks: Ga
       const why = `step "${g.id}": check ${failed.map((f) => `"${f.name}" got ${f.value ?? f.error ?? 'nothing'}, expected ${f.expected}`).join('; ')}`;
       if (onFailure === 'rollback') throw new StepFailure(why, true);
       // onFailure: pause — hold for an operator: `retry` runs the checks again, `rollback` reverts.
+      // counted before 'held' shows: a retry sent while the hold is being recorded is not lost
+      r.heldSeen = run.retries;
       run.lastError = why;
       setStep(run, g.id, { state: 'held', error: why });
       setState(run, 'held', g.id);
       await recordStep(run, g, 'held', { checks: results });
-      r.heldSeen = run.retries;
     }
     const seen = r.heldSeen;
     await park(run, g.id, () => run.retries > seen || run.rollbackReason !== null);

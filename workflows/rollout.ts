@@ -32,7 +32,7 @@ import {
 } from './rollout-run';
 import { runStep } from './rollout-steps';
 import { rollBack } from './rollout-rollback';
-import { shouldContinue, continueChain } from './rollout-chain';
+import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './rollout-chain';
 import { trackChildBackfills } from './rollout-child-progress';
 
 // What other modules, the client and the tests import from here.
@@ -219,6 +219,9 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     });
     throw err;
   } finally {
-    await run.notify.settled(); // a closing run (or one continuing as new) would drop a delivery still scheduled
+    // a closing run (or one continuing as new) would drop a delivery still scheduled, and an audit entry of a signal
+    // handled while it ran
+    if (patched(QUIET_CLOSE)) await quiesce(run);
+    else await run.notify.settled();
   }
 }

@@ -1,14 +1,16 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { backfillWorkflow } from '../../workflows/backfill';
-import { approveSignal } from '../../workflows/definitions';
+import { approveSignal, resumeSignal } from '../../workflows/definitions';
+import { rolloutWorkflow } from '../../workflows/rollout';
+import { parseRolloutSpec } from '../../spec';
 import { backfillWorkflowId } from '../../plan/ids';
 import type { NotificationBody } from '../../plan/notify';
 import { createStagefillWorker } from '../../worker/run';
 import { counterSpec } from './backfill-checks';
 import { makeOrders, startSpec, outcome } from './rollout-harness';
 import { waitForState, workerConfigFor } from './own-worker';
-import { env, unique, makeCounterTable, waitFor, pool, client, useStack, testLogger } from './harness';
+import { env, unique, makeCounterTable, waitFor, pool, client, useStack, testLogger, sleep } from './harness';
 import { recordFacts } from './report';
 
 jest.setTimeout(180_000);
@@ -191,5 +193,93 @@ test('a receiver that is down or answers 500: the run completes as usual; the de
   } finally {
     await w.stop();
     await broken.close();
+  }
+});
+
+/** A slow receiver: it holds every delivery until released, then answers the held ones and every later one at once. */
+async function holdingReceiver(): Promise<{ url: string; held: string[]; release(): void; close(): Promise<void> }> {
+  const held: string[] = [];
+  const waiting: http.ServerResponse[] = [];
+  let released = false;
+  const server = http.createServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      held.push((JSON.parse(data) as NotificationBody).event);
+      if (released) res.end('ok');
+      else waiting.push(res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    held,
+    release() {
+      released = true;
+      for (const res of waiting.splice(0)) res.end('ok');
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+test('a rollout that continues as new while a delivery is slow: an approval and resumes sent meanwhile go with it, each audited once', async () => {
+  const table = await makeOrders(pool, unique('orders'), 100);
+  const hook = await holdingReceiver();
+  const taskQueue = unique('q');
+  const w = await startNotifyingWorker(taskQueue);
+  try {
+    const spec = parseRolloutSpec({
+      kind: 'rollout',
+      name: unique('slowhook'),
+      table,
+      notify: { webhook: hook.url, on: ['awaiting_approval'] },
+      steps: [{ id: 'approve', kind: 'approval', timeout: '1h' }],
+    });
+    const handle = await client.workflow.start(rolloutWorkflow, {
+      taskQueue,
+      workflowId: unique('slowhook'),
+      args: [{ spec, actor: 'test', continueAsNewAfterEvents: 200 }],
+    });
+    const firstRunId = handle.firstExecutionRunId;
+    // the approval's notification is held by the receiver (its activity's first attempt may take 10 s)
+    await waitFor('the awaiting_approval delivery', async () => hook.held.includes('awaiting_approval'));
+    // resumes, each written to the audit, grow the run's history past its limit: the run decides to continue as new,
+    // and waits for the delivery before it goes
+    const early: string[] = [];
+    for (let i = 0; (await handle.describe()).historyLength < 220 && i < 60; i++) {
+      early.push(`early-${i}`);
+      await handle.signal(resumeSignal, { by: `early-${i}` });
+      await sleep(40);
+    }
+    expect((await handle.describe()).runId).toBe(firstRunId); // still the first run: the hand-over waits
+    // sent while the run waits to hand over: before the fix the next run carried the state from before them
+    await handle.signal(approveSignal, { by: 'carol' });
+    const late = ['late-1', 'late-2', 'late-3'];
+    for (const by of late) await handle.signal(resumeSignal, { by });
+    await sleep(1000);
+    hook.release();
+    const result = await Promise.race([
+      handle.result() as Promise<{ state: string }>,
+      sleep(60_000).then(() => ({ state: 'still waiting after 60 s: the approval was lost at the hand-over' })),
+    ]);
+    expect(result.state).toBe('completed');
+    const { rows } = await pool.query<{ event: string; actor: string | null; audit_key: string | null }>(
+      `SELECT event, actor, audit_key FROM stagefill.events WHERE workflow_id = $1 ORDER BY id`,
+      [handle.workflowId],
+    );
+    expect(rows.filter((r) => r.event === 'approved').map((r) => r.actor)).toEqual(['carol']);
+    const resumed = rows.filter((r) => r.event === 'resumed').map((r) => r.actor!);
+    expect([...resumed].sort()).toEqual([...early, ...late].sort());
+    const keys = rows.filter((r) => r.audit_key).map((r) => r.audit_key);
+    expect(new Set(keys).size).toBe(keys.length);
+    // it did continue as new: the approval completed in a later run
+    expect((await handle.describe()).runId).not.toBe(firstRunId);
+  } finally {
+    await w.stop();
+    await hook.close();
   }
 });

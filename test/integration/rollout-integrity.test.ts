@@ -212,15 +212,44 @@ test('contract holds, dropping nothing, when an object of the old column lost it
   await waitForState(handle, 'waiting_approval');
   // someone takes the comment off the new column: contract must not drop the old one
   await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS NULL`);
-  await handle.signal(approveSignal, { by: 'bob' });
-  const held = await waitFor('the contract to hold', async () => {
-    const p = await progressOf(handle);
-    return p.state === 'held' ? p : undefined;
-  });
-  expect(held.lastError).toMatch(/MISSING\s+comment on public\.\S+\.qty/);
-  expect((await readColumnObjects(pool, `public.${t}`, 'qty')).type).toBe('integer'); // nothing dropped
-  await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS 'units'`);
-  await handle.signal(retrySignal, { by: 'bob' });
+  // the operator's retry comes while the hold is still being recorded (the query shows 'held' already): it must not be
+  // lost. A trigger on this rollout's step row makes the 'held' write wait for an advisory lock the test holds.
+  const { rows: ids } = await pool.query(`SELECT id FROM stagefill.rollouts WHERE workflow_id = $1`, [handle.workflowId]);
+  const rolloutId = Number(ids[0].id);
+  const lockKey = 700_000_000 + rolloutId;
+  const fn = `public."${t}_hold"`;
+  await pool.query(
+    `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(${lockKey}); RETURN NEW; END $$`,
+  );
+  await pool.query(
+    `CREATE TRIGGER "${t}_hold" BEFORE UPDATE ON stagefill.rollout_steps FOR EACH ROW
+       WHEN (NEW.state = 'held' AND NEW.rollout_id = ${rolloutId}) EXECUTE FUNCTION ${fn}()`,
+  );
+  const locker = await pool.connect();
+  try {
+    await locker.query(`SELECT pg_advisory_lock($1)`, [lockKey]);
+    await handle.signal(approveSignal, { by: 'bob' });
+    const held = await waitFor('the contract to hold', async () => {
+      const p = await progressOf(handle);
+      return p.state === 'held' ? p : undefined;
+    });
+    expect(held.lastError).toMatch(/MISSING\s+comment on public\.\S+\.qty/);
+    expect((await readColumnObjects(pool, `public.${t}`, 'qty')).type).toBe('integer'); // nothing dropped
+    await waitFor('the held step write to wait for the lock', async () => {
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`,
+        [lockKey],
+      );
+      return rows[0].n > 0;
+    });
+    await pool.query(`COMMENT ON COLUMN ${q}.qty_stagefill_new IS 'units'`);
+    await handle.signal(retrySignal, { by: 'bob' });
+  } finally {
+    await locker.query(`SELECT pg_advisory_unlock($1)`, [lockKey]);
+    locker.release();
+    await pool.query(`DROP TRIGGER "${t}_hold" ON stagefill.rollout_steps`);
+    await pool.query(`DROP FUNCTION ${fn}()`);
+  }
   expect(await outcome(handle)).toMatchObject({ state: 'completed' });
   expect(await readColumnObjects(pool, `public.${t}`, 'qty')).toMatchObject({ type: 'bigint', notNull: true, comment: 'units' });
 });
