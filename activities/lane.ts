@@ -5,6 +5,7 @@ import * as sql from '../db/backfills';
 import type { KeyedTable } from '../db/key-sql';
 import { isCutByArithmetic, leavesChanged } from '../plan/chunks';
 import { KeyColumn, decodeKeyType, keyNames } from '../plan/keys';
+import { DEFAULT_FLUSH_AFTER_KB } from '../plan/throttle';
 import { SETUP_ERROR } from './errors';
 import type { LeaseInput } from './backfill-types';
 
@@ -51,7 +52,11 @@ export async function enterLane(pool: Pool, input: LeaseInput, cancelled: AbortS
     });
   }
   try {
-    const p = await sql.openLane(session.client, { ...input, isCompositeKey: keyColumnsOf(input).length > 1 });
+    const p = await sql.openLane(session.client, {
+      ...input,
+      isCompositeKey: keyColumnsOf(input).length > 1,
+      flushAfterKb: input.flushAfterKb ?? DEFAULT_FLUSH_AFTER_KB,
+    });
     const changed = leavesChanged(p.planned_leaves, p.leaves_now);
     if (changed)
       throw setupFailure(

@@ -47,6 +47,8 @@ export interface BenchOptions {
   isRenderOnly: boolean;
   /** Go on from the state folder's results.json: keep the phases it holds, run the rest. */
   isResume: boolean;
+  /** Server settings over the benchmark's own (bench/stack.ts), for experiments; each is shown in the report. */
+  pgSettings: Record<string, string>;
 }
 
 const positiveInt = (what: string, max: number) => (v: string) => {
@@ -100,6 +102,12 @@ const numberList = (what: string, min: number, max: number, isInteger: boolean) 
       throw new InvalidArgumentError(`each of ${what} must be a ${isInteger ? 'whole ' : ''}number from ${min} to ${max}, got "${p}"`);
     return n;
   });
+};
+/** `--pg-set name=value`, repeatable: each adds to the settings collected so far. */
+const pgSetting = (v: string, acc: Record<string, string> = {}): Record<string, string> => {
+  const m = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`--pg-set takes name=value (a PostgreSQL setting, e.g. backend_flush_after=256kB), got "${v}"`);
+  return { ...acc, [m[1]]: m[2] };
 };
 const skipList = (v: string) => {
   const parts = commaList(v);
@@ -159,6 +167,11 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
       'full',
     )
     .option('--skip <parts>', `leave out parts: ${SKIPPABLE.join(', ')}`, skipList)
+    .option(
+      '--pg-set <name=value>',
+      "a server setting over the benchmark's own (repeatable; an experiment: shown in the report's server line)",
+      pgSetting,
+    )
     .option('--only <ids>', 'run only these contenders, e.g. single,stagefill,none (none: the load without a backfill)', idList)
     .option('--render-only', "write the report from the last run's results.json without running anything")
     .option(
@@ -179,9 +192,13 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     process.exit(2);
   }
   // what commander hands back: the options' own fields, with the optional ones and flags as typed on the line
-  type Parsed = Omit<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only' | 'isRenderOnly' | 'isResume'> &
-    Partial<Pick<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only'>> & { renderOnly?: boolean; resume?: boolean };
-  const { scales, triggerSeconds, skip, only, renderOnly, resume, doc, stateDir, ...rest } = program.opts<Parsed>();
+  type Parsed = Omit<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only' | 'isRenderOnly' | 'isResume' | 'pgSettings'> &
+    Partial<Pick<BenchOptions, 'scales' | 'triggerSeconds' | 'skip' | 'only'>> & {
+      renderOnly?: boolean;
+      resume?: boolean;
+      pgSet?: Record<string, string>;
+    };
+  const { scales, triggerSeconds, skip, only, renderOnly, resume, doc, stateDir, pgSet, ...rest } = program.opts<Parsed>();
   return {
     ...rest,
     scales: scales ?? [],
@@ -193,5 +210,6 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     only: only ?? new Set(),
     isRenderOnly: Boolean(renderOnly),
     isResume: Boolean(resume),
+    pgSettings: pgSet ?? {},
   };
 }

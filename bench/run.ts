@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   }
   const results: BenchResults = opts.isResume ? resumeFrom(opts) : newResults(opts);
   say(`starting PostgreSQL and Temporal under ${opts.stateDir}`);
-  const bench = await startBenchStack(root, opts.stateDir);
+  const bench = await startBenchStack(root, opts.stateDir, opts.pgSettings);
   const stopOnSignal = () => {
     // what was measured so far stays: `--render-only` renders it
     results.finishedAt = new Date().toISOString();
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);
   try {
-    results.postgres = await sql.serverFacts(bench.pool);
+    results.postgres = await sql.serverFacts(bench.pool, Object.keys(opts.pgSettings));
     await runAll(bench, opts, results);
   } finally {
     results.workerPeakRssMb = bench.worker.peakRssMb();

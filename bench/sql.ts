@@ -149,11 +149,12 @@ const SHOWN = [
   'autovacuum',
 ];
 
-export async function serverFacts(pool: Pool): Promise<ServerFacts> {
+/** The server's version and settings: the usual ones and any set for this run (`also`). */
+export async function serverFacts(pool: Pool, also: string[] = []): Promise<ServerFacts> {
   const v = await pool.query<{ v: string }>('SELECT version() AS v');
   const s = await pool.query<{ name: string; setting: string }>(
     `SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name = ANY($1) ORDER BY name`,
-    [SHOWN],
+    [[...SHOWN, ...also]],
   );
   return { version: v.rows[0].v, settings: Object.fromEntries(s.rows.map((r) => [r.name, r.setting])) };
 }

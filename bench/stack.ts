@@ -45,14 +45,23 @@ export interface WorkerProcess {
 
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
-export async function startBenchStack(root: string, stateDir: string): Promise<BenchStack> {
+/** `extra`: settings over POSTGRES_SETTINGS (`--pg-set`), for experiments. */
+export async function startBenchStack(root: string, stateDir: string, extra: Record<string, string> = {}): Promise<BenchStack> {
   if (process.env.DATABASE_URL || process.env.TEMPORAL_ADDRESS) {
     say('ignoring DATABASE_URL / TEMPORAL_ADDRESS: the benchmark starts its own stack so its settings are known');
   }
   delete process.env.DATABASE_URL;
   delete process.env.TEMPORAL_ADDRESS;
   const start = () =>
-    startDevStack({ root, stateDir, fresh: true, persistHistory: false, headless: true, postgresSettings: POSTGRES_SETTINGS, log: say });
+    startDevStack({
+      root,
+      stateDir,
+      fresh: true,
+      persistHistory: false,
+      headless: true,
+      postgresSettings: { ...POSTGRES_SETTINGS, ...extra },
+      log: say,
+    });
   // The dev server picks some internal ports itself; on a shared machine one can be taken meanwhile.
   const stack = await start().catch((err: Error) => {
     say(`the stack did not start (${err.message.split('\n')[0]}); trying once more`);

@@ -154,6 +154,8 @@ export async function openLane(
     partitionNo: number;
     lockTimeoutMs: number;
     statementTimeoutMs: number;
+    /** backend_flush_after for the session, kB; 0 leaves the server's. */
+    flushAfterKb: number;
     table: string;
     /** A key of several columns: its lane plans row comparisons without sequential scans (below). */
     isCompositeKey?: boolean;
@@ -166,10 +168,13 @@ export async function openLane(
   // of it (seconds a chunk on millions of rows). A chunk is a key range by design, so on a
   // composite key the lane turns sequential scans off for its session: the key's index is used.
   // A transform reading another table without an index still scans it (the setting only adds cost).
+  // A backfill writes each page once and moves on: backend_flush_after has the kernel write its pages back
+  // as it goes, not all at once at its periodic write-back, which stalls every commit (plan/throttle.ts).
   // A partitioned table's leaves now and at planning, so the lease sees an attach or detach.
   const { rows } = await db.query<PartitionRow & { planned_leaves: string[] | null; leaves_now: string[] | null }>(
     `SELECT set_config('lock_timeout', $4, false) AS lock_timeout, set_config('statement_timeout', $5, false) AS statement_timeout,
             set_config('enable_seqscan', CASE WHEN $7 THEN 'off' ELSE current_setting('enable_seqscan') END, false) AS enable_seqscan,
+            set_config('backend_flush_after', CASE WHEN $8::int > 0 THEN $8::int || 'kB' ELSE current_setting('backend_flush_after') END, false) AS flush_after,
             p.partition_no, p.lo, p.hi, p.cursor, p.rows_planned, p.rows_done, p.chunks_done, p.is_done, p.fixed_chunks, p.leaf,
             g.leaves AS planned_leaves,
             CASE WHEN g.leaves IS NOT NULL THEN
@@ -179,7 +184,16 @@ export async function openLane(
        FROM ${own('backfill_partitions')} p
        JOIN ${own('backfill_generations')} g ON g.backfill_id = p.backfill_id AND g.generation = p.generation
       WHERE p.backfill_id = $1 AND p.generation = $2 AND p.partition_no = $3`,
-    [p.backfillId, p.generation, p.partitionNo, `${p.lockTimeoutMs}ms`, `${p.statementTimeoutMs}ms`, p.table, p.isCompositeKey ?? false],
+    [
+      p.backfillId,
+      p.generation,
+      p.partitionNo,
+      `${p.lockTimeoutMs}ms`,
+      `${p.statementTimeoutMs}ms`,
+      p.table,
+      p.isCompositeKey ?? false,
+      p.flushAfterKb,
+    ],
   );
   if (!rows.length) throw new Error(`partition ${p.partitionNo} of backfill ${p.backfillId} generation ${p.generation} does not exist`);
   return rows[0];
@@ -197,7 +211,7 @@ const MAX_PREPARED_PER_CONNECTION = 64;
  * prepared statements of finished backfills).
  */
 export async function closeLane(db: Queryable): Promise<boolean> {
-  await db.query('RESET lock_timeout; RESET statement_timeout; RESET enable_seqscan');
+  await db.query('RESET lock_timeout; RESET statement_timeout; RESET enable_seqscan; RESET backend_flush_after');
   return preparedCount(db) <= MAX_PREPARED_PER_CONNECTION;
 }
 

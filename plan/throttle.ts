@@ -20,7 +20,18 @@ export const THROTTLE_LIMITS = {
   /** How long the p99Ratio baseline is measured (ms). */
   baselineMs: { min: 1_000, max: 600_000 },
   maxReplicaLagMs: { min: 100, max: 24 * 3_600_000 },
+  /** PostgreSQL's backend_flush_after for the backfill's sessions, in kB (0: the server's own); PostgreSQL takes at most 2 MB. */
+  flushAfterKb: { min: 0, max: 2048 },
 } as const;
+
+/**
+ * The backfill's sessions ask the kernel to write back what they wrote once
+ * this much has piled up (PostgreSQL's backend_flush_after, off by default):
+ * the dirty pages of a backfill otherwise wait for the kernel's periodic
+ * write-back, which then writes hundreds of MB at once and stalls every
+ * commit on the disk, live ones included (docs/BENCHMARKS.md).
+ */
+export const DEFAULT_FLUSH_AFTER_KB = 256;
 
 export type ReplicaMissingPolicy = 'hold' | 'ignore';
 
@@ -76,6 +87,8 @@ export interface ThrottleSpec {
   latency?: LatencyBudget;
   maxReplicaLagMs?: number;
   onReplicaMissing?: ReplicaMissingPolicy;
+  /** backend_flush_after of the backfill's sessions, kB; DEFAULT_FLUSH_AFTER_KB when absent, 0: the server's. */
+  flushAfterKb?: number;
 }
 
 /** The settings a run starts with: the spec's, with chunk bounds of a tenth and ten times the chunk size. */

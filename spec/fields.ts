@@ -204,6 +204,12 @@ export const throttle = z
     onReplicaMissing: z
       .enum(['hold', 'ignore'], { errorMap: () => ({ message: 'throttle.onReplicaMissing must be "hold" or "ignore"' }) })
       .optional(),
+    flushAfterKb: z
+      .number()
+      .int('throttle.flushAfterKb must be whole kB')
+      .min(L.flushAfterKb.min, "throttle.flushAfterKb must be 0 (the server's backend_flush_after) or more")
+      .max(L.flushAfterKb.max, `throttle.flushAfterKb must be at most ${L.flushAfterKb.max} (PostgreSQL takes at most 2 MB)`)
+      .optional(),
   })
   .strict();
 

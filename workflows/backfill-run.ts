@@ -158,6 +158,7 @@ export function leaseInput(run: BackfillRun, partitionNo: number, deadlineMs: nu
     healthCheck: hc && { sql: hc.sql, max: hc.max, everyMs: hc.every, backoffMs: hc.backoff },
     lockTimeoutMs: spec.lockTimeoutMs,
     statementTimeoutMs: spec.statementTimeoutMs,
+    ...(spec.throttle?.flushAfterKb !== undefined ? { flushAfterKb: spec.throttle.flushAfterKb } : {}),
     leaseMs: run.leaseMs,
     deadlineMs,
   };

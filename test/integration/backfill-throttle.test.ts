@@ -132,6 +132,29 @@ test('a probe transaction (a list of statements) is timed from BEGIN to COMMIT a
   });
 });
 
+test("the lane's session writes back as it goes: backend_flush_after 256kB by default, throttle.flushAfterKb when set, the server's own at 0", async () => {
+  const server = (await pool.query(`SELECT pg_size_bytes(current_setting('backend_flush_after')) / 1024 AS kb`)).rows[0].kb;
+  await withWorker(async (taskQueue) => {
+    const seen: Record<string, number[]> = {};
+    for (const [label, flushAfterKb] of [
+      ['default', undefined],
+      ['64', 64],
+      ['0', 0],
+    ] as const) {
+      const table = await makeCounterTable(pool, unique('t'), 3_000);
+      // the transform records the setting its own session runs with
+      const s = counterSpec(table, {
+        transform: `UPDATE ${table} SET n = n + 1, v = pg_size_bytes(current_setting('backend_flush_after')) / 1024 WHERE id >= :lo AND id < :hi`,
+        ...(flushAfterKb === undefined ? {} : { throttle: { flushAfterKb } }),
+      });
+      const { handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
+      await expectCompletedOnce(handle, table, s.name, 3_000);
+      seen[label] = (await pool.query(`SELECT DISTINCT v FROM ${table} ORDER BY v`)).rows.map((r) => Number(r.v));
+    }
+    expect(seen).toEqual({ default: [256], '64': [64], '0': [Number(server)] });
+  });
+});
+
 describe('with a real streaming replica', () => {
   let replica: Replica | undefined;
   beforeAll(async () => {

@@ -8,7 +8,7 @@ import {
   SweepPoint,
   LoadStepResult,
 } from '../../bench/budget';
-import type { BenchOptions } from '../../bench/options';
+import { parseBenchOptions, BenchOptions } from '../../bench/options';
 import { verdicts, BenchResults } from '../../bench/results';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
@@ -106,4 +106,21 @@ test('verdicts: a budget no fixed setting kept is judged on whether stagefill ke
   expect(history.target).toContain('of 3 stagefill backfills up to 1,000,000 rows');
   const over = verdicts({ ...r, budget: { ...r.budget!, budgets: [{ ratio: 1.1, title: 'b', rounds: [round(2.5)] }] } });
   expect(over.find((x) => x.target.startsWith('budget 1.1×: wall'))).toMatchObject({ met: false, measured: '20.0 s, over the budget' });
+});
+
+test('--pg-set: repeatable name=value over the benchmark settings; anything else is refused naming the option', () => {
+  const opts = parseBenchOptions(['--pg-set', 'backend_flush_after=256kB', '--pg-set', 'bgwriter_flush_after=0'], '/tmp');
+  expect(opts.pgSettings).toEqual({ backend_flush_after: '256kB', bgwriter_flush_after: '0' });
+  expect(parseBenchOptions([], '/tmp').pgSettings).toEqual({});
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const exit = jest.spyOn(process, 'exit').mockImplementation(((code: number) => {
+    throw new Error(`exit ${code}`);
+  }) as never);
+  try {
+    expect(() => parseBenchOptions(['--pg-set', 'backend flush'], '/tmp')).toThrow('exit 2');
+    expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('--pg-set takes name=value');
+  } finally {
+    err.mockRestore();
+    exit.mockRestore();
+  }
 });

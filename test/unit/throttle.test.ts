@@ -59,8 +59,18 @@ describe('the spec schema and setThrottle read the same limits', () => {
     [{ maxReplicaLagMs: 5000, onReplicaMissing: 'ignore' }, true],
     [{ maxReplicaLagMs: 5 }, false],
     [{ maxReplicaLagMs: 5000, onReplicaMissing: 'maybe' }, false],
+    [{ flushAfterKb: 0 }, true],
+    [{ flushAfterKb: 2048 }, true],
+    [{ flushAfterKb: 2049 }, false],
+    [{ flushAfterKb: -1 }, false],
+    [{ flushAfterKb: 1.5 }, false],
   ])('spec throttle %j parses: %s', (throttle, ok) => {
     expect(backfillSpec.safeParse({ ...base, throttle }).success).toBe(ok);
+  });
+
+  test("flushAfterKb over PostgreSQL's limit names the field and the limit", () => {
+    const r = backfillSpec.safeParse({ ...base, throttle: { flushAfterKb: 4096 } });
+    expect(JSON.stringify(r)).toContain('throttle.flushAfterKb must be at most 2048 (PostgreSQL takes at most 2 MB)');
   });
 
   test('a bad latency budget in the spec names the field and the fix', () => {
