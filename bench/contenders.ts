@@ -47,6 +47,8 @@ export interface ContenderDeps {
   conn: StagefillConnection;
   key: { from: number; to: number };
   workerPeakRssMb(): number;
+  /** throttle.flushAfterKb of every stagefill run; bare chunks set the same backend_flush_after (0: the server's). */
+  flushAfterKb: number;
 }
 
 export function singleStatement(d: ContenderDeps, on?: KeyTable): Contender {
@@ -94,6 +96,7 @@ export function naiveChunks(d: ContenderDeps, size = 10_000): Contender {
  * both statements prepared once per connection as stagefill's are.
  * `commits: 'like-stagefill'` skips the WAL flush on every commit but each
  * lane's last, as stagefill does; 'durable' waits for it on every chunk.
+ * Both write back as stagefill's lanes do (backend_flush_after).
  */
 export function bareChunks(
   d: ContenderDeps,
@@ -116,6 +119,7 @@ export function bareChunks(
           let chunks = 0;
           let sqlMs = 0;
           try {
+            if (d.flushAfterKb > 0) await db.query(`SELECT set_config('backend_flush_after', $1, false)`, [`${d.flushAfterKb}kB`]);
             for (let lo = from; lo < to; lo += size) {
               const hi = Math.min(to, lo + size);
               await db.query('BEGIN');
@@ -132,6 +136,7 @@ export function bareChunks(
             await db.query('ROLLBACK').catch(() => {});
             throw err;
           } finally {
+            await db.query('RESET backend_flush_after').catch(() => {});
             db.release();
           }
           return { rows, chunks, sqlMs };
@@ -216,10 +221,7 @@ export function stagefillBackfill(
         chunkSize: o.chunkSize,
         parallelism: o.parallelism,
         range: o.range,
-        throttle:
-          o.maxRowsPerSecond || o.throttle
-            ? { ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle }
-            : undefined,
+        throttle: { flushAfterKb: d.flushAfterKb, ...(o.maxRowsPerSecond ? { maxRowsPerSecond: o.maxRowsPerSecond } : {}), ...o.throttle },
         transform: o.on ? transformOn(o.on, tag) : sql.stagefillTransform(tag),
       });
       const workflowId = stagefillWorkflowId(o.id, tag);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { DEFAULT_FLUSH_AFTER_KB } from '../plan/throttle';
 
 /** Everything one benchmark run is told; the defaults are the quick run. */
 export interface BenchOptions {
@@ -49,6 +50,8 @@ export interface BenchOptions {
   isResume: boolean;
   /** Server settings over the benchmark's own (bench/stack.ts), for experiments; each is shown in the report. */
   pgSettings: Record<string, string>;
+  /** throttle.flushAfterKb of every stagefill run and backend_flush_after of bare chunks (0: the server's). */
+  flushAfterKb: number;
 }
 
 const positiveInt = (what: string, max: number) => (v: string) => {
@@ -167,6 +170,17 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
       'full',
     )
     .option('--skip <parts>', `leave out parts: ${SKIPPABLE.join(', ')}`, skipList)
+    .option(
+      '--flush-after-kb <n>',
+      "throttle.flushAfterKb of every stagefill run, and bare chunks' backend_flush_after (0: the server's own)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 2048)
+          throw new InvalidArgumentError(`--flush-after-kb must be a whole number from 0 to 2048, got "${v}"`);
+        return n;
+      },
+      DEFAULT_FLUSH_AFTER_KB,
+    )
     .option(
       '--pg-set <name=value>',
       "a server setting over the benchmark's own (repeatable; an experiment: shown in the report's server line)",

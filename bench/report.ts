@@ -23,6 +23,11 @@ export function renderResults(r: BenchResults): string {
     '',
     `Scale ${r.scale}: ${r.rows.toLocaleString('en-US')} rows in pgbench_accounts; best of ${r.rounds} alternated rounds, \`VACUUM (ANALYZE)\`, \`CHECKPOINT\` and \`sync\` before every run. ` +
       `Chunked contenders use ${r.settings.chunkSize.toLocaleString('en-US')}-row chunks on ${r.settings.parallelism} lanes unless named otherwise. ` +
+      (r.settings.flushAfterKb === undefined
+        ? ''
+        : r.settings.flushAfterKb > 0
+          ? `stagefill's lanes and bare chunks write back every ${r.settings.flushAfterKb} kB (\`backend_flush_after\`, \`throttle.flushAfterKb\`). `
+          : `stagefill's lanes and bare chunks leave \`backend_flush_after\` at the server's (\`--flush-after-kb 0\`). `) +
       (r.warmupMs !== undefined
         ? `The unmeasured warm-up fill right after \`pgbench -i\` took ${s(r.warmupMs)} s (${x(r.warmupMs / (single?.wallMs ?? NaN))} the best single UPDATE): it extends the table.`
         : ''),

@@ -65,7 +65,7 @@ export const REPORTED_SETTINGS = [
   'triggerSeconds',
 ] as const;
 export type ReportedSettings = Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]> &
-  Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism'>>;
+  Partial<Pick<BenchOptions, 'budgets' | 'budgetParallelism' | 'flushAfterKb'>>;
 
 export interface BenchResults {
   startedAt: string;

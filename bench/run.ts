@@ -124,6 +124,7 @@ function newResults(opts: BenchOptions): BenchResults {
       ...(Object.fromEntries(REPORTED_SETTINGS.map((k) => [k, opts[k]])) as Pick<BenchOptions, (typeof REPORTED_SETTINGS)[number]>),
       budgets: opts.budgets,
       budgetParallelism: opts.budgetParallelism,
+      flushAfterKb: opts.flushAfterKb,
     },
     alone: [],
     load: [],
@@ -175,7 +176,13 @@ async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResul
   const { key, warmupMs } = await prepare(opts.scale);
   results.rows = key.rows;
   results.warmupMs = warmupMs;
-  const deps: ContenderDeps = { pool: bench.pool, conn: bench.conn, key, workerPeakRssMb: () => bench.worker.peakRssMb() };
+  const deps: ContenderDeps = {
+    pool: bench.pool,
+    conn: bench.conn,
+    key,
+    workerPeakRssMb: () => bench.worker.peakRssMb(),
+    flushAfterKb: opts.flushAfterKb,
+  };
   // A worker's first backfill also compiles its code paths and loads the workflow sandbox; production workers are long-lived.
   // The whole table by default: a 100k-row warm-up left round 1 of the chunked contenders their slowest (the table's pages and
   // the worker's lease path warm up over a full pass), so a full unmeasured pass comes first.

@@ -108,10 +108,13 @@ test('verdicts: a budget no fixed setting kept is judged on whether stagefill ke
   expect(over.find((x) => x.target.startsWith('budget 1.1×: wall'))).toMatchObject({ met: false, measured: '20.0 s, over the budget' });
 });
 
-test('--pg-set: repeatable name=value over the benchmark settings; anything else is refused naming the option', () => {
+test('--pg-set: repeatable name=value over the benchmark settings; --flush-after-kb: 256 unless given; bad values are refused naming the option', () => {
   const opts = parseBenchOptions(['--pg-set', 'backend_flush_after=256kB', '--pg-set', 'bgwriter_flush_after=0'], '/tmp');
   expect(opts.pgSettings).toEqual({ backend_flush_after: '256kB', bgwriter_flush_after: '0' });
   expect(parseBenchOptions([], '/tmp').pgSettings).toEqual({});
+  // stagefill's own default write-back, or another for every stagefill run and bare chunks
+  expect(parseBenchOptions([], '/tmp').flushAfterKb).toBe(256);
+  expect(parseBenchOptions(['--flush-after-kb', '0'], '/tmp').flushAfterKb).toBe(0);
   const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   const exit = jest.spyOn(process, 'exit').mockImplementation(((code: number) => {
     throw new Error(`exit ${code}`);
@@ -119,6 +122,8 @@ test('--pg-set: repeatable name=value over the benchmark settings; anything else
   try {
     expect(() => parseBenchOptions(['--pg-set', 'backend flush'], '/tmp')).toThrow('exit 2');
     expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('--pg-set takes name=value');
+    expect(() => parseBenchOptions(['--flush-after-kb', '4096'], '/tmp')).toThrow('exit 2');
+    expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('--flush-after-kb must be a whole number from 0 to 2048');
   } finally {
     err.mockRestore();
     exit.mockRestore();
