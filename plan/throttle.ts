@@ -6,6 +6,8 @@
  * (chunk sizing).
  */
 
+import { hasSecondStatement } from './text';
+
 /** Every bound the throttle has, in one place. */
 export const THROTTLE_LIMITS = {
   chunkSize: { min: 1, max: 1_000_000 },
@@ -156,11 +158,14 @@ export function validateLatencyBudget(where: string, b: unknown): void {
     l.probe.forEach((st, i) => {
       if (typeof st !== 'string' || !PROBE_STATEMENT.test(st))
         throw new Error(`${where}.probe[${i}]: expected SELECT, WITH, VALUES, INSERT, UPDATE or DELETE, got ${JSON.stringify(st)}`);
+      if (hasSecondStatement(st)) throw new Error(`${where}.probe[${i}]: one statement per list item; split ${JSON.stringify(st)} in two`);
     });
   } else if (typeof l.probe !== 'string' || !/^\s*(select|with|values)\b/i.test(l.probe)) {
     throw new Error(
       `${where}.probe: expected a query (SELECT, WITH or VALUES), or a list of statements run as one transaction, got ${JSON.stringify(l.probe)}`,
     );
+  } else if (hasSecondStatement(l.probe)) {
+    throw new Error(`${where}.probe: a single query; for a transaction of several statements give a list, one statement each`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../plan/duration';
 import { isValidTimeZone } from '../plan/window';
+import { hasSecondStatement } from '../plan/text';
 import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../plan/throttle';
 import { NOTIFY_EVENTS, isWebhookUrl } from '../plan/notify';
 
@@ -59,17 +60,7 @@ const DDL =
   /^\s*(create|alter|drop|truncate|grant|revoke|comment|reindex|vacuum|cluster|lock|copy|do|call|begin|commit|rollback|set|reset)\b/i;
 const WRITE = /^\s*(update|insert|delete|with|merge)\b/i;
 
-/** One statement: a trailing semicolon is fine; a second statement is not. */
-export function hasSecondStatement(sql: string): boolean {
-  const stripped = sql
-    .replace(/'(?:[^']|'')*'/g, "''")
-    .replace(/"(?:[^"]|"")*"/g, '""')
-    .replace(/--[^\n]*/g, '')
-    .replace(/\/\*[\s\S]*?\*\//g, '')
-    .trim()
-    .replace(/;\s*$/, '');
-  return stripped.includes(';');
-}
+export { hasSecondStatement };
 
 export const rangeSql = (what: string, mustWrite: boolean) =>
   z

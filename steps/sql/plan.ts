@@ -1,6 +1,5 @@
 import type { StepKindModule, StepProblem } from '../types';
-import { oneLine } from '../../plan/text';
-import { hasSecondStatement } from '../../spec/fields';
+import { oneLine, hasSecondStatement } from '../../plan/text';
 import { sqlStep, SqlStep } from './schema';
 
 /** The operator's own statements, with their own revert; in the step's transaction, or outside one guarded by `check`; `onContract` at contract. */
