@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { sleep } from '../devstack';
 import { progressQuery, BackfillProgress } from '../workflows/definitions';
-import { startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import { startLoad, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
 import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
 import { underLoad } from './under-load';
@@ -340,14 +340,8 @@ async function loadStep(
   await sleep(3000);
   for (const l of loads) l.stop();
   const txns: Transaction[] = (await Promise.all(loads.map((l) => l.done))).flatMap((o) => o.transactions);
-  const windowsOf = (size: number): StepWindow[] => {
-    const out: StepWindow[] = [];
-    for (let from = 0; from < wallMs; from += size) {
-      const l = summarize(txns, t0 + from, t0 + Math.min(wallMs, from + size));
-      out.push({ fromMs: from, p99: l.p99, transactions: l.transactions });
-    }
-    return out;
-  };
+  const windowsOf = (size: number): StepWindow[] =>
+    perWindow(txns, t0, t0 + wallMs, size).map((w) => ({ fromMs: w.fromMs - t0, p99: w.latency.p99, transactions: w.latency.transactions }));
   return {
     ratio,
     baseRate: opts.loadRate,

@@ -158,6 +158,20 @@ export interface LatencySummary {
   tps: number;
 }
 
+/** [fromMs, toMs) cut into windows of sizeMs, each with its latency; the last one is shorter, or left out when `wholeOnly`. */
+export function perWindow(
+  txns: Transaction[],
+  fromMs: number,
+  toMs: number,
+  sizeMs: number,
+  wholeOnly = false,
+): { fromMs: number; latency: LatencySummary }[] {
+  const out: { fromMs: number; latency: LatencySummary }[] = [];
+  for (let from = fromMs; from < toMs && (!wholeOnly || from + sizeMs <= toMs); from += sizeMs)
+    out.push({ fromMs: from, latency: summarize(txns, from, Math.min(toMs, from + sizeMs)) });
+  return out;
+}
+
 /** Latency of the transactions that started inside [fromMs, toMs). */
 export function summarize(txns: Transaction[], fromMs: number, toMs: number): LatencySummary {
   const inWindow = txns.filter((x) => x.startMs >= fromMs && x.startMs < toMs);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { sleep } from '../devstack';
-import { startLoad, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import { startLoad, summarize, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
 import type { FillRun } from './contenders';
 
@@ -65,8 +65,6 @@ export async function underLoad(
   }
   const outputs = await Promise.all(segments.map((s) => s.done));
   const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
-  const windowP99s: number[] = [];
-  for (let from = fromMs + skipMs; from + WINDOW_MS <= toMs; from += WINDOW_MS)
-    windowP99s.push(summarize(txns, from, from + WINDOW_MS).p99);
+  const windowP99s = perWindow(txns, fromMs + skipMs, toMs, WINDOW_MS, true).map((w) => w.latency.p99);
   return { fill: result, latency: summarize(txns, fromMs + skipMs, toMs), windowP99s };
 }

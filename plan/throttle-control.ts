@@ -345,7 +345,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   if (under && o.now - prev.lastRaiseAt >= raiseEveryMs && o.now - prev.lastCutAt >= T.windowMs / 2) {
     const factor = isFarUnder ? T.fastRaise : T.slowRaise;
     const rate = base.rowsPerSecond;
-    // a lane moving one chunk per half window or slower makes the rate over a window lumpy: no proof it is not reached
+    // a lane moving one chunk per T.lumpyChunkMs or slower makes the rate over a window lumpy: no proof it is not reached
     const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.lumpyChunkMs;
     const isBinding = rate === undefined || isLumpy || o.observedRowsPerSecond >= rate * T.binding;
     let next = { ...base };
