@@ -162,7 +162,7 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--budget-parallelism <n>', 'most lanes a budgeted backfill may use', positiveInt('--budget-parallelism', 64), 3)
     .option(
       '--warmup <full|small>',
-      'the unmeasured warm-up backfill: the whole table or 100,000 rows',
+      'the unmeasured warm-up: full (a backfill of the whole table, then round 0: one pass of every alone contender) or small (a 100,000-row backfill)',
       (v: string) => {
         if (v !== 'full' && v !== 'small') throw new InvalidArgumentError(`--warmup takes full or small, got "${v}"`);
         return v;

@@ -54,7 +54,7 @@ export function renderResults(r: BenchResults): string {
           return [
             a.title,
             s(b.wallMs),
-            a.runs.map((x) => s(x.wallMs)).join(', '),
+            [...(a.warmMs !== undefined ? [`(${s(a.warmMs)})`] : []), ...a.runs.map((x) => s(x.wallMs))].join(', '),
             x(b.wallMs / (single?.wallMs ?? NaN)),
             x(b.wallMs / (bare?.wallMs ?? NaN)),
             Math.round((b.rows * 1000) / b.wallMs).toLocaleString('en-US'),
@@ -66,7 +66,10 @@ export function renderResults(r: BenchResults): string {
       ),
       '',
       'Lane overhead per chunk = (wall × lanes − Σ chunk SQL time) / chunks: the time a lane spends not running chunk SQL. ' +
-        'For the plain loops chunk SQL is the UPDATE; for stagefill it is the chunk transaction up to the checkpoint write (checkpoints.duration_ms).',
+        'For the plain loops chunk SQL is the UPDATE; for stagefill it is the chunk transaction up to the checkpoint write (checkpoints.duration_ms).' +
+        (r.alone.some((a) => a.warmMs !== undefined)
+          ? ' In brackets under all rounds: the unmeasured round 0 that comes first (`--warmup full`), run like the others.'
+          : ''),
       '',
     );
     const sf = r.alone.filter((a) => a.id.startsWith('stagefill'));

@@ -12,6 +12,8 @@ export interface AloneResult {
   id: string;
   title: string;
   runs: FillRun[];
+  /** Wall time of its unmeasured round 0 (`--warmup full`), ms. */
+  warmMs?: number;
 }
 
 export interface LoadRound {
