@@ -341,7 +341,11 @@ async function loadStep(
   for (const l of loads) l.stop();
   const txns: Transaction[] = (await Promise.all(loads.map((l) => l.done))).flatMap((o) => o.transactions);
   const windowsOf = (size: number): StepWindow[] =>
-    perWindow(txns, t0, t0 + wallMs, size).map((w) => ({ fromMs: w.fromMs - t0, p99: w.latency.p99, transactions: w.latency.transactions }));
+    perWindow(txns, t0, t0 + wallMs, size).map((w) => ({
+      fromMs: w.fromMs - t0,
+      p99: w.latency.p99,
+      transactions: w.latency.transactions,
+    }));
   return {
     ratio,
     baseRate: opts.loadRate,

@@ -158,8 +158,14 @@ describe('validateThrottleChange', () => {
       /setThrottle\.latency\.probe\[1\]: expected SELECT, WITH, VALUES, INSERT, UPDATE or DELETE/,
     ],
     [{ latency: { p99Ms: 5, probe: [] } }, /setThrottle\.latency\.probe: a transaction of 1 to 20 statements, got 0/],
-    [{ latency: { p99Ms: 5, probe: 'SELECT 1; DELETE FROM t' } }, /setThrottle\.latency\.probe: a single query; for a transaction of several statements give a list/],
-    [{ latency: { p99Ms: 5, probe: ['SELECT 1', 'UPDATE t SET n = 1; DROP TABLE t'] } }, /setThrottle\.latency\.probe\[1\]: one statement per list item/],
+    [
+      { latency: { p99Ms: 5, probe: 'SELECT 1; DELETE FROM t' } },
+      /setThrottle\.latency\.probe: a single query; for a transaction of several statements give a list/,
+    ],
+    [
+      { latency: { p99Ms: 5, probe: ['SELECT 1', 'UPDATE t SET n = 1; DROP TABLE t'] } },
+      /setThrottle\.latency\.probe\[1\]: one statement per list item/,
+    ],
     [{ latency: { p99Ms: 5, budget: 1 } }, /setThrottle\.latency: unknown field "budget"/],
     [{ latency: 5 }, /setThrottle\.latency: expected an object/],
     [{ maxReplicaLagMs: 10 }, /setThrottle\.maxReplicaLagMs: expected an integer from 100/],
