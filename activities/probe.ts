@@ -22,6 +22,8 @@ import {
   budgetMs,
   controlStep,
   initialControl,
+  observedRate,
+  baselineP99,
   highestWindowP99,
   quantile,
   withHeldBack,
@@ -228,11 +230,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         } finally {
           clearInterval(beat);
         }
-        baseline =
-          quantile(
-            samples.map((s) => s.ms),
-            0.99,
-          ) ?? 0.05;
+        baseline = baselineP99(samples, CONTROL_TUNING.windowMs) ?? 0.05;
         noise = highestWindowP99(samples, CONTROL_TUNING.windowMs);
         const budget = budgetMs(t.latency, baseline);
         logger.info(
@@ -262,14 +260,13 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         if (ctx.cancellationSignal.aborted) break;
         const at = Date.now();
         while (samples.length && at - samples[0].at > CONTROL_TUNING.windowMs) samples.shift();
-        // the window restarts at a cut: what the controller judges next is how the database does at the new rate
-        const latencies = samples.filter((s) => s.at > control.lastCutAt).map((s) => s.ms);
-        // the observed rate over about a window, not one tick: chunks land in bursts
+        // the window restarts at every change: what the controller judges next is how the database does at the new settings
+        const since = Math.max(control.lastCutAt, control.lastRaiseAt);
+        const latencies = samples.filter((s) => s.at > since).map((s) => s.ms);
         const rows = await health.rowsDone(pool, input.backfillId, input.generation);
         rowsSeen.push({ at, rows });
         while (rowsSeen.length > 2 && at - rowsSeen[1].at >= CONTROL_TUNING.windowMs) rowsSeen.shift();
-        const first = rowsSeen[0];
-        const observed = at > first.at ? ((rows - first.rows) * 1000) / (at - first.at) : 0;
+        const observed = observedRate(rowsSeen, at, since);
         let replicas;
         if (t.maxReplicaLagMs !== undefined) {
           const rep = await health.replication(pool);
@@ -300,16 +297,18 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           }
         }
         const before = control.decision;
+        const budget = budgetMs(t.latency, baseline);
         control = controlStep(
           control,
           {
             now: at,
-            budgetP99Ms: budgetMs(t.latency, baseline),
+            budgetP99Ms: budget,
             baselineP99Ms: baseline,
             noiseP99Ms: noise,
             p50Ms: quantile(latencies, 0.5),
             p99Ms: quantile(latencies, 0.99),
             samples: latencies.length,
+            overBudget: budget === undefined ? undefined : latencies.filter((v) => v > budget).length,
             observedRowsPerSecond: Math.max(0, observed),
             maxReplicaLagMs: t.maxReplicaLagMs,
             onReplicaMissing: t.onReplicaMissing,

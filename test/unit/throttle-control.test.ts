@@ -5,6 +5,9 @@ import {
   quantile,
   withHeldBack,
   highestWindowP99,
+  baselineP99,
+  excessNeeded,
+  observedRate,
   laneShare,
   ControlLimits,
   ControlObservation,
@@ -49,22 +52,28 @@ describe('the controller', () => {
       { rowsPerSecond: 4000, action: 'increasing', lanes: 1 },
     ],
     [
+      'far under, but too few statements at these settings to raise on (79 of 80)',
+      { rowsPerSecond: 2000 },
+      obs(10 * W, 3, { samples: 79, observedRowsPerSecond: 1900 }),
+      { rowsPerSecond: 2000 },
+    ],
+    [
       'a little under: rate x1.15',
       { rowsPerSecond: 2000 },
       obs(10 * W, 7, { observedRowsPerSecond: 1900 }),
       { rowsPerSecond: 2300, action: 'increasing' },
     ],
     [
-      'under, rate not binding: one more lane',
-      { rowsPerSecond: 20_000, lanes: 1 },
+      'under, rate not binding: bigger chunks before another lane (the rate kept near what it moves)',
+      { rowsPerSecond: 20_000, lanes: 1, chunkSize: 1000 },
       obs(10 * W, 3, { observedRowsPerSecond: 5000 }),
-      { lanes: 2, action: 'increasing', rowsPerSecond: 10_000 },
+      { chunkSize: 2000, lanes: 1, action: 'increasing', rowsPerSecond: 10_000 },
     ],
     [
-      'under, all lanes, rate not binding: bigger chunks',
-      { rowsPerSecond: 20_000, lanes: 4, chunkSize: 1000 },
+      'under, rate not binding, chunks at their largest: one more lane',
+      { rowsPerSecond: 20_000, lanes: 1, chunkSize: 10_000 },
       obs(10 * W, 3, { observedRowsPerSecond: 5000 }),
-      { chunkSize: 2000, lanes: 4 },
+      { chunkSize: 10_000, lanes: 2, rowsPerSecond: 10_000 },
     ],
     [
       'within 80-100% of the budget, within 15 s of a cut: steady',
@@ -73,28 +82,52 @@ describe('the controller', () => {
       { rowsPerSecond: 2000, action: 'steady' },
     ],
     [
-      'over the budget: rate halved (from what it moves), a lane less, smaller chunks',
+      'far over the budget (1.5x): a lane less and chunks cut in proportion (at most halved), the rate kept',
       { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 },
       obs(10 * W, 25, { observedRowsPerSecond: 6000 }),
-      { rowsPerSecond: 3000, lanes: 2, chunkSize: 1500, action: 'cutting' },
+      { rowsPerSecond: 8000, lanes: 2, chunkSize: 1000, action: 'cutting' },
     ],
     [
-      'a little over the budget: a cut in proportion (aiming at 90% of it), lanes and chunk kept',
+      'a little over the budget on several lanes: a lane less, chunk and rate kept',
       { rowsPerSecond: 8000, lanes: 3, chunkSize: 2000 },
       obs(10 * W, 11, { observedRowsPerSecond: 6000 }),
-      { rowsPerSecond: Math.round((6000 * 9) / 11), lanes: 3, chunkSize: 2000, action: 'cutting' },
+      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000, action: 'cutting' },
+    ],
+    [
+      'a little over on one lane: chunks cut in proportion (aiming at 90% of the budget), the rate kept',
+      { rowsPerSecond: 8000, lanes: 1, chunkSize: 2000 },
+      obs(10 * W, 11, { observedRowsPerSecond: 6000 }),
+      { rowsPerSecond: 8000, lanes: 1, chunkSize: Math.round((2000 * 9) / 11), action: 'cutting' },
+    ],
+    [
+      'over on one lane at the smallest chunk: the rate cut in proportion, from what it moves',
+      { rowsPerSecond: 8000, lanes: 1, chunkSize: 100 },
+      obs(10 * W, 11, { observedRowsPerSecond: 6000 }),
+      { rowsPerSecond: Math.round((6000 * 9) / 11), lanes: 1, chunkSize: 100, action: 'cutting' },
     ],
     [
       'just over the budget: the mildest cut, x0.85',
-      { rowsPerSecond: 8000, lanes: 2 },
+      { rowsPerSecond: 8000, lanes: 1, chunkSize: 100 },
       obs(10 * W, 10.2, { observedRowsPerSecond: 8000 }),
-      { rowsPerSecond: 6800, lanes: 2, action: 'cutting' },
+      { rowsPerSecond: 6800, lanes: 1, action: 'cutting' },
     ],
     [
-      'over at the lowest rate and one lane: holds, cause budget',
-      { rowsPerSecond: 100, lanes: 1 },
+      'over at the lowest rate, one lane, the smallest chunk: holds, cause budget',
+      { rowsPerSecond: 100, lanes: 1, chunkSize: 100 },
       obs(10 * W, 25),
       { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 },
+    ],
+    [
+      'p99 over the budget in too few samples to tell from chance (4 of 200): watching, nothing cut',
+      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000 },
+      obs(10 * W, 25, { samples: 200, overBudget: 4, observedRowsPerSecond: 8000 }),
+      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000, action: 'steady' },
+    ],
+    [
+      'p99 over the budget in 5 of 200 samples: evidence, cut',
+      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000 },
+      obs(10 * W, 25, { samples: 200, overBudget: 5, observedRowsPerSecond: 8000 }),
+      { lanes: 1, chunkSize: 1000, action: 'cutting' },
     ],
     ['too few samples: no judgement', { rowsPerSecond: 2000 }, obs(10 * W, 50, { samples: 3 }), { rowsPerSecond: 2000, hold: false }],
   ])('%s', (_what, before, o, expected) => {
@@ -103,7 +136,11 @@ describe('the controller', () => {
 
   test('hysteresis: no second cut within a window of the first (a second, for a severe excess); an increase waits half a window', () => {
     // 12 ms on a 10 ms budget: a mild excess, cut x0.75
-    const cut = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 12, { observedRowsPerSecond: 8000 }), limits);
+    const cut = controlStep(
+      withDecision({ rowsPerSecond: 8000, chunkSize: 100 }),
+      obs(100_000, 12, { observedRowsPerSecond: 8000 }),
+      limits,
+    );
     expect(cut.decision.rowsPerSecond).toBe(6000);
     const again = controlStep(cut, obs(100_000 + W - 1, 12, { observedRowsPerSecond: 8000 }), limits);
     expect(again.decision.rowsPerSecond).toBe(6000);
@@ -120,7 +157,11 @@ describe('the controller', () => {
     expect(controlStep(up, obs(100_000 + 2 * W + W / 2, 7, { observedRowsPerSecond: 9000 }), limits).decision.rowsPerSecond).toBe(10350);
 
     // 25 ms: severe; the probe's window restarts at a cut, so a second's samples after it are enough to cut again
-    const severe = controlStep(withDecision({ rowsPerSecond: 8000 }), obs(100_000, 25, { observedRowsPerSecond: 8000 }), limits);
+    const severe = controlStep(
+      withDecision({ rowsPerSecond: 8000, chunkSize: 100 }),
+      obs(100_000, 25, { observedRowsPerSecond: 8000 }),
+      limits,
+    );
     expect(severe.decision.rowsPerSecond).toBe(4000);
     const S = CONTROL_TUNING.severeSettleMs;
     expect(controlStep(severe, obs(100_000 + S - 1, 25, { observedRowsPerSecond: 8000 }), limits).decision.rowsPerSecond).toBe(4000);
@@ -142,7 +183,7 @@ describe('the controller', () => {
 
   test("a budget inside the load's own variation: a cut only for an excess that lasts half a window, and the reason says why", () => {
     const noisy = (now: number, p99: number) => obs(now, p99, { noiseP99Ms: 12, observedRowsPerSecond: 4000 });
-    let s = withDecision({ rowsPerSecond: 4000 });
+    let s = withDecision({ rowsPerSecond: 4000, chunkSize: 100 });
     s = controlStep(s, noisy(10 * W, 11), limits);
     expect(s.decision).toMatchObject({ rowsPerSecond: 4000, action: 'steady' });
     expect(s.decision.reason).toMatch(
@@ -170,40 +211,54 @@ describe('the controller', () => {
     expect(released).toMatchObject({ hold: false, rowsPerSecond: 100, lanes: 1, chunkSize: 100 });
   });
 
-  test('a load step: under, then a doubled load pushes p99 over, the controller cuts within one step, and climbs back', () => {
+  test('a load step: under, then a doubled load pushes p99 far over; the controller cuts chunks every second, then the rate', () => {
     let s = withDecision({ rowsPerSecond: 2000 });
     let t = 0;
-    const rates: number[] = [];
     for (let i = 0; i < 10; i++) {
       t += 500;
       s = controlStep(s, obs(t, 3, { observedRowsPerSecond: s.decision.rowsPerSecond! }), limits);
-      rates.push(s.decision.rowsPerSecond!);
     }
     const peak = s.decision.rowsPerSecond!;
     expect(peak).toBeGreaterThan(2000);
-    t += 500;
-    s = controlStep(s, obs(t, 30, { observedRowsPerSecond: peak }), limits);
-    expect(s.decision.rowsPerSecond).toBe(Math.round(peak / 2));
-    expect(s.decision.action).toBe('cutting');
-  });
-
-  test('a cut leaves chunks of at most a second of the new rate, and they grow back with the rate, so the rate stays the binding limit', () => {
-    // the benchmark's crawl: 7,500-row chunks cut to 500 rows/s, one chunk every 15 s
-    let s = withDecision({ rowsPerSecond: 1000, lanes: 2, chunkSize: 10_000 });
-    s = controlStep(s, obs(10 * W, 30, { observedRowsPerSecond: 1000 }), limits);
-    expect(s.decision).toMatchObject({ action: 'cutting', rowsPerSecond: 500, chunkSize: 500, lanes: 1 });
-    // under the budget again, moving at the rate: the rate is raised (not the lanes), chunks follow
-    let t = 10 * W;
+    expect(s.decision.chunkSize).toBe(1000);
     const seen: { rate: number; chunk: number }[] = [];
-    for (let i = 0; i < 12; i++) {
-      t += W;
-      s = controlStep(s, obs(t, 3, { observedRowsPerSecond: s.decision.rowsPerSecond! }), limits);
+    for (let i = 0; i < 5; i++) {
+      t += CONTROL_TUNING.severeSettleMs;
+      s = controlStep(s, obs(t, 30, { observedRowsPerSecond: peak }), limits);
+      expect(s.decision.action).toBe('cutting');
       seen.push({ rate: s.decision.rowsPerSecond!, chunk: s.decision.chunkSize });
     }
-    expect(s.decision.lanes).toBe(1);
-    expect(seen[seen.length - 1].rate).toBeGreaterThan(500 * 100);
+    // halved chunks down to the smallest, the rate untouched until then; then the rate halves
+    expect(seen).toEqual([
+      { rate: peak, chunk: 500 },
+      { rate: peak, chunk: 250 },
+      { rate: peak, chunk: 125 },
+      { rate: peak, chunk: 100 },
+      { rate: Math.round(peak / 2), chunk: 100 },
+    ]);
+  });
+
+  test('chunks are never more than a second of the rate; climbing back, the rate goes up while it binds, then chunks, then lanes', () => {
+    // the benchmark's crawl: 7,500-row chunks at 1,000 rows/s, one chunk every 7.5 s
+    let s = withDecision({ rowsPerSecond: 1000, lanes: 2, chunkSize: 10_000 });
+    s = controlStep(s, obs(10 * W, 30, { observedRowsPerSecond: 1000 }), limits);
+    expect(s.decision).toMatchObject({ action: 'cutting', rowsPerSecond: 1000, chunkSize: 1000, lanes: 1 });
+    // under the budget again: one lane moves at most 20 chunks a second, so the rate binds until chunks are what limit it
+    let t = 10 * W;
+    const seen: { rate: number; chunk: number; lanes: number }[] = [];
+    for (let i = 0; i < 30; i++) {
+      t += W;
+      const d = s.decision;
+      const moves = Math.min(d.rowsPerSecond!, d.chunkSize * 20 * d.lanes);
+      s = controlStep(s, obs(t, 3, { observedRowsPerSecond: moves }), limits);
+      seen.push({ rate: s.decision.rowsPerSecond!, chunk: s.decision.chunkSize, lanes: s.decision.lanes });
+    }
     for (const x of seen) expect(x.chunk).toBeLessThanOrEqual(Math.max(x.rate * CONTROL_TUNING.maxChunkSeconds, limits.minChunkSize));
-    expect(seen[seen.length - 1].chunk).toBe(limits.maxChunkSize);
+    // chunks reached their largest before a second lane came
+    const firstTwoLanes = seen.findIndex((x) => x.lanes > 1);
+    expect(firstTwoLanes).toBeGreaterThan(0);
+    expect(seen[firstTwoLanes - 1].chunk).toBe(limits.maxChunkSize);
+    expect(seen[seen.length - 1].lanes).toBe(limits.maxLanes);
   });
 
   test('at a low rate the observed rate is lumpy: the rate is raised, not lanes or chunks, and no chunk grows past a second of the rate', () => {
@@ -279,6 +334,45 @@ describe('the controller', () => {
     expect(highestWindowP99(one, 2000)).toBe(1);
     expect(highestWindowP99([], 2000)).toBeUndefined();
     expect(highestWindowP99([{ at: 5, ms: 2 }], 2000)).toBe(2);
+  });
+
+  test('the baseline is the median window p99: one stall of the load while it is measured does not set the budget', () => {
+    // 30 s at one sample per 25 ms, 2 ms, with one 150 ms stall of the load (seven statements held) at 10 s
+    const samples = Array.from({ length: 1200 }, (_, i) => ({ at: i * 25, ms: i >= 400 && i < 407 ? 150 - (i - 400) * 20 : 2 }));
+    expect(
+      quantile(
+        samples.map((s) => s.ms),
+        0.99,
+      ),
+    ).toBe(2);
+    const stalled = samples.map((s, i) => ({ ...s, ms: i >= 400 && i < 420 ? 150 : s.ms }));
+    // the p99 of all the samples is the stall's; the median of the windows' is the load's
+    expect(
+      quantile(
+        stalled.map((s) => s.ms),
+        0.99,
+      ),
+    ).toBe(150);
+    expect(baselineP99(stalled, W)).toBe(2);
+    expect(highestWindowP99(stalled, W)).toBe(150);
+    expect(baselineP99([], W)).toBeUndefined();
+  });
+
+  test('evidence of an excess: the fewest samples over the budget a p99 at the budget gives by chance less than 10% of the time', () => {
+    expect([10, 40, 100, 200, 500].map((n) => excessNeeded(n))).toEqual([1, 2, 3, 5, 9]);
+    expect(excessNeeded(0)).toBe(1);
+  });
+
+  test('the observed rate: since the last change, over at least a second and at most a window', () => {
+    const seen = Array.from({ length: 21 }, (_, i) => ({ at: i * 500, rows: i < 16 ? i * 500 : 7500 + (i - 15) * 5000 }));
+    // from 7.5 s the backfill moves 10,000 rows/s, before it 1,000 rows/s
+    expect(observedRate(seen, 10_000, 7_500)).toBe(10_000);
+    // a change half a second ago: still a second of readings
+    expect(observedRate(seen, 10_000, 9_500)).toBe(10_000);
+    // no change for long: a window's average
+    expect(observedRate(seen, 10_000, 0)).toBe((32_500 - 5_000) / 5);
+    expect(observedRate([], 10_000, 0)).toBe(0);
+    expect(observedRate([{ at: 5, rows: 9 }], 10_000, 0)).toBe(0);
   });
 
   test('budget from a ratio needs the baseline', () => {
