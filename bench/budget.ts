@@ -4,7 +4,8 @@ import { progressQuery, BackfillProgress } from '../workflows/definitions';
 import { startLoad, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
 import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
-import { underLoad } from './under-load';
+import { underLoad, UnderLoadFailure } from './under-load';
+import { cpuSnapshot, otherCores } from './machine';
 import * as sql from './sql';
 
 /**
@@ -31,6 +32,19 @@ export interface BudgetRound {
   round: number;
   fill: FillRun;
   latency: LatencySummary;
+  /** The load by itself in the probe's baseline, before the first chunk (absent in older results). */
+  before?: LatencySummary;
+  /** Cores' worth of CPU other work took during the round, the host's steal included (absent in older results). */
+  otherCores?: number;
+}
+
+/** A round stopped at its deadline: why, and what the load measured until then (absent in older results). */
+export interface UnfinishedRound {
+  round: number;
+  reason: string;
+  latency?: LatencySummary;
+  before?: LatencySummary;
+  otherCores?: number;
 }
 
 export interface BudgetResult {
@@ -39,7 +53,7 @@ export interface BudgetResult {
   title: string;
   rounds: BudgetRound[];
   /** Rounds stopped at their deadline (absent in older results): why, per round. */
-  unfinished?: { round: number; reason: string }[];
+  unfinished?: UnfinishedRound[];
 }
 
 export interface StepSample {
@@ -148,6 +162,7 @@ export async function runBudgetPhase(
       for (const b of round % 2 ? contenders : [...contenders].reverse()) {
         await sql.settle(deps.pool);
         const result = out.budgets.find((x) => x.ratio === b.ratio)!;
+        const cpu = cpuSnapshot();
         let r;
         try {
           r = await underLoad(
@@ -162,12 +177,13 @@ export async function runBudgetPhase(
           );
         } catch (err) {
           // a budget the controller cannot meet fast enough is a result, not the end of the benchmark
-          if (!/did not finish within/.test((err as Error).message)) throw err;
-          (result.unfinished ??= []).push({ round, reason: (err as Error).message });
-          say(`budget ${b.ratio}× r${round}: ${(err as Error).message}`);
+          if (!(err instanceof UnderLoadFailure) || !/did not finish within/.test(err.message)) throw err;
+          const { latency, before } = err.load;
+          (result.unfinished ??= []).push({ round, reason: err.message, latency, before, otherCores: otherCores(cpu, cpuSnapshot()) });
+          say(`budget ${b.ratio}× r${round}: ${err.message}; load p99 ${latency.p99.toFixed(1)} ms until then`);
           continue;
         }
-        result.rounds.push({ round, fill: r.fill!, latency: r.latency });
+        result.rounds.push({ round, fill: r.fill!, latency: r.latency, before: r.before, otherCores: otherCores(cpu, cpuSnapshot()) });
         say(
           `budget ${b.ratio}× r${round}: ${(budgetWallMs(out, r.fill!) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
         );

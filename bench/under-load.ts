@@ -7,6 +7,25 @@ import type { FillRun } from './contenders';
 /** The load's p99 is also given per window of this many ms (whole windows only): how much it moves by itself. */
 const WINDOW_MS = 10_000;
 
+export interface UnderLoadResult {
+  fill?: FillRun;
+  /** The load's latency over the transactions scheduled while the backfill ran (from `skipMs` on). */
+  latency: LatencySummary;
+  /** With `skipMs`: the load's latency over the first `skipMs`, before any chunk ran (the load by itself, just before). */
+  before?: LatencySummary;
+  windowP99s: number[];
+}
+
+/** A backfill that failed under the load (e.g. stopped at its deadline), with what the load measured until then. */
+export class UnderLoadFailure extends Error {
+  constructor(
+    readonly reason: Error,
+    readonly load: Omit<UnderLoadResult, 'fill'>,
+  ) {
+    super(reason.message);
+  }
+}
+
 /**
  * One contender under the live load: pgbench starts first, the backfill
  * starts once the load is steady, and latency counts the transactions
@@ -25,7 +44,7 @@ export async function underLoad(
   baselineMs: number,
   /** Count the load's latency from this long after the backfill starts (a budgeted run's baseline, with no chunk yet). */
   skipMs = 0,
-): Promise<{ fill?: FillRun; latency: LatencySummary; windowP99s: number[] }> {
+): Promise<UnderLoadResult> {
   const preRollMs = 2000;
   const segments: LoadRun[] = [];
   let isFinished = false;
@@ -48,10 +67,14 @@ export async function underLoad(
   await sleep(preRollMs);
   const fromMs = Date.now();
   let result: FillRun | undefined;
+  let failure: Error | undefined;
   let toMs: number;
   try {
     if (fill) {
-      result = await fill(tag);
+      result = await fill(tag).catch((err: Error) => {
+        failure = err;
+        return undefined;
+      });
       toMs = Date.now();
       // a blocked load catches up after the backfill; its queued transactions belong to the window
       await sleep(3000 + 0.3 * (toMs - fromMs));
@@ -66,5 +89,11 @@ export async function underLoad(
   const outputs = await Promise.all(segments.map((s) => s.done));
   const txns: Transaction[] = outputs.flatMap((o) => o.transactions);
   const windowP99s = perWindow(txns, fromMs + skipMs, toMs, WINDOW_MS, true).map((w) => w.latency.p99);
-  return { fill: result, latency: summarize(txns, fromMs + skipMs, toMs), windowP99s };
+  const load = {
+    latency: summarize(txns, fromMs + skipMs, toMs),
+    before: skipMs > 0 ? summarize(txns, fromMs, fromMs + skipMs) : undefined,
+    windowP99s,
+  };
+  if (failure) throw new UnderLoadFailure(failure, load);
+  return { fill: result, ...load };
 }

@@ -10,6 +10,7 @@ import {
 } from '../../bench/budget';
 import { parseBenchOptions, BenchOptions } from '../../bench/options';
 import { verdicts, BenchResults } from '../../bench/results';
+import { renderBudgetRounds } from '../../bench/report';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
   id,
@@ -128,4 +129,30 @@ test('--pg-set: repeatable name=value over the benchmark settings; --flush-after
     err.mockRestore();
     exit.mockRestore();
   }
+});
+
+test('every budgeted round beside the load by itself before its first chunk, unfinished rounds included; none for older results', () => {
+  const lat = (p99: number) => ({ ...point('x', 0, p99).latency });
+  const fill = { wallMs: 50_000, rows: 1000, chunks: 1, lanes: 1, chunkSqlMs: 0 };
+  const b: BudgetResults = {
+    ...results,
+    probeBaselineMs: 30_000,
+    budgets: [
+      {
+        ratio: 2,
+        title: 'b',
+        rounds: [{ round: 2, fill, latency: lat(6), before: lat(12), otherCores: 0.25 }],
+        unfinished: [{ round: 1, reason: 'did not finish within 210 s', latency: lat(3), before: lat(2) }],
+      },
+    ],
+  };
+  const md = renderBudgetRounds(b).join('\n');
+  const lines = md.split('\n').filter((l) => l.startsWith('| 2×'));
+  expect(lines).toEqual([
+    '| 2× | 1 | unfinished | 2.0 | 3.0 | 1.50× | 1.50× |  |',
+    '| 2× | 2 | 20.00 | 12.0 | 6.0 | 0.50× | 3.00× | 0.25 |',
+  ]);
+  expect(md).toContain('in the 30.00 s before the first chunk');
+  const older = { ...b, budgets: [{ ratio: 2, title: 'b', rounds: [{ round: 1, fill, latency: lat(6) }] }] };
+  expect(renderBudgetRounds(older)).toEqual([]);
 });
