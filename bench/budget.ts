@@ -5,7 +5,7 @@ import { startLoad, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } 
 import type { BenchOptions } from './options';
 import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
 import { underLoad, UnderLoadFailure } from './under-load';
-import { cpuSnapshot, otherCores } from './machine';
+import { cpuSnapshot, otherCores, stealCores } from './machine';
 import * as sql from './sql';
 
 /**
@@ -36,6 +36,8 @@ export interface BudgetRound {
   before?: LatencySummary;
   /** Cores' worth of CPU other work took during the round, the host's steal included (absent in older results). */
   otherCores?: number;
+  /** Of otherCores, the host's steal (absent in older results). */
+  stealCores?: number;
 }
 
 /** A round stopped at its deadline: why, and what the load measured until then (absent in older results). */
@@ -45,6 +47,7 @@ export interface UnfinishedRound {
   latency?: LatencySummary;
   before?: LatencySummary;
   otherCores?: number;
+  stealCores?: number;
 }
 
 export interface BudgetResult {
@@ -179,11 +182,27 @@ export async function runBudgetPhase(
           // a budget the controller cannot meet fast enough is a result, not the end of the benchmark
           if (!(err instanceof UnderLoadFailure) || !/did not finish within/.test(err.message)) throw err;
           const { latency, before } = err.load;
-          (result.unfinished ??= []).push({ round, reason: err.message, latency, before, otherCores: otherCores(cpu, cpuSnapshot()) });
+          const now = cpuSnapshot();
+          (result.unfinished ??= []).push({
+            round,
+            reason: err.message,
+            latency,
+            before,
+            otherCores: otherCores(cpu, now),
+            stealCores: stealCores(cpu, now),
+          });
           say(`budget ${b.ratio}× r${round}: ${err.message}; load p99 ${latency.p99.toFixed(1)} ms until then`);
           continue;
         }
-        result.rounds.push({ round, fill: r.fill!, latency: r.latency, before: r.before, otherCores: otherCores(cpu, cpuSnapshot()) });
+        const now = cpuSnapshot();
+        result.rounds.push({
+          round,
+          fill: r.fill!,
+          latency: r.latency,
+          before: r.before,
+          otherCores: otherCores(cpu, now),
+          stealCores: stealCores(cpu, now),
+        });
         say(
           `budget ${b.ratio}× r${round}: ${(budgetWallMs(out, r.fill!) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
         );

@@ -10,17 +10,19 @@ import os from 'node:os';
 export interface CpuSnapshot {
   atMs: number;
   machineBusyMs: number;
+  /** CPU the hypervisor gave other guests while this one wanted it (steal), part of machineBusyMs. */
+  stealMs: number;
   oursMs: number;
 }
 
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
 
-function machineBusyMs(): number {
+function machineCpu(): { busyMs: number; stealMs: number } {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
   // cpu user nice system idle iowait irq softirq steal ...
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
-  return busy * TICK_MS;
+  return { busyMs: busy * TICK_MS, stealMs: (f[7] ?? 0) * TICK_MS };
 }
 
 function childrenOf(pid: number): number[] {
@@ -47,7 +49,8 @@ function treeCpuMs(pid: number): number {
 }
 
 export function cpuSnapshot(): CpuSnapshot {
-  return { atMs: Date.now(), machineBusyMs: machineBusyMs(), oursMs: treeCpuMs(process.pid) };
+  const m = machineCpu();
+  return { atMs: Date.now(), machineBusyMs: m.busyMs, stealMs: m.stealMs, oursMs: treeCpuMs(process.pid) };
 }
 
 /** Cores' worth of CPU used by other work between two snapshots (0 on a quiet machine). */
@@ -56,6 +59,11 @@ export function otherCores(a: CpuSnapshot, b: CpuSnapshot): number {
   const other = b.machineBusyMs - a.machineBusyMs - (b.oursMs - a.oursMs);
   // exited grandchildren are counted late or never; never report negative load
   return Math.max(0, other / wall);
+}
+
+/** Cores' worth of steal between two snapshots: the share of the other load the host took, not this machine's work. */
+export function stealCores(a: CpuSnapshot, b: CpuSnapshot): number {
+  return Math.max(0, (b.stealMs - a.stealMs) / Math.max(1, b.atMs - a.atMs));
 }
 
 export const cores = () => os.availableParallelism();

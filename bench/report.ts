@@ -394,6 +394,7 @@ export function renderBudgetRounds(b: BudgetResults): string[] {
           r.before && r.latency ? x(r.latency.p99 / r.before.p99) : '',
           cell(r.latency?.p99, (v) => x(v / b.baselineP99)),
           cell(r.otherCores, (v) => v.toFixed(2)),
+          cell(r.stealCores, (v) => v.toFixed(2)),
         ]),
     ),
     '',

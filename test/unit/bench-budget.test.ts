@@ -141,7 +141,7 @@ test('every budgeted round beside the load by itself before its first chunk, unf
       {
         ratio: 2,
         title: 'b',
-        rounds: [{ round: 2, fill, latency: lat(6), before: lat(12), otherCores: 0.25 }],
+        rounds: [{ round: 2, fill, latency: lat(6), before: lat(12), otherCores: 0.25, stealCores: 0.1 }],
         unfinished: [{ round: 1, reason: 'did not finish within 210 s', latency: lat(3), before: lat(2) }],
       },
     ],
@@ -149,8 +149,8 @@ test('every budgeted round beside the load by itself before its first chunk, unf
   const md = renderBudgetRounds(b).join('\n');
   const lines = md.split('\n').filter((l) => l.startsWith('| 2×'));
   expect(lines).toEqual([
-    '| 2× | 1 | unfinished | 2.0 | 3.0 | 1.50× | 1.50× |  |',
-    '| 2× | 2 | 20.00 | 12.0 | 6.0 | 0.50× | 3.00× | 0.25 |',
+    '| 2× | 1 | unfinished | 2.0 | 3.0 | 1.50× | 1.50× |  |  |',
+    '| 2× | 2 | 20.00 | 12.0 | 6.0 | 0.50× | 3.00× | 0.25 | 0.10 |',
   ]);
   expect(md).toContain('in the 30.00 s before the first chunk');
   const older = { ...b, budgets: [{ ratio: 2, title: 'b', rounds: [{ round: 1, fill, latency: lat(6) }] }] };
