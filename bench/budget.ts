@@ -36,7 +36,7 @@ export interface BudgetRound {
   before?: LatencySummary;
   /** Cores' worth of CPU other work took during the round, the host's steal included (absent in older results). */
   otherCores?: number;
-  /** Of otherCores, the host's steal (absent in older results). */
+  /** Cores' worth of the host's steal during the round (absent in older results); the machine's busy time, and so otherCores, counts it. */
   stealCores?: number;
 }
 

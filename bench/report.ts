@@ -382,6 +382,7 @@ export function renderBudgetRounds(b: BudgetResults): string[] {
         'during × before',
         'during × no-backfill',
         'other load (cores)',
+        'host steal (cores)',
       ],
       rows
         .sort((p, q) => p.ratio - q.ratio || p.round - q.round)

@@ -153,6 +153,13 @@ test('every budgeted round beside the load by itself before its first chunk, unf
     '| 2× | 2 | 20.00 | 12.0 | 6.0 | 0.50× | 3.00× | 0.25 | 0.10 |',
   ]);
   expect(md).toContain('in the 30.00 s before the first chunk');
+  // every row as wide as the header
+  const widths = md
+    .split('\n')
+    .filter((l) => l.startsWith('|'))
+    .map((l) => l.split('|').length);
+  expect(new Set(widths).size).toBe(1);
+  expect(md).toContain('| other load (cores) | host steal (cores) |');
   const older = { ...b, budgets: [{ ratio: 2, title: 'b', rounds: [{ round: 1, fill, latency: lat(6) }] }] };
   expect(renderBudgetRounds(older)).toEqual([]);
 });
