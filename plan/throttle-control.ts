@@ -8,7 +8,8 @@
  * force, the next settings (row rate, lanes, chunk size) or a hold, and why.
  *
  * AIMD-like with hysteresis: under 80% of the budget it speeds up (x2 while
- * under half the budget, x1.15 above; each time only once the settings in
+ * under half the budget; above, in proportion to the headroom left, 0.8 x
+ * budget / p99, between x1.15 and x1.5; each time only once the settings in
  * force have been judged on 80 probe statements); between
  * 80% and 100% it stays, and after a calm spell (no cut for 15 s) probes
  * upwards by 5% every 5 s, so a run does not settle far below what its budget
@@ -146,7 +147,14 @@ export const CONTROL_TUNING = {
   /** Under this share, speed up fast (slow start). */
   farUnder: 0.5,
   fastRaise: 2,
+  /**
+   * Between half the budget and `headroom`, a raise of headroom x budget / p99
+   * within these two: a p99 at 60% of the budget raises x1.33. A fixed x1.15
+   * every 2.5 s took one benchmark run 35 s to climb from 40,000 to 225,000
+   * rows/s with the probe at 40-80% of its budget the whole way.
+   */
   slowRaise: 1.15,
+  slowRaiseMax: 1.5,
   /** Far under the budget the controller raises this often (ms); otherwise every half window. */
   fastRaiseEveryMs: 500,
   /**
@@ -393,7 +401,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   const isFarUnder = p99 <= budget * T.farUnder;
   const raiseEveryMs = isFarUnder ? T.fastRaiseEveryMs : T.windowMs / 2;
   if (under && o.samples >= T.minRaiseSamples && o.now - prev.lastRaiseAt >= raiseEveryMs && o.now - prev.lastCutAt >= T.windowMs / 2) {
-    const factor = isFarUnder ? T.fastRaise : T.slowRaise;
+    const factor = isFarUnder ? T.fastRaise : Math.min(T.slowRaiseMax, Math.max(T.slowRaise, (T.headroom * budget) / p99));
     const rate = base.rowsPerSecond;
     // a lane moving one chunk per T.lumpyChunkMs or slower makes the rate over a window lumpy: no proof it is not reached
     const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.lumpyChunkMs;

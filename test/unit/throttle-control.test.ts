@@ -58,10 +58,22 @@ describe('the controller', () => {
       { rowsPerSecond: 2000 },
     ],
     [
-      'a little under: rate x1.15',
+      'a little under (70%): rate x1.15, the least raise',
       { rowsPerSecond: 2000 },
       obs(10 * W, 7, { observedRowsPerSecond: 1900 }),
       { rowsPerSecond: 2300, action: 'increasing' },
+    ],
+    [
+      'under, at 60% of the budget: rate raised in proportion to the headroom, x0.8/0.6',
+      { rowsPerSecond: 3000 },
+      obs(10 * W, 6, { observedRowsPerSecond: 2900 }),
+      { rowsPerSecond: 4000, action: 'increasing' },
+    ],
+    [
+      'just over half the budget: at most x1.5',
+      { rowsPerSecond: 2000 },
+      obs(10 * W, 5.1, { observedRowsPerSecond: 1900 }),
+      { rowsPerSecond: 3000, action: 'increasing' },
     ],
     [
       'under, rate not binding: bigger chunks before another lane (the rate kept near what it moves)',
