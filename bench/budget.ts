@@ -5,7 +5,7 @@ import { startLoad, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } 
 import type { BenchOptions } from './options';
 import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
 import { underLoad, UnderLoadFailure } from './under-load';
-import { cpuSnapshot, otherCores, stealCores } from './machine';
+import { cpuSnapshot, otherCores, stealCores, CpuSnapshot } from './machine';
 import * as sql from './sql';
 
 /**
@@ -28,26 +28,33 @@ export interface SweepPoint {
   latency: LatencySummary;
 }
 
-export interface BudgetRound {
-  round: number;
-  fill: FillRun;
-  latency: LatencySummary;
-  /** The load by itself in the probe's baseline, before the first chunk (absent in older results). */
+/** What the machine and the load did around one budgeted round, finished or not (absent in older results). */
+export interface RoundContext {
+  /** The load by itself in the probe's baseline, before the first chunk. */
   before?: LatencySummary;
-  /** Cores' worth of CPU other work took during the round, the host's steal included (absent in older results). */
+  /** Cores' worth of CPU other work took during the round, the host's steal included. */
   otherCores?: number;
-  /** Cores' worth of the host's steal during the round (absent in older results); the machine's busy time, and so otherCores, counts it. */
+  /** Cores' worth of the host's steal during the round; the machine's busy time, and so otherCores, counts it. */
   stealCores?: number;
 }
 
-/** A round stopped at its deadline: why, and what the load measured until then (absent in older results). */
-export interface UnfinishedRound {
+export interface BudgetRound extends RoundContext {
+  round: number;
+  fill: FillRun;
+  latency: LatencySummary;
+}
+
+/** A round stopped at its deadline: why, and what the load measured until then. */
+export interface UnfinishedRound extends RoundContext {
   round: number;
   reason: string;
   latency?: LatencySummary;
-  before?: LatencySummary;
-  otherCores?: number;
-  stealCores?: number;
+}
+
+/** Other work and steal on the machine since `from`. */
+function machineSince(from: CpuSnapshot): Pick<RoundContext, 'otherCores' | 'stealCores'> {
+  const now = cpuSnapshot();
+  return { otherCores: otherCores(from, now), stealCores: stealCores(from, now) };
 }
 
 export interface BudgetResult {
@@ -182,27 +189,11 @@ export async function runBudgetPhase(
           // a budget the controller cannot meet fast enough is a result, not the end of the benchmark
           if (!(err instanceof UnderLoadFailure) || !/did not finish within/.test(err.message)) throw err;
           const { latency, before } = err.load;
-          const now = cpuSnapshot();
-          (result.unfinished ??= []).push({
-            round,
-            reason: err.message,
-            latency,
-            before,
-            otherCores: otherCores(cpu, now),
-            stealCores: stealCores(cpu, now),
-          });
+          (result.unfinished ??= []).push({ round, reason: err.message, latency, before, ...machineSince(cpu) });
           say(`budget ${b.ratio}× r${round}: ${err.message}; load p99 ${latency.p99.toFixed(1)} ms until then`);
           continue;
         }
-        const now = cpuSnapshot();
-        result.rounds.push({
-          round,
-          fill: r.fill!,
-          latency: r.latency,
-          before: r.before,
-          otherCores: otherCores(cpu, now),
-          stealCores: stealCores(cpu, now),
-        });
+        result.rounds.push({ round, fill: r.fill!, latency: r.latency, before: r.before, ...machineSince(cpu) });
         say(
           `budget ${b.ratio}× r${round}: ${(budgetWallMs(out, r.fill!) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
         );

@@ -401,7 +401,7 @@ export function controlStep(prev: ControlState, o: ControlObservation, limits: C
   const isFarUnder = p99 <= budget * T.farUnder;
   const raiseEveryMs = isFarUnder ? T.fastRaiseEveryMs : T.windowMs / 2;
   if (under && o.samples >= T.minRaiseSamples && o.now - prev.lastRaiseAt >= raiseEveryMs && o.now - prev.lastCutAt >= T.windowMs / 2) {
-    const factor = isFarUnder ? T.fastRaise : Math.min(T.slowRaiseMax, Math.max(T.slowRaise, (T.headroom * budget) / p99));
+    const factor = isFarUnder ? T.fastRaise : clamp((T.headroom * budget) / p99, T.slowRaise, T.slowRaiseMax);
     const rate = base.rowsPerSecond;
     // a lane moving one chunk per T.lumpyChunkMs or slower makes the rate over a window lumpy: no proof it is not reached
     const isLumpy = rate !== undefined && (base.chunkSize * base.lanes * 1000) / rate >= T.lumpyChunkMs;
