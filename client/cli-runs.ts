@@ -4,11 +4,11 @@ import { createPool } from '../db/pool';
 import type { ConnectOptions, StagefillConnection } from './connection';
 import { startRun, replayBackfill } from './runs';
 import { getProgress, listRuns, waitForRun } from './operations';
-import { planWithRefusal } from './plan-output';
+import { planWithRefusal, backfillRefusalBeforeStart } from './plan-output';
 import { refusalBeforeStart } from './contract-plan';
 import { watchRun, formatStatus } from './watch';
 import { readHistory, formatHistory } from './history';
-import { NotFoundError, UsageError, RolloutRefusedError } from './errors';
+import { NotFoundError, UsageError, RolloutRefusedError, BackfillRefusedError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, toInt, JSON_HELP } from './cli-common';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
@@ -16,7 +16,7 @@ export function registerRunVerbs(program: Command): void {
   program
     .command('plan')
     .description(
-      'validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything; with DATABASE_URL, a rollout that changes a key without every column referencing it is refused (exit 2)',
+      "validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything; with DATABASE_URL, a spec the tables say cannot run is refused (exit 2): a backfill's missing table or key column, a rollout's missing table, a key changed without every column referencing it or a child table's contract, an index that cannot take a column's new type",
     )
     .argument('<spec>', 'YAML or JSON spec file')
     .option('--format <format>', 'text | json | mermaid', 'text')
@@ -35,14 +35,14 @@ export function registerRunVerbs(program: Command): void {
       const spec = loadSpecFile(file);
       const { text, refusal } = await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
       print(text);
-      if (refusal) throw new RolloutRefusedError(refusal);
+      if (refusal) throw spec.kind === 'rollout' ? new RolloutRefusedError(refusal) : new BackfillRefusedError(refusal);
     });
 
   connectionOptions(
     program
       .command('start')
       .description(
-        'start a backfill or rollout from a spec file and print its workflow id; with DATABASE_URL, a rollout that changes a key without every column referencing it is refused (exit 2) before anything starts',
+        'start a backfill or rollout from a spec file and print its workflow id; with DATABASE_URL, a spec the tables say cannot run (as `plan` lists) is refused (exit 2) before anything starts',
       )
       .argument('<spec>', 'YAML or JSON spec file')
       .option('--wait', 'follow it to the end; the exit code is its outcome')
@@ -58,9 +58,14 @@ export function registerRunVerbs(program: Command): void {
       ),
   ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean }) => {
     const spec = loadSpecFile(file);
-    // read from the tables when DATABASE_URL is set (the rollout's expand step checks the same again)
-    const refusal = spec.kind === 'rollout' ? await refusalBeforeStart(spec) : null;
-    if (refusal) throw new RolloutRefusedError(refusal);
+    // read from the tables when DATABASE_URL is set (the rollout's steps and the backfill's prepare check the same again)
+    if (spec.kind === 'rollout') {
+      const refusal = await refusalBeforeStart(spec);
+      if (refusal) throw new RolloutRefusedError(refusal);
+    } else {
+      const refusal = await backfillRefusalBeforeStart(spec);
+      if (refusal) throw new BackfillRefusedError(refusal);
+    }
     await withConnection(opts, async (conn) => {
       const run = await startRun(conn, spec, { restart: opts.restart });
       printStarted(run.workflowId, opts, { workflowId: run.workflowId, runId: run.runId, kind: spec.kind, name: spec.name });

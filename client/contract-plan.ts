@@ -7,7 +7,9 @@ import { physicalColumnsOf, PlacedStep } from '../plan/columns';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import { viewSchemaName } from '../plan/views';
-import { keyChangesOf, leftOutReferences, formatLeftOut, LeftOutReference } from '../plan/key-references';
+import { keyChangesOf, leftOutReferences, formatLeftOut, LeftOutReference, canonicalType } from '../plan/key-references';
+import { missingTableRefusals, missingChildContracts } from '../plan/rollout-refusals';
+import { existingTables, indexesThatCannotFollow } from '../db/rollout-preflight';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column
@@ -25,8 +27,12 @@ export interface ColumnChangePlan {
     duplication?: DuplicationPlan;
     /** Columns referencing this one that the rollout does not change with it: `plan` and `start` refuse the rollout. */
     leftOut?: LeftOutReference[];
+    /** What else the catalog says would stop this column's change after its data moved (a child without its contract, an index that cannot take the new type): refused too. */
+    refusals?: { object: string; message: string }[];
     note?: string;
   }[];
+  /** Tables the rollout's steps work on that do not exist, one line each: `plan` and `start` refuse the rollout. */
+  missingTables?: string[];
 }
 
 function placed(spec: RolloutSpec): PlacedStep[] {
@@ -38,7 +44,6 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
   const steps = placed(spec);
   const alters = steps.filter((s) => s.step.kind === 'alterColumn');
   const out: ColumnChangePlan = { physicalColumns: physicalColumnsOf(steps), tables: [] };
-  if (!alters.length) return out;
   if (!databaseUrl) {
     out.tables = alters.map((s) => ({
       table: s.table,
@@ -50,8 +55,15 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
   }
   const pool = createPool({ url: databaseUrl, max: 1, applicationName: 'stagefill-plan' });
   try {
+    const existing = await existingTables(pool, [...new Set(steps.map((s) => s.table))]);
+    const missing = missingTableRefusals(steps, qualifiedName(spec.table), (t) => existing.has(t));
+    if (missing.length) out.missingTables = missing;
     for (const s of alters) {
       const step = s.step as { column: string; newName?: string; newType?: string };
+      if (!existing.has(s.table)) {
+        out.tables.push({ table: s.table, step: s.id, column: step.column, note: `${s.table} does not exist` });
+        continue;
+      }
       const v0 = viewSchemaName(s.table, 0);
       const pattern = `^${v0.slice(0, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}[0-9]+$`;
       const objects = await readColumnObjects(pool, s.table, step.column, pattern);
@@ -74,12 +86,17 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
         objects.referencedBy,
         changes,
       );
+      const refusals = [
+        ...missingChildContracts(steps, { id: s.id, table: s.table, column: step.column }, objects.referencedBy),
+        ...(await indexesRefusingType(pool, s.table, step, objects)),
+      ];
       out.tables.push({
         table: s.table,
         step: s.id,
         column: step.column,
         duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }),
         ...(leftOut.length ? { leftOut } : {}),
+        ...(refusals.length ? { refusals } : {}),
       });
     }
   } finally {
@@ -88,8 +105,29 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
   return out;
 }
 
+/** The indexes of the column (its own and its unique constraints') that Postgres would not build over the new type: found now, not after the backfill. */
+async function indexesRefusingType(
+  pool: ReturnType<typeof createPool>,
+  table: string,
+  step: { column: string; newType?: string },
+  objects: Awaited<ReturnType<typeof readColumnObjects>>,
+): Promise<{ object: string; message: string }[]> {
+  if (step.newType === undefined || canonicalType(step.newType) === canonicalType(objects.type)) return [];
+  const indexes = [
+    ...objects.uniques.map((u) => ({ name: u.index, indexTail: u.indexTail })),
+    ...objects.indexes.map((x) => ({ name: x.name, indexTail: x.indexTail })),
+  ];
+  // a probe that cannot run (no TEMP privilege, a type Postgres does not know) finds nothing: expand's ADD COLUMN names a wrong type
+  const failed = await indexesThatCannotFollow(pool, table, step.column, step.newType, indexes).catch(() => []);
+  return failed.map((f) => ({
+    object: `index ${f.index}`,
+    message: `index ${f.index} of ${table} cannot be built over ${step.column} as ${step.newType} (${f.error}), so its counterpart would fail after the backfill. Fix: drop it in a sql step before the alterColumn and create it again after contract in a form the new type accepts, or choose a newType it accepts`,
+  }));
+}
+
 export function formatColumnChangePlan(p: ColumnChangePlan): string {
   const lines: string[] = [];
+  for (const m of p.missingTables ?? []) lines.push(`REFUSED  ${m}`);
   const moved = p.physicalColumns.filter((c) => c.column !== c.physical);
   if (moved.length) {
     lines.push('logical names:');
@@ -103,6 +141,7 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
     }
     const d = t.duplication!;
     for (const l of t.leftOut ?? []) lines.push(`  REFUSED  ${l.object}: ${l.message}`);
+    for (const r of t.refusals ?? []) lines.push(`  REFUSED  ${r.object}: ${r.message}`);
     for (const problem of d.problems) lines.push(`  REFUSED  ${problem.object}: ${problem.message}`);
     lines.push(`  drop     column ${t.column} and every object on it`);
     if (d.newColumn !== d.finalName) lines.push(`  rename   column ${d.newColumn} to ${d.finalName}`);
@@ -125,12 +164,31 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
   return lines.join('\n');
 }
 
-/** Why the rollout cannot start as written (a referencing column left out of a key's change), or null: `plan` and `start` exit 2 with it. */
+/**
+ * Why the rollout cannot start as written, or null: `plan` and `start` exit 2
+ * with it. A table that does not exist, a referencing column left out of a
+ * key's change, and what would stop an altered column after its data moved
+ * (a child without its contract, an index that cannot take the new type, an
+ * object stagefill cannot carry over, which the expand step refuses too).
+ */
 export function rolloutRefusal(p: ColumnChangePlan): string | null {
+  const parts: string[] = [];
+  for (const m of p.missingTables ?? []) parts.push(`rollout refused: ${m} (nothing was started or changed)`);
   const left = p.tables.flatMap((t) => (t.leftOut ?? []).map((l) => ({ step: t.step, l })));
-  if (!left.length) return null;
-  const steps = [...new Set(left.map((x) => `"${x.step}"`))].join(', ');
-  return `rollout refused: step ${steps} changes a key without every column referencing it (nothing was started or changed):\n${formatLeftOut(left.map((x) => x.l))}`;
+  if (left.length) {
+    const steps = [...new Set(left.map((x) => `"${x.step}"`))].join(', ');
+    parts.push(
+      `rollout refused: step ${steps} changes a key without every column referencing it (nothing was started or changed):\n${formatLeftOut(left.map((x) => x.l))}`,
+    );
+  }
+  for (const t of p.tables) {
+    const found = [...(t.refusals ?? []), ...(t.duplication?.problems ?? [])];
+    if (found.length)
+      parts.push(
+        `rollout refused: step "${t.step}" (alterColumn of ${t.table}.${t.column}) would stop after its data moved (nothing was started or changed):\n${found.map((r) => `${r.object}: ${r.message}`).join('\n')}`,
+      );
+  }
+  return parts.length ? parts.join('\n') : null;
 }
 
 /**

@@ -58,8 +58,15 @@ export class ConnectionError extends ClientError {
   }
 }
 
-/** A spec that parses but that the database says cannot run as written (a key changed without a column referencing it): `plan` and `start` exit 2. */
+/** A rollout spec that parses but that the database says cannot run as written (a table that does not exist, a key changed without a column referencing it): `plan` and `start` exit 2. */
 export class RolloutRefusedError extends ClientError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+/** A backfill spec that parses but that the database says cannot run as written (no such table or key column): `plan` and `start` exit 2. */
+export class BackfillRefusedError extends ClientError {
   constructor(message: string) {
     super(message, 2);
   }

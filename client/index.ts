@@ -24,7 +24,7 @@ export {
   NotApplicableError,
 } from './operations';
 export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
-export { RunClosedError, ClientError, UsageError, RolloutRefusedError, exitCodeOf } from './errors';
+export { RunClosedError, ClientError, UsageError, RolloutRefusedError, BackfillRefusedError, exitCodeOf } from './errors';
 export { startWorkflow } from './start';
 export type { StartWorkflowOptions } from './start';
 export { backfillSummary } from '../plan/summary';
@@ -46,6 +46,7 @@ export {
 export type { CreateScheduleOptions, ScheduleInfo } from './schedules';
 export { printPlan, planWithRefusal } from './plan-output';
 export { refusalBeforeStart } from './contract-plan';
+export { backfillRefusalBeforeStart } from './plan-output';
 
 export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../spec';
 export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../spec';

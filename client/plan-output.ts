@@ -4,7 +4,7 @@ import { qualifiedName } from '../plan/table-name';
 import { formatDuration } from '../plan/duration';
 import { createPool } from '../db/pool';
 import { KeyError } from '../db/keys';
-import { planPartitions } from '../activities/partition-plan';
+import { planPartitions, resolveKey, normalizeInput } from '../activities/partition-plan';
 import { keyLabel, keyTypeLabel, formatRange } from '../plan/keys';
 import { columnChangePlan, formatColumnChangePlan, rolloutRefusal } from './contract-plan';
 
@@ -30,11 +30,11 @@ export async function planWithRefusal(spec: Spec, format: PlanFormat): Promise<{
     const extra = formatColumnChangePlan(columns);
     return { text: extra ? `${formatRolloutPlan(plan)}\n${extra}` : formatRolloutPlan(plan), refusal };
   }
-  return { text: await backfillPlanText(spec, format), refusal: null };
+  const bf = await backfillPlan(spec);
+  return { text: backfillPlanText(spec, bf, format), refusal: bf.refusal ?? null };
 }
 
-async function backfillPlanText(spec: BackfillSpec, format: PlanFormat): Promise<string> {
-  const bf = await backfillPlan(spec);
+function backfillPlanText(spec: BackfillSpec, bf: BackfillPlan, format: PlanFormat): string {
   if (format === 'json') return JSON.stringify({ ...bf, window: spec.window }, null, 2);
   if (format === 'mermaid') return `graph TD\n  backfill["backfill ${spec.name} on ${bf.table}"]`;
   const n = typeof spec.key === 'string' ? 1 : spec.key.length;
@@ -66,6 +66,8 @@ interface BackfillPlan {
   keyType?: string;
   isUnique?: boolean;
   note?: string;
+  /** Why it cannot run as written (no such table or key column, a range value not of the key's type): `plan` and `start` exit 2. */
+  refusal?: string;
   /** A partitioned table's leaves. */
   leaves?: string[] | null;
   range?: { from: string; to: string };
@@ -85,11 +87,11 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
     // the builder the run's prepare activity uses: these are the partitions a start now would work
     const plan = await planPartitions(pool, { table, key: spec.key, range: spec.range, parallelism: spec.parallelism }).catch(
       (err: unknown) => {
-        if (err instanceof KeyError) return { note: `refused: ${err.message}` };
+        if (err instanceof KeyError) return { refusal: `backfill refused: ${err.message} (nothing was started)` };
         throw err;
       },
     );
-    if ('note' in plan) return { ...empty, note: plan.note };
+    if ('refusal' in plan) return { ...empty, note: plan.refusal, refusal: plan.refusal };
     if (!plan.range) return { ...empty, keyType: plan.keyType, note: `${table} has no row in the range: nothing to backfill` };
     const rows = plan.partitions.reduce((s, p) => s + p.rows, 0);
     return {
@@ -106,6 +108,37 @@ async function backfillPlan(spec: BackfillSpec): Promise<BackfillPlan> {
         ? undefined
         : `note: ${keyLabel(spec.key)} is not unique: a run of more than ${spec.chunkSize} rows with one key value is refused`,
     };
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * `start`'s check of a backfill before anything starts, when DATABASE_URL is
+ * set: the table, its key columns and the range's values, as the run's
+ * prepare reads them. A database the client cannot reach does not stop the
+ * start (the worker may reach it where this machine does not): the run's
+ * prepare checks the same.
+ */
+export async function backfillRefusalBeforeStart(
+  spec: BackfillSpec,
+  databaseUrl = process.env.DATABASE_URL,
+  warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<string | null> {
+  if (!databaseUrl) return null;
+  const pool = createPool({ url: databaseUrl, max: 1, applicationName: 'stagefill-start' });
+  try {
+    const table = qualifiedName(spec.table);
+    const { cols } = await resolveKey(pool, table, spec.key);
+    if (spec.range?.from !== undefined) await normalizeInput(pool, cols, spec.range.from, 'range.from');
+    if (spec.range?.to !== undefined) await normalizeInput(pool, cols, spec.range.to, 'range.to');
+    return null;
+  } catch (err) {
+    if (err instanceof KeyError) return `backfill refused: ${err.message} (nothing was started)`;
+    warn(
+      `stagefill: could not read the table to check the backfill before it starts (${(err as Error)?.message ?? String(err)}); its prepare checks again`,
+    );
+    return null;
   } finally {
     await pool.end();
   }

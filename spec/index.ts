@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { normalizeGraph, graphProblems } from '../plan/graph';
 import { resolveLogicalNames } from '../plan/columns';
+import { alterColumnConflicts } from '../plan/rollout-refusals';
 import { qualifiedName } from '../plan/ids';
 import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify, BackfillSpec } from './fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '../steps';
@@ -60,6 +61,9 @@ export const rolloutSpec = z
     });
     const graph = normalizeGraph(spec.steps, spec.table);
     for (const p of graphProblems(graph))
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
+    const placed = spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
+    for (const p of alterColumnConflicts(placed))
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
   });
 

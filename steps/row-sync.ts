@@ -1,6 +1,7 @@
 import type { BackfillSpec } from '../spec';
 import { parseBackfillSpec } from '../spec';
 import { checkRowExpression, stepBackfillTransform } from '../db/ddl';
+import { existingTables } from '../db/rollout-preflight';
 import { stepTriggerName } from '../db/triggers';
 import { stepBackfillName } from '../plan/hash';
 import { classifyPgError, failure, pgMessage } from '../activities/errors';
@@ -24,6 +25,14 @@ export function triggerOf(ctx: Pick<StepContext, 'rolloutId' | 'table' | 'stepId
 
 /** Plans `expr` over the table's rows (reading none): an unknown column or a type mismatch fails here, naming the field, not later in every write's trigger. */
 export async function checkExpression(ctx: StepContext<{ kind: string }>, field: string, expr: string, type: string): Promise<void> {
+  // a missing table is not the expression's fault: name the table (plan and start refuse this before a run starts)
+  if (!(await existingTables(ctx.db, [ctx.table])).has(ctx.table)) {
+    throw failure(
+      FailureType.StepSqlError,
+      `step "${ctx.stepId}" (${ctx.step.kind} on ${ctx.table}): table ${ctx.table} does not exist; create it first, or fix the rollout's table (the spec's, or the step's)`,
+      { stepId: ctx.stepId, code: '42P01' },
+    );
+  }
   try {
     await checkRowExpression(ctx.db, ctx.table, expr, type);
   } catch (err) {
