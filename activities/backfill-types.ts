@@ -38,6 +38,8 @@ export interface ActivityDeps {
 export interface NotifyDeps {
   /** Gets every event of every run this worker's workflows report (STAGEFILL_WEBHOOK_URL). */
   webhookUrl?: string;
+  /** STAGEFILL_WEBHOOK_SECRET: each body is signed with each of these (activities/webhook-signature.ts); unsigned when none. */
+  webhookSecrets?: string[];
   /** The Temporal Web UI, for the run's link (STAGEFILL_WEB_UI_URL, else TEMPORAL_UI). */
   webUiUrl?: string;
   /** How long one POST may take (default 5s). */

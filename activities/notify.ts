@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { NotifyEventInput, NotifySettings, notificationBody, notificationTargets } from '../plan/notify';
 import type { ActivityDeps } from './backfill-types';
+import { signatureHeaders } from './webhook-signature';
 
 export interface DeliverNotificationInput {
   event: NotifyEventInput;
@@ -38,12 +39,17 @@ export function createNotifyActivities(deps: ActivityDeps) {
   const { logger } = deps;
   const cfg = deps.notify ?? {};
 
-  async function post(url: string, body: unknown): Promise<{ ok: boolean; permanent: boolean; detail: string }> {
+  async function post(url: string, body: { id: string }): Promise<{ ok: boolean; permanent: boolean; detail: string }> {
     try {
+      const text = JSON.stringify(body);
+      // signed per attempt: its own timestamp in the signed content, so a receiver refuses a body replayed later
+      const signed = cfg.webhookSecrets?.length
+        ? signatureHeaders(cfg.webhookSecrets, encodeURIComponent(body.id), Math.floor(Date.now() / 1000), text)
+        : {};
       const res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'stagefill-webhook' },
-        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json', 'user-agent': 'stagefill-webhook', ...signed },
+        body: text,
         signal: AbortSignal.timeout(cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS),
         redirect: 'error',
       });
@@ -80,7 +86,12 @@ export function createNotifyActivities(deps: ActivityDeps) {
     });
   }
 
-  return { deliverNotification };
+  /** Whether this worker has a receiver of its own (STAGEFILL_WEBHOOK_URL): the workflow asks once, as a local activity, and schedules no delivery for nobody. */
+  async function hasWorkerWebhook(): Promise<boolean> {
+    return Boolean(cfg.webhookUrl);
+  }
+
+  return { deliverNotification, hasWorkerWebhook };
 }
 
 export type NotifyActivities = ReturnType<typeof createNotifyActivities>;

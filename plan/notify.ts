@@ -4,6 +4,22 @@
  * activity adds the worker's settings and posts the body (activities/notify.ts).
  */
 
+/**
+ * How a delivery is retried: a few quick attempts, then given up (a
+ * notification must never hold a run for long). The first retry waits a
+ * whole second: Temporal waits about that long before any activity retry,
+ * so a shorter first interval would not be what happens (and docs/operations.md,
+ * which a unit test holds to these figures, would not say the truth).
+ */
+export const DELIVERY_RETRY = { initialIntervalMs: 1_000, backoffCoefficient: 2, maximumIntervalMs: 5_000, maximumAttempts: 5 } as const;
+
+/** The waits between a delivery's attempts under `DELIVERY_RETRY`, in ms (one fewer than the attempts). */
+export function deliveryRetryGapsMs(policy: typeof DELIVERY_RETRY = DELIVERY_RETRY): number[] {
+  return Array.from({ length: policy.maximumAttempts - 1 }, (_, i) =>
+    Math.min(policy.initialIntervalMs * policy.backoffCoefficient ** i, policy.maximumIntervalMs),
+  );
+}
+
 /** What an operator hears about, in the order of a run's life. */
 export const NOTIFY_EVENTS = ['awaiting_approval', 'held', 'finished', 'failed', 'rolled_back', 'cancelled'] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];

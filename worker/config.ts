@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseSecrets, secretKey } from '../activities/webhook-signature';
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
@@ -39,6 +40,14 @@ export const workerConfigSchema = z.object({
   STAGEFILL_WORKFLOW_BUNDLE: optionalPath,
   /** Every notification of the runs this worker's workflows report also goes here (docs/operations.md "Notifications"). */
   STAGEFILL_WEBHOOK_URL: httpUrl('https://hooks.slack.com/services/T000/B000/XXXX').optional(),
+  /** Signs every notification (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature); several, space-separated, while rotating. */
+  STAGEFILL_WEBHOOK_SECRET: z
+    .string()
+    .refine(
+      (v) => parseSecrets(v).length > 0 && parseSecrets(v).every((x) => secretKey(x) !== undefined),
+      'expected whsec_ followed by base64 of at least 24 random bytes, e.g. whsec_$(openssl rand -base64 32); several separated by spaces while rotating',
+    )
+    .optional(),
   /** The Temporal Web UI, for the links in notifications; TEMPORAL_UI (what `stagefill dev` writes) when unset. */
   STAGEFILL_WEB_UI_URL: httpUrl('http://127.0.0.1:8233').optional(),
   TEMPORAL_UI: httpUrl('http://127.0.0.1:8233').optional(),

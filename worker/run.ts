@@ -5,6 +5,7 @@ import { Pool } from 'pg';
 import { createPool, ping, detectTransactionPooler } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createActivities, ActivityDeps } from '../activities';
+import { parseSecrets } from '../activities/webhook-signature';
 import { WorkerConfig, redactUrl, deploymentVersion } from './config';
 import { createMetrics, Metrics, backlogFromPool } from './metrics';
 
@@ -111,7 +112,11 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
       logger: logger.child({ component: 'activity' }),
       metrics,
       faults: opts.faults,
-      notify: { webhookUrl: config.STAGEFILL_WEBHOOK_URL, webUiUrl: config.STAGEFILL_WEB_UI_URL ?? config.TEMPORAL_UI },
+      notify: {
+        webhookUrl: config.STAGEFILL_WEBHOOK_URL,
+        webhookSecrets: config.STAGEFILL_WEBHOOK_SECRET ? parseSecrets(config.STAGEFILL_WEBHOOK_SECRET) : undefined,
+        webUiUrl: config.STAGEFILL_WEB_UI_URL ?? config.TEMPORAL_UI,
+      },
     }),
     maxConcurrentActivityTaskExecutions: config.STAGEFILL_MAX_CONCURRENT_ACTIVITIES,
     // Cancellation reaches a lease on its next heartbeat: keep that under a second.

@@ -33,6 +33,15 @@ export const backfillScenarios: Scenario[] = [
     },
   },
   {
+    // no webhook in the spec nor in the worker: the run asks the worker once (a local activity) and schedules no delivery
+    name: 'backfill-notify-nobody',
+    async run(ctx) {
+      const { handle } = await start(ctx, 1000, { chunkSize: 500 });
+      await handle.result();
+      return handle.workflowId;
+    },
+  },
+  {
     // pause, a throttle update, resume: every handler the workflow has, in one history
     name: 'backfill-pause-resume',
     async run(ctx) {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   eventOfState,
   reasonFor,
@@ -8,6 +10,8 @@ import {
   isWebhookUrl,
   NotifyEventInput,
   NotifyEvent,
+  DELIVERY_RETRY,
+  deliveryRetryGapsMs,
 } from '../../plan/notify';
 import { parseSpec } from '../../spec';
 import { backfillSpec, rejection as problems } from './spec-problems';
@@ -207,5 +211,14 @@ describe('configuring webhooks', () => {
     expect(cfg.STAGEFILL_WEB_UI_URL ?? cfg.TEMPORAL_UI).toBe('http://127.0.0.1:8233');
     expect(() => loadWorkerConfig({ ...base, STAGEFILL_WEBHOOK_URL: 'ops.example' })).toThrow(ConfigError);
     expect(() => loadWorkerConfig({ ...base, STAGEFILL_WEB_UI_URL: 'nope' })).toThrow(/^STAGEFILL_WEB_UI_URL: expected an http/);
+  });
+});
+
+describe('delivery retries', () => {
+  test('the waits between attempts, as docs/operations.md states them', () => {
+    const gaps = deliveryRetryGapsMs();
+    expect(gaps).toEqual([1_000, 2_000, 4_000, 5_000]);
+    const docs = fs.readFileSync(path.join(__dirname, '../../docs/operations.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(docs).toContain(`${DELIVERY_RETRY.maximumAttempts} attempts, ${gaps.map((g) => `${g / 1000} s`).join(', ')} apart`);
   });
 });
