@@ -20,6 +20,7 @@ import {
   contractCheckOf,
   swapColumns,
   DuplicationRef,
+  laterChangesAfter,
 } from './duplicate';
 import { alteredElsewhere, leftOutOf } from './key-graph';
 import { keysMoveFirst, parentsReady } from './key-contract';
@@ -31,7 +32,14 @@ function ref(ctx: {
   step: AlterColumnStep;
   allSteps: StepContext['allSteps'];
 }): DuplicationRef {
-  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step, altered: alteredElsewhere(ctx.allSteps, ctx.table) };
+  return {
+    db: ctx.db,
+    stepId: ctx.stepId,
+    table: ctx.table,
+    step: ctx.step,
+    altered: alteredElsewhere(ctx.allSteps, ctx.table),
+    later: laterChangesAfter(ctx.allSteps, ctx.stepId, ctx.table, ctx.step),
+  };
 }
 
 /** Plans computed in contract's first pass (the old column still there) for its second, per contract transaction. */
