@@ -39,8 +39,8 @@ interface Case {
   kind: string;
   /** On each twin before anything runs. */
   setup?(pool: Pool, table: string, bare: string): Promise<void>;
-  /** The later step (on qty, as users see it). */
-  step(table: string, bare: string): object;
+  /** The later step (on qty, as users see it); none: the alterColumn alone. */
+  step?(table: string, bare: string): object;
   /** The state the spec asks for, from the plain-DDL twin after ALTER. */
   direct(table: string, bare: string): string[];
   /** While the rolled-back twin waits at its approval: the old version still sees its schema. */
@@ -165,7 +165,7 @@ const rolloutOf = (t: { table: string; bare: string }, c: Case) => ({
   rollbackWindow: '1s',
   steps: [
     { id: 'alter', kind: 'alterColumn', column: 'qty', newType: 'bigint', up: UP, down: '(qty % 10)::int', backfill: { chunkSize: 100 } },
-    { id: 'later', ...c.step(t.table, t.bare) },
+    ...(c.step ? [{ id: 'later', ...c.step(t.table, t.bare) }] : []),
     { id: 'ok', kind: 'approval', timeout: '5m' },
     { id: 'contract', kind: 'contract' },
   ],
@@ -291,4 +291,42 @@ test('an identity keeps its options (INCREMENT, CACHE, MINVALUE) and its place; 
   const next = async (t: string) => (await one(`INSERT INTO ${t} (note) VALUES ('next') RETURNING id`)).id;
   expect(await next(fwd.table)).toBe(await next(direct.table));
   expect(await rowsOf(fwd.table)).toEqual(await rowsOf(direct.table));
+});
+
+test('the counterpart indexes are built right after the backfill, valid before contract starts; contract gives them their names', async () => {
+  const c: Case = {
+    kind: 'indexesAfterBackfill',
+    async setup(p, t, bare) {
+      await p.query(`CREATE INDEX "${bare}_qty_ix" ON ${t} (qty) WHERE qty > 3`);
+      await p.query(`ALTER TABLE ${t} ADD CONSTRAINT "${bare}_id_qty" UNIQUE (id, qty)`);
+    },
+    direct: (t) => [ALTER(t)],
+  };
+  const [fwd, direct] = [await twin(c), await twin(c)];
+  for (const sql of c.direct(direct.table, direct.bare)) await pool.query(sql);
+  const { handle } = await startSpec(client, taskQueue, rolloutOf(fwd, c));
+  await waitForApproval(handle);
+  // contract has not started: the counterparts over the new column are there already, valid
+  const built = (
+    await pool.query(
+      `SELECT c.relname AS name, i.indisvalid AS valid, i.indisunique AS "unique" FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = $1::regclass AND c.relname LIKE '%\\_sfdup\\_%' ORDER BY 1`,
+      [fwd.table],
+    )
+  ).rows.map((r) => ({
+    ...r,
+    name: r.name
+      .split(fwd.bare)
+      .join('T')
+      .replace(/_sfdup_[0-9a-f]+$/, '_sfdup'),
+  }));
+  expect(built).toEqual([
+    { name: 'T_id_qty_sfdup', valid: true, unique: true },
+    { name: 'T_qty_ix_sfdup', valid: true, unique: false },
+  ]);
+  await approve(handle);
+  expect(await outcome(handle)).toMatchObject({ state: 'completed' });
+  expect(await shapeOf(fwd.table, fwd.bare)).toEqual(await shapeOf(direct.table, direct.bare));
+  expect(await rowsOf(fwd.table)).toEqual(await rowsOf(direct.table));
+  expect(await leftovers(pool, fwd.bare)).toEqual([]);
 });
