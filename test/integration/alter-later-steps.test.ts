@@ -116,6 +116,13 @@ const CASES: Case[] = [
     kind: 'createIndex',
     step: () => ({ kind: 'createIndex', columns: ['qty'], where: 'qty > 100' }),
     direct: (t, bare) => [ALTER(t), `CREATE INDEX "${bare}_qty_idx" ON ${t} (qty) WHERE qty > 100`],
+    async atApproval(_p, t) {
+      // built over the new column, its predicate over the new values (not over the legacy column, to be rebuilt at contract)
+      const { rows } = await pool.query(`SELECT pg_get_indexdef(indexrelid) AS def FROM pg_index WHERE indrelid = $1::regclass`, [t]);
+      expect(rows.map((r) => r.def)).toContainEqual(
+        expect.stringMatching(/_qty_idx ON .* \(qty_stagefill_new\) WHERE \(qty_stagefill_new > 100\)$/),
+      );
+    },
   },
   {
     kind: 'dropNotNull',
