@@ -6,17 +6,18 @@ import { createGateActivities } from './gates';
 /**
  * Every activity the rollout workflow calls, under the names its recorded
  * histories use: the rollout's bookkeeping (activities/rollouts.ts), the step
- * runner (activities/steps.ts: applyStep, revertStep through each kind's
+ * runner (activities/steps.ts: applyStep, finishStep, revertStep through each kind's
  * module under steps/) and the gate checks (activities/gates.ts).
  */
 export function createRolloutActivities(deps: ActivityDeps) {
   const { beginRollout, recordStepState, recordRolloutEvent, recordRolloutEvents, finishRollout, catalogDiff } =
     createRolloutBookkeeping(deps);
-  const { applyStep, revertStep } = createStepRunner(deps);
+  const { applyStep, revertStep, finishStep } = createStepRunner(deps);
   const { runChecks } = createGateActivities(deps);
   return {
     beginRollout,
     applyStep,
+    finishStep,
     revertStep,
     runChecks,
     recordStepState,
@@ -31,5 +32,5 @@ export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
 
 export type { KeyedAuditEntry } from '../db/rollout-audit';
 export type { BeginRolloutInput, BeginRolloutResult, StepState, CatalogComparison } from './rollouts';
-export type { StepInput, StepApplied } from './step-types';
+export type { StepInput, StepApplied, StepFinished } from './step-types';
 export type { RunChecksInput, CheckResult } from './gates';

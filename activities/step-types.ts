@@ -29,7 +29,14 @@ export interface StepApplied {
   backfill?: BackfillSpec;
   /** What the workflow runs after the apply, in order. */
   backfills?: BackfillSpec[];
+  /** The kind has work for after its backfills: the workflow calls `finishStep` once they are done. */
+  finishAfterBackfills?: boolean;
   detail?: Record<string, unknown>;
+}
+
+/** What `finishStep` did after the step's backfills (empty: nothing, or the step was no longer applied). */
+export interface StepFinished {
+  done: string[];
 }
 
 /** `held`: only when a kind's revert refused to go on (RevertHold). */

@@ -13,7 +13,7 @@ import type { ActivityDeps } from './backfill';
 import { classifyPgError, failure } from './errors';
 import { heartbeating } from './heartbeat';
 import { stepHash } from './lineage';
-import { StepInput, StepApplied, Reverted, stepError, lockTimeoutOf } from './step-types';
+import { StepInput, StepApplied, StepFinished, Reverted, stepError, lockTimeoutOf } from './step-types';
 
 interface Outcome {
   isDone: boolean;
@@ -203,6 +203,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       alreadyDone,
       detail,
       ...(backfills.length ? { backfill: backfills[0], backfills } : {}),
+      ...(actions.afterBackfills ? { finishAfterBackfills: true } : {}),
     });
 
     const at: Doing = { doing: 'apply' };
@@ -254,6 +255,39 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
         if (!outcome.alreadyDone) logApplied(i, outcome.detail);
         return result(outcome.alreadyDone, outcome.detail);
       }
+    }
+  }
+
+  /**
+   * The kind's work after its backfills (`afterBackfills`: alterColumn's concurrent index builds and validations),
+   * on a plain connection under the step's advisory lock, so no transaction of ours is open while it runs. Only for
+   * an applied step: one reverted meanwhile has nothing to finish.
+   */
+  async function finishStep(i: StepInput): Promise<StepFinished> {
+    const actions = actionsOf(i.step.kind);
+    if (!actions.afterBackfills) return { done: [] };
+    const stop = heartbeating();
+    try {
+      const done = await onPlainConnection(i, async (conn) => {
+        await sql.lockStepSession(conn, i.rolloutId, i.stepId, lockTimeoutOf(i));
+        try {
+          const row = await sql.getStep(conn, i.rolloutId, i.stepId);
+          if (!row || row.effect !== 'applied') return [];
+          return await actions.afterBackfills!(contextFor(i, conn, row));
+        } finally {
+          await sql.unlockStepSession(conn, i.rolloutId, i.stepId);
+        }
+      });
+      if (done.length)
+        logger.info(
+          { rollout: i.rolloutName, step: i.stepId, kind: i.step.kind, table: i.table, done },
+          `step ${i.stepId} (${i.step.kind} on ${i.table}) finished after its backfills`,
+        );
+      return { done };
+    } catch (err) {
+      throw stepError(err, i, 'the work after its backfills');
+    } finally {
+      stop();
     }
   }
 
@@ -344,5 +378,5 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     }
   }
 
-  return { applyStep, revertStep };
+  return { applyStep, revertStep, finishStep };
 }

@@ -3,7 +3,7 @@ import { createPool } from '../db/pool';
 import { readColumnObjects } from '../db/column-objects';
 import { planDuplication } from '../plan/duplicate';
 import type { DuplicationPlan } from '../plan/duplication-types';
-import { physicalColumnsOf, PlacedStep } from '../plan/columns';
+import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../plan/columns';
 import { normalizeGraph } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import { viewSchemaName } from '../plan/views';
@@ -19,7 +19,7 @@ import { existingTables, indexesThatCannotFollow } from '../db/rollout-preflight
  */
 
 export interface ColumnChangePlan {
-  physicalColumns: { id: string; column: string; physical: string }[];
+  physicalColumns: { id: string; column: string; physical: string; alteredBy?: string }[];
   tables: {
     table: string;
     step: string;
@@ -94,7 +94,12 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
         table: s.table,
         step: s.id,
         column: step.column,
-        duplication: planDuplication(objects, newColumn, { newType: step.newType, finalName: step.newName ?? step.column, altered }),
+        duplication: planDuplication(objects, newColumn, {
+          newType: step.newType,
+          finalName: step.newName ?? step.column,
+          altered,
+          later: laterChangesOf(steps, steps.indexOf(s), s.table, newColumn),
+        }),
         ...(leftOut.length ? { leftOut } : {}),
         ...(refusals.length ? { refusals } : {}),
       });
@@ -128,10 +133,13 @@ async function indexesRefusingType(
 export function formatColumnChangePlan(p: ColumnChangePlan): string {
   const lines: string[] = [];
   for (const m of p.missingTables ?? []) lines.push(`REFUSED  ${m}`);
-  const moved = p.physicalColumns.filter((c) => c.column !== c.physical);
+  const moved = p.physicalColumns.filter((c) => c.column !== c.physical || c.alteredBy);
   if (moved.length) {
     lines.push('logical names:');
-    for (const c of moved) lines.push(`  step ${c.id}: ${c.column} is the physical column ${c.physical}`);
+    for (const c of moved)
+      lines.push(
+        `  step ${c.id}: ${c.column} is the physical column ${c.physical}${c.alteredBy ? ` (the new column of step ${c.alteredBy})` : ''}`,
+      );
   }
   for (const t of p.tables) {
     lines.push(`contract of ${t.table}.${t.column} (step ${t.step}):`);

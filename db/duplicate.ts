@@ -72,14 +72,9 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
       return;
     }
     case 'addIdentity': {
-      // continue where the old column's sequence stands; it goes with the old column
-      const { rows } = await db.query<{ next: string }>(
-        `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END::text AS next FROM ${sequenceName(a.fromSequence)}`,
-      );
-      const start = rows[0]?.next ?? '1';
-      if (!/^-?\d+$/.test(start)) throw new Error(`identity: ${a.fromSequence} gave ${start}`);
+      // continue where the old column's sequence stands, with its options; it goes with the old column
       await db.query(
-        `ALTER TABLE ${t} ALTER COLUMN ${ident(a.column)} ADD GENERATED ${a.always ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (START WITH ${start})`,
+        `ALTER TABLE ${t} ALTER COLUMN ${ident(a.column)} ADD GENERATED ${a.always ? 'ALWAYS' : 'BY DEFAULT'} AS IDENTITY (${await identityOptions(db, a.fromSequence)})`,
       );
       return;
     }
@@ -98,6 +93,43 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
       );
       return;
   }
+}
+
+/** The bounds Postgres gives a sequence of each type when none is named. */
+const TYPE_BOUNDS: Record<string, [bigint, bigint]> = {
+  smallint: [-32768n, 32767n],
+  integer: [-2147483648n, 2147483647n],
+  bigint: [-9223372036854775808n, 9223372036854775807n],
+};
+
+/**
+ * The identity options that carry the old sequence over: START WITH where it
+ * stands (its next value), INCREMENT, CACHE, CYCLE, and MINVALUE/MAXVALUE when
+ * they are not the defaults of its type (so a key widened to bigint gets
+ * bigint's range, not the old type's).
+ */
+async function identityOptions(db: Queryable, sequence: string): Promise<string> {
+  const name = sequenceName(sequence);
+  const { rows } = await db.query<{ next: string; inc: string; min: string; max: string; cache: string; cycle: boolean; type: string }>(
+    `SELECT (CASE WHEN s.is_called THEN s.last_value + p.seqincrement ELSE s.last_value END)::text AS next,
+            p.seqincrement::text AS inc, p.seqmin::text AS min, p.seqmax::text AS max, p.seqcache::text AS cache, p.seqcycle AS cycle,
+            format_type(p.seqtypid, NULL) AS type
+       FROM ${name} s, pg_sequence p WHERE p.seqrelid = $1::regclass`,
+    [name],
+  );
+  const r = rows[0];
+  if (!r) return 'START WITH 1';
+  for (const v of [r.next, r.inc, r.min, r.max, r.cache]) if (!/^-?\d+$/.test(v)) throw new Error(`identity: ${sequence} gave ${v}`);
+  const [typeMin, typeMax] = TYPE_BOUNDS[r.type] ?? TYPE_BOUNDS.bigint;
+  const ascending = BigInt(r.inc) > 0n;
+  const defaultMin = ascending ? 1n : typeMin;
+  const defaultMax = ascending ? typeMax : -1n;
+  const options = [`START WITH ${r.next}`, `INCREMENT BY ${r.inc}`];
+  if (BigInt(r.min) !== defaultMin) options.push(`MINVALUE ${r.min}`);
+  if (BigInt(r.max) !== defaultMax) options.push(`MAXVALUE ${r.max}`);
+  if (r.cache !== '1') options.push(`CACHE ${r.cache}`);
+  if (r.cycle) options.push('CYCLE');
+  return options.join(' ');
 }
 
 /** `schema.name` as pg_get_serial_sequence prints it (quoted where needed), split and quoted again. */

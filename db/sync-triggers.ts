@@ -21,7 +21,10 @@ import { ident, qualified, SCHEMA } from './identifiers';
  *   views show it; an INSERT with the new column not NULL, an UPDATE that
  *   changes it and leaves the legacy column alone). Only then is `down`
  *   evaluated, over a row shaped like the new version, and written to the
- *   legacy column.
+ *   legacy column. An INSERT through the new version that leaves the column
+ *   out (the new column NULL) is not given `down(NULL)`: the legacy column
+ *   keeps what Postgres gave it, its default as the old schema would, and
+ *   the new column gets `up` of that.
  * - **everything else is the old version** (or a plain write to the table):
  *   when it changed the legacy column (or the row's new column is still
  *   empty, the backfill not there yet) the new column is set to `up` of the
@@ -85,9 +88,11 @@ BEGIN
   END IF;
   is_new_version := current_schemas(false) && ${schemas};
   IF TG_OP = 'INSERT' THEN
-    IF is_new_version OR NEW.${newCol} IS NOT NULL THEN
+    IF NEW.${newCol} IS NOT NULL THEN
       NEW.${oldCol} := ${down};
     ELSE
+      -- the old version, or the new one leaving the column out: the legacy column keeps what the insert gave it (the
+      -- legacy default, as the old schema would), the new column is derived from it
       NEW.${newCol} := ${up};
     END IF;
   ELSIF is_new_version THEN

@@ -1,5 +1,9 @@
 import type { RolloutStep } from '../spec';
-import { rewriteColumnRefs, tokenize, identifierName, quoteIdent } from './sql-rewrite';
+import { rewriteColumnRefs, tokenize, identifierName, quoteIdent, referencedNames } from './sql-rewrite';
+import { uniqueNameOf } from '../steps/add-unique/schema';
+import { foreignKeyNameOf } from '../steps/add-foreign-key/schema';
+import { indexNameOf } from '../steps/create-index/schema';
+import type { LaterChanges } from './duplication-types';
 
 /**
  * Logical column names: users write the names a reader of the table sees;
@@ -68,6 +72,35 @@ export function columnMapAt(steps: PlacedStep[], index: number, table: string): 
     }
   }
   return { toPhysical, alters };
+}
+
+/**
+ * What steps after an alterColumn (spec order, same table, up to the next
+ * contract there) set on its new column on purpose: a default (null: dropped),
+ * a comment, NOT NULL on or off. That is the state the rollout asks for, so
+ * contract keeps it instead of carrying the old column's over (the last such
+ * step of each kind wins). Over a resolved spec (step columns physical).
+ */
+export function laterChangesOf(steps: PlacedStep[], index: number, table: string, newColumn: string): LaterChanges {
+  const out: LaterChanges = {};
+  for (const s of steps.slice(index + 1)) {
+    if (s.table !== table) continue;
+    if (s.step.kind === 'contract') break;
+    const any = s.step as unknown as Record<string, unknown>;
+    const onNew = (any.column ?? (any.on === 'column' ? any.name : undefined)) === newColumn;
+    if (!onNew) continue;
+    if (s.step.kind === 'setDefault') out.default = { step: s.id, value: String(any.default) };
+    else if (s.step.kind === 'dropDefault') out.default = { step: s.id, value: null };
+    else if (s.step.kind === 'setComment') out.comment = { step: s.id, value: (any.comment as string | null) ?? null };
+    else if (s.step.kind === 'setNotNull') out.notNull = { step: s.id, value: true };
+    else if (s.step.kind === 'dropNotNull') out.notNull = { step: s.id, value: false };
+  }
+  return out;
+}
+
+/** The alterColumn in force at step `index` on `table` whose new column is `column`, if any: a later step acting on its new column. */
+export function alterOwning(steps: PlacedStep[], index: number, table: string, column: string): AlterStep | undefined {
+  return columnMapAt(steps, index, table).alters.find((a) => newColumnName(a) === column);
 }
 
 /** The physical column a step's `column` means. */
@@ -151,16 +184,105 @@ function oldSide(map: ColumnMap, name: string): string {
   return byLogical ? byLogical.column : name;
 }
 
-/** For `plan`: the physical column each step that names a column touches, when that differs from what it wrote. */
-export function physicalColumnsOf(steps: PlacedStep[]): { id: string; column: string; physical: string }[] {
-  const out: { id: string; column: string; physical: string }[] = [];
+/**
+ * The columns a step of a column-taking kind names, as it wrote them: every
+ * kind that takes a column resolves it the same way after an alterColumn
+ * (`resolveStepColumns`), and `plan` prints the physical column of each.
+ */
+export function columnsNamedBy(step: { kind: string } & Record<string, unknown>): string[] {
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  switch (step.kind) {
+    case 'alterColumn':
+    case 'setNotNull':
+    case 'dropNotNull':
+    case 'setDefault':
+    case 'dropDefault':
+      return typeof step.column === 'string' ? [step.column] : [];
+    case 'setComment':
+      return step.on === 'column' && typeof step.name === 'string' ? [step.name] : [];
+    case 'addUnique':
+    case 'addForeignKey':
+      return list(step.columns);
+    case 'createIndex':
+      return [
+        ...list(step.columns),
+        ...list(step.include),
+        ...[...list(step.expressions), ...(typeof step.where === 'string' ? [step.where] : [])].flatMap((e) => [...referencedNames(e)]),
+      ];
+    case 'addCheck':
+      return typeof step.expression === 'string' ? [...referencedNames(step.expression)] : [];
+    default:
+      return [];
+  }
+}
+
+/** For `plan`: the physical column each step that names a column touches; `alteredBy` when it is the new column of an alterColumn in force. */
+export function physicalColumnsOf(steps: PlacedStep[]): { id: string; column: string; physical: string; alteredBy?: string }[] {
+  const out: { id: string; column: string; physical: string; alteredBy?: string }[] = [];
   steps.forEach((s, i) => {
     const map = columnMapAt(steps, i, s.table);
-    if (s.step.kind === 'setNotNull' || s.step.kind === 'alterColumn') {
-      out.push({ id: s.id, column: s.step.column, physical: resolveColumn(map, s.step.column) });
+    const step = s.step as unknown as { kind: string } & Record<string, unknown>;
+    // an alterColumn names the legacy column; a resolved spec names the physical column already: show its logical name
+    for (const c of new Set(columnsNamedBy(step))) {
+      if (step.kind === 'alterColumn') {
+        out.push({ id: s.id, column: c, physical: c });
+        continue;
+      }
+      const physical = resolveColumn(map, c);
+      const alter = map.alters.find((x) => newColumnName(x) === physical);
+      const by = alter && steps.find((x) => x.step === (alter as unknown as RolloutStep))?.id;
+      out.push({ id: s.id, column: alter ? logicalName(alter) : physical, physical, ...(by ? { alteredBy: by } : {}) });
     }
   });
   return out;
+}
+
+/**
+ * One step with the names it uses resolved to the physical columns. Object
+ * names derived from the columns (addUnique's, addForeignKey's, createIndex's
+ * default names) are derived from the names as written, so what the step
+ * creates keeps the name users expect once contract renamed the column.
+ */
+function resolveStep<T extends { kind: string }>(s: T, map: ColumnMap, table: string): T {
+  const any = s as unknown as Record<string, unknown>;
+  const col = (c: string) => resolveColumn(map, c);
+  const cols = (v: unknown) => (v as string[]).map(col);
+  const changed = (next: Record<string, unknown>): T => {
+    const same = Object.keys(next).every((k) => JSON.stringify(next[k]) === JSON.stringify(any[k]));
+    return same ? s : ({ ...s, ...next } as T);
+  };
+  switch (s.kind) {
+    case 'setNotNull':
+    case 'dropNotNull':
+    case 'setDefault':
+    case 'dropDefault':
+      return typeof any.column === 'string' ? changed({ column: col(any.column) }) : s;
+    case 'setComment':
+      return any.on === 'column' && typeof any.name === 'string' ? changed({ name: col(any.name) }) : s;
+    case 'addCheck':
+      return typeof any.expression === 'string' ? changed({ expression: resolveExpression(map, any.expression) }) : s;
+    case 'addUnique': {
+      if (!Array.isArray(any.columns)) return s;
+      const next = changed({ columns: cols(any.columns) });
+      return next === s ? s : ({ ...next, name: uniqueNameOf(s as never, table) } as T);
+    }
+    case 'addForeignKey': {
+      if (!Array.isArray(any.columns)) return s;
+      const next = changed({ columns: cols(any.columns) });
+      return next === s ? s : ({ ...next, name: foreignKeyNameOf(s as never, table) } as T);
+    }
+    case 'createIndex': {
+      const next = changed({
+        ...(Array.isArray(any.columns) ? { columns: cols(any.columns) } : {}),
+        ...(Array.isArray(any.include) ? { include: cols(any.include) } : {}),
+        ...(Array.isArray(any.expressions) ? { expressions: (any.expressions as string[]).map((e) => resolveExpression(map, e)) } : {}),
+        ...(typeof any.where === 'string' ? { where: resolveExpression(map, any.where) } : {}),
+      });
+      return next === s ? s : ({ ...next, name: indexNameOf(s as never, table) } as T);
+    }
+    default:
+      return s;
+  }
 }
 
 interface SpecLike {
@@ -170,8 +292,10 @@ interface SpecLike {
 
 /**
  * The spec with every logical column name a later step uses resolved to its
- * physical column: a setNotNull's column, an addCheck's expression, gate and
- * soak checks' old(c)/new(c). Idempotent (a resolved spec resolves to
+ * physical column: the column(s) of every column-taking kind (setNotNull,
+ * dropNotNull, setDefault, dropDefault, setComment on a column, addUnique,
+ * addForeignKey's own columns, createIndex's columns, include, expressions
+ * and where), an addCheck's expression, gate and soak checks' old(c)/new(c). Idempotent (a resolved spec resolves to
  * itself). `qualify` turns a step's table into the canonical schema.table.
  */
 export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table: string) => string): S {
@@ -183,14 +307,6 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
   const steps = spec.steps.map((s, i) => {
     const map = columnMapAt(placed, i, placed[i].table);
     const any = s as Record<string, unknown>;
-    if (s.kind === 'setNotNull' && typeof any.column === 'string') {
-      const column = resolveColumn(map, any.column);
-      return column === any.column ? s : { ...s, column };
-    }
-    if (s.kind === 'addCheck' && typeof any.expression === 'string') {
-      const expression = resolveExpression(map, any.expression);
-      return expression === any.expression ? s : { ...s, expression };
-    }
     if ((s.kind === 'gate' || s.kind === 'soak') && Array.isArray(any.checks)) {
       const checks = (any.checks as { sql: string }[]).map((c) => {
         const sql = checkSql(c.sql, map);
@@ -198,7 +314,7 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
       });
       return checks.every((c, n) => c === (any.checks as unknown[])[n]) ? s : { ...s, checks };
     }
-    return s;
+    return map.toPhysical.size ? resolveStep(s, map, placed[i].table) : s;
   });
   return steps.every((s, i) => s === spec.steps[i]) ? spec : { ...spec, steps };
 }

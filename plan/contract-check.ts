@@ -49,7 +49,14 @@ export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: Dupl
   const indexNamed = (name: string) => now.indexes.find((x) => x.name === name);
   const fkNamed = (name: string) => now.foreignKeys.find((f) => f.name === name);
 
-  if (old.notNull) {
+  const later = plan.later ?? {};
+  if (old.notNull && later.notNull?.value === false) {
+    changes.push({
+      action: 'drop',
+      object: `NOT NULL of ${col}`,
+      detail: `${plan.finalName} stays nullable: step ${later.notNull.step} dropped NOT NULL`,
+    });
+  } else if (old.notNull) {
     const helper = checkNamed(notNullHelperName(old.table, plan.newColumn));
     if (now.notNull) changes.push({ action: 'set', object: `NOT NULL of ${col}`, detail: `${plan.finalName} is NOT NULL already` });
     else if (!helper)
@@ -63,7 +70,17 @@ export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: Dupl
         detail: `SET NOT NULL on ${plan.finalName} (behind the validated check, which then goes)`,
       });
   }
-  if (old.default !== null && old.identity === null) {
+  if (later.default && old.identity === null) {
+    const d = later.default;
+    changes.push({
+      action: 'set',
+      object: `DEFAULT of ${col}`,
+      detail:
+        d.value === null
+          ? `${plan.finalName} has no default: step ${d.step} dropped it`
+          : `${plan.finalName} DEFAULT ${d.value}, as step ${d.step} set it (not the old column's)`,
+    });
+  } else if (old.default !== null && old.identity === null) {
     const p = plan.counterparts.find((c) => c.kind === 'default');
     changes.push({ action: 'set', object: `DEFAULT of ${col}`, detail: `${plan.finalName} DEFAULT ${p?.final ?? old.default}` });
   }
@@ -135,7 +152,14 @@ export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: Dupl
     const asType = own && own.op === 'ownSequence' && own.asType ? `, AS ${own.asType}` : '';
     changes.push({ action: 'set', object: `sequence ${old.sequence}`, detail: `OWNED BY ${old.table}.${plan.finalName}${asType}` });
   }
-  if (old.comment !== null) {
+  if (later.comment) {
+    // what a step of the rollout set on the new column is the intended state, not a missing counterpart
+    changes.push({
+      action: 'set',
+      object: `comment on ${col}`,
+      detail: `${plan.finalName} keeps ${now.comment === null ? 'no comment' : JSON.stringify(now.comment)}, as step ${later.comment.step} set it`,
+    });
+  } else if (old.comment !== null) {
     if (now.comment !== old.comment)
       missing.push({
         object: `comment on ${col}`,

@@ -1,5 +1,13 @@
 import { rewriteColumnRefs } from './sql-rewrite';
-import type { ColumnObjects, DuplicationAction, DuplicationPlan, DuplicationProblem, AlteredColumn, Phase } from './duplication-types';
+import type {
+  ColumnObjects,
+  DuplicationAction,
+  DuplicationPlan,
+  DuplicationProblem,
+  AlteredColumn,
+  Phase,
+  LaterChanges,
+} from './duplication-types';
 
 /**
  * The new column of an alterColumn is a full duplicate of the old one
@@ -66,8 +74,9 @@ export function notNullHelperName(table: string, column: string): string {
 export function planDuplication(
   o: ColumnObjects,
   newColumn: string,
-  opts: { newType?: string; finalName?: string; altered?: AlteredColumn[] },
+  opts: { newType?: string; finalName?: string; altered?: AlteredColumn[]; later?: LaterChanges },
 ): DuplicationPlan {
+  const later = opts.later ?? {};
   const t = o.table;
   const finalName = opts.finalName ?? o.column;
   const isTypeChange = opts.newType !== undefined && normalizeType(opts.newType) !== normalizeType(o.type);
@@ -90,8 +99,25 @@ export function planDuplication(
     });
   }
 
-  // NOT NULL: a NOT VALID check now, validated after the backfill, SET NOT NULL at contract (instant behind the valid check)
-  if (o.notNull) {
+  // NOT NULL: a NOT VALID check now, validated after the backfill, SET NOT NULL at contract (instant behind the valid check);
+  // not carried when a later step of the rollout drops NOT NULL of the new column (what it asks for is the intended state)
+  if (o.notNull && later.notNull?.value === false) {
+    // a helper a stagefill before this rule added goes
+    actions.push({
+      phase: 'contract',
+      object: `NOT NULL of ${col}`,
+      op: 'dropHelperCheck',
+      table: t,
+      name: notNullHelperName(t, newColumn),
+    });
+    counterparts.push({
+      object: `NOT NULL of ${col}`,
+      kind: 'notNull',
+      original: o.column,
+      counterpart: 'none',
+      final: `dropped by step ${later.notNull.step}`,
+    });
+  } else if (o.notNull) {
     const helper = notNullHelperName(t, newColumn);
     actions.push({ phase: 'expand', object: `NOT NULL of ${col}`, op: 'addNotNullCheck', table: t, name: helper, column: newColumn });
     actions.push({
@@ -107,8 +133,38 @@ export function planDuplication(
     counterparts.push({ object: `NOT NULL of ${col}`, kind: 'notNull', original: o.column, counterpart: helper, final: finalName });
   }
 
+  // DEFAULT: set or dropped by a later step of the rollout on the new column: that one, set at contract instead of the old one's
+  if (later.default && o.identity === null) {
+    const d = later.default;
+    if (d.value !== null)
+      actions.push({
+        phase: 'contract',
+        object: `DEFAULT set by step ${d.step}`,
+        op: 'setDefault',
+        table: t,
+        column: finalName,
+        expression: d.value,
+      });
+    // a serial's sequence still follows the column (a default that no longer reads it leaves it owned, as Postgres would)
+    if (o.default !== null && o.sequence !== null && /^nextval\(/i.test(o.default))
+      actions.push({
+        phase: 'contract',
+        object: `sequence ${o.sequence}`,
+        op: 'ownSequence',
+        sequence: o.sequence,
+        table: t,
+        column: newColumn,
+      });
+    counterparts.push({
+      object: `DEFAULT of ${col}`,
+      kind: 'default',
+      original: o.default ?? 'none',
+      counterpart: d.value ?? 'none',
+      final: d.value === null ? `none (dropped by step ${d.step})` : `${d.value} (set by step ${d.step})`,
+    });
+  }
   // DEFAULT: cast where the type changed, checked now, set at contract (while both live, inserts through the new version get it from the version view)
-  if (o.default !== null && o.identity === null) {
+  else if (o.default !== null && o.identity === null) {
     const isSerial = o.sequence !== null && /^nextval\(/i.test(o.default);
     const expression = isTypeChange && !isSerial ? `(${o.default})::${opts.newType}` : o.default;
     actions.push({
@@ -262,9 +318,11 @@ export function planDuplication(
     });
   }
 
+  // a comment a later step sets on the new column is the intended one: the old one is copied at expand all the same (the step replaces it)
   if (o.comment !== null) {
     actions.push({ phase: 'expand', object: `comment on ${col}`, op: 'comment', table: t, column: newColumn, text: o.comment });
-    counterparts.push({ object: `comment on ${col}`, kind: 'comment', original: o.comment, counterpart: o.comment, final: o.comment });
+    const final = later.comment ? (later.comment.value ?? 'none') : o.comment;
+    counterparts.push({ object: `comment on ${col}`, kind: 'comment', original: o.comment, counterpart: final, final });
   }
   for (const p of o.privileges) {
     actions.push({
@@ -318,7 +376,16 @@ export function planDuplication(
     });
   }
 
-  return { table: t, oldColumn: o.column, newColumn, finalName, actions: order(actions), problems, counterparts };
+  return {
+    table: t,
+    oldColumn: o.column,
+    newColumn,
+    finalName,
+    actions: order(actions),
+    problems,
+    counterparts,
+    ...(Object.keys(later).length ? { later } : {}),
+  };
 }
 
 /** Contract's order inside its one transaction; the other phases keep the order above. */

@@ -124,6 +124,22 @@ export interface DuplicationPlan {
   problems: DuplicationProblem[];
   /** What each original becomes: its counterpart's name before contract and after. */
   counterparts: { object: string; kind: string; original: string; counterpart: string; final: string }[];
+  /** What later steps of the rollout set on the new column, kept by contract (absent: none). */
+  later?: LaterChanges;
+}
+
+/**
+ * What later steps of the rollout set on the new column on purpose
+ * (plan/columns.ts `laterChangesOf`): the intended state, which contract keeps
+ * instead of the old column's. `step` is the step's id.
+ */
+export interface LaterChanges {
+  /** setDefault (the expression) or dropDefault (null): contract sets this, not the old column's default. */
+  default?: { step: string; value: string | null };
+  /** setComment on the column: the new column keeps it; the old comment is not required. */
+  comment?: { step: string; value: string | null };
+  /** setNotNull (true) or dropNotNull (false): false carries no NOT NULL over. */
+  notNull?: { step: string; value: boolean };
 }
 
 /** A column another alterColumn of the same rollout changes (a parent's key): a foreign key to it follows to its new column. */

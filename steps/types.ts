@@ -250,6 +250,13 @@ export interface StepActions<S> {
   /** In order; none: the step is recorded as applied and nothing else happens. */
   phases: ApplyPhase<S>[];
   /**
+   * Once the workflow ran the step's backfills (role 'schema'): on a plain connection in autocommit (each statement
+   * its own transaction: CREATE INDEX CONCURRENTLY, VALIDATE), serialized on the step's advisory lock like a
+   * `transactional: false` phase. Idempotent: a retry runs it again, so it looks at the catalog first (and drops an
+   * INVALID leftover before building again). Returns what it did, for the audit. Absent: nothing after the backfills.
+   */
+  afterBackfills?(ctx: StepContext<S>): Promise<string[]>;
+  /**
    * Undoes whatever the recorded phases did (ctx.phase, ctx.detail, ctx.effect);
    * runs in the step's transaction. Absent: nothing to undo. Not called for a step
    * no phase of which finished.

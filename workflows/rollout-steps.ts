@@ -7,6 +7,7 @@
 import {
   workflowInfo,
   condition,
+  patched,
   isCancellation,
   startChild,
   ChildWorkflowCancellationType,
@@ -72,6 +73,8 @@ export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
       if (m.startsRollbackWindow) run.exposedAt.set(g.table, now());
       // histories recorded before `backfills` existed hand back `backfill` alone
       for (const bf of applied.backfills ?? (applied.backfill ? [applied.backfill] : [])) await runBackfill(run, g, bf);
+      // the kind's work once its data is there (alterColumn's concurrent index builds), so its contract is short
+      if (applied.finishAfterBackfills && patched('finish-step-after-backfills')) await ddl.finishStep(stepInput(run, g));
       break;
     }
     case 'contract': {

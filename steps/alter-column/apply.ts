@@ -20,6 +20,7 @@ import {
   contractCheckOf,
   swapColumns,
   DuplicationRef,
+  laterChangesAfter,
 } from './duplicate';
 import { alteredElsewhere, leftOutOf } from './key-graph';
 import { keysMoveFirst, parentsReady } from './key-contract';
@@ -31,7 +32,14 @@ function ref(ctx: {
   step: AlterColumnStep;
   allSteps: StepContext['allSteps'];
 }): DuplicationRef {
-  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step, altered: alteredElsewhere(ctx.allSteps, ctx.table) };
+  return {
+    db: ctx.db,
+    stepId: ctx.stepId,
+    table: ctx.table,
+    step: ctx.step,
+    altered: alteredElsewhere(ctx.allSteps, ctx.table),
+    later: laterChangesAfter(ctx.allSteps, ctx.stepId, ctx.table, ctx.step),
+  };
 }
 
 /** Plans computed in contract's first pass (the old column still there) for its second, per contract transaction. */
@@ -125,6 +133,17 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       };
     }),
   ],
+  // right after the backfill, online: validate the counterparts and build every index over the new column concurrently,
+  // so contract's prepare finds them done (it runs the same idempotent phase again for what is left)
+  async afterBackfills(ctx) {
+    const r = ref(ctx);
+    const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
+    if (!columns.has(ctx.step.column) || !columns.has(newColumnOf(ctx.step))) return [];
+    const plan = duplicationOf(r, await oldColumnObjects(r));
+    // a key to a column another alterColumn changes waits for that parent's unique index: contract's prepare makes it
+    const toParent = new Set(plan.actions.filter((a) => a.phase === 'afterBackfill' && a.op === 'addForeignKey').map((a) => a.object));
+    return runDuplicationPhase(r, { ...plan, actions: plan.actions.filter((a) => !toParent.has(a.object)) }, 'afterBackfill');
+  },
   async revert(ctx) {
     await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 1));
     // everything duplicated lives on the new column and goes with it

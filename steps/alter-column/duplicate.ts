@@ -4,9 +4,11 @@ import { runDuplicationStatement } from '../../db/duplicate';
 import { classifyPgError, failure, pgMessage } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
 import { planDuplication, contractActions } from '../../plan/duplicate';
-import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn } from '../../plan/duplication-types';
+import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn, LaterChanges } from '../../plan/duplication-types';
 import { checkContract, ContractCheck } from '../../plan/contract-check';
 import { viewSchemaName } from '../../plan/views';
+import { laterChangesOf, PlacedStep } from '../../plan/columns';
+import type { StepContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
 
 /**
@@ -31,6 +33,19 @@ export interface DuplicationRef {
   step: AlterColumnStep;
   /** The columns the rollout's other alterColumn steps change (their tables' keys a foreign key here may reference). */
   altered?: AlteredColumn[];
+  /** What later steps of the rollout set on the new column (a default, a comment, NOT NULL): contract keeps it. */
+  later?: LaterChanges;
+}
+
+/** What later steps of the rollout set on this step's new column (a default, a comment, NOT NULL): contract keeps it. */
+export function laterChangesAfter(allSteps: StepContext['allSteps'], stepId: string, table: string, step: AlterColumnStep): LaterChanges {
+  const placed = allSteps as unknown as PlacedStep[];
+  return laterChangesOf(
+    placed,
+    placed.findIndex((s) => s.id === stepId),
+    table,
+    newColumnOf(step),
+  );
 }
 
 export async function oldColumnObjects(r: DuplicationRef): Promise<ColumnObjects> {
@@ -42,6 +57,7 @@ export function duplicationOf(r: DuplicationRef, objects: ColumnObjects): Duplic
     newType: r.step.newType,
     finalName: r.step.newName ?? r.step.column,
     altered: r.altered,
+    later: r.later,
   });
 }
 

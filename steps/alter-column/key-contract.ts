@@ -4,7 +4,7 @@ import { tableColumns } from '../../db/ddl';
 import { failure } from '../../activities/errors';
 import { FailureType } from '../../plan/failures';
 import { newColumnOf, AlterColumnStep } from './schema';
-import { oldColumnObjects, duplicationOf, runDuplicationPhase, DuplicationRef } from './duplicate';
+import { oldColumnObjects, duplicationOf, runDuplicationPhase, DuplicationRef, laterChangesAfter } from './duplicate';
 import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from './key-graph';
 
 /**
@@ -88,6 +88,7 @@ export async function parentsReady(ctx: ContractContext<AlterColumnStep>, r: Dup
         table: parent.table,
         step: parent.step,
         altered: alteredElsewhere(ctx.allSteps, parent.table),
+        later: laterChangesAfter(ctx.allSteps, parent.id, parent.table, parent.step),
       };
       for (const x of await runDuplicationPhase(p, duplicationOf(p, await oldColumnObjects(p)), 'afterBackfill'))
         done.push(`${parent.table}: ${x}`);

@@ -1,7 +1,7 @@
 import type { StepActions } from '../types';
 import type { DropDefaultStep } from './schema';
 import { setColumnDefault } from '../set-default/sql';
-import { currentDefault } from '../set-default/apply';
+import { currentDefault, deferredToContract } from '../set-default/apply';
 
 export const dropDefaultActions: StepActions<DropDefaultStep> = {
   phases: [
@@ -11,6 +11,9 @@ export const dropDefaultActions: StepActions<DropDefaultStep> = {
       transactional: true,
       async run(ctx) {
         const previousDefault = await currentDefault(ctx);
+        // the new column of an alterColumn: contract leaves it without a default (plan/columns.ts `laterChangesOf`)
+        const alter = deferredToContract(ctx);
+        if (alter) return { previousDefault, droppedAtContractOf: alter };
         if (previousDefault !== null) await setColumnDefault(ctx.db, ctx.table, ctx.step.column, null);
         return { previousDefault };
       },

@@ -1,5 +1,6 @@
 import type { StepActions, StepContext } from '../types';
 import type { SetDefaultStep } from './schema';
+import { alterOwning, PlacedStep } from '../../plan/columns';
 import { columnDefault, setColumnDefault } from './sql';
 
 /** Reads the column's default (failing, naming `column`, when there is no such column). */
@@ -7,6 +8,17 @@ export async function currentDefault(ctx: StepContext<{ column: string }>): Prom
   const d = await columnDefault(ctx.db, ctx.table, ctx.step.column);
   if (d === undefined) throw ctx.fail('column', `${ctx.table} has no column "${ctx.step.column}"; fix the step's column`);
   return d;
+}
+
+/**
+ * The alterColumn whose new column this step acts on (the column a later step names after it), or undefined.
+ * Its default is the sync trigger's business until contract: a default on the new column would make every
+ * insert through the old version look like one that set the new column, so contract sets it instead
+ * (plan/columns.ts `laterChangesOf`).
+ */
+export function deferredToContract(ctx: StepContext<{ column: string }>): string | undefined {
+  const alter = alterOwning(ctx.allSteps as unknown as PlacedStep[], ctx.indexOf(ctx.stepId), ctx.table, ctx.step.column);
+  return alter ? ctx.allSteps.find((s) => s.step === (alter as unknown))?.id : undefined;
 }
 
 /** The previous default is recorded with the change (one transaction), so the revert puts back exactly that. */
@@ -19,12 +31,18 @@ export const setDefaultActions: StepActions<SetDefaultStep> = {
       async run(ctx) {
         const previousDefault = await currentDefault(ctx);
         await setColumnDefault(ctx.db, ctx.table, ctx.step.column, ctx.step.default);
+        const alter = deferredToContract(ctx);
+        if (alter) {
+          // set (so the expression is checked against the new column's type) and taken off again: contract sets it
+          await setColumnDefault(ctx.db, ctx.table, ctx.step.column, previousDefault);
+          return { previousDefault, setAtContractOf: alter };
+        }
         return { previousDefault };
       },
     },
   ],
   async revert(ctx) {
-    if (!('previousDefault' in ctx.detail)) return;
+    if (!('previousDefault' in ctx.detail) || ctx.detail.setAtContractOf) return;
     await setColumnDefault(ctx.db, ctx.table, ctx.step.column, ctx.detail.previousDefault as string | null);
   },
 };

@@ -216,7 +216,10 @@ describe.each(cases)('alterColumn sync, $kind up/down', (c) => {
     const downOfDefault = (await pool.query(`SELECT (${c.down}) AS v FROM (SELECT (${c.newDefault ?? '7'})::${c.newType} AS "Qty") AS _r`))
       .rows[0].v;
     const want = c.legacyOf === null ? 3 : c.legacyOf; // NULL in the new version: down gives 3
-    expect(rows.map((r) => r.legacy)).toEqual([want, want, want, downOfDefault]);
+    // an INSERT whose new column is NULL is one that left the column out (a trigger cannot tell an explicit NULL from
+    // that): the legacy column keeps its default, 7, as the old schema would give it (docs/alter-column.md)
+    const inserted = c.legacyOf === null ? 7 : want;
+    expect(rows.map((r) => r.legacy)).toEqual([want, want, inserted, downOfDefault]);
     // the rows no one touched still hold exactly their legacy values
     const untouched = `WHERE id NOT IN (20, 21) AND id <= ${ROWS + 3}`;
     expect((await pool.query(`SELECT ${LEGACY} AS sum FROM ${q} ${untouched}`)).rows[0].sum).toBe(

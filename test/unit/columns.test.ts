@@ -6,6 +6,7 @@ import {
   checkSql,
   physicalColumnsOf,
   resolveLogicalNames,
+  laterChangesOf,
   PlacedStep,
   PlaceholderError,
 } from '../../plan/columns';
@@ -90,7 +91,8 @@ describe('logical column names', () => {
     expect(physicalColumnsOf(steps)).toEqual([
       { id: 'type', column: 'qty', physical: 'qty' },
       { id: 'rename', column: 'code', physical: 'code' },
-      { id: 'nn', column: 'qty', physical: 'qty_stagefill_new' },
+      { id: 'nn', column: 'qty', physical: 'qty_stagefill_new', alteredBy: 'type' },
+      { id: 'check', column: 'qty', physical: 'qty_stagefill_new', alteredBy: 'type' },
       { id: 'other', column: 'qty', physical: 'qty' },
       { id: 'after', column: 'qty', physical: 'qty' },
     ]);
@@ -159,5 +161,56 @@ describe('a spec with logical names resolved', () => {
     expect(resolveLogicalNames(once, q)).toBe(once);
     const plain = { table: 't', steps: [{ kind: 'setNotNull', column: 'a' }] };
     expect(resolveLogicalNames(plain, q)).toBe(plain);
+  });
+});
+
+describe('every column-taking kind resolves the column the same way', () => {
+  const q = (t: string) => (t.includes('.') ? t : `public.${t}`);
+  const spec = {
+    table: 'orders',
+    steps: [
+      { kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty', down: 'qty::int' },
+      { kind: 'addUnique', columns: ['customer', 'qty'] },
+      { kind: 'addForeignKey', columns: ['qty'], references: { table: 'sizes', columns: ['n'] } },
+      { kind: 'setDefault', column: 'qty', default: '42' },
+      { kind: 'dropDefault', column: 'qty' },
+      { kind: 'setComment', on: 'column', name: 'qty', comment: 'in tens' },
+      { kind: 'setComment', on: 'table', comment: 'orders' },
+      { kind: 'createIndex', columns: ['qty'], include: ['qty'], expressions: ['qty * 2'], where: 'qty > 1' },
+      { kind: 'dropNotNull', column: 'qty' },
+    ],
+  };
+
+  test('each acts on the new column; names derived from the columns keep the logical name', () => {
+    const r = resolveLogicalNames(spec, q).steps as Record<string, unknown>[];
+    expect(r[1]).toMatchObject({ columns: ['customer', 'qty_stagefill_new'], name: 'orders_customer_qty_key' });
+    expect(r[2]).toMatchObject({ columns: ['qty_stagefill_new'], name: 'orders_qty_fkey', references: { columns: ['n'] } });
+    expect(r[3]).toMatchObject({ column: 'qty_stagefill_new' });
+    expect(r[4]).toMatchObject({ column: 'qty_stagefill_new' });
+    expect(r[5]).toMatchObject({ name: 'qty_stagefill_new' });
+    expect(r[6]).toBe(spec.steps[6]);
+    expect(r[7]).toMatchObject({
+      columns: ['qty_stagefill_new'],
+      include: ['qty_stagefill_new'],
+      expressions: ['qty_stagefill_new * 2'],
+      where: 'qty_stagefill_new > 1',
+    });
+    expect((r[7].name as string).startsWith('orders_qty_expr_')).toBe(true);
+    expect(r[8]).toMatchObject({ column: 'qty_stagefill_new' });
+    const once = resolveLogicalNames(spec, q);
+    expect(resolveLogicalNames(once, q)).toBe(once);
+  });
+
+  test('plan shows the physical column of each, and what later steps set on the new column', () => {
+    const resolved = resolveLogicalNames(spec, q);
+    const placed = resolved.steps.map((step, i) => at(String(i), step as Record<string, unknown>));
+    const shown = physicalColumnsOf(placed).filter((c) => c.alteredBy);
+    expect([...new Set(shown.map((c) => c.id))]).toEqual(['1', '2', '3', '4', '5', '7', '8']);
+    expect(shown.every((c) => c.column === 'qty' && c.physical === 'qty_stagefill_new' && c.alteredBy === '0')).toBe(true);
+    expect(laterChangesOf(placed, 0, T, 'qty_stagefill_new')).toEqual({
+      default: { step: '4', value: null },
+      comment: { step: '5', value: 'in tens' },
+      notNull: { step: '8', value: false },
+    });
   });
 });

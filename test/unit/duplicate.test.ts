@@ -323,3 +323,36 @@ describe('contract check: nothing of the old column goes without its counterpart
     expect(formatContractCheck(c)).toMatch(why);
   });
 });
+
+describe('what later steps of the rollout set on the new column is kept', () => {
+  const old = col({ notNull: true, default: '1', comment: 'how many' });
+  const actionsOf = (later: Parameters<typeof planDuplication>[2]['later']) =>
+    planDuplication(old, 'qty_stagefill_new', { newType: 'bigint', later }).actions.map(
+      (a) => `${a.phase} ${a.op}${'expression' in a ? ` ${a.expression}` : ''}`,
+    );
+
+  test('a later setDefault is what contract sets, not the old default; a dropDefault leaves none', () => {
+    expect(actionsOf({ default: { step: 's', value: '42' } })).toContain('contract setDefault 42');
+    expect(actionsOf({ default: { step: 's', value: '42' } })).not.toContain('contract setDefault (1)::bigint');
+    expect(actionsOf({ default: { step: 's', value: null } }).filter((a) => a.includes('Default'))).toEqual([]);
+    expect(actionsOf({})).toContain('contract setDefault (1)::bigint');
+  });
+
+  test('a later dropNotNull carries no NOT NULL over (and drops a helper an older stagefill made)', () => {
+    expect(actionsOf({ notNull: { step: 'd', value: false } }).filter((a) => /NotNull|validate|Helper/.test(a))).toEqual([
+      'contract dropHelperCheck',
+    ]);
+  });
+
+  test('contract does not hold for a comment a later step changed, nor for a NOT NULL it dropped', () => {
+    const later = { comment: { step: 'c', value: 'in tens' }, notNull: { step: 'd', value: false } };
+    const plan = planDuplication(old, 'qty_stagefill_new', { newType: 'bigint', later });
+    const now = col({ column: 'qty_stagefill_new', type: 'bigint', comment: 'in tens' });
+    const c = checkContract(old, now, plan);
+    expect(c.missing).toEqual([]);
+    expect(formatContractCheck(c)).toContain('keeps "in tens", as step c set it');
+    expect(formatContractCheck(c)).toContain('stays nullable: step d dropped NOT NULL');
+    // without the later step, the same catalog holds the contract
+    expect(checkContract(old, now, planDuplication(old, 'qty_stagefill_new', { newType: 'bigint' })).isSafe).toBe(false);
+  });
+});
