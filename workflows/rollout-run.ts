@@ -255,7 +255,7 @@ export function result(run: RolloutRun): RolloutResult {
 
 /** The rollout's state, and the UI's state column (with the step it concerns, if given). */
 export function setState(run: RolloutRun, s: RolloutState, step?: string): void {
-  // with liveStates every change of the rollout's own state has its audit row (from `running` on: beginRollout's row is its start)
+  // with liveStates every change of the rollout's own state has its audit row (from starting -> running on, once beginRollout made its row)
   if (run.liveStates && s !== run.state && run.begun) run.audit.record('state_changed', step, undefined, { from: run.state, to: s });
   run.state = s;
   const shown = run.liveStates ? shownState(run) : s;

@@ -39,10 +39,10 @@ import { trackChildBackfills } from './rollout-child-progress';
 
 // What other modules, the client and the tests import from here.
 export { CONTINUE_AS_NEW_AFTER_EVENTS } from './rollout-chain';
+export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } from './rollout-run';
 
 /** Patch: the search attribute shows a pause, a backfill's hold and the rollback window; state changes get audit rows; a rollback's row comes first. */
 const LIVE_STATES = 'rollout-live-states';
-export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } from './rollout-run';
 
 /**
  * A rollout: the spec's steps as a dependency graph. Ready steps start as soon
