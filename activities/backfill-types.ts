@@ -22,6 +22,8 @@ export interface ActivityMetrics {
   lanesBackingOff?: { inc(labels: Labels, v?: number): void; dec(labels: Labels, v?: number): void };
   /** A finished rollout's gauges go (worker/metrics.ts), so no alert fires for it. */
   forgetRollout?(tables: string[]): void;
+  /** A finished backfill's gauges go (worker/metrics.ts): the throttle's series of this run, its lanes backing off. */
+  forgetBackfill?(table: string, name: string): Promise<void>;
 }
 type Labels = { kind: string; table: string };
 

@@ -145,6 +145,7 @@ export function createBackfillActivities(deps: ActivityDeps) {
     actor?: string | null;
     countGeneration?: number;
   }): Promise<sql.BackfillCounters | undefined> {
+    let run: { table: string; name: string } | undefined;
     const counters = await withTransaction(pool, async (db) => {
       const counted =
         input.countGeneration === undefined ? undefined : await sql.backfillCounters(db, input.backfillId, input.countGeneration);
@@ -156,7 +157,7 @@ export function createBackfillActivities(deps: ActivityDeps) {
             ...(input.detail as object),
           }
         : input.detail;
-      await sql.setBackfillState(db, input.backfillId, input.state, input.error ?? null);
+      run = await sql.setBackfillState(db, input.backfillId, input.state, input.error ?? null);
       await sql.recordEvent(db, {
         workflowId: input.workflowId,
         kind: 'backfill',
@@ -170,6 +171,8 @@ export function createBackfillActivities(deps: ActivityDeps) {
       { workflowId: input.workflowId, state: input.state, error: input.error, rows: counters?.rowsDone },
       `backfill ${input.state}`,
     );
+    // the run is over: its gauges (rate, lanes, budget, probe latency) go, so no dashboard shows it working
+    if (run) await deps.metrics?.forgetBackfill?.(run.table, run.name);
     return counters;
   }
 

@@ -147,7 +147,10 @@ export function registerRunVerbs(program: Command): void {
       .description('list backfills and rollouts, filtered through their search attributes')
       .option('--kind <kind>', 'backfill | rollout')
       .option('--table <table>', 'schema.table')
-      .option('--state <state>', 'e.g. running, backing_off, holding, waiting_window, paused, held, failed, rolled_back')
+      .option(
+        '--state <state>',
+        'running (every run still running, whatever it waits for), or one state: backing_off, holding, waiting_window, waiting_approval, paused, held, failed, rolled_back, ...',
+      )
       .option('--limit <n>', 'at most this many, newest first', toInt, 100)
       .option('--json', `${JSON_HELP}: an array of {workflowId, runId, type, status, kind, tables, state, startTime, closeTime}`)
       .addHelpText('after', examples('stagefill list --kind backfill --state running', 'stagefill list --table public.orders --json')),
@@ -219,10 +222,15 @@ async function followIfWaiting(conn: StagefillConnection, workflowId: string, op
 async function reportContinuation(conn: StagefillConnection, workflowId: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const p = await getProgress<{ state: string; continued?: boolean; chunksDone?: number }>(conn, workflowId).catch(() => undefined);
+    const p = await getProgress<{ state: string; continued?: boolean; chunksDone?: number; chunksBefore?: number }>(conn, workflowId).catch(
+      () => undefined,
+    );
     if (p && p.state !== 'starting') {
+      // what the checkpoints held when this run started, not what it has done since
       if (p.continued)
-        process.stderr.write(`continuing from checkpoints: ${p.chunksDone} chunks already done (use --restart to start over)\n`);
+        process.stderr.write(
+          `continuing from checkpoints: ${p.chunksBefore ?? p.chunksDone} chunks already done (use --restart to start over)\n`,
+        );
       return;
     }
     await new Promise((r) => setTimeout(r, 250));

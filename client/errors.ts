@@ -79,6 +79,13 @@ export class ReplayError extends ClientError {
   }
 }
 
+/** A run's query found no worker: its task queue sends the work to a deployment version no polling worker has. */
+export class NoWorkerError extends ClientError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
 export class ScheduleExistsError extends ClientError {
   constructor(message: string) {
     super(message, 1);

@@ -20,7 +20,9 @@ import {
 } from '../workflows/definitions';
 import type { BackfillWorkflowInput } from '../workflows/backfill';
 import type { StagefillConnection } from './connection';
-import { NotFoundError, NotApplicableError, RunClosedError } from './errors';
+import { NotFoundError, NotApplicableError, RunClosedError, NoWorkerError } from './errors';
+import { readRouting } from '../worker/routing';
+import { noWorkerMessage } from '../plan/worker-routing';
 import { startWorkflow, StartedRun } from './start';
 
 export { AlreadyRunningError, NotFoundError, NotApplicableError, RunClosedError } from './errors';
@@ -100,7 +102,14 @@ export async function getProgress<T = Record<string, unknown>>(
 ): Promise<T & { workflowStatus: string }> {
   return mustExist(workflowId, async () => {
     const h = handle(conn, workflowId);
-    const [desc, progress] = await Promise.all([h.describe(), h.query(progressQuery)]);
+    const [desc, progress] = await Promise.all([h.describe(), h.query(progressQuery).catch((err: unknown) => ({ queryFailed: err }))]);
+    if (progress && typeof progress === 'object' && 'queryFailed' in progress) {
+      // a query no worker answers: say why when the queue belongs to a deployment version nobody polls for
+      const routing = await readRouting(conn.client.workflowService, conn.client.options.namespace, desc.taskQueue).catch(() => undefined);
+      const why = routing && noWorkerMessage(workflowId, desc.taskQueue, routing.current, routing.pollers);
+      if (why) throw new NoWorkerError(why);
+      throw progress.queryFailed;
+    }
     return { ...(progress as T), workflowStatus: desc.status.name };
   });
 }
@@ -167,6 +176,7 @@ export async function waitForRun<T = unknown>(conn: StagefillConnection, workflo
 export interface ListFilter {
   kind?: 'backfill' | 'rollout';
   table?: string;
+  /** A StagefillState (paused, held, waiting_approval, ...); `running` is every run whose workflow is running, whatever its state. */
   state?: string;
   limit?: number;
 }
@@ -189,7 +199,9 @@ export async function listRuns(conn: StagefillConnection, filter: ListFilter = {
   const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   if (filter.kind) clauses.push(`StagefillKind = ${quote(filter.kind)}`);
   if (filter.table) clauses.push(`StagefillTables = ${quote(qualifiedName(filter.table))}`);
-  if (filter.state) clauses.push(`StagefillState = ${quote(filter.state)}`);
+  // `running` is every live run, whatever it is doing (waiting for approval, paused, held): "what is running?"
+  if (filter.state === 'running') clauses.push(`ExecutionStatus = 'Running'`);
+  else if (filter.state) clauses.push(`StagefillState = ${quote(filter.state)}`);
   const out: RunSummary[] = [];
   for await (const wf of conn.client.workflow.list({ query: clauses.join(' AND ') })) {
     const sa = wf.typedSearchAttributes;

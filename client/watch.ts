@@ -66,7 +66,25 @@ export interface ObservedRate {
   etaSeconds: number | null;
 }
 
+/** What stands in for the ETA while a run moves no rows: "ETA held", "ETA paused". */
+const STANDING_ETA: Record<string, string> = {
+  paused: 'paused',
+  holding: 'held',
+  held: 'held',
+  backing_off: 'backing off',
+  waiting_window: 'waiting for its window',
+  waiting_approval: 'waiting for approval',
+};
+
+/** "ETA 12s", or while it stands "ETA paused" (a rate from before says nothing of when it goes on). */
+export function etaText(state: unknown, seconds: unknown): string {
+  const standing = STANDING_ETA[String(state)];
+  return `ETA ${standing ?? formatEta(seconds)}`;
+}
+
 function rateOf(bf: AnyProgress, observed?: ObservedRate): ObservedRate {
+  // standing: nothing moves now, whatever the rows moved before
+  if (STANDING_ETA[String(bf.state)]) return { rowsPerSecond: 0, etaSeconds: null };
   const own = Number(bf.rowsPerSecond) || 0;
   if (own > 0 || !observed) return { rowsPerSecond: own, etaSeconds: (bf.etaSeconds as number | null) ?? null };
   return observed;
@@ -80,7 +98,7 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
     const control = p.control && p.state !== 'completed' ? ` | ${formatControl(p.control as ControlView)}` : '';
     // the controller's clause says why it holds; any other reason (health check, window, pause) goes at the end
     const why = p.stateReason && !(p.state === 'holding' && control) ? ` | ${String(p.stateReason)}` : '';
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ETA ${formatEta(r.etaSeconds)}${control}${why}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ${etaText(p.state, r.etaSeconds)}${control}${why}${p.lastError ? ` error: ${p.lastError}` : ''}`;
   }
   const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
   const bf = innerBackfill(p);
@@ -88,7 +106,7 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
   const bfState = bf && bf.state !== 'running' ? ` ${withReason(bf)}` : '';
   const inner =
     bf && r
-      ? ` [backfill${bfState} ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ETA ${formatEta(r.etaSeconds)}]`
+      ? ` [backfill${bfState} ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ${etaText(bf.state, r.etaSeconds)}]`
       : '';
   return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
@@ -149,7 +167,9 @@ export function formatStatus(p: AnyProgress): string {
   const lines = [formatProgressLine(p), `workflow: ${p.workflowStatus ?? '?'}`];
   if (p.stateReason) lines.push(`state: ${withReason(p)}`);
   if (p.kind === 'rollout' && typeof p.percent === 'number')
-    lines.push(`progress: ${p.percent.toFixed(1)}%, ETA ${formatEta(p.etaSeconds)}`);
+    lines.push(`progress: ${p.percent.toFixed(1)}%, ${etaText(p.state, p.etaSeconds)}`);
+  const w = p.rollbackWindow as { step: string; endsAt: string } | undefined;
+  if (w) lines.push(`rollback window: ends ${w.endsAt} (step ${w.step} waits for it; \`rollback\` reverts until then)`);
   if (p.lastRecoveredError) lines.push(`recovered from: ${String(p.lastRecoveredError)}`);
   const c = p.control as ControlView | undefined;
   if (c) lines.push(`throttle: ${c.action}${c.hold ? ' (held)' : ''}: ${c.reason}`);

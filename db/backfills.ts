@@ -69,12 +69,18 @@ export async function updateBackfillSpec(
   );
 }
 
-export async function setBackfillState(db: Queryable, id: number, state: string, lastError?: string | null): Promise<void> {
-  await db.query(`UPDATE ${own('backfills')} SET state = $2, last_error = $3, updated_at = now() WHERE id = $1`, [
-    id,
-    state,
-    lastError ?? null,
-  ]);
+/** Sets a backfill's state; returns its table and name (undefined for no such backfill). */
+export async function setBackfillState(
+  db: Queryable,
+  id: number,
+  state: string,
+  lastError?: string | null,
+): Promise<{ table: string; name: string } | undefined> {
+  const { rows } = await db.query<{ table: string; name: string }>(
+    `UPDATE ${own('backfills')} SET state = $2, last_error = $3, updated_at = now() WHERE id = $1 RETURNING table_name AS "table", name`,
+    [id, state, lastError ?? null],
+  );
+  return rows[0];
 }
 
 /** Opens a new generation with its partitions; the backfill row points at it. */

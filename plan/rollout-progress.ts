@@ -155,3 +155,39 @@ export function markReport(
 ): ReportMark {
   return { at: now.at, percent: now.percent, state: now.state, stateReports: (last?.stateReports ?? 0) + (kind === 'state' ? 1 : 0) };
 }
+
+// ---- the state an operator sees -------------------------------------------
+
+/** Rollout states a pause shows over: the rollout is alive and would go on without it. */
+const PAUSABLE = new Set(['running', 'waiting_approval', 'held', 'waiting_window', 'backing_off', 'holding']);
+/** A running backfill's states that mean rows do not move, in the order the rollout shows them. */
+const STOPPED_CHILD = ['backing_off', 'holding', 'waiting_window'];
+
+/**
+ * What `status`, `list --state` and the StagefillState search attribute say a
+ * rollout is: `paused` over any live state while it is paused (approving a
+ * paused rollout leaves it paused: nothing starts until `resume`); while it
+ * runs, a running backfill's `backing_off`, `holding` or `waiting_window`
+ * (rows do not move); else the workflow's own state.
+ */
+export function shownRolloutState(state: string, isPaused: boolean, backfills: readonly Pick<ChildBackfillReport, 'state'>[]): string {
+  if (isPaused && PAUSABLE.has(state)) return 'paused';
+  if (state !== 'running') return state;
+  for (const s of STOPPED_CHILD) if (backfills.some((b) => b.state === s)) return s;
+  return state;
+}
+
+/** Why the rollout is in its shown state, when it is not plainly running (null then). */
+export function shownStateReason(
+  shown: string,
+  underlying: string,
+  backfills: readonly Pick<ChildBackfillReport, 'state' | 'name' | 'stateReason'>[],
+  rollbackWindow?: { step: string; endsAt: string },
+): string | null {
+  if (shown === 'paused') return underlying === 'running' ? 'paused: `resume` goes on' : `paused while ${underlying}: \`resume\` goes on`;
+  if (shown === 'waiting_window' && rollbackWindow)
+    return `step "${rollbackWindow.step}" waits for the rollback window until ${rollbackWindow.endsAt}; \`rollback\` still reverts until then`;
+  const b = backfills.find((x) => x.state === shown);
+  if (b) return `backfill ${b.name} ${shown}${b.stateReason ? `: ${b.stateReason}` : ''}`;
+  return null;
+}

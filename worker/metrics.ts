@@ -53,6 +53,13 @@ export function createMetrics(registry = new Registry()) {
     registers: [registry],
   });
   const gateDivergence = new DivergenceSeries(divergenceGauge);
+  const control = controlMetrics(registry);
+  const lanesBackingOff = new Gauge({
+    name: 'stagefill_backfill_lanes_backing_off',
+    help: 'Lanes of a backfill waiting for its health check now (its state is backing_off; 0 once they go on)',
+    labelNames,
+    registers: [registry],
+  });
   return {
     registry,
     rowsProcessed: new Counter({
@@ -86,12 +93,7 @@ export function createMetrics(registry = new Registry()) {
       labelNames,
       registers: [registry],
     }),
-    lanesBackingOff: new Gauge({
-      name: 'stagefill_backfill_lanes_backing_off',
-      help: 'Lanes of a backfill waiting for its health check now (its state is backing_off; 0 once they go on)',
-      labelNames,
-      registers: [registry],
-    }),
+    lanesBackingOff,
     gateResults: new Counter({
       name: 'stagefill_gate_results_total',
       help: 'Gate and soak check results',
@@ -107,11 +109,22 @@ export function createMetrics(registry = new Registry()) {
     forgetRollout(tables: string[]) {
       gateDivergence.forget(tables);
     },
+    /** A finished backfill leaves no gauge behind either: the throttle's series of (table, name), its table's lanes backing off. */
+    async forgetBackfill(table: string, name: string) {
+      for (const g of Object.values(control)) if (g instanceof Gauge) await forgetSeries(g, (l) => l.table === table && l.name === name);
+      await forgetSeries(lanesBackingOff, (l) => l.table === table && l.kind === 'backfill');
+    },
     rollbacks: new Counter({ name: 'stagefill_rollbacks_total', help: 'Rollouts rolled back', labelNames, registers: [registry] }),
+    workerGetsNoWork: new Gauge({
+      name: 'stagefill_worker_gets_no_work',
+      help: "1: this worker's task queue sends its work to another worker deployment version (the worker's log at start says which, and how to hand it back)",
+      labelNames: ['task_queue', 'deployment', 'current_build'] as const,
+      registers: [registry],
+    }),
     backlogRemaining,
     backlogPlanned,
     // the latency-budget / replica-lag throttle (activities/probe.ts sets these once per controller step)
-    ...controlMetrics(registry),
+    ...control,
     /** Feeds the backlog gauges; the worker passes its pool (see backlogFromPool). */
     setBacklogSource(source: BacklogSource | undefined) {
       backlogSource = source;
@@ -122,6 +135,12 @@ export function createMetrics(registry = new Registry()) {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 type DivergenceLabels = { kind: string; table: string; check: string };
+
+/** Removes a gauge's series whose labels match (prom-client keeps a series until it is removed). */
+async function forgetSeries<T extends string>(gauge: Gauge<T>, match: (labels: Partial<Record<string, string | number>>) => boolean) {
+  const { values } = await gauge.get();
+  for (const { labels } of values) if (match(labels)) gauge.remove(labels as Partial<Record<T, string | number>>);
+}
 
 /** The gate-divergence gauge, remembering its series so a finished rollout's can be removed. */
 export class DivergenceSeries {

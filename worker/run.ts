@@ -8,6 +8,8 @@ import { createActivities, ActivityDeps } from '../activities';
 import { parseSecrets } from '../activities/webhook-signature';
 import { WorkerConfig, redactUrl, deploymentVersion } from './config';
 import { createMetrics, Metrics, backlogFromPool } from './metrics';
+import { readRouting } from './routing';
+import { routingProblem } from '../plan/worker-routing';
 
 export interface StagefillWorker {
   worker: Worker;
@@ -20,6 +22,11 @@ export interface StagefillWorker {
   run(): Promise<void>;
   /** With STAGEFILL_SET_CURRENT_VERSION: resolves once this build is the deployment's current version. */
   madeCurrent?: Promise<void>;
+  /**
+   * Resolves (once run() has started) with why this worker gets no work from its task queue (it belongs to another
+   * deployment version; logged as a warning, stagefill_worker_gets_no_work = 1), or undefined when it gets work.
+   */
+  routing: Promise<string | undefined>;
   shutdown(): void;
 }
 
@@ -132,7 +139,10 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
   });
   let resolveCurrent: () => void = () => {};
   const madeCurrent = version && config.STAGEFILL_SET_CURRENT_VERSION ? new Promise<void>((r) => (resolveCurrent = r)) : undefined;
+  let resolveRouting: (problem: string | undefined) => void = () => {};
+  const routing = new Promise<string | undefined>((r) => (resolveRouting = r));
   return {
+    routing,
     worker,
     pool,
     connection,
@@ -141,6 +151,11 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
     madeCurrent,
     async run() {
       const running = worker.run();
+      // a queue that belongs to another deployment version sends this worker nothing: say so now, not after an idle hour
+      void checkRouting(connection, config, version, metrics, logger).then(resolveRouting, (err: Error) => {
+        logger.debug({ err }, 'could not read the task queue routing');
+        resolveRouting(undefined);
+      });
       if (version && madeCurrent) {
         void makeCurrentVersion(connection, config.TEMPORAL_NAMESPACE, version, logger, () =>
           ['INITIALIZED', 'RUNNING'].includes(worker.getState()),
@@ -195,4 +210,23 @@ export async function makeCurrentVersion(
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** Warns (and sets stagefill_worker_gets_no_work) when the task queue routes its work to another deployment version. */
+async function checkRouting(
+  connection: NativeConnection,
+  config: WorkerConfig,
+  version: { deploymentName: string; buildId: string } | undefined,
+  metrics: Metrics,
+  logger: Logger,
+): Promise<string | undefined> {
+  const { current } = await readRouting(connection.workflowService, config.TEMPORAL_NAMESPACE, config.STAGEFILL_TASK_QUEUE);
+  const problem = routingProblem(config.STAGEFILL_TASK_QUEUE, version, current, config.STAGEFILL_SET_CURRENT_VERSION);
+  if (!problem || !current) return undefined;
+  metrics.workerGetsNoWork.set(
+    { task_queue: config.STAGEFILL_TASK_QUEUE, deployment: current.deploymentName, current_build: current.buildId },
+    1,
+  );
+  logger.warn({ taskQueue: config.STAGEFILL_TASK_QUEUE, current, worker: version ?? 'unversioned' }, problem);
+  return problem;
 }

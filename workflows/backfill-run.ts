@@ -77,6 +77,9 @@ export function historyIsLong(run: BackfillRun): boolean {
   return info.continueAsNewSuggested || info.historyLength > (run.input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY);
 }
 
+/** States in which a backfill moves no rows: its rate is 0 and it has no ETA (plan/backfill-state.ts says why). */
+export const STANDING: ReadonlySet<BackfillState> = new Set<BackfillState>(['paused', 'holding', 'backing_off', 'waiting_window']);
+
 export function progress(run: BackfillRun): BackfillProgress {
   const { c, spec } = run;
   const p = c.prepared;
@@ -103,11 +106,14 @@ export function progress(run: BackfillRun): BackfillProgress {
     }),
     generation: p?.generation ?? 0,
     chunksDone,
+    chunksBefore: Math.max(0, chunksDone - c.chunksThisRun),
     chunksTotal: chunksDone + Math.ceil(remainingRows / Math.max(1, chunkSize)),
     rowsProcessed,
     rowsTotal,
-    rowsPerSecond: Math.round(rate),
-    etaSeconds: run.state === 'completed' ? 0 : rate > 0 ? Math.ceil(remainingRows / rate) : null,
+    // held, paused, backing off or waiting: no row moves now, whatever the run's average; no ETA until it goes on
+    rowsPerSecond: STANDING.has(run.state) ? 0 : Math.round(rate),
+    averageRowsPerSecond: Math.round(rate),
+    etaSeconds: run.state === 'completed' ? 0 : rate > 0 && !STANDING.has(run.state) ? Math.ceil(remainingRows / rate) : null,
     lastError: run.lastError,
     partitionsDone: done,
     partitions: p?.partitions.length ?? 0,

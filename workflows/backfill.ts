@@ -43,6 +43,7 @@ import { runLanes } from './backfill-lanes';
 import { afterThrottleChange } from './backfill-control';
 import { setRunState } from './backfill-report';
 import { notifier } from './notify';
+import { cancelledBeforeHandover, handoverCancelled } from './rollout-chain';
 
 // The throttle's rules moved to plan/throttle.ts; re-exported for whoever imported them from here.
 export { validateThrottleChange };
@@ -117,6 +118,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     restartRound: false,
   };
   const notify = notifier({ kind: 'backfill', name: spec.name, tables: [table], notify: spec.notify });
+  // the workflow's root scope: the UI's (or `stagefill cancel`'s) cancel cancels it
+  const root = CancellationScope.current();
 
   setHandler(pauseSignal, (who) => {
     if (c.isPaused) return;
@@ -195,6 +198,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
         // what is carried is read after the last delivery has ended: a pause or throttle change handled while it ran
         // goes with it (before SETTLE_BEFORE_HANDOVER it was read first and such a change was lost)
         if (patched(SETTLE_BEFORE_HANDOVER)) await notify.settled();
+        // a cancel that came while it settled (or with this task) ends this run as cancelled: the next would never hear of it
+        if (cancelledBeforeHandover(root)) throw handoverCancelled();
         await continueAsNew<typeof backfillWorkflow>({ ...input, carried: { ...c, runs: c.runs + 1 } });
       }
       setState('running');

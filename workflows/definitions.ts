@@ -50,10 +50,16 @@ export interface BackfillProgress {
   stateReason: string | null;
   generation: number;
   chunksDone: number;
+  /** Chunks of this generation done before this run started (what a continued backfill picked up from its checkpoints). */
+  chunksBefore: number;
   chunksTotal: number;
   rowsProcessed: number;
   rowsTotal: number;
+  /** Rows a second now: the run's average while it works, 0 while paused, holding, backing off or waiting for its window. */
   rowsPerSecond: number;
+  /** The run's average over the time it worked. */
+  averageRowsPerSecond: number;
+  /** Seconds left at the average rate; null while it stands (paused, holding, backing off, waiting) or has no rate yet. */
   etaSeconds: number | null;
   lastError: string | null;
   partitionsDone: number;
@@ -77,10 +83,18 @@ export interface BackfillProgress {
 
 export const progressQuery = defineQuery<unknown>('progress');
 
+/**
+ * `paused`, `backing_off` and `holding` are shown over the workflow's own state (plan/rollout-progress.ts
+ * shownRolloutState): paused by an operator; a running backfill of it backs off on its health check or is held by its
+ * latency budget or replica lag. `waiting_window`: a contract step waits for the rollback window to end.
+ */
 export type RolloutState =
   | 'starting'
   | 'running'
   | 'paused'
+  | 'backing_off'
+  | 'holding'
+  | 'waiting_window'
   | 'held'
   | 'waiting_approval'
   | 'rolling_back'
@@ -114,7 +128,14 @@ export interface RolloutProgress {
   kind: 'rollout';
   name: string;
   tables: string[];
+  /** What the rollout is as an operator sees it: `paused` while paused, whatever it was doing (see RolloutState). */
   state: RolloutState;
+  /** Paused by `pause` (until `resume`): nothing new starts, its backfills stop after their current chunk. */
+  paused: boolean;
+  /** Why it is in `state` when not plainly running (what it was doing when paused, the backfill's hold, the window's end). */
+  stateReason: string | null;
+  /** A contract step waiting for the rollback window: until when (ISO time); `rollback` still reverts until then. */
+  rollbackWindow?: { step: string; endsAt: string };
   /** Ids of the steps running now (several when branches overlap). */
   currentStep: string | null;
   runningSteps: string[];

@@ -13,6 +13,8 @@ import { RolloutRun, now, setState, setStep, recordStep, stepInput } from './rol
 export async function rollBack(run: RolloutRun, finalState: 'rolled_back' | 'cancelled' = 'rolled_back'): Promise<void> {
   setState(run, 'rolling_back');
   run.audit.record('rollback_started', undefined, undefined, { reason: run.rollbackReason });
+  // its row before the reverts' own (revertStep writes step_reverted itself); runs before live states did not wait
+  if (run.liveStates) await run.audit.drain();
   const order = rollbackOrder(run.graph, run.touched);
   for (const id of order) {
     const g = run.graph.find((x) => x.id === id)!;

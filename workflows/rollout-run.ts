@@ -12,6 +12,7 @@ import type { RolloutSpec, RolloutStep } from '../spec';
 import { normalizeGraph, GraphStep } from '../plan/graph';
 import { qualifiedName } from '../plan/ids';
 import { isFinal, activeStepIds, busyStepIds } from '../plan/step-states';
+import { shownRolloutState, shownStateReason } from '../plan/rollout-progress';
 import { pauseSignal, resumeSignal, ActorPayload, RolloutProgress, RolloutState, StepProgress } from './definitions';
 import { setSearchState } from './search-state';
 import { RolloutAudit } from './rollout-audit';
@@ -39,8 +40,10 @@ export interface StepRun {
   /** Approval: the approvals count when it began to wait, and its deadline. */
   approvalSeen?: number;
   approvalDeadline?: number;
-  /** A held gate or soak: the retries count when it began to hold. */
+  /** A held gate or soak (or a contract held on its counterpart check): the retries count when it began to hold. */
   heldSeen?: number;
+  /** Contract: when the rollback window it waits for ends (epoch ms). */
+  windowEndsAt?: number;
 }
 
 /** A rollout's state handed to the next run of its chain; no activity runs again for it. */
@@ -82,6 +85,14 @@ export interface RolloutRun {
   readonly workflowId: string;
   /** False for runs recorded before durable audits: they write audits from handlers and never continue as new. */
   readonly durable: boolean;
+  /**
+   * The patch 'rollout-live-states': the search attribute follows the state an operator sees (paused, a backfill's
+   * hold, the rollback window), each state change has its audit row, and a rollback's audit row comes before its
+   * reverts'. False for runs recorded before it.
+   */
+  readonly liveStates: boolean;
+  /** The state last written to the search attribute (with liveStates). */
+  shownSa?: string;
   readonly graph: GraphStep[];
   readonly stepOf: Map<string, RolloutStep>;
   readonly tables: string[];
@@ -138,7 +149,7 @@ export class StepFailure extends Error {
  * one before carried; `children` tracks the child backfills' reports
  * (trackChildBackfills, which sets the signal's handler).
  */
-export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, children: ChildBackfills): RolloutRun {
+export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, children: ChildBackfills, liveStates = false): RolloutRun {
   const { spec, carried } = input;
   const graph: GraphStep[] = normalizeGraph(spec.steps, qualifiedName(spec.table)).map((g) => ({ ...g, table: qualifiedName(g.table) }));
   const tables = [...new Set(graph.map((g) => g.table))];
@@ -150,6 +161,7 @@ export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, chi
     carried,
     workflowId,
     durable,
+    liveStates,
     graph,
     stepOf: new Map(graph.map((g, i) => [g.id, spec.steps[i]])),
     tables,
@@ -185,21 +197,55 @@ export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, chi
   return run;
 }
 
+/** The state an operator sees (plan/rollout-progress.ts): paused over what it does, a running backfill's hold. */
+export function shownState(run: RolloutRun): RolloutState {
+  const { backfills } = run.children.figures(run.state, [...run.steps.values()], run.lastError);
+  return shownRolloutState(run.state, run.isPaused, backfills) as RolloutState;
+}
+
+/** A contract step waiting for its rollback window, and when the window ends. */
+function rollbackWindow(run: RolloutRun): { step: string; endsAt: string } | undefined {
+  for (const [id, r] of run.stepRuns)
+    if (r.windowEndsAt !== undefined && r.windowEndsAt > now() && run.steps.get(id)?.state === 'running')
+      return { step: id, endsAt: new Date(r.windowEndsAt).toISOString() };
+  return undefined;
+}
+
+/** With liveStates: the search attribute follows the shown state (a pause, a resume, a backfill's hold). */
+export function refreshShownState(run: RolloutRun): void {
+  if (!run.liveStates) return;
+  const shown = shownState(run);
+  if (shown === run.shownSa) return;
+  run.shownSa = shown;
+  setSearchState(shown);
+}
+
+/** States in which nothing moves: no ETA then, and no rate. */
+const STANDING = new Set(['paused', 'backing_off', 'holding', 'waiting_window', 'held', 'waiting_approval']);
+
 /** The `progress` query's answer. */
 export function progress(run: RolloutRun): RolloutProgress {
   const running = activeStepIds(run.steps.values());
+  // percent, ETA, the running backfills; lastError only while it applies (lastRecoveredError after a retry got past it)
+  const figures = run.children.figures(run.state, [...run.steps.values()], run.lastError);
+  const state = shownRolloutState(run.state, run.isPaused, figures.backfills) as RolloutState;
+  const window = rollbackWindow(run);
   return {
     kind: 'rollout',
     name: run.spec.name,
     tables: run.tables,
-    state: run.state,
+    state,
+    paused: run.isPaused,
+    stateReason: shownStateReason(state, run.state, figures.backfills, window),
+    ...(window ? { rollbackWindow: window } : {}),
     currentStep: running[0] ?? null,
     runningSteps: running,
     steps: [...run.steps.values()],
     rollbackReason: run.rollbackReason,
     catalog: run.catalog,
-    // percent, ETA, the running backfills; lastError only while it applies (lastRecoveredError after a retry got past it)
-    ...run.children.figures(run.state, [...run.steps.values()], run.lastError),
+    ...figures,
+    // a standing rollout has no ETA: the backfills' last rate says nothing of when it goes on
+    etaSeconds: STANDING.has(state) ? null : figures.etaSeconds,
   };
 }
 
@@ -209,8 +255,12 @@ export function result(run: RolloutRun): RolloutResult {
 
 /** The rollout's state, and the UI's state column (with the step it concerns, if given). */
 export function setState(run: RolloutRun, s: RolloutState, step?: string): void {
+  // with liveStates every change of the rollout's own state has its audit row (from starting -> running on, once beginRollout made its row)
+  if (run.liveStates && s !== run.state && run.begun) run.audit.record('state_changed', step, undefined, { from: run.state, to: s });
   run.state = s;
-  setSearchState(s, step === undefined ? {} : { step });
+  const shown = run.liveStates ? shownState(run) : s;
+  run.shownSa = shown;
+  setSearchState(shown, step === undefined ? {} : { step });
   run.notify.state(s, { step, lastError: run.lastError, rollbackReason: run.rollbackReason });
 }
 
@@ -218,7 +268,9 @@ export function setState(run: RolloutRun, s: RolloutState, step?: string): void 
 export function setStep(run: RolloutRun, id: string, patch: Partial<StepProgress>): void {
   const s = run.steps.get(id)!;
   Object.assign(s, patch);
-  setSearchState(run.state, { step: busyStepIds(run.steps.values()).join(',') });
+  const shown = run.liveStates ? shownState(run) : run.state;
+  run.shownSa = shown;
+  setSearchState(shown, { step: busyStepIds(run.steps.values()).join(',') });
 }
 
 /** A step's new state, in its progress and its row (with the audit row, keyed in a durable run). */

@@ -83,28 +83,53 @@ export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
       const waitMs = since + spec.rollbackWindow - now();
       if (waitMs > 0) {
         log.info('contract waits for the rollback window', { step: g.id, waitMs });
+        // with live states it shows: `waiting_window`, and until when (progress's rollbackWindow)
+        if (run.liveStates) {
+          run$.windowEndsAt = since + spec.rollbackWindow;
+          setState(run, 'waiting_window', g.id);
+        }
         if (await park(run, g.id, () => run.rollbackReason !== null, waitMs)) throw new StepFailure(run.rollbackReason!, true);
+        if (run.liveStates) {
+          run$.windowEndsAt = undefined;
+          // another table's contract may still wait for its own window
+          if (![...run.stepRuns.values()].some((x) => x.windowEndsAt !== undefined)) setState(run, 'running');
+        }
       }
-      run.touched.push(g.id);
+      // a contract resumed by the next run of the chain was touched already
+      if (!run.touched.includes(g.id)) run.touched.push(g.id);
       // a contract that would drop an object without its counterpart holds (nothing dropped) for `retry` or `rollback`
       for (;;) {
-        try {
-          await ddl.applyStep(stepInput(run, g));
-          break;
-        } catch (err) {
-          const held = heldCause(err);
-          if (!held) throw err;
-          // counted before 'held' shows: a retry sent while the hold is being recorded is not lost
-          const seen = run.retries;
-          run.lastError = held;
-          setStep(run, g.id, { state: 'held', error: held });
-          setState(run, 'held', g.id);
-          await recordStep(run, g, 'held', { reason: held });
-          await condition(() => run.retries > seen || run.rollbackReason !== null);
-          if (run.rollbackReason !== null) throw new StepFailure(run.rollbackReason, true);
-          setStep(run, g.id, { state: 'running', error: undefined });
-          setState(run, 'running');
+        if (run$.heldSeen === undefined) {
+          try {
+            await ddl.applyStep(stepInput(run, g));
+            break;
+          } catch (err) {
+            const held = heldCause(err);
+            if (!held) throw err;
+            // counted before 'held' shows: a retry sent while the hold is being recorded is not lost
+            const seen = run.retries;
+            run.lastError = held;
+            setStep(run, g.id, { state: 'held', error: held });
+            setState(run, 'held', g.id);
+            await recordStep(run, g, 'held', { reason: held });
+            if (!run.liveStates) {
+              // runs recorded before live states wait in a plain condition and never continue as new while held
+              await condition(() => run.retries > seen || run.rollbackReason !== null);
+              if (run.rollbackReason !== null) throw new StepFailure(run.rollbackReason, true);
+              setStep(run, g.id, { state: 'running', error: undefined });
+              setState(run, 'running');
+              continue;
+            }
+            run$.heldSeen = seen;
+          }
         }
+        // held like a gate: a long hold continues as new, the next run resumes this wait (heldSeen is carried)
+        const seen = run$.heldSeen;
+        await park(run, g.id, () => run.retries > seen || run.rollbackReason !== null);
+        run$.heldSeen = undefined;
+        if (run.rollbackReason !== null) throw new StepFailure(run.rollbackReason, true);
+        setStep(run, g.id, { state: 'running', error: undefined });
+        setState(run, 'running');
       }
       break;
     }

@@ -29,6 +29,8 @@ import {
   setState,
   setStep,
   signalChild,
+  shownState,
+  refreshShownState,
 } from './rollout-run';
 import { runStep } from './rollout-steps';
 import { rollBack } from './rollout-rollback';
@@ -38,6 +40,9 @@ import { trackChildBackfills } from './rollout-child-progress';
 // What other modules, the client and the tests import from here.
 export { CONTINUE_AS_NEW_AFTER_EVENTS } from './rollout-chain';
 export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } from './rollout-run';
+
+/** Patch: the search attribute shows a pause, a backfill's hold and the rollback window; state changes get audit rows; a rollback's row comes first. */
+const LIVE_STATES = 'rollout-live-states';
 
 /**
  * A rollout: the spec's steps as a dependency graph. Ready steps start as soon
@@ -53,8 +58,15 @@ export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } fro
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
   const durable = patched('durable-audit-continue-as-new');
-  // child backfills report rows, rate and state: the percentage and ETA move while they run
-  const run: RolloutRun = newRolloutRun(input, durable, trackChildBackfills());
+  // the search attribute follows what an operator sees, state changes are audited (rollout-run.ts liveStates)
+  const liveStates = durable && patched(LIVE_STATES);
+  // child backfills report rows, rate and state: the percentage and ETA move while they run (and a hold shows)
+  const run: RolloutRun = newRolloutRun(
+    input,
+    durable,
+    trackChildBackfills(() => refreshShownState(run)),
+    liveStates,
+  );
   const { spec, carried, graph, tables, workflowId, steps, audit, scopes, done, started } = run;
 
   setHandler(progressQuery, (): RolloutProgress => progress(run));
@@ -62,12 +74,14 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     run.isPaused = true;
     run.wake++;
     audit.record('paused', undefined, who);
+    refreshShownState(run);
     for (const s of steps.values()) if (s.state === 'running' && s.backfillWorkflowId) void signalChild(s.backfillWorkflowId, 'pause', who);
   });
   setHandler(resumeSignal, (who?: ActorPayload) => {
     run.isPaused = false;
     run.wake++;
     audit.record('resumed', undefined, who);
+    refreshShownState(run);
     for (const s of steps.values())
       if (s.state === 'running' && s.backfillWorkflowId) void signalChild(s.backfillWorkflowId, 'resume', who);
   });
@@ -141,7 +155,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   try {
     if (carried) {
       // a later run of the chain: the rollout began in the first run; its waiting steps resume
-      setSearchState(run.state, { kind: 'rollout', tables, name: spec.name, step: carried.active.join(',') });
+      run.shownSa = liveStates ? shownState(run) : run.state;
+      setSearchState(run.shownSa, { kind: 'rollout', tables, name: spec.name, step: carried.active.join(',') });
       for (const id of carried.active) launch(graph.find((g) => g.id === id)!);
     } else {
       setSearchState('starting', { kind: 'rollout', tables, name: spec.name });

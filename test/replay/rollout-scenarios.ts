@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { approveSignal, retrySignal, rollbackSignal, resumeSignal } from '../../workflows/definitions';
+import { approveSignal, retrySignal, rollbackSignal, resumeSignal, pauseSignal } from '../../workflows/definitions';
 import { rolloutWorkflow } from '../../workflows/rollout';
 import { parseRolloutSpec } from '../../spec';
 import { unique, waitFor } from '../integration/harness';
@@ -117,6 +117,25 @@ export const rolloutScenarios: Scenario[] = [
       await ctx.pool.query(`DELETE FROM ${table}`);
       await handle.signal(retrySignal, { by: 'replay-recorder' });
       await handle.result().catch(rolledBackIsExpected);
+      return handle.workflowId;
+    },
+  },
+  {
+    // the patch rollout-live-states: paused while waiting for approval (the search attribute follows), approved while
+    // paused, resumed; contract waits for its rollback window (waiting_window); state changes audited
+    name: 'rollout-live-states',
+    async run(ctx) {
+      const { handle } = await rollout(ctx, 500, () => ({
+        rollbackWindow: '3s',
+        steps: [cents, { id: 'approve', kind: 'approval', timeout: '5m' }, { id: 'contract', kind: 'contract' }],
+      }));
+      await waitFor('waiting for approval', async () => (await progressOf(handle)).state === 'waiting_approval');
+      await handle.signal(pauseSignal, { by: 'replay-recorder' });
+      await waitFor('paused', async () => (await progressOf(handle)).state === 'paused');
+      await handle.signal(approveSignal, { by: 'replay-recorder' });
+      await waitFor('approved', async () => (await progressOf(handle)).steps.find((x) => x.id === 'approve')?.state === 'completed');
+      await handle.signal(resumeSignal, { by: 'replay-recorder' });
+      await handle.result();
       return handle.workflowId;
     },
   },

@@ -162,3 +162,24 @@ test('a rollout that got past a held gate with `retry` shows the old error as re
   expect(text).toContain('recovered from: step "g": check "c" got 1, expected 0');
   expect(text.split('\n')[0]).toMatch(/^100\.0% completed\s*$/);
 });
+
+test('a run that stands shows no rate and "ETA paused" / "ETA held", not the average it had', () => {
+  // what the watcher saw move before the pause says nothing of when it goes on
+  const seen = { rowsPerSecond: 900, etaSeconds: 6 };
+  expect(formatProgressLine(backfill(5000, { state: 'paused', rowsPerSecond: 0, etaSeconds: null }), seen)).toMatch(
+    / 0 rows\/s ETA paused$/,
+  );
+  expect(formatProgressLine(backfill(5000, { state: 'holding', rowsPerSecond: 0, etaSeconds: null }), seen)).toMatch(/ 0 rows\/s ETA held/);
+  expect(formatStatus({ kind: 'rollout', state: 'paused', percent: 50, etaSeconds: null, steps: [] })).toContain(
+    'progress: 50.0%, ETA paused',
+  );
+  expect(
+    formatStatus({
+      kind: 'rollout',
+      state: 'waiting_window',
+      percent: 50,
+      steps: [],
+      rollbackWindow: { step: 'c', endsAt: '2026-01-01T00:00:00.000Z' },
+    }),
+  ).toContain('rollback window: ends 2026-01-01T00:00:00.000Z (step c waits for it');
+});

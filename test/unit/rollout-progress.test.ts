@@ -8,6 +8,8 @@ import {
   ReportMark,
   StepView,
   REPORT_TUNING,
+  shownRolloutState,
+  shownStateReason,
 } from '../../plan/rollout-progress';
 import { liveState, stateReason, HealthReading } from '../../plan/backfill-state';
 import type { ControlDecision } from '../../plan/throttle-control';
@@ -232,4 +234,37 @@ describe("a backfill's state inside a round, and why", () => {
     ['paused', {}, 'paused by an operator; `stagefill resume` goes on'],
     ['completed', { health: health(30) }, null],
   ])('%s: %p', (state, ctx, want) => expect(stateReason(state, ctx)).toBe(want));
+});
+
+describe('what an operator sees a rollout doing', () => {
+  test.each([
+    ['running', false, [], 'running'],
+    ['waiting_approval', true, [], 'paused'],
+    ['running', true, ['running'], 'paused'],
+    ['held', true, [], 'paused'],
+    ['rolling_back', true, [], 'rolling_back'],
+    ['completed', true, [], 'completed'],
+    ['running', false, ['backing_off'], 'backing_off'],
+    ['running', false, ['running', 'holding'], 'holding'],
+    ['waiting_approval', false, ['backing_off'], 'waiting_approval'],
+  ])('%s, paused %s, backfills %j: %s', (state, isPaused, backfills, shown) => {
+    expect(
+      shownRolloutState(
+        state,
+        isPaused,
+        backfills.map((s) => ({ state: s })),
+      ),
+    ).toBe(shown);
+  });
+
+  test('its reason names what it was doing, the backfill and its cause, or the end of the rollback window', () => {
+    expect(shownStateReason('paused', 'waiting_approval', [])).toBe('paused while waiting_approval: `resume` goes on');
+    expect(
+      shownStateReason('backing_off', 'running', [{ name: 'bf', state: 'backing_off', stateReason: 'health check returned 30' }]),
+    ).toBe('backfill bf backing_off: health check returned 30');
+    expect(shownStateReason('waiting_window', 'waiting_window', [], { step: 'c', endsAt: '2026-01-01T00:00:00.000Z' })).toMatch(
+      /step "c" waits for the rollback window until 2026-01-01T00:00:00.000Z/,
+    );
+    expect(shownStateReason('running', 'running', [])).toBeNull();
+  });
 });
