@@ -4,7 +4,7 @@
  * probe writes and the leases read (stagefill.backfill_control).
  */
 import { Queryable, prepared } from './pool';
-import { own, qualified, ident } from './identifiers';
+import { own, qualified, ident, SCHEMA } from './identifiers';
 
 /** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
 function pointIn(keyType: string): string {
@@ -100,6 +100,41 @@ export async function replication(db: Queryable): Promise<{ currentLsn: string |
       current_lsn: currentLsn ?? '',
     })),
   };
+}
+
+/**
+ * The counters of every statement of this database in pg_stat_statements,
+ * stagefill's own bookkeeping (which names its schema) left out; undefined
+ * when the extension is not installed here or not loaded
+ * (shared_preload_libraries), or the user may not read it. Read at the start
+ * and end of a window without the backfill, their differences give the
+ * traffic's latency in it (plan/traffic-latency.ts).
+ */
+export async function statementCounters(
+  db: Queryable,
+): Promise<{ id: string; calls: number; totalMs: number; sumSquaresMs: number }[] | undefined> {
+  const { rows: found } = await db.query<{ at: string | null }>(
+    `SELECT to_regclass(quote_ident(n.nspname) || '.pg_stat_statements')::text AS at
+       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'`,
+  );
+  const view = found[0]?.at;
+  if (!view) return undefined;
+  try {
+    const { rows } = await db.query<{ id: string; calls: number; total_ms: number; sum_squares_ms: number }>(
+      `SELECT queryid::text AS id, calls::float8 AS calls, total_exec_time::float8 AS total_ms,
+              (calls * (stddev_exec_time ^ 2 + mean_exec_time ^ 2))::float8 AS sum_squares_ms
+         FROM ${view}
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND queryid IS NOT NULL AND query NOT ILIKE '%' || $1 || '%'`,
+      [SCHEMA],
+    );
+    return rows.map((r) => ({ id: r.id, calls: r.calls, totalMs: r.total_ms, sumSquaresMs: r.sum_squares_ms }));
+  } catch (err) {
+    // 55000: "pg_stat_statements must be loaded via shared_preload_libraries"; 42501: no privilege
+    const code = (err as { code?: string })?.code;
+    if (code === '55000' || code === '42501') return undefined;
+    throw err;
+  }
 }
 
 /** Rows the backfill's current generation has written so far (the controller's observed rate). */
