@@ -104,7 +104,8 @@ export async function replication(db: Queryable): Promise<{ currentLsn: string |
 
 /**
  * The counters of every statement of this database in pg_stat_statements,
- * stagefill's own bookkeeping (which names its schema) left out; undefined
+ * stagefill's own bookkeeping (which names its schema) and this reading left
+ * out; undefined
  * when the extension is not installed here or not loaded
  * (shared_preload_libraries), or the user may not read it. Read at the start
  * and end of a window without the backfill, their differences give the
@@ -125,7 +126,7 @@ export async function statementCounters(
               (calls * (stddev_exec_time ^ 2 + mean_exec_time ^ 2))::float8 AS sum_squares_ms
          FROM ${view}
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND queryid IS NOT NULL AND query NOT ILIKE '%' || $1 || '%'`,
+          AND queryid IS NOT NULL AND query NOT ILIKE '%' || $1 || '%' AND query NOT ILIKE '%pg_stat_statements%'`,
       [SCHEMA],
     );
     return rows.map((r) => ({ id: r.id, calls: r.calls, totalMs: r.total_ms, sumSquaresMs: r.sum_squares_ms }));
