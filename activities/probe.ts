@@ -26,6 +26,9 @@ import {
   judgedSince,
   refreshBaseline,
   refreshPlan,
+  rememberedStart,
+  isWorthRemembering,
+  MEMORY,
   initialControl,
   observedRate,
   BASELINE_REFRESH,
@@ -134,6 +137,15 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     let base: BaselineState | undefined =
       storedState?.baseline ?? (baseline === undefined ? undefined : firstBaseline(baseline, noise, started));
     const refresh = refreshPlan(t.latency);
+    // a new run under a budget starts from what last kept a budget on this table (a hint: unreadable, the slow start)
+    const memory =
+      prior || !t.latency
+        ? undefined
+        : await health.readThrottleMemory(pool, input.table).catch((err) => {
+            logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be read');
+            return undefined;
+          });
+    let rememberedAt = 0;
     let control: ControlState = prior ?? initialControl(limits, t.chunkSize, t.latency !== undefined, started);
     const lag = new ReplicaLagTracker(stored?.replicas_seen ?? []);
     const samples: { at: number; ms: number }[] = [];
@@ -292,7 +304,18 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       control = { ...control, resumedAt: Date.now() };
     };
 
+    /** From the remembered settings, when they kept a budget at least as tight as this one's: true if it did. */
+    const startFromMemory = (): boolean => {
+      const budget = budgetNow().budgetP99Ms;
+      const start = budget === undefined ? undefined : rememberedStart(limits, t.chunkSize, memory, budget, Date.now());
+      if (!start) return false;
+      control = start;
+      logger.info({ table: input.table, backfill: input.name, ...start.decision }, `throttle: ${start.decision.reason}`);
+      return true;
+    };
+
     try {
+      if (t.latency?.p99Ms !== undefined) startFromMemory();
       // p99Ratio: a baseline before the first chunk, while the leases hold
       if (t.latency?.p99Ratio !== undefined && baseline === undefined) {
         const measuring: ControlState = {
@@ -341,7 +364,8 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
             `the latency budget (${resolved.askedP99Ms.toFixed(2)} ms of probe p99) is inside the probe's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise!.toFixed(2)} ms; raised to ${budget.toFixed(2)} ms, which the probe can tell from its noise; a larger throttle.latency.p99Ratio, or a probe that stands for the traffic, avoids this`,
           );
         }
-        control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
+        // from remembered settings it goes on from them; otherwise the first judgement starts carefully, on one lane
+        if (!startFromMemory()) control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
       }
       for (;;) {
         if (ctx.cancellationSignal.aborted) break;
@@ -432,6 +456,18 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           );
         }
         await publish(control);
+        if (isWorthRemembering(control, at) && at - rememberedAt >= MEMORY.rememberEveryMs) {
+          rememberedAt = at;
+          await health
+            .rememberThrottle(pool, input.table, {
+              rowsPerSecond: d.rowsPerSecond,
+              lanes: d.lanes,
+              chunkSize: d.chunkSize,
+              budgetP99Ms: d.budgetP99Ms!,
+              p99Ms: d.p99Ms!,
+            })
+            .catch((err) => logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be written'));
+        }
         if (isRefreshDue(refresh, base, Date.now()) && !ctx.cancellationSignal.aborted) await offWindow(refresh!);
       }
     } finally {

@@ -180,3 +180,49 @@ export async function writeControl(
     [row.backfillId, row.generation, row.baselineP99Ms, JSON.stringify(row.state), row.replicasSeen],
   );
 }
+
+/** The settings that last kept a budget on a table (stagefill.throttle_memory). */
+export interface ThrottleMemory {
+  rowsPerSecond?: number;
+  lanes: number;
+  chunkSize: number;
+  budgetP99Ms: number;
+  p99Ms: number;
+  keptAt: number;
+}
+
+export async function readThrottleMemory(db: Queryable, table: string): Promise<ThrottleMemory | undefined> {
+  const { rows } = await db.query<{
+    rows_per_second: number | null;
+    lanes: number;
+    chunk_size: number;
+    budget_p99_ms: number;
+    p99_ms: number;
+    kept_at_ms: number;
+  }>(
+    `SELECT rows_per_second, lanes, chunk_size, budget_p99_ms, p99_ms, (extract(epoch FROM kept_at) * 1000)::float8 AS kept_at_ms
+       FROM ${own('throttle_memory')} WHERE table_name = $1`,
+    [table],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    rowsPerSecond: r.rows_per_second ?? undefined,
+    lanes: r.lanes,
+    chunkSize: r.chunk_size,
+    budgetP99Ms: r.budget_p99_ms,
+    p99Ms: r.p99_ms,
+    keptAt: r.kept_at_ms,
+  };
+}
+
+export async function rememberThrottle(db: Queryable, table: string, m: Omit<ThrottleMemory, 'keptAt'>): Promise<void> {
+  await db.query(
+    `INSERT INTO ${own('throttle_memory')} (table_name, rows_per_second, lanes, chunk_size, budget_p99_ms, p99_ms, kept_at)
+     VALUES ($1, $2, $3, $4, $5, $6, now())
+     ON CONFLICT (table_name) DO UPDATE
+        SET rows_per_second = excluded.rows_per_second, lanes = excluded.lanes, chunk_size = excluded.chunk_size,
+            budget_p99_ms = excluded.budget_p99_ms, p99_ms = excluded.p99_ms, kept_at = excluded.kept_at`,
+    [table, m.rowsPerSecond ?? null, m.lanes, m.chunkSize, m.budgetP99Ms, m.p99Ms],
+  );
+}

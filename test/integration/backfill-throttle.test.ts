@@ -222,6 +222,44 @@ test('the baseline moves with the load: off-windows hold the backfill and measur
   }
 }, 240_000);
 
+test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at eight chunks a second', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 500_000);
+  // a budget no lookup breaks: the controller climbs to its highest settings (2 lanes, 10,000-row chunks, 30,000 rows/s) and keeps them
+  const throttle = { latency: { p99Ms: 10_000 }, maxRowsPerSecond: 30_000 };
+  const first = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle });
+  await withWorker(async (taskQueue) => {
+    const one = await startThroughClient(taskQueue, first, { leaseMs: 1000 });
+    const kept = await waitFor(
+      'settings remembered for the table',
+      async () => (await pool.query(`SELECT * FROM stagefill.throttle_memory WHERE table_name = $1`, [table])).rows[0],
+      120_000,
+      500,
+    );
+    expect(kept.budget_p99_ms).toBe(10_000);
+    expect(kept.p99_ms).toBeLessThanOrEqual(10_000);
+    await expectCompletedOnce(one.handle, table, first.name, 500_000);
+    const remembered = (await pool.query(`SELECT * FROM stagefill.throttle_memory WHERE table_name = $1`, [table])).rows[0];
+
+    // the same table again: the first decision is a step below what was kept (the slow start would be 1 lane, 1,000-row chunks, 8,000 rows/s)
+    const second = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle });
+    const two = await startThroughClient(taskQueue, second, { leaseMs: 1000 });
+    const start = await waitFor("the second run's first decision", () => storedDecision(table, second.name), 60_000, 50);
+    const d = start as unknown as { rowsPerSecond?: number; lanes: number; chunkSize: number };
+    expect(d.lanes).toBe(Math.max(1, remembered.lanes - 1));
+    if (remembered.rows_per_second !== null) expect(d.rowsPerSecond).toBeGreaterThanOrEqual(Math.round(remembered.rows_per_second * 0.7));
+    expect(d.chunkSize).toBeGreaterThan(1000);
+    await two.handle.cancel();
+    recordFacts('a budgeted backfill starts from the settings remembered for its table', {
+      rememberedLanes: remembered.lanes,
+      rememberedChunk: remembered.chunk_size,
+      rememberedRate: remembered.rows_per_second ?? -1,
+      startLanes: d.lanes,
+      startChunk: d.chunkSize,
+      startRate: d.rowsPerSecond ?? -1,
+    });
+  });
+});
+
 test('a probe transaction (a list of statements) is timed from BEGIN to COMMIT and its writes commit; a statement that fails fails the run naming the probe', async () => {
   const table = await makeCounterTable(pool, unique('t'), 20_000);
   const hits = `public.${unique('probe_hits')}`;

@@ -20,6 +20,9 @@ import {
   firstBaseline,
   judgedSince,
   calmFactor,
+  rememberedStart,
+  isWorthRemembering,
+  MEMORY,
 } from '../../plan/throttle-control';
 import { ReplicaLagTracker, parseLsn } from '../../plan/replica-lag';
 
@@ -578,4 +581,48 @@ describe('the baseline that moves: off-windows', () => {
     expect(judgedSince(s)).toBe(2_000);
     expect(judgedSince({ ...s, resumedAt: 9_000 })).toBe(9_000);
   });
+});
+
+describe('settings remembered per table', () => {
+  const kept = { rowsPerSecond: 30_000, lanes: 3, chunkSize: 5_000, budgetP99Ms: 10, p99Ms: 7, keptAt: 1_000 };
+  test.each([
+    ['none remembered: the slow start', undefined, 10, undefined],
+    ['too old: the slow start', kept, 10, undefined, 1_000 + MEMORY.maxAgeMs + 1],
+    ['kept under a looser budget: says nothing of a tighter one', kept, 8, undefined],
+    ['a step below: a lane less, the rate x0.7, the chunk as kept', kept, 10, { lanes: 2, rowsPerSecond: 21_000, chunkSize: 5_000 }],
+    ['under a looser budget too', kept, 20, { lanes: 2, rowsPerSecond: 21_000 }],
+    ['one lane stays one lane', { ...kept, lanes: 1 }, 10, { lanes: 1 }],
+    [
+      "within this run's limits: at most its lanes and chunk",
+      { ...kept, lanes: 9, chunkSize: 50_000 },
+      10,
+      { lanes: 4, chunkSize: 10_000 },
+    ],
+    ['no rate was needed: none', { ...kept, rowsPerSecond: undefined }, 10, { rowsPerSecond: undefined, lanes: 2 }],
+    ['a slow rate: the chunk at most a second of it', { ...kept, rowsPerSecond: 1_000 }, 10, { rowsPerSecond: 700, chunkSize: 700 }],
+  ])('%s', (_what, m, budget, expected, now = 60_000) => {
+    const s = rememberedStart(limits, 1000, m, budget, now);
+    if (expected === undefined) return expect(s).toBeUndefined();
+    expect(s!.decision).toMatchObject({ ...expected, hold: false });
+    expect(s!.decision.reason).toMatch(/^starting a step below the settings that kept a 10 ms budget on this table \(/);
+  });
+
+  test('the remembered start climbs from there, not from eight chunks a second', () => {
+    const s = rememberedStart(limits, 1000, kept, 10, 60_000)!;
+    const up = controlStep(s, obs(61_000, 3, { samples: 100, observedRowsPerSecond: 20_000 }), limits);
+    expect(up.decision).toMatchObject({ rowsPerSecond: 42_000, lanes: 2, action: 'increasing' });
+  });
+
+  const at = (d: Partial<ControlState['decision']>, times = { lastCutAt: 0, lastRaiseAt: 0 }) =>
+    withDecision({ budgetP99Ms: 10, p99Ms: 7, action: 'steady', ...d }, times);
+  test.each([
+    ['kept, judged, no cut for long: yes', at({}), 100_000, true],
+    ['held: no', at({ hold: true, action: 'holding' }), 100_000, false],
+    ['over the budget: no', at({ p99Ms: 12 }), 100_000, false],
+    ['cutting: no', at({ action: 'cutting' }), 100_000, false],
+    ['a cut less than 15 s ago: no', at({}, { lastCutAt: 90_000, lastRaiseAt: 0 }), 100_000, false],
+    ['raised a moment ago (not yet judged): no', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 99_000 }), 100_000, false],
+    ['raised half a window ago and kept: yes', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 97_500 }), 100_000, true],
+    ['no budget: no', at({ budgetP99Ms: undefined }), 100_000, false],
+  ])('worth remembering? %s', (_what, s, now, expected) => expect(isWorthRemembering(s, now)).toBe(expected));
 });
