@@ -92,6 +92,8 @@ interface StoredState {
   noiseP99Ms?: number;
   /** The baseline and its off-windows (absent in rows written before they existed: rebuilt from baseline_p99_ms). */
   baseline?: BaselineState;
+  /** During an off-window: the controller's state before it, which a probe restarted meanwhile goes on from. */
+  beforeWindow?: ControlState;
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
@@ -132,7 +134,8 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     const sameGeneration = stored?.generation === input.generation;
     let baseline: number | undefined = stored?.baseline_p99_ms ?? undefined;
     const storedState = stored?.state as StoredState | null | undefined;
-    const prior = sameGeneration ? storedState?.control : undefined;
+    // a probe restarted during an off-window goes on from the settings before it, not from the window's hold
+    const prior = sameGeneration ? (storedState?.beforeWindow ?? storedState?.control) : undefined;
     let noise: number | undefined = storedState?.noiseP99Ms;
     let base: BaselineState | undefined =
       storedState?.baseline ?? (baseline === undefined ? undefined : firstBaseline(baseline, noise, started));
@@ -155,12 +158,12 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     const rowsSeen: { at: number; rows: number }[] = [];
     let reportedMissing = new Set<string>();
 
-    const publish = async (c: ControlState) => {
+    const publish = async (c: ControlState, beforeWindow?: ControlState) => {
       await health.writeControl(pool, {
         backfillId: input.backfillId,
         generation: input.generation,
         baselineP99Ms: baseline ?? null,
-        state: { control: c, noiseP99Ms: noise, baseline: base } satisfies StoredState,
+        state: { control: c, noiseP99Ms: noise, baseline: base, beforeWindow } satisfies StoredState,
         replicasSeen: lag.replicasSeen(),
       });
       ctx.heartbeat({ decision: c.decision });
@@ -270,7 +273,9 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           at: begun,
         },
       };
-      await publish(measuring);
+      // the window counts from its start: a probe restarted inside it takes the next one a period later, not at once
+      base = { ...base!, lastWindowAt: begun };
+      await publish(measuring, control);
       const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
       let traffic: number | undefined;
       try {
