@@ -222,6 +222,45 @@ test('the baseline moves with the load: off-windows hold the backfill and measur
   }
 }, 240_000);
 
+test('a probe restarted inside an off-window (a throttle update) goes on at the settings before the window, not from one lane', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 2_000_000);
+  const s = counterSpec(table, {
+    chunkSize: 1000,
+    parallelism: 2,
+    throttle: { latency: { p99Ratio: 50, baselineMs: 2000, refresh: { everyMs: 10_000, holdMs: 5_000 } }, maxRowsPerSecond: 20_000 },
+  });
+  await withWorker(async (taskQueue) => {
+    const { handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
+    type Stored = { action: string; lanes: number; at: number };
+    const stored = async () => (await storedDecision(table, s.name)) as unknown as Stored | undefined;
+    // the controller climbs to its second lane, then an off-window begins
+    await waitFor('two lanes', async () => (await stored())?.lanes === 2 && (await stored())?.action !== 'measuring', 90_000, 100);
+    await waitFor(
+      'an off-window at two lanes',
+      async () => {
+        const d = await stored();
+        return d?.action === 'measuring' && d.lanes === 2;
+      },
+      60_000,
+      50,
+    );
+    // a new rate ceiling restarts the probe while the window holds the lanes
+    const sent = Date.now();
+    await handle.executeUpdate(setThrottleUpdate, { args: [{ maxRowsPerSecond: 19_000 }] });
+    const after = await waitFor(
+      "the restarted probe's first decision",
+      async () => {
+        const d = await stored();
+        return d && d.action !== 'measuring' && d.at > sent && d;
+      },
+      60_000,
+      50,
+    );
+    expect(after.lanes).toBe(2);
+    await handle.cancel();
+  });
+});
+
 test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at eight chunks a second', async () => {
   const table = await makeCounterTable(pool, unique('t'), 500_000);
   // a budget no lookup breaks: the controller climbs to its highest settings (2 lanes, 10,000-row chunks, 30,000 rows/s) and keeps them
