@@ -19,16 +19,26 @@ import {
   ControlLimits,
   ControlState,
   CONTROL_TUNING,
-  budgetMs,
+  BaselineState,
   controlStep,
+  firstBaseline,
+  isRefreshDue,
+  judgedSince,
+  refreshBaseline,
+  refreshPlan,
+  rememberedStart,
+  isWorthRemembering,
+  MEMORY,
   initialControl,
   observedRate,
+  BASELINE_REFRESH,
   baselineP99,
   highestWindowP99,
   quantile,
   withHeldBack,
 } from '../plan/throttle-control';
 import { ReplicaLagTracker } from '../plan/replica-lag';
+import { resolveBudget, statementsP99, StatementCounters } from '../plan/traffic-latency';
 import type { ThrottleSettings } from '../plan/throttle';
 
 type Labels = { table: string; name: string };
@@ -43,6 +53,9 @@ export interface ControlMetrics {
   throttleHeld: { set(labels: Labels & { cause: string }, v: number): void };
   throttleHeldSeconds: { inc(labels: Labels & { cause: string }, v: number): void };
   replicaLagSeconds: { set(labels: Labels & { replica: string }, v: number): void };
+  latencyBaselineSeconds: { set(labels: Labels, v: number): void };
+  latencyBaselineAgeSeconds: { set(labels: Labels, v: number): void };
+  baselineWindows: { inc(labels: Labels, v?: number): void };
   probeStatements: { inc(labels: Labels, v?: number): void };
   probeSeconds: { inc(labels: Labels, v: number): void };
 }
@@ -77,9 +90,14 @@ interface StoredState {
   control: ControlState;
   /** The highest p99 of a judging window while the baseline was measured. */
   noiseP99Ms?: number;
+  /** The baseline and its off-windows (absent in rows written before they existed: rebuilt from baseline_p99_ms). */
+  baseline?: BaselineState;
+  /** During an off-window: the controller's state before it, which a probe restarted meanwhile goes on from. */
+  beforeWindow?: ControlState;
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
+const ms2 = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFixed(2) : v.toFixed(0));
 /**
  * The baseline before the first chunk: two judging windows at least. A load
  * that commits stalls now and then (a WAL flush behind another's); 4 s caught
@@ -116,8 +134,21 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     const sameGeneration = stored?.generation === input.generation;
     let baseline: number | undefined = stored?.baseline_p99_ms ?? undefined;
     const storedState = stored?.state as StoredState | null | undefined;
-    const prior = sameGeneration ? storedState?.control : undefined;
+    // a probe restarted during an off-window goes on from the settings before it, not from the window's hold
+    const prior = sameGeneration ? (storedState?.beforeWindow ?? storedState?.control) : undefined;
     let noise: number | undefined = storedState?.noiseP99Ms;
+    let base: BaselineState | undefined =
+      storedState?.baseline ?? (baseline === undefined ? undefined : firstBaseline(baseline, noise, started));
+    const refresh = refreshPlan(t.latency);
+    // a new run under a budget starts from what last kept a budget on this table (a hint: unreadable, the slow start)
+    const memory =
+      prior || !t.latency
+        ? undefined
+        : await health.readThrottleMemory(pool, input.table).catch((err) => {
+            logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be read');
+            return undefined;
+          });
+    let rememberedAt = 0;
     let control: ControlState = prior ?? initialControl(limits, t.chunkSize, t.latency !== undefined, started);
     const lag = new ReplicaLagTracker(stored?.replicas_seen ?? []);
     const samples: { at: number; ms: number }[] = [];
@@ -127,20 +158,31 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     const rowsSeen: { at: number; rows: number }[] = [];
     let reportedMissing = new Set<string>();
 
-    const publish = async (c: ControlState) => {
+    const publish = async (c: ControlState, beforeWindow?: ControlState) => {
       await health.writeControl(pool, {
         backfillId: input.backfillId,
         generation: input.generation,
         baselineP99Ms: baseline ?? null,
-        state: { control: c, noiseP99Ms: noise } satisfies StoredState,
+        state: { control: c, noiseP99Ms: noise, baseline: base, beforeWindow } satisfies StoredState,
         replicasSeen: lag.replicasSeen(),
       });
       ctx.heartbeat({ decision: c.decision });
       report(c.decision);
     };
+    /** The budget now: relative to the traffic's p99 when pg_stat_statements gave one, raised out of the probe's noise. */
+    const budgetNow = () =>
+      resolveBudget(t.latency, { probeBaselineMs: baseline, trafficBaselineMs: base?.trafficP99Ms, noiseP99Ms: noise });
+    /** pg_stat_statements' counters now (undefined without the extension); a failure to read them is no reason to stop. */
+    const counters = () =>
+      health.statementCounters(pool).catch((err) => {
+        logger.warn({ table: input.table, backfill: input.name, err: (err as Error).message }, 'pg_stat_statements could not be read');
+        return undefined;
+      });
+    const trafficP99 = (from: StatementCounters[] | undefined, to: StatementCounters[] | undefined) =>
+      from && to ? statementsP99(from, to) : undefined;
     const report = (d: ControlDecision) => {
       if (!cm?.throttleLanes) return;
-      const b = budgetMs(t.latency, baseline);
+      const b = budgetNow().budgetP99Ms;
       if (b !== undefined) cm.latencyBudgetSeconds!.set(labels, b / 1000);
       if (d.p50Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.5' }, d.p50Ms / 1000);
       if (d.p99Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.99' }, d.p99Ms / 1000);
@@ -149,6 +191,10 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       cm.throttleChunkSize!.set(labels, d.chunkSize);
       for (const cause of HOLD_CAUSES) cm.throttleHeld!.set({ ...labels, cause }, d.hold && d.holdCause === cause ? 1 : 0);
       for (const r of d.replicas ?? []) cm.replicaLagSeconds!.set({ ...labels, replica: r.name }, r.lagMs === null ? -1 : r.lagMs / 1000);
+      if (base && cm.latencyBaselineSeconds) {
+        cm.latencyBaselineSeconds.set(labels, base.baselineP99Ms / 1000);
+        cm.latencyBaselineAgeSeconds!.set(labels, Math.max(0, Date.now() - base.at) / 1000);
+      }
     };
 
     const probeOnce = async () => {
@@ -208,7 +254,73 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       }
     };
 
+    /**
+     * An off-window: the lanes hold (the decision published says so, the
+     * controller's own state is left as it was, so they resume at the same
+     * settings) while the probe measures the latency without the backfill.
+     */
+    const offWindow = async (plan: { everyMs: number; holdMs: number }) => {
+      const begun = Date.now();
+      const d = control.decision;
+      const measuring: ControlState = {
+        ...control,
+        decision: {
+          ...d,
+          hold: true,
+          action: 'measuring',
+          holdCause: 'baseline',
+          reason: `refreshing the baseline p99 (${ms2(base?.baselineP99Ms)} ms, ${Math.round((begun - (base?.at ?? begun)) / 1000)} s old): the backfill holds ${plan.holdMs / 1000} s every ${plan.everyMs / 1000} s`,
+          at: begun,
+        },
+      };
+      // the window counts from its start: a probe restarted inside it takes the next one a period later, not at once
+      base = { ...base!, lastWindowAt: begun };
+      await publish(measuring, control);
+      const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
+      let traffic: number | undefined;
+      try {
+        // the traffic's statements counted from where the probe's are: past the chunks in flight
+        await probeUntil(begun + BASELINE_REFRESH.settleMs);
+        const from = await counters();
+        await probeUntil(begun + plan.holdMs);
+        traffic = trafficP99(from, from && (await counters()));
+      } finally {
+        clearInterval(beat);
+      }
+      const before = base!;
+      base = refreshBaseline(before, samples, begun, Date.now(), traffic);
+      baseline = base.baselineP99Ms;
+      noise = base.noiseP99Ms;
+      cm?.baselineWindows?.inc(labels);
+      logger.info(
+        {
+          table: input.table,
+          backfill: input.name,
+          baselineP99Ms: baseline,
+          previousP99Ms: before.baselineP99Ms,
+          windowP99Ms: base.recent[base.recent.length - 1],
+          windows: base.windows,
+          trafficP99Ms: base.trafficP99Ms,
+          budgetP99Ms: budgetNow().budgetP99Ms,
+        },
+        'latency baseline refreshed',
+      );
+      // the lanes resume at the settings in force; the window judged next starts now
+      control = { ...control, resumedAt: Date.now() };
+    };
+
+    /** From the remembered settings, when they kept a budget at least as tight as this one's: true if it did. */
+    const startFromMemory = (): boolean => {
+      const budget = budgetNow().budgetP99Ms;
+      const start = budget === undefined ? undefined : rememberedStart(limits, t.chunkSize, memory, budget, Date.now());
+      if (!start) return false;
+      control = start;
+      logger.info({ table: input.table, backfill: input.name, ...start.decision }, `throttle: ${start.decision.reason}`);
+      return true;
+    };
+
     try {
+      if (t.latency?.p99Ms !== undefined) startFromMemory();
       // p99Ratio: a baseline before the first chunk, while the leases hold
       if (t.latency?.p99Ratio !== undefined && baseline === undefined) {
         const measuring: ControlState = {
@@ -225,32 +337,40 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         await publish(measuring);
         const baselineMs = t.latency.baselineMs ?? input.baselineMs ?? BASELINE_MS;
         const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
+        let traffic: number | undefined;
         try {
+          const from = await counters();
           await probeUntil(Date.now() + baselineMs);
+          traffic = trafficP99(from, from && (await counters()));
         } finally {
           clearInterval(beat);
         }
         baseline = baselineP99(samples, CONTROL_TUNING.windowMs) ?? 0.05;
         noise = highestWindowP99(samples, CONTROL_TUNING.windowMs);
-        const budget = budgetMs(t.latency, baseline);
+        base = firstBaseline(baseline, noise, Date.now(), traffic);
+        const resolved = budgetNow();
+        const budget = resolved.budgetP99Ms;
         logger.info(
           {
             table: input.table,
             backfill: input.name,
             baselineP99Ms: baseline,
+            trafficP99Ms: traffic,
+            budgetReference: resolved.reference,
             noiseP99Ms: noise,
             budgetP99Ms: budget,
             samples: samples.length,
           },
           'latency baseline measured',
         );
-        if (budget !== undefined && noise !== undefined && budget < noise) {
+        if (budget !== undefined && resolved.askedP99Ms !== undefined) {
           logger.warn(
-            { table: input.table, backfill: input.name, budgetP99Ms: budget, noiseP99Ms: noise },
-            `the latency budget (${budget.toFixed(2)} ms) is inside the load's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise.toFixed(2)} ms; the controller cuts only for an excess that lasts, and the backfill may run slowly; a larger throttle.latency.p99Ratio avoids this`,
+            { table: input.table, backfill: input.name, budgetP99Ms: budget, askedP99Ms: resolved.askedP99Ms, noiseP99Ms: noise },
+            `the latency budget (${resolved.askedP99Ms.toFixed(2)} ms of probe p99) is inside the probe's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise!.toFixed(2)} ms; raised to ${budget.toFixed(2)} ms, which the probe can tell from its noise; a larger throttle.latency.p99Ratio, or a probe that stands for the traffic, avoids this`,
           );
         }
-        control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
+        // from remembered settings it goes on from them; otherwise the first judgement starts carefully, on one lane
+        if (!startFromMemory()) control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
       }
       for (;;) {
         if (ctx.cancellationSignal.aborted) break;
@@ -261,7 +381,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         const at = Date.now();
         while (samples.length && at - samples[0].at > CONTROL_TUNING.windowMs) samples.shift();
         // the window restarts at every change: what the controller judges next is how the database does at the new settings
-        const since = Math.max(control.lastCutAt, control.lastRaiseAt);
+        const since = judgedSince(control);
         const latencies = samples.filter((s) => s.at > since).map((s) => s.ms);
         const rows = await health.rowsDone(pool, input.backfillId, input.generation);
         rowsSeen.push({ at, rows });
@@ -297,13 +417,19 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           }
         }
         const before = control.decision;
-        const budget = budgetMs(t.latency, baseline);
+        const resolved = budgetNow();
+        const budget = resolved.budgetP99Ms;
         control = controlStep(
           control,
           {
             now: at,
             budgetP99Ms: budget,
             baselineP99Ms: baseline,
+            baselineAt: base?.at,
+            baselineWindows: base?.windows,
+            trafficP99Ms: base?.trafficP99Ms,
+            budgetReference: resolved.reference,
+            askedP99Ms: resolved.askedP99Ms,
             noiseP99Ms: noise,
             p50Ms: quantile(latencies, 0.5),
             p99Ms: quantile(latencies, 0.99),
@@ -335,6 +461,19 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           );
         }
         await publish(control);
+        if (isWorthRemembering(control, at) && at - rememberedAt >= MEMORY.rememberEveryMs) {
+          rememberedAt = at;
+          await health
+            .rememberThrottle(pool, input.table, {
+              rowsPerSecond: d.rowsPerSecond,
+              lanes: d.lanes,
+              chunkSize: d.chunkSize,
+              budgetP99Ms: d.budgetP99Ms!,
+              p99Ms: d.p99Ms!,
+            })
+            .catch((err) => logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be written'));
+        }
+        if (isRefreshDue(refresh, base, Date.now()) && !ctx.cancellationSignal.aborted) await offWindow(refresh!);
       }
     } finally {
       await session?.close(true); // its statement_timeout stays with it: not pooled again

@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import type { ConnectOptions } from './connection';
 import { sendControl, cancelRun, setThrottle, ControlVerb, defaultActor } from './operations';
-import type { ThrottleChange, ThrottleSettings } from '../plan/throttle';
+import type { BaselineRefresh, ThrottleChange, ThrottleSettings } from '../plan/throttle';
+import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, examples, toInt, JSON_HELP } from './cli-common';
 
 const REASONS: Record<ControlVerb, string> = {
@@ -71,6 +72,10 @@ export function registerControlVerbs(program: Command): void {
       .option('--parallelism <n>', 'lanes working at once', toInt)
       .option('--latency-p99-ms <ms>', "latency budget: keep the probe's p99 under this (0 removes the budget)", Number)
       .option('--latency-p99-ratio <x>', 'latency budget: at most this many times the p99 measured before the first chunk', Number)
+      .option(
+        '--baseline-refresh <everyMs[/holdMs]|off>',
+        'with --latency-p99-ratio: measure the baseline again every everyMs, holding the backfill holdMs (default 90000/6000); off: once',
+      )
       .option('--max-replica-lag-ms <ms>', 'hold while a streaming replica replays further behind (0 removes the limit)', toInt)
       .option('--on-replica-missing <hold|ignore>', 'a replica that disappears holds the backfill, or is only reported')
       .option(
@@ -82,6 +87,7 @@ export function registerControlVerbs(program: Command): void {
         examples(
           'stagefill throttle stagefill-backfill:public.orders:total --max-rows-per-second 2000',
           'stagefill throttle stagefill-backfill:public.orders:total --latency-p99-ms 5',
+          'stagefill throttle stagefill-backfill:public.orders:total --latency-p99-ratio 2 --baseline-refresh 120000/8000',
           'stagefill throttle stagefill-backfill:public.orders:total --json',
         ),
       ),
@@ -106,6 +112,7 @@ interface ThrottleOptions {
   parallelism?: number;
   latencyP99Ms?: number;
   latencyP99Ratio?: number;
+  baselineRefresh?: string;
   maxReplicaLagMs?: number;
   onReplicaMissing?: 'hold' | 'ignore';
 }
@@ -115,9 +122,23 @@ function latencyChange(o: ThrottleOptions): ThrottleChange {
   const change: ThrottleChange = {};
   if (o.latencyP99Ms !== undefined) change.latency = o.latencyP99Ms ? { p99Ms: o.latencyP99Ms } : null;
   if (o.latencyP99Ratio !== undefined) change.latency = { p99Ratio: o.latencyP99Ratio };
+  if (o.baselineRefresh !== undefined) {
+    // the update replaces the whole budget: the refresh is part of a ratio budget given with it
+    if (o.latencyP99Ratio === undefined)
+      throw new UsageError('--baseline-refresh goes with --latency-p99-ratio (the update replaces the whole budget); give both');
+    change.latency = { p99Ratio: o.latencyP99Ratio, refresh: parseRefresh(o.baselineRefresh) };
+  }
   if (o.maxReplicaLagMs !== undefined) change.maxReplicaLagMs = o.maxReplicaLagMs || null;
   if (o.onReplicaMissing !== undefined) change.onReplicaMissing = o.onReplicaMissing;
   return change;
+}
+
+/** `--baseline-refresh`: off, everyMs, or everyMs/holdMs (the workflow's validator checks the bounds). */
+export function parseRefresh(v: string): BaselineRefresh | false {
+  if (v === 'off') return false;
+  const m = /^(\d+)(?:\/(\d+))?$/.exec(v);
+  if (!m) throw new UsageError(`--baseline-refresh: expected off, everyMs or everyMs/holdMs (e.g. 90000/6000), got ${JSON.stringify(v)}`);
+  return m[2] === undefined ? { everyMs: Number(m[1]) } : { everyMs: Number(m[1]), holdMs: Number(m[2]) };
 }
 
 function formatThrottle(id: string, t: ThrottleSettings): string {

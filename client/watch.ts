@@ -121,6 +121,12 @@ interface ControlView {
   chunkSize: number;
   budgetP99Ms?: number;
   baselineP99Ms?: number;
+  baselineAt?: number;
+  baselineWindows?: number;
+  trafficP99Ms?: number;
+  budgetReference?: 'traffic' | 'probe';
+  askedP99Ms?: number;
+  at?: number;
   p50Ms?: number;
   p99Ms?: number;
   maxReplicaLagMs?: number;
@@ -134,6 +140,15 @@ export function formatControl(c: ControlView): string {
   const parts: string[] = [];
   if (c.budgetP99Ms !== undefined || c.p99Ms !== undefined)
     parts.push(`p99 ${fmtMs(c.p99Ms)}/${fmtMs(c.budgetP99Ms)} ms budget (p50 ${fmtMs(c.p50Ms)})`);
+  // the budget's reference: how old it is (as of the decision) and how many off-windows refreshed it
+  if (c.baselineP99Ms !== undefined && c.baselineAt !== undefined) {
+    // both latencies: the probe's own baseline and, when pg_stat_statements gives it, the traffic's the budget is relative to
+    const traffic = c.trafficP99Ms !== undefined ? ` (traffic ${fmtMs(c.trafficP99Ms)} ms)` : '';
+    const raised = c.askedP99Ms !== undefined ? `, budget raised from ${fmtMs(c.askedP99Ms)} ms` : '';
+    parts.push(
+      `baseline ${fmtMs(c.baselineP99Ms)} ms${traffic}, ${Math.max(0, Math.round(((c.at ?? c.baselineAt) - c.baselineAt) / 1000))} s old, ${c.baselineWindows ?? 0} off-window${c.baselineWindows === 1 ? '' : 's'}${raised}`,
+    );
+  }
   const lagging = (c.replicas ?? []).map((r) => (r.lagMs === null ? `${r.name} missing` : `${r.name} lag ${fmtNum(r.lagMs)} ms`));
   if (c.maxReplicaLagMs !== undefined)
     parts.push(`${lagging.length ? lagging.join(', ') : 'no replica'} (max ${fmtNum(c.maxReplicaLagMs)} ms)`);

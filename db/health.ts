@@ -4,7 +4,7 @@
  * probe writes and the leases read (stagefill.backfill_control).
  */
 import { Queryable, prepared } from './pool';
-import { own, qualified, ident } from './identifiers';
+import { own, qualified, ident, SCHEMA } from './identifiers';
 
 /** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
 function pointIn(keyType: string): string {
@@ -102,6 +102,42 @@ export async function replication(db: Queryable): Promise<{ currentLsn: string |
   };
 }
 
+/**
+ * The counters of every statement of this database in pg_stat_statements,
+ * stagefill's own bookkeeping (which names its schema) and this reading left
+ * out; undefined
+ * when the extension is not installed here or not loaded
+ * (shared_preload_libraries), or the user may not read it. Read at the start
+ * and end of a window without the backfill, their differences give the
+ * traffic's latency in it (plan/traffic-latency.ts).
+ */
+export async function statementCounters(
+  db: Queryable,
+): Promise<{ id: string; calls: number; totalMs: number; sumSquaresMs: number }[] | undefined> {
+  const { rows: found } = await db.query<{ at: string | null }>(
+    `SELECT to_regclass(quote_ident(n.nspname) || '.pg_stat_statements')::text AS at
+       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'`,
+  );
+  const view = found[0]?.at;
+  if (!view) return undefined;
+  try {
+    const { rows } = await db.query<{ id: string; calls: number; total_ms: number; sum_squares_ms: number }>(
+      `SELECT queryid::text AS id, calls::float8 AS calls, total_exec_time::float8 AS total_ms,
+              (calls * (stddev_exec_time ^ 2 + mean_exec_time ^ 2))::float8 AS sum_squares_ms
+         FROM ${view}
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND queryid IS NOT NULL AND query NOT ILIKE '%' || $1 || '%' AND query NOT ILIKE '%pg_stat_statements%'`,
+      [SCHEMA],
+    );
+    return rows.map((r) => ({ id: r.id, calls: r.calls, totalMs: r.total_ms, sumSquaresMs: r.sum_squares_ms }));
+  } catch (err) {
+    // 55000: "pg_stat_statements must be loaded via shared_preload_libraries"; 42501: no privilege
+    const code = (err as { code?: string })?.code;
+    if (code === '55000' || code === '42501') return undefined;
+    throw err;
+  }
+}
+
 /** Rows the backfill's current generation has written so far (the controller's observed rate). */
 export async function rowsDone(db: Queryable, backfillId: number, generation: number): Promise<number> {
   const { rows } = await db.query<{ n: string | null }>(
@@ -142,5 +178,51 @@ export async function writeControl(
         SET generation = excluded.generation, baseline_p99_ms = excluded.baseline_p99_ms, state = excluded.state,
             replicas_seen = excluded.replicas_seen, updated_at = excluded.updated_at`,
     [row.backfillId, row.generation, row.baselineP99Ms, JSON.stringify(row.state), row.replicasSeen],
+  );
+}
+
+/** The settings that last kept a budget on a table (stagefill.throttle_memory). */
+export interface ThrottleMemory {
+  rowsPerSecond?: number;
+  lanes: number;
+  chunkSize: number;
+  budgetP99Ms: number;
+  p99Ms: number;
+  keptAt: number;
+}
+
+export async function readThrottleMemory(db: Queryable, table: string): Promise<ThrottleMemory | undefined> {
+  const { rows } = await db.query<{
+    rows_per_second: number | null;
+    lanes: number;
+    chunk_size: number;
+    budget_p99_ms: number;
+    p99_ms: number;
+    kept_at_ms: number;
+  }>(
+    `SELECT rows_per_second, lanes, chunk_size, budget_p99_ms, p99_ms, (extract(epoch FROM kept_at) * 1000)::float8 AS kept_at_ms
+       FROM ${own('throttle_memory')} WHERE table_name = $1`,
+    [table],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    rowsPerSecond: r.rows_per_second ?? undefined,
+    lanes: r.lanes,
+    chunkSize: r.chunk_size,
+    budgetP99Ms: r.budget_p99_ms,
+    p99Ms: r.p99_ms,
+    keptAt: r.kept_at_ms,
+  };
+}
+
+export async function rememberThrottle(db: Queryable, table: string, m: Omit<ThrottleMemory, 'keptAt'>): Promise<void> {
+  await db.query(
+    `INSERT INTO ${own('throttle_memory')} (table_name, rows_per_second, lanes, chunk_size, budget_p99_ms, p99_ms, kept_at)
+     VALUES ($1, $2, $3, $4, $5, $6, now())
+     ON CONFLICT (table_name) DO UPDATE
+        SET rows_per_second = excluded.rows_per_second, lanes = excluded.lanes, chunk_size = excluded.chunk_size,
+            budget_p99_ms = excluded.budget_p99_ms, p99_ms = excluded.p99_ms, kept_at = excluded.kept_at`,
+    [table, m.rowsPerSecond ?? null, m.lanes, m.chunkSize, m.budgetP99Ms, m.p99Ms],
   );
 }

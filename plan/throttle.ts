@@ -21,6 +21,10 @@ export const THROTTLE_LIMITS = {
   probeEveryMs: { min: 5, max: 1_000 },
   /** How long the p99Ratio baseline is measured (ms). */
   baselineMs: { min: 1_000, max: 600_000 },
+  /** How often an off-window refreshes the p99Ratio baseline while the backfill runs (ms). */
+  refreshEveryMs: { min: 10_000, max: 24 * 3_600_000 },
+  /** How long each off-window holds the backfill (ms); at most half of refreshEveryMs. */
+  refreshHoldMs: { min: 2_000, max: 60_000 },
   maxReplicaLagMs: { min: 100, max: 24 * 3_600_000 },
   /** PostgreSQL's backend_flush_after for the backfill's sessions, in kB (0: the server's own); PostgreSQL takes at most 2 MB. */
   flushAfterKb: { min: 0, max: 2048 },
@@ -52,6 +56,18 @@ export interface LatencyBudget {
   probeEveryMs?: number;
   /** With p99Ratio: how long the baseline is measured before the first chunk (ms); longer for a load whose latency swings. */
   baselineMs?: number;
+  /**
+   * With p99Ratio: the baseline is measured again while the backfill runs, in
+   * off-windows of `holdMs` every `everyMs` in which the backfill holds
+   * (defaults in plan/throttle-control.ts, BASELINE_REFRESH); false: measured once.
+   */
+  refresh?: BaselineRefresh | false;
+}
+
+/** Off-windows that keep a p99Ratio budget's baseline current; either field may be left to its default. */
+export interface BaselineRefresh {
+  everyMs?: number;
+  holdMs?: number;
 }
 
 export interface ThrottleSettings {
@@ -120,7 +136,7 @@ const CHANGE_FIELDS = [
   'maxReplicaLagMs',
   'onReplicaMissing',
 ] as const;
-const LATENCY_FIELDS = ['p99Ms', 'p99Ratio', 'probe', 'probeEveryMs', 'baselineMs'] as const;
+const LATENCY_FIELDS = ['p99Ms', 'p99Ratio', 'probe', 'probeEveryMs', 'baselineMs', 'refresh'] as const;
 
 const isSet = (v: unknown) => v !== undefined && v !== null;
 
@@ -151,6 +167,7 @@ export function validateLatencyBudget(where: string, b: unknown): void {
   numberWithin(`${where}.p99Ratio`, l.p99Ratio, THROTTLE_LIMITS.p99Ratio);
   integerWithin(`${where}.probeEveryMs`, l.probeEveryMs, THROTTLE_LIMITS.probeEveryMs);
   integerWithin(`${where}.baselineMs`, l.baselineMs, THROTTLE_LIMITS.baselineMs);
+  if (isSet(l.refresh)) validateRefresh(`${where}.refresh`, l.refresh);
   if (!isSet(l.probe)) return;
   if (Array.isArray(l.probe)) {
     if (l.probe.length < 1 || l.probe.length > PROBE_TRANSACTION_MAX)
@@ -167,6 +184,21 @@ export function validateLatencyBudget(where: string, b: unknown): void {
   } else if (hasSecondStatement(l.probe)) {
     throw new Error(`${where}.probe: a single query; for a transaction of several statements give a list, one statement each`);
   }
+}
+
+/** `latency.refresh`: false, or {everyMs, holdMs} within their limits, the hold at most half the period. Throws naming the field. */
+function validateRefresh(where: string, r: unknown): void {
+  if (r === false) return;
+  if (typeof r !== 'object' || r === null || Array.isArray(r))
+    throw new Error(`${where}: expected false (measure the baseline once) or an object such as {"everyMs": 90000, "holdMs": 6000}`);
+  for (const k of Object.keys(r)) {
+    if (k !== 'everyMs' && k !== 'holdMs') throw new Error(`${where}: unknown field "${k}"; allowed: everyMs, holdMs`);
+  }
+  const { everyMs, holdMs } = r as BaselineRefresh;
+  integerWithin(`${where}.everyMs`, everyMs, THROTTLE_LIMITS.refreshEveryMs);
+  integerWithin(`${where}.holdMs`, holdMs, THROTTLE_LIMITS.refreshHoldMs);
+  if (isSet(everyMs) && isSet(holdMs) && holdMs! * 2 > everyMs!)
+    throw new Error(`${where}.holdMs: at most half of everyMs (${everyMs} ms), got ${holdMs}; hold for less or refresh less often`);
 }
 
 /** A probe transaction's statements: at most this many. */

@@ -159,6 +159,38 @@ const latencyBudget = z
       .min(L.baselineMs.min, `throttle.latency.baselineMs must be at least ${L.baselineMs.min} (ms)`)
       .max(L.baselineMs.max, `throttle.latency.baselineMs must be at most ${L.baselineMs.max} (ms)`)
       .optional(),
+    refresh: z
+      .union(
+        [
+          z.literal(false),
+          z
+            .object({
+              everyMs: z
+                .number()
+                .int()
+                .min(L.refreshEveryMs.min, `throttle.latency.refresh.everyMs must be at least ${L.refreshEveryMs.min} (ms)`)
+                .max(L.refreshEveryMs.max, `throttle.latency.refresh.everyMs must be at most ${L.refreshEveryMs.max} (ms)`)
+                .optional(),
+              holdMs: z
+                .number()
+                .int()
+                .min(L.refreshHoldMs.min, `throttle.latency.refresh.holdMs must be at least ${L.refreshHoldMs.min} (ms)`)
+                .max(L.refreshHoldMs.max, `throttle.latency.refresh.holdMs must be at most ${L.refreshHoldMs.max} (ms)`)
+                .optional(),
+            })
+            .strict()
+            .refine((r) => r.everyMs === undefined || r.holdMs === undefined || r.holdMs * 2 <= r.everyMs, {
+              message: 'throttle.latency.refresh.holdMs must be at most half of everyMs',
+            }),
+        ],
+        {
+          errorMap: (issue, ctx) =>
+            issue.code === 'invalid_union'
+              ? { message: 'throttle.latency.refresh must be false (measure the baseline once) or { everyMs, holdMs }' }
+              : { message: ctx.defaultError },
+        },
+      )
+      .optional(),
   })
   .strict()
   .refine((b) => (b.p99Ms === undefined) !== (b.p99Ratio === undefined), {

@@ -231,6 +231,24 @@ function controlMetrics(registry: Registry): ControlMetrics {
       labelNames: run,
       registers: [registry],
     }),
+    latencyBaselineSeconds: new Gauge({
+      name: 'stagefill_latency_baseline_seconds',
+      help: "The probe's p99 without the backfill that a p99Ratio budget is a multiple of (refreshed in off-windows)",
+      labelNames: run,
+      registers: [registry],
+    }),
+    latencyBaselineAgeSeconds: new Gauge({
+      name: 'stagefill_latency_baseline_age_seconds',
+      help: 'Time since the last window without the backfill fed the baseline',
+      labelNames: run,
+      registers: [registry],
+    }),
+    baselineWindows: new Counter({
+      name: 'stagefill_baseline_windows_total',
+      help: 'Off-windows the probe took to refresh the baseline (the backfill holds in each)',
+      labelNames: run,
+      registers: [registry],
+    }),
   };
 }
 

@@ -171,6 +171,14 @@ test('pause stops a running backfill, resume continues it, cancel ends another; 
   const refused = await cli('throttle', id, '--parallelism', '65');
   expect(refused.code).toBe(2);
   expect(refused.stderr).toContain('setThrottle.parallelism: expected an integer from 1 to 64, got 65');
+  // the baseline's off-windows belong to a ratio budget: alone, or malformed, refused before anything is sent
+  const alone = await cli('throttle', id, '--baseline-refresh', '60000');
+  expect(alone.code).toBe(2);
+  expect(alone.stderr).toContain('--baseline-refresh goes with --latency-p99-ratio');
+  const malformed = await cli('throttle', id, '--latency-p99-ratio', '2', '--baseline-refresh', 'soon');
+  expect(malformed.code).toBe(2);
+  expect(malformed.stderr).toContain('--baseline-refresh: expected off, everyMs or everyMs/holdMs');
+  expect((await statusOf(id)).throttle).not.toHaveProperty('latency');
 
   const cancel = await cli('cancel', id);
   expect(cancel.code).toBe(0);

@@ -13,6 +13,16 @@ import {
   ControlObservation,
   ControlState,
   CONTROL_TUNING,
+  BASELINE_REFRESH,
+  refreshPlan,
+  isRefreshDue,
+  refreshBaseline,
+  firstBaseline,
+  judgedSince,
+  calmFactor,
+  rememberedStart,
+  isWorthRemembering,
+  MEMORY,
 } from '../../plan/throttle-control';
 import { ReplicaLagTracker, parseLsn } from '../../plan/replica-lag';
 
@@ -130,12 +140,6 @@ describe('the controller', () => {
       { hold: true, holdCause: 'budget', action: 'holding', lanes: 1 },
     ],
     [
-      'p99 over the budget in too few samples to tell from chance (4 of 200): watching, nothing cut',
-      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000 },
-      obs(10 * W, 25, { samples: 200, overBudget: 4, observedRowsPerSecond: 8000 }),
-      { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000, action: 'steady' },
-    ],
-    [
       'p99 over the budget in 5 of 200 samples: evidence, cut',
       { rowsPerSecond: 8000, lanes: 2, chunkSize: 2000 },
       obs(10 * W, 25, { samples: 200, overBudget: 5, observedRowsPerSecond: 8000 }),
@@ -180,17 +184,58 @@ describe('the controller', () => {
     expect(controlStep(severe, obs(100_000 + S, 25, { observedRowsPerSecond: 4000 }), limits).decision.rowsPerSecond).toBe(2000);
   });
 
-  test('within 80-100% of the budget and calm (no cut for 15 s): probes upwards by 5% every 5 s, only at a binding rate', () => {
+  test('within 80-100% of the budget and calm (no cut for 15 s): probes upwards every 5 s, each raise in a row a larger step', () => {
     const calm = CONTROL_TUNING.calmMs;
+    const E = CONTROL_TUNING.probeRaiseEveryMs;
     const s = withDecision({ rowsPerSecond: 2000 });
     const up = controlStep(s, obs(calm, 9, { observedRowsPerSecond: 1900 }), limits);
-    expect(up.decision).toMatchObject({ rowsPerSecond: 2100, action: 'increasing' });
-    const soon = controlStep(up, obs(calm + CONTROL_TUNING.probeRaiseEveryMs - 1, 9, { observedRowsPerSecond: 2000 }), limits);
+    expect(up).toMatchObject({ calmRaises: 1, decision: { rowsPerSecond: 2100, action: 'increasing' } });
+    const soon = controlStep(up, obs(calm + E - 1, 9, { observedRowsPerSecond: 2000 }), limits);
     expect(soon.decision).toMatchObject({ rowsPerSecond: 2100, action: 'steady' });
-    const again = controlStep(up, obs(calm + CONTROL_TUNING.probeRaiseEveryMs, 9, { observedRowsPerSecond: 2000 }), limits);
-    expect(again.decision.rowsPerSecond).toBe(2205);
-    // the backfill does not reach its rate: raising it would change nothing
-    expect(controlStep(s, obs(calm, 9, { observedRowsPerSecond: 500 }), limits).decision).toMatchObject({ rowsPerSecond: 2000 });
+    // x1.1 the second time, x1.2 the third
+    const again = controlStep(up, obs(calm + E, 9, { observedRowsPerSecond: 2000 }), limits);
+    expect(again.decision.rowsPerSecond).toBe(2310);
+    const third = controlStep(again, obs(calm + 2 * E, 9, { observedRowsPerSecond: 2300 }), limits);
+    expect(third.decision.rowsPerSecond).toBe(2772);
+    // a cut starts again from x1.05
+    const cut = controlStep(third, obs(calm + 3 * E, 25, { observedRowsPerSecond: 2700 }), limits);
+    expect(cut).toMatchObject({ calmRaises: 0, decision: { action: 'cutting' } });
+  });
+
+  test.each([
+    [0, 1.05],
+    [1, 1.1],
+    [2, 1.2],
+    [3, 1.4],
+    [4, 1.5],
+    [50, 1.5],
+  ])('the calm raise after %d calm raises in a row: x%d', (k, factor) => expect(calmFactor(k)).toBeCloseTo(factor, 9));
+
+  test('calm at a rate the backfill does not reach: the chunk goes up instead (a run at its floor climbs)', () => {
+    const calm = CONTROL_TUNING.calmMs;
+    const s = withDecision({ rowsPerSecond: 2000, chunkSize: 1000 });
+    expect(controlStep(s, obs(calm, 9, { observedRowsPerSecond: 500 }), limits).decision).toMatchObject({
+      rowsPerSecond: 1050,
+      chunkSize: 1050,
+      action: 'increasing',
+    });
+    // one lane at the smallest chunk and the lowest rate, the rate reached: the rate goes up
+    const floor = withDecision({ rowsPerSecond: 100, chunkSize: 100 });
+    expect(controlStep(floor, obs(calm, 9, { observedRowsPerSecond: 115 }), limits).decision).toMatchObject({
+      rowsPerSecond: 105,
+      action: 'increasing',
+    });
+  });
+
+  test('over the budget in too few samples to tell from chance (4 of 200): watching, nothing cut; after a calm spell, a raise', () => {
+    const o = (now: number) => obs(now, 25, { samples: 200, overBudget: 4, observedRowsPerSecond: 8000 });
+    const s = withDecision({ rowsPerSecond: 8000, lanes: 2, chunkSize: 2000 }, { lastCutAt: 40_000, lastRaiseAt: 0 });
+    const watching = controlStep(s, o(50_000), limits).decision;
+    expect(watching).toMatchObject({ rowsPerSecond: 8000, lanes: 2, chunkSize: 2000, action: 'steady' });
+    expect(watching.reason).toMatch(/too few to tell from chance \(5 would be\): watching/);
+    const calm = controlStep(s, o(40_000 + CONTROL_TUNING.calmMs), limits).decision;
+    expect(calm).toMatchObject({ rowsPerSecond: 8400, lanes: 2, chunkSize: 2000, action: 'increasing' });
+    expect(calm.reason).toMatch(/in 4 of 200 samples, too few to tell from chance, and calm: rate to 8400/);
   });
 
   test("a budget inside the load's own variation: a cut only for an excess that lasts half a window, and the reason says why", () => {
@@ -474,4 +519,110 @@ describe('withHeldBack: a slow probe statement stands for the ones it kept from 
       ),
     ).toBeGreaterThanOrEqual(100);
   });
+});
+
+describe('the baseline that moves: off-windows', () => {
+  test.each([
+    ['an absolute budget has no baseline to refresh', { p99Ms: 5 }, undefined],
+    ['off', { p99Ratio: 2, refresh: false as const }, undefined],
+    ['p99Ratio: on by default, 6 s every 90 s', { p99Ratio: 2 }, { everyMs: 90_000, holdMs: 6_000 }],
+    ['its own period, the default hold', { p99Ratio: 2, refresh: { everyMs: 60_000 } }, { everyMs: 60_000, holdMs: 6_000 }],
+    ['a short period: the hold at most half of it', { p99Ratio: 2, refresh: { everyMs: 10_000 } }, { everyMs: 10_000, holdMs: 5_000 }],
+    ['both set', { p99Ratio: 2, refresh: { everyMs: 120_000, holdMs: 8_000 } }, { everyMs: 120_000, holdMs: 8_000 }],
+    ['no budget', undefined, undefined],
+  ])('%s', (_what, latency, expected) => expect(refreshPlan(latency)).toEqual(expected));
+
+  test('the default costs 6.7% of the time the backfill would run (6 s of every 90 s)', () => {
+    expect(BASELINE_REFRESH.holdMs / BASELINE_REFRESH.everyMs).toBeCloseTo(0.0667, 3);
+  });
+
+  const b0 = firstBaseline(2, 3, 1_000);
+  test.each([
+    ['off: never', undefined, b0, 1_000_000, false],
+    ['no baseline yet: not due (the first measurement comes first)', { everyMs: 90_000 }, undefined, 1_000_000, false],
+    ['before the period is over: not due', { everyMs: 90_000 }, b0, 90_999, false],
+    ['once it is over: due', { everyMs: 90_000 }, b0, 91_000, true],
+    ['counted from the last off-window', { everyMs: 90_000 }, { ...b0, lastWindowAt: 100_000 }, 150_000, false],
+  ])('%s', (_what, plan, b, now, expected) => expect(isRefreshDue(plan, b, now)).toBe(expected));
+
+  /** An off-window from `begun`: its first second (chunks in flight) at 50 ms, then `n` samples of `ms` over the next 5 s. */
+  const window = (begun: number, ms: number, n = 200) => [
+    ...Array.from({ length: 20 }, (_, i) => ({ at: begun + i * 50, ms: 50 })),
+    ...Array.from({ length: n }, (_, i) => ({ at: begun + BASELINE_REFRESH.settleMs + (i * 5000) / n, ms })),
+  ];
+
+  test('an off-window counts, leaves its first second out, and the baseline is the median of the last three windows', () => {
+    // the load doubles: the first window alone does not move the baseline (the lower of two), the second does
+    const b1 = refreshBaseline(b0, window(90_000, 4), 90_000, 96_000);
+    expect(b1).toMatchObject({ baselineP99Ms: 2, windows: 1, lastWindowAt: 90_000, at: 96_000, recent: [2, 4] });
+    const b2 = refreshBaseline(b1, window(180_000, 4), 180_000, 186_000);
+    expect(b2).toMatchObject({ baselineP99Ms: 4, windows: 2, recent: [2, 4, 4] });
+    // the load's own variation moves with the baseline: 1.5x it before, 1.5x it now
+    expect(b2.noiseP99Ms).toBeCloseTo(6, 9);
+    // the load halves again: followed within two windows
+    const b3 = refreshBaseline(b2, window(270_000, 2), 270_000, 276_000);
+    expect(b3.baselineP99Ms).toBe(4);
+    const b4 = refreshBaseline(b3, window(360_000, 2), 360_000, 366_000);
+    expect(b4).toMatchObject({ baselineP99Ms: 2, windows: 4, recent: [4, 2, 2] });
+  });
+
+  test('one stall in one off-window does not loosen the budget', () => {
+    const stalled = refreshBaseline(refreshBaseline(b0, window(90_000, 2), 90_000, 96_000), window(180_000, 80), 180_000, 186_000);
+    expect(stalled.baselineP99Ms).toBe(2);
+  });
+
+  test('a window with too few samples is counted and leaves the baseline as it was', () => {
+    const b = refreshBaseline(b0, window(90_000, 9, 5), 90_000, 96_000);
+    expect(b).toMatchObject({ baselineP99Ms: 2, windows: 1, lastWindowAt: 90_000, at: 1_000, recent: [2] });
+  });
+
+  test('the window judged after an off-window starts when the lanes resume', () => {
+    const s = withDecision({}, { lastCutAt: 1_000, lastRaiseAt: 2_000 });
+    expect(judgedSince(s)).toBe(2_000);
+    expect(judgedSince({ ...s, resumedAt: 9_000 })).toBe(9_000);
+  });
+});
+
+describe('settings remembered per table', () => {
+  const kept = { rowsPerSecond: 30_000, lanes: 3, chunkSize: 5_000, budgetP99Ms: 10, p99Ms: 7, keptAt: 1_000 };
+  test.each([
+    ['none remembered: the slow start', undefined, 10, undefined],
+    ['too old: the slow start', kept, 10, undefined, 1_000 + MEMORY.maxAgeMs + 1],
+    ['kept under a looser budget: says nothing of a tighter one', kept, 8, undefined],
+    ['a step below: a lane less, the rate x0.7, the chunk as kept', kept, 10, { lanes: 2, rowsPerSecond: 21_000, chunkSize: 5_000 }],
+    ['under a looser budget too', kept, 20, { lanes: 2, rowsPerSecond: 21_000 }],
+    ['one lane stays one lane', { ...kept, lanes: 1 }, 10, { lanes: 1 }],
+    [
+      "within this run's limits: at most its lanes and chunk",
+      { ...kept, lanes: 9, chunkSize: 50_000 },
+      10,
+      { lanes: 4, chunkSize: 10_000 },
+    ],
+    ['no rate was needed: none', { ...kept, rowsPerSecond: undefined }, 10, { rowsPerSecond: undefined, lanes: 2 }],
+    ['a slow rate: the chunk at most a second of it', { ...kept, rowsPerSecond: 1_000 }, 10, { rowsPerSecond: 700, chunkSize: 700 }],
+  ])('%s', (_what, m, budget, expected, now = 60_000) => {
+    const s = rememberedStart(limits, 1000, m, budget, now);
+    if (expected === undefined) return expect(s).toBeUndefined();
+    expect(s!.decision).toMatchObject({ ...expected, hold: false });
+    expect(s!.decision.reason).toMatch(/^starting a step below the settings that kept a 10 ms budget on this table \(/);
+  });
+
+  test('the remembered start climbs from there, not from eight chunks a second', () => {
+    const s = rememberedStart(limits, 1000, kept, 10, 60_000)!;
+    const up = controlStep(s, obs(61_000, 3, { samples: 100, observedRowsPerSecond: 20_000 }), limits);
+    expect(up.decision).toMatchObject({ rowsPerSecond: 42_000, lanes: 2, action: 'increasing' });
+  });
+
+  const at = (d: Partial<ControlState['decision']>, times = { lastCutAt: 0, lastRaiseAt: 0 }) =>
+    withDecision({ budgetP99Ms: 10, p99Ms: 7, action: 'steady', ...d }, times);
+  test.each([
+    ['kept, judged, no cut for long: yes', at({}), 100_000, true],
+    ['held: no', at({ hold: true, action: 'holding' }), 100_000, false],
+    ['over the budget: no', at({ p99Ms: 12 }), 100_000, false],
+    ['cutting: no', at({ action: 'cutting' }), 100_000, false],
+    ['a cut less than 15 s ago: no', at({}, { lastCutAt: 90_000, lastRaiseAt: 0 }), 100_000, false],
+    ['raised a moment ago (not yet judged): no', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 99_000 }), 100_000, false],
+    ['raised half a window ago and kept: yes', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 97_500 }), 100_000, true],
+    ['no budget: no', at({ budgetP99Ms: undefined }), 100_000, false],
+  ])('worth remembering? %s', (_what, s, now, expected) => expect(isWorthRemembering(s, now)).toBe(expected));
 });

@@ -56,6 +56,15 @@ describe('the spec schema and setThrottle read the same limits', () => {
     [{ latency: { p99Ms: 5, probe: ['DROP TABLE t'] } }, false],
     [{ latency: { p99Ms: 5, probe: ['SELECT 1; SELECT 2'] } }, false],
     [{ latency: { p99Ms: 5, extra: 1 } }, false],
+    // the baseline's off-windows: settable, or off
+    [{ latency: { p99Ratio: 2, refresh: false } }, true],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 60_000, holdMs: 5_000 } } }, true],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 120_000 } } }, true],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 9_999 } } }, false],
+    [{ latency: { p99Ratio: 2, refresh: { holdMs: 1_000 } } }, false],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 10_000, holdMs: 6_000 } } }, false],
+    [{ latency: { p99Ratio: 2, refresh: true } }, false],
+    [{ latency: { p99Ratio: 2, refresh: { every: 60_000 } } }, false],
     [{ maxReplicaLagMs: 5000, onReplicaMissing: 'ignore' }, true],
     [{ maxReplicaLagMs: 5 }, false],
     [{ maxReplicaLagMs: 5000, onReplicaMissing: 'maybe' }, false],
@@ -71,6 +80,16 @@ describe('the spec schema and setThrottle read the same limits', () => {
   test("flushAfterKb over PostgreSQL's limit names the field and the limit", () => {
     const r = backfillSpec.safeParse({ ...base, throttle: { flushAfterKb: 4096 } });
     expect(JSON.stringify(r)).toContain('throttle.flushAfterKb must be at most 2048 (PostgreSQL takes at most 2 MB)');
+  });
+
+  test.each([
+    [{ everyMs: 5_000 }, 'throttle.latency.refresh.everyMs must be at least 10000'],
+    [{ everyMs: 10_000, holdMs: 6_000 }, 'throttle.latency.refresh.holdMs must be at most half of everyMs'],
+    [true, 'throttle.latency.refresh must be false (measure the baseline once) or { everyMs, holdMs }'],
+  ])('a bad latency.refresh %j names the field and the fix', (refresh, message) => {
+    const r = backfillSpec.safeParse({ ...base, throttle: { latency: { p99Ratio: 2, refresh } } });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r)).toContain(message);
   });
 
   test('a bad latency budget in the spec names the field and the fix', () => {
@@ -135,6 +154,8 @@ describe('validateThrottleChange', () => {
     [{ parallelism: 64 }],
     [{ latency: { p99Ms: 3 } }],
     [{ latency: { p99Ratio: 2.5, probeEveryMs: 50 } }],
+    [{ latency: { p99Ratio: 2, refresh: false } }],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 30_000, holdMs: 5_000 } } }],
     [{ latency: { p99Ms: 4, probe: ['UPDATE t SET n = n WHERE id = 1', 'SELECT 1'] } }],
     [{ latency: null }],
     [{ maxReplicaLagMs: 2000, onReplicaMissing: 'hold' }],
@@ -168,6 +189,16 @@ describe('validateThrottleChange', () => {
     ],
     [{ latency: { p99Ms: 5, budget: 1 } }, /setThrottle\.latency: unknown field "budget"/],
     [{ latency: 5 }, /setThrottle\.latency: expected an object/],
+    [
+      { latency: { p99Ratio: 2, refresh: true } },
+      /setThrottle\.latency\.refresh: expected false \(measure the baseline once\) or an object/,
+    ],
+    [{ latency: { p99Ratio: 2, refresh: { everyMs: 1000 } } }, /setThrottle\.latency\.refresh\.everyMs: expected an integer from 10000/],
+    [
+      { latency: { p99Ratio: 2, refresh: { everyMs: 20_000, holdMs: 15_000 } } },
+      /setThrottle\.latency\.refresh\.holdMs: at most half of everyMs/,
+    ],
+    [{ latency: { p99Ratio: 2, refresh: { often: 1 } } }, /setThrottle\.latency\.refresh: unknown field "often"/],
     [{ maxReplicaLagMs: 10 }, /setThrottle\.maxReplicaLagMs: expected an integer from 100/],
     [{ onReplicaMissing: 'wait' }, /setThrottle\.onReplicaMissing: expected "hold" or "ignore"/],
   ])('rejects %j', (change, message) => expect(() => validateThrottleChange(change as ThrottleChange)).toThrow(message));
