@@ -3,6 +3,7 @@ import { createLogger } from './logger';
 import { createStagefillWorker, installRuntime } from './run';
 import { serveMetrics } from './metrics';
 import { freePort } from '../devstack/ports';
+import { startFleetWorkers } from './fleet/main';
 
 /**
  * `stagefill worker`: polls the task queue until SIGINT/SIGTERM, then drains.
@@ -29,6 +30,16 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
     return 1;
   }
+  // STAGEFILL_TARGETS: this process also serves the fleet's targets, each on its own task queue
+  let fleet;
+  try {
+    fleet = config.STAGEFILL_TARGETS ? await startFleetWorkers(config, logger, sw.metrics) : undefined;
+  } catch (err) {
+    process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
+    sw.shutdown();
+    await sw.run().catch(() => {});
+    return err instanceof ConfigError ? 2 : 1;
+  }
   const server = config.STAGEFILL_METRICS_PORT
     ? await serveMetrics(sw.metrics, config.STAGEFILL_METRICS_PORT, async () => {
         const res = await fetch(`http://127.0.0.1:${sdkMetricsPort}/metrics`);
@@ -40,6 +51,7 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     signals++;
     logger.info({ signal: sig }, signals === 1 ? 'draining: finishing in-flight chunks' : 'already draining');
     sw.shutdown();
+    fleet?.shutdown();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -53,7 +65,7 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     'worker started',
   );
   try {
-    await sw.run();
+    await Promise.all([sw.run(), fleet?.run()]);
   } catch (err) {
     logger.error({ err }, 'worker stopped with an error');
     return 1;

@@ -1,0 +1,40 @@
+import type { Logger } from 'pino';
+import { loadTargetsFile, TargetsFileError } from './targets-file';
+import { ConfigError, WorkerConfig } from '../config';
+import { connectTemporal } from '../run';
+import type { Metrics } from '../metrics';
+import { createFleetWorkers, FleetWorkers } from './workers';
+
+/** `stagefill worker` with STAGEFILL_TARGETS: reads the targets file and serves every target, on a Temporal connection of their own. */
+export async function startFleetWorkers(
+  config: WorkerConfig,
+  logger: Logger,
+  metrics?: Metrics,
+): Promise<FleetWorkers & { run(): Promise<void> }> {
+  let targets;
+  try {
+    targets = loadTargetsFile(config.STAGEFILL_TARGETS!);
+  } catch (err) {
+    if (err instanceof TargetsFileError) throw new ConfigError(err.message);
+    throw err;
+  }
+  const connection = await connectTemporal(config);
+  let fleet: FleetWorkers;
+  try {
+    fleet = await createFleetWorkers({ config, logger: logger.child({ component: 'fleet' }), connection, targets, metrics });
+  } catch (err) {
+    await connection.close().catch(() => {});
+    throw err;
+  }
+  logger.info({ targets: targets.map((t) => t.name) }, `serving ${targets.length} fleet target${targets.length === 1 ? '' : 's'}`);
+  return {
+    ...fleet,
+    async run() {
+      try {
+        await fleet.run();
+      } finally {
+        await connection.close().catch(() => {});
+      }
+    },
+  };
+}
