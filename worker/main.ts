@@ -3,7 +3,7 @@ import { createLogger } from './logger';
 import { createStagefillWorker, installRuntime } from './run';
 import { serveMetrics } from './metrics';
 import { freePort } from '../devstack/ports';
-import { startFleetWorkers } from './fleet/main';
+import { startFleetWorkers, readTargets } from './fleet/main';
 
 /**
  * `stagefill worker`: polls the task queue until SIGINT/SIGTERM, then drains.
@@ -20,6 +20,14 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     }
     throw err;
   }
+  let targets;
+  try {
+    targets = config.STAGEFILL_TARGETS ? readTargets(config) : undefined;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`stagefill worker: ${err.message}\n`);
+    return 2;
+  }
   const logger = createLogger(config.LOG_LEVEL, 'stagefill-worker');
   const sdkMetricsPort = config.STAGEFILL_METRICS_PORT ? await freePort() : undefined;
   installRuntime(logger, sdkMetricsPort);
@@ -33,12 +41,13 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
   // STAGEFILL_TARGETS: this process also serves the fleet's targets, each on its own task queue
   let fleet;
   try {
-    fleet = config.STAGEFILL_TARGETS ? await startFleetWorkers(config, logger, sw.metrics) : undefined;
+    fleet = targets ? await startFleetWorkers(config, logger, targets, sw.metrics) : undefined;
   } catch (err) {
     process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
-    sw.shutdown();
-    await sw.run().catch(() => {});
-    return err instanceof ConfigError ? 2 : 1;
+    // the main worker never ran: close what it opened
+    await sw.connection.close().catch(() => {});
+    await sw.pool.end().catch(() => {});
+    return 1;
   }
   const server = config.STAGEFILL_METRICS_PORT
     ? await serveMetrics(sw.metrics, config.STAGEFILL_METRICS_PORT, async () => {

@@ -1,16 +1,12 @@
 import type { Logger } from 'pino';
-import { loadTargetsFile, TargetsFileError } from './targets-file';
+import { loadTargetsFile, TargetsFileError, TargetConfig } from './targets-file';
 import { ConfigError, WorkerConfig } from '../config';
 import { connectTemporal } from '../run';
 import type { Metrics } from '../metrics';
-import { createFleetWorkers, FleetWorkers } from './workers';
+import { createFleetWorkers, FleetWorkers, poolShare } from './workers';
 
-/** `stagefill worker` with STAGEFILL_TARGETS: reads the targets file and serves every target, on a Temporal connection of their own. */
-export async function startFleetWorkers(
-  config: WorkerConfig,
-  logger: Logger,
-  metrics?: Metrics,
-): Promise<FleetWorkers & { run(): Promise<void> }> {
+/** The targets file of STAGEFILL_TARGETS, checked against the connection bound; a problem is a ConfigError (exit 2) naming the file and field. */
+export function readTargets(config: WorkerConfig): TargetConfig[] {
   let targets;
   try {
     targets = loadTargetsFile(config.STAGEFILL_TARGETS!);
@@ -18,6 +14,17 @@ export async function startFleetWorkers(
     if (err instanceof TargetsFileError) throw new ConfigError(err.message);
     throw err;
   }
+  poolShare(config, targets.length);
+  return targets;
+}
+
+/** `stagefill worker` with STAGEFILL_TARGETS: serves every target, on a Temporal connection of their own. */
+export async function startFleetWorkers(
+  config: WorkerConfig,
+  logger: Logger,
+  targets: TargetConfig[],
+  metrics?: Metrics,
+): Promise<FleetWorkers & { run(): Promise<void> }> {
   const connection = await connectTemporal(config);
   let fleet: FleetWorkers;
   try {
