@@ -11,7 +11,8 @@ import { parseFleetSpec, FleetSpec } from '../../spec/fleet/schema';
 import { startFleet } from '../../client/fleet/start';
 import type { FleetProgress } from '../../plan/fleet/progress';
 import { progressQuery } from '../../workflows/definitions';
-import { env, pool, client, testLogger, unique, waitFor, startWorker, connectionFor } from './harness';
+import { createStagefillWorker } from '../../worker/run';
+import { env, pool, client, testLogger, unique, waitFor, connectionFor } from './harness';
 import { workerConfigFor } from './own-worker';
 
 /**
@@ -52,7 +53,23 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
   const targetsFile = path.join(dir, `${prefix}-targets.yaml`);
   fs.writeFileSync(targetsFile, YAML.stringify(file));
   const taskQueue = unique('fleetq');
-  const main = await startWorker(taskQueue);
+  // a workflow activation cut off by the sandbox's timeout crashes Node in its worker thread ("async hook stack has
+  // become corrupted", nodejs/node#38503) instead of failing the task; on a loaded 2-core machine with ten Workers in
+  // one process an activation can take seconds: debugMode lifts that timeout (the SDK exposes no other way)
+  const overrides = { debugMode: true };
+  const mainSw = await createStagefillWorker({
+    config: workerConfigFor(taskQueue),
+    logger: testLogger,
+    workflowBundlePath: env().bundle,
+    overrides,
+  });
+  const mainRunning = mainSw.run();
+  const main = {
+    stop: async () => {
+      mainSw.shutdown();
+      await mainRunning;
+    },
+  };
   const config = workerConfigFor(taskQueue, { STAGEFILL_FLEET_MAX_CONNECTIONS: String(4 * count) });
   const connection = await NativeConnection.connect({ address: env().address });
   let fleet: FleetWorkers;
@@ -63,6 +80,7 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
       connection,
       targets: loadTargetsFile(targetsFile),
       workflowBundlePath: env().bundle,
+      overrides,
     });
   } catch (err) {
     await main.stop();
