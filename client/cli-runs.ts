@@ -10,6 +10,11 @@ import { watchRun, formatStatus } from './watch';
 import { readHistory, formatHistory } from './history';
 import { NotFoundError, UsageError, RolloutRefusedError, BackfillRefusedError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, toInt, JSON_HELP } from './cli-common';
+import { loadFleetSpecFile } from '../spec/fleet/load';
+import { planFleetWithRefusal } from './fleet/plan';
+import { startFleet } from './fleet/start';
+import { withWaitingTargets } from './fleet/status';
+import type { FleetProgress } from '../plan/fleet/progress';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
 export function registerRunVerbs(program: Command): void {
@@ -21,19 +26,24 @@ export function registerRunVerbs(program: Command): void {
     .argument('<spec>', 'YAML or JSON spec file')
     .option('--format <format>', 'text | json | mermaid', 'text')
     .option('--json', 'same as --format json')
+    .addOption(new Option('--targets <file>', 'a fleet: the targets file the workers read').env('STAGEFILL_TARGETS'))
     .addHelpText(
       'after',
       examples(
         'stagefill plan examples/backfill-orders-total.yaml',
+        'stagefill plan examples/fleet-orders-cents.yaml --targets targets.yaml',
         'stagefill plan rollout.yaml --format mermaid',
         'stagefill plan rollout.yaml --json',
       ),
     )
-    .action(async (file: string, opts: { format: string; json?: boolean }) => {
+    .action(async (file: string, opts: { format: string; json?: boolean; targets?: string }) => {
       const format = opts.json ? 'json' : opts.format;
       if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
-      const spec = loadSpecFile(file);
-      const { text, refusal } = await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
+      // kind: fleet: the waves over the targets file's targets, each target's table shape checked
+      const fleet = loadFleetSpecFile(file);
+      const { text, refusal } = fleet
+        ? await planFleetWithRefusal(fleet, format as 'text' | 'json' | 'mermaid', opts.targets)
+        : await planWithRefusal(loadSpecFile(file), format as 'text' | 'json' | 'mermaid');
       print(text);
       if (refusal) throw spec.kind === 'rollout' ? new RolloutRefusedError(refusal) : new BackfillRefusedError(refusal);
     });
@@ -54,9 +64,17 @@ export function registerRunVerbs(program: Command): void {
           'stagefill start examples/backfill-orders-total.yaml',
           'stagefill start examples/add-computed-column.yaml --wait',
           'stagefill start examples/backfill-orders-total.yaml --json',
+          'stagefill start examples/fleet-orders-cents.yaml',
         ),
       ),
   ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean }) => {
+    const fleet = loadFleetSpecFile(file);
+    if (fleet)
+      return withConnection(opts, async (conn) => {
+        const run = await startFleet(conn, fleet);
+        printStarted(run.workflowId, opts, { workflowId: run.workflowId, runId: run.runId, kind: 'fleet', name: fleet.name });
+        await followIfWaiting(conn, run.workflowId, opts);
+      });
     const spec = loadSpecFile(file);
     // read from the tables when DATABASE_URL is set (the rollout's steps and the backfill's prepare check the same again)
     if (spec.kind === 'rollout') {
@@ -84,6 +102,7 @@ export function registerRunVerbs(program: Command): void {
   ).action(async (id: string, opts: ConnectOptions & { json?: boolean }) => {
     await withConnection(opts, async (conn) => {
       const p = await getProgress(conn, id);
+      if (p.kind === 'fleet') await withWaitingTargets(conn, p as unknown as FleetProgress);
       print(opts.json ? JSON.stringify(p, null, 2) : formatStatus(p));
     });
   });

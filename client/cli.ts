@@ -5,6 +5,7 @@ import { examples, toInt } from './cli-common';
 import { registerRunVerbs } from './cli-runs';
 import { registerControlVerbs } from './cli-control';
 import { registerScheduleVerbs } from './cli-schedule';
+import { registerFleetVerbs } from './fleet/cli';
 
 /** Exit codes: 0 success, 1 the run (or a connection) failed, 2 invalid input. Each client error carries its own. */
 export { UsageError } from './errors';
@@ -20,6 +21,7 @@ program
 registerRunVerbs(program);
 registerControlVerbs(program);
 registerScheduleVerbs(program);
+registerFleetVerbs(program);
 
 program
   .command('worker')

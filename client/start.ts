@@ -8,7 +8,7 @@ export interface StartedRun {
 }
 
 export interface StartWorkflowOptions {
-  workflowType: 'backfillWorkflow' | 'rolloutWorkflow';
+  workflowType: 'backfillWorkflow' | 'rolloutWorkflow' | 'fleetWorkflow';
   workflowId: string;
   input: unknown;
   memo: Record<string, unknown>;

@@ -1,6 +1,8 @@
 import type { StagefillConnection } from './connection';
 import { getProgress, describeRun } from './operations';
 import { rolloutPercent, ChildBackfillReport, StepView } from '../plan/rollout-progress';
+import type { FleetProgress } from '../plan/fleet/progress';
+import { formatFleetLine, formatFleetStatus, withWaitingTargets } from './fleet/status';
 
 type AnyProgress = Record<string, unknown> & { workflowStatus?: string };
 
@@ -92,6 +94,7 @@ function rateOf(bf: AnyProgress, observed?: ObservedRate): ObservedRate {
 
 /** One line: what a person wants at a glance. */
 export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): string {
+  if (p.kind === 'fleet') return formatFleetLine(p as unknown as FleetProgress);
   const pct = `${(fraction(p) * 100).toFixed(1).padStart(5)}%`;
   if (p.kind === 'backfill') {
     const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
@@ -179,6 +182,7 @@ export class RateTracker {
 }
 
 export function formatStatus(p: AnyProgress): string {
+  if (p.kind === 'fleet') return formatFleetStatus(p as unknown as FleetProgress);
   const lines = [formatProgressLine(p), `workflow: ${p.workflowStatus ?? '?'}`];
   if (p.stateReason) lines.push(`state: ${withReason(p)}`);
   if (p.kind === 'rollout' && typeof p.percent === 'number')
@@ -232,6 +236,7 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
     const p = (await getProgress<AnyProgress>(conn, workflowId).catch(() => undefined)) as AnyProgress | undefined;
     const status = p?.workflowStatus ?? (await describeRun(conn, workflowId)).status.name;
     if (p?.kind === 'rollout' && !p.backfill) p.backfill = await runningBackfill(conn, p);
+    if (p?.kind === 'fleet') await withWaitingTargets(conn, p as unknown as FleetProgress);
     if (p) {
       const line = opts.json ? JSON.stringify(p) : formatProgressLine(p, tracker.observe(p));
       if (isBar) out.write(`\r${bar(fraction(p))} ${line}\x1b[K`);

@@ -22,6 +22,8 @@ export const FailureType = {
   RolloutRefused: 'RolloutRefused',
   /** The workflow: a step failed without a rollback (approval onTimeout: fail, a gate on pause). */
   RolloutFailed: 'RolloutFailed',
+  /** The fleet workflow: its targets or waves could not be resolved, or a target's table differs (onShapeMismatch: refuse). */
+  FleetRefused: 'FleetRefused',
   /** The workflow: the rollout was rolled back. */
   RolledBack: 'RolledBack',
   /** Backfills: a chunk's statement failed (not a lock or connection problem). */

@@ -51,6 +51,10 @@ export const workerConfigSchema = z.object({
   /** The Temporal Web UI, for the links in notifications; TEMPORAL_UI (what `stagefill dev` writes) when unset. */
   STAGEFILL_WEB_UI_URL: httpUrl('http://127.0.0.1:8233').optional(),
   TEMPORAL_UI: httpUrl('http://127.0.0.1:8233').optional(),
+  /** A targets file (name -> { url, tags }): the worker also serves these databases for fleets (docs/operations.md "Fleets"). */
+  STAGEFILL_TARGETS: optionalPath,
+  /** With STAGEFILL_TARGETS: the most connections this process opens to its targets in total (each target's pool gets its share). */
+  STAGEFILL_FLEET_MAX_CONNECTIONS: z.coerce.number().int().min(2).max(10000).default(100),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** Temporal mTLS: client certificate and key (both or neither), optional CA. */
   TEMPORAL_TLS_CERT: optionalPath,

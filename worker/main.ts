@@ -3,6 +3,7 @@ import { createLogger } from './logger';
 import { createStagefillWorker, installRuntime } from './run';
 import { serveMetrics } from './metrics';
 import { freePort } from '../devstack/ports';
+import { startFleetWorkers, readTargets } from './fleet/main';
 
 /**
  * `stagefill worker`: polls the task queue until SIGINT/SIGTERM, then drains.
@@ -19,6 +20,14 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     }
     throw err;
   }
+  let targets;
+  try {
+    targets = config.STAGEFILL_TARGETS ? readTargets(config) : undefined;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`stagefill worker: ${err.message}\n`);
+    return 2;
+  }
   const logger = createLogger(config.LOG_LEVEL, 'stagefill-worker');
   const sdkMetricsPort = config.STAGEFILL_METRICS_PORT ? await freePort() : undefined;
   installRuntime(logger, sdkMetricsPort);
@@ -27,6 +36,17 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     sw = await createStagefillWorker({ config, logger });
   } catch (err) {
     process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
+    return 1;
+  }
+  // STAGEFILL_TARGETS: this process also serves the fleet's targets, each on its own task queue
+  let fleet;
+  try {
+    fleet = targets ? await startFleetWorkers(config, logger, targets, sw.metrics) : undefined;
+  } catch (err) {
+    process.stderr.write(`stagefill worker: ${(err as Error).message}\n`);
+    // the main worker never ran: close what it opened
+    await sw.connection.close().catch(() => {});
+    await sw.pool.end().catch(() => {});
     return 1;
   }
   const server = config.STAGEFILL_METRICS_PORT
@@ -40,6 +60,7 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     signals++;
     logger.info({ signal: sig }, signals === 1 ? 'draining: finishing in-flight chunks' : 'already draining');
     sw.shutdown();
+    fleet?.shutdown();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -53,7 +74,7 @@ export async function runWorkerMain(overrides: Partial<Record<keyof WorkerConfig
     'worker started',
   );
   try {
-    await sw.run();
+    await Promise.all([sw.run(), fleet?.run()]);
   } catch (err) {
     logger.error({ err }, 'worker stopped with an error');
     return 1;

@@ -1,6 +1,8 @@
 // The workflow bundle's entry: every workflow type a stagefill worker runs.
 export { backfillWorkflow } from './backfill';
 export { rolloutWorkflow } from './rollout';
+export { fleetWorkflow } from './fleet/fleet';
+export { fleetTargetWorkflow } from './fleet/target';
 
 /*
  * Worker Versioning (a worker with STAGEFILL_DEPLOYMENT; docs/operations.md

@@ -14,6 +14,7 @@ import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
+  patched,
 } from '@temporalio/workflow';
 import type { CheckResult } from '../activities/rollout';
 import type { BackfillSpec, GateCheck } from '../spec';
@@ -175,9 +176,15 @@ export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
   await recordStep(run, g, 'completed');
 }
 
+/** Patch name: a step's backfill id carries the rollout's whole run id. */
+export const UNIQUE_BACKFILL_ID = 'backfill-id-whole-run-id';
+
 /** A backfill of a step, as a child workflow; pause and resume reach it through the rollout's handlers. */
 async function runBackfill(run: RolloutRun, g: GraphStep, bf: BackfillSpec): Promise<void> {
-  const childId = `${backfillWorkflowId(bf.table, bf.name)}:${workflowInfo().runId.slice(0, 8)}`;
+  // Patch: the whole run id. Its first 8 characters are a timestamp (run ids are UUIDv7): two rollouts of the same
+  // spec started within a minute (a fleet's targets) gave their backfills one id, and the second one's step failed.
+  const runId = workflowInfo().runId;
+  const childId = `${backfillWorkflowId(bf.table, bf.name)}:${patched(UNIQUE_BACKFILL_ID) ? runId : runId.slice(0, 8)}`;
   setStep(run, g.id, { backfillWorkflowId: childId });
   const child = await startChild(backfillWorkflow, {
     workflowId: childId,

@@ -11,6 +11,8 @@ export const SEARCH_ATTRIBUTES = {
   StagefillState: 'Keyword',
   StagefillStep: 'Keyword',
   StagefillName: 'Keyword',
+  /** The fleet a target's workflows belong to (`StagefillFleet = "orders-cents"` lists a fleet's children). */
+  StagefillFleet: 'Keyword',
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
@@ -24,6 +26,7 @@ export const SA = {
   state: defineSearchAttributeKey('StagefillState', SearchAttributeType.KEYWORD),
   step: defineSearchAttributeKey('StagefillStep', SearchAttributeType.KEYWORD),
   name: defineSearchAttributeKey('StagefillName', SearchAttributeType.KEYWORD),
+  fleet: defineSearchAttributeKey('StagefillFleet', SearchAttributeType.KEYWORD),
 };
 
 /** What every run starts with, so the UI can list and filter it before its first step. */

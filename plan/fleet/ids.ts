@@ -1,0 +1,32 @@
+/**
+ * A fleet's names: its workflow id, the task queue each target is served on,
+ * and its children's ids. One builder, used by the CLI, the worker and the
+ * fleet workflow. Pure.
+ */
+
+/** A target's name: it becomes part of a task queue and workflow ids, so plain characters only. */
+export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function fleetWorkflowId(name: string): string {
+  return `stagefill-fleet:${name}`;
+}
+
+/** The task queue a target's worker polls: the base queue and the target, e.g. `stagefill@tenant_7`. */
+export function targetQueue(baseQueue: string, target: string): string {
+  return `${baseQueue}@${target}`;
+}
+
+/** The queue of the fleet's control activities (which targets exist, their tables' shapes); no target is named `#fleet`. */
+export function fleetControlQueue(baseQueue: string): string {
+  return `${baseQueue}#fleet`;
+}
+
+/** The per-target workflow the fleet starts on the target's queue (it runs the change as its own child). */
+export function targetRunId(fleetId: string, target: string): string {
+  return `${fleetId}/${target}`;
+}
+
+/** The target's rollout or backfill: the change itself, as `stagefill status` shows it. */
+export function targetChangeId(fleetId: string, target: string): string {
+  return `${fleetId}/${target}/change`;
+}

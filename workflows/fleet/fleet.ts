@@ -1,0 +1,373 @@
+/**
+ * A fleet: one change promoted across many databases in ordered waves. Each
+ * target's change is the existing rollout or backfill workflow, started
+ * through fleetTargetWorkflow on the target's own task queue; a wave runs up
+ * to its parallelism of targets at once (a slow target holds only its own
+ * slot), halts per its failure policy (a failed rollout has rolled itself
+ * back; later waves stay untouched), and waits for `approve` where asked.
+ * Targets report their end by signal, so the fleet continues as new whenever
+ * its history grows, running targets and all. Deterministic.
+ */
+import {
+  condition,
+  setHandler,
+  startChild,
+  getExternalWorkflowHandle,
+  workflowInfo,
+  proxyActivities,
+  continueAsNew,
+  ParentClosePolicy,
+  ApplicationFailure,
+  log,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import type { FleetControlActivities } from '../../activities/fleet/control';
+import type { FleetSpec } from '../../spec/fleet/schema';
+import { changeTables } from '../../spec/fleet/schema';
+import { FailureType } from '../../plan/failures';
+import { fleetControlQueue, targetQueue, targetRunId, targetChangeId } from '../../plan/fleet/ids';
+import { planWaves, allowedFailures, WavePlanError } from '../../plan/fleet/waves';
+import { shapeDifferences } from '../../plan/fleet/shape';
+import { countTargets, fleetPercent, FleetProgress, FleetState, FleetTargetRun, FleetWaveState } from '../../plan/fleet/progress';
+import { pauseSignal, resumeSignal, approveSignal, rollbackSignal, retrySignal, progressQuery, ActorPayload } from '../definitions';
+import { SA } from '../search-attributes';
+import { setSearchState } from '../search-state';
+import { causeMessage } from '../failure-cause';
+import { targetFinishedSignal, TargetFinished } from './definitions';
+import type { fleetTargetWorkflow } from './target';
+
+/** A run continues as new past this many events, at a moment no target is being started. */
+export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
+
+export interface FleetWorkflowInput {
+  spec: FleetSpec;
+  actor?: string;
+  carried?: CarriedFleet;
+  /** Tests lower it. */
+  continueAsNewAfterEvents?: number;
+}
+
+/** Where the fleet stands, handed to the next run of its chain. */
+export interface CarriedFleet {
+  run: number;
+  state: FleetState;
+  targets: FleetTargetRun[];
+  waveStates: FleetWaveState[];
+  waveIndex: number;
+  isPaused: boolean;
+  approvals: number;
+  retries: number;
+  rollbackReason: string | null;
+  lastError: string | null;
+  skipped: { target: string; reason: string }[];
+  /** Halted or waiting for approval: the retries or approvals count when the wait began (an approval before a continue-as-new is not lost). */
+  waitSeen?: number;
+}
+
+export interface FleetResult {
+  state: FleetState;
+  progress: FleetProgress;
+}
+
+export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetResult> {
+  const { spec } = input;
+  const info = workflowInfo();
+  const fleetId = info.workflowId;
+  const baseQueue = info.taskQueue;
+  const control = proxyActivities<FleetControlActivities>({
+    taskQueue: fleetControlQueue(baseQueue),
+    // no fleet worker on the control queue for this long: refused with the hint below, rather than waiting unseen
+    scheduleToCloseTimeout: '5 minutes',
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '20s' },
+  });
+
+  const c: CarriedFleet = input.carried ?? {
+    run: 1,
+    state: 'starting',
+    targets: [],
+    waveStates: spec.waves.map(() => 'pending'),
+    waveIndex: 0,
+    isPaused: false,
+    approvals: 0,
+    retries: 0,
+    rollbackReason: null,
+    lastError: null,
+    skipped: [],
+  };
+  let wake = 0;
+  let starting = 0;
+  const byName = new Map(c.targets.map((t) => [t.name, t]));
+
+  const waveTargets = (i: number) => c.targets.filter((t) => t.wave === i);
+  const setState = (s: FleetState) => {
+    c.state = s;
+    setSearchState(s);
+  };
+
+  function progress(): FleetProgress {
+    return {
+      kind: 'fleet',
+      name: spec.name,
+      state: c.state,
+      change: { kind: spec.change.kind, name: spec.change.name },
+      currentWave: c.waveIndex < spec.waves.length && c.state !== 'starting' ? spec.waves[c.waveIndex].name : null,
+      waves: spec.waves.map((w, i) => {
+        const allowed = allowedFailures(w, waveTargets(i).length);
+        return {
+          name: w.name,
+          state: c.waveStates[i],
+          targets: waveTargets(i).length,
+          parallelism: w.parallelism,
+          allowedFailures: Number.isFinite(allowed) ? allowed : null,
+          counts: countTargets(waveTargets(i)),
+        };
+      }),
+      failed: c.targets
+        .filter((t) => t.state === 'failed')
+        .map((t) => ({ target: t.name, wave: spec.waves[t.wave].name, cause: t.cause ?? 'unknown' })),
+      skipped: c.skipped,
+      targets: c.targets.map((t) => ({
+        name: t.name,
+        wave: spec.waves[t.wave].name,
+        state: t.state,
+        workflowId: targetChangeId(fleetId, t.name),
+        ...(t.cause ? { cause: t.cause } : {}),
+      })),
+      totalTargets: c.targets.length,
+      completedTargets: c.targets.filter((t) => t.state === 'completed').length,
+      percent: fleetPercent(c.targets),
+      lastError: c.lastError,
+      rollbackReason: c.rollbackReason,
+      run: c.run,
+    };
+  }
+
+  const signalTarget = (t: FleetTargetRun, signal: typeof pauseSignal, who?: ActorPayload) =>
+    void getExternalWorkflowHandle(targetRunId(fleetId, t.name))
+      .signal(signal, who)
+      .catch((err) => log.warn('signal to a target failed', { target: t.name, error: String(err) }));
+
+  setHandler(progressQuery, progress);
+  setHandler(targetFinishedSignal, (f: TargetFinished) => {
+    const t = byName.get(f.target);
+    // a late report of an earlier attempt changes nothing
+    if (!t || t.attempt !== f.attempt || t.state !== 'running') return;
+    t.state = f.state;
+    t.cause = f.cause;
+    wake++;
+  });
+  setHandler(pauseSignal, (who?: ActorPayload) => {
+    c.isPaused = true;
+    wake++;
+    for (const t of c.targets) if (t.state === 'running') signalTarget(t, pauseSignal, who);
+  });
+  setHandler(resumeSignal, (who?: ActorPayload) => {
+    c.isPaused = false;
+    wake++;
+    for (const t of c.targets) if (t.state === 'running') signalTarget(t, resumeSignal, who);
+  });
+  setHandler(approveSignal, () => {
+    c.approvals++;
+    wake++;
+  });
+  setHandler(retrySignal, () => {
+    c.retries++;
+    wake++;
+  });
+  setHandler(rollbackSignal, (who?: ActorPayload) => {
+    c.rollbackReason ??= `rollback requested by ${who?.by ?? 'an operator'}${who?.reason ? `: ${who.reason}` : ''}`;
+    wake++;
+  });
+
+  const refuse = (message: string): never => {
+    c.lastError = message;
+    setState('refused');
+    throw ApplicationFailure.create({ message, type: FailureType.FleetRefused, nonRetryable: true });
+  };
+
+  if (!input.carried) {
+    upsertSearchAttributes([{ key: SA.fleet, value: spec.name }]);
+    setSearchState('starting', { kind: 'fleet', name: spec.name });
+    let served;
+    try {
+      served = await control.fleetTargets();
+    } catch (err) {
+      return refuse(
+        `cannot read the fleet's targets from ${fleetControlQueue(baseQueue)}: ${causeMessage(err)}; start a worker with STAGEFILL_TARGETS on task queue ${baseQueue}`,
+      );
+    }
+    let planned;
+    try {
+      planned = planWaves(served, spec.waves);
+    } catch (err) {
+      if (err instanceof WavePlanError) return refuse(err.message);
+      throw err;
+    }
+    const inWaves = planned.waves.flatMap((w) => w.targets);
+    const shapes = await control.fleetTableShapes({ tables: changeTables(spec.change), targets: inWaves });
+    const differing = new Map<string, string>();
+    for (const s of shapes) if (s.error) differing.set(s.target, `cannot read ${s.table}: ${s.error}`);
+    for (const table of new Set(shapes.map((s) => s.table)))
+      for (const d of shapeDifferences(
+        table,
+        shapes.filter((s) => s.table === table && !s.error),
+      ))
+        differing.set(d.target, `${table} differs: ${d.differences.join('; ')}`);
+    if (differing.size && spec.onShapeMismatch === 'refuse')
+      return refuse(
+        `targets differ from the others before anything started: ${[...differing].map(([t, why]) => `${t}: ${why}`).join(' | ')} (fix them, or set onShapeMismatch: skip)`,
+      );
+    c.skipped = [...differing].map(([target, reason]) => ({ target, reason }));
+    planned.waves.forEach((w, i) => {
+      for (const name of w.targets) {
+        const reason = differing.get(name);
+        c.targets.push({ name, wave: i, state: reason ? 'skipped' : 'pending', attempt: 0, ...(reason ? { cause: reason } : {}) });
+      }
+    });
+    for (const t of c.targets) byName.set(t.name, t);
+    setState('running');
+  }
+
+  function launch(t: FleetTargetRun): void {
+    t.state = 'running';
+    t.attempt++;
+    t.cause = undefined;
+    starting++;
+    void startChild<typeof fleetTargetWorkflow>('fleetTargetWorkflow', {
+      workflowId: targetRunId(fleetId, t.name),
+      taskQueue: targetQueue(baseQueue, t.name),
+      args: [
+        {
+          fleetWorkflowId: fleetId,
+          fleetName: spec.name,
+          target: t.name,
+          attempt: t.attempt,
+          change: spec.change,
+          changeWorkflowId: targetChangeId(fleetId, t.name),
+          actor: input.actor,
+        },
+      ],
+      // the fleet continues as new while targets run: they report by signal, not through this handle
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SA.kind, value: 'fleet-target' },
+        { key: SA.fleet, value: spec.name },
+        { key: SA.name, value: t.name },
+      ],
+    })
+      .then(
+        () => {},
+        (err) => {
+          t.state = 'failed';
+          t.cause = `could not start on ${targetQueue(baseQueue, t.name)}: ${causeMessage(err)}`;
+        },
+      )
+      .finally(() => {
+        starting--;
+        wake++;
+      });
+  }
+
+  const eventLimit = Math.max(200, input.continueAsNewAfterEvents ?? FLEET_CONTINUE_AS_NEW_AFTER_EVENTS);
+  async function maybeContinue(): Promise<void> {
+    const i = workflowInfo();
+    if (starting > 0 || (i.historyLength < eventLimit && !i.continueAsNewSuggested)) return;
+    log.info('fleet continues as new', { historyLength: i.historyLength, run: c.run + 1 });
+    await continueAsNew<typeof fleetWorkflow>({ ...input, carried: { ...c, run: c.run + 1 } });
+  }
+
+  // wakes on any change, or when the run may continue as new (history long, no start in flight)
+  const waitForChange = async () => {
+    const seen = wake;
+    await condition(() => wake !== seen || c.rollbackReason !== null || (starting === 0 && workflowInfo().historyLength >= eventLimit));
+  };
+
+  for (; c.waveIndex < spec.waves.length && c.rollbackReason === null;) {
+    const i = c.waveIndex;
+    const rule = spec.waves[i];
+    const targets = waveTargets(i);
+    const allowed = allowedFailures(rule, targets.length);
+    if (c.waveStates[i] === 'pending') c.waveStates[i] = 'running';
+    if (c.waveStates[i] === 'running') {
+      setState(c.isPaused ? 'paused' : 'running');
+      for (;;) {
+        const failed = targets.filter((t) => t.state === 'failed').length;
+        const isHalting = failed > allowed || c.rollbackReason !== null;
+        const running = targets.filter((t) => t.state === 'running').length;
+        if (!isHalting && !c.isPaused) {
+          const free = rule.parallelism - running;
+          for (const t of targets.filter((x) => x.state === 'pending').slice(0, Math.max(0, free))) launch(t);
+        }
+        const busy = targets.some((t) => t.state === 'running');
+        if (!busy && (isHalting || !targets.some((t) => t.state === 'pending'))) break;
+        setState(c.rollbackReason !== null ? 'rolling_back' : c.isPaused ? 'paused' : 'running');
+        await maybeContinue();
+        await waitForChange();
+        if (c.rollbackReason !== null) break;
+      }
+      if (c.rollbackReason !== null) break;
+      const failed = targets.filter((t) => t.state === 'failed');
+      if (failed.length > allowed) {
+        c.waveStates[i] = 'halted';
+        c.lastError = `wave "${rule.name}" halted: ${failed.length} target${failed.length === 1 ? '' : 's'} failed (${
+          Number.isFinite(allowed) ? `${allowed} allowed` : ''
+        }): ${failed.map((t) => `${t.name}: ${t.cause ?? 'unknown'}`).join(' | ')}`;
+        setState('halted');
+        // `retry` runs the failed targets again; `rollback` reverses what has not contracted
+        c.waitSeen = c.retries;
+        for (;;) {
+          if (c.retries > c.waitSeen || c.rollbackReason !== null) break;
+          await maybeContinue();
+          await waitForChange();
+        }
+        if (c.rollbackReason !== null) break;
+        for (const t of failed) t.state = 'pending';
+        c.waveStates[i] = 'running';
+        c.lastError = null;
+        continue;
+      }
+      c.waveStates[i] = 'completed';
+    }
+    if (rule.approval && i < spec.waves.length - 1 && c.waveStates[i] === 'completed') {
+      c.waveStates[i] = 'waiting_approval';
+      c.waitSeen = c.approvals;
+    }
+    if (c.waveStates[i] === 'waiting_approval') {
+      setState('waiting_approval');
+      for (;;) {
+        if (c.approvals > (c.waitSeen ?? 0) || c.rollbackReason !== null) break;
+        await maybeContinue();
+        await waitForChange();
+      }
+      if (c.rollbackReason !== null) break;
+      c.waveStates[i] = 'completed';
+    }
+    c.waveIndex++;
+  }
+
+  if (c.rollbackReason === null) {
+    setState('completed');
+    return { state: c.state, progress: progress() };
+  }
+
+  // Rollback: every target not yet contracted reverses, newest wave first; completed targets are reported as they are.
+  setState('rolling_back');
+  await condition(() => starting === 0);
+  const running = c.targets.filter((t) => t.state === 'running').sort((a, b) => b.wave - a.wave);
+  for (const t of running) signalTarget(t, rollbackSignal, { by: 'fleet', reason: c.rollbackReason });
+  for (;;) {
+    if (!c.targets.some((t) => t.state === 'running')) break;
+    await maybeContinue();
+    await waitForChange();
+  }
+  for (const t of c.targets)
+    if (t.state === 'pending') Object.assign(t, { state: 'skipped', cause: 'the fleet rolled back before its wave' });
+  for (let i = 0; i < c.waveStates.length; i++)
+    if (c.waveStates[i] !== 'completed')
+      c.waveStates[i] = waveTargets(i).some((t) => t.state === 'rolled_back') ? 'rolled_back' : 'skipped';
+  setState('rolled_back');
+  return { state: c.state, progress: progress() };
+}
