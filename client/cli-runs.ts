@@ -41,11 +41,12 @@ export function registerRunVerbs(program: Command): void {
       if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
       // kind: fleet: the waves over the targets file's targets, each target's table shape checked
       const fleet = loadFleetSpecFile(file);
+      const spec = fleet ? fleet.change : loadSpecFile(file);
       const { text, refusal } = fleet
         ? await planFleetWithRefusal(fleet, format as 'text' | 'json' | 'mermaid', opts.targets)
-        : await planWithRefusal(loadSpecFile(file), format as 'text' | 'json' | 'mermaid');
+        : await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
       print(text);
-      if (refusal) throw spec.kind === 'rollout' ? new RolloutRefusedError(refusal) : new BackfillRefusedError(refusal);
+      if (refusal) throw spec.kind === 'backfill' ? new BackfillRefusedError(refusal) : new RolloutRefusedError(refusal);
     });
 
   connectionOptions(

@@ -14,7 +14,6 @@ import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
-  patched,
 } from '@temporalio/workflow';
 import type { CheckResult } from '../activities/rollout';
 import type { BackfillSpec, GateCheck } from '../spec';
