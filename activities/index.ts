@@ -1,9 +1,9 @@
-import { createBackfillActivities, ActivityDeps } from './backfill';
-import { createRolloutActivities } from './rollout';
-import { createProbeActivities } from './probe';
+import { createBackfillActivities, ActivityDeps } from './backfill/index';
+import { createRolloutActivities } from './rollout/index';
+import { createProbeActivities } from './backfill/probe';
 import { createNotifyActivities } from './notify';
 
-export type { ActivityDeps } from './backfill';
+export type { ActivityDeps } from './backfill/index';
 
 /** Every activity a stagefill worker registers, bound to one pool and logger. */
 export function createActivities(deps: ActivityDeps) {

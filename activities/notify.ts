@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { NotifyEventInput, NotifySettings, notificationBody, notificationTargets } from '../plan/notify';
-import type { ActivityDeps } from './backfill-types';
+import { NotifyEventInput, NotifySettings, notificationBody, notificationTargets } from '../core/common/notify';
+import type { ActivityDeps } from './backfill/types';
 import { signatureHeaders } from './webhook-signature';
 
 export interface DeliverNotificationInput {

@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { backfillSpec } from '../spec';
+import { backfillSpec } from '../steps/spec';
 import { startBackfill, waitForRun } from '../client/operations';
 import type { StagefillConnection } from '../client/connection';
 import { progressQuery, BackfillProgress } from '../workflows/definitions';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEFAULT_FLUSH_AFTER_KB } from '../plan/throttle';
+import { DEFAULT_FLUSH_AFTER_KB } from '../core/backfill/throttle';
 
 /** Everything one benchmark run is told; the defaults are the quick run. */
 export interface BenchOptions {

@@ -102,7 +102,7 @@ export async function createCheckpointTable(pool: Pool): Promise<void> {
 /**
  * The checkpoint row, prepared like stagefill's; with `isAsync`, the statement also makes the chunk's
  * commit skip the WAL flush, exactly as stagefill's checkpoint statement does
- * for every chunk but a partition's last (db/backfills.ts commitChunkCheckpoint).
+ * for every chunk but a partition's last (db/backfill/backfills.ts commitChunkCheckpoint).
  */
 export async function insertCheckpoint(
   db: PoolClient,

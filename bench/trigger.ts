@@ -1,7 +1,7 @@
 import { Pool } from 'pg';
 import { addComputedColumn } from '../steps/add-column/sql';
-import { dropColumn } from '../db/ddl';
-import { dropStepTrigger, stepTriggerName } from '../db/triggers';
+import { dropColumn } from '../db/rollout/ddl';
+import { dropStepTrigger, stepTriggerName } from '../db/rollout/triggers';
 import { TABLE } from './sql';
 
 /**

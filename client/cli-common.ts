@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { parseDuration } from '../plan/duration';
+import { parseDuration } from '../core/common/duration';
 import { connect, ConnectOptions, StagefillConnection } from './connection';
 import { UsageError } from './errors';
 

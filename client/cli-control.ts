@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import type { ConnectOptions } from './connection';
 import { sendControl, cancelRun, setThrottle, ControlVerb, defaultActor } from './operations';
-import type { BaselineRefresh, ThrottleChange, ThrottleSettings } from '../plan/throttle';
+import type { BaselineRefresh, ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, examples, toInt, JSON_HELP } from './cli-common';
 
@@ -117,7 +117,7 @@ interface ThrottleOptions {
   onReplicaMissing?: 'hold' | 'ignore';
 }
 
-/** The latency-budget and replica-lag part of `stagefill throttle` (plan/throttle.ts validates it in the workflow). */
+/** The latency-budget and replica-lag part of `stagefill throttle` (core/backfill/throttle.ts validates it in the workflow). */
 function latencyChange(o: ThrottleOptions): ThrottleChange {
   const change: ThrottleChange = {};
   if (o.latencyP99Ms !== undefined) change.latency = o.latencyP99Ms ? { p99Ms: o.latencyP99Ms } : null;

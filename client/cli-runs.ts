@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { loadSpecFile } from '../spec/load';
+import { loadSpecFile } from './spec-load';
 import { createPool } from '../db/pool';
 import type { ConnectOptions, StagefillConnection } from './connection';
 import { startRun, replayBackfill } from './runs';
@@ -10,11 +10,11 @@ import { watchRun, formatStatus } from './watch';
 import { readHistory, formatHistory } from './history';
 import { NotFoundError, UsageError, RolloutRefusedError, BackfillRefusedError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, toInt, JSON_HELP } from './cli-common';
-import { loadFleetSpecFile } from '../spec/fleet/load';
+import { loadFleetSpecFile } from './fleet/spec-load';
 import { planFleetWithRefusal } from './fleet/plan';
 import { startFleet } from './fleet/start';
 import { withWaitingTargets } from './fleet/status';
-import type { FleetProgress } from '../plan/fleet/progress';
+import type { FleetProgress } from '../core/fleet/progress';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
 export function registerRunVerbs(program: Command): void {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { loadSpecFile } from '../spec/load';
-import type { BackfillSpec } from '../spec';
-import { isValidTimeZone } from '../plan/window';
+import { loadSpecFile } from './spec-load';
+import type { BackfillSpec } from '../steps/spec';
+import { isValidTimeZone } from '../core/common/window';
 import type { ConnectOptions } from './connection';
 import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule, ScheduleInfo } from './schedules';
 import { UsageError } from './errors';

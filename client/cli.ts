@@ -1,5 +1,5 @@
 import { Command, Option, CommanderError } from 'commander';
-import { SpecError, formatSpecError } from '../spec/load';
+import { SpecError, formatSpecError } from './spec-load';
 import { exitCodeOf } from './errors';
 import { examples, toInt } from './cli-common';
 import { registerRunVerbs } from './cli-runs';

@@ -1,15 +1,21 @@
-import type { RolloutSpec } from '../spec';
+import type { RolloutSpec } from '../steps/spec';
 import { createPool } from '../db/pool';
-import { readColumnObjects } from '../db/column-objects';
-import { planDuplication } from '../plan/duplicate';
-import type { DuplicationPlan } from '../plan/duplication-types';
-import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../plan/columns';
-import { normalizeGraph } from '../plan/graph';
-import { qualifiedName } from '../plan/ids';
-import { viewSchemaName } from '../plan/views';
-import { keyChangesOf, leftOutReferences, formatLeftOut, LeftOutReference, canonicalType } from '../plan/key-references';
-import { missingTableRefusals, missingChildContracts } from '../plan/rollout-refusals';
-import { existingTables, indexesThatCannotFollow } from '../db/rollout-preflight';
+import { readColumnObjects } from '../db/rollout/column-objects';
+import { planDuplication } from '../core/rollout/alter-column/duplicate';
+import type { DuplicationPlan } from '../core/rollout/alter-column/duplication-types';
+import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../core/rollout/columns';
+import { normalizeGraph } from '../steps/graph';
+import { qualifiedName } from '../core/common/ids';
+import { viewSchemaName } from '../core/rollout/views';
+import {
+  keyChangesOf,
+  leftOutReferences,
+  formatLeftOut,
+  LeftOutReference,
+  canonicalType,
+} from '../core/rollout/alter-column/key-references';
+import { missingTableRefusals, missingChildContracts } from '../core/rollout/refusals';
+import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column

@@ -6,7 +6,7 @@ import { loadWorkerConfig } from '../worker/config';
 import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { resetDemoTable, demoRolloutSpec, DEMO_TABLE } from '../db/demo';
-import { parseSpec } from '../spec';
+import { parseSpec } from '../steps/spec';
 import { connect } from './connection';
 import { startRun } from './runs';
 import { watchRun } from './watch';

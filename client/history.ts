@@ -1,12 +1,12 @@
 import type { Pool } from 'pg';
-import { findBackfill } from '../db/backfills';
+import { findBackfill } from '../db/backfill/backfills';
 import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill, eventsOfRuns } from '../db/audit';
-import { rolloutAudit } from '../db/rollout-audit';
-import { stepBackfillName } from '../plan/hash';
-import { normalizeGraph } from '../plan/graph';
-import { qualifiedName } from '../plan/ids';
-import type { RolloutSpec } from '../spec';
-import { formatRange } from '../plan/keys';
+import { rolloutAudit } from '../db/rollout/audit';
+import { stepBackfillName } from '../core/common/hash';
+import { normalizeGraph } from '../steps/graph';
+import { qualifiedName } from '../core/common/ids';
+import type { RolloutSpec } from '../steps/spec';
+import { formatRange } from '../core/backfill/keys';
 
 /**
  * `stagefill history`: the audit trail as stagefill's own tables keep it, so

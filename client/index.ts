@@ -27,7 +27,7 @@ export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSumm
 export { RunClosedError, ClientError, UsageError, RolloutRefusedError, BackfillRefusedError, exitCodeOf } from './errors';
 export { startWorkflow } from './start';
 export type { StartWorkflowOptions } from './start';
-export { backfillSummary } from '../plan/summary';
+export { backfillSummary } from '../steps/summary';
 
 export { watchRun, formatStatus, formatProgressLine, formatEta } from './watch';
 export { readHistory, formatHistory, backfillOfWorkflowId } from './history';
@@ -48,9 +48,9 @@ export { printPlan, planWithRefusal } from './plan-output';
 export { refusalBeforeStart } from './contract-plan';
 export { backfillRefusalBeforeStart } from './plan-output';
 
-export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../spec';
-export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../spec';
-export { loadSpecFile, formatSpecError } from '../spec/load';
-export { backfillWorkflowId, rolloutWorkflowId } from '../plan/ids';
+export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../steps/spec';
+export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../steps/spec';
+export { loadSpecFile, formatSpecError } from './spec-load';
+export { backfillWorkflowId, rolloutWorkflowId } from '../core/common/ids';
 export type { BackfillProgress, BackfillState, ThrottleChange, ThrottleSettings, ActorPayload } from '../workflows/definitions';
-export type { BackfillResult } from '../workflows/backfill';
+export type { BackfillResult } from '../workflows/backfill/workflow';

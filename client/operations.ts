@@ -1,10 +1,10 @@
 import os from 'node:os';
 import { WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { BackfillSpec } from '../spec';
-import { backfillWorkflowId } from '../plan/ids';
-import { qualifiedName } from '../plan/table-name';
-import { backfillSummary } from '../plan/summary';
-import { hashTransform } from '../plan/hash';
+import type { BackfillSpec } from '../steps/spec';
+import { backfillWorkflowId } from '../core/common/ids';
+import { qualifiedName } from '../core/common/table-name';
+import { backfillSummary } from '../steps/summary';
+import { hashTransform } from '../core/common/hash';
 import { SA, initialSearchAttributes } from '../workflows/search-attributes';
 import {
   pauseSignal,
@@ -18,11 +18,11 @@ import {
   ThrottleSettings,
   ActorPayload,
 } from '../workflows/definitions';
-import type { BackfillWorkflowInput } from '../workflows/backfill';
+import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
 import type { StagefillConnection } from './connection';
 import { NotFoundError, NotApplicableError, RunClosedError, NoWorkerError } from './errors';
 import { readRouting } from '../worker/routing';
-import { noWorkerMessage } from '../plan/worker-routing';
+import { noWorkerMessage } from '../core/common/worker-routing';
 import { startWorkflow, StartedRun } from './start';
 
 export { AlreadyRunningError, NotFoundError, NotApplicableError, RunClosedError } from './errors';

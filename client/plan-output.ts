@@ -1,11 +1,11 @@
-import type { Spec, BackfillSpec } from '../spec';
-import { planRollout, formatRolloutPlan, formatMermaid } from '../plan/describe';
-import { qualifiedName } from '../plan/table-name';
-import { formatDuration } from '../plan/duration';
+import type { Spec, BackfillSpec } from '../steps/spec';
+import { planRollout, formatRolloutPlan, formatMermaid } from '../steps/describe';
+import { qualifiedName } from '../core/common/table-name';
+import { formatDuration } from '../core/common/duration';
 import { createPool } from '../db/pool';
-import { KeyError } from '../db/keys';
-import { planPartitions, resolveKey, normalizeInput } from '../activities/partition-plan';
-import { keyLabel, keyTypeLabel, formatRange } from '../plan/keys';
+import { KeyError } from '../db/backfill/keys';
+import { planPartitions, resolveKey, normalizeInput } from '../activities/backfill/partition-plan';
+import { keyLabel, keyTypeLabel, formatRange } from '../core/backfill/keys';
 import { columnChangePlan, formatColumnChangePlan, rolloutRefusal } from './contract-plan';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */

@@ -1,19 +1,19 @@
-import type { Spec, BackfillSpec, RolloutSpec } from '../spec';
-import { rolloutWorkflowId } from '../plan/ids';
-import { qualifiedName } from '../plan/table-name';
-import { rolloutSummary, rolloutTables } from '../plan/summary';
+import type { Spec, BackfillSpec, RolloutSpec } from '../steps/spec';
+import { rolloutWorkflowId } from '../core/common/ids';
+import { qualifiedName } from '../core/common/table-name';
+import { rolloutSummary, rolloutTables } from '../steps/summary';
 import { initialSearchAttributes } from '../workflows/search-attributes';
-import type { RolloutWorkflowInput } from '../workflows/rollout';
+import type { RolloutWorkflowInput } from '../workflows/rollout/workflow';
 import type { StagefillConnection } from './connection';
-import { parseBackfillSpec } from '../spec';
+import { parseBackfillSpec } from '../steps/spec';
 import { createPool } from '../db/pool';
-import { findBackfillsByName } from '../db/backfills';
+import { findBackfillsByName } from '../db/backfill/backfills';
 import { startBackfill, StartBackfillOptions, defaultActor } from './operations';
 import { startWorkflow, StartedRun } from './start';
 import { ReplayError } from './errors';
 
 export { ReplayError } from './errors';
-export { rolloutSummary } from '../plan/summary';
+export { rolloutSummary } from '../steps/summary';
 
 export interface StartRolloutOptions {
   workflowId?: string;

@@ -1,9 +1,9 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
-import type { BackfillSpec } from '../spec';
-import { backfillWorkflowId } from '../plan/ids';
-import { qualifiedName } from '../plan/table-name';
+import type { BackfillSpec } from '../steps/spec';
+import { backfillWorkflowId } from '../core/common/ids';
+import { qualifiedName } from '../core/common/table-name';
 import { initialSearchAttributes } from '../workflows/search-attributes';
-import type { BackfillWorkflowInput } from '../workflows/backfill';
+import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
 import type { StagefillConnection } from './connection';
 import { defaultActor, specSummary } from './operations';
 import { NotFoundError, ScheduleExistsError } from './errors';

@@ -1,7 +1,7 @@
 import type { StagefillConnection } from './connection';
 import { getProgress, describeRun } from './operations';
-import { rolloutPercent, ChildBackfillReport, StepView } from '../plan/rollout-progress';
-import type { FleetProgress } from '../plan/fleet/progress';
+import { rolloutPercent, ChildBackfillReport, StepView } from '../core/backfill/progress';
+import type { FleetProgress } from '../core/fleet/progress';
 import { formatFleetLine, formatFleetStatus, withWaitingTargets } from './fleet/status';
 
 type AnyProgress = Record<string, unknown> & { workflowStatus?: string };

@@ -1,8 +1,8 @@
 import { escapeIdentifier } from 'pg';
-import { parseTable, TableRef } from '../plan/table-name';
+import { parseTable, TableRef } from '../core/common/table-name';
 
-// the one table-name module (plan/table-name.ts, pure and importing nothing) parses; this one quotes
-export { parseTable, type TableRef } from '../plan/table-name';
+// the one table-name module (core/common/table-name.ts, pure and importing nothing) parses; this one quotes
+export { parseTable, type TableRef } from '../core/common/table-name';
 
 /** "schema"."table", every part through pg's escapeIdentifier. */
 export function qualified(t: TableRef | string): string {

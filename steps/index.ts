@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { StepKindModule, StepSchema, StepRole, ShapeChange } from './types';
-import type { GateCheck } from '../spec/fields';
+import type { GateCheck } from '../core/common/fields';
 import { addColumn } from './add-column/plan';
 import { alterColumn } from './alter-column/plan';
 import { setNotNull } from './set-not-null/plan';

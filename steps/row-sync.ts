@@ -1,11 +1,11 @@
-import type { BackfillSpec } from '../spec';
-import { parseBackfillSpec } from '../spec';
-import { checkRowExpression, stepBackfillTransform } from '../db/ddl';
-import { existingTables } from '../db/rollout-preflight';
-import { stepTriggerName } from '../db/triggers';
-import { stepBackfillName } from '../plan/hash';
-import { classifyPgError, failure, pgMessage } from '../activities/errors';
-import { FailureType } from '../plan/failures';
+import type { BackfillSpec } from './spec';
+import { parseBackfillSpec } from './spec';
+import { checkRowExpression, stepBackfillTransform } from '../db/rollout/ddl';
+import { existingTables } from '../db/rollout/preflight';
+import { stepTriggerName } from '../db/rollout/triggers';
+import { stepBackfillName } from '../core/common/hash';
+import { classifyPgError, failure, pgMessage } from '../db/errors';
+import { FailureType } from '../core/common/failures';
 import type { StepContext } from './types';
 
 /**

@@ -1,5 +1,5 @@
-import { parseRolloutSpec } from '../spec';
-import { planRollout, formatRolloutPlan } from '../plan/describe';
+import { parseRolloutSpec } from './spec';
+import { planRollout, formatRolloutPlan } from './describe';
 
 // `stagefill plan` lists the table kinds with their lock and their revert
 describe('plan of the table and column kinds', () => {

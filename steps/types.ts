@@ -1,7 +1,10 @@
 import type { z } from 'zod';
 import type { PoolClient } from 'pg';
 import type { ApplicationFailure } from '@temporalio/common';
-import type { BackfillSpec, GateCheck } from '../spec/fields';
+import type { BackfillSpec, GateCheck } from '../core/common/fields';
+import type { ShapeChange } from '../core/rollout/views';
+
+export type { ShapeChange } from '../core/rollout/views';
 
 /**
  * The shape of one step kind. Each kind is a folder under steps/ with
@@ -14,7 +17,7 @@ import type { BackfillSpec, GateCheck } from '../spec/fields';
  * steps/index.ts registers the pure half (the one list of kinds; the workflow,
  * spec/ and plan/ read it), steps/actions.ts the activity half (typed
  * against that list, so a kind without actions does not compile). The
- * workflow and the step runner (activities/steps.ts) never name a kind.
+ * workflow and the step runner (activities/rollout/steps.ts) never name a kind.
  * Type-only imports here: this file is read by the workflow bundle too.
  */
 
@@ -58,22 +61,6 @@ export interface StepPlan {
   online: boolean;
   /** False for steps a rollback cannot undo (contract); true when absent. */
   isReversible?: boolean;
-}
-
-/**
- * What a step does to the shape of the table as each version sees it, for
- * `expose`'s views: `added` columns are new (hidden from the legacy view),
- * `replaced` shows `by` as `as` in the new view instead of `column` (only once
- * `by` exists), `dropped` columns are hidden from the new view.
- */
-export interface ShapeChange {
-  added?: string[];
-  replaced?: { column: string; by: string; as: string }[];
-  dropped?: string[];
-  /** The new version does not see the table at all (dropTable): its version schema holds no view of it. */
-  isTableHidden?: boolean;
-  /** The new version sees the table under this name (renameTable): the view in its version schema is named so. */
-  tableRenamedTo?: string;
 }
 
 export interface GateRun {

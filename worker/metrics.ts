@@ -2,7 +2,7 @@ import http from 'node:http';
 import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../db/pool';
 import { openBackfillBacklog, BacklogRow } from '../db/audit';
-import type { ControlMetrics } from '../activities/probe';
+import type { ControlMetrics } from '../activities/backfill/probe';
 
 /** Where the backlog gauge reads from at scrape time; unset, the gauge stays empty. */
 export type BacklogSource = () => Promise<BacklogRow[]>;
@@ -123,7 +123,7 @@ export function createMetrics(registry = new Registry()) {
     }),
     backlogRemaining,
     backlogPlanned,
-    // the latency-budget / replica-lag throttle (activities/probe.ts sets these once per controller step)
+    // the latency-budget / replica-lag throttle (activities/backfill/probe.ts sets these once per controller step)
     ...control,
     /** Feeds the backlog gauges; the worker passes its pool (see backlogFromPool). */
     setBacklogSource(source: BacklogSource | undefined) {

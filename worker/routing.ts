@@ -1,5 +1,5 @@
 import { temporal } from '@temporalio/proto';
-import type { DeploymentVersion } from '../plan/worker-routing';
+import type { DeploymentVersion } from '../core/common/worker-routing';
 
 /** The one call read here; a worker's NativeConnection and a client's Connection both have it. */
 export interface TaskQueueService {

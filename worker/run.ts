@@ -9,7 +9,7 @@ import { parseSecrets } from '../activities/webhook-signature';
 import { WorkerConfig, redactUrl, deploymentVersion } from './config';
 import { createMetrics, Metrics, backlogFromPool } from './metrics';
 import { readRouting } from './routing';
-import { routingProblem } from '../plan/worker-routing';
+import { routingProblem } from '../core/common/worker-routing';
 
 export interface StagefillWorker {
   worker: Worker;

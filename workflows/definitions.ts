@@ -1,9 +1,9 @@
 import { defineSignal, defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { CheckResult } from '../activities/rollout';
-import type { ThrottleChange, ThrottleSettings } from '../plan/throttle';
-import type { ControlDecision } from '../plan/throttle-control';
-import type { ChildBackfillReport } from '../plan/rollout-progress';
-import type { HealthReading } from '../plan/backfill-state';
+import type { CheckResult } from '../activities/rollout/index';
+import type { ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
+import type { ControlDecision } from '../core/backfill/throttle-control';
+import type { ChildBackfillReport } from '../core/backfill/progress';
+import type { HealthReading } from '../core/backfill/state';
 
 /**
  * Every signal, query and update stagefill's workflows answer. The client and
@@ -22,12 +22,12 @@ export const approveSignal = defineSignal<[ActorPayload?]>('approve');
 export const rollbackSignal = defineSignal<[ActorPayload?]>('rollback');
 export const retrySignal = defineSignal<[ActorPayload?]>('retry');
 
-export type { ThrottleChange, ThrottleSettings, LatencyBudget } from '../plan/throttle';
-export type { ControlDecision } from '../plan/throttle-control';
-export type { ChildBackfillReport } from '../plan/rollout-progress';
-export type { HealthReading } from '../plan/backfill-state';
+export type { ThrottleChange, ThrottleSettings, LatencyBudget } from '../core/backfill/throttle';
+export type { ControlDecision } from '../core/backfill/throttle-control';
+export type { ChildBackfillReport } from '../core/backfill/progress';
+export type { HealthReading } from '../core/backfill/state';
 
-/** A rollout's child backfill reports its rows, rate and state to its rollout (a bounded cadence: plan/rollout-progress.ts). */
+/** A rollout's child backfill reports its rows, rate and state to its rollout (a bounded cadence: core/backfill/progress.ts). */
 export const backfillProgressSignal = defineSignal<[ChildBackfillReport]>('backfillProgress');
 
 /** Changes throttle and chunk size of a running backfill; the validator rejects bad payloads before they reach history. */
@@ -36,7 +36,7 @@ export const approveUpdate = defineUpdate<string, [ActorPayload]>('approveUpdate
 
 /**
  * `running` works chunks; `backing_off` waits for its health check to come back under its max; `holding` is held by its
- * latency budget or replica lag (plan/backfill-state.ts); `stateReason` says why for every state but plain running.
+ * latency budget or replica lag (core/backfill/state.ts); `stateReason` says why for every state but plain running.
  */
 export type BackfillState =
   'starting' | 'running' | 'backing_off' | 'holding' | 'paused' | 'waiting_window' | 'completed' | 'failed' | 'cancelled' | 'window_closed';
@@ -84,7 +84,7 @@ export interface BackfillProgress {
 export const progressQuery = defineQuery<unknown>('progress');
 
 /**
- * `paused`, `backing_off` and `holding` are shown over the workflow's own state (plan/rollout-progress.ts
+ * `paused`, `backing_off` and `holding` are shown over the workflow's own state (core/backfill/progress.ts
  * shownRolloutState): paused by an operator; a running backfill of it backs off on its health check or is held by its
  * latency budget or replica lag. `waiting_window`: a contract step waits for the rollback window to end.
  */

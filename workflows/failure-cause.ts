@@ -5,7 +5,7 @@
  * workflow APIs, so a unit table test pins it).
  */
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
-import { FailureType } from '../plan/failures';
+import { FailureType } from '../core/common/failures';
 
 /** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
 export function causeMessage(err: unknown): string {

@@ -1,6 +1,6 @@
 // The workflow bundle's entry: every workflow type a stagefill worker runs.
-export { backfillWorkflow } from './backfill';
-export { rolloutWorkflow } from './rollout';
+export { backfillWorkflow } from './backfill/workflow';
+export { rolloutWorkflow } from './rollout/workflow';
 export { fleetWorkflow } from './fleet/fleet';
 export { fleetTargetWorkflow } from './fleet/target';
 

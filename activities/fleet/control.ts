@@ -6,7 +6,7 @@ export interface TargetConfig {
   tags: Record<string, string>;
 }
 import { readTableShapes } from '../../db/fleet/shape';
-import type { FleetTarget } from '../../plan/fleet/waves';
+import type { FleetTarget } from '../../core/fleet/waves';
 
 /**
  * The fleet's control activities, served on the fleet's control queue by a

@@ -1,7 +1,7 @@
-import type { FleetSpec } from '../../spec/fleet/schema';
-import { changeTables } from '../../spec/fleet/schema';
-import { planWaves, allowedFailures, WavePlanError, PlannedWave } from '../../plan/fleet/waves';
-import { shapeDifferences, ShapeDifference } from '../../plan/fleet/shape';
+import type { FleetSpec } from '../../steps/fleet-spec';
+import { changeTables } from '../../steps/fleet-spec';
+import { planWaves, allowedFailures, WavePlanError, PlannedWave } from '../../core/fleet/waves';
+import { shapeDifferences, ShapeDifference } from '../../core/fleet/shape';
 import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
 import { loadTargetsFile, TargetsFileError } from '../../worker/fleet/targets-file';

@@ -1,5 +1,5 @@
-import type { FleetSpec } from '../../spec/fleet/schema';
-import { fleetWorkflowId } from '../../plan/fleet/ids';
+import type { FleetSpec } from '../../steps/fleet-spec';
+import { fleetWorkflowId } from '../../core/fleet/ids';
 import { SA } from '../../workflows/search-attributes';
 import type { FleetWorkflowInput } from '../../workflows/fleet/fleet';
 import type { StagefillConnection } from '../connection';

@@ -1,4 +1,4 @@
-import type { FleetProgress } from '../../plan/fleet/progress';
+import type { FleetProgress } from '../../core/fleet/progress';
 import type { StagefillConnection } from '../connection';
 import { getProgress } from '../operations';
 

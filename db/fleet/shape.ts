@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Queryable } from '../pool';
 import { parseTable } from '../identifiers';
 
-/** The table's columns as `name type [not null]` in column order, or null when it does not exist (plan/fleet/shape.ts compares them). */
+/** The table's columns as `name type [not null]` in column order, or null when it does not exist (core/fleet/shape.ts compares them). */
 export async function tableShape(db: Queryable, table: string): Promise<string[] | null> {
   const t = parseTable(table);
   const { rows } = await db.query<{ col: string | null }>(

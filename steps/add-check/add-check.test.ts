@@ -1,5 +1,5 @@
 import { addCheck } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('addCheck', () => {
   test('plan: NOT VALID then VALIDATE; revert drops it; online', () => {

@@ -1,8 +1,8 @@
 import type { StepActions } from '../types';
 import type { AddCheckStep } from './schema';
-import { addCheckNotValid, validateConstraint, dropConstraint } from '../../db/ddl';
-import { failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
+import { addCheckNotValid, validateConstraint, dropConstraint } from '../../db/rollout/ddl';
+import { failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
 
 /** ADD CONSTRAINT ... NOT VALID (an instant), then VALIDATE in its own transaction (a scan that lets writes through). */
 export const addCheckActions: StepActions<AddCheckStep> = {

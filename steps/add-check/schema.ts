@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../core/common/fields';
 
 export const addCheckStep = stepSchema('addCheck', { name: identifier('name'), expression: expression('expression') });
 export type AddCheckStep = z.infer<typeof addCheckStep>;

@@ -1,6 +1,6 @@
 import { addColumn } from './plan';
 import { addColumnStep } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const ctx = { id: 'total', table: 'public.orders', rollbackWindowMs: 0 };
 

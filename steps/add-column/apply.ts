@@ -1,7 +1,7 @@
 import { inTransaction, type StepActions } from '../types';
 import type { AddColumnStep } from './schema';
-import { dropColumn } from '../../db/ddl';
-import { dropStepTrigger } from '../../db/triggers';
+import { dropColumn } from '../../db/rollout/ddl';
+import { dropStepTrigger } from '../../db/rollout/triggers';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addComputedColumn } from './sql';
 

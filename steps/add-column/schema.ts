@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../core/common/fields';
 
 export const addColumnStep = stepSchema('addColumn', {
   column: identifier('column'),

@@ -1,6 +1,6 @@
 import { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
-import { createRowTrigger, overRow } from '../../db/triggers';
+import { createRowTrigger, overRow } from '../../db/rollout/triggers';
 
 /** addColumn: the column, and a trigger that sets it from `up` on every insert and update (dual write). */
 export async function addComputedColumn(

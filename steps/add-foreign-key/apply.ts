@@ -1,14 +1,14 @@
 import type { StepActions } from '../types';
 import type { AddForeignKeyStep } from './schema';
-import { foreignKeyNameOf, referencingIndexNameOf } from './schema';
+import { foreignKeyNameOf, referencingIndexNameOf } from '../../core/rollout/object-names';
 import { relationInfo, buildIndexConcurrently, dropIndexConcurrently, tableExists, missingColumns } from '../create-index/sql';
 import { checkColumns, checkIndexName } from '../create-index/apply';
-import { constraintExists, validateConstraint, dropConstraint } from '../../db/ddl';
+import { constraintExists, validateConstraint, dropConstraint } from '../../db/rollout/ddl';
 import { dropConstraintIfExists } from '../add-unique/sql';
 import { addForeignKeyNotValid, hasUniqueIndexOn, hasIndexLeadingWith } from './sql';
-import { failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
-import { qualifiedName } from '../../plan/ids';
+import { failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
+import { qualifiedName } from '../../core/common/ids';
 
 interface Detail {
   constraint: string;

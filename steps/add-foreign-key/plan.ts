@@ -1,5 +1,6 @@
 import type { StepKindModule } from '../types';
-import { addForeignKeyStep, foreignKeyNameOf, referencingIndexNameOf } from './schema';
+import { addForeignKeyStep } from './schema';
+import { foreignKeyNameOf, referencingIndexNameOf } from '../../core/rollout/object-names';
 
 /** A foreign key added NOT VALID (instant), validated in its own transaction while writes go on. */
 export const addForeignKey: StepKindModule<typeof addForeignKeyStep> = {

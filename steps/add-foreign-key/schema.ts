@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, tableName, columnNames } from '../../spec/fields';
-import { derivedName } from '../create-index/schema';
+import { stepSchema, identifier, tableName, columnNames } from '../../core/common/fields';
 
 export const FK_ACTIONS = ['no action', 'restrict', 'cascade', 'set null', 'set default'] as const;
 const fkAction = (what: string) => z.enum(FK_ACTIONS, { errorMap: () => ({ message: `${what} must be one of ${FK_ACTIONS.join(', ')}` }) });
@@ -19,12 +18,3 @@ export const addForeignKeyStep = stepSchema('addForeignKey', {
     .default('warn'),
 });
 export type AddForeignKeyStep = z.infer<typeof addForeignKeyStep>;
-
-export function foreignKeyNameOf(step: Pick<AddForeignKeyStep, 'name' | 'columns'>, table: string): string {
-  return step.name ?? derivedName(table, step.columns, 'fkey');
-}
-
-/** The index `referencingIndex: create` builds. */
-export function referencingIndexNameOf(step: Pick<AddForeignKeyStep, 'columns'>, table: string): string {
-  return derivedName(table, step.columns, 'idx');
-}

@@ -1,6 +1,6 @@
 import { addUnique } from './plan';
-import { uniqueNameOf } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { uniqueNameOf } from '../../core/rollout/object-names';
+import { parseRolloutSpec } from '../spec';
 
 describe('addUnique', () => {
   test('plan: duplicates looked for first, concurrent build, attached in an instant', () => {

@@ -1,12 +1,12 @@
 import type { StepActions, StepContext } from '../types';
 import type { AddUniqueStep } from './schema';
-import { uniqueNameOf } from './schema';
+import { uniqueNameOf } from '../../core/rollout/object-names';
 import { relationInfo, buildIndexConcurrently, dropIndexConcurrently } from '../create-index/sql';
 import { checkColumns, checkIndexName } from '../create-index/apply';
-import { constraintExists } from '../../db/ddl';
+import { constraintExists } from '../../db/rollout/ddl';
 import { duplicateSample, attachUniqueIndex, dropConstraintIfExists } from './sql';
-import { failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
+import { failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
 
 interface Detail {
   constraint: string;

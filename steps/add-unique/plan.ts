@@ -1,5 +1,6 @@
 import type { StepKindModule } from '../types';
-import { addUniqueStep, uniqueNameOf } from './schema';
+import { addUniqueStep } from './schema';
+import { uniqueNameOf } from '../../core/rollout/object-names';
 
 /** A unique index built concurrently, then attached as the constraint in an instant. */
 export const addUnique: StepKindModule<typeof addUniqueStep> = {

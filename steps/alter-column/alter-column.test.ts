@@ -1,6 +1,6 @@
 import { alterColumn } from './plan';
 import { alterColumnStep, newColumnOf } from './schema';
-import { parseRolloutSpec, SpecError } from '../../spec';
+import { parseRolloutSpec, SpecError } from '../spec';
 
 const ctx = { id: 'a', table: 'public.orders', rollbackWindowMs: 0 };
 const spec = (step: object) => ({

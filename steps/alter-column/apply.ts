@@ -1,15 +1,15 @@
 import { inTransaction, type StepActions, type ContractContext, type StepContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
-import { tableColumns, dropColumn, renameColumn } from '../../db/ddl';
-import { dropStepTrigger } from '../../db/triggers';
-import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
-import { classifyPgError, failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
-import { columnMapAt, newVersionRow, PlacedStep } from '../../plan/columns';
-import { formatContractCheck } from '../../plan/contract-check';
-import { formatLeftOut } from '../../plan/key-references';
-import type { DuplicationPlan } from '../../plan/duplication-types';
-import { viewSchemaName } from '../../plan/views';
+import { tableColumns, dropColumn, renameColumn } from '../../db/rollout/ddl';
+import { dropStepTrigger } from '../../db/rollout/triggers';
+import { createSyncTrigger, syncedBackfillTransform } from '../../db/rollout/sync-triggers';
+import { classifyPgError, failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
+import { columnMapAt, newVersionRow, PlacedStep } from '../../core/rollout/columns';
+import { formatContractCheck } from '../../core/rollout/alter-column/contract-check';
+import { formatLeftOut } from '../../core/rollout/alter-column/key-references';
+import type { DuplicationPlan } from '../../core/rollout/alter-column/duplication-types';
+import { viewSchemaName } from '../../core/rollout/views';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';
 import {
@@ -47,9 +47,9 @@ const contractPlans = new WeakMap<object, Map<string, DuplicationPlan>>();
 
 /**
  * A new column that is a full duplicate of the old one (every constraint,
- * index, default, key, comment and privilege: plan/duplicate.ts), kept in
+ * index, default, key, comment and privilege: core/rollout/alter-column/duplicate.ts), kept in
  * sync by a trigger that never writes the legacy column unless the write
- * came through the new version (db/sync-triggers.ts). Contract checks every
+ * came through the new version (db/rollout/sync-triggers.ts). Contract checks every
  * counterpart is in place (else the rollout holds), then swaps.
  */
 export const alterColumnActions: StepActions<AlterColumnStep> = {

@@ -1,13 +1,13 @@
 import type { PoolClient } from 'pg';
-import { readColumnObjects } from '../../db/column-objects';
-import { runDuplicationStatement } from '../../db/duplicate';
-import { classifyPgError, failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
-import { planDuplication, contractActions } from '../../plan/duplicate';
-import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn, LaterChanges } from '../../plan/duplication-types';
-import { checkContract, ContractCheck } from '../../plan/contract-check';
-import { viewSchemaName } from '../../plan/views';
-import { laterChangesOf, PlacedStep } from '../../plan/columns';
+import { readColumnObjects } from '../../db/rollout/column-objects';
+import { runDuplicationStatement } from '../../db/rollout/duplicate';
+import { classifyPgError, failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
+import { planDuplication, contractActions } from '../../core/rollout/alter-column/duplicate';
+import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn, LaterChanges } from '../../core/rollout/alter-column/duplication-types';
+import { checkContract, ContractCheck } from '../../core/rollout/alter-column/contract-check';
+import { viewSchemaName } from '../../core/rollout/views';
+import { laterChangesOf, PlacedStep } from '../../core/rollout/columns';
 import type { StepContext } from '../types';
 import { newColumnOf, AlterColumnStep } from './schema';
 

@@ -1,8 +1,8 @@
 import type { ContractContext } from '../types';
-import type { ColumnObjects } from '../../plan/duplication-types';
-import { tableColumns } from '../../db/ddl';
-import { failure } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
+import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
+import { tableColumns } from '../../db/rollout/ddl';
+import { failure } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
 import { newColumnOf, AlterColumnStep } from './schema';
 import { oldColumnObjects, duplicationOf, runDuplicationPhase, DuplicationRef, laterChangesAfter } from './duplicate';
 import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from './key-graph';

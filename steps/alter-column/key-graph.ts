@@ -1,6 +1,6 @@
 import type { StepRef } from '../types';
-import type { AlteredColumn, ColumnObjects } from '../../plan/duplication-types';
-import { keyChangesOf, leftOutReferences, LeftOutReference } from '../../plan/key-references';
+import type { AlteredColumn, ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
+import { keyChangesOf, leftOutReferences, LeftOutReference } from '../../core/rollout/alter-column/key-references';
 import { newColumnOf, AlterColumnStep } from './schema';
 
 /**
@@ -36,7 +36,7 @@ export function contractOf(all: AnyStep[], table: string): AnyStep | undefined {
 /**
  * The columns referencing this step's column (the foreign keys the catalog
  * lists now) that the rollout does not change to its new type: the step
- * refuses at expand and its contract holds on them (plan/key-references.ts).
+ * refuses at expand and its contract holds on them (core/rollout/alter-column/key-references.ts).
  */
 export function leftOutOf(all: AnyStep[], ref: StepRef<AlterColumnStep>, old: ColumnObjects): LeftOutReference[] {
   const changes = keyChangesOf(all);

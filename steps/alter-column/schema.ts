@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, backfillTuning } from '../../core/common/fields';
 
 /** The object schema (one option of the step union); `check` in plan.ts adds the rule that needs both fields. */
 export const alterColumnStep = stepSchema('alterColumn', {

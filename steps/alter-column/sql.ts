@@ -2,8 +2,8 @@ import { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
 
 /**
- * alterColumn's own statements; the sync trigger is db/sync-triggers.ts, the
- * duplicated objects db/duplicate.ts.
+ * alterColumn's own statements; the sync trigger is db/rollout/sync-triggers.ts, the
+ * duplicated objects db/rollout/duplicate.ts.
  */
 
 export async function addNewColumn(db: Queryable, table: string, column: string, type: string): Promise<void> {

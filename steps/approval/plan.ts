@@ -1,5 +1,5 @@
 import type { StepKindModule } from '../types';
-import { formatDuration } from '../../plan/duration';
+import { formatDuration } from '../../core/common/duration';
 import { approvalStep } from './schema';
 
 /** Waits for an operator's `approve` (or `rollback`). */

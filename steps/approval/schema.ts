@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, duration } from '../../spec/fields';
+import { stepSchema, duration } from '../../core/common/fields';
 
 export const approvalStep = stepSchema('approval', {
   timeout: duration.default('24h'),

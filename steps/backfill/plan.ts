@@ -1,7 +1,7 @@
 import type { StepKindModule } from '../types';
-import type { BackfillSpec } from '../../spec/fields';
-import { oneLine } from '../../plan/text';
-import { qualifiedName } from '../../plan/ids';
+import type { BackfillSpec } from '../../core/common/fields';
+import { oneLine } from '../../core/common/text';
+import { qualifiedName } from '../../core/common/ids';
 import { backfillStep } from './schema';
 
 /** A chunked backfill as a child workflow: the step's fields, the rollout's table and name by default. */

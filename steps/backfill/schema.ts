@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, backfillFields, tableName } from '../../spec/fields';
+import { stepSchema, backfillFields, tableName } from '../../core/common/fields';
 
 export const backfillStep = stepSchema('backfill', {
   ...backfillFields,

@@ -1,7 +1,7 @@
 import { inTransaction, type StepActions, type ContractContext, type StepContext } from '../types';
 import type { ContractStep } from './schema';
-import { tableColumns, dropColumn, validateConstraint } from '../../db/ddl';
-import { classifyPgError, pgMessage } from '../../activities/errors';
+import { tableColumns, dropColumn, validateConstraint } from '../../db/rollout/ddl';
+import { classifyPgError, pgMessage } from '../../db/errors';
 import { stepActions } from '../actions';
 
 /**

@@ -1,5 +1,5 @@
 import type { StepKindModule } from '../types';
-import { formatDuration } from '../../plan/duration';
+import { formatDuration } from '../../core/common/duration';
 import { contractStep } from './schema';
 
 /** Irreversible: after the rollback window, each earlier step's contract hook, and the listed drops. */

@@ -1,9 +1,9 @@
 import type { StepActions, StepContext } from '../types';
 import type { CreateIndexStep } from './schema';
-import { indexNameOf } from './schema';
+import { indexNameOf } from '../../core/rollout/object-names';
 import { relationInfo, buildIndexConcurrently, dropIndexConcurrently, missingColumns, tableExists } from './sql';
-import { failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
+import { failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
 
 /**
  * Fails (naming the field) when an index of this name could not be ours: a

@@ -1,7 +1,8 @@
 import { createIndex } from './plan';
-import { createIndexStep, indexNameOf, derivedName } from './schema';
+import { createIndexStep } from './schema';
+import { indexNameOf, derivedName } from '../../core/rollout/object-names';
 import { createIndexStatement } from './sql';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const ctx = { id: 'ix', table: 'public.orders', rollbackWindowMs: 0 };
 const parse = (step: object) =>

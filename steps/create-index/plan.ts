@@ -1,5 +1,6 @@
 import type { StepKindModule, StepProblem } from '../types';
-import { createIndexStep, indexNameOf, CreateIndexStep } from './schema';
+import { createIndexStep, CreateIndexStep } from './schema';
+import { indexNameOf } from '../../core/rollout/object-names';
 
 /** The key parts as the plan shows them: columns, then expressions. */
 export function keyText(step: Pick<CreateIndexStep, 'columns' | 'expressions'>): string {

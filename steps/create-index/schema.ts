@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../core/common/fields';
 
 export const INDEX_METHODS = ['btree', 'gin', 'gist', 'brin', 'hash'] as const;
 
@@ -21,31 +21,3 @@ export const createIndexStep = stepSchema('createIndex', {
   with: storageParameters.optional(),
 });
 export type CreateIndexStep = z.infer<typeof createIndexStep>;
-
-/** FNV-1a, 8 hex digits: a stable short tag for derived names (pure, no node:crypto in the workflow bundle). */
-export function shortHash(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
-
-/**
- * A derived object name `<table>_<parts>_<suffix>` like Postgres' own, cut to
- * 63 characters with a hash of the full name when it is longer, so two long
- * names do not collide on their common prefix.
- */
-export function derivedName(table: string, parts: string[], suffix: string): string {
-  const bare = table.includes('.') ? table.slice(table.indexOf('.') + 1) : table;
-  const full = `${bare}_${parts.join('_')}_${suffix}`;
-  if (full.length <= 63) return full;
-  return `${full.slice(0, 63 - suffix.length - 10)}_${shortHash(full)}_${suffix}`;
-}
-
-export function indexNameOf(step: Pick<CreateIndexStep, 'name' | 'columns' | 'expressions'>, table: string): string {
-  if (step.name) return step.name;
-  const parts = [...(step.columns ?? []), ...(step.expressions?.length ? [`expr_${shortHash(step.expressions.join('\0'))}`] : [])];
-  return derivedName(table, parts, 'idx');
-}

@@ -1,7 +1,7 @@
 import { createTable } from './plan';
 import { createTableStep } from './schema';
 import { createTableStatements } from './sql';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const ctx = { id: 'ct', table: 'public.refunds', rollbackWindowMs: 0 };
 const raw = {

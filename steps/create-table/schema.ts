@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, sqlType, expression, tableName } from '../../spec/fields';
+import { stepSchema, identifier, sqlType, expression, tableName } from '../../core/common/fields';
 
 const referentialAction = z.enum(['NO ACTION', 'RESTRICT', 'CASCADE', 'SET NULL', 'SET DEFAULT'], {
   errorMap: () => ({ message: 'must be one of NO ACTION, RESTRICT, CASCADE, SET NULL, SET DEFAULT' }),

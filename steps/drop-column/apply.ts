@@ -1,10 +1,10 @@
 import { inTransaction, type StepActions } from '../types';
 import type { DropColumnStep } from './schema';
-import { dropColumn as dropColumnDdl } from '../../db/ddl';
-import { dropStepTrigger } from '../../db/triggers';
+import { dropColumn as dropColumnDdl } from '../../db/rollout/ddl';
+import { dropStepTrigger } from '../../db/rollout/triggers';
 import { triggerOf, checkExpression } from '../row-sync';
 import { columnInfo, createDownTrigger, columnDependents } from './sql';
-import { isViewSchemaOf } from '../../plan/views';
+import { isViewSchemaOf } from '../../core/rollout/views';
 
 /**
  * Apply: only the `down` trigger (the view shape hides the column, expose

@@ -1,6 +1,6 @@
 import { dropColumn } from './plan';
 import { dropColumnStep } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const ctx = { id: 'dc', table: 'public.orders', rollbackWindowMs: 0 };
 

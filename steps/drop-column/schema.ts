@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier, expression } from '../../spec/fields';
+import { stepSchema, identifier, expression } from '../../core/common/fields';
 
 export const dropColumnStep = stepSchema('dropColumn', {
   column: identifier('column'),

@@ -1,6 +1,6 @@
 import { Queryable } from '../../db/pool';
 import { parseTable } from '../../db/identifiers';
-import { createRowTrigger, overRow } from '../../db/triggers';
+import { createRowTrigger, overRow } from '../../db/rollout/triggers';
 import { ident } from '../../db/identifiers';
 
 export interface DroppedColumnInfo {

@@ -1,6 +1,6 @@
 import type { StepActions } from '../types';
 import type { DropConstraintStep } from './schema';
-import { dropConstraint } from '../../db/ddl';
+import { dropConstraint } from '../../db/rollout/ddl';
 import { constraintInfo } from './sql';
 
 /** Records the constraint at apply; the contract's second pass drops it. */

@@ -11,7 +11,7 @@ export const dropDefaultActions: StepActions<DropDefaultStep> = {
       transactional: true,
       async run(ctx) {
         const previousDefault = await currentDefault(ctx);
-        // the new column of an alterColumn: contract leaves it without a default (plan/columns.ts `laterChangesOf`)
+        // the new column of an alterColumn: contract leaves it without a default (core/rollout/columns.ts `laterChangesOf`)
         const alter = deferredToContract(ctx);
         if (alter) return { previousDefault, droppedAtContractOf: alter };
         if (previousDefault !== null) await setColumnDefault(ctx.db, ctx.table, ctx.step.column, null);

@@ -1,5 +1,5 @@
 import { dropIndex } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('dropIndex', () => {
   test('plan: deferred to contract, nothing to revert, CONCURRENTLY', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../core/common/fields';
 
 export const dropIndexStep = stepSchema('dropIndex', { name: identifier('name') });
 export type DropIndexStep = z.infer<typeof dropIndexStep>;

@@ -8,9 +8,9 @@ import {
   setColumnNotNull,
   dropColumnNotNull,
   constraintExists,
-} from '../../db/ddl';
+} from '../../db/rollout/ddl';
 import { notNullCheckName, notNullCheckExpression } from '../set-not-null/sql';
-import { pgMessage } from '../../activities/errors';
+import { pgMessage } from '../../db/errors';
 
 export const dropNotNullActions: StepActions<DropNotNullStep> = {
   phases: [

@@ -1,8 +1,8 @@
 import { inTransaction, type StepActions, type StepContext } from '../types';
 import type { DropTableStep } from './schema';
-import { tableColumns, schemaExists } from '../../db/ddl';
-import { dropVersionView } from '../../db/views';
-import { viewSchemaName, isViewSchemaOf } from '../../plan/views';
+import { tableColumns, schemaExists } from '../../db/rollout/ddl';
+import { dropVersionView } from '../../db/rollout/views';
+import { viewSchemaName, isViewSchemaOf } from '../../core/rollout/views';
 import { tableDependents, dropTableRestrict } from './sql';
 
 /** The view schemas the rollout's expose steps give this table. */

@@ -1,6 +1,6 @@
 import { dropTable } from './plan';
 import { dropTableStep } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('dropTable', () => {
   const step = dropTableStep.parse({ kind: 'dropTable' });

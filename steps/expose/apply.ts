@@ -1,9 +1,9 @@
 import { inTransaction, type StepActions } from '../types';
 import type { ExposeStep } from './schema';
-import { tableColumns, schemaExists, transactionTime } from '../../db/ddl';
-import { createVersionView, dropVersionView } from '../../db/views';
-import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/read-paths';
-import { viewSchemaName, viewShapes, versionViewName } from '../../plan/views';
+import { tableColumns, schemaExists, transactionTime } from '../../db/rollout/ddl';
+import { createVersionView, dropVersionView } from '../../db/rollout/views';
+import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollout/read-paths';
+import { viewSchemaName, viewShapes, versionViewName } from '../../core/rollout/views';
 import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';
 

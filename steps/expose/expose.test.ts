@@ -1,6 +1,6 @@
 import { expose } from './plan';
 import { exposeStep } from './schema';
-import { viewShapes, viewSchemaName } from '../../plan/views';
+import { viewShapes, viewSchemaName } from '../../core/rollout/views';
 import { stepShape } from '..';
 
 describe('expose', () => {

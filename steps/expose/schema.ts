@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema } from '../../spec/fields';
+import { stepSchema } from '../../core/common/fields';
 
 export const exposeStep = stepSchema('expose', {
   version: z.number().int().min(1),

@@ -1,4 +1,4 @@
-import { viewShapes, versionViewName, isViewSchemaOf, viewSchemaName } from '../../plan/views';
+import { viewShapes, versionViewName, isViewSchemaOf, viewSchemaName } from '../../core/rollout/views';
 import type { ShapeChange } from '../types';
 
 // the view-shape rules of expose, pure: which columns (and which name) each version sees

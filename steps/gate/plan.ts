@@ -1,5 +1,5 @@
 import type { StepKindModule } from '../types';
-import { describeExpect } from '../../plan/expect';
+import { describeExpect } from '../../core/common/expect';
 import { gateStep } from './schema';
 
 /** Read-only checks, once: on failure roll back, or hold for `retry`. */

@@ -1,6 +1,6 @@
 import type { StepActions } from '../types';
 import type { RenameConstraintStep } from './schema';
-import { constraintExists } from '../../db/ddl';
+import { constraintExists } from '../../db/rollout/ddl';
 import { relationInfo } from '../create-index/sql';
 import { renameConstraint } from './sql';
 

@@ -1,5 +1,5 @@
 import { renameConstraint } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('renameConstraint', () => {
   test('plan: the rename and its exact reverse', () => {

@@ -1,6 +1,6 @@
 import { inTransaction, type StepActions } from '../types';
 import type { RenameTableStep } from './schema';
-import { tableColumns } from '../../db/ddl';
+import { tableColumns } from '../../db/rollout/ddl';
 import { parseTable } from '../../db/identifiers';
 import { nameTaken, renameTable } from './sql';
 

@@ -1,6 +1,6 @@
 import { renameTable } from './plan';
 import { renameTableStep } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('renameTable', () => {
   const step = renameTableStep.parse({ kind: 'renameTable', to: 'purchases' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../core/common/fields';
 
 export const renameTableStep = stepSchema('renameTable', {
   /** The new name, in the same schema. */

@@ -1,5 +1,5 @@
 import { setComment } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const parse = (step: object) =>
   parseRolloutSpec({ kind: 'rollout', name: 'r', table: 'orders', steps: [{ kind: 'setComment', ...step }] }).steps[0];

@@ -1,6 +1,6 @@
 import type { StepActions, StepContext } from '../types';
 import type { SetDefaultStep } from './schema';
-import { alterOwning, PlacedStep } from '../../plan/columns';
+import { alterOwning, PlacedStep } from '../../core/rollout/columns';
 import { columnDefault, setColumnDefault } from './sql';
 
 /** Reads the column's default (failing, naming `column`, when there is no such column). */
@@ -14,7 +14,7 @@ export async function currentDefault(ctx: StepContext<{ column: string }>): Prom
  * The alterColumn whose new column this step acts on (the column a later step names after it), or undefined.
  * Its default is the sync trigger's business until contract: a default on the new column would make every
  * insert through the old version look like one that set the new column, so contract sets it instead
- * (plan/columns.ts `laterChangesOf`).
+ * (core/rollout/columns.ts `laterChangesOf`).
  */
 export function deferredToContract(ctx: StepContext<{ column: string }>): string | undefined {
   const alter = alterOwning(ctx.allSteps as unknown as PlacedStep[], ctx.indexOf(ctx.stepId), ctx.table, ctx.step.column);

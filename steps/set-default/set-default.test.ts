@@ -1,5 +1,5 @@
 import { setDefault } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('setDefault', () => {
   test('plan: records the old default, its exact revert, an instant lock', () => {

@@ -1,8 +1,15 @@
 import type { StepActions } from '../types';
 import type { SetNotNullStep } from './schema';
-import { tableColumns, addCheckNotValid, validateConstraint, dropConstraint, setColumnNotNull, dropColumnNotNull } from '../../db/ddl';
-import { failure, pgMessage } from '../../activities/errors';
-import { FailureType } from '../../plan/failures';
+import {
+  tableColumns,
+  addCheckNotValid,
+  validateConstraint,
+  dropConstraint,
+  setColumnNotNull,
+  dropColumnNotNull,
+} from '../../db/rollout/ddl';
+import { failure, pgMessage } from '../../db/errors';
+import { FailureType } from '../../core/common/failures';
 import { notNullCheckName, notNullCheckExpression } from './sql';
 
 interface Detail {

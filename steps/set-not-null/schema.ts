@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, identifier } from '../../spec/fields';
+import { stepSchema, identifier } from '../../core/common/fields';
 
 export const setNotNullStep = stepSchema('setNotNull', { column: identifier('column') });
 export type SetNotNullStep = z.infer<typeof setNotNullStep>;

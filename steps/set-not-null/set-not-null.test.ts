@@ -1,6 +1,6 @@
 import { notNullCheckExpression, notNullCheckName } from './sql';
 import { setNotNull } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('setNotNull', () => {
   test.each([

@@ -1,5 +1,5 @@
 import type { StepKindModule } from '../types';
-import { formatDuration } from '../../plan/duration';
+import { formatDuration } from '../../core/common/duration';
 import { soakStep } from './schema';
 
 /** The checks again every `every` for `duration`; any breach rolls back (or holds). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, gateCheck, onFailure, duration } from '../../spec/fields';
+import { stepSchema, gateCheck, onFailure, duration } from '../../core/common/fields';
 
 export const soakStep = stepSchema('soak', {
   duration,

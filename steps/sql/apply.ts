@@ -1,6 +1,6 @@
 import { inTransaction, type StepActions } from '../types';
 import type { SqlStep } from './schema';
-import { runUserStatements } from '../../db/ddl';
+import { runUserStatements } from '../../db/rollout/ddl';
 import { userCheck } from './sql';
 
 const isOutside = (step: SqlStep) => step.transaction === false;

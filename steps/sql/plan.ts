@@ -1,5 +1,5 @@
 import type { StepKindModule, StepProblem } from '../types';
-import { oneLine, hasSecondStatement } from '../../plan/text';
+import { oneLine, hasSecondStatement } from '../../core/common/text';
 import { sqlStep, SqlStep } from './schema';
 
 /** The operator's own statements, with their own revert; in the step's transaction, or outside one guarded by `check`; `onContract` at contract. */

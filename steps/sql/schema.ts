@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { stepSchema, query } from '../../spec/fields';
+import { stepSchema, query } from '../../core/common/fields';
 
 export const sqlStep = stepSchema('sql', {
   /** Run when the step applies. Optional for a step that only has `onContract`. */

@@ -1,6 +1,6 @@
 import { sql } from './plan';
 import { sqlStep } from './schema';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 const ctx = { id: 's', table: 'public.t', rollbackWindowMs: 0 };
 const spec = (step: object) => ({ kind: 'rollout', name: 'r', table: 'public.t', steps: [{ kind: 'sql', ...step }] });

@@ -1,5 +1,5 @@
 import { sql } from './plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../spec';
 
 describe('sql', () => {
   test('plan: both statements on one line, cut at 120 characters; not online (its locks are unknown)', () => {

@@ -12,7 +12,7 @@ import {
   leftovers,
   viewOf,
 } from './rollout-harness';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { columnChangePlan, formatColumnChangePlan } from '../../client/contract-plan';
 
 /**

@@ -1,5 +1,5 @@
-import { backfillWorkflow } from '../../workflows/backfill';
-import { backfillWorkflowId } from '../../plan/ids';
+import { backfillWorkflow } from '../../workflows/backfill/workflow';
+import { backfillWorkflowId } from '../../core/common/ids';
 import { spawnWorker, exited, unique, makeCounterTable, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, runWithKills } from './backfill-checks';
 import { recordFacts } from './report';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import { Client, Connection, WorkflowHandle } from '@temporalio/client';
-import { backfillWorkflowId } from '../../plan/ids';
+import { backfillWorkflowId } from '../../core/common/ids';
 import { startBackfill } from '../../client/operations';
 import { createPool } from '../../db/pool';
 import { startTemporalDevServer, startEmbeddedPostgres, freePort } from '../../devstack';

@@ -1,9 +1,9 @@
 // backfill helpers: a worker for one test, the backfill workflow started and checked the way the tests do it, and the rollout waits and steps the pk tests share
 import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill';
-import { backfillWorkflowId } from '../../plan/ids';
-import type { BackfillSpec } from '../../spec';
+import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill/workflow';
+import { backfillWorkflowId } from '../../core/common/ids';
+import type { BackfillSpec } from '../../steps/spec';
 import { startBackfill, StartBackfillOptions } from '../../client/operations';
 import { startWorker, unique, client, pool, connectionFor, waitFor } from './harness';
 import { progressOf } from './rollout-harness';

@@ -1,6 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { backfillWorkflowId } from '../../plan/ids';
-import { parseBackfillSpec, BackfillSpec } from '../../spec';
+import { backfillWorkflowId } from '../../core/common/ids';
+import { parseBackfillSpec, BackfillSpec } from '../../steps/spec';
 import { printPlan } from '../../client/plan-output';
 import { unique, pool, client, useStack, env } from './harness';
 import { runBackfill, startRun, withWorker } from './backfill-harness';

@@ -2,7 +2,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
-import { backfillWorkflowId } from '../../plan/ids';
+import { backfillWorkflowId } from '../../core/common/ids';
 import { counterSpec } from './backfill-checks';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack } from './harness';
 import { runBackfill, startRun, withWorker } from './backfill-harness';

@@ -1,6 +1,6 @@
-import { parseBackfillSpec } from '../../spec';
+import { parseBackfillSpec } from '../../steps/spec';
 import { openSession, prepared } from '../../db/pool';
-import { closeLane } from '../../db/backfills';
+import { closeLane } from '../../db/backfill/backfills';
 import { unique, makeCounterTable, pool, useStack } from './harness';
 import { runBackfill } from './backfill-harness';
 import { checkpointChain, distribution } from './backfill-checks';

@@ -3,7 +3,7 @@ import { unique, pool, client, useStack, makeCounterTable } from './harness';
 import { startSpec, outcome } from './rollout-harness';
 import { withWorker, keyToBigint } from './backfill-harness';
 import { runCli, cliEnv, tempDir, writeSpec, counterBackfill, CliResult } from './cli-harness';
-import { backfillWorkflowId, rolloutWorkflowId } from '../../plan/ids';
+import { backfillWorkflowId, rolloutWorkflowId } from '../../core/common/ids';
 
 /**
  * Mistakes refused before any work starts: the real CLI against the real

@@ -1,12 +1,12 @@
 import type { PoolClient } from 'pg';
-import { readColumnObjects } from '../../db/column-objects';
-import { runDuplicationStatement } from '../../db/duplicate';
-import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
-import { bindRange } from '../../db/backfills';
-import { planDuplication, contractActions } from '../../plan/duplicate';
-import type { DuplicationPlan } from '../../plan/duplication-types';
-import { checkContract } from '../../plan/contract-check';
-import { newVersionRow } from '../../plan/columns';
+import { readColumnObjects } from '../../db/rollout/column-objects';
+import { runDuplicationStatement } from '../../db/rollout/duplicate';
+import { createSyncTrigger, syncedBackfillTransform } from '../../db/rollout/sync-triggers';
+import { bindRange } from '../../db/backfill/backfills';
+import { planDuplication, contractActions } from '../../core/rollout/alter-column/duplicate';
+import type { DuplicationPlan } from '../../core/rollout/alter-column/duplication-types';
+import { checkContract } from '../../core/rollout/alter-column/contract-check';
+import { newVersionRow } from '../../core/rollout/columns';
 import { pool, unique, useStack } from './harness';
 import { leftovers, refused } from './rollout-harness';
 

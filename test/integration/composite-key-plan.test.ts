@@ -1,4 +1,4 @@
-import { parseBackfillSpec } from '../../spec';
+import { parseBackfillSpec } from '../../steps/spec';
 import { unique, pool, useStack } from './harness';
 import { runBackfill } from './backfill-harness';
 

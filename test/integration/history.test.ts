@@ -1,6 +1,6 @@
-import { recordEvent } from '../../db/backfills';
+import { recordEvent } from '../../db/backfill/backfills';
 import { readHistory, formatHistory } from '../../client/history';
-import { backfillWorkflowId } from '../../plan/ids';
+import { backfillWorkflowId } from '../../core/common/ids';
 import { pool, unique, useStack } from './harness';
 
 /**

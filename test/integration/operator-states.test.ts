@@ -4,10 +4,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { approveSignal, pauseSignal, resumeSignal, retrySignal, rollbackSignal, progressQuery } from '../../workflows/definitions';
 import type { BackfillProgress, RolloutProgress } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
-import { rolloutWorkflow } from '../../workflows/rollout';
-import { parseRolloutSpec, parseBackfillSpec } from '../../spec';
+import { rolloutWorkflow } from '../../workflows/rollout/workflow';
+import { parseRolloutSpec, parseBackfillSpec } from '../../steps/spec';
 import { startBackfill } from '../../client/operations';
-import { readColumnObjects } from '../../db/column-objects';
+import { readColumnObjects } from '../../db/rollout/column-objects';
 import {
   unique,
   makeCounterTable,

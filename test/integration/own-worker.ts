@@ -1,5 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { RolloutSpec } from '../../spec';
+import type { RolloutSpec } from '../../steps/spec';
 import type { RolloutProgress } from '../../workflows/definitions';
 import { loadWorkerConfig } from '../../worker/config';
 import { afterThisTest, client, env, startWorker, unique, waitFor } from './harness';

@@ -3,10 +3,10 @@ import { startWorker, unique, pool, client, useStack, sleep } from './harness';
 import { catalogOf, startSpec, outcome } from './rollout-harness';
 import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
-import { readColumnObjects } from '../../db/column-objects';
-import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
+import { readColumnObjects } from '../../db/rollout/column-objects';
+import { snapshotCatalog, compareCatalogs } from '../../db/rollout/catalog';
 import { columnChangePlan } from '../../client/contract-plan';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { env } from './harness';
 
 /**

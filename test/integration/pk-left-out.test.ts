@@ -4,9 +4,9 @@ import { catalogOf, startSpec, outcome } from './rollout-harness';
 import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
 import { rollbackSignal } from '../../workflows/definitions';
-import { snapshotCatalog, compareCatalogs } from '../../db/catalog';
-import { readColumnObjects } from '../../db/column-objects';
-import { rolloutWorkflowId } from '../../plan/ids';
+import { snapshotCatalog, compareCatalogs } from '../../db/rollout/catalog';
+import { readColumnObjects } from '../../db/rollout/column-objects';
+import { rolloutWorkflowId } from '../../core/common/ids';
 
 /**
  * An int -> bigint primary key whose child's referencing column the spec

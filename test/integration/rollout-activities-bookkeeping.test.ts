@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { rolloutAudit } from '../../db/rollout-audit';
+import { rolloutAudit } from '../../db/rollout/audit';
 import { pool, unique, makeCounterTable } from './harness';
 import { useActivities, acts, begin, expectFailure } from './rollout-activities-harness';
 

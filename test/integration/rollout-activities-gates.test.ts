@@ -1,4 +1,4 @@
-import type { RolloutStep } from '../../spec';
+import type { RolloutStep } from '../../steps/spec';
 import { pool, unique, makeCounterTable } from './harness';
 import { useActivities, acts, begin, expectCatalogUnchanged } from './rollout-activities-harness';
 

@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { createRolloutActivities, StepInput, RolloutActivities } from '../../activities/rollout';
-import { parseRolloutSpec, RolloutSpec, RolloutSpecInput } from '../../spec';
-import { planRollout } from '../../plan/describe';
-import { normalizeGraph } from '../../plan/graph';
+import { createRolloutActivities, StepInput, RolloutActivities } from '../../activities/rollout/index';
+import { parseRolloutSpec, RolloutSpec, RolloutSpecInput } from '../../steps/spec';
+import { planRollout } from '../../steps/describe';
+import { normalizeGraph } from '../../steps/graph';
 import { pool, unique, testLogger, useStack } from './harness';
 
 /**

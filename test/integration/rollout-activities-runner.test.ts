@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
-import { createStepRunner } from '../../activities/steps';
+import { createStepRunner } from '../../activities/rollout/steps';
 import type { StepActions } from '../../steps/types';
 import { pool, unique, makeCounterTable, testLogger } from './harness';
 import { useActivities, acts, begin, expectCatalogUnchanged, columnsOf } from './rollout-activities-harness';

@@ -1,6 +1,6 @@
-import { viewSchemaName } from '../../plan/describe';
-import { bindRange } from '../../db/backfills';
-import { snapshotCatalog } from '../../db/catalog';
+import { viewSchemaName } from '../../steps/describe';
+import { bindRange } from '../../db/backfill/backfills';
+import { snapshotCatalog } from '../../db/rollout/catalog';
 import { pool, unique, makeCounterTable } from './harness';
 import {
   useActivities,

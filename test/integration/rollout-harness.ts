@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
-import { parseRolloutSpec, RolloutSpec } from '../../spec';
+import { parseRolloutSpec, RolloutSpec } from '../../steps/spec';
 import { startRollout } from '../../client/runs';
 import type { RolloutProgress } from '../../workflows/definitions';
 import { progressQuery, approveSignal, rollbackSignal } from '../../workflows/definitions';

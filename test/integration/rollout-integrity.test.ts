@@ -3,10 +3,10 @@ import { startWorker, unique, pool, client, useStack, waitFor } from './harness'
 import { approveSignal, retrySignal } from '../../workflows/definitions';
 import { startSpec, outcome, progressOf, leftovers, refused } from './rollout-harness';
 import { ownWorker, rolloutOnOwnWorker, waitForState } from './own-worker';
-import { readColumnObjects } from '../../db/column-objects';
+import { readColumnObjects } from '../../db/rollout/column-objects';
 import { columnChangePlan, formatColumnChangePlan } from '../../client/contract-plan';
-import { parseRolloutSpec } from '../../spec';
-import { planRollout } from '../../plan/describe';
+import { parseRolloutSpec } from '../../steps/spec';
+import { planRollout } from '../../steps/describe';
 import { env } from './harness';
 
 /**
@@ -33,7 +33,7 @@ async function tenObjects(p: Pool, t: string, rows: number): Promise<string> {
   await p.query(`CREATE INDEX "${t}_big" ON ${q} (qty) WHERE qty > 1000`);
   await p.query(`CREATE INDEX "${t}_twice" ON ${q} ((qty * 2))`);
   await p.query(`COMMENT ON COLUMN ${q}.qty IS 'how many'`);
-  // the child's column is bigint already: a key's type changes only with every column referencing it (plan/key-references.ts)
+  // the child's column is bigint already: a key's type changes only with every column referencing it (core/rollout/alter-column/key-references.ts)
   await p.query(`CREATE TABLE public."${t}_child" (id int PRIMARY KEY, qty_ref bigint CONSTRAINT child_qty REFERENCES ${q} (qty))`);
   await p.query(`INSERT INTO ${q} (customer, qty) SELECT g % 10, g FROM generate_series(1, ${rows}) g`);
   await p.query(`INSERT INTO public."${t}_child" SELECT g, g FROM generate_series(1, 50) g`);

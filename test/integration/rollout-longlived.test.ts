@@ -3,12 +3,12 @@ import { temporal } from '@temporalio/proto';
 import { useStack, pool, client, unique, env, testLogger } from './harness';
 import { makeOrders, startSpec, connectionFor } from './rollout-harness';
 import { workerConfigFor } from './own-worker';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { createStagefillWorker, StagefillWorker } from '../../worker/run';
 import { createActivities } from '../../activities';
 import { createPool } from '../../db/pool';
 import { getProgress, sendControl } from '../../client/operations';
-import { rolloutWorkflow } from '../../workflows/rollout';
+import { rolloutWorkflow } from '../../workflows/rollout/workflow';
 import type { RolloutProgress } from '../../workflows/definitions';
 
 /**

@@ -1,5 +1,5 @@
 import { describeSchedule } from '../../client/schedules';
-import type { BackfillResult } from '../../workflows/backfill';
+import type { BackfillResult } from '../../workflows/backfill/workflow';
 import { pool, conn, dir, useStack, unique, makeCounterTable, waitFor } from './harness';
 import { cli, writeSpec, counterBackfill } from './cli-harness';
 

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { startEmbeddedPostgres } from '../../devstack';
 import type { EmbeddedPostgres } from '../../devstack/postgres';
 import { createPool } from '../../db/pool';
-import { backfillWorkflow } from '../../workflows/backfill';
-import { parseBackfillSpec } from '../../spec';
+import { backfillWorkflow } from '../../workflows/backfill/workflow';
+import { parseBackfillSpec } from '../../steps/spec';
 import { selfSigned } from './certs';
 import { client, useStack, spawnWorker, exited, unique } from './harness';
 

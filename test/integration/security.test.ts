@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { setThrottleUpdate, approveUpdate } from '../../workflows/definitions';
-import { parseBackfillSpec } from '../../spec';
-import { planPartitions } from '../../activities/partition-plan';
+import { parseBackfillSpec } from '../../steps/spec';
+import { planPartitions } from '../../activities/backfill/partition-plan';
 import { createPool } from '../../db/pool';
 import { env, spawnWorker, exited, unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';
 import { startSpec, outcome } from './rollout-harness';

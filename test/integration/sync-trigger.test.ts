@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
-import { createSyncTrigger, syncedBackfillTransform } from '../../db/sync-triggers';
-import { bindRange } from '../../db/backfills';
+import { createSyncTrigger, syncedBackfillTransform } from '../../db/rollout/sync-triggers';
+import { bindRange } from '../../db/backfill/backfills';
 import { pool, unique, useStack } from './harness';
 
 /**

@@ -7,7 +7,7 @@ import { startTemporalDevServer, resolveChromium } from '../../devstack';
 import type { TemporalDevServer } from '../../devstack/temporal';
 import { startBackfill, setThrottle } from '../../client/operations';
 import { startRollout } from '../../client/runs';
-import { parseRolloutSpec } from '../../spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { progressQuery } from '../../workflows/definitions';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack, startWorker } from './harness';
 import { counterSpec, distribution, connectionFor } from './backfill-checks';

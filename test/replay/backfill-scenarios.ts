@@ -1,7 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill';
+import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill/workflow';
 import { pauseSignal, resumeSignal, setThrottleUpdate } from '../../workflows/definitions';
-import { backfillWorkflowId } from '../../plan/ids';
+import { backfillWorkflowId } from '../../core/common/ids';
 import { makeCounterTable, unique, waitFor } from '../integration/harness';
 import { counterSpec, progressOf } from '../integration/backfill-checks';
 import type { Scenario, ScenarioContext } from './scenarios';

@@ -1,7 +1,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { approveSignal, retrySignal, rollbackSignal, resumeSignal, pauseSignal } from '../../workflows/definitions';
-import { rolloutWorkflow } from '../../workflows/rollout';
-import { parseRolloutSpec } from '../../spec';
+import { rolloutWorkflow } from '../../workflows/rollout/workflow';
+import { parseRolloutSpec } from '../../steps/spec';
 import { unique, waitFor } from '../integration/harness';
 import { makeOrders, startSpec, progressOf, centsColumn } from '../integration/rollout-harness';
 import type { Scenario, ScenarioContext } from './scenarios';

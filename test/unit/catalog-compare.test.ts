@@ -1,4 +1,4 @@
-import { compareCatalogs, CatalogSnapshot } from '../../db/catalog';
+import { compareCatalogs, CatalogSnapshot } from '../../db/rollout/catalog';
 
 const base: CatalogSnapshot = {
   table: 'public.orders',

@@ -1,4 +1,4 @@
-import { evaluateCheck } from '../../plan/checks';
+import { evaluateCheck } from '../../core/rollout/checks';
 
 const check = (c: object) => ({ name: 'c', sql: 'select 1', tolerance: 0, ...c });
 

@@ -1,4 +1,4 @@
-import { isCutByArithmetic, arithmeticChunkEnd, evenKeyPartitions, DENSE_ENOUGH } from '../../plan/chunks';
+import { isCutByArithmetic, arithmeticChunkEnd, evenKeyPartitions, DENSE_ENOUGH } from '../../core/backfill/chunks';
 
 describe('which partitions are cut by arithmetic', () => {
   const dense = { keyType: 'bigint', isKeyUnique: true, lo: '1', hi: '1001', rowsPlanned: 1000 };

@@ -1,5 +1,5 @@
 import { parseRefresh } from '../../client/cli-control';
-import { validateThrottleChange } from '../../plan/throttle';
+import { validateThrottleChange } from '../../core/backfill/throttle';
 
 test.each([
   ['off', false],

@@ -9,9 +9,9 @@ import {
   laterChangesOf,
   PlacedStep,
   PlaceholderError,
-} from '../../plan/columns';
-import { rewriteColumnRefs, referencedNames } from '../../plan/sql-rewrite';
-import type { RolloutStep } from '../../spec';
+} from '../../core/rollout/columns';
+import { rewriteColumnRefs, referencedNames } from '../../core/rollout/sql-rewrite';
+import type { RolloutStep } from '../../steps/spec';
 
 const T = 'public.orders';
 const at = (id: string, step: Record<string, unknown>, table = T): PlacedStep => ({ id, table, step: step as unknown as RolloutStep });

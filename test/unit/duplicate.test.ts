@@ -1,7 +1,7 @@
-import { planDuplication, contractActions, counterpartName, notNullHelperName } from '../../plan/duplicate';
-import type { ColumnObjects, UniqueObject } from '../../plan/duplication-types';
-import { noColumnObjects } from '../../db/column-objects';
-import { checkContract, formatContractCheck } from '../../plan/contract-check';
+import { planDuplication, contractActions, counterpartName, notNullHelperName } from '../../core/rollout/alter-column/duplicate';
+import type { ColumnObjects, UniqueObject } from '../../core/rollout/alter-column/duplication-types';
+import { noColumnObjects } from '../../db/rollout/column-objects';
+import { checkContract, formatContractCheck } from '../../core/rollout/alter-column/contract-check';
 
 const T = 'public.orders';
 const base: ColumnObjects = { ...noColumnObjects(T, 'qty'), exists: true, type: 'integer' };

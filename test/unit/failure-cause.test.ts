@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, RetryState } from '@temporalio/common';
 import { causeMessage, heldCause } from '../../workflows/failure-cause';
-import { FailureType } from '../../plan/failures';
+import { FailureType } from '../../core/common/failures';
 
 const activity = (cause?: Error) =>
   new ActivityFailure('Activity task failed', 'applyStep', '1', RetryState.NON_RETRYABLE_FAILURE, 'w', cause);

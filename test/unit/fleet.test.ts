@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadFleetSpecFile } from '../../spec/fleet/load';
-import { planWaves, allowedFailures, parseShare, WaveRule, WavePlanError } from '../../plan/fleet/waves';
-import { shapeDifferences } from '../../plan/fleet/shape';
-import { parseFleetSpec } from '../../spec/fleet/schema';
-import { SpecError } from '../../spec';
+import { loadFleetSpecFile } from '../../client/fleet/spec-load';
+import { planWaves, allowedFailures, parseShare, WaveRule, WavePlanError } from '../../core/fleet/waves';
+import { shapeDifferences } from '../../core/fleet/shape';
+import { parseFleetSpec } from '../../steps/fleet-spec';
+import { SpecError } from '../../steps/spec';
 
 const targets = [
   { name: 'staging', tags: { env: 'staging' } },

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { sha256Hex, hashTransform, stepBackfillName } from '../../plan/hash';
+import { sha256Hex, hashTransform, stepBackfillName } from '../../core/common/hash';
 
 const nodeSha = (s: string): string => crypto.createHash('sha256').update(s).digest('hex');
 

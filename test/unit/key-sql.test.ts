@@ -1,5 +1,5 @@
-import { keyExpr, keyOrder, keyText, keyNotNull, storedKey, storedParams, cutSql } from '../../db/key-sql';
-import type { KeyColumn } from '../../db/key-values';
+import { keyExpr, keyOrder, keyText, keyNotNull, storedKey, storedParams, cutSql } from '../../db/backfill/key-sql';
+import type { KeyColumn } from '../../db/backfill/key-values';
 
 // the SQL fragments over a backfill's key, one column or a row value: identifiers quoted, values only as $n
 const one: KeyColumn[] = [{ name: 'id', type: 'bigint' }];
@@ -9,7 +9,7 @@ const two: KeyColumn[] = [
 ];
 const odd: KeyColumn[] = [{ name: 'Order Id', type: 'uuid' }];
 
-describe('db/key-sql.ts fragments', () => {
+describe('db/backfill/key-sql.ts fragments', () => {
   test.each<[string, () => string, string]>([
     ['keyExpr, one column', () => keyExpr(one), '"id"'],
     ['keyExpr, a row value', () => keyExpr(two), '("tenant_id", "code")'],

@@ -1,9 +1,27 @@
-import { keyNames, keyLabel, encodeKeyType, decodeKeyType, keyTypeLabel, formatKey, formatRange, parseKeyInput } from '../../plan/keys';
-import { encodeKey, decodeKey, canonicalKey, bindRange, rangeValues, keyParams, uuidAfter, successorKind } from '../../db/key-values';
-import { replayPartitions, partsPerLeaf, inKeyOrder, leavesChanged } from '../../plan/chunks';
-import { adaptedChunkSize } from '../../plan/throttle';
-import { chunkEnd, KeyRunTooLong } from '../../db/key-chunks';
-import { parseBackfillSpec } from '../../spec';
+import {
+  keyNames,
+  keyLabel,
+  encodeKeyType,
+  decodeKeyType,
+  keyTypeLabel,
+  formatKey,
+  formatRange,
+  parseKeyInput,
+} from '../../core/backfill/keys';
+import {
+  encodeKey,
+  decodeKey,
+  canonicalKey,
+  bindRange,
+  rangeValues,
+  keyParams,
+  uuidAfter,
+  successorKind,
+} from '../../db/backfill/key-values';
+import { replayPartitions, partsPerLeaf, inKeyOrder, leavesChanged } from '../../core/backfill/chunks';
+import { adaptedChunkSize } from '../../core/backfill/throttle';
+import { chunkEnd, KeyRunTooLong } from '../../db/backfill/key-chunks';
+import { parseBackfillSpec } from '../../steps/spec';
 
 const base = { kind: 'backfill', name: 'b', table: 't', chunkSize: 10, transform: 'UPDATE t SET n = 1 WHERE id >= :lo AND id < :hi' };
 

@@ -21,14 +21,14 @@ function lint(files: Record<string, string>): { code: number | null; out: string
 }
 
 const base = {
-  'activities/backfill.ts': 'export const run = 1;\n',
-  'activities/partition-plan.ts': 'export const planPartitions = 1;\n',
+  'activities/backfill/index.ts': 'export const run = 1;\n',
+  'activities/backfill/partition-plan.ts': 'export const planPartitions = 1;\n',
   'workflows/definitions.ts': 'export const pause = 1;\n',
-  'workflows/backfill.ts': 'export const backfillWorkflow = 1;\n',
-  'spec/index.ts': "import { rule } from '../plan/rule';\nexport const spec = rule;\n",
-  'plan/rule.ts': 'export const rule = 1;\n',
-  'plan/table-name.ts': 'export const parseTable = 1;\n',
-  'db/identifiers.ts': "import { parseTable } from '../plan/table-name';\nexport const q = parseTable;\n",
+  'workflows/backfill/workflow.ts': 'export const backfillWorkflow = 1;\n',
+  'core/common/rule.ts': 'export const rule = 1;\n',
+  'core/common/table-name.ts': 'export const parseTable = 1;\n',
+  'steps/spec.ts': "import { rule } from '../core/common/rule';\nexport const spec = rule;\n",
+  'db/identifiers.ts': "import { parseTable } from '../core/common/table-name';\nexport const q = parseTable;\n",
   'db/sql.ts': 'export const q = `SELECT 1 FROM t WHERE ${"c"} IS NOT NULL`;\n',
 };
 
@@ -37,10 +37,10 @@ describe('scripts/lint-layers.mjs', () => {
     const r = lint({
       ...base,
       'client/ok.ts':
-        "import type { run } from '../activities/backfill';\nimport { planPartitions } from '../activities/partition-plan';\n" +
-        "import { pause } from '../workflows/definitions';\nimport type { backfillWorkflow } from '../workflows/backfill';\nexport const x = [planPartitions, pause];\n",
-      'plan/uses-spec-type.ts': "import type { spec } from '../spec/index';\nexport type S = typeof spec;\n",
-      'db/uses-plan-type.ts': "import type { rule } from '../plan/rule';\nexport type R = typeof rule;\n",
+        "import type { run } from '../activities/backfill';\nimport { planPartitions } from '../activities/backfill/partition-plan';\n" +
+        "import { pause } from '../workflows/definitions';\nimport type { backfillWorkflow } from '../workflows/backfill/workflow';\nexport const x = [planPartitions, pause];\n",
+      'core/rollout/uses-spec-type.ts': "import type { spec } from '../../steps/spec';\nexport type S = typeof spec;\n",
+      'db/uses-core.ts': "import { rule } from '../core/common/rule';\nexport const r = rule;\n",
     });
     expect(r.out).toContain('lint-layers: ok');
     expect(r.code).toBe(0);
@@ -54,18 +54,28 @@ describe('scripts/lint-layers.mjs', () => {
     ],
     [
       'client/ loading a workflow module at run time',
-      { 'client/bad.ts': "import { backfillWorkflow } from '../workflows/backfill';\nexport const x = backfillWorkflow;\n" },
+      { 'client/bad.ts': "import { backfillWorkflow } from '../workflows/backfill/workflow';\nexport const x = backfillWorkflow;\n" },
       'client/ may not import workflows/',
     ],
     [
-      'plan/ importing spec/ at run time',
-      { 'plan/bad.ts': "import { spec } from '../spec/index';\nexport const x = spec;\n" },
-      'plan/ may not import spec/',
+      'core/ importing steps/ at run time',
+      { 'core/rollout/bad.ts': "import { spec } from '../../steps/spec';\nexport const x = spec;\n" },
+      'core/ may not import steps-pure/',
     ],
     [
-      'db/ importing a plan/ rule other than the table-name module at run time',
-      { 'db/bad.ts': "import { rule } from '../plan/rule';\nexport const x = rule;\n" },
-      'db/ may not import plan/',
+      'core/ importing db/, even as a type',
+      { 'core/rollout/bad.ts': "import type { q } from '../../db/identifiers';\nexport type X = typeof q;\n" },
+      'core/ may not import db/',
+    ],
+    [
+      'db/ importing steps/',
+      { 'db/bad.ts': "import { spec } from '../steps/spec';\nexport const x = spec;\n" },
+      'db/ may not import steps-pure/',
+    ],
+    [
+      'core/ reaching for Node',
+      { 'core/common/bad.ts': "import fs from 'node:fs';\nexport const x = fs;\n" },
+      'core runs in the workflow sandbox and may not import node:fs',
     ],
     [
       'a SQL statement in activities/',
@@ -78,13 +88,12 @@ describe('scripts/lint-layers.mjs', () => {
       'activities/bad.ts:1: SQL fragment built outside db/',
     ],
     [
-      'a run-time cycle through spec/, steps/ and plan/',
+      'a run-time cycle through steps/ and core/',
       {
-        'plan/graph.ts': "import { kinds } from '../steps';\nexport const g = kinds;\n",
+        'steps/graph.ts': "import { kinds } from '.';\nexport const g = kinds;\n",
         'steps/index.ts': "import { k } from './k/plan';\nexport const kinds = [k];\n",
         'steps/k/plan.ts': "import { s } from './schema';\nexport const k = s;\n",
-        'steps/k/schema.ts': "import { field } from '../../spec/fields';\nexport const s = field;\n",
-        'spec/fields.ts': "import { g } from '../plan/graph';\nexport const field = g;\n",
+        'steps/k/schema.ts': "import { g } from '../graph';\nexport const s = g;\n",
       },
       'import cycle at run time',
     ],

@@ -12,8 +12,8 @@ import {
   NotifyEvent,
   DELIVERY_RETRY,
   deliveryRetryGapsMs,
-} from '../../plan/notify';
-import { parseSpec } from '../../spec';
+} from '../../core/common/notify';
+import { parseSpec } from '../../steps/spec';
 import { backfillSpec, rejection as problems } from './spec-problems';
 import { loadWorkerConfig, ConfigError } from '../../worker/config';
 

@@ -1,7 +1,7 @@
-import { planDuplication, sequenceType } from '../../plan/duplicate';
-import type { ColumnObjects } from '../../plan/duplication-types';
-import { noColumnObjects } from '../../db/column-objects';
-import { checkContract, formatContractCheck } from '../../plan/contract-check';
+import { planDuplication, sequenceType } from '../../core/rollout/alter-column/duplicate';
+import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
+import { noColumnObjects } from '../../db/rollout/column-objects';
+import { checkContract, formatContractCheck } from '../../core/rollout/alter-column/contract-check';
 
 /** A primary key widened from int to bigint: what its sequence or identity becomes. */
 

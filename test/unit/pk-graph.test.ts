@@ -1,4 +1,4 @@
-import { parseSpec } from '../../spec';
+import { parseSpec } from '../../steps/spec';
 
 /** A contract may wait for another contract (a parent's for its children's); nothing else may depend on one. */
 

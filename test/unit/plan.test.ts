@@ -1,9 +1,9 @@
-import { parseDuration, formatDuration } from '../../plan/duration';
-import { windowState } from '../../plan/window';
-import { normalizeGraph, layers, rollbackOrder, readySteps } from '../../plan/graph';
-import { evaluateExpect } from '../../plan/expect';
-import { planRollout, formatRolloutPlan } from '../../plan/describe';
-import { parseRolloutSpec } from '../../spec';
+import { parseDuration, formatDuration } from '../../core/common/duration';
+import { windowState } from '../../core/common/window';
+import { normalizeGraph, layers, rollbackOrder, readySteps } from '../../steps/graph';
+import { evaluateExpect } from '../../core/common/expect';
+import { planRollout, formatRolloutPlan } from '../../steps/describe';
+import { parseRolloutSpec } from '../../steps/spec';
 
 describe('durations', () => {
   test.each([

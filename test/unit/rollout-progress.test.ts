@@ -10,9 +10,9 @@ import {
   REPORT_TUNING,
   shownRolloutState,
   shownStateReason,
-} from '../../plan/rollout-progress';
-import { liveState, stateReason, HealthReading } from '../../plan/backfill-state';
-import type { ControlDecision } from '../../plan/throttle-control';
+} from '../../core/backfill/progress';
+import { liveState, stateReason, HealthReading } from '../../core/backfill/state';
+import type { ControlDecision } from '../../core/backfill/throttle-control';
 
 const report = (workflowId: string, rowsDone: number, extra: Partial<ChildBackfillReport> = {}): ChildBackfillReport => ({
   workflowId,

@@ -1,4 +1,4 @@
-import { alterColumnConflicts, missingTableRefusals, missingChildContracts, PlacedRef } from '../../plan/rollout-refusals';
+import { alterColumnConflicts, missingTableRefusals, missingChildContracts, PlacedRef } from '../../core/rollout/refusals';
 import { specProblems } from './spec-problems';
 
 const alter = (id: string, column: string, extra: object = {}, table = 'public.orders'): PlacedRef => ({

@@ -1,5 +1,5 @@
 import { specProblems as problems } from './spec-problems';
-import { columnNames, lockTimeoutMs } from '../../spec/fields';
+import { columnNames, lockTimeoutMs } from '../../core/common/fields';
 
 const rollout = (extra: object, step: object) => ({ kind: 'rollout', name: 'r', table: 't', ...extra, steps: [step] });
 

@@ -1,4 +1,4 @@
-import { parseSpec, SpecError } from '../../spec';
+import { parseSpec, SpecError } from '../../steps/spec';
 
 /** A backfill spec that parses: the fixture the spec tests vary one field of. */
 export const backfillSpec = {

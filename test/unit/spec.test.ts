@@ -1,4 +1,4 @@
-import { parseBackfillSpec, parseRolloutSpec, SpecError } from '../../spec';
+import { parseBackfillSpec, parseRolloutSpec, SpecError } from '../../steps/spec';
 import { backfillSpec, rejection as problems } from './spec-problems';
 
 const backfill = backfillSpec;

@@ -1,4 +1,4 @@
-import { isFinal, activeStepIds, busyStepIds } from '../../plan/step-states';
+import { isFinal, activeStepIds, busyStepIds } from '../../core/rollout/step-states';
 
 describe('a step state that ends its direction gets a finishedAt', () => {
   test.each([

@@ -1,7 +1,7 @@
-import { parseTable, qualifiedName } from '../../plan/table-name';
-import { qualifiedName as fromIds } from '../../plan/ids';
-import { backfillSummary, backfillMemoSummary, rolloutTables } from '../../plan/summary';
-import { parseBackfillSpec, parseRolloutSpec } from '../../spec';
+import { parseTable, qualifiedName } from '../../core/common/table-name';
+import { qualifiedName as fromIds } from '../../core/common/ids';
+import { backfillSummary, backfillMemoSummary, rolloutTables } from '../../steps/summary';
+import { parseBackfillSpec, parseRolloutSpec } from '../../steps/spec';
 import { errorExit } from './error-exit';
 
 describe('the one table-name normaliser', () => {

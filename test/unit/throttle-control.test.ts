@@ -23,8 +23,8 @@ import {
   rememberedStart,
   isWorthRemembering,
   MEMORY,
-} from '../../plan/throttle-control';
-import { ReplicaLagTracker, parseLsn } from '../../plan/replica-lag';
+} from '../../core/backfill/throttle-control';
+import { ReplicaLagTracker, parseLsn } from '../../core/backfill/replica-lag';
 
 const limits: ControlLimits = { maxLanes: 4, minChunkSize: 100, maxChunkSize: 10_000, minRowsPerSecond: 100 };
 const W = CONTROL_TUNING.windowMs;

@@ -1,4 +1,4 @@
-import { backfillSpec } from '../../spec';
+import { backfillSpec } from '../../steps/spec';
 import {
   THROTTLE_LIMITS,
   initialThrottle,
@@ -8,7 +8,7 @@ import {
   isControlled,
   ThrottleChange,
   ThrottleSettings,
-} from '../../plan/throttle';
+} from '../../core/backfill/throttle';
 
 const base = {
   kind: 'backfill',

@@ -1,4 +1,4 @@
-import { routingProblem, noWorkerMessage, handBackCommand } from '../../plan/worker-routing';
+import { routingProblem, noWorkerMessage, handBackCommand } from '../../core/common/worker-routing';
 
 const current = { deploymentName: 'stagefill-prod', buildId: 'b2' };
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { TARGET_NAME } from '../../plan/fleet/ids';
+import { TARGET_NAME } from '../../core/fleet/ids';
 import type { TargetConfig } from '../../activities/fleet/control';
 
 /**

@@ -6,7 +6,7 @@ import { migrate } from '../../db/migrate';
 import { TargetConfig } from './targets-file';
 import { createActivities } from '../../activities';
 import { createFleetControlActivities } from '../../activities/fleet/control';
-import { fleetControlQueue, targetQueue } from '../../plan/fleet/ids';
+import { fleetControlQueue, targetQueue } from '../../core/fleet/ids';
 import { WorkerConfig, ConfigError, redactUrl } from '../config';
 import { createMetrics, Metrics } from '../metrics';
 

@@ -1,5 +1,5 @@
 import { defineSignal } from '@temporalio/workflow';
-import type { FleetTargetState } from '../../plan/fleet/progress';
+import type { FleetTargetState } from '../../core/fleet/progress';
 
 /**
  * What a target's workflow tells its fleet when the target's change has

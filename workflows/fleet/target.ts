@@ -16,10 +16,10 @@ import {
   log,
 } from '@temporalio/workflow';
 import { ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
-import type { Spec } from '../../spec';
-import { FailureType } from '../../plan/failures';
-import { qualifiedName } from '../../plan/table-name';
-import { rolloutTables } from '../../plan/summary';
+import type { Spec } from '../../steps/spec';
+import { FailureType } from '../../core/common/failures';
+import { qualifiedName } from '../../core/common/table-name';
+import { rolloutTables } from '../../steps/summary';
 import { pauseSignal, resumeSignal, rollbackSignal, ActorPayload } from '../definitions';
 import { SA, initialSearchAttributes } from '../search-attributes';
 import { causeMessage } from '../failure-cause';

@@ -1,0 +1,35 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { parseSpec, Spec, SpecError } from '../steps/spec';
+
+export { SpecError } from '../steps/spec';
+
+/** Reads a YAML or JSON spec file and validates it; every problem is a SpecError naming the field. */
+export function loadSpecFile(file: string): Spec {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpecError(
+      [{ path: '', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }],
+      file,
+    );
+  }
+  let data: unknown;
+  try {
+    data = path.extname(file).toLowerCase() === '.json' ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new SpecError(
+      [{ path: '', message: `not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}` }],
+      file,
+    );
+  }
+  return parseSpec(data, file);
+}
+
+/** One readable block for the terminal: the file, then a line per problem. */
+export function formatSpecError(err: SpecError): string {
+  const head = `invalid spec${err.source ? ` ${err.source}` : ''}:`;
+  return [head, ...err.issues.map((i) => `  ${i.path || '(spec)'}: ${i.message}`)].join('\n');
+}

@@ -1,0 +1,49 @@
+/**
+ * The names stagefill derives for the objects a step creates when the spec
+ * names none, like Postgres' own (`<table>_<columns>_key`, `_fkey`, `_idx`).
+ * Pure: the step kinds, `plan` and the logical-name rules build them here.
+ */
+
+/** FNV-1a, 8 hex digits: a stable short tag for derived names (pure, no node:crypto in the workflow bundle). */
+export function shortHash(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * A derived object name `<table>_<parts>_<suffix>` like Postgres' own, cut to
+ * 63 characters with a hash of the full name when it is longer, so two long
+ * names do not collide on their common prefix.
+ */
+export function derivedName(table: string, parts: string[], suffix: string): string {
+  const bare = table.includes('.') ? table.slice(table.indexOf('.') + 1) : table;
+  const full = `${bare}_${parts.join('_')}_${suffix}`;
+  if (full.length <= 63) return full;
+  return `${full.slice(0, 63 - suffix.length - 10)}_${shortHash(full)}_${suffix}`;
+}
+
+/** A createIndex's name: its own, else from its columns and a hash of its expressions. */
+export function indexNameOf(step: { name?: string; columns?: string[]; expressions?: string[] }, table: string): string {
+  if (step.name) return step.name;
+  const parts = [...(step.columns ?? []), ...(step.expressions?.length ? [`expr_${shortHash(step.expressions.join('\0'))}`] : [])];
+  return derivedName(table, parts, 'idx');
+}
+
+/** An addUnique's constraint (and its index): its own name, else `<table>_<columns>_key`. */
+export function uniqueNameOf(step: { name?: string; columns: string[] }, table: string): string {
+  return step.name ?? derivedName(table, step.columns, 'key');
+}
+
+/** An addForeignKey's constraint: its own name, else `<table>_<columns>_fkey`. */
+export function foreignKeyNameOf(step: { name?: string; columns: string[] }, table: string): string {
+  return step.name ?? derivedName(table, step.columns, 'fkey');
+}
+
+/** The index an addForeignKey's `referencingIndex: create` builds. */
+export function referencingIndexNameOf(step: { columns: string[] }, table: string): string {
+  return derivedName(table, step.columns, 'idx');
+}

@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { backfillFields } from '../core/common/fields';
+import { parseSpec, Spec, SpecError } from './spec';
+import { TARGET_NAME } from '../core/fleet/ids';
+import { parseShare, WaveRule } from '../core/fleet/waves';
+
+/**
+ * `kind: fleet`: one rollout or backfill promoted across many databases in
+ * ordered waves. Pure (the change given as a path is read by client/fleet/spec-load.ts).
+ */
+
+const targetName = z.string().regex(TARGET_NAME, 'a target name: letters, digits, _, . and - (as in the targets file)');
+
+const wave = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a wave name: letters, digits, _, . and -'),
+    /** Pick targets by name, */
+    names: z.array(targetName).min(1, 'names is empty: list at least one target').optional(),
+    /** or every target with all these tags, */
+    tags: z.record(z.string()).optional(),
+    /** or a share of the targets no earlier wave took: "10%", or "rest". */
+    share: z.string().optional(),
+    /** Targets of this wave changed at once. */
+    parallelism: z.number().int().min(1).max(1000).default(1),
+    /** halt: stop at the first failed target; continue: go on up to maxFailures. */
+    onFailure: z.enum(['halt', 'continue'], { errorMap: () => ({ message: 'onFailure must be "halt" or "continue"' }) }).default('halt'),
+    maxFailures: z
+      .union([z.number().int().min(0), z.string().regex(/^\d+(\.\d+)?%$/, 'maxFailures: a count (3) or a share ("10%")')])
+      .optional(),
+    /** Wait for `stagefill approve <fleet>` after this wave, before the next one. */
+    approval: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    const given = (['names', 'tags', 'share'] as const).filter((k) => w[k] !== undefined);
+    if (given.length !== 1)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: given.length ? [given[1]] : [],
+        message: `a wave picks its targets one way: give exactly one of names, tags or share (it has ${given.length ? given.join(' and ') : 'none'})`,
+      });
+    if (w.share !== undefined && parseShare(w.share) === undefined)
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['share'], message: `"${w.share}" is not a share; write e.g. "10%" or "rest"` });
+    if (w.maxFailures !== undefined && w.onFailure === 'halt')
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['maxFailures'],
+        message: 'maxFailures applies with onFailure: continue (halt stops at the first failure); set onFailure: continue or remove it',
+      });
+  });
+
+export const fleetSpecSchema = z
+  .object({
+    kind: z.literal('fleet'),
+    name: backfillFields.name,
+    /** The rollout or backfill every target runs: inline, or a path to its spec file (relative to this file). */
+    change: z.union([z.string().min(1), z.record(z.unknown())], {
+      errorMap: () => ({ message: 'change is required: an inline rollout or backfill spec, or the path of one' }),
+    }),
+    /** A target whose table differs from the others': refuse the fleet (default) or leave that target out. */
+    onShapeMismatch: z.enum(['refuse', 'skip']).default('refuse'),
+    waves: z.array(wave).min(1, 'a fleet needs at least one wave'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const seen = new Set<string>();
+    s.waves.forEach((w, i) => {
+      if (seen.has(w.name))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['waves', i, 'name'], message: `wave "${w.name}" is named twice` });
+      seen.add(w.name);
+    });
+  });
+
+export interface FleetSpec {
+  kind: 'fleet';
+  name: string;
+  /** The change, parsed: what every target runs. */
+  change: Spec;
+  onShapeMismatch: 'refuse' | 'skip';
+  waves: WaveRule[];
+}
+
+/**
+ * Validates a fleet spec; `readChange` loads a change given as a path. Every
+ * problem is a SpecError naming its field (a change's own problems under `change.`).
+ */
+export function parseFleetSpec(input: unknown, source?: string, readChange?: (path: string) => unknown): FleetSpec {
+  const r = fleetSpecSchema.safeParse(input);
+  if (!r.success)
+    throw new SpecError(
+      r.error.issues.map((i) => ({
+        path: i.path.join('.'),
+        message:
+          i.code === 'unrecognized_keys'
+            ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}; remove or check the spelling`
+            : i.message,
+      })),
+      source,
+    );
+  const s = r.data;
+  let raw: unknown = s.change;
+  if (typeof s.change === 'string') {
+    if (!readChange) throw new SpecError([{ path: 'change', message: 'a path here needs the fleet spec read from a file' }], source);
+    raw = readChange(s.change);
+  }
+  if ((raw as { kind?: unknown })?.kind === 'fleet')
+    throw new SpecError(
+      [{ path: 'change.kind', message: 'a fleet changes each target with a rollout or a backfill, not another fleet' }],
+      source,
+    );
+  let change: Spec;
+  try {
+    change = parseSpec(raw, source);
+  } catch (err) {
+    if (!(err instanceof SpecError)) throw err;
+    throw new SpecError(
+      err.issues.map((i) => ({ path: i.path ? `change.${i.path}` : 'change', message: i.message })),
+      source,
+    );
+  }
+  return {
+    kind: 'fleet',
+    name: s.name,
+    change,
+    onShapeMismatch: s.onShapeMismatch,
+    waves: s.waves.map((w) => ({
+      name: w.name,
+      select: w.names ? { names: w.names } : w.tags ? { tags: w.tags } : { share: parseShare(w.share!)! },
+      parallelism: w.parallelism,
+      onFailure: w.onFailure,
+      maxFailures:
+        w.maxFailures === undefined
+          ? undefined
+          : typeof w.maxFailures === 'number'
+            ? w.maxFailures
+            : { percent: parseFloat(w.maxFailures) },
+      approval: w.approval,
+    })),
+  };
+}
+
+/** The tables a fleet's change touches on every target. */
+export function changeTables(change: Spec): string[] {
+  if (change.kind === 'backfill') return [change.table];
+  const tables = new Set<string>([change.table]);
+  for (const s of change.steps) if ((s as { table?: string }).table) tables.add((s as { table: string }).table);
+  return [...tables];
+}
