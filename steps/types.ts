@@ -152,6 +152,8 @@ export interface StepContext<S = unknown> {
   indexOf(stepId: string): number;
   /** The same context (same db) for another step of the rollout: contract hooks run in it. */
   contextOf(stepId: string): StepContext;
+  /** The actions registry of this run (steps/actions.ts, or the one a test hands the step runner): contract runs the other steps' hooks through it. */
+  actionsOf(kind: string): StepActions<{ kind: string }>;
   /** A non-retryable failure (StepSetupError) naming this step and the field to fix. */
   fail(field: string, message: string): ApplicationFailure;
 }

@@ -66,6 +66,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       lockTimeoutMs: lockTimeoutOf(i),
       indexOf,
       contextOf: (other) => contextFor(i, db, { detail: {}, phase: null, effect: 'none' }, other),
+      actionsOf,
       fail: (field, message) => failure(FailureType.StepSetupError, `step "${stepId}": ${field}: ${message}`, { stepId, field }),
     };
   }

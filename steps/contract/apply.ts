@@ -2,7 +2,6 @@ import { inTransaction, type StepActions, type ContractContext, type StepContext
 import type { ContractStep } from './schema';
 import { tableColumns, dropColumn, validateConstraint } from '../../db/rollout/ddl';
 import { classifyPgError, pgMessage } from '../../db/errors';
-import { stepActions } from '../actions';
 
 /**
  * Irreversible: each other step of the table gives up what it kept for the
@@ -51,7 +50,7 @@ export const contractActions: StepActions<ContractStep> = {
         const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
         const report: Report = {};
         const { others, hookContext } = hookContexts(ctx, columns, report);
-        for (const s of others) await stepActions(s.step.kind).contract?.prepare?.(hookContext(s.id));
+        for (const s of others) await ctx.actionsOf(s.step.kind).contract?.prepare?.(hookContext(s.id));
         return report;
       },
     },
@@ -64,14 +63,14 @@ export const contractActions: StepActions<ContractStep> = {
       const altered = new Set(
         others.flatMap((s) => (s.step.kind === 'alterColumn' ? [(s.step as unknown as { column: string }).column] : [])),
       );
-      for (const s of others) await stepActions(s.step.kind).contract?.release?.(hookContext(s.id));
+      for (const s of others) await ctx.actionsOf(s.step.kind).contract?.release?.(hookContext(s.id));
       for (const c of ctx.step.drops ?? []) {
         if (!columns.has(c) || altered.has(c)) continue;
         await dropColumn(db, table, c);
         columns.delete(c);
         report.droppedColumns.push(c);
       }
-      for (const s of others) await stepActions(s.step.kind).contract?.complete?.(hookContext(s.id));
+      for (const s of others) await ctx.actionsOf(s.step.kind).contract?.complete?.(hookContext(s.id));
       return report;
     }),
     {
@@ -83,7 +82,7 @@ export const contractActions: StepActions<ContractStep> = {
         const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
         const report: Report = { validated: [], notValidated: [] };
         const { others, hookContext } = hookContexts(ctx, columns, report);
-        for (const s of others) await stepActions(s.step.kind).contract?.outsideTransaction?.(hookContext(s.id));
+        for (const s of others) await ctx.actionsOf(s.step.kind).contract?.outsideTransaction?.(hookContext(s.id));
         for (const item of (ctx.detail.toValidate as string[] | undefined) ?? []) {
           const [table, name] = JSON.parse(item) as [string, string];
           try {

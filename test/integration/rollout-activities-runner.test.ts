@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { PoolClient } from 'pg';
 import { createStepRunner } from '../../activities/rollout/steps';
+import { stepActions } from '../../steps/actions';
 import type { StepActions } from '../../steps/types';
 import { pool, unique, makeCounterTable, testLogger } from './harness';
 import { useActivities, acts, begin, expectCatalogUnchanged, columnsOf } from './rollout-activities-harness';
@@ -108,4 +109,26 @@ test('DDL that cannot get its lock in time fails retryably and applies nothing',
   }
   expect((await columnsOf(table)).map((c) => c.name)).toEqual(['id', 'n', 'v']);
   expect((await acts.applyStep(r.input('add'))).alreadyDone).toBe(false);
+});
+
+test("contract runs the other steps' hooks through the registry its runner was given: a kind swapped in by a test gets its contract hooks", async () => {
+  const table = await makeCounterTable(pool, unique('t'), 10);
+  const hooks: string[] = [];
+  // the real registry, with the sql kind swapped for one of the test's own that has contract hooks
+  const swapped: StepActions<{ kind: string }> = {
+    phases: [{ name: 'done', transactional: true, run: async () => ({}) }],
+    revert: async () => {},
+    contract: {
+      prepare: async (ctx) => void hooks.push(`prepare ${ctx.stepId}`),
+      complete: async (ctx) => void hooks.push(`complete ${ctx.stepId}`),
+    },
+  };
+  const runner = createStepRunner({ pool, logger: testLogger }, (kind) => (kind === 'sql' ? swapped : stepActions(kind)));
+  const r = await begin(table, [
+    { kind: 'sql', id: 'mine', apply: 'select 1', revert: 'select 1' },
+    { kind: 'contract', id: 'contract' },
+  ]);
+  await runner.applyStep(r.input('mine'));
+  await runner.applyStep(r.input('contract'));
+  expect(hooks).toEqual(['prepare mine', 'complete mine']);
 });
