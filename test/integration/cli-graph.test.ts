@@ -42,20 +42,23 @@ test.each([
 });
 
 test('plan --format mermaid prints the graph by table', async () => {
+  // tables that exist: with DATABASE_URL set, plan refuses a rollout on a missing table
+  const orders = await makeCounterTable(pool, unique('orders'), 1);
+  const customers = await makeCounterTable(pool, unique('customers'), 1);
   const file = writeSpec(tempDir('sf-graph'), {
     kind: 'rollout',
     name: unique('mermaid'),
-    table: 'public.orders',
+    table: orders,
     steps: [
       { id: 'o', kind: 'addColumn', column: 'c', type: 'int', up: '1', dependsOn: [] },
-      { id: 'k', kind: 'addColumn', table: 'public.customers', column: 'c', type: 'int', up: '1', dependsOn: [] },
+      { id: 'k', kind: 'addColumn', table: customers, column: 'c', type: 'int', up: '1', dependsOn: [] },
       { id: 'g', kind: 'gate', dependsOn: ['o', 'k'], checks: [{ name: 'x', sql: 'SELECT 0', expect: { eq: 0 } }] },
     ],
   });
   const r = await runCli(['plan', file, '--format', 'mermaid'], cliEnv(unique('q')));
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^graph TD/);
-  expect(r.stdout).toMatch(/subgraph s_public_customers\["public.customers"\]/);
+  expect(r.stdout).toContain(`subgraph s_${customers.replace(/[^A-Za-z0-9]/g, '_')}["${customers}"]`);
   expect(r.stdout).toMatch(/s_o --> s_g/);
   expect(r.stdout).toMatch(/s_k --> s_g/);
   const text = await runCli(['plan', file], cliEnv(unique('q')));
