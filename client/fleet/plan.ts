@@ -4,9 +4,8 @@ import { planWaves, allowedFailures, WavePlanError, PlannedWave } from '../../co
 import { shapeDifferences, ShapeDifference } from '../../core/fleet/shape';
 import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
-import { loadTargetsFile, TargetsFileError } from '../../worker/fleet/targets-file';
+import { targetsOfFile } from './targets';
 import { planWithRefusal, PlanFormat } from '../plan-output';
-import { UsageError } from '../errors';
 
 export interface FleetPlan {
   name: string;
@@ -40,14 +39,7 @@ const ruleText = (w: FleetSpec['waves'][number]) =>
  */
 export async function planFleet(spec: FleetSpec, targetsFile: string | undefined): Promise<FleetPlan> {
   const tables = changeTables(spec.change);
-  if (!targetsFile) throw new UsageError('--targets: not set; pass the targets file the workers read (or set STAGEFILL_TARGETS)');
-  let targets;
-  try {
-    targets = loadTargetsFile(targetsFile);
-  } catch (err) {
-    if (err instanceof TargetsFileError) throw new UsageError(err.message);
-    throw err;
-  }
+  const targets = targetsOfFile(targetsFile);
   let planned;
   let refusal: string | null = null;
   try {

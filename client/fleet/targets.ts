@@ -10,16 +10,20 @@ export interface TargetStatus {
   error?: string;
 }
 
-/** `stagefill targets`: every target of the targets file the workers read, and whether its database answers (a few at a time). */
-export async function listTargets(targetsFile: string | undefined): Promise<TargetStatus[]> {
+/** The targets file the CLI was given (--targets or STAGEFILL_TARGETS); a missing or bad file is a usage error (exit 2). */
+export function targetsOfFile(targetsFile: string | undefined): ReturnType<typeof loadTargetsFile> {
   if (!targetsFile) throw new UsageError('--targets: not set; pass the targets file the workers read (or set STAGEFILL_TARGETS)');
-  let targets;
   try {
-    targets = loadTargetsFile(targetsFile);
+    return loadTargetsFile(targetsFile);
   } catch (err) {
     if (err instanceof TargetsFileError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** `stagefill targets`: every target of the targets file the workers read, and whether its database answers (a few at a time). */
+export async function listTargets(targetsFile: string | undefined): Promise<TargetStatus[]> {
+  const targets = targetsOfFile(targetsFile);
   const out: TargetStatus[] = [];
   const queue = [...targets];
   const probe = async () => {
