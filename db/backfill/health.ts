@@ -5,6 +5,7 @@
  */
 import { Queryable, prepared } from '../pool';
 import { own, qualified, ident, SCHEMA } from '../identifiers';
+import type { RememberedSettings } from '../../core/backfill/throttle-control';
 
 /** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
 function pointIn(keyType: string): string {
@@ -181,17 +182,7 @@ export async function writeControl(
   );
 }
 
-/** The settings that last kept a budget on a table (stagefill.throttle_memory). */
-export interface ThrottleMemory {
-  rowsPerSecond?: number;
-  lanes: number;
-  chunkSize: number;
-  budgetP99Ms: number;
-  p99Ms: number;
-  keptAt: number;
-}
-
-export async function readThrottleMemory(db: Queryable, table: string): Promise<ThrottleMemory | undefined> {
+export async function readThrottleMemory(db: Queryable, table: string): Promise<RememberedSettings | undefined> {
   const { rows } = await db.query<{
     rows_per_second: number | null;
     lanes: number;
@@ -216,7 +207,7 @@ export async function readThrottleMemory(db: Queryable, table: string): Promise<
   };
 }
 
-export async function rememberThrottle(db: Queryable, table: string, m: Omit<ThrottleMemory, 'keptAt'>): Promise<void> {
+export async function rememberThrottle(db: Queryable, table: string, m: Omit<RememberedSettings, 'keptAt'>): Promise<void> {
   await db.query(
     `INSERT INTO ${own('throttle_memory')} (table_name, rows_per_second, lanes, chunk_size, budget_p99_ms, p99_ms, kept_at)
      VALUES ($1, $2, $3, $4, $5, $6, now())
