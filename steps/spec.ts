@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { normalizeGraph, graphProblems } from './graph';
 import { resolveLogicalNames } from '../core/rollout/columns';
-import { alterColumnConflicts } from '../core/rollout/refusals';
+import { alterColumnConflicts, dropOfAlteredColumn } from '../core/rollout/refusals';
 import { qualifiedName } from '../core/common/ids';
 import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify, BackfillSpec } from '../core/common/fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '.';
@@ -63,7 +63,7 @@ export const rolloutSpec = z
     for (const p of graphProblems(graph))
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
     const placed = spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
-    for (const p of alterColumnConflicts(placed))
+    for (const p of [...alterColumnConflicts(placed), ...dropOfAlteredColumn(placed)])
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
   });
 

@@ -47,3 +47,13 @@ export function foreignKeyNameOf(step: { name?: string; columns: string[] }, tab
 export function referencingIndexNameOf(step: { columns: string[] }, table: string): string {
   return derivedName(table, step.columns, 'idx');
 }
+
+/** The physical column an alterColumn adds: its newName, else `<column>_stagefill_new` (renamed to the column's name at contract). */
+export function newColumnName(step: { column: string; newName?: string }): string {
+  return step.newName ?? `${step.column}_stagefill_new`;
+}
+
+/** The name the column an alterColumn changes has in the new version and after contract: its newName, else its own. */
+export function finalNameOf(step: { column: string; newName?: string }): string {
+  return step.newName ?? step.column;
+}
