@@ -3,7 +3,7 @@ import { createPool } from '../db/pool';
 import { readColumnObjects } from '../db/rollout/column-objects';
 import { planDuplication } from '../core/rollout/alter-column/duplicate';
 import type { DuplicationPlan } from '../core/rollout/alter-column/duplication-types';
-import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../core/rollout/columns';
+import { physicalColumnsOf, laterChangesOf, type PlacedStep, type PhysicalColumn } from '../core/rollout/columns';
 import { normalizeGraph } from '../steps/graph';
 import { qualifiedName } from '../core/common/ids';
 import { viewSchemaName } from '../core/rollout/views';
@@ -25,7 +25,7 @@ import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight
  */
 
 export interface ColumnChangePlan {
-  physicalColumns: { id: string; column: string; physical: string; alteredBy?: string }[];
+  physicalColumns: PhysicalColumn[];
   tables: {
     table: string;
     step: string;
@@ -144,7 +144,7 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
     lines.push('logical names:');
     for (const c of moved)
       lines.push(
-        `  step ${c.id}: ${c.column} is the physical column ${c.physical}${c.alteredBy ? ` (the new column of step ${c.alteredBy})` : ''}`,
+        `  step ${c.id}: ${c.table ? `${c.table}.` : ''}${c.column} is the physical column ${c.physical}${c.alteredBy ? ` (the new column of step ${c.alteredBy})` : ''}`,
       );
   }
   for (const t of p.tables) {
