@@ -34,7 +34,7 @@ export function describeStep(step: RolloutStep, g: GraphStep, rollbackWindowMs: 
   };
 }
 
-export { viewSchemaName } from '../core/rollout/views';
+export { viewSchemaName } from '../core/rollout/object-names';
 
 export interface RolloutPlan {
   name: string;

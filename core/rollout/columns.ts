@@ -336,7 +336,8 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
     step: s as unknown as RolloutStep,
   }));
   const steps = spec.steps.map((s, i) => {
-    const map = columnMapAt(placed, i, placed[i].table);
+    const table = qualify(s.table ?? spec.table);
+    const map = columnMapAt(placed, i, table);
     const any = s as Record<string, unknown>;
     if ((s.kind === 'gate' || s.kind === 'soak') && Array.isArray(any.checks)) {
       const checks = (any.checks as { sql: string }[]).map((c) => {
@@ -345,7 +346,7 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
       });
       return checks.every((c, n) => c === (any.checks as unknown[])[n]) ? s : { ...s, checks };
     }
-    const resolved = map.toPhysical.size ? resolveStep(s, map, placed[i].table) : s;
+    const resolved = map.toPhysical.size ? resolveStep(s, map, table) : s;
     return s.kind === 'addForeignKey' ? resolveReferences(resolved, columnMapAt(placed, i, qualify(referencesOf(s).table))) : resolved;
   });
   return steps.every((s, i) => s === spec.steps[i]) ? spec : { ...spec, steps };

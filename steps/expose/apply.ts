@@ -3,7 +3,8 @@ import type { ExposeStep } from './schema';
 import { tableColumns, schemaExists, transactionTime } from '../../db/rollout/ddl';
 import { createVersionView, dropVersionView } from '../../db/rollout/views';
 import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollout/read-paths';
-import { viewSchemaName, viewShapes, versionViewName } from '../../core/rollout/views';
+import { viewShapes, versionViewName } from '../../core/rollout/views';
+import { viewSchemaName } from '../../core/rollout/object-names';
 import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';
 

@@ -1,4 +1,5 @@
-import { viewShapes, versionViewName, isViewSchemaOf, viewSchemaName } from '../../core/rollout/views';
+import { viewShapes, versionViewName } from '../../core/rollout/views';
+import { isViewSchemaOf, viewSchemaName } from '../../core/rollout/object-names';
 import type { ShapeChange } from '../types';
 
 // the view-shape rules of expose, pure: which columns (and which name) each version sees
