@@ -43,9 +43,8 @@ const MAY_IMPORT = {
   test: null,
   examples: ['client', 'core', 'steps-pure', 'workflows'],
 };
-// the one type-only import that still runs up a floor: core/rollout/columns.ts reads the rollout step
-// type from steps/spec.ts (to go: give the name rules their own step shape)
-const TYPE_ONLY_OK = { workflows: ['activities'], client: ['activities', 'workflows'], core: ['steps-pure'] };
+// floors a floor may read as types only (erased at compile time)
+const TYPE_ONLY_OK = { workflows: ['activities'], client: ['activities', 'workflows'] };
 // single files a floor may load at run time from a floor it otherwise may not (or only as types):
 // the signal/query names and search attributes shared by workflows and client (pure, so names
 // cannot drift), and the one partition-plan builder, so `stagefill plan` shows what a run will use
