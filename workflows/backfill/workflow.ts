@@ -7,7 +7,6 @@ import {
   isCancellation,
   continueAsNew,
   ContinueAsNew,
-  ActivityFailure,
   ApplicationFailure,
   log,
   upsertMemo,
@@ -33,7 +32,8 @@ import { runLanes } from './lanes';
 import { afterThrottleChange } from './control';
 import { setRunState } from './report';
 import { notifier } from '../notify';
-import { cancelledBeforeHandover, handoverCancelled } from '../rollout/chain';
+import { cancelledBeforeHandover, handoverCancelled } from '../handover';
+import { failureMessage } from '../failure-cause';
 
 // The throttle's rules moved to core/backfill/throttle.ts; re-exported for whoever imported them from here.
 export { validateThrottleChange };
@@ -281,12 +281,4 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       continued: c.prepared.continued,
     };
   }
-}
-
-/** The root cause's message: the database's own words for a failed chunk. */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure || e instanceof Error) return e.message;
-  return String(e);
 }
