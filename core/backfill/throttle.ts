@@ -1,34 +1,12 @@
 /**
- * The throttle's rules, pure: its limits (the spec schema and the run-time
- * `setThrottle` update read the same numbers), the settings a run starts
- * with, how an update changes them, and how `targetChunkMs` resizes chunks.
- * Used by spec/ (limits), workflows/ (settings, updates) and activities/
- * (chunk sizing).
+ * The throttle's rules, pure: the settings a run starts with, how a
+ * `setThrottle` update changes them (within core/common/throttle-limits.ts),
+ * and how `targetChunkMs` resizes chunks. Used by workflows/ (settings,
+ * updates) and activities/ (chunk sizing).
  */
 
 import { hasSecondStatement } from '../common/text';
-
-/** Every bound the throttle has, in one place. */
-export const THROTTLE_LIMITS = {
-  chunkSize: { min: 1, max: 1_000_000 },
-  parallelism: { min: 1, max: 64 },
-  targetChunkMs: { min: 10, max: 600_000 },
-  /** A latency budget in milliseconds of the probe's p99. */
-  p99Ms: { min: 0.05, max: 60_000 },
-  /** A latency budget as a multiple of the p99 measured before the first chunk. */
-  p99Ratio: { min: 1.05, max: 100 },
-  /** How often the latency probe runs its statement (ms between statements). */
-  probeEveryMs: { min: 5, max: 1_000 },
-  /** How long the p99Ratio baseline is measured (ms). */
-  baselineMs: { min: 1_000, max: 600_000 },
-  /** How often an off-window refreshes the p99Ratio baseline while the backfill runs (ms). */
-  refreshEveryMs: { min: 10_000, max: 24 * 3_600_000 },
-  /** How long each off-window holds the backfill (ms); at most half of refreshEveryMs. */
-  refreshHoldMs: { min: 2_000, max: 60_000 },
-  maxReplicaLagMs: { min: 100, max: 24 * 3_600_000 },
-  /** PostgreSQL's backend_flush_after for the backfill's sessions, in kB (0: the server's own); PostgreSQL takes at most 2 MB. */
-  flushAfterKb: { min: 0, max: 2048 },
-} as const;
+import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../common/throttle-limits';
 
 /**
  * The backfill's sessions ask the kernel to write back what they wrote once
@@ -200,11 +178,6 @@ function validateRefresh(where: string, r: unknown): void {
   if (isSet(everyMs) && isSet(holdMs) && holdMs! * 2 > everyMs!)
     throw new Error(`${where}.holdMs: at most half of everyMs (${everyMs} ms), got ${holdMs}; hold for less or refresh less often`);
 }
-
-/** A probe transaction's statements: at most this many. */
-export const PROBE_TRANSACTION_MAX = 20;
-/** What a probe transaction's statement may be: a query or a row write, nothing that changes the schema or the session. */
-export const PROBE_STATEMENT = /^\s*(select|with|values|insert|update|delete)\b/i;
 
 /** The `setThrottle` update's validator: rejects a bad payload before it reaches history, naming the field. */
 export function validateThrottleChange(change: ThrottleChange): void {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration';
 import { isValidTimeZone } from './window';
 import { hasSecondStatement } from './text';
-import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../backfill/throttle';
+import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from './throttle-limits';
 import { NOTIFY_EVENTS, isWebhookUrl } from './notify';
 
 /**

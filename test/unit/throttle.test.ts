@@ -1,6 +1,6 @@
 import { backfillSpec } from '../../steps/spec';
+import { THROTTLE_LIMITS } from '../../core/common/throttle-limits';
 import {
-  THROTTLE_LIMITS,
   initialThrottle,
   validateThrottleChange,
   applyThrottleChange,
