@@ -8,15 +8,6 @@
 import { hasSecondStatement } from '../common/text';
 import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../common/throttle-limits';
 
-/**
- * The backfill's sessions ask the kernel to write back what they wrote once
- * this much has piled up (PostgreSQL's backend_flush_after, off by default):
- * the dirty pages of a backfill otherwise wait for the kernel's periodic
- * write-back, which then writes hundreds of MB at once and stalls every
- * commit on the disk, live ones included (docs/BENCHMARKS.md).
- */
-export const DEFAULT_FLUSH_AFTER_KB = 256;
-
 export type ReplicaMissingPolicy = 'hold' | 'ignore';
 
 /** A latency budget: one of `p99Ms` or `p99Ratio`; `probe` replaces the default primary-key lookup. */
@@ -83,7 +74,7 @@ export interface ThrottleSpec {
   latency?: LatencyBudget;
   maxReplicaLagMs?: number;
   onReplicaMissing?: ReplicaMissingPolicy;
-  /** backend_flush_after of the backfill's sessions, kB; DEFAULT_FLUSH_AFTER_KB when absent, 0: the server's. */
+  /** backend_flush_after of the backfill's sessions, kB; THROTTLE_DEFAULTS.flushAfterKb when absent, 0: the server's. */
   flushAfterKb?: number;
 }
 
@@ -222,6 +213,16 @@ export function applyThrottleChange(t: ThrottleSettings, change: ThrottleChange)
   }
   if (change.onReplicaMissing !== undefined) next.onReplicaMissing = change.onReplicaMissing;
   return next;
+}
+
+/**
+ * The chunk size in force: while a latency budget or a replica-lag limit
+ * steers the run (`isSteered`) and the controller has decided, its decided
+ * size; else the run's own (which targetChunkMs adapts). The workflow's
+ * progress and each lease read it here.
+ */
+export function chunkSizeInForce(own: number, decision: { chunkSize?: number } | undefined, isSteered: boolean): number {
+  return isSteered && decision?.chunkSize ? decision.chunkSize : own;
 }
 
 /** Does a latency budget or a replica-lag limit steer this run (a probe runs beside its lanes)? */

@@ -1,8 +1,25 @@
 /**
- * The throttle's limits, in one place: the spec schema (core/common/fields.ts)
- * and the run-time `setThrottle` update (core/backfill/throttle.ts) read the
- * same numbers. Pure.
+ * The throttle's limits and defaults, in one place: the spec schema
+ * (core/common/fields.ts), a column step's backfill (steps/row-sync.ts), the
+ * run-time `setThrottle` update (core/backfill/throttle.ts) and the lanes
+ * read the same numbers. Pure.
  */
+
+/** What a backfill runs with where its spec leaves a setting out. */
+export const THROTTLE_DEFAULTS = {
+  /** Rows per chunk of a rollout's backfill (a step's, a column step's); a backfill spec gives its own. */
+  chunkSize: 5000,
+  /** Lanes, each on its own connection. */
+  parallelism: 2,
+  /**
+   * The backfill's sessions ask the kernel to write back what they wrote once
+   * this much has piled up (PostgreSQL's backend_flush_after, off by default):
+   * the dirty pages of a backfill otherwise wait for the kernel's periodic
+   * write-back, which then writes hundreds of MB at once and stalls every
+   * commit on the disk, live ones included (docs/BENCHMARKS.md).
+   */
+  flushAfterKb: 256,
+} as const;
 
 /** Every bound the throttle has, in one place. */
 export const THROTTLE_LIMITS = {

@@ -8,7 +8,7 @@ import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/wo
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../../activities/backfill/index';
 import type { BackfillSpec } from '../../steps/spec';
 import type { ControlDecision } from '../../core/backfill/throttle-control';
-import { isControlled } from '../../core/backfill/throttle';
+import { isControlled, chunkSizeInForce } from '../../core/backfill/throttle';
 import { windowState } from '../../core/common/window';
 import { stateReason, HealthReading } from '../../core/backfill/state';
 import type { ReportMark } from '../../core/backfill/progress';
@@ -92,7 +92,7 @@ export function progress(run: BackfillRun): BackfillProgress {
   const remainingRows = Math.max(0, rowsTotal - rowsProcessed);
   const done = p ? p.partitions.filter((x) => x.isDone).length : 0;
   const w = spec.window ? windowState(spec.window, now()) : undefined;
-  const chunkSize = c.control && isControlled(c.throttle) ? c.control.chunkSize : c.throttle.chunkSize;
+  const chunkSize = chunkSizeInForce(c.throttle.chunkSize, c.control, isControlled(c.throttle));
   const out: BackfillProgress = {
     kind: 'backfill',
     name: spec.name,
