@@ -5,7 +5,6 @@ import { planDuplication } from '../core/rollout/alter-column/duplicate';
 import type { DuplicationPlan } from '../core/rollout/alter-column/duplication-types';
 import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../core/rollout/columns';
 import { normalizeGraph } from '../steps/graph';
-import { qualifiedName } from '../core/common/ids';
 import { viewSchemaName } from '../core/rollout/views';
 import {
   keyChangesOf,
@@ -16,6 +15,7 @@ import {
 } from '../core/rollout/alter-column/key-references';
 import { missingTableRefusals, missingChildContracts } from '../core/rollout/refusals';
 import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight';
+import { qualifiedName } from '../core/common/table-name';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column

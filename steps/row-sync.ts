@@ -1,4 +1,3 @@
-import type { BackfillSpec } from './spec';
 import { parseBackfillSpec } from './spec';
 import { checkRowExpression, stepBackfillTransform } from '../db/rollout/ddl';
 import { existingTables } from '../db/rollout/preflight';
@@ -8,6 +7,7 @@ import { classifyPgError, failure, pgMessage } from '../db/errors';
 import { FailureType } from '../core/common/failures';
 import { THROTTLE_DEFAULTS } from '../core/common/throttle-limits';
 import type { StepContext } from './types';
+import type { BackfillSpec } from '../core/common/fields';
 
 /**
  * Activity-side pieces the column kinds (addColumn, alterColumn) share: the

@@ -60,8 +60,6 @@ const DDL =
   /^\s*(create|alter|drop|truncate|grant|revoke|comment|reindex|vacuum|cluster|lock|copy|do|call|begin|commit|rollback|set|reset)\b/i;
 const WRITE = /^\s*(update|insert|delete|with|merge)\b/i;
 
-export { hasSecondStatement };
-
 export const rangeSql = (what: string, mustWrite: boolean) =>
   z
     .string({ required_error: `${what} is required` })

@@ -1,4 +1,4 @@
-import { qualifiedName } from '../common/ids';
+import { qualifiedName } from '../common/table-name';
 
 /**
  * What a step does to the shape of the table as each version sees it, for

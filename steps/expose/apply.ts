@@ -4,8 +4,8 @@ import { tableColumns, schemaExists, transactionTime } from '../../db/rollout/dd
 import { createVersionView, dropVersionView } from '../../db/rollout/views';
 import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollout/read-paths';
 import { viewSchemaName, viewShapes, versionViewName } from '../../core/rollout/views';
-import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The new shape of the table (what readers of `version` see) and the legacy

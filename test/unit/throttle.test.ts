@@ -1,4 +1,3 @@
-import { backfillSpec } from '../../steps/spec';
 import { THROTTLE_LIMITS, THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
 import { backfillStep } from '../../steps/backfill/schema';
 import { columnBackfill } from '../../steps/row-sync';
@@ -12,6 +11,7 @@ import {
   ThrottleChange,
   ThrottleSettings,
 } from '../../core/backfill/throttle';
+import { backfillSpec } from '../../core/common/fields';
 
 const base = {
   kind: 'backfill',

@@ -36,10 +36,6 @@ import { rollBack } from './rollback';
 import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './chain';
 import { trackChildBackfills } from './child-progress';
 
-// What other modules, the client and the tests import from here.
-export { CONTINUE_AS_NEW_AFTER_EVENTS } from './chain';
-export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } from './run';
-
 /** Patch: the search attribute shows a pause, a backfill's hold and the rollback window; state changes get audit rows; a rollback's row comes first. */
 const LIVE_STATES = 'rollout-live-states';
 
