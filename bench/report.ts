@@ -4,9 +4,6 @@ import { BudgetResults, bestBudget, fastestWithin, frontier, budgetWallMs } from
 import { s, x, ms, pct, cores, table } from './format';
 import { BenchResults, best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdicts, triggerSummary } from './results';
 
-// the results and their figures, for callers that imported them from here before the split
-export * from './results';
-
 /** The generated part of docs/BENCHMARKS.md (and the console summary). */
 export function renderResults(r: BenchResults): string {
   const out: string[] = [];

@@ -5,11 +5,11 @@ import type { ColumnObjects, DuplicationPlan } from '../core/rollout/alter-colum
 import { planColumnChange, leftOutOf, type AlterColumnRef, type RolloutStepRef } from '../core/rollout/alter-column/plan-column-change';
 import { physicalColumnsOf, type PlacedStep, type PhysicalColumn } from '../core/rollout/columns';
 import { normalizeGraph } from '../steps/graph';
-import { qualifiedName } from '../core/common/ids';
 import { versionSchemaPattern } from '../core/rollout/object-names';
 import { formatLeftOut, type LeftOutReference, canonicalType } from '../core/rollout/alter-column/key-references';
 import { missingTableRefusals, missingChildContracts } from '../core/rollout/refusals';
 import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight';
+import { qualifiedName } from '../core/common/table-name';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column

@@ -7,13 +7,13 @@ import type { RolloutSpec } from '../../steps/spec';
 import type { StepDescription } from '../../steps/describe';
 import { versionSchemaPattern } from '../../core/rollout/object-names';
 import { normalizeGraph } from '../../steps/graph';
-import { qualifiedName } from '../../core/common/ids';
 import { FailureType } from '../../core/common/failures';
 import { stepChecks } from '../../steps';
 import type { ActivityDeps } from '../backfill/index';
 import { classifyPgError, failure, pgMessage } from '../../db/errors';
 import { stepLineage, stepHash } from '../backfill/lineage';
 import { CHECK_STATEMENT_TIMEOUT_MS } from './gates';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface BeginRolloutInput {
   workflowId: string;

@@ -1,4 +1,3 @@
-import type { RolloutStep } from '../../steps/spec';
 import { rewriteColumnRefs, tokenize, identifierName, quoteIdent, referencedNames } from './sql-rewrite';
 import { uniqueNameOf, foreignKeyNameOf, indexNameOf, newColumnName, finalNameOf } from './object-names';
 import { qualifiedName } from '../common/table-name';
@@ -24,14 +23,40 @@ import type { LaterChanges } from './alter-column/duplication-types';
  *   is the physical column of that name, as any query sees it.
  */
 
+/**
+ * A step as the name rules see it: its kind, and the fields of the kinds
+ * they resolve, unchecked (narrow one before use). core/ imports no step
+ * schema; every rollout step (steps/spec.ts RolloutStep) is one. `version`
+ * (an expose's) is here for the callers that read it off a placed step.
+ */
+export interface StepShape {
+  kind: string;
+  column?: unknown;
+  newName?: unknown;
+  columns?: unknown;
+  include?: unknown;
+  expressions?: unknown;
+  expression?: unknown;
+  where?: unknown;
+  on?: unknown;
+  name?: unknown;
+  default?: unknown;
+  comment?: unknown;
+  checks?: unknown;
+  version?: unknown;
+}
+
 export interface PlacedStep {
   id: string;
   /** Canonical schema.table. */
   table: string;
-  step: RolloutStep;
+  step: StepShape;
 }
 
-type AlterStep = Extract<RolloutStep, { kind: 'alterColumn' }>;
+/** The fields of an alterColumn the name rules use. */
+type AlterStep = StepShape & { kind: 'alterColumn'; column: string; newName?: string };
+
+const isAlter = (step: StepShape): step is AlterStep => step.kind === 'alterColumn';
 
 export interface ColumnMap {
   /** Logical name -> physical column, for names that differ from their physical column. */
@@ -53,7 +78,7 @@ export function columnMapAt(steps: PlacedStep[], index: number, table: string): 
     if (s.step.kind === 'contract') {
       toPhysical.clear();
       alters = [];
-    } else if (s.step.kind === 'alterColumn') {
+    } else if (isAlter(s.step)) {
       const logical = finalNameOf(s.step);
       const physical = newColumnName(s.step);
       if (logical !== physical) toPhysical.set(logical, physical);
@@ -222,7 +247,7 @@ export function physicalColumnsOf(steps: PlacedStep[]): PhysicalColumn[] {
     const map = columnMapAt(steps, i, table);
     const physical = resolveColumn(map, c);
     const alter = map.alters.find((x) => newColumnName(x) === physical);
-    const by = alter && steps.find((x) => x.step === (alter as unknown as RolloutStep))?.id;
+    const by = alter && steps.find((x) => x.step === alter)?.id;
     return { column: alter ? finalNameOf(alter) : physical, physical, ...(by ? { alteredBy: by } : {}) };
   };
   steps.forEach((s, i) => {
@@ -333,7 +358,7 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
   const placed: PlacedStep[] = spec.steps.map((s, i) => ({
     id: s.id ?? String(i),
     table: qualify(s.table ?? spec.table),
-    step: s as unknown as RolloutStep,
+    step: s,
   }));
   const steps = spec.steps.map((s, i) => {
     const table = qualify(s.table ?? spec.table);

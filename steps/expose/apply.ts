@@ -5,8 +5,8 @@ import { createVersionView, dropVersionView } from '../../db/rollout/views';
 import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollout/read-paths';
 import { viewShapes, versionViewName } from '../../core/rollout/views';
 import { viewSchemaName } from '../../core/rollout/object-names';
-import { parseTable } from '../../db/identifiers';
 import { stepShape } from '..';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The new shape of the table (what readers of `version` see) and the legacy

@@ -1,6 +1,6 @@
 import { parseRolloutSpec } from '../../steps/spec';
 import { normalizeGraph } from '../../steps/graph';
-import { qualifiedName } from '../../core/common/ids';
+import { qualifiedName } from '../../core/common/table-name';
 import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
 import { noColumnObjects } from '../../db/rollout/column-objects';
 import { alterColumnPreview, formatColumnChangePlan } from '../../client/contract-plan';

@@ -24,8 +24,6 @@ const targetEntry = z
   .strict()
   .refine((e) => Boolean(e.url) !== Boolean(e.urlEnv), { message: 'give url or urlEnv (exactly one)' });
 
-export type { TargetConfig } from '../../activities/fleet/control';
-
 export class TargetsFileError extends Error {}
 
 /** Reads and validates the targets file; a problem names the file, the target and the field. */

@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
-import { TargetConfig } from './targets-file';
 import { createActivities } from '../../activities';
-import { createFleetControlActivities } from '../../activities/fleet/control';
+import { createFleetControlActivities, TargetConfig } from '../../activities/fleet/control';
 import { fleetControlQueue, targetQueue } from '../../core/fleet/ids';
-import { WorkerConfig, ConfigError, redactUrl } from '../config';
+import { WorkerConfig, ConfigError } from '../config';
 import { createMetrics, Metrics } from '../metrics';
+import { redactUrl } from '../../devstack/inherited';
 
 /**
  * The targets a worker process serves for fleets: one Temporal Worker per

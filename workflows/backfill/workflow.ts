@@ -7,36 +7,26 @@ import {
   isCancellation,
   continueAsNew,
   ContinueAsNew,
-  ActivityFailure,
   ApplicationFailure,
   log,
   upsertMemo,
   patched,
 } from '@temporalio/workflow';
 import type { BackfillActivities, PreparedBackfill } from '../../activities/backfill/index';
-import type { BackfillSpec } from '../../steps/spec';
 import { windowState } from '../../core/common/window';
-import { qualifiedName } from '../../core/common/ids';
-import { initialThrottle, validateThrottleChange, applyThrottleChange } from '../../core/backfill/throttle';
-import {
-  pauseSignal,
-  resumeSignal,
-  progressQuery,
-  setThrottleUpdate,
-  BackfillProgress,
-  BackfillState,
-  ThrottleChange,
-} from '../definitions';
+import { initialThrottle, validateThrottleChange, applyThrottleChange, ThrottleChange } from '../../core/backfill/throttle';
+import { pauseSignal, resumeSignal, progressQuery, setThrottleUpdate, BackfillProgress, BackfillState } from '../definitions';
 import { setSearchState } from '../search-state';
-import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, memoSummary, minDefined } from './run';
+import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, minDefined } from './run';
+import { backfillMemoSummary } from '../../steps/summary';
 import { runLanes } from './lanes';
 import { afterThrottleChange } from './control';
 import { setRunState } from './report';
 import { notifier } from '../notify';
-import { cancelledBeforeHandover, handoverCancelled } from '../rollout/chain';
-
-// The throttle's rules moved to core/backfill/throttle.ts; re-exported for whoever imported them from here.
-export { validateThrottleChange };
+import { cancelledBeforeHandover, handoverCancelled } from '../handover';
+import { failureMessage } from '../failure-cause';
+import type { BackfillSpec } from '../../core/common/fields';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface BackfillWorkflowInput {
   spec: BackfillSpec;
@@ -162,7 +152,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     const p = c.prepared;
     // Merged into what the starter wrote (a rollout names its step there), never replacing it.
     if (!input.carried)
-      upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...memoSummary(spec, table, p) } });
+      upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...backfillMemoSummary(spec, table, p) } });
 
     for (;;) {
       const remaining = p.partitions.filter((x) => !x.isDone);
@@ -281,12 +271,4 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       continued: c.prepared.continued,
     };
   }
-}
-
-/** The root cause's message: the database's own words for a failed chunk. */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure || e instanceof Error) return e.message;
-  return String(e);
 }

@@ -10,7 +10,6 @@ import { workflowInfo, getExternalWorkflowHandle, log, CancellationScope } from 
 import type { BeginRolloutResult } from '../../activities/rollout/index';
 import type { RolloutSpec, RolloutStep } from '../../steps/spec';
 import { normalizeGraph, GraphStep } from '../../steps/graph';
-import { qualifiedName } from '../../core/common/ids';
 import { isFinal, activeStepIds, busyStepIds } from '../../core/rollout/step-states';
 import { shownRolloutState, shownStateReason } from '../../core/backfill/progress';
 import { pauseSignal, resumeSignal, ActorPayload, RolloutProgress, RolloutState, StepProgress } from '../definitions';
@@ -19,6 +18,7 @@ import { RolloutAudit } from './audit';
 import { notifier, Notifier } from '../notify';
 import type { ChildBackfills } from './child-progress';
 import { ddl } from './activities';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;

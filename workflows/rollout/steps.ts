@@ -16,7 +16,6 @@ import {
   log,
 } from '@temporalio/workflow';
 import type { CheckResult } from '../../activities/rollout/index';
-import type { BackfillSpec, GateCheck } from '../../steps/spec';
 import type { GraphStep } from '../../steps/graph';
 import { backfillWorkflowId } from '../../core/common/ids';
 import { causeMessage, heldCause } from '../failure-cause';
@@ -25,6 +24,7 @@ import { backfillWorkflow } from '../backfill/workflow';
 import { initialSearchAttributes } from '../search-attributes';
 import { ddl, checks } from './activities';
 import { RolloutRun, StepRun, StepFailure, now, setState, setStep, recordStep, stepInput, signalChild } from './run';
+import type { BackfillSpec, GateCheck } from '../../core/common/fields';
 
 /**
  * A step waits here: in a timer and/or a condition, nothing in flight, so
