@@ -261,7 +261,7 @@ test('a probe restarted inside an off-window (a throttle update) goes on at the 
   });
 });
 
-test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at eight chunks a second', async () => {
+test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at the slow start', async () => {
   const table = await makeCounterTable(pool, unique('t'), 500_000);
   // a budget no lookup breaks: the controller climbs to its highest settings (2 lanes, 10,000-row chunks, 30,000 rows/s) and keeps them
   const throttle = { latency: { p99Ms: 10_000 }, maxRowsPerSecond: 30_000 };
@@ -279,7 +279,7 @@ test('settings that kept a budget are remembered for the table: the next budgete
     await expectCompletedOnce(one.handle, table, first.name, 500_000);
     const remembered = (await pool.query(`SELECT * FROM stagefill.throttle_memory WHERE table_name = $1`, [table])).rows[0];
 
-    // the same table again: the first decision is a step below what was kept (the slow start would be 1 lane, 1,000-row chunks, 8,000 rows/s)
+    // the same table again: the first decision is a step below what was kept (the slow start would be 1 lane, 1,000-row chunks, 30,000 rows/s: 32 chunks a second under the spec's cap)
     const second = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle });
     const two = await startThroughClient(taskQueue, second, { leaseMs: 1000 });
     const start = await waitFor("the second run's first decision", () => storedDecision(table, second.name), 60_000, 50);
