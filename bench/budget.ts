@@ -374,7 +374,7 @@ export async function runBudgetPhase(
         result.rounds.push(done);
         const v = budgetVerdict([{ wallMs: budgetWallMs(out, done), paired }], b.ratio, pairedFastestWithin(out, b.ratio)?.fill.wallMs);
         say(
-          `budget ${b.ratio}× r${round}${memory ? ' (from memory)' : ''}: ${(budgetWallMs(out, done) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×); ` +
+          `budget ${b.ratio}× r${round}${memory ? ' (memory offered)' : ''}: ${(budgetWallMs(out, done) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×); ` +
             `paired: ${Math.round(v.withinShare * 100)}% of ${v.windows} on-windows within, pooled ${v.worstPooledRatio.toFixed(2)}×, wall ${v.wallRatio.toFixed(2)}× the paired frontier, ${v.noisyWindows} noisy`,
         );
       }

@@ -333,7 +333,9 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       table(
         [
           'budget',
-          b.probeBaselineMs ? `stagefill wall s after its ${s(b.probeBaselineMs)} s baseline (rounds)` : 'stagefill wall s (rounds)',
+          b.probeBaselineMs
+            ? `stagefill wall s after its probe's ${s(b.probeBaselineMs)} s baseline (rounds)`
+            : 'stagefill wall s (rounds)',
           'load p99 ms (its round)',
           'p99 × no-backfill',
           'fastest fixed setting within the budget',
@@ -401,7 +403,7 @@ export function renderPaired(b: BudgetResults, noisyCores: number | undefined): 
       [
         'budget',
         'round',
-        'started from',
+        'throttle memory offered (the controller uses it only if its budget was as tight)',
         'wall s',
         'on-windows',
         'within budget × neighbours',

@@ -226,7 +226,7 @@ export function verdicts(r: BenchResults): TargetVerdict[] {
     }
     const rounds = b!.budgets.find((x) => x.ratio === ratio)?.rounds.length ?? 0;
     const noisy = v.noisyWindows
-      ? `; ${v.noisyWindows} with other load over the threshold, quiet ones ${(v.quietWithinShare * 100).toFixed(0)}%`
+      ? `; ${v.noisyWindows} with other load over the threshold, ${Number.isNaN(v.quietWithinShare) ? 'none quiet' : `quiet ones ${(v.quietWithinShare * 100).toFixed(0)}% within`}`
       : '';
     out.push({
       target: `budget ${ratio}×, paired: on-windows within ${ratio}× their neighbouring off-windows' p99 (${v.windows} windows, ${rounds} rounds${noisy})`,
