@@ -40,6 +40,8 @@ export interface BenchOptions {
   stepBudget: number;
   /** Lanes a budgeted backfill may use at most. */
   budgetParallelism: number;
+  /** The paired verdict counts and shows on-windows with more other load on the host than this many cores' worth. */
+  noisyCores: number;
   /** The unmeasured warm-up backfill: the whole table (full) or its first 100,000 rows (small). */
   warmup: 'full' | 'small';
   /** Run only these contenders (ids as in results.json); all when empty. */
@@ -165,6 +167,17 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--budgets <list>', 'latency budgets, multiples of the no-backfill p99', numberList('--budgets', 1.05, 100, false), [1.5, 2, 3])
     .option('--step-budget <x>', 'the budget of the load-step run', Number, 2)
     .option('--budget-parallelism <n>', 'most lanes a budgeted backfill may use', positiveInt('--budget-parallelism', 64), 3)
+    .option(
+      '--noisy-cores <x>',
+      "latency budget: a window whose other load on the host (CPU not the benchmark's) is over this many cores is counted as noisy and shown (never dropped)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 64)
+          throw new InvalidArgumentError(`--noisy-cores must be a number from 0 to 64, got "${v}"`);
+        return n;
+      },
+      0.25,
+    )
     .option(
       '--warmup <full|small>',
       'the unmeasured warm-up: full (a backfill of the whole table, then round 0: one pass of every alone contender) or small (a 100,000-row backfill)',
