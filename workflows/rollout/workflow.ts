@@ -36,6 +36,7 @@ import { runStep } from './steps';
 import { rollBack } from './rollback';
 import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './chain';
 import { trackChildBackfills } from './child-progress';
+import { routeActivities } from '../activity-route';
 
 // What other modules, the client and the tests import from here.
 export { CONTINUE_AS_NEW_AFTER_EVENTS } from './chain';
@@ -56,6 +57,8 @@ const LIVE_STATES = 'rollout-live-states';
  * rollout-chain.ts (continue-as-new).
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
+  // a fleet target's change: its database activities go to the target's queue (unset: this workflow's own)
+  routeActivities(input.activityQueue);
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
   const durable = patched('durable-audit-continue-as-new');
   // the search attribute follows what an operator sees, state changes are audited (rollout-run.ts liveStates)
