@@ -179,3 +179,19 @@ export function waitForFleet(
     500,
   );
 }
+
+/** addColumn w = v * 2 with a backfill, a gate that no row has a negative v, then (optionally) an approval, then contract. */
+export function doubleChange(table: string, opts: { approval?: boolean; chunkSize?: number } = {}) {
+  return {
+    kind: 'rollout',
+    name: unique('dbl'),
+    table: `public.${table}`,
+    rollbackWindow: '1s',
+    steps: [
+      { kind: 'addColumn', column: 'w', type: 'bigint', up: 'v * 2', backfill: { chunkSize: opts.chunkSize ?? 10 } },
+      { kind: 'gate', checks: [{ name: 'no negative v', sql: `SELECT count(*) FROM public.${table} WHERE v < 0`, expect: { eq: 0 } }] },
+      ...(opts.approval ? [{ kind: 'approval', timeout: '10m' }] : []),
+      { kind: 'contract' },
+    ],
+  };
+}

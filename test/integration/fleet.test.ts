@@ -6,11 +6,12 @@ import { catalogOf } from './rollout-harness';
 import { useStack, dir, unique, client, waitFor } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import { progressQuery } from '../../workflows/definitions';
-import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, Tenants } from './fleet-harness';
+import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, Tenants, doubleChange } from './fleet-harness';
 
 /**
- * A fleet over tenant databases of the run's PostgreSQL (8 here, sized for a shared 2-core machine): waves, a
- * failing target that halts its wave, the fleet's rollback. Each test makes its own table in every tenant.
+ * A fleet over tenant databases of the run's PostgreSQL (8 here, sized for a shared 2-core machine): a failing
+ * target that halts its wave, the fleet's rollback and cancel, plan's shape check. Each test makes its own table in
+ * every tenant. The fleet over 22 targets on two clusters, retry and the worker killed: fleet-clusters.test.ts.
  */
 useStack({ dir: 'fleet' });
 
@@ -21,22 +22,6 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => t?.stop());
 
-/** addColumn w = v * 2 with a backfill, a gate that no row has a negative v, then (optionally) an approval, then contract. */
-function doubleChange(table: string, opts: { approval?: boolean } = {}) {
-  return {
-    kind: 'rollout',
-    name: unique('dbl'),
-    table: `public.${table}`,
-    rollbackWindow: '1s',
-    steps: [
-      { kind: 'addColumn', column: 'w', type: 'bigint', up: 'v * 2', backfill: { chunkSize: 10 } },
-      { kind: 'gate', checks: [{ name: 'no negative v', sql: `SELECT count(*) FROM public.${table} WHERE v < 0`, expect: { eq: 0 } }] },
-      ...(opts.approval ? [{ kind: 'approval', timeout: '10m' }] : []),
-      { kind: 'contract' },
-    ],
-  };
-}
-
 const WAVES = [
   { name: 'staging', tags: { env: 'staging' } },
   { name: 'canary', names: ['t1'] },
@@ -46,34 +31,6 @@ const WAVES = [
 
 const catalogs = async (table: string, names: string[]) =>
   Object.fromEntries(await Promise.all(names.map(async (n) => [n, await catalogOf(t.db(n), `public.${table}`)] as const)));
-
-test('a fleet rollout goes through staging, a canary and two more waves: every target completed, catalog and data right', async () => {
-  const table = unique('acc');
-  await makeTenantTables(t, table, 40);
-  const { handle } = await startFleetSpec(t, { change: doubleChange(table), waves: WAVES });
-  const result = (await handle.result()) as { state: string };
-  expect(result.state).toBe('completed');
-  const p = await fleetProgress(handle);
-  expect(p.waves.map((w) => [w.name, w.targets, w.counts.completed])).toEqual([
-    ['staging', 1, 1],
-    ['canary', 1, 1],
-    ['half', 3, 3],
-    ['rest', 3, 3],
-  ]);
-  expect(p.waves.slice(0, 2).reduce((n, w) => n + w.targets, 0)).toBe(2);
-  expect(p.targets.find((x) => x.name === 't0')!.wave).toBe('staging');
-  for (const n of t.names) {
-    const { rows } = await t
-      .db(n)
-      .query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE w IS DISTINCT FROM v * 2)::int AS bad FROM public."${table}"`);
-    expect({ target: n, ...rows[0] }).toEqual({ target: n, n: 40, bad: 0 });
-    // contracted: no trigger of stagefill's left on the table
-    const { rows: trig } = await t
-      .db(n)
-      .query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [`public."${table}"`]);
-    expect(trig[0].n).toBe(0);
-  }
-}, 600_000);
 
 test('a target whose gate fails halts its wave and rolls back identical; later waves are untouched; status names it', async () => {
   const table = unique('gate');
@@ -165,6 +122,33 @@ test('fleet rollback during the third wave: its running targets revert identical
   }
   const text = await runCli(['status', id], cliEnv(t.taskQueue));
   expect(text.stdout).toMatch(/completed before the rollback \(not reversed\): t0, t1/);
+}, 600_000);
+
+test('cancel on a fleet rolls back its running targets identical, like rollback', async () => {
+  const table = unique('cancel');
+  await makeTenantTables(t, table, 20);
+  const before = await catalogs(table, ['t5', 't6', 't7']);
+  const { handle } = await startFleetSpec(t, {
+    change: doubleChange(table, { approval: true }),
+    waves: [
+      { name: 'two', names: ['t5', 't6'], parallelism: 2 },
+      { name: 'last', names: ['t7'] },
+    ],
+  });
+  const id = handle.workflowId;
+  for (const n of ['t5', 't6']) await waitForChange(id, n, 'waiting_approval');
+  const cancel = await runCli(['cancel', id], cliEnv(t.taskQueue));
+  expect(cancel.code).toBe(0);
+  expect(((await handle.result()) as { state: string }).state).toBe('rolled_back');
+  const p = await fleetProgress(handle);
+  expect(p.rollbackReason).toMatch(/cancelled/);
+  expect(p.targets.map((x) => [x.name, x.state])).toEqual([
+    ['t5', 'rolled_back'],
+    ['t6', 'rolled_back'],
+    ['t7', 'skipped'],
+  ]);
+  const after = await catalogs(table, ['t5', 't6', 't7']);
+  for (const n of ['t5', 't6', 't7']) expect({ target: n, catalog: after[n] }).toEqual({ target: n, catalog: before[n] });
 }, 600_000);
 
 test('plan names a target whose table differs; the fleet refuses it before anything starts, or skips it', async () => {

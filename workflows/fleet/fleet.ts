@@ -149,6 +149,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
         state: t.state,
         workflowId: targetChangeId(fleetId, t.name),
         ...(t.cause ? { cause: t.cause } : {}),
+        attempt: t.attempt,
       })),
       totalTargets: c.targets.length,
       completedTargets: c.targets.filter((t) => t.state === 'completed').length,
