@@ -4,7 +4,8 @@
  * result changes. Deterministic; shared by backfill.ts (the main loop),
  * backfill-lanes.ts (a round of lanes) and backfill-control.ts (the probe).
  */
-import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/workflow';
+import { workflowInfo, CancellationScope } from '@temporalio/workflow';
+import { proxyRoutedActivities } from '../activity-route';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../../activities/backfill/index';
 import type { ControlDecision } from '../../core/backfill/throttle-control';
 import { isControlled, chunkSizeInForce } from '../../core/backfill/throttle';
@@ -68,7 +69,7 @@ const DEFAULT_MAX_HISTORY = 8_000;
 // Date.now() inside a workflow is the deterministic time of the current workflow task.
 export const now = () => Date.now();
 
-export const bookkeeping = proxyActivities<BackfillActivities>({
+export const bookkeeping = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });

@@ -1,5 +1,4 @@
 import {
-  proxyActivities,
   workflowInfo,
   condition,
   setHandler,
@@ -12,6 +11,7 @@ import {
   upsertMemo,
   patched,
 } from '@temporalio/workflow';
+import { proxyRoutedActivities, routeActivities } from '../activity-route';
 import type { BackfillActivities, PreparedBackfill } from '../../activities/backfill/index';
 import { windowState } from '../../core/common/window';
 import { initialThrottle, validateThrottleChange, applyThrottleChange, ThrottleChange } from '../../core/backfill/throttle';
@@ -42,6 +42,8 @@ export interface BackfillWorkflowInput {
   maxHistoryEvents?: number;
   /** State carried across continue-as-new. */
   carried?: CarriedState;
+  /** A fleet target's backfill: the task queue of the target's activities (workflows/activity-route.ts); unset: this workflow's own. */
+  activityQueue?: string;
 }
 
 export interface BackfillResult {
@@ -52,7 +54,7 @@ export interface BackfillResult {
   continued: boolean;
 }
 
-const prepare = proxyActivities<BackfillActivities>({
+const prepare = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
@@ -71,6 +73,8 @@ const SETTLE_BEFORE_HANDOVER = 'settle-before-handover';
  * (a round of lanes), backfill-control.ts (the latency/replica-lag probe).
  */
 export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<BackfillResult> {
+  // a fleet target's backfill: its activities go to the target's queue (unset: this workflow's own)
+  routeActivities(input.activityQueue);
   const { spec } = input;
   const table = qualifiedName(spec.table);
   const workflowId = workflowInfo().workflowId;

@@ -28,6 +28,8 @@ export interface RolloutWorkflowInput {
   carried?: CarriedRollout;
   /** Events after which a run continues as new at its next safe point (default CONTINUE_AS_NEW_AFTER_EVENTS in rollout-chain.ts; tests lower it). */
   continueAsNewAfterEvents?: number;
+  /** A fleet target's change: the task queue of the target's activities (workflows/activity-route.ts); unset: this workflow's own. */
+  activityQueue?: string;
 }
 
 /** Where a step stands inside a run, carried across continue-as-new so it resumes where it waited. */

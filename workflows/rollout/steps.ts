@@ -188,7 +188,8 @@ async function runBackfill(run: RolloutRun, g: GraphStep, bf: BackfillSpec): Pro
   const child = await startChild(backfillWorkflow, {
     workflowId: childId,
     // a rollout run that reaches this step again (after a rollback) starts a fresh generation
-    args: [{ spec: bf, restart: true }],
+    // a fleet target's backfill sends its activities where the rollout sends its own
+    args: [{ spec: bf, restart: true, ...(run.input.activityQueue ? { activityQueue: run.input.activityQueue } : {}) }],
     cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

@@ -35,6 +35,7 @@ import { runStep } from './steps';
 import { rollBack } from './rollback';
 import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './chain';
 import { trackChildBackfills } from './child-progress';
+import { routeActivities } from '../activity-route';
 
 /** Patch: the search attribute shows a pause, a backfill's hold and the rollback window; state changes get audit rows; a rollback's row comes first. */
 const LIVE_STATES = 'rollout-live-states';
@@ -50,6 +51,8 @@ const LIVE_STATES = 'rollout-live-states';
  * audit), steps.ts (one step), rollback.ts, chain.ts (continue-as-new).
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
+  // a fleet target's change: its database activities go to the target's queue (unset: this workflow's own)
+  routeActivities(input.activityQueue);
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
   const durable = patched('durable-audit-continue-as-new');
   // the search attribute follows what an operator sees, state changes are audited (rollout-run.ts liveStates)
