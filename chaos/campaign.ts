@@ -67,8 +67,8 @@ export interface CampaignReport {
   runsByKind: Record<RunKind, Record<string, number>>;
   rowsChecked: number;
   violations: Violation[];
-  /** Workers that exited without the campaign killing them (each was started again). */
-  findings: string[];
+  /** Worker starts refused because Temporal or PostgreSQL was down then (exit 1 with one line, as designed). */
+  refusedStarts: number;
   /** The webhook receiver: events answered 200 (retries of one event share its id), and requests it refused or let time out. */
   webhook: { events: number; deliveries: number; refused: number };
 }
@@ -148,8 +148,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       runs: workload.runs.map(({ before: _before, ...r }) => r),
       runsByKind: runsByKind(workload.runs),
       rowsChecked,
-      violations,
-      findings: stack.workers.flatMap((w) => w.unexpectedExits),
+      // a worker that crashed is a violation whatever the runs show: in production it takes every run it holds down with it
+      violations: [...violations, ...stack.workers.flatMap((w) => w.crashes.map((what) => ({ run: '-', what })))],
+      refusedStarts: stack.workers.reduce((n, w) => n + w.refusedStarts, 0),
       webhook: {
         events: stack.webhook.delivered.size,
         deliveries: [...stack.webhook.delivered.values()].reduce((a, b) => a + b, 0),

@@ -47,8 +47,13 @@ export interface ChaosStack {
 export interface WorkerSlot {
   index: number;
   child?: ChildProcess;
-  /** Exits the campaign did not cause (each one a finding in the report). */
-  unexpectedExits: string[];
+  /** Exits the campaign did not cause: crashes, each a violation. */
+  crashes: string[];
+  /**
+   * Starts refused because Temporal or PostgreSQL was down at that moment (a worker exits 1 with one line then, as
+   * designed, and its supervisor starts it again, as the campaign does).
+   */
+  refusedStarts: number;
   isStopped: boolean;
 }
 
@@ -144,13 +149,19 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
   const main = path.join(opts.root, 'dist', 'worker', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (\`npm run chaos\` does)`);
 
-  const workers: WorkerSlot[] = Array.from({ length: opts.workers }, (_, index) => ({ index, unexpectedExits: [], isStopped: false }));
+  const workers: WorkerSlot[] = Array.from({ length: opts.workers }, (_, index) => ({
+    index,
+    crashes: [],
+    refusedStarts: 0,
+    isStopped: false,
+  }));
   let isStopping = false;
   const expectedExit = new WeakSet<ChildProcess>();
 
   const spawnWorker = async (slot: WorkerSlot): Promise<void> => {
     const logFile = path.join(dir, 'logs', `worker-${slot.index}.log`);
     const out = fs.openSync(logFile, 'a');
+    const from = fs.fstatSync(out).size;
     const child = spawn(process.execPath, [main], {
       env: {
         ...process.env,
@@ -171,8 +182,17 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     slot.isStopped = false;
     child.once('exit', (code, signal) => {
       if (isStopping || expectedExit.has(child)) return;
-      slot.unexpectedExits.push(`worker ${slot.index} (pid ${child.pid}) exited by itself (${code ?? signal}); see ${logFile}`);
-      log(`worker ${slot.index} exited by itself (${code ?? signal}); starting it again`);
+      const said = since(logFile, from);
+      if (code === 1 && /^stagefill worker: cannot reach (Temporal|PostgreSQL)/m.test(said)) {
+        slot.refusedStarts++;
+        log(`worker ${slot.index} refused to start (a server is down); starting it again`);
+        void sleep(1000).then(async () => {
+          if (!isStopping) await spawnWorker(slot);
+        });
+        return;
+      }
+      slot.crashes.push(`worker ${slot.index} (pid ${child.pid}) crashed (exit ${code ?? signal}): ${lastError(said)}`);
+      log(`worker ${slot.index} crashed (${code ?? signal}); see ${logFile}; starting it again`);
       void spawnWorker(slot);
     });
   };
@@ -250,6 +270,21 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     },
   };
   return stack;
+}
+
+/** What this run of a worker wrote to its log (from `offset` on), at most the last 8 kB. */
+function since(file: string, offset: number): string {
+  try {
+    return fs.readFileSync(file).subarray(offset).toString('utf8').slice(-8000);
+  } catch {
+    return '';
+  }
+}
+
+/** The line naming the error in a crash's output (Node prints the stack after it). */
+function lastError(said: string): string {
+  const lines = said.split('\n');
+  return (lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.filter(Boolean).pop() ?? '').slice(0, 300);
 }
 
 function isAlive(pid: number): boolean {
