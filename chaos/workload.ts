@@ -1,5 +1,6 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { startBackfill, AlreadyRunningError } from '../client/operations';
+import { startBackfill } from '../client/operations';
+import { AlreadyRunningError } from '../client/errors';
 import { startRollout } from '../client/runs';
 import type { StagefillConnection } from '../client/connection';
 import { parseBackfillSpec, parseRolloutSpec } from '../steps/spec';
