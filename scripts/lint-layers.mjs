@@ -1,6 +1,6 @@
 // Keeps the floors of docs/ARCHITECTURE.md honest. From the ground up: core/ (pure rules and spec
 // schemas, by engine) -> db/ (every SQL statement) -> steps/ (one vertical slice per step kind) ->
-// activities/ -> workflows/, with worker/, client/, devstack/ and bench/ at the edges. A floor imports
+// activities/ -> workflows/, with worker/, client/, devstack/, bench/ and chaos/ at the edges. A floor imports
 // only floors below it, no two folders (at any depth) import each other, SQL lives in db/ (or a step
 // kind's sql.ts), and the code the workflow bundle loads stays deterministic (no Node APIs, no I/O
 // libraries). It prints the floors in the order the imports give them; docs/ARCHITECTURE.md shows that line.
@@ -41,6 +41,8 @@ const MAY_IMPORT = {
   // the files in RUNTIME_OK below
   client: ['client', 'worker', 'db', 'core', 'steps-pure', 'devstack'],
   bench: null,
+  // the fault campaign (npm run chaos): a top floor like bench/, driving the whole system from outside
+  chaos: null,
   test: null,
   examples: ['client', 'core', 'steps-pure', 'workflows'],
 };
@@ -73,7 +75,7 @@ const SQL_RE =
   /\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+[\w".]+\s+SET|DELETE\s+FROM|ALTER\s+TABLE|CREATE\s+(TABLE|INDEX|SCHEMA|TRIGGER|OR REPLACE|VIEW)|DROP\s+(TABLE|SCHEMA|TRIGGER|VIEW|COLUMN|FUNCTION))/;
 // a fragment spliced from a value: `${column} IS NOT NULL` quotes nothing; build it in db/ or sql.ts with ident()
 const SQL_FRAGMENT_RE = /\$\{[^}]+\}\s*(IS\s+(NOT\s+)?NULL|(=|<>|>=|<=)\s*\$\d|::\w+)/;
-const SQL_ALLOWED = ['db', 'test', 'bench', 'devstack', 'examples'];
+const SQL_ALLOWED = ['db', 'test', 'bench', 'chaos', 'devstack', 'examples'];
 const isSqlFile = (rel) => rel.split(path.sep)[0] === 'steps' && path.basename(rel) === 'sql.ts';
 
 const problems = [];

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run reliability`: the whole suite (scripts/test.mjs), then docs/RELIABILITY.md from
 // what it proved: every fault, security and bad-input test with its outcome and duration,
-// and the facts the fault tests recorded (kills survived, rows verified, ...).
+// and the facts the fault tests recorded (kills survived, rows verified, ...). The fault campaign's section
+// (`npm run chaos -- --doc`, between its chaos:begin/chaos:end markers) is kept as it stands.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -63,7 +64,7 @@ const lines = [
   '',
   '## Crashes, restarts and races',
   '',
-  table(pick(/backfill-(crash|faults|control|window|workers)|worker-process|dev\.test|rollout\.test|replay/)),
+  table(pick(/backfill-(crash|faults|control|window|workers)|worker-process|dev\.test|rollout\.test|replay|chaos/)),
   '',
   '## Exactly once per chunk',
   '',
@@ -78,8 +79,12 @@ const lines = [
   table(pick(/unit\/spec|cli/)),
   '',
 ];
+const doc = path.join(root, 'docs', 'RELIABILITY.md');
+const previous = fs.existsSync(doc) ? fs.readFileSync(doc, 'utf8') : '';
+const campaign = /<!-- chaos:begin[\s\S]*?<!-- chaos:end -->/.exec(previous);
+if (campaign) lines.push(campaign[0], '');
 fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
-fs.writeFileSync(path.join(root, 'docs', 'RELIABILITY.md'), lines.join('\n'));
+fs.writeFileSync(doc, lines.join('\n'));
 process.stdout.write(`wrote docs/RELIABILITY.md (${tests.length} tests, ${facts.length} recorded facts)\n`);
 fs.rmSync(work, { recursive: true, force: true });
 process.exit(r.status ?? 1);

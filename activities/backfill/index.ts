@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { heartbeating } from '../heartbeat';
 import { withTransaction } from '../../db/pool';
 import * as sql from '../../db/backfill/backfills';
 import { KeyError } from '../../db/backfill/keys';
@@ -46,6 +47,16 @@ export function createBackfillActivities(deps: ActivityDeps) {
   const { pool, logger } = deps;
 
   async function prepareBackfill(input: PrepareBackfillInput): Promise<PreparedBackfill> {
+    // the workflow gives it a heartbeat timeout, so a dead worker's attempt is retried at once; planning a large table takes a while
+    const stop = heartbeating();
+    try {
+      return await prepareInTransaction(input);
+    } finally {
+      stop();
+    }
+  }
+
+  async function prepareInTransaction(input: PrepareBackfillInput): Promise<PreparedBackfill> {
     const transformHash = hashTransform(input.transform);
     return withTransaction(pool, (db) =>
       refusingBadKeys(async () => {

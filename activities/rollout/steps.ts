@@ -101,6 +101,11 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
   async function onPlainConnection<T>(i: StepInput, fn: (db: PoolClient) => Promise<T>): Promise<T> {
     const conn = await pool.connect();
     let broken: unknown;
+    // a checked-out client whose connection is lost (a restart, a dropped connection, pg_terminate_backend) emits
+    // 'error'; unheard, that event crashes the whole worker (found by `npm run chaos -- --minutes 30 --seed 2026`).
+    // The statement in flight rejects anyway, and the session is not pooled again
+    const onLost = (err: unknown) => (broken ??= err);
+    conn.on('error', onLost);
     try {
       await setSessionDdlTimeouts(conn, lockTimeoutOf(i));
       return await fn(conn);
@@ -110,6 +115,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       throw err;
     } finally {
       if (!broken) await resetSessionTimeouts(conn).catch((err: unknown) => (broken = err));
+      conn.removeListener('error', onLost);
       conn.release(broken ? true : undefined);
     }
   }

@@ -14,7 +14,7 @@ import { startRun, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
 
 // Needs dist/ (`npx tsc -p tsconfig.build.json`): workers are real processes, faults are real signals.
-jest.setTimeout(180_000);
+jest.setTimeout(420_000);
 
 useStack();
 
@@ -285,4 +285,35 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
     rowsDoneAtRestarts: atRestart.join('/'),
     rowsChangedTwice: 0,
   });
+});
+
+test('the worker SIGKILLed while it prepares the backfill: another worker takes the preparation over within a heartbeat timeout, not the 10-minute start-to-close (a backfill stuck that long: npm run chaos -- --minutes 30 --seed 2026)', async () => {
+  const total = 5_000;
+  const table = await makeCounterTable(pool, unique('t'), total);
+  const s = counterSpec(table, { chunkSize: 500 });
+  const taskQueue = unique('q');
+  // the test holds the backfill's name lock, so prepareBackfill waits in it while its worker is killed
+  const holder = await pool.connect();
+  afterThisTest(() => holder.release(true));
+  await holder.query('BEGIN');
+  await holder.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`stagefill.backfill:${s.table}:${s.name}`]);
+  const first = worker(taskQueue);
+  const { workflowId } = await startBackfill(connectionFor(client, taskQueue), s, { leaseMs: 1000 });
+  await waitFor('prepareBackfill waiting in the name lock', async () =>
+    Boolean(
+      (
+        await pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'stagefill-worker' AND wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`,
+        )
+      ).rowCount,
+    ),
+  );
+  first.kill('SIGKILL');
+  await exited(first);
+  const killedAt = Date.now();
+  worker(taskQueue);
+  await holder.query('COMMIT');
+  await expectCompletedOnce(client.workflow.getHandle(workflowId), table, s.name, total);
+  // the server hands the attempt on after the 30 s heartbeat timeout (plus its retry backoff), well inside 10 minutes
+  expect(Date.now() - killedAt).toBeLessThan(5 * 60_000);
 });

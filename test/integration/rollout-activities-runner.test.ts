@@ -3,7 +3,9 @@ import type { PoolClient } from 'pg';
 import { createStepRunner } from '../../activities/rollout/steps';
 import { stepActions } from '../../steps/actions';
 import type { StepActions } from '../../steps/types';
-import { pool, unique, makeCounterTable, testLogger } from './harness';
+import { createPool } from '../../db/pool';
+import { startTcpProxy } from '../../chaos/proxy';
+import { pool, unique, makeCounterTable, testLogger, env, waitFor, afterThisTest } from './harness';
 import { useActivities, acts, begin, expectCatalogUnchanged, columnsOf } from './rollout-activities-harness';
 
 /**
@@ -87,6 +89,49 @@ test('a phase outside a transaction (CREATE INDEX CONCURRENTLY) runs on a plain 
   await runner.revertStep(r.input('ix'));
   expect((await pool.query(`SELECT 1 FROM pg_class WHERE relname = $1`, [index])).rows).toEqual([]);
   await expectCatalogUnchanged(r);
+});
+
+test("a plain connection lost mid-statement fails the attempt and the worker lives on: the client's 'error' event is heard (worker crashes found by npm run chaos -- --minutes 30 --seed 2026)", async () => {
+  // the runner's connections go through a proxy the test can cut, as a PostgreSQL crash or a network fault cuts them
+  const url = new URL(env().databaseUrl);
+  const proxy = await startTcpProxy(Number(url.port));
+  afterThisTest(() => proxy.close());
+  url.port = String(proxy.port);
+  const viaProxy = createPool({ url: url.toString(), max: 4, applicationName: 'stagefill-lost-test' });
+  afterThisTest(() => viaProxy.end());
+  const table = await makeCounterTable(pool, unique('t'), 10);
+  const actions: StepActions<{ kind: string }> = {
+    phases: [
+      {
+        name: 'slow',
+        transactional: false,
+        async run(ctx) {
+          await ctx.db.query(`SELECT pg_sleep(60)`);
+          return {};
+        },
+      },
+    ],
+    async revert() {},
+  };
+  const runner = createStepRunner({ pool: viaProxy, logger: testLogger }, () => actions);
+  const r = await begin(table, [{ kind: 'sql', id: 'slow', apply: 'select 1', revert: 'select 1' }]);
+  const attempt = runner.applyStep(r.input('slow'));
+  await waitFor('the phase statement running', async () =>
+    Boolean(
+      (
+        await pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND application_name = 'stagefill-lost-test'`,
+        )
+      ).rowCount,
+    ),
+  );
+  // unheard, the lost connection's 'error' event throws out of the socket's handler: an uncaught exception that
+  // fails this test (and in a worker, ends the process)
+  expect(proxy.drop()).toBeGreaterThan(0);
+  await expect(attempt).rejects.toThrow(/ECONNRESET|terminated|connection error/);
+  // the step is untouched: a retry applies it from the start
+  const { rows } = await pool.query(`SELECT phase FROM stagefill.rollout_steps WHERE rollout_id = $1 AND step_id = 'slow'`, [r.rolloutId]);
+  expect(rows).toEqual([{ phase: null }]);
 });
 
 test('DDL that cannot get its lock in time fails retryably and applies nothing', async () => {

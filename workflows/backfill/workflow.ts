@@ -56,6 +56,9 @@ export interface BackfillResult {
 
 const prepare = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '10 minutes',
+  // prepareBackfill heartbeats: a worker that dies during it hands it on in seconds, not after the whole 10 minutes
+  // (a backfill stuck that long: npm run chaos -- --minutes 30 --seed 2026)
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
 

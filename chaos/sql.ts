@@ -1,0 +1,207 @@
+import type { Pool } from 'pg';
+import { qualified } from '../db/identifiers';
+
+/**
+ * Every statement the campaign runs: its tables, its live writers, and what the checker reads. Identifiers through
+ * ident()/qualified(), values as parameters, as in db/.
+ */
+
+export type KeyKind = 'int' | 'uuid' | 'composite';
+/** One row's key as the live writer addresses it. */
+export type RowKey = string | [number, string];
+
+const KEY_COLUMNS: Record<KeyKind, string> = {
+  int: 'id bigint PRIMARY KEY',
+  uuid: 'id uuid PRIMARY KEY DEFAULT gen_random_uuid()',
+  composite: 'tenant_id int NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)',
+};
+
+/** A backfill's table: its key, `n` (the counter the backfill raises by one) and `v` (the live writer's counter). */
+export async function createCounterTable(pool: Pool, table: string, key: KeyKind, rows: number): Promise<void> {
+  const t = qualified(table);
+  await pool.query(`CREATE TABLE ${t} (${KEY_COLUMNS[key]}, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0)`);
+  const fill: Record<KeyKind, string> = {
+    int: `INSERT INTO ${t} (id) SELECT g FROM generate_series(1, $1::int) g`,
+    uuid: `INSERT INTO ${t} (n) SELECT 0 FROM generate_series(1, $1::int)`,
+    composite: `INSERT INTO ${t} (tenant_id, id) SELECT 1 + g % 5, g FROM generate_series(1, $1::int) g`,
+  };
+  await pool.query(fill[key], [rows]);
+  await pool.query(`ANALYZE ${t}`);
+}
+
+/** The backfill's transform: n = n + 1 over one chunk, so a chunk applied twice shows as n = 2. */
+export function counterTransform(table: string, key: KeyKind): string {
+  const t = qualified(table);
+  return key === 'composite'
+    ? `UPDATE ${t} SET n = n + 1 WHERE (tenant_id, id) >= :lo AND (tenant_id, id) < :hi`
+    : `UPDATE ${t} SET n = n + 1 WHERE id >= :lo AND id < :hi`;
+}
+
+/** `count` keys of the table, for the live writer to update. */
+export async function sampleKeys(pool: Pool, table: string, key: KeyKind, count: number): Promise<RowKey[]> {
+  const t = qualified(table);
+  if (key === 'composite') {
+    const { rows } = await pool.query(`SELECT tenant_id, id::text FROM ${t} ORDER BY random() LIMIT $1`, [count]);
+    return rows.map((r: { tenant_id: number; id: string }) => [r.tenant_id, r.id]);
+  }
+  const { rows } = await pool.query(`SELECT id::text FROM ${t} ORDER BY random() LIMIT $1`, [count]);
+  return rows.map((r: { id: string }) => r.id);
+}
+
+/** One live write: the row's `v` up by one (a counter, so the checker can tell a lost write from a doubled one). */
+export async function bumpLive(pool: Pool, table: string, key: KeyKind, row: RowKey): Promise<void> {
+  const t = qualified(table);
+  if (key === 'composite') {
+    const [tenant, id] = row as [number, string];
+    await pool.query(`UPDATE ${t} SET v = v + 1 WHERE (tenant_id, id) = ($1, $2::bigint)`, [tenant, id]);
+  } else {
+    await pool.query(`UPDATE ${t} SET v = v + 1 WHERE id = $1::${key === 'uuid' ? 'uuid' : 'bigint'}`, [row as string]);
+  }
+}
+
+export interface CounterCounts {
+  rows: number;
+  once: number;
+  never: number;
+  more: number;
+  liveSum: number;
+}
+
+export async function counterCounts(pool: Pool, table: string): Promise<CounterCounts> {
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS rows, count(*) FILTER (WHERE n = 1)::int AS once, count(*) FILTER (WHERE n = 0)::int AS never,
+            count(*) FILTER (WHERE n > 1)::int AS more, coalesce(sum(v), 0)::int AS "liveSum" FROM ${qualified(table)}`,
+  );
+  return rows[0] as CounterCounts;
+}
+
+/**
+ * A rollout's pair: `parent (id)` with `parents` rows, and `child` with `rows` orders whose qty (1..7) the
+ * alterColumn makes bigint and ten times larger, customer_id the foreign key to the parent, and `hits` the live
+ * writer's counter.
+ */
+export async function createRolloutTables(pool: Pool, parent: string, child: string, rows: number, parents: number): Promise<void> {
+  await pool.query(`CREATE TABLE ${qualified(parent)} (id int PRIMARY KEY, label text NOT NULL)`);
+  await pool.query(`INSERT INTO ${qualified(parent)} SELECT g, 'p' || g FROM generate_series(1, $1::int) g`, [parents]);
+  const c = qualified(child);
+  await pool.query(
+    `CREATE TABLE ${c} (id bigint PRIMARY KEY, customer_id int NOT NULL, qty int NOT NULL, note text NOT NULL, hits int NOT NULL DEFAULT 0)`,
+  );
+  await pool.query(`INSERT INTO ${c} SELECT g, 1 + g % $2::int, 1 + g % 7, 'order ' || g, 0 FROM generate_series(1, $1::int) g`, [
+    rows,
+    parents,
+  ]);
+  await pool.query(`ANALYZE ${c}`);
+}
+
+/** A live insert through the table's old shape: qty 0, which stays 0 under the alterColumn's `up`, either side of the swap. */
+export async function insertLiveOrder(pool: Pool, child: string, id: number, customer: number): Promise<void> {
+  await pool.query(`INSERT INTO ${qualified(child)} (id, customer_id, qty, note) VALUES ($1, $2, 0, 'live')`, [id, customer]);
+}
+
+export async function hitOrder(pool: Pool, child: string, id: number): Promise<void> {
+  await pool.query(`UPDATE ${qualified(child)} SET hits = hits + 1 WHERE id = $1`, [id]);
+}
+
+/**
+ * The original rows' legacy data as one checksum, with qty times `qtyFactor`: 1 is the data as it was, 10 what the
+ * alterColumn's `up` makes of it.
+ */
+export async function orderChecksum(pool: Pool, child: string, rows: number, qtyFactor: number): Promise<string> {
+  const { rows: r } = await pool.query(
+    `SELECT md5(string_agg(concat_ws(':', id, customer_id, qty::bigint * $2::int, note), ',' ORDER BY id)) AS sum
+       FROM ${qualified(child)} WHERE id <= $1`,
+    [rows, qtyFactor],
+  );
+  return r[0].sum as string;
+}
+
+export interface LiveOrders {
+  /** Rows the live writer inserted, by id. */
+  inserted: number;
+  /** Of those, rows whose qty is not 0 (a trigger that dropped or mangled the live write). */
+  insertedWrong: number;
+  hits: number;
+  /** Rows with qty NULL. */
+  qtyNull: number;
+}
+
+export async function liveOrders(pool: Pool, child: string, rows: number): Promise<LiveOrders> {
+  const { rows: r } = await pool.query(
+    `SELECT count(*) FILTER (WHERE id > $1)::int AS inserted, count(*) FILTER (WHERE id > $1 AND qty IS DISTINCT FROM 0)::int AS "insertedWrong",
+            coalesce(sum(hits), 0)::int AS hits, count(*) FILTER (WHERE qty IS NULL)::int AS "qtyNull" FROM ${qualified(child)}`,
+    [rows],
+  );
+  return r[0] as LiveOrders;
+}
+
+/** The table's catalog: columns, defaults, constraints, indexes with validity, triggers, and views over it. */
+export async function catalogOf(pool: Pool, table: string): Promise<Record<string, unknown[]>> {
+  const [schema, name] = table.split('.');
+  const rel = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
+  const q = async (sql: string) => (await pool.query(sql, [schema, name])).rows;
+  return {
+    columns: await q(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def
+                        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                       WHERE a.attrelid = ${rel} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY attname`),
+    constraints: await q(
+      `SELECT conname, pg_get_constraintdef(oid) AS def, convalidated FROM pg_constraint WHERE conrelid = ${rel} ORDER BY conname`,
+    ),
+    indexes: await q(
+      `SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`,
+    ),
+    triggers: await q(
+      `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY 1`,
+    ),
+    views:
+      await q(`SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+                     WHERE d.refobjid = ${rel} AND v.oid <> ${rel} ORDER BY 1`),
+  };
+}
+
+/** Audited operator signals (approve, rollback) per workflow, from stagefill's own audit table. */
+export async function auditedSignals(pool: Pool, workflowId: string): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS n FROM stagefill.events WHERE workflow_id = $1 AND event IN ('approved', 'rollback_requested')`,
+    [workflowId],
+  );
+  return rows[0].n as number;
+}
+
+/**
+ * What stagefill may not leave behind on the campaign's tables (named `<prefix>...` in public): triggers, version
+ * schemas, INVALID indexes, columns or constraints with stagefill's temporary names, and table locks of finished rollouts.
+ */
+export async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
+  const { rows } = await pool.query(
+    `WITH mine AS (SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND c.relkind = 'r' AND starts_with(c.relname, $1))
+     SELECT 'trigger ' || t.tgname || ' on ' || m.relname AS what FROM pg_trigger t JOIN mine m ON m.oid = t.tgrelid WHERE NOT t.tgisinternal
+     UNION ALL SELECT 'INVALID index ' || c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM mine) AND NOT i.indisvalid
+     UNION ALL SELECT 'index ' || c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN (SELECT oid FROM mine) AND c.relname ~ '(_sfdup_|_sfnn_|stagefill)'
+     UNION ALL SELECT 'column ' || m.relname || '.' || a.attname FROM pg_attribute a JOIN mine m ON m.oid = a.attrelid WHERE a.attname ~ '(stagefill|_sfdup_)' AND NOT a.attisdropped
+     UNION ALL SELECT 'constraint ' || k.conname FROM pg_constraint k WHERE k.conrelid IN (SELECT oid FROM mine) AND k.conname ~ '(_sfdup_|_sfnn_|stagefill)'
+     UNION ALL SELECT 'version schema ' || nspname FROM pg_namespace WHERE starts_with(nspname, 'public_' || $1)
+     UNION ALL SELECT 'table lock ' || table_name || ' held by ' || workflow_id FROM stagefill.table_locks WHERE table_name LIKE 'public.' || $1 || '%'
+     ORDER BY 1`,
+    [prefix],
+  );
+  return rows.map((r: { what: string }) => r.what);
+}
+
+/** Ends every session of stagefill's workers (application_name stagefill-worker); returns how many. */
+export async function terminateWorkerSessions(pool: Pool): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE application_name = 'stagefill-worker' AND pid <> pg_backend_pid()`,
+  );
+  return rows[0].n as number;
+}
+
+/** A number that grows whenever stagefill makes progress anywhere: committed chunks and audit rows. */
+export async function progressMark(pool: Pool): Promise<number> {
+  const { rows } = await pool.query(
+    `SELECT (SELECT count(*) FROM stagefill.checkpoints) + (SELECT count(*) FROM stagefill.events) AS mark`,
+  );
+  return Number(rows[0].mark);
+}
