@@ -113,7 +113,9 @@ export function formatFleetLine(p: FleetProgress & Partial<Pick<FleetView, 'rows
     ? ` [rows ${fmtNum(p.rows.done)}/${fmtNum(p.rows.total)} on ${p.rows.targets} running, ${fmtNum(p.rows.rowsPerSecond)} rows/s]`
     : '';
   const eta = p.etaSeconds !== undefined && p.state !== 'completed' ? ` ${fleetEtaText(p.state, p.etaSeconds)}` : '';
-  return `${p.percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${rows}${eta}${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+  // before the fleet has read its targets it has none, and none of none is not 100%
+  const percent = p.totalTargets || p.state === 'completed' ? p.percent : 0;
+  return `${percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${rows}${eta}${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
 
 /** `stagefill status` of a fleet: per-wave counts, then the failed and skipped targets with their causes. */

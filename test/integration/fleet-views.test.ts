@@ -257,3 +257,60 @@ test('status, watch, list and history of a fleet: per-wave counts with waiting t
   const historyText = await runCli(['history', id], cliE);
   expect(historyText.stdout).toMatch(/== t3 \(.*\/t3\/change\)/);
 }, 600_000);
+
+test('stagefill tenants makes the databases, runs the SQL file in each, writes the targets file and the catalog; run again it keeps them', async () => {
+  const prefix = `${unique('tn').toLowerCase()}_`;
+  const catalog = `public.${unique('cat')}`;
+  const sqlFile = path.join(dir, `${prefix}.sql`);
+  fs.writeFileSync(
+    sqlFile,
+    'CREATE TABLE IF NOT EXISTS public.orders (id bigint PRIMARY KEY);\nINSERT INTO public.orders VALUES (1), (2) ON CONFLICT DO NOTHING;\n',
+  );
+  const out = path.join(dir, `${prefix}targets.yaml`);
+  const args = [
+    'tenants',
+    '--count',
+    '3',
+    '--prefix',
+    prefix,
+    '--staging',
+    '1',
+    '--sql',
+    sqlFile,
+    '--out',
+    out,
+    '--catalog',
+    catalog,
+    '--json',
+  ];
+  try {
+    const first = await runCli(args, cliEnv(t.taskQueue));
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual(
+      [1, 2, 3].map((i) => ({ name: `${prefix}${i}`, tags: { env: i === 1 ? 'staging' : 'prod' }, created: true })),
+    );
+    const file = YAML.parse(fs.readFileSync(out, 'utf8')) as Record<string, { url: string; tags: Record<string, string> }>;
+    expect(Object.keys(file)).toEqual([1, 2, 3].map((i) => `${prefix}${i}`));
+    // each URL reaches its own database, with the file's table in it
+    const { createPool } = await import('../../db/pool');
+    for (const [name, entry] of Object.entries(file)) {
+      const p = createPool({ url: entry.url, max: 1, applicationName: 'stagefill-test' });
+      try {
+        const { rows } = await p.query('SELECT current_database() AS db, (SELECT count(*)::int FROM public.orders) AS n');
+        expect(rows[0]).toEqual({ db: name, n: 2 });
+      } finally {
+        await p.end();
+      }
+    }
+    const { rows } = await pool.query(`SELECT name, active FROM ${catalog} ORDER BY name`);
+    expect(rows).toEqual([1, 2, 3].map((i) => ({ name: `${prefix}${i}`, active: true })));
+    const again = await runCli(args, cliEnv(t.taskQueue));
+    expect(again.code).toBe(0);
+    expect((JSON.parse(again.stdout) as { created: boolean }[]).map((x) => x.created)).toEqual([false, false, false]);
+    const bad = await runCli(['tenants', '--prefix', 'Bad-Name', '--out', out], cliEnv(t.taskQueue));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--prefix: "Bad-Name" must be lower-case letters, digits and _/);
+  } finally {
+    for (const i of [1, 2, 3]) await pool.query(`DROP DATABASE IF EXISTS "${prefix}${i}" WITH (FORCE)`).catch(() => {});
+  }
+}, 180_000);
