@@ -1,11 +1,17 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../devstack';
 import { progressQuery, BackfillProgress } from '../workflows/definitions';
-import { startLoad, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import { startLoad, perWindow, summarize, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
 import { Contender, ContenderDeps, FillRun, stagefillBackfill, stagefillWorkflowId, fmtK } from './contenders';
 import { underLoad, UnderLoadFailure } from './under-load';
-import { cpuSnapshot, otherCores, stealCores, CpuSnapshot } from './machine';
+import type { UnderLoadResult } from './under-load';
+import { cpuSnapshot, otherCores, stealCores, CpuSnapshot, startCpuReadings } from './machine';
+import { pairedVerdict, runWindows, withOtherLoad, offWindowsOf, pairedFrontier, budgetVerdict } from './paired-windows';
+import type { PairedRecord, Span, HoldSample, CpuReading } from './paired-windows';
+import { readThrottleMemory, rememberThrottle } from '../db/backfill/health';
+import type { RememberedSettings } from '../core/backfill/throttle-control';
 import * as sql from './sql';
 
 /**
@@ -26,6 +32,8 @@ export interface SweepPoint {
   rowsPerSecond?: number;
   fill: FillRun;
   latency: LatencySummary;
+  /** The paired verdict's windows: the load alone before and after the run, one on-window (absent in older results). */
+  paired?: PairedRecord;
 }
 
 /** What the machine and the load did around one budgeted round, finished or not (absent in older results). */
@@ -42,6 +50,12 @@ export interface BudgetRound extends RoundContext {
   round: number;
   fill: FillRun;
   latency: LatencySummary;
+  /** The paired verdict's windows: its on-windows against the off-windows beside them (absent in older results). */
+  paired?: PairedRecord;
+  /** The remembered settings (stagefill.throttle_memory) the round found: undefined, it started cold (absent in older results). */
+  fromMemory?: RememberedSettings | null;
+  /** How long the probe's first baseline took, read from progress (absent in older results: PROBE_BASELINE_MS). */
+  baselineMs?: number;
 }
 
 /** A round stopped at its deadline: why, and what the load measured until then. */
@@ -55,6 +69,125 @@ export interface UnfinishedRound extends RoundContext {
 function machineSince(from: CpuSnapshot): Pick<RoundContext, 'otherCores' | 'stealCores'> {
   const now = cpuSnapshot();
   return { otherCores: otherCores(from, now), stealCores: stealCores(from, now) };
+}
+
+/** The paired verdict's windows: 10 s of the load alone before and after each run, on-windows of 5 s (a remainder under 3 s joins the one before). */
+export const PAIRED_WINDOWS = { beforeMs: 10_000, afterMs: 10_000, onMs: 5_000, minMs: 3_000, settleMs: 1_000 } as const;
+
+/**
+ * One run's paired record: its windows (the off-windows before and after it
+ * and the controller's off-windows inside it, the rest cut into on-windows),
+ * the other load in each from the CPU readings, each on-window's p99 against
+ * its neighbours' (judged at ratio 1: a budget judges them again), the pooled
+ * ratio, and every off-window's p99 and other load.
+ */
+export function pairedRecordOf(
+  r: Pick<UnderLoadResult, 'txns' | 'fromMs' | 'toMs' | 'offBefore' | 'offAfter'>,
+  offs: readonly Span[],
+  cpu: readonly CpuReading[],
+  noisyCores: number,
+): PairedRecord {
+  const windows = withOtherLoad(
+    runWindows({
+      run: { fromMs: r.fromMs, toMs: r.toMs },
+      before: r.offBefore,
+      after: r.offAfter,
+      offs,
+      sizeMs: PAIRED_WINDOWS.onMs,
+      minMs: PAIRED_WINDOWS.minMs,
+    }),
+    cpu,
+  );
+  const v = pairedVerdict(r.txns, windows, 1, { otherCoresThreshold: noisyCores, wallMs: 0 });
+  return {
+    windows: v.windows,
+    pooledRatio: v.pooledRatio,
+    offWindows: windows
+      .filter((w) => !w.isOn)
+      .map((w) => ({ fromMs: w.fromMs, toMs: w.toMs, p99: summarize(r.txns, w.fromMs, w.toMs).p99, otherCores: w.otherCores })),
+  };
+}
+
+/**
+ * Reads a running backfill's progress every 500 ms: when its controller held
+ * for an off-window (the baseline's refresh). Every reading's controller view
+ * goes to `tracePath` (JSON lines: rows, settings, probe p99, budget, action,
+ * reason), the evidence for tuning the controller.
+ */
+function followOffWindows(
+  deps: ContenderDeps,
+  workflowId: string,
+  tracePath: string,
+): { stop(): Promise<{ offs: Span[]; baseline?: Span }> } {
+  const samples: HoldSample[] = [];
+  let baselineFrom: number | undefined;
+  let baselineTo: number | undefined;
+  let isDone = false;
+  const handle = deps.conn.client.workflow.getHandle(workflowId);
+  fs.mkdirSync(path.dirname(tracePath), { recursive: true });
+  const trace = fs.createWriteStream(tracePath);
+  const loop = (async () => {
+    while (!isDone) {
+      const p = (await handle.query(progressQuery).catch(() => undefined)) as BackfillProgress | undefined;
+      if (p) {
+        const atMs = Date.now();
+        samples.push({ atMs, isOffWindow: p.control?.hold === true && p.control.holdCause === 'baseline' });
+        const c = p.control;
+        // the first baseline: from the first reading measuring it to the first that is past it
+        if (c?.action === 'measuring' && c.holdCause === 'baseline') baselineFrom ??= atMs;
+        else if (baselineFrom !== undefined) baselineTo ??= atMs;
+        trace.write(
+          JSON.stringify({
+            atMs,
+            rows: p.rowsProcessed,
+            rate: c?.rowsPerSecond,
+            lanes: c?.lanes,
+            chunk: c?.chunkSize,
+            hold: c?.hold,
+            holdCause: c?.holdCause,
+            p99: c?.p99Ms,
+            budget: c?.budgetP99Ms,
+            baseline: c?.baselineP99Ms,
+            traffic: c?.trafficP99Ms,
+            reference: c?.budgetReference,
+            samples: c?.samples,
+            observed: c?.observedRowsPerSecond,
+            action: c?.action,
+            reason: c?.reason,
+          }) + '\n',
+        );
+      }
+      await sleep(500);
+    }
+  })();
+  return {
+    async stop() {
+      isDone = true;
+      await loop;
+      trace.end();
+      return {
+        offs: offWindowsOf(samples, PAIRED_WINDOWS.settleMs, PAIRED_WINDOWS.minMs),
+        baseline: baselineFrom !== undefined && baselineTo !== undefined ? { fromMs: baselineFrom, toMs: baselineTo } : undefined,
+      };
+    },
+  };
+}
+
+/** The fastest fixed setting that kept `ratio` by the paired measure (bench/paired-windows.ts keptByPairs). */
+export function pairedFastestWithin(r: Pick<BudgetResults, 'sweep'>, ratio: number): SweepPoint | undefined {
+  return pairedFrontier(
+    r.sweep.map((p) => ({ ...p, wallMs: p.fill.wallMs })),
+    ratio,
+  );
+}
+
+/** A budget's paired verdict over its finished rounds, against the paired frontier. */
+export function budgetPairedVerdict(r: BudgetResults, ratio: number): ReturnType<typeof budgetVerdict> & { frontier?: SweepPoint } {
+  const rounds = (r.budgets.find((b) => b.ratio === ratio)?.rounds ?? []).flatMap((x) =>
+    x.paired ? [{ wallMs: budgetWallMs(r, x), paired: x.paired }] : [],
+  );
+  const frontier = pairedFastestWithin(r, ratio);
+  return { ...budgetVerdict(rounds, ratio, frontier?.fill.wallMs), frontier };
 }
 
 export interface BudgetResult {
@@ -157,10 +290,18 @@ export async function runBudgetPhase(
       const c = stagefillBackfill(deps, { id, title, chunkSize: st.chunkSize, parallelism: st.lanes, maxRowsPerSecond: st.rowsPerSecond });
       await sql.settle(deps.pool);
       const est = st.rowsPerSecond ? (deps.key.to - deps.key.from) * (1000 / st.rowsPerSecond) : o.estimateMs;
-      const r = await underLoad(target, opts, `sweep-${id}`, est, (t) => c.run(t), o.nextTag(), est);
-      out.sweep.push({ id, title, ...st, fill: r.fill!, latency: r.latency });
+      const cpu = startCpuReadings();
+      let r: UnderLoadResult;
+      try {
+        r = await underLoad(target, opts, `sweep-${id}`, est, (t) => c.run(t), o.nextTag(), est, 0, PAIRED_WINDOWS);
+      } finally {
+        cpu.stop();
+      }
+      const paired = pairedRecordOf(r, [], cpu.readings, opts.noisyCores);
+      out.sweep.push({ id, title, ...st, fill: r.fill!, latency: r.latency, paired });
       say(
-        `sweep ${title}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×)`,
+        `sweep ${title}: ${(r.fill!.wallMs / 1000).toFixed(2)} s, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×); ` +
+          `paired: on/off p99 ${paired.pooledRatio.toFixed(2)}× over ${paired.windows.length} on-window(s)`,
       );
     }
   }
@@ -168,12 +309,24 @@ export async function runBudgetPhase(
   if (!opts.skip.has('budget')) {
     const contenders = opts.budgets.map((ratio) => ({ ratio, c: budgetContender(deps, opts, ratio, o.estimateMs) }));
     for (const b of contenders) out.budgets.push({ ratio: b.ratio, title: b.c.title, rounds: [] });
+    // what each budget's last round left in the table's throttle memory: its next round starts from it, round 1 cold
+    const remembered = new Map<number, RememberedSettings>();
     for (let round = 1; round <= opts.rounds; round++) {
       for (const b of round % 2 ? contenders : [...contenders].reverse()) {
         await sql.settle(deps.pool);
         const result = out.budgets.find((x) => x.ratio === b.ratio)!;
+        await sql.forgetThrottleMemory(deps.pool);
+        const memory = round > 1 ? remembered.get(b.ratio) : undefined;
+        if (memory) await rememberThrottle(deps.pool, sql.TABLE, memory);
         const cpu = cpuSnapshot();
-        let r;
+        const readings = startCpuReadings();
+        const tag = o.nextTag();
+        const offs = followOffWindows(
+          deps,
+          stagefillWorkflowId(b.c.id, tag),
+          path.join(opts.stateDir, 'budget-trace', `budget-${b.ratio}-r${round}.jsonl`),
+        );
+        let r: UnderLoadResult;
         try {
           r = await underLoad(
             target,
@@ -181,21 +334,48 @@ export async function runBudgetPhase(
             `budget-${b.ratio}-r${round}`,
             o.estimateMs * 3 + PROBE_BASELINE_MS,
             (t) => b.c.run(t),
-            o.nextTag(),
+            tag,
             o.estimateMs,
             PROBE_BASELINE_MS,
+            PAIRED_WINDOWS,
           );
         } catch (err) {
+          await offs.stop();
           // a budget the controller cannot meet fast enough is a result, not the end of the benchmark
           if (!(err instanceof UnderLoadFailure) || !/did not finish within/.test(err.message)) throw err;
           const { latency, before } = err.load;
           (result.unfinished ??= []).push({ round, reason: err.message, latency, before, ...machineSince(cpu) });
           say(`budget ${b.ratio}× r${round}: ${err.message}; load p99 ${latency.p99.toFixed(1)} ms until then`);
           continue;
+        } finally {
+          readings.stop();
         }
-        result.rounds.push({ round, fill: r.fill!, latency: r.latency, before: r.before, ...machineSince(cpu) });
+        const seen = await offs.stop();
+        // the backfill began when the probe's baseline ended, as its progress showed: the paired windows start there
+        const began = seen.baseline ? Math.max(r.fromMs, seen.baseline.toMs) : r.fromMs;
+        const paired = pairedRecordOf(
+          { ...r, fromMs: began, offBefore: { fromMs: began - PAIRED_WINDOWS.beforeMs, toMs: began } },
+          seen.offs,
+          readings.readings,
+          opts.noisyCores,
+        );
+        const left = await readThrottleMemory(deps.pool, sql.TABLE);
+        if (left) remembered.set(b.ratio, left);
+        const done: BudgetRound = {
+          round,
+          fill: r.fill!,
+          latency: r.latency,
+          before: r.before,
+          paired,
+          fromMemory: memory ?? null,
+          baselineMs: seen.baseline && seen.baseline.toMs - seen.baseline.fromMs,
+          ...machineSince(cpu),
+        };
+        result.rounds.push(done);
+        const v = budgetVerdict([{ wallMs: budgetWallMs(out, done), paired }], b.ratio, pairedFastestWithin(out, b.ratio)?.fill.wallMs);
         say(
-          `budget ${b.ratio}× r${round}: ${(budgetWallMs(out, r.fill!) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×)`,
+          `budget ${b.ratio}× r${round}${memory ? ' (memory offered)' : ''}: ${(budgetWallMs(out, done) / 1000).toFixed(2)} s after the baseline, load p99 ${r.latency.p99.toFixed(1)} ms (${(r.latency.p99 / out.baselineP99).toFixed(2)}×, budget ${b.ratio}×); ` +
+            `paired: ${Math.round(v.withinShare * 100)}% of ${v.windows} on-windows within, pooled ${v.worstPooledRatio.toFixed(2)}×, wall ${v.wallRatio.toFixed(2)}× the paired frontier, ${v.noisyWindows} noisy`,
         );
       }
     }
@@ -204,7 +384,7 @@ export async function runBudgetPhase(
   if (!opts.skip.has('step')) {
     const ratio = opts.stepBudget;
     const best = bestBudget(out, ratio);
-    const est = best ? budgetWallMs(out, best.fill) : o.estimateMs * 3;
+    const est = best ? budgetWallMs(out, best) : o.estimateMs * 3;
     await sql.settle(deps.pool);
     out.step = await loadStep(target, opts, deps, ratio, o.nextTag(), PROBE_BASELINE_MS + Math.max(8000, 0.4 * est));
     say(
@@ -242,9 +422,17 @@ export const BUDGET_BASELINE_MS = 60_000;
  */
 export const PROBE_BASELINE_MS = 30_000;
 
-/** A budgeted run's wall time from the end of its probe's baseline: the time it spent backfilling. */
-export function budgetWallMs(b: Pick<BudgetResults, 'probeBaselineMs'>, fill: FillRun): number {
-  return fill.wallMs - (b.probeBaselineMs ?? 0);
+/**
+ * A budgeted run's wall time less its probe's first baseline: the time it
+ * spent backfilling (the workflow's and the probe's start count, as a fixed
+ * setting's start does). The baseline lasts `throttle.latency.baselineMs` at
+ * least; as progress showed it (`baselineMs` of the round, from the first
+ * reading measuring it to the first past it) it can look shorter, for
+ * progress hears the probe through the leases, late: 25.3-31.1 s for a 30-s
+ * baseline on the loaded host of 2026-12-07. So the longer of the two.
+ */
+export function budgetWallMs(b: Pick<BudgetResults, 'probeBaselineMs'>, run: { fill: FillRun; baselineMs?: number }): number {
+  return run.fill.wallMs - Math.max(run.baselineMs ?? 0, b.probeBaselineMs ?? 0);
 }
 
 /** 40 transactions a second: a fifth of the load's own 200, and 200 samples in a judging window. */

@@ -1,11 +1,11 @@
 import { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { backfillSpec } from '../steps/spec';
 import { startBackfill, waitForRun } from '../client/operations';
 import type { StagefillConnection } from '../client/connection';
 import { progressQuery, BackfillProgress } from '../workflows/definitions';
 import * as sql from './sql';
 import { KeyTable, singleUpdateOn, transformOn } from './keys';
+import { backfillSpec } from '../core/common/fields';
 
 /** What one contender's run produced. Times in milliseconds. */
 export interface FillRun {

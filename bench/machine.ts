@@ -67,3 +67,25 @@ export function stealCores(a: CpuSnapshot, b: CpuSnapshot): number {
 }
 
 export const cores = () => os.availableParallelism();
+
+/**
+ * Reads the machine's CPU every `everyMs` until stopped: the other work's
+ * CPU since the first reading, for the other load in each window of a run
+ * (bench/paired-windows.ts withOtherLoad).
+ */
+export function startCpuReadings(everyMs = 1000): { readings: { atMs: number; otherMs: number }[]; stop(): void } {
+  const first = cpuSnapshot();
+  const readings = [{ atMs: first.atMs, otherMs: 0 }];
+  const read = () => {
+    const now = cpuSnapshot();
+    readings.push({ atMs: now.atMs, otherMs: otherCores(first, now) * Math.max(1, now.atMs - first.atMs) });
+  };
+  const timer = setInterval(read, everyMs);
+  return {
+    readings,
+    stop() {
+      clearInterval(timer);
+      read();
+    },
+  };
+}

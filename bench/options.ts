@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { DEFAULT_FLUSH_AFTER_KB } from '../core/backfill/throttle';
+import { THROTTLE_DEFAULTS, THROTTLE_LIMITS } from '../core/common/throttle-limits';
 
 /** Everything one benchmark run is told; the defaults are the quick run. */
 export interface BenchOptions {
@@ -40,6 +40,8 @@ export interface BenchOptions {
   stepBudget: number;
   /** Lanes a budgeted backfill may use at most. */
   budgetParallelism: number;
+  /** The paired verdict counts and shows on-windows with more other load on the host than this many cores' worth. */
+  noisyCores: number;
   /** The unmeasured warm-up backfill: the whole table (full) or its first 100,000 rows (small). */
   warmup: 'full' | 'small';
   /** Run only these contenders (ids as in results.json); all when empty. */
@@ -133,7 +135,12 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--load-clients <n>', 'pgbench clients of the live load', positiveInt('--load-clients', 64), 4)
     .option('--load-rate <tps>', 'pgbench -R of the live load', positiveInt('--load-rate', 100_000), 200)
     .option('--trigger-seconds <n>', 'seconds of unthrottled pgbench per trigger-cost round', positiveInt('--trigger-seconds', 3600))
-    .option('--chunk-size <n>', 'stagefill default chunk size, also used by bare chunks', positiveInt('--chunk-size', 1_000_000), 5000)
+    .option(
+      '--chunk-size <n>',
+      'stagefill default chunk size, also used by bare chunks',
+      positiveInt('--chunk-size', THROTTLE_LIMITS.chunkSize.max),
+      THROTTLE_DEFAULTS.chunkSize,
+    )
     .option('--parallelism <n>', 'stagefill default lanes, also used by bare chunks', positiveInt('--parallelism', 64), 2)
     .option('--best-chunk-size <n>', 'chunk size of "stagefill best"', positiveInt('--best-chunk-size', 1_000_000), 10_000)
     .option('--best-parallelism <n>', 'lanes of "stagefill best"', positiveInt('--best-parallelism', 64), 3)
@@ -161,6 +168,17 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
     .option('--step-budget <x>', 'the budget of the load-step run', Number, 2)
     .option('--budget-parallelism <n>', 'most lanes a budgeted backfill may use', positiveInt('--budget-parallelism', 64), 3)
     .option(
+      '--noisy-cores <x>',
+      "latency budget: a window whose other load on the host (CPU not the benchmark's) is over this many cores is counted as noisy and shown (never dropped)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 64)
+          throw new InvalidArgumentError(`--noisy-cores must be a number from 0 to 64, got "${v}"`);
+        return n;
+      },
+      0.25,
+    )
+    .option(
       '--warmup <full|small>',
       'the unmeasured warm-up: full (a backfill of the whole table, then round 0: one pass of every alone contender) or small (a 100,000-row backfill)',
       (v: string) => {
@@ -175,11 +193,12 @@ export function parseBenchOptions(argv: string[], root: string): BenchOptions {
       "throttle.flushAfterKb of every stagefill run, and bare chunks' backend_flush_after (0: the server's own)",
       (v: string) => {
         const n = Number(v);
-        if (!Number.isInteger(n) || n < 0 || n > 2048)
-          throw new InvalidArgumentError(`--flush-after-kb must be a whole number from 0 to 2048, got "${v}"`);
+        const { min, max } = THROTTLE_LIMITS.flushAfterKb;
+        if (!Number.isInteger(n) || n < min || n > max)
+          throw new InvalidArgumentError(`--flush-after-kb must be a whole number from ${min} to ${max}, got "${v}"`);
         return n;
       },
-      DEFAULT_FLUSH_AFTER_KB,
+      THROTTLE_DEFAULTS.flushAfterKb,
     )
     .option(
       '--pg-set <name=value>',

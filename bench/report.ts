@@ -1,11 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { BudgetResults, bestBudget, fastestWithin, frontier, budgetWallMs } from './budget';
+import {
+  BudgetResults,
+  bestBudget,
+  fastestWithin,
+  frontier,
+  budgetWallMs,
+  budgetPairedVerdict,
+  pairedFastestWithin,
+  PAIRED_WINDOWS,
+} from './budget';
+import { shareWithin, PAIRED_MIN_SHARE } from './paired-windows';
 import { s, x, ms, pct, cores, table } from './format';
 import { BenchResults, best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdicts, triggerSummary } from './results';
-
-// the results and their figures, for callers that imported them from here before the split
-export * from './results';
 
 /** The generated part of docs/BENCHMARKS.md (and the console summary). */
 export function renderResults(r: BenchResults): string {
@@ -294,10 +301,26 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       'Fixed settings (stagefill without a budget), one run each, fastest first; ★ marks the frontier: no faster setting had a lower load p99.',
       '',
       table(
-        ['setting (chunk × lanes, rate)', 'wall s', 'load p99 ms', 'p99 × no-backfill', 'frontier'],
+        [
+          'setting (chunk × lanes, rate)',
+          'wall s',
+          'load p99 ms',
+          'p99 × no-backfill',
+          'frontier',
+          'paired: on/off p99 (windows; other load, cores)',
+        ],
         [...b.sweep]
           .sort((p, q) => p.fill.wallMs - q.fill.wallMs)
-          .map((p) => [p.title, s(p.fill.wallMs), ms(p.latency.p99), ratio(p.latency.p99), front.has(p.id) ? '★' : '']),
+          .map((p) => [
+            p.title,
+            s(p.fill.wallMs),
+            ms(p.latency.p99),
+            ratio(p.latency.p99),
+            front.has(p.id) ? '★' : '',
+            p.paired
+              ? `${x(p.paired.pooledRatio)} (${p.paired.windows.length}; ${p.paired.windows.map((w) => (w.otherCores === undefined ? '?' : w.otherCores.toFixed(2))).join(', ')})`
+              : '',
+          ]),
       ),
       '',
     );
@@ -307,7 +330,9 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       table(
         [
           'budget',
-          b.probeBaselineMs ? `stagefill wall s after its ${s(b.probeBaselineMs)} s baseline (rounds)` : 'stagefill wall s (rounds)',
+          b.probeBaselineMs
+            ? `stagefill wall s after its probe's ${s(b.probeBaselineMs)} s baseline (rounds)`
+            : 'stagefill wall s (rounds)',
           'load p99 ms (its round)',
           'p99 × no-backfill',
           'fastest fixed setting within the budget',
@@ -319,12 +344,12 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
           const fixed = fastestWithin(b, g.ratio);
           return [
             `${g.ratio}×`,
-            `${run ? s(budgetWallMs(b, run.fill)) : ''} (${[...g.rounds.map((x) => s(budgetWallMs(b, x.fill))), ...(g.unfinished ?? []).map((u) => `r${u.round} unfinished`)].join(', ')})`,
+            `${run ? s(budgetWallMs(b, run)) : ''} (${[...g.rounds.map((x) => s(budgetWallMs(b, x))), ...(g.unfinished ?? []).map((u) => `r${u.round} unfinished`)].join(', ')})`,
             run ? ms(run.latency.p99) : '',
             run ? ratio(run.latency.p99) : '',
             fixed ? fixed.title : b.sweep.length ? 'none kept it' : 'no sweep in this run',
             fixed ? s(fixed.fill.wallMs) : '',
-            run && fixed ? x(budgetWallMs(b, run.fill) / fixed.fill.wallMs) : '',
+            run && fixed ? x(budgetWallMs(b, run) / fixed.fill.wallMs) : '',
           ];
         }),
       ),
@@ -333,6 +358,7 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
       '',
     );
     out.push(...renderBudgetRounds(b));
+    out.push(...renderPaired(b, r.settings.noisyCores));
   }
   if (b.step) {
     const st = b.step;
@@ -357,6 +383,86 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
 }
 
 /**
+ * The paired verdict: every budgeted round's on-windows against the
+ * off-windows beside them (pgbench's per-transaction log), the other load on
+ * the host in each window, and per budget the verdict against the fastest
+ * fixed setting that kept it by the same measure.
+ */
+export function renderPaired(b: BudgetResults, noisyCores: number | undefined): string[] {
+  const rounds = b.budgets.flatMap((g) => g.rounds.flatMap((r) => (r.paired ? [{ ...r, paired: r.paired, ratio: g.ratio }] : [])));
+  if (!rounds.length) return [];
+  const cell = (v: number | undefined) => (v === undefined ? '?' : v.toFixed(2));
+  const W = PAIRED_WINDOWS;
+  const out: string[] = [
+    `**Paired windows.** Each budgeted round (and each fixed setting) ran with the load alone for ${s(W.beforeMs)} s just before its first chunk and ${s(W.afterMs)} s after its end (once the load's queue had drained), and the controller's own off-windows in between count as off-windows too; the rest of the run is cut into on-windows of ${s(W.onMs)} s. Each on-window's load p99 (pgbench's per-transaction log) is held against the p99 of the off-windows just before and after it together, so a drift of the host moves both sides. Other load: cores' worth of CPU not used by the benchmark's own processes (PostgreSQL, Temporal, the worker, pgbench), steal included, from /proc/stat each second; windows over ${noisyCores ?? '?'} cores are counted as noisy and shown, and still judged.`,
+    '',
+    table(
+      [
+        'budget',
+        'round',
+        'throttle memory offered (the controller uses it only if its budget was as tight)',
+        'wall s',
+        'on-windows',
+        'within budget × neighbours',
+        'quiet ones within',
+        'pooled on/off p99',
+        'on-window ratios (other load, cores)',
+        'off-window p99 ms (other load, cores)',
+      ],
+      rounds
+        .sort((p, q) => p.ratio - q.ratio || p.round - q.round)
+        .map((r) => [
+          `${r.ratio}×`,
+          String(r.round),
+          r.fromMemory
+            ? `memory: ${r.fromMemory.lanes} × ${r.fromMemory.chunkSize}${r.fromMemory.rowsPerSecond ? ` ≤ ${Math.round(r.fromMemory.rowsPerSecond)} rows/s` : ''}`
+            : 'cold',
+          s(budgetWallMs(b, r)),
+          String(r.paired.windows.length),
+          pct(shareWithin(r.paired.windows, r.ratio)),
+          Number.isNaN(shareWithin(r.paired.windows, r.ratio, true)) ? 'none quiet' : pct(shareWithin(r.paired.windows, r.ratio, true)),
+          x(r.paired.pooledRatio),
+          r.paired.windows.map((w) => `${x(w.ratio)}${w.isNoisy ? ' ⚠' : ''} (${cell(w.otherCores)})`).join(', '),
+          r.paired.offWindows.map((w) => `${ms(w.p99)} (${cell(w.otherCores)})`).join(', '),
+        ]),
+    ),
+    '',
+    `Per budget, over its rounds (target: ≥ ${pct(PAIRED_MIN_SHARE)} of on-windows within, the worst round's pooled ratio within the budget, mean wall ≤ 1.25× the fastest fixed setting that kept the budget by the same paired measure):`,
+    '',
+    table(
+      [
+        'budget',
+        'on-windows',
+        'within',
+        'noisy (quiet ones within)',
+        'worst pooled on/off p99',
+        'paired frontier',
+        'its wall s',
+        'mean wall × it',
+        'verdict',
+      ],
+      b.budgets.map((g) => {
+        const v = budgetPairedVerdict(b, g.ratio);
+        const f = pairedFastestWithin(b, g.ratio);
+        return [
+          `${g.ratio}×`,
+          String(v.windows),
+          Number.isNaN(v.withinShare) ? 'n/a' : pct(v.withinShare),
+          `${v.noisyWindows} (${Number.isNaN(v.quietWithinShare) ? 'none quiet' : pct(v.quietWithinShare)})`,
+          x(v.worstPooledRatio),
+          f ? f.title : b.sweep.length ? 'none kept it' : 'no sweep',
+          f ? s(f.fill.wallMs) : '',
+          x(v.wallRatio),
+          `${v.isKept ? 'kept' : 'not kept'}${f ? (v.isFastEnough ? ', fast enough' : ', too slow') : ''}${(g.unfinished ?? []).length ? `, ${(g.unfinished ?? []).length} round(s) unfinished` : ''}`,
+        ];
+      }),
+    ),
+    '',
+  ];
+  return out;
+}
+
+/**
  * Every budgeted round beside the load by itself just before it: the 30 s of
  * the probe's baseline, when no chunk ran. The budget is a multiple of the
  * no-backfill p99 measured once before the sweep; when the load alone has
@@ -364,7 +470,7 @@ function renderBudget(r: BenchResults, b: BudgetResults): string[] {
  */
 export function renderBudgetRounds(b: BudgetResults): string[] {
   const rows = b.budgets.flatMap((g) => [
-    ...g.rounds.map((r) => ({ ...r, ratio: g.ratio, wall: s(budgetWallMs(b, r.fill)) })),
+    ...g.rounds.map((r) => ({ ...r, ratio: g.ratio, wall: s(budgetWallMs(b, r)) })),
     ...(g.unfinished ?? []).map((u) => ({ ...u, ratio: g.ratio, wall: 'unfinished' })),
   ]);
   if (!rows.some((r) => r.before)) return [];

@@ -125,6 +125,7 @@ function newResults(opts: BenchOptions): BenchResults {
       budgets: opts.budgets,
       budgetParallelism: opts.budgetParallelism,
       flushAfterKb: opts.flushAfterKb,
+      noisyCores: opts.noisyCores,
     },
     alone: [],
     load: [],

@@ -158,3 +158,8 @@ export async function serverFacts(pool: Pool, also: string[] = []): Promise<Serv
   );
   return { version: v.rows[0].v, settings: Object.fromEntries(s.rows.map((r) => [r.name, r.setting])) };
 }
+
+/** Forgets every table's remembered throttle settings (stagefill.throttle_memory): a budgeted round that starts cold. */
+export async function forgetThrottleMemory(pool: Pool): Promise<void> {
+  await pool.query(`DELETE FROM ${own('throttle_memory')}`);
+}

@@ -70,6 +70,10 @@ export async function startBenchStack(root: string, stateDir: string, extra: Rec
   try {
     const pool = createPool({ url: stack.env.DATABASE_URL, max: 16, applicationName: 'stagefill-bench' });
     await migrate(pool);
+    // `--pg-set shared_preload_libraries=pg_stat_statements`: p99Ratio budgets become relative to the traffic's p99
+    // as pg_stat_statements times it (core/backfill/traffic-latency.ts); left out by default, see docs/BENCHMARKS.md
+    if (/\bpg_stat_statements\b/.test(extra.shared_preload_libraries ?? ''))
+      await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
     const bundlePath = path.join(stateDir, 'workflow-bundle.js');
     say('bundling workflows');
     const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: quietLogger });

@@ -14,7 +14,18 @@ export interface UnderLoadResult {
   /** With `skipMs`: the load's latency over the first `skipMs`, before any chunk ran (the load by itself, just before). */
   before?: LatencySummary;
   windowP99s: number[];
+  /** Every transaction the load logged, for the paired verdict (not kept in results.json). */
+  txns: Transaction[];
+  /** Epoch ms the backfill started and ended (the end of the baseline window without one). */
+  fromMs: number;
+  toMs: number;
+  /** With `paired`: the load alone just before the backfill started and after it ended, the queue behind it drained. */
+  offBefore?: { fromMs: number; toMs: number };
+  offAfter?: { fromMs: number; toMs: number };
 }
+
+/** After a backfill ends, the load's queued transactions drain for this long before the off-window after it. */
+export const DRAIN_MS = 5000;
 
 /** A backfill that failed under the load (e.g. stopped at its deadline), with what the load measured until then. */
 export class UnderLoadFailure extends Error {
@@ -44,8 +55,15 @@ export async function underLoad(
   baselineMs: number,
   /** Count the load's latency from this long after the backfill starts (a budgeted run's baseline, with no chunk yet). */
   skipMs = 0,
+  /**
+   * Off-windows for the paired verdict: the load alone for `beforeMs` just
+   * before the backfill (inside `skipMs` when that is long enough, else
+   * before the backfill starts) and for `afterMs` once it has ended and the
+   * load's queue has drained (DRAIN_MS).
+   */
+  paired?: { beforeMs: number; afterMs: number },
 ): Promise<UnderLoadResult> {
-  const preRollMs = 2000;
+  const preRollMs = 2000 + (paired && paired.beforeMs > skipMs ? paired.beforeMs : 0);
   const segments: LoadRun[] = [];
   let isFinished = false;
   const launch = (seconds: number) => {
@@ -77,7 +95,7 @@ export async function underLoad(
       });
       toMs = Date.now();
       // a blocked load catches up after the backfill; its queued transactions belong to the window
-      await sleep(3000 + 0.3 * (toMs - fromMs));
+      await sleep(Math.max(3000 + 0.3 * (toMs - fromMs), paired ? DRAIN_MS + paired.afterMs + 1000 : 0));
     } else {
       toMs = fromMs + baselineMs;
       await sleep(baselineMs + 500);
@@ -94,6 +112,14 @@ export async function underLoad(
     before: skipMs > 0 ? summarize(txns, fromMs, fromMs + skipMs) : undefined,
     windowP99s,
   };
-  if (failure) throw new UnderLoadFailure(failure, load);
-  return { fill: result, ...load };
+  const from = fromMs + skipMs;
+  const frame = {
+    txns,
+    fromMs: from,
+    toMs,
+    offBefore: paired && { fromMs: from - paired.beforeMs, toMs: from },
+    offAfter: paired && fill ? { fromMs: toMs + DRAIN_MS, toMs: toMs + DRAIN_MS + paired.afterMs } : undefined,
+  };
+  if (failure) throw new UnderLoadFailure(failure, { ...load, ...frame });
+  return { fill: result, ...load, ...frame };
 }

@@ -48,7 +48,9 @@ export function registerControlVerbs(program: Command): void {
   connectionOptions(
     program
       .command('cancel')
-      .description('cancel a run: a backfill stops after its current chunk; a rollout rolls back')
+      .description(
+        'cancel a run: a backfill stops after its current chunk; a rollout rolls back; a fleet rolls back its targets that have not contracted',
+      )
       .argument('<workflow-id>')
       .option('--json', `${JSON_HELP}: {workflowId, action: "cancel"}`)
       .addHelpText('after', examples('stagefill cancel stagefill-backfill:public.orders:total')),

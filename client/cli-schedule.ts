@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { loadSpecFile } from './spec-load';
-import type { BackfillSpec } from '../steps/spec';
 import { isValidTimeZone } from '../core/common/window';
 import type { ConnectOptions } from './connection';
 import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule, ScheduleInfo } from './schedules';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, durationOption, formatMs, JSON_HELP } from './cli-common';
+import type { BackfillSpec } from '../core/common/fields';
 
 /** `stagefill schedule create|list|pause|unpause|delete`. */
 export function registerScheduleVerbs(program: Command): void {

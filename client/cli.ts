@@ -1,14 +1,14 @@
 import { Command, Option, CommanderError } from 'commander';
-import { SpecError, formatSpecError } from './spec-load';
+import { formatSpecError } from './spec-load';
 import { exitCodeOf } from './errors';
 import { examples, toInt } from './cli-common';
 import { registerRunVerbs } from './cli-runs';
 import { registerControlVerbs } from './cli-control';
 import { registerScheduleVerbs } from './cli-schedule';
 import { registerFleetVerbs } from './fleet/cli';
+import { SpecError } from '../steps/spec';
 
 /** Exit codes: 0 success, 1 the run (or a connection) failed, 2 invalid input. Each client error carries its own. */
-export { UsageError } from './errors';
 
 const program = new Command();
 program

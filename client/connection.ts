@@ -58,5 +58,3 @@ export async function connect(opts: ConnectOptions = {}): Promise<StagefillConne
     close: () => connection.close(),
   };
 }
-
-export { ConnectionError } from './errors';

@@ -1,21 +1,15 @@
 import type { RolloutSpec } from '../steps/spec';
 import { createPool } from '../db/pool';
 import { readColumnObjects } from '../db/rollout/column-objects';
-import { planDuplication } from '../core/rollout/alter-column/duplicate';
-import type { DuplicationPlan } from '../core/rollout/alter-column/duplication-types';
-import { physicalColumnsOf, laterChangesOf, PlacedStep } from '../core/rollout/columns';
+import type { ColumnObjects, DuplicationPlan } from '../core/rollout/alter-column/duplication-types';
+import { planColumnChange, leftOutOf, type AlterColumnRef, type RolloutStepRef } from '../core/rollout/alter-column/plan-column-change';
+import { physicalColumnsOf, type PlacedStep, type PhysicalColumn } from '../core/rollout/columns';
 import { normalizeGraph } from '../steps/graph';
-import { qualifiedName } from '../core/common/ids';
-import { viewSchemaName } from '../core/rollout/views';
-import {
-  keyChangesOf,
-  leftOutReferences,
-  formatLeftOut,
-  LeftOutReference,
-  canonicalType,
-} from '../core/rollout/alter-column/key-references';
+import { versionSchemaPattern } from '../core/rollout/object-names';
+import { formatLeftOut, type LeftOutReference, canonicalType } from '../core/rollout/alter-column/key-references';
 import { missingTableRefusals, missingChildContracts } from '../core/rollout/refusals';
 import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight';
+import { qualifiedName } from '../core/common/table-name';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column
@@ -25,7 +19,7 @@ import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight
  */
 
 export interface ColumnChangePlan {
-  physicalColumns: { id: string; column: string; physical: string; alteredBy?: string }[];
+  physicalColumns: PhysicalColumn[];
   tables: {
     table: string;
     step: string;
@@ -70,50 +64,39 @@ export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.
         out.tables.push({ table: s.table, step: s.id, column: step.column, note: `${s.table} does not exist` });
         continue;
       }
-      const v0 = viewSchemaName(s.table, 0);
-      const pattern = `^${v0.slice(0, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}[0-9]+$`;
-      const objects = await readColumnObjects(pool, s.table, step.column, pattern);
+      const objects = await readColumnObjects(pool, s.table, step.column, versionSchemaPattern(s.table));
       if (!objects.exists) {
         out.tables.push({ table: s.table, step: s.id, column: step.column, note: `${s.table} has no column "${step.column}"` });
         continue;
       }
-      const newColumn = step.newName ?? `${step.column}_stagefill_new`;
-      // a key to a column another alterColumn changes (a child's to its parent's key) follows to that new column
-      const altered = alters
-        .filter((a) => a.table !== s.table)
-        .map((a) => {
-          const x = a.step as { column: string; newName?: string };
-          return { table: a.table, column: x.column, newColumn: x.newName ?? `${x.column}_stagefill_new` };
-        });
-      const changes = keyChangesOf(steps);
-      const leftOut = leftOutReferences(
-        changes.find((c) => c.id === s.id)!,
-        objects.type,
-        objects.referencedBy,
-        changes,
-      );
       const refusals = [
         ...missingChildContracts(steps, { id: s.id, table: s.table, column: step.column }, objects.referencedBy),
         ...(await indexesRefusingType(pool, s.table, step, objects)),
       ];
-      out.tables.push({
-        table: s.table,
-        step: s.id,
-        column: step.column,
-        duplication: planDuplication(objects, newColumn, {
-          newType: step.newType,
-          finalName: step.newName ?? step.column,
-          altered,
-          later: laterChangesOf(steps, steps.indexOf(s), s.table, newColumn),
-        }),
-        ...(leftOut.length ? { leftOut } : {}),
-        ...(refusals.length ? { refusals } : {}),
-      });
+      out.tables.push({ ...alterColumnPreview(steps, s.id, objects), ...(refusals.length ? { refusals } : {}) });
     }
   } finally {
     await pool.end();
   }
   return out;
+}
+
+/**
+ * What `plan` shows of one alterColumn's contract from its old column's
+ * objects: the plan contract runs (the one planner, planColumnChange) and the
+ * referencing columns the rollout leaves out. Pure.
+ */
+export function alterColumnPreview(steps: RolloutStepRef[], stepId: string, objects: ColumnObjects): ColumnChangePlan['tables'][number] {
+  const s = steps.find((x) => x.id === stepId && x.step.kind === 'alterColumn') as AlterColumnRef | undefined;
+  if (!s) throw new Error(`step "${stepId}" is not an alterColumn of the rollout`);
+  const leftOut = leftOutOf(steps, s, objects);
+  return {
+    table: s.table,
+    step: s.id,
+    column: s.step.column,
+    duplication: planColumnChange(steps, s.id, objects),
+    ...(leftOut.length ? { leftOut } : {}),
+  };
 }
 
 /** The indexes of the column (its own and its unique constraints') that Postgres would not build over the new type: found now, not after the backfill. */
@@ -144,7 +127,7 @@ export function formatColumnChangePlan(p: ColumnChangePlan): string {
     lines.push('logical names:');
     for (const c of moved)
       lines.push(
-        `  step ${c.id}: ${c.column} is the physical column ${c.physical}${c.alteredBy ? ` (the new column of step ${c.alteredBy})` : ''}`,
+        `  step ${c.id}: ${c.table ? `${c.table}.` : ''}${c.column} is the physical column ${c.physical}${c.alteredBy ? ` (the new column of step ${c.alteredBy})` : ''}`,
       );
   }
   for (const t of p.tables) {

@@ -4,9 +4,9 @@ import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill
 import { rolloutAudit } from '../db/rollout/audit';
 import { stepBackfillName } from '../core/common/hash';
 import { normalizeGraph } from '../steps/graph';
-import { qualifiedName } from '../core/common/ids';
 import type { RolloutSpec } from '../steps/spec';
 import { formatRange } from '../core/backfill/keys';
+import { qualifiedName } from '../core/common/table-name';
 
 /**
  * `stagefill history`: the audit trail as stagefill's own tables keep it, so

@@ -4,7 +4,7 @@
  *
  *   import { connect, parseSpec, startRun, watchRun } from 'stagefill';
  */
-export { connect, ConnectionError } from './connection';
+export { connect } from './connection';
 export type { ConnectOptions, StagefillConnection } from './connection';
 
 export * from './runs';
@@ -19,15 +19,25 @@ export {
   listRuns,
   defaultActor,
   specSummary,
+} from './operations';
+export type { StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
+export {
+  RunClosedError,
+  ClientError,
+  UsageError,
+  RolloutRefusedError,
+  BackfillRefusedError,
+  ConnectionError,
   AlreadyRunningError,
   NotFoundError,
   NotApplicableError,
-} from './operations';
-export type { StartedRun, StartBackfillOptions, ControlVerb, ListFilter, RunSummary } from './operations';
-export { RunClosedError, ClientError, UsageError, RolloutRefusedError, BackfillRefusedError, exitCodeOf } from './errors';
+  ScheduleExistsError,
+  ReplayError,
+  exitCodeOf,
+} from './errors';
 export { startWorkflow } from './start';
-export type { StartWorkflowOptions } from './start';
-export { backfillSummary } from '../steps/summary';
+export type { StartWorkflowOptions, StartedRun } from './start';
+export { backfillSummary, rolloutSummary } from '../steps/summary';
 
 export { watchRun, formatStatus, formatProgressLine, formatEta } from './watch';
 export { readHistory, formatHistory, backfillOfWorkflowId } from './history';
@@ -41,7 +51,6 @@ export {
   deleteSchedule,
   defaultScheduleId,
   scheduledWorkflowIdPrefix,
-  ScheduleExistsError,
 } from './schedules';
 export type { CreateScheduleOptions, ScheduleInfo } from './schedules';
 export { printPlan, planWithRefusal } from './plan-output';
@@ -49,8 +58,11 @@ export { refusalBeforeStart } from './contract-plan';
 export { backfillRefusalBeforeStart } from './plan-output';
 
 export { parseSpec, parseBackfillSpec, parseRolloutSpec, SpecError } from '../steps/spec';
-export type { Spec, BackfillSpec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep, GateCheck, StepKind } from '../steps/spec';
+export type { Spec, BackfillSpecInput, RolloutSpec, RolloutSpecInput, RolloutStep } from '../steps/spec';
+export type { BackfillSpec, GateCheck } from '../core/common/fields';
+export type { StepKind } from '../steps';
 export { loadSpecFile, formatSpecError } from './spec-load';
 export { backfillWorkflowId, rolloutWorkflowId } from '../core/common/ids';
-export type { BackfillProgress, BackfillState, ThrottleChange, ThrottleSettings, ActorPayload } from '../workflows/definitions';
+export type { BackfillProgress, BackfillState, ActorPayload } from '../workflows/definitions';
+export type { ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
 export type { BackfillResult } from '../workflows/backfill/workflow';

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import { WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { BackfillSpec } from '../steps/spec';
 import { backfillWorkflowId } from '../core/common/ids';
 import { qualifiedName } from '../core/common/table-name';
 import { backfillSummary } from '../steps/summary';
@@ -14,8 +13,6 @@ import {
   retrySignal,
   progressQuery,
   setThrottleUpdate,
-  ThrottleChange,
-  ThrottleSettings,
   ActorPayload,
 } from '../workflows/definitions';
 import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
@@ -24,9 +21,8 @@ import { NotFoundError, NotApplicableError, RunClosedError, NoWorkerError } from
 import { readRouting } from '../worker/routing';
 import { noWorkerMessage } from '../core/common/worker-routing';
 import { startWorkflow, StartedRun } from './start';
-
-export { AlreadyRunningError, NotFoundError, NotApplicableError, RunClosedError } from './errors';
-export type { StartedRun } from './start';
+import type { BackfillSpec } from '../core/common/fields';
+import { ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
 
 export interface StartBackfillOptions {
   restart?: boolean;

@@ -1,4 +1,4 @@
-import type { Spec, BackfillSpec } from '../steps/spec';
+import type { Spec } from '../steps/spec';
 import { planRollout, formatRolloutPlan, formatMermaid } from '../steps/describe';
 import { qualifiedName } from '../core/common/table-name';
 import { formatDuration } from '../core/common/duration';
@@ -7,6 +7,7 @@ import { KeyError } from '../db/backfill/keys';
 import { planPartitions, resolveKey, normalizeInput } from '../activities/backfill/partition-plan';
 import { keyLabel, keyTypeLabel, formatRange } from '../core/backfill/keys';
 import { columnChangePlan, formatColumnChangePlan, rolloutRefusal } from './contract-plan';
+import type { BackfillSpec } from '../core/common/fields';
 
 /** Rows per second one lane sustains on a plain UPDATE (measured on 2 cores; see docs/BENCHMARKS.md). */
 const ASSUMED_ROWS_PER_SECOND_PER_LANE = 200_000;

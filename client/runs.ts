@@ -1,9 +1,8 @@
-import type { Spec, BackfillSpec, RolloutSpec } from '../steps/spec';
+import type { Spec, RolloutSpec } from '../steps/spec';
 import { rolloutWorkflowId } from '../core/common/ids';
 import { qualifiedName } from '../core/common/table-name';
 import { rolloutSummary, rolloutTables } from '../steps/summary';
 import { initialSearchAttributes } from '../workflows/search-attributes';
-import type { RolloutWorkflowInput } from '../workflows/rollout/workflow';
 import type { StagefillConnection } from './connection';
 import { parseBackfillSpec } from '../steps/spec';
 import { createPool } from '../db/pool';
@@ -11,9 +10,8 @@ import { findBackfillsByName } from '../db/backfill/backfills';
 import { startBackfill, StartBackfillOptions, defaultActor } from './operations';
 import { startWorkflow, StartedRun } from './start';
 import { ReplayError } from './errors';
-
-export { ReplayError } from './errors';
-export { rolloutSummary } from '../steps/summary';
+import type { BackfillSpec } from '../core/common/fields';
+import type { RolloutWorkflowInput } from '../workflows/rollout/run';
 
 export interface StartRolloutOptions {
   workflowId?: string;

@@ -1,5 +1,4 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
-import type { BackfillSpec } from '../steps/spec';
 import { backfillWorkflowId } from '../core/common/ids';
 import { qualifiedName } from '../core/common/table-name';
 import { initialSearchAttributes } from '../workflows/search-attributes';
@@ -7,6 +6,7 @@ import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
 import type { StagefillConnection } from './connection';
 import { defaultActor, specSummary } from './operations';
 import { NotFoundError, ScheduleExistsError } from './errors';
+import type { BackfillSpec } from '../core/common/fields';
 
 /**
  * Overnight windows as Temporal Schedules: each firing starts the backfill
@@ -43,8 +43,6 @@ export interface ScheduleInfo {
   nextRuns: string[];
   recentRuns: { workflowId: string; scheduledAt: string }[];
 }
-
-export { ScheduleExistsError } from './errors';
 
 export function defaultScheduleId(spec: BackfillSpec): string {
   return `stagefill-schedule:${qualifiedName(spec.table)}:${spec.name}`;

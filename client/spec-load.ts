@@ -3,8 +3,6 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { parseSpec, Spec, SpecError } from '../steps/spec';
 
-export { SpecError } from '../steps/spec';
-
 /** A YAML or JSON file's data; a file that cannot be read or parsed is a SpecError naming `source`. */
 export function readSpecData(file: string, source: string = file): unknown {
   let text: string;

@@ -2,7 +2,6 @@ import { escapeIdentifier } from 'pg';
 import { parseTable, TableRef } from '../core/common/table-name';
 
 // the one table-name module (core/common/table-name.ts, pure and importing nothing) parses; this one quotes
-export { parseTable, type TableRef } from '../core/common/table-name';
 
 /** "schema"."table", every part through pg's escapeIdentifier. */
 export function qualified(t: TableRef | string): string {

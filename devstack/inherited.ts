@@ -7,7 +7,7 @@ export class InheritedAddressError extends Error {}
 const HINT =
   'unset it to let `stagefill dev` start its own (a shell that once ran `source .stagefill/dev.env` keeps the addresses of a stack that may be gone: `unset TEMPORAL_ADDRESS TEMPORAL_NAMESPACE TEMPORAL_UI DATABASE_URL`), or start that server';
 
-/** The URL with its password replaced, for logs and messages (worker/config.ts re-exports it). */
+/** The URL with its password replaced, for logs and messages. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);

@@ -1,8 +1,9 @@
 // Keeps the floors of docs/ARCHITECTURE.md honest. From the ground up: core/ (pure rules and spec
 // schemas, by engine) -> db/ (every SQL statement) -> steps/ (one vertical slice per step kind) ->
 // activities/ -> workflows/, with worker/, client/, devstack/ and bench/ at the edges. A floor imports
-// only floors below it, no two folders import each other, SQL lives in db/ (or a step kind's sql.ts),
-// and the code the workflow bundle loads stays deterministic (no Node APIs, no I/O libraries).
+// only floors below it, no two folders (at any depth) import each other, SQL lives in db/ (or a step
+// kind's sql.ts), and the code the workflow bundle loads stays deterministic (no Node APIs, no I/O
+// libraries). It prints the floors in the order the imports give them; docs/ARCHITECTURE.md shows that line.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -43,9 +44,8 @@ const MAY_IMPORT = {
   test: null,
   examples: ['client', 'core', 'steps-pure', 'workflows'],
 };
-// the one type-only import that still runs up a floor: core/rollout/columns.ts reads the rollout step
-// type from steps/spec.ts (to go: give the name rules their own step shape)
-const TYPE_ONLY_OK = { workflows: ['activities'], client: ['activities', 'workflows'], core: ['steps-pure'] };
+// floors a floor may read as types only (erased at compile time)
+const TYPE_ONLY_OK = { workflows: ['activities'], client: ['activities', 'workflows'] };
 // single files a floor may load at run time from a floor it otherwise may not (or only as types):
 // the signal/query names and search attributes shared by workflows and client (pure, so names
 // cannot drift), and the one partition-plan builder, so `stagefill plan` shows what a run will use
@@ -79,6 +79,10 @@ const isSqlFile = (rel) => rel.split(path.sep)[0] === 'steps' && path.basename(r
 const problems = [];
 // [importer, imported] of every run-time import, for the cycle check below
 const runtimeEdges = [];
+// [importer, imported] of every import between non-test files, types included, for the folder checks below
+const allEdges = [];
+const isTestFile = (rel) => rel.split(path.sep)[0] === 'test' || rel.endsWith('.test.ts');
+const walkedTops = []; // every top folder with a non-test file, imports or not
 function walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
@@ -91,6 +95,7 @@ function check(file) {
   const top = rel.split(path.sep)[0];
   const layer = layerOf(rel);
   const src = fs.readFileSync(file, 'utf8');
+  if (!isTestFile(rel) && !walkedTops.includes(top)) walkedTops.push(top);
   const allowed = MAY_IMPORT[layer];
   for (const m of src.matchAll(/^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
     const isType = Boolean(m[2]);
@@ -103,6 +108,7 @@ function check(file) {
           : `${resolved}.ts`;
       const target = layerOf(targetFile);
       if (!isType) runtimeEdges.push([rel, targetFile]);
+      if (!isTestFile(rel) && !isTestFile(targetFile)) allEdges.push([rel, targetFile]);
       const isRuntimeOk = (RUNTIME_OK[layer] ?? []).includes(targetFile.split(path.sep).join('/'));
       if (allowed && !allowed.includes(target) && !isRuntimeOk && !(isType && (TYPE_ONLY_OK[layer] ?? []).includes(target))) {
         problems.push(
@@ -161,9 +167,72 @@ function visit(file, trail) {
 }
 for (const file of [...graph.keys()].sort()) visit(file, []);
 
+/**
+ * The two folders an import runs between, at the depth where the two paths part:
+ * workflows/rollout/x.ts -> workflows/backfill/y.ts runs between workflows/rollout and
+ * workflows/backfill. An import inside one folder, or between a folder's own files and its
+ * subfolders (a registry gathering its kinds, a kind using the registry's interface, an index.ts),
+ * stays in one wing and runs between no two folders.
+ */
+function folderPair(from, to) {
+  const a = from.split(path.sep);
+  const b = to.split(path.sep);
+  let i = 0;
+  while (i < a.length - 1 && i < b.length - 1 && a[i] === b[i]) i++;
+  if (i === a.length - 1 || i === b.length - 1) return undefined;
+  return [a.slice(0, i + 1).join('/'), b.slice(0, i + 1).join('/')];
+}
+// no two folders, at any depth, import each other (types included: a type import is a dependency too)
+const folderEdges = new Map(); // 'a -> b' -> the first import seen that runs from a to b
+for (const [from, to] of allEdges) {
+  const pair = folderPair(from, to);
+  const key = pair && pair.join(' -> ');
+  if (key && !folderEdges.has(key)) folderEdges.set(key, `${from} -> ${to}`);
+}
+for (const [key, there] of [...folderEdges].sort()) {
+  const [a, b] = key.split(' -> ');
+  const back = folderEdges.get(`${b} -> ${a}`);
+  if (back && a < b)
+    problems.push(
+      `folders import each other: ${a} <-> ${b} (${there}; ${back}); move what both use down a floor, or into the folder that holds both`,
+    );
+}
+
+// the floors as the imports have them: a top folder stands one above the highest floor it imports
+const tops = new Map(walkedTops.map((t) => [t, new Set()]));
+for (const [from, to] of allEdges) {
+  const [f, t] = [from.split(path.sep)[0], to.split(path.sep)[0]];
+  if (!tops.has(f)) tops.set(f, new Set());
+  if (!tops.has(t)) tops.set(t, new Set());
+  if (f !== t) tops.get(f).add(t);
+}
+const level = new Map();
+let ring;
+function levelOf(top, trail) {
+  if (level.has(top)) return level.get(top);
+  if (trail.includes(top)) {
+    ring ??= [...trail.slice(trail.indexOf(top)), top];
+    return 0;
+  }
+  let l = 0;
+  for (const below of tops.get(top) ?? []) l = Math.max(l, levelOf(below, [...trail, top]) + 1);
+  if (!ring) level.set(top, l);
+  return l;
+}
+for (const top of [...tops.keys()].sort()) levelOf(top, []);
+if (ring && ring.length > 3) problems.push(`floors import each other in a ring: ${ring.join(' -> ')}`);
+const floors = [];
+for (const [top, l] of level) (floors[l] ??= []).push(top);
+const order = floors
+  .filter(Boolean)
+  .map((f) => f.sort().join(' | '))
+  .join(' < ');
+
 if (problems.length) {
   console.error(problems.join('\n'));
   console.error(`\nlint-layers: ${problems.length} problem(s). See docs/ARCHITECTURE.md for the flow.`);
   process.exit(1);
 }
+// docs/ARCHITECTURE.md shows this line as it is (test/unit/lint-layers.test.ts compares them)
+console.log(`floors, from the ground up: ${order}`);
 console.log('lint-layers: ok');

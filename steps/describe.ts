@@ -34,8 +34,6 @@ export function describeStep(step: RolloutStep, g: GraphStep, rollbackWindowMs: 
   };
 }
 
-export { viewSchemaName } from '../core/rollout/views';
-
 export interface RolloutPlan {
   name: string;
   layers: StepDescription[][];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { StepKindModule, StepSchema, StepRole, ShapeChange } from './types';
+import type { StepKindModule, StepSchema, StepRole } from './types';
 import type { GateCheck } from '../core/common/fields';
 import { addColumn } from './add-column/plan';
 import { alterColumn } from './alter-column/plan';
@@ -26,6 +26,7 @@ import { createTable } from './create-table/plan';
 import { dropColumn } from './drop-column/plan';
 import { dropTable } from './drop-table/plan';
 import { renameTable } from './rename-table/plan';
+import type { ShapeChange } from '../core/rollout/views';
 
 /**
  * The registry: every rollout step kind, the one list of kinds. Pure (schema,

@@ -1,4 +1,3 @@
-import type { BackfillSpec } from './spec';
 import { parseBackfillSpec } from './spec';
 import { checkRowExpression, stepBackfillTransform } from '../db/rollout/ddl';
 import { existingTables } from '../db/rollout/preflight';
@@ -6,7 +5,9 @@ import { stepTriggerName } from '../db/rollout/triggers';
 import { stepBackfillName } from '../core/common/hash';
 import { classifyPgError, failure, pgMessage } from '../db/errors';
 import { FailureType } from '../core/common/failures';
+import { THROTTLE_DEFAULTS } from '../core/common/throttle-limits';
 import type { StepContext } from './types';
+import type { BackfillSpec } from '../core/common/fields';
 
 /**
  * Activity-side pieces the column kinds (addColumn, alterColumn) share: the
@@ -71,8 +72,8 @@ export function columnBackfill(
       name: stepBackfillName(ctx.rolloutName, ctx.stepId),
       table: ctx.table,
       key,
-      chunkSize: tuning?.chunkSize ?? 5000,
-      parallelism: tuning?.parallelism ?? 2,
+      chunkSize: tuning?.chunkSize ?? THROTTLE_DEFAULTS.chunkSize,
+      parallelism: tuning?.parallelism ?? THROTTLE_DEFAULTS.parallelism,
       throttle: tuning?.throttle,
       lockTimeoutMs: tuning?.lockTimeoutMs,
       statementTimeoutMs: tuning?.statementTimeoutMs,

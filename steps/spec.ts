@@ -1,34 +1,16 @@
 import { z } from 'zod';
 import { normalizeGraph, graphProblems } from './graph';
 import { resolveLogicalNames } from '../core/rollout/columns';
-import { alterColumnConflicts } from '../core/rollout/refusals';
-import { qualifiedName } from '../core/common/ids';
+import { alterColumnConflicts, dropOfAlteredColumn } from '../core/rollout/refusals';
 import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify, BackfillSpec } from '../core/common/fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '.';
+import { qualifiedName } from '../core/common/table-name';
 
 /**
  * The specs a platform team writes: a backfill, or a rollout of steps. These
  * schemas are the single source of truth; the types are inferred from them.
  * Pure: used by the CLI, the client library and (as types) the workflows.
  */
-
-export { tableName, duration, expectation, gateCheck, backfillSpec, notify, DEFAULT_LOCK_TIMEOUT_MS } from '../core/common/fields';
-export type { GateCheck, BackfillSpec } from '../core/common/fields';
-export { STEP_KINDS } from '.';
-export type { StepKind } from '.';
-
-// each kind's own schema, from the registry
-export { addColumnStep } from './add-column/schema';
-export { alterColumnStep } from './alter-column/schema';
-export { setNotNullStep } from './set-not-null/schema';
-export { addCheckStep } from './add-check/schema';
-export { sqlStep } from './sql/schema';
-export { backfillStep } from './backfill/schema';
-export { gateStep } from './gate/schema';
-export { exposeStep } from './expose/schema';
-export { soakStep } from './soak/schema';
-export { approvalStep } from './approval/schema';
-export { contractStep } from './contract/schema';
 
 export type BackfillSpecInput = z.input<typeof backfillSpec>;
 
@@ -63,7 +45,7 @@ export const rolloutSpec = z
     for (const p of graphProblems(graph))
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
     const placed = spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
-    for (const p of alterColumnConflicts(placed))
+    for (const p of [...alterColumnConflicts(placed), ...dropOfAlteredColumn(placed)])
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
   });
 

@@ -1,6 +1,7 @@
-import type { BackfillSpec, RolloutSpec } from './spec';
+import type { RolloutSpec } from './spec';
 import { qualifiedName } from '../core/common/table-name';
 import { planRollout } from './describe';
+import type { BackfillSpec } from '../core/common/fields';
 
 /** What a backfill's run knows once prepared; the client, before the run, knows only the transform's hash. */
 export interface BackfillFacts {

@@ -4,8 +4,6 @@ import type { ApplicationFailure } from '@temporalio/common';
 import type { BackfillSpec, GateCheck } from '../core/common/fields';
 import type { ShapeChange } from '../core/rollout/views';
 
-export type { ShapeChange } from '../core/rollout/views';
-
 /**
  * The shape of one step kind. Each kind is a folder under steps/ with
  *

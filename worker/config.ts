@@ -145,4 +145,3 @@ export function deploymentVersion(cfg: WorkerConfig): { deploymentName: string; 
 }
 
 /** The URL with its password replaced, for logs and messages. */
-export { redactUrl } from '../devstack/inherited';

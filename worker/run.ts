@@ -6,10 +6,11 @@ import { createPool, ping, detectTransactionPooler } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { createActivities, ActivityDeps } from '../activities';
 import { parseSecrets } from '../activities/webhook-signature';
-import { WorkerConfig, redactUrl, deploymentVersion } from './config';
+import { WorkerConfig, deploymentVersion } from './config';
 import { createMetrics, Metrics, backlogFromPool } from './metrics';
 import { readRouting } from './routing';
 import { routingProblem } from '../core/common/worker-routing';
+import { redactUrl } from '../devstack/inherited';
 
 export interface StagefillWorker {
   worker: Worker;

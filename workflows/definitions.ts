@@ -22,11 +22,6 @@ export const approveSignal = defineSignal<[ActorPayload?]>('approve');
 export const rollbackSignal = defineSignal<[ActorPayload?]>('rollback');
 export const retrySignal = defineSignal<[ActorPayload?]>('retry');
 
-export type { ThrottleChange, ThrottleSettings, LatencyBudget } from '../core/backfill/throttle';
-export type { ControlDecision } from '../core/backfill/throttle-control';
-export type { ChildBackfillReport } from '../core/backfill/progress';
-export type { HealthReading } from '../core/backfill/state';
-
 /** A rollout's child backfill reports its rows, rate and state to its rollout (a bounded cadence: core/backfill/progress.ts). */
 export const backfillProgressSignal = defineSignal<[ChildBackfillReport]>('backfillProgress');
 

@@ -7,6 +7,14 @@
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
 import { FailureType } from '../core/common/failures';
 
+/** The root cause's message under activity wrappers (a child workflow's failure is kept whole): the database's own words for a failed chunk. */
+export function failureMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure || e instanceof Error) return e.message;
+  return String(e);
+}
+
 /** The innermost cause's message: through activity and child-workflow wrappers to what actually failed. */
 export function causeMessage(err: unknown): string {
   let e: unknown = err;

@@ -5,7 +5,7 @@ import * as sql from '../../db/backfill/backfills';
 import type { KeyedTable } from '../../db/backfill/key-sql';
 import { isCutByArithmetic, leavesChanged } from '../../core/backfill/chunks';
 import { KeyColumn, decodeKeyType, keyNames } from '../../core/backfill/keys';
-import { DEFAULT_FLUSH_AFTER_KB } from '../../core/backfill/throttle';
+import { THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
 import { SETUP_ERROR } from '../../db/errors';
 import type { LeaseInput } from './types';
 
@@ -55,7 +55,7 @@ export async function enterLane(pool: Pool, input: LeaseInput, cancelled: AbortS
     const p = await sql.openLane(session.client, {
       ...input,
       isCompositeKey: keyColumnsOf(input).length > 1,
-      flushAfterKb: input.flushAfterKb ?? DEFAULT_FLUSH_AFTER_KB,
+      flushAfterKb: input.flushAfterKb ?? THROTTLE_DEFAULTS.flushAfterKb,
     });
     const changed = leavesChanged(p.planned_leaves, p.leaves_now);
     if (changed)

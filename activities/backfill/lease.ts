@@ -1,6 +1,7 @@
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import * as sql from '../../db/backfill/backfills';
 import { leaseGate } from './control';
+import { chunkSizeInForce } from '../../core/backfill/throttle';
 import { classifyPgError, chunkFailure } from '../../db/errors';
 import { ActivityDeps, LeaseInput, LeaseResult } from './types';
 import { Lane, enterLane } from './lane';
@@ -106,7 +107,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
           await wait(go.waitMs);
           continue;
         }
-        if (go?.chunkSize) result.chunkSize = go.chunkSize;
+        result.chunkSize = chunkSizeInForce(result.chunkSize, go, gate !== undefined);
 
         let chunk: ChunkOutcome;
         try {

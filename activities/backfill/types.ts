@@ -114,7 +114,7 @@ export interface LeaseInput {
   healthCheck?: { sql: string; max: number; everyMs: number; backoffMs: number };
   lockTimeoutMs: number;
   statementTimeoutMs: number;
-  /** backend_flush_after of the lane's session, kB (core/backfill/throttle.ts DEFAULT_FLUSH_AFTER_KB when absent; 0: the server's). */
+  /** backend_flush_after of the lane's session, kB (core/common/throttle-limits.ts THROTTLE_DEFAULTS.flushAfterKb when absent; 0: the server's). */
   flushAfterKb?: number;
   /** Return after about this long so the workflow sees progress. */
   leaseMs: number;

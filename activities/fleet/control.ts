@@ -19,8 +19,6 @@ export interface FleetControlDeps {
   poolOf(target: string): Pool;
 }
 
-export type { TargetTableShape } from '../../db/fleet/shape';
-
 export function createFleetControlActivities(deps: FleetControlDeps) {
   return {
     async fleetTargets(): Promise<FleetTarget[]> {

@@ -1,13 +1,11 @@
 import { withTransaction } from '../../db/pool';
 import * as sql from '../../db/rollout/audit';
-import type { GateCheck } from '../../steps/spec';
-import { qualifiedName } from '../../core/common/ids';
 import { evaluateCheck, CheckResult } from '../../core/rollout/checks';
 import type { ActivityDeps } from '../backfill/index';
 import { classifyPgError, pgMessage } from '../../db/errors';
 import { heartbeating } from '../heartbeat';
-
-export type { CheckResult } from '../../core/rollout/checks';
+import type { GateCheck } from '../../core/common/fields';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface RunChecksInput {
   rolloutId: number;

@@ -33,4 +33,5 @@ export type RolloutActivities = ReturnType<typeof createRolloutActivities>;
 export type { KeyedAuditEntry } from '../../db/rollout/audit';
 export type { BeginRolloutInput, BeginRolloutResult, StepState, CatalogComparison } from './rollouts';
 export type { StepInput, StepApplied, StepFinished } from './step-types';
-export type { RunChecksInput, CheckResult } from './gates';
+export type { RunChecksInput } from './gates';
+export type { CheckResult } from '../../core/rollout/checks';

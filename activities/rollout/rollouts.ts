@@ -5,15 +5,15 @@ import type { KeyedAuditEntry } from '../../db/rollout/audit';
 import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../../db/rollout/catalog';
 import type { RolloutSpec } from '../../steps/spec';
 import type { StepDescription } from '../../steps/describe';
-import { viewSchemaName } from '../../core/rollout/views';
+import { versionSchemaPattern } from '../../core/rollout/object-names';
 import { normalizeGraph } from '../../steps/graph';
-import { qualifiedName } from '../../core/common/ids';
 import { FailureType } from '../../core/common/failures';
 import { stepChecks } from '../../steps';
 import type { ActivityDeps } from '../backfill/index';
 import { classifyPgError, failure, pgMessage } from '../../db/errors';
 import { stepLineage, stepHash } from '../backfill/lineage';
 import { CHECK_STATEMENT_TIMEOUT_MS } from './gates';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface BeginRolloutInput {
   workflowId: string;
@@ -35,15 +35,6 @@ export interface CatalogComparison {
   table: string;
   equal: boolean;
   diff: string[];
-}
-
-/** Matches the names `viewSchemaName(table, n)` gives, for any n. */
-function viewSchemaPattern(table: string): string {
-  const escape = (s: string) => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
-  const v0 = viewSchemaName(table, 0);
-  // a name so long that the version was cut off: every version maps to this one schema
-  if (!v0.endsWith('_v0')) return `^${escape(v0)}$`;
-  return `^${escape(v0.slice(0, -1))}[0-9]+$`;
 }
 
 /** A rollout's own bookkeeping: its start (claims, baselines, catalog snapshot), step states, audit events, its finish. */
@@ -103,7 +94,8 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
         rolloutId,
         graph.map((g, n) => ({ id: g.id, kind: g.kind, table: qualifiedName(g.table), transformHash: stepHash(i.spec.steps[n]) })),
       );
-      for (const t of tables) await sql.saveCatalogSnapshot(db, rolloutId, t, 'before', await snapshotCatalog(db, t, viewSchemaPattern(t)));
+      for (const t of tables)
+        await sql.saveCatalogSnapshot(db, rolloutId, t, 'before', await snapshotCatalog(db, t, versionSchemaPattern(t)));
       await audit.recordRolloutEvent(db, {
         workflowId: i.workflowId,
         event: 'started',
@@ -165,7 +157,7 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     const before = await sql.loadCatalogSnapshots<CatalogSnapshot>(db, rolloutId, 'before');
     const out: CatalogComparison[] = [];
     for (const t of tables) {
-      const now = await snapshotCatalog(db, t, viewSchemaPattern(t));
+      const now = await snapshotCatalog(db, t, versionSchemaPattern(t));
       if (save) await sql.saveCatalogSnapshot(db, rolloutId, t, 'after', now);
       const b = before.get(t);
       const diff = b ? compareCatalogs(b, now) : [`${t}: no catalog snapshot was taken at the rollout start`];

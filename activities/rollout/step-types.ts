@@ -1,8 +1,9 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../../core/common/fields';
-import type { RolloutStep, BackfillSpec } from '../../steps/spec';
+import type { RolloutStep } from '../../steps/spec';
 import { FailureType } from '../../core/common/failures';
 import { classifyPgError, failure, pgMessage } from '../../db/errors';
+import type { BackfillSpec } from '../../core/common/fields';
 
 /**
  * What the step runner (steps.ts) takes and returns (the workflow imports

@@ -4,7 +4,6 @@ import { withTransaction } from '../../db/pool';
 import * as sql from '../../db/rollout/rollouts';
 import * as audit from '../../db/rollout/audit';
 import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../../db/rollout/ddl';
-import { qualifiedName } from '../../core/common/ids';
 import { FailureType } from '../../core/common/failures';
 import { stepModule } from '../../steps';
 import { changesSchema, ApplyPhase, StepActions, StepContext } from '../../steps/types';
@@ -14,6 +13,7 @@ import { classifyPgError, failure } from '../../db/errors';
 import { heartbeating } from '../heartbeat';
 import { stepHash } from '../backfill/lineage';
 import { StepInput, StepApplied, StepFinished, Reverted, stepError, lockTimeoutOf } from './step-types';
+import { qualifiedName } from '../../core/common/table-name';
 
 interface Outcome {
   isDone: boolean;

@@ -155,8 +155,16 @@ export function judgedSince(s: ControlState): number {
   return Math.max(s.lastCutAt, s.lastRaiseAt, s.resumedAt ?? 0);
 }
 
-/** Under a budget a run starts at this many chunks a second on one lane. */
-const INITIAL_CHUNKS_PER_SECOND = 8;
+/**
+ * Under a budget a run starts at this many chunks a second on one lane. At 8
+ * (40,000 rows/s of 5,000-row chunks) a cold round of the benchmark spent its
+ * first 5-7 s doubling towards the 300,000-500,000 rows/s the fixed frontier
+ * runs at, 80 probe statements per doubling; one lane of 5,000-row chunks at
+ * full speed (about 320,000 rows/s there) kept the load's p99 at 1.17x its
+ * no-backfill p99 in the sweep of 2026-12-03, so a start at a half of that
+ * on one lane is a careful one still, and two doublings nearer.
+ */
+const INITIAL_CHUNKS_PER_SECOND = 32;
 
 export const CONTROL_TUNING = {
   /**
@@ -236,7 +244,7 @@ function chunkForRate(chunkSize: number, rowsPerSecond: number | undefined, limi
   return clamp(Math.round(Math.min(chunkSize, cap)), limits.minChunkSize, limits.maxChunkSize);
 }
 
-/** The decision a run starts from: one lane at eight chunks a second with a budget (it ramps up from there), everything allowed without one. */
+/** The decision a run starts from: one lane at INITIAL_CHUNKS_PER_SECOND with a budget (it ramps up from there), everything allowed without one. */
 export function initialControl(limits: ControlLimits, chunkSize: number, hasBudget: boolean, now: number): ControlState {
   const chunk = clamp(chunkSize, limits.minChunkSize, limits.maxChunkSize);
   const decision: ControlDecision = hasBudget
@@ -278,8 +286,12 @@ export interface RememberedSettings {
  * nothing about a tighter) and are at most `maxAgeMs` old. From the slow
  * start one benchmark round took 35 s to climb from 40,000 to 225,000 rows/s
  * (3x budget, 2026-12-03), on a table its previous rounds had just run on.
+ * Settings count as kept after a judging window without a cut (`keptForMs`):
+ * with 15 s a backfill done within 15 s of its first chunk (the release after
+ * the baseline counts as a cut) remembered nothing, and the benchmark's
+ * fastest fixed settings take 10 s.
  */
-export const MEMORY = { rateMargin: 0.7, maxAgeMs: 7 * 24 * 3_600_000, keptForMs: 15_000, rememberEveryMs: 10_000 } as const;
+export const MEMORY = { rateMargin: 0.7, maxAgeMs: 7 * 24 * 3_600_000, keptForMs: 5_000, rememberEveryMs: 5_000 } as const;
 
 /** The decision a budgeted run starts from: the remembered settings a step below; undefined when none fit (the slow start). */
 export function rememberedStart(

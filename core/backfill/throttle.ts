@@ -1,43 +1,12 @@
 /**
- * The throttle's rules, pure: its limits (the spec schema and the run-time
- * `setThrottle` update read the same numbers), the settings a run starts
- * with, how an update changes them, and how `targetChunkMs` resizes chunks.
- * Used by spec/ (limits), workflows/ (settings, updates) and activities/
- * (chunk sizing).
+ * The throttle's rules, pure: the settings a run starts with, how a
+ * `setThrottle` update changes them (within core/common/throttle-limits.ts),
+ * and how `targetChunkMs` resizes chunks. Used by workflows/ (settings,
+ * updates) and activities/ (chunk sizing).
  */
 
 import { hasSecondStatement } from '../common/text';
-
-/** Every bound the throttle has, in one place. */
-export const THROTTLE_LIMITS = {
-  chunkSize: { min: 1, max: 1_000_000 },
-  parallelism: { min: 1, max: 64 },
-  targetChunkMs: { min: 10, max: 600_000 },
-  /** A latency budget in milliseconds of the probe's p99. */
-  p99Ms: { min: 0.05, max: 60_000 },
-  /** A latency budget as a multiple of the p99 measured before the first chunk. */
-  p99Ratio: { min: 1.05, max: 100 },
-  /** How often the latency probe runs its statement (ms between statements). */
-  probeEveryMs: { min: 5, max: 1_000 },
-  /** How long the p99Ratio baseline is measured (ms). */
-  baselineMs: { min: 1_000, max: 600_000 },
-  /** How often an off-window refreshes the p99Ratio baseline while the backfill runs (ms). */
-  refreshEveryMs: { min: 10_000, max: 24 * 3_600_000 },
-  /** How long each off-window holds the backfill (ms); at most half of refreshEveryMs. */
-  refreshHoldMs: { min: 2_000, max: 60_000 },
-  maxReplicaLagMs: { min: 100, max: 24 * 3_600_000 },
-  /** PostgreSQL's backend_flush_after for the backfill's sessions, in kB (0: the server's own); PostgreSQL takes at most 2 MB. */
-  flushAfterKb: { min: 0, max: 2048 },
-} as const;
-
-/**
- * The backfill's sessions ask the kernel to write back what they wrote once
- * this much has piled up (PostgreSQL's backend_flush_after, off by default):
- * the dirty pages of a backfill otherwise wait for the kernel's periodic
- * write-back, which then writes hundreds of MB at once and stalls every
- * commit on the disk, live ones included (docs/BENCHMARKS.md).
- */
-export const DEFAULT_FLUSH_AFTER_KB = 256;
+import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../common/throttle-limits';
 
 export type ReplicaMissingPolicy = 'hold' | 'ignore';
 
@@ -105,7 +74,7 @@ export interface ThrottleSpec {
   latency?: LatencyBudget;
   maxReplicaLagMs?: number;
   onReplicaMissing?: ReplicaMissingPolicy;
-  /** backend_flush_after of the backfill's sessions, kB; DEFAULT_FLUSH_AFTER_KB when absent, 0: the server's. */
+  /** backend_flush_after of the backfill's sessions, kB; THROTTLE_DEFAULTS.flushAfterKb when absent, 0: the server's. */
   flushAfterKb?: number;
 }
 
@@ -201,11 +170,6 @@ function validateRefresh(where: string, r: unknown): void {
     throw new Error(`${where}.holdMs: at most half of everyMs (${everyMs} ms), got ${holdMs}; hold for less or refresh less often`);
 }
 
-/** A probe transaction's statements: at most this many. */
-export const PROBE_TRANSACTION_MAX = 20;
-/** What a probe transaction's statement may be: a query or a row write, nothing that changes the schema or the session. */
-export const PROBE_STATEMENT = /^\s*(select|with|values|insert|update|delete)\b/i;
-
 /** The `setThrottle` update's validator: rejects a bad payload before it reaches history, naming the field. */
 export function validateThrottleChange(change: ThrottleChange): void {
   if (typeof change !== 'object' || change === null) throw new Error('setThrottle takes an object such as {"chunkSize": 2000}');
@@ -249,6 +213,16 @@ export function applyThrottleChange(t: ThrottleSettings, change: ThrottleChange)
   }
   if (change.onReplicaMissing !== undefined) next.onReplicaMissing = change.onReplicaMissing;
   return next;
+}
+
+/**
+ * The chunk size in force: while a latency budget or a replica-lag limit
+ * steers the run (`isSteered`) and the controller has decided, its decided
+ * size; else the run's own (which targetChunkMs adapts). The workflow's
+ * progress and each lease read it here.
+ */
+export function chunkSizeInForce(own: number, decision: { chunkSize?: number } | undefined, isSteered: boolean): number {
+  return isSteered && decision?.chunkSize ? decision.chunkSize : own;
 }
 
 /** Does a latency budget or a replica-lag limit steer this run (a probe runs beside its lanes)? */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration';
 import { isValidTimeZone } from './window';
 import { hasSecondStatement } from './text';
-import { THROTTLE_LIMITS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from '../backfill/throttle';
+import { THROTTLE_LIMITS, THROTTLE_DEFAULTS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from './throttle-limits';
 import { NOTIFY_EVENTS, isWebhookUrl } from './notify';
 
 /**
@@ -59,8 +59,6 @@ const READ_ONLY = /^\s*(select|with|values)\b/i;
 const DDL =
   /^\s*(create|alter|drop|truncate|grant|revoke|comment|reindex|vacuum|cluster|lock|copy|do|call|begin|commit|rollback|set|reset)\b/i;
 const WRITE = /^\s*(update|insert|delete|with|merge)\b/i;
-
-export { hasSecondStatement };
 
 export const rangeSql = (what: string, mustWrite: boolean) =>
   z
@@ -270,14 +268,14 @@ export const backfillFields = {
   chunkSize: z
     .number({ required_error: 'chunkSize is required: rows per chunk, e.g. 1000' })
     .int('chunkSize must be a whole number')
-    .min(1, 'chunkSize must be at least 1')
-    .max(1_000_000, 'chunkSize must be at most 1,000,000'),
+    .min(L.chunkSize.min, `chunkSize must be at least ${L.chunkSize.min}`)
+    .max(L.chunkSize.max, `chunkSize must be at most ${L.chunkSize.max.toLocaleString('en-US')}`),
   parallelism: z
     .number()
     .int('parallelism must be a whole number')
-    .min(1, 'parallelism must be at least 1')
-    .max(64, 'parallelism must be at most 64 (each lane holds a database connection)')
-    .default(2),
+    .min(L.parallelism.min, `parallelism must be at least ${L.parallelism.min}`)
+    .max(L.parallelism.max, `parallelism must be at most ${L.parallelism.max} (each lane holds a database connection)`)
+    .default(THROTTLE_DEFAULTS.parallelism),
   transform: rangeSql('transform', true),
   validate: z.array(chunkCheck).optional(),
   throttle: throttle.optional(),
@@ -354,7 +352,7 @@ export const expression = (what: string) =>
     );
 
 export const backfillTuning = {
-  chunkSize: backfillFields.chunkSize.default(5000),
+  chunkSize: backfillFields.chunkSize.default(THROTTLE_DEFAULTS.chunkSize),
   parallelism: backfillFields.parallelism,
   key: identifier('key').default('id'),
   throttle: throttle.optional(),

@@ -8,6 +8,3 @@ export function backfillWorkflowId(table: string, name: string): string {
 export function rolloutWorkflowId(name: string): string {
   return `stagefill-rollout:${name}`;
 }
-
-/** Kept for callers not yet moved: the one normaliser lives in ./table-name. */
-export { qualifiedName } from './table-name';

@@ -55,8 +55,8 @@ export interface FleetProgress {
   failed: { target: string; wave: string; cause: string }[];
   /** Targets the fleet left out, and why (a table shape that differs, with `onShapeMismatch: skip`). */
   skipped: { target: string; reason: string }[];
-  /** Every target with its state and the workflow id of its change (for `stagefill status` on one target). */
-  targets: { name: string; wave: string; state: FleetTargetState; workflowId: string; cause?: string }[];
+  /** Every target with its state and the workflow id of its change (for `stagefill status` on one target); `attempt`: runs of its change so far (a `retry` adds one). */
+  targets: { name: string; wave: string; state: FleetTargetState; workflowId: string; cause?: string; attempt?: number }[];
   totalTargets: number;
   completedTargets: number;
   percent: number;

@@ -1,6 +1,6 @@
-import type { RolloutStep } from '../../steps/spec';
 import { rewriteColumnRefs, tokenize, identifierName, quoteIdent, referencedNames } from './sql-rewrite';
-import { uniqueNameOf, foreignKeyNameOf, indexNameOf } from './object-names';
+import { uniqueNameOf, foreignKeyNameOf, indexNameOf, newColumnName, finalNameOf } from './object-names';
+import { qualifiedName } from '../common/table-name';
 import type { LaterChanges } from './alter-column/duplication-types';
 
 /**
@@ -23,24 +23,40 @@ import type { LaterChanges } from './alter-column/duplication-types';
  *   is the physical column of that name, as any query sees it.
  */
 
+/**
+ * A step as the name rules see it: its kind, and the fields of the kinds
+ * they resolve, unchecked (narrow one before use). core/ imports no step
+ * schema; every rollout step (steps/spec.ts RolloutStep) is one. `version`
+ * (an expose's) is here for the callers that read it off a placed step.
+ */
+export interface StepShape {
+  kind: string;
+  column?: unknown;
+  newName?: unknown;
+  columns?: unknown;
+  include?: unknown;
+  expressions?: unknown;
+  expression?: unknown;
+  where?: unknown;
+  on?: unknown;
+  name?: unknown;
+  default?: unknown;
+  comment?: unknown;
+  checks?: unknown;
+  version?: unknown;
+}
+
 export interface PlacedStep {
   id: string;
   /** Canonical schema.table. */
   table: string;
-  step: RolloutStep;
+  step: StepShape;
 }
 
-type AlterStep = Extract<RolloutStep, { kind: 'alterColumn' }>;
+/** The fields of an alterColumn the name rules use. */
+type AlterStep = StepShape & { kind: 'alterColumn'; column: string; newName?: string };
 
-/** The physical column an alterColumn adds. */
-export function newColumnName(step: { column: string; newName?: string }): string {
-  return step.newName ?? `${step.column}_stagefill_new`;
-}
-
-/** The logical name the new version gives the column an alterColumn adds. */
-export function logicalName(step: { column: string; newName?: string }): string {
-  return step.newName ?? step.column;
-}
+const isAlter = (step: StepShape): step is AlterStep => step.kind === 'alterColumn';
 
 export interface ColumnMap {
   /** Logical name -> physical column, for names that differ from their physical column. */
@@ -62,8 +78,8 @@ export function columnMapAt(steps: PlacedStep[], index: number, table: string): 
     if (s.step.kind === 'contract') {
       toPhysical.clear();
       alters = [];
-    } else if (s.step.kind === 'alterColumn') {
-      const logical = logicalName(s.step);
+    } else if (isAlter(s.step)) {
+      const logical = finalNameOf(s.step);
       const physical = newColumnName(s.step);
       if (logical !== physical) toPhysical.set(logical, physical);
       alters.push(s.step);
@@ -124,7 +140,7 @@ export function newVersionRow(physicalColumns: string[], alters: { column: strin
   for (const c of physicalColumns) {
     if (introduced.has(c)) continue; // shown in the place of the column it replaces
     const alter = alters.find((a) => a.column === c);
-    if (alter) out.push({ source: newColumnName(alter), as: logicalName(alter) });
+    if (alter) out.push({ source: newColumnName(alter), as: finalNameOf(alter) });
     else out.push({ source: c, as: c });
   }
   return out;
@@ -171,14 +187,14 @@ export function checkSql(sqlText: string, map: ColumnMap): string {
 }
 
 function newSide(map: ColumnMap, name: string): string {
-  const byLogical = map.alters.find((a) => logicalName(a) === name);
+  const byLogical = map.alters.find((a) => finalNameOf(a) === name);
   if (byLogical) return newColumnName(byLogical);
   const byOld = map.alters.find((a) => a.column === name);
   return byOld ? newColumnName(byOld) : name;
 }
 
 function oldSide(map: ColumnMap, name: string): string {
-  const byLogical = map.alters.find((a) => logicalName(a) === name || newColumnName(a) === name);
+  const byLogical = map.alters.find((a) => finalNameOf(a) === name || newColumnName(a) === name);
   return byLogical ? byLogical.column : name;
 }
 
@@ -214,11 +230,27 @@ export function columnsNamedBy(step: { kind: string } & Record<string, unknown>)
   }
 }
 
+/** A column a step touches as `plan` shows it: its logical name, the physical column, the alterColumn whose new column it is. */
+export interface PhysicalColumn {
+  id: string;
+  column: string;
+  physical: string;
+  alteredBy?: string;
+  /** Set when the column is another table's (an addForeignKey's referenced column). */
+  table?: string;
+}
+
 /** For `plan`: the physical column each step that names a column touches; `alteredBy` when it is the new column of an alterColumn in force. */
-export function physicalColumnsOf(steps: PlacedStep[]): { id: string; column: string; physical: string; alteredBy?: string }[] {
-  const out: { id: string; column: string; physical: string; alteredBy?: string }[] = [];
+export function physicalColumnsOf(steps: PlacedStep[]): PhysicalColumn[] {
+  const out: PhysicalColumn[] = [];
+  const shown = (i: number, table: string, c: string): Omit<PhysicalColumn, 'id'> => {
+    const map = columnMapAt(steps, i, table);
+    const physical = resolveColumn(map, c);
+    const alter = map.alters.find((x) => newColumnName(x) === physical);
+    const by = alter && steps.find((x) => x.step === alter)?.id;
+    return { column: alter ? finalNameOf(alter) : physical, physical, ...(by ? { alteredBy: by } : {}) };
+  };
   steps.forEach((s, i) => {
-    const map = columnMapAt(steps, i, s.table);
     const step = s.step as unknown as { kind: string } & Record<string, unknown>;
     // an alterColumn names the legacy column; a resolved spec names the physical column already: show its logical name
     for (const c of new Set(columnsNamedBy(step))) {
@@ -226,10 +258,13 @@ export function physicalColumnsOf(steps: PlacedStep[]): { id: string; column: st
         out.push({ id: s.id, column: c, physical: c });
         continue;
       }
-      const physical = resolveColumn(map, c);
-      const alter = map.alters.find((x) => newColumnName(x) === physical);
-      const by = alter && steps.find((x) => x.step === (alter as unknown as RolloutStep))?.id;
-      out.push({ id: s.id, column: alter ? logicalName(alter) : physical, physical, ...(by ? { alteredBy: by } : {}) });
+      out.push({ id: s.id, ...shown(i, s.table, c) });
+    }
+    // an addForeignKey's referenced columns, over the names in force on the referenced table
+    if (step.kind === 'addForeignKey') {
+      const refs = referencesOf(step);
+      const table = qualifiedName(refs.table);
+      for (const c of new Set(refs.columns)) out.push({ id: s.id, ...shown(i, table, c), table });
     }
   });
   return out;
@@ -283,6 +318,28 @@ function resolveStep<T extends { kind: string }>(s: T, map: ColumnMap, table: st
   }
 }
 
+/** An addForeignKey's `references` (table as written, columns). */
+function referencesOf(s: object): { table: string; columns: string[] } {
+  const r = (s as { references?: { table?: unknown; columns?: unknown } }).references;
+  return {
+    table: typeof r?.table === 'string' ? r.table : '',
+    columns: Array.isArray(r?.columns) ? r.columns.filter((c): c is string => typeof c === 'string') : [],
+  };
+}
+
+/**
+ * An addForeignKey's referenced columns resolved like every other column a
+ * step names, over the names in force on the referenced table (`refMap`): a
+ * key to a column an alterColumn changed references its new column, which
+ * contract renames (the key follows it).
+ */
+function resolveReferences<T extends { kind: string }>(s: T, refMap: ColumnMap): T {
+  const refs = (s as unknown as { references: { table: string; columns: string[] } }).references;
+  if (!refMap.toPhysical.size || !Array.isArray(refs?.columns)) return s;
+  const columns = refs.columns.map((c) => resolveColumn(refMap, c));
+  return columns.every((c, k) => c === refs.columns[k]) ? s : ({ ...s, references: { ...refs, columns } } as T);
+}
+
 interface SpecLike {
   table: string;
   steps: { kind: string; id?: string; table?: string; dependsOn?: string[] }[];
@@ -292,7 +349,8 @@ interface SpecLike {
  * The spec with every logical column name a later step uses resolved to its
  * physical column: the column(s) of every column-taking kind (setNotNull,
  * dropNotNull, setDefault, dropDefault, setComment on a column, addUnique,
- * addForeignKey's own columns, createIndex's columns, include, expressions
+ * addForeignKey's own columns and its referenced columns (over the names in
+ * force on the referenced table), createIndex's columns, include, expressions
  * and where), an addCheck's expression, gate and soak checks' old(c)/new(c). Idempotent (a resolved spec resolves to
  * itself). `qualify` turns a step's table into the canonical schema.table.
  */
@@ -300,10 +358,11 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
   const placed: PlacedStep[] = spec.steps.map((s, i) => ({
     id: s.id ?? String(i),
     table: qualify(s.table ?? spec.table),
-    step: s as unknown as RolloutStep,
+    step: s,
   }));
   const steps = spec.steps.map((s, i) => {
-    const map = columnMapAt(placed, i, placed[i].table);
+    const table = qualify(s.table ?? spec.table);
+    const map = columnMapAt(placed, i, table);
     const any = s as Record<string, unknown>;
     if ((s.kind === 'gate' || s.kind === 'soak') && Array.isArray(any.checks)) {
       const checks = (any.checks as { sql: string }[]).map((c) => {
@@ -312,7 +371,8 @@ export function resolveLogicalNames<S extends SpecLike>(spec: S, qualify: (table
       });
       return checks.every((c, n) => c === (any.checks as unknown[])[n]) ? s : { ...s, checks };
     }
-    return map.toPhysical.size ? resolveStep(s, map, placed[i].table) : s;
+    const resolved = map.toPhysical.size ? resolveStep(s, map, table) : s;
+    return s.kind === 'addForeignKey' ? resolveReferences(resolved, columnMapAt(placed, i, qualify(referencesOf(s).table))) : resolved;
   });
   return steps.every((s, i) => s === spec.steps[i]) ? spec : { ...spec, steps };
 }

@@ -1,7 +1,12 @@
+import { qualifiedName } from '../common/table-name';
+
 /**
  * The names stagefill derives for the objects a step creates when the spec
  * names none, like Postgres' own (`<table>_<columns>_key`, `_fkey`, `_idx`).
- * Pure: the step kinds, `plan` and the logical-name rules build them here.
+ * And the names of what stagefill adds while both versions live: an
+ * alterColumn's new column, its counterparts and NOT NULL helper, the
+ * version schemas. Pure: the step kinds, `plan` and the logical-name rules
+ * build every derived name here, nowhere else.
  */
 
 /** FNV-1a, 8 hex digits: a stable short tag for derived names (pure, no node:crypto in the workflow bundle). */
@@ -46,4 +51,48 @@ export function foreignKeyNameOf(step: { name?: string; columns: string[] }, tab
 /** The index an addForeignKey's `referencingIndex: create` builds. */
 export function referencingIndexNameOf(step: { columns: string[] }, table: string): string {
   return derivedName(table, step.columns, 'idx');
+}
+
+/** The physical column an alterColumn adds: its newName, else `<column>_stagefill_new` (renamed to the column's name at contract). */
+export function newColumnName(step: { column: string; newName?: string }): string {
+  return step.newName ?? `${step.column}_stagefill_new`;
+}
+
+/** The name the column an alterColumn changes has in the new version and after contract: its newName, else its own. */
+export function finalNameOf(step: { column: string; newName?: string }): string {
+  return step.newName ?? step.column;
+}
+
+/** A counterpart's name while both columns live (an alterColumn's copy of `original`): unique, at most 63 bytes, recognisably stagefill's. */
+export function counterpartName(table: string, original: string): string {
+  return `${original.slice(0, 40)}_sfdup_${shortHash(`${table}\0${original}`)}`;
+}
+
+/** The NOT VALID helper check that carries NOT NULL to an alterColumn's new column until contract sets it. */
+export function notNullHelperName(table: string, column: string): string {
+  return `${column.slice(0, 40)}_sfnn_${shortHash(`${table}\0${column}\0nn`)}`;
+}
+
+/** The view schema of one version of a table: `<schema>_<table>_v<n>`. */
+export function viewSchemaName(table: string, version: number): string {
+  const [schema, name] = qualifiedName(table).split('.');
+  return `${schema}_${name}_v${version}`.slice(0, 63);
+}
+
+/** True for a name `viewSchemaName(table, n)` gives, for any n. */
+export function isViewSchemaOf(table: string, schema: string): boolean {
+  const v0 = viewSchemaName(table, 0);
+  // a name so long that the version was cut off: every version maps to this one schema
+  if (!v0.endsWith('_v0')) return schema === v0;
+  const prefix = v0.slice(0, -1);
+  return schema.startsWith(prefix) && /^\d+$/.test(schema.slice(prefix.length));
+}
+
+/** A regular expression source matching the names `viewSchemaName(table, n)` gives, for any n: stagefill's own views are not the user's. */
+export function versionSchemaPattern(table: string): string {
+  const escape = (s: string) => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+  const v0 = viewSchemaName(table, 0);
+  // a name so long that the version was cut off: every version maps to this one schema
+  if (!v0.endsWith('_v0')) return `^${escape(v0)}$`;
+  return `^${escape(v0.slice(0, -1))}[0-9]+$`;
 }

@@ -1,9 +1,11 @@
 import type { ForeignKeyObject } from './alter-column/duplication-types';
+import { newColumnName, finalNameOf } from './object-names';
 
 /**
  * Mistakes in a rollout that are known before anything starts, so `plan` and
  * `start` refuse them (exit 2) instead of the workflow finding them after the
- * data moved: two alterColumns of one column (from the spec alone), a table
+ * data moved: two alterColumns of one column, a dropColumn of a column an
+ * alterColumn changes (from the spec alone), a table
  * that does not exist, a child table's key change without a contract of its
  * own (from the catalog the client reads). Pure.
  */
@@ -18,6 +20,7 @@ export interface PlacedRef {
 interface AlterRef {
   column: string;
   newName?: string;
+  newType?: string;
 }
 
 export interface StepFieldProblem {
@@ -39,7 +42,7 @@ export function alterColumnConflicts(steps: PlacedRef[]): StepFieldProblem[] {
   steps.forEach((s, index) => {
     if (s.step.kind !== 'alterColumn') return;
     const a = s.step as unknown as AlterRef;
-    const finalName = a.newName ?? a.column;
+    const finalName = finalNameOf(a);
     const same = seen.find((e) => e.table === s.table && (e.column === a.column || e.finalName === a.column));
     const fix = `one alterColumn per column: merge them into one step whose newType, newName, up and down give the column's final form`;
     if (same) {
@@ -58,6 +61,42 @@ export function alterColumnConflicts(steps: PlacedRef[]): StepFieldProblem[] {
         });
     }
     seen.push({ id: s.id, table: s.table, column: a.column, finalName });
+  });
+  return problems;
+}
+
+/**
+ * A dropColumn of a column an earlier alterColumn of the rollout changes (its
+ * legacy column, the name it gives the new one, or the new column itself)
+ * before a contract of that table (a contract is a table's last step, so in
+ * practice: in the same rollout): the alterColumn's
+ * contract drops the legacy column and renames the new one, the dropColumn's
+ * drops whichever of them is there when it runs, so what is left depends on
+ * their order. Reported on the dropColumn, naming both steps and the fix.
+ */
+export function dropOfAlteredColumn(steps: PlacedRef[]): StepFieldProblem[] {
+  const problems: StepFieldProblem[] = [];
+  steps.forEach((s, index) => {
+    if (s.step.kind !== 'dropColumn') return;
+    const column = (s.step as unknown as { column: string }).column;
+    let alter: { id: string; step: AlterRef } | undefined;
+    for (const e of steps.slice(0, index)) {
+      if (e.table !== s.table) continue;
+      if (e.step.kind === 'contract') alter = undefined;
+      else if (e.step.kind === 'alterColumn') {
+        const a = e.step as unknown as AlterRef;
+        if ([a.column, finalNameOf(a), newColumnName(a)].includes(column)) alter = { id: e.id, step: a };
+      }
+    }
+    if (!alter) return;
+    const a = alter.step;
+    const renamed = finalNameOf(a) !== a.column;
+    const what = renamed ? `${a.column} to ${finalNameOf(a)}` : `${a.column}${a.newType ? ` to ${a.newType}` : ''}`;
+    problems.push({
+      index,
+      field: 'column',
+      message: `step "${s.id}" drops ${s.table}.${column}, which step "${alter.id}" alters (${what}) earlier in this rollout: that alterColumn's contract drops ${a.column} and renames its new column ${newColumnName(a)} to ${finalNameOf(a)}, so the two would fight over the column. Fix: to drop the column, remove step "${alter.id}" (nothing to alter in a column that goes)${renamed && column === a.column ? `; to drop only the old ${a.column}, remove step "${s.id}" (the alterColumn's contract drops it)` : ''}; or drop the altered column in a rollout of its own after this one's contract`,
+    });
   });
   return problems;
 }

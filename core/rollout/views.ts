@@ -1,5 +1,3 @@
-import { qualifiedName } from '../common/ids';
-
 /**
  * What a step does to the shape of the table as each version sees it, for
  * `expose`'s views: `added` columns are new (hidden from the legacy view),
@@ -14,12 +12,6 @@ export interface ShapeChange {
   isTableHidden?: boolean;
   /** The new version sees the table under this name (renameTable): the view in its version schema is named so. */
   tableRenamedTo?: string;
-}
-
-/** The view schema of one version of a table: `<schema>_<table>_v<n>`. */
-export function viewSchemaName(table: string, version: number): string {
-  const [schema, name] = qualifiedName(table).split('.');
-  return `${schema}_${name}_v${version}`.slice(0, 63);
 }
 
 export interface ViewColumn {
@@ -57,13 +49,4 @@ export function viewShapes(columns: string[], changes: ShapeChange[]): { newShap
 export function versionViewName(tableName: string, changes: ShapeChange[]): string | null {
   if (changes.some((c) => c.isTableHidden)) return null;
   return changes.find((c) => c.tableRenamedTo !== undefined)?.tableRenamedTo ?? tableName;
-}
-
-/** True for a name `viewSchemaName(table, n)` gives, for any n. */
-export function isViewSchemaOf(table: string, schema: string): boolean {
-  const v0 = viewSchemaName(table, 0);
-  // a name so long that the version was cut off: every version maps to this one schema
-  if (!v0.endsWith('_v0')) return schema === v0;
-  const prefix = v0.slice(0, -1);
-  return schema.startsWith(prefix) && /^\d+$/.test(schema.slice(prefix.length));
 }

@@ -1,7 +1,8 @@
 import { Queryable } from '../pool';
-import { parseTable, qualified } from '../identifiers';
+import { qualified } from '../identifiers';
 import { KeyColumn, keyParams, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
 import { KeyedTable, keyExpr, keyOrder, keyText, keyNotNull } from './key-sql';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The statements that find out about a backfill's key: what the key is

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Queryable } from '../pool';
-import { parseTable } from '../identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /** The table's columns as `name type [not null]` in column order, or null when it does not exist (core/fleet/shape.ts compares them). */
 export async function tableShape(db: Queryable, table: string): Promise<string[] | null> {

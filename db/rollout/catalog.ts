@@ -1,5 +1,5 @@
 import { Queryable } from '../pool';
-import { parseTable } from '../identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The shape of one table as the catalog describes it, in a canonical form:

@@ -1,5 +1,4 @@
 import { Queryable } from '../pool';
-import { parseTable } from '../identifiers';
 import type {
   ColumnObjects,
   CheckObject,
@@ -7,6 +6,7 @@ import type {
   ForeignKeyObject,
   IndexObject,
 } from '../../core/rollout/alter-column/duplication-types';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * Every object of one column, read from the catalog: what an alterColumn's

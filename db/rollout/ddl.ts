@@ -1,5 +1,6 @@
 import { Queryable } from '../pool';
-import { qualified, ident, parseTable } from '../identifiers';
+import { qualified, ident } from '../identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * DDL and catalog reads on the user's tables that more than one step kind

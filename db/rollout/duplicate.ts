@@ -1,7 +1,8 @@
 import { escapeLiteral } from 'pg';
 import { Queryable } from '../pool';
-import { ident, qualified, parseTable } from '../identifiers';
+import { ident, qualified } from '../identifiers';
 import type { DuplicationStatement } from '../../core/rollout/alter-column/duplication-types';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The statements of a duplication plan (core/rollout/alter-column/duplicate.ts): one function per

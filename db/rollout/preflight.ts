@@ -1,7 +1,8 @@
 import type { Pool } from 'pg';
 import type { Queryable } from '../pool';
 import { withSession } from '../pool';
-import { ident, parseTable, qualified } from '../identifiers';
+import { ident, qualified } from '../identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * What `stagefill plan` and `start` read before a rollout starts, so that a

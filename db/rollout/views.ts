@@ -1,5 +1,6 @@
 import { Queryable } from '../pool';
-import { qualified, ident, parseTable } from '../identifiers';
+import { qualified, ident } from '../identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /** The views an expose step creates: one schema per version of a table, holding one view named like the table. */
 

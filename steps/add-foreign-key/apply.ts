@@ -8,7 +8,7 @@ import { dropConstraintIfExists } from '../add-unique/sql';
 import { addForeignKeyNotValid, hasUniqueIndexOn, hasIndexLeadingWith } from './sql';
 import { failure, pgMessage } from '../../db/errors';
 import { FailureType } from '../../core/common/failures';
-import { qualifiedName } from '../../core/common/ids';
+import { qualifiedName } from '../../core/common/table-name';
 
 interface Detail {
   constraint: string;

@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/pool';
-import { ident, qualified, parseTable } from '../../db/identifiers';
+import { ident, qualified } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 export interface ForeignKeyDef {
   table: string;

@@ -1,5 +1,6 @@
 import { alterColumn } from './plan';
-import { alterColumnStep, newColumnOf } from './schema';
+import { alterColumnStep } from './schema';
+import { newColumnName } from '../../core/rollout/object-names';
 import { parseRolloutSpec, SpecError } from '../spec';
 
 const ctx = { id: 'a', table: 'public.orders', rollbackWindowMs: 0 };
@@ -16,7 +17,7 @@ describe('alterColumn', () => {
     [{ newName: 'amount_cents' }, 'amount_cents', 'amount_cents'],
   ])('%j: new column %s, shown as %s in the new version', (patch, by, as) => {
     const step = alterColumnStep.parse({ kind: 'alterColumn', column: 'amount', up: 'u', down: 'd', ...patch });
-    expect(newColumnOf(step)).toBe(by);
+    expect(newColumnName(step)).toBe(by);
     expect(alterColumn.shape!(step)).toEqual({ replaced: [{ column: 'amount', by, as }] });
   });
 

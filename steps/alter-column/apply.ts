@@ -1,5 +1,5 @@
 import { inTransaction, type StepActions, type ContractContext, type StepContext } from '../types';
-import { newColumnOf, AlterColumnStep } from './schema';
+import type { AlterColumnStep } from './schema';
 import { tableColumns, dropColumn, renameColumn } from '../../db/rollout/ddl';
 import { dropStepTrigger } from '../../db/rollout/triggers';
 import { createSyncTrigger, syncedBackfillTransform } from '../../db/rollout/sync-triggers';
@@ -9,7 +9,7 @@ import { columnMapAt, newVersionRow, PlacedStep } from '../../core/rollout/colum
 import { formatContractCheck } from '../../core/rollout/alter-column/contract-check';
 import { formatLeftOut } from '../../core/rollout/alter-column/key-references';
 import type { DuplicationPlan } from '../../core/rollout/alter-column/duplication-types';
-import { viewSchemaName } from '../../core/rollout/views';
+import { viewSchemaName, newColumnName } from '../../core/rollout/object-names';
 import { triggerOf, checkExpression, columnBackfill } from '../row-sync';
 import { addNewColumn, checkOverNewRow } from './sql';
 import {
@@ -19,10 +19,9 @@ import {
   runDuplicationPhase,
   contractCheckOf,
   swapColumns,
-  DuplicationRef,
-  laterChangesAfter,
+  type DuplicationRef,
 } from './duplicate';
-import { alteredElsewhere, leftOutOf } from './key-graph';
+import { leftOutOf } from '../../core/rollout/alter-column/plan-column-change';
 import { keysMoveFirst, parentsReady } from './key-contract';
 
 function ref(ctx: {
@@ -32,14 +31,7 @@ function ref(ctx: {
   step: AlterColumnStep;
   allSteps: StepContext['allSteps'];
 }): DuplicationRef {
-  return {
-    db: ctx.db,
-    stepId: ctx.stepId,
-    table: ctx.table,
-    step: ctx.step,
-    altered: alteredElsewhere(ctx.allSteps, ctx.table),
-    later: laterChangesAfter(ctx.allSteps, ctx.stepId, ctx.table, ctx.step),
-  };
+  return { db: ctx.db, stepId: ctx.stepId, table: ctx.table, step: ctx.step, allSteps: ctx.allSteps };
 }
 
 /** Plans computed in contract's first pass (the old column still there) for its second, per contract transaction. */
@@ -54,14 +46,14 @@ const contractPlans = new WeakMap<object, Map<string, DuplicationPlan>>();
  */
 export const alterColumnActions: StepActions<AlterColumnStep> = {
   backfills: (ctx) => {
-    const bf = columnBackfill(ctx, newColumnOf(ctx.step));
+    const bf = columnBackfill(ctx, newColumnName(ctx.step));
     // the step's backfill tags its transaction, so the sync trigger leaves the legacy column alone
-    return [{ ...bf, transform: syncedBackfillTransform(ctx.table, newColumnOf(ctx.step), ctx.step.up, bf.key as string) }];
+    return [{ ...bf, transform: syncedBackfillTransform(ctx.table, newColumnName(ctx.step), ctx.step.up, bf.key as string) }];
   },
   phases: [
     inTransaction('apply', async (ctx) => {
       const { step, table, db } = ctx;
-      const newColumn = newColumnOf(step);
+      const newColumn = newColumnName(step);
       const columns = await tableColumns(db, table);
       const current = columns.find((c) => c.name === step.column);
       if (!current) throw ctx.fail('column', `${table} has no column "${step.column}"; fix the step's column`);
@@ -91,7 +83,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       const here = ctx.indexOf(ctx.stepId);
       // the other alterColumns whose new column exists already (a graph may not have run the rest), and this one
       const present = new Set([...columns.map((c) => c.name), newColumn]);
-      const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnOf(a)));
+      const alters = columnMapAt(placed, here, table).alters.filter((a) => a.column !== step.column && present.has(newColumnName(a)));
       const newRow = newVersionRow([...present], [...alters, step]);
       // the physical new column stays readable under its own name, so a `down` written against it keeps working
       if (!newRow.some((c) => c.as === newColumn)) newRow.push({ source: newColumn, as: newColumn });
@@ -138,7 +130,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
   async afterBackfills(ctx) {
     const r = ref(ctx);
     const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
-    if (!columns.has(ctx.step.column) || !columns.has(newColumnOf(ctx.step))) return [];
+    if (!columns.has(ctx.step.column) || !columns.has(newColumnName(ctx.step))) return [];
     const plan = duplicationOf(r, await oldColumnObjects(r));
     // a key to a column another alterColumn changes waits for that parent's unique index: contract's prepare makes it
     const toParent = new Set(plan.actions.filter((a) => a.phase === 'afterBackfill' && a.op === 'addForeignKey').map((a) => a.object));
@@ -147,13 +139,13 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
   async revert(ctx) {
     await dropStepTrigger(ctx.db, ctx.table, triggerOf(ctx, 1));
     // everything duplicated lives on the new column and goes with it
-    await dropColumn(ctx.db, ctx.table, newColumnOf(ctx.step));
+    await dropColumn(ctx.db, ctx.table, newColumnName(ctx.step));
   },
   contract: {
     // before anything is dropped, online: validate the counterparts, build the indexes concurrently, then check every object has its counterpart
     async prepare(ctx) {
       const r = ref(ctx);
-      if (!ctx.columns.has(ctx.step.column) || !ctx.columns.has(newColumnOf(ctx.step))) return;
+      if (!ctx.columns.has(ctx.step.column) || !ctx.columns.has(newColumnName(ctx.step))) return;
       const old = await oldColumnObjects(r);
       // a parent's key: the children's foreign keys move first (their contracts before this one)
       await keysMoveFirst(ctx, old);
@@ -166,7 +158,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       if (!check.isSafe) {
         throw failure(
           FailureType.ContractHeld,
-          `step "${ctx.stepId}" (alterColumn on ${ctx.table}): contract would drop objects of ${ctx.step.column} without their counterpart on ${newColumnOf(ctx.step)}, so it holds and drops nothing:\n${formatContractCheck(check)}`,
+          `step "${ctx.stepId}" (alterColumn on ${ctx.table}): contract would drop objects of ${ctx.step.column} without their counterpart on ${newColumnName(ctx.step)}, so it holds and drops nothing:\n${formatContractCheck(check)}`,
           {
             stepId: ctx.stepId,
             missing: check.missing,
@@ -178,7 +170,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
       const trigger = triggerOf(ctx, 1);
       await dropStepTrigger(ctx.db, ctx.table, trigger);
       ctx.report('droppedTriggers', trigger);
-      if (ctx.columns.has(ctx.step.column) && ctx.columns.has(newColumnOf(ctx.step))) {
+      if (ctx.columns.has(ctx.step.column) && ctx.columns.has(newColumnName(ctx.step))) {
         const r = ref(ctx);
         const plans = contractPlans.get(ctx.db) ?? new Map<string, DuplicationPlan>();
         plans.set(ctx.stepId, duplicationOf(r, await oldColumnObjects(r)));
@@ -188,7 +180,7 @@ export const alterColumnActions: StepActions<AlterColumnStep> = {
     // the old column goes (also with newName), the new one takes the logical name and every counterpart its original's name
     async complete(ctx: ContractContext<AlterColumnStep>) {
       const { step } = ctx;
-      const from = newColumnOf(step);
+      const from = newColumnName(step);
       const plan = contractPlans.get(ctx.db)?.get(ctx.stepId);
       if (!ctx.columns.has(from) || !plan) return;
       await swapColumns(

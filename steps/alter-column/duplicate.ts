@@ -3,13 +3,11 @@ import { readColumnObjects } from '../../db/rollout/column-objects';
 import { runDuplicationStatement } from '../../db/rollout/duplicate';
 import { classifyPgError, failure, pgMessage } from '../../db/errors';
 import { FailureType } from '../../core/common/failures';
-import { planDuplication, contractActions } from '../../core/rollout/alter-column/duplicate';
-import type { ColumnObjects, DuplicationPlan, Phase, AlteredColumn, LaterChanges } from '../../core/rollout/alter-column/duplication-types';
-import { checkContract, ContractCheck } from '../../core/rollout/alter-column/contract-check';
-import { viewSchemaName } from '../../core/rollout/views';
-import { laterChangesOf, PlacedStep } from '../../core/rollout/columns';
-import type { StepContext } from '../types';
-import { newColumnOf, AlterColumnStep } from './schema';
+import { contractActions } from '../../core/rollout/alter-column/duplicate';
+import type { ColumnObjects, DuplicationPlan, Phase } from '../../core/rollout/alter-column/duplication-types';
+import { checkContract, type ContractCheck } from '../../core/rollout/alter-column/contract-check';
+import { planColumnChange, type AlterColumnShape, type RolloutStepRef } from '../../core/rollout/alter-column/plan-column-change';
+import { newColumnName, versionSchemaPattern } from '../../core/rollout/object-names';
 
 /**
  * The activity side of "the new column is a full duplicate": the plan from
@@ -18,47 +16,22 @@ import { newColumnOf, AlterColumnStep } from './schema';
  * phase's statements with failures that name the object and the fix.
  */
 
-/** Matches the names `viewSchemaName(table, n)` gives, for any n: stagefill's own views are not the user's. */
-export function versionSchemaPattern(table: string): string {
-  const escape = (s: string) => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
-  const v0 = viewSchemaName(table, 0);
-  if (!v0.endsWith('_v0')) return `^${escape(v0)}$`;
-  return `^${escape(v0.slice(0, -1))}[0-9]+$`;
-}
-
 export interface DuplicationRef {
   db: PoolClient;
   stepId: string;
   table: string;
-  step: AlterColumnStep;
-  /** The columns the rollout's other alterColumn steps change (their tables' keys a foreign key here may reference). */
-  altered?: AlteredColumn[];
-  /** What later steps of the rollout set on the new column (a default, a comment, NOT NULL): contract keeps it. */
-  later?: LaterChanges;
-}
-
-/** What later steps of the rollout set on this step's new column (a default, a comment, NOT NULL): contract keeps it. */
-export function laterChangesAfter(allSteps: StepContext['allSteps'], stepId: string, table: string, step: AlterColumnStep): LaterChanges {
-  const placed = allSteps as unknown as PlacedStep[];
-  return laterChangesOf(
-    placed,
-    placed.findIndex((s) => s.id === stepId),
-    table,
-    newColumnOf(step),
-  );
+  step: AlterColumnShape;
+  /** The rollout's steps (spec order, logical names resolved): the other alterColumns and later steps the plan reads. */
+  allSteps: RolloutStepRef[];
 }
 
 export async function oldColumnObjects(r: DuplicationRef): Promise<ColumnObjects> {
   return readColumnObjects(r.db, r.table, r.step.column, versionSchemaPattern(r.table));
 }
 
+/** The step's duplication plan: the one planner `stagefill plan` calls too (core/rollout/alter-column/plan-column-change.ts). */
 export function duplicationOf(r: DuplicationRef, objects: ColumnObjects): DuplicationPlan {
-  return planDuplication(objects, newColumnOf(r.step), {
-    newType: r.step.newType,
-    finalName: r.step.newName ?? r.step.column,
-    altered: r.altered,
-    later: r.later,
-  });
+  return planColumnChange(r.allSteps, r.stepId, objects);
 }
 
 /** Refuses a step whose old column has objects that cannot follow, before any DDL. */
@@ -99,14 +72,14 @@ async function runNamed(r: DuplicationRef, a: DuplicationPlan['actions'][number]
 }
 
 function target(r: DuplicationRef): string {
-  return `${newColumnOf(r.step)}${r.step.newType ? ` (${r.step.newType})` : ''}`;
+  return `${newColumnName(r.step)}${r.step.newType ? ` (${r.step.newType})` : ''}`;
 }
 
 /** The old column's objects against the new column's, just before contract. */
 export async function contractCheckOf(r: DuplicationRef): Promise<{ plan: DuplicationPlan; check: ContractCheck }> {
   const old = await oldColumnObjects(r);
   const p = duplicationOf(r, old);
-  const now = await readColumnObjects(r.db, r.table, newColumnOf(r.step), versionSchemaPattern(r.table));
+  const now = await readColumnObjects(r.db, r.table, newColumnName(r.step), versionSchemaPattern(r.table));
   return { plan: p, check: checkContract(old, now, p) };
 }
 

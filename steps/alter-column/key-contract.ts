@@ -3,9 +3,10 @@ import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-
 import { tableColumns } from '../../db/rollout/ddl';
 import { failure } from '../../db/errors';
 import { FailureType } from '../../core/common/failures';
-import { newColumnOf, AlterColumnStep } from './schema';
-import { oldColumnObjects, duplicationOf, runDuplicationPhase, DuplicationRef, laterChangesAfter } from './duplicate';
-import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from './key-graph';
+import type { AlterColumnStep } from './schema';
+import { newColumnName } from '../../core/rollout/object-names';
+import { oldColumnObjects, duplicationOf, runDuplicationPhase, type DuplicationRef } from './duplicate';
+import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from '../../core/rollout/alter-column/plan-column-change';
 
 /**
  * Contract of a key changed across tables, in the order that never leaves a
@@ -16,9 +17,13 @@ import { alteredElsewhere, alterStepOf, contractOf, leftOutOf } from './key-grap
  */
 
 /** True while `table`.`column` of an alterColumn step has its new column beside it (its contract has not run). */
-async function isExpanded(ctx: ContractContext<AlterColumnStep>, table: string, step: AlterColumnStep): Promise<boolean> {
+async function isExpanded(
+  ctx: ContractContext<AlterColumnStep>,
+  table: string,
+  step: { column: string; newName?: string },
+): Promise<boolean> {
   const cols = new Set((await tableColumns(ctx.db, table)).map((c) => c.name));
-  return cols.has(step.column) && cols.has(newColumnOf(step));
+  return cols.has(step.column) && cols.has(newColumnName(step));
 }
 
 function held(ctx: ContractContext<AlterColumnStep>, message: string, missing: { object: string; why: string }[]): Error {
@@ -87,8 +92,7 @@ export async function parentsReady(ctx: ContractContext<AlterColumnStep>, r: Dup
         stepId: parent.id,
         table: parent.table,
         step: parent.step,
-        altered: alteredElsewhere(ctx.allSteps, parent.table),
-        later: laterChangesAfter(ctx.allSteps, parent.id, parent.table, parent.step),
+        allSteps: ctx.allSteps,
       };
       for (const x of await runDuplicationPhase(p, duplicationOf(p, await oldColumnObjects(p)), 'afterBackfill'))
         done.push(`${parent.table}: ${x}`);

@@ -11,8 +11,3 @@ export const alterColumnStep = stepSchema('alterColumn', {
   backfill: z.object(backfillTuning).strict().optional(),
 });
 export type AlterColumnStep = z.infer<typeof alterColumnStep>;
-
-/** The column that carries the new shape while both versions live. */
-export function newColumnOf(step: Pick<AlterColumnStep, 'column' | 'newName'>): string {
-  return step.newName ?? `${step.column}_stagefill_new`;
-}

@@ -1,8 +1,8 @@
 import type { StepKindModule } from '../types';
 import type { BackfillSpec } from '../../core/common/fields';
 import { oneLine } from '../../core/common/text';
-import { qualifiedName } from '../../core/common/ids';
 import { backfillStep } from './schema';
+import { qualifiedName } from '../../core/common/table-name';
 
 /** A chunked backfill as a child workflow: the step's fields, the rollout's table and name by default. */
 export const backfill: StepKindModule<typeof backfillStep> = {

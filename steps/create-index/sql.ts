@@ -1,6 +1,7 @@
 import { escapeLiteral } from 'pg';
 import type { Queryable } from '../../db/pool';
-import { ident, qualified, parseTable } from '../../db/identifiers';
+import { ident, qualified } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * Index DDL shared by createIndex, dropIndex, addUnique and addForeignKey.

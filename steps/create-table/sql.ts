@@ -1,6 +1,7 @@
 import { Queryable } from '../../db/pool';
-import { qualified, ident, parseTable } from '../../db/identifiers';
+import { qualified, ident } from '../../db/identifiers';
 import type { CreateTableStep } from './schema';
+import { parseTable } from '../../core/common/table-name';
 
 /** createTable's statements: the table with its keys and constraints, its indexes, and what its revert looks at. */
 

@@ -4,7 +4,7 @@ import { dropColumn as dropColumnDdl } from '../../db/rollout/ddl';
 import { dropStepTrigger } from '../../db/rollout/triggers';
 import { triggerOf, checkExpression } from '../row-sync';
 import { columnInfo, createDownTrigger, columnDependents } from './sql';
-import { isViewSchemaOf } from '../../core/rollout/views';
+import { isViewSchemaOf } from '../../core/rollout/object-names';
 
 /**
  * Apply: only the `down` trigger (the view shape hides the column, expose

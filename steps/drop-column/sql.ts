@@ -1,7 +1,7 @@
 import { Queryable } from '../../db/pool';
-import { parseTable } from '../../db/identifiers';
 import { createRowTrigger, overRow } from '../../db/rollout/triggers';
 import { ident } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 export interface DroppedColumnInfo {
   type: string;

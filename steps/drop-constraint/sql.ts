@@ -1,5 +1,5 @@
 import type { Queryable } from '../../db/pool';
-import { parseTable } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 export interface ConstraintInfo {
   type: string;

@@ -2,7 +2,7 @@ import { inTransaction, type StepActions, type StepContext } from '../types';
 import type { DropTableStep } from './schema';
 import { tableColumns, schemaExists } from '../../db/rollout/ddl';
 import { dropVersionView } from '../../db/rollout/views';
-import { viewSchemaName, isViewSchemaOf } from '../../core/rollout/views';
+import { viewSchemaName, isViewSchemaOf } from '../../core/rollout/object-names';
 import { tableDependents, dropTableRestrict } from './sql';
 
 /** The view schemas the rollout's expose steps give this table. */

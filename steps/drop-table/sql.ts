@@ -1,5 +1,6 @@
 import { Queryable } from '../../db/pool';
-import { qualified, parseTable } from '../../db/identifiers';
+import { qualified } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * What would stop a plain (RESTRICT) DROP TABLE, other than stagefill's own

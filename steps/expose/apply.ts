@@ -3,9 +3,10 @@ import type { ExposeStep } from './schema';
 import { tableColumns, schemaExists, transactionTime } from '../../db/rollout/ddl';
 import { createVersionView, dropVersionView } from '../../db/rollout/views';
 import { lockReadPath, setReadPath, deleteReadPath, ReadPathRow } from '../../db/rollout/read-paths';
-import { viewSchemaName, viewShapes, versionViewName } from '../../core/rollout/views';
-import { parseTable } from '../../db/identifiers';
+import { viewShapes, versionViewName } from '../../core/rollout/views';
+import { viewSchemaName } from '../../core/rollout/object-names';
 import { stepShape } from '..';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * The new shape of the table (what readers of `version` see) and the legacy

@@ -1,6 +1,7 @@
 import { expose } from './plan';
 import { exposeStep } from './schema';
-import { viewShapes, viewSchemaName } from '../../core/rollout/views';
+import { viewShapes } from '../../core/rollout/views';
+import { viewSchemaName } from '../../core/rollout/object-names';
 import { stepShape } from '..';
 
 describe('expose', () => {

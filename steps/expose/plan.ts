@@ -1,5 +1,5 @@
 import type { StepKindModule } from '../types';
-import { viewSchemaName } from '../../core/rollout/views';
+import { viewSchemaName } from '../../core/rollout/object-names';
 import { exposeStep } from './schema';
 
 /** Views of the new (and the legacy) shape, and the read-path flag pointing at the new version. */

@@ -1,5 +1,6 @@
-import { viewShapes, versionViewName, isViewSchemaOf, viewSchemaName } from '../../core/rollout/views';
-import type { ShapeChange } from '../types';
+import { viewShapes, versionViewName } from '../../core/rollout/views';
+import { isViewSchemaOf, viewSchemaName } from '../../core/rollout/object-names';
+import type { ShapeChange } from '../../core/rollout/views';
 
 // the view-shape rules of expose, pure: which columns (and which name) each version sees
 describe('view shapes', () => {

@@ -1,8 +1,8 @@
 import { inTransaction, type StepActions } from '../types';
 import type { RenameTableStep } from './schema';
 import { tableColumns } from '../../db/rollout/ddl';
-import { parseTable } from '../../db/identifiers';
 import { nameTaken, renameTable } from './sql';
+import { parseTable } from '../../core/common/table-name';
 
 /**
  * Nothing changes before contract: expose names the new version's view `to`

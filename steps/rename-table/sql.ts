@@ -1,5 +1,6 @@
 import { Queryable } from '../../db/pool';
-import { qualified, ident, parseTable } from '../../db/identifiers';
+import { qualified, ident } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /** A relation (table, view, index, sequence, ...) of that name in the table's schema. */
 export async function nameTaken(db: Queryable, table: string, name: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import type { Queryable } from '../../db/pool';
-import { ident, qualified, parseTable } from '../../db/identifiers';
+import { ident, qualified } from '../../db/identifiers';
+import { parseTable } from '../../core/common/table-name';
 
 /** The column's default as Postgres prints it (valid SQL to set it again), null for none; undefined for no such column. */
 export async function columnDefault(db: Queryable, table: string, column: string): Promise<string | null | undefined> {

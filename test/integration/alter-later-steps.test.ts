@@ -337,3 +337,74 @@ test('the counterpart indexes are built right after the backfill, valid before c
   expect(await rowsOf(fwd.table)).toEqual(await rowsOf(direct.table));
   expect(await leftovers(pool, fwd.bare)).toEqual([]);
 });
+
+test('an addForeignKey of another table onto the altered column references its new column and follows it through contract; plan names it; rolled back identical', async () => {
+  const make = async () => {
+    const bare = unique('fk').replace(/_\d+_/, '_');
+    const table = await makeOrders(pool, bare, ROWS);
+    const child = `public.${bare}_c`;
+    // the child holds new values (up of the legacy ones): a key to the legacy column would refuse them
+    await pool.query(`CREATE TABLE ${child} (id bigint PRIMARY KEY, order_qty bigint NOT NULL)`);
+    await pool.query(`INSERT INTO ${child} SELECT id, ${UP} FROM ${table} WHERE id % 3 = 0`);
+    return { table, bare, child };
+  };
+  const [fwd, back, direct] = [await make(), await make(), await make()];
+  await pool.query(ALTER(direct.table));
+  await pool.query(`ALTER TABLE ${direct.table} ADD CONSTRAINT "${direct.bare}_qty_key" UNIQUE (qty)`);
+  await pool.query(
+    `ALTER TABLE ${direct.child} ADD CONSTRAINT "${direct.bare}_c_order_qty_fkey" FOREIGN KEY (order_qty) REFERENCES ${direct.table} (qty)`,
+  );
+  const rollout = (t: { table: string; child: string }) => ({
+    kind: 'rollout',
+    name: unique('fkonto'),
+    table: t.table,
+    rollbackWindow: '1s',
+    steps: [
+      { id: 'alter', kind: 'alterColumn', column: 'qty', newType: 'bigint', up: UP, down: '(qty % 10)::int', backfill: { chunkSize: 100 } },
+      { id: 'unique', kind: 'addUnique', columns: ['qty'] },
+      {
+        id: 'fk',
+        kind: 'addForeignKey',
+        table: t.child,
+        columns: ['order_qty'],
+        references: { table: t.table, columns: ['qty'] },
+        referencingIndex: 'ignore',
+      },
+      { id: 'ok', kind: 'approval', timeout: '5m' },
+      { id: 'contract', kind: 'contract' },
+    ],
+  });
+  const both = async (t: { table: string; child: string; bare: string }, of: (table: string) => Promise<unknown>) => [
+    await of(t.table),
+    await of(t.child),
+  ];
+  const before = await both(back, snapshot);
+  const rowsBefore = await both(back, rowsOf);
+
+  const planned = formatColumnChangePlan(await columnChangePlan(parseRolloutSpec(rollout(fwd)), ''));
+  expect(planned).toContain(`step fk: ${fwd.table}.qty is the physical column qty_stagefill_new (the new column of step alter)`);
+
+  const a = await startSpec(client, taskQueue, rollout(fwd));
+  const b = await startSpec(client, taskQueue, rollout(back));
+  await waitForApproval(b.handle);
+  // the key references the new column (the legacy one holds none of the child's values)
+  const { rows } = await pool.query(
+    `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f'`,
+    [back.child],
+  );
+  expect(rows.map((r) => r.def)).toEqual([expect.stringMatching(/^FOREIGN KEY \(order_qty\) REFERENCES .*\(qty_stagefill_new\)$/)]);
+  await rollBack(b.handle, 'the twin rolls back');
+  expect((await outcome(b.handle)).state).toBe('rolled_back');
+  expect(await both(back, snapshot)).toEqual(before);
+  expect(await both(back, rowsOf)).toEqual(rowsBefore);
+
+  await waitForApproval(a.handle);
+  await approve(a.handle);
+  expect(await outcome(a.handle)).toMatchObject({ state: 'completed' });
+  const shapes = (t: { table: string; child: string; bare: string }) => both(t, (x) => shapeOf(x, t.bare));
+  expect(await shapes(fwd)).toEqual(await shapes(direct));
+  expect(await both(fwd, rowsOf)).toEqual(await both(direct, rowsOf));
+  expect(await leftovers(pool, fwd.bare)).toEqual([]);
+  // the key holds over the renamed column: a child row without its order is refused
+  await expect(pool.query(`INSERT INTO ${fwd.child} VALUES (999999, 7)`)).rejects.toThrow(/foreign key/);
+});

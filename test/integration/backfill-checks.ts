@@ -1,12 +1,13 @@
 import { Pool } from 'pg';
 import type { Client } from '@temporalio/client';
 import { progressQuery, BackfillProgress } from '../../workflows/definitions';
-import { parseBackfillSpec, BackfillSpec } from '../../steps/spec';
+import { parseBackfillSpec } from '../../steps/spec';
 import { unique, spawnWorker, exited, waitFor, sleep, connectionFor } from './harness';
 
 export { connectionFor };
 import { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { backfillWorkflowId } from '../../core/common/ids';
+import { BackfillSpec } from '../../core/common/fields';
 
 /**
  * What the backfill proofs assert about the database: every row changed

@@ -1,11 +1,12 @@
 import { Client as PgClient } from 'pg';
 import { WorkflowFailedError, WorkflowUpdateFailedError, CancelledFailure } from '@temporalio/client';
-import { setThrottleUpdate, ThrottleSettings } from '../../workflows/definitions';
+import { setThrottleUpdate } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack, afterThisTest } from './harness';
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, makeHealthTable } from './backfill-checks';
 import { withWorker, startRun, startThroughClient, slowChunkSpec, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
+import { ThrottleSettings } from '../../core/backfill/throttle';
 
 jest.setTimeout(150_000);
 

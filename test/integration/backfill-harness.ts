@@ -3,12 +3,12 @@ import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill/workflow';
 import { backfillWorkflowId } from '../../core/common/ids';
-import type { BackfillSpec } from '../../steps/spec';
 import { startBackfill, StartBackfillOptions } from '../../client/operations';
 import { startWorker, unique, client, pool, connectionFor, waitFor } from './harness';
 import { progressOf } from './rollout-harness';
 import { approveSignal } from '../../workflows/definitions';
 import { counterSpec, distribution, checkpointChain } from './backfill-checks';
+import type { BackfillSpec } from '../../core/common/fields';
 
 export type TestWorker = Awaited<ReturnType<typeof startWorker>>;
 /** The workflow's input but its spec (which `startRun`/`runBackfill` take on their own). */

@@ -1,12 +1,13 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { backfillWorkflowId } from '../../core/common/ids';
-import { parseBackfillSpec, BackfillSpec } from '../../steps/spec';
+import { parseBackfillSpec } from '../../steps/spec';
 import { printPlan } from '../../client/plan-output';
 import { unique, pool, client, useStack, env } from './harness';
 import { runBackfill, startRun, withWorker } from './backfill-harness';
 import { replayBackfill } from '../../client/runs';
 import { readHistory, formatHistory } from '../../client/history';
 import { distribution, checkpointChain, runWithKills, connectionFor } from './backfill-checks';
+import { BackfillSpec } from '../../core/common/fields';
 
 // Needs dist/ (`npm run build`): the SIGKILLed worker is a real process.
 jest.setTimeout(240_000);

@@ -51,12 +51,13 @@ async function expectHeld(table: string, name: string, ms: number): Promise<numb
 
 test('a latency budget changed through setThrottle steers a running backfill: measured, held under an impossible budget, finished without one', async () => {
   const table = await makeCounterTable(pool, unique('t'), 200_000);
-  // a generous budget relative to the probe's own baseline: measured first, then the controller ramps up (to at most 20k rows/s)
+  // a generous budget relative to the probe's own baseline: measured first, then the controller ramps up (to at most 8k rows/s:
+  // the run lasts 25 s or more, time for the cuts down to a hold below; at 20k it starts at 20k and could end first)
   // (a 2-s baseline, not the default 10 s: the test needs a baseline, not a good one)
   const s = counterSpec(table, {
     chunkSize: 1000,
     parallelism: 2,
-    throttle: { latency: { p99Ratio: 50, baselineMs: 2000 }, maxRowsPerSecond: 20_000 },
+    throttle: { latency: { p99Ratio: 50, baselineMs: 2000 }, maxRowsPerSecond: 8_000 },
   });
   await withWorker(async (taskQueue) => {
     const { workflowId, handle } = await startThroughClient(taskQueue, s, { leaseMs: 1000 });
@@ -261,7 +262,7 @@ test('a probe restarted inside an off-window (a throttle update) goes on at the 
   });
 });
 
-test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at eight chunks a second', async () => {
+test('settings that kept a budget are remembered for the table: the next budgeted backfill of it starts a step below them, not at the slow start', async () => {
   const table = await makeCounterTable(pool, unique('t'), 500_000);
   // a budget no lookup breaks: the controller climbs to its highest settings (2 lanes, 10,000-row chunks, 30,000 rows/s) and keeps them
   const throttle = { latency: { p99Ms: 10_000 }, maxRowsPerSecond: 30_000 };
@@ -279,7 +280,7 @@ test('settings that kept a budget are remembered for the table: the next budgete
     await expectCompletedOnce(one.handle, table, first.name, 500_000);
     const remembered = (await pool.query(`SELECT * FROM stagefill.throttle_memory WHERE table_name = $1`, [table])).rows[0];
 
-    // the same table again: the first decision is a step below what was kept (the slow start would be 1 lane, 1,000-row chunks, 8,000 rows/s)
+    // the same table again: the first decision is a step below what was kept (the slow start would be 1 lane, 1,000-row chunks, 30,000 rows/s: 32 chunks a second under the spec's cap)
     const second = counterSpec(table, { chunkSize: 1000, parallelism: 2, throttle });
     const two = await startThroughClient(taskQueue, second, { leaseMs: 1000 });
     const start = await waitFor("the second run's first decision", () => storedDecision(table, second.name), 60_000, 50);

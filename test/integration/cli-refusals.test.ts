@@ -137,6 +137,31 @@ test('two alterColumns of one column: refused with the field path and the fix; n
   await expectNoWorkflow(rolloutWorkflowId(spec.name));
 });
 
+test('a dropColumn of a column an earlier alterColumn of the rollout changes: refused naming both steps and the fix; no workflow; the dropColumn alone is accepted', async () => {
+  const table = await makeCounterTable(pool, unique('t'), 10);
+  const alter = { id: 'v-bigint', kind: 'alterColumn', column: 'v', newType: 'bigint', up: 'v::bigint', down: 'v::int' };
+  const spec = {
+    kind: 'rollout',
+    name: unique('altergone'),
+    table,
+    steps: [alter, { id: 'v-gone', kind: 'dropColumn', column: 'v' }, { kind: 'contract' }],
+  };
+  const { plan } = await expectRefused(spec, `steps.1.column: step "v-gone" drops ${table}.v, which step "v-bigint" alters (v to bigint)`);
+  expect(plan.stderr).toContain('Fix: to drop the column, remove step "v-bigint"');
+  expect(plan.stderr).toContain("or drop the altered column in a rollout of its own after this one's contract");
+  await expectNoWorkflow(rolloutWorkflowId(spec.name));
+  // nothing was changed
+  expect(
+    (await pool.query(`SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = $1::regclass AND attname LIKE '%stagefill%'`, [table]))
+      .rows[0].n,
+  ).toBe(0);
+
+  // the fix it names: the column dropped without altering it first
+  const fixed = { ...spec, steps: spec.steps.slice(1) };
+  const ok = await runCli(['plan', writeSpec(dir, fixed)], cliEnv(unique('q')));
+  expect({ code: ok.code, stderr: ok.stderr }).toEqual({ code: 0, stderr: '' });
+});
+
 test('an index that cannot take the new type is found at plan and start, naming the index and the fix', async () => {
   const t = unique('codes');
   const table = `public.${t}`;

@@ -18,50 +18,91 @@ import { workerConfigFor } from './own-worker';
 /**
  * A fleet of tenant databases made with CREATE DATABASE in the run's
  * PostgreSQL, a targets file naming them, and the workers that serve them: one
- * ordinary worker on the file's fleet queue (the fleet workflow) and the fleet
- * workers (a Worker per target on `<queue>@<target>`, the control queue).
+ * ordinary worker on the file's fleet queue (every workflow: the fleet, the
+ * targets' runs and changes) and the fleet workers (activities only: one per
+ * target on `<queue>@<target>`, the control queue).
  */
 export interface Tenants {
   names: string[];
   urls: Record<string, string>;
   pools: Record<string, Pool>;
+  /** The pool of the target named `name` (throws for a name that is not a tenant). */
+  db(name: string): Pool;
   targetsFile: string;
   taskQueue: string;
   stop(): Promise<void>;
 }
 
-export function tenantUrl(database: string): string {
-  const u = new URL(env().databaseUrl);
+/** `database` on the server of `serverUrl` (default: the run's PostgreSQL). */
+export function tenantUrl(database: string, serverUrl = env().databaseUrl): string {
+  const u = new URL(serverUrl);
   u.pathname = `/${database}`;
   return u.toString();
 }
 
+/** A tenant to make: its target name, the server its database lives on (default: the run's PostgreSQL), its tags. */
+export interface TenantOf {
+  name: string;
+  serverUrl?: string;
+  tags: Record<string, string>;
+}
+
 /** `count` tenant databases t0..t{count-1}, tagged by `tags(i)`, a targets file for them, and workers serving them. */
-export async function startTenants(count: number, dir: string, tags: (i: number) => Record<string, string>): Promise<Tenants> {
+export function startTenants(count: number, dir: string, tags: (i: number) => Record<string, string>): Promise<Tenants> {
+  return startTenantsOf(
+    Array.from({ length: count }, (_, i) => ({ name: `t${i}`, tags: tags(i) })),
+    dir,
+  );
+}
+
+/**
+ * The tenants' databases (CREATE DATABASE on each one's server), a targets file for them and, unless
+ * `inProcessWorkers` is false (a test that runs `stagefill worker` as a process), the workers serving them.
+ */
+export async function startTenantsOf(tenants: TenantOf[], dir: string, opts: { inProcessWorkers?: boolean } = {}): Promise<Tenants> {
   const prefix = unique('fl').toLowerCase();
-  const names = Array.from({ length: count }, (_, i) => `t${i}`);
+  const names = tenants.map((x) => x.name);
   const urls: Record<string, string> = {};
   const pools: Record<string, Pool> = {};
   const file: Record<string, unknown> = {};
-  for (const [i, n] of names.entries()) {
-    const db = `${prefix}_${n}`;
-    await pool.query(`CREATE DATABASE "${db}"`);
-    urls[n] = tenantUrl(db);
-    pools[n] = createPool({ url: urls[n], max: 2, applicationName: 'stagefill-test' });
-    file[n] = { url: urls[n], tags: tags(i) };
+  const admins = new Map<string, Pool>();
+  const adminOf = (serverUrl: string | undefined) => {
+    if (!serverUrl) return pool;
+    let p = admins.get(serverUrl);
+    if (!p) admins.set(serverUrl, (p = createPool({ url: serverUrl, max: 1, applicationName: 'stagefill-test' })));
+    return p;
+  };
+  for (const x of tenants) {
+    const database = `${prefix}_${x.name}`;
+    await adminOf(x.serverUrl).query(`CREATE DATABASE "${database}"`);
+    const url = tenantUrl(database, x.serverUrl);
+    urls[x.name] = url;
+    pools[x.name] = createPool({ url, max: 2, applicationName: 'stagefill-test' });
+    file[x.name] = { url, tags: x.tags };
   }
   const targetsFile = path.join(dir, `${prefix}-targets.yaml`);
   fs.writeFileSync(targetsFile, YAML.stringify(file));
   const taskQueue = unique('fleetq');
-  // a workflow activation cut off by the sandbox's timeout crashes Node in its worker thread ("async hook stack has
-  // become corrupted", nodejs/node#38503) instead of failing the task; on a loaded 2-core machine with ten Workers in
-  // one process an activation can take seconds: debugMode lifts that timeout (the SDK exposes no other way)
-  const overrides = { debugMode: true };
+  const dropAll = async () => {
+    for (const p of Object.values(pools)) await p.end().catch(() => {});
+    for (const x of tenants)
+      await adminOf(x.serverUrl)
+        .query(`DROP DATABASE IF EXISTS "${prefix}_${x.name}" WITH (FORCE)`)
+        .catch(() => {});
+    for (const p of admins.values()) await p.end().catch(() => {});
+  };
+  const db = (name: string) => {
+    const p = pools[name];
+    if (!p) throw new Error(`no tenant named ${name}`);
+    return p;
+  };
+  if (opts.inProcessWorkers === false) return { names, urls, pools, db, targetsFile, taskQueue, stop: dropAll };
+  // one workflow Worker for every target (as in `stagefill worker`): a Worker per target running workflows crashed
+  // Node under load; the fleet workers below run activities only
   const mainSw = await createStagefillWorker({
     config: workerConfigFor(taskQueue),
     logger: testLogger,
     workflowBundlePath: env().bundle,
-    overrides,
   });
   const mainRunning = mainSw.run();
   const main = {
@@ -70,7 +111,7 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
       await mainRunning;
     },
   };
-  const config = workerConfigFor(taskQueue, { STAGEFILL_FLEET_MAX_CONNECTIONS: String(4 * count) });
+  const config = workerConfigFor(taskQueue, { STAGEFILL_FLEET_MAX_CONNECTIONS: String(4 * tenants.length) });
   const connection = await NativeConnection.connect({ address: env().address });
   let fleet: FleetWorkers;
   try {
@@ -79,8 +120,6 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
       logger: testLogger,
       connection,
       targets: loadTargetsFile(targetsFile),
-      workflowBundlePath: env().bundle,
-      overrides,
     });
   } catch (err) {
     await main.stop();
@@ -92,6 +131,7 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
     names,
     urls,
     pools,
+    db,
     targetsFile,
     taskQueue,
     async stop() {
@@ -99,8 +139,7 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
       await running.catch(() => {});
       await connection.close().catch(() => {});
       await main.stop();
-      for (const p of Object.values(pools)) await p.end().catch(() => {});
-      for (const n of names) await pool.query(`DROP DATABASE IF EXISTS "${prefix}_${n}" WITH (FORCE)`).catch(() => {});
+      await dropAll();
     },
   };
 }
@@ -108,8 +147,8 @@ export async function startTenants(count: number, dir: string, tags: (i: number)
 /** A table `id bigint primary key, n int, v int` with `rows` rows (v = id) in every tenant; `tweak` runs after in the one named. */
 export async function makeTenantTables(t: Tenants, table: string, rows: number): Promise<void> {
   for (const n of t.names) {
-    await t.pools[n].query(`CREATE TABLE public."${table}" (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, v int)`);
-    await t.pools[n].query(`INSERT INTO public."${table}" (id, v) SELECT g, g FROM generate_series(1, $1) g`, [rows]);
+    await t.db(n).query(`CREATE TABLE public."${table}" (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, v int)`);
+    await t.db(n).query(`INSERT INTO public."${table}" (id, v) SELECT g, g FROM generate_series(1, $1) g`, [rows]);
   }
 }
 
@@ -139,4 +178,20 @@ export function waitForFleet(
     timeoutMs,
     500,
   );
+}
+
+/** addColumn w = v * 2 with a backfill, a gate that no row has a negative v, then (optionally) an approval, then contract. */
+export function doubleChange(table: string, opts: { approval?: boolean; chunkSize?: number } = {}) {
+  return {
+    kind: 'rollout',
+    name: unique('dbl'),
+    table: `public.${table}`,
+    rollbackWindow: '1s',
+    steps: [
+      { kind: 'addColumn', column: 'w', type: 'bigint', up: 'v * 2', backfill: { chunkSize: opts.chunkSize ?? 10 } },
+      { kind: 'gate', checks: [{ name: 'no negative v', sql: `SELECT count(*) FROM public.${table} WHERE v < 0`, expect: { eq: 0 } }] },
+      ...(opts.approval ? [{ kind: 'approval', timeout: '10m' }] : []),
+      { kind: 'contract' },
+    ],
+  };
 }

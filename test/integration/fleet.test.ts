@@ -6,11 +6,12 @@ import { catalogOf } from './rollout-harness';
 import { useStack, dir, unique, client, waitFor } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import { progressQuery } from '../../workflows/definitions';
-import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, Tenants } from './fleet-harness';
+import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, Tenants, doubleChange } from './fleet-harness';
 
 /**
- * A fleet over tenant databases of the run's PostgreSQL (8 here, sized for a shared 2-core machine): waves, a
- * failing target that halts its wave, the fleet's rollback. Each test makes its own table in every tenant.
+ * A fleet over tenant databases of the run's PostgreSQL (8 here, sized for a shared 2-core machine): a failing
+ * target that halts its wave, the fleet's rollback and cancel, plan's shape check. Each test makes its own table in
+ * every tenant. The fleet over 22 targets on two clusters, retry and the worker killed: fleet-clusters.test.ts.
  */
 useStack({ dir: 'fleet' });
 
@@ -21,22 +22,6 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => t?.stop());
 
-/** addColumn w = v * 2 with a backfill, a gate that no row has a negative v, then (optionally) an approval, then contract. */
-function doubleChange(table: string, opts: { approval?: boolean } = {}) {
-  return {
-    kind: 'rollout',
-    name: unique('dbl'),
-    table: `public.${table}`,
-    rollbackWindow: '1s',
-    steps: [
-      { kind: 'addColumn', column: 'w', type: 'bigint', up: 'v * 2', backfill: { chunkSize: 10 } },
-      { kind: 'gate', checks: [{ name: 'no negative v', sql: `SELECT count(*) FROM public.${table} WHERE v < 0`, expect: { eq: 0 } }] },
-      ...(opts.approval ? [{ kind: 'approval', timeout: '10m' }] : []),
-      { kind: 'contract' },
-    ],
-  };
-}
-
 const WAVES = [
   { name: 'staging', tags: { env: 'staging' } },
   { name: 'canary', names: ['t1'] },
@@ -45,42 +30,13 @@ const WAVES = [
 ];
 
 const catalogs = async (table: string, names: string[]) =>
-  Object.fromEntries(await Promise.all(names.map(async (n) => [n, await catalogOf(t.pools[n], `public.${table}`)] as const)));
-
-test('a fleet rollout goes through staging, a canary and two more waves: every target completed, catalog and data right', async () => {
-  const table = unique('acc');
-  await makeTenantTables(t, table, 40);
-  const { handle } = await startFleetSpec(t, { change: doubleChange(table), waves: WAVES });
-  const result = (await handle.result()) as { state: string };
-  expect(result.state).toBe('completed');
-  const p = await fleetProgress(handle);
-  expect(p.waves.map((w) => [w.name, w.targets, w.counts.completed])).toEqual([
-    ['staging', 1, 1],
-    ['canary', 1, 1],
-    ['half', 3, 3],
-    ['rest', 3, 3],
-  ]);
-  expect(p.waves[0].targets + p.waves[1].targets).toBe(2);
-  expect(p.targets.find((x) => x.name === 't0')!.wave).toBe('staging');
-  for (const n of t.names) {
-    const { rows } = await t.pools[n].query(
-      `SELECT count(*)::int AS n, count(*) FILTER (WHERE w IS DISTINCT FROM v * 2)::int AS bad FROM public."${table}"`,
-    );
-    expect({ target: n, ...rows[0] }).toEqual({ target: n, n: 40, bad: 0 });
-    // contracted: no trigger of stagefill's left on the table
-    const { rows: trig } = await t.pools[n].query(
-      `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`,
-      [`public."${table}"`],
-    );
-    expect(trig[0].n).toBe(0);
-  }
-}, 600_000);
+  Object.fromEntries(await Promise.all(names.map(async (n) => [n, await catalogOf(t.db(n), `public.${table}`)] as const)));
 
 test('a target whose gate fails halts its wave and rolls back identical; later waves are untouched; status names it', async () => {
   const table = unique('gate');
   await makeTenantTables(t, table, 30);
   // t3 falls in wave "half" (t2, t3, t4); "rest" takes t5..t7
-  await t.pools.t3.query(`UPDATE public."${table}" SET v = -1 WHERE id = 7`);
+  await t.db('t3').query(`UPDATE public."${table}" SET v = -1 WHERE id = 7`);
   const before = await catalogs(table, t.names);
   const { handle } = await startFleetSpec(t, { change: doubleChange(table), waves: WAVES });
   const p = await waitForFleet(handle, 'the fleet to halt', (x) => x.state === 'halted');
@@ -117,9 +73,7 @@ const changeState = async (fleetId: string, target: string) =>
 const waitForChange = (fleetId: string, target: string, state: string) =>
   waitFor(`${target}'s change to be ${state}`, async () => (await changeState(fleetId, target)) === state, 240_000, 500);
 
-// Skipped: in its last run the fleet's workflow task failed while the third wave's targets waited at their approval
-// ("Unable to query workflow due to Workflow Task in failed state"), and the test hung; not yet diagnosed (see the report).
-test.skip('fleet rollback during the third wave: its running targets revert identical, earlier ones stay contracted, later ones untouched', async () => {
+test('fleet rollback during the third wave: its running targets revert identical, earlier ones stay contracted, later ones untouched', async () => {
   const table = unique('rb');
   await makeTenantTables(t, table, 30);
   const before = await catalogs(table, t.names);
@@ -163,17 +117,44 @@ test.skip('fleet rollback during the third wave: its running targets revert iden
   for (const n of ['t2', 't3', 't4', 't5', 't6', 't7']) expect({ target: n, catalog: after[n] }).toEqual({ target: n, catalog: before[n] });
   // the contracted targets keep the change
   for (const n of ['t0', 't1']) {
-    const { rows } = await t.pools[n].query(`SELECT count(*) FILTER (WHERE w = v * 2)::int AS ok FROM public."${table}"`);
+    const { rows } = await t.db(n).query(`SELECT count(*) FILTER (WHERE w = v * 2)::int AS ok FROM public."${table}"`);
     expect(rows[0].ok).toBe(30);
   }
   const text = await runCli(['status', id], cliEnv(t.taskQueue));
   expect(text.stdout).toMatch(/completed before the rollback \(not reversed\): t0, t1/);
 }, 600_000);
 
+test('cancel on a fleet rolls back its running targets identical, like rollback', async () => {
+  const table = unique('cancel');
+  await makeTenantTables(t, table, 20);
+  const before = await catalogs(table, ['t5', 't6', 't7']);
+  const { handle } = await startFleetSpec(t, {
+    change: doubleChange(table, { approval: true }),
+    waves: [
+      { name: 'two', names: ['t5', 't6'], parallelism: 2 },
+      { name: 'last', names: ['t7'] },
+    ],
+  });
+  const id = handle.workflowId;
+  for (const n of ['t5', 't6']) await waitForChange(id, n, 'waiting_approval');
+  const cancel = await runCli(['cancel', id], cliEnv(t.taskQueue));
+  expect(cancel.code).toBe(0);
+  expect(((await handle.result()) as { state: string }).state).toBe('rolled_back');
+  const p = await fleetProgress(handle);
+  expect(p.rollbackReason).toMatch(/cancelled/);
+  expect(p.targets.map((x) => [x.name, x.state])).toEqual([
+    ['t5', 'rolled_back'],
+    ['t6', 'rolled_back'],
+    ['t7', 'skipped'],
+  ]);
+  const after = await catalogs(table, ['t5', 't6', 't7']);
+  for (const n of ['t5', 't6', 't7']) expect({ target: n, catalog: after[n] }).toEqual({ target: n, catalog: before[n] });
+}, 600_000);
+
 test('plan names a target whose table differs; the fleet refuses it before anything starts, or skips it', async () => {
   const table = unique('shape');
   await makeTenantTables(t, table, 10);
-  await t.pools.t4.query(`ALTER TABLE public."${table}" ADD COLUMN extra text`);
+  await t.db('t4').query(`ALTER TABLE public."${table}" ADD COLUMN extra text`);
   const specFile = path.join(dir, `${table}.yaml`);
   const fleetName = unique('shapefleet');
   fs.writeFileSync(specFile, YAML.stringify({ kind: 'fleet', name: fleetName, change: doubleChange(table), waves: WAVES }));
@@ -199,7 +180,7 @@ test('plan names a target whose table differs; the fleet refuses it before anyth
   await expect(client.workflow.getHandle(`${refused.handle.workflowId}/t0/change`).describe()).rejects.toThrow();
 
   // onShapeMismatch: skip leaves t4 out and changes the others
-  const t4Before = await catalogOf(t.pools.t4, `public.${table}`);
+  const t4Before = await catalogOf(t.db('t4'), `public.${table}`);
   const skipped = await startFleetSpec(t, {
     change: doubleChange(table),
     onShapeMismatch: 'skip',
@@ -208,11 +189,10 @@ test('plan names a target whose table differs; the fleet refuses it before anyth
   expect(((await skipped.handle.result()) as { state: string }).state).toBe('completed');
   const p = await fleetProgress(skipped.handle);
   expect(p.skipped).toEqual([{ target: 't4', reason: expect.stringMatching(/extra column extra text/) }]);
-  expect(p.waves[0].counts).toMatchObject({ completed: 2, skipped: 1 });
-  expect(await catalogOf(t.pools.t4, `public.${table}`)).toEqual(t4Before);
-  const { rows } = await t.pools.t4.query(
-    `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1 AND column_name = 'w'`,
-    [table],
-  );
+  expect(p.waves[0]?.counts).toMatchObject({ completed: 2, skipped: 1 });
+  expect(await catalogOf(t.db('t4'), `public.${table}`)).toEqual(t4Before);
+  const { rows } = await t
+    .db('t4')
+    .query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = $1 AND column_name = 'w'`, [table]);
   expect(rows[0].n).toBe(0);
 }, 600_000);

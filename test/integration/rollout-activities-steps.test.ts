@@ -1,4 +1,3 @@
-import { viewSchemaName } from '../../steps/describe';
 import { bindRange } from '../../db/backfill/backfills';
 import { snapshotCatalog } from '../../db/rollout/catalog';
 import { pool, unique, makeCounterTable } from './harness';
@@ -12,6 +11,7 @@ import {
   columnsOf,
   stagefillFunctions,
 } from './rollout-activities-harness';
+import { viewSchemaName } from '../../core/rollout/object-names';
 
 /**
  * Each step kind's apply and revert, called as plain functions against the real Postgres: forward and back, exactly once,

@@ -7,6 +7,8 @@ import {
   BudgetResults,
   SweepPoint,
   LoadStepResult,
+  budgetWallMs,
+  pairedRecordOf,
 } from '../../bench/budget';
 import { parseBenchOptions, BenchOptions } from '../../bench/options';
 import { verdicts, BenchResults } from '../../bench/results';
@@ -162,4 +164,55 @@ test('every budgeted round beside the load by itself before its first chunk, unf
   expect(md).toContain('| other load (cores) | host steal (cores) |');
   const older = { ...b, budgets: [{ ratio: 2, title: 'b', rounds: [{ round: 1, fill, latency: lat(6) }] }] };
   expect(renderBudgetRounds(older)).toEqual([]);
+});
+
+test("a budgeted round's wall: less the longer of the configured baseline and the one progress showed (it hears the probe late)", () => {
+  const fill = { wallMs: 60_000, rows: 1, chunks: 1, lanes: 1, chunkSqlMs: 0 };
+  expect(budgetWallMs({ probeBaselineMs: 30_000 }, { fill, baselineMs: 25_300 })).toBe(30_000);
+  expect(budgetWallMs({ probeBaselineMs: 30_000 }, { fill, baselineMs: 31_100 })).toBe(28_900);
+  // older results: the configured baseline alone
+  expect(budgetWallMs({ probeBaselineMs: 30_000 }, { fill })).toBe(30_000);
+});
+
+test("a run's paired record: on-windows between the off-windows around it and the controller's, each against its neighbours, with the other load", () => {
+  // the load alone at 2 ms, 3 ms while the backfill runs, 4 ms in a controller's off-window in the middle (the host drifted)
+  const txns = Array.from({ length: 400 }, (_, i) => {
+    const startMs = i * 100;
+    const latencyMs = startMs < 10_000 || startMs >= 30_000 ? 2 : startMs >= 18_000 && startMs < 22_000 ? 4 : 3;
+    return { startMs, endMs: startMs + latencyMs, latencyMs, failed: false };
+  });
+  const cpu = Array.from({ length: 41 }, (_, i) => ({ atMs: i * 1000, otherMs: i * 500 }));
+  const p = pairedRecordOf(
+    { txns, fromMs: 10_000, toMs: 28_000, offBefore: { fromMs: 0, toMs: 10_000 }, offAfter: { fromMs: 30_000, toMs: 40_000 } },
+    [{ fromMs: 18_000, toMs: 22_000 }],
+    cpu,
+    0.25,
+  );
+  // 10-18 s: a 5-s window and the 3-s rest (long enough to stand alone); 22-28 s: one 6-s window (the 1-s rest joins it)
+  expect(p.windows.map((w) => [w.fromMs, w.toMs, w.neighboursP99])).toEqual([
+    [10_000, 15_000, 4],
+    [15_000, 18_000, 4],
+    [22_000, 28_000, 4],
+  ]);
+  expect(p.windows.map((w) => w.ratio)).toEqual([0.75, 0.75, 0.75]);
+  expect(p.offWindows.map((w) => w.p99)).toEqual([2, 4, 2]);
+  // half a core of other work in every window: each is noisy, and shown with it
+  expect(p.windows.every((w) => w.isNoisy && Math.abs((w.otherCores ?? 0) - 0.5) < 1e-9)).toBe(true);
+  expect(p.pooledRatio).toBe(0.75);
+});
+
+test('--noisy-cores: 0.25 unless given; out of range is refused naming the option', () => {
+  expect(parseBenchOptions([], '/tmp').noisyCores).toBe(0.25);
+  expect(parseBenchOptions(['--noisy-cores', '0.5'], '/tmp').noisyCores).toBe(0.5);
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const exit = jest.spyOn(process, 'exit').mockImplementation(((code: number) => {
+    throw new Error(`exit ${code}`);
+  }) as never);
+  try {
+    expect(() => parseBenchOptions(['--noisy-cores', 'lots'], '/tmp')).toThrow('exit 2');
+    expect(err.mock.calls.map((c) => String(c[0])).join('')).toContain('--noisy-cores must be a number from 0 to 64');
+  } finally {
+    err.mockRestore();
+    exit.mockRestore();
+  }
 });

@@ -1,4 +1,15 @@
-import { pairedVerdict, formatPairedVerdict, Window } from '../../bench/paired-windows';
+import {
+  pairedVerdict,
+  formatPairedVerdict,
+  offWindowsOf,
+  runWindows,
+  withOtherLoad,
+  keptByPairs,
+  pairedFrontier,
+  budgetVerdict,
+  shareWithin,
+} from '../../bench/paired-windows';
+import type { Window, PairedWindow } from '../../bench/paired-windows';
 import type { Transaction } from '../../bench/pgbench';
 
 /** 100 transactions spread over [fromMs, fromMs + 10 s): 99 at `ms`, one at `slowMs`. */
@@ -79,4 +90,143 @@ test('a failed transaction is left out of the p99, as in the rest of the bench',
   const txns = [...load(0, 2), ...load(S, 3)];
   txns.push({ startMs: S + 5, endMs: S + 5005, latencyMs: 5000, failed: true });
   expect(pairedVerdict(txns, [off(0), on(1)], 2, opts).windows[0].onP99).toBe(3);
+});
+
+describe("the run's windows for the bench's budget rounds", () => {
+  test("the controller's off-windows from progress: runs of readings held for the baseline, less the settle, too short ones left out", () => {
+    const held = (atMs: number, isOffWindow: boolean) => ({ atMs, isOffWindow });
+    const samples = [
+      held(0, false),
+      held(500, true),
+      held(1000, true),
+      held(6500, true),
+      held(7000, false),
+      held(8000, true), // 1 s held: under settle + minimum
+      held(8500, false),
+      held(20_000, true),
+      held(30_000, true), // still held at the last reading: the window ends there
+    ];
+    expect(offWindowsOf(samples, 1000, 3000)).toEqual([
+      { fromMs: 1500, toMs: 7000 },
+      { fromMs: 21_000, toMs: 30_000 },
+    ]);
+    expect(offWindowsOf([], 1000, 3000)).toEqual([]);
+  });
+
+  test('a run is cut into on-windows of sizeMs around its off-windows, with the off-windows before and after it', () => {
+    const w = runWindows({
+      run: { fromMs: 0, toMs: 47_000 },
+      before: { fromMs: -10_000, toMs: 0 },
+      after: { fromMs: 52_000, toMs: 62_000 },
+      offs: [{ fromMs: 21_000, toMs: 26_000 }],
+      sizeMs: 10_000,
+      minMs: 3000,
+    });
+    expect(w.map((x) => [x.fromMs, x.toMs, x.isOn])).toEqual([
+      [-10_000, 0, false],
+      [0, 10_000, true],
+      // 21 s before the off-window: two of 10 s, the 1-s remainder joins the second
+      [10_000, 21_000, true],
+      [21_000, 26_000, false],
+      // 21 s after it: two of 10 s and the last takes the 1-s rest; none is shorter than minMs
+      [26_000, 36_000, true],
+      [36_000, 47_000, true],
+      [52_000, 62_000, false],
+    ]);
+  });
+
+  test('a remainder of minMs or more is a window of its own; an on-span shorter than minMs is left out; off-windows are clipped to the run', () => {
+    const w = runWindows({
+      run: { fromMs: 0, toMs: 14_000 },
+      offs: [
+        { fromMs: -5000, toMs: 2000 },
+        { fromMs: 13_000, toMs: 20_000 },
+      ],
+      sizeMs: 5000,
+      minMs: 3000,
+    });
+    expect(w.map((x) => [x.fromMs, x.toMs, x.isOn])).toEqual([
+      [0, 2000, false],
+      [2000, 7000, true],
+      [7000, 13_000, true],
+      [13_000, 14_000, false],
+    ]);
+    const short = runWindows({ run: { fromMs: 0, toMs: 2000 }, offs: [], sizeMs: 5000, minMs: 3000 });
+    expect(short).toEqual([]);
+    const exact = runWindows({ run: { fromMs: 0, toMs: 13_000 }, offs: [], sizeMs: 5000, minMs: 3000 });
+    expect(exact.map((x) => [x.fromMs, x.toMs])).toEqual([
+      [0, 5000],
+      [5000, 10_000],
+      [10_000, 13_000],
+    ]);
+  });
+
+  test('the other load of a window comes from the CPU readings just around it; a window they do not cover stays unknown', () => {
+    // other work: 0.1 cores for the first 10 s, then 0.9 cores
+    const readings = Array.from({ length: 21 }, (_, i) => ({ atMs: i * 1000, otherMs: i <= 10 ? i * 100 : 1000 + (i - 10) * 900 }));
+    const w = withOtherLoad(
+      [
+        { fromMs: 0, toMs: 10_000, isOn: false },
+        { fromMs: 10_000, toMs: 20_000, isOn: true },
+        { fromMs: 5500, toMs: 14_500, isOn: true },
+        { fromMs: 15_000, toMs: 25_000, isOn: false },
+      ],
+      readings,
+    );
+    expect(w[0]?.otherCores).toBeCloseTo(0.1, 9);
+    expect(w[1]?.otherCores).toBeCloseTo(0.9, 9);
+    // from the reading at 5 s to the one at 15 s: 5 s at 0.1 and 5 s at 0.9
+    expect(w[2]?.otherCores).toBeCloseTo(0.5, 9);
+    expect(w[3]?.otherCores).toBeUndefined();
+  });
+});
+
+describe('the verdict per budget and the paired frontier', () => {
+  const pw = (ratio: number, isNoisy = false): PairedWindow => ({
+    fromMs: 0,
+    toMs: 1,
+    onP99: ratio,
+    neighboursP99: 1,
+    ratio,
+    isWithin: ratio <= 1,
+    isNoisy,
+  });
+
+  test('a run kept a budget when 90% of its on-windows and its pooled ratio are within it; a record judged at 1 is judged again at any budget', () => {
+    const p = { windows: [...Array.from({ length: 9 }, () => pw(1.4)), pw(2.5)], pooledRatio: 1.45 };
+    expect(shareWithin(p.windows, 1.5)).toBeCloseTo(0.9, 9);
+    expect(keptByPairs(p, 1.5)).toBe(true);
+    // at 1.4 every window but one is still within, but the pooled ratio is not
+    expect(keptByPairs(p, 1.4)).toBe(false);
+    // two windows out of ten over: 80%
+    expect(keptByPairs({ windows: [...p.windows.slice(1), pw(3)], pooledRatio: 1.2 }, 1.5)).toBe(false);
+    expect(keptByPairs({ windows: [], pooledRatio: 1 }, 2)).toBe(false);
+  });
+
+  test('the paired frontier is the fastest setting that kept the budget by the paired measure, not by one baseline', () => {
+    const point = (id: string, wallMs: number, ratio: number) => ({ id, wallMs, paired: { windows: [pw(ratio)], pooledRatio: ratio } });
+    const points = [point('fast-loud', 9000, 4), point('mid', 10_000, 1.8), point('slow-quiet', 30_000, 1.1), { id: 'old', wallMs: 1 }];
+    expect(pairedFrontier(points, 2)?.id).toBe('mid');
+    expect(pairedFrontier(points, 1.5)?.id).toBe('slow-quiet');
+    expect(pairedFrontier(points, 1.05)).toBeUndefined();
+  });
+
+  test("a budget's verdict pools its rounds' windows, takes the worst round's pooled ratio and the rounds' mean wall over the frontier", () => {
+    const r1 = { wallMs: 12_000, paired: { windows: [pw(1.2), pw(1.9, true)], pooledRatio: 1.5 } };
+    const r2 = { wallMs: 18_000, paired: { windows: [pw(1.1), pw(2.2, true), pw(1.3)], pooledRatio: 1.9 } };
+    const v = budgetVerdict([r1, r2], 2, 10_000);
+    expect(v.windows).toBe(5);
+    expect(v.withinShare).toBeCloseTo(0.8, 9);
+    expect(v.noisyWindows).toBe(2);
+    expect(v.quietWithinShare).toBe(1);
+    expect(v.worstPooledRatio).toBe(1.9);
+    expect(v.wallRatio).toBeCloseTo(1.5, 9);
+    // 80% within is under the 90% asked: not kept, whatever the quiet ones did; 1.5x the frontier: too slow
+    expect(v.isKept).toBe(false);
+    expect(v.isFastEnough).toBe(false);
+    const fine = budgetVerdict([r1], 2, 10_000);
+    expect(fine.isKept).toBe(true);
+    expect(fine.isFastEnough).toBe(true);
+    expect(Number.isNaN(budgetVerdict([r1], 2, undefined).wallRatio)).toBe(true);
+  });
 });

@@ -214,3 +214,48 @@ describe('every column-taking kind resolves the column the same way', () => {
     });
   });
 });
+
+describe("an addForeignKey's referenced columns resolve over the referenced table's names", () => {
+  const q = (t: string) => (t.includes('.') ? t : `public.${t}`);
+  const spec = {
+    table: 'orders',
+    steps: [
+      { id: 'alter', kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty', down: 'qty::int' },
+      { id: 'rename', kind: 'alterColumn', column: 'code', newName: 'sku', up: 'code', down: 'sku' },
+      { id: 'fk', kind: 'addForeignKey', table: 'items', columns: ['order_qty'], references: { table: 'orders', columns: ['qty'] } },
+      { id: 'fk2', kind: 'addForeignKey', table: 'items', columns: ['sku'], references: { table: 'public.orders', columns: ['sku'] } },
+      { id: 'self', kind: 'addForeignKey', columns: ['qty'], references: { table: 'orders', columns: ['qty'] } },
+      { id: 'other', kind: 'addForeignKey', table: 'items', columns: ['qty'], references: { table: 'sizes', columns: ['qty'] } },
+      { id: 'contract', kind: 'contract' },
+      { id: 'after', kind: 'addForeignKey', table: 'items', columns: ['order_qty'], references: { table: 'orders', columns: ['qty'] } },
+    ],
+  };
+
+  test('to the new column until contract; the key keeps the name from its own columns; idempotent', () => {
+    const r = resolveLogicalNames(spec, q).steps as Record<string, unknown>[];
+    expect(r[2]).toMatchObject({ columns: ['order_qty'], references: { table: 'orders', columns: ['qty_stagefill_new'] } });
+    expect(r[2]!.name).toBeUndefined();
+    expect(r[3]).toMatchObject({ references: { table: 'public.orders', columns: ['sku'] } });
+    expect(r[4]).toMatchObject({
+      columns: ['qty_stagefill_new'],
+      name: 'orders_qty_fkey',
+      references: { columns: ['qty_stagefill_new'] },
+    });
+    expect(r[5]).toBe(spec.steps[5]);
+    expect(r[7]).toBe(spec.steps[7]);
+    const once = resolveLogicalNames(spec, q);
+    expect(resolveLogicalNames(once, q)).toBe(once);
+  });
+
+  test('plan shows the referenced physical column with its table', () => {
+    const placed = spec.steps.map((s) => at(s.id, s, q(s.table ?? spec.table)));
+    const fk = physicalColumnsOf(placed).filter((c) => c.id === 'fk');
+    expect(fk).toEqual([
+      { id: 'fk', column: 'order_qty', physical: 'order_qty' },
+      { id: 'fk', column: 'qty', physical: 'qty_stagefill_new', alteredBy: 'alter', table: T },
+    ]);
+    expect(physicalColumnsOf(placed).filter((c) => c.id === 'after' && c.table)).toEqual([
+      { id: 'after', column: 'qty', physical: 'qty', table: T },
+    ]);
+  });
+});

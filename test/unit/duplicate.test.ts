@@ -1,4 +1,5 @@
-import { planDuplication, contractActions, counterpartName, notNullHelperName } from '../../core/rollout/alter-column/duplicate';
+import { planDuplication, contractActions } from '../../core/rollout/alter-column/duplicate';
+import { counterpartName, notNullHelperName } from '../../core/rollout/object-names';
 import type { ColumnObjects, UniqueObject } from '../../core/rollout/alter-column/duplication-types';
 import { noColumnObjects } from '../../db/rollout/column-objects';
 import { checkContract, formatContractCheck } from '../../core/rollout/alter-column/contract-check';

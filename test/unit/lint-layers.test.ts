@@ -39,11 +39,27 @@ describe('scripts/lint-layers.mjs', () => {
       'client/ok.ts':
         "import type { run } from '../activities/backfill';\nimport { planPartitions } from '../activities/backfill/partition-plan';\n" +
         "import { pause } from '../workflows/definitions';\nimport type { backfillWorkflow } from '../workflows/backfill/workflow';\nexport const x = [planPartitions, pause];\n",
-      'core/rollout/uses-spec-type.ts': "import type { spec } from '../../steps/spec';\nexport type S = typeof spec;\n",
       'db/uses-core.ts': "import { rule } from '../core/common/rule';\nexport const r = rule;\n",
+      // a folder and its own subfolders are one wing: the registry gathers a kind, the kind uses the registry's interface
+      'steps/types.ts': 'export interface Kind { name: string }\n',
+      'steps/index.ts': "import { k } from './k/plan';\nexport const kinds = [k];\n",
+      'steps/k/plan.ts': "import type { Kind } from '../types';\nexport const k: Kind = { name: 'k' };\n",
     });
     expect(r.out).toContain('lint-layers: ok');
     expect(r.code).toBe(0);
+  });
+
+  test('prints the floors in the order the imports give them', () => {
+    const r = lint({ ...base, 'client/ok.ts': "import { pause } from '../workflows/definitions';\nexport const x = pause;\n" });
+    expect(r.out).toContain('floors, from the ground up: activities | core | workflows < client | db | steps\n');
+  });
+
+  test('docs/ARCHITECTURE.md draws the floors in the order the lint prints for this repository', () => {
+    const r = spawnSync(process.execPath, [SCRIPT], { encoding: 'utf8' });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('floors, from the ground up: '));
+    expect(line).toMatch(/^floors, from the ground up: core < db < steps < activities < workflows/);
+    const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'ARCHITECTURE.md'), 'utf8');
+    expect(doc).toContain(line);
   });
 
   test.each([
@@ -60,6 +76,11 @@ describe('scripts/lint-layers.mjs', () => {
     [
       'core/ importing steps/ at run time',
       { 'core/rollout/bad.ts': "import { spec } from '../../steps/spec';\nexport const x = spec;\n" },
+      'core/ may not import steps-pure/',
+    ],
+    [
+      'core/ importing steps/, even as a type',
+      { 'core/rollout/bad.ts': "import type { spec } from '../../steps/spec';\nexport type S = typeof spec;\n" },
       'core/ may not import steps-pure/',
     ],
     [
@@ -96,6 +117,24 @@ describe('scripts/lint-layers.mjs', () => {
         'steps/k/schema.ts': "import { g } from '../graph';\nexport const s = g;\n",
       },
       'import cycle at run time',
+    ],
+    [
+      'two folders importing each other, deeper down (a type import counts)',
+      {
+        'workflows/rollout/chain.ts': "import { handover } from '../backfill/handover';\nexport const chain = handover;\n",
+        'workflows/backfill/handover.ts':
+          "import type { chain } from '../rollout/chain';\nexport const handover = 1;\nexport type C = typeof chain;\n",
+      },
+      'folders import each other: workflows/backfill <-> workflows/rollout',
+    ],
+    [
+      'top folders importing each other in a ring',
+      {
+        'bench/a.ts': "import { b } from '../examples/b';\nexport const a = b;\n",
+        'examples/b.ts': "import { c } from '../client/c';\nexport const b = c;\n",
+        'client/c.ts': "import type { a } from '../bench/a';\nexport const c = 1;\nexport type A = typeof a;\n",
+      },
+      'floors import each other in a ring: bench -> examples -> client -> bench',
     ],
   ])('%s fails', (_name, files, message) => {
     const r = lint({ ...base, ...files });

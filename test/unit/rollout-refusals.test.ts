@@ -1,4 +1,10 @@
-import { alterColumnConflicts, missingTableRefusals, missingChildContracts, PlacedRef } from '../../core/rollout/refusals';
+import {
+  alterColumnConflicts,
+  dropOfAlteredColumn,
+  missingTableRefusals,
+  missingChildContracts,
+  PlacedRef,
+} from '../../core/rollout/refusals';
 import { specProblems } from './spec-problems';
 
 const alter = (id: string, column: string, extra: object = {}, table = 'public.orders'): PlacedRef => ({
@@ -54,6 +60,61 @@ describe('two alterColumns of one column', () => {
     expect(problems).toEqual([
       expect.stringMatching(/^steps\.1\.column: step "q2" alters public\.orders\.qty, which step "q1" already alters/),
     ]);
+  });
+});
+
+describe('a dropColumn of a column an earlier alterColumn changes', () => {
+  const drop = (id: string, column: string, table = 'public.orders'): PlacedRef => ({
+    id,
+    table,
+    step: { kind: 'dropColumn', column } as { kind: string },
+  });
+
+  test.each([
+    ['the altered column, by its name', [alter('a', 'qty', { newType: 'bigint' }), drop('d', 'qty')], 'qty', /alters \(qty to bigint\)/],
+    [
+      'its new column, by its physical name',
+      [alter('a', 'qty', { newType: 'bigint' }), drop('d', 'qty_stagefill_new')],
+      'qty_stagefill_new',
+      /alters \(qty to bigint\)/,
+    ],
+    ['the name a rename gives it', [alter('a', 'code', { newName: 'sku' }), drop('d', 'sku')], 'sku', /alters \(code to sku\)/],
+    [
+      'the column a rename leaves',
+      [alter('a', 'code', { newName: 'sku' }), step('g', 'gate'), drop('d', 'code')],
+      'code',
+      /remove step "d" \(the alterColumn's contract drops it\)/,
+    ],
+  ])('%s: refused on the dropColumn, naming both steps and the fix', (_, steps, column, detail) => {
+    const problems = dropOfAlteredColumn(steps);
+    expect(problems).toEqual([{ index: steps.length - 1, field: 'column', message: expect.stringMatching(detail) }]);
+    const message = problems[0]?.message;
+    expect(message).toContain(`step "d" drops public.orders.${column}, which step "a" alters`);
+    expect(message).toContain('Fix: to drop the column, remove step "a"');
+    expect(message).toContain("or drop the altered column in a rollout of its own after this one's contract");
+  });
+
+  test('fine after a contract of the table, on another table, for another column, or a drop before the alter', () => {
+    expect(dropOfAlteredColumn([alter('a', 'qty', { newType: 'bigint' }), step('c', 'contract'), drop('d', 'qty')])).toEqual([]);
+    expect(dropOfAlteredColumn([alter('a', 'qty', { newType: 'bigint' }), drop('d', 'qty', 'public.items')])).toEqual([]);
+    expect(dropOfAlteredColumn([alter('a', 'qty', { newType: 'bigint' }), drop('d', 'note')])).toEqual([]);
+    // a contract of another table does not end the alterColumn's
+    expect(
+      dropOfAlteredColumn([alter('a', 'qty', { newType: 'bigint' }), step('c', 'contract', 'public.items'), drop('d', 'qty')]),
+    ).toHaveLength(1);
+  });
+
+  test('the spec refuses it at parse, with the field path', () => {
+    const problems = specProblems({
+      kind: 'rollout',
+      name: 'r',
+      table: 'orders',
+      steps: [
+        { id: 'q1', kind: 'alterColumn', column: 'qty', newType: 'bigint', up: 'qty::bigint', down: 'qty::int' },
+        { id: 'gone', kind: 'dropColumn', column: 'qty' },
+      ],
+    });
+    expect(problems).toEqual([expect.stringMatching(/^steps\.1\.column: step "gone" drops public\.orders\.qty, which step "q1" alters/)]);
   });
 });
 

@@ -1,5 +1,4 @@
-import { parseTable, qualifiedName } from '../../core/common/table-name';
-import { qualifiedName as fromIds } from '../../core/common/ids';
+import { parseTable, qualifiedName, qualifiedName as fromIds } from '../../core/common/table-name';
 import { backfillSummary, backfillMemoSummary, rolloutTables } from '../../steps/summary';
 import { parseBackfillSpec, parseRolloutSpec } from '../../steps/spec';
 import { errorExit } from './error-exit';

@@ -47,8 +47,8 @@ function withDecision(d: Partial<ControlState['decision']>, at = { lastCutAt: 0,
 }
 
 describe('the controller', () => {
-  test('starts slow under a budget: one lane, eight chunks a second; without one, everything the spec allows', () => {
-    expect(initialControl(limits, 1000, true, 0).decision).toMatchObject({ lanes: 1, rowsPerSecond: 8000, chunkSize: 1000, hold: false });
+  test('starts slow under a budget: one lane, 32 chunks a second; without one, everything the spec allows', () => {
+    expect(initialControl(limits, 1000, true, 0).decision).toMatchObject({ lanes: 1, rowsPerSecond: 32_000, chunkSize: 1000, hold: false });
     expect(initialControl({ ...limits, maxRowsPerSecond: 700 }, 1000, true, 0).decision.rowsPerSecond).toBe(700);
     expect(initialControl(limits, 1000, false, 0).decision).toMatchObject({ lanes: 4, rowsPerSecond: undefined, action: 'unlimited' });
   });
@@ -620,7 +620,8 @@ describe('settings remembered per table', () => {
     ['held: no', at({ hold: true, action: 'holding' }), 100_000, false],
     ['over the budget: no', at({ p99Ms: 12 }), 100_000, false],
     ['cutting: no', at({ action: 'cutting' }), 100_000, false],
-    ['a cut less than 15 s ago: no', at({}, { lastCutAt: 90_000, lastRaiseAt: 0 }), 100_000, false],
+    ['a cut less than a judging window (5 s) ago: no', at({}, { lastCutAt: 96_000, lastRaiseAt: 0 }), 100_000, false],
+    ['a cut a judging window ago, kept since: yes', at({}, { lastCutAt: 95_000, lastRaiseAt: 0 }), 100_000, true],
     ['raised a moment ago (not yet judged): no', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 99_000 }), 100_000, false],
     ['raised half a window ago and kept: yes', at({ action: 'increasing' }, { lastCutAt: 0, lastRaiseAt: 97_500 }), 100_000, true],
     ['no budget: no', at({ budgetP99Ms: undefined }), 100_000, false],

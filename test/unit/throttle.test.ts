@@ -1,14 +1,17 @@
-import { backfillSpec } from '../../steps/spec';
+import { THROTTLE_LIMITS, THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
+import { backfillStep } from '../../steps/backfill/schema';
+import { columnBackfill } from '../../steps/row-sync';
 import {
-  THROTTLE_LIMITS,
   initialThrottle,
   validateThrottleChange,
   applyThrottleChange,
   adaptedChunkSize,
   isControlled,
+  chunkSizeInForce,
   ThrottleChange,
   ThrottleSettings,
 } from '../../core/backfill/throttle';
+import { backfillSpec } from '../../core/common/fields';
 
 const base = {
   kind: 'backfill',
@@ -18,6 +21,27 @@ const base = {
   chunkSize: 1000,
   transform: 'UPDATE public.t SET x = 1 WHERE id >= :lo AND id < :hi',
 };
+
+describe('the throttle defaults come from one place', () => {
+  test('a backfill step, the backfill of a column step and a backfill spec without parallelism run with THROTTLE_DEFAULTS', () => {
+    const step = backfillStep.parse({ kind: 'backfill', transform: base.transform });
+    expect([step.chunkSize, step.parallelism]).toEqual([THROTTLE_DEFAULTS.chunkSize, THROTTLE_DEFAULTS.parallelism]);
+    const column = columnBackfill({ step: { kind: 'addColumn', up: '1' }, stepId: 'add', table: 'public.t', rolloutName: 'r' }, 'c');
+    expect([column.chunkSize, column.parallelism]).toEqual([THROTTLE_DEFAULTS.chunkSize, THROTTLE_DEFAULTS.parallelism]);
+    expect(backfillSpec.parse(base).parallelism).toBe(THROTTLE_DEFAULTS.parallelism);
+  });
+});
+
+describe('chunkSizeInForce: the one rule for the chunk size a run uses', () => {
+  test.each([
+    ["the run's own size when nothing steers it", 1000, { chunkSize: 200 }, false, 1000],
+    ["the run's own size while the controller has not decided", 1000, undefined, true, 1000],
+    ['the decided size while a budget steers the run', 1000, { chunkSize: 200 }, true, 200],
+    ["the run's own size when the decision holds (no size)", 1000, {}, true, 1000],
+  ] as const)('%s', (_name, own, decision, isSteered, expected) => {
+    expect(chunkSizeInForce(own, decision, isSteered)).toBe(expected);
+  });
+});
 
 describe('the spec schema and setThrottle read the same limits', () => {
   test.each([

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
-import { loadTargetsFile, TargetsFileError, TargetConfig } from './targets-file';
+import { loadTargetsFile, TargetsFileError } from './targets-file';
 import { ConfigError, WorkerConfig } from '../config';
 import { connectTemporal } from '../run';
 import type { Metrics } from '../metrics';
 import { createFleetWorkers, FleetWorkers, poolShare } from './workers';
+import { TargetConfig } from '../../activities/fleet/control';
 
 /** The targets file of STAGEFILL_TARGETS, checked against the connection bound; a problem is a ConfigError (exit 2) naming the file and field. */
 export function readTargets(config: WorkerConfig): TargetConfig[] {

@@ -24,8 +24,6 @@ const targetEntry = z
   .strict()
   .refine((e) => Boolean(e.url) !== Boolean(e.urlEnv), { message: 'give url or urlEnv (exactly one)' });
 
-export type { TargetConfig } from '../../activities/fleet/control';
-
 export class TargetsFileError extends Error {}
 
 /** Reads and validates the targets file; a problem names the file, the target and the field. */
@@ -50,7 +48,7 @@ export function loadTargetsFile(file: string, env: NodeJS.ProcessEnv = process.e
     const r = targetEntry.safeParse(raw);
     if (!r.success) {
       const i = r.error.issues[0];
-      throw new TargetsFileError(`${file}: ${name}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`);
+      throw new TargetsFileError(`${file}: ${name}${i?.path.length ? `.${i.path.join('.')}` : ''}: ${i?.message ?? 'invalid'}`);
     }
     const url = r.data.url ?? env[r.data.urlEnv!];
     if (!url) throw new TargetsFileError(`${file}: ${name}.urlEnv: ${r.data.urlEnv} is not set in the environment`);

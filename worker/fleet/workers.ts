@@ -1,22 +1,28 @@
-import { NativeConnection, Worker, bundleWorkflowCode, WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
-import { TargetConfig } from './targets-file';
 import { createActivities } from '../../activities';
-import { createFleetControlActivities } from '../../activities/fleet/control';
+import { createFleetControlActivities, TargetConfig } from '../../activities/fleet/control';
 import { fleetControlQueue, targetQueue } from '../../core/fleet/ids';
-import { WorkerConfig, ConfigError, redactUrl } from '../config';
+import { WorkerConfig, ConfigError } from '../config';
 import { createMetrics, Metrics } from '../metrics';
+import { redactUrl } from '../../devstack/inherited';
 
 /**
- * The targets a worker process serves for fleets: one Temporal Worker per
- * target on the target's own task queue (`<queue>@<target>`), with its own
- * pool, so the existing rollout and backfill workflows, started there by a
- * fleet, run every activity against that target's database unchanged; and
- * one Worker on the fleet's control queue (which targets exist, their tables'
- * shapes). All share one Temporal connection and one workflow bundle.
+ * The targets a worker process serves for fleets. Their workflows (the fleet,
+ * each target's run, its rollout or backfill) run on the base queue, in the
+ * process's one workflow Worker (worker/run.ts): a Worker per target running
+ * workflows put a sandbox per target in one process, and under load an
+ * activation cut off by the sandbox's timeout crashed Node. Here only
+ * activities: per target an activity-only Worker on the target's queue
+ * (`<queue>@<target>`, where a target's change sends its database activities,
+ * workflows/activity-route.ts) with the target's pool, so a target's
+ * activities run only in a process that has its connection; and one on the
+ * fleet's control queue (which targets exist, their tables' shapes). All
+ * share one Temporal connection. The pools together open at most
+ * STAGEFILL_FLEET_MAX_CONNECTIONS, and close their connections when idle.
  */
 export interface FleetWorkers {
   targets: TargetConfig[];
@@ -31,7 +37,6 @@ export interface CreateFleetWorkersOptions {
   logger: Logger;
   connection: NativeConnection;
   targets: TargetConfig[];
-  workflowBundlePath?: string;
   metrics?: Metrics;
   overrides?: Partial<WorkerOptions>;
 }
@@ -55,11 +60,6 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
     if (!p) throw new Error(`no target named "${name}" in this worker's targets file`);
     return p;
   };
-  // one bundle for every target's Worker: bundling per target would cost seconds and memory each
-  const bundlePath = opts.workflowBundlePath ?? config.STAGEFILL_WORKFLOW_BUNDLE;
-  const workflowBundle = bundlePath
-    ? { codePath: bundlePath }
-    : { code: (await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietBundleLogger(logger) })).code };
   const metrics = opts.metrics ?? createMetrics();
   const base = config.STAGEFILL_TASK_QUEUE;
   const workers: Worker[] = [];
@@ -78,32 +78,46 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
 
   const serveTarget = async (t: TargetConfig) => {
     const pool = poolOf(t.name);
-    // stagefill's own schema in the target; a target that is down is retried until it answers, its queue waits meanwhile
-    for (let attempt = 1; !isStopping; attempt++) {
-      try {
-        await migrate(pool);
-        break;
-      } catch (err) {
-        if (attempt === 1)
-          logger.warn({ target: t.name, url: redactUrl(t.url), err: (err as Error).message }, 'target not reachable; retrying every 5 s');
-        await new Promise((r) => setTimeout(r, 5000));
-      }
-    }
+    // stagefill's own schema in the target, before its first activity runs. A target that does not answer fails its
+    // activities with the connection's error, retried by their policies: the change waits with the cause on its
+    // pending activity (the Temporal UI, `describe`), and goes on when the target answers
+    let migrated: Promise<void> | undefined;
+    const ensureMigrated = () =>
+      (migrated ??= migrate(pool).then(
+        () => {},
+        (err: Error) => {
+          migrated = undefined;
+          throw new Error(`target ${t.name} (${redactUrl(t.url)}) does not answer: ${err.message}`);
+        },
+      ));
+    await ensureMigrated().catch((err: Error) =>
+      logger.warn({ target: t.name, err: err.message }, 'target not reachable; its activities retry until it answers'),
+    );
+    const activities = createActivities({
+      pool,
+      logger: logger.child({ component: 'activity', target: t.name }),
+      metrics,
+      notify: { webhookUrl: config.STAGEFILL_WEBHOOK_URL, webUiUrl: config.STAGEFILL_WEB_UI_URL ?? config.TEMPORAL_UI },
+    });
+    const afterMigrate = Object.fromEntries(
+      Object.entries(activities).map(([name, fn]) => [
+        name,
+        async (...args: unknown[]) => {
+          await ensureMigrated();
+          return (fn as (...a: unknown[]) => unknown)(...args);
+        },
+      ]),
+    );
     if (isStopping) return;
+    // activities only: no workflow sandbox per target
     const w = await Worker.create({
       connection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: targetQueue(base, t.name),
-      workflowBundle,
-      activities: createActivities({
-        pool,
-        logger: logger.child({ component: 'activity', target: t.name }),
-        metrics,
-        notify: { webhookUrl: config.STAGEFILL_WEBHOOK_URL, webUiUrl: config.STAGEFILL_WEB_UI_URL ?? config.TEMPORAL_UI },
-      }),
+      activities: afterMigrate,
       maxConcurrentActivityTaskExecutions: config.STAGEFILL_MAX_CONCURRENT_ACTIVITIES,
-      // a handful of workflows per target at a time: keep each Worker's cache small
-      maxCachedWorkflows: 20,
+      // a target's queue is quiet most of the time: two long polls each, not the default ten
+      maxConcurrentActivityTaskPolls: 2,
       maxHeartbeatThrottleInterval: '1 second',
       defaultHeartbeatThrottleInterval: '1 second',
       shutdownGraceTime: '20 seconds',
@@ -130,17 +144,5 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
       isStopping = true;
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
-  };
-}
-
-function quietBundleLogger(logger: Logger) {
-  const l = logger.child({ component: 'bundle' });
-  return {
-    log: () => {},
-    trace: () => {},
-    debug: () => {},
-    info: () => {},
-    warn: (m: string) => l.warn(m),
-    error: (m: string) => l.error(m),
   };
 }

@@ -4,12 +4,13 @@
  * round, not one per decision: its per-second loop stays out of history),
  * and starts again when a throttle update changes what it steers by.
  */
-import { proxyActivities, isCancellation, ActivityCancellationType, CancellationScope } from '@temporalio/workflow';
+import { isCancellation, ActivityCancellationType, CancellationScope } from '@temporalio/workflow';
+import { proxyRoutedActivities } from '../activity-route';
 import type { ProbeActivities, ProbeInput } from '../../activities/backfill/probe';
 import { isControlled, ThrottleSettings } from '../../core/backfill/throttle';
 import type { BackfillRun } from './run';
 
-const probeActivity = proxyActivities<ProbeActivities>({
+const probeActivity = proxyRoutedActivities<ProbeActivities>({
   startToCloseTimeout: '30 minutes',
   // the probe beats about twice a second
   heartbeatTimeout: '10 seconds',

@@ -5,15 +5,8 @@
  * budget or a replica-lag limit) the probe runs beside the lanes and the
  * number of lanes at work follows its decision.
  */
-import {
-  proxyActivities,
-  condition,
-  patched,
-  CancellationScope,
-  CancelledFailure,
-  isCancellation,
-  ActivityCancellationType,
-} from '@temporalio/workflow';
+import { condition, patched, CancellationScope, CancelledFailure, isCancellation, ActivityCancellationType } from '@temporalio/workflow';
+import { proxyRoutedActivities } from '../activity-route';
 import type { BackfillActivities, LeaseResult } from '../../activities/backfill/index';
 import { isControlled } from '../../core/backfill/throttle';
 import { BackfillRun, now, historyIsLong, leaseInput, account, refreshCounters } from './run';
@@ -24,7 +17,7 @@ const LEASE_HEARTBEAT_TIMEOUT = '10 seconds';
 /** Patch: a lease goes on with a partition reserved for its lane (LeaseInput.thenPartitionNo). */
 const LEASES_CHAIN_PARTITIONS = 'leases-chain-partitions';
 
-const lease = proxyActivities<BackfillActivities>({
+const lease = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '30 minutes',
   // Leases beat every second whatever they do, so a dead worker's lease moves on within seconds.
   heartbeatTimeout: LEASE_HEARTBEAT_TIMEOUT,

@@ -4,15 +4,17 @@
  * result changes. Deterministic; shared by backfill.ts (the main loop),
  * backfill-lanes.ts (a round of lanes) and backfill-control.ts (the probe).
  */
-import { workflowInfo, proxyActivities, CancellationScope } from '@temporalio/workflow';
+import { workflowInfo, CancellationScope } from '@temporalio/workflow';
+import { proxyRoutedActivities } from '../activity-route';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../../activities/backfill/index';
-import type { BackfillSpec } from '../../steps/spec';
 import type { ControlDecision } from '../../core/backfill/throttle-control';
-import { isControlled } from '../../core/backfill/throttle';
+import { isControlled, chunkSizeInForce } from '../../core/backfill/throttle';
 import { windowState } from '../../core/common/window';
 import { stateReason, HealthReading } from '../../core/backfill/state';
 import type { ReportMark } from '../../core/backfill/progress';
-import type { BackfillProgress, BackfillState, ThrottleSettings } from '../definitions';
+import type { BackfillProgress, BackfillState } from '../definitions';
+import type { BackfillSpec } from '../../core/common/fields';
+import type { ThrottleSettings } from '../../core/backfill/throttle';
 
 export interface CarriedState {
   prepared: PreparedBackfill;
@@ -67,7 +69,7 @@ const DEFAULT_MAX_HISTORY = 8_000;
 // Date.now() inside a workflow is the deterministic time of the current workflow task.
 export const now = () => Date.now();
 
-export const bookkeeping = proxyActivities<BackfillActivities>({
+export const bookkeeping = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
@@ -92,7 +94,7 @@ export function progress(run: BackfillRun): BackfillProgress {
   const remainingRows = Math.max(0, rowsTotal - rowsProcessed);
   const done = p ? p.partitions.filter((x) => x.isDone).length : 0;
   const w = spec.window ? windowState(spec.window, now()) : undefined;
-  const chunkSize = c.control && isControlled(c.throttle) ? c.control.chunkSize : c.throttle.chunkSize;
+  const chunkSize = chunkSizeInForce(c.throttle.chunkSize, c.control, isControlled(c.throttle));
   const out: BackfillProgress = {
     kind: 'backfill',
     name: spec.name,
@@ -191,7 +193,6 @@ export async function refreshCounters(run: BackfillRun): Promise<void> {
 }
 
 /** One builder for a run's memo summary, shared with the client (steps/summary.ts). */
-export { backfillMemoSummary as memoSummary } from '../../steps/summary';
 
 export function minDefined(...xs: (number | undefined)[]): number | undefined {
   const d = xs.filter((x): x is number => x !== undefined);

@@ -1,5 +1,4 @@
 import {
-  proxyActivities,
   workflowInfo,
   condition,
   setHandler,
@@ -7,36 +6,27 @@ import {
   isCancellation,
   continueAsNew,
   ContinueAsNew,
-  ActivityFailure,
   ApplicationFailure,
   log,
   upsertMemo,
   patched,
 } from '@temporalio/workflow';
+import { proxyRoutedActivities, routeActivities } from '../activity-route';
 import type { BackfillActivities, PreparedBackfill } from '../../activities/backfill/index';
-import type { BackfillSpec } from '../../steps/spec';
 import { windowState } from '../../core/common/window';
-import { qualifiedName } from '../../core/common/ids';
-import { initialThrottle, validateThrottleChange, applyThrottleChange } from '../../core/backfill/throttle';
-import {
-  pauseSignal,
-  resumeSignal,
-  progressQuery,
-  setThrottleUpdate,
-  BackfillProgress,
-  BackfillState,
-  ThrottleChange,
-} from '../definitions';
+import { initialThrottle, validateThrottleChange, applyThrottleChange, ThrottleChange } from '../../core/backfill/throttle';
+import { pauseSignal, resumeSignal, progressQuery, setThrottleUpdate, BackfillProgress, BackfillState } from '../definitions';
 import { setSearchState } from '../search-state';
-import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, memoSummary, minDefined } from './run';
+import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, minDefined } from './run';
+import { backfillMemoSummary } from '../../steps/summary';
 import { runLanes } from './lanes';
 import { afterThrottleChange } from './control';
 import { setRunState } from './report';
 import { notifier } from '../notify';
-import { cancelledBeforeHandover, handoverCancelled } from '../rollout/chain';
-
-// The throttle's rules moved to core/backfill/throttle.ts; re-exported for whoever imported them from here.
-export { validateThrottleChange };
+import { cancelledBeforeHandover, handoverCancelled } from '../handover';
+import { failureMessage } from '../failure-cause';
+import type { BackfillSpec } from '../../core/common/fields';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface BackfillWorkflowInput {
   spec: BackfillSpec;
@@ -52,6 +42,8 @@ export interface BackfillWorkflowInput {
   maxHistoryEvents?: number;
   /** State carried across continue-as-new. */
   carried?: CarriedState;
+  /** A fleet target's backfill: the task queue of the target's activities (workflows/activity-route.ts); unset: this workflow's own. */
+  activityQueue?: string;
 }
 
 export interface BackfillResult {
@@ -62,7 +54,7 @@ export interface BackfillResult {
   continued: boolean;
 }
 
-const prepare = proxyActivities<BackfillActivities>({
+const prepare = proxyRoutedActivities<BackfillActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
 });
@@ -81,6 +73,8 @@ const SETTLE_BEFORE_HANDOVER = 'settle-before-handover';
  * (a round of lanes), backfill-control.ts (the latency/replica-lag probe).
  */
 export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<BackfillResult> {
+  // a fleet target's backfill: its activities go to the target's queue (unset: this workflow's own)
+  routeActivities(input.activityQueue);
   const { spec } = input;
   const table = qualifiedName(spec.table);
   const workflowId = workflowInfo().workflowId;
@@ -162,7 +156,7 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     const p = c.prepared;
     // Merged into what the starter wrote (a rollout names its step there), never replacing it.
     if (!input.carried)
-      upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...memoSummary(spec, table, p) } });
+      upsertMemo({ summary: { ...(workflowInfo().memo?.summary as object | undefined), ...backfillMemoSummary(spec, table, p) } });
 
     for (;;) {
       const remaining = p.partitions.filter((x) => !x.isDone);
@@ -281,12 +275,4 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       continued: c.prepared.continued,
     };
   }
-}
-
-/** The root cause's message: the database's own words for a failed chunk. */
-export function failureMessage(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure || e instanceof Error) return e.message;
-  return String(e);
 }

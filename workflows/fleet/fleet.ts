@@ -1,12 +1,15 @@
 /**
  * A fleet: one change promoted across many databases in ordered waves. Each
  * target's change is the existing rollout or backfill workflow, started
- * through fleetTargetWorkflow on the target's own task queue; a wave runs up
+ * through fleetTargetWorkflow, with its database activities on the target's
+ * own task queue (workflows/activity-route.ts); a wave runs up
  * to its parallelism of targets at once (a slow target holds only its own
  * slot), halts per its failure policy (a failed rollout has rolled itself
  * back; later waves stay untouched), and waits for `approve` where asked.
  * Targets report their end by signal, so the fleet continues as new whenever
- * its history grows, running targets and all. Deterministic.
+ * its history grows, running targets and all. `rollback` (or cancelling
+ * the fleet) reverses the targets that have not contracted, newest wave
+ * first. Deterministic.
  */
 import {
   condition,
@@ -17,9 +20,13 @@ import {
   proxyActivities,
   continueAsNew,
   ParentClosePolicy,
+  ChildWorkflowCancellationType,
   ApplicationFailure,
   log,
   upsertSearchAttributes,
+  patched,
+  isCancellation,
+  CancellationScope,
 } from '@temporalio/workflow';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import type { FleetControlActivities } from '../../activities/fleet/control';
@@ -36,6 +43,13 @@ import { setSearchState } from '../search-state';
 import { causeMessage } from '../failure-cause';
 import { targetFinishedSignal, TargetFinished } from './definitions';
 import type { fleetTargetWorkflow } from './target';
+
+/**
+ * Patch: a target's workflows run on the fleet's base queue (one workflow Worker per worker process) and only its
+ * activities on the target's queue; before, the target's queue took its workflows too (a Worker per target). Also
+ * a target is started with cancellation ABANDON (a cancelled fleet rolls back by signal, and hears each target's end).
+ */
+export const TARGET_WORKFLOWS_ON_BASE_QUEUE = 'fleet-target-workflows-on-base-queue';
 
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
@@ -101,6 +115,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   const byName = new Map(c.targets.map((t) => [t.name, t]));
 
   const waveTargets = (i: number) => c.targets.filter((t) => t.wave === i);
+  const waveName = (i: number) => spec.waves[i]?.name ?? `wave ${i + 1}`;
   const setState = (s: FleetState) => {
     c.state = s;
     setSearchState(s);
@@ -112,12 +127,12 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       name: spec.name,
       state: c.state,
       change: { kind: spec.change.kind, name: spec.change.name },
-      currentWave: c.waveIndex < spec.waves.length && c.state !== 'starting' ? spec.waves[c.waveIndex].name : null,
+      currentWave: c.waveIndex < spec.waves.length && c.state !== 'starting' ? waveName(c.waveIndex) : null,
       waves: spec.waves.map((w, i) => {
         const allowed = allowedFailures(w, waveTargets(i).length);
         return {
           name: w.name,
-          state: c.waveStates[i],
+          state: c.waveStates[i] ?? 'pending',
           targets: waveTargets(i).length,
           parallelism: w.parallelism,
           allowedFailures: Number.isFinite(allowed) ? allowed : null,
@@ -126,14 +141,15 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       }),
       failed: c.targets
         .filter((t) => t.state === 'failed')
-        .map((t) => ({ target: t.name, wave: spec.waves[t.wave].name, cause: t.cause ?? 'unknown' })),
+        .map((t) => ({ target: t.name, wave: waveName(t.wave), cause: t.cause ?? 'unknown' })),
       skipped: c.skipped,
       targets: c.targets.map((t) => ({
         name: t.name,
-        wave: spec.waves[t.wave].name,
+        wave: waveName(t.wave),
         state: t.state,
         workflowId: targetChangeId(fleetId, t.name),
         ...(t.cause ? { cause: t.cause } : {}),
+        attempt: t.attempt,
       })),
       totalTargets: c.targets.length,
       completedTargets: c.targets.filter((t) => t.state === 'completed').length,
@@ -235,11 +251,13 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     t.attempt++;
     t.cause = undefined;
     starting++;
+    const onBase = patched(TARGET_WORKFLOWS_ON_BASE_QUEUE);
     void startChild<typeof fleetTargetWorkflow>('fleetTargetWorkflow', {
       workflowId: targetRunId(fleetId, t.name),
-      taskQueue: targetQueue(baseQueue, t.name),
+      taskQueue: onBase ? baseQueue : targetQueue(baseQueue, t.name),
       args: [
         {
+          ...(onBase ? { activityQueue: targetQueue(baseQueue, t.name) } : {}),
           fleetWorkflowId: fleetId,
           fleetName: spec.name,
           target: t.name,
@@ -251,6 +269,8 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       ],
       // the fleet continues as new while targets run: they report by signal, not through this handle
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      // a cancelled fleet rolls its targets back by signal (rollBack), newest wave first, and hears each one's end
+      ...(onBase ? { cancellationType: ChildWorkflowCancellationType.ABANDON } : {}),
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: [
         { key: SA.kind, value: 'fleet-target' },
@@ -262,7 +282,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
         () => {},
         (err) => {
           t.state = 'failed';
-          t.cause = `could not start on ${targetQueue(baseQueue, t.name)}: ${causeMessage(err)}`;
+          t.cause = `could not start: ${causeMessage(err)}`;
         },
       )
       .finally(() => {
@@ -279,95 +299,118 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     await continueAsNew<typeof fleetWorkflow>({ ...input, carried: { ...c, run: c.run + 1 } });
   }
 
-  // wakes on any change, or when the run may continue as new (history long, no start in flight)
-  const waitForChange = async () => {
+  // wakes on any change, or when the run may continue as new (history long, no start in flight); a rollback asked for
+  // wakes the waves' waits, not the rollback's own (there it is always set: the wait would never wait)
+  const waitForChange = async (wakeOnRollback = true) => {
     const seen = wake;
-    await condition(() => wake !== seen || c.rollbackReason !== null || (starting === 0 && workflowInfo().historyLength >= eventLimit));
+    await condition(
+      () =>
+        wake !== seen || (wakeOnRollback && c.rollbackReason !== null) || (starting === 0 && workflowInfo().historyLength >= eventLimit),
+    );
   };
 
-  for (; c.waveIndex < spec.waves.length && c.rollbackReason === null;) {
-    const i = c.waveIndex;
-    const rule = spec.waves[i];
-    const targets = waveTargets(i);
-    const allowed = allowedFailures(rule, targets.length);
-    if (c.waveStates[i] === 'pending') c.waveStates[i] = 'running';
-    if (c.waveStates[i] === 'running') {
-      setState(c.isPaused ? 'paused' : 'running');
-      for (;;) {
-        const failed = targets.filter((t) => t.state === 'failed').length;
-        const isHalting = failed > allowed || c.rollbackReason !== null;
-        const running = targets.filter((t) => t.state === 'running').length;
-        if (!isHalting && !c.isPaused) {
-          const free = rule.parallelism - running;
-          for (const t of targets.filter((x) => x.state === 'pending').slice(0, Math.max(0, free))) launch(t);
-        }
-        const busy = targets.some((t) => t.state === 'running');
-        if (!busy && (isHalting || !targets.some((t) => t.state === 'pending'))) break;
-        setState(c.rollbackReason !== null ? 'rolling_back' : c.isPaused ? 'paused' : 'running');
-        await maybeContinue();
-        await waitForChange();
-        if (c.rollbackReason !== null) break;
-      }
-      if (c.rollbackReason !== null) break;
-      const failed = targets.filter((t) => t.state === 'failed');
-      if (failed.length > allowed) {
-        c.waveStates[i] = 'halted';
-        c.lastError = `wave "${rule.name}" halted: ${failed.length} target${failed.length === 1 ? '' : 's'} failed (${
-          Number.isFinite(allowed) ? `${allowed} allowed` : ''
-        }): ${failed.map((t) => `${t.name}: ${t.cause ?? 'unknown'}`).join(' | ')}`;
-        setState('halted');
-        // `retry` runs the failed targets again; `rollback` reverses what has not contracted
-        c.waitSeen = c.retries;
-        for (;;) {
-          if (c.retries > c.waitSeen || c.rollbackReason !== null) break;
-          await maybeContinue();
-          await waitForChange();
-        }
-        if (c.rollbackReason !== null) break;
-        for (const t of failed) t.state = 'pending';
-        c.waveStates[i] = 'running';
-        c.lastError = null;
-        continue;
-      }
-      c.waveStates[i] = 'completed';
-    }
-    if (rule.approval && i < spec.waves.length - 1 && c.waveStates[i] === 'completed') {
-      c.waveStates[i] = 'waiting_approval';
-      c.waitSeen = c.approvals;
-    }
-    if (c.waveStates[i] === 'waiting_approval') {
-      setState('waiting_approval');
-      for (;;) {
-        if (c.approvals > (c.waitSeen ?? 0) || c.rollbackReason !== null) break;
-        await maybeContinue();
-        await waitForChange();
-      }
-      if (c.rollbackReason !== null) break;
-      c.waveStates[i] = 'completed';
-    }
-    c.waveIndex++;
+  // `stagefill cancel` (the workflow's cancellation) rolls the fleet back like `rollback`
+  try {
+    await runWaves();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    c.rollbackReason ??= 'the fleet was cancelled';
   }
 
   if (c.rollbackReason === null) {
     setState('completed');
     return { state: c.state, progress: progress() };
   }
+  return CancellationScope.nonCancellable(rollBack);
 
-  // Rollback: every target not yet contracted reverses, newest wave first; completed targets are reported as they are.
-  setState('rolling_back');
-  await condition(() => starting === 0);
-  const running = c.targets.filter((t) => t.state === 'running').sort((a, b) => b.wave - a.wave);
-  for (const t of running) signalTarget(t, rollbackSignal, { by: 'fleet', reason: c.rollbackReason });
-  for (;;) {
-    if (!c.targets.some((t) => t.state === 'running')) break;
-    await maybeContinue();
-    await waitForChange();
+  async function runWaves(): Promise<void> {
+    for (; c.waveIndex < spec.waves.length && c.rollbackReason === null;) {
+      const i = c.waveIndex;
+      const rule = spec.waves[i];
+      if (!rule) break;
+      const targets = waveTargets(i);
+      const allowed = allowedFailures(rule, targets.length);
+      if (c.waveStates[i] === 'pending') c.waveStates[i] = 'running';
+      if (c.waveStates[i] === 'running') {
+        setState(c.isPaused ? 'paused' : 'running');
+        for (;;) {
+          const failed = targets.filter((t) => t.state === 'failed').length;
+          const isHalting = failed > allowed || c.rollbackReason !== null;
+          const running = targets.filter((t) => t.state === 'running').length;
+          if (!isHalting && !c.isPaused) {
+            const free = rule.parallelism - running;
+            for (const t of targets.filter((x) => x.state === 'pending').slice(0, Math.max(0, free))) launch(t);
+          }
+          const busy = targets.some((t) => t.state === 'running');
+          if (!busy && (isHalting || !targets.some((t) => t.state === 'pending'))) break;
+          setState(c.rollbackReason !== null ? 'rolling_back' : c.isPaused ? 'paused' : 'running');
+          await maybeContinue();
+          await waitForChange();
+          if (c.rollbackReason !== null) break;
+        }
+        if (c.rollbackReason !== null) break;
+        const failed = targets.filter((t) => t.state === 'failed');
+        if (failed.length > allowed) {
+          c.waveStates[i] = 'halted';
+          c.lastError = `wave "${rule.name}" halted: ${failed.length} target${failed.length === 1 ? '' : 's'} failed (${
+            Number.isFinite(allowed) ? `${allowed} allowed` : ''
+          }): ${failed.map((t) => `${t.name}: ${t.cause ?? 'unknown'}`).join(' | ')}`;
+          setState('halted');
+          // `retry` runs the failed targets again; `rollback` reverses what has not contracted
+          c.waitSeen = c.retries;
+          for (;;) {
+            if (c.retries > c.waitSeen || c.rollbackReason !== null) break;
+            await maybeContinue();
+            await waitForChange();
+          }
+          if (c.rollbackReason !== null) break;
+          for (const t of failed) t.state = 'pending';
+          c.waveStates[i] = 'running';
+          c.lastError = null;
+          continue;
+        }
+        c.waveStates[i] = 'completed';
+      }
+      if (rule.approval && i < spec.waves.length - 1 && c.waveStates[i] === 'completed') {
+        c.waveStates[i] = 'waiting_approval';
+        c.waitSeen = c.approvals;
+      }
+      if (c.waveStates[i] === 'waiting_approval') {
+        setState('waiting_approval');
+        for (;;) {
+          if (c.approvals > (c.waitSeen ?? 0) || c.rollbackReason !== null) break;
+          await maybeContinue();
+          await waitForChange();
+        }
+        if (c.rollbackReason !== null) break;
+        c.waveStates[i] = 'completed';
+      }
+      c.waveIndex++;
+    }
   }
-  for (const t of c.targets)
-    if (t.state === 'pending') Object.assign(t, { state: 'skipped', cause: 'the fleet rolled back before its wave' });
-  for (let i = 0; i < c.waveStates.length; i++)
-    if (c.waveStates[i] !== 'completed')
-      c.waveStates[i] = waveTargets(i).some((t) => t.state === 'rolled_back') ? 'rolled_back' : 'skipped';
-  setState('rolled_back');
-  return { state: c.state, progress: progress() };
+
+  /**
+   * Every target not yet contracted reverses, newest wave first: a wave's running targets are told to roll back,
+   * and the wave before begins once none of them runs. Completed targets are reported as they are.
+   */
+  async function rollBack(): Promise<FleetResult> {
+    setState('rolling_back');
+    await condition(() => starting === 0);
+    for (let w = spec.waves.length - 1; w >= 0; w--) {
+      for (const t of waveTargets(w))
+        if (t.state === 'running') signalTarget(t, rollbackSignal, { by: 'fleet', reason: c.rollbackReason ?? undefined });
+      for (;;) {
+        if (!waveTargets(w).some((t) => t.state === 'running')) break;
+        await maybeContinue();
+        await waitForChange(false);
+      }
+    }
+    for (const t of c.targets)
+      if (t.state === 'pending') Object.assign(t, { state: 'skipped', cause: 'the fleet rolled back before its wave' });
+    for (let i = 0; i < c.waveStates.length; i++)
+      if (c.waveStates[i] !== 'completed')
+        c.waveStates[i] = waveTargets(i).some((t) => t.state === 'rolled_back') ? 'rolled_back' : 'skipped';
+    setState('rolled_back');
+    return { state: c.state, progress: progress() };
+  }
 }

@@ -1,8 +1,8 @@
 /**
  * One target of a fleet: runs the fleet's change (the existing rollout or
- * backfill workflow, unchanged) as its child on the target's task queue, where
- * the target's worker serves every activity against the target's database,
- * and reports the end to the fleet. Forwards the fleet's pause, resume and
+ * backfill workflow) as its child, with every database activity sent to the
+ * target's task queue, where a worker holding the target's connection serves
+ * it, and reports the end to the fleet. Forwards the fleet's pause, resume and
  * rollback to the change, even when they arrive before it has started.
  * Deterministic.
  */
@@ -33,6 +33,8 @@ export interface FleetTargetInput {
   change: Spec;
   changeWorkflowId: string;
   actor?: string;
+  /** The target's activity queue: its change's workflows run here, on the fleet's queue, and its database activities there. Unset (fleets from before): all on this workflow's queue. */
+  activityQueue?: string;
 }
 
 export async function fleetTargetWorkflow(input: FleetTargetInput): Promise<TargetFinished> {
@@ -62,7 +64,11 @@ export async function fleetTargetWorkflow(input: FleetTargetInput): Promise<Targ
     // REQUEST_CANCEL: a cancelled target reverts its change the way a cancelled rollout does
     child = await startChild<Workflow>(change.kind === 'rollout' ? 'rolloutWorkflow' : 'backfillWorkflow', {
       workflowId: input.changeWorkflowId,
-      args: [change.kind === 'rollout' ? { spec: change, actor: input.actor } : { spec: change }],
+      args: [
+        change.kind === 'rollout'
+          ? { spec: change, actor: input.actor, activityQueue: input.activityQueue }
+          : { spec: change, activityQueue: input.activityQueue },
+      ],
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       typedSearchAttributes: [...initialSearchAttributes(change.kind, tables, change.name), { key: SA.fleet, value: input.fleetName }],
       memo: { fleet: input.fleetWorkflowId, target: input.target, startedBy: input.actor },

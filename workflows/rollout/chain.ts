@@ -4,9 +4,9 @@
  * carries so that its waiting steps resume where they waited and no
  * activity runs again. Deterministic.
  */
-import { workflowInfo, log, continueAsNew, condition, patched, CancellationScope, CancelledFailure } from '@temporalio/workflow';
-import type { rolloutWorkflow } from './workflow';
-import type { CarriedRollout, RolloutRun } from './run';
+import { workflowInfo, log, continueAsNew, condition, patched, CancellationScope } from '@temporalio/workflow';
+import { cancelledBeforeHandover, handoverCancelled } from '../handover';
+import type { CarriedRollout, RolloutRun, RolloutWorkflowInput, RolloutResult } from './run';
 
 /**
  * A run continues as new once its history reaches this many events (or the
@@ -49,25 +49,10 @@ export async function quiesce(run: RolloutRun): Promise<void> {
   await CancellationScope.nonCancellable(() => condition(() => isQuiet(run)));
 }
 
-/**
- * Patch: a cancel that reached the run while it was handing over (waiting in
- * quiesce for a delivery, or in the same workflow task) is acted on here, not
- * left behind with the run: continueAsNew does not look at cancellation, and
- * the next run would never hear of it.
- */
-export const CANCEL_BEFORE_HANDOVER = 'cancel-before-handover';
-
-/** Whether `scope` (the workflow's root) was cancelled and the run must take its cancel path instead of handing over. */
-export function cancelledBeforeHandover(scope: CancellationScope): boolean {
-  return scope.consideredCancelled && patched(CANCEL_BEFORE_HANDOVER);
-}
-
-export const handoverCancelled = () => new CancelledFailure('workflow cancelled while continuing as new');
-
 export async function continueChain(run: RolloutRun): Promise<never> {
   // called from the workflow's body: its scope is the root, which the workflow's cancel cancels
   const root = CancellationScope.current();
-  // decided on a condition check; from here no waiting step leaves its wait (see park in rollout-steps.ts)
+  // decided on a condition check; from here no waiting step leaves its wait (see park in steps.ts)
   run.continuing = true;
   if (patched(QUIET_CLOSE)) await quiesce(run);
   else await run.audit.drain();
@@ -96,5 +81,5 @@ export async function continueChain(run: RolloutRun): Promise<never> {
     stepRuns: Object.fromEntries([...run.stepRuns].filter(([id]) => run.scopes.has(id))),
   };
   log.info('rollout continues as new', { historyLength: workflowInfo().historyLength, run: next.run, waiting: next.active });
-  return continueAsNew<typeof rolloutWorkflow>({ ...run.input, carried: next });
+  return continueAsNew<(input: RolloutWorkflowInput) => Promise<RolloutResult>>({ ...run.input, carried: next });
 }

@@ -10,7 +10,6 @@ import { workflowInfo, getExternalWorkflowHandle, log, CancellationScope } from 
 import type { BeginRolloutResult } from '../../activities/rollout/index';
 import type { RolloutSpec, RolloutStep } from '../../steps/spec';
 import { normalizeGraph, GraphStep } from '../../steps/graph';
-import { qualifiedName } from '../../core/common/ids';
 import { isFinal, activeStepIds, busyStepIds } from '../../core/rollout/step-states';
 import { shownRolloutState, shownStateReason } from '../../core/backfill/progress';
 import { pauseSignal, resumeSignal, ActorPayload, RolloutProgress, RolloutState, StepProgress } from '../definitions';
@@ -19,6 +18,7 @@ import { RolloutAudit } from './audit';
 import { notifier, Notifier } from '../notify';
 import type { ChildBackfills } from './child-progress';
 import { ddl } from './activities';
+import { qualifiedName } from '../../core/common/table-name';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;
@@ -28,6 +28,8 @@ export interface RolloutWorkflowInput {
   carried?: CarriedRollout;
   /** Events after which a run continues as new at its next safe point (default CONTINUE_AS_NEW_AFTER_EVENTS in rollout-chain.ts; tests lower it). */
   continueAsNewAfterEvents?: number;
+  /** A fleet target's change: the task queue of the target's activities (workflows/activity-route.ts); unset: this workflow's own. */
+  activityQueue?: string;
 }
 
 /** Where a step stands inside a run, carried across continue-as-new so it resumes where it waited. */

@@ -16,7 +16,6 @@ import {
   log,
 } from '@temporalio/workflow';
 import type { CheckResult } from '../../activities/rollout/index';
-import type { BackfillSpec, GateCheck } from '../../steps/spec';
 import type { GraphStep } from '../../steps/graph';
 import { backfillWorkflowId } from '../../core/common/ids';
 import { causeMessage, heldCause } from '../failure-cause';
@@ -25,6 +24,7 @@ import { backfillWorkflow } from '../backfill/workflow';
 import { initialSearchAttributes } from '../search-attributes';
 import { ddl, checks } from './activities';
 import { RolloutRun, StepRun, StepFailure, now, setState, setStep, recordStep, stepInput, signalChild } from './run';
+import type { BackfillSpec, GateCheck } from '../../core/common/fields';
 
 /**
  * A step waits here: in a timer and/or a condition, nothing in flight, so
@@ -188,7 +188,8 @@ async function runBackfill(run: RolloutRun, g: GraphStep, bf: BackfillSpec): Pro
   const child = await startChild(backfillWorkflow, {
     workflowId: childId,
     // a rollout run that reaches this step again (after a rollback) starts a fresh generation
-    args: [{ spec: bf, restart: true }],
+    // a fleet target's backfill sends its activities where the rollout sends its own
+    args: [{ spec: bf, restart: true, ...(run.input.activityQueue ? { activityQueue: run.input.activityQueue } : {}) }],
     cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

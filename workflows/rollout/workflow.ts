@@ -2,9 +2,8 @@ import { condition, setHandler, CancellationScope, isCancellation, ApplicationFa
 import { readySteps, GraphStep } from '../../steps/graph';
 import { planRollout } from '../../steps/describe';
 import { FailureType } from '../../core/common/failures';
-import { causeMessage } from '../failure-cause';
+import { causeMessage, failureMessage } from '../failure-cause';
 import { roleOf } from '../../steps';
-import { failureMessage } from '../backfill/workflow';
 import {
   pauseSignal,
   resumeSignal,
@@ -36,10 +35,7 @@ import { runStep } from './steps';
 import { rollBack } from './rollback';
 import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './chain';
 import { trackChildBackfills } from './child-progress';
-
-// What other modules, the client and the tests import from here.
-export { CONTINUE_AS_NEW_AFTER_EVENTS } from './chain';
-export type { RolloutWorkflowInput, RolloutResult, CarriedRollout, StepRun } from './run';
+import { routeActivities } from '../activity-route';
 
 /** Patch: the search attribute shows a pause, a backfill's hold and the rollback window; state changes get audit rows; a rollback's row comes first. */
 const LIVE_STATES = 'rollout-live-states';
@@ -51,11 +47,12 @@ const LIVE_STATES = 'rollout-live-states';
  * chunk) and reverts every step that touched the schema, newest dependents
  * first. Every database effect is an idempotent activity, so a crash at any
  * point replays to the same place and never applies or reverts a step twice.
- * The parts: rollout-run.ts (state, progress, step states), rollout-audit.ts
- * (the durable audit), rollout-steps.ts (one step), rollout-rollback.ts,
- * rollout-chain.ts (continue-as-new).
+ * The parts: run.ts (state, progress, step states), audit.ts (the durable
+ * audit), steps.ts (one step), rollback.ts, chain.ts (continue-as-new).
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
+  // a fleet target's change: its database activities go to the target's queue (unset: this workflow's own)
+  routeActivities(input.activityQueue);
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.
   const durable = patched('durable-audit-continue-as-new');
   // the search attribute follows what an operator sees, state changes are audited (rollout-run.ts liveStates)

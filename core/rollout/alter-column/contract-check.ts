@@ -1,5 +1,5 @@
 import type { ColumnObjects, DuplicationPlan } from './duplication-types';
-import { notNullHelperName } from './duplicate';
+import { notNullHelperName } from '../object-names';
 
 /**
  * Contract never drops silently. Given the old column's objects, the new

@@ -1,4 +1,5 @@
 import { rewriteColumnRefs } from '../sql-rewrite';
+import { counterpartName, notNullHelperName } from '../object-names';
 import type {
   ColumnObjects,
   DuplicationAction,
@@ -50,26 +51,6 @@ import type {
  * The shapes (the column's objects, the actions, the plan) are in
  * core/rollout/alter-column/duplication-types.ts.
  */
-
-/** A short deterministic hash (FNV-1a) for names; plan/ has no crypto. */
-function hash8(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
-
-/** The counterpart's name while both columns live: unique, at most 63 bytes, recognisably stagefill's. */
-export function counterpartName(table: string, original: string): string {
-  return `${original.slice(0, 40)}_sfdup_${hash8(`${table}\0${original}`)}`;
-}
-
-/** The NOT VALID helper check that carries NOT NULL to the new column until contract sets it. */
-export function notNullHelperName(table: string, column: string): string {
-  return `${column.slice(0, 40)}_sfnn_${hash8(`${table}\0${column}\0nn`)}`;
-}
 
 export function planDuplication(
   o: ColumnObjects,

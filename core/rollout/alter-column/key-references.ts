@@ -1,5 +1,6 @@
 import type { ColumnObjects } from './duplication-types';
 import { rewriteColumnRefs } from '../sql-rewrite';
+import { finalNameOf } from '../object-names';
 
 /**
  * A key's type changes only with every column that references it. When an
@@ -119,7 +120,7 @@ export function leftOutReferences(
 function exampleStep(parent: KeyChange, table: string, column: string): string {
   const up = rewriteColumnRefs(parent.up, { [parent.column]: column });
   // down reads the new version's row, where the parent's column has its new name
-  const down = rewriteColumnRefs(parent.down, { [parent.newName ?? parent.column]: column });
+  const down = rewriteColumnRefs(parent.down, { [finalNameOf(parent)]: column });
   const id = `${table.split('.').pop()}-${column}`.replace(/_/g, '-');
   return `{ id: ${id}, kind: alterColumn, table: ${table}, column: ${column}, newType: ${parent.newType}, up: ${JSON.stringify(up)}, down: ${JSON.stringify(down)}, dependsOn: [${parent.id}] }`;
 }
