@@ -13,7 +13,10 @@ import { connectionOptions, withConnection, print, printJson, examples, toInt, J
 import { loadFleetSpecFile } from './fleet/spec-load';
 import { planFleetWithRefusal } from './fleet/plan';
 import { startFleet } from './fleet/start';
-import { withWaitingTargets } from './fleet/status';
+import { resolveFleetSpec } from './fleet/resolve';
+import { readFleetHistory, formatFleetHistory } from './fleet/history';
+import { FLEET_ID_PREFIX } from '../core/fleet/ids';
+import { withTargetFigures } from './fleet/status';
 import type { FleetProgress } from '../core/fleet/progress';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
@@ -58,7 +61,16 @@ export function registerRunVerbs(program: Command): void {
       .argument('<spec>', 'YAML or JSON spec file')
       .option('--wait', 'follow it to the end; the exit code is its outcome')
       .option('--restart', 'backfill: start a new generation instead of continuing from checkpoints')
-      .option('--json', `${JSON_HELP}: {workflowId, runId, kind, name}; with --wait the progress goes to stderr`)
+      .addOption(
+        new Option(
+          '--targets <file>',
+          "a fleet with targets.query: the targets file the workers read (the query's names are checked against it)",
+        ).env('STAGEFILL_TARGETS'),
+      )
+      .option(
+        '--json',
+        `${JSON_HELP}: {workflowId, runId, kind, name} (kind: backfill, rollout or fleet); with --wait the progress goes to stderr`,
+      )
       .addHelpText(
         'after',
         examples(
@@ -68,8 +80,10 @@ export function registerRunVerbs(program: Command): void {
           'stagefill start examples/fleet-orders-cents.yaml',
         ),
       ),
-  ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean }) => {
-    const fleet = loadFleetSpecFile(file);
+  ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean; targets?: string }) => {
+    const loaded = loadFleetSpecFile(file);
+    // targets.query: run against the catalog now, the workflow gets the names it returned
+    const fleet = loaded && (await resolveFleetSpec(loaded, opts.targets));
     if (fleet)
       return withConnection(opts, async (conn) => {
         const run = await startFleet(conn, fleet);
@@ -98,12 +112,18 @@ export function registerRunVerbs(program: Command): void {
       .command('status')
       .description("print a run's progress: state, chunks, rows, rate, ETA, steps")
       .argument('<workflow-id>')
-      .option('--json', `${JSON_HELP}: the progress query's object plus workflowStatus`)
-      .addHelpText('after', examples('stagefill status stagefill-backfill:public.orders:total --json')),
+      .option(
+        '--json',
+        `${JSON_HELP}: the progress query's object plus workflowStatus (a fleet's also rows and etaSeconds, asked of its running targets)`,
+      )
+      .addHelpText(
+        'after',
+        examples('stagefill status stagefill-backfill:public.orders:total --json', 'stagefill status stagefill-fleet:orders-cents'),
+      ),
   ).action(async (id: string, opts: ConnectOptions & { json?: boolean }) => {
     await withConnection(opts, async (conn) => {
       const p = await getProgress(conn, id);
-      if (p.kind === 'fleet') await withWaitingTargets(conn, p as unknown as FleetProgress);
+      if (p.kind === 'fleet') await withTargetFigures(conn, p as unknown as FleetProgress);
       print(opts.json ? JSON.stringify(p, null, 2) : formatStatus(p));
     });
   });
@@ -164,26 +184,52 @@ export function registerRunVerbs(program: Command): void {
   connectionOptions(
     program
       .command('list')
-      .description('list backfills and rollouts, filtered through their search attributes')
-      .option('--kind <kind>', 'backfill | rollout')
+      .description('list backfills, rollouts and fleets, filtered through their search attributes')
+      .option('--kind <kind>', 'backfill | rollout | fleet')
+      .option('--fleet <name>', "a fleet's name: the fleet and its targets' rollouts or backfills (StagefillFleet)")
       .option('--table <table>', 'schema.table')
       .option(
         '--state <state>',
         'running (every run still running, whatever it waits for), or one state: backing_off, holding, waiting_window, waiting_approval, paused, held, failed, rolled_back, ...',
       )
       .option('--limit <n>', 'at most this many, newest first', toInt, 100)
-      .option('--json', `${JSON_HELP}: an array of {workflowId, runId, type, status, kind, tables, state, startTime, closeTime}`)
-      .addHelpText('after', examples('stagefill list --kind backfill --state running', 'stagefill list --table public.orders --json')),
+      .option('--json', `${JSON_HELP}: an array of {workflowId, runId, type, status, kind, tables, state, fleet?, startTime, closeTime}`)
+      .addHelpText(
+        'after',
+        examples(
+          'stagefill list --kind backfill --state running',
+          'stagefill list --table public.orders --json',
+          'stagefill list --kind fleet',
+          'stagefill list --fleet orders-cents',
+        ),
+      ),
   ).action(
-    async (opts: ConnectOptions & { kind?: 'backfill' | 'rollout'; table?: string; state?: string; limit: number; json?: boolean }) => {
-      if (opts.kind && !['backfill', 'rollout'].includes(opts.kind))
-        throw new UsageError(`--kind: expected backfill or rollout, got "${opts.kind}"`);
+    async (
+      opts: ConnectOptions & {
+        kind?: 'backfill' | 'rollout' | 'fleet';
+        fleet?: string;
+        table?: string;
+        state?: string;
+        limit: number;
+        json?: boolean;
+      },
+    ) => {
+      if (opts.kind && !['backfill', 'rollout', 'fleet'].includes(opts.kind))
+        throw new UsageError(`--kind: expected backfill, rollout or fleet, got "${opts.kind}"`);
       await withConnection(opts, async (conn) => {
-        const runs = await listRuns(conn, { kind: opts.kind, table: opts.table, state: opts.state, limit: opts.limit });
+        const runs = await listRuns(conn, {
+          kind: opts.kind,
+          fleet: opts.fleet,
+          table: opts.table,
+          state: opts.state,
+          limit: opts.limit,
+        });
         if (opts.json) return printJson(runs);
         if (!runs.length) return print('no runs match');
         for (const r of runs)
-          print(`${r.workflowId}\t${r.kind ?? '?'}\t${(r.tables ?? []).join(',')}\t${r.state ?? '?'}\t${r.status}\t${r.startTime}`);
+          print(
+            `${r.workflowId}\t${r.kind ?? '?'}\t${(r.tables ?? []).join(',') || (r.fleet ? `fleet ${r.fleet}` : '-')}\t${r.state ?? '?'}\t${r.status}\t${r.startTime}`,
+          );
       });
     },
   );
@@ -202,16 +248,33 @@ export function registerRunVerbs(program: Command): void {
   program
     .command('history')
     .description(
-      "print a run's audit trail from stagefill's tables (DATABASE_URL): events with actors; a backfill's generations and checkpoints; a rollout's steps and gate results",
+      "print a run's audit trail from stagefill's tables (DATABASE_URL): events with actors; a backfill's generations and checkpoints; a rollout's steps and gate results; a fleet's (stagefill-fleet:<name>): each target's, read from the targets file's databases",
     )
     .argument('<workflow-id>')
     .addOption(new Option('--database-url <url>', 'the database stagefill changes (where its audit lives)').env('DATABASE_URL'))
-    .option('--json', `${JSON_HELP}: {workflowId, events, backfill?, rollout?}`)
+    .addOption(new Option('--targets <file>', 'a fleet: the targets file the workers read').env('STAGEFILL_TARGETS'))
+    .option(
+      '--json',
+      `${JSON_HELP}: {workflowId, events, backfill?, rollout?}; a fleet's: {workflowId, targets: [{target, ...}], untouched, unreadable}`,
+    )
     .addHelpText(
       'after',
-      examples('stagefill history stagefill-backfill:public.orders:total', 'stagefill history stagefill-rollout:orders-total --json'),
+      examples(
+        'stagefill history stagefill-backfill:public.orders:total',
+        'stagefill history stagefill-rollout:orders-total --json',
+        'stagefill history stagefill-fleet:orders-cents --targets targets.yaml',
+      ),
     )
-    .action(async (id: string, opts: { databaseUrl?: string; json?: boolean }) => {
+    .action(async (id: string, opts: { databaseUrl?: string; json?: boolean; targets?: string }) => {
+      if (id.startsWith(FLEET_ID_PREFIX)) {
+        const h = await readFleetHistory(id, opts.targets);
+        if (!h.targets.length && !h.unreadable.length)
+          throw new NotFoundError(
+            `no target of ${opts.targets} has an audit of ${id}; check the id (\`stagefill list --kind fleet\`) and the targets file`,
+          );
+        print(opts.json ? JSON.stringify(h, null, 2) : formatFleetHistory(h));
+        return;
+      }
       if (!opts.databaseUrl)
         throw new UsageError(
           '--database-url: not set; pass it or set DATABASE_URL to the database the run changed (the audit lives there)',

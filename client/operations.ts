@@ -170,7 +170,9 @@ export async function waitForRun<T = unknown>(conn: StagefillConnection, workflo
 }
 
 export interface ListFilter {
-  kind?: 'backfill' | 'rollout';
+  kind?: 'backfill' | 'rollout' | 'fleet';
+  /** A fleet's name: the fleet and its targets' rollouts or backfills (StagefillFleet). */
+  fleet?: string;
   table?: string;
   /** A StagefillState (paused, held, waiting_approval, ...); `running` is every run whose workflow is running, whatever its state. */
   state?: string;
@@ -185,15 +187,18 @@ export interface RunSummary {
   kind?: string;
   tables?: string[];
   state?: string;
+  /** The fleet it is, or belongs to. */
+  fleet?: string;
   startTime: string;
   closeTime?: string;
 }
 
 /** Lists runs through stagefill's search attributes (visibility query). */
 export async function listRuns(conn: StagefillConnection, filter: ListFilter = {}): Promise<RunSummary[]> {
-  const clauses = [`StagefillKind IN ('backfill', 'rollout')`];
+  const clauses = [`StagefillKind IN ('backfill', 'rollout', 'fleet')`];
   const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   if (filter.kind) clauses.push(`StagefillKind = ${quote(filter.kind)}`);
+  if (filter.fleet) clauses.push(`StagefillFleet = ${quote(filter.fleet)}`);
   if (filter.table) clauses.push(`StagefillTables = ${quote(qualifiedName(filter.table))}`);
   // `running` is every live run, whatever it is doing (waiting for approval, paused, held): "what is running?"
   if (filter.state === 'running') clauses.push(`ExecutionStatus = 'Running'`);
@@ -209,6 +214,7 @@ export async function listRuns(conn: StagefillConnection, filter: ListFilter = {
       kind: sa.get(SA.kind),
       tables: sa.get(SA.tables),
       state: sa.get(SA.state),
+      fleet: sa.get(SA.fleet),
       startTime: wf.startTime.toISOString(),
       closeTime: wf.closeTime?.toISOString(),
     });

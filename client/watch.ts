@@ -2,7 +2,7 @@ import type { StagefillConnection } from './connection';
 import { getProgress, describeRun } from './operations';
 import { rolloutPercent, ChildBackfillReport, StepView } from '../core/backfill/progress';
 import type { FleetProgress } from '../core/fleet/progress';
-import { formatFleetLine, formatFleetStatus, withWaitingTargets } from './fleet/status';
+import { formatFleetLine, formatFleetStatus, withTargetFigures } from './fleet/status';
 
 type AnyProgress = Record<string, unknown> & { workflowStatus?: string };
 
@@ -236,7 +236,7 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
     const p = (await getProgress<AnyProgress>(conn, workflowId).catch(() => undefined)) as AnyProgress | undefined;
     const status = p?.workflowStatus ?? (await describeRun(conn, workflowId)).status.name;
     if (p?.kind === 'rollout' && !p.backfill) p.backfill = await runningBackfill(conn, p);
-    if (p?.kind === 'fleet') await withWaitingTargets(conn, p as unknown as FleetProgress);
+    if (p?.kind === 'fleet') await withTargetFigures(conn, p as unknown as FleetProgress);
     if (p) {
       const line = opts.json ? JSON.stringify(p) : formatProgressLine(p, tracker.observe(p));
       if (isBar) out.write(`\r${bar(fraction(p))} ${line}\x1b[K`);

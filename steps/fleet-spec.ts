@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { backfillFields } from '../core/common/fields';
+import { backfillFields, duration } from '../core/common/fields';
 import { parseSpec, Spec, SpecError } from './spec';
 import { TARGET_NAME } from '../core/fleet/ids';
 import { parseShare, WaveRule } from '../core/fleet/waves';
@@ -36,7 +36,7 @@ const wave = z
     if (given.length !== 1)
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
-        path: given.length ? [given[1]] : [],
+        path: given[1] !== undefined ? [given[1]] : [],
         message: `a wave picks its targets one way: give exactly one of names, tags or share (it has ${given.length ? given.join(' and ') : 'none'})`,
       });
     if (w.share !== undefined && parseShare(w.share) === undefined)
@@ -46,6 +46,35 @@ const wave = z
         code: z.ZodIssueCode.custom,
         path: ['maxFailures'],
         message: 'maxFailures applies with onFailure: continue (halt stops at the first failure); set onFailure: continue or remove it',
+      });
+  });
+
+/**
+ * The fleet's targets by a read-only query against a catalog database (for
+ * fleets that change every day): its first column is target names. `plan`
+ * and `start` run it, so the workflow gets names, never the catalog's URL.
+ */
+const targetsQuery = z
+  .object({
+    query: z.string().min(1, 'empty: give a read-only query whose first column is target names'),
+    /** A target of the targets file whose database holds the catalog, */
+    catalog: targetName.optional(),
+    /** or the environment variable holding the catalog's URL. */
+    catalogEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'the name of an environment variable, e.g. CATALOG_DATABASE_URL')
+      .optional(),
+    /** The query's statement timeout. */
+    timeout: duration.default('30s'),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if ((t.catalog === undefined) === (t.catalogEnv === undefined))
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [],
+        message:
+          'give the catalog database one way: catalog (a target of the targets file) or catalogEnv (an environment variable holding its URL)',
       });
   });
 
@@ -59,6 +88,8 @@ export const fleetSpecSchema = z
     }),
     /** A target whose table differs from the others': refuse the fleet (default) or leave that target out. */
     onShapeMismatch: z.enum(['refuse', 'skip']).default('refuse'),
+    /** Without it: every target of the targets file; with it: the names a catalog query returns. */
+    targets: targetsQuery.optional(),
     waves: z.array(wave).min(1, 'a fleet needs at least one wave'),
   })
   .strict()
@@ -77,7 +108,17 @@ export interface FleetSpec {
   /** The change, parsed: what every target runs. */
   change: Spec;
   onShapeMismatch: 'refuse' | 'skip';
+  /** The targets by a catalog query; `names`: what it returned when `plan` or `start` ran it (the waves then name them). */
+  targets?: TargetsQuery;
   waves: WaveRule[];
+}
+
+export interface TargetsQuery {
+  query: string;
+  catalog?: string;
+  catalogEnv?: string;
+  timeoutMs: number;
+  names?: string[];
 }
 
 /**
@@ -123,6 +164,16 @@ export function parseFleetSpec(input: unknown, source?: string, readChange?: (pa
     name: s.name,
     change,
     onShapeMismatch: s.onShapeMismatch,
+    ...(s.targets
+      ? {
+          targets: {
+            query: s.targets.query,
+            ...(s.targets.catalog !== undefined ? { catalog: s.targets.catalog } : {}),
+            ...(s.targets.catalogEnv !== undefined ? { catalogEnv: s.targets.catalogEnv } : {}),
+            timeoutMs: s.targets.timeout,
+          },
+        }
+      : {}),
     waves: s.waves.map((w) => ({
       name: w.name,
       select: w.names ? { names: w.names } : w.tags ? { tags: w.tags } : { share: parseShare(w.share!)! },

@@ -1,16 +1,18 @@
 import type { FleetSpec } from '../../steps/fleet-spec';
 import { changeTables } from '../../steps/fleet-spec';
-import { planWaves, allowedFailures, WavePlanError, PlannedWave } from '../../core/fleet/waves';
-import { shapeDifferences, ShapeDifference } from '../../core/fleet/shape';
+import { planWaves, allowedFailures, WavePlanError, type PlannedWave } from '../../core/fleet/waves';
+import { shapeDifferences, type ShapeDifference } from '../../core/fleet/shape';
 import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
-import { targetsOfFile } from './targets';
-import { planWithRefusal, PlanFormat } from '../plan-output';
+import { fleetTargetsOf } from './resolve';
+import { planWithRefusal, type PlanFormat } from '../plan-output';
 
 export interface FleetPlan {
   name: string;
   change: { kind: string; name: string; tables: string[] };
   onShapeMismatch: 'refuse' | 'skip';
+  /** With `targets.query`: the names the catalog query returned (the waves pick among them). */
+  queried?: string[];
   /** Null without a targets file: the waves' rules only. */
   waves: (PlannedWave & { rule: string; parallelism: number; onFailure: string; allowedFailures: number | null; approval: boolean })[];
   unassigned: string[];
@@ -39,7 +41,7 @@ const ruleText = (w: FleetSpec['waves'][number]) =>
  */
 export async function planFleet(spec: FleetSpec, targetsFile: string | undefined): Promise<FleetPlan> {
   const tables = changeTables(spec.change);
-  const targets = targetsOfFile(targetsFile);
+  const targets = await fleetTargetsOf(spec, targetsFile);
   let planned;
   let refusal: string | null = null;
   try {
@@ -73,6 +75,7 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
     name: spec.name,
     change: { kind: spec.change.kind, name: spec.change.name, tables },
     onShapeMismatch: spec.onShapeMismatch,
+    ...(spec.targets ? { queried: targets.map((t) => t.name) } : {}),
     waves: planned.waves.map((w, i) => {
       const rule = spec.waves[i];
       const allowed = allowedFailures(rule, w.targets.length);
@@ -93,7 +96,12 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
 }
 
 export function formatFleetPlan(p: FleetPlan, changeText: string): string {
-  const lines = [`fleet ${p.name}: ${p.change.kind} ${p.change.name} on ${p.change.tables.join(', ')}`, 'waves:'];
+  const lines = [`fleet ${p.name}: ${p.change.kind} ${p.change.name} on ${p.change.tables.join(', ')}`];
+  if (p.queried)
+    lines.push(
+      `targets: the ${p.queried.length} the catalog query returned (start runs it again and pins the waves to the names it returns then)`,
+    );
+  lines.push('waves:');
   p.waves.forEach((w, i) => {
     const failures =
       w.onFailure === 'halt' ? 'halt at the first failure' : `continue up to ${w.allowedFailures ?? 'any number of'} failures`;

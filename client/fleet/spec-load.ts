@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readSpecData } from '../spec-load';
-import { parseFleetSpec, FleetSpec } from '../../steps/fleet-spec';
+import { parseFleetSpec, type FleetSpec } from '../../steps/fleet-spec';
 
 /** The fleet spec in `file`, or undefined when the file is not `kind: fleet` (the CLI then reads it as before). */
 export function loadFleetSpecFile(file: string): FleetSpec | undefined {

@@ -3,7 +3,7 @@ import { fleetWorkflowId } from '../../core/fleet/ids';
 import { SA } from '../../workflows/search-attributes';
 import type { FleetWorkflowInput } from '../../workflows/fleet/fleet';
 import type { StagefillConnection } from '../connection';
-import { startWorkflow, StartedRun } from '../start';
+import { startWorkflow, type StartedRun } from '../start';
 import { defaultActor } from '../operations';
 
 /**

@@ -1,45 +1,127 @@
 import type { FleetProgress } from '../../core/fleet/progress';
 import type { StagefillConnection } from '../connection';
 import { getProgress } from '../operations';
+import { fleetEtaSeconds, fleetEtaText } from '../../core/fleet/eta';
 
 /** Rollout states in which a running target waits for someone or something (an approval, a held gate, a pause). */
 const WAITING = new Set(['waiting_approval', 'held', 'paused']);
 
+/** What the client adds to the fleet's `progress` answer (`status --json` prints it). */
+export interface FleetView extends FleetProgress {
+  /** Rows of the backfills the running targets run now (a completed target counts as a target, not as rows). */
+  rows: { done: number; total: number; rowsPerSecond: number; targets: number };
+  /** Seconds until the last wave ends (approvals between waves not counted); 0 once ended, null while it stands or before anything can be timed. */
+  etaSeconds: number | null;
+}
+
+/** A running change's figures, as its `progress` query answers (a rollout's running backfills, or a backfill's own). */
+interface ChangeFigures {
+  state?: string;
+  etaSeconds?: number | null;
+  rowsProcessed?: number;
+  rowsTotal?: number;
+  rowsPerSecond?: number;
+  backfills?: { rowsDone: number; rowsTotal: number; rowsPerSecond: number }[];
+}
+
+function rowsOf(cp: ChangeFigures): { done: number; total: number; rate: number } {
+  if (cp.backfills)
+    return cp.backfills.reduce((a, b) => ({ done: a.done + b.rowsDone, total: a.total + b.rowsTotal, rate: a.rate + b.rowsPerSecond }), {
+      done: 0,
+      total: 0,
+      rate: 0,
+    });
+  return { done: cp.rowsProcessed ?? 0, total: cp.rowsTotal ?? 0, rate: cp.rowsPerSecond ?? 0 };
+}
+
+/** When each of the fleet's target workflows started and (if it did) closed, newest execution per target (a retry runs one again). */
+async function targetTimes(conn: StagefillConnection, fleetName: string): Promise<Map<string, { start: number; close?: number }>> {
+  const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const out = new Map<string, { start: number; close?: number }>();
+  let seen = 0;
+  for await (const wf of conn.client.workflow.list({ query: `StagefillFleet = ${quote(fleetName)} AND StagefillKind = 'fleet-target'` })) {
+    const before = out.get(wf.workflowId);
+    if (!before || wf.startTime.getTime() > before.start)
+      out.set(wf.workflowId, { start: wf.startTime.getTime(), ...(wf.closeTime ? { close: wf.closeTime.getTime() } : {}) });
+    // enough to time a target; a fleet of thousands is not listed whole on every refresh
+    if (++seen >= 2000) break;
+  }
+  return out;
+}
+
 /**
- * The fleet knows a target runs; whether its change waits, the change knows:
- * asks each running target's change (at most the waves' parallelism) and
- * moves the waiting ones from `running` to `waiting` in their wave's counts.
+ * What the fleet's own query does not know, asked of its targets: whether a
+ * running target's change waits (an approval, a held gate: moved from
+ * `running` to `waiting` in its wave's counts), the rows its backfills move
+ * now, and the fleet's ETA from how long targets took (one visibility list,
+ * one query per running target: at most the wave's parallelism).
  */
-export async function withWaitingTargets(conn: StagefillConnection, p: FleetProgress): Promise<FleetProgress> {
+export async function withTargetFigures(conn: StagefillConnection, p: FleetProgress): Promise<FleetView> {
   const running = (p.targets ?? []).filter((t) => t.state === 'running');
-  const states = await Promise.all(
-    running.map(async (t) => {
-      const cp = await getProgress<{ state?: string }>(conn, t.workflowId).catch(() => undefined);
-      return { t, waits: cp?.state !== undefined && WAITING.has(cp.state), state: cp?.state };
-    }),
-  );
-  for (const { t, waits } of states) {
-    if (!waits) continue;
-    const w = p.waves.find((x) => x.name === t.wave);
-    if (w) {
-      w.counts.running--;
-      w.counts.waiting++;
+  const [figures, times] = await Promise.all([
+    Promise.all(running.map(async (t) => ({ t, cp: await getProgress<ChangeFigures>(conn, t.workflowId).catch(() => undefined) }))),
+    targetTimes(conn, p.name).catch(() => new Map<string, { start: number; close?: number }>()),
+  ]);
+  const rows = { done: 0, total: 0, rowsPerSecond: 0, targets: 0 };
+  for (const { t, cp } of figures) {
+    if (!cp) continue;
+    if (cp.state !== undefined && WAITING.has(cp.state)) {
+      const w = p.waves.find((x) => x.name === t.wave);
+      if (w) {
+        w.counts.running--;
+        w.counts.waiting++;
+      }
+    }
+    const r = rowsOf(cp);
+    if (r.total > 0) {
+      rows.done += r.done;
+      rows.total += r.total;
+      rows.rowsPerSecond += r.rate;
+      rows.targets++;
     }
   }
-  return p;
+  const now = Date.now();
+  // a target's workflow id is the change's without `/change`
+  const timeOf = (changeId: string) => times.get(changeId.replace(/\/change$/, ''));
+  const completedSeconds = (p.targets ?? [])
+    .filter((t) => t.state === 'completed')
+    .map((t) => timeOf(t.workflowId))
+    .filter((x): x is { start: number; close: number } => x?.close !== undefined)
+    .map((x) => (x.close - x.start) / 1000);
+  const etaSeconds = fleetEtaSeconds({
+    state: p.state,
+    waves: p.waves,
+    currentWave: p.currentWave,
+    running: figures.map(({ t, cp }) => ({
+      elapsedSeconds: Math.max(0, (now - (timeOf(t.workflowId)?.start ?? now)) / 1000),
+      etaSeconds: cp?.etaSeconds ?? null,
+    })),
+    completedSeconds,
+  });
+  return Object.assign(p, { rows, etaSeconds });
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
 
-/** One line for `watch`: the fleet's state, its wave and the targets done. */
-export function formatFleetLine(p: FleetProgress): string {
+const fmtNum = (n: number) => n.toLocaleString('en-US');
+
+/** One line for `watch`: the fleet's state, its wave, the targets done, the rows moving now and the ETA. */
+export function formatFleetLine(p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds'>>): string {
   const wave = p.currentWave ? ` wave ${p.currentWave}` : '';
   const failed = p.failed.length ? ` failed: ${p.failed.map((f) => f.target).join(',')}` : '';
-  return `${p.percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+  const rows = p.rows?.targets
+    ? ` [rows ${fmtNum(p.rows.done)}/${fmtNum(p.rows.total)} on ${p.rows.targets} running, ${fmtNum(p.rows.rowsPerSecond)} rows/s]`
+    : '';
+  const eta = p.etaSeconds !== undefined && p.state !== 'completed' ? ` ${fleetEtaText(p.state, p.etaSeconds)}` : '';
+  // before the fleet has read its targets it has none, and none of none is not 100%
+  const percent = p.totalTargets || p.state === 'completed' ? p.percent : 0;
+  return `${percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${rows}${eta}${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
 
 /** `stagefill status` of a fleet: per-wave counts, then the failed and skipped targets with their causes. */
-export function formatFleetStatus(p: FleetProgress & { workflowStatus?: string }): string {
+export function formatFleetStatus(
+  p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds'>> & { workflowStatus?: string },
+): string {
   const lines = [formatFleetLine(p), `workflow: ${p.workflowStatus ?? '?'}`, `change: ${p.change.kind} ${p.change.name}`];
   if (p.rollbackReason) lines.push(`rollback: ${p.rollbackReason}`);
   lines.push('waves:');

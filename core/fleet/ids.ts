@@ -7,8 +7,11 @@
 /** A target's name: it becomes part of a task queue and workflow ids, so plain characters only. */
 export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** Every fleet's workflow id starts so (`history` tells a fleet's id from a run's by it). */
+export const FLEET_ID_PREFIX = 'stagefill-fleet:';
+
 export function fleetWorkflowId(name: string): string {
-  return `stagefill-fleet:${name}`;
+  return `${FLEET_ID_PREFIX}${name}`;
 }
 
 /** The task queue a target's worker polls: the base queue and the target, e.g. `stagefill@tenant_7`. */
