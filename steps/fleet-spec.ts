@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { backfillFields } from '../core/common/fields';
+import { backfillFields, notify } from '../core/common/fields';
+import type { NotifySettings } from '../core/common/notify';
 import { parseSpec, Spec, SpecError } from './spec';
 import { TARGET_NAME } from '../core/fleet/ids';
 import { parseShare, WaveRule } from '../core/fleet/waves';
@@ -60,6 +61,8 @@ export const fleetSpecSchema = z
     /** A target whose table differs from the others': refuse the fleet (default) or leave that target out. */
     onShapeMismatch: z.enum(['refuse', 'skip']).default('refuse'),
     waves: z.array(wave).min(1, 'a fleet needs at least one wave'),
+    /** A webhook for the fleet's events: each wave started, completed or halted, the fleet finished or rolled back. */
+    notify: notify.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -78,6 +81,8 @@ export interface FleetSpec {
   change: Spec;
   onShapeMismatch: 'refuse' | 'skip';
   waves: WaveRule[];
+  /** The fleet's own webhook (its targets' changes notify per their own spec). */
+  notify?: NotifySettings;
 }
 
 /**
@@ -136,6 +141,7 @@ export function parseFleetSpec(input: unknown, source?: string, readChange?: (pa
             : { percent: parseFloat(w.maxFailures) },
       approval: w.approval,
     })),
+    ...(s.notify ? { notify: s.notify } : {}),
   };
 }
 
