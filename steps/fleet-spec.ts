@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { backfillFields, duration } from '../core/common/fields';
+import { backfillFields, duration, notify } from '../core/common/fields';
+import type { NotifySettings } from '../core/common/notify';
 import { parseSpec, Spec, SpecError } from './spec';
 import { TARGET_NAME } from '../core/fleet/ids';
 import { parseShare, WaveRule } from '../core/fleet/waves';
@@ -91,6 +92,8 @@ export const fleetSpecSchema = z
     /** Without it: every target of the targets file; with it: the names a catalog query returns. */
     targets: targetsQuery.optional(),
     waves: z.array(wave).min(1, 'a fleet needs at least one wave'),
+    /** A webhook for the fleet's events: each wave started, completed or halted, the fleet finished or rolled back. */
+    notify: notify.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -111,6 +114,8 @@ export interface FleetSpec {
   /** The targets by a catalog query; `names`: what it returned when `plan` or `start` ran it (the waves then name them). */
   targets?: TargetsQuery;
   waves: WaveRule[];
+  /** The fleet's own webhook (its targets' changes notify per their own spec). */
+  notify?: NotifySettings;
 }
 
 export interface TargetsQuery {
@@ -187,6 +192,7 @@ export function parseFleetSpec(input: unknown, source?: string, readChange?: (pa
             : { percent: parseFloat(w.maxFailures) },
       approval: w.approval,
     })),
+    ...(s.notify ? { notify: s.notify } : {}),
   };
 }
 

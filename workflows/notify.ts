@@ -34,9 +34,19 @@ const workerSettings = proxyLocalActivities<NotifyActivities>({
   retry: { maximumAttempts: 3 },
 });
 
+export interface NotifyDetail {
+  step?: string | null;
+  lastError?: string | null;
+  rollbackReason?: string | null;
+  /** A fleet's wave event: the wave's name. */
+  wave?: string;
+}
+
 export interface Notifier {
   /** The run entered `state`: if it is worth an event, deliver one, without waiting for it. */
-  state(state: string, detail?: { step?: string | null; lastError?: string | null; rollbackReason?: string | null }): void;
+  state(state: string, detail?: NotifyDetail): void;
+  /** Deliver `event` (a fleet's wave events, which no state names) for a run in `state`, without waiting for it. */
+  event(event: NotifyEvent, state: string, detail?: NotifyDetail): void;
   /** Resolves once every delivery started has ended (delivered or given up); a run awaits it before it closes. */
   settled(): Promise<void>;
   /** No delivery is running now (for a condition that also waits for something else). */
@@ -53,57 +63,68 @@ export interface Notifier {
  * run waits for them (settled), at most the retry policy's minute: a run that
  * closes drops the activities it still has scheduled.
  */
-export function notifier(run: { kind: 'backfill' | 'rollout'; name: string; tables: string[]; notify?: NotifySettings }): Notifier {
+export function notifier(run: {
+  kind: 'backfill' | 'rollout' | 'fleet';
+  name: string;
+  tables: string[];
+  notify?: NotifySettings;
+}): Notifier {
   const pending = new Set<Promise<void>>();
   let seq = 0;
   let workerHasWebhook: Promise<boolean> | undefined;
+  const send = (event: NotifyEvent, state: string, detail: NotifyDetail) => {
+    const info = workflowInfo();
+    // a rollout's backfill step: the rollout reports (its failure becomes the rollout's rollback)
+    if (run.kind === 'backfill' && info.parent) return;
+    if (!patched(WEBHOOK_NOTIFICATIONS)) return;
+    const id = notificationId(info.workflowId, info.runId, event, ++seq);
+    const onlyReceivers = patched(NOTIFY_ONLY_RECEIVERS);
+    const input = {
+      event: {
+        id,
+        event,
+        state,
+        kind: run.kind,
+        name: run.name,
+        ...(detail.wave !== undefined ? { wave: detail.wave } : {}),
+        workflowId: info.workflowId,
+        runId: info.runId,
+        tables: run.tables,
+        step: detail.step || null,
+        reason: reasonFor(event, detail),
+        at: new Date(Date.now()).toISOString(), // the workflow task's deterministic time
+      },
+      notify: run.notify,
+    };
+    const scheduled: Promise<unknown> = onlyReceivers
+      ? CancellationScope.nonCancellable(async () => {
+          // nobody to receive it, no delivery scheduled: the spec's webhook takes this event, or the worker has one
+          if (!notificationTargets(event, run.notify, undefined).length) {
+            if (!workerHasWebhook) workerHasWebhook = workerSettings.hasWorkerWebhook();
+            if (!(await workerHasWebhook)) return;
+          }
+          await delivery.deliverNotification(input);
+        })
+      : CancellationScope.nonCancellable(() => delivery.deliverNotification(input));
+    const delivering = scheduled.then(
+      () => undefined,
+      (err: Error) =>
+        log.warn('webhook notification not delivered; the run goes on', {
+          id,
+          event,
+          error: (err.cause as Error | undefined)?.message ?? err.message,
+        }),
+    );
+    pending.add(delivering);
+    void delivering.then(() => pending.delete(delivering));
+  };
   return {
     state(state, detail = {}) {
       const event: NotifyEvent | undefined = eventOfState(state);
-      if (!event) return;
-      const info = workflowInfo();
-      // a rollout's backfill step: the rollout reports (its failure becomes the rollout's rollback)
-      if (run.kind === 'backfill' && info.parent) return;
-      if (!patched(WEBHOOK_NOTIFICATIONS)) return;
-      const id = notificationId(info.workflowId, info.runId, event, ++seq);
-      const onlyReceivers = patched(NOTIFY_ONLY_RECEIVERS);
-      const input = {
-        event: {
-          id,
-          event,
-          state,
-          kind: run.kind,
-          name: run.name,
-          workflowId: info.workflowId,
-          runId: info.runId,
-          tables: run.tables,
-          step: detail.step || null,
-          reason: reasonFor(event, detail),
-          at: new Date(Date.now()).toISOString(), // the workflow task's deterministic time
-        },
-        notify: run.notify,
-      };
-      const scheduled: Promise<unknown> = onlyReceivers
-        ? CancellationScope.nonCancellable(async () => {
-            // nobody to receive it, no delivery scheduled: the spec's webhook takes this event, or the worker has one
-            if (!notificationTargets(event, run.notify, undefined).length) {
-              if (!workerHasWebhook) workerHasWebhook = workerSettings.hasWorkerWebhook();
-              if (!(await workerHasWebhook)) return;
-            }
-            await delivery.deliverNotification(input);
-          })
-        : CancellationScope.nonCancellable(() => delivery.deliverNotification(input));
-      const delivering = scheduled.then(
-        () => undefined,
-        (err: Error) =>
-          log.warn('webhook notification not delivered; the run goes on', {
-            id,
-            event,
-            error: (err.cause as Error | undefined)?.message ?? err.message,
-          }),
-      );
-      pending.add(delivering);
-      void delivering.then(() => pending.delete(delivering));
+      if (event) send(event, state, detail);
+    },
+    event(event, state, detail = {}) {
+      send(event, state, detail);
     },
     async settled() {
       while (pending.size) await Promise.all([...pending]);

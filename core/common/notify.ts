@@ -21,7 +21,18 @@ export function deliveryRetryGapsMs(policy: typeof DELIVERY_RETRY = DELIVERY_RET
 }
 
 /** What an operator hears about, in the order of a run's life. */
-export const NOTIFY_EVENTS = ['awaiting_approval', 'held', 'finished', 'failed', 'rolled_back', 'cancelled'] as const;
+export const NOTIFY_EVENTS = [
+  'awaiting_approval',
+  'held',
+  'finished',
+  'failed',
+  'rolled_back',
+  'cancelled',
+  // a fleet's waves (`wave` names it): one started, completed, or halted by its failed targets
+  'wave_started',
+  'wave_completed',
+  'wave_halted',
+] as const;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 /** A spec's `notify:` block. */
@@ -65,6 +76,7 @@ export function reasonFor(event: NotifyEvent, r: { lastError?: string | null; ro
       return r.rollbackReason ?? r.lastError ?? null;
     case 'failed':
     case 'held':
+    case 'wave_halted':
       return r.lastError ?? null;
     default:
       return null;
@@ -77,8 +89,10 @@ export interface NotifyEventInput {
   id: string;
   event: NotifyEvent;
   state: string;
-  kind: 'backfill' | 'rollout';
+  kind: 'backfill' | 'rollout' | 'fleet';
   name: string;
+  /** A fleet's wave events: the wave's name (absent from every other event). */
+  wave?: string;
   workflowId: string;
   runId: string;
   tables: string[];
@@ -134,6 +148,9 @@ const EMOJI: Record<NotifyEvent, string> = {
   failed: ':x:',
   rolled_back: ':leftwards_arrow_with_hook:',
   cancelled: ':no_entry_sign:',
+  wave_started: ':arrow_forward:',
+  wave_completed: ':white_check_mark:',
+  wave_halted: ':octagonal_sign:',
 };
 
 /** Slack's mrkdwn reserves &, < and >: user text (names, SQL errors) is escaped. */
@@ -161,6 +178,12 @@ function what(e: NotifyEventInput): string {
       return 'rolled back';
     case 'cancelled':
       return 'was cancelled';
+    case 'wave_started':
+      return `started wave "${e.wave ?? '?'}"`;
+    case 'wave_completed':
+      return `completed wave "${e.wave ?? '?'}"`;
+    case 'wave_halted':
+      return `halted in wave "${e.wave ?? '?'}" (\`stagefill retry\` or \`stagefill rollback\`)`;
   }
 }
 

@@ -129,10 +129,15 @@ describe('parseFleetSpec', () => {
     });
     expect(s.change.kind).toBe('backfill');
     expect(s.onShapeMismatch).toBe('refuse');
+    expect(s.notify).toBeUndefined();
     expect(s.waves).toEqual([
       { name: 'c', select: { names: ['t1'] }, parallelism: 1, onFailure: 'halt', maxFailures: undefined, approval: false },
       { name: 'r', select: { share: 'rest' }, parallelism: 4, onFailure: 'continue', maxFailures: { percent: 10 }, approval: true },
     ]);
+  });
+  test('notify: the fleet webhook and its events, wave events included', () => {
+    const notify = { webhook: 'https://hooks.example/fleet', on: ['wave_halted', 'rolled_back'] };
+    expect(parseFleetSpec({ ...base, notify }).notify).toEqual(notify);
   });
   test.each([
     ['two selectors', { waves: [{ name: 'a', names: ['t1'], share: 'rest' }] }, 'waves.0.share: a wave picks its targets one way'],
@@ -160,6 +165,16 @@ describe('parseFleetSpec', () => {
     ['a bad change', { change: { ...change, transform: undefined } }, 'change.transform'],
     ['a fleet of fleets', { change: { kind: 'fleet' } }, 'change.kind: a fleet changes each target with a rollout or a backfill'],
     ['an unknown field', { wave: [] }, 'unknown field "wave"'],
+    [
+      'a notify webhook that is no URL',
+      { notify: { webhook: 'slack' } },
+      'notify.webhook: notify.webhook must be an http:// or https:// URL',
+    ],
+    [
+      'a notify event unknown',
+      { notify: { webhook: 'https://h.example/x', on: ['wave_ended'] } },
+      'notify.on.0: notify.on lists events out of',
+    ],
   ])('refuses %s, naming the field', (_what, patch, message) => {
     let err: unknown;
     try {

@@ -41,6 +41,7 @@ import { pauseSignal, resumeSignal, approveSignal, rollbackSignal, retrySignal, 
 import { SA } from '../search-attributes';
 import { setSearchState } from '../search-state';
 import { causeMessage } from '../failure-cause';
+import { notifier } from '../notify';
 import { targetFinishedSignal, TargetFinished } from './definitions';
 import type { fleetTargetWorkflow } from './target';
 
@@ -50,6 +51,9 @@ import type { fleetTargetWorkflow } from './target';
  * a target is started with cancellation ABANDON (a cancelled fleet rolls back by signal, and hears each target's end).
  */
 export const TARGET_WORKFLOWS_ON_BASE_QUEUE = 'fleet-target-workflows-on-base-queue';
+
+/** Patch: the fleet notifies (its `notify:` webhook, the worker's): each wave started, completed or halted, the fleet finished or rolled back. */
+export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
 
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
@@ -112,6 +116,9 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   };
   let wake = 0;
   let starting = 0;
+  // fleets from before notifications schedule none, so their histories replay unchanged
+  const notifying = patched(FLEET_NOTIFICATIONS);
+  const notify = notifier({ kind: 'fleet', name: spec.name, tables: changeTables(spec.change), notify: spec.notify });
   const byName = new Map(c.targets.map((t) => [t.name, t]));
 
   const waveTargets = (i: number) => c.targets.filter((t) => t.wave === i);
@@ -295,6 +302,8 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   async function maybeContinue(): Promise<void> {
     const i = workflowInfo();
     if (starting > 0 || (i.historyLength < eventLimit && !i.continueAsNewSuggested)) return;
+    // a run that closes drops the deliveries it still has scheduled
+    await notify.settled();
     log.info('fleet continues as new', { historyLength: i.historyLength, run: c.run + 1 });
     await continueAsNew<typeof fleetWorkflow>({ ...input, carried: { ...c, run: c.run + 1 } });
   }
@@ -319,6 +328,8 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
 
   if (c.rollbackReason === null) {
     setState('completed');
+    if (notifying) notify.state('completed');
+    await notify.settled();
     return { state: c.state, progress: progress() };
   }
   return CancellationScope.nonCancellable(rollBack);
@@ -330,7 +341,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       if (!rule) break;
       const targets = waveTargets(i);
       const allowed = allowedFailures(rule, targets.length);
-      if (c.waveStates[i] === 'pending') c.waveStates[i] = 'running';
+      if (c.waveStates[i] === 'pending') {
+        c.waveStates[i] = 'running';
+        if (notifying) notify.event('wave_started', 'running', { wave: rule.name });
+      }
       if (c.waveStates[i] === 'running') {
         setState(c.isPaused ? 'paused' : 'running');
         for (;;) {
@@ -356,6 +370,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
             Number.isFinite(allowed) ? `${allowed} allowed` : ''
           }): ${failed.map((t) => `${t.name}: ${t.cause ?? 'unknown'}`).join(' | ')}`;
           setState('halted');
+          if (notifying) notify.event('wave_halted', 'halted', { wave: rule.name, lastError: c.lastError });
           // `retry` runs the failed targets again; `rollback` reverses what has not contracted
           c.waitSeen = c.retries;
           for (;;) {
@@ -370,10 +385,12 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
           continue;
         }
         c.waveStates[i] = 'completed';
+        if (notifying) notify.event('wave_completed', c.state, { wave: rule.name });
       }
       if (rule.approval && i < spec.waves.length - 1 && c.waveStates[i] === 'completed') {
         c.waveStates[i] = 'waiting_approval';
         c.waitSeen = c.approvals;
+        if (notifying) notify.state('waiting_approval', { step: rule.name });
       }
       if (c.waveStates[i] === 'waiting_approval') {
         setState('waiting_approval');
@@ -411,6 +428,8 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       if (c.waveStates[i] !== 'completed')
         c.waveStates[i] = waveTargets(i).some((t) => t.state === 'rolled_back') ? 'rolled_back' : 'skipped';
     setState('rolled_back');
+    if (notifying) notify.state('rolled_back', { rollbackReason: c.rollbackReason, lastError: c.lastError });
+    await notify.settled();
     return { state: c.state, progress: progress() };
   }
 }
