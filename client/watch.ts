@@ -115,6 +115,8 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
 }
 
 /** The latency/replica-lag controller's decision as the progress query shows it. */
+// Deliberately looser than core's ControlDecision (action a plain string, `at` optional): it reads what
+// any worker version wrote into a run's progress, older and newer ones included.
 interface ControlView {
   hold: boolean;
   action: string;

@@ -103,26 +103,31 @@ export interface ControlLimits {
   minRowsPerSecond: number;
 }
 
-export interface ControlObservation {
+/**
+ * What the controller sees in a window: the figures a decision shows (budgetP99Ms: in ms of probe p99,
+ * already resolved from a ratio; undefined: no latency budget), with the sample and rate counts required.
+ */
+export interface ControlObservation extends Pick<
+  ControlDecision,
+  | 'budgetP99Ms'
+  | 'baselineP99Ms'
+  | 'baselineAt'
+  | 'baselineWindows'
+  | 'trafficP99Ms'
+  | 'budgetReference'
+  | 'askedP99Ms'
+  | 'noiseP99Ms'
+  | 'p50Ms'
+  | 'p99Ms'
+  | 'maxReplicaLagMs'
+  | 'replicas'
+> {
   now: number;
-  /** Budget in ms of probe p99 (already resolved from a ratio); undefined: no latency budget. */
-  budgetP99Ms?: number;
-  baselineP99Ms?: number;
-  baselineAt?: number;
-  baselineWindows?: number;
-  trafficP99Ms?: number;
-  budgetReference?: 'traffic' | 'probe';
-  askedP99Ms?: number;
-  noiseP99Ms?: number;
-  p50Ms?: number;
-  p99Ms?: number;
   samples: number;
   /** Samples in the window slower than the budget; undefined: judge by the p99 alone. */
   overBudget?: number;
   observedRowsPerSecond: number;
-  maxReplicaLagMs?: number;
   onReplicaMissing?: ReplicaMissingPolicy;
-  replicas?: ReplicaLag[];
 }
 
 /** The controller's memory between steps (kept in the control row, so a restarted probe goes on from it). */
