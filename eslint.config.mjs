@@ -23,6 +23,10 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-var': 'error',
       'prefer-const': 'error',
+      // a switch over a union names every member (a default does not stand in for a new one)
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      // a name used only as a type comes in by `import type` (erased: the layer lint lets some floors read others only so)
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],
     },
   },
 );

@@ -1,4 +1,5 @@
-import { createBackfillActivities, ActivityDeps } from './backfill/index';
+import type { ActivityDeps } from './backfill/index';
+import { createBackfillActivities } from './backfill/index';
 import { createRolloutActivities } from './rollout/index';
 import { createProbeActivities } from './backfill/probe';
 import { createNotifyActivities } from './notify';

@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { NotifyEventInput, NotifySettings, notificationBody, notificationTargets } from '../core/common/notify';
+import type { NotifyEventInput, NotifySettings } from '../core/common/notify';
+import { notificationBody, notificationTargets } from '../core/common/notify';
 import type { ActivityDeps } from './backfill/types';
 import { signatureHeaders } from './webhook-signature';
 

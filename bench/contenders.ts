@@ -1,10 +1,12 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startBackfill, waitForRun } from '../client/operations';
 import type { StagefillConnection } from '../client/connection';
-import { progressQuery, BackfillProgress } from '../workflows/definitions';
+import type { BackfillProgress } from '../workflows/definitions';
+import { progressQuery } from '../workflows/definitions';
 import * as sql from './sql';
-import { KeyTable, singleUpdateOn, transformOn } from './keys';
+import type { KeyTable } from './keys';
+import { singleUpdateOn, transformOn } from './keys';
 import { backfillSpec } from '../core/common/fields';
 
 /** What one contender's run produced. Times in milliseconds. */

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { ident, qualified } from '../db/identifiers';
 import { COLUMN, COLUMN_TYPE, expressionFor } from './sql';
 

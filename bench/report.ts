@@ -1,18 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  BudgetResults,
-  bestBudget,
-  fastestWithin,
-  frontier,
-  budgetWallMs,
-  budgetPairedVerdict,
-  pairedFastestWithin,
-  PAIRED_WINDOWS,
-} from './budget';
+import type { BudgetResults } from './budget';
+import { bestBudget, fastestWithin, frontier, budgetWallMs, budgetPairedVerdict, pairedFastestWithin, PAIRED_WINDOWS } from './budget';
 import { shareWithin, PAIRED_MIN_SHARE } from './paired-windows';
 import { s, x, ms, pct, cores, table } from './format';
-import { BenchResults, best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdicts, triggerSummary } from './results';
+import type { BenchResults } from './results';
+import { best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdicts, triggerSummary } from './results';
 
 /** The generated part of docs/BENCHMARKS.md (and the console summary). */
 export function renderResults(r: BenchResults): string {

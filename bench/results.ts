@@ -1,7 +1,8 @@
 import type { FillRun } from './contenders';
 import type { LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
-import { BudgetResults, bestBudget, fastestWithin, windowsAfterStep, budgetWallMs, budgetPairedVerdict } from './budget';
+import type { BudgetResults } from './budget';
+import { bestBudget, fastestWithin, windowsAfterStep, budgetWallMs, budgetPairedVerdict } from './budget';
 import { PAIRED_MIN_SHARE } from './paired-windows';
 
 /**

@@ -7,23 +7,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../devstack';
-import { parseBenchOptions, BenchOptions, Skippable } from './options';
-import { startBenchStack, BenchStack } from './stack';
-import { initPgbench, startLoad, summarize, PgTarget } from './pgbench';
+import type { BenchOptions, Skippable } from './options';
+import { parseBenchOptions } from './options';
+import type { BenchStack } from './stack';
+import { startBenchStack } from './stack';
+import type { PgTarget } from './pgbench';
+import { initPgbench, startLoad, summarize } from './pgbench';
 import { underLoad } from './under-load';
 import * as sql from './sql';
-import {
-  Contender,
-  ContenderDeps,
-  FillRun,
-  singleStatement,
-  naiveChunks,
-  bareChunks,
-  stagefillBackfill,
-  cpuFloor,
-  fmtK,
-} from './contenders';
-import { BenchResults, REPORTED_SETTINGS, AloneResult, LoadResult, KeyTableResult, bestAlone, verdicts } from './results';
+import type { Contender, ContenderDeps, FillRun } from './contenders';
+import { singleStatement, naiveChunks, bareChunks, stagefillBackfill, cpuFloor, fmtK } from './contenders';
+import type { BenchResults, AloneResult, LoadResult, KeyTableResult } from './results';
+import { REPORTED_SETTINGS, bestAlone, verdicts } from './results';
 import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';

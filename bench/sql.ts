@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { ident, own, qualified } from '../db/identifiers';
 import { prepared } from '../db/pool';
 

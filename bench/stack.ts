@@ -1,12 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { Pool } from 'pg';
-import { startDevStack, DevStack, findPostgresBindir } from '../devstack';
+import type { Pool } from 'pg';
+import type { DevStack } from '../devstack';
+import { startDevStack, findPostgresBindir } from '../devstack';
 import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
-import { connect, StagefillConnection } from '../client/connection';
+import type { StagefillConnection } from '../client/connection';
+import { connect } from '../client/connection';
 
 /**
  * The server settings of every figure in docs/BENCHMARKS.md. shared_buffers

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { addComputedColumn } from '../steps/add-column/sql';
 import { dropColumn } from '../db/rollout/ddl';
 import { dropStepTrigger, stepTriggerName } from '../db/rollout/triggers';

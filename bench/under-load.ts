@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { sleep } from '../devstack';
-import { startLoad, summarize, perWindow, LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import type { LoadRun, PgTarget, Transaction, LatencySummary } from './pgbench';
+import { startLoad, summarize, perWindow } from './pgbench';
 import type { BenchOptions } from './options';
 import type { FillRun } from './contenders';
 

@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { Connection, Client } from '@temporalio/client';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { startEmbeddedPostgres, startTemporalDevServer, resolveTemporalCli, freePort, sleep } from '../devstack';
 import type { EmbeddedPostgres } from '../devstack/postgres';
 import type { TemporalDevServer } from '../devstack/temporal';

@@ -1,6 +1,8 @@
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { parseDuration } from '../core/common/duration';
-import { connect, ConnectOptions, StagefillConnection } from './connection';
+import type { ConnectOptions, StagefillConnection } from './connection';
+import { connect } from './connection';
 import { UsageError } from './errors';
 
 /** The worker's variables, each overridable by its flag (flags win). */

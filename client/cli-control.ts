@@ -1,6 +1,7 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import type { ConnectOptions } from './connection';
-import { sendControl, cancelRun, setThrottle, ControlVerb, defaultActor } from './operations';
+import type { ControlVerb } from './operations';
+import { sendControl, cancelRun, setThrottle, defaultActor } from './operations';
 import type { BaselineRefresh, ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, examples, toInt, JSON_HELP } from './cli-common';

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { loadSpecFile } from './spec-load';
 import { createPool } from '../db/pool';
 import type { ConnectOptions, StagefillConnection } from './connection';

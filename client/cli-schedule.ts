@@ -1,8 +1,9 @@
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { loadSpecFile } from './spec-load';
 import { isValidTimeZone } from '../core/common/window';
 import type { ConnectOptions } from './connection';
-import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule, ScheduleInfo } from './schedules';
+import type { ScheduleInfo } from './schedules';
+import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule } from './schedules';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, durationOption, formatMs, JSON_HELP } from './cli-common';
 import type { BackfillSpec } from '../core/common/fields';

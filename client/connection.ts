@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { loadWorkerConfig, WorkerConfig } from '../worker/config';
+import type { WorkerConfig } from '../worker/config';
+import { loadWorkerConfig } from '../worker/config';
 import { ConnectionError } from './errors';
 
 export interface ConnectOptions {

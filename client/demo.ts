@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { startDevStack, projectRoot, writeEnvFile, preferredDevPorts } from '../devstack';
 import { createStagefillWorker, installRuntime } from '../worker/run';
 import { loadWorkerConfig } from '../worker/config';

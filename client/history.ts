@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { findBackfill } from '../db/backfill/backfills';
-import { generationSummaries, GenerationSummary, linkedBackfills, LinkedBackfill, eventsOfRuns } from '../db/audit';
+import type { GenerationSummary, LinkedBackfill } from '../db/audit';
+import { generationSummaries, linkedBackfills, eventsOfRuns } from '../db/audit';
 import { rolloutAudit } from '../db/rollout/audit';
 import { stepBackfillName } from '../core/common/hash';
 import { normalizeGraph } from '../steps/graph';

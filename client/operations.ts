@@ -1,10 +1,12 @@
 import os from 'node:os';
-import { WorkflowHandle, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { backfillWorkflowId } from '../core/common/ids';
 import { qualifiedName } from '../core/common/table-name';
 import { backfillSummary } from '../steps/summary';
 import { hashTransform } from '../core/common/hash';
 import { SA, initialSearchAttributes } from '../workflows/search-attributes';
+import type { ActorPayload } from '../workflows/definitions';
 import {
   pauseSignal,
   resumeSignal,
@@ -13,16 +15,16 @@ import {
   retrySignal,
   progressQuery,
   setThrottleUpdate,
-  ActorPayload,
 } from '../workflows/definitions';
 import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
 import type { StagefillConnection } from './connection';
 import { NotFoundError, NotApplicableError, RunClosedError, NoWorkerError } from './errors';
 import { readRouting } from '../worker/routing';
 import { noWorkerMessage } from '../core/common/worker-routing';
-import { startWorkflow, StartedRun } from './start';
+import type { StartedRun } from './start';
+import { startWorkflow } from './start';
 import type { BackfillSpec } from '../core/common/fields';
-import { ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
+import type { ThrottleChange, ThrottleSettings } from '../core/backfill/throttle';
 
 export interface StartBackfillOptions {
   restart?: boolean;

@@ -1,4 +1,5 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ScheduleSpec } from '@temporalio/client';
+import type { ScheduleSpec } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { backfillWorkflowId } from '../core/common/ids';
 import { qualifiedName } from '../core/common/table-name';
 import { initialSearchAttributes } from '../workflows/search-attributes';

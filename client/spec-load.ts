@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { parseSpec, Spec, SpecError } from '../steps/spec';
+import type { Spec } from '../steps/spec';
+import { parseSpec, SpecError } from '../steps/spec';
 
 /** A YAML or JSON file's data; a file that cannot be read or parsed is a SpecError naming `source`. */
 export function readSpecData(file: string, source: string = file): unknown {

@@ -1,4 +1,5 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowStartOptions } from '@temporalio/client';
+import type { WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { StagefillConnection } from './connection';
 import { AlreadyRunningError } from './errors';
 

@@ -1,6 +1,7 @@
 import type { StagefillConnection } from './connection';
 import { getProgress, describeRun } from './operations';
-import { rolloutPercent, ChildBackfillReport, StepView } from '../core/backfill/progress';
+import type { ChildBackfillReport, StepView } from '../core/backfill/progress';
+import { rolloutPercent } from '../core/backfill/progress';
 import type { FleetProgress } from '../core/fleet/progress';
 import { formatFleetLine, formatFleetStatus, withTargetFigures } from './fleet/status';
 

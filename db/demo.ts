@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 
 export const DEMO_TABLE = 'stagefill_demo.orders';
 

@@ -1,5 +1,6 @@
 import { escapeIdentifier } from 'pg';
-import { parseTable, TableRef } from '../core/common/table-name';
+import type { TableRef } from '../core/common/table-name';
+import { parseTable } from '../core/common/table-name';
 
 // the one table-name module (core/common/table-name.ts, pure and importing nothing) parses; this one quotes
 

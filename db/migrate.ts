@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { withTransaction } from './pool';
 
 /** Migrations are db/migrations/NNN_name.sql; found beside this file or, compiled, in the source tree. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg';
+import type { PoolClient, PoolConfig, QueryConfig } from 'pg';
+import { Pool } from 'pg';
 
 export type Queryable = Pick<PoolClient, 'query'>;
 

@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { resolveTemporalCli } from './temporal-cli';
-import { startTemporalDevServer, TemporalDevServer } from './temporal';
-import { startEmbeddedPostgres, EmbeddedPostgres } from './postgres';
-import { DevPorts, choosePort, readLastPorts, writeLastPorts } from './ports';
+import type { TemporalDevServer } from './temporal';
+import { startTemporalDevServer } from './temporal';
+import type { EmbeddedPostgres } from './postgres';
+import { startEmbeddedPostgres } from './postgres';
+import type { DevPorts } from './ports';
+import { choosePort, readLastPorts, writeLastPorts } from './ports';
 import { checkInheritedPostgres, checkInheritedTemporal } from './inherited';
 import { lockStateDir } from './lock';
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { startService, Service, sleep, tail } from './process';
+import type { Service } from './process';
+import { startService, sleep, tail } from './process';
 import { findOrInstall } from './apt';
 import { freePort } from './ports';
 import { runAsUser } from './postgres';

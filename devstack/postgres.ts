@@ -4,7 +4,8 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
-import { startService, Service, sleep, tail, which } from './process';
+import type { Service } from './process';
+import { startService, sleep, tail, which } from './process';
 import { freePort } from './ports';
 
 export interface EmbeddedPostgres {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { startService, Service, sleep, tail } from './process';
+import type { Service } from './process';
+import { startService, sleep, tail } from './process';
 import { freePort } from './ports';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 

@@ -1,5 +1,6 @@
 import type { RolloutSpec, RolloutStep } from './spec';
-import { normalizeGraph, layers, GraphStep } from './graph';
+import type { GraphStep } from './graph';
+import { normalizeGraph, layers } from './graph';
 import { qualifiedName } from '../core/common/table-name';
 import { stepModule } from '.';
 

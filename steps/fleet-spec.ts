@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { backfillFields, duration, notify } from '../core/common/fields';
 import type { NotifySettings } from '../core/common/notify';
-import { parseSpec, Spec, SpecError } from './spec';
+import type { Spec } from './spec';
+import { parseSpec, SpecError } from './spec';
 import { TARGET_NAME } from '../core/fleet/ids';
-import { parseShare, WaveRule } from '../core/fleet/waves';
+import type { WaveRule } from '../core/fleet/waves';
+import { parseShare } from '../core/fleet/waves';
 
 /**
  * `kind: fleet`: one rollout or backfill promoted across many databases in

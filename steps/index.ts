@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { StepKindModule, StepSchema, StepRole } from './types';
 import type { GateCheck } from '../core/common/fields';
 import { addColumn } from './add-column/plan';

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { normalizeGraph, graphProblems } from './graph';
 import { resolveLogicalNames } from '../core/rollout/columns';
 import { alterColumnConflicts, dropOfAlteredColumn } from '../core/rollout/refusals';
-import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify, BackfillSpec } from '../core/common/fields';
+import type { BackfillSpec } from '../core/common/fields';
+import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify } from '../core/common/fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '.';
 import { qualifiedName } from '../core/common/table-name';
 

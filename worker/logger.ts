@@ -1,4 +1,5 @@
-import pino, { Logger } from 'pino';
+import type { Logger } from 'pino';
+import pino from 'pino';
 
 /**
  * pino JSON lines, pretty on a TTY. Anything that looks like a connection

@@ -1,4 +1,5 @@
-import { loadWorkerConfig, ConfigError, WorkerConfig } from './config';
+import type { WorkerConfig } from './config';
+import { loadWorkerConfig, ConfigError } from './config';
 import { createLogger } from './logger';
 import { createStagefillWorker, installRuntime } from './run';
 import { serveMetrics } from './metrics';

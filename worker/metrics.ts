@@ -1,7 +1,8 @@
 import http from 'node:http';
 import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Queryable } from '../db/pool';
-import { openBackfillBacklog, BacklogRow } from '../db/audit';
+import type { BacklogRow } from '../db/audit';
+import { openBackfillBacklog } from '../db/audit';
 import type { ControlMetrics } from '../activities/backfill/probe';
 
 /** Where the backlog gauge reads from at scrape time; unset, the gauge stays empty. */

@@ -4,7 +4,8 @@
  * (rollout/chain.ts) and the backfill's (backfill/workflow.ts) share it, so
  * it sits on their common floor. Deterministic.
  */
-import { patched, CancellationScope, CancelledFailure } from '@temporalio/workflow';
+import type { CancellationScope } from '@temporalio/workflow';
+import { patched, CancelledFailure } from '@temporalio/workflow';
 
 /**
  * Patch: a cancel that reached the run while it was handing over (waiting in

@@ -1,14 +1,7 @@
 import { proxyActivities, proxyLocalActivities, patched, workflowInfo, CancellationScope, log } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities/notify';
-import {
-  eventOfState,
-  reasonFor,
-  notificationId,
-  notificationTargets,
-  DELIVERY_RETRY,
-  NotifySettings,
-  NotifyEvent,
-} from '../core/common/notify';
+import type { NotifySettings, NotifyEvent } from '../core/common/notify';
+import { eventOfState, reasonFor, notificationId, notificationTargets, DELIVERY_RETRY } from '../core/common/notify';
 
 /** Patch: runs from before notifications schedule no delivery, so their histories replay unchanged. */
 export const WEBHOOK_NOTIFICATIONS = 'webhook-notifications';

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { inTransaction, Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
+import { inTransaction } from '../../db/pool';
 import * as sql from '../../db/backfill/backfills';
 import * as keys from '../../db/backfill/key-chunks';
 import type { KeyedTable } from '../../db/backfill/key-sql';
@@ -8,7 +9,8 @@ import { arithmeticChunkEnd } from '../../core/backfill/chunks';
 import { adaptedChunkSize } from '../../core/backfill/throttle';
 import { keyNames, formatKey, formatRange } from '../../core/backfill/keys';
 import { classifyPgError, chunkFailure, CHUNK_VALIDATION_ERROR, SETUP_ERROR } from '../../db/errors';
-import { LeaseInput, WORKER_ID } from './types';
+import type { LeaseInput } from './types';
+import { WORKER_ID } from './types';
 import type { Lane } from './lane';
 
 /**

@@ -6,7 +6,8 @@
  */
 import type { Pool } from 'pg';
 import * as health from '../../db/backfill/health';
-import { ControlDecision, laneShare } from '../../core/backfill/throttle-control';
+import type { ControlDecision } from '../../core/backfill/throttle-control';
+import { laneShare } from '../../core/backfill/throttle-control';
 
 const READ_EVERY_MS = 250;
 /** A decision older than this (the probe died or is restarting slowly) holds the lanes. */

@@ -7,7 +7,7 @@ import { replayPartitions } from '../../core/backfill/chunks';
 import { formatRange, keyNames } from '../../core/backfill/keys';
 import { hashTransform } from '../../core/common/hash';
 import { SETUP_ERROR } from '../../db/errors';
-import { ActivityDeps, PrepareBackfillInput, PreparedBackfill } from './types';
+import type { ActivityDeps, PrepareBackfillInput, PreparedBackfill } from './types';
 import { createLeaseActivities } from './lease';
 import { planPartitions, resolveKey, normalizeInput } from './partition-plan';
 

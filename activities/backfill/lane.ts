@@ -1,10 +1,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Pool } from 'pg';
-import { openSession, Session } from '../../db/pool';
+import type { Session } from '../../db/pool';
+import { openSession } from '../../db/pool';
 import * as sql from '../../db/backfill/backfills';
 import type { KeyedTable } from '../../db/backfill/key-sql';
 import { isCutByArithmetic, leavesChanged } from '../../core/backfill/chunks';
-import { KeyColumn, decodeKeyType, keyNames } from '../../core/backfill/keys';
+import type { KeyColumn } from '../../core/backfill/keys';
+import { decodeKeyType, keyNames } from '../../core/backfill/keys';
 import { THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
 import { SETUP_ERROR } from '../../db/errors';
 import type { LeaseInput } from './types';

@@ -3,9 +3,11 @@ import * as sql from '../../db/backfill/backfills';
 import { leaseGate } from './control';
 import { chunkSizeInForce } from '../../core/backfill/throttle';
 import { classifyPgError, chunkFailure } from '../../db/errors';
-import { ActivityDeps, LeaseInput, LeaseResult } from './types';
-import { Lane, enterLane } from './lane';
-import { ChunkOutcome, applyChunk } from './chunk';
+import type { ActivityDeps, LeaseInput, LeaseResult } from './types';
+import type { Lane } from './lane';
+import { enterLane } from './lane';
+import type { ChunkOutcome } from './chunk';
+import { applyChunk } from './chunk';
 
 /**
  * The lease loop: one lane works one partition's chunks for a while, each

@@ -1,8 +1,10 @@
 import type { Queryable } from '../../db/pool';
 import * as keys from '../../db/backfill/keys';
-import { PartitionBound, partitionBounds, estimatedRows } from '../../db/backfill/key-partitions';
+import type { PartitionBound } from '../../db/backfill/key-partitions';
+import { partitionBounds, estimatedRows } from '../../db/backfill/key-partitions';
 import type { KeyedTable } from '../../db/backfill/key-sql';
-import { KeyColumn, keyNames, keyLabel, encodeKeyType, formatKey, parseKeyInput } from '../../core/backfill/keys';
+import type { KeyColumn } from '../../core/backfill/keys';
+import { keyNames, keyLabel, encodeKeyType, formatKey, parseKeyInput } from '../../core/backfill/keys';
 import { isCutByArithmetic, evenKeyPartitions, partsPerLeaf, inKeyOrder } from '../../core/backfill/chunks';
 
 /**

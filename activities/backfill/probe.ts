@@ -10,16 +10,14 @@
  */
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import type { ActivityDeps, ActivityMetrics } from './index';
-import { openSession, Session } from '../../db/pool';
+import type { Session } from '../../db/pool';
+import { openSession } from '../../db/pool';
 import * as health from '../../db/backfill/health';
 import { recordEvent } from '../../db/backfill/backfills';
 import { classifyPgError, SETUP_ERROR } from '../../db/errors';
+import type { ControlDecision, ControlLimits, ControlState, BaselineState } from '../../core/backfill/throttle-control';
 import {
-  ControlDecision,
-  ControlLimits,
-  ControlState,
   CONTROL_TUNING,
-  BaselineState,
   controlStep,
   firstBaseline,
   isRefreshDue,
@@ -38,7 +36,8 @@ import {
   withHeldBack,
 } from '../../core/backfill/throttle-control';
 import { ReplicaLagTracker } from '../../core/backfill/replica-lag';
-import { resolveBudget, statementsP99, StatementCounters } from '../../core/backfill/traffic-latency';
+import type { StatementCounters } from '../../core/backfill/traffic-latency';
+import { resolveBudget, statementsP99 } from '../../core/backfill/traffic-latency';
 import type { ThrottleSettings } from '../../core/backfill/throttle';
 
 type Labels = { table: string; name: string };

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import type { Expectation } from '../../core/common/expect';
 import type { ControlDecision } from '../../core/backfill/throttle-control';

@@ -1,6 +1,7 @@
 import { withTransaction } from '../../db/pool';
 import * as sql from '../../db/rollout/audit';
-import { evaluateCheck, CheckResult } from '../../core/rollout/checks';
+import type { CheckResult } from '../../core/rollout/checks';
+import { evaluateCheck } from '../../core/rollout/checks';
 import type { ActivityDeps } from '../backfill/index';
 import { classifyPgError, pgMessage } from '../../db/errors';
 import { heartbeating } from '../heartbeat';

@@ -1,8 +1,10 @@
-import { withTransaction, Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
+import { withTransaction } from '../../db/pool';
 import * as sql from '../../db/rollout/rollouts';
 import * as audit from '../../db/rollout/audit';
 import type { KeyedAuditEntry } from '../../db/rollout/audit';
-import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../../db/rollout/catalog';
+import type { CatalogSnapshot } from '../../db/rollout/catalog';
+import { snapshotCatalog, compareCatalogs } from '../../db/rollout/catalog';
 import type { RolloutSpec } from '../../steps/spec';
 import type { StepDescription } from '../../steps/describe';
 import { versionSchemaPattern } from '../../core/rollout/object-names';

@@ -6,13 +6,15 @@ import * as audit from '../../db/rollout/audit';
 import { setDdlTimeouts, setSessionDdlTimeouts, resetSessionTimeouts } from '../../db/rollout/ddl';
 import { FailureType } from '../../core/common/failures';
 import { stepModule } from '../../steps';
-import { changesSchema, ApplyPhase, StepActions, StepContext } from '../../steps/types';
+import type { ApplyPhase, StepActions, StepContext } from '../../steps/types';
+import { changesSchema } from '../../steps/types';
 import { stepActions } from '../../steps/actions';
 import type { ActivityDeps } from '../backfill/index';
 import { classifyPgError, failure } from '../../db/errors';
 import { heartbeating } from '../heartbeat';
 import { stepHash } from '../backfill/lineage';
-import { StepInput, StepApplied, StepFinished, Reverted, stepError, lockTimeoutOf } from './step-types';
+import type { StepInput, StepApplied, StepFinished, Reverted } from './step-types';
+import { stepError, lockTimeoutOf } from './step-types';
 import { qualifiedName } from '../../core/common/table-name';
 
 interface Outcome {

@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { Option } from 'commander';
 import { print, printJson, examples, toInt, JSON_HELP } from '../cli-common';
 import { listTargets, formatTargets } from './targets';
 import { makeTenants, type TenantsOptions } from './tenants';

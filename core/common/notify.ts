@@ -78,7 +78,10 @@ export function reasonFor(event: NotifyEvent, r: { lastError?: string | null; ro
     case 'held':
     case 'wave_halted':
       return r.lastError ?? null;
-    default:
+    case 'finished':
+    case 'awaiting_approval':
+    case 'wave_started':
+    case 'wave_completed':
       return null;
   }
 }

@@ -1,8 +1,11 @@
-import { Queryable, prepared, preparedCount } from '../pool';
+import type { Queryable } from '../pool';
+import { prepared, preparedCount } from '../pool';
 import { own } from '../identifiers';
-import { KeyedTable, cutSql, storedKey, storedParams } from './key-sql';
+import type { KeyedTable } from './key-sql';
+import { cutSql, storedKey, storedParams } from './key-sql';
 import type { PartitionBound } from './key-partitions';
-import { KeyColumn, bindRange as bindKeyRange, decodeKey, canonicalKey } from './key-values';
+import type { KeyColumn } from './key-values';
+import { bindRange as bindKeyRange, decodeKey, canonicalKey } from './key-values';
 
 /**
  * stagefill's bookkeeping of backfills: the run's row, its generations and

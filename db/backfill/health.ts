@@ -3,7 +3,8 @@
  * lookup, replay positions of streaming replicas, and the control row the
  * probe writes and the leases read (stagefill.backfill_control).
  */
-import { Queryable, prepared } from '../pool';
+import type { Queryable } from '../pool';
+import { prepared } from '../pool';
 import { own, qualified, ident, SCHEMA } from '../identifiers';
 import type { RememberedSettings } from '../../core/backfill/throttle-control';
 

@@ -1,6 +1,9 @@
-import { Queryable, prepared } from '../pool';
-import { KeyColumn, bindRange, rangeValues, canonicalKey } from './key-values';
-import { KeyedTable, cutSql } from './key-sql';
+import type { Queryable } from '../pool';
+import { prepared } from '../pool';
+import type { KeyColumn } from './key-values';
+import { bindRange, rangeValues, canonicalKey } from './key-values';
+import type { KeyedTable } from './key-sql';
+import { cutSql } from './key-sql';
 
 /**
  * The chunk path of a lane: where a chunk ends (its cut, `size` rows on) and

@@ -1,6 +1,7 @@
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { qualified } from '../identifiers';
-import { KeyColumn, keyParams, decodeKey, canonicalKey } from './key-values';
+import type { KeyColumn } from './key-values';
+import { keyParams, decodeKey, canonicalKey } from './key-values';
 import { keyExpr, keyOrder, keyText } from './key-sql';
 
 /**

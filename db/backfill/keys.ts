@@ -1,7 +1,9 @@
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { qualified } from '../identifiers';
-import { KeyColumn, keyParams, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
-import { KeyedTable, keyExpr, keyOrder, keyText, keyNotNull } from './key-sql';
+import type { KeyColumn } from './key-values';
+import { keyParams, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
+import type { KeyedTable } from './key-sql';
+import { keyExpr, keyOrder, keyText, keyNotNull } from './key-sql';
 import { parseTable } from '../../core/common/table-name';
 
 /**

@@ -1,5 +1,5 @@
 import { escapeLiteral } from 'pg';
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { ident, qualified } from '../identifiers';
 import type { DuplicationStatement } from '../../core/rollout/alter-column/duplication-types';
 import { parseTable } from '../../core/common/table-name';

@@ -1,4 +1,4 @@
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { own, SCHEMA } from '../identifiers';
 
 /**

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { ident, qualified, SCHEMA } from '../identifiers';
 
 /**

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { Queryable } from '../pool';
+import type { Queryable } from '../pool';
 import { qualified, ident, SCHEMA } from '../identifiers';
 
 /** The row triggers steps keep two shapes of a table in sync with: names, creation, removal. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { stepSchema, identifier, columnNames } from '../../core/common/fields';
 
 export const addUniqueStep = stepSchema('addUnique', {

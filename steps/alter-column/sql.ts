@@ -1,4 +1,4 @@
-import { Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
 
 /**

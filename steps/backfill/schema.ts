@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { stepSchema, backfillFields, tableName } from '../../core/common/fields';
 import { THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
 

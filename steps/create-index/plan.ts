@@ -1,5 +1,6 @@
 import type { StepKindModule, StepProblem } from '../types';
-import { createIndexStep, CreateIndexStep } from './schema';
+import type { CreateIndexStep } from './schema';
+import { createIndexStep } from './schema';
 import { indexNameOf } from '../../core/rollout/object-names';
 
 /** The key parts as the plan shows them: columns, then expressions. */

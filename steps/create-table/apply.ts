@@ -1,6 +1,7 @@
 import { inTransaction, type StepActions } from '../types';
 import type { CreateTableStep } from './schema';
-import { snapshotCatalog, compareCatalogs, CatalogSnapshot } from '../../db/rollout/catalog';
+import type { CatalogSnapshot } from '../../db/rollout/catalog';
+import { snapshotCatalog, compareCatalogs } from '../../db/rollout/catalog';
 import { createTableStatements, relationExists, runStatements, lockTableExclusive, countRowsUpTo, dropTable } from './sql';
 
 // view schemas are stagefill's own (expose reverts them first): the snapshot leaves them out

@@ -1,5 +1,6 @@
 import type { StepKindModule, StepProblem } from '../types';
-import { createTableStep, CreateTableStep } from './schema';
+import type { CreateTableStep } from './schema';
+import { createTableStep } from './schema';
 
 /** A new table; its revert drops it only while it is still what stagefill created. */
 export const createTable: StepKindModule<typeof createTableStep> = {

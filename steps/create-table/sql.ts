@@ -1,4 +1,4 @@
-import { Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
 import type { CreateTableStep } from './schema';
 import { parseTable } from '../../core/common/table-name';

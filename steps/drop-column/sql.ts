@@ -1,4 +1,4 @@
-import { Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
 import { createRowTrigger, overRow } from '../../db/rollout/triggers';
 import { ident } from '../../db/identifiers';
 import { parseTable } from '../../core/common/table-name';

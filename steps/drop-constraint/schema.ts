@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { stepSchema, identifier } from '../../core/common/fields';
 
 export const dropConstraintStep = stepSchema('dropConstraint', { name: identifier('name') });

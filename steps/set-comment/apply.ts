@@ -1,6 +1,7 @@
 import type { StepActions } from '../types';
 import type { SetCommentStep } from './schema';
-import { readComment, writeComment, CommentTarget } from './sql';
+import type { CommentTarget } from './sql';
+import { readComment, writeComment } from './sql';
 
 function targetOf(step: SetCommentStep): CommentTarget {
   return step.on === 'table' ? { on: 'table' } : { on: step.on, name: step.name! };

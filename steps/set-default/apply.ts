@@ -1,6 +1,7 @@
 import type { StepActions, StepContext } from '../types';
 import type { SetDefaultStep } from './schema';
-import { alterOwning, PlacedStep } from '../../core/rollout/columns';
+import type { PlacedStep } from '../../core/rollout/columns';
+import { alterOwning } from '../../core/rollout/columns';
 import { columnDefault, setColumnDefault } from './sql';
 
 /** Reads the column's default (failing, naming `column`, when there is no such column). */

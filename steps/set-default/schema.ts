@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { stepSchema, identifier, expression } from '../../core/common/fields';
 
 export const setDefaultStep = stepSchema('setDefault', { column: identifier('column'), default: expression('default') });

@@ -1,6 +1,7 @@
 import type { StepKindModule, StepProblem } from '../types';
 import { oneLine, hasSecondStatement } from '../../core/common/text';
-import { sqlStep, SqlStep } from './schema';
+import type { SqlStep } from './schema';
+import { sqlStep } from './schema';
 
 /** The operator's own statements, with their own revert; in the step's transaction, or outside one guarded by `check`; `onContract` at contract. */
 export const sql: StepKindModule<typeof sqlStep> = {

@@ -1,4 +1,4 @@
-import { Queryable } from '../../db/pool';
+import type { Queryable } from '../../db/pool';
 
 /** The step's `check`: its one value read as a boolean (true, 't', 'true', 'yes', 'on' or a number other than 0). */
 export async function userCheck(db: Queryable, check: string): Promise<boolean> {

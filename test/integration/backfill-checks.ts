@@ -1,13 +1,14 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import type { Client } from '@temporalio/client';
-import { progressQuery, BackfillProgress } from '../../workflows/definitions';
+import type { BackfillProgress } from '../../workflows/definitions';
+import { progressQuery } from '../../workflows/definitions';
 import { parseBackfillSpec } from '../../steps/spec';
 import { unique, spawnWorker, exited, waitFor, sleep, connectionFor } from './harness';
 
 export { connectionFor };
 import { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { backfillWorkflowId } from '../../core/common/ids';
-import { BackfillSpec } from '../../core/common/fields';
+import type { BackfillSpec } from '../../core/common/fields';
 
 /**
  * What the backfill proofs assert about the database: every row changed

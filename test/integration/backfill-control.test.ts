@@ -6,7 +6,7 @@ import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack, 
 import { counterSpec, distribution, checkpointChain, rowsAgainstCheckpoints, progressOf, makeHealthTable } from './backfill-checks';
 import { withWorker, startRun, startThroughClient, slowChunkSpec, expectCompletedOnce } from './backfill-harness';
 import { recordFacts } from './report';
-import { ThrottleSettings } from '../../core/backfill/throttle';
+import type { ThrottleSettings } from '../../core/backfill/throttle';
 
 jest.setTimeout(150_000);
 

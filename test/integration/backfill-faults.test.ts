@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Pool } from 'pg';
-import { Client, Connection, WorkflowHandle } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { WorkflowHandle } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { backfillWorkflowId } from '../../core/common/ids';
 import { startBackfill } from '../../client/operations';
 import { createPool } from '../../db/pool';

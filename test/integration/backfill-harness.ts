@@ -1,9 +1,11 @@
 // backfill helpers: a worker for one test, the backfill workflow started and checked the way the tests do it, and the rollout waits and steps the pk tests share
 import type { Pool } from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill/workflow';
+import type { BackfillWorkflowInput } from '../../workflows/backfill/workflow';
+import { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { backfillWorkflowId } from '../../core/common/ids';
-import { startBackfill, StartBackfillOptions } from '../../client/operations';
+import type { StartBackfillOptions } from '../../client/operations';
+import { startBackfill } from '../../client/operations';
 import { startWorker, unique, client, pool, connectionFor, waitFor } from './harness';
 import { progressOf } from './rollout-harness';
 import { approveSignal } from '../../workflows/definitions';

@@ -7,7 +7,7 @@ import { runBackfill, startRun, withWorker } from './backfill-harness';
 import { replayBackfill } from '../../client/runs';
 import { readHistory, formatHistory } from '../../client/history';
 import { distribution, checkpointChain, runWithKills, connectionFor } from './backfill-checks';
-import { BackfillSpec } from '../../core/common/fields';
+import type { BackfillSpec } from '../../core/common/fields';
 
 // Needs dist/ (`npm run build`): the SIGKILLed worker is a real process.
 jest.setTimeout(240_000);

@@ -3,7 +3,8 @@ import { setThrottleUpdate } from '../../workflows/definitions';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, progressOf } from './backfill-checks';
 import { withWorker, startThroughClient, expectCompletedOnce } from './backfill-harness';
-import { startReplica, Replica } from './replica';
+import type { Replica } from './replica';
+import { startReplica } from './replica';
 import { recordFacts } from './report';
 
 /**

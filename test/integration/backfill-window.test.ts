@@ -1,5 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { BackfillResult } from '../../workflows/backfill/workflow';
+import type { BackfillResult } from '../../workflows/backfill/workflow';
 import { startBackfill } from '../../client/operations';
 import { startWorker, unique, makeCounterTable, waitFor, sleep, pool, client, useStack } from './harness';
 import { counterSpec, distribution, checkpointChain, progressOf, connectionFor } from './backfill-checks';

@@ -1,7 +1,8 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { progressQuery, BackfillProgress } from '../../workflows/definitions';
+import type { BackfillProgress } from '../../workflows/definitions';
+import { progressQuery } from '../../workflows/definitions';
 import { backfillWorkflowId } from '../../core/common/ids';
 import { counterSpec } from './backfill-checks';
 import { env, unique, makeCounterTable, waitFor, sleep, pool, useStack } from './harness';

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import { unique, pool, client, useStack, makeCounterTable } from './harness';
 import { startSpec, outcome } from './rollout-harness';
 import { withWorker, keyToBigint } from './backfill-harness';
-import { runCli, cliEnv, tempDir, writeSpec, counterBackfill, CliResult } from './cli-harness';
+import type { CliResult } from './cli-harness';
+import { runCli, cliEnv, tempDir, writeSpec, counterBackfill } from './cli-harness';
 import { backfillWorkflowId, rolloutWorkflowId } from '../../core/common/ids';
 
 /**

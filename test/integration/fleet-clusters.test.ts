@@ -6,16 +6,8 @@ import type { EmbeddedPostgres } from '../../devstack/postgres';
 import { catalogOf } from './rollout-harness';
 import { useStack, dir, unique, client, waitFor, spawnWorker, exited } from './harness';
 import { runCli, cliEnv } from './cli-harness';
-import {
-  startTenantsOf,
-  makeTenantTables,
-  startFleetSpec,
-  fleetProgress,
-  waitForFleet,
-  doubleChange,
-  Tenants,
-  TenantOf,
-} from './fleet-harness';
+import type { Tenants, TenantOf } from './fleet-harness';
+import { startTenantsOf, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, doubleChange } from './fleet-harness';
 
 /**
  * A fleet over two PostgreSQL clusters: 20 tenant databases in the run's PostgreSQL and 2 in a second instance

@@ -1,13 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import YAML from 'yaml';
 import { NativeConnection } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createPool } from '../../db/pool';
-import { createFleetWorkers, FleetWorkers } from '../../worker/fleet/workers';
+import type { FleetWorkers } from '../../worker/fleet/workers';
+import { createFleetWorkers } from '../../worker/fleet/workers';
 import { loadTargetsFile } from '../../worker/fleet/targets-file';
-import { parseFleetSpec, FleetSpec } from '../../steps/fleet-spec';
+import type { FleetSpec } from '../../steps/fleet-spec';
+import { parseFleetSpec } from '../../steps/fleet-spec';
 import { startFleet } from '../../client/fleet/start';
 import type { FleetProgress } from '../../core/fleet/progress';
 import { progressQuery } from '../../workflows/definitions';

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NotificationBody } from '../../core/common/notify';
 import { useStack, dir, unique, waitFor } from './harness';
-import { startTenants, makeTenantTables, startFleetSpec, Tenants, doubleChange } from './fleet-harness';
+import type { Tenants } from './fleet-harness';
+import { startTenants, makeTenantTables, startFleetSpec, doubleChange } from './fleet-harness';
 
 /**
  * A fleet's webhook (its spec's `notify:`): each wave started, completed or halted, the fleet finished or rolled back,

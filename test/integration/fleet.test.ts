@@ -6,7 +6,8 @@ import { catalogOf } from './rollout-harness';
 import { useStack, dir, unique, client, waitFor } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import { progressQuery } from '../../workflows/definitions';
-import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, Tenants, doubleChange } from './fleet-harness';
+import type { Tenants } from './fleet-harness';
+import { startTenants, makeTenantTables, startFleetSpec, fleetProgress, waitForFleet, doubleChange } from './fleet-harness';
 
 /**
  * A fleet over tenant databases of the run's PostgreSQL (8 here, sized for a shared 2-core machine): a failing

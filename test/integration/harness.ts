@@ -1,17 +1,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import pino from 'pino';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
 import { loadWorkerConfig } from '../../worker/config';
-import { createStagefillWorker, StagefillWorker } from '../../worker/run';
+import type { StagefillWorker } from '../../worker/run';
+import { createStagefillWorker } from '../../worker/run';
 import type { ActivityDeps } from '../../activities';
 import { projectRoot } from '../../devstack';
-import { connect, StagefillConnection } from '../../client/connection';
+import type { StagefillConnection } from '../../client/connection';
+import { connect } from '../../client/connection';
 
 export const ROOT = projectRoot();
 

@@ -1,4 +1,5 @@
-import { retrySignal, RolloutProgress } from '../../workflows/definitions';
+import type { RolloutProgress } from '../../workflows/definitions';
+import { retrySignal } from '../../workflows/definitions';
 import { SA } from '../../workflows/search-attributes';
 import { startBackfill } from '../../client/operations';
 import { unique, makeCounterTable, waitFor, pool, client, useStack } from './harness';

@@ -1,11 +1,12 @@
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { approveSignal, resumeSignal } from '../../workflows/definitions';
 import { rolloutWorkflow } from '../../workflows/rollout/workflow';
 import { parseRolloutSpec } from '../../steps/spec';
 import { backfillWorkflowId } from '../../core/common/ids';
-import { deliveryRetryGapsMs, NotificationBody } from '../../core/common/notify';
+import type { NotificationBody } from '../../core/common/notify';
+import { deliveryRetryGapsMs } from '../../core/common/notify';
 import { createStagefillWorker } from '../../worker/run';
 import { counterSpec } from './backfill-checks';
 import { makeOrders, startSpec, outcome } from './rollout-harness';

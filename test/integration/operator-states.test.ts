@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { WorkflowFailedError } from '@temporalio/client';
 import { approveSignal, pauseSignal, resumeSignal, retrySignal, rollbackSignal, progressQuery } from '../../workflows/definitions';
 import type { BackfillProgress, RolloutProgress } from '../../workflows/definitions';

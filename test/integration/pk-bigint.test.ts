@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, sleep } from './harness';
 import { catalogOf, startSpec, outcome } from './rollout-harness';
 import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';

@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import type { ApplicationFailure } from '@temporalio/common';
 import { rolloutAudit } from '../../db/rollout/audit';
 import { pool, unique, makeCounterTable } from './harness';
 import { useActivities, acts, begin, expectFailure } from './rollout-activities-harness';

@@ -1,6 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { createRolloutActivities, StepInput, RolloutActivities } from '../../activities/rollout/index';
-import { parseRolloutSpec, RolloutSpec, RolloutSpecInput } from '../../steps/spec';
+import type { StepInput, RolloutActivities } from '../../activities/rollout/index';
+import { createRolloutActivities } from '../../activities/rollout/index';
+import type { RolloutSpec, RolloutSpecInput } from '../../steps/spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { planRollout } from '../../steps/describe';
 import { normalizeGraph } from '../../steps/graph';
 import { pool, unique, testLogger, useStack } from './harness';

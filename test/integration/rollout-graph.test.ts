@@ -1,4 +1,4 @@
-import { backfillWorkflow } from '../../workflows/backfill/workflow';
+import type { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { startBackfill } from '../../client/operations';
 import { unique, makeCounterTable, pool, client, useStack } from './harness';
 import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';

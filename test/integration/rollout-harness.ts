@@ -1,6 +1,8 @@
-import { Pool } from 'pg';
-import { Client, WorkflowFailedError, WorkflowHandle } from '@temporalio/client';
-import { parseRolloutSpec, RolloutSpec } from '../../steps/spec';
+import type { Pool } from 'pg';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { RolloutSpec } from '../../steps/spec';
+import { parseRolloutSpec } from '../../steps/spec';
 import { startRollout } from '../../client/runs';
 import type { RolloutProgress } from '../../workflows/definitions';
 import { progressQuery, approveSignal, rollbackSignal } from '../../workflows/definitions';

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, waitFor } from './harness';
 import { approveSignal, retrySignal } from '../../workflows/definitions';
 import { startSpec, outcome, progressOf, leftovers, refused } from './rollout-harness';

@@ -1,10 +1,11 @@
-import { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { useStack, pool, client, unique, env, testLogger } from './harness';
 import { makeOrders, startSpec, connectionFor } from './rollout-harness';
 import { workerConfigFor } from './own-worker';
 import { parseRolloutSpec } from '../../steps/spec';
-import { createStagefillWorker, StagefillWorker } from '../../worker/run';
+import type { StagefillWorker } from '../../worker/run';
+import { createStagefillWorker } from '../../worker/run';
 import { createActivities } from '../../activities';
 import { createPool } from '../../db/pool';
 import { getProgress, sendControl } from '../../client/operations';

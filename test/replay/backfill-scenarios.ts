@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { backfillWorkflow, BackfillWorkflowInput } from '../../workflows/backfill/workflow';
+import type { BackfillWorkflowInput } from '../../workflows/backfill/workflow';
+import { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { pauseSignal, resumeSignal, setThrottleUpdate } from '../../workflows/definitions';
 import { backfillWorkflowId } from '../../core/common/ids';
 import { makeCounterTable, unique, waitFor } from '../integration/harness';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Pool } from 'pg';
-import { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { Client } from '@temporalio/client';
 import { openPool, openClient, startWorker, unique } from '../integration/harness';
 import { scenarios } from './scenarios';
 import { historyToFile } from './history-files';

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { historyFromFile, History } from './history-files';
+import type { History } from './history-files';
+import { historyFromFile } from './history-files';
 
 /**
  * Replays every recorded history (test/replay/histories, saved by

@@ -1,17 +1,9 @@
-import {
-  frontier,
-  fastestWithin,
-  windowsAfterStep,
-  stepSvg,
-  sweepSettings,
-  BudgetResults,
-  SweepPoint,
-  LoadStepResult,
-  budgetWallMs,
-  pairedRecordOf,
-} from '../../bench/budget';
-import { parseBenchOptions, BenchOptions } from '../../bench/options';
-import { verdicts, BenchResults } from '../../bench/results';
+import type { BudgetResults, SweepPoint, LoadStepResult } from '../../bench/budget';
+import { frontier, fastestWithin, windowsAfterStep, stepSvg, sweepSettings, budgetWallMs, pairedRecordOf } from '../../bench/budget';
+import type { BenchOptions } from '../../bench/options';
+import { parseBenchOptions } from '../../bench/options';
+import type { BenchResults } from '../../bench/results';
+import { verdicts } from '../../bench/results';
 import { renderBudgetRounds } from '../../bench/report';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({

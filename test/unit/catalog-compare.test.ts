@@ -1,4 +1,5 @@
-import { compareCatalogs, CatalogSnapshot } from '../../db/rollout/catalog';
+import type { CatalogSnapshot } from '../../db/rollout/catalog';
+import { compareCatalogs } from '../../db/rollout/catalog';
 
 const base: CatalogSnapshot = {
   table: 'public.orders',

@@ -1,3 +1,4 @@
+import type { PlacedStep } from '../../core/rollout/columns';
 import {
   columnMapAt,
   resolveColumn,
@@ -7,7 +8,6 @@ import {
   physicalColumnsOf,
   resolveLogicalNames,
   laterChangesOf,
-  PlacedStep,
   PlaceholderError,
 } from '../../core/rollout/columns';
 import { rewriteColumnRefs, referencedNames } from '../../core/rollout/sql-rewrite';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadFleetSpecFile } from '../../client/fleet/spec-load';
-import { planWaves, allowedFailures, parseShare, WaveRule, WavePlanError } from '../../core/fleet/waves';
+import type { WaveRule } from '../../core/fleet/waves';
+import { planWaves, allowedFailures, parseShare, WavePlanError } from '../../core/fleet/waves';
 import { shapeDifferences } from '../../core/fleet/shape';
 import { parseFleetSpec } from '../../steps/fleet-spec';
 import { SpecError } from '../../steps/spec';

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { NotifyEventInput, NotifyEvent } from '../../core/common/notify';
 import {
   eventOfState,
   reasonFor,
@@ -8,8 +9,6 @@ import {
   notificationId,
   webUiLink,
   isWebhookUrl,
-  NotifyEventInput,
-  NotifyEvent,
   DELIVERY_RETRY,
   deliveryRetryGapsMs,
 } from '../../core/common/notify';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { parseSpec, Spec } from '../../steps/spec';
+import type { Spec } from '../../steps/spec';
+import { parseSpec } from '../../steps/spec';
 
 const dir = path.join(__dirname, '..', '..', 'examples');
 // fleet-*.yaml wrap a spec of these (test/unit/fleet.test.ts reads them)

@@ -1,4 +1,5 @@
-import { leftOutReferences, keyChangesOf, canonicalType, KeyChange } from '../../core/rollout/alter-column/key-references';
+import type { KeyChange } from '../../core/rollout/alter-column/key-references';
+import { leftOutReferences, keyChangesOf, canonicalType } from '../../core/rollout/alter-column/key-references';
 import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
 
 /** A key's type changes only with every column referencing it: the rule `plan`, `start` and the expand step apply. */

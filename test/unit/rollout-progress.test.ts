@@ -1,17 +1,16 @@
+import type { ChildBackfillReport, ReportMark, StepView } from '../../core/backfill/progress';
 import {
   rolloutPercent,
   currentError,
   shouldReport,
   markReport,
   backfillFraction,
-  ChildBackfillReport,
-  ReportMark,
-  StepView,
   REPORT_TUNING,
   shownRolloutState,
   shownStateReason,
 } from '../../core/backfill/progress';
-import { liveState, stateReason, HealthReading } from '../../core/backfill/state';
+import type { HealthReading } from '../../core/backfill/state';
+import { liveState, stateReason } from '../../core/backfill/state';
 import type { ControlDecision } from '../../core/backfill/throttle-control';
 
 const report = (workflowId: string, rowsDone: number, extra: Partial<ChildBackfillReport> = {}): ChildBackfillReport => ({

@@ -1,10 +1,5 @@
-import {
-  alterColumnConflicts,
-  dropOfAlteredColumn,
-  missingTableRefusals,
-  missingChildContracts,
-  PlacedRef,
-} from '../../core/rollout/refusals';
+import type { PlacedRef } from '../../core/rollout/refusals';
+import { alterColumnConflicts, dropOfAlteredColumn, missingTableRefusals, missingChildContracts } from '../../core/rollout/refusals';
 import { specProblems } from './spec-problems';
 
 const alter = (id: string, column: string, extra: object = {}, table = 'public.orders'): PlacedRef => ({

@@ -1,4 +1,5 @@
-import { parseBackfillSpec, parseRolloutSpec, SpecError } from '../../steps/spec';
+import type { SpecError } from '../../steps/spec';
+import { parseBackfillSpec, parseRolloutSpec } from '../../steps/spec';
 import { backfillSpec, rejection as problems } from './spec-problems';
 
 const backfill = backfillSpec;

@@ -1,3 +1,4 @@
+import type { ControlLimits, ControlObservation, ControlState } from '../../core/backfill/throttle-control';
 import {
   controlStep,
   initialControl,
@@ -9,9 +10,6 @@ import {
   excessNeeded,
   observedRate,
   laneShare,
-  ControlLimits,
-  ControlObservation,
-  ControlState,
   CONTROL_TUNING,
   BASELINE_REFRESH,
   refreshPlan,

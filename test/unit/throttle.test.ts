@@ -1,6 +1,7 @@
 import { THROTTLE_LIMITS, THROTTLE_DEFAULTS } from '../../core/common/throttle-limits';
 import { backfillStep } from '../../steps/backfill/schema';
 import { columnBackfill } from '../../steps/row-sync';
+import type { ThrottleChange, ThrottleSettings } from '../../core/backfill/throttle';
 import {
   initialThrottle,
   validateThrottleChange,
@@ -8,8 +9,6 @@ import {
   adaptedChunkSize,
   isControlled,
   chunkSizeInForce,
-  ThrottleChange,
-  ThrottleSettings,
 } from '../../core/backfill/throttle';
 import { backfillSpec } from '../../core/common/fields';
 

@@ -1,11 +1,5 @@
-import {
-  statementsP99,
-  normalCdf,
-  resolveBudget,
-  NOISE_MARGIN,
-  MIN_TRAFFIC_CALLS,
-  StatementCounters,
-} from '../../core/backfill/traffic-latency';
+import type { StatementCounters } from '../../core/backfill/traffic-latency';
+import { statementsP99, normalCdf, resolveBudget, NOISE_MARGIN, MIN_TRAFFIC_CALLS } from '../../core/backfill/traffic-latency';
 
 /** A statement's counters after `calls` executions of these times (ms). */
 function counters(id: string, times: number[], from?: StatementCounters): StatementCounters {

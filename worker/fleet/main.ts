@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import { loadTargetsFile, TargetsFileError } from './targets-file';
-import { ConfigError, WorkerConfig } from '../config';
+import type { WorkerConfig } from '../config';
+import { ConfigError } from '../config';
 import { connectTemporal } from '../run';
 import type { Metrics } from '../metrics';
-import { createFleetWorkers, FleetWorkers, poolShare } from './workers';
-import { TargetConfig } from '../../activities/fleet/control';
+import type { FleetWorkers } from './workers';
+import { createFleetWorkers, poolShare } from './workers';
+import type { TargetConfig } from '../../activities/fleet/control';
 
 /** The targets file of STAGEFILL_TARGETS, checked against the connection bound; a problem is a ConfigError (exit 2) naming the file and field. */
 export function readTargets(config: WorkerConfig): TargetConfig[] {

@@ -1,13 +1,17 @@
-import { NativeConnection, Worker, WorkerOptions } from '@temporalio/worker';
+import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
 import { createPool } from '../../db/pool';
 import { migrate } from '../../db/migrate';
 import { createActivities } from '../../activities';
-import { createFleetControlActivities, TargetConfig } from '../../activities/fleet/control';
+import type { TargetConfig } from '../../activities/fleet/control';
+import { createFleetControlActivities } from '../../activities/fleet/control';
 import { fleetControlQueue, targetQueue } from '../../core/fleet/ids';
-import { WorkerConfig, ConfigError } from '../config';
-import { createMetrics, Metrics } from '../metrics';
+import type { WorkerConfig } from '../config';
+import { ConfigError } from '../config';
+import type { Metrics } from '../metrics';
+import { createMetrics } from '../metrics';
 import { redactUrl } from '../../devstack/inherited';
 
 /**

@@ -7,7 +7,8 @@
 import { isCancellation, ActivityCancellationType, CancellationScope } from '@temporalio/workflow';
 import { proxyRoutedActivities } from '../activity-route';
 import type { ProbeActivities, ProbeInput } from '../../activities/backfill/probe';
-import { isControlled, ThrottleSettings } from '../../core/backfill/throttle';
+import type { ThrottleSettings } from '../../core/backfill/throttle';
+import { isControlled } from '../../core/backfill/throttle';
 import type { BackfillRun } from './run';
 
 const probeActivity = proxyRoutedActivities<ProbeActivities>({

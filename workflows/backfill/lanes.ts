@@ -9,7 +9,8 @@ import { condition, patched, CancellationScope, CancelledFailure, isCancellation
 import { proxyRoutedActivities } from '../activity-route';
 import type { BackfillActivities, LeaseResult } from '../../activities/backfill/index';
 import { isControlled } from '../../core/backfill/throttle';
-import { BackfillRun, now, historyIsLong, leaseInput, account, refreshCounters } from './run';
+import type { BackfillRun } from './run';
+import { now, historyIsLong, leaseInput, account, refreshCounters } from './run';
 import { runProbes } from './control';
 import { afterLease } from './report';
 

@@ -7,10 +7,13 @@
 import { workflowInfo, patched, getExternalWorkflowHandle, CancellationScope, log } from '@temporalio/workflow';
 import { isControlled } from '../../core/backfill/throttle';
 import { liveState } from '../../core/backfill/state';
-import { shouldReport, markReport, ChildBackfillReport } from '../../core/backfill/progress';
-import { backfillProgressSignal, BackfillState } from '../definitions';
+import type { ChildBackfillReport } from '../../core/backfill/progress';
+import { shouldReport, markReport } from '../../core/backfill/progress';
+import type { BackfillState } from '../definitions';
+import { backfillProgressSignal } from '../definitions';
 import { setSearchState } from '../search-state';
-import { BackfillRun, now, progress } from './run';
+import type { BackfillRun } from './run';
+import { now, progress } from './run';
 
 /** Patch: a round's states (backing_off, holding) reach the search attribute; histories recorded before kept `running`. */
 const LIVE_STATES = 'backfill-live-states';

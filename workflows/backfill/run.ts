@@ -4,13 +4,15 @@
  * result changes. Deterministic; shared by backfill.ts (the main loop),
  * backfill-lanes.ts (a round of lanes) and backfill-control.ts (the probe).
  */
-import { workflowInfo, CancellationScope } from '@temporalio/workflow';
+import type { CancellationScope } from '@temporalio/workflow';
+import { workflowInfo } from '@temporalio/workflow';
 import { proxyRoutedActivities } from '../activity-route';
 import type { BackfillActivities, LeaseInput, LeaseResult, PreparedBackfill } from '../../activities/backfill/index';
 import type { ControlDecision } from '../../core/backfill/throttle-control';
 import { isControlled, chunkSizeInForce } from '../../core/backfill/throttle';
 import { windowState } from '../../core/common/window';
-import { stateReason, HealthReading } from '../../core/backfill/state';
+import type { HealthReading } from '../../core/backfill/state';
+import { stateReason } from '../../core/backfill/state';
 import type { ReportMark } from '../../core/backfill/progress';
 import type { BackfillProgress, BackfillState } from '../definitions';
 import type { BackfillSpec } from '../../core/common/fields';

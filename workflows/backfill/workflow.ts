@@ -14,10 +14,13 @@ import {
 import { proxyRoutedActivities, routeActivities } from '../activity-route';
 import type { BackfillActivities, PreparedBackfill } from '../../activities/backfill/index';
 import { windowState } from '../../core/common/window';
-import { initialThrottle, validateThrottleChange, applyThrottleChange, ThrottleChange } from '../../core/backfill/throttle';
-import { pauseSignal, resumeSignal, progressQuery, setThrottleUpdate, BackfillProgress, BackfillState } from '../definitions';
+import type { ThrottleChange } from '../../core/backfill/throttle';
+import { initialThrottle, validateThrottleChange, applyThrottleChange } from '../../core/backfill/throttle';
+import type { BackfillProgress, BackfillState } from '../definitions';
+import { pauseSignal, resumeSignal, progressQuery, setThrottleUpdate } from '../definitions';
 import { setSearchState } from '../search-state';
-import { BackfillRun, CarriedState, now, bookkeeping, historyIsLong, progress, refreshCounters, minDefined } from './run';
+import type { BackfillRun, CarriedState } from './run';
+import { now, bookkeeping, historyIsLong, progress, refreshCounters, minDefined } from './run';
 import { backfillMemoSummary } from '../../steps/summary';
 import { runLanes } from './lanes';
 import { afterThrottleChange } from './control';

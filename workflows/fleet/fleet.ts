@@ -36,13 +36,16 @@ import { FailureType } from '../../core/common/failures';
 import { fleetControlQueue, targetQueue, targetRunId, targetChangeId } from '../../core/fleet/ids';
 import { planWaves, allowedFailures, WavePlanError } from '../../core/fleet/waves';
 import { shapeDifferences } from '../../core/fleet/shape';
-import { countTargets, fleetPercent, FleetProgress, FleetState, FleetTargetRun, FleetWaveState } from '../../core/fleet/progress';
-import { pauseSignal, resumeSignal, approveSignal, rollbackSignal, retrySignal, progressQuery, ActorPayload } from '../definitions';
+import type { FleetProgress, FleetState, FleetTargetRun, FleetWaveState } from '../../core/fleet/progress';
+import { countTargets, fleetPercent } from '../../core/fleet/progress';
+import type { ActorPayload } from '../definitions';
+import { pauseSignal, resumeSignal, approveSignal, rollbackSignal, retrySignal, progressQuery } from '../definitions';
 import { SA } from '../search-attributes';
 import { setSearchState } from '../search-state';
 import { causeMessage } from '../failure-cause';
 import { notifier } from '../notify';
-import { targetFinishedSignal, TargetFinished } from './definitions';
+import type { TargetFinished } from './definitions';
+import { targetFinishedSignal } from './definitions';
 import type { fleetTargetWorkflow } from './target';
 
 /**

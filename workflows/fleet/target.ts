@@ -6,24 +6,19 @@
  * rollback to the change, even when they arrive before it has started.
  * Deterministic.
  */
-import {
-  setHandler,
-  startChild,
-  getExternalWorkflowHandle,
-  ParentClosePolicy,
-  ChildWorkflowHandle,
-  Workflow,
-  log,
-} from '@temporalio/workflow';
+import type { ChildWorkflowHandle, Workflow } from '@temporalio/workflow';
+import { setHandler, startChild, getExternalWorkflowHandle, ParentClosePolicy, log } from '@temporalio/workflow';
 import { ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
 import type { Spec } from '../../steps/spec';
 import { FailureType } from '../../core/common/failures';
 import { qualifiedName } from '../../core/common/table-name';
 import { rolloutTables } from '../../steps/summary';
-import { pauseSignal, resumeSignal, rollbackSignal, ActorPayload } from '../definitions';
+import type { ActorPayload } from '../definitions';
+import { pauseSignal, resumeSignal, rollbackSignal } from '../definitions';
 import { SA, initialSearchAttributes } from '../search-attributes';
 import { causeMessage } from '../failure-cause';
-import { targetFinishedSignal, TargetFinished } from './definitions';
+import type { TargetFinished } from './definitions';
+import { targetFinishedSignal } from './definitions';
 
 export interface FleetTargetInput {
   fleetWorkflowId: string;

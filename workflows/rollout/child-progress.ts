@@ -6,7 +6,8 @@
  * the query adds from them (core/backfill/progress.ts).
  */
 import { setHandler } from '@temporalio/workflow';
-import { rolloutFigures, ChildBackfillReport, RolloutFigures, StepView } from '../../core/backfill/progress';
+import type { ChildBackfillReport, RolloutFigures, StepView } from '../../core/backfill/progress';
+import { rolloutFigures } from '../../core/backfill/progress';
 import { backfillProgressSignal } from '../definitions';
 
 export interface ChildBackfills {

@@ -8,7 +8,8 @@ import { condition } from '@temporalio/workflow';
 import { rollbackOrder } from '../../steps/graph';
 import { roleOf } from '../../steps';
 import { revert } from './activities';
-import { RolloutRun, now, setState, setStep, recordStep, stepInput } from './run';
+import type { RolloutRun } from './run';
+import { now, setState, setStep, recordStep, stepInput } from './run';
 
 export async function rollBack(run: RolloutRun, finalState: 'rolled_back' | 'cancelled' = 'rolled_back'): Promise<void> {
   setState(run, 'rolling_back');

@@ -6,16 +6,20 @@
  * rollout-steps.ts (one step), rollout-rollback.ts and rollout-chain.ts
  * (continue-as-new), with the audit queue in rollout-audit.ts.
  */
-import { workflowInfo, getExternalWorkflowHandle, log, CancellationScope } from '@temporalio/workflow';
+import type { CancellationScope } from '@temporalio/workflow';
+import { workflowInfo, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import type { BeginRolloutResult } from '../../activities/rollout/index';
 import type { RolloutSpec, RolloutStep } from '../../steps/spec';
-import { normalizeGraph, GraphStep } from '../../steps/graph';
+import type { GraphStep } from '../../steps/graph';
+import { normalizeGraph } from '../../steps/graph';
 import { isFinal, activeStepIds, busyStepIds } from '../../core/rollout/step-states';
 import { shownRolloutState, shownStateReason } from '../../core/backfill/progress';
-import { pauseSignal, resumeSignal, ActorPayload, RolloutProgress, RolloutState, StepProgress } from '../definitions';
+import type { ActorPayload, RolloutProgress, RolloutState, StepProgress } from '../definitions';
+import { pauseSignal, resumeSignal } from '../definitions';
 import { setSearchState } from '../search-state';
 import { RolloutAudit } from './audit';
-import { notifier, Notifier } from '../notify';
+import type { Notifier } from '../notify';
+import { notifier } from '../notify';
 import type { ChildBackfills } from './child-progress';
 import { ddl } from './activities';
 import { qualifiedName } from '../../core/common/table-name';

@@ -23,7 +23,8 @@ import { stepModule } from '../../steps';
 import { backfillWorkflow } from '../backfill/workflow';
 import { initialSearchAttributes } from '../search-attributes';
 import { ddl, checks } from './activities';
-import { RolloutRun, StepRun, StepFailure, now, setState, setStep, recordStep, stepInput, signalChild } from './run';
+import type { RolloutRun, StepRun } from './run';
+import { StepFailure, now, setState, setStep, recordStep, stepInput, signalChild } from './run';
 import type { BackfillSpec, GateCheck } from '../../core/common/fields';
 
 /**

@@ -1,36 +1,16 @@
 import { condition, setHandler, CancellationScope, isCancellation, ApplicationFailure, patched } from '@temporalio/workflow';
-import { readySteps, GraphStep } from '../../steps/graph';
+import type { GraphStep } from '../../steps/graph';
+import { readySteps } from '../../steps/graph';
 import { planRollout } from '../../steps/describe';
 import { FailureType } from '../../core/common/failures';
 import { causeMessage, failureMessage } from '../failure-cause';
 import { roleOf } from '../../steps';
-import {
-  pauseSignal,
-  resumeSignal,
-  approveSignal,
-  approveUpdate,
-  rollbackSignal,
-  retrySignal,
-  progressQuery,
-  ActorPayload,
-  RolloutProgress,
-} from '../definitions';
+import type { ActorPayload, RolloutProgress } from '../definitions';
+import { pauseSignal, resumeSignal, approveSignal, approveUpdate, rollbackSignal, retrySignal, progressQuery } from '../definitions';
 import { setSearchState } from '../search-state';
 import { ddl } from './activities';
-import {
-  RolloutWorkflowInput,
-  RolloutResult,
-  RolloutRun,
-  StepFailure,
-  newRolloutRun,
-  progress,
-  result,
-  setState,
-  setStep,
-  signalChild,
-  shownState,
-  refreshShownState,
-} from './run';
+import type { RolloutWorkflowInput, RolloutResult, RolloutRun } from './run';
+import { StepFailure, newRolloutRun, progress, result, setState, setStep, signalChild, shownState, refreshShownState } from './run';
 import { runStep } from './steps';
 import { rollBack } from './rollback';
 import { shouldContinue, continueChain, quiesce, QUIET_CLOSE } from './chain';
