@@ -1,12 +1,12 @@
 // ESLint: type-aware rules that catch what review misses in Temporal code (a promise
 // neither awaited nor handed off with `void` is lost work or an unhandled rejection).
-// Layering (which folder may import which, SQL only in db/ and steps' sql.ts) is
-// scripts/lint-layers.mjs; formatting is Prettier's.
+// The .mjs scripts get the rules that need no types. Layering (which folder may import which, SQL
+// only in db/ and steps' sql.ts) is scripts/lint-layers.mjs; formatting is Prettier's.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', '.stagefill/**', '.tools/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    ignores: ['dist/**', 'node_modules/**', '.stagefill/**', '.tools/**', 'coverage/**', '**/*.js', '**/*.cjs'],
   },
   {
     files: ['**/*.ts'],
@@ -27,6 +27,28 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       // a name used only as a type comes in by `import type` (erased: the layer lint lets some floors read others only so)
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],
+    },
+  },
+  {
+    // the scripts (Node ES modules, not in the TypeScript project): the rules that need no types
+    files: ['**/*.mjs'],
+    languageOptions: {
+      sourceType: 'module',
+      ecmaVersion: 2022,
+      globals: Object.fromEntries(
+        ['process', 'console', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'fetch'].map((g) => [
+          g,
+          'readonly',
+        ]),
+      ),
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      'no-undef': 'error',
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      'no-var': 'error',
+      'prefer-const': 'error',
     },
   },
 );
