@@ -135,11 +135,15 @@ export async function liveOrders(pool: Pool, child: string, rows: number): Promi
   return r[0] as LiveOrders;
 }
 
-/** The table's catalog: columns, defaults, constraints, indexes with validity, triggers, and views over it. */
+/**
+ * The table's schema as the catalog has it — columns, defaults, constraints,
+ * indexes (and their validity), comments, triggers and dependent views — written independently of stagefill's
+ * own snapshot code, so the campaign's checker and the integration tests do not trust what they test.
+ */
 export async function catalogOf(pool: Pool, table: string): Promise<Record<string, unknown[]>> {
   const [schema, name] = table.split('.');
-  const rel = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
   const q = async (sql: string) => (await pool.query(sql, [schema, name])).rows;
+  const rel = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
   return {
     columns: await q(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -150,12 +154,22 @@ export async function catalogOf(pool: Pool, table: string): Promise<Record<strin
     indexes: await q(
       `SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS def, indisvalid FROM pg_index WHERE indrelid = ${rel} ORDER BY 1`,
     ),
+    comments:
+      await q(`SELECT 'table' AS on, d.description FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid = 0
+                       UNION ALL SELECT 'column ' || a.attname, d.description FROM pg_description d JOIN pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid
+                        WHERE d.classoid = 'pg_class'::regclass AND d.objoid = ${rel} AND d.objsubid > 0
+                       UNION ALL SELECT 'index ' || c.relname, d.description FROM pg_description d JOIN pg_index i ON i.indexrelid = d.objoid JOIN pg_class c ON c.oid = i.indexrelid
+                        WHERE d.classoid = 'pg_class'::regclass AND i.indrelid = ${rel}
+                       UNION ALL SELECT 'constraint ' || k.conname, d.description FROM pg_description d JOIN pg_constraint k ON k.oid = d.objoid
+                        WHERE d.classoid = 'pg_constraint'::regclass AND k.conrelid = ${rel}
+                       ORDER BY 1`),
     triggers: await q(
-      `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY 1`,
+      `SELECT tgname, pg_get_triggerdef(oid) AS def FROM pg_trigger WHERE tgrelid = ${rel} AND NOT tgisinternal ORDER BY tgname`,
     ),
     views:
       await q(`SELECT DISTINCT v.oid::regclass::text AS view FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
                      WHERE d.refobjid = ${rel} AND v.oid <> ${rel} ORDER BY 1`),
+    viewSchemas: await q(`SELECT nspname FROM pg_namespace WHERE nspname LIKE $1 || '\\_' || $2 || '\\_v%' ORDER BY 1`),
   };
 }
 

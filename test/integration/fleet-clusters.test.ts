@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { startEmbeddedPostgres, freePort } from '../../devstack';
 import type { EmbeddedPostgres } from '../../devstack/postgres';
-import { catalogOf } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { useStack, dir, unique, client, waitFor, spawnWorker, exited } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import type { Tenants, TenantOf } from './fleet-harness';

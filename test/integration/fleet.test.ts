@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { WorkflowFailedError } from '@temporalio/client';
-import { catalogOf } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { useStack, dir, unique, client, waitFor } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import { progressQuery } from '../../workflows/definitions';

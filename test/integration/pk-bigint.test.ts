@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { startWorker, unique, pool, client, useStack, sleep } from './harness';
-import { catalogOf, startSpec, outcome } from './rollout-harness';
+import { startSpec, outcome } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readColumnObjects } from '../../db/rollout/column-objects';

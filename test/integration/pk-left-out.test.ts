@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { unique, pool, client, useStack } from './harness';
-import { catalogOf, startSpec, outcome } from './rollout-harness';
+import { startSpec, outcome } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { withWorker, rolloutReaches, approveIntoHold, keyToBigint } from './backfill-harness';
 import { runCli, cliEnv, tempDir, writeSpec } from './cli-harness';
 import { rollbackSignal } from '../../workflows/definitions';

@@ -1,5 +1,6 @@
 import { unique, pool, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, progressOf, outcome } from './rollout-harness';
+import { makeOrders, legacyChecksum, progressOf, outcome } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { rolloutOnOwnWorker, waitForState } from './own-worker';
 import { rollbackSignal, approveSignal } from '../../workflows/definitions';
 import { readHistory, formatHistory } from '../../client/history';

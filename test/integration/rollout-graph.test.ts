@@ -1,7 +1,8 @@
 import type { backfillWorkflow } from '../../workflows/backfill/workflow';
 import { startBackfill } from '../../client/operations';
 import { unique, makeCounterTable, pool, client, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';
+import { makeOrders, legacyChecksum, startSpec, outcome, progressOf, connectionFor } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { ownWorker } from './own-worker';
 import { counterSpec } from './backfill-checks';
 import { recordFacts } from './report';

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { SA } from '../../workflows/search-attributes';
 import { env, startWorker, spawnWorker, exited, unique, waitFor, sleep, pool, client, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, progressOf, outcome, centsColumn, centsGate } from './rollout-harness';
+import { makeOrders, legacyChecksum, startSpec, progressOf, outcome, centsColumn, centsGate } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { ownWorker, rolloutOnOwnWorker, waitForState } from './own-worker';
 import { recordFacts } from './report';
 

@@ -13,7 +13,8 @@ import {
   taskQueue,
   useStack,
 } from './harness';
-import { makeOrders, startSpec, outcome, progressOf, catalogOf, waitForApproval } from './rollout-harness';
+import { makeOrders, startSpec, outcome, progressOf, waitForApproval } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 import { rollbackSignal } from '../../workflows/definitions';
 import type { WorkflowHandle } from '@temporalio/client';
 import { withWorker } from './backfill-harness';

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { unique, pool, client, taskQueue, useStack } from './harness';
-import { makeOrders, catalogOf, legacyChecksum, startSpec, outcome, waitForApproval, approve, rollBack } from './rollout-harness';
+import { makeOrders, legacyChecksum, startSpec, outcome, waitForApproval, approve, rollBack } from './rollout-harness';
+import { catalogOf } from '../../chaos/sql';
 
 /**
  * Each index and constraint step kind (steps/create-index ... steps/set-comment),
