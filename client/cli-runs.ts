@@ -57,7 +57,7 @@ export function registerRunVerbs(program: Command): void {
     program
       .command('start')
       .description(
-        'start a backfill or rollout from a spec file and print its workflow id; with DATABASE_URL, a spec the tables say cannot run (as `plan` lists) is refused (exit 2) before anything starts',
+        'start a backfill, rollout or fleet from a spec file and print its workflow id; with DATABASE_URL, a spec the tables say cannot run (as `plan` lists) is refused (exit 2) before anything starts',
       )
       .argument('<spec>', 'YAML or JSON spec file')
       .option('--wait', 'follow it to the end; the exit code is its outcome')

@@ -83,7 +83,7 @@ test('an invalid spec exits 2 and names the field and the fix; a run never start
   // bad flags are input errors too, named by the flag
   const flag = await cli('list', '--kind', 'table');
   expect(flag.code).toBe(2);
-  expect(flag.stderr).toContain('--kind: expected backfill or rollout');
+  expect(flag.stderr).toContain('--kind: expected backfill, rollout or fleet');
   expect(await distribution(table)).toEqual({ '0': 100 });
 });
 
