@@ -1,0 +1,13 @@
+-- A checkpoint row is inserted only by the statement that moves its partition's
+-- cursor, and only FROM that UPDATE's RETURNING (commitChunkCheckpoint in
+-- db/backfill/backfills.ts): the partition row exists, locked by the same
+-- transaction, whenever a checkpoint is written. The foreign key added in 006
+-- could never fail, yet its check ran on every chunk: one more statement
+-- (SELECT ... FOR KEY SHARE on the partition row, through SPI) and one more
+-- WAL record (the lock on a row the chunk had just updated). Measured on one
+-- chunk of 5,000 rows: the chunk's statements besides the transform wrote 5
+-- WAL records (453 bytes) with it and 4 (399 bytes) without; a bare chunk
+-- loop's checkpoint insert writes 2 (196 bytes). stagefill deletes no
+-- backfill; an operator who deletes one removes its checkpoints with it
+-- (DELETE FROM stagefill.checkpoints WHERE backfill_id = ...).
+ALTER TABLE stagefill.checkpoints DROP CONSTRAINT IF EXISTS checkpoints_partition_fkey;
