@@ -58,6 +58,9 @@ export const TARGET_WORKFLOWS_ON_BASE_QUEUE = 'fleet-target-workflows-on-base-qu
 /** Patch: the fleet notifies (its `notify:` webhook, the worker's): each wave started, completed or halted, the fleet finished or rolled back. */
 export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
 
+/** Patch: a fleet refused at start notifies `failed` (with the refusal as reason) before it fails; `retry` after a halt notifies `wave_started` again for the wave it resumes. */
+export const FLEET_REFUSED_RETRY_NOTIFICATIONS = 'fleet-refused-retry-notifications';
+
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
 
@@ -207,9 +210,14 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     wake++;
   });
 
-  const refuse = (message: string): never => {
+  const refuse = async (message: string): Promise<never> => {
     c.lastError = message;
     setState('refused');
+    // refused fleets from before this patch failed without a word: their histories schedule no delivery
+    if (notifying && patched(FLEET_REFUSED_RETRY_NOTIFICATIONS)) {
+      notify.state('refused', { lastError: message });
+      await notify.settled();
+    }
     throw ApplicationFailure.create({ message, type: FailureType.FleetRefused, nonRetryable: true });
   };
 
@@ -385,6 +393,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
           for (const t of failed) t.state = 'pending';
           c.waveStates[i] = 'running';
           c.lastError = null;
+          if (notifying && patched(FLEET_REFUSED_RETRY_NOTIFICATIONS)) notify.event('wave_started', 'running', { wave: rule.name });
           continue;
         }
         c.waveStates[i] = 'completed';
