@@ -18,7 +18,8 @@ export interface FleetTargetRun {
   attempt: number;
 }
 
-export type FleetWaveState = 'pending' | 'running' | 'halted' | 'waiting_approval' | 'completed' | 'rolled_back' | 'skipped';
+/** `soaking`: its targets have completed and its `soak:` checks run on them. */
+export type FleetWaveState = 'pending' | 'running' | 'soaking' | 'halted' | 'waiting_approval' | 'completed' | 'rolled_back' | 'skipped';
 
 export type FleetState =
   'starting' | 'running' | 'paused' | 'waiting_approval' | 'halted' | 'rolling_back' | 'completed' | 'rolled_back' | 'refused';

@@ -136,6 +136,12 @@ describe('parseFleetSpec', () => {
       { name: 'r', select: { share: 'rest' }, parallelism: 4, onFailure: 'continue', maxFailures: { percent: 10 }, approval: true },
     ]);
   });
+  test("soak: a wave's checks, their duration and interval in ms (every defaults to 30s)", () => {
+    const checks = [{ name: 'no errors', sql: 'SELECT count(*) FROM public.errors', expect: { eq: 0 } }];
+    const s = parseFleetSpec({ ...base, waves: [{ name: 'c', names: ['t1'], soak: { duration: '10m', checks } }] });
+    expect(s.waves[0]?.soak).toEqual({ durationMs: 600_000, everyMs: 30_000, checks: [{ ...checks[0], tolerance: 0 }] });
+    expect(parseFleetSpec(base).waves[0]).not.toHaveProperty('soak');
+  });
   test('notify: the fleet webhook and its events, wave events included', () => {
     const notify = { webhook: 'https://hooks.example/fleet', on: ['wave_halted', 'rolled_back'] };
     expect(parseFleetSpec({ ...base, notify }).notify).toEqual(notify);
@@ -162,6 +168,21 @@ describe('parseFleetSpec', () => {
         ],
       },
       'waves.1.name: wave "a" is named twice',
+    ],
+    [
+      'a soak check that compares with a baseline',
+      { waves: [{ name: 'a', share: 'rest', soak: { duration: '1m', checks: [{ name: 'n', sql: 'SELECT 1', unchanged: true }] } }] },
+      "waves.0.soak.checks.0.unchanged: a wave's soak check needs expect: a bound",
+    ],
+    [
+      'a soak without checks',
+      { waves: [{ name: 'a', share: 'rest', soak: { duration: '1m', checks: [] } }] },
+      'waves.0.soak.checks: a soak needs at least one check',
+    ],
+    [
+      'a soak without a duration',
+      { waves: [{ name: 'a', share: 'rest', soak: { checks: [{ name: 'n', sql: 'SELECT 1', expect: { eq: 1 } }] } }] },
+      'waves.0.soak.duration',
     ],
     ['a bad change', { change: { ...change, transform: undefined } }, 'change.transform'],
     ['a fleet of fleets', { change: { kind: 'fleet' } }, 'change.kind: a fleet changes each target with a rollout or a backfill'],

@@ -47,6 +47,9 @@ import { notifier } from '../notify';
 import type { TargetFinished } from './definitions';
 import { targetFinishedSignal } from './definitions';
 import type { fleetTargetWorkflow } from './target';
+import type { WaveSoakState } from './soak';
+import { soakRound } from './soak';
+import type { WaveSoak } from '../../core/fleet/waves';
 
 /**
  * Patch: a target's workflows run on the fleet's base queue (one workflow Worker per worker process) and only its
@@ -60,6 +63,9 @@ export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
 
 /** Patch: a fleet refused at start notifies `failed` (with the refusal as reason) before it fails; `retry` after a halt notifies `wave_started` again for the wave it resumes. */
 export const FLEET_REFUSED_RETRY_NOTIFICATIONS = 'fleet-refused-retry-notifications';
+
+/** Patch: a wave with `soak:` runs its checks on its targets after they completed (only soaking fleets record it). */
+export const FLEET_WAVE_SOAK = 'fleet-wave-soak';
 
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
@@ -87,6 +93,10 @@ export interface CarriedFleet {
   skipped: { target: string; reason: string }[];
   /** Halted or waiting for approval: the retries or approvals count when the wait began (an approval before a continue-as-new is not lost). */
   waitSeen?: number;
+  /** A wave soaking now: where its soak stands. */
+  soak?: WaveSoakState;
+  /** Targets failed by a wave's soak (their change completed): `retry` soaks them again rather than rerunning the change. */
+  soakFailed?: string[];
 }
 
 export interface FleetResult {
@@ -356,7 +366,8 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
         c.waveStates[i] = 'running';
         if (notifying) notify.event('wave_started', 'running', { wave: rule.name });
       }
-      if (c.waveStates[i] === 'running') {
+      // a soaking wave (after a continue-as-new) passes the loop below at once: its targets have ended
+      if (c.waveStates[i] === 'running' || c.waveStates[i] === 'soaking') {
         setState(c.isPaused ? 'paused' : 'running');
         for (;;) {
           const failed = targets.filter((t) => t.state === 'failed').length;
@@ -374,6 +385,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
           if (c.rollbackReason !== null) break;
         }
         if (c.rollbackReason !== null) break;
+        if (rule.soak && targets.filter((t) => t.state === 'failed').length <= allowed && patched(FLEET_WAVE_SOAK)) {
+          await soakWave(i, rule.soak, targets, allowed);
+          if (c.rollbackReason !== null) break;
+        }
         const failed = targets.filter((t) => t.state === 'failed');
         if (failed.length > allowed) {
           c.waveStates[i] = 'halted';
@@ -390,7 +405,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
             await waitForChange();
           }
           if (c.rollbackReason !== null) break;
-          for (const t of failed) t.state = 'pending';
+          // a target the soak failed has its change completed: it is soaked again, not changed again
+          const soaked = new Set(c.soakFailed);
+          for (const t of failed) Object.assign(t, soaked.has(t.name) ? { state: 'completed', cause: undefined } : { state: 'pending' });
+          c.soakFailed = c.soakFailed?.filter((n) => !failed.some((t) => t.name === n));
           c.waveStates[i] = 'running';
           c.lastError = null;
           if (notifying && patched(FLEET_REFUSED_RETRY_NOTIFICATIONS)) notify.event('wave_started', 'running', { wave: rule.name });
@@ -416,6 +434,44 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       }
       c.waveIndex++;
     }
+  }
+
+  /**
+   * The wave's checks on its completed targets, every `everyMs` until `durationMs` is over (resumed from `c.soak`
+   * after a continue-as-new). A breach fails its target; the soak ends early once the wave has more failures than it
+   * allows (the wave then halts), or on a rollback.
+   */
+  async function soakWave(i: number, soak: WaveSoak, targets: FleetTargetRun[], allowed: number): Promise<void> {
+    const s = (c.soak ??= { wave: i, until: Date.now() + soak.durationMs, round: 0 });
+    c.waveStates[i] = 'soaking';
+    for (;;) {
+      if (s.nextAt === undefined) {
+        const breaches = await soakRound({
+          baseQueue,
+          fleet: spec.name,
+          wave: waveName(i),
+          table: changeTables(spec.change)[0] ?? '',
+          soak,
+          round: ++s.round,
+          targets: targets.filter((t) => t.state === 'completed').map((t) => t.name),
+          parallelism: spec.waves[i]?.parallelism ?? 1,
+        });
+        for (const b of breaches) {
+          Object.assign(byName.get(b.target) ?? {}, { state: 'failed', cause: b.cause });
+          (c.soakFailed ??= []).push(b.target);
+        }
+        const left = s.until - Date.now();
+        if (left <= 0 || targets.filter((t) => t.state === 'failed').length > allowed) break;
+        s.nextAt = Date.now() + Math.min(soak.everyMs, left);
+      }
+      await maybeContinue();
+      const waitMs = Math.max(1, s.nextAt - Date.now());
+      await condition(() => c.rollbackReason !== null || workflowInfo().historyLength >= eventLimit, waitMs);
+      if (c.rollbackReason !== null) break;
+      if (Date.now() >= s.nextAt) s.nextAt = undefined;
+    }
+    c.soak = undefined;
+    c.waveStates[i] = 'running';
   }
 
   /**
