@@ -6,6 +6,7 @@ import { planWaves, allowedFailures, parseShare, WavePlanError } from '../../cor
 import { shapeDifferences } from '../../core/fleet/shape';
 import { parseFleetSpec } from '../../steps/fleet-spec';
 import { SpecError } from '../../steps/spec';
+import { fleetScheduleRefusal } from '../../client/schedules';
 
 const targets = [
   { name: 'staging', tags: { env: 'staging' } },
@@ -217,4 +218,33 @@ test('examples/fleet-*.yaml parse as fleets, each wave as its comment says', () 
   const s = loadFleetSpecFile(path.join(dir, 'fleet-orders-cents.yaml'))!;
   expect(s.waves.map((w) => w.select)).toEqual([{ tags: { env: 'staging' } }, { names: ['tenant_2'] }, { share: 25 }, { share: 'rest' }]);
   expect(s.change.kind).toBe('rollout');
+});
+
+describe('fleetScheduleRefusal', () => {
+  const backfill = {
+    kind: 'backfill',
+    name: 'fill',
+    table: 'public.acc',
+    key: 'id',
+    chunkSize: 100,
+    transform: 'UPDATE public.acc SET n = v WHERE id >= :lo AND id < :hi',
+  };
+  const waves = [{ name: 'all', share: 'rest' }];
+  test.each([
+    ['a fleet of a backfill', { change: backfill }, undefined],
+    [
+      'a fleet of a rollout',
+      { change: { kind: 'rollout', name: 'r', table: 'public.acc', steps: [{ kind: 'setNotNull', column: 'v' }] } },
+      'change.kind: schedules run backfills',
+    ],
+    [
+      'targets from a catalog query',
+      { change: backfill, targets: { query: 'SELECT name FROM t', catalog: 'c' } },
+      'targets.query: a schedule',
+    ],
+  ])('%s', (_what, patch, message) => {
+    const refusal = fleetScheduleRefusal(parseFleetSpec({ kind: 'fleet', name: 'f', waves, ...patch }));
+    if (message === undefined) expect(refusal).toBeUndefined();
+    else expect(refusal).toContain(message);
+  });
 });

@@ -76,6 +76,12 @@ export interface FleetWorkflowInput {
   carried?: CarriedFleet;
   /** Tests lower it. */
   continueAsNewAfterEvents?: number;
+  /**
+   * A scheduled firing's window (a fleet of a backfill, client/schedules.ts): no target starts after it ends, each
+   * target's backfill stops at its end (`window_closed`), and the fleet ends `window_closed`; the next firing
+   * continues each target from its checkpoints.
+   */
+  runForMs?: number;
 }
 
 /** Where the fleet stands, handed to the next run of its chain. */
@@ -95,6 +101,8 @@ export interface CarriedFleet {
   waitSeen?: number;
   /** A wave soaking now: where its soak stands. */
   soak?: WaveSoakState;
+  /** A scheduled firing's window ends then (workflow time, ms). */
+  windowEndsAt?: number;
   /** Targets failed by a wave's soak (their change completed): `retry` soaks them again rather than rerunning the change. */
   soakFailed?: string[];
 }
@@ -129,8 +137,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     rollbackReason: null,
     lastError: null,
     skipped: [],
+    ...(input.runForMs ? { windowEndsAt: Date.now() + input.runForMs } : {}),
   };
   let wake = 0;
+  const isWindowOver = () => c.windowEndsAt !== undefined && Date.now() >= c.windowEndsAt;
   let starting = 0;
   // fleets from before notifications schedule none, so their histories replay unchanged
   const notifying = patched(FLEET_NOTIFICATIONS);
@@ -193,8 +203,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     const t = byName.get(f.target);
     // a late report of an earlier attempt changes nothing
     if (!t || t.attempt !== f.attempt || t.state !== 'running') return;
-    t.state = f.state;
-    t.cause = f.cause;
+    // its backfill stopped at the window's end: the next firing continues it
+    if (f.windowClosed)
+      Object.assign(t, { state: 'pending', cause: 'the window closed before its backfill ended; the next firing continues it' });
+    else Object.assign(t, { state: f.state, cause: f.cause });
     wake++;
   });
   setHandler(pauseSignal, (who?: ActorPayload) => {
@@ -286,6 +298,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       args: [
         {
           ...(onBase ? { activityQueue: targetQueue(baseQueue, t.name) } : {}),
+          ...(c.windowEndsAt !== undefined ? { runForMs: Math.max(1, c.windowEndsAt - Date.now()) } : {}),
           fleetWorkflowId: fleetId,
           fleetName: spec.name,
           target: t.name,
@@ -348,8 +361,9 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   }
 
   if (c.rollbackReason === null) {
-    setState('completed');
-    if (notifying) notify.state('completed');
+    // a scheduled firing whose window closed before every target ended: the next firing goes on
+    setState(c.targets.some((t) => t.state === 'pending') && isWindowOver() ? 'window_closed' : 'completed');
+    if (notifying) notify.state(c.state);
     await notify.settled();
     return { state: c.state, progress: progress() };
   }
@@ -373,18 +387,20 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
           const failed = targets.filter((t) => t.state === 'failed').length;
           const isHalting = failed > allowed || c.rollbackReason !== null;
           const running = targets.filter((t) => t.state === 'running').length;
-          if (!isHalting && !c.isPaused) {
+          if (!isHalting && !c.isPaused && !isWindowOver()) {
             const free = rule.parallelism - running;
             for (const t of targets.filter((x) => x.state === 'pending').slice(0, Math.max(0, free))) launch(t);
           }
           const busy = targets.some((t) => t.state === 'running');
-          if (!busy && (isHalting || !targets.some((t) => t.state === 'pending'))) break;
+          if (!busy && (isHalting || isWindowOver() || !targets.some((t) => t.state === 'pending'))) break;
           setState(c.rollbackReason !== null ? 'rolling_back' : c.isPaused ? 'paused' : 'running');
           await maybeContinue();
           await waitForChange();
           if (c.rollbackReason !== null) break;
         }
         if (c.rollbackReason !== null) break;
+        // the window closed with targets of this wave left: the firing ends here, the next one goes on
+        if (isWindowOver() && targets.some((t) => t.state === 'pending')) return;
         if (rule.soak && targets.filter((t) => t.state === 'failed').length <= allowed && patched(FLEET_WAVE_SOAK)) {
           await soakWave(i, rule.soak, targets, allowed);
           if (c.rollbackReason !== null) break;
