@@ -3,6 +3,7 @@ import { createBackfillActivities } from './backfill/index';
 import { createRolloutActivities } from './rollout/index';
 import { createProbeActivities } from './backfill/probe';
 import { createNotifyActivities } from './notify';
+import { createFleetSoakActivities } from './fleet/soak';
 
 export type { ActivityDeps } from './backfill/index';
 
@@ -13,6 +14,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createRolloutActivities(deps),
     ...createProbeActivities(deps),
     ...createNotifyActivities(deps),
+    // a fleet wave's soak checks: served on each target's queue, where the target's pool is
+    ...createFleetSoakActivities(deps),
   };
 }
 

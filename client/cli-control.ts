@@ -21,7 +21,10 @@ export function registerControlVerbs(program: Command): void {
     ['resume', 'resume a paused backfill or rollout (a held rollout goes on with retry or rollback)'],
     ['approve', "approve a rollout's approval step"],
     ['rollback', 'roll a rollout back to the state before it started'],
-    ['retry', 'run the failed checks of a held rollout again (or the revert a rollback held on); it goes on if they pass'],
+    [
+      'retry',
+      "run the failed checks of a held rollout again (or the revert a rollback held on); it goes on if they pass. On a halted fleet: run its wave's failed targets again (a target the wave's soak failed is soaked again, its change is not rerun)",
+    ],
   ] as const) {
     connectionOptions(
       program

@@ -3,7 +3,16 @@ import { loadSpecFile } from './spec-load';
 import { isValidTimeZone } from '../core/common/window';
 import type { ConnectOptions } from './connection';
 import type { ScheduleInfo } from './schedules';
-import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule } from './schedules';
+import {
+  createSchedule,
+  createFleetSchedule,
+  fleetScheduleRefusal,
+  listSchedules,
+  pauseSchedule,
+  unpauseSchedule,
+  deleteSchedule,
+} from './schedules';
+import { loadFleetSpecFile } from './fleet/spec-load';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, durationOption, formatMs, JSON_HELP } from './cli-common';
 import type { BackfillSpec } from '../core/common/fields';
@@ -13,7 +22,7 @@ export function registerScheduleVerbs(program: Command): void {
   const schedule = program
     .command('schedule')
     .description(
-      'run a backfill in nightly windows with a Temporal Schedule: each firing works until the window ends and the next one continues from the checkpoints',
+      'run a backfill, or a fleet of a backfill, in nightly windows with a Temporal Schedule: each firing works until the window ends and the next one continues from the checkpoints',
     )
     .addHelpText(
       'after',
@@ -23,13 +32,15 @@ export function registerScheduleVerbs(program: Command): void {
   connectionOptions(
     schedule
       .command('create')
-      .description('create a schedule whose firings start the backfill with a window; never two firings at once (overlap: skip)')
-      .argument('<spec>', 'a backfill spec file')
+      .description(
+        "create a schedule whose firings start the backfill (or the fleet, whose targets' backfills each stop at the window's end) with a window; never two firings at once (overlap: skip)",
+      )
+      .argument('<spec>', 'a backfill spec file, or a fleet spec whose change is a backfill')
       .option('--cron <expr>', 'when to fire, e.g. "0 1 * * *" (01:00 every day)')
       .option('--every <duration>', 'or fire at a fixed interval, e.g. 6h')
       .option('--window <duration>', 'how long each firing may work, e.g. 4h; it then stops cleanly as window_closed')
       .option('--time-zone <tz>', 'IANA time zone for --cron', 'UTC')
-      .option('--id <schedule-id>', 'schedule id (default stagefill-schedule:<table>:<name>)')
+      .option('--id <schedule-id>', 'schedule id (default stagefill-schedule:<table>:<name>; a fleet: stagefill-schedule:fleet:<name>)')
       .option('--paused', 'create it paused')
       .option('--json', `${JSON_HELP}: the schedule as \`schedule list --json\` shows it`)
       .addHelpText(
@@ -37,6 +48,7 @@ export function registerScheduleVerbs(program: Command): void {
         examples(
           'stagefill schedule create examples/backfill-orders-total.yaml --cron "0 1 * * *" --window 4h --time-zone Europe/Berlin',
           'stagefill schedule create backfill.yaml --every 30m --window 10m --id orders-total-halfhourly',
+          'stagefill schedule create fleet-recompute.yaml --cron "0 1 * * *" --window 4h',
         ),
       ),
   ).action(
@@ -62,18 +74,25 @@ export function registerScheduleVerbs(program: Command): void {
         );
       if (opts.cron && !isValidTimeZone(opts.timeZone))
         throw new UsageError(`--time-zone: "${opts.timeZone}" is not an IANA time zone; write e.g. UTC or Europe/Berlin`);
-      const spec = loadSpecFile(file);
-      if (spec.kind !== 'backfill')
+      const scheduleOpts = {
+        cron: opts.cron,
+        everyMs,
+        windowMs,
+        timeZone: opts.cron ? opts.timeZone : undefined,
+        scheduleId: opts.id,
+        paused: opts.paused,
+      };
+      // a fleet of a backfill: each firing is a fleet whose targets' backfills stop at the window's end
+      const fleet = loadFleetSpecFile(file);
+      const spec = fleet ?? loadSpecFile(file);
+      if (spec.kind === 'rollout')
         throw new UsageError(`kind: schedules run backfills, and ${file} is a ${spec.kind}; start a rollout with \`stagefill start\``);
+      const refusal = fleet && fleetScheduleRefusal(fleet);
+      if (refusal) throw new UsageError(refusal);
       await withConnection(opts, async (conn) => {
-        const info = await createSchedule(conn, spec as BackfillSpec, {
-          cron: opts.cron,
-          everyMs,
-          windowMs,
-          timeZone: opts.cron ? opts.timeZone : undefined,
-          scheduleId: opts.id,
-          paused: opts.paused,
-        });
+        const info = fleet
+          ? await createFleetSchedule(conn, fleet, scheduleOpts)
+          : await createSchedule(conn, spec as BackfillSpec, scheduleOpts);
         if (opts.json) printJson(info);
         else print(info.scheduleId);
         process.stderr.write(`next firings: ${info.nextRuns.slice(0, 3).join(', ') || '(none: paused)'}\n`);

@@ -6,8 +6,13 @@ import { initialSearchAttributes } from '../workflows/search-attributes';
 import type { BackfillWorkflowInput } from '../workflows/backfill/workflow';
 import type { StagefillConnection } from './connection';
 import { defaultActor, specSummary } from './operations';
-import { NotFoundError, ScheduleExistsError } from './errors';
+import { NotFoundError, ScheduleExistsError, UsageError } from './errors';
 import type { BackfillSpec } from '../core/common/fields';
+import type { SearchAttributePair } from '@temporalio/common';
+import type { FleetSpec } from '../steps/fleet-spec';
+import type { FleetWorkflowInput } from '../workflows/fleet/fleet';
+import { fleetWorkflowId } from '../core/fleet/ids';
+import { SA } from '../workflows/search-attributes';
 
 /**
  * Overnight windows as Temporal Schedules: each firing starts the backfill
@@ -59,10 +64,79 @@ export function scheduledWorkflowIdPrefix(spec: BackfillSpec): string {
 }
 
 export async function createSchedule(conn: StagefillConnection, spec: BackfillSpec, opts: CreateScheduleOptions): Promise<ScheduleInfo> {
-  if (Boolean(opts.cron) === Boolean(opts.everyMs)) throw new Error('a schedule needs exactly one of cron or everyMs');
-  const table = qualifiedName(spec.table);
-  const scheduleId = opts.scheduleId ?? defaultScheduleId(spec);
   const input: BackfillWorkflowInput = { spec, runForMs: opts.windowMs, leaseMs: opts.leaseMs };
+  const scheduleId = opts.scheduleId ?? defaultScheduleId(spec);
+  const table = qualifiedName(spec.table);
+  return createStagefillSchedule(conn, opts, {
+    scheduleId,
+    workflowType: 'backfillWorkflow',
+    workflowId: scheduledWorkflowIdPrefix(spec),
+    input,
+    summary: specSummary(spec),
+    searchAttributes: initialSearchAttributes('backfill', [table], spec.name),
+    memo: { kind: 'backfill', table, name: spec.name },
+  });
+}
+
+/** Why a fleet cannot be scheduled (its change is a rollout, its targets come from a catalog query), or undefined. */
+export function fleetScheduleRefusal(spec: FleetSpec): string | undefined {
+  if (spec.change.kind !== 'backfill')
+    return `change.kind: schedules run backfills, and fleet ${spec.name} changes its targets with a ${spec.change.kind}; start it with \`stagefill start\``;
+  if (spec.targets)
+    return 'targets.query: a schedule would run the names the query returned when it was created on every firing; name the targets in the waves (names, tags) or start the fleet with `stagefill start` each time';
+  return undefined;
+}
+
+export function defaultFleetScheduleId(spec: FleetSpec): string {
+  return `stagefill-schedule:fleet:${spec.name}`;
+}
+
+/**
+ * A fleet of a backfill in windows: each firing starts the fleet with the window as its `runForMs`; no target starts
+ * after the window ends, each target's backfill stops cleanly at its end, and the fleet ends `window_closed`. The
+ * next firing, a new fleet, runs every target again: each backfill continues from its checkpoints in its target's
+ * database (a done one finishes at once).
+ */
+export async function createFleetSchedule(conn: StagefillConnection, spec: FleetSpec, opts: CreateScheduleOptions): Promise<ScheduleInfo> {
+  const refusal = fleetScheduleRefusal(spec);
+  if (refusal) throw new UsageError(refusal);
+  const createdBy = opts.actor ?? defaultActor();
+  const input: FleetWorkflowInput = {
+    spec,
+    actor: `schedule (created by ${createdBy})`,
+    ...(opts.windowMs ? { runForMs: opts.windowMs } : {}),
+  };
+  return createStagefillSchedule(conn, opts, {
+    scheduleId: opts.scheduleId ?? defaultFleetScheduleId(spec),
+    workflowType: 'fleetWorkflow',
+    workflowId: `${fleetWorkflowId(spec.name)}:scheduled`,
+    input,
+    summary: { kind: 'fleet', change: `${spec.change.kind} ${spec.change.name}`, waves: spec.waves.map((w) => w.name) },
+    searchAttributes: [
+      { key: SA.kind, value: 'fleet' },
+      { key: SA.state, value: 'starting' },
+      { key: SA.name, value: spec.name },
+      { key: SA.fleet, value: spec.name },
+    ],
+    memo: { kind: 'fleet', table: qualifiedName(spec.change.table), name: spec.name },
+  });
+}
+
+async function createStagefillSchedule(
+  conn: StagefillConnection,
+  opts: CreateScheduleOptions,
+  a: {
+    scheduleId: string;
+    workflowType: string;
+    workflowId: string;
+    input: unknown;
+    summary: unknown;
+    searchAttributes: SearchAttributePair[];
+    memo: { kind: string; table: string; name: string };
+  },
+): Promise<ScheduleInfo> {
+  if (Boolean(opts.cron) === Boolean(opts.everyMs)) throw new Error('a schedule needs exactly one of cron or everyMs');
+  const { scheduleId } = a;
   const scheduleSpec: ScheduleSpec = opts.cron
     ? { cronExpressions: [opts.cron], timezone: opts.timeZone }
     : { intervals: [{ every: opts.everyMs! }] };
@@ -73,21 +147,19 @@ export async function createSchedule(conn: StagefillConnection, spec: BackfillSp
       spec: scheduleSpec,
       action: {
         type: 'startWorkflow',
-        workflowType: 'backfillWorkflow',
-        workflowId: scheduledWorkflowIdPrefix(spec),
+        workflowType: a.workflowType,
+        workflowId: a.workflowId,
         taskQueue: conn.taskQueue,
-        args: [input],
-        memo: { summary: specSummary(spec), startedBy: `schedule ${scheduleId} (created by ${createdBy})` },
-        typedSearchAttributes: initialSearchAttributes('backfill', [table], spec.name),
+        args: [a.input],
+        memo: { summary: a.summary, startedBy: `schedule ${scheduleId} (created by ${createdBy})` },
+        typedSearchAttributes: a.searchAttributes,
       },
       // Never two firings at once: a night that overruns makes the next one skip, not pile up.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' },
       // The server keeps cron only in its compiled calendar form: the memo keeps what the operator typed.
       memo: {
         stagefill: {
-          kind: 'backfill',
-          table,
-          name: spec.name,
+          ...a.memo,
           cron: opts.cron ?? null,
           everyMs: opts.everyMs ?? null,
           timeZone: opts.timeZone ?? null,

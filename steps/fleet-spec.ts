@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { backfillFields, duration, notify } from '../core/common/fields';
+import { backfillFields, duration, gateCheck, notify } from '../core/common/fields';
 import type { NotifySettings } from '../core/common/notify';
 import type { Spec } from './spec';
 import { parseSpec, SpecError } from './spec';
@@ -13,6 +13,32 @@ import { parseShare } from '../core/fleet/waves';
  */
 
 const targetName = z.string().regex(TARGET_NAME, 'a target name: letters, digits, _, . and - (as in the targets file)');
+
+/**
+ * A wave's soak: a rollout's soak checks (steps/soak), run on each of the
+ * wave's targets. Bounds only: `unchanged` compares with a value a rollout
+ * takes when it begins, and a wave has no such moment.
+ */
+const waveSoak = z
+  .object({
+    duration,
+    every: duration.default('30s'),
+    checks: z
+      .array(gateCheck)
+      .min(1, 'a soak needs at least one check')
+      .superRefine((checks, ctx) =>
+        checks.forEach((c, i) => {
+          if (c.unchanged)
+            ctx.addIssue({
+              code: z.ZodIssueCode.custom,
+              path: [i, 'unchanged'],
+              message:
+                "a wave's soak check needs expect: a bound (unchanged compares with the value a rollout took when it began); put it in the change's own soak step, or give expect",
+            });
+        }),
+      ),
+  })
+  .strict();
 
 const wave = z
   .object({
@@ -32,6 +58,8 @@ const wave = z
       .optional(),
     /** Wait for `stagefill approve <fleet>` after this wave, before the next one. */
     approval: z.boolean().default(false),
+    /** After the wave's targets completed: its checks on every one of them, every `every` for `duration`; a breach fails that target. */
+    soak: waveSoak.optional(),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -193,6 +221,7 @@ export function parseFleetSpec(input: unknown, source?: string, readChange?: (pa
             ? w.maxFailures
             : { percent: parseFloat(w.maxFailures) },
       approval: w.approval,
+      ...(w.soak ? { soak: { durationMs: w.soak.duration, everyMs: w.soak.every, checks: w.soak.checks } } : {}),
     })),
     ...(s.notify ? { notify: s.notify } : {}),
   };

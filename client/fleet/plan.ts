@@ -6,6 +6,7 @@ import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
 import { fleetTargetsOf } from './resolve';
 import { planWithRefusal, type PlanFormat } from '../plan-output';
+import { formatDuration } from '../../core/common/duration';
 
 export interface FleetPlan {
   name: string;
@@ -14,7 +15,15 @@ export interface FleetPlan {
   /** With `targets.query`: the names the catalog query returned (the waves pick among them). */
   queried?: string[];
   /** Null without a targets file: the waves' rules only. */
-  waves: (PlannedWave & { rule: string; parallelism: number; onFailure: string; allowedFailures: number | null; approval: boolean })[];
+  waves: (PlannedWave & {
+    rule: string;
+    parallelism: number;
+    onFailure: string;
+    allowedFailures: number | null;
+    approval: boolean;
+    /** The wave's soak, in words ("3 checks every 30s for 10m"); absent without one. */
+    soak?: string;
+  })[];
   unassigned: string[];
   /** Targets whose tables differ from the others' (or cannot be read). */
   differences: ShapeDifference[];
@@ -86,6 +95,11 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
         onFailure: rule.onFailure,
         allowedFailures: Number.isFinite(allowed) ? allowed : null,
         approval: rule.approval,
+        ...(rule.soak
+          ? {
+              soak: `${rule.soak.checks.length} check${rule.soak.checks.length === 1 ? '' : 's'} every ${formatDuration(rule.soak.everyMs)} for ${formatDuration(rule.soak.durationMs)}`,
+            }
+          : {}),
       };
     }),
     unassigned: planned.unassigned,
@@ -106,7 +120,7 @@ export function formatFleetPlan(p: FleetPlan, changeText: string): string {
     const failures =
       w.onFailure === 'halt' ? 'halt at the first failure' : `continue up to ${w.allowedFailures ?? 'any number of'} failures`;
     lines.push(
-      `  ${i + 1}. ${w.name} (${w.rule}): ${w.targets.length} target${w.targets.length === 1 ? '' : 's'}, parallelism ${w.parallelism}, ${failures}${w.approval ? ', then wait for approve' : ''}`,
+      `  ${i + 1}. ${w.name} (${w.rule}): ${w.targets.length} target${w.targets.length === 1 ? '' : 's'}, parallelism ${w.parallelism}, ${failures}${w.soak ? `, then soak: ${w.soak} on each target` : ''}${w.approval ? ', then wait for approve' : ''}`,
     );
     if (w.targets.length) lines.push(`     ${w.targets.join(', ')}`);
   });

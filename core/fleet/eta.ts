@@ -24,7 +24,7 @@ export interface FleetEtaInput {
 
 /** States in which nothing moves until someone acts: no ETA. */
 const STANDING: ReadonlySet<FleetState> = new Set(['paused', 'waiting_approval', 'halted']);
-const ENDED: ReadonlySet<FleetState> = new Set(['completed', 'rolled_back', 'refused']);
+const ENDED: ReadonlySet<FleetState> = new Set(['completed', 'window_closed', 'rolled_back', 'refused']);
 
 /** How long one target takes: the mean of the completed ones, else the longest running one's elapsed plus its ETA. */
 export function secondsPerTarget(completed: number[], running: RunningTarget[]): number | null {

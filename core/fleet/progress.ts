@@ -18,10 +18,21 @@ export interface FleetTargetRun {
   attempt: number;
 }
 
-export type FleetWaveState = 'pending' | 'running' | 'halted' | 'waiting_approval' | 'completed' | 'rolled_back' | 'skipped';
+/** `soaking`: its targets have completed and its `soak:` checks run on them. */
+export type FleetWaveState = 'pending' | 'running' | 'soaking' | 'halted' | 'waiting_approval' | 'completed' | 'rolled_back' | 'skipped';
 
+/** `window_closed`: a scheduled firing's window ended before every target did; the next firing goes on. */
 export type FleetState =
-  'starting' | 'running' | 'paused' | 'waiting_approval' | 'halted' | 'rolling_back' | 'completed' | 'rolled_back' | 'refused';
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'waiting_approval'
+  | 'halted'
+  | 'rolling_back'
+  | 'completed'
+  | 'window_closed'
+  | 'rolled_back'
+  | 'refused';
 
 /** `waiting`: running targets whose change waits (an approval, a held gate); filled in by the client, which asks each change. */
 export interface WaveCounts {

@@ -3,6 +3,7 @@
  * CLI's `plan` and the fleet workflow call the same functions, so the waves a
  * plan prints are the waves a run takes.
  */
+import type { GateCheck } from '../common/fields';
 
 export interface FleetTarget {
   name: string;
@@ -21,6 +22,14 @@ export interface WaveRule {
   maxFailures?: number | { percent: number };
   /** Wait for `approve` after this wave completes, before the next begins. */
   approval: boolean;
+  /** After the wave's targets completed: `checks` on each of them every `everyMs` for `durationMs`; a breach fails that target. */
+  soak?: WaveSoak;
+}
+
+export interface WaveSoak {
+  durationMs: number;
+  everyMs: number;
+  checks: GateCheck[];
 }
 
 export interface PlannedWave {

@@ -7,7 +7,8 @@ import { startTenants, makeTenantTables, startFleetSpec, doubleChange } from './
 
 /**
  * A fleet's webhook (its spec's `notify:`): each wave started, completed or halted, the fleet finished or rolled back,
- * posted to a real local HTTP receiver, in order, once each. Three tenants: wave "first" takes t0, "second" t1 and t2.
+ * posted to a real local HTTP receiver, in order, once each; a refused fleet's `failed`, a retried wave started again.
+ * Three tenants: wave "first" takes t0, "second" t1 and t2.
  */
 useStack({ dir: 'fleet-notify' });
 
@@ -104,5 +105,48 @@ test('a wave that halts says so with the failed target, and the fleet rolled bac
   } finally {
     await hook.close();
     await filtered.close();
+  }
+}, 600_000);
+
+test('a fleet refused at start says failed with the refusal; retry after a halt starts the wave again', async () => {
+  const hook = await receiver();
+  const retried = await receiver();
+  try {
+    // refused: t1's table has a column the others lack (onShapeMismatch: refuse, the default)
+    const table = unique('nr');
+    await makeTenantTables(t, table, 10);
+    await t.db('t1').query(`ALTER TABLE public."${table}" ADD COLUMN extra text`);
+    const refused = await startFleetSpec(t, { change: doubleChange(table), waves: WAVES, notify: { webhook: hook.url } });
+    await expect(refused.handle.result()).rejects.toThrow();
+    // the fleet waits for its delivery before it fails: it has arrived
+    expect(eventsOf(hook.bodies)).toEqual([['failed', null]]);
+    expect(hook.bodies[0]).toMatchObject({
+      kind: 'fleet',
+      state: 'refused',
+      reason: expect.stringMatching(/t1: public\.\S+ differs: extra column extra text/),
+    });
+    expect(hook.bodies[0]!.text).toMatch(/was refused/);
+
+    // halted on t2's bad row, fixed, retried: wave "second" is started again, then completes
+    const table2 = unique('ny');
+    await makeTenantTables(t, table2, 20);
+    await t.db('t2').query(`UPDATE public."${table2}" SET v = -1 WHERE id = 3`);
+    const { handle } = await startFleetSpec(t, { change: doubleChange(table2), waves: WAVES, notify: { webhook: retried.url } });
+    await waitFor('the wave_halted event', async () => retried.bodies.some((b) => b.event === 'wave_halted'), 240_000, 500);
+    await t.db('t2').query(`UPDATE public."${table2}" SET v = 3 WHERE id = 3`);
+    await handle.signal('retry', { by: 'test' });
+    expect(((await handle.result()) as { state: string }).state).toBe('completed');
+    expect(eventsOf(retried.bodies)).toEqual([
+      ['wave_started', 'first'],
+      ['wave_completed', 'first'],
+      ['wave_started', 'second'],
+      ['wave_halted', 'second'],
+      ['wave_started', 'second'],
+      ['wave_completed', 'second'],
+      ['finished', null],
+    ]);
+  } finally {
+    await hook.close();
+    await retried.close();
   }
 }, 600_000);

@@ -6,6 +6,7 @@ import { planWaves, allowedFailures, parseShare, WavePlanError } from '../../cor
 import { shapeDifferences } from '../../core/fleet/shape';
 import { parseFleetSpec } from '../../steps/fleet-spec';
 import { SpecError } from '../../steps/spec';
+import { fleetScheduleRefusal } from '../../client/schedules';
 
 const targets = [
   { name: 'staging', tags: { env: 'staging' } },
@@ -136,6 +137,12 @@ describe('parseFleetSpec', () => {
       { name: 'r', select: { share: 'rest' }, parallelism: 4, onFailure: 'continue', maxFailures: { percent: 10 }, approval: true },
     ]);
   });
+  test("soak: a wave's checks, their duration and interval in ms (every defaults to 30s)", () => {
+    const checks = [{ name: 'no errors', sql: 'SELECT count(*) FROM public.errors', expect: { eq: 0 } }];
+    const s = parseFleetSpec({ ...base, waves: [{ name: 'c', names: ['t1'], soak: { duration: '10m', checks } }] });
+    expect(s.waves[0]?.soak).toEqual({ durationMs: 600_000, everyMs: 30_000, checks: [{ ...checks[0], tolerance: 0 }] });
+    expect(parseFleetSpec(base).waves[0]).not.toHaveProperty('soak');
+  });
   test('notify: the fleet webhook and its events, wave events included', () => {
     const notify = { webhook: 'https://hooks.example/fleet', on: ['wave_halted', 'rolled_back'] };
     expect(parseFleetSpec({ ...base, notify }).notify).toEqual(notify);
@@ -162,6 +169,21 @@ describe('parseFleetSpec', () => {
         ],
       },
       'waves.1.name: wave "a" is named twice',
+    ],
+    [
+      'a soak check that compares with a baseline',
+      { waves: [{ name: 'a', share: 'rest', soak: { duration: '1m', checks: [{ name: 'n', sql: 'SELECT 1', unchanged: true }] } }] },
+      "waves.0.soak.checks.0.unchanged: a wave's soak check needs expect: a bound",
+    ],
+    [
+      'a soak without checks',
+      { waves: [{ name: 'a', share: 'rest', soak: { duration: '1m', checks: [] } }] },
+      'waves.0.soak.checks: a soak needs at least one check',
+    ],
+    [
+      'a soak without a duration',
+      { waves: [{ name: 'a', share: 'rest', soak: { checks: [{ name: 'n', sql: 'SELECT 1', expect: { eq: 1 } }] } }] },
+      'waves.0.soak.duration',
     ],
     ['a bad change', { change: { ...change, transform: undefined } }, 'change.transform'],
     ['a fleet of fleets', { change: { kind: 'fleet' } }, 'change.kind: a fleet changes each target with a rollout or a backfill'],
@@ -196,4 +218,33 @@ test('examples/fleet-*.yaml parse as fleets, each wave as its comment says', () 
   const s = loadFleetSpecFile(path.join(dir, 'fleet-orders-cents.yaml'))!;
   expect(s.waves.map((w) => w.select)).toEqual([{ tags: { env: 'staging' } }, { names: ['tenant_2'] }, { share: 25 }, { share: 'rest' }]);
   expect(s.change.kind).toBe('rollout');
+});
+
+describe('fleetScheduleRefusal', () => {
+  const backfill = {
+    kind: 'backfill',
+    name: 'fill',
+    table: 'public.acc',
+    key: 'id',
+    chunkSize: 100,
+    transform: 'UPDATE public.acc SET n = v WHERE id >= :lo AND id < :hi',
+  };
+  const waves = [{ name: 'all', share: 'rest' }];
+  test.each([
+    ['a fleet of a backfill', { change: backfill }, undefined],
+    [
+      'a fleet of a rollout',
+      { change: { kind: 'rollout', name: 'r', table: 'public.acc', steps: [{ kind: 'setNotNull', column: 'v' }] } },
+      'change.kind: schedules run backfills',
+    ],
+    [
+      'targets from a catalog query',
+      { change: backfill, targets: { query: 'SELECT name FROM t', catalog: 'c' } },
+      'targets.query: a schedule',
+    ],
+  ])('%s', (_what, patch, message) => {
+    const refusal = fleetScheduleRefusal(parseFleetSpec({ kind: 'fleet', name: 'f', waves, ...patch }));
+    if (message === undefined) expect(refusal).toBeUndefined();
+    else expect(refusal).toContain(message);
+  });
 });

@@ -11,6 +11,8 @@ export interface TargetFinished {
   attempt: number;
   state: Extract<FleetTargetState, 'completed' | 'failed' | 'rolled_back'>;
   cause?: string;
+  /** A scheduled firing's backfill stopped at its window's end (state `completed`): the target is left for the next firing. */
+  windowClosed?: boolean;
 }
 
 export const targetFinishedSignal = defineSignal<[TargetFinished]>('fleetTargetFinished');

@@ -47,6 +47,9 @@ import { notifier } from '../notify';
 import type { TargetFinished } from './definitions';
 import { targetFinishedSignal } from './definitions';
 import type { fleetTargetWorkflow } from './target';
+import type { WaveSoakState } from './soak';
+import { soakRound } from './soak';
+import type { WaveSoak } from '../../core/fleet/waves';
 
 /**
  * Patch: a target's workflows run on the fleet's base queue (one workflow Worker per worker process) and only its
@@ -58,6 +61,12 @@ export const TARGET_WORKFLOWS_ON_BASE_QUEUE = 'fleet-target-workflows-on-base-qu
 /** Patch: the fleet notifies (its `notify:` webhook, the worker's): each wave started, completed or halted, the fleet finished or rolled back. */
 export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
 
+/** Patch: a fleet refused at start notifies `failed` (with the refusal as reason) before it fails; `retry` after a halt notifies `wave_started` again for the wave it resumes. */
+export const FLEET_REFUSED_RETRY_NOTIFICATIONS = 'fleet-refused-retry-notifications';
+
+/** Patch: a wave with `soak:` runs its checks on its targets after they completed (only soaking fleets record it). */
+export const FLEET_WAVE_SOAK = 'fleet-wave-soak';
+
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
 
@@ -67,6 +76,12 @@ export interface FleetWorkflowInput {
   carried?: CarriedFleet;
   /** Tests lower it. */
   continueAsNewAfterEvents?: number;
+  /**
+   * A scheduled firing's window (a fleet of a backfill, client/schedules.ts): no target starts after it ends, each
+   * target's backfill stops at its end (`window_closed`), and the fleet ends `window_closed`; the next firing
+   * continues each target from its checkpoints.
+   */
+  runForMs?: number;
 }
 
 /** Where the fleet stands, handed to the next run of its chain. */
@@ -84,6 +99,12 @@ export interface CarriedFleet {
   skipped: { target: string; reason: string }[];
   /** Halted or waiting for approval: the retries or approvals count when the wait began (an approval before a continue-as-new is not lost). */
   waitSeen?: number;
+  /** A wave soaking now: where its soak stands. */
+  soak?: WaveSoakState;
+  /** A scheduled firing's window ends then (workflow time, ms). */
+  windowEndsAt?: number;
+  /** Targets failed by a wave's soak (their change completed): `retry` soaks them again rather than rerunning the change. */
+  soakFailed?: string[];
 }
 
 export interface FleetResult {
@@ -116,8 +137,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     rollbackReason: null,
     lastError: null,
     skipped: [],
+    ...(input.runForMs ? { windowEndsAt: Date.now() + input.runForMs } : {}),
   };
   let wake = 0;
+  const isWindowOver = () => c.windowEndsAt !== undefined && Date.now() >= c.windowEndsAt;
   let starting = 0;
   // fleets from before notifications schedule none, so their histories replay unchanged
   const notifying = patched(FLEET_NOTIFICATIONS);
@@ -180,8 +203,10 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     const t = byName.get(f.target);
     // a late report of an earlier attempt changes nothing
     if (!t || t.attempt !== f.attempt || t.state !== 'running') return;
-    t.state = f.state;
-    t.cause = f.cause;
+    // its backfill stopped at the window's end: the next firing continues it
+    if (f.windowClosed)
+      Object.assign(t, { state: 'pending', cause: 'the window closed before its backfill ended; the next firing continues it' });
+    else Object.assign(t, { state: f.state, cause: f.cause });
     wake++;
   });
   setHandler(pauseSignal, (who?: ActorPayload) => {
@@ -207,9 +232,14 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
     wake++;
   });
 
-  const refuse = (message: string): never => {
+  const refuse = async (message: string): Promise<never> => {
     c.lastError = message;
     setState('refused');
+    // refused fleets from before this patch failed without a word: their histories schedule no delivery
+    if (notifying && patched(FLEET_REFUSED_RETRY_NOTIFICATIONS)) {
+      notify.state('refused', { lastError: message });
+      await notify.settled();
+    }
     throw ApplicationFailure.create({ message, type: FailureType.FleetRefused, nonRetryable: true });
   };
 
@@ -268,6 +298,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       args: [
         {
           ...(onBase ? { activityQueue: targetQueue(baseQueue, t.name) } : {}),
+          ...(c.windowEndsAt !== undefined ? { runForMs: Math.max(1, c.windowEndsAt - Date.now()) } : {}),
           fleetWorkflowId: fleetId,
           fleetName: spec.name,
           target: t.name,
@@ -330,8 +361,9 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   }
 
   if (c.rollbackReason === null) {
-    setState('completed');
-    if (notifying) notify.state('completed');
+    // a scheduled firing whose window closed before every target ended: the next firing goes on
+    setState(c.targets.some((t) => t.state === 'pending') && isWindowOver() ? 'window_closed' : 'completed');
+    if (notifying) notify.state(c.state);
     await notify.settled();
     return { state: c.state, progress: progress() };
   }
@@ -348,24 +380,31 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
         c.waveStates[i] = 'running';
         if (notifying) notify.event('wave_started', 'running', { wave: rule.name });
       }
-      if (c.waveStates[i] === 'running') {
+      // a soaking wave (after a continue-as-new) passes the loop below at once: its targets have ended
+      if (c.waveStates[i] === 'running' || c.waveStates[i] === 'soaking') {
         setState(c.isPaused ? 'paused' : 'running');
         for (;;) {
           const failed = targets.filter((t) => t.state === 'failed').length;
           const isHalting = failed > allowed || c.rollbackReason !== null;
           const running = targets.filter((t) => t.state === 'running').length;
-          if (!isHalting && !c.isPaused) {
+          if (!isHalting && !c.isPaused && !isWindowOver()) {
             const free = rule.parallelism - running;
             for (const t of targets.filter((x) => x.state === 'pending').slice(0, Math.max(0, free))) launch(t);
           }
           const busy = targets.some((t) => t.state === 'running');
-          if (!busy && (isHalting || !targets.some((t) => t.state === 'pending'))) break;
+          if (!busy && (isHalting || isWindowOver() || !targets.some((t) => t.state === 'pending'))) break;
           setState(c.rollbackReason !== null ? 'rolling_back' : c.isPaused ? 'paused' : 'running');
           await maybeContinue();
           await waitForChange();
           if (c.rollbackReason !== null) break;
         }
         if (c.rollbackReason !== null) break;
+        // the window closed with targets of this wave left: the firing ends here, the next one goes on
+        if (isWindowOver() && targets.some((t) => t.state === 'pending')) return;
+        if (rule.soak && targets.filter((t) => t.state === 'failed').length <= allowed && patched(FLEET_WAVE_SOAK)) {
+          await soakWave(i, rule.soak, targets, allowed);
+          if (c.rollbackReason !== null) break;
+        }
         const failed = targets.filter((t) => t.state === 'failed');
         if (failed.length > allowed) {
           c.waveStates[i] = 'halted';
@@ -382,9 +421,13 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
             await waitForChange();
           }
           if (c.rollbackReason !== null) break;
-          for (const t of failed) t.state = 'pending';
+          // a target the soak failed has its change completed: it is soaked again, not changed again
+          const soaked = new Set(c.soakFailed);
+          for (const t of failed) Object.assign(t, soaked.has(t.name) ? { state: 'completed', cause: undefined } : { state: 'pending' });
+          c.soakFailed = c.soakFailed?.filter((n) => !failed.some((t) => t.name === n));
           c.waveStates[i] = 'running';
           c.lastError = null;
+          if (notifying && patched(FLEET_REFUSED_RETRY_NOTIFICATIONS)) notify.event('wave_started', 'running', { wave: rule.name });
           continue;
         }
         c.waveStates[i] = 'completed';
@@ -407,6 +450,44 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       }
       c.waveIndex++;
     }
+  }
+
+  /**
+   * The wave's checks on its completed targets, every `everyMs` until `durationMs` is over (resumed from `c.soak`
+   * after a continue-as-new). A breach fails its target; the soak ends early once the wave has more failures than it
+   * allows (the wave then halts), or on a rollback.
+   */
+  async function soakWave(i: number, soak: WaveSoak, targets: FleetTargetRun[], allowed: number): Promise<void> {
+    const s = (c.soak ??= { wave: i, until: Date.now() + soak.durationMs, round: 0 });
+    c.waveStates[i] = 'soaking';
+    for (;;) {
+      if (s.nextAt === undefined) {
+        const breaches = await soakRound({
+          baseQueue,
+          fleet: spec.name,
+          wave: waveName(i),
+          table: changeTables(spec.change)[0] ?? '',
+          soak,
+          round: ++s.round,
+          targets: targets.filter((t) => t.state === 'completed').map((t) => t.name),
+          parallelism: spec.waves[i]?.parallelism ?? 1,
+        });
+        for (const b of breaches) {
+          Object.assign(byName.get(b.target) ?? {}, { state: 'failed', cause: b.cause });
+          (c.soakFailed ??= []).push(b.target);
+        }
+        const left = s.until - Date.now();
+        if (left <= 0 || targets.filter((t) => t.state === 'failed').length > allowed) break;
+        s.nextAt = Date.now() + Math.min(soak.everyMs, left);
+      }
+      await maybeContinue();
+      const waitMs = Math.max(1, s.nextAt - Date.now());
+      await condition(() => c.rollbackReason !== null || workflowInfo().historyLength >= eventLimit, waitMs);
+      if (c.rollbackReason !== null) break;
+      if (Date.now() >= s.nextAt) s.nextAt = undefined;
+    }
+    c.soak = undefined;
+    c.waveStates[i] = 'running';
   }
 
   /**

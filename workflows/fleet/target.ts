@@ -30,6 +30,8 @@ export interface FleetTargetInput {
   actor?: string;
   /** The target's activity queue: its change's workflows run here, on the fleet's queue, and its database activities there. Unset (fleets from before): all on this workflow's queue. */
   activityQueue?: string;
+  /** A scheduled firing's backfill: stop this long after it starts, at the firing's window end (the next firing continues). */
+  runForMs?: number;
 }
 
 export async function fleetTargetWorkflow(input: FleetTargetInput): Promise<TargetFinished> {
@@ -62,7 +64,7 @@ export async function fleetTargetWorkflow(input: FleetTargetInput): Promise<Targ
       args: [
         change.kind === 'rollout'
           ? { spec: change, actor: input.actor, activityQueue: input.activityQueue }
-          : { spec: change, activityQueue: input.activityQueue },
+          : { spec: change, activityQueue: input.activityQueue, ...(input.runForMs !== undefined ? { runForMs: input.runForMs } : {}) },
       ],
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       typedSearchAttributes: [...initialSearchAttributes(change.kind, tables, change.name), { key: SA.fleet, value: input.fleetName }],
@@ -70,8 +72,13 @@ export async function fleetTargetWorkflow(input: FleetTargetInput): Promise<Targ
     });
     if (rollbackBy) forward(rollbackSignal, rollbackBy);
     else if (isPaused) forward(pauseSignal);
-    await child.result();
-    outcome = { target: input.target, attempt: input.attempt, state: 'completed' };
+    const result = (await child.result()) as { state?: string } | undefined;
+    outcome = {
+      target: input.target,
+      attempt: input.attempt,
+      state: 'completed',
+      ...(result?.state === 'window_closed' ? { windowClosed: true } : {}),
+    };
   } catch (err) {
     const cause = causeMessage(err);
     const rolledBack =
