@@ -47,6 +47,7 @@ import { notifier } from '../notify';
 import type { TargetFinished } from './definitions';
 import { targetFinishedSignal } from './definitions';
 import type { fleetTargetWorkflow } from './target';
+import { gatherServedTargets, gatherTableShapes } from './served';
 
 /**
  * Patch: a target's workflows run on the fleet's base queue (one workflow Worker per worker process) and only its
@@ -57,6 +58,13 @@ export const TARGET_WORKFLOWS_ON_BASE_QUEUE = 'fleet-target-workflows-on-base-qu
 
 /** Patch: the fleet notifies (its `notify:` webhook, the worker's): each wave started, completed or halted, the fleet finished or rolled back. */
 export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
+
+/**
+ * Patch: the fleet's targets are gathered from every worker process serving fleets on its queue (each answers for
+ * its own targets file, and a process serving a target reads its tables' shapes); before, whichever process took
+ * the control queue's activity answered for its file alone.
+ */
+export const FLEET_TARGETS_FROM_EVERY_WORKER = 'fleet-targets-from-every-worker';
 
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
@@ -216,9 +224,12 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   if (!input.carried) {
     upsertSearchAttributes([{ key: SA.fleet, value: spec.name }]);
     setSearchState('starting', { kind: 'fleet', name: spec.name });
+    const fromEveryWorker = patched(FLEET_TARGETS_FROM_EVERY_WORKER);
     let served;
+    let gathered;
     try {
-      served = await control.fleetTargets();
+      if (fromEveryWorker) served = (gathered = await gatherServedTargets(baseQueue)).targets;
+      else served = await control.fleetTargets();
     } catch (err) {
       return refuse(
         `cannot read the fleet's targets from ${fleetControlQueue(baseQueue)}: ${causeMessage(err)}; start a worker with STAGEFILL_TARGETS on task queue ${baseQueue}`,
@@ -232,7 +243,9 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       throw err;
     }
     const inWaves = planned.waves.flatMap((w) => w.targets);
-    const shapes = await control.fleetTableShapes({ tables: changeTables(spec.change), targets: inWaves });
+    const shapes = gathered
+      ? await gatherTableShapes(baseQueue, gathered, changeTables(spec.change), inWaves)
+      : await control.fleetTableShapes({ tables: changeTables(spec.change), targets: inWaves });
     const differing = new Map<string, string>();
     for (const s of shapes) if (s.error) differing.set(s.target, `cannot read ${s.table}: ${s.error}`);
     for (const table of new Set(shapes.map((s) => s.table)))
