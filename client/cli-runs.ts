@@ -128,7 +128,7 @@ export function registerRunVerbs(program: Command): void {
       .argument('<workflow-id>')
       .option(
         '--json',
-        `${JSON_HELP}: the progress query's object plus workflowStatus (a fleet's also rows and etaSeconds, asked of its running targets)`,
+        `${JSON_HELP}: the progress query's object plus workflowStatus (a fleet's also rows, etaSeconds and held: the running targets held with their causes, asked of its running targets)`,
       )
       .addHelpText(
         'after',
