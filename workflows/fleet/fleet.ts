@@ -66,6 +66,9 @@ export const FLEET_NOTIFICATIONS = 'fleet-wave-notifications';
  */
 export const FLEET_TARGETS_FROM_EVERY_WORKER = 'fleet-targets-from-every-worker';
 
+/** Patch: a `maxFailures` share tolerates at least one failure (10% of a wave of 5: 1, not 0); before, plain rounding down. */
+export const FAILURE_SHARE_AT_LEAST_ONE = 'fleet-failure-share-at-least-one';
+
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
 
@@ -129,6 +132,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   let starting = 0;
   // fleets from before notifications schedule none, so their histories replay unchanged
   const notifying = patched(FLEET_NOTIFICATIONS);
+  const failureRule = { atLeastOne: patched(FAILURE_SHARE_AT_LEAST_ONE) };
   const notify = notifier({ kind: 'fleet', name: spec.name, tables: changeTables(spec.change), notify: spec.notify });
   const byName = new Map(c.targets.map((t) => [t.name, t]));
 
@@ -147,7 +151,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       change: { kind: spec.change.kind, name: spec.change.name },
       currentWave: c.waveIndex < spec.waves.length && c.state !== 'starting' ? waveName(c.waveIndex) : null,
       waves: spec.waves.map((w, i) => {
-        const allowed = allowedFailures(w, waveTargets(i).length);
+        const allowed = allowedFailures(w, waveTargets(i).length, failureRule);
         return {
           name: w.name,
           state: c.waveStates[i] ?? 'pending',
@@ -356,7 +360,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       const rule = spec.waves[i];
       if (!rule) break;
       const targets = waveTargets(i);
-      const allowed = allowedFailures(rule, targets.length);
+      const allowed = allowedFailures(rule, targets.length, failureRule);
       if (c.waveStates[i] === 'pending') {
         c.waveStates[i] = 'running';
         if (notifying) notify.event('wave_started', 'running', { wave: rule.name });
