@@ -10,10 +10,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import YAML from 'yaml';
 import { startDevStack, projectRoot } from '../devstack';
 import { createPool } from '../db/pool';
 import { connect, type StagefillConnection } from '../client/connection';
 import { startFleet } from '../client/fleet/start';
+import { askWorkers } from '../client/fleet/targets';
 import { parseFleetSpec } from '../steps/fleet-spec';
 import { fleetConnections, backendCount, vacuumOrders } from './fleet-sql';
 
@@ -27,6 +29,8 @@ interface FleetBenchOptions {
   workers: number[];
   /** STAGEFILL_FLEET_MAX_CONNECTIONS of each worker process. */
   maxConnections: number;
+  /** Each worker process serves its own slice of the targets (a targets file each, as one process per cluster), not all of them. */
+  split: boolean;
   /** How many single-target runs to time (all of them: the sum is measured, not estimated). */
   singles: number;
   stateDir: string;
@@ -40,6 +44,7 @@ function parseOptions(argv: string[], root: string): FleetBenchOptions {
     parallelism: 8,
     workers: [1, 2],
     maxConnections: 0,
+    split: false,
     singles: -1,
     stateDir: path.join(root, '.stagefill', 'bench-fleet'),
   };
@@ -56,6 +61,7 @@ function parseOptions(argv: string[], root: string): FleetBenchOptions {
     else if (flag === '--parallelism') o.parallelism = int('--parallelism');
     else if (flag === '--max-connections') o.maxConnections = int('--max-connections');
     else if (flag === '--singles') o.singles = int('--singles');
+    else if (flag === '--split') o.split = true;
     else if (flag === '--workers') {
       o.workers = String(value)
         .split(',')
@@ -70,7 +76,7 @@ function parseOptions(argv: string[], root: string): FleetBenchOptions {
       i++;
     } else
       throw new Error(
-        `unknown option ${flag}; options: --dbs N --rows M --parallelism P --workers 1,2 --max-connections C --singles K --state-dir D --out results.json`,
+        `unknown option ${flag}; options: --dbs N --rows M --parallelism P --workers 1,2 --split --max-connections C --singles K --state-dir D --out results.json`,
       );
   }
   // a worker's bound: 4 per target (2 lanes of the backfill, the step, the gate), at least what 8 targets at once use
@@ -223,8 +229,19 @@ async function main(): Promise<void> {
     const runFleet = async (name: string, tag: string, waves: Record<string, unknown>[], workers: number, targets: number) => {
       // fresh worker processes per phase: their peak RSS is this phase's
       const procs: WorkerProc[] = [];
-      for (let w = 0; w < workers; w++)
-        procs.push(await spawnWorker(root, path.join(o.stateDir, 'logs', `worker-${name}-${w}.log`), workerEnv));
+      for (let w = 0; w < workers; w++) {
+        // --split: process w serves every workers-th target only, from a targets file of its own
+        const env = o.split && workers > 1 ? { ...workerEnv, STAGEFILL_TARGETS: sliceOf(targetsFile, w, workers) } : workerEnv;
+        procs.push(await spawnWorker(root, path.join(o.stateDir, 'logs', `worker-${name}-${w}.log`), env));
+      }
+      // split: the fleet is started once Temporal lists every process on the control queue (each polls it soon after it starts)
+      if (o.split && workers > 1)
+        for (let i = 0; ; i++) {
+          const served = await askWorkers(conn!, {});
+          if (served.targets.length === o.dbs) break;
+          if (i >= 60) throw new Error(`the ${workers} worker processes serve ${served.targets.length} of ${o.dbs} targets after 60 tries`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
       let peakFleet = 0;
       let peakAll = 0;
       let isSampling = true;
@@ -297,6 +314,15 @@ async function main(): Promise<void> {
   process.stdout.write(summary(o, results) + `\nresults: ${file}\n`);
 }
 
+/** A targets file of every `of`-th target of `file`, from the `index`-th on (written beside it). */
+function sliceOf(file: string, index: number, of: number): string {
+  const all = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const slice = Object.fromEntries(Object.entries(all).filter((_, i) => i % of === index));
+  const out = file.replace(/\.yaml$/, `.${index + 1}-of-${of}.yaml`);
+  fs.writeFileSync(out, YAML.stringify(slice));
+  return out;
+}
+
 function save(o: FleetBenchOptions, started: string, results: PhaseResult[]): string {
   const file = o.out ?? path.join(o.stateDir, 'results.json');
   fs.writeFileSync(file, JSON.stringify({ options: o, started, finished: new Date().toISOString(), results }, null, 2));
@@ -310,7 +336,7 @@ function summary(o: FleetBenchOptions, results: PhaseResult[]): string {
   const sorted = singles.map((r) => r.wallSeconds).sort((a, b) => a - b);
   const median = sorted.length ? (sorted[Math.floor((sorted.length - 1) / 2)] ?? 0) : 0;
   const lines = [
-    `${o.dbs} databases x ${o.rows.toLocaleString('en-US')} rows, waves 1 / 10% / rest, parallelism ${o.parallelism}, STAGEFILL_FLEET_MAX_CONNECTIONS ${o.maxConnections}`,
+    `${o.dbs} databases x ${o.rows.toLocaleString('en-US')} rows, waves 1 / 10% / rest, parallelism ${o.parallelism}, STAGEFILL_FLEET_MAX_CONNECTIONS ${o.maxConnections}${o.split ? ', targets split over the worker processes' : ''}`,
     `one target alone (median of ${singles.length}): ${median.toFixed(1)} s; sum of the ${singles.length} single-target runs: ${sum.toFixed(1)} s${
       singles.length < o.dbs
         ? ` (x ${(o.dbs / singles.length).toFixed(2)} for all ${o.dbs}: ${((sum * o.dbs) / singles.length).toFixed(1)} s)`

@@ -15,6 +15,7 @@ import { loadFleetSpecFile } from './fleet/spec-load';
 import { planFleetWithRefusal } from './fleet/plan';
 import { startFleet } from './fleet/start';
 import { resolveFleetSpec } from './fleet/resolve';
+import { askWorkers } from './fleet/targets';
 import { readFleetHistory, formatFleetHistory } from './fleet/history';
 import { FLEET_ID_PREFIX } from '../core/fleet/ids';
 import { withTargetFigures } from './fleet/status';
@@ -22,36 +23,45 @@ import type { FleetProgress } from '../core/fleet/progress';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
 export function registerRunVerbs(program: Command): void {
-  program
-    .command('plan')
-    .description(
-      "validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything; with DATABASE_URL, a spec the tables say cannot run is refused (exit 2): a backfill's missing table or key column, a rollout's missing table, a key changed without every column referencing it or a child table's contract, an index that cannot take a column's new type",
-    )
-    .argument('<spec>', 'YAML or JSON spec file')
-    .option('--format <format>', 'text | json | mermaid', 'text')
-    .option('--json', 'same as --format json')
-    .addOption(new Option('--targets <file>', 'a fleet: the targets file the workers read').env('STAGEFILL_TARGETS'))
-    .addHelpText(
-      'after',
-      examples(
-        'stagefill plan examples/backfill-orders-total.yaml',
-        'stagefill plan examples/fleet-orders-cents.yaml --targets targets.yaml',
-        'stagefill plan rollout.yaml --format mermaid',
-        'stagefill plan rollout.yaml --json',
+  connectionOptions(
+    program
+      .command('plan')
+      .description(
+        "validate a spec and print what it will do (chunk plan, steps, rollback, window) without changing anything; with DATABASE_URL, a spec the tables say cannot run is refused (exit 2): a backfill's missing table or key column, a rollout's missing table, a key changed without every column referencing it or a child table's contract, an index that cannot take a column's new type",
+      )
+      .argument('<spec>', 'YAML or JSON spec file')
+      .option('--format <format>', 'text | json | mermaid', 'text')
+      .option('--json', 'same as --format json')
+      .addOption(
+        new Option(
+          '--targets <file>',
+          'a fleet: the targets file to plan over (read from here); without it, every worker process on the task queue is asked what it serves',
+        ).env('STAGEFILL_TARGETS'),
+      )
+      .addHelpText(
+        'after',
+        examples(
+          'stagefill plan examples/backfill-orders-total.yaml',
+          'stagefill plan examples/fleet-orders-cents.yaml --targets targets.yaml',
+          'stagefill plan examples/fleet-orders-cents.yaml --task-queue stagefill',
+          'stagefill plan rollout.yaml --format mermaid',
+          'stagefill plan rollout.yaml --json',
+        ),
       ),
-    )
-    .action(async (file: string, opts: { format: string; json?: boolean; targets?: string }) => {
-      const format = opts.json ? 'json' : opts.format;
-      if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
-      // kind: fleet: the waves over the targets file's targets, each target's table shape checked
-      const fleet = loadFleetSpecFile(file);
-      const spec = fleet ? fleet.change : loadSpecFile(file);
-      const { text, refusal } = fleet
+  ).action(async (file: string, opts: ConnectOptions & { format: string; json?: boolean; targets?: string }) => {
+    const format = opts.json ? 'json' : opts.format;
+    if (!['text', 'json', 'mermaid'].includes(format)) throw new UsageError(`--format: expected text, json or mermaid, got "${format}"`);
+    // kind: fleet: the waves over the targets file's targets, each target's table shape checked
+    const fleet = loadFleetSpecFile(file);
+    const spec = fleet ? fleet.change : loadSpecFile(file);
+    const { text, refusal } = fleet
+      ? opts.targets
         ? await planFleetWithRefusal(fleet, format as 'text' | 'json' | 'mermaid', opts.targets)
-        : await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
-      print(text);
-      if (refusal) throw spec.kind === 'backfill' ? new BackfillRefusedError(refusal) : new RolloutRefusedError(refusal);
-    });
+        : await withConnection(opts, (conn) => planFleetWithRefusal(fleet, format as 'text' | 'json' | 'mermaid', undefined, conn))
+      : await planWithRefusal(spec, format as 'text' | 'json' | 'mermaid');
+    print(text);
+    if (refusal) throw spec.kind === 'backfill' ? new BackfillRefusedError(refusal) : new RolloutRefusedError(refusal);
+  });
 
   connectionOptions(
     program
@@ -65,7 +75,7 @@ export function registerRunVerbs(program: Command): void {
       .addOption(
         new Option(
           '--targets <file>',
-          "a fleet with targets.query: the targets file the workers read (the query's names are checked against it)",
+          "a fleet with targets.query: a targets file to check the query's names against (without it, against what every worker process on the task queue serves)",
         ).env('STAGEFILL_TARGETS'),
       )
       .option(
@@ -84,9 +94,12 @@ export function registerRunVerbs(program: Command): void {
   ).action(async (file: string, opts: ConnectOptions & { wait?: boolean; restart?: boolean; json?: boolean; targets?: string }) => {
     const loaded = loadFleetSpecFile(file);
     // targets.query: run against the catalog now, the workflow gets the names it returned
-    const fleet = loaded && (await resolveFleetSpec(loaded, opts.targets));
-    if (fleet)
+    if (loaded)
       return withConnection(opts, async (conn) => {
+        const fleet = await resolveFleetSpec(loaded, {
+          file: opts.targets,
+          workers: async () => (await askWorkers(conn, {})).targets,
+        });
         const run = await startFleet(conn, fleet);
         printStarted(run.workflowId, opts, { workflowId: run.workflowId, runId: run.runId, kind: 'fleet', name: fleet.name });
         await followIfWaiting(conn, run.workflowId, opts);
@@ -115,7 +128,7 @@ export function registerRunVerbs(program: Command): void {
       .argument('<workflow-id>')
       .option(
         '--json',
-        `${JSON_HELP}: the progress query's object plus workflowStatus (a fleet's also rows and etaSeconds, asked of its running targets)`,
+        `${JSON_HELP}: the progress query's object plus workflowStatus (a fleet's also rows, etaSeconds and held: the running targets held with their causes, asked of its running targets)`,
       )
       .addHelpText(
         'after',

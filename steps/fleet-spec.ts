@@ -53,6 +53,7 @@ const wave = z
     parallelism: z.number().int().min(1).max(1000).default(1),
     /** halt: stop at the first failed target; continue: go on up to maxFailures. */
     onFailure: z.enum(['halt', 'continue'], { errorMap: () => ({ message: 'onFailure must be "halt" or "continue"' }) }).default('halt'),
+    /** With continue: failed targets tolerated, a count (3) or a share of the wave ("10%": rounded down, at least 1; 10% of 5 is 1). */
     maxFailures: z
       .union([z.number().int().min(0), z.string().regex(/^\d+(\.\d+)?%$/, 'maxFailures: a count (3) or a share ("10%")')])
       .optional(),

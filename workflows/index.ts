@@ -3,6 +3,7 @@ export { backfillWorkflow } from './backfill/workflow';
 export { rolloutWorkflow } from './rollout/workflow';
 export { fleetWorkflow } from './fleet/fleet';
 export { fleetTargetWorkflow } from './fleet/target';
+export { fleetTargetsWorkflow } from './fleet/served';
 
 /*
  * Worker Versioning (a worker with STAGEFILL_DEPLOYMENT; docs/operations.md

@@ -1,23 +1,40 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { print, printJson, examples, toInt, JSON_HELP } from '../cli-common';
-import { listTargets, formatTargets } from './targets';
+import { print, printJson, examples, toInt, JSON_HELP, connectionOptions, withConnection } from '../cli-common';
+import type { ConnectOptions } from '../connection';
+import { listTargets, listServedTargets, formatTargets, type TargetStatus } from './targets';
 import { makeTenants, type TenantsOptions } from './tenants';
 
 /** The fleet's own verbs: `targets`, and `tenants` to make a few local ones. (`plan` and `start` take a `kind: fleet` spec; status, watch, pause, resume, approve, rollback and retry take its id.) */
 export function registerFleetVerbs(program: Command): void {
-  program
-    .command('targets')
-    .description(
-      'list the fleet targets of the targets file the workers read (names and tags, never URLs) and whether each database answers; exit 1 if one does not',
+  connectionOptions(
+    program
+      .command('targets')
+      .description(
+        'list the fleet targets every worker process on the task queue serves (names and tags, never URLs), whether each database answers the worker serving it, and the worker processes serving it; exit 1 if a target or a worker process does not answer. With --targets: the targets of that file, checked from here instead',
+      )
+      .option('--targets <file>', 'check this targets file (name -> { url | urlEnv, tags }) from here instead of asking the workers')
+      .option('--json', `${JSON_HELP}: an array of {name, tags, answers, error?, workers?}`),
+  )
+    .addHelpText(
+      'after',
+      examples('stagefill targets', 'STAGEFILL_TASK_QUEUE=stagefill stagefill targets --json', 'stagefill targets --targets targets.yaml'),
     )
-    .addOption(new Option('--targets <file>', 'the targets file (name -> { url | urlEnv, tags })').env('STAGEFILL_TARGETS'))
-    .option('--json', `${JSON_HELP}: an array of {name, tags, answers, error?}`)
-    .addHelpText('after', examples('STAGEFILL_TARGETS=targets.yaml stagefill targets', 'stagefill targets --targets targets.yaml --json'))
-    .action(async (opts: { targets?: string; json?: boolean }) => {
-      const list = await listTargets(opts.targets);
+    .action(async (opts: ConnectOptions & { targets?: string; json?: boolean }) => {
+      let list: TargetStatus[];
+      if (opts.targets) list = await listTargets(opts.targets);
+      else {
+        const served = await withConnection(opts, (conn) => listServedTargets(conn));
+        list = served.targets;
+        // a process that did not answer: its targets are not listed
+        for (const p of served.processes)
+          if ('error' in p) {
+            process.stderr.write(`worker process ${p.process} ${p.error}\n`);
+            process.exitCode = 1;
+          }
+      }
       if (opts.json) printJson(list);
-      else print(formatTargets(list));
+      else print(formatTargets(list, opts.targets ? 'no targets in the file' : 'no worker process serves a target on this task queue'));
       if (list.some((t) => !t.answers)) process.exitCode = 1;
     });
 

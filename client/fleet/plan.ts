@@ -5,6 +5,9 @@ import { shapeDifferences, type ShapeDifference } from '../../core/fleet/shape';
 import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
 import { fleetTargetsOf } from './resolve';
+import type { StagefillConnection } from '../connection';
+import { askWorkers } from './targets';
+import type { TargetTableShape } from '../../db/fleet/shape';
 import { planWithRefusal, type PlanFormat } from '../plan-output';
 import { formatDuration } from '../../core/common/duration';
 
@@ -28,8 +31,10 @@ export interface FleetPlan {
   /** Targets whose tables differ from the others' (or cannot be read). */
   differences: ShapeDifference[];
   refusal: string | null;
-  /** The target the change's own plan reads its tables from (the first of the first wave). */
-  planTarget?: { name: string; url: string };
+  /** The target the change's own plan reads its tables from (the first of the first wave); its URL only from a targets file. */
+  planTarget?: { name: string; url?: string };
+  /** Without a targets file: the worker processes asked, and why any did not answer (its targets are not in the plan). */
+  workers?: ({ process: string; targets: number } | { process: string; error: string })[];
 }
 
 const ruleText = (w: FleetSpec['waves'][number]) =>
@@ -44,13 +49,15 @@ const ruleText = (w: FleetSpec['waves'][number]) =>
         : `${w.select.share}% of the rest`;
 
 /**
- * `stagefill plan` of a fleet: the targets from the targets file (the one the
- * workers read), the waves they fall in, and each target's tables against the
- * others'. Read-only.
+ * `stagefill plan` of a fleet: the targets from the targets file given, or
+ * without one from every worker process serving fleets on the task queue
+ * (asked on Temporal, their tables' shapes read by the workers), the waves
+ * they fall in, and each target's tables against the others'. Read-only.
  */
-export async function planFleet(spec: FleetSpec, targetsFile: string | undefined): Promise<FleetPlan> {
+export async function planFleet(spec: FleetSpec, targetsFile: string | undefined, conn?: StagefillConnection): Promise<FleetPlan> {
   const tables = changeTables(spec.change);
-  const targets = await fleetTargetsOf(spec, targetsFile);
+  const asked = !targetsFile && conn ? await askWorkers(conn, { tables }) : undefined;
+  const targets = await fleetTargetsOf(spec, { file: targetsFile, ...(asked ? { workers: async () => asked.targets } : {}) });
   let planned;
   let refusal: string | null = null;
   try {
@@ -61,23 +68,28 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
     refusal = err.message;
   }
   const inWaves = planned.waves.flatMap((w) => w.targets);
-  const pools = new Map(targets.map((t) => [t.name, createPool({ url: t.url, max: 1, applicationName: 'stagefill-plan' })]));
-  let differences: ShapeDifference[] = [];
-  try {
-    const shapes = await readTableShapes(inWaves, tables, (n) => pools.get(n)!);
-    differences = shapes
-      .filter((s) => s.error)
-      .map((s) => ({ target: s.target, table: s.table, differences: [`cannot be read: ${s.error}`] }));
-    for (const table of tables)
-      differences.push(
-        ...shapeDifferences(
-          table,
-          shapes.filter((s) => s.table === table && !s.error),
-        ),
-      );
-  } finally {
-    await Promise.all([...pools.values()].map((p) => p.end().catch(() => {})));
+  let shapes: TargetTableShape[];
+  if (asked) {
+    const wanted = new Set(inWaves);
+    shapes = (asked.shapes ?? []).filter((x) => wanted.has(x.target));
+  } else {
+    const pools = new Map(targets.map((t) => [t.name, createPool({ url: t.url!, max: 1, applicationName: 'stagefill-plan' })]));
+    try {
+      shapes = await readTableShapes(inWaves, tables, (n) => pools.get(n)!);
+    } finally {
+      await Promise.all([...pools.values()].map((p) => p.end().catch(() => {})));
+    }
   }
+  const differences: ShapeDifference[] = shapes
+    .filter((x) => x.error)
+    .map((x) => ({ target: x.target, table: x.table, differences: [`cannot be read: ${x.error}`] }));
+  for (const table of tables)
+    differences.push(
+      ...shapeDifferences(
+        table,
+        shapes.filter((x) => x.table === table && !x.error),
+      ),
+    );
   if (!refusal && differences.length && spec.onShapeMismatch === 'refuse')
     refusal = `targets differ from the others: ${differences.map((d) => `${d.target}: ${d.differences.join('; ')}`).join(' | ')} (fix them, or set onShapeMismatch: skip)`;
   return {
@@ -106,6 +118,7 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
     differences,
     refusal,
     planTarget: targets.find((t) => t.name === inWaves[0]),
+    ...(asked ? { workers: asked.processes } : {}),
   };
 }
 
@@ -125,11 +138,17 @@ export function formatFleetPlan(p: FleetPlan, changeText: string): string {
     if (w.targets.length) lines.push(`     ${w.targets.join(', ')}`);
   });
   if (p.unassigned.length) lines.push(`not in any wave (left alone): ${p.unassigned.join(', ')}`);
+  for (const w of p.workers ?? []) if ('error' in w) lines.push(`worker process ${w.process} ${w.error}: its targets are not in this plan`);
   if (p.differences.length) {
     lines.push(`targets whose tables differ (${p.onShapeMismatch === 'skip' ? 'skipped' : 'the fleet is refused'}):`);
     for (const d of p.differences) lines.push(`  ${d.target}: ${d.differences.join('; ')}`);
   } else lines.push('every target has the same table shape');
-  lines.push('', `the change on each target${p.planTarget ? ` (tables read from ${p.planTarget.name})` : ''}:`, changeText);
+  const readFrom = p.planTarget?.url
+    ? ` (tables read from ${p.planTarget.name})`
+    : p.planTarget
+      ? ' (not read from a target: its URL is with the workers; pass --targets to read it)'
+      : '';
+  lines.push('', `the change on each target${readFrom}:`, changeText);
   return lines.join('\n');
 }
 
@@ -138,13 +157,16 @@ export async function planFleetWithRefusal(
   spec: FleetSpec,
   format: PlanFormat,
   targetsFile: string | undefined,
+  conn?: StagefillConnection,
 ): Promise<{ text: string; refusal: string | null }> {
-  const plan = await planFleet(spec, targetsFile);
+  const plan = await planFleet(spec, targetsFile, conn);
   // the change's own plan as `stagefill plan` prints it for one database, read from the first target (its URL stays here)
   const saved = process.env.DATABASE_URL;
   let change;
   try {
-    if (plan.planTarget) process.env.DATABASE_URL = plan.planTarget.url;
+    // asked of the workers, the client has no URL: the change's plan without its tables
+    if (plan.planTarget?.url) process.env.DATABASE_URL = plan.planTarget.url;
+    else if (plan.planTarget) delete process.env.DATABASE_URL;
     change = await planWithRefusal(spec.change, format === 'mermaid' ? 'text' : format);
   } finally {
     if (saved === undefined) delete process.env.DATABASE_URL;

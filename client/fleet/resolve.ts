@@ -1,5 +1,5 @@
 import type { FleetSpec } from '../../steps/fleet-spec';
-import type { TargetConfig } from '../../activities/fleet/control';
+import type { FleetTarget } from '../../core/fleet/waves';
 import { createPool } from '../../db/pool';
 import { queryCatalogNames } from '../../db/fleet/catalog';
 import { queriedTargets, pinWaves, TargetsQueryError } from '../../core/fleet/query';
@@ -7,22 +7,40 @@ import { WavePlanError } from '../../core/fleet/waves';
 import { targetsOfFile } from './targets';
 import { UsageError } from '../errors';
 
+/** Where a fleet's targets are read from: the targets file given, or else (with a connection) every worker process serving fleets on the task queue. */
+export interface TargetsSource {
+  file?: string;
+  /** The targets every worker process serves (names and tags), asked on Temporal. */
+  workers?: () => Promise<FleetTarget[]>;
+}
+
+/** The served targets of `source`: the file's (with their URLs), else the workers' (without). */
+async function servedOf(source: TargetsSource): Promise<{ targets: (FleetTarget & { url?: string })[]; where: string }> {
+  if (source.file || !source.workers) return { targets: targetsOfFile(source.file), where: source.file ?? '' };
+  return { targets: await source.workers(), where: 'the worker processes on the task queue' };
+}
+
 /**
- * The targets a fleet runs on: every target of the targets file, or with
- * `targets.query` the ones the catalog query names (a name the file lacks is
- * an error naming it). Connection strings stay here, on the client.
+ * The targets a fleet runs on: every target served (the targets file's, or
+ * without one every worker process's), or with `targets.query` the ones the
+ * catalog query names (a name no one serves is an error naming it).
+ * Connection strings stay here, on the client.
  */
-export async function fleetTargetsOf(spec: FleetSpec, targetsFile: string | undefined): Promise<TargetConfig[]> {
-  const served = targetsOfFile(targetsFile);
+export async function fleetTargetsOf(spec: FleetSpec, source: TargetsSource): Promise<(FleetTarget & { url?: string })[]> {
+  const { targets: served, where: servedWhere } = await servedOf(source);
   const q = spec.targets;
   if (!q) return served;
   let url: string | undefined;
   let where: string;
   if (q.catalog !== undefined) {
+    if (!source.file)
+      throw new UsageError(
+        `targets.catalog: the catalog target "${q.catalog}" is read with its URL from a targets file; pass --targets <file> (one that has "${q.catalog}"), or give catalogEnv`,
+      );
     url = served.find((t) => t.name === q.catalog)?.url;
     if (!url)
       throw new UsageError(
-        `targets.catalog: no target named "${q.catalog}" in ${targetsFile}; name a target of the targets file, or give catalogEnv`,
+        `targets.catalog: no target named "${q.catalog}" in ${source.file}; name a target of the targets file, or give catalogEnv`,
       );
     where = `target ${q.catalog}`;
   } else {
@@ -40,7 +58,7 @@ export async function fleetTargetsOf(spec: FleetSpec, targetsFile: string | unde
     await pool.end().catch(() => {});
   }
   try {
-    return queriedTargets(served, names, targetsFile!);
+    return queriedTargets(served, names, servedWhere);
   } catch (err) {
     if (err instanceof TargetsQueryError) throw new UsageError(err.message);
     throw err;
@@ -53,9 +71,9 @@ export async function fleetTargetsOf(spec: FleetSpec, targetsFile: string | unde
  * holds names only and the fleet is the one `plan` showed, whatever the
  * catalog says tomorrow. Without a query, the spec as it is.
  */
-export async function resolveFleetSpec(spec: FleetSpec, targetsFile: string | undefined): Promise<FleetSpec> {
+export async function resolveFleetSpec(spec: FleetSpec, source: TargetsSource): Promise<FleetSpec> {
   if (!spec.targets) return spec;
-  const targets = await fleetTargetsOf(spec, targetsFile);
+  const targets = await fleetTargetsOf(spec, source);
   try {
     return {
       ...spec,

@@ -12,16 +12,41 @@ export interface FleetView extends FleetProgress {
   rows: { done: number; total: number; rowsPerSecond: number; targets: number };
   /** Seconds until the last wave ends (approvals between waves not counted); 0 once ended, null while it stands or before anything can be timed. */
   etaSeconds: number | null;
+  /**
+   * Running targets whose change is held (counted as `waiting`): an activity of it failing again and again and
+   * retried (its database down or refusing: the cause is the last failure), or a rollout's held gate.
+   */
+  held: { target: string; wave: string; cause: string }[];
 }
 
 /** A running change's figures, as its `progress` query answers (a rollout's running backfills, or a backfill's own). */
 interface ChangeFigures {
   state?: string;
+  stateReason?: string | null;
   etaSeconds?: number | null;
   rowsProcessed?: number;
   rowsTotal?: number;
   rowsPerSecond?: number;
-  backfills?: { rowsDone: number; rowsTotal: number; rowsPerSecond: number }[];
+  backfills?: { workflowId?: string; rowsDone: number; rowsTotal: number; rowsPerSecond: number }[];
+}
+
+/**
+ * Why a running change is held, from Temporal's description of it (and of its running backfills): the first pending
+ * activity on its second attempt or later, with its last failure (e.g. the target's PostgreSQL refusing connections);
+ * undefined while every activity runs on its first attempt.
+ */
+async function retriedCause(conn: StagefillConnection, workflowIds: string[]): Promise<string | undefined> {
+  for (const id of workflowIds) {
+    const d = await conn.client.workflow
+      .getHandle(id)
+      .describe()
+      .catch(() => undefined);
+    for (const a of d?.raw.pendingActivities ?? []) {
+      const message = a.lastFailure?.message;
+      if ((a.attempt ?? 0) >= 2 && message) return `${message} (${a.activityType?.name ?? 'an activity'}, attempt ${a.attempt})`;
+    }
+  }
+  return undefined;
 }
 
 function rowsOf(cp: ChangeFigures): { done: number; total: number; rate: number } {
@@ -59,19 +84,29 @@ async function targetTimes(conn: StagefillConnection, fleetName: string): Promis
 export async function withTargetFigures(conn: StagefillConnection, p: FleetProgress): Promise<FleetView> {
   const running = (p.targets ?? []).filter((t) => t.state === 'running');
   const [figures, times] = await Promise.all([
-    Promise.all(running.map(async (t) => ({ t, cp: await getProgress<ChangeFigures>(conn, t.workflowId).catch(() => undefined) }))),
+    Promise.all(
+      running.map(async (t) => {
+        const cp = await getProgress<ChangeFigures>(conn, t.workflowId).catch(() => undefined);
+        const ids = [t.workflowId, ...(cp?.backfills ?? []).flatMap((b) => (b.workflowId ? [b.workflowId] : []))];
+        const retried = await retriedCause(conn, ids).catch(() => undefined);
+        const cause = retried ?? (cp?.state === 'held' ? (cp.stateReason ?? 'held') : undefined);
+        return { t, cp, cause };
+      }),
+    ),
     targetTimes(conn, p.name).catch(() => new Map<string, { start: number; close?: number }>()),
   ]);
   const rows = { done: 0, total: 0, rowsPerSecond: 0, targets: 0 };
-  for (const { t, cp } of figures) {
-    if (!cp) continue;
-    if (cp.state !== undefined && WAITING.has(cp.state)) {
+  const held: FleetView['held'] = [];
+  for (const { t, cp, cause } of figures) {
+    if (cause !== undefined) held.push({ target: t.name, wave: t.wave, cause });
+    if ((cp?.state !== undefined && WAITING.has(cp.state)) || cause !== undefined) {
       const w = p.waves.find((x) => x.name === t.wave);
       if (w) {
         w.counts.running--;
         w.counts.waiting++;
       }
     }
+    if (!cp) continue;
     const r = rowsOf(cp);
     if (r.total > 0) {
       rows.done += r.done;
@@ -98,7 +133,7 @@ export async function withTargetFigures(conn: StagefillConnection, p: FleetProgr
     })),
     completedSeconds,
   });
-  return Object.assign(p, { rows, etaSeconds });
+  return Object.assign(p, { rows, etaSeconds, held });
 }
 
 const pad = (s: string, n: number) => s.padEnd(n);
@@ -106,21 +141,22 @@ const pad = (s: string, n: number) => s.padEnd(n);
 const fmtNum = (n: number) => n.toLocaleString('en-US');
 
 /** One line for `watch`: the fleet's state, its wave, the targets done, the rows moving now and the ETA. */
-export function formatFleetLine(p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds'>>): string {
+export function formatFleetLine(p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds' | 'held'>>): string {
   const wave = p.currentWave ? ` wave ${p.currentWave}` : '';
   const failed = p.failed.length ? ` failed: ${p.failed.map((f) => f.target).join(',')}` : '';
+  const held = p.held?.length ? ` held: ${p.held.map((h) => h.target).join(',')}` : '';
   const rows = p.rows?.targets
     ? ` [rows ${fmtNum(p.rows.done)}/${fmtNum(p.rows.total)} on ${p.rows.targets} running, ${fmtNum(p.rows.rowsPerSecond)} rows/s]`
     : '';
   const eta = p.etaSeconds !== undefined && p.state !== 'completed' ? ` ${fleetEtaText(p.state, p.etaSeconds)}` : '';
   // before the fleet has read its targets it has none, and none of none is not 100%
   const percent = p.totalTargets || p.state === 'completed' ? p.percent : 0;
-  return `${percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${rows}${eta}${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+  return `${percent.toFixed(1).padStart(5)}% ${pad(p.state, 16)}${wave} targets ${p.completedTargets}/${p.totalTargets} completed${rows}${eta}${held}${failed}${p.lastError ? ` error: ${p.lastError}` : ''}`;
 }
 
 /** `stagefill status` of a fleet: per-wave counts, then the failed and skipped targets with their causes. */
 export function formatFleetStatus(
-  p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds'>> & { workflowStatus?: string },
+  p: FleetProgress & Partial<Pick<FleetView, 'rows' | 'etaSeconds' | 'held'>> & { workflowStatus?: string },
 ): string {
   const lines = [formatFleetLine(p), `workflow: ${p.workflowStatus ?? '?'}`, `change: ${p.change.kind} ${p.change.name}`];
   if (p.rollbackReason) lines.push(`rollback: ${p.rollbackReason}`);
@@ -130,6 +166,10 @@ export function formatFleetStatus(
     lines.push(
       `  ${pad(w.state, 16)} ${pad(w.name, 14)} ${w.targets} targets, parallelism ${w.parallelism}: pending ${c.pending}, running ${c.running}, waiting ${c.waiting}, completed ${c.completed}, failed ${c.failed}, rolled back ${c.rolledBack}${c.skipped ? `, skipped ${c.skipped}` : ''}`,
     );
+  }
+  if (p.held?.length) {
+    lines.push('held targets (waiting: retried until the cause clears):');
+    for (const h of p.held) lines.push(`  ${h.target} (wave ${h.wave}): ${h.cause}`);
   }
   if (p.failed.length) {
     lines.push('failed targets:');

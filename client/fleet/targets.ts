@@ -1,6 +1,9 @@
 import { createPool, ping } from '../../db/pool';
 import { loadTargetsFile, TargetsFileError } from '../../worker/fleet/targets-file';
 import { UsageError } from '../errors';
+import { randomUUID } from 'node:crypto';
+import type { StagefillConnection } from '../connection';
+import type { FleetTargetsInput, FleetTargetsResult } from '../../workflows/fleet/served';
 
 export interface TargetStatus {
   name: string;
@@ -8,6 +11,36 @@ export interface TargetStatus {
   answers: boolean;
   /** Why it does not answer. */
   error?: string;
+  /** Asked of the workers: the worker processes serving it. */
+  workers?: string[];
+}
+
+/** What the worker processes serving fleets on the connection's task queue serve (each answers for its own targets file), asked on Temporal. */
+export async function askWorkers(conn: StagefillConnection, input: FleetTargetsInput): Promise<FleetTargetsResult> {
+  return conn.client.workflow.execute('fleetTargetsWorkflow', {
+    workflowId: `stagefill-fleet-targets:${randomUUID()}`,
+    taskQueue: conn.taskQueue,
+    args: [input],
+    // no worker on the task queue: the gather waits this long for one, then the workflow times out
+    workflowExecutionTimeout: '10 minutes',
+  });
+}
+
+/** `stagefill targets` without a file: every target the worker processes serve, and whether each answers the process serving it. */
+export async function listServedTargets(
+  conn: StagefillConnection,
+): Promise<{ targets: TargetStatus[]; processes: FleetTargetsResult['processes'] }> {
+  const r = await askWorkers(conn, { probe: true });
+  return {
+    targets: r.targets.map((t) => ({
+      name: t.name,
+      tags: t.tags,
+      answers: t.answers ?? false,
+      ...(t.error !== undefined ? { error: t.error } : {}),
+      workers: t.workers,
+    })),
+    processes: r.processes,
+  };
 }
 
 /** The targets file the CLI was given (--targets or STAGEFILL_TARGETS); a missing or bad file is a usage error (exit 2). */
@@ -43,14 +76,15 @@ export async function listTargets(targetsFile: string | undefined): Promise<Targ
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-export function formatTargets(list: TargetStatus[]): string {
-  if (!list.length) return 'no targets in the file';
+export function formatTargets(list: TargetStatus[], empty = 'no targets in the file'): string {
+  if (!list.length) return empty;
   return list
     .map((t) => {
       const tags = Object.entries(t.tags)
         .map(([k, v]) => `${k}=${v}`)
         .join(',');
-      return `${t.name}\t${tags || '-'}\t${t.answers ? 'answers' : `does not answer: ${t.error}`}`;
+      const workers = t.workers ? `\t${t.workers.join(',')}` : '';
+      return `${t.name}\t${tags || '-'}\t${t.answers ? 'answers' : `does not answer: ${t.error}`}${workers}`;
     })
     .join('\n');
 }

@@ -24,6 +24,28 @@ export function fleetControlQueue(baseQueue: string): string {
   return `${baseQueue}#fleet`;
 }
 
+/**
+ * A worker process's own control queue: the targets of its file are asked
+ * there, of that process alone. Every process also polls the shared control
+ * queue with the identity `fleetProcessIdentity(key)`, so the poller list of
+ * the shared queue (DescribeTaskQueue) names every process serving fleets.
+ */
+export function fleetProcessQueue(baseQueue: string, processKey: string): string {
+  return `${fleetControlQueue(baseQueue)}:${processKey}`;
+}
+
+const PROCESS_IDENTITY_PREFIX = 'stagefill-fleet-process:';
+
+/** The identity a process's control worker polls the shared control queue with. */
+export function fleetProcessIdentity(processKey: string): string {
+  return `${PROCESS_IDENTITY_PREFIX}${processKey}`;
+}
+
+/** The process key of a poller's identity, or undefined for a poller that is not a stagefill fleet process (an older worker). */
+export function processKeyOf(identity: string): string | undefined {
+  return identity.startsWith(PROCESS_IDENTITY_PREFIX) ? identity.slice(PROCESS_IDENTITY_PREFIX.length) || undefined : undefined;
+}
+
 /** The per-target workflow the fleet starts on the target's queue (it runs the change as its own child). */
 export function targetRunId(fleetId: string, target: string): string {
   return `${fleetId}/${target}`;

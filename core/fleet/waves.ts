@@ -71,12 +71,25 @@ export function planWaves(targets: FleetTarget[], waves: WaveRule[]): { waves: P
   return { waves: planned, unassigned: remaining.filter((t) => !taken.has(t.name)).map((t) => t.name) };
 }
 
-/** How many failed targets a wave of `size` tolerates before it halts. */
-export function allowedFailures(rule: Pick<WaveRule, 'onFailure' | 'maxFailures'>, size: number): number {
+/**
+ * How many failed targets a wave of `size` tolerates before it halts. A share
+ * is of the wave's targets, rounded down so the failed share never exceeds
+ * it, but at least one when the share is above 0 and the wave has a target:
+ * `continue` with "10%" on a wave of 5 tolerates 1 (rounded down it would be
+ * 0, a halt at the first failure, which is not what `continue` asked for).
+ * 10% of 25 tolerates 2, of 89 tolerates 8. `atLeastOne: false` is the rule
+ * of fleets started before it (plain rounding down), for their replay.
+ */
+export function allowedFailures(
+  rule: Pick<WaveRule, 'onFailure' | 'maxFailures'>,
+  size: number,
+  opts: { atLeastOne?: boolean } = {},
+): number {
   if (rule.onFailure === 'halt') return 0;
   if (rule.maxFailures === undefined) return Number.POSITIVE_INFINITY;
   if (typeof rule.maxFailures === 'number') return rule.maxFailures;
-  return Math.floor((size * rule.maxFailures.percent) / 100);
+  const n = Math.floor((size * rule.maxFailures.percent) / 100);
+  return (opts.atLeastOne ?? true) && rule.maxFailures.percent > 0 && size > 0 ? Math.max(1, n) : n;
 }
 
 /** "10%" -> 10, "rest" -> 'rest'; undefined for anything else. */

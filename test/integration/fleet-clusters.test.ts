@@ -163,7 +163,7 @@ test('a gate failing on one target halts its wave, that target rolls back identi
   await expectChanged(table, t.names, 20);
 }, 900_000);
 
-test('the worker SIGKILLed mid-wave and one cluster stopped for a while: the stopped target waits with its cause, no target runs twice, the fleet completes', async () => {
+test('the worker SIGKILLed mid-wave and one cluster stopped for a while: the stopped target is shown held with its cause, no target runs twice, the fleet completes', async () => {
   // tenants of its own, served only by `stagefill worker` processes (dist/): k0..k3 here, k4 on the second cluster
   const own = await startTenantsOf(
     [
@@ -221,6 +221,26 @@ test('the worker SIGKILLed mid-wave and one cluster stopped for a while: the sto
     const held = await fleetProgress(handle);
     expect(held.state).toBe('running');
     expect(held.targets.find((x) => x.name === 'k4')?.state).toBe('running');
+    // `status` shows it held, counted as waiting in its wave, with the cause (the connection's error)
+    const CONNECTION = /does not answer|ECONNREFUSED|terminating connection|Connection terminated|connect/i;
+    const shown = await waitFor(
+      'status --json to show k4 held with its cause',
+      async () => {
+        const r = await runCli(['status', handle.workflowId, '--json'], cliEnv(own.taskQueue));
+        const s = JSON.parse(r.stdout) as {
+          held: { target: string; wave: string; cause: string }[];
+          waves: { name: string; counts: { waiting: number } }[];
+        };
+        return s.held.some((h) => h.target === 'k4' && CONNECTION.test(h.cause)) && s;
+      },
+      300_000,
+      2000,
+    );
+    expect(shown.held.find((h) => h.target === 'k4')).toEqual({ target: 'k4', wave: 'second', cause: expect.stringMatching(CONNECTION) });
+    expect(shown.waves.find((w) => w.name === 'second')?.counts.waiting).toBeGreaterThanOrEqual(1);
+    const text = await runCli(['status', handle.workflowId], cliEnv(own.taskQueue));
+    expect(text.stdout).toMatch(/held targets \(waiting: retried until the cause clears\):\n {2}k4 \(wave second\): /);
+    expect(text.stdout).toMatch(/ held: k4/);
 
     second = await startSecond();
     expect(((await handle.result()) as { state: string }).state).toBe('completed');

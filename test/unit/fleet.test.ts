@@ -75,7 +75,19 @@ test.each([
   [{ onFailure: 'continue' as const }, 10, Infinity],
   [{ onFailure: 'continue' as const, maxFailures: 3 }, 10, 3],
   [{ onFailure: 'continue' as const, maxFailures: { percent: 25 } }, 10, 2],
+  // a share: rounded down, at least one when above 0 (10% of 5 is 1, not 0: `continue` does not act as `halt`)
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 10 } }, 5, 1],
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 10 } }, 25, 2],
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 10 } }, 89, 8],
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 10 } }, 90, 9],
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 0 } }, 5, 0],
+  [{ onFailure: 'continue' as const, maxFailures: { percent: 10 } }, 0, 0],
 ])('allowedFailures(%j, %d) = %d', (r, size, expected) => expect(allowedFailures(r, size)).toBe(expected));
+
+test('fleets started before the at-least-one rule keep plain rounding down (their histories replay as they ran)', () => {
+  expect(allowedFailures({ onFailure: 'continue', maxFailures: { percent: 10 } }, 5, { atLeastOne: false })).toBe(0);
+  expect(allowedFailures({ onFailure: 'continue', maxFailures: { percent: 10 } }, 25, { atLeastOne: false })).toBe(2);
+});
 
 test.each([
   ['10%', 10],

@@ -36,7 +36,10 @@ export async function startFleetWorkers(
     await connection.close().catch(() => {});
     throw err;
   }
-  logger.info({ targets: targets.map((t) => t.name) }, `serving ${targets.length} fleet target${targets.length === 1 ? '' : 's'}`);
+  logger.info(
+    { targets: targets.map((t) => t.name), process: fleet.processKey },
+    `serving ${targets.length} fleet target${targets.length === 1 ? '' : 's'}`,
+  );
   return {
     ...fleet,
     async run() {

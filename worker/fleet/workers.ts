@@ -1,3 +1,5 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { NativeConnection, WorkerOptions } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -7,7 +9,8 @@ import { migrate } from '../../db/migrate';
 import { createActivities } from '../../activities';
 import type { TargetConfig } from '../../activities/fleet/control';
 import { createFleetControlActivities } from '../../activities/fleet/control';
-import { fleetControlQueue, targetQueue } from '../../core/fleet/ids';
+import { fleetControlQueue, fleetProcessIdentity, fleetProcessQueue, targetQueue } from '../../core/fleet/ids';
+import { fleetProcessesPolling } from './processes';
 import type { WorkerConfig } from '../config';
 import { ConfigError } from '../config';
 import type { Metrics } from '../metrics';
@@ -24,12 +27,16 @@ import { redactUrl } from '../../devstack/inherited';
  * (`<queue>@<target>`, where a target's change sends its database activities,
  * workflows/activity-route.ts) with the target's pool, so a target's
  * activities run only in a process that has its connection; and one on the
- * fleet's control queue (which targets exist, their tables' shapes). All
- * share one Temporal connection. The pools together open at most
+ * fleet's control queue (which targets exist, their tables' shapes), and one
+ * on this process's own control queue: processes with different targets
+ * files each answer for their own, and the fleet gathers every process's
+ * answer (workflows/fleet/served.ts). All share one Temporal connection. The pools together open at most
  * STAGEFILL_FLEET_MAX_CONNECTIONS, and close their connections when idle.
  */
 export interface FleetWorkers {
   targets: TargetConfig[];
+  /** This process's key: it polls the control queue as `fleetProcessIdentity(key)` and answers on `fleetProcessQueue(base, key)`. */
+  processKey: string;
   /** Each target's pool: a share of STAGEFILL_FLEET_MAX_CONNECTIONS, idle connections closed after 30 s. */
   poolOf(target: string): Pool;
   run(): Promise<void>;
@@ -70,15 +77,30 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
   let isStopping = false;
   const running: Promise<void>[] = [];
 
-  const control = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: fleetControlQueue(base),
-    activities: createFleetControlActivities({ targets, poolOf }),
-    ...opts.overrides,
+  const processKey = newProcessKey();
+  const controlActivities = createFleetControlActivities({
+    targets,
+    poolOf,
+    processKey,
+    workerProcesses: () => fleetProcessesPolling(connection.workflowService, config.TEMPORAL_NAMESPACE, fleetControlQueue(base)),
   });
-  workers.push(control);
-  running.push(control.run());
+  // the shared control queue, polled with an identity naming this process (its pollers list the processes); and this
+  // process's own, where only it answers
+  for (const [taskQueue, identity] of [
+    [fleetControlQueue(base), fleetProcessIdentity(processKey)],
+    [fleetProcessQueue(base, processKey), undefined],
+  ] as const) {
+    const control = await Worker.create({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue,
+      activities: controlActivities,
+      ...(identity ? { identity } : {}),
+      ...opts.overrides,
+    });
+    workers.push(control);
+    running.push(control.run());
+  }
 
   const serveTarget = async (t: TargetConfig) => {
     const pool = poolOf(t.name);
@@ -136,6 +158,7 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
 
   return {
     targets,
+    processKey,
     poolOf,
     async run() {
       try {
@@ -149,4 +172,14 @@ export async function createFleetWorkers(opts: CreateFleetWorkersOptions): Promi
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
+}
+
+/** A key naming this worker process among the fleet's: host, pid and a random part (a restarted process is a new one). */
+function newProcessKey(): string {
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9_.-]/g, '_')
+      .slice(0, 40) || 'host';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }

@@ -50,6 +50,7 @@ import type { fleetTargetWorkflow } from './target';
 import type { WaveSoakState } from './soak';
 import { soakRound } from './soak';
 import type { WaveSoak } from '../../core/fleet/waves';
+import { gatherServedTargets, gatherTableShapes } from './served';
 
 /**
  * Patch: a target's workflows run on the fleet's base queue (one workflow Worker per worker process) and only its
@@ -66,6 +67,16 @@ export const FLEET_REFUSED_RETRY_NOTIFICATIONS = 'fleet-refused-retry-notificati
 
 /** Patch: a wave with `soak:` runs its checks on its targets after they completed (only soaking fleets record it). */
 export const FLEET_WAVE_SOAK = 'fleet-wave-soak';
+
+/**
+ * Patch: the fleet's targets are gathered from every worker process serving fleets on its queue (each answers for
+ * its own targets file, and a process serving a target reads its tables' shapes); before, whichever process took
+ * the control queue's activity answered for its file alone.
+ */
+export const FLEET_TARGETS_FROM_EVERY_WORKER = 'fleet-targets-from-every-worker';
+
+/** Patch: a `maxFailures` share tolerates at least one failure (10% of a wave of 5: 1, not 0); before, plain rounding down. */
+export const FAILURE_SHARE_AT_LEAST_ONE = 'fleet-failure-share-at-least-one';
 
 /** A run continues as new past this many events, at a moment no target is being started. */
 export const FLEET_CONTINUE_AS_NEW_AFTER_EVENTS = 2000;
@@ -144,6 +155,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   let starting = 0;
   // fleets from before notifications schedule none, so their histories replay unchanged
   const notifying = patched(FLEET_NOTIFICATIONS);
+  const failureRule = { atLeastOne: patched(FAILURE_SHARE_AT_LEAST_ONE) };
   const notify = notifier({ kind: 'fleet', name: spec.name, tables: changeTables(spec.change), notify: spec.notify });
   const byName = new Map(c.targets.map((t) => [t.name, t]));
 
@@ -162,7 +174,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       change: { kind: spec.change.kind, name: spec.change.name },
       currentWave: c.waveIndex < spec.waves.length && c.state !== 'starting' ? waveName(c.waveIndex) : null,
       waves: spec.waves.map((w, i) => {
-        const allowed = allowedFailures(w, waveTargets(i).length);
+        const allowed = allowedFailures(w, waveTargets(i).length, failureRule);
         return {
           name: w.name,
           state: c.waveStates[i] ?? 'pending',
@@ -246,9 +258,12 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
   if (!input.carried) {
     upsertSearchAttributes([{ key: SA.fleet, value: spec.name }]);
     setSearchState('starting', { kind: 'fleet', name: spec.name });
+    const fromEveryWorker = patched(FLEET_TARGETS_FROM_EVERY_WORKER);
     let served;
+    let gathered;
     try {
-      served = await control.fleetTargets();
+      if (fromEveryWorker) served = (gathered = await gatherServedTargets(baseQueue)).targets;
+      else served = await control.fleetTargets();
     } catch (err) {
       return refuse(
         `cannot read the fleet's targets from ${fleetControlQueue(baseQueue)}: ${causeMessage(err)}; start a worker with STAGEFILL_TARGETS on task queue ${baseQueue}`,
@@ -262,7 +277,9 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       throw err;
     }
     const inWaves = planned.waves.flatMap((w) => w.targets);
-    const shapes = await control.fleetTableShapes({ tables: changeTables(spec.change), targets: inWaves });
+    const shapes = gathered
+      ? await gatherTableShapes(baseQueue, gathered, changeTables(spec.change), inWaves)
+      : await control.fleetTableShapes({ tables: changeTables(spec.change), targets: inWaves });
     const differing = new Map<string, string>();
     for (const s of shapes) if (s.error) differing.set(s.target, `cannot read ${s.table}: ${s.error}`);
     for (const table of new Set(shapes.map((s) => s.table)))
@@ -375,7 +392,7 @@ export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetRes
       const rule = spec.waves[i];
       if (!rule) break;
       const targets = waveTargets(i);
-      const allowed = allowedFailures(rule, targets.length);
+      const allowed = allowedFailures(rule, targets.length, failureRule);
       if (c.waveStates[i] === 'pending') {
         c.waveStates[i] = 'running';
         if (notifying) notify.event('wave_started', 'running', { wave: rule.name });
