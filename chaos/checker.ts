@@ -145,7 +145,9 @@ async function checkGraph(pool: Pool, run: RunRecord, flag: Flag): Promise<numbe
     const constraints = (c: Record<string, unknown[]>) => c.constraints as { def: string; convalidated: boolean }[];
     if (!constraints(accountsCatalog).some((k) => k.def === 'UNIQUE (ref)' && k.convalidated))
       flag(run, `completed without a unique constraint on ${accounts}.ref`);
-    if (!constraints(ledgerCatalog).some((k) => k.def === `FOREIGN KEY (account_ref) REFERENCES ${accounts}(ref)` && k.convalidated))
+    // pg_get_constraintdef names the referenced table without its schema when the schema is on the search_path
+    const references = new RegExp(`^FOREIGN KEY \\(account_ref\\) REFERENCES (public\\.)?${accounts.split('.')[1]}\\(ref\\)$`);
+    if (!constraints(ledgerCatalog).some((k) => references.test(k.def) && k.convalidated))
       flag(run, `completed without a validated foreign key from account_ref onto ${accounts}(ref)`);
     if (accountsCatalog.triggers!.length || ledgerCatalog.triggers!.length) flag(run, 'completed with triggers left on its tables');
   } else if (run.outcome === 'rolled_back') {
