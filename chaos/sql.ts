@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { ident, qualified } from '../db/identifiers';
 
 /**
@@ -16,17 +16,42 @@ const KEY_COLUMNS: Record<KeyKind, string> = {
   composite: 'tenant_id int NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)',
 };
 
+/**
+ * Makes a run's tables in one transaction, dropping them first: a setup the campaign tries again after a fault (its
+ * commit may have landed with the answer lost: PostgreSQL SIGKILLed at that moment) starts over instead of finding a
+ * table already there, half filled or empty.
+ */
+async function setUp(pool: Pool, tables: readonly string[], make: (db: PoolClient) => Promise<void>): Promise<void> {
+  const db = await pool.connect();
+  let failed: Error | undefined;
+  try {
+    await db.query('BEGIN');
+    for (const t of tables) await db.query(`DROP TABLE IF EXISTS ${qualified(t)}`);
+    await make(db);
+    await db.query('COMMIT');
+  } catch (err) {
+    failed = err as Error;
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    // a connection the fault broke is not pooled again
+    db.release(failed);
+  }
+}
+
 /** A backfill's table: its key, `n` (the counter the backfill raises by one) and `v` (the live writer's counter). */
 export async function createCounterTable(pool: Pool, table: string, key: KeyKind, rows: number): Promise<void> {
-  const t = qualified(table);
-  await pool.query(`CREATE TABLE ${t} (${KEY_COLUMNS[key]}, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0)`);
-  const fill: Record<KeyKind, string> = {
-    int: `INSERT INTO ${t} (id) SELECT g FROM generate_series(1, $1::int) g`,
-    uuid: `INSERT INTO ${t} (n) SELECT 0 FROM generate_series(1, $1::int)`,
-    composite: `INSERT INTO ${t} (tenant_id, id) SELECT 1 + g % 5, g FROM generate_series(1, $1::int) g`,
-  };
-  await pool.query(fill[key], [rows]);
-  await pool.query(`ANALYZE ${t}`);
+  await setUp(pool, [table], async (db) => {
+    const t = qualified(table);
+    await db.query(`CREATE TABLE ${t} (${KEY_COLUMNS[key]}, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0)`);
+    const fill: Record<KeyKind, string> = {
+      int: `INSERT INTO ${t} (id) SELECT g FROM generate_series(1, $1::int) g`,
+      uuid: `INSERT INTO ${t} (n) SELECT 0 FROM generate_series(1, $1::int)`,
+      composite: `INSERT INTO ${t} (tenant_id, id) SELECT 1 + g % 5, g FROM generate_series(1, $1::int) g`,
+    };
+    await db.query(fill[key], [rows]);
+    await db.query(`ANALYZE ${t}`);
+  });
 }
 
 /** The backfill's transform: n = n + 1 over one chunk, so a chunk applied twice shows as n = 2. */
@@ -81,17 +106,19 @@ export async function counterCounts(pool: Pool, table: string): Promise<CounterC
  * writer's counter.
  */
 export async function createRolloutTables(pool: Pool, parent: string, child: string, rows: number, parents: number): Promise<void> {
-  await pool.query(`CREATE TABLE ${qualified(parent)} (id int PRIMARY KEY, label text NOT NULL)`);
-  await pool.query(`INSERT INTO ${qualified(parent)} SELECT g, 'p' || g FROM generate_series(1, $1::int) g`, [parents]);
-  const c = qualified(child);
-  await pool.query(
-    `CREATE TABLE ${c} (id bigint PRIMARY KEY, customer_id int NOT NULL, qty int NOT NULL, note text NOT NULL, hits int NOT NULL DEFAULT 0)`,
-  );
-  await pool.query(`INSERT INTO ${c} SELECT g, 1 + g % $2::int, 1 + g % 7, 'order ' || g, 0 FROM generate_series(1, $1::int) g`, [
-    rows,
-    parents,
-  ]);
-  await pool.query(`ANALYZE ${c}`);
+  await setUp(pool, [child, parent], async (db) => {
+    await db.query(`CREATE TABLE ${qualified(parent)} (id int PRIMARY KEY, label text NOT NULL)`);
+    await db.query(`INSERT INTO ${qualified(parent)} SELECT g, 'p' || g FROM generate_series(1, $1::int) g`, [parents]);
+    const c = qualified(child);
+    await db.query(
+      `CREATE TABLE ${c} (id bigint PRIMARY KEY, customer_id int NOT NULL, qty int NOT NULL, note text NOT NULL, hits int NOT NULL DEFAULT 0)`,
+    );
+    await db.query(`INSERT INTO ${c} SELECT g, 1 + g % $2::int, 1 + g % 7, 'order ' || g, 0 FROM generate_series(1, $1::int) g`, [
+      rows,
+      parents,
+    ]);
+    await db.query(`ANALYZE ${c}`);
+  });
 }
 
 /** A live insert through the table's old shape: qty 0, which stays 0 under the alterColumn's `up`, either side of the swap. */
@@ -222,19 +249,21 @@ export async function progressMark(pool: Pool): Promise<number> {
 
 /** A graph's pair: `accounts (id, label, hits)` with `accounts` rows, and `ledger (id, account_id, amount, hits)` with `rows`. */
 export async function createGraphTables(pool: Pool, accounts: string, ledger: string, accountRows: number, rows: number): Promise<void> {
-  const a = qualified(accounts);
-  const l = qualified(ledger);
-  await pool.query(`CREATE TABLE ${a} (id bigint PRIMARY KEY, label text NOT NULL, hits int NOT NULL DEFAULT 0)`);
-  await pool.query(`INSERT INTO ${a} (id, label) SELECT g, 'a' || g FROM generate_series(1, $1::int) g`, [accountRows]);
-  await pool.query(
-    `CREATE TABLE ${l} (id bigint PRIMARY KEY, account_id bigint NOT NULL, amount int NOT NULL, hits int NOT NULL DEFAULT 0)`,
-  );
-  await pool.query(`INSERT INTO ${l} (id, account_id, amount) SELECT g, 1 + g % $2::int, g % 97 FROM generate_series(1, $1::int) g`, [
-    rows,
-    accountRows,
-  ]);
-  await pool.query(`ANALYZE ${a}`);
-  await pool.query(`ANALYZE ${l}`);
+  await setUp(pool, [ledger, accounts], async (db) => {
+    const a = qualified(accounts);
+    const l = qualified(ledger);
+    await db.query(`CREATE TABLE ${a} (id bigint PRIMARY KEY, label text NOT NULL, hits int NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ${a} (id, label) SELECT g, 'a' || g FROM generate_series(1, $1::int) g`, [accountRows]);
+    await db.query(
+      `CREATE TABLE ${l} (id bigint PRIMARY KEY, account_id bigint NOT NULL, amount int NOT NULL, hits int NOT NULL DEFAULT 0)`,
+    );
+    await db.query(`INSERT INTO ${l} (id, account_id, amount) SELECT g, 1 + g % $2::int, g % 97 FROM generate_series(1, $1::int) g`, [
+      rows,
+      accountRows,
+    ]);
+    await db.query(`ANALYZE ${a}`);
+    await db.query(`ANALYZE ${l}`);
+  });
 }
 
 /** The rows with id <= `maxId` over `columns` (the table's own, never a run's counters) as one checksum. */
@@ -298,10 +327,12 @@ export async function graphCounts(
 
 /** A fleet target's table: `id`, `v` (what the change reads), `n` (its backfill step's counter), `hits` (the live writer's). */
 export async function createFleetTable(pool: Pool, table: string, rows: number): Promise<void> {
-  const t = qualified(table);
-  await pool.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int NOT NULL, n int NOT NULL DEFAULT 0, hits int NOT NULL DEFAULT 0)`);
-  await pool.query(`INSERT INTO ${t} (id, v) SELECT g, g % 1000 FROM generate_series(1, $1::int) g`, [rows]);
-  await pool.query(`ANALYZE ${t}`);
+  await setUp(pool, [table], async (db) => {
+    const t = qualified(table);
+    await db.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int NOT NULL, n int NOT NULL DEFAULT 0, hits int NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ${t} (id, v) SELECT g, g % 1000 FROM generate_series(1, $1::int) g`, [rows]);
+    await db.query(`ANALYZE ${t}`);
+  });
 }
 
 /** A row the fleet's gate refuses (v < 0): the target that has it fails and rolls itself back. */

@@ -62,6 +62,19 @@ test('the checker is not vacuous: a row applied twice, a lost live write, a run 
   expect(rowsChecked).toBe(100);
 });
 
+test('a run set up again after a fault (seed 2027: its CREATE TABLE committed, the answer lost) starts over instead of failing on the table it made', async () => {
+  // the 10-minute campaign of seed 2027 lost a backfill this way: PostgreSQL SIGKILLed between the commit of its
+  // CREATE TABLE and the answer; the campaign tried again, and every try failed on "already exists" (0 rows, no run)
+  const table = `public.${TABLE_PREFIX}selftest_setup_${process.pid}`;
+  afterThisTest(async () => {
+    await pool.query(`DROP TABLE IF EXISTS ${table}`);
+  });
+  await createCounterTable(pool, table, 'composite', 100);
+  await createCounterTable(pool, table, 'composite', 100);
+  const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${table}`);
+  expect(rows[0].n).toBe(100);
+});
+
 test("the graph's and the fleet's checks are not vacuous: a catalog not given back, a lost live write, a row counted twice, a change run twice", async () => {
   const tag = `${TABLE_PREFIX}selftest_${process.pid}`;
   const accounts = `public.${tag}_accounts`;
