@@ -19,7 +19,8 @@ export function renderReport(r: CampaignReport): string {
     `Campaign of ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC: \`${replayCommand(r)}\`, ${r.seconds} s in all ` +
       `(${r.minutes} min of faults, then up to ${r.options.settleMs / 1000} s for open runs to close) on ${r.machine}; ` +
       `${r.options.workers} worker processes${skewed(r.clockSkewMs)}; kept in flight: ${r.options.inFlight.backfill} backfills, ` +
-      `${r.options.inFlight.rollout} rollouts, ${r.options.inFlight.graph} rollout graphs and ${r.options.inFlight.fleet} fleets` +
+      `${r.options.inFlight.rollout} rollouts, ${r.options.inFlight.graph} rollout graph${r.options.inFlight.graph === 1 ? '' : 's'} and ` +
+      `${r.options.inFlight.fleet} fleet${r.options.inFlight.fleet === 1 ? '' : 's'}` +
       `${r.options.inFlight.fleet ? ` (over ${r.options.tenants} tenant databases)` : ''}; ${r.options.workload.rowsPerTable} rows per table.`,
     '',
     `**${r.violations.length} violations** over ${r.faults.length} faults, ${runs} runs and ${r.rowsChecked} rows checked.`,
@@ -100,7 +101,7 @@ const ABOUT = [
   'there (a write whose commit the fault made uncertain may or may not be); every approve or rollback signal of a',
   'rollout audited once; no run left open; no trigger, version schema, INVALID index, stagefill column or table lock',
   'left, in the tenants too. Exit 1 on any violation, each listed with the seed that replays it. A short campaign (seed',
-  '34, two minutes, no fleet) runs in `npm test` (test/integration/chaos.test.ts).',
+  '34, two minutes, with a graph but no fleet) runs in `npm test` (test/integration/chaos.test.ts).',
 ].join('\n');
 
 const BEGIN = '<!-- chaos:begin (written by npm run chaos -- --doc; scripts/reliability.mjs keeps it) -->';
