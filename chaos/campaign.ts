@@ -4,9 +4,9 @@ import path from 'node:path';
 import { sleep } from '../devstack';
 import type { StagefillConnection } from '../client/connection';
 import { startChaosStack } from './stack';
-import { streams } from './rng';
-import { createWorkload, RUN_KINDS, type RunKind, type RunRecord, type WorkloadOptions } from './workload';
+import { createWorkload, classOf, RUN_KINDS, type RunKind, type RunRecord, type WorkloadOptions } from './workload';
 import { startFaults, FAULT_KINDS, type FaultKind, type FaultOptions, type FaultRecord } from './faults';
+import { clockSkewMs, RUN_CLASSES, type RunClass } from './schedule';
 import { checkCampaign, type Violation } from './checker';
 
 export interface CampaignOptions {
@@ -17,9 +17,12 @@ export interface CampaignOptions {
   /** Where the stack keeps its data and logs. */
   dir: string;
   workers: number;
-  /** Runs kept in flight at once while the campaign lasts. */
-  backfills: number;
-  rollouts: number;
+  /** Runs of each class kept in flight at once while the campaign lasts (fleets > 0: the stack makes tenant databases). */
+  inFlight: Record<RunClass, number>;
+  /** Tenant databases for the fleets. */
+  tenants: number;
+  /** Worker 0's clock skewed by the seed's offset (chaos/clock-skew.ts). */
+  skewedWorker: boolean;
   workload: WorkloadOptions;
   faults: FaultOptions;
   /** After the last fault: how long the runs still open get to close before they count as stuck. */
@@ -28,7 +31,7 @@ export interface CampaignOptions {
   log: (m: string) => void;
 }
 
-/** The defaults of `npm run chaos`: a minute's gaps between faults of a few seconds each, three workers. */
+/** The defaults of `npm run chaos`: gaps of 3-12 s between faults of 1-8 s each, three workers, one of them clock-skewed. */
 export function defaultOptions(root: string, dir: string, minutes: number, seed: number, log: (m: string) => void): CampaignOptions {
   return {
     minutes,
@@ -36,8 +39,9 @@ export function defaultOptions(root: string, dir: string, minutes: number, seed:
     root,
     dir,
     workers: 3,
-    backfills: 3,
-    rollouts: 2,
+    inFlight: { backfill: 3, rollout: 2, graph: 1, fleet: 1 },
+    tenants: 4,
+    skewedWorker: true,
     workload: { rowsPerTable: 6000, maxRowsPerSecond: 1000, liveWriteEveryMs: 150 },
     faults: { gapMs: [3000, 12000], downMs: [1000, 8000] },
     settleMs: 300_000,
@@ -67,6 +71,8 @@ export interface CampaignReport {
   runsByKind: Record<RunKind, Record<string, number>>;
   rowsChecked: number;
   violations: Violation[];
+  /** Worker 0's clock offset (ms, ahead when positive; 0: no skewed worker). */
+  clockSkewMs: number;
   /** Worker starts refused because Temporal or PostgreSQL was down then (exit 1 with one line, as designed). */
   refusedStarts: number;
   /** The webhook receiver: events answered 200 (retries of one event share its id), and requests it refused or let time out. */
@@ -75,9 +81,9 @@ export interface CampaignReport {
 
 export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport> {
   const { log } = opts;
-  const rng = streams(opts.seed);
   const startedAt = new Date();
   const taskQueue = `chaos-${opts.seed}`;
+  const skew = opts.skewedWorker ? clockSkewMs(opts.seed) : 0;
   log(`starting PostgreSQL, the Temporal dev server and ${opts.workers} workers under ${opts.dir}`);
   const stack = await startChaosStack({
     root: opts.root,
@@ -86,6 +92,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     taskQueue,
     log,
     bundlePath: opts.bundlePath,
+    tenants: opts.inFlight.fleet > 0 ? opts.tenants : 0,
+    clockSkewMs: skew,
   });
   try {
     const t0 = Date.now();
@@ -96,18 +104,17 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       address: stack.address,
       close: async () => {},
     };
-    const workload = createWorkload(stack, conn, rng.workload, opts.workload, t0);
-    const faults = startFaults(stack, rng.faults, opts.faults, t0, log);
+    if (skew) log(`worker 0's clock runs ${Math.abs(skew / 1000)} s ${skew > 0 ? 'ahead' : 'behind'}`);
+    const workload = createWorkload(stack, conn, opts.seed, opts.workload, t0);
+    const faults = startFaults(stack, opts.seed, opts.minutes, opts.faults, t0, log);
     const deadline = t0 + opts.minutes * 60_000;
-    const backfillKinds = RUN_KINDS.filter((k) => k !== 'rollout');
     while (Date.now() < deadline) {
       const open = workload.inFlight();
-      if (open.filter((r) => r.kind !== 'rollout').length < opts.backfills) {
-        const r = await workload.start(rng.workload.pick(backfillKinds));
-        log(`run ${r.name} started`);
-      } else if (open.filter((r) => r.kind === 'rollout').length < opts.rollouts) {
-        const r = await workload.start('rollout');
-        log(`run ${r.name} started (${r.decision} at approval)`);
+      // the first class short of its runs in flight starts its next run (the seed's: chaos/schedule.ts plannedRun)
+      const cls = RUN_CLASSES.find((c) => open.filter((r) => classOf(r.kind) === c).length < opts.inFlight[c]);
+      if (cls) {
+        const r = await workload.start(cls);
+        log(`run ${r.name} started${r.decision ? ` (${r.decision} at approval)` : ''}`);
       } else await sleep(1000);
     }
     log(`time is up: no new faults or runs; ${workload.inFlight().length} runs still open get ${opts.settleMs / 1000}s to close`);
@@ -116,7 +123,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     await workload.stop();
     await faults.finish();
     log('checking');
-    const { violations, rowsChecked } = await checkCampaign(stack.pool, workload.runs);
+    const { violations, rowsChecked } = await checkCampaign(stack.pool, stack.tenants, workload.runs);
     const report: CampaignReport = {
       seed: opts.seed,
       minutes: opts.minutes,
@@ -130,8 +137,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
         minutes: opts.minutes,
         seed: opts.seed,
         workers: opts.workers,
-        backfills: opts.backfills,
-        rollouts: opts.rollouts,
+        inFlight: opts.inFlight,
+        tenants: opts.tenants,
+        skewedWorker: opts.skewedWorker,
         workload: opts.workload,
         faults: opts.faults,
         settleMs: opts.settleMs,
@@ -150,6 +158,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
       rowsChecked,
       // a worker that crashed is a violation whatever the runs show: in production it takes every run it holds down with it
       violations: [...violations, ...stack.workers.flatMap((w) => w.crashes.map((what) => ({ run: '-', what })))],
+      clockSkewMs: skew,
       refusedStarts: stack.workers.reduce((n, w) => n + w.refusedStarts, 0),
       webhook: {
         events: stack.webhook.delivered.size,
@@ -180,7 +189,7 @@ function recoveryOf(faults: FaultRecord[]): RecoveryFigures {
 function runsByKind(runs: RunRecord[]): Record<RunKind, Record<string, number>> {
   const out = Object.fromEntries(RUN_KINDS.map((k) => [k, {} as Record<string, number>])) as Record<RunKind, Record<string, number>>;
   for (const r of runs) {
-    const outcome = r.outcome === undefined ? 'still open' : r.kind === 'rollout' ? `${r.outcome} (${r.decision} asked)` : r.outcome;
+    const outcome = r.outcome === undefined ? 'still open' : r.decision ? `${r.outcome} (${r.decision} asked)` : r.outcome;
     out[r.kind][outcome] = (out[r.kind][outcome] ?? 0) + 1;
   }
   return out;

@@ -1,69 +1,31 @@
 import { sleep } from '../devstack';
 import type { ChaosStack } from './stack';
-import type { Rng } from './rng';
+import { faultSchedule, type FaultKind, type FaultOptions, type PlannedFault } from './schedule';
 import { persist } from './workload';
 import * as sql from './sql';
 
 /**
- * The fault scheduler: from the seed, one fault at a time at random gaps — a worker SIGKILLed (and started again)
+ * The fault scheduler: the seed's schedule (chaos/schedule.ts), one fault at a time at its planned offset — a worker SIGKILLed (and started again)
  * or SIGSTOPped (and continued), the Temporal dev server or PostgreSQL SIGKILLed (and started again on the same data
  * and port), stagefill's sessions ended with pg_terminate_backend, the workers' connections to PostgreSQL stalled
  * or dropped by the proxy between them, the webhook receiver slow or failing — each recorded with its time and how
  * long stagefill took to make progress again after it.
  */
 
-export type FaultKind =
-  | 'worker-sigkill'
-  | 'worker-sigstop'
-  | 'temporal-sigkill'
-  | 'postgres-sigkill'
-  | 'pg-terminate-backend'
-  | 'network-stall'
-  | 'network-drop'
-  | 'webhook-slow'
-  | 'webhook-failing';
-export const FAULT_KINDS: readonly FaultKind[] = [
-  'worker-sigkill',
-  'worker-sigstop',
-  'temporal-sigkill',
-  'postgres-sigkill',
-  'pg-terminate-backend',
-  'network-stall',
-  'network-drop',
-  'webhook-slow',
-  'webhook-failing',
-];
-
-/** How often each kind is drawn, relative to the others. */
-const WEIGHTS: Record<FaultKind, number> = {
-  'worker-sigkill': 3,
-  'worker-sigstop': 2,
-  'temporal-sigkill': 1,
-  'postgres-sigkill': 1,
-  'pg-terminate-backend': 2,
-  'network-stall': 2,
-  'network-drop': 2,
-  'webhook-slow': 1,
-  'webhook-failing': 1,
-};
+export { FAULT_KINDS, type FaultKind, type FaultOptions } from './schedule';
 
 export interface FaultRecord {
   kind: FaultKind;
   /** Seconds since the campaign began, when the fault hit. */
   at: number;
+  /** When the schedule planned it (the same for the same seed; `at` is later when the fault before it overran). */
+  plannedAt: number;
   /** What it hit (worker 1, 7 sessions, ...). */
   target: string;
   /** How long the process stayed down or stopped, in ms (0 for pg_terminate_backend). */
   downMs: number;
   /** From the end of the fault (restart, SIGCONT) to the next committed chunk or audit row, in ms; null: none within the bound. */
   recoveryMs: number | null;
-}
-
-export interface FaultOptions {
-  /** Gap between one fault's end and the next one's start, drawn in [lo, hi] ms. */
-  gapMs: [number, number];
-  /** How long a killed process stays down, or a stopped worker stopped, drawn in [lo, hi] ms. */
-  downMs: [number, number];
 }
 
 /** How long to wait for progress after a fault before calling its recovery unseen. */
@@ -77,7 +39,15 @@ export interface FaultScheduler {
   finish(): Promise<void>;
 }
 
-export function startFaults(stack: ChaosStack, rng: Rng, opts: FaultOptions, t0: number, log: (m: string) => void): FaultScheduler {
+export function startFaults(
+  stack: ChaosStack,
+  seed: number,
+  minutes: number,
+  opts: FaultOptions,
+  t0: number,
+  log: (m: string) => void,
+): FaultScheduler {
+  const schedule = faultSchedule(seed, minutes, stack.workers.length, opts);
   const faults: FaultRecord[] = [];
   const recoveries: Promise<void>[] = [];
   let isStopping = false;
@@ -92,49 +62,50 @@ export function startFaults(stack: ChaosStack, rng: Rng, opts: FaultOptions, t0:
       };
     });
 
-  const inject = async (kind: FaultKind): Promise<FaultRecord> => {
+  const inject = async (planned: PlannedFault): Promise<FaultRecord> => {
+    const { kind, downMs, at: plannedAt } = planned;
     const at = (Date.now() - t0) / 1000;
-    const downMs = rng.int(opts.downMs[0], opts.downMs[1]);
-    const slot = rng.pick(stack.workers);
+    const slot = stack.workers[planned.worker]!;
+    const done = (target: string, down = downMs): FaultRecord => ({ kind, at, plannedAt, target, downMs: down, recoveryMs: null });
     switch (kind) {
       case 'worker-sigkill':
         await stack.killWorker(slot);
         await sleep(downMs);
         await stack.spawnWorker(slot);
-        return { kind, at, target: `worker ${slot.index}`, downMs, recoveryMs: null };
+        return done(`worker ${slot.index}`);
       case 'worker-sigstop':
         stack.pauseWorker(slot);
         await sleep(downMs);
         stack.continueWorker(slot);
-        return { kind, at, target: `worker ${slot.index}`, downMs, recoveryMs: null };
+        return done(`worker ${slot.index}`);
       case 'temporal-sigkill':
         await stack.killTemporal();
         await sleep(downMs);
         await stack.restartTemporal();
-        return { kind, at, target: 'temporal dev server', downMs, recoveryMs: null };
+        return done('temporal dev server');
       case 'postgres-sigkill':
         await stack.killPostgres();
         await sleep(downMs);
         await stack.restartPostgres();
-        return { kind, at, target: 'postmaster and every backend', downMs, recoveryMs: null };
+        return done('postmaster and every backend');
       case 'pg-terminate-backend': {
         const n = await persist(() => sql.terminateWorkerSessions(stack.pool));
-        return { kind, at, target: `${n} worker sessions`, downMs: 0, recoveryMs: null };
+        return done(`${n} worker sessions`, 0);
       }
       case 'network-stall': {
         const n = await stack.proxy.stall(downMs);
-        return { kind, at, target: `${n} worker connections to PostgreSQL`, downMs, recoveryMs: null };
+        return done(`${n} worker connections to PostgreSQL`);
       }
       case 'network-drop': {
         const n = stack.proxy.drop();
-        return { kind, at, target: `${n} worker connections to PostgreSQL`, downMs: 0, recoveryMs: null };
+        return done(`${n} worker connections to PostgreSQL`, 0);
       }
       case 'webhook-slow':
       case 'webhook-failing': {
         stack.webhook.mode = kind === 'webhook-slow' ? 'slow' : 'failing';
         await sleep(downMs);
         stack.webhook.mode = 'ok';
-        return { kind, at, target: 'the webhook receiver', downMs, recoveryMs: null };
+        return done('the webhook receiver');
       }
     }
   };
@@ -153,20 +124,20 @@ export function startFaults(stack: ChaosStack, rng: Rng, opts: FaultOptions, t0:
     }
   };
 
-  // every kind once first, in a seeded order, so even a short campaign meets each; then drawn by weight
-  const deck = [...FAULT_KINDS].sort(() => rng.next() - 0.5);
   const loop = (async () => {
-    while (!isStopping) {
-      await pause(rng.int(opts.gapMs[0], opts.gapMs[1]));
+    for (const planned of schedule) {
+      // at its planned offset, or (the fault before overran: a slow restart) a second after that one ended
+      await pause(Math.max(1000, t0 + planned.at * 1000 - Date.now()));
       if (isStopping) break;
-      const kind = deck.shift() ?? rng.weighted(WEIGHTS);
       try {
-        const f = await inject(kind);
+        const f = await inject(planned);
         faults.push(f);
-        log(`fault ${faults.length}: ${kind} at ${f.at.toFixed(0)}s on ${f.target}, down ${f.downMs} ms`);
+        log(
+          `fault ${faults.length}: ${f.kind} at ${f.at.toFixed(0)}s (planned ${f.plannedAt.toFixed(0)}s) on ${f.target}, down ${f.downMs} ms`,
+        );
         recoveries.push(measureRecovery(f));
       } catch (err) {
-        log(`fault ${kind} could not be injected: ${(err as Error).message}`);
+        log(`fault ${planned.kind} could not be injected: ${(err as Error).message}`);
       }
     }
   })();

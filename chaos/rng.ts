@@ -44,7 +44,27 @@ export function seeded(seed: number): Rng {
   return rng;
 }
 
-/** A stream of its own for each concern, so adding a draw to one does not shift the other's schedule. */
-export function streams(seed: number): { faults: Rng; workload: Rng } {
-  return { faults: seeded(seed ^ 0x5f3759df), workload: seeded(seed) };
+/**
+ * A seed of its own for each concern and index (the fault schedule, the n-th rollout...), mixed from `seed` and
+ * `parts`, so a draw added to one concern does not shift another's, and the n-th run's choices do not depend on how
+ * many runs of other kinds started before it.
+ */
+export function derive(seed: number, ...parts: number[]): number {
+  let h = (seed ^ 0x5f3759df) >>> 0;
+  for (const p of [...parts, parts.length]) {
+    h = Math.imul(h ^ (p >>> 0), 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+    h = Math.imul(h, 0xc2b2ae35) >>> 0;
+    h = (h ^ (h >>> 16)) >>> 0;
+  }
+  return h;
+}
+
+/** The items in a seeded order (Fisher-Yates: the draws do not depend on how a sort compares). */
+export function shuffle<T>(xs: T[], rng: Rng): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
 }

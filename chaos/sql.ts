@@ -1,5 +1,5 @@
-import type { Pool } from 'pg';
-import { qualified } from '../db/identifiers';
+import type { Pool, PoolClient } from 'pg';
+import { ident, qualified } from '../db/identifiers';
 
 /**
  * Every statement the campaign runs: its tables, its live writers, and what the checker reads. Identifiers through
@@ -16,17 +16,42 @@ const KEY_COLUMNS: Record<KeyKind, string> = {
   composite: 'tenant_id int NOT NULL, id bigint NOT NULL, PRIMARY KEY (tenant_id, id)',
 };
 
+/**
+ * Makes a run's tables in one transaction, dropping them first: a setup the campaign tries again after a fault (its
+ * commit may have landed with the answer lost: PostgreSQL SIGKILLed at that moment) starts over instead of finding a
+ * table already there, half filled or empty.
+ */
+async function setUp(pool: Pool, tables: readonly string[], make: (db: PoolClient) => Promise<void>): Promise<void> {
+  const db = await pool.connect();
+  let failed: Error | undefined;
+  try {
+    await db.query('BEGIN');
+    for (const t of tables) await db.query(`DROP TABLE IF EXISTS ${qualified(t)}`);
+    await make(db);
+    await db.query('COMMIT');
+  } catch (err) {
+    failed = err as Error;
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    // a connection the fault broke is not pooled again
+    db.release(failed);
+  }
+}
+
 /** A backfill's table: its key, `n` (the counter the backfill raises by one) and `v` (the live writer's counter). */
 export async function createCounterTable(pool: Pool, table: string, key: KeyKind, rows: number): Promise<void> {
-  const t = qualified(table);
-  await pool.query(`CREATE TABLE ${t} (${KEY_COLUMNS[key]}, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0)`);
-  const fill: Record<KeyKind, string> = {
-    int: `INSERT INTO ${t} (id) SELECT g FROM generate_series(1, $1::int) g`,
-    uuid: `INSERT INTO ${t} (n) SELECT 0 FROM generate_series(1, $1::int)`,
-    composite: `INSERT INTO ${t} (tenant_id, id) SELECT 1 + g % 5, g FROM generate_series(1, $1::int) g`,
-  };
-  await pool.query(fill[key], [rows]);
-  await pool.query(`ANALYZE ${t}`);
+  await setUp(pool, [table], async (db) => {
+    const t = qualified(table);
+    await db.query(`CREATE TABLE ${t} (${KEY_COLUMNS[key]}, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0)`);
+    const fill: Record<KeyKind, string> = {
+      int: `INSERT INTO ${t} (id) SELECT g FROM generate_series(1, $1::int) g`,
+      uuid: `INSERT INTO ${t} (n) SELECT 0 FROM generate_series(1, $1::int)`,
+      composite: `INSERT INTO ${t} (tenant_id, id) SELECT 1 + g % 5, g FROM generate_series(1, $1::int) g`,
+    };
+    await db.query(fill[key], [rows]);
+    await db.query(`ANALYZE ${t}`);
+  });
 }
 
 /** The backfill's transform: n = n + 1 over one chunk, so a chunk applied twice shows as n = 2. */
@@ -81,17 +106,19 @@ export async function counterCounts(pool: Pool, table: string): Promise<CounterC
  * writer's counter.
  */
 export async function createRolloutTables(pool: Pool, parent: string, child: string, rows: number, parents: number): Promise<void> {
-  await pool.query(`CREATE TABLE ${qualified(parent)} (id int PRIMARY KEY, label text NOT NULL)`);
-  await pool.query(`INSERT INTO ${qualified(parent)} SELECT g, 'p' || g FROM generate_series(1, $1::int) g`, [parents]);
-  const c = qualified(child);
-  await pool.query(
-    `CREATE TABLE ${c} (id bigint PRIMARY KEY, customer_id int NOT NULL, qty int NOT NULL, note text NOT NULL, hits int NOT NULL DEFAULT 0)`,
-  );
-  await pool.query(`INSERT INTO ${c} SELECT g, 1 + g % $2::int, 1 + g % 7, 'order ' || g, 0 FROM generate_series(1, $1::int) g`, [
-    rows,
-    parents,
-  ]);
-  await pool.query(`ANALYZE ${c}`);
+  await setUp(pool, [child, parent], async (db) => {
+    await db.query(`CREATE TABLE ${qualified(parent)} (id int PRIMARY KEY, label text NOT NULL)`);
+    await db.query(`INSERT INTO ${qualified(parent)} SELECT g, 'p' || g FROM generate_series(1, $1::int) g`, [parents]);
+    const c = qualified(child);
+    await db.query(
+      `CREATE TABLE ${c} (id bigint PRIMARY KEY, customer_id int NOT NULL, qty int NOT NULL, note text NOT NULL, hits int NOT NULL DEFAULT 0)`,
+    );
+    await db.query(`INSERT INTO ${c} SELECT g, 1 + g % $2::int, 1 + g % 7, 'order ' || g, 0 FROM generate_series(1, $1::int) g`, [
+      rows,
+      parents,
+    ]);
+    await db.query(`ANALYZE ${c}`);
+  });
 }
 
 /** A live insert through the table's old shape: qty 0, which stays 0 under the alterColumn's `up`, either side of the swap. */
@@ -203,11 +230,11 @@ export async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
   return rows.map((r: { what: string }) => r.what);
 }
 
-/** Ends every session of stagefill's workers (application_name stagefill-worker); returns how many. */
+/** Ends every session of stagefill's workers (application_name stagefill-worker, and stagefill-fleet:<target> in the tenant databases); returns how many. */
 export async function terminateWorkerSessions(pool: Pool): Promise<number> {
   const { rows } = await pool.query(
     `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-      WHERE application_name = 'stagefill-worker' AND pid <> pg_backend_pid()`,
+      WHERE (application_name = 'stagefill-worker' OR starts_with(application_name, 'stagefill-fleet:')) AND pid <> pg_backend_pid()`,
   );
   return rows[0].n as number;
 }
@@ -218,4 +245,122 @@ export async function progressMark(pool: Pool): Promise<number> {
     `SELECT (SELECT count(*) FROM stagefill.checkpoints) + (SELECT count(*) FROM stagefill.events) AS mark`,
   );
   return Number(rows[0].mark);
+}
+
+/** A graph's pair: `accounts (id, label, hits)` with `accounts` rows, and `ledger (id, account_id, amount, hits)` with `rows`. */
+export async function createGraphTables(pool: Pool, accounts: string, ledger: string, accountRows: number, rows: number): Promise<void> {
+  await setUp(pool, [ledger, accounts], async (db) => {
+    const a = qualified(accounts);
+    const l = qualified(ledger);
+    await db.query(`CREATE TABLE ${a} (id bigint PRIMARY KEY, label text NOT NULL, hits int NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ${a} (id, label) SELECT g, 'a' || g FROM generate_series(1, $1::int) g`, [accountRows]);
+    await db.query(
+      `CREATE TABLE ${l} (id bigint PRIMARY KEY, account_id bigint NOT NULL, amount int NOT NULL, hits int NOT NULL DEFAULT 0)`,
+    );
+    await db.query(`INSERT INTO ${l} (id, account_id, amount) SELECT g, 1 + g % $2::int, g % 97 FROM generate_series(1, $1::int) g`, [
+      rows,
+      accountRows,
+    ]);
+    await db.query(`ANALYZE ${a}`);
+    await db.query(`ANALYZE ${l}`);
+  });
+}
+
+/** The rows with id <= `maxId` over `columns` (the table's own, never a run's counters) as one checksum. */
+export async function rowsChecksum(pool: Pool, table: string, columns: readonly string[], maxId: number): Promise<string> {
+  const cols = columns.map((c) => ident(c)).join(', ');
+  const { rows } = await pool.query(
+    `SELECT md5(coalesce(string_agg(concat_ws(':', ${cols}), ',' ORDER BY id), '')) AS sum FROM ${qualified(table)} WHERE id <= $1`,
+    [maxId],
+  );
+  return rows[0].sum as string;
+}
+
+/** A live update of any campaign table with a `hits` counter. */
+export async function hitRow(pool: Pool, table: string, id: number): Promise<void> {
+  await pool.query(`UPDATE ${qualified(table)} SET hits = hits + 1 WHERE id = $1`, [id]);
+}
+
+export async function insertLedger(pool: Pool, ledger: string, id: number, account: number): Promise<void> {
+  await pool.query(`INSERT INTO ${qualified(ledger)} (id, account_id, amount) VALUES ($1, $2, 0)`, [id, account]);
+}
+
+export interface GraphCounts {
+  /** Original accounts whose ref is not id + 1000000 (what the graph's backfill on accounts makes). */
+  accountsWrong: number;
+  /** Original ledger rows whose account_ref is not account_id + 1000000. */
+  ledgerWrong: number;
+  /** Live-inserted ledger rows with an account_ref that is neither NULL (inserted after contract) nor right. */
+  insertedWrong: number;
+  inserted: number;
+  ledgerHits: number;
+  accountsHits: number;
+}
+
+/** What the graph left; `expanded`: its columns exist (completed), else only the counters are read. */
+export async function graphCounts(
+  pool: Pool,
+  accounts: string,
+  ledger: string,
+  accountRows: number,
+  rows: number,
+  expanded: boolean,
+): Promise<GraphCounts> {
+  const a = qualified(accounts);
+  const l = qualified(ledger);
+  const { rows: ra } = await pool.query(
+    `SELECT ${expanded ? 'count(*) FILTER (WHERE id <= $1 AND ref IS DISTINCT FROM id + 1000000)' : '0'}::int AS "accountsWrong",
+            coalesce(sum(hits), 0)::int AS "accountsHits" FROM ${a}`,
+    expanded ? [accountRows] : [],
+  );
+  const { rows: rl } = await pool.query(
+    `SELECT ${expanded ? 'count(*) FILTER (WHERE id <= $1 AND account_ref IS DISTINCT FROM account_id + 1000000)' : '0'}::int AS "ledgerWrong",
+            ${expanded ? 'count(*) FILTER (WHERE id > $1 AND account_ref IS NOT NULL AND account_ref <> account_id + 1000000)' : '0'}::int AS "insertedWrong",
+            count(*) FILTER (WHERE id > $1)::int AS inserted, coalesce(sum(hits), 0)::int AS "ledgerHits" FROM ${l}`,
+    [rows],
+  );
+  return {
+    ...(ra[0] as Pick<GraphCounts, 'accountsWrong' | 'accountsHits'>),
+    ...(rl[0] as Omit<GraphCounts, 'accountsWrong' | 'accountsHits'>),
+  };
+}
+
+/** A fleet target's table: `id`, `v` (what the change reads), `n` (its backfill step's counter), `hits` (the live writer's). */
+export async function createFleetTable(pool: Pool, table: string, rows: number): Promise<void> {
+  await setUp(pool, [table], async (db) => {
+    const t = qualified(table);
+    await db.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, v int NOT NULL, n int NOT NULL DEFAULT 0, hits int NOT NULL DEFAULT 0)`);
+    await db.query(`INSERT INTO ${t} (id, v) SELECT g, g % 1000 FROM generate_series(1, $1::int) g`, [rows]);
+    await db.query(`ANALYZE ${t}`);
+  });
+}
+
+/** A row the fleet's gate refuses (v < 0): the target that has it fails and rolls itself back. */
+export async function spoilFleetRow(pool: Pool, table: string): Promise<void> {
+  await pool.query(`UPDATE ${qualified(table)} SET v = -1 WHERE id = 7`);
+}
+
+export interface FleetCounts {
+  rows: number;
+  /** Rows whose counter n is 0, 1, more. */
+  never: number;
+  once: number;
+  more: number;
+  /** Rows whose w is not v * 2 (when `expanded`: the change's column exists). */
+  wWrong: number;
+  hits: number;
+}
+
+export async function fleetCounts(pool: Pool, table: string, expanded: boolean): Promise<FleetCounts> {
+  const { rows } = await pool.query(
+    `SELECT count(*)::int AS rows, count(*) FILTER (WHERE n = 0)::int AS never, count(*) FILTER (WHERE n = 1)::int AS once,
+            count(*) FILTER (WHERE n > 1)::int AS more, ${expanded ? 'count(*) FILTER (WHERE w IS DISTINCT FROM v * 2)' : '0'}::int AS "wWrong",
+            coalesce(sum(hits), 0)::int AS hits FROM ${qualified(table)}`,
+  );
+  return rows[0] as FleetCounts;
+}
+
+/** The campaign's tenant databases (a fleet's targets), made on the campaign's PostgreSQL. */
+export async function createDatabase(pool: Pool, name: string): Promise<void> {
+  await pool.query(`CREATE DATABASE ${ident(name)}`);
 }

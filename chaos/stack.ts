@@ -13,6 +13,8 @@ import { createPool } from '../db/pool';
 import { migrate } from '../db/migrate';
 import { startTcpProxy, type TcpProxy } from './proxy';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook';
+import type { Tenant } from './fleet';
+import * as sql from './sql';
 
 /**
  * The campaign's own stack: a Temporal dev server with its history on disk and an embedded PostgreSQL, each on a
@@ -32,6 +34,8 @@ export interface ChaosStack {
   proxy: TcpProxy;
   /** The workers' STAGEFILL_WEBHOOK_URL. */
   webhook: WebhookReceiver;
+  /** The tenant databases every worker serves as fleet targets (its STAGEFILL_TARGETS file), if any. */
+  tenants: Tenant[];
   killTemporal(): Promise<void>;
   restartTemporal(): Promise<void>;
   killPostgres(): Promise<void>;
@@ -66,6 +70,13 @@ export interface ChaosStackOptions {
   log: (m: string) => void;
   /** A prebuilt workflow bundle (the integration tests have one); else bundled here once for every worker. */
   bundlePath?: string;
+  /** Tenant databases to make for fleets (0: none, and the workers get no targets file). */
+  tenants: number;
+  /**
+   * Worker 0's clock runs this many ms ahead (negative: behind), by a preload that offsets Date in that Node process
+   * (chaos/clock-skew.ts); 0: no skewed worker.
+   */
+  clockSkewMs: number;
 }
 
 /** The process a devstack guardian runs (the guardian itself is only `sh`). */
@@ -137,6 +148,13 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
   const proxy = await startTcpProxy(pgPort);
   const workerDatabaseUrl = pg.url.replace(`:${pgPort}/`, `:${proxy.port}/`);
   const webhook = await startWebhookReceiver();
+  const tenants = await makeTenants(pool, pg.url, proxy.port, opts.tenants);
+  const targetsFile = path.join(dir, 'targets.json');
+  if (tenants.length)
+    fs.writeFileSync(
+      targetsFile,
+      JSON.stringify(Object.fromEntries(tenants.map((t) => [t.name, { url: t.workerUrl, tags: { campaign: 'chaos' } }])), null, 2),
+    );
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });
 
@@ -163,9 +181,13 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     const logFile = path.join(dir, 'logs', `worker-${slot.index}.log`);
     const out = fs.openSync(logFile, 'a');
     const from = fs.fstatSync(out).size;
-    const child = spawn(process.execPath, [main], {
+    const skew = slot.index === 0 ? opts.clockSkewMs : 0;
+    const preload = skew ? ['--require', path.join(opts.root, 'dist', 'chaos', 'clock-skew.js')] : [];
+    const child = spawn(process.execPath, [...preload, main], {
       env: {
         ...process.env,
+        ...(skew ? { STAGEFILL_CHAOS_CLOCK_SKEW_MS: String(skew) } : {}),
+        ...(tenants.length ? { STAGEFILL_TARGETS: targetsFile, STAGEFILL_FLEET_MAX_CONNECTIONS: String(4 * tenants.length) } : {}),
         TEMPORAL_ADDRESS: temporal.address,
         TEMPORAL_NAMESPACE: temporal.namespace,
         DATABASE_URL: workerDatabaseUrl,
@@ -209,6 +231,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     workers,
     proxy,
     webhook,
+    tenants: tenants.map(({ name, pool: p }) => ({ name, pool: p })),
     spawnWorker,
     async killWorker(slot) {
       const child = slot.child;
@@ -264,6 +287,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
       }
       await connection.close().catch(() => {});
       await pool.end().catch(() => {});
+      for (const t of tenants) await t.pool.end().catch(() => {});
       await proxy.close().catch(() => {});
       await webhook.close().catch(() => {});
       await temporal.stop().catch(() => {});
@@ -271,6 +295,29 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     },
   };
   return stack;
+}
+
+/**
+ * `count` tenant databases chaos_tenant_<i> on the campaign's PostgreSQL: each with the campaign's own pool to it
+ * (direct) and the URL the workers reach it by (through the proxy, so the network faults hit the fleet's targets too).
+ */
+async function makeTenants(pool: Pool, url: string, proxyPort: number, count: number): Promise<(Tenant & { workerUrl: string })[]> {
+  const out: (Tenant & { workerUrl: string })[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `f${i}`;
+    const database = `chaos_tenant_${i}`;
+    await sql.createDatabase(pool, database);
+    const direct = new URL(url);
+    direct.pathname = `/${database}`;
+    const viaProxy = new URL(direct.toString());
+    viaProxy.port = String(proxyPort);
+    out.push({
+      name,
+      pool: createPool({ url: direct.toString(), max: 4, applicationName: 'stagefill-chaos' }),
+      workerUrl: viaProxy.toString(),
+    });
+  }
+  return out;
 }
 
 /** What this run of a worker wrote to its log (from `offset` on), at most the last 8 kB. */

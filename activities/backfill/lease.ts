@@ -1,6 +1,7 @@
 import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
 import * as sql from '../../db/backfill/backfills';
 import { leaseGate } from './control';
+import { databaseNowMs } from '../../db/clock';
 import { chunkSizeInForce } from '../../core/backfill/throttle';
 import { classifyPgError, chunkFailure } from '../../db/errors';
 import type { ActivityDeps, LeaseInput, LeaseResult } from './types';
@@ -50,6 +51,9 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
     let lockFailures = 0;
     let cursor: string | undefined;
     let lane: Lane | undefined;
+    // the deadline is a time of the workflow's clock (the Temporal server's): compared with the database's clock, never
+    // with this worker's own, which may drift (a worker ten minutes behind worked its whole lease past a window's close)
+    const clockOffsetMs = input.deadlineMs === undefined ? 0 : (await databaseNowMs(pool)) - Date.now();
     // A beat every second whatever the lease is doing (a long chunk, a rate-limit wait), so a
     // worker that dies is noticed within the short heartbeat timeout, not the longest statement.
     const beat = setInterval(() => ctx.heartbeat({ partition: input.partitionNo, cursor }), 1000);
@@ -76,7 +80,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
           break;
         }
         const now = Date.now();
-        if (input.deadlineMs !== undefined && now >= input.deadlineMs) {
+        if (input.deadlineMs !== undefined && now + clockOffsetMs >= input.deadlineMs) {
           result.stoppedBy = 'deadline';
           break;
         }
