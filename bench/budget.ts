@@ -15,7 +15,7 @@ import { cpuSnapshot, otherCores, stealCores, startCpuReadings } from './machine
 import { pairedVerdict, runWindows, withOtherLoad, offWindowsOf, pairedFrontier, budgetVerdict } from './paired-windows';
 import type { PairedRecord, Span, HoldSample, CpuReading } from './paired-windows';
 import { readThrottleMemory, rememberThrottle } from '../db/backfill/health';
-import type { RememberedSettings } from '../core/backfill/throttle-control';
+import type { RememberedSettings } from '../core/backfill/throttle-memory';
 import * as sql from './sql';
 
 /**

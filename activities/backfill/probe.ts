@@ -15,26 +15,13 @@ import { openSession } from '../../db/pool';
 import * as health from '../../db/backfill/health';
 import { recordEvent } from '../../db/backfill/backfills';
 import { classifyPgError, SETUP_ERROR } from '../../db/errors';
-import type { ControlDecision, ControlLimits, ControlState, BaselineState } from '../../core/backfill/throttle-control';
-import {
-  CONTROL_TUNING,
-  controlStep,
-  firstBaseline,
-  isRefreshDue,
-  judgedSince,
-  refreshBaseline,
-  refreshPlan,
-  rememberedStart,
-  isWorthRemembering,
-  MEMORY,
-  initialControl,
-  observedRate,
-  BASELINE_REFRESH,
-  baselineP99,
-  highestWindowP99,
-  quantile,
-  withHeldBack,
-} from '../../core/backfill/throttle-control';
+import type { ControlDecision, ControlLimits, ControlState } from '../../core/backfill/throttle-control';
+import type { BaselineState } from '../../core/backfill/throttle-baseline';
+import { CONTROL_TUNING } from '../../core/backfill/throttle-tuning';
+import { controlStep, judgedSince, initialControl } from '../../core/backfill/throttle-control';
+import { firstBaseline, isRefreshDue, refreshBaseline, refreshPlan, BASELINE_REFRESH } from '../../core/backfill/throttle-baseline';
+import { rememberedStart, isWorthRemembering, MEMORY } from '../../core/backfill/throttle-memory';
+import { observedRate, baselineP99, highestWindowP99, quantile, withHeldBack } from '../../core/backfill/throttle-samples';
 import { ReplicaLagTracker } from '../../core/backfill/replica-lag';
 import type { StatementCounters } from '../../core/backfill/traffic-latency';
 import { resolveBudget, statementsP99 } from '../../core/backfill/traffic-latency';
