@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BudgetResults } from './budget';
-import { bestBudget, fastestWithin, frontier, budgetWallMs, budgetPairedVerdict, pairedFastestWithin, PAIRED_WINDOWS } from './budget';
+import type { BudgetResults } from './budget-results';
+import { bestBudget, fastestWithin, frontier, budgetWallMs, budgetPairedVerdict, pairedFastestWithin } from './budget-results';
+import { PAIRED_WINDOWS } from './budget';
 import { shareWithin, PAIRED_MIN_SHARE } from './paired-windows';
 import { s, x, ms, pct, cores, table } from './format';
 import type { BenchResults } from './results';

@@ -1,8 +1,9 @@
 import type { FillRun } from './contenders';
 import type { LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
-import type { BudgetResults } from './budget';
-import { bestBudget, fastestWithin, windowsAfterStep, budgetWallMs, budgetPairedVerdict } from './budget';
+import type { BudgetResults } from './budget-results';
+import { bestBudget, fastestWithin, budgetWallMs, budgetPairedVerdict } from './budget-results';
+import { windowsAfterStep } from './load-step';
 import { PAIRED_MIN_SHARE } from './paired-windows';
 
 /**

@@ -23,7 +23,8 @@ import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
-import { runBudgetPhase, stepSvg, BUDGET_BASELINE_MS } from './budget';
+import { runBudgetPhase, BUDGET_BASELINE_MS } from './budget';
+import { stepSvg } from './load-step';
 
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
