@@ -6,7 +6,7 @@ import type { BenchOptions } from '../../bench/options';
 import { parseBenchOptions } from '../../bench/options';
 import type { BenchResults } from '../../bench/results';
 import { verdicts } from '../../bench/results';
-import { renderBudgetRounds } from '../../bench/report';
+import { renderBudgetRounds } from '../../bench/report-budget';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
   id,
