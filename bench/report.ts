@@ -7,6 +7,7 @@ import { best, bestAlone, baselineP99, bestLoadRound, overheadPerChunkMs, verdic
 
 /** The generated part of docs/BENCHMARKS.md (and the console summary). */
 export function renderResults(r: BenchResults): string {
+  // size: the benchmark's page rendered in the order it reads, a few lines of table per section (the budget section is bench/report-budget.ts)
   const out: string[] = [];
   const single = bestAlone(r, 'single');
   const bare = bestAlone(r, 'bare');

@@ -139,6 +139,7 @@ export interface TargetVerdict {
 }
 
 export function verdicts(r: BenchResults): TargetVerdict[] {
+  // size: a table of cases, one per benchmark target: its measure, its limit and how far off
   const out: TargetVerdict[] = [];
   const single = bestAlone(r, 'single');
   const bare = bestAlone(r, 'bare');

@@ -1,3 +1,4 @@
+// size: most of it is runAll, the benchmark's phases in order (see its reason)
 /*
  * (A little over 400 lines on purpose: the benchmark's phases in the order a
  * run takes them, so one file says what a run does; each phase's mechanics
@@ -150,6 +151,7 @@ function report(results: BenchResults, root: string, opts: BenchOptions): void {
 }
 
 async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResults): Promise<void> {
+  // size: the benchmark's phases in order (alone, keys, under load, budget, trigger, growth) over one set of contenders and run tags; left whole in #31's pass (a candidate to split into phase functions)
   const target: PgTarget = { bindir: bench.bindir, url: bench.stack.env.DATABASE_URL };
   let tag = 0;
   const nextTag = () => ++tag;
