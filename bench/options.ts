@@ -124,6 +124,7 @@ const skipList = (v: string) => {
 };
 
 export function parseBenchOptions(argv: string[], root: string): BenchOptions {
+  // size: commander's table of the benchmark's options, one .option() each
   const program = new Command()
     .name('npm run bench --')
     .description(

@@ -1,8 +1,9 @@
 import type { FillRun } from './contenders';
 import type { LatencySummary } from './pgbench';
 import type { BenchOptions } from './options';
-import type { BudgetResults } from './budget';
-import { bestBudget, fastestWithin, windowsAfterStep, budgetWallMs, budgetPairedVerdict } from './budget';
+import type { BudgetResults } from './budget-results';
+import { bestBudget, fastestWithin, budgetWallMs, budgetPairedVerdict } from './budget-results';
+import { windowsAfterStep } from './load-step';
 import { PAIRED_MIN_SHARE } from './paired-windows';
 
 /**
@@ -138,6 +139,7 @@ export interface TargetVerdict {
 }
 
 export function verdicts(r: BenchResults): TargetVerdict[] {
+  // size: a table of cases, one per benchmark target: its measure, its limit and how far off
   const out: TargetVerdict[] = [];
   const single = bestAlone(r, 'single');
   const bare = bestAlone(r, 'bare');

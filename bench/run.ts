@@ -1,3 +1,4 @@
+// size: most of it is runAll, the benchmark's phases in order (see its reason)
 /*
  * (A little over 400 lines on purpose: the benchmark's phases in the order a
  * run takes them, so one file says what a run does; each phase's mechanics
@@ -23,7 +24,8 @@ import { renderResults, writeDoc } from './report';
 import { KEY_TABLES, createKeyTables, dropKeyTables, wrongRowsOn, rowsOf } from './keys';
 import { installDualWriteTrigger, removeDualWriteTrigger, TRIGGER_SOURCE } from './trigger';
 import { cpuSnapshot, otherCores } from './machine';
-import { runBudgetPhase, stepSvg, BUDGET_BASELINE_MS } from './budget';
+import { runBudgetPhase, BUDGET_BASELINE_MS } from './budget';
+import { stepSvg } from './load-step';
 
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
@@ -149,6 +151,7 @@ function report(results: BenchResults, root: string, opts: BenchOptions): void {
 }
 
 async function runAll(bench: BenchStack, opts: BenchOptions, results: BenchResults): Promise<void> {
+  // size: the benchmark's phases in order (alone, keys, under load, budget, trigger, growth) over one set of contenders and run tags; left whole in #31's pass (a candidate to split into phase functions)
   const target: PgTarget = { bindir: bench.bindir, url: bench.stack.env.DATABASE_URL };
   let tag = 0;
   const nextTag = () => ++tag;

@@ -23,6 +23,7 @@ import type { FleetProgress } from '../core/fleet/progress';
 
 /** The verbs that start, follow and read runs: plan, start, status, watch, replay, list, result, history. */
 export function registerRunVerbs(program: Command): void {
+  // size: commander's table of verbs, one .command() chain each, in the order --help lists them
   connectionOptions(
     program
       .command('plan')

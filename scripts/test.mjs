@@ -26,6 +26,7 @@ function step(name, cmd, cmdArgs) {
 let passed = 0;
 let failed = 0;
 let ok = step('lint: layers', process.execPath, [path.join(root, 'scripts', 'lint-layers.mjs')]);
+ok = step('lint: size', process.execPath, [path.join(root, 'scripts', 'lint-size.mjs')]) && ok;
 ok = step('format (prettier --check)', npx('prettier'), ['--check', '.']) && ok;
 ok = step('lint: eslint', npx('eslint'), ['.']) && ok;
 ok = step('typecheck', npx('tsc'), ['-p', 'tsconfig.json', '--noEmit']) && ok;

@@ -3,7 +3,7 @@ import { Counter, Histogram, Gauge, Registry, collectDefaultMetrics } from 'prom
 import type { Queryable } from '../db/pool';
 import type { BacklogRow } from '../db/audit';
 import { openBackfillBacklog } from '../db/audit';
-import type { ControlMetrics } from '../activities/backfill/probe';
+import type { ControlMetrics } from '../activities/backfill/probe-metrics';
 
 /** Where the backlog gauge reads from at scrape time; unset, the gauge stays empty. */
 export type BacklogSource = () => Promise<BacklogRow[]>;

@@ -30,6 +30,7 @@ export function createLeaseActivities({ pool, logger, metrics, faults }: Activit
    * statements (BEGIN, transform, checkpoint, COMMIT), as few as a plain loop.
    */
   async function runPartitionLease(leased: LeaseInput): Promise<LeaseResult> {
+    // size: the lease loop: waits, lock backoff and races share one connection and cursor; left whole in #31's pass (a candidate to split)
     const ctx = Context.current();
     const started = Date.now();
     let input = leased;

@@ -8,68 +8,31 @@
  * of this per-second loop reaches the workflow's history: the workflow sees
  * the decision in each lease's result.
  */
-import { Context, ApplicationFailure, sleep } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps, ActivityMetrics } from './index';
-import type { Session } from '../../db/pool';
-import { openSession } from '../../db/pool';
 import * as health from '../../db/backfill/health';
-import { recordEvent } from '../../db/backfill/backfills';
-import { classifyPgError, SETUP_ERROR } from '../../db/errors';
-import type { ControlDecision, ControlLimits, ControlState, BaselineState } from '../../core/backfill/throttle-control';
-import {
-  CONTROL_TUNING,
-  controlStep,
-  firstBaseline,
-  isRefreshDue,
-  judgedSince,
-  refreshBaseline,
-  refreshPlan,
-  rememberedStart,
-  isWorthRemembering,
-  MEMORY,
-  initialControl,
-  observedRate,
-  BASELINE_REFRESH,
-  baselineP99,
-  highestWindowP99,
-  quantile,
-  withHeldBack,
-} from '../../core/backfill/throttle-control';
+import type { ControlDecision, ControlLimits, ControlState } from '../../core/backfill/throttle-control';
+import { controlStep, judgedSince, initialControl } from '../../core/backfill/throttle-control';
+import type { BaselineState } from '../../core/backfill/throttle-baseline';
+import { firstBaseline, isRefreshDue, refreshBaseline, refreshPlan, BASELINE_REFRESH } from '../../core/backfill/throttle-baseline';
+import { CONTROL_TUNING } from '../../core/backfill/throttle-tuning';
+import { rememberedStart, isWorthRemembering, MEMORY } from '../../core/backfill/throttle-memory';
+import { observedRate, baselineP99, highestWindowP99, quantile } from '../../core/backfill/throttle-samples';
+import { ms } from '../../core/backfill/throttle-moves';
 import { ReplicaLagTracker } from '../../core/backfill/replica-lag';
 import type { StatementCounters } from '../../core/backfill/traffic-latency';
 import { resolveBudget, statementsP99 } from '../../core/backfill/traffic-latency';
 import type { ThrottleSettings } from '../../core/backfill/throttle';
+import type { ControlMetrics } from './probe-metrics';
+import { clearHolds, reportDecision } from './probe-metrics';
+import type { ProbeTarget } from './probe-statements';
+import { probeStatements } from './probe-statements';
+import { replicaWatch } from './probe-replicas';
 
-type Labels = { table: string; name: string };
-
-/** The throttle's gauges and counters; worker/metrics.ts provides them beside the activity metrics. */
-export interface ControlMetrics {
-  latencyBudgetSeconds: { set(labels: Labels, v: number): void };
-  probeLatencySeconds: { set(labels: Labels & { quantile: string }, v: number): void };
-  throttleRowsPerSecond: { set(labels: Labels, v: number): void };
-  throttleLanes: { set(labels: Labels, v: number): void };
-  throttleChunkSize: { set(labels: Labels, v: number): void };
-  throttleHeld: { set(labels: Labels & { cause: string }, v: number): void };
-  throttleHeldSeconds: { inc(labels: Labels & { cause: string }, v: number): void };
-  replicaLagSeconds: { set(labels: Labels & { replica: string }, v: number): void };
-  latencyBaselineSeconds: { set(labels: Labels, v: number): void };
-  latencyBaselineAgeSeconds: { set(labels: Labels, v: number): void };
-  baselineWindows: { inc(labels: Labels, v?: number): void };
-  probeStatements: { inc(labels: Labels, v?: number): void };
-  probeSeconds: { inc(labels: Labels, v: number): void };
-}
-
-export const HOLD_CAUSES = ['budget', 'replica_lag', 'replica_missing', 'baseline', 'probe_stale'] as const;
-
-export interface ProbeInput {
+export interface ProbeInput extends ProbeTarget {
   backfillId: number;
   generation: number;
   name: string;
-  table: string;
-  key: string | string[];
-  keyType: string;
-  /** The key range the default lookup picks from. */
-  range: { from: string; to: string } | null;
   throttle: ThrottleSettings;
   /** Controller steps this often (ms). */
   tickMs?: number;
@@ -96,7 +59,6 @@ interface StoredState {
 }
 
 const DEFAULT_PROBE_EVERY_MS = 20;
-const ms2 = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFixed(2) : v.toFixed(0));
 /**
  * The baseline before the first chunk: two judging windows at least. A load
  * that commits stalls now and then (a WAL flush behind another's); 4 s caught
@@ -104,8 +66,6 @@ const ms2 = (v: number | undefined) => (v === undefined ? '?' : v < 10 ? v.toFix
  * of the first crawled under the load's own stalls.
  */
 const BASELINE_MS = 10_000;
-/** A probe statement slower than this is cut off (and counted as this slow). */
-const PROBE_TIMEOUT_MS = 2_000;
 
 export function controlLimits(t: ThrottleSettings): ControlLimits {
   return {
@@ -119,7 +79,7 @@ export function controlLimits(t: ThrottleSettings): ControlLimits {
 
 export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
   // the worker's metrics object carries the throttle's gauges too (worker/metrics.ts); tests may pass fewer
-  const cm = metrics as (ActivityMetrics & Partial<ControlMetrics>) | undefined;
+  const cm: (ActivityMetrics & Partial<ControlMetrics>) | undefined = metrics;
 
   async function runThrottleProbe(input: ProbeInput): Promise<ProbeResult> {
     const ctx = Context.current();
@@ -150,12 +110,19 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
     let rememberedAt = 0;
     let control: ControlState = prior ?? initialControl(limits, t.chunkSize, t.latency !== undefined, started);
     const lag = new ReplicaLagTracker(stored?.replicas_seen ?? []);
-    const samples: { at: number; ms: number }[] = [];
-    let probes = 0;
+    const statements = probeStatements(pool, ctx, input, t.latency, everyMs, (tookMs) => {
+      cm?.probeStatements?.inc(labels);
+      cm?.probeSeconds?.inc(labels, tookMs / 1000);
+    });
+    const samples = statements.samples;
+    const replicasAt = replicaWatch(pool, logger, lag, {
+      table: input.table,
+      backfill: input.name,
+      workflowId: ctx.info.workflowExecution?.workflowId ?? '',
+      onReplicaMissing: t.onReplicaMissing,
+    });
     let ticks = 0;
-    let session: Session | undefined;
     const rowsSeen: { at: number; rows: number }[] = [];
-    let reportedMissing = new Set<string>();
 
     const publish = async (c: ControlState, beforeWindow?: ControlState) => {
       await health.writeControl(pool, {
@@ -166,7 +133,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
         replicasSeen: lag.replicasSeen(),
       });
       ctx.heartbeat({ decision: c.decision });
-      report(c.decision);
+      reportDecision(cm, labels, c.decision, budgetNow().budgetP99Ms, base);
     };
     /** The budget now: relative to the traffic's p99 when pg_stat_statements gave one, raised out of the probe's noise. */
     const budgetNow = () =>
@@ -179,78 +146,57 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       });
     const trafficP99 = (from: StatementCounters[] | undefined, to: StatementCounters[] | undefined) =>
       from && to ? statementsP99(from, to) : undefined;
-    const report = (d: ControlDecision) => {
-      if (!cm?.throttleLanes) return;
-      const b = budgetNow().budgetP99Ms;
-      if (b !== undefined) cm.latencyBudgetSeconds!.set(labels, b / 1000);
-      if (d.p50Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.5' }, d.p50Ms / 1000);
-      if (d.p99Ms !== undefined) cm.probeLatencySeconds!.set({ ...labels, quantile: '0.99' }, d.p99Ms / 1000);
-      cm.throttleRowsPerSecond!.set(labels, d.hold ? 0 : (d.rowsPerSecond ?? -1));
-      cm.throttleLanes!.set(labels, d.hold ? 0 : d.lanes);
-      cm.throttleChunkSize!.set(labels, d.chunkSize);
-      for (const cause of HOLD_CAUSES) cm.throttleHeld!.set({ ...labels, cause }, d.hold && d.holdCause === cause ? 1 : 0);
-      for (const r of d.replicas ?? []) cm.replicaLagSeconds!.set({ ...labels, replica: r.name }, r.lagMs === null ? -1 : r.lagMs / 1000);
-      if (base && cm.latencyBaselineSeconds) {
-        cm.latencyBaselineSeconds.set(labels, base.baselineP99Ms / 1000);
-        cm.latencyBaselineAgeSeconds!.set(labels, Math.max(0, Date.now() - base.at) / 1000);
-      }
-    };
 
-    const probeOnce = async () => {
-      if (!session) {
-        session = await openSession(pool);
-        await health.setProbeTimeout(session.client, PROBE_TIMEOUT_MS);
-      }
-      const t0 = performance.now();
+    /** p99Ratio: the baseline before the first chunk, measured while the leases hold. */
+    const measureBaseline = async (latency: NonNullable<ThrottleSettings['latency']>) => {
+      const measuring: ControlState = {
+        ...control,
+        decision: {
+          ...control.decision,
+          hold: true,
+          action: 'measuring',
+          holdCause: 'baseline',
+          reason: 'measuring the baseline p99 before the first chunk',
+          at: Date.now(),
+        },
+      };
+      await publish(measuring);
+      const baselineMs = latency.baselineMs ?? input.baselineMs ?? BASELINE_MS;
+      const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
+      let traffic: number | undefined;
       try {
-        if (t.latency?.probe) await health.probeStatement(session.client, t.latency.probe);
-        else if (input.range) await health.probeKeyLookup(session.client, input, input.range.from, input.range.to, Math.random());
-        else return;
-      } catch (err) {
-        if (health.isStatementTimeout(err)) {
-          // as slow as it was let run: a blocked probe is the clearest breach there is
-          const at = Date.now();
-          for (const v of withHeldBack(performance.now() - t0, everyMs)) samples.push({ at, ms: v });
-          probes++;
-          return;
-        }
-        const s = session;
-        session = undefined;
-        await s.close(true);
-        if (classifyPgError(err) === 'fatal') {
-          throw ApplicationFailure.create({
-            message: `throttle.latency.probe failed: ${(err as Error).message}`,
-            type: SETUP_ERROR,
-            nonRetryable: true,
-          });
-        }
-        throw err;
+        const from = await counters();
+        await statements.until(Date.now() + baselineMs);
+        traffic = trafficP99(from, from && (await counters()));
+      } finally {
+        clearInterval(beat);
       }
-      const ms = performance.now() - t0;
-      const at = Date.now();
-      // a slow one also stands for the statements it held back (coordinated omission)
-      for (const v of withHeldBack(ms, everyMs)) samples.push({ at, ms: v });
-      probes++;
-      cm?.probeStatements?.inc(labels);
-      cm?.probeSeconds?.inc(labels, ms / 1000);
-    };
-
-    /** Probes at a steady pace until `until` (epoch ms), or cancellation. */
-    const probeUntil = async (until: number) => {
-      if (!t.latency) {
-        // replica lag only: nothing to time, just wait for the next step
-        const wait = until - Date.now();
-        if (wait > 0) await sleep(wait).catch(() => {});
-        return;
+      baseline = baselineP99(samples, CONTROL_TUNING.windowMs) ?? 0.05;
+      noise = highestWindowP99(samples, CONTROL_TUNING.windowMs);
+      base = firstBaseline(baseline, noise, Date.now(), traffic);
+      const resolved = budgetNow();
+      const budget = resolved.budgetP99Ms;
+      logger.info(
+        {
+          table: input.table,
+          backfill: input.name,
+          baselineP99Ms: baseline,
+          trafficP99Ms: traffic,
+          budgetReference: resolved.reference,
+          noiseP99Ms: noise,
+          budgetP99Ms: budget,
+          samples: samples.length,
+        },
+        'latency baseline measured',
+      );
+      if (budget !== undefined && resolved.askedP99Ms !== undefined) {
+        logger.warn(
+          { table: input.table, backfill: input.name, budgetP99Ms: budget, askedP99Ms: resolved.askedP99Ms, noiseP99Ms: noise },
+          `the latency budget (${resolved.askedP99Ms.toFixed(2)} ms of probe p99) is inside the probe's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise!.toFixed(2)} ms; raised to ${budget.toFixed(2)} ms, which the probe can tell from its noise; a larger throttle.latency.p99Ratio, or a probe that stands for the traffic, avoids this`,
+        );
       }
-      let next = Date.now();
-      while (Date.now() < until && !ctx.cancellationSignal.aborted) {
-        await probeOnce();
-        next += everyMs;
-        const wait = Math.min(next, until) - Date.now();
-        if (wait > 0) await sleep(wait).catch(() => {});
-        else next = Date.now(); // fell behind (a slow statement): no burst to catch up
-      }
+      // from remembered settings it goes on from them; otherwise the first judgement starts carefully, on one lane
+      if (!startFromMemory()) control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
     };
 
     /**
@@ -258,7 +204,7 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
      * controller's own state is left as it was, so they resume at the same
      * settings) while the probe measures the latency without the backfill.
      */
-    const offWindow = async (plan: { everyMs: number; holdMs: number }) => {
+    const offWindow = async (plan: { everyMs: number; holdMs: number }, prev: BaselineState) => {
       const begun = Date.now();
       const d = control.decision;
       const measuring: ControlState = {
@@ -268,25 +214,25 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
           hold: true,
           action: 'measuring',
           holdCause: 'baseline',
-          reason: `refreshing the baseline p99 (${ms2(base?.baselineP99Ms)} ms, ${Math.round((begun - (base?.at ?? begun)) / 1000)} s old): the backfill holds ${plan.holdMs / 1000} s every ${plan.everyMs / 1000} s`,
+          reason: `refreshing the baseline p99 (${ms(prev.baselineP99Ms)} ms, ${Math.round((begun - prev.at) / 1000)} s old): the backfill holds ${plan.holdMs / 1000} s every ${plan.everyMs / 1000} s`,
           at: begun,
         },
       };
       // the window counts from its start: a probe restarted inside it takes the next one a period later, not at once
-      base = { ...base!, lastWindowAt: begun };
+      const before: BaselineState = { ...prev, lastWindowAt: begun };
+      base = before;
       await publish(measuring, control);
       const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
       let traffic: number | undefined;
       try {
         // the traffic's statements counted from where the probe's are: past the chunks in flight
-        await probeUntil(begun + BASELINE_REFRESH.settleMs);
+        await statements.until(begun + BASELINE_REFRESH.settleMs);
         const from = await counters();
-        await probeUntil(begun + plan.holdMs);
+        await statements.until(begun + plan.holdMs);
         traffic = trafficP99(from, from && (await counters()));
       } finally {
         clearInterval(beat);
       }
-      const before = base!;
       base = refreshBaseline(before, samples, begun, Date.now(), traffic);
       baseline = base.baselineP99Ms;
       noise = base.noiseP99Ms;
@@ -318,168 +264,95 @@ export function createProbeActivities({ pool, logger, metrics }: ActivityDeps) {
       return true;
     };
 
-    try {
-      if (t.latency?.p99Ms !== undefined) startFromMemory();
-      // p99Ratio: a baseline before the first chunk, while the leases hold
-      if (t.latency?.p99Ratio !== undefined && baseline === undefined) {
-        const measuring: ControlState = {
-          ...control,
-          decision: {
-            ...control.decision,
-            hold: true,
-            action: 'measuring',
-            holdCause: 'baseline',
-            reason: 'measuring the baseline p99 before the first chunk',
-            at: Date.now(),
-          },
-        };
-        await publish(measuring);
-        const baselineMs = t.latency.baselineMs ?? input.baselineMs ?? BASELINE_MS;
-        const beat = setInterval(() => ctx.heartbeat({ decision: measuring.decision }), 1000);
-        let traffic: number | undefined;
-        try {
-          const from = await counters();
-          await probeUntil(Date.now() + baselineMs);
-          traffic = trafficP99(from, from && (await counters()));
-        } finally {
-          clearInterval(beat);
-        }
-        baseline = baselineP99(samples, CONTROL_TUNING.windowMs) ?? 0.05;
-        noise = highestWindowP99(samples, CONTROL_TUNING.windowMs);
-        base = firstBaseline(baseline, noise, Date.now(), traffic);
-        const resolved = budgetNow();
-        const budget = resolved.budgetP99Ms;
+    /** One controller step: what the probe and the replicas saw since the settings last changed, judged and published. */
+    const step = async () => {
+      const at = Date.now();
+      for (let first = samples[0]; first && at - first.at > CONTROL_TUNING.windowMs; first = samples[0]) samples.shift();
+      // the window restarts at every change: what the controller judges next is how the database does at the new settings
+      const since = judgedSince(control);
+      const latencies = samples.filter((s) => s.at > since).map((s) => s.ms);
+      const rows = await health.rowsDone(pool, input.backfillId, input.generation);
+      rowsSeen.push({ at, rows });
+      for (let second = rowsSeen[1]; rowsSeen.length > 2 && second && at - second.at >= CONTROL_TUNING.windowMs; second = rowsSeen[1])
+        rowsSeen.shift();
+      const observed = observedRate(rowsSeen, at, since);
+      const replicas = t.maxReplicaLagMs !== undefined ? await replicasAt(at) : undefined;
+      const before = control.decision;
+      const resolved = budgetNow();
+      const budget = resolved.budgetP99Ms;
+      control = controlStep(
+        control,
+        {
+          now: at,
+          budgetP99Ms: budget,
+          baselineP99Ms: baseline,
+          baselineAt: base?.at,
+          baselineWindows: base?.windows,
+          trafficP99Ms: base?.trafficP99Ms,
+          budgetReference: resolved.reference,
+          askedP99Ms: resolved.askedP99Ms,
+          noiseP99Ms: noise,
+          p50Ms: quantile(latencies, 0.5),
+          p99Ms: quantile(latencies, 0.99),
+          samples: latencies.length,
+          overBudget: budget === undefined ? undefined : latencies.filter((v) => v > budget).length,
+          observedRowsPerSecond: Math.max(0, observed),
+          maxReplicaLagMs: t.maxReplicaLagMs,
+          onReplicaMissing: t.onReplicaMissing,
+          replicas,
+        },
+        limits,
+      );
+      ticks++;
+      const d = control.decision;
+      if (d.hold) cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
+      if (d.action !== before.action || d.hold !== before.hold || d.lanes !== before.lanes) {
         logger.info(
           {
             table: input.table,
             backfill: input.name,
-            baselineP99Ms: baseline,
-            trafficP99Ms: traffic,
-            budgetReference: resolved.reference,
-            noiseP99Ms: noise,
-            budgetP99Ms: budget,
-            samples: samples.length,
+            action: d.action,
+            hold: d.hold,
+            rate: d.rowsPerSecond,
+            lanes: d.lanes,
+            chunkSize: d.chunkSize,
+            p99Ms: d.p99Ms,
           },
-          'latency baseline measured',
+          `throttle: ${d.reason}`,
         );
-        if (budget !== undefined && resolved.askedP99Ms !== undefined) {
-          logger.warn(
-            { table: input.table, backfill: input.name, budgetP99Ms: budget, askedP99Ms: resolved.askedP99Ms, noiseP99Ms: noise },
-            `the latency budget (${resolved.askedP99Ms.toFixed(2)} ms of probe p99) is inside the probe's own variation: without the backfill a ${CONTROL_TUNING.windowMs / 1000}-s window reached p99 ${noise!.toFixed(2)} ms; raised to ${budget.toFixed(2)} ms, which the probe can tell from its noise; a larger throttle.latency.p99Ratio, or a probe that stands for the traffic, avoids this`,
-          );
-        }
-        // from remembered settings it goes on from them; otherwise the first judgement starts carefully, on one lane
-        if (!startFromMemory()) control = { ...control, decision: { ...control.decision, hold: true, holdCause: 'baseline' } };
       }
+      await publish(control);
+      if (isWorthRemembering(control, at) && at - rememberedAt >= MEMORY.rememberEveryMs) {
+        rememberedAt = at;
+        await health
+          .rememberThrottle(pool, input.table, {
+            rowsPerSecond: d.rowsPerSecond,
+            lanes: d.lanes,
+            chunkSize: d.chunkSize,
+            budgetP99Ms: d.budgetP99Ms!,
+            p99Ms: d.p99Ms!,
+          })
+          .catch((err) => logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be written'));
+      }
+    };
+
+    try {
+      if (t.latency?.p99Ms !== undefined) startFromMemory();
+      if (t.latency?.p99Ratio !== undefined && baseline === undefined) await measureBaseline(t.latency);
       for (;;) {
         if (ctx.cancellationSignal.aborted) break;
         const now = Date.now();
         if (input.maxRunMs !== undefined && now - started >= input.maxRunMs) break;
-        await probeUntil(now + tickMs);
+        await statements.until(now + tickMs);
         if (ctx.cancellationSignal.aborted) break;
-        const at = Date.now();
-        while (samples.length && at - samples[0].at > CONTROL_TUNING.windowMs) samples.shift();
-        // the window restarts at every change: what the controller judges next is how the database does at the new settings
-        const since = judgedSince(control);
-        const latencies = samples.filter((s) => s.at > since).map((s) => s.ms);
-        const rows = await health.rowsDone(pool, input.backfillId, input.generation);
-        rowsSeen.push({ at, rows });
-        while (rowsSeen.length > 2 && at - rowsSeen[1].at >= CONTROL_TUNING.windowMs) rowsSeen.shift();
-        const observed = observedRate(rowsSeen, at, since);
-        let replicas;
-        if (t.maxReplicaLagMs !== undefined) {
-          const rep = await health.replication(pool);
-          if (rep.currentLsn) {
-            replicas = lag.observe(
-              at,
-              rep.currentLsn,
-              rep.rows.map((r) => ({ name: r.name, state: r.state, replayLsn: r.replay_lsn, replayLagMs: r.replay_lag_ms })),
-            );
-            // reported once per disappearance: the log, the audit trail, and (through the decision) progress and metrics
-            const missing = new Set(replicas.filter((r) => r.state === 'missing').map((r) => r.name));
-            for (const name of missing) {
-              if (reportedMissing.has(name)) continue;
-              const policy = t.onReplicaMissing ?? 'hold';
-              logger.warn(
-                { table: input.table, backfill: input.name, replica: name, onReplicaMissing: policy },
-                `replica ${name} disappeared from pg_stat_replication (onReplicaMissing: ${policy})`,
-              );
-              await recordEvent(pool, {
-                workflowId: ctx.info.workflowExecution?.workflowId ?? '',
-                kind: 'backfill',
-                subject: name,
-                event: 'replica_missing',
-                detail: { onReplicaMissing: policy },
-              }).catch(() => {});
-            }
-            reportedMissing = missing;
-          }
-        }
-        const before = control.decision;
-        const resolved = budgetNow();
-        const budget = resolved.budgetP99Ms;
-        control = controlStep(
-          control,
-          {
-            now: at,
-            budgetP99Ms: budget,
-            baselineP99Ms: baseline,
-            baselineAt: base?.at,
-            baselineWindows: base?.windows,
-            trafficP99Ms: base?.trafficP99Ms,
-            budgetReference: resolved.reference,
-            askedP99Ms: resolved.askedP99Ms,
-            noiseP99Ms: noise,
-            p50Ms: quantile(latencies, 0.5),
-            p99Ms: quantile(latencies, 0.99),
-            samples: latencies.length,
-            overBudget: budget === undefined ? undefined : latencies.filter((v) => v > budget).length,
-            observedRowsPerSecond: Math.max(0, observed),
-            maxReplicaLagMs: t.maxReplicaLagMs,
-            onReplicaMissing: t.onReplicaMissing,
-            replicas,
-          },
-          limits,
-        );
-        ticks++;
-        const d = control.decision;
-        if (d.hold) cm?.throttleHeldSeconds?.inc({ ...labels, cause: d.holdCause ?? 'budget' }, tickMs / 1000);
-        if (d.action !== before.action || d.hold !== before.hold || d.lanes !== before.lanes) {
-          logger.info(
-            {
-              table: input.table,
-              backfill: input.name,
-              action: d.action,
-              hold: d.hold,
-              rate: d.rowsPerSecond,
-              lanes: d.lanes,
-              chunkSize: d.chunkSize,
-              p99Ms: d.p99Ms,
-            },
-            `throttle: ${d.reason}`,
-          );
-        }
-        await publish(control);
-        if (isWorthRemembering(control, at) && at - rememberedAt >= MEMORY.rememberEveryMs) {
-          rememberedAt = at;
-          await health
-            .rememberThrottle(pool, input.table, {
-              rowsPerSecond: d.rowsPerSecond,
-              lanes: d.lanes,
-              chunkSize: d.chunkSize,
-              budgetP99Ms: d.budgetP99Ms!,
-              p99Ms: d.p99Ms!,
-            })
-            .catch((err) => logger.warn({ table: input.table, err: (err as Error).message }, 'throttle memory could not be written'));
-        }
-        if (isRefreshDue(refresh, base, Date.now()) && !ctx.cancellationSignal.aborted) await offWindow(refresh!);
+        await step();
+        if (refresh && base && isRefreshDue(refresh, base, Date.now()) && !ctx.cancellationSignal.aborted) await offWindow(refresh, base);
       }
     } finally {
-      await session?.close(true); // its statement_timeout stays with it: not pooled again
-      // no probe, no hold to report: a paused or finished backfill must not look held on the dashboard
-      for (const cause of HOLD_CAUSES) cm?.throttleHeld?.set({ ...labels, cause }, 0);
+      await statements.close();
+      clearHolds(cm, labels);
     }
-    return { ticks, probes, decision: control.decision };
+    return { ticks, probes: statements.count, decision: control.decision };
   }
 
   return { runThrottleProbe };

@@ -6,7 +6,7 @@
 import type { Queryable } from '../pool';
 import { prepared } from '../pool';
 import { own, qualified, ident, SCHEMA } from '../identifiers';
-import type { RememberedSettings } from '../../core/backfill/throttle-control';
+import type { RememberedSettings } from '../../core/backfill/throttle-memory';
 
 /** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
 function pointIn(keyType: string): string {

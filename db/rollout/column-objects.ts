@@ -50,6 +50,7 @@ export async function readColumnObjects(
   column: string,
   versionSchemaPattern?: string,
 ): Promise<ColumnObjects> {
+  // size: one catalog read of a column: a statement per kind of object and the mapping of its rows, in the order ColumnObjects lists them
   const t = parseTable(table);
   const canonical = `${t.schema}.${t.name}`;
   const empty = noColumnObjects(canonical, column);

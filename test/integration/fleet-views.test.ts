@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { useStack, dir, unique, client, pool, waitFor, env } from './harness';
 import { runCli, cliEnv } from './cli-harness';
 import { progressQuery } from '../../workflows/definitions';
-import { startTenants, makeTenantTables, type Tenants } from './fleet-harness';
+import { startTenants, makeTenantTables, doubleChange, type Tenants } from './fleet-harness';
 
 /**
  * The operator's side of a fleet, through the CLI as a process: targets chosen
@@ -19,21 +19,6 @@ beforeAll(async () => {
   t = await startTenants(5, dir, (i) => ({ env: i === 0 ? 'staging' : 'prod' }));
 }, 180_000);
 afterAll(async () => t?.stop());
-
-/** addColumn w = v * 2 with a backfill, (optionally) an approval, then contract. */
-function doubleChange(table: string, opts: { approval?: boolean } = {}) {
-  return {
-    kind: 'rollout',
-    name: unique('dbl'),
-    table: `public.${table}`,
-    rollbackWindow: '1s',
-    steps: [
-      { kind: 'addColumn', column: 'w', type: 'bigint', up: 'v * 2', backfill: { chunkSize: 10 } },
-      ...(opts.approval ? [{ kind: 'approval', timeout: '30m' }] : []),
-      { kind: 'contract' },
-    ],
-  };
-}
 
 /** A catalog table in the run's main database: the tenants and whether each is active. */
 async function makeCatalog(active: Record<string, boolean>): Promise<string> {
@@ -88,7 +73,7 @@ test('targets by a catalog query: plan and start resolve it, the waves pick amon
   const catalog = await makeCatalog({ t0: true, t1: true, t2: false, t3: true, t4: true });
   const { file, name } = writeFleet({
     targets: { query: `SELECT name FROM public."${catalog}" WHERE active ORDER BY name`, catalogEnv: 'CATALOG_URL', timeout: '10s' },
-    change: doubleChange(table),
+    change: doubleChange(table, { gate: false }),
     waves: [
       { name: 'staging', tags: { env: 'staging' } },
       { name: 'rest', share: 'rest', parallelism: 2 },
@@ -132,7 +117,7 @@ test('targets by a catalog query: every wrong query is refused before anything s
   const table = unique('qe');
   await makeTenantTables(t, table, 5);
   const catalog = await makeCatalog({ t1: true, nope: true, gone: true });
-  const change = doubleChange(table);
+  const change = doubleChange(table, { gate: false });
   const waves = [{ name: 'all', share: 'rest' }];
   const cliE = cliEnv(t.taskQueue, { CATALOG_URL: env().databaseUrl, STAGEFILL_TARGETS: t.targetsFile });
   const run = async (targets: Record<string, unknown>, verb = 'plan') => runCli([verb, writeFleet({ targets, change, waves }).file], cliE);
@@ -179,7 +164,7 @@ test('status, watch, list and history of a fleet: per-wave counts with waiting t
   const table = unique('v');
   await makeTenantTables(t, table, 40);
   const { file, name } = writeFleet({
-    change: doubleChange(table, { approval: true }),
+    change: doubleChange(table, { approval: true, gate: false }),
     waves: [
       { name: 'canary', names: ['t1'] },
       { name: 'pair', names: ['t3', 't4'], parallelism: 2 },

@@ -1,10 +1,12 @@
-import type { BudgetResults, SweepPoint, LoadStepResult } from '../../bench/budget';
-import { frontier, fastestWithin, windowsAfterStep, stepSvg, sweepSettings, budgetWallMs, pairedRecordOf } from '../../bench/budget';
+import type { BudgetResults, SweepPoint, LoadStepResult } from '../../bench/budget-results';
+import { frontier, fastestWithin, budgetWallMs } from '../../bench/budget-results';
+import { windowsAfterStep, stepSvg } from '../../bench/load-step';
+import { sweepSettings, pairedRecordOf } from '../../bench/budget';
 import type { BenchOptions } from '../../bench/options';
 import { parseBenchOptions } from '../../bench/options';
 import type { BenchResults } from '../../bench/results';
 import { verdicts } from '../../bench/results';
-import { renderBudgetRounds } from '../../bench/report';
+import { renderBudgetRounds } from '../../bench/report-budget';
 
 const point = (id: string, wallMs: number, p99: number): SweepPoint => ({
   id,

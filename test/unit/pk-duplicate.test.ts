@@ -1,4 +1,5 @@
-import { planDuplication, sequenceType } from '../../core/rollout/alter-column/duplicate';
+import { planDuplication } from '../../core/rollout/alter-column/duplicate';
+import { sequenceType } from '../../core/rollout/alter-column/duplicate-column';
 import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
 import { noColumnObjects } from '../../db/rollout/column-objects';
 import { checkContract, formatContractCheck } from '../../core/rollout/alter-column/contract-check';

@@ -1,27 +1,16 @@
 import type { ControlLimits, ControlObservation, ControlState } from '../../core/backfill/throttle-control';
+import { controlStep, initialControl, laneShare, judgedSince, calmFactor } from '../../core/backfill/throttle-control';
 import {
-  controlStep,
-  initialControl,
   budgetMs,
-  quantile,
-  withHeldBack,
-  highestWindowP99,
-  baselineP99,
-  excessNeeded,
-  observedRate,
-  laneShare,
-  CONTROL_TUNING,
   BASELINE_REFRESH,
   refreshPlan,
   isRefreshDue,
   refreshBaseline,
   firstBaseline,
-  judgedSince,
-  calmFactor,
-  rememberedStart,
-  isWorthRemembering,
-  MEMORY,
-} from '../../core/backfill/throttle-control';
+} from '../../core/backfill/throttle-baseline';
+import { quantile, withHeldBack, highestWindowP99, baselineP99, excessNeeded, observedRate } from '../../core/backfill/throttle-samples';
+import { CONTROL_TUNING } from '../../core/backfill/throttle-tuning';
+import { rememberedStart, isWorthRemembering, MEMORY } from '../../core/backfill/throttle-memory';
 import { ReplicaLagTracker, parseLsn } from '../../core/backfill/replica-lag';
 
 const limits: ControlLimits = { maxLanes: 4, minChunkSize: 100, maxChunkSize: 10_000, minRowsPerSecond: 100 };

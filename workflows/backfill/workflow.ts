@@ -79,6 +79,7 @@ const SETTLE_BEFORE_HANDOVER = 'settle-before-handover';
  * (a round of lanes), backfill-control.ts (the latency/replica-lag probe).
  */
 export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<BackfillResult> {
+  // size: the workflow's main loop: its signal handlers and state are closures over one run, and the order of its commands is what replay checks
   // a fleet target's backfill: its activities go to the target's queue (unset: this workflow's own)
   routeActivities(input.activityQueue);
   const { spec } = input;

@@ -1,3 +1,4 @@
+// size: the fleet workflow with its signal, query and update handlers over one run's state (being extended this round; split once it settles)
 /**
  * A fleet: one change promoted across many databases in ordered waves. Each
  * target's change is the existing rollout or backfill workflow, started
@@ -124,6 +125,7 @@ export interface FleetResult {
 }
 
 export async function fleetWorkflow(input: FleetWorkflowInput): Promise<FleetResult> {
+  // size: the workflow's main loop: its signal handlers and state are closures over one run, and the order of its commands is what replay checks
   const { spec } = input;
   const info = workflowInfo();
   const fleetId = info.workflowId;

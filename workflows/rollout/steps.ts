@@ -54,6 +54,7 @@ async function park(run: RolloutRun, id: string, fn: () => boolean, timeoutMs?: 
 }
 
 export async function runStep(run: RolloutRun, g: GraphStep): Promise<void> {
+  // size: one step's run in the order its commands are issued (apply, backfills, gate, soak, approval, contract's window), which replay checks
   const { spec } = run;
   const step = run.stepOf.get(g.id)!;
   // a step carried over from the previous run resumes its wait: it was recorded running there

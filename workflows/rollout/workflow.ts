@@ -31,6 +31,7 @@ const LIVE_STATES = 'rollout-live-states';
  * audit), steps.ts (one step), rollback.ts, chain.ts (continue-as-new).
  */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutResult> {
+  // size: the workflow's main loop: its signal handlers and state are closures over one run, and the order of its commands is what replay checks
   // a fleet target's change: its database activities go to the target's queue (unset: this workflow's own)
   routeActivities(input.activityQueue);
   // Runs recorded before it fire their audit writes from signal handlers and never continue as new.

@@ -25,6 +25,7 @@ export interface ContractCheck {
 }
 
 export function checkContract(old: ColumnObjects, now: ColumnObjects, plan: DuplicationPlan): ContractCheck {
+  // size: a table of cases, one per kind of object the duplication carries, in planDuplication's order, so the two read side by side
   const changes: ContractChange[] = [];
   const missing: ContractCheck['missing'] = [];
   const col = `${old.table}.${old.column}`;
