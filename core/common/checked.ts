@@ -12,8 +12,13 @@ export function itemAt<T>(items: ArrayLike<T>, index: number, what = 'item'): T 
   return item;
 }
 
-/** The value, which the caller knows is defined (a matched group, an entry just set): throws RangeError naming `what` if not. */
-export function present<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new RangeError(`${what} is missing`);
+/** The value, which the caller knows is there (a matched group, an entry just set, a column NULL only for other rows): throws RangeError naming `what` if it is undefined or null. */
+export function present<T>(value: T | undefined | null, what: string): T {
+  if (value === undefined || value === null) throw new RangeError(`${what} is missing`);
   return value;
+}
+
+/** The item of a list of exactly one, else undefined: where a one-column key and a composite one part ways. */
+export function onlyItem<T>(items: readonly T[]): T | undefined {
+  return items.length === 1 ? items[0] : undefined;
 }

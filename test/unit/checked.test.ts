@@ -1,4 +1,5 @@
-import { itemAt, present } from '../../core/common/checked';
+import { itemAt, onlyItem, present } from '../../core/common/checked';
+import { oneRow } from '../../db/rows';
 import { sha256Hex } from '../../core/common/hash';
 import { parseDuration } from '../../core/common/duration';
 import { createHash } from 'node:crypto';
@@ -18,12 +19,29 @@ describe('reading a value the code has shown is there', () => {
     expect(() => itemAt(['x', 'y'], index, 'chunk')).toThrow(new RangeError(message));
   });
 
-  test('present passes a defined value on and names a missing one', () => {
+  test('present passes a value on and names a missing one', () => {
     expect(present(0, 'count')).toBe(0);
+    expect(present('', 'comment')).toBe('');
+    expect(() => present(null, 'the index of constraint orders_pkey')).toThrow(
+      new RangeError('the index of constraint orders_pkey is missing'),
+    );
     expect(() => present(new Map<string, number>().get('a'), 'the lane of partition a')).toThrow(
       new RangeError('the lane of partition a is missing'),
     );
   });
+});
+
+test('onlyItem: the item of a one-item list, else undefined (one-column and composite keys)', () => {
+  expect(onlyItem(['id'])).toBe('id');
+  expect(onlyItem(['tenant_id', 'id'])).toBeUndefined();
+  expect(onlyItem([])).toBeUndefined();
+});
+
+test('oneRow: the first row a statement returned, or an error naming what was read', () => {
+  expect(oneRow({ rows: [{ n: '1' }, { n: '2' }] }, 'the count')).toEqual({ n: '1' });
+  expect(() => oneRow({ rows: [] }, 'the new backfill b on public.orders')).toThrow(
+    new Error('the new backfill b on public.orders: the statement returned no row'),
+  );
 });
 
 describe('code rewritten for checked indexing answers as before', () => {
