@@ -21,12 +21,12 @@ export interface FleetControlDeps {
 
 export function createFleetControlActivities(deps: FleetControlDeps) {
   return {
-    async fleetTargets(): Promise<FleetTarget[]> {
-      return deps.targets.map((t) => ({ name: t.name, tags: t.tags }));
+    fleetTargets(): Promise<FleetTarget[]> {
+      return Promise.resolve(deps.targets.map((t) => ({ name: t.name, tags: t.tags })));
     },
 
     async fleetTableShapes(input: { tables: string[]; targets: string[] }) {
-      return readTableShapes(input.targets, input.tables, deps.poolOf);
+      return readTableShapes(input.targets, input.tables, (target) => deps.poolOf(target));
     },
   };
 }
