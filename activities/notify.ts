@@ -88,8 +88,8 @@ export function createNotifyActivities(deps: ActivityDeps) {
   }
 
   /** Whether this worker has a receiver of its own (STAGEFILL_WEBHOOK_URL): the workflow asks once, as a local activity, and schedules no delivery for nobody. */
-  async function hasWorkerWebhook(): Promise<boolean> {
-    return Boolean(cfg.webhookUrl);
+  function hasWorkerWebhook(): Promise<boolean> {
+    return Promise.resolve(Boolean(cfg.webhookUrl));
   }
 
   return { deliverNotification, hasWorkerWebhook };

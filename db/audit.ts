@@ -33,8 +33,29 @@ export interface GenerationSummary {
 }
 
 /** Every generation of one backfill with its checkpoints summed up, oldest first. */
+/** A generation row as the summary query returns it (bigint and numeric as text, as pg hands them over). */
+interface GenerationSummaryRow {
+  generation: number;
+  reason: string;
+  range_from: string;
+  range_to: string;
+  transform_hash: string;
+  rows_total: string;
+  created_at: Date;
+  chunks: string;
+  rows_done: string;
+  first_commit: Date | null;
+  last_commit: Date | null;
+  p50: number | null;
+  p95: number | null;
+  workers: string[];
+  checkpoint_hash: string | null;
+  partitions_done: string;
+  partitions: string;
+}
+
 export async function generationSummaries(db: Queryable, backfillId: number): Promise<GenerationSummary[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<GenerationSummaryRow>(
     `SELECT g.generation, g.reason, g.range_from, g.range_to, g.transform_hash, g.rows_total, g.created_at,
             COALESCE(c.chunks, 0) AS chunks, COALESCE(c.rows_done, 0) AS rows_done,
             c.first_commit, c.last_commit, c.p50, c.p95, COALESCE(c.workers, '{}') AS workers, c.checkpoint_hash,
@@ -89,7 +110,14 @@ export interface LinkedBackfill {
 /** The backfills a rollout ran as children (found by table and name), each with the generations it started. */
 export async function linkedBackfills(db: Queryable, refs: { table: string; name: string }[], since: Date): Promise<LinkedBackfill[]> {
   if (!refs.length) return [];
-  const { rows } = await db.query(
+  const { rows } = await db.query<{
+    id: string;
+    table_name: string;
+    name: string;
+    state: string;
+    workflow_id: string | null;
+    last_error: string | null;
+  }>(
     `SELECT b.id, b.table_name, b.name, b.state, b.workflow_id, b.last_error
        FROM ${own('backfills')} b JOIN jsonb_to_recordset($1::jsonb) AS r(tbl text, name text) ON r.tbl = b.table_name AND r.name = b.name
       ORDER BY b.id`,
@@ -127,7 +155,7 @@ export interface AuditEventRow {
  * and replays (`<backfill id>:...`). `prefixes` are matched with starts_with.
  */
 export async function eventsOfRuns(db: Queryable, workflowId: string, prefixes: string[]): Promise<AuditEventRow[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<AuditEventRow>(
     `SELECT workflow_id AS "workflowId", at, kind, subject, event, detail, actor FROM ${own('events')}
       WHERE workflow_id = $1 OR EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE starts_with(workflow_id, p))
       ORDER BY at, id`,
@@ -147,7 +175,7 @@ export interface BacklogRow {
 
 /** Rows planned and done in the current generation of every backfill that is not finished. */
 export async function openBackfillBacklog(db: Queryable): Promise<BacklogRow[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<{ table_name: string; name: string; state: string; planned: string; done: string }>(
     `SELECT b.table_name, b.name, b.state, COALESCE(sum(p.rows_planned), 0) AS planned, COALESCE(sum(p.rows_done), 0) AS done
        FROM ${own('backfills')} b
        JOIN ${own('backfill_partitions')} p ON p.backfill_id = b.id AND p.generation = b.generation

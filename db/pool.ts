@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { PoolClient, PoolConfig, QueryConfig } from 'pg';
 import { Pool } from 'pg';
+import { oneRow } from './rows';
 
 export type Queryable = Pick<PoolClient, 'query'>;
 
@@ -163,7 +164,7 @@ export interface PoolerFinding {
  * released one), or gives B another backend while A holds the first.
  */
 export async function detectTransactionPooler(pool: Pool): Promise<PoolerFinding | undefined> {
-  const pid = async (c: PoolClient) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  const pid = async (c: PoolClient) => oneRow(await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'), 'pg_backend_pid()').pid;
   const b = await pool.connect();
   let a: PoolClient | undefined;
   let isBroken = false;

@@ -3,6 +3,7 @@ import type { GraphStep } from './graph';
 import { normalizeGraph, layers } from './graph';
 import { qualifiedName } from '../core/common/table-name';
 import { stepModule } from '.';
+import { itemAt } from '../core/common/checked';
 
 /** What a step does to the schema going forward, and what its rollback does. Pure: for `plan` and the audit. */
 export interface StepDescription {
@@ -21,7 +22,7 @@ export interface StepDescription {
 
 /** The step's own module describes it (steps/<kind>/plan.ts). */
 export function describeStep(step: RolloutStep, g: GraphStep, rollbackWindowMs: number): StepDescription {
-  const p = stepModule(step.kind).describe(step as never, { id: g.id, table: g.table, rollbackWindowMs });
+  const p = stepModule(step.kind).describe(step, { id: g.id, table: g.table, rollbackWindowMs });
   return {
     id: g.id,
     kind: step.kind,
@@ -44,7 +45,7 @@ export interface RolloutPlan {
 
 export function planRollout(spec: RolloutSpec): RolloutPlan {
   const graph = normalizeGraph(spec.steps, qualifiedName(spec.table)).map((g) => ({ ...g, table: qualifiedName(g.table) }));
-  const byId = new Map(graph.map((g, i) => [g.id, describeStep(spec.steps[i], g, spec.rollbackWindow)]));
+  const byId = new Map(graph.map((g, i) => [g.id, describeStep(itemAt(spec.steps, i, 'step'), g, spec.rollbackWindow)]));
   const ls = layers(graph).map((layer) => layer.map((g) => byId.get(g.id)!));
   return { name: spec.name, layers: ls, steps: [...byId.values()], tables: [...new Set(graph.map((g) => g.table))] };
 }

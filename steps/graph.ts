@@ -1,4 +1,5 @@
 import { isStepKind, roleOf } from '.';
+import { itemAt, present } from '../core/common/checked';
 
 /**
  * The step graph of a rollout. Steps without `dependsOn` depend on the step
@@ -34,10 +35,10 @@ export interface RawStep {
 export function normalizeGraph(steps: RawStep[], defaultTable: string): GraphStep[] {
   const ids = steps.map((s, i) => s.id ?? defaultStepId(i, s.kind));
   return steps.map((s, i) => ({
-    id: ids[i],
+    id: itemAt(ids, i, 'step id'),
     kind: s.kind,
     table: s.table ?? defaultTable,
-    dependsOn: s.dependsOn ?? (i === 0 ? [] : [ids[i - 1]]),
+    dependsOn: s.dependsOn ?? (i === 0 ? [] : [itemAt(ids, i - 1, 'step id')]),
   }));
 }
 
@@ -69,7 +70,7 @@ export function graphProblems(steps: GraphStep[]): GraphProblem[] {
   const cycle = findCycle(steps);
   if (cycle) {
     problems.push({
-      index: index.get(cycle[0])!,
+      index: index.get(itemAt(cycle, 0, 'step of the cycle'))!,
       field: 'dependsOn',
       message: `dependency cycle: ${cycle.join(' -> ')}; remove one of these dependsOn entries`,
     });
@@ -185,7 +186,10 @@ export function rollbackOrder(steps: GraphStep[], completedInOrder: string[]): s
       (id) => !reverted.has(id) && (dependents.get(id) ?? []).every((dep) => !completed.has(dep) || reverted.has(dep)),
     );
     free.sort((a, b) => finishedAt.get(b)! - finishedAt.get(a)!);
-    const next = free[0] ?? [...completed].filter((id) => !reverted.has(id)).sort((a, b) => finishedAt.get(b)! - finishedAt.get(a)!)[0];
+    const next = present(
+      free[0] ?? [...completed].filter((id) => !reverted.has(id)).sort((a, b) => finishedAt.get(b)! - finishedAt.get(a)!)[0],
+      'a completed step not yet reverted',
+    );
     reverted.add(next);
     order.push(next);
   }

@@ -69,7 +69,7 @@ export type StepKind = Modules[number]['kind'];
 type SchemasOf<T extends readonly unknown[]> = { -readonly [I in keyof T]: T[I] extends { schema: infer S } ? S : never };
 type Schemas = SchemasOf<Modules>;
 
-export const STEP_KINDS = STEP_MODULES.map((m) => m.kind) as StepKind[];
+export const STEP_KINDS = STEP_MODULES.map<StepKind>((m) => m.kind);
 /** The options of the rollout step union, in registry order. */
 export const STEP_SCHEMAS = STEP_MODULES.map((m) => m.schema) as unknown as Schemas;
 
@@ -98,14 +98,14 @@ export function roleOf(kind: string): StepRole {
 /** The checks a step runs (gates and soaks), for baselines taken at the rollout start. */
 export function stepChecks(step: { kind: string }): GateCheck[] {
   const m = stepModule(step.kind);
-  if (m.role === 'gate') return m.gate(step as never).checks;
-  if (m.role === 'soak') return m.soak(step as never).checks;
+  if (m.role === 'gate') return m.gate(step).checks;
+  if (m.role === 'soak') return m.soak(step).checks;
   return [];
 }
 
 /** What a step does to the columns each version sees (for expose). */
 export function stepShape(step: { kind: string }): ShapeChange {
-  return stepModule(step.kind).shape?.(step as never) ?? {};
+  return stepModule(step.kind).shape?.(step) ?? {};
 }
 
 export type { StepKindModule, StepRole } from './types';

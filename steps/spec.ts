@@ -6,6 +6,7 @@ import type { BackfillSpec } from '../core/common/fields';
 import { backfillFields, backfillSpec, tableName, duration, lockTimeoutMs, notify } from '../core/common/fields';
 import { STEP_SCHEMAS, STEP_KINDS, stepModule } from '.';
 import { qualifiedName } from '../core/common/table-name';
+import { itemAt } from '../core/common/checked';
 
 /**
  * The specs a platform team writes: a backfill, or a rollout of steps. These
@@ -39,13 +40,16 @@ export const rolloutSpec = z
   .strict()
   .superRefine((spec, ctx) => {
     spec.steps.forEach((s, i) => {
-      for (const p of stepModule(s.kind).check?.(s as never) ?? [])
+      for (const p of stepModule(s.kind).check?.(s) ?? [])
         ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', i, ...p.path], message: p.message });
     });
     const graph = normalizeGraph(spec.steps, spec.table);
     for (const p of graphProblems(graph))
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
-    const placed = spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
+    const placed = spec.steps.map((step, i) => {
+      const g = itemAt(graph, i, 'step');
+      return { id: g.id, table: qualifiedName(g.table), step };
+    });
     for (const p of [...alterColumnConflicts(placed), ...dropOfAlteredColumn(placed)])
       ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['steps', p.index, p.field], message: p.message });
   });
@@ -74,7 +78,8 @@ function toSpecError(err: z.ZodError, source?: string): SpecError {
   const issues = err.issues.flatMap((i) => {
     if (i.code === 'invalid_union' && i.unionErrors.length) {
       // report the branch that got furthest rather than every alternative
-      const best = [...i.unionErrors].sort((a, b) => b.issues[0].path.length - a.issues[0].path.length)[0];
+      const depth = (e: z.ZodError) => e.issues[0]?.path.length ?? 0;
+      const best = i.unionErrors.reduce((a, b) => (depth(b) > depth(a) ? b : a));
       return best.issues;
     }
     return [i];
@@ -97,7 +102,7 @@ export function parseSpec(input: unknown, source?: string): Spec {
   const kind = (input as { kind?: unknown })?.kind;
   const r = kind === 'rollout' ? rolloutSpec.safeParse(input) : spec.safeParse(input);
   if (!r.success) throw toSpecError(r.error, source);
-  return r.data.kind === 'rollout' ? withPhysicalNames(r.data as RolloutSpec, source) : (r.data as Spec);
+  return r.data.kind === 'rollout' ? withPhysicalNames(r.data, source) : r.data;
 }
 
 /**

@@ -108,7 +108,8 @@ export function createBackfillActivities(deps: ActivityDeps) {
         await sql.setBackfillState(db, backfillId, 'running');
         const parts = await sql.listPartitions(db, backfillId, generation);
         const counters = await sql.backfillCounters(db, backfillId, generation);
-        const gen = parts.length ? { from: parts[0].lo, to: parts[parts.length - 1].hi } : null;
+        const [first, last] = [parts[0], parts[parts.length - 1]];
+        const gen = first && last ? { from: first.lo, to: last.hi } : null;
         await sql.recordEvent(db, {
           workflowId: input.workflowId,
           kind: 'backfill',

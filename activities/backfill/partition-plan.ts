@@ -6,6 +6,7 @@ import type { KeyedTable } from '../../db/backfill/key-sql';
 import type { KeyColumn } from '../../core/backfill/keys';
 import { keyNames, keyLabel, encodeKeyType, formatKey, parseKeyInput } from '../../core/backfill/keys';
 import { isCutByArithmetic, evenKeyPartitions, partsPerLeaf, inKeyOrder } from '../../core/backfill/chunks';
+import { itemAt } from '../../core/common/checked';
 
 /**
  * The one builder of a backfill's partition plan: which key, which range,
@@ -122,13 +123,22 @@ export async function planPartitions(db: Queryable, input: PartitionPlanInput): 
   );
   const partitions: PartitionBound[] = [];
   for (const [i, s] of ordered.entries()) {
-    const cut = await cutPartitions(db, { table: s.leaf, cols }, key, s.leaf, { from: s.lo, to: s.hi }, shares[i], {
-      first: s.lo,
-      last: s.last,
-    });
+    const cut = await cutPartitions(
+      db,
+      { table: s.leaf, cols },
+      key,
+      s.leaf,
+      { from: s.lo, to: s.hi },
+      itemAt(shares, i, 'partitions of leaf'),
+      {
+        first: s.lo,
+        last: s.last,
+      },
+    );
     partitions.push(...cut.map((p) => ({ ...p, leaf: s.leaf })));
   }
-  return { ...key, range: { from: ordered[0].lo, to: ordered[ordered.length - 1].hi }, partitions, leaves };
+  const range = { from: itemAt(ordered, 0, 'leaf').lo, to: itemAt(ordered, ordered.length - 1, 'leaf').hi };
+  return { ...key, range, partitions, leaves };
 }
 
 /**

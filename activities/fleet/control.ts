@@ -30,8 +30,8 @@ export interface FleetControlDeps {
 export function createFleetControlActivities(deps: FleetControlDeps) {
   return {
     /** This process's targets only (fleets started before the targets were gathered from every process ask this). */
-    async fleetTargets(): Promise<FleetTarget[]> {
-      return deps.targets.map((t) => ({ name: t.name, tags: t.tags }));
+    fleetTargets(): Promise<FleetTarget[]> {
+      return Promise.resolve(deps.targets.map((t) => ({ name: t.name, tags: t.tags })));
     },
 
     /** The keys of every worker process serving fleets on this task queue (this one included), sorted. */
@@ -62,7 +62,7 @@ export function createFleetControlActivities(deps: FleetControlDeps) {
     },
 
     async fleetTableShapes(input: { tables: string[]; targets: string[] }) {
-      return readTableShapes(input.targets, input.tables, deps.poolOf);
+      return readTableShapes(input.targets, input.tables, (target) => deps.poolOf(target));
     },
   };
 }

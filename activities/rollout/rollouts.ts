@@ -16,6 +16,7 @@ import { classifyPgError, failure, pgMessage } from '../../db/errors';
 import { stepLineage, stepHash } from '../backfill/lineage';
 import { CHECK_STATEMENT_TIMEOUT_MS } from './gates';
 import { qualifiedName } from '../../core/common/table-name';
+import { itemAt } from '../../core/common/checked';
 
 export interface BeginRolloutInput {
   workflowId: string;
@@ -50,21 +51,22 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
     // Baselines come first, in their own read-only transaction: nothing is taken if a query is broken.
     const baselines: Record<string, string | null> = {};
     for (const [n, step] of i.spec.steps.entries()) {
+      const { id } = itemAt(graph, n, 'step');
       for (const check of stepChecks(step)) {
         if (!check.unchanged) continue;
-        const key = `${graph[n].id}/${check.name}`;
+        const key = `${id}/${check.name}`;
         try {
           baselines[key] = await withTransaction(pool, (db) => audit.readOnlyScalar(db, check.sql, CHECK_STATEMENT_TIMEOUT_MS));
         } catch (err) {
           if (classifyPgError(err) === 'transient') throw err;
           throw failure(
             FailureType.CheckSqlError,
-            `step "${graph[n].id}" check "${check.name}": its baseline query failed at the rollout start: ${pgMessage(err)}; fix checks[].sql`,
+            `step "${id}" check "${check.name}": its baseline query failed at the rollout start: ${pgMessage(err)}; fix checks[].sql`,
           );
         }
       }
     }
-    const lineage = Object.fromEntries(graph.map((g, n) => [g.id, stepLineage(i.spec.steps[n])]));
+    const lineage = Object.fromEntries(graph.map((g, n) => [g.id, stepLineage(itemAt(i.spec.steps, n, 'step'))]));
 
     return withTransaction(pool, async (db) => {
       await sql.lockRolloutStart(db, i.workflowId);
@@ -94,7 +96,12 @@ export function createRolloutBookkeeping({ pool, logger, metrics }: ActivityDeps
       await sql.insertSteps(
         db,
         rolloutId,
-        graph.map((g, n) => ({ id: g.id, kind: g.kind, table: qualifiedName(g.table), transformHash: stepHash(i.spec.steps[n]) })),
+        graph.map((g, n) => ({
+          id: g.id,
+          kind: g.kind,
+          table: qualifiedName(g.table),
+          transformHash: stepHash(itemAt(i.spec.steps, n, 'step')),
+        })),
       );
       for (const t of tables)
         await sql.saveCatalogSnapshot(db, rolloutId, t, 'before', await snapshotCatalog(db, t, versionSchemaPattern(t)));

@@ -16,6 +16,7 @@ import { stepHash } from '../backfill/lineage';
 import type { StepInput, StepApplied, StepFinished, Reverted } from './step-types';
 import { stepError, lockTimeoutOf } from './step-types';
 import { qualifiedName } from '../../core/common/table-name';
+import { itemAt } from '../../core/common/checked';
 
 interface Outcome {
   isDone: boolean;
@@ -164,7 +165,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
     const isLast = n === phases.length - 1;
     await sql.setStepEffect(db, i.rolloutId, i.stepId, {
       effect: isLast ? 'applied' : 'none',
-      phase: phases[n].name,
+      phase: itemAt(phases, n, 'phase').name,
       detail,
       transformHash: stepHash(i.step),
     });
@@ -191,7 +192,7 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
       try {
         const row = await sql.getStep(conn, i.rolloutId, i.stepId);
         if (!row || row.effect !== 'none' || row.phase !== previous) return undefined; // another attempt moved on: look again
-        const added = await phases[n].run(contextFor(i, conn, row));
+        const added = await itemAt(phases, n, 'phase').run(contextFor(i, conn, row));
         return await stepTransaction(i, async (db, locked) => {
           if (locked.effect !== 'none' || locked.phase !== previous) return undefined; // reverted meanwhile: the next look says so
           return recordPhase(db, i, phases, n, locked, added);
@@ -238,11 +239,12 @@ export function createStepRunner({ pool, logger }: ActivityDeps, actionsOf: (kin
             return { isDone: true, alreadyDone: false, detail: {} };
           }
           const n = nextPhase(i, phases, row);
-          at.doing = phases[n].doing ?? phases[n].name;
-          at.phase = phases[n];
+          const phase = itemAt(phases, n, 'phase');
+          at.doing = phase.doing ?? phase.name;
+          at.phase = phase;
           // leave this transaction first: nothing of ours may stay open while it runs
-          if (!phases[n].transactional) return { outside: n, previous: row.phase };
-          return recordPhase(db, i, phases, n, row, await phases[n].run(contextFor(i, db, row)));
+          if (!phase.transactional) return { outside: n, previous: row.phase };
+          return recordPhase(db, i, phases, n, row, await phase.run(contextFor(i, db, row)));
         });
         outcome = 'outside' in looked ? await runOutsideTransaction(i, phases, looked.outside, looked.previous) : looked;
       } catch (err) {

@@ -7,6 +7,7 @@
  * holds at most n rows, so when a partition is dense (about one row per key
  * value) `lo + size` is as good a cut and costs nothing.
  */
+import { itemAt } from '../common/checked';
 
 const INTEGER_KEY_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
@@ -76,8 +77,8 @@ export function replayPartitions(
   const byPartition = new Map<number, RecordedChunk[]>();
   for (const c of chunks) byPartition.set(c.partition_no, [...(byPartition.get(c.partition_no) ?? []), c]);
   return [...byPartition.values()].map((cs) => ({
-    lo: cs[0].lo,
-    hi: cs[cs.length - 1].hi,
+    lo: itemAt(cs, 0, 'recorded chunk').lo,
+    hi: itemAt(cs, cs.length - 1, 'recorded chunk').hi,
     rows: cs.reduce((s, c) => s + Number(c.rows), 0),
     fixedChunks: cs.map((c) => [c.lo, c.hi] as [string, string]),
   }));

@@ -8,6 +8,7 @@
  * tuple, `(3, 1200)`: this module. Only the database orders keys (the
  * column's type and collation decide); nothing here compares two values.
  */
+import { itemAt } from '../common/checked';
 
 export interface KeyColumn {
   name: string;
@@ -25,7 +26,8 @@ export function keyNames(key: string | readonly string[]): string[] {
 /** How a key reads in messages: `id`, `(tenant_id, id)`. */
 export function keyLabel(key: string | readonly string[]): string {
   const names = keyNames(key);
-  return names.length === 1 ? names[0] : `(${names.join(', ')})`;
+  const [only] = names;
+  return only !== undefined && names.length === 1 ? only : `(${names.join(', ')})`;
 }
 
 /**
@@ -34,7 +36,8 @@ export function keyLabel(key: string | readonly string[]): string {
  * ("bigint", as before), else a JSON array of "type[ COLLATE coll]".
  */
 export function encodeKeyType(cols: readonly Pick<KeyColumn, 'type' | 'collation'>[]): string {
-  if (cols.length === 1 && !cols[0].collation) return cols[0].type;
+  const [only] = cols;
+  if (only && cols.length === 1 && !only.collation) return only.type;
   return JSON.stringify(cols.map((c) => (c.collation ? `${c.type} COLLATE ${c.collation}` : c.type)));
 }
 
@@ -42,8 +45,9 @@ export function decodeKeyType(keyType: string, names: readonly string[]): KeyCol
   const types: string[] = keyType.startsWith('[') ? (JSON.parse(keyType) as string[]) : [keyType];
   if (types.length !== names.length) throw new Error(`key type ${keyType} has ${types.length} columns; the key names ${names.length}`);
   return types.map((t, i) => {
+    const name = itemAt(names, i, 'key column');
     const at = t.indexOf(' COLLATE ');
-    return at < 0 ? { name: names[i], type: t } : { name: names[i], type: t.slice(0, at), collation: t.slice(at + ' COLLATE '.length) };
+    return at < 0 ? { name, type: t } : { name, type: t.slice(0, at), collation: t.slice(at + ' COLLATE '.length) };
   });
 }
 
@@ -99,7 +103,7 @@ function splitTuple(s: string): string[] {
   let quoted = false;
   let wasQuoted = false;
   for (let i = 0; i < s.length; i++) {
-    const ch = s[i];
+    const ch = s.charAt(i);
     if (quoted) {
       if (ch === '"' && s[i + 1] === '"') {
         cur += '"';

@@ -11,6 +11,7 @@
  * position has none. Pure: the probe feeds it rows and times.
  */
 import type { ReplicaLag } from './throttle-control';
+import { itemAt } from '../common/checked';
 
 export interface ReplicaRow {
   /** application_name@client_addr: stable across reconnects of one replica. */
@@ -25,7 +26,8 @@ export interface ReplicaRow {
 export function parseLsn(lsn: string): number {
   const m = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(lsn.trim());
   if (!m) throw new Error(`not an LSN: ${JSON.stringify(lsn)}`);
-  return parseInt(m[1], 16) * 2 ** 32 + parseInt(m[2], 16);
+  const [, high = '', low = ''] = m; // both groups always match
+  return parseInt(high, 16) * 2 ** 32 + parseInt(low, 16);
 }
 
 export class ReplicaLagTracker {
@@ -54,7 +56,8 @@ export class ReplicaLagTracker {
     const cur = parseLsn(currentLsn);
     const last = this.samples[this.samples.length - 1];
     if (!last || last.lsn !== cur) this.samples.push({ at, lsn: cur });
-    while (this.samples.length > 2 && (at - this.samples[1].at > this.keepMs || this.samples.length > 20_000)) this.samples.shift();
+    while (this.samples.length > 2 && (at - itemAt(this.samples, 1, 'LSN sample').at > this.keepMs || this.samples.length > 20_000))
+      this.samples.shift();
     const out: ReplicaLag[] = [];
     const present = new Set<string>();
     for (const r of rows) {

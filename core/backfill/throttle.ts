@@ -166,7 +166,7 @@ function validateRefresh(where: string, r: unknown): void {
   const { everyMs, holdMs } = r as BaselineRefresh;
   integerWithin(`${where}.everyMs`, everyMs, THROTTLE_LIMITS.refreshEveryMs);
   integerWithin(`${where}.holdMs`, holdMs, THROTTLE_LIMITS.refreshHoldMs);
-  if (isSet(everyMs) && isSet(holdMs) && holdMs! * 2 > everyMs!)
+  if (isSet(everyMs) && isSet(holdMs) && holdMs * 2 > everyMs)
     throw new Error(`${where}.holdMs: at most half of everyMs (${everyMs} ms), got ${holdMs}; hold for less or refresh less often`);
 }
 

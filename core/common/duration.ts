@@ -1,3 +1,5 @@
+import { present } from './checked';
+
 /** Durations as people write them in specs: "90s", "15m", "4h", "2d", "1h30m", or a number of milliseconds. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -7,7 +9,7 @@ export function parseDuration(value: string | number): number | undefined {
   if (/^\d+$/.test(text)) return Number(text);
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)];
   if (!parts.length || parts.map((p) => p[0]).join('') !== text) return undefined;
-  return parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]], 0);
+  return parts.reduce((sum, p) => sum + Number(p[1]) * present(UNIT_MS[p[2] ?? ''], `the unit of ${p[0]}`), 0);
 }
 
 export function formatDuration(ms: number): string {

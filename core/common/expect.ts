@@ -17,10 +17,14 @@ export function evaluateExpect(value: number, expect: Expectation, tolerance = 0
   let strictHi = false;
   if ('eq' in expect) lo = hi = expect.eq;
   else if ('lte' in expect) hi = expect.lte;
-  else if ('lt' in expect) ((hi = expect.lt), (strictHi = true));
-  else if ('gte' in expect) lo = expect.gte;
-  else if ('gt' in expect) ((lo = expect.gt), (strictLo = true));
-  else [lo, hi] = expect.between;
+  else if ('lt' in expect) {
+    hi = expect.lt;
+    strictHi = true;
+  } else if ('gte' in expect) lo = expect.gte;
+  else if ('gt' in expect) {
+    lo = expect.gt;
+    strictLo = true;
+  } else [lo, hi] = expect.between;
   lo -= tolerance;
   hi += tolerance;
   const belowBy = strictLo ? (value <= lo ? lo - value || Number.EPSILON : 0) : Math.max(0, lo - value);

@@ -4,6 +4,7 @@ import { isValidTimeZone } from './window';
 import { hasSecondStatement } from './text';
 import { THROTTLE_LIMITS, THROTTLE_DEFAULTS, PROBE_STATEMENT, PROBE_TRANSACTION_MAX } from './throttle-limits';
 import { NOTIFY_EVENTS, isWebhookUrl } from './notify';
+import { onlyItem } from './checked';
 
 /**
  * The zod pieces every spec is made of: identifiers, durations, SQL
@@ -107,7 +108,7 @@ export const backfillKey = z
     },
   )
   .refine((k) => typeof k === 'string' || new Set(k).size === k.length, 'key must not name a column twice')
-  .transform((k) => (Array.isArray(k) && k.length === 1 ? k[0] : k));
+  .transform((k) => (Array.isArray(k) ? (onlyItem(k) ?? k) : k)); // [id] reads as id
 
 export const chunkCheck = z.object({ name: z.string().min(1), sql: rangeSql('validate[].sql', false), expect: expectation }).strict();
 

@@ -4,6 +4,7 @@
  * a transform's hash (stored with each generation) and a rollout step's
  * backfill name. Matches node:crypto's sha256 over the UTF-8 bytes.
  */
+import { itemAt } from './checked';
 
 const K = new Uint32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be,
@@ -28,6 +29,9 @@ function utf8(s: string): number[] {
   return out;
 }
 
+/** The eight working words of SHA-256 (its state between blocks, and a..h inside one). */
+type Words8 = [number, number, number, number, number, number, number, number];
+
 /** The hex SHA-256 of a string's UTF-8 bytes. */
 export function sha256Hex(text: string): string {
   const bytes = utf8(text);
@@ -36,26 +40,39 @@ export function sha256Hex(text: string): string {
   while (bytes.length % 64 !== 56) bytes.push(0);
   const high = Math.floor(bitLength / 0x100000000);
   for (const word of [high, bitLength >>> 0]) bytes.push((word >>> 24) & 255, (word >>> 16) & 255, (word >>> 8) & 255, word & 255);
-  const h = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+  let h: Words8 = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
   const w = new Uint32Array(64);
+  const wAt = (i: number): number => itemAt(w, i, 'schedule word');
+  const byteAt = (i: number): number => itemAt(bytes, i, 'byte');
   const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
   for (let off = 0; off < bytes.length; off += 64) {
-    for (let i = 0; i < 16; i++)
-      w[i] = (bytes[off + 4 * i] << 24) | (bytes[off + 4 * i + 1] << 16) | (bytes[off + 4 * i + 2] << 8) | bytes[off + 4 * i + 3];
+    for (let i = 0; i < 16; i++) {
+      const at = off + 4 * i;
+      w[i] = (byteAt(at) << 24) | (byteAt(at + 1) << 16) | (byteAt(at + 2) << 8) | byteAt(at + 3);
+    }
     for (let i = 16; i < 64; i++) {
-      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
-      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+      const s0 = rotr(wAt(i - 15), 7) ^ rotr(wAt(i - 15), 18) ^ (wAt(i - 15) >>> 3);
+      const s1 = rotr(wAt(i - 2), 17) ^ rotr(wAt(i - 2), 19) ^ (wAt(i - 2) >>> 10);
+      w[i] = wAt(i - 16) + s0 + wAt(i - 7) + s1;
     }
     let [a, b, c, d, e, f, g, hh] = h;
     for (let i = 0; i < 64; i++) {
-      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t1 = (hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + itemAt(K, i, 'round constant') + wAt(i)) >>> 0;
       const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
       [hh, g, f, e, d, c, b, a] = [g, f, e, (d + t1) >>> 0, c, b, a, (t1 + t2) >>> 0];
     }
-    [a, b, c, d, e, f, g, hh].forEach((v, i) => (h[i] = h[i] + v));
+    h = [
+      (h[0] + a) >>> 0,
+      (h[1] + b) >>> 0,
+      (h[2] + c) >>> 0,
+      (h[3] + d) >>> 0,
+      (h[4] + e) >>> 0,
+      (h[5] + f) >>> 0,
+      (h[6] + g) >>> 0,
+      (h[7] + hh) >>> 0,
+    ];
   }
-  return Array.from(h, (v) => v.toString(16).padStart(8, '0')).join('');
+  return h.map((v) => v.toString(16).padStart(8, '0')).join('');
 }
 
 /** A transform's hash as stored with each generation (16 hex digits of its SHA-256). */

@@ -3,6 +3,8 @@
  * deterministic: the workflow passes its own clock in, and only Intl (which
  * the workflow sandbox provides) is used for time-zone offsets.
  */
+import { itemAt } from './checked';
+
 export interface DailyWindow {
   /** Local wall-clock start, "HH:MM". */
   start: string;
@@ -56,7 +58,9 @@ function localToUtc(localAsUtcMs: number, tz: string): number {
 
 export function windowState(w: DailyWindow, nowMs: number): WindowState {
   const tz = w.timeZone ?? 'UTC';
-  const [hh, mm] = w.start.split(':').map(Number);
+  const clock = w.start.split(':').map(Number); // "HH:MM", as the spec's schema checked
+  const hh = itemAt(clock, 0, 'hour of window.start');
+  const mm = itemAt(clock, 1, 'minute of window.start');
   const localNow = nowMs + offsetAt(nowMs, tz);
   const localMidnight = Math.floor(localNow / DAY_MS) * DAY_MS;
   const startOn = (dayOffset: number) => localToUtc(localMidnight + dayOffset * DAY_MS + (hh * 60 + mm) * 60_000, tz);

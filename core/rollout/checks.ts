@@ -30,7 +30,8 @@ export function evaluateCheck(
     const r = evaluateExpect(value === null ? Number.NaN : Number(value), check.expect, check.tolerance);
     return { name: check.name, ok: r.ok, value, expected, deviation: Number.isFinite(r.deviation) ? r.deviation : null };
   }
-  if (!(key in baselines)) {
+  const baseline = baselines[key];
+  if (baseline === undefined) {
     return {
       name: check.name,
       ok: false,
@@ -40,7 +41,6 @@ export function evaluateCheck(
       error: `no baseline was taken for "${key}" at the rollout start`,
     };
   }
-  const baseline = baselines[key];
   const isNumber = (s: string | null): s is string => s !== null && s.trim() !== '' && Number.isFinite(Number(s));
   if (isNumber(value) && isNumber(baseline)) {
     const deviation = Math.max(0, Math.abs(Number(value) - Number(baseline)) - check.tolerance);

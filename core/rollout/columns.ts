@@ -2,6 +2,7 @@ import { rewriteColumnRefs, tokenize, identifierName, quoteIdent, referencedName
 import { uniqueNameOf, foreignKeyNameOf, indexNameOf, newColumnName, finalNameOf } from './object-names';
 import { qualifiedName } from '../common/table-name';
 import type { LaterChanges } from './alter-column/duplication-types';
+import { itemAt } from '../common/checked';
 
 /**
  * Logical column names: users write the names a reader of the table sees;
@@ -160,19 +161,29 @@ export function checkSql(sqlText: string, map: ColumnMap): string {
   const tokens = tokenize(sqlText);
   const out: string[] = [];
   for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
+    const t = itemAt(tokens, i, 'token');
     const word = t.kind === 'word' ? t.text.toLowerCase() : undefined;
     if ((word === 'old' || word === 'new') && tokens[i + 1]?.text === '(') {
       // old( [qualifier .] name )
       const inner: typeof tokens = [];
       let j = i + 2;
-      for (; j < tokens.length && tokens[j].text !== ')'; j++) if (tokens[j].kind !== 'space') inner.push(tokens[j]);
-      const isSimple = inner.length === 1 || (inner.length === 3 && inner[1].text === '.');
+      for (; j < tokens.length; j++) {
+        const inside = itemAt(tokens, j, 'token');
+        if (inside.text === ')') break;
+        if (inside.kind !== 'space') inner.push(inside);
+      }
+      const isSimple = inner.length === 1 || (inner.length === 3 && inner[1]?.text === '.');
+      const qualifier = inner.length === 3 ? inner[0] : undefined;
       const nameTok = inner[inner.length - 1];
       const name = nameTok ? identifierName(nameTok) : undefined;
-      if (j < tokens.length && isSimple && name !== undefined && (inner.length === 1 || identifierName(inner[0]) !== undefined)) {
+      if (
+        j < tokens.length &&
+        isSimple &&
+        name !== undefined &&
+        (inner.length === 1 || (qualifier && identifierName(qualifier) !== undefined))
+      ) {
         const physical = word === 'new' ? newSide(map, name) : oldSide(map, name);
-        out.push(`${inner.length === 3 ? `${inner[0].text}.` : ''}${quoteIdent(physical)}`);
+        out.push(`${qualifier ? `${qualifier.text}.` : ''}${quoteIdent(physical)}`);
         i = j;
         continue;
       }
@@ -282,7 +293,7 @@ function resolveStep<T extends { kind: string }>(s: T, map: ColumnMap, table: st
   const cols = (v: unknown) => (v as string[]).map(col);
   const changed = (next: Record<string, unknown>): T => {
     const same = Object.keys(next).every((k) => JSON.stringify(next[k]) === JSON.stringify(any[k]));
-    return same ? s : ({ ...s, ...next } as T);
+    return same ? s : { ...s, ...next };
   };
   switch (s.kind) {
     case 'setNotNull':
@@ -297,12 +308,12 @@ function resolveStep<T extends { kind: string }>(s: T, map: ColumnMap, table: st
     case 'addUnique': {
       if (!Array.isArray(any.columns)) return s;
       const next = changed({ columns: cols(any.columns) });
-      return next === s ? s : ({ ...next, name: uniqueNameOf(s as never, table) } as T);
+      return next === s ? s : { ...next, name: uniqueNameOf(s as never, table) };
     }
     case 'addForeignKey': {
       if (!Array.isArray(any.columns)) return s;
       const next = changed({ columns: cols(any.columns) });
-      return next === s ? s : ({ ...next, name: foreignKeyNameOf(s as never, table) } as T);
+      return next === s ? s : { ...next, name: foreignKeyNameOf(s as never, table) };
     }
     case 'createIndex': {
       const next = changed({
@@ -311,7 +322,7 @@ function resolveStep<T extends { kind: string }>(s: T, map: ColumnMap, table: st
         ...(Array.isArray(any.expressions) ? { expressions: (any.expressions as string[]).map((e) => resolveExpression(map, e)) } : {}),
         ...(typeof any.where === 'string' ? { where: resolveExpression(map, any.where) } : {}),
       });
-      return next === s ? s : ({ ...next, name: indexNameOf(s as never, table) } as T);
+      return next === s ? s : { ...next, name: indexNameOf(s as never, table) };
     }
     default:
       return s;
@@ -337,7 +348,7 @@ function resolveReferences<T extends { kind: string }>(s: T, refMap: ColumnMap):
   const refs = (s as unknown as { references: { table: string; columns: string[] } }).references;
   if (!refMap.toPhysical.size || !Array.isArray(refs?.columns)) return s;
   const columns = refs.columns.map((c) => resolveColumn(refMap, c));
-  return columns.every((c, k) => c === refs.columns[k]) ? s : ({ ...s, references: { ...refs, columns } } as T);
+  return columns.every((c, k) => c === refs.columns[k]) ? s : { ...s, references: { ...refs, columns } };
 }
 
 interface SpecLike {

@@ -6,6 +6,7 @@
  * after an alterColumn of `qty` means the new column) and the duplication
  * planner (a CHECK or index over the old column, rebuilt over the new one).
  */
+import { itemAt } from '../common/checked';
 
 export interface Token {
   kind: 'word' | 'quoted' | 'string' | 'comment' | 'space' | 'other';
@@ -17,7 +18,7 @@ export function tokenize(sql: string): Token[] {
   let i = 0;
   const n = sql.length;
   while (i < n) {
-    const c = sql[i];
+    const c = sql.charAt(i);
     const rest = sql.slice(i);
     if (/\s/.test(c)) {
       const m = /^\s+/.exec(rest)!;
@@ -94,7 +95,8 @@ const RESERVED = new Set(
 
 function nextSignificant(tokens: Token[], i: number, step: 1 | -1): Token | undefined {
   for (let j = i + step; j >= 0 && j < tokens.length; j += step) {
-    if (tokens[j].kind !== 'space' && tokens[j].kind !== 'comment') return tokens[j];
+    const t = itemAt(tokens, j, 'token');
+    if (t.kind !== 'space' && t.kind !== 'comment') return t;
   }
   return undefined;
 }
@@ -110,13 +112,14 @@ export function rewriteColumnRefs(sql: string, renames: Record<string, string>):
   return tokens
     .map((t, i) => {
       const name = identifierName(t);
-      if (name === undefined || !Object.prototype.hasOwnProperty.call(renames, name)) return t.text;
+      const to = name !== undefined && Object.prototype.hasOwnProperty.call(renames, name) ? renames[name] : undefined;
+      if (to === undefined) return t.text;
       const next = nextSignificant(tokens, i, 1);
       const prev = nextSignificant(tokens, i, -1);
       const prev2 = prev ? nextSignificant(tokens, tokens.indexOf(prev), -1) : undefined;
       if (next?.text === '(' || next?.text === '.') return t.text;
       if (prev?.text === ':' && prev2?.text === ':') return t.text;
-      return quoteIdent(renames[name]);
+      return quoteIdent(to);
     })
     .join('');
 }

@@ -6,6 +6,7 @@ import { cutSql, storedKey, storedParams } from './key-sql';
 import type { PartitionBound } from './key-partitions';
 import type { KeyColumn } from './key-values';
 import { bindRange as bindKeyRange, decodeKey, canonicalKey } from './key-values';
+import { oneRow } from '../rows';
 
 /**
  * stagefill's bookkeeping of backfills: the run's row, its generations and
@@ -58,7 +59,7 @@ export async function insertBackfill(
      VALUES ($1, $2, $3, $4, 0, 'planned', $5, $6, $7) RETURNING *`,
     [b.table, b.name, b.key, b.keyType, b.workflowId, JSON.stringify(b.spec), b.transformHash],
   );
-  return rows[0];
+  return oneRow({ rows }, `the new backfill ${b.name} on ${b.table}`);
 }
 
 export async function updateBackfillSpec(
@@ -204,8 +205,9 @@ export async function openLane(
       p.flushAfterKb,
     ],
   );
-  if (!rows.length) throw new Error(`partition ${p.partitionNo} of backfill ${p.backfillId} generation ${p.generation} does not exist`);
-  return rows[0];
+  const row = rows[0];
+  if (!row) throw new Error(`partition ${p.partitionNo} of backfill ${p.backfillId} generation ${p.generation} does not exist`);
+  return row;
 }
 
 /**
@@ -226,8 +228,8 @@ export async function closeLane(db: Queryable): Promise<boolean> {
 
 /** The first column of the first row of an operator-written probe or check, or undefined. */
 export async function queryScalar(db: Queryable, text: string): Promise<unknown> {
-  const { rows } = await db.query(text);
-  const first = rows[0] as Record<string, unknown> | undefined;
+  const { rows } = await db.query<Record<string, unknown>>(text);
+  const first = rows[0];
   return first ? Object.values(first)[0] : undefined;
 }
 
@@ -300,8 +302,8 @@ export async function commitChunkCheckpoint(
      SELECT (SELECT count(*) FROM c)::int AS written, ${cut} AS next_cut,
             set_config('synchronous_commit', CASE WHEN $6 THEN current_setting('synchronous_commit') ELSE 'off' END, true) AS commit_mode`;
   const { rows } = await db.query<{ written: number; next_cut: string | null }>(prepared(db, text, params));
-  const next = rows[0].next_cut;
-  return { isWritten: rows[0].written === 1, nextCut: next === null || !nextCut ? null : canonicalKey(next, nextCut.cols.length) };
+  const { written, next_cut: next } = oneRow({ rows }, 'the checkpoint statement');
+  return { isWritten: written === 1, nextCut: next === null || !nextCut ? null : canonicalKey(next, nextCut.cols.length) };
 }
 
 export interface BackfillCounters {
@@ -319,7 +321,7 @@ export async function backfillCounters(db: Queryable, backfillId: number, genera
        FROM ${own('backfill_partitions')} WHERE backfill_id = $1 AND generation = $2`,
     [backfillId, generation],
   );
-  const r = rows[0];
+  const r = oneRow({ rows }, `the counters of backfill ${backfillId} generation ${generation}`);
   return {
     rowsDone: Number(r.rows_done),
     chunksDone: Number(r.chunks_done),
@@ -372,7 +374,7 @@ export async function listEvents(
   db: Queryable,
   workflowId: string,
 ): Promise<{ at: Date; kind: string; subject: string | null; event: string; detail: unknown; actor: string | null }[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<{ at: Date; kind: string; subject: string | null; event: string; detail: unknown; actor: string | null }>(
     `SELECT at, kind, subject, event, detail, actor FROM ${own('events')} WHERE workflow_id = $1 ORDER BY id`,
     [workflowId],
   );

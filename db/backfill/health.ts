@@ -7,6 +7,7 @@ import type { Queryable } from '../pool';
 import { prepared } from '../pool';
 import { own, qualified, ident, SCHEMA } from '../identifiers';
 import type { RememberedSettings } from '../../core/backfill/throttle-memory';
+import { itemAt } from '../../core/common/checked';
 
 /** How a random point of the key range is formed from [lo, hi) and a fraction, per key type. */
 function pointIn(keyType: string): string {
@@ -33,7 +34,7 @@ export async function probeKeyLookup(
   fraction: number,
 ): Promise<void> {
   if (Array.isArray(t.key) || !ARITHMETIC_KEY.test(t.keyType)) {
-    const k = ident(Array.isArray(t.key) ? t.key[0] : t.key);
+    const k = ident(Array.isArray(t.key) ? itemAt(t.key, 0, 'key column') : t.key);
     await db.query(prepared(db, `SELECT ${k} FROM ${qualified(t.table)} ORDER BY ${k} LIMIT 1`, []));
     return;
   }

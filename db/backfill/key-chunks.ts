@@ -4,6 +4,7 @@ import type { KeyColumn } from './key-values';
 import { bindRange, rangeValues, canonicalKey } from './key-values';
 import type { KeyedTable } from './key-sql';
 import { cutSql } from './key-sql';
+import { oneRow } from '../rows';
 
 /**
  * The chunk path of a lane: where a chunk ends (its cut, `size` rows on) and
@@ -19,7 +20,8 @@ export async function cutChunk(db: Queryable, t: KeyedTable, from: string, parti
   const { rows } = await db.query<{ cut: string | null }>(
     prepared(db, `SELECT ${cutSql(t, refs(1, n), refs(n + 1, n), `$${2 * n + 1}`)} AS cut`, [...rangeValues(from, partitionHi, n), size]),
   );
-  return rows[0].cut === null ? null : canonicalKey(rows[0].cut, n);
+  const { cut } = oneRow({ rows }, 'the cut statement');
+  return cut === null ? null : canonicalKey(cut, n);
 }
 
 /** More than a chunk's rows share one key value: no [lo, hi) of this key holds at most chunkSize rows. */

@@ -3,6 +3,7 @@ import { qualified } from '../identifiers';
 import type { KeyColumn } from './key-values';
 import { keyParams, decodeKey, canonicalKey } from './key-values';
 import { keyExpr, keyOrder, keyText } from './key-sql';
+import { onlyItem } from '../../core/common/checked';
 
 /**
  * The partitions of a backfill's key range: cut from the data itself (ntile
@@ -50,10 +51,11 @@ export async function partitionBounds(
   const k = keyExpr(cols);
   const range = `${k} >= ${keyParams(cols, 1)} AND ${k} < ${keyParams(cols, n + 1)}`;
   const ntile = `$${2 * n + 1}`;
+  const only = onlyItem(cols);
   // a one-column key of the types backfills always took: min() per bucket; other types (uuid has no
   // min()) and row values: the first row of each bucket
   const ranked = (src: string, params: unknown[]) =>
-    n === 1 && MIN_AGGREGATE_TYPES.has(cols[0].type)
+    only && MIN_AGGREGATE_TYPES.has(only.type)
       ? db.query<{ lo: string; rows: string }>(
           `SELECT min(k)::text AS lo, count(*) AS rows
              FROM (SELECT ${k} AS k, ntile(${ntile}) OVER (ORDER BY ${k}) AS b FROM ${src} WHERE ${range}) s
@@ -85,7 +87,7 @@ export async function partitionBounds(
     if (last && last.lo === lo) last.rows += r.rows;
     else bounds.push({ lo, hi: to, rows: r.rows });
   }
-  for (let i = 0; i + 1 < bounds.length; i++) bounds[i].hi = bounds[i + 1].lo;
+  for (const [i, b] of bounds.entries()) b.hi = bounds[i + 1]?.lo ?? b.hi; // each ends where the next starts; the last at `to`
   return bounds.length ? bounds : [{ lo: from, hi: to, rows: 0 }];
 }
 

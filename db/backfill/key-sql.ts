@@ -1,5 +1,6 @@
 import { ident, qualified } from '../identifiers';
 import type { KeyColumn } from './key-values';
+import { itemAt, onlyItem } from '../../core/common/checked';
 
 /**
  * The SQL fragments over a backfill's key (one column or a row value of
@@ -19,7 +20,7 @@ export interface KeyedTable {
 
 export function keyExpr(cols: readonly KeyColumn[], alias = ''): string {
   const parts = cols.map((c) => `${alias}${ident(c.name)}`);
-  return parts.length === 1 ? parts[0] : `(${parts.join(', ')})`;
+  return onlyItem(parts) ?? `(${parts.join(', ')})`;
 }
 
 export function keyOrder(cols: readonly KeyColumn[], desc = false): string {
@@ -28,7 +29,8 @@ export function keyOrder(cols: readonly KeyColumn[], desc = false): string {
 
 /** The key of a row as stored text: the value's text, or json_build_array of each column's text. */
 export function keyText(cols: readonly KeyColumn[], alias = ''): string {
-  if (cols.length === 1) return `${alias}${ident(cols[0].name)}::text`;
+  const only = onlyItem(cols);
+  if (only) return `${alias}${ident(only.name)}::text`;
   return `json_build_array(${cols.map((c) => `${alias}${ident(c.name)}::text`).join(', ')})::text`;
 }
 
@@ -39,14 +41,16 @@ export function keyNotNull(cols: readonly KeyColumn[]): string {
 /** A typed cast of stored key text in stagefill's own tables, with the column's collation, to compare two stored values. */
 export function storedKey(cols: readonly KeyColumn[], column: string): string {
   const cast = (expr: string, c: KeyColumn) => `(${expr})::${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}`;
-  if (cols.length === 1) return cast(column, cols[0]);
+  const only = onlyItem(cols);
+  if (only) return cast(column, only);
   return `ROW(${cols.map((c, i) => cast(`${column}::jsonb->>${i}`, c)).join(', ')})`;
 }
 
 /** The same for parameters $first..: ROW($3::t1 COLLATE c, $4::t2). */
 export function storedParams(cols: readonly KeyColumn[], first: number): string {
   const cast = (n: number, c: KeyColumn) => `$${n}::${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}`;
-  if (cols.length === 1) return cast(first, cols[0]);
+  const only = onlyItem(cols);
+  if (only) return cast(first, only);
   return `ROW(${cols.map((c, i) => cast(first + i, c)).join(', ')})`;
 }
 
@@ -56,8 +60,10 @@ export function storedParams(cols: readonly KeyColumn[], first: number): string 
  * key column for the two keys.
  */
 export function cutSql(t: KeyedTable, from: string[], hi: string[], size: string): string {
-  const cast = (refs: string[]) =>
-    t.cols.length === 1 ? `${refs[0]}::${t.cols[0].type}` : `ROW(${refs.map((r, i) => `${r}::${t.cols[i].type}`).join(', ')})`;
+  const cast = (refs: string[]) => {
+    const typed = t.cols.map((c, i) => `${itemAt(refs, i, 'key parameter')}::${c.type}`);
+    return onlyItem(typed) ?? `ROW(${typed.join(', ')})`;
+  };
   const k = keyExpr(t.cols);
   // the key's text is made of the one row kept, not of every row OFFSET skips (that halved a cut's time)
   return `(SELECT ${keyText(t.cols, 'c.')} FROM (SELECT ${keyOrder(t.cols)} FROM ${qualified(t.table)}

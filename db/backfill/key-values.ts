@@ -6,6 +6,7 @@
  * composite key as a JSON array of each column's text: `["3","1200"]`.
  * Pure; core/backfill/keys.ts formats the same values for people.
  */
+import { onlyItem } from '../../core/common/checked';
 
 /** A key column as the statements need it. */
 export interface KeyColumn {
@@ -18,7 +19,7 @@ export interface KeyColumn {
 
 /** The stored text of a key value from each column's text. */
 export function encodeKey(values: readonly string[]): string {
-  return values.length === 1 ? values[0] : JSON.stringify(values);
+  return onlyItem(values) ?? JSON.stringify(values);
 }
 
 /** Each column's text of a stored key value. */
@@ -41,7 +42,8 @@ function param(n: number, c: KeyColumn): string {
 
 /** Bind parameters $first.. as one key value: `$1::bigint`, or `ROW($1::integer, $2::bigint)`. */
 export function keyParams(cols: readonly KeyColumn[], first: number): string {
-  if (cols.length === 1) return param(first, cols[0]);
+  const only = onlyItem(cols);
+  if (only) return param(first, only);
   return `ROW(${cols.map((c, i) => param(first + i, c)).join(', ')})`;
 }
 

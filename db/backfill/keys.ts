@@ -1,10 +1,13 @@
 import type { Queryable } from '../pool';
 import { qualified } from '../identifiers';
 import type { KeyColumn } from './key-values';
+import type { SuccessorKind } from './key-values';
 import { keyParams, encodeKey, decodeKey, canonicalKey, successorKind, uuidAfter } from './key-values';
 import type { KeyedTable } from './key-sql';
 import { keyExpr, keyOrder, keyText, keyNotNull } from './key-sql';
 import { parseTable } from '../../core/common/table-name';
+import { itemAt, present } from '../../core/common/checked';
+import { oneRow } from '../rows';
 
 /**
  * The statements that find out about a backfill's key: what the key is
@@ -42,7 +45,8 @@ export async function describeKey(db: Queryable, table: string, names: readonly 
       WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
     [t.schema, t.name],
   );
-  if (!rel.rows.length)
+  const relation = rel.rows[0];
+  if (!relation)
     return {
       tableExists: false,
       isPartitioned: false,
@@ -50,7 +54,7 @@ export async function describeKey(db: Queryable, table: string, names: readonly 
       hasIndex: false,
       isUnique: false,
     };
-  const oid = rel.rows[0].oid;
+  const { oid } = relation;
   const atts = await db.query<{ attname: string; attnum: number; type: string; collation: string | null; has_btree: boolean }>(
     `SELECT a.attname, a.attnum, format_type(a.atttypid, NULL) AS type,
             CASE WHEN a.attcollation NOT IN (0, 100) THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END AS collation,
@@ -86,10 +90,10 @@ export async function describeKey(db: Queryable, table: string, names: readonly 
     for (const i of idx.rows) {
       const keys = i.indkey.split(' ').map(Number).slice(0, i.indnkeyatts);
       if (attnums.every((n, j) => keys[j] === n)) hasIndex = true;
-      if (i.indisunique && !i.is_partial && keys.length === attnums.length && attnums.every((n) => keys.includes(n!))) isUnique = true;
+      if (i.indisunique && !i.is_partial && keys.length === attnums.length && attnums.every((n) => keys.includes(n))) isUnique = true;
     }
   }
-  return { tableExists: true, isPartitioned: rel.rows[0].relkind === 'p', columns, hasIndex, isUnique };
+  return { tableExists: true, isPartitioned: relation.relkind === 'p', columns, hasIndex, isUnique };
 }
 
 /** A partitioned table's leaf partitions, schema-qualified, in a stable order; null for a plain table. */
@@ -103,8 +107,8 @@ export async function leafPartitions(db: Queryable, table: string): Promise<stri
       ORDER BY l.leaf`,
     [qualified(table)],
   );
-  if (!rows.length || !rows[0].is_partitioned) return null;
-  return rows.filter((r) => r.leaf !== null).map((r) => r.leaf!);
+  if (!rows[0]?.is_partitioned) return null;
+  return rows.map((r) => r.leaf).filter((leaf) => leaf !== null);
 }
 
 /** A problem with the key that no retry fixes: the field and what to do. */
@@ -125,7 +129,8 @@ export async function normalizeKey(db: Queryable, cols: readonly KeyColumn[], pa
     .catch((err: Error) => {
       throw new KeyError(field, `"${input}" is not a value of the key's type (${cols.map((c) => c.type).join(', ')}): ${err.message}`);
     });
-  return encodeKey(cols.map((_, i) => rows[0][`k${i}`]));
+  const row = oneRow({ rows }, `the key value "${input}"`);
+  return encodeKey(cols.map((_, i) => present(row[`k${i}`], `column ${i + 1} of the key value "${input}"`)));
 }
 
 /** The first and last key of `source` within [from, to) (either end open when absent), or null when none. Index scans both ways. */
@@ -150,10 +155,10 @@ export async function keyEnds(
       `SELECT ${keyText(cols)} AS k FROM ${qualified(source)} WHERE ${where.join(' AND ')} ORDER BY ${keyOrder(cols, desc)} LIMIT 1`,
       params,
     );
-  const first = await end(false);
-  if (!first.rows.length) return null;
-  const last = await end(true);
-  return { first: canonicalKey(first.rows[0].k, cols.length), last: canonicalKey(last.rows[0].k, cols.length) };
+  const [first] = (await end(false)).rows;
+  if (!first) return null;
+  const last = oneRow(await end(true), `the last key of ${source}`); // there is a first, so there is a last
+  return { first: canonicalKey(first.k, cols.length), last: canonicalKey(last.k, cols.length) };
 }
 
 /**
@@ -165,8 +170,8 @@ export async function keyEnds(
  */
 export async function afterKey(db: Queryable, cols: readonly KeyColumn[], last: string): Promise<string> {
   const parts = decodeKey(last, cols.length);
-  const c = cols[cols.length - 1];
-  const v = parts[parts.length - 1];
+  const c = itemAt(cols, cols.length - 1, 'key column');
+  const v = itemAt(parts, parts.length - 1, 'key part');
   const kind = successorKind(c.type);
   const refuse = (why: string) =>
     new KeyError(
@@ -183,7 +188,7 @@ export async function afterKey(db: Queryable, cols: readonly KeyColumn[], last: 
     throw refuse('has no known next value');
   } else {
     const m = `$1::${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}`;
-    const step: Record<string, string> = {
+    const step: Record<Exclude<SuccessorKind, 'uuid' | 'none'>, string> = {
       'plus-one': `m + 1`,
       'plus-microsecond': `m + interval '1 microsecond'`,
       infinity: `'Infinity'::${c.type}`,
@@ -198,8 +203,9 @@ export async function afterKey(db: Queryable, cols: readonly KeyColumn[], last: 
       .catch((err: Error) => {
         throw refuse(`has no value (${err.message})`);
       });
-    if (!rows[0].ok) throw refuse('has no value that sorts');
-    next = rows[0].s;
+    const { ok, s } = oneRow({ rows }, `the value after ${v}`);
+    if (!ok) throw refuse('has no value that sorts');
+    next = s;
   }
   return encodeKey([...parts.slice(0, -1), next]);
 }
@@ -217,7 +223,8 @@ export async function keyAbove(db: Queryable, t: KeyedTable, after: string, belo
     `SELECT ${keyText(t.cols)} AS k FROM ${qualified(t.table)} WHERE ${where} ORDER BY ${keyOrder(t.cols)} LIMIT 1`,
     params,
   );
-  return rows.length ? canonicalKey(rows[0].k, n) : null;
+  const [above] = rows;
+  return above ? canonicalKey(above.k, n) : null;
 }
 
 /**
@@ -242,5 +249,5 @@ export async function rowsBetween(
     ...decodeKey(first, n),
     ...decodeKey(last, n),
   ]);
-  return rows[0].any;
+  return oneRow({ rows }, 'the probe of the other leaves').any;
 }

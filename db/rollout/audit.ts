@@ -52,9 +52,8 @@ export async function readOnlyScalar(db: Queryable, text: string, statementTimeo
   await db.query('SET TRANSACTION READ ONLY');
   await db.query(`SELECT set_config('statement_timeout', $1, true)`, [`${statementTimeoutMs}ms`]);
   // Text as Postgres prints it (no JS number or Date conversion), by position (column names may repeat).
-  const r = await db.query<unknown[]>({ text, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
-  const first = r.rows[0]?.[0];
-  return first === undefined || first === null ? null : String(first);
+  const r = await db.query<(string | null)[]>({ text, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
+  return r.rows[0]?.[0] ?? null;
 }
 
 /** One check's result (core/rollout/checks.ts) for one attempt at a gate; a retried attempt overwrites its row. */

@@ -7,6 +7,7 @@ import type {
   IndexObject,
 } from '../../core/rollout/alter-column/duplication-types';
 import { parseTable } from '../../core/common/table-name';
+import { present } from '../../core/common/checked';
 
 /**
  * Every object of one column, read from the catalog: what an alterColumn's
@@ -54,7 +55,16 @@ export async function readColumnObjects(
   const t = parseTable(table);
   const canonical = `${t.schema}.${t.name}`;
   const empty = noColumnObjects(canonical, column);
-  const { rows: cols } = await db.query(
+  const { rows: cols } = await db.query<{
+    relid: number;
+    attnum: number;
+    type: string;
+    not_null: boolean;
+    default: string | null;
+    identity: 'a' | 'd' | null;
+    comment: string | null;
+    sequence: string | null;
+  }>(
     `SELECT c.oid AS relid, a.attnum, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
             pg_get_expr(d.adbin, d.adrelid) AS default, NULLIF(a.attidentity, '') AS identity,
             col_description(c.oid, a.attnum) AS comment,
@@ -67,10 +77,9 @@ export async function readColumnObjects(
   );
   const col = cols[0];
   if (!col) return empty;
-  const relid: number = col.relid;
-  const attnum: number = col.attnum;
+  const { relid, attnum } = col;
 
-  const { rows: privileges } = await db.query(
+  const { rows: privileges } = await db.query<ColumnObjects['privileges'][number]>(
     `SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS grantee, x.privilege_type AS privilege, x.is_grantable AS "isGrantable"
        FROM pg_attribute a, aclexplode(a.attacl) x
       WHERE a.attrelid = $1 AND a.attnum = $2
@@ -79,7 +88,21 @@ export async function readColumnObjects(
   );
 
   // constraints of this table over the column, with the names of every column of this table they read
-  const { rows: cons } = await db.query(
+  const { rows: cons } = await db.query<{
+    name: string;
+    /** pg_constraint.contype: c, u, p, f, x, t */
+    kind: string;
+    definition: string;
+    valid: boolean;
+    deferrable: boolean;
+    deferred: boolean;
+    columns: string[];
+    /** The index behind a unique, primary key or exclusion constraint (null for the other kinds). */
+    index: string | null;
+    index_def: string | null;
+    ref_table: string | null;
+    ref_columns: string[];
+  }>(
     `SELECT k.conname AS name, k.contype AS kind, pg_get_constraintdef(k.oid) AS definition, k.convalidated AS valid,
             k.condeferrable AS deferrable, k.condeferred AS deferred,
             ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, o) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
@@ -105,17 +128,26 @@ export async function readColumnObjects(
         name: k.name,
         kind: k.kind === 'p' ? 'primaryKey' : 'unique',
         columns: k.columns,
-        index: k.index,
-        indexTail: tail(k.index_def),
+        index: present(k.index, `the index of constraint ${k.name}`),
+        indexTail: tail(present(k.index_def, `the index of constraint ${k.name}`)),
         deferrable: k.deferrable,
         deferred: k.deferred,
         definition: k.definition,
       });
-    } else if (k.kind === 'f') foreignKeys.push(fk(canonical, k));
+    } else if (k.kind === 'f')
+      foreignKeys.push(fk(canonical, { ...k, ref_table: present(k.ref_table, `the table foreign key ${k.name} references`) }));
     else other.push({ name: k.name, kind: k.kind === 'x' ? 'exclusion' : k.kind, definition: k.definition });
   }
 
-  const { rows: incoming } = await db.query(
+  const { rows: incoming } = await db.query<{
+    name: string;
+    definition: string;
+    valid: boolean;
+    referencing: string;
+    columns: string[];
+    column_types: string[];
+    ref_columns: string[];
+  }>(
     `SELECT k.conname AS name, pg_get_constraintdef(k.oid) AS definition, k.convalidated AS valid,
             rn.nspname || '.' || r.relname AS referencing,
             ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, o) JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o) AS columns,
@@ -128,11 +160,11 @@ export async function readColumnObjects(
   );
   const referencedBy = incoming.map((k) => ({
     ...fk(k.referencing, { ...k, ref_table: canonical }),
-    columnTypes: k.column_types as string[],
+    columnTypes: k.column_types,
   }));
 
   // indexes over the column (as a key, an INCLUDE column, or in an expression or predicate) that back no constraint
-  const { rows: idx } = await db.query(
+  const { rows: idx } = await db.query<{ name: string; unique: boolean; valid: boolean; definition: string; columns: string[] }>(
     `SELECT c.relname AS name, i.indisunique AS unique, i.indisvalid AS valid, pg_get_indexdef(i.indexrelid) AS definition,
             ARRAY(SELECT DISTINCT a.attname::text FROM pg_attribute a
                    WHERE a.attrelid = i.indrelid AND a.attnum > 0
@@ -159,7 +191,7 @@ export async function readColumnObjects(
   }));
 
   // views (and materialized views) whose rewrite rule depends on the column
-  const { rows: views } = await db.query(
+  const { rows: views } = await db.query<{ name: string; schema: string }>(
     `SELECT DISTINCT vn.nspname || '.' || v.relname AS name, vn.nspname AS schema
        FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
       WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = $1 AND d.refobjsubid = $2 AND v.oid <> $1

@@ -1,6 +1,7 @@
 import type { Queryable } from '../pool';
 import { qualified, ident } from '../identifiers';
 import { parseTable } from '../../core/common/table-name';
+import { oneRow } from '../rows';
 
 /**
  * DDL and catalog reads on the user's tables that more than one step kind
@@ -98,7 +99,7 @@ export async function runUserStatements(db: Queryable, text: string): Promise<vo
 
 export async function transactionTime(db: Queryable): Promise<Date> {
   const { rows } = await db.query<{ now: Date }>('SELECT now() AS now');
-  return rows[0].now;
+  return oneRow({ rows }, 'now()').now;
 }
 
 export async function schemaExists(db: Queryable, schema: string): Promise<boolean> {

@@ -97,11 +97,12 @@ export async function runDuplicationStatement(db: Queryable, a: DuplicationState
 }
 
 /** The bounds Postgres gives a sequence of each type when none is named. */
-const TYPE_BOUNDS: Record<string, [bigint, bigint]> = {
-  smallint: [-32768n, 32767n],
-  integer: [-2147483648n, 2147483647n],
-  bigint: [-9223372036854775808n, 9223372036854775807n],
-};
+const BIGINT_BOUNDS: [bigint, bigint] = [-9223372036854775808n, 9223372036854775807n];
+const TYPE_BOUNDS = new Map<string, [bigint, bigint]>([
+  ['smallint', [-32768n, 32767n]],
+  ['integer', [-2147483648n, 2147483647n]],
+  ['bigint', BIGINT_BOUNDS],
+]);
 
 /**
  * The identity options that carry the old sequence over: START WITH where it
@@ -121,7 +122,7 @@ async function identityOptions(db: Queryable, sequence: string): Promise<string>
   const r = rows[0];
   if (!r) return 'START WITH 1';
   for (const v of [r.next, r.inc, r.min, r.max, r.cache]) if (!/^-?\d+$/.test(v)) throw new Error(`identity: ${sequence} gave ${v}`);
-  const [typeMin, typeMax] = TYPE_BOUNDS[r.type] ?? TYPE_BOUNDS.bigint;
+  const [typeMin, typeMax] = TYPE_BOUNDS.get(r.type) ?? BIGINT_BOUNDS;
   const ascending = BigInt(r.inc) > 0n;
   const defaultMin = ascending ? 1n : typeMin;
   const defaultMax = ascending ? typeMax : -1n;

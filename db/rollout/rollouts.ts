@@ -1,5 +1,6 @@
 import type { Queryable } from '../pool';
 import { own, SCHEMA } from '../identifiers';
+import { oneRow } from '../rows';
 
 /**
  * stagefill's own rollout tables: rollouts, their steps (with each step's
@@ -122,7 +123,7 @@ export async function insertRollout(
       r.actor ?? null,
     ],
   );
-  return rows[0];
+  return oneRow({ rows }, `the new rollout ${r.name}`);
 }
 
 export async function insertSteps(
@@ -148,7 +149,7 @@ export async function lockStep(
     s.rolloutId,
     s.stepId,
   ]);
-  return rows[0];
+  return oneRow({ rows }, `step ${s.stepId} of rollout ${s.rolloutId}`); // inserted just above if it was not there
 }
 
 /** Written in the DDL's own transaction: the effect is recorded exactly when it happened. */
@@ -209,8 +210,9 @@ export async function loadCatalogSnapshots<T>(db: Queryable, rolloutId: number, 
 
 export async function lockRollout(db: Queryable, rolloutId: number): Promise<RolloutRow> {
   const { rows } = await db.query<RolloutRow>(`SELECT * FROM ${own('rollouts')} WHERE id = $1 FOR UPDATE`, [rolloutId]);
-  if (!rows.length) throw new Error(`rollout ${rolloutId} does not exist in ${SCHEMA}.rollouts`);
-  return rows[0];
+  const row = rows[0];
+  if (!row) throw new Error(`rollout ${rolloutId} does not exist in ${SCHEMA}.rollouts`);
+  return row;
 }
 
 export async function getRollout(db: Queryable, rolloutId: number): Promise<RolloutRow | undefined> {
@@ -255,7 +257,7 @@ export async function lockStepSession(db: Queryable, rolloutId: number, stepId: 
   const started = Date.now();
   for (;;) {
     const { rows } = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
-    if (rows[0].ok) return;
+    if (oneRow({ rows }, 'pg_try_advisory_lock()').ok) return;
     if (Date.now() - started >= maxWaitMs)
       throw Object.assign(new Error(`canceling statement due to lock timeout: another attempt at step ${stepId} holds its phase lock`), {
         code: '55P03',

@@ -23,5 +23,8 @@ describe('backfill step', () => {
     expect(p.forward).toMatch(/^backfill public\.t in chunks of 5000 on id, 2 lanes: UPDATE t SET a = 1/);
     expect(p.lock).toMatch(/ROW EXCLUSIVE/);
     expect(p.online).toBe(true);
+    // a composite key reads as in every other message, not as an array's default text ("tenant_id,id")
+    const composite = backfill.describe({ ...step, key: ['tenant_id', 'id'] }, { id: 'fill', table: 'public.t', rollbackWindowMs: 0 });
+    expect(composite.forward).toMatch(/ on \(tenant_id, id\), 2 lanes: /);
   });
 });

@@ -57,7 +57,8 @@ export const contractActions: StepActions<ContractStep> = {
     inTransaction('apply', async (ctx) => {
       const { table, db } = ctx;
       const columns = new Set((await tableColumns(db, table)).map((c) => c.name));
-      const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns: [], renamed: [] };
+      const droppedColumns: string[] = [];
+      const report: Report = { droppedTriggers: [], droppedSchemas: [], droppedColumns, renamed: [] };
       const { others, hookContext } = hookContexts(ctx, columns, report);
       // an alterColumn's old column goes in its own complete, after its counterparts are in place: not here
       const altered = new Set(
@@ -68,7 +69,7 @@ export const contractActions: StepActions<ContractStep> = {
         if (!columns.has(c) || altered.has(c)) continue;
         await dropColumn(db, table, c);
         columns.delete(c);
-        report.droppedColumns.push(c);
+        droppedColumns.push(c);
       }
       for (const s of others) await ctx.actionsOf(s.step.kind).contract?.complete?.(hookContext(s.id));
       return report;
@@ -80,17 +81,19 @@ export const contractActions: StepActions<ContractStep> = {
       transactional: false,
       async run(ctx) {
         const columns = new Set((await tableColumns(ctx.db, ctx.table)).map((c) => c.name));
-        const report: Report = { validated: [], notValidated: [] };
+        const validated: string[] = [];
+        const notValidated: string[] = [];
+        const report: Report = { validated, notValidated };
         const { others, hookContext } = hookContexts(ctx, columns, report);
         for (const s of others) await ctx.actionsOf(s.step.kind).contract?.outsideTransaction?.(hookContext(s.id));
         for (const item of (ctx.detail.toValidate as string[] | undefined) ?? []) {
           const [table, name] = JSON.parse(item) as [string, string];
           try {
             await validateConstraint(ctx.db, table, name);
-            report.validated.push(`${table}.${name}`);
+            validated.push(`${table}.${name}`);
           } catch (err) {
             if (classifyPgError(err) !== 'fatal') throw err;
-            report.notValidated.push(`${table}.${name}: ${pgMessage(err)}`);
+            notValidated.push(`${table}.${name}: ${pgMessage(err)}`);
           }
         }
         return report;

@@ -77,7 +77,7 @@ describe('createTable', () => {
 
   test('schema: defaults', () => {
     const s = createTableStep.parse({ kind: 'createTable', columns: [{ name: 'a', type: 'int' }], indexes: [{ columns: ['a'] }] });
-    expect(s.columns[0].notNull).toBe(false);
+    expect(s.columns[0]?.notNull).toBe(false);
     expect(s.indexes![0]).toEqual({ columns: ['a'], unique: false, method: 'btree' });
     expect(s.revertDropsRows).toBe(false);
   });

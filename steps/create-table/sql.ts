@@ -2,6 +2,7 @@ import type { Queryable } from '../../db/pool';
 import { qualified, ident } from '../../db/identifiers';
 import type { CreateTableStep } from './schema';
 import { parseTable } from '../../core/common/table-name';
+import { oneRow } from '../../db/rows';
 
 /** createTable's statements: the table with its keys and constraints, its indexes, and what its revert looks at. */
 
@@ -49,7 +50,7 @@ export async function lockTableExclusive(db: Queryable, table: string): Promise<
 /** How many rows, counting at most `max` (a big table is not scanned to the end to say "more than max"). */
 export async function countRowsUpTo(db: Queryable, table: string, max: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ${qualified(table)} LIMIT $1) r`, [max]);
-  return rows[0].n;
+  return oneRow({ rows }, `the row count of ${table}`).n;
 }
 
 export async function dropTable(db: Queryable, table: string): Promise<void> {

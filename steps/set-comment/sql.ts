@@ -11,7 +11,7 @@ export async function readComment(db: Queryable, table: string, t: CommentTarget
   const tableOid = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
   const q = async (sql: string, params: unknown[]) => {
     const { rows } = await db.query<{ comment: string | null }>(sql, params);
-    return rows.length ? rows[0].comment : undefined;
+    return rows[0]?.comment; // undefined: no such object
   };
   switch (t.on) {
     case 'table':

@@ -1,6 +1,5 @@
 import type { StepActions, StepContext } from '../types';
 import type { SetDefaultStep } from './schema';
-import type { PlacedStep } from '../../core/rollout/columns';
 import { alterOwning } from '../../core/rollout/columns';
 import { columnDefault, setColumnDefault } from './sql';
 
@@ -18,7 +17,7 @@ export async function currentDefault(ctx: StepContext<{ column: string }>): Prom
  * (core/rollout/columns.ts `laterChangesOf`).
  */
 export function deferredToContract(ctx: StepContext<{ column: string }>): string | undefined {
-  const alter = alterOwning(ctx.allSteps as unknown as PlacedStep[], ctx.indexOf(ctx.stepId), ctx.table, ctx.step.column);
+  const alter = alterOwning(ctx.allSteps, ctx.indexOf(ctx.stepId), ctx.table, ctx.step.column);
   return alter ? ctx.allSteps.find((s) => s.step === (alter as unknown))?.id : undefined;
 }
 

@@ -12,7 +12,7 @@ export async function columnDefault(db: Queryable, table: string, column: string
       WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped`,
     [t.schema, t.name, column],
   );
-  return rows.length ? rows[0].def : undefined;
+  return rows[0]?.def; // undefined: no such column
 }
 
 /** Sets `expr` as the default, or drops the default for null. */

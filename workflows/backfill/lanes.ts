@@ -38,12 +38,12 @@ export async function runLanes(run: BackfillRun, partitionNos: number[], deadlin
   run.roundStartedAt = roundStart;
   const scope = new CancellationScope();
   run.lanes = scope;
-  let failure: unknown;
+  let failure: { error: unknown } | undefined; // the first lane's error, as caught (held in a box: rethrown as it came)
   const controlled = isControlled(c.throttle);
   const stopped = () => Boolean(c.isPaused || failure || historyIsLong(run) || run.restartRound);
   const pastDeadline = () => deadlineMs !== undefined && now() >= deadlineMs;
   const fail = (err: unknown) => {
-    failure ??= err;
+    failure ??= { error: err };
     scope.cancel();
   };
   // Each lane claims its partition before awaiting, so no two lanes work one partition.
@@ -175,6 +175,6 @@ export async function runLanes(run: BackfillRun, partitionNos: number[], deadlin
   run.roundStartedAt = undefined;
   run.lanes = undefined;
   if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('backfill cancelled');
-  if (failure) throw failure;
+  if (failure) throw failure.error;
   if (c.isPaused) await refreshCounters(run);
 }

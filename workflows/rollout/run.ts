@@ -23,6 +23,7 @@ import { notifier } from '../notify';
 import type { ChildBackfills } from './child-progress';
 import { ddl } from './activities';
 import { qualifiedName } from '../../core/common/table-name';
+import { itemAt } from '../../core/common/checked';
 
 export interface RolloutWorkflowInput {
   spec: RolloutSpec;
@@ -169,7 +170,7 @@ export function newRolloutRun(input: RolloutWorkflowInput, durable: boolean, chi
     durable,
     liveStates,
     graph,
-    stepOf: new Map(graph.map((g, i) => [g.id, spec.steps[i]])),
+    stepOf: new Map(graph.map((g, i) => [g.id, itemAt(spec.steps, i, 'step')])),
     tables,
     begun: carried?.begun,
     startedAt: carried?.startedAt ?? workflowInfo().runStartTime.getTime(),

@@ -1,6 +1,7 @@
 import type { ColumnObjects } from './duplication-types';
 import { rewriteColumnRefs } from '../sql-rewrite';
 import { finalNameOf } from '../object-names';
+import { itemAt } from '../../common/checked';
 
 /**
  * A key's type changes only with every column that references it. When an
@@ -87,7 +88,7 @@ export function leftOutReferences(
   for (const f of referencedBy) {
     f.refColumns.forEach((refColumn, k) => {
       if (refColumn !== parent.column) return;
-      const column = f.columns[k];
+      const column = itemAt(f.columns, k, `column of FOREIGN KEY ${f.name}`);
       const object = `FOREIGN KEY ${f.name} of ${f.table}`;
       const child = changes.find((c) => c.table === f.table && c.column === column && c.id !== parent.id);
       const at = `${f.table}.${column}`;

@@ -1,7 +1,7 @@
 import type { AlteredColumn, ColumnObjects, DuplicationPlan } from './duplication-types';
 import { planDuplication } from './duplicate';
 import { keyChangesOf, leftOutReferences, type LeftOutReference } from './key-references';
-import { laterChangesOf, type PlacedStep } from '../columns';
+import { laterChangesOf } from '../columns';
 import { newColumnName, finalNameOf } from '../object-names';
 
 /**
@@ -71,7 +71,7 @@ export function planColumnChange(all: RolloutStepRef[], stepId: string, objects:
     newType: step.newType,
     finalName: finalNameOf(step),
     altered: alteredElsewhere(all, self.table),
-    later: laterChangesOf(all as unknown as PlacedStep[], index, self.table, newColumn),
+    later: laterChangesOf(all, index, self.table, newColumn),
   });
 }
 
