@@ -6,7 +6,6 @@ import type { ScheduleInfo } from './schedules';
 import { createSchedule, listSchedules, pauseSchedule, unpauseSchedule, deleteSchedule } from './schedules';
 import { UsageError } from './errors';
 import { connectionOptions, withConnection, print, printJson, examples, durationOption, formatMs, JSON_HELP } from './cli-common';
-import type { BackfillSpec } from '../core/common/fields';
 
 /** `stagefill schedule create|list|pause|unpause|delete`. */
 export function registerScheduleVerbs(program: Command): void {
@@ -66,7 +65,7 @@ export function registerScheduleVerbs(program: Command): void {
       if (spec.kind !== 'backfill')
         throw new UsageError(`kind: schedules run backfills, and ${file} is a ${spec.kind}; start a rollout with \`stagefill start\``);
       await withConnection(opts, async (conn) => {
-        const info = await createSchedule(conn, spec as BackfillSpec, {
+        const info = await createSchedule(conn, spec, {
           cron: opts.cron,
           everyMs,
           windowMs,

@@ -6,6 +6,7 @@ import { createPool } from '../../db/pool';
 import { readTableShapes } from '../../db/fleet/shape';
 import { fleetTargetsOf } from './resolve';
 import { planWithRefusal, type PlanFormat } from '../plan-output';
+import { itemAt } from '../../core/common/checked';
 
 export interface FleetPlan {
   name: string;
@@ -77,7 +78,7 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
     onShapeMismatch: spec.onShapeMismatch,
     ...(spec.targets ? { queried: targets.map((t) => t.name) } : {}),
     waves: planned.waves.map((w, i) => {
-      const rule = spec.waves[i];
+      const rule = itemAt(spec.waves, i, 'wave rule');
       const allowed = allowedFailures(rule, w.targets.length);
       return {
         ...w,
@@ -140,7 +141,7 @@ export async function planFleetWithRefusal(
   const { planTarget, ...shown } = plan;
   if (format === 'json')
     return {
-      text: JSON.stringify({ ...shown, planTarget: planTarget?.name ?? null, changePlan: JSON.parse(change.text) }, null, 2),
+      text: JSON.stringify({ ...shown, planTarget: planTarget?.name ?? null, changePlan: JSON.parse(change.text) as unknown }, null, 2),
       refusal,
     };
   return { text: formatFleetPlan(plan, change.text), refusal };
