@@ -72,7 +72,7 @@ async function checkRollout(pool: Pool, run: RunRecord, flag: Flag): Promise<num
       )
     )
       flag(run, 'completed without a validated foreign key on customer_id');
-    if (catalog.triggers!.length) flag(run, `completed with triggers left: ${JSON.stringify(catalog.triggers)}`);
+    if (catalog.triggers.length) flag(run, `completed with triggers left: ${JSON.stringify(catalog.triggers)}`);
     if (checksum !== before.scaledChecksum)
       flag(run, 'completed, but the original rows are not qty * 10 with every other column as before');
   } else if (run.outcome === 'rolled_back') {

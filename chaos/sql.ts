@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { qualified } from '../db/identifiers';
+import { present } from '../core/common/checked';
 
 /**
  * Every statement the campaign runs: its tables, its live writers, and what the checker reads. Identifiers through
@@ -41,11 +42,14 @@ export function counterTransform(table: string, key: KeyKind): string {
 export async function sampleKeys(pool: Pool, table: string, key: KeyKind, count: number): Promise<RowKey[]> {
   const t = qualified(table);
   if (key === 'composite') {
-    const { rows } = await pool.query(`SELECT tenant_id, id::text FROM ${t} ORDER BY random() LIMIT $1`, [count]);
-    return rows.map((r: { tenant_id: number; id: string }) => [r.tenant_id, r.id]);
+    const { rows } = await pool.query<{ tenant_id: number; id: string }>(
+      `SELECT tenant_id, id::text FROM ${t} ORDER BY random() LIMIT $1`,
+      [count],
+    );
+    return rows.map((r) => [r.tenant_id, r.id]);
   }
-  const { rows } = await pool.query(`SELECT id::text FROM ${t} ORDER BY random() LIMIT $1`, [count]);
-  return rows.map((r: { id: string }) => r.id);
+  const { rows } = await pool.query<{ id: string }>(`SELECT id::text FROM ${t} ORDER BY random() LIMIT $1`, [count]);
+  return rows.map((r) => r.id);
 }
 
 /** One live write: the row's `v` up by one (a counter, so the checker can tell a lost write from a doubled one). */
@@ -68,11 +72,11 @@ export interface CounterCounts {
 }
 
 export async function counterCounts(pool: Pool, table: string): Promise<CounterCounts> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<CounterCounts>(
     `SELECT count(*)::int AS rows, count(*) FILTER (WHERE n = 1)::int AS once, count(*) FILTER (WHERE n = 0)::int AS never,
             count(*) FILTER (WHERE n > 1)::int AS more, coalesce(sum(v), 0)::int AS "liveSum" FROM ${qualified(table)}`,
   );
-  return rows[0] as CounterCounts;
+  return present(rows[0], 'the counter row');
 }
 
 /**
@@ -108,12 +112,12 @@ export async function hitOrder(pool: Pool, child: string, id: number): Promise<v
  * alterColumn's `up` makes of it.
  */
 export async function orderChecksum(pool: Pool, child: string, rows: number, qtyFactor: number): Promise<string> {
-  const { rows: r } = await pool.query(
+  const { rows: r } = await pool.query<{ sum: string }>(
     `SELECT md5(string_agg(concat_ws(':', id, customer_id, qty::bigint * $2::int, note), ',' ORDER BY id)) AS sum
        FROM ${qualified(child)} WHERE id <= $1`,
     [rows, qtyFactor],
   );
-  return r[0].sum as string;
+  return present(r[0], 'the checksum row').sum;
 }
 
 export interface LiveOrders {
@@ -127,22 +131,28 @@ export interface LiveOrders {
 }
 
 export async function liveOrders(pool: Pool, child: string, rows: number): Promise<LiveOrders> {
-  const { rows: r } = await pool.query(
+  const { rows: r } = await pool.query<LiveOrders>(
     `SELECT count(*) FILTER (WHERE id > $1)::int AS inserted, count(*) FILTER (WHERE id > $1 AND qty IS DISTINCT FROM 0)::int AS "insertedWrong",
             coalesce(sum(hits), 0)::int AS hits, count(*) FILTER (WHERE qty IS NULL)::int AS "qtyNull" FROM ${qualified(child)}`,
     [rows],
   );
-  return r[0] as LiveOrders;
+  return present(r[0], 'the live orders row');
 }
+
+/** What catalogOf reads: one list of catalog rows per kind of object. */
+export type Catalog = Record<
+  'columns' | 'constraints' | 'indexes' | 'comments' | 'triggers' | 'views' | 'viewSchemas',
+  Record<string, unknown>[]
+>;
 
 /**
  * The table's schema as the catalog has it — columns, defaults, constraints,
  * indexes (and their validity), comments, triggers and dependent views — written independently of stagefill's
  * own snapshot code, so the campaign's checker and the integration tests do not trust what they test.
  */
-export async function catalogOf(pool: Pool, table: string): Promise<Record<string, unknown[]>> {
+export async function catalogOf(pool: Pool, table: string): Promise<Catalog> {
   const [schema, name] = table.split('.');
-  const q = async (sql: string) => (await pool.query(sql, [schema, name])).rows;
+  const q = async (sql: string) => (await pool.query<Record<string, unknown>>(sql, [schema, name])).rows;
   const rel = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
   return {
     columns: await q(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def
@@ -175,11 +185,11 @@ export async function catalogOf(pool: Pool, table: string): Promise<Record<strin
 
 /** Audited operator signals (approve, rollback) per workflow, from stagefill's own audit table. */
 export async function auditedSignals(pool: Pool, workflowId: string): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM stagefill.events WHERE workflow_id = $1 AND event IN ('approved', 'rollback_requested')`,
     [workflowId],
   );
-  return rows[0].n as number;
+  return present(rows[0], 'the count row').n;
 }
 
 /**
@@ -187,7 +197,7 @@ export async function auditedSignals(pool: Pool, workflowId: string): Promise<nu
  * schemas, INVALID indexes, columns or constraints with stagefill's temporary names, and table locks of finished rollouts.
  */
 export async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ what: string }>(
     `WITH mine AS (SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                     WHERE n.nspname = 'public' AND c.relkind = 'r' AND starts_with(c.relname, $1))
      SELECT 'trigger ' || t.tgname || ' on ' || m.relname AS what FROM pg_trigger t JOIN mine m ON m.oid = t.tgrelid WHERE NOT t.tgisinternal
@@ -200,22 +210,22 @@ export async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
      ORDER BY 1`,
     [prefix],
   );
-  return rows.map((r: { what: string }) => r.what);
+  return rows.map((r) => r.what);
 }
 
 /** Ends every session of stagefill's workers (application_name stagefill-worker); returns how many. */
 export async function terminateWorkerSessions(pool: Pool): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ n: number }>(
     `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
       WHERE application_name = 'stagefill-worker' AND pid <> pg_backend_pid()`,
   );
-  return rows[0].n as number;
+  return present(rows[0], 'the count row').n;
 }
 
 /** A number that grows whenever stagefill makes progress anywhere: committed chunks and audit rows. */
 export async function progressMark(pool: Pool): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ mark: string }>(
     `SELECT (SELECT count(*) FROM stagefill.checkpoints) + (SELECT count(*) FROM stagefill.events) AS mark`,
   );
-  return Number(rows[0].mark);
+  return Number(present(rows[0], 'the progress row').mark);
 }

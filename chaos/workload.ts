@@ -45,7 +45,7 @@ export interface RunRecord {
   liveInserts: LiveCount;
   signals: LiveCount;
   /** The rollout's table before it started: what a rollback must give back. */
-  before?: { catalog: Record<string, unknown[]>; checksum: string; scaledChecksum: string };
+  before?: { catalog: sql.Catalog; checksum: string; scaledChecksum: string };
 }
 
 export interface WorkloadOptions {
@@ -78,7 +78,7 @@ export function createWorkload(stack: ChaosStack, conn: StagefillConnection, rng
   const decisions: ('approve' | 'rollback')[] = [];
   let isStopping = false;
 
-  async function start(kind: RunKind): Promise<RunRecord> {
+  function start(kind: RunKind): Promise<RunRecord> {
     const n = ++seq;
     const base = `${TABLE_PREFIX}${n}`;
     // drawn now, in the order runs start, so the seed decides it whatever the timing; in pairs (one approve and one
@@ -104,7 +104,7 @@ export function createWorkload(stack: ChaosStack, conn: StagefillConnection, rng
       rec.endedAt = now();
     });
     drivers.push(driver);
-    return rec;
+    return Promise.resolve(rec);
   }
 
   async function driveBackfill(rec: RunRecord, kind: Exclude<RunKind, 'rollout'>, liveSeed: number): Promise<void> {
