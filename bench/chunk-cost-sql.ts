@@ -106,12 +106,12 @@ export async function levelled(pool: Pool): Promise<string> {
   await pool.query('CHECKPOINT');
   await pool.query('SELECT pg_stat_statements_reset()');
   const { rows } = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return rows[0]!.lsn;
+  return rows[0].lsn;
 }
 
 export async function walSince(pool: Pool, lsn: string): Promise<number> {
   const { rows } = await pool.query<{ d: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::bigint AS d', [lsn]);
-  return Number(rows[0]!.d);
+  return Number(rows[0].d);
 }
 
 export interface StatementCost {

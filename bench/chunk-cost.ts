@@ -105,7 +105,7 @@ async function stagefillLane(pool: Pool, t: sql.CostTable, chunks: number, tag: 
     generation: 1,
     partitionNo: 0,
     table: t.table,
-    key: t.key.length === 1 ? t.key[0]! : t.key,
+    key: t.key.length === 1 ? t.key[0] : t.key,
     keyType: t.keyType,
     isKeyUnique: true,
     transform: sql.transformOf(t, tag),

@@ -305,7 +305,7 @@ async function historyOfChain(
 
 function rootCause(err: unknown): string {
   let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
+  while (e?.cause) e = e.cause;
   return e?.message ?? String(err);
 }
 

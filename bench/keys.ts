@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { ident, qualified } from '../db/identifiers';
 import { COLUMN, COLUMN_TYPE, expressionFor } from './sql';
+import { present } from '../core/common/checked';
 
 /**
  * The key tables: pgbench_accounts' rows again under keys other than a dense
@@ -67,12 +68,12 @@ export async function wrongRowsOn(pool: Pool, t: KeyTable, tag: number): Promise
   const { rows } = await pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM ${qualified(t.table)} WHERE ${ident(COLUMN)} IS DISTINCT FROM (${expressionFor(tag)})`,
   );
-  return Number(rows[0].n);
+  return Number(present(rows[0], 'the count row').n);
 }
 
 export async function rowsOf(pool: Pool, t: KeyTable): Promise<number> {
   const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${qualified(t.table)}`);
-  return Number(rows[0].n);
+  return Number(present(rows[0], 'the count row').n);
 }
 
 /** Gone after their phase, so the load and growth phases see the database they always did. */

@@ -18,11 +18,10 @@ export interface CpuSnapshot {
 const TICK_MS = 1000 / 100; // USER_HZ is 100 on Linux
 
 function machineCpu(): { busyMs: number; stealMs: number } {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0];
-  // cpu user nice system idle iowait irq softirq steal ...
-  const f = line.trim().split(/\s+/).slice(1).map(Number);
-  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0);
-  return { busyMs: busy * TICK_MS, stealMs: (f[7] ?? 0) * TICK_MS };
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal ... (a kernel without steal leaves it out)
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  return { busyMs: (user + nice + system + irq + softirq + steal) * TICK_MS, stealMs: steal * TICK_MS };
 }
 
 function childrenOf(pid: number): number[] {

@@ -110,9 +110,10 @@ const numberList = (what: string, min: number, max: number, isInteger: boolean) 
 };
 /** `--pg-set name=value`, repeatable: each adds to the settings collected so far. */
 const pgSetting = (v: string, acc: Record<string, string> = {}): Record<string, string> => {
-  const m = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`--pg-set takes name=value (a PostgreSQL setting, e.g. backend_flush_after=256kB), got "${v}"`);
-  return { ...acc, [m[1]]: m[2] };
+  const [, name, value] = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(v.trim()) ?? [];
+  if (!name || !value)
+    throw new InvalidArgumentError(`--pg-set takes name=value (a PostgreSQL setting, e.g. backend_flush_after=256kB), got "${v}"`);
+  return { ...acc, [name]: value };
 };
 const skipList = (v: string) => {
   const parts = commaList(v);

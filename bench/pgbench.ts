@@ -99,8 +99,8 @@ export function startLoad(t: PgTarget, o: LoadOptions): LoadRun {
   const startedAtMs = Date.now();
   let out = '';
   let isStopped = false;
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const done = new Promise<LoadOutput>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
@@ -180,13 +180,13 @@ export function summarize(txns: Transaction[], fromMs: number, toMs: number): La
     .filter((x) => !x.failed)
     .map((x) => x.latencyMs)
     .sort((a, b) => a - b);
-  const pct = (p: number) => (ok.length ? ok[Math.min(ok.length - 1, Math.ceil((p / 100) * ok.length) - 1)] : Number.NaN);
+  const pct = (p: number) => ok[Math.min(ok.length - 1, Math.ceil((p / 100) * ok.length) - 1)] ?? Number.NaN;
   return {
     transactions: inWindow.length,
     failed: inWindow.length - ok.length,
     p50: pct(50),
     p99: pct(99),
-    max: ok.length ? ok[ok.length - 1] : Number.NaN,
+    max: ok.at(-1) ?? Number.NaN,
     tps: inWindow.length / Math.max(0.001, (toMs - fromMs) / 1000),
   };
 }

@@ -5,6 +5,7 @@ import type { BudgetResults } from './budget-results';
 import { bestBudget, fastestWithin, budgetWallMs, budgetPairedVerdict } from './budget-results';
 import { windowsAfterStep } from './load-step';
 import { PAIRED_MIN_SHARE } from './paired-windows';
+import { itemAt } from '../core/common/checked';
 
 /**
  * What a benchmark run records (results.json) and the figures and verdicts
@@ -106,11 +107,13 @@ export function bestAlone(results: BenchResults, id: string): FillRun | undefine
   return a && a.runs.length ? best(a.runs) : undefined;
 }
 
+/** The lower median; NaN for no values. */
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)] ?? Number.NaN;
+
 /** The median of the no-backfill load's p99 over the rounds: one noisy baseline round must not flatter or damn a contender. */
 export function baselineP99(results: BenchResults): number {
   const base = results.load.find((r) => r.id === 'none');
-  const v = (base?.rounds ?? []).map((r) => r.latency.p99).sort((a, b) => a - b);
-  return v.length ? v[Math.floor((v.length - 1) / 2)] : Number.NaN;
+  return median((base?.rounds ?? []).map((r) => r.latency.p99));
 }
 
 /** The load round with the lowest p99, as a ratio to the no-backfill p99 (median of the rounds). */
@@ -169,7 +172,7 @@ export function verdicts(r: BenchResults): TargetVerdict[] {
     le('orchestration: stagefill defaults vs bare chunks (same chunk size and lanes)', sfDefault.wallMs / bare.wallMs, 1.02);
   const multiRound = r.alone.filter((a) => a.runs.length > 1);
   if (multiRound.length) {
-    const firstSlowest = multiRound.filter((a) => a.runs[0].wallMs >= Math.max(...a.runs.map((x) => x.wallMs)));
+    const firstSlowest = multiRound.filter((a) => itemAt(a.runs, 0, 'round').wallMs >= Math.max(...a.runs.map((x) => x.wallMs)));
     out.push({
       target: `alone: contenders whose round 1 was their slowest${firstSlowest.length ? ` (${firstSlowest.map((a) => a.id).join(', ')})` : ''}`,
       measured: `${firstSlowest.length} of ${multiRound.length}`,
@@ -285,10 +288,12 @@ export function triggerSummary(r: BenchResults) {
   const on = r.trigger.filter((t) => t.withTrigger);
   if (!off.length || !on.length) return undefined;
   // pair each round's two runs: the ratio within one round is what drifting background load cannot skew
-  const pairs = off.map((o) => ({ o, w: on.find((w) => w.round === o.round)! })).filter((p) => p.w);
+  const pairs = off.flatMap((o) => {
+    const w = on.find((x) => x.round === o.round);
+    return w ? [{ o, w }] : [];
+  });
   const tpsRatios = pairs.map((p) => p.w.tps / p.o.tps);
   const p99Ratios = pairs.map((p) => p.w.latency.p99 / p.o.latency.p99);
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
   return {
     pairs,
     tpsRatio: median(tpsRatios),

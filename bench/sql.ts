@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import type { Pool, PoolClient } from 'pg';
 import { ident, own, qualified } from '../db/identifiers';
 import { prepared } from '../db/pool';
+import { present } from '../core/common/checked';
 
 /**
  * The benchmark's own statements: the contenders stagefill is measured
@@ -25,7 +26,8 @@ export async function keyRange(pool: Pool): Promise<{ from: number; to: number; 
   const { rows } = await pool.query<{ lo: string; hi: string; n: string }>(
     `SELECT min(${ident(KEY)}) AS lo, max(${ident(KEY)}) + 1 AS hi, count(*) AS n FROM ${accounts}`,
   );
-  return { from: Number(rows[0].lo), to: Number(rows[0].hi), rows: Number(rows[0].n) };
+  const r = present(rows[0], 'the key range row');
+  return { from: Number(r.lo), to: Number(r.hi), rows: Number(r.n) };
 }
 
 /**
@@ -45,7 +47,7 @@ export async function wrongRows(pool: Pool, tag: number): Promise<number> {
   const { rows } = await pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM ${accounts} WHERE ${ident(COLUMN)} IS DISTINCT FROM (${expressionFor(tag)})`,
   );
-  return Number(rows[0].n);
+  return Number(present(rows[0], 'the count row').n);
 }
 
 /** Contender 1: one statement, no orchestration. */
@@ -129,7 +131,8 @@ export async function stagefillChunkTotals(
       WHERE b.workflow_id = $1`,
     [workflowId],
   );
-  return { chunks: Number(rows[0].chunks), sqlMs: Number(rows[0].ms), rows: Number(rows[0].rows), largest: Number(rows[0].largest) };
+  const r = present(rows[0], 'the checkpoint totals row');
+  return { chunks: Number(r.chunks), sqlMs: Number(r.ms), rows: Number(r.rows), largest: Number(r.largest) };
 }
 
 export interface ServerFacts {
@@ -156,7 +159,7 @@ export async function serverFacts(pool: Pool, also: string[] = []): Promise<Serv
     `SELECT name, current_setting(name) AS setting FROM pg_settings WHERE name = ANY($1) ORDER BY name`,
     [[...SHOWN, ...also]],
   );
-  return { version: v.rows[0].v, settings: Object.fromEntries(s.rows.map((r) => [r.name, r.setting])) };
+  return { version: present(v.rows[0], 'the version row').v, settings: Object.fromEntries(s.rows.map((r) => [r.name, r.setting])) };
 }
 
 /** Forgets every table's remembered throttle settings (stagefill.throttle_memory): a budgeted round that starts cold. */

@@ -123,9 +123,9 @@ async function spawnWorker(root: string, stateDir: string, env: Record<string, s
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the worker did not start within 60s; see ${logFile}`)), 60_000);
-    child.stdout!.on('data', (d) => {
+    child.stdout!.on('data', (d: Buffer) => {
       fs.appendFileSync(logFile, d);
-      out += d;
+      out += d.toString();
       if (/worker started/.test(out)) {
         clearTimeout(timer);
         resolve();

@@ -180,14 +180,14 @@ function recoveryOf(faults: FaultRecord[]): RecoveryFigures {
     .sort((a, b) => a - b);
   return {
     count: faults.length,
-    medianMs: seen.length ? seen[Math.floor(seen.length / 2)]! : null,
-    maxMs: seen.length ? seen[seen.length - 1]! : null,
+    medianMs: seen[Math.floor(seen.length / 2)] ?? null,
+    maxMs: seen.at(-1) ?? null,
     unseen: faults.length - seen.length,
   };
 }
 
 function runsByKind(runs: RunRecord[]): Record<RunKind, Record<string, number>> {
-  const out = Object.fromEntries(RUN_KINDS.map((k) => [k, {} as Record<string, number>])) as Record<RunKind, Record<string, number>>;
+  const out = Object.fromEntries(RUN_KINDS.map((k) => [k, {}])) as Record<RunKind, Record<string, number>>;
   for (const r of runs) {
     const outcome = r.outcome === undefined ? 'still open' : r.decision ? `${r.outcome} (${r.decision} asked)` : r.outcome;
     out[r.kind][outcome] = (out[r.kind][outcome] ?? 0) + 1;

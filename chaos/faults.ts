@@ -65,7 +65,7 @@ export function startFaults(
   const inject = async (planned: PlannedFault): Promise<FaultRecord> => {
     const { kind, downMs, at: plannedAt } = planned;
     const at = (Date.now() - t0) / 1000;
-    const slot = stack.workers[planned.worker]!;
+    const slot = stack.workers[planned.worker];
     const done = (target: string, down = downMs): FaultRecord => ({ kind, at, plannedAt, target, downMs: down, recoveryMs: null });
     switch (kind) {
       case 'worker-sigkill':

@@ -53,7 +53,7 @@ export function fleetSpec(name: string, table: string, tenants: readonly Tenant[
       ],
     },
     waves: [
-      { name: 'canary', names: [tenants[0]!.name], approval: true },
+      { name: 'canary', names: [tenants[0].name], approval: true },
       { name: 'rest', share: 'rest', parallelism: 2 },
     ],
   });
@@ -82,7 +82,7 @@ export async function driveFleet(
   const spec = fleetSpec(rec.name, rec.table, tenants, opts.maxRowsPerSecond);
   const writer = liveWriter(liveSeed, opts.liveWriteEveryMs, async (r) => {
     const i = r.int(0, tenants.length - 1);
-    await countInto(rec.targets![i]!.live, () => sql.hitRow(tenants[i]!.pool, rec.table, r.int(1, rec.rows)));
+    await countInto(rec.targets![i].live, () => sql.hitRow(tenants[i].pool, rec.table, r.int(1, rec.rows)));
   });
   let isApproved = false;
   let isRolledBack = false;

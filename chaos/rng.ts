@@ -1,3 +1,5 @@
+import { itemAt } from '../core/common/checked';
+
 /**
  * A seeded generator (mulberry32): the same seed gives the same fault schedule and the same workload
  * choices, so a campaign that found a violation can be run again with `--seed`.
@@ -28,7 +30,7 @@ export function seeded(seed: number): Rng {
     chance: (p) => next() < p,
     pick: (xs) => {
       if (xs.length === 0) throw new Error('pick from an empty list');
-      return xs[Math.floor(next() * xs.length)] as (typeof xs)[number];
+      return itemAt(xs, Math.floor(next() * xs.length), 'picked item');
     },
     weighted: (weights) => {
       const entries = Object.entries(weights) as [keyof typeof weights, number][];
@@ -38,7 +40,7 @@ export function seeded(seed: number): Rng {
         r -= w;
         if (r < 0) return k;
       }
-      return entries[entries.length - 1]![0];
+      return itemAt(entries, entries.length - 1, 'weighted entry')[0];
     },
   };
   return rng;
@@ -64,7 +66,7 @@ export function derive(seed: number, ...parts: number[]): number {
 export function shuffle<T>(xs: T[], rng: Rng): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = rng.int(0, i);
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    [xs[i], xs[j]] = [xs[j], xs[i]];
   }
   return xs;
 }

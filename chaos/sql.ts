@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { present } from '../core/common/checked';
 import { ident, qualified } from '../db/identifiers';
 
 /**
@@ -135,12 +136,12 @@ export async function hitOrder(pool: Pool, child: string, id: number): Promise<v
  * alterColumn's `up` makes of it.
  */
 export async function orderChecksum(pool: Pool, child: string, rows: number, qtyFactor: number): Promise<string> {
-  const { rows: r } = await pool.query(
+  const { rows: r } = await pool.query<{ sum: string }>(
     `SELECT md5(string_agg(concat_ws(':', id, customer_id, qty::bigint * $2::int, note), ',' ORDER BY id)) AS sum
        FROM ${qualified(child)} WHERE id <= $1`,
     [rows, qtyFactor],
   );
-  return r[0].sum as string;
+  return present(r[0], 'the checksum row').sum;
 }
 
 export interface LiveOrders {
@@ -169,7 +170,7 @@ export async function liveOrders(pool: Pool, child: string, rows: number): Promi
  */
 export async function catalogOf(pool: Pool, table: string): Promise<Record<string, unknown[]>> {
   const [schema, name] = table.split('.');
-  const q = async (sql: string) => (await pool.query(sql, [schema, name])).rows;
+  const q = async (sql: string) => (await pool.query<Record<string, unknown>>(sql, [schema, name])).rows;
   const rel = `(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)`;
   return {
     columns: await q(`SELECT attname, format_type(atttypid, atttypmod) AS type, attnotnull, pg_get_expr(d.adbin, d.adrelid) AS def
@@ -202,11 +203,11 @@ export async function catalogOf(pool: Pool, table: string): Promise<Record<strin
 
 /** Audited operator signals (approve, rollback) per workflow, from stagefill's own audit table. */
 export async function auditedSignals(pool: Pool, workflowId: string): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM stagefill.events WHERE workflow_id = $1 AND event IN ('approved', 'rollback_requested')`,
     [workflowId],
   );
-  return rows[0].n as number;
+  return present(rows[0], 'the count row').n;
 }
 
 /**
@@ -232,19 +233,19 @@ export async function leftovers(pool: Pool, prefix: string): Promise<string[]> {
 
 /** Ends every session of stagefill's workers (application_name stagefill-worker, and stagefill-fleet:<target> in the tenant databases); returns how many. */
 export async function terminateWorkerSessions(pool: Pool): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ n: number }>(
     `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
       WHERE (application_name = 'stagefill-worker' OR starts_with(application_name, 'stagefill-fleet:')) AND pid <> pg_backend_pid()`,
   );
-  return rows[0].n as number;
+  return present(rows[0], 'the count row').n;
 }
 
 /** A number that grows whenever stagefill makes progress anywhere: committed chunks and audit rows. */
 export async function progressMark(pool: Pool): Promise<number> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ mark: string }>(
     `SELECT (SELECT count(*) FROM stagefill.checkpoints) + (SELECT count(*) FROM stagefill.events) AS mark`,
   );
-  return Number(rows[0].mark);
+  return Number(present(rows[0], 'the progress row').mark);
 }
 
 /** A graph's pair: `accounts (id, label, hits)` with `accounts` rows, and `ledger (id, account_id, amount, hits)` with `rows`. */
@@ -269,11 +270,11 @@ export async function createGraphTables(pool: Pool, accounts: string, ledger: st
 /** The rows with id <= `maxId` over `columns` (the table's own, never a run's counters) as one checksum. */
 export async function rowsChecksum(pool: Pool, table: string, columns: readonly string[], maxId: number): Promise<string> {
   const cols = columns.map((c) => ident(c)).join(', ');
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<{ sum: string }>(
     `SELECT md5(coalesce(string_agg(concat_ws(':', ${cols}), ',' ORDER BY id), '')) AS sum FROM ${qualified(table)} WHERE id <= $1`,
     [maxId],
   );
-  return rows[0].sum as string;
+  return present(rows[0], 'the checksum row').sum;
 }
 
 /** A live update of any campaign table with a `hits` counter. */

@@ -177,7 +177,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
   let isStopping = false;
   const expectedExit = new WeakSet<ChildProcess>();
 
-  const spawnWorker = async (slot: WorkerSlot): Promise<void> => {
+  const spawnWorker = (slot: WorkerSlot): Promise<void> => {
     const logFile = path.join(dir, 'logs', `worker-${slot.index}.log`);
     const out = fs.openSync(logFile, 'a');
     const from = fs.fstatSync(out).size;
@@ -218,6 +218,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
       log(`worker ${slot.index} crashed (${code ?? signal}); see ${logFile}; starting it again`);
       void spawnWorker(slot);
     });
+    return Promise.resolve();
   };
   for (const slot of workers) await spawnWorker(slot);
 

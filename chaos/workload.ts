@@ -96,7 +96,7 @@ export function createWorkload(stack: ChaosStack, conn: StagefillConnection, see
   let isStopping = false;
   const ctx: DriveContext = { stack, conn, opts, isStopping: () => isStopping };
 
-  async function start(cls: RunClass): Promise<RunRecord> {
+  function start(cls: RunClass): Promise<RunRecord> {
     const n = ++seq;
     const base = `${TABLE_PREFIX}${n}`;
     const { kind, decision, liveSeed } = plannedRun(seed, cls, started[cls]++);
@@ -144,7 +144,7 @@ export function createWorkload(stack: ChaosStack, conn: StagefillConnection, see
         rec.outcome = `driver failed: ${(err as Error).message}`;
       }),
     );
-    return rec;
+    return Promise.resolve(rec);
   }
 
   return {

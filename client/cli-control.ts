@@ -43,7 +43,7 @@ export function registerControlVerbs(program: Command): void {
     ).action(async (id: string, opts: ConnectOptions & { by?: string; reason?: string; json?: boolean }) => {
       await withConnection(opts, async (conn) => {
         const by = opts.by ?? defaultActor();
-        await sendControl(conn, id, verb as ControlVerb, { by, reason: opts.reason });
+        await sendControl(conn, id, verb, { by, reason: opts.reason });
         print(opts.json ? JSON.stringify({ workflowId: id, action: verb, by, reason: opts.reason ?? null }) : `${verb} sent to ${id}`);
       });
     });

@@ -7,6 +7,7 @@ import { registerControlVerbs } from './cli-control';
 import { registerScheduleVerbs } from './cli-schedule';
 import { registerFleetVerbs } from './fleet/cli';
 import { SpecError } from '../steps/spec';
+import { packageVersion } from '../worker/config';
 
 /** Exit codes: 0 success, 1 the run (or a connection) failed, 2 invalid input. Each client error carries its own. */
 
@@ -14,7 +15,7 @@ const program = new Command();
 program
   .name('stagefill')
   .description('Staged, reversible schema changes and chunked exactly-once backfills for live PostgreSQL tables, on Temporal.')
-  .version(require('../../package.json').version)
+  .version(packageVersion())
   .showHelpAfterError()
   .exitOverride();
 

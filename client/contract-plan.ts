@@ -10,6 +10,7 @@ import { formatLeftOut, type LeftOutReference, canonicalType } from '../core/rol
 import { missingTableRefusals, missingChildContracts } from '../core/rollout/refusals';
 import { existingTables, indexesThatCannotFollow } from '../db/rollout/preflight';
 import { qualifiedName } from '../core/common/table-name';
+import { itemAt } from '../core/common/checked';
 
 /**
  * `stagefill plan` for a rollout's column changes: which physical column
@@ -37,7 +38,10 @@ export interface ColumnChangePlan {
 
 function placed(spec: RolloutSpec): PlacedStep[] {
   const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
-  return spec.steps.map((step, i) => ({ id: graph[i].id, table: qualifiedName(graph[i].table), step }));
+  return spec.steps.map((step, i) => {
+    const g = itemAt(graph, i, 'graph step');
+    return { id: g.id, table: qualifiedName(g.table), step };
+  });
 }
 
 export async function columnChangePlan(spec: RolloutSpec, databaseUrl = process.env.DATABASE_URL): Promise<ColumnChangePlan> {

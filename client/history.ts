@@ -8,6 +8,7 @@ import { normalizeGraph } from '../steps/graph';
 import type { RolloutSpec } from '../steps/spec';
 import { formatRange } from '../core/backfill/keys';
 import { qualifiedName } from '../core/common/table-name';
+import { itemAt } from '../core/common/checked';
 
 /**
  * `stagefill history`: the audit trail as stagefill's own tables keep it, so
@@ -80,7 +81,7 @@ const FINISHED = new Set(['completed', 'rolled_back', 'failed', 'cancelled']);
 export function rolloutBackfillRefs(spec: RolloutSpec): { step: string; table: string; name: string }[] {
   const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
   return spec.steps.flatMap((step, i) => {
-    const g = graph[i];
+    const g = itemAt(graph, i, 'graph step');
     const table = qualifiedName(g.table);
     if (step.kind === 'addColumn' || step.kind === 'alterColumn') return [{ step: g.id, table, name: stepBackfillName(spec.name, g.id) }];
     if (step.kind === 'backfill')

@@ -12,7 +12,6 @@ import { startBackfill, defaultActor } from './operations';
 import type { StartedRun } from './start';
 import { startWorkflow } from './start';
 import { ReplayError } from './errors';
-import type { BackfillSpec } from '../core/common/fields';
 import type { RolloutWorkflowInput } from '../workflows/rollout/run';
 
 export interface StartRolloutOptions {
@@ -47,9 +46,9 @@ export async function startRun(
 ): Promise<StartedRun> {
   switch (spec.kind) {
     case 'backfill':
-      return startBackfill(conn, spec as BackfillSpec, opts);
+      return startBackfill(conn, spec, opts);
     case 'rollout':
-      return startRollout(conn, spec as RolloutSpec, opts);
+      return startRollout(conn, spec, opts);
   }
 }
 
@@ -72,13 +71,13 @@ export async function replayBackfill(
     await pool.end();
   }
   const matching = range.table ? rows.filter((r) => r.table_name === qualifiedName(range.table!)) : rows;
-  if (!matching.length)
+  const row = matching[0];
+  if (!row)
     throw new ReplayError(
       `no backfill named "${name}"${range.table ? ` on ${qualifiedName(range.table)}` : ''}; \`stagefill list --kind backfill\` shows what ran`,
     );
   if (matching.length > 1)
     throw new ReplayError(`backfills named "${name}" exist on ${matching.map((r) => r.table_name).join(', ')}; pick one with --table`);
-  const row = matching[0];
   if (row.state !== 'completed')
     throw new ReplayError(
       `backfill "${name}" on ${row.table_name} is ${row.state}; replay re-runs chunks of a completed backfill (resume or restart it instead)`,

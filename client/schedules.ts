@@ -223,7 +223,7 @@ function scheduleInfo(scheduleId: string, memo: StagefillMemo, s: ScheduleView):
 
 export async function describeSchedule(conn: StagefillConnection, scheduleId: string): Promise<ScheduleInfo> {
   const d = await mustExist(scheduleId, () => conn.client.schedule.getHandle(scheduleId).describe());
-  return scheduleInfo(scheduleId, (d.memo?.stagefill ?? {}) as StagefillMemo, d);
+  return scheduleInfo(scheduleId, (d.memo?.stagefill as StagefillMemo | undefined) ?? {}, d);
 }
 
 /** stagefill's schedules (those with its memo), newest state from the server. */

@@ -7,6 +7,9 @@ import { formatFleetLine, formatFleetStatus, withTargetFigures } from './fleet/s
 
 type AnyProgress = Record<string, unknown> & { workflowStatus?: string };
 
+/** A progress field as text: a worker of another version may put an object where a string was (JSON, not "[object Object]"). */
+const text = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
+
 const fmtNum = (n: unknown) => (typeof n === 'number' ? n.toLocaleString('en-US') : '?');
 
 export function formatEta(seconds: unknown): string {
@@ -42,7 +45,7 @@ function fraction(p: AnyProgress): number {
 function childReport(bf: AnyProgress): ChildBackfillReport {
   return {
     workflowId: '',
-    name: String(bf.name ?? ''),
+    name: typeof bf.name === 'string' ? bf.name : '',
     state: String(bf.state),
     stateReason: (bf.stateReason as string | null | undefined) ?? null,
     rowsDone: Number(bf.rowsProcessed) || 0,
@@ -61,7 +64,7 @@ function innerBackfill(p: AnyProgress): AnyProgress | undefined {
 }
 
 /** A state with its reason, when it has one: "backing_off (health check returned 30, over its max of 5: ...)". */
-const withReason = (p: AnyProgress) => (p.stateReason ? `${String(p.state)} (${String(p.stateReason)})` : String(p.state));
+const withReason = (p: AnyProgress) => (p.stateReason ? `${text(p.state)} (${text(p.stateReason)})` : text(p.state));
 
 /** Rate and ETA as a watcher saw rows move, for when the run itself has not measured one yet. */
 export interface ObservedRate {
@@ -101,10 +104,10 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
     const r = p.state === 'completed' ? { rowsPerSecond: Number(p.rowsPerSecond) || 0, etaSeconds: 0 } : rateOf(p, observed);
     const control = p.control && p.state !== 'completed' ? ` | ${formatControl(p.control as ControlView)}` : '';
     // the controller's clause says why it holds; any other reason (health check, window, pause) goes at the end
-    const why = p.stateReason && !(p.state === 'holding' && control) ? ` | ${String(p.stateReason)}` : '';
-    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ${etaText(p.state, r.etaSeconds)}${control}${why}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+    const why = p.stateReason && !(p.state === 'holding' && control) ? ` | ${text(p.stateReason)}` : '';
+    return `${pct} ${String(p.state).padEnd(14)} rows ${fmtNum(p.rowsProcessed)}/${fmtNum(p.rowsTotal)} chunks ${fmtNum(p.chunksDone)}/${fmtNum(p.chunksTotal)} ${fmtNum(r.rowsPerSecond)} rows/s ${etaText(p.state, r.etaSeconds)}${control}${why}${p.lastError ? ` error: ${text(p.lastError)}` : ''}`;
   }
-  const cur = p.currentStep ? ` step ${String(p.currentStep)}` : '';
+  const cur = p.currentStep ? ` step ${text(p.currentStep)}` : '';
   const bf = innerBackfill(p);
   const r = bf && rateOf(bf, observed);
   const bfState = bf && bf.state !== 'running' ? ` ${withReason(bf)}` : '';
@@ -112,7 +115,7 @@ export function formatProgressLine(p: AnyProgress, observed?: ObservedRate): str
     bf && r
       ? ` [backfill${bfState} ${fmtNum(bf.rowsProcessed)}/${fmtNum(bf.rowsTotal)} rows, ${fmtNum(r.rowsPerSecond)} rows/s, ${etaText(bf.state, r.etaSeconds)}]`
       : '';
-  return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${p.lastError}` : ''}`;
+  return `${pct} ${String(p.state).padEnd(14)}${cur}${inner}${p.lastError ? ` error: ${text(p.lastError)}` : ''}`;
 }
 
 /** The latency/replica-lag controller's decision as the progress query shows it. */
@@ -173,11 +176,12 @@ export class RateTracker {
     if (!bf || typeof bf.rowsProcessed !== 'number') return undefined;
     const rows = bf.rowsProcessed;
     // a new backfill step (or generation) starts counting again from its own zero
-    if (this.samples.length && rows < this.samples[this.samples.length - 1].rows) this.samples = [];
+    const last = this.samples.at(-1);
+    if (last && rows < last.rows) this.samples = [];
     this.samples.push({ t, rows });
-    while (this.samples.length > 2 && t - this.samples[0].t > 10_000) this.samples.shift();
+    while (this.samples.length > 2 && t - (this.samples[0]?.t ?? t) > 10_000) this.samples.shift();
     const first = this.samples[0];
-    if (t - first.t < 500) return undefined;
+    if (!first || t - first.t < 500) return undefined;
     const rate = ((rows - first.rows) * 1000) / (t - first.t);
     const remaining = Math.max(0, (Number(bf.rowsTotal) || 0) - rows);
     return { rowsPerSecond: Math.round(rate), etaSeconds: rate > 0 ? Math.ceil(remaining / rate) : null };
@@ -192,7 +196,7 @@ export function formatStatus(p: AnyProgress): string {
     lines.push(`progress: ${p.percent.toFixed(1)}%, ${etaText(p.state, p.etaSeconds)}`);
   const w = p.rollbackWindow as { step: string; endsAt: string } | undefined;
   if (w) lines.push(`rollback window: ends ${w.endsAt} (step ${w.step} waits for it; \`rollback\` reverts until then)`);
-  if (p.lastRecoveredError) lines.push(`recovered from: ${String(p.lastRecoveredError)}`);
+  if (p.lastRecoveredError) lines.push(`recovered from: ${text(p.lastRecoveredError)}`);
   const c = p.control as ControlView | undefined;
   if (c) lines.push(`throttle: ${c.action}${c.hold ? ' (held)' : ''}: ${c.reason}`);
   for (const s of (p.steps as { id: string; kind: string; state: string; table?: string }[] | undefined) ?? []) {
@@ -211,7 +215,7 @@ async function runningBackfill(conn: StagefillConnection, p: AnyProgress): Promi
   const steps = (p.steps as { state: string; backfillWorkflowId?: string }[] | undefined) ?? [];
   const step = steps.find((s) => s.state === 'running' && s.backfillWorkflowId);
   if (!step) return undefined;
-  return (await getProgress<AnyProgress>(conn, step.backfillWorkflowId!).catch(() => undefined)) as AnyProgress | undefined;
+  return await getProgress<AnyProgress>(conn, step.backfillWorkflowId!).catch(() => undefined);
 }
 
 const SUCCESS_STATES = new Set(['completed', 'window_closed']);
@@ -248,7 +252,7 @@ export async function watchRun(conn: StagefillConnection, workflowId: string, op
     }
     if (status !== 'RUNNING') {
       if (isBar) out.write('\n');
-      const state = String(p?.state ?? status.toLowerCase());
+      const state = text(p?.state ?? status.toLowerCase());
       const exitCode = status === 'COMPLETED' && SUCCESS_STATES.has(state) ? 0 : 1;
       out.write(
         opts.json

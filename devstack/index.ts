@@ -170,9 +170,7 @@ export function formatEnv(env: DevStackEnv): string {
 
 export function writeEnvFile(stateDir: string, env: DevStackEnv): string {
   const file = path.join(stateDir, 'dev.env');
-  const body = Object.entries(env)
-    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
-    .join('\n');
+  const body = (Object.keys(env) as (keyof DevStackEnv)[]).map((k) => `export ${k}='${env[k].replace(/'/g, `'\\''`)}'`).join('\n');
   fs.writeFileSync(file, body + '\n');
   return file;
 }

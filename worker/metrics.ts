@@ -140,7 +140,7 @@ type DivergenceLabels = { kind: string; table: string; check: string };
 /** Removes a gauge's series whose labels match (prom-client keeps a series until it is removed). */
 async function forgetSeries<T extends string>(gauge: Gauge<T>, match: (labels: Partial<Record<string, string | number>>) => boolean) {
   const { values } = await gauge.get();
-  for (const { labels } of values) if (match(labels)) gauge.remove(labels as Partial<Record<T, string | number>>);
+  for (const { labels } of values) if (match(labels)) gauge.remove(labels);
 }
 
 /** The gate-divergence gauge, remembering its series so a finished rollout's can be removed. */

@@ -164,7 +164,7 @@ export async function createStagefillWorker(opts: CreateWorkerOptions): Promise<
       if (version && madeCurrent) {
         void makeCurrentVersion(connection, config.TEMPORAL_NAMESPACE, version, logger, () =>
           ['INITIALIZED', 'RUNNING'].includes(worker.getState()),
-        ).then(resolveCurrent, (err) =>
+        ).then(resolveCurrent, (err: unknown) =>
           logger.error(
             { err, ...version },
             `could not make build ${version.buildId} the current version of deployment ${version.deploymentName}: ${(err as Error).message}`,

@@ -10,6 +10,7 @@ import { askWorkers } from './targets';
 import type { TargetTableShape } from '../../db/fleet/shape';
 import { planWithRefusal, type PlanFormat } from '../plan-output';
 import { formatDuration } from '../../core/common/duration';
+import { itemAt } from '../../core/common/checked';
 
 export interface FleetPlan {
   name: string;
@@ -57,7 +58,7 @@ const ruleText = (w: FleetSpec['waves'][number]) =>
 export async function planFleet(spec: FleetSpec, targetsFile: string | undefined, conn?: StagefillConnection): Promise<FleetPlan> {
   const tables = changeTables(spec.change);
   const asked = !targetsFile && conn ? await askWorkers(conn, { tables }) : undefined;
-  const targets = await fleetTargetsOf(spec, { file: targetsFile, ...(asked ? { workers: async () => asked.targets } : {}) });
+  const targets = await fleetTargetsOf(spec, { file: targetsFile, ...(asked ? { workers: () => Promise.resolve(asked.targets) } : {}) });
   let planned;
   let refusal: string | null = null;
   try {
@@ -98,7 +99,7 @@ export async function planFleet(spec: FleetSpec, targetsFile: string | undefined
     onShapeMismatch: spec.onShapeMismatch,
     ...(spec.targets ? { queried: targets.map((t) => t.name) } : {}),
     waves: planned.waves.map((w, i) => {
-      const rule = spec.waves[i];
+      const rule = itemAt(spec.waves, i, 'wave rule');
       const allowed = allowedFailures(rule, w.targets.length);
       return {
         ...w,
@@ -176,7 +177,7 @@ export async function planFleetWithRefusal(
   const { planTarget, ...shown } = plan;
   if (format === 'json')
     return {
-      text: JSON.stringify({ ...shown, planTarget: planTarget?.name ?? null, changePlan: JSON.parse(change.text) }, null, 2),
+      text: JSON.stringify({ ...shown, planTarget: planTarget?.name ?? null, changePlan: JSON.parse(change.text) as unknown }, null, 2),
       refusal,
     };
   return { text: formatFleetPlan(plan, change.text), refusal };

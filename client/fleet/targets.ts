@@ -17,7 +17,7 @@ export interface TargetStatus {
 
 /** What the worker processes serving fleets on the connection's task queue serve (each answers for its own targets file), asked on Temporal. */
 export async function askWorkers(conn: StagefillConnection, input: FleetTargetsInput): Promise<FleetTargetsResult> {
-  return conn.client.workflow.execute('fleetTargetsWorkflow', {
+  return conn.client.workflow.execute<(input: FleetTargetsInput) => Promise<FleetTargetsResult>>('fleetTargetsWorkflow', {
     workflowId: `stagefill-fleet-targets:${randomUUID()}`,
     taskQueue: conn.taskQueue,
     args: [input],

@@ -11,6 +11,7 @@ import {
 } from '../../bench/paired-windows';
 import type { Window, PairedWindow } from '../../bench/paired-windows';
 import type { Transaction } from '../../bench/pgbench';
+import { at } from '../at';
 
 /** 100 transactions spread over [fromMs, fromMs + 10 s): 99 at `ms`, one at `slowMs`. */
 function load(fromMs: number, ms: number, slowMs = ms): Transaction[] {
@@ -38,7 +39,7 @@ test('a slow drift of the host cancels out: each on-window is held against the o
   // the neighbours' p99 is that of their transactions together: the higher side's 99th percentile
   expect(v.withinShare).toBe(1);
   // against the first baseline alone (2 ms), the second on-window would read 3x
-  expect(v.windows[1].onP99 / 2).toBe(3);
+  expect(at(v.windows, 1).onP99 / 2).toBe(3);
   expect(v.wallRatio).toBeCloseTo(1.25, 9);
 });
 
@@ -89,7 +90,7 @@ test('an on-window with only one neighbour is held against that one; one with no
 test('a failed transaction is left out of the p99, as in the rest of the bench', () => {
   const txns = [...load(0, 2), ...load(S, 3)];
   txns.push({ startMs: S + 5, endMs: S + 5005, latencyMs: 5000, failed: true });
-  expect(pairedVerdict(txns, [off(0), on(1)], 2, opts).windows[0].onP99).toBe(3);
+  expect(pairedVerdict(txns, [off(0), on(1)], 2, opts).windows.at(0)?.onP99).toBe(3);
 });
 
 describe("the run's windows for the bench's budget rounds", () => {

@@ -1,5 +1,6 @@
 import type { CatalogSnapshot } from '../../db/rollout/catalog';
 import { compareCatalogs } from '../../db/rollout/catalog';
+import { at } from '../at';
 
 const base: CatalogSnapshot = {
   table: 'public.orders',
@@ -29,7 +30,7 @@ describe('compareCatalogs: comments and index validity count', () => {
     ],
     [
       'an index left INVALID',
-      { indexes: [{ name: 'orders_pkey', def: `${base.indexes[0].def} INVALID` }] },
+      { indexes: [{ name: 'orders_pkey', def: `${at(base.indexes, 0).def} INVALID` }] },
       'public.orders: index orders_pkey changed',
     ],
   ])('%s is a difference', (_what, patch, line) => expect(compareCatalogs(base, { ...base, ...patch }).join('\n')).toContain(line));

@@ -1,4 +1,5 @@
 import { isCutByArithmetic, arithmeticChunkEnd, evenKeyPartitions, DENSE_ENOUGH } from '../../core/backfill/chunks';
+import { at } from '../at';
 
 describe('which partitions are cut by arithmetic', () => {
   const dense = { keyType: 'bigint', isKeyUnique: true, lo: '1', hi: '1001', rowsPlanned: 1000 };
@@ -33,8 +34,8 @@ describe('even key partitions', () => {
     const parts = evenKeyPartitions('1', '5000001', 8, 1);
     expect(parts).toHaveLength(8);
     expect(parts[0]).toEqual({ lo: '1', hi: '625001', rows: 625_000 });
-    expect(parts[7].hi).toBe('5000001');
-    for (let i = 1; i < parts.length; i++) expect(parts[i].lo).toBe(parts[i - 1].hi);
+    expect(at(parts, 7).hi).toBe('5000001');
+    for (let i = 1; i < parts.length; i++) expect(at(parts, i).lo).toBe(at(parts, i - 1).hi);
     expect(parts.reduce((s, p) => s + p.rows, 0)).toBe(5_000_000);
   });
   test('a span shorter than the partition count gives one partition per key', () => {

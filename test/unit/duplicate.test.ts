@@ -158,10 +158,10 @@ describe('duplication plan: each object of the old column gets a counterpart ove
       { identity: 'a', notNull: true, sequence: 'public.orders_qty_seq' },
       'bigint',
       [
-        expect.stringContaining('expand addNotNullCheck') as unknown as string,
-        expect.stringContaining('afterBackfill validate') as unknown as string,
+        expect.stringContaining('expand addNotNullCheck'),
+        expect.stringContaining('afterBackfill validate'),
         'contract setNotNull qty_stagefill_new',
-        expect.stringContaining('contract dropHelperCheck') as unknown as string,
+        expect.stringContaining('contract dropHelperCheck'),
         'contract addIdentity qty_stagefill_new',
         'contract renameIdentitySequence qty',
       ],

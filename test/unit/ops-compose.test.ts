@@ -4,7 +4,10 @@ import YAML from 'yaml';
 
 const root = path.join(__dirname, '..', '..');
 const compose = YAML.parse(fs.readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { environment?: Record<string, string>; healthcheck?: { test: string[] }; depends_on?: unknown }>;
+  services: Record<
+    'postgres' | 'temporal' | 'stagefill',
+    { environment?: Record<string, string>; healthcheck?: { test: string[] }; depends_on?: unknown }
+  >;
 };
 
 // PostgreSQL's default search_path is "$user", public: a role named like stagefill's own schema would
@@ -19,7 +22,7 @@ test("docker-compose.yml: the database role is not named like stagefill's schema
   expect(compose.services.temporal.environment!.POSTGRES_USER).toBe(role);
   expect(compose.services.temporal.environment!.POSTGRES_PWD).toBe(pg.POSTGRES_PASSWORD);
 
-  const url = new URL(compose.services.stagefill.environment!.DATABASE_URL);
+  const url = new URL(compose.services.stagefill.environment?.DATABASE_URL ?? 'stagefill has no DATABASE_URL');
   expect(decodeURIComponent(url.username)).toBe(role);
   expect(decodeURIComponent(url.password)).toBe(pg.POSTGRES_PASSWORD);
   expect(url.hostname).toBe('postgres');

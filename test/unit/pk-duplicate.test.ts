@@ -131,7 +131,7 @@ test("a child's foreign key to a key the rollout also changes: made over both ne
   const fk = (p: ReturnType<typeof planDuplication>) =>
     p.actions
       .filter((a) => a.object === 'FOREIGN KEY items_order_fk')
-      .map((a) => `${a.phase} ${a.op}${a.op === 'addForeignKey' ? ` ${a.columns} -> ${a.refColumns}` : ''}`);
+      .map((a) => `${a.phase} ${a.op}${a.op === 'addForeignKey' ? ` ${a.columns.join(',')} -> ${a.refColumns.join(',')}` : ''}`);
   expect(fk(planDuplication(child, 'order_id_stagefill_new', { newType: 'uuid', altered }))).toEqual([
     'afterBackfill addForeignKey order_id_stagefill_new -> id_stagefill_new',
     'afterBackfill validate',

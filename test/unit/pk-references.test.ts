@@ -1,6 +1,7 @@
 import type { KeyChange } from '../../core/rollout/alter-column/key-references';
 import { leftOutReferences, keyChangesOf, canonicalType } from '../../core/rollout/alter-column/key-references';
 import type { ColumnObjects } from '../../core/rollout/alter-column/duplication-types';
+import { only } from '../at';
 
 /** A key's type changes only with every column referencing it: the rule `plan`, `start` and the expand step apply. */
 
@@ -93,7 +94,7 @@ test.each<[string, KeyChange, string, ForeignKey[], KeyChange[], { column: strin
 });
 
 test('a left-out child names its table.column, the foreign key, and the step to add in the spec words', () => {
-  const [l] = leftOutReferences(orders, 'integer', [itemsFk], [orders]);
+  const l = only(leftOutReferences(orders, 'integer', [itemsFk], [orders]));
   expect(l.object).toBe('FOREIGN KEY order_items_order_id_fkey of public.order_items');
   expect(l.message).toContain('public.order_items.order_id is left out');
   expect(l.message).toContain('references public.orders.id, which step "orders-id" changes from integer to bigint');
@@ -111,13 +112,13 @@ test("the step to add reads the parent's up and down over the child's column, al
     up: "('00000000-0000-4000-8000-' || lpad(to_hex(id), 12, '0'))::uuid",
     down: "('x' || right(replace(order_key::text, '-', ''), 8))::bit(32)::int",
   };
-  const [l] = leftOutReferences(parent, 'integer', [itemsFk], [parent]);
+  const l = only(leftOutReferences(parent, 'integer', [itemsFk], [parent]));
   expect(l.message).toContain(`up: "('00000000-0000-4000-8000-' || lpad(to_hex(order_id), 12, '0'))::uuid"`);
   expect(l.message).toContain(`down: "('x' || right(replace(order_id::text, '-', ''), 8))::bit(32)::int"`);
 });
 
 test('a child changed to another type is told the type to give', () => {
-  const [l] = leftOutReferences(orders, 'integer', [itemsFk], [orders, { ...items, newType: 'numeric' }]);
+  const l = only(leftOutReferences(orders, 'integer', [itemsFk], [orders, { ...items, newType: 'numeric' }]));
   expect(l.message).toContain('public.order_items.order_id is changed to numeric by step "items-order-id"');
   expect(l.message).toContain('Fix: give step "items-order-id" newType: bigint');
 });

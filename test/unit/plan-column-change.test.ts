@@ -8,6 +8,8 @@ import { duplicationOf, type DuplicationRef } from '../../steps/alter-column/dup
 import { contractActions } from '../../core/rollout/alter-column/duplicate';
 import type { StepContext } from '../../steps/types';
 import type { AlterColumnStep } from '../../steps/alter-column/schema';
+import { at } from '../at';
+import { present } from '../../core/common/checked';
 
 /**
  * `stagefill plan`'s preview of contract and contract itself call one planner
@@ -41,8 +43,8 @@ const spec = parseRolloutSpec({
 const graph = normalizeGraph(spec.steps, qualifiedName(spec.table));
 /** The rollout's steps as the worker hands them to a step (StepContext.allSteps) and as plan places them. */
 const allSteps = spec.steps.map((step, i) => ({
-  id: graph[i]!.id,
-  table: qualifiedName(graph[i]!.table),
+  id: at(graph, i).id,
+  table: qualifiedName(at(graph, i).table),
   step,
 })) as StepContext['allSteps'];
 
@@ -125,12 +127,12 @@ const catalog: Record<string, ColumnObjects> = {
 function contractPlan(stepId: string) {
   const s = allSteps.find((x) => x.id === stepId)!;
   const r: DuplicationRef = { db: undefined as never, stepId, table: s.table, step: s.step as AlterColumnStep, allSteps };
-  return duplicationOf(r, catalog[stepId]!);
+  return duplicationOf(r, present(catalog[stepId], stepId));
 }
 
 test.each(Object.keys(catalog))('alterColumn %s: plan and contract plan the same actions from the same catalog', (stepId) => {
   const apply = contractPlan(stepId);
-  const preview = alterColumnPreview(allSteps, stepId, catalog[stepId]!);
+  const preview = alterColumnPreview(allSteps, stepId, present(catalog[stepId], stepId));
   expect(preview.duplication).toEqual(apply);
   expect(contractActions(preview.duplication!)).toEqual(contractActions(apply));
   // the plan is not empty: something carries over, so the comparison means something
@@ -145,7 +147,7 @@ test("what the rollout asks for shows in both: a child's key follows to the pare
   expect(qty.later).toEqual({ default: { step: 'qty-default', value: '10' }, comment: { step: 'qty-comment', value: 'in tens' } });
   const shown = formatColumnChangePlan({
     physicalColumns: [],
-    tables: [alterColumnPreview(allSteps, 'qty', catalog.qty!)],
+    tables: [alterColumnPreview(allSteps, 'qty', present(catalog.qty, 'qty'))],
   });
   expect(shown).toContain('contract of public.orders.qty (step qty):');
   expect(shown).toContain('setDefault DEFAULT set by step qty-default');

@@ -1,6 +1,7 @@
 import type { PlacedRef } from '../../core/rollout/refusals';
 import { alterColumnConflicts, dropOfAlteredColumn, missingTableRefusals, missingChildContracts } from '../../core/rollout/refusals';
 import { specProblems } from './spec-problems';
+import { at, only } from '../at';
 
 const alter = (id: string, column: string, extra: object = {}, table = 'public.orders'): PlacedRef => ({
   id,
@@ -32,7 +33,7 @@ describe('two alterColumns of one column', () => {
   ])('%s: refused on the later step with the fix', (_, steps, field, message) => {
     const problems = alterColumnConflicts(steps);
     expect(problems).toEqual([{ index: 1, field, message: expect.stringMatching(message) }]);
-    expect(problems[0].message).toContain('merge them into one step');
+    expect(at(problems, 0).message).toContain('merge them into one step');
   });
 
   test('one column per step, or the same column name on two tables: no problem', () => {
@@ -151,8 +152,7 @@ describe('a child key changed without a contract of its own', () => {
       alter('items-order-id', 'order_id', { newType: 'bigint' }, 'public.items'),
       step('contract-orders', 'contract'),
     ];
-    const [r, ...rest] = missingChildContracts(steps, parent, [fk]);
-    expect(rest).toEqual([]);
+    const r = only(missingChildContracts(steps, parent, [fk]));
     expect(r.object).toBe('FOREIGN KEY items_order_fk of public.items');
     expect(r.message).toContain('step "items-order-id" changes public.items.order_id');
     expect(r.message).toContain('the rollout has no contract step for public.items');
@@ -168,6 +168,6 @@ describe('a child key changed without a contract of its own', () => {
     ];
     expect(missingChildContracts([...base, step('c-items', 'contract', 'public.items'), step('c', 'contract')], parent, [fk])).toEqual([]);
     expect(missingChildContracts(base, parent, [fk])).toEqual([]);
-    expect(missingChildContracts([base[0], step('c', 'contract')], parent, [fk])).toEqual([]);
+    expect(missingChildContracts([at(base, 0), step('c', 'contract')], parent, [fk])).toEqual([]);
   });
 });

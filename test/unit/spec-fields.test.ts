@@ -1,5 +1,6 @@
 import { specProblems as problems } from './spec-problems';
 import { columnNames, lockTimeoutMs } from '../../core/common/fields';
+import { at } from '../at';
 
 const rollout = (extra: object, step: object) => ({ kind: 'rollout', name: 'r', table: 't', ...extra, steps: [step] });
 
@@ -39,12 +40,12 @@ describe('columnNames: a required, non-empty list of plain identifiers', () => {
   ])('%s', (_name, value, message) => {
     const r = columnNames('columns', 'what they are for').safeParse(value);
     if (message === null) expect(r.success).toBe(true);
-    else expect(r.success ? '' : r.error.issues[0].message).toContain(message);
+    else expect(r.success ? '' : at(r.error.issues, 0).message).toContain(message);
   });
 
   test('without a purpose the message stops at "is required"', () => {
     const r = columnNames('references.columns').safeParse(undefined);
-    expect(r.success ? '' : r.error.issues[0].message).toBe('references.columns is required');
+    expect(r.success ? '' : at(r.error.issues, 0).message).toBe('references.columns is required');
   });
 
   test.each<[string, object, string]>([

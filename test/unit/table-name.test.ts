@@ -2,6 +2,7 @@ import { parseTable, qualifiedName, qualifiedName as fromIds } from '../../core/
 import { backfillSummary, backfillMemoSummary, rolloutTables } from '../../steps/summary';
 import { parseBackfillSpec, parseRolloutSpec } from '../../steps/spec';
 import { errorExit } from './error-exit';
+import { at } from '../at';
 
 describe('the one table-name normaliser', () => {
   test.each([
@@ -11,7 +12,7 @@ describe('the one table-name normaliser', () => {
     ['Sales.Orders', { schema: 'Sales', name: 'Orders' }, 'Sales.Orders'],
     ['a.b.c (the first dot splits)', { schema: 'a', name: 'b.c' }, 'a.b.c'],
   ])('%s', (input, ref, name) => {
-    const t = input.split(' ')[0];
+    const t = at(input.split(' '), 0);
     expect(parseTable(t)).toEqual(ref);
     expect(qualifiedName(t)).toBe(name);
     expect(qualifiedName(ref)).toBe(name);

@@ -12,6 +12,7 @@ import { quantile, withHeldBack, highestWindowP99, baselineP99, excessNeeded, ob
 import { CONTROL_TUNING } from '../../core/backfill/throttle-tuning';
 import { rememberedStart, isWorthRemembering, MEMORY } from '../../core/backfill/throttle-memory';
 import { ReplicaLagTracker, parseLsn } from '../../core/backfill/replica-lag';
+import { at, only } from '../at';
 
 const limits: ControlLimits = { maxLanes: 4, minChunkSize: 100, maxChunkSize: 10_000, minRowsPerSecond: 100 };
 const W = CONTROL_TUNING.windowMs;
@@ -301,8 +302,8 @@ describe('the controller', () => {
     // chunks reached their largest before a second lane came
     const firstTwoLanes = seen.findIndex((x) => x.lanes > 1);
     expect(firstTwoLanes).toBeGreaterThan(0);
-    expect(seen[firstTwoLanes - 1].chunk).toBe(limits.maxChunkSize);
-    expect(seen[seen.length - 1].lanes).toBe(limits.maxLanes);
+    expect(at(seen, firstTwoLanes - 1).chunk).toBe(limits.maxChunkSize);
+    expect(at(seen, -1).lanes).toBe(limits.maxLanes);
   });
 
   test('at a low rate the observed rate is lumpy: the rate is raised, not lanes or chunks, and no chunk grows past a second of the rate', () => {
@@ -457,12 +458,12 @@ describe('replica lag from the primary', () => {
   test('replay paused: lag grows from when the primary first moved past the replayed position, though replay_lag stays stale', () => {
     const tr = new ReplicaLagTracker();
     const r = (replayLsn: string, replayLagMs: number | null) => [{ name: 'r1@local', state: 'streaming', replayLsn, replayLagMs }];
-    expect(tr.observe(1000, '0/100', r('0/100', null))[0].lagMs).toBe(0); // idle, caught up: replay_lag NULL
-    expect(tr.observe(2000, '0/200', r('0/100', 15))[0].lagMs).toBe(15); // first seen past at 2000: replay_lag is all there is
-    expect(tr.observe(5000, '0/300', r('0/100', 15))[0].lagMs).toBe(3000);
-    expect(tr.observe(9000, '0/300', r('0/100', 15))[0].lagMs).toBe(7000); // idle primary, still paused: lag still grows
-    expect(tr.observe(9500, '0/300', r('0/300', 8000))[0].lagMs).toBe(0); // resumed and caught up: stale replay_lag ignored
-    expect(tr.observe(9600, '0/400', r('0/300', 9000))[0].lagMs).toBe(9000); // replay_lag larger than the estimate counts
+    expect(only(tr.observe(1000, '0/100', r('0/100', null))).lagMs).toBe(0); // idle, caught up: replay_lag NULL
+    expect(only(tr.observe(2000, '0/200', r('0/100', 15))).lagMs).toBe(15); // first seen past at 2000: replay_lag is all there is
+    expect(only(tr.observe(5000, '0/300', r('0/100', 15))).lagMs).toBe(3000);
+    expect(only(tr.observe(9000, '0/300', r('0/100', 15))).lagMs).toBe(7000); // idle primary, still paused: lag still grows
+    expect(only(tr.observe(9500, '0/300', r('0/300', 8000))).lagMs).toBe(0); // resumed and caught up: stale replay_lag ignored
+    expect(only(tr.observe(9600, '0/400', r('0/300', 9000))).lagMs).toBe(9000); // replay_lag larger than the estimate counts
   });
 
   test('a replica that disappears is reported missing (and remembered from an earlier probe)', () => {

@@ -90,7 +90,7 @@ describe('the budget resolved', () => {
   ])('%s', (_what, latency, m, expected) => {
     const r = resolveBudget(latency, m);
     expect(Object.keys(r).sort()).toEqual(Object.keys(expected).sort());
-    if ('budgetP99Ms' in expected) expect(r.budgetP99Ms).toBeCloseTo(expected.budgetP99Ms as number, 9);
+    if ('budgetP99Ms' in expected) expect(r.budgetP99Ms).toBeCloseTo(expected.budgetP99Ms, 9);
     expect(r.reference).toBe((expected as { reference?: string }).reference);
   });
 
