@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { itemAt } from '../core/common/checked';
 import { ident, qualified } from '../db/identifiers';
 import { prepared } from '../db/pool';
 
@@ -106,12 +107,12 @@ export async function levelled(pool: Pool): Promise<string> {
   await pool.query('CHECKPOINT');
   await pool.query('SELECT pg_stat_statements_reset()');
   const { rows } = await pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
-  return rows[0].lsn;
+  return itemAt(rows, 0, 'the WAL position row').lsn;
 }
 
 export async function walSince(pool: Pool, lsn: string): Promise<number> {
   const { rows } = await pool.query<{ d: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::bigint AS d', [lsn]);
-  return Number(rows[0].d);
+  return Number(itemAt(rows, 0, 'the WAL difference row').d);
 }
 
 export interface StatementCost {

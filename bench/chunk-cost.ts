@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { itemAt } from '../core/common/checked';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pool, PoolClient } from 'pg';
@@ -105,7 +106,7 @@ async function stagefillLane(pool: Pool, t: sql.CostTable, chunks: number, tag: 
     generation: 1,
     partitionNo: 0,
     table: t.table,
-    key: t.key.length === 1 ? t.key[0] : t.key,
+    key: t.key.length === 1 ? itemAt(t.key, 0, 'key column') : t.key,
     keyType: t.keyType,
     isKeyUnique: true,
     transform: sql.transformOf(t, tag),

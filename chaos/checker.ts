@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { present } from '../core/common/checked';
 import type { RunRecord, LiveCount } from './workload';
 import { persist, TABLE_PREFIX } from './workload';
 import type { Tenant } from './fleet';
@@ -93,7 +94,7 @@ async function checkRollout(pool: Pool, run: RunRecord, flag: Flag): Promise<num
       )
     )
       flag(run, 'completed without a validated foreign key on customer_id');
-    if (catalog.triggers.length) flag(run, `completed with triggers left: ${JSON.stringify(catalog.triggers)}`);
+    if (present(catalog.triggers, 'the triggers').length) flag(run, `completed with triggers left: ${JSON.stringify(catalog.triggers)}`);
     if (checksum !== before.scaledChecksum)
       flag(run, 'completed, but the original rows are not qty * 10 with every other column as before');
   } else if (run.outcome === 'rolled_back') {
@@ -132,7 +133,7 @@ const columnsOf = (catalog: Record<string, unknown[]>) =>
 async function checkGraph(pool: Pool, run: RunRecord, flag: Flag): Promise<number> {
   const before = run.before!;
   const accounts = run.parent!;
-  const accountsBefore = before.tables![accounts];
+  const accountsBefore = present(before.tables?.[accounts], `the snapshot of ${accounts} before`);
   const ledgerCatalog = await sql.catalogOf(pool, run.table);
   const accountsCatalog = await sql.catalogOf(pool, accounts);
   const isCompleted = run.outcome === 'completed';
@@ -149,7 +150,8 @@ async function checkGraph(pool: Pool, run: RunRecord, flag: Flag): Promise<numbe
     const references = new RegExp(`^FOREIGN KEY \\(account_ref\\) REFERENCES (public\\.)?${accounts.split('.')[1]}\\(ref\\)$`);
     if (!constraints(ledgerCatalog).some((k) => references.test(k.def) && k.convalidated))
       flag(run, `completed without a validated foreign key from account_ref onto ${accounts}(ref)`);
-    if (accountsCatalog.triggers.length || ledgerCatalog.triggers.length) flag(run, 'completed with triggers left on its tables');
+    if (present(accountsCatalog.triggers, 'the triggers').length || present(ledgerCatalog.triggers, 'the triggers').length)
+      flag(run, 'completed with triggers left on its tables');
   } else if (run.outcome === 'rolled_back') {
     if (run.decision === 'approve' && run.signals.acked > 0 && !run.rollbackReason)
       flag(run, 'rolled back after the campaign approved it, with no reason recorded');
@@ -202,7 +204,7 @@ async function checkFleet(tenants: readonly Tenant[], run: RunRecord, flag: Flag
   let rows = 0;
   for (const target of run.targets!) {
     const t = tenants.find((x) => x.name === target.name)!;
-    const was = run.before!.tables![target.name];
+    const was = present(run.before?.tables?.[target.name], `the snapshot of ${target.name} before`);
     const on = (what: string) => flag(run, `target ${target.name} (${target.state}): ${what}`);
     if (target.attempt > 1) on(`its change ran ${target.attempt} times`);
     if (run.decision === 'approve' && target.state !== 'completed') on('not completed although the fleet was approved');
@@ -213,7 +215,7 @@ async function checkFleet(tenants: readonly Tenant[], run: RunRecord, flag: Flag
     if (isCompleted) {
       if (columnsOf(catalog) !== 'hits integer, id bigint, n integer, v integer, w bigint')
         on(`columns ${columnsOf(catalog)} (expected w bigint added)`);
-      if (catalog.triggers.length) on(`triggers left: ${JSON.stringify(catalog.triggers)}`);
+      if (present(catalog.triggers, 'the triggers').length) on(`triggers left: ${JSON.stringify(catalog.triggers)}`);
       if (c.wWrong) on(`${c.wWrong} rows with w other than v * 2`);
       if (c.once !== c.rows) on(`rows counted other than once: ${c.never} never, ${c.more} more than once (of ${c.rows})`);
     } else if (JSON.stringify(catalog) !== JSON.stringify(was.catalog)) {

@@ -1,4 +1,5 @@
 import { sleep } from '../devstack';
+import { itemAt } from '../core/common/checked';
 import type { ChaosStack } from './stack';
 import { faultSchedule, type FaultKind, type FaultOptions, type PlannedFault } from './schedule';
 import { persist } from './workload';
@@ -65,7 +66,7 @@ export function startFaults(
   const inject = async (planned: PlannedFault): Promise<FaultRecord> => {
     const { kind, downMs, at: plannedAt } = planned;
     const at = (Date.now() - t0) / 1000;
-    const slot = stack.workers[planned.worker];
+    const slot = itemAt(stack.workers, planned.worker, 'worker');
     const done = (target: string, down = downMs): FaultRecord => ({ kind, at, plannedAt, target, downMs: down, recoveryMs: null });
     switch (kind) {
       case 'worker-sigkill':

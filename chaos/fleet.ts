@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { itemAt, present } from '../core/common/checked';
 import { startFleet } from '../client/fleet/start';
 import { parseFleetSpec } from '../steps/fleet-spec';
 import type { FleetProgress } from '../core/fleet/progress';
@@ -53,7 +54,7 @@ export function fleetSpec(name: string, table: string, tenants: readonly Tenant[
       ],
     },
     waves: [
-      { name: 'canary', names: [tenants[0].name], approval: true },
+      { name: 'canary', names: [itemAt(tenants, 0, 'tenant').name], approval: true },
       { name: 'rest', share: 'rest', parallelism: 2 },
     ],
   });
@@ -82,7 +83,9 @@ export async function driveFleet(
   const spec = fleetSpec(rec.name, rec.table, tenants, opts.maxRowsPerSecond);
   const writer = liveWriter(liveSeed, opts.liveWriteEveryMs, async (r) => {
     const i = r.int(0, tenants.length - 1);
-    await countInto(rec.targets![i].live, () => sql.hitRow(tenants[i].pool, rec.table, r.int(1, rec.rows)));
+    await countInto(itemAt(present(rec.targets, 'the targets'), i, 'target').live, () =>
+      sql.hitRow(itemAt(tenants, i, 'tenant').pool, rec.table, r.int(1, rec.rows)),
+    );
   });
   let isApproved = false;
   let isRolledBack = false;

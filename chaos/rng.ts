@@ -66,7 +66,7 @@ export function derive(seed: number, ...parts: number[]): number {
 export function shuffle<T>(xs: T[], rng: Rng): T[] {
   for (let i = xs.length - 1; i > 0; i--) {
     const j = rng.int(0, i);
-    [xs[i], xs[j]] = [xs[j], xs[i]];
+    [xs[i], xs[j]] = [itemAt(xs, j), itemAt(xs, i)];
   }
   return xs;
 }
