@@ -2,6 +2,9 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { AlreadyRunningError } from '../client/errors';
 import { sleep } from '../devstack';
 import { progressQuery, approveSignal, rollbackSignal, type RolloutProgress } from '../workflows/definitions';
+import { startRollout } from '../client/runs';
+import type { StagefillConnection } from '../client/connection';
+import type { RolloutSpec } from '../steps/spec';
 import { seeded, type Rng } from './rng';
 
 /**
@@ -126,4 +129,23 @@ export function answerApproval(handle: WorkflowHandle, rec: { signals: LiveCount
         : handle.signal(rollbackSignal, { by: 'chaos', reason: 'the campaign rolls back at approval' }),
     );
   };
+}
+
+/** A rollout started once, its approval answered as decided, followed to its end (its outcome on the record); the live writer stopped either way. */
+export async function runRollout(
+  conn: StagefillConnection,
+  spec: RolloutSpec,
+  rec: { workflowId: string; outcome?: string; signals: LiveCount; rollbackReason?: string | null },
+  decision: 'approve' | 'rollback',
+  isStopping: () => boolean,
+  writer: { stop(): Promise<void> },
+): Promise<void> {
+  try {
+    rec.workflowId = await startOnce(() => startRollout(conn, spec, { actor: 'chaos' }));
+    const handle = conn.client.workflow.getHandle(rec.workflowId);
+    if (await untilClosed(handle, isStopping, answerApproval(handle, rec, decision)))
+      rec.outcome = await persist(() => outcomeOf(handle, rec));
+  } finally {
+    await writer.stop();
+  }
 }

@@ -1,6 +1,5 @@
-import { startRollout } from '../client/runs';
 import { parseRolloutSpec } from '../steps/spec';
-import { persist, startOnce, untilClosed, outcomeOf, countInto, liveWriter, noWrites, answerApproval } from './drive';
+import { persist, countInto, liveWriter, noWrites, runRollout } from './drive';
 import type { DriveContext, RunRecord } from './workload';
 import * as sql from './sql';
 
@@ -95,12 +94,5 @@ export async function driveGraph(
       await countInto(rec.liveParent!, () => sql.hitRow(stack.pool, accounts, r.int(1, GRAPH_ACCOUNTS)));
     }
   });
-  try {
-    rec.workflowId = await startOnce(() => startRollout(conn, spec, { actor: 'chaos' }));
-    const handle = conn.client.workflow.getHandle(rec.workflowId);
-    if (await untilClosed(handle, isStopping, answerApproval(handle, rec, decision)))
-      rec.outcome = await persist(() => outcomeOf(handle, rec));
-  } finally {
-    await writer.stop();
-  }
+  await runRollout(conn, spec, rec, decision, isStopping, writer);
 }

@@ -1,10 +1,9 @@
 import { startBackfill } from '../client/operations';
-import { startRollout } from '../client/runs';
 import type { StagefillConnection } from '../client/connection';
 import { parseBackfillSpec, parseRolloutSpec } from '../steps/spec';
 import type { ChaosStack } from './stack';
 import { plannedRun, type RunClass, type RunKind } from './schedule';
-import { persist, startOnce, untilClosed, outcomeOf, countInto, liveWriter, noWrites, answerApproval, type LiveCount } from './drive';
+import { persist, startOnce, untilClosed, outcomeOf, countInto, liveWriter, noWrites, runRollout, type LiveCount } from './drive';
 import { driveGraph } from './graph';
 import { driveFleet } from './fleet';
 import * as sql from './sql';
@@ -239,12 +238,5 @@ async function driveRollout(
       await countInto(rec.live, () => sql.hitOrder(stack.pool, rec.table, id));
     }
   });
-  try {
-    rec.workflowId = await startOnce(() => startRollout(conn, spec, { actor: 'chaos' }));
-    const handle = conn.client.workflow.getHandle(rec.workflowId);
-    if (await untilClosed(handle, isStopping, answerApproval(handle, rec, decision)))
-      rec.outcome = await persist(() => outcomeOf(handle, rec));
-  } finally {
-    await writer.stop();
-  }
+  await runRollout(conn, spec, rec, decision, isStopping, writer);
 }
