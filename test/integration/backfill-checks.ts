@@ -80,7 +80,7 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
     [table, name],
   );
   if (!b.rows.length) throw new Error(`no backfill ${name} on ${table}`);
-  const { id, generation } = b.rows[0];
+  const { id, generation } = b.rows[0]!;
   const parts = await pool.query<{
     partition_no: number;
     lo: string;
@@ -112,12 +112,12 @@ export async function checkpointChain(pool: Pool, table: string, name: string, o
       else if (p.cursor !== p.lo) problems.push(`${where} has no checkpoint but its cursor moved to ${p.cursor}`);
       continue;
     }
-    if (chain[0].lo !== p.lo) problems.push(`${where} starts at ${chain[0].lo}`);
+    if (chain[0]!.lo !== p.lo) problems.push(`${where} starts at ${chain[0]!.lo}`);
     for (let i = 0; i + 1 < chain.length; i++) {
-      if (chain[i].hi !== chain[i + 1].lo)
-        problems.push(`${where}: [${chain[i].lo}, ${chain[i].hi}) is followed by [${chain[i + 1].lo}, ${chain[i + 1].hi})`);
+      if (chain[i]!.hi !== chain[i + 1]!.lo)
+        problems.push(`${where}: [${chain[i]!.lo}, ${chain[i]!.hi}) is followed by [${chain[i + 1]!.lo}, ${chain[i + 1]!.hi})`);
     }
-    const end = chain[chain.length - 1].hi;
+    const end = chain[chain.length - 1]!.hi;
     if (complete && end !== p.hi) problems.push(`${where} ends at ${end}`);
     // a stopped run: the durable cursor is exactly where the last committed chunk ended
     if (!complete && end !== p.cursor) problems.push(`${where}: last checkpoint ends at ${end} but the cursor is ${p.cursor}`);

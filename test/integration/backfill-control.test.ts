@@ -81,7 +81,7 @@ test('rows locked by another session: the chunk hits lock_timeout, backs off and
       const e = await events(workflowId, 'lock_timeout');
       return e.length >= 2 && e;
     });
-    expect(timeouts[1].detail.backoffMs).toBeGreaterThan(timeouts[0].detail.backoffMs);
+    expect(timeouts[1]!.detail.backoffMs).toBeGreaterThan(timeouts[0]!.detail.backoffMs);
     const held = await progressOf(client, workflowId);
     expect(held.state).toBe('running');
     expect((await distribution(pool, table))['1'] ?? 0).toBeLessThan(10_000);
@@ -186,7 +186,7 @@ test('continue-as-new keeps the cursor and counters: a backfill over several run
     const { result, chain } = await expectCompletedOnce(runs, table, s.name, 8_000);
     expect(result.rowsProcessed).toBe(8_000);
     const first = await client.workflow.getHandle(workflowId, runs.firstExecutionRunId).fetchHistory();
-    expect(first.events![first.events!.length - 1].workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+    expect(first.events![first.events!.length - 1]!.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
     expect(result.chunksDone).toBe(chain.chunks);
   });
 });

@@ -63,7 +63,7 @@ test('1M rows, n = n + 1, the worker process SIGKILLed 4 times at random points:
         const h = await client.workflow.getHandle(workflowId, runId).fetchHistory();
         runs++;
         events += h.events!.length;
-        runId = h.events![h.events!.length - 1].workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+        runId = h.events![h.events!.length - 1]!.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
       }
       const chain = await checkpointChain(pool, table, s.name);
       process.stderr.write(

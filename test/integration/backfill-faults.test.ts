@@ -51,7 +51,7 @@ function localPorts(pid: number): number[] {
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
+      if (m) inodes.add(m[1]!);
     } catch {
       // closed meanwhile
     }
@@ -61,7 +61,7 @@ function localPorts(pid: number): number[] {
     if (!fs.existsSync(table)) continue;
     for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length > 9 && inodes.has(cols[9])) ports.push(parseInt(cols[1].split(':')[1], 16));
+      if (cols.length > 9 && inodes.has(cols[9]!)) ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
     }
   }
   return ports;
@@ -157,7 +157,7 @@ async function leaseRows(handle: WorkflowHandle): Promise<number> {
   for (const e of history.events!) {
     const done = e.activityTaskCompletedEventAttributes;
     if (!done || !leases.has(String(done.scheduledEventId))) continue;
-    rows += (client.options.loadedDataConverter.payloadConverter.fromPayload(done.result!.payloads![0]) as { rows: number }).rows;
+    rows += (client.options.loadedDataConverter.payloadConverter.fromPayload(done.result!.payloads![0]!) as { rows: number }).rows;
   }
   return rows;
 }
@@ -265,7 +265,7 @@ test('PostgreSQL restarted mid-backfill, with a fast and then an immediate shutd
     const before = atRestart.length ? atRestart[atRestart.length - 1] : 0;
     await waitFor(
       `progress before the ${mode} restart`,
-      async () => (await rowsCommitted(own, table).catch(() => 0)) > before + 3000,
+      async () => (await rowsCommitted(own, table).catch(() => 0)) > before! + 3000,
       90_000,
     );
     atRestart.push(await rowsCommitted(own, table));

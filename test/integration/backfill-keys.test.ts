@@ -74,7 +74,7 @@ async function nonCCollation(): Promise<string> {
       ORDER BY collname = 'en-US-x-icu' DESC, collprovider = 'i' DESC, collname LIKE 'en_US%' DESC, collname LIMIT 1`,
   );
   if (!rows.length) throw new Error('no collation other than C on this server');
-  return rows[0].name;
+  return rows[0]!.name;
 }
 
 test('text key under a non-C collation, worker SIGKILLed 3 times: every row once, chunks cut in the collation order', async () => {
@@ -121,7 +121,7 @@ test('composite (tenant_id, id) key, one tenant holding half the rows, worker SI
   await killedThreeTimes(table, s, total);
   // checkpoints keep the composite key as its columns' text; people see it as a tuple
   const chain = await checkpointChain(pool, table, s.name);
-  expect(JSON.parse(chain.checkpoints[0].lo)).toHaveLength(2);
+  expect(JSON.parse(chain.checkpoints[0]!.lo)).toHaveLength(2);
   const plan = await printPlan(s, 'text');
   expect(plan).toMatch(/by \(tenant_id, id\): chunks of 2000 rows/);
   expect(plan).toContain('key (tenant_id, id): integer, bigint, unique');
@@ -132,7 +132,7 @@ test('a table partitioned by its key: every leaf backfilled once, no key partiti
   const name = unique('parted');
   const table = `public.${name}`;
   await pool.query(`CREATE TABLE ${table} (id bigint NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (id)) PARTITION BY RANGE (id)`);
-  const bounds = [
+  const bounds: [number, number][] = [
     [1, 10_001],
     [10_001, 25_001],
     [25_001, 30_001],
@@ -166,7 +166,7 @@ test('a table partitioned by its key: every leaf backfilled once, no key partiti
   );
   expect(new Set(parts.rows.map((p) => p.leaf))).toEqual(new Set(bounds.map((_, i) => `public.${name}_p${i}`)));
   for (const p of parts.rows) {
-    const [lo, hi] = bounds[Number(p.leaf.slice(-1))];
+    const [lo, hi] = bounds[Number(p.leaf.slice(-1))]!;
     expect(Number(p.lo)).toBeGreaterThanOrEqual(lo);
     expect(Number(p.hi)).toBeLessThanOrEqual(hi);
   }

@@ -39,7 +39,7 @@ test('every verb has --help with an example', async () => {
   ];
   const results = await Promise.all(verbs.map((v) => cli(...v, '--help')));
   results.forEach((r, i) => {
-    const verb = verbs[i].join(' ');
+    const verb = verbs[i]!.join(' ');
     expect({ verb, code: r.code }).toEqual({ verb, code: 0 });
     expect(r.stdout).toMatch(/Examples:\n\s+\$ (\S+=\S+ )*stagefill /);
     expect(r.stdout).toContain(`stagefill ${verb}`);
@@ -105,19 +105,19 @@ test('plan reads the chunk plan from the table; start --wait runs it; status, hi
   expect(start.stdout).toContain(`${id}: completed (COMPLETED)`);
   expect(await distribution(table)).toEqual({ '1': 6_000 });
 
-  const status = await statusOf(id);
+  const status = await statusOf(id!);
   expect(status).toMatchObject({ kind: 'backfill', state: 'completed', rowsProcessed: 6_000, workflowStatus: 'COMPLETED' });
-  const text = await cli('status', id);
+  const text = await cli('status', id!);
   expect(text.stdout).toMatch(/100\.0% completed\s+rows 6,000\/6,000/);
 
-  const history = await cli('history', id);
+  const history = await cli('history', id!);
   expect(history.code).toBe(0);
   expect(history.stdout).toContain(`backfill ${spec.name} on ${table}: completed, generation 1`);
   expect(history.stdout).toMatch(/generation 1 \(start, .*\): range \[1, 6001\)/);
   expect(history.stdout).toMatch(/6,000\/6,000 rows in 1\d checkpointed chunks/);
   expect(history.stdout).toMatch(/backfill started/);
   expect(history.stdout).toMatch(/backfill completed/);
-  const hjson = JSON.parse((await cli('history', id, '--json')).stdout);
+  const hjson = JSON.parse((await cli('history', id!, '--json')).stdout);
   expect(hjson.backfill.generations[0]).toMatchObject({ generation: 1, rowsDone: 6_000, rowsPlanned: 6_000 });
   expect(hjson.events.map((e: { event: string }) => e.event)).toEqual(['started', 'completed']);
 
@@ -127,12 +127,12 @@ test('plan reads the chunk plan from the table; start --wait runs it; status, hi
     return runs.find((x) => x.workflowId === id && x.state === 'completed') && runs;
   });
   expect(listed).toHaveLength(1);
-  expect(listed[0].tables).toEqual([table]);
+  expect(listed[0]!.tables).toEqual([table]);
   const none = JSON.parse((await cli('list', '--kind', 'backfill', '--table', table, '--state', 'running', '--json')).stdout);
   expect(none).toEqual([]);
   const rows = await cli('list', '--table', table);
   expect(rows.stdout).toMatch(
-    new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\tbackfill\\t${table}\\tcompleted\\tCOMPLETED`, 'm'),
+    new RegExp(`^${id!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\tbackfill\\t${table}\\tcompleted\\tCOMPLETED`, 'm'),
   );
 
   const missing = await cli('history', 'stagefill-backfill:public.nope:nothing');
@@ -195,7 +195,7 @@ test('pause stops a running backfill, resume continues it, cancel ends another; 
 test('result prints the outcome; approve, rollback and retry refuse a backfill (exit 2); controls on an unknown id exit 1', async () => {
   const table = await makeCounterTable(pool, unique('t'), 500);
   const start = await cli('start', writeSpec(dir, counterBackfill(table)), '--wait');
-  const id = start.stdout.split('\n')[0];
+  const id = start.stdout.split('\n')[0]!;
   const result = await cli('result', id);
   expect(result.code).toBe(0);
   expect(JSON.parse(result.stdout)).toMatchObject({ state: 'completed', rowsProcessed: 500 });

@@ -32,7 +32,7 @@ test('a composite key: a chunk spanning two tenants is estimated at a quarter of
       `EXPLAIN UPDATE ${table} SET n = n WHERE (tenant_id, id) >= ROW(2, 1) AND (tenant_id, id) < ROW(3, 100)`,
     );
     // tenant 2 holds 1,500 rows; the estimate is a quarter of the table (a sequential scan on a big one)
-    const estimate = Number(/rows=(\d+)/.exec(rows[1]['QUERY PLAN'])?.[1]);
+    const estimate = Number(/rows=(\d+)/.exec(rows[1]!['QUERY PLAN'])?.[1]);
     expect(estimate).toBeGreaterThan(60_000 / 10);
     await client1.query('SET enable_seqscan = off');
     const off = await client1.query<{ 'QUERY PLAN': string }>(

@@ -36,7 +36,7 @@ test("a rollout's percentage and ETA move while its backfill runs: between the v
     'two percentages over 0 while the backfill runs',
     async () => {
       const p = await progressOf(handle);
-      if (p.steps[0].state === 'running' && p.backfills.length && (!seen.length || p.percent !== seen[seen.length - 1].percent))
+      if (p.steps[0]!.state === 'running' && p.backfills.length && (!seen.length || p.percent !== seen[seen.length - 1]!.percent))
         seen.push(p);
       return seen.filter((x) => x.percent > 0).length >= 2;
     },
@@ -46,21 +46,21 @@ test("a rollout's percentage and ETA move while its backfill runs: between the v
   for (const p of seen) {
     expect(p.percent).toBeGreaterThanOrEqual(0);
     expect(p.percent).toBeLessThan(50);
-    expect(p.backfills[0].state).toBe('running');
-    expect(p.backfills[0].rowsTotal).toBeGreaterThan(0);
+    expect(p.backfills[0]!.state).toBe('running');
+    expect(p.backfills[0]!.rowsTotal).toBeGreaterThan(0);
   }
   const [first, second] = seen.filter((x) => x.percent > 0);
-  expect(second.percent).toBeGreaterThan(first.percent);
-  expect(second.backfills[0].rowsDone).toBeGreaterThan(first.backfills[0].rowsDone);
-  expect(second.etaSeconds).toEqual(expect.any(Number));
-  expect(second.etaSeconds!).toBeGreaterThan(0);
+  expect(second!.percent).toBeGreaterThan(first!.percent);
+  expect(second!.backfills[0]!.rowsDone).toBeGreaterThan(first!.backfills[0]!.rowsDone);
+  expect(second!.etaSeconds).toEqual(expect.any(Number));
+  expect(second!.etaSeconds!).toBeGreaterThan(0);
 
   expect((await outcome(handle)).state).toBe('completed');
   const done = await progressOf(handle);
   expect(done).toMatchObject({ percent: 100, etaSeconds: 0, backfills: [], lastError: null });
   recordFacts('rollout percentage during its backfill', {
     percents: seen.map((p) => p.percent).join(' -> '),
-    etaSeconds: second.etaSeconds ?? -1,
+    etaSeconds: second!.etaSeconds ?? -1,
   });
 });
 
@@ -126,5 +126,5 @@ test('a rollout held on a failing gate, retried and completed, shows no stale er
   expect(done.lastError).toBeNull();
   expect(done.lastRecoveredError).toBe(held.lastError);
   expect(done.steps[0]).toMatchObject({ state: 'completed' });
-  expect(done.steps[0].error).toBeUndefined();
+  expect(done.steps[0]!.error).toBeUndefined();
 });

@@ -114,9 +114,9 @@ test('a backfill that finishes sends one "finished" notification with its run id
       reason: null,
       url: `${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(workflowId)}/${handle.firstExecutionRunId}/history`,
     });
-    expect(n.id).toBe(`${workflowId}/${handle.firstExecutionRunId}/finished/1`);
-    expect(n.text).toContain(`stagefill backfill *${s.name}* on ${table} finished <${n.url}|open in Temporal>`);
-    expect(Date.parse(n.at)).not.toBeNaN();
+    expect(n!.id).toBe(`${workflowId}/${handle.firstExecutionRunId}/finished/1`);
+    expect(n!.text).toContain(`stagefill backfill *${s.name}* on ${table} finished <${n!.url}|open in Temporal>`);
+    expect(Date.parse(n!.at)).not.toBeNaN();
   } finally {
     await w.stop();
     await hook.close();
@@ -155,11 +155,11 @@ test('a rollout: "awaiting_approval", then after approval a failing gate, "rolle
     expect(team.bodies.map((b) => b.event)).toEqual(['awaiting_approval', 'rolled_back']);
     const rolledBack = team.bodies[1];
     expect(rolledBack).toMatchObject({ state: 'rolled_back', workflowId: handle.workflowId, runId, tables: [table] });
-    expect(rolledBack.reason).toMatch(/check "no big orders" got \d+, expected/);
-    expect(rolledBack.text).toMatch(
+    expect(rolledBack!.reason).toMatch(/check "no big orders" got \d+, expected/);
+    expect(rolledBack!.text).toMatch(
       /^:leftwards_arrow_with_hook: stagefill rollout \*.*\* on public\..* rolled back: step ".*": check "no big orders" got/,
     );
-    expect(rolledBack.url).toBe(
+    expect(rolledBack!.url).toBe(
       `${WEB_UI}/namespaces/${env().namespace}/workflows/${encodeURIComponent(handle.workflowId)}/${runId}/history`,
     );
     // the worker's receiver gets every event of every run, the same bodies (same ids)
@@ -199,12 +199,12 @@ test('a receiver that is down or answers 500: the run completes as usual; the de
     // the 500 receiver saw every attempt of the retry policy, all with the same id
     expect(broken.bodies).toHaveLength(5);
     expect(new Set(broken.bodies.map((b) => b.id)).size).toBe(1);
-    expect(broken.bodies[0].event).toBe('finished');
-    const gaps = broken.requests.slice(1).map((r, i) => (r.at - broken.requests[i].at) / 1000);
+    expect(broken.bodies[0]!.event).toBe('finished');
+    const gaps = broken.requests.slice(1).map((r, i) => (r.at - broken.requests[i]!.at) / 1000);
     console.log(`retry gaps of the 500 receiver: ${gaps.map((g) => g.toFixed(2)).join(', ')} s`);
     // at least the waits docs/operations.md states (1 s, 2 s, 4 s, 5 s); a loaded machine only makes them longer
     deliveryRetryGapsMs().forEach((ms, i) => expect(gaps[i]).toBeGreaterThanOrEqual(ms / 1000 - 0.15));
-    const figures = { run500Ms: runs[0].ms, runDownMs: runs[1].ms };
+    const figures = { run500Ms: runs[0]!.ms, runDownMs: runs[1]!.ms };
     console.log(`runs with a broken receiver: answering 500 ${figures.run500Ms} ms, down ${figures.runDownMs} ms (5 attempts each)`);
     recordFacts('webhook receiver down or answering 500: the backfills completed', { attempts500: broken.bodies.length, ...figures });
   } finally {

@@ -208,7 +208,7 @@ test.each([
     // every foreign key valid, pointing at the new key, and holding
     const fks = await foreignKeys(t.items);
     expect(fks.map((f) => [f.name, f.valid])).toEqual([[`${t.i}_order_fk`, true]]);
-    expect(fks[0].def).toMatch(/FOREIGN KEY \(order_id\) REFERENCES .*\(id\) ON DELETE CASCADE/);
+    expect(fks[0]!.def).toMatch(/FOREIGN KEY \(order_id\) REFERENCES .*\(id\) ON DELETE CASCADE/);
     expect(
       await count(`SELECT count(*) AS n FROM ${t.items} i WHERE NOT EXISTS (SELECT 1 FROM ${t.orders} o WHERE o.id = i.order_id)`),
     ).toBe(0);

@@ -108,7 +108,7 @@ test('plan and start refuse an int -> bigint key whose child column is left out,
   const json = await runCli(['plan', file, '--json'], env);
   expect(json.code).toBe(2);
   const doc = JSON.parse(json.stdout) as { columns: { tables: { leftOut?: { table: string; column: string; foreignKey: string }[] }[] } };
-  expect(doc.columns.tables[0].leftOut).toEqual([expect.objectContaining({ table: t.items, column: 'order_id', foreignKey: t.fk })]);
+  expect(doc.columns.tables[0]!.leftOut).toEqual([expect.objectContaining({ table: t.items, column: 'order_id', foreignKey: t.fk })]);
 
   const start = await runCli(['start', file], env);
   expect(start.code).toBe(2);

@@ -65,9 +65,9 @@ test('runChecks: bounds, unchanged-since-start baselines and broken queries, eve
   expect(byName['rows within 5']).toMatchObject({ ok: true, value: '102', deviation: 0 });
   expect(byName['no negatives']).toMatchObject({ ok: false, value: '2', expected: '= 0', deviation: 2 });
   expect(byName['broken']).toMatchObject({ ok: false, value: null });
-  expect(byName['broken'].error).toContain('no_such_column');
-  expect(byName['no writes'].ok).toBe(false);
-  expect(byName['no writes'].error).toMatch(/read-only/);
+  expect(byName['broken']!.error).toContain('no_such_column');
+  expect(byName['no writes']!.ok).toBe(false);
+  expect(byName['no writes']!.error).toMatch(/read-only/);
   expect((await pool.query(`SELECT count(*)::int AS c FROM ${table}`)).rows[0].c).toBe(102);
 
   const recorded = await pool.query(

@@ -40,7 +40,7 @@ export async function begin(
 ): Promise<Started> {
   const spec = parseRolloutSpec({ kind: 'rollout', name: unique('ro'), table, steps });
   const graph = normalizeGraph(spec.steps, spec.table);
-  const allSteps = graph.map((g, n) => ({ id: g.id, table: g.table, step: spec.steps[n] }));
+  const allSteps = graph.map((g, n) => ({ id: g.id, table: g.table, step: spec.steps[n]! }));
   const workflowId = opts.workflowId ?? unique('stagefill-rollout:wf');
   const plan = planRollout(spec);
   const r = await acts.beginRollout({

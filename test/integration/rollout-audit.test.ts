@@ -48,9 +48,9 @@ test.each(kinds)(
     expect(reverts.every((e) => e.actor === 'alice')).toBe(true);
     const bf = h.rollout!.backfills;
     expect(bf).toHaveLength(1);
-    expect(bf[0].generations[0].checkpointHash).toMatch(/^[0-9a-f]{32}$/);
+    expect(bf[0]!.generations[0]!.checkpointHash).toMatch(/^[0-9a-f]{32}$/);
     const text = formatHistory(h);
-    expect(text).toContain(`checkpoint hash ${bf[0].generations[0].checkpointHash}`);
+    expect(text).toContain(`checkpoint hash ${bf[0]!.generations[0]!.checkpointHash}`);
     expect(text).toMatch(/catalog of .* after rollback: identical to before the rollout/);
     expect(text).toMatch(/step_reverted \[1-alterColumn\] by alice/);
   },

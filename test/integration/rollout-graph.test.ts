@@ -91,10 +91,10 @@ test('a diamond over three tables completes, its two branches running at the sam
   const a = steps['orders-cents'];
   const b = steps['customers-tier'];
   // overlap: each branch started before the other finished
-  expect(Date.parse(a.startedAt!)).toBeLessThan(Date.parse(b.finishedAt!));
-  expect(Date.parse(b.startedAt!)).toBeLessThan(Date.parse(a.finishedAt!));
-  expect(Date.parse(steps['daily-revenue'].startedAt!)).toBeGreaterThanOrEqual(
-    Math.max(Date.parse(a.finishedAt!), Date.parse(b.finishedAt!)),
+  expect(Date.parse(a!.startedAt!)).toBeLessThan(Date.parse(b!.finishedAt!));
+  expect(Date.parse(b!.startedAt!)).toBeLessThan(Date.parse(a!.finishedAt!));
+  expect(Date.parse(steps['daily-revenue']!.startedAt!)).toBeGreaterThanOrEqual(
+    Math.max(Date.parse(a!.finishedAt!), Date.parse(b!.finishedAt!)),
   );
   const total = await pool.query(`SELECT sum(gold_revenue_cents)::bigint AS s FROM ${t.daily}`);
   expect(Number(total.rows[0].s)).toBeGreaterThan(0);

@@ -182,8 +182,8 @@ test('setNotNull and addCheck naming qty after alterColumn of qty act on the new
   const parsed = parseRolloutSpec(spec);
   // plan: the steps after the alterColumn name the physical column they touch
   const described = planRollout(parsed).steps;
-  expect(described[1].forward).toContain('qty_stagefill_new');
-  expect(described[2].forward).toContain('qty_stagefill_new < 50');
+  expect(described[1]!.forward).toContain('qty_stagefill_new');
+  expect(described[2]!.forward).toContain('qty_stagefill_new < 50');
   const { taskQueue } = await ownWorker();
   const { handle } = await startSpec(client, taskQueue, spec);
   expect(await outcome(handle)).toMatchObject({ state: 'completed' });

@@ -217,7 +217,7 @@ test('two rollouts started at once on one table: exactly one runs, the other nam
   const refused = outs.filter((o) => o.state === 'failed:RolloutRefused');
   expect(refused).toHaveLength(1);
   const winner = refused[0] === outs[0] ? b.handle : a.handle;
-  expect(refused[0].failure).toContain(winner.workflowId);
+  expect(refused[0]!.failure).toContain(winner.workflowId);
   expect(outs.filter((o) => o.state !== 'failed:RolloutRefused')).toHaveLength(1);
 });
 

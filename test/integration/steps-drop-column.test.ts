@@ -94,7 +94,7 @@ describe('dropColumn', () => {
         lockTimeoutMs: 200,
         steps: [{ kind: 'dropColumn', column: 'status', down: "'x'" }],
       });
-      await waitFor('the step to try its lock', async () => (await progressOf(handle)).steps[0].state === 'running');
+      await waitFor('the step to try its lock', async () => (await progressOf(handle)).steps[0]!.state === 'running');
       // a writer meanwhile: the trigger's SHARE ROW EXCLUSIVE request would queue it behind stagefill without lock_timeout
       const writer = (async () => {
         for (let id = 10_000; writing; id++) {

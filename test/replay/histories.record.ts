@@ -51,7 +51,7 @@ let closeClient: () => Promise<void>;
       const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
       runs.push(historyToFile(history));
       const last = history.events![history.events!.length - 1];
-      runId = last.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+      runId = last!.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
     }
     runs.forEach((text, i) => fs.writeFileSync(path.join(DIR, runs.length === 1 ? `${name}.json` : `${name}.${i + 1}.json`), text));
     process.stderr.write(`[record] ${name}: ${runs.length} run(s) saved\n`);

@@ -16,11 +16,11 @@ describe('the chaos campaign replays by seed', () => {
     expect(new Set(a.slice(0, FAULT_KINDS.length).map((f) => f.kind))).toEqual(new Set(FAULT_KINDS));
     // offsets grow, within the campaign, each a gap after the planned end of the one before
     for (let i = 1; i < a.length; i++) {
-      const gap = (a[i].at - a[i - 1].at) * 1000 - a[i - 1].downMs;
+      const gap = (a[i]!.at - a[i - 1]!.at) * 1000 - a[i - 1]!.downMs;
       expect(gap).toBeGreaterThanOrEqual(OPTS.gapMs[0] - 1e-6);
       expect(gap).toBeLessThanOrEqual(OPTS.gapMs[1] + 1e-6);
     }
-    expect(a[a.length - 1].at).toBeLessThan(600);
+    expect(a[a.length - 1]!.at).toBeLessThan(600);
     expect(a.every((f) => f.worker >= 0 && f.worker < 3)).toBe(true);
   });
 
@@ -38,13 +38,13 @@ describe('the chaos campaign replays by seed', () => {
     expect(mix(2027)).toEqual(a);
     expect(mix(2026)).not.toEqual(a);
     // asked for in another order (as timing would start them), each run is still the same
-    for (let n = 11; n >= 0; n--) expect(plannedRun(2027, 'rollout', n)).toEqual(a[1][n]);
+    for (let n = 11; n >= 0; n--) expect(plannedRun(2027, 'rollout', n)).toEqual(a[1]![n]);
     const backfills = a[0];
-    expect(new Set(backfills.map((r) => r.kind))).toEqual(new Set(['backfill-int', 'backfill-uuid', 'backfill-composite']));
-    expect(backfills.every((r) => r.decision === undefined)).toBe(true);
+    expect(new Set(backfills!.map((r) => r.kind))).toEqual(new Set(['backfill-int', 'backfill-uuid', 'backfill-composite']));
+    expect(backfills!.every((r) => r.decision === undefined)).toBe(true);
     // approvals in pairs, one each way: even two rollouts (or graphs, or fleets) go both ways
     for (const runs of a.slice(1))
-      for (let n = 0; n < runs.length; n += 2) expect([runs[n].decision, runs[n + 1].decision].sort()).toEqual(['approve', 'rollback']);
+      for (let n = 0; n < runs.length; n += 2) expect([runs[n]!.decision, runs[n + 1]!.decision].sort()).toEqual(['approve', 'rollback']);
     expect(a.slice(1).map((runs) => runs.map((r) => r.kind))).toEqual(RUN_CLASSES.slice(1).map((c) => Array(12).fill(c)));
   });
 
