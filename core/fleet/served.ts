@@ -62,9 +62,16 @@ export function mergeServed(answers: ProcessAnswer[]): GatheredTargets {
   return { targets: [...targets.values()].sort(byName), processes };
 }
 
-/** Which process reads which of `names` (the first that serves it); names no process serves are left out. */
-export function assignToProcesses(gathered: GatheredTargets, names: string[]): Map<string, string[]> {
-  const workerOf = new Map(gathered.targets.map((t) => [t.name, t.workers[0]]));
+/**
+ * Which process reads which of `names` (the first that serves it and is not in `exclude`, the processes that did
+ * not answer); names no such process serves are left out.
+ */
+export function assignToProcesses(
+  gathered: GatheredTargets,
+  names: string[],
+  exclude: ReadonlySet<string> = new Set(),
+): Map<string, string[]> {
+  const workerOf = new Map(gathered.targets.map((t) => [t.name, t.workers.find((w) => !exclude.has(w))]));
   const out = new Map<string, string[]>();
   for (const n of names) {
     const w = workerOf.get(n);

@@ -35,6 +35,8 @@ test("the processes' targets merge into one list by name, each with the processe
     ['b', ['t3']],
     ['a', ['t1']],
   ]);
+  // a has gone silent since it answered (SIGKILLed): t1 is read by b, which serves it too; t2, served by a alone, by no one
+  expect([...assignToProcesses(merged, ['t1', 't2', 't3'], new Set(['a']))]).toEqual([['b', ['t1', 't3']]]);
 });
 
 test("a process's identity on the control queue names its key; other pollers are not fleet processes", () => {

@@ -7,7 +7,7 @@
  * with different targets files (one per cluster, say) make one fleet.
  * Deterministic: every answer comes from an activity.
  */
-import { proxyActivities, log, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, log, workflowInfo, patched } from '@temporalio/workflow';
 import type { FleetControlActivities } from '../../activities/fleet/control';
 import { fleetControlQueue, fleetProcessQueue } from '../../core/fleet/ids';
 import type { GatheredTargets, ProcessAnswer } from '../../core/fleet/served';
@@ -56,24 +56,52 @@ export async function gatherServedTargets(baseQueue: string, opts: { probe?: boo
   return mergeServed(answers);
 }
 
-/** The shapes of `tables` in each of `names`, read by a process serving it; a target whose process fails carries that error. */
+/**
+ * Patch: a target whose reading process does not answer (SIGKILLed since it answered for its targets: Temporal still
+ * lists it) is read by another process serving it; before, its shape was that error, and a refusing fleet refused.
+ */
+export const SHAPES_FROM_ANOTHER_PROCESS = 'fleet-shapes-from-another-process';
+
+/**
+ * The shapes of `tables` in each of `names`, read by a process serving it. A process that does not answer hands its
+ * targets to another process serving them; a target no process answered for carries the last error.
+ */
 export async function gatherTableShapes(
   baseQueue: string,
   gathered: GatheredTargets,
   tables: string[],
   names: string[],
 ): Promise<TargetTableShape[]> {
-  const parts = await Promise.all(
-    [...assignToProcesses(gathered, names)].map(async ([process, targets]) => {
-      try {
-        return await processControl(baseQueue, process).fleetTableShapes({ tables, targets });
-      } catch (err) {
-        const error = `worker process ${process} did not answer: ${causeMessage(err)}`;
-        return targets.flatMap((target) => tables.map((table) => ({ target, table, shape: null, error })));
+  const another = patched(SHAPES_FROM_ANOTHER_PROCESS);
+  const silent = new Set<string>();
+  const shapes: TargetTableShape[] = [];
+  let left = names;
+  while (left.length) {
+    const parts = await Promise.all(
+      [...assignToProcesses(gathered, left, silent)].map(async ([process, targets]) => {
+        try {
+          return { process, targets, shapes: await processControl(baseQueue, process).fleetTableShapes({ tables, targets }) };
+        } catch (err) {
+          return { process, targets, error: `worker process ${process} did not answer: ${causeMessage(err)}` };
+        }
+      }),
+    );
+    for (const p of parts) if (p.error !== undefined) silent.add(p.process);
+    const again: string[] = [];
+    for (const p of parts) {
+      if (p.shapes) {
+        shapes.push(...p.shapes);
+        continue;
       }
-    }),
-  );
-  return parts.flat();
+      for (const target of p.targets) {
+        const served = gathered.targets.find((t) => t.name === target);
+        if (another && served?.workers.some((w) => !silent.has(w))) again.push(target);
+        else shapes.push(...tables.map((table) => ({ target, table, shape: null, error: p.error })));
+      }
+    }
+    left = again;
+  }
+  return shapes;
 }
 
 export interface FleetTargetsInput {
