@@ -123,15 +123,18 @@ describe('shapeDifferences', () => {
   });
 });
 
+/** A backfill change the fleet specs below wrap. */
+const BACKFILL_CHANGE = {
+  kind: 'backfill',
+  name: 'fill',
+  table: 'public.acc',
+  key: 'id',
+  chunkSize: 100,
+  transform: 'UPDATE public.acc SET n = v WHERE id >= :lo AND id < :hi',
+};
+
 describe('parseFleetSpec', () => {
-  const change = {
-    kind: 'backfill',
-    name: 'fill',
-    table: 'public.acc',
-    key: 'id',
-    chunkSize: 100,
-    transform: 'UPDATE public.acc SET n = v WHERE id >= :lo AND id < :hi',
-  };
+  const change = BACKFILL_CHANGE;
   const base = { kind: 'fleet', name: 'f', change, waves: [{ name: 'all', share: 'rest' }] };
   test('a valid spec: defaults, the change parsed, waves as rules', () => {
     const s = parseFleetSpec({
@@ -233,14 +236,7 @@ test('examples/fleet-*.yaml parse as fleets, each wave as its comment says', () 
 });
 
 describe('fleetScheduleRefusal', () => {
-  const backfill = {
-    kind: 'backfill',
-    name: 'fill',
-    table: 'public.acc',
-    key: 'id',
-    chunkSize: 100,
-    transform: 'UPDATE public.acc SET n = v WHERE id >= :lo AND id < :hi',
-  };
+  const backfill = BACKFILL_CHANGE;
   const waves = [{ name: 'all', share: 'rest' }];
   test.each([
     ['a fleet of a backfill', { change: backfill }, undefined],
